@@ -1,0 +1,29 @@
+"""Work orders: one per hotline call, from creation in the IVR to closing and retention.
+
+- ``workorders.model``: the pure lifecycle, deadlines by urgency, overdue detection, JSON;
+- ``workorders.schema``: ``config/workorders.yaml`` (the operator's service standard);
+- ``workorders.store``: Redis store, idempotent per call, local spool when Redis is away;
+- ``workorders.events``: the ``hotline:events`` stream, shared with routing.
+"""
+
+from workorders.model import (
+    Category,
+    Event,
+    Policy,
+    Status,
+    TransitionRefused,
+    Urgency,
+    WorkOrder,
+    WorkOrderError,
+)
+
+__all__ = [
+    "Category",
+    "Event",
+    "Policy",
+    "Status",
+    "TransitionRefused",
+    "Urgency",
+    "WorkOrder",
+    "WorkOrderError",
+]

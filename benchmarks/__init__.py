@@ -1,0 +1,1 @@
+"""Benchmarks of the hotline service against its peers (see docs/benchmarks-*.md)."""

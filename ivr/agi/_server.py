@@ -1,0 +1,96 @@
+"""The FastAGI server: one factory, flows chosen by the script name of C{agi://host/<script>}."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+
+from twisted.internet import defer
+from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.protocol import Factory
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ivr.agi import metrics
+from ivr.agi._errors import ChannelHungUp
+from ivr.agi._protocol import AGILimits, FastAGIProtocol
+from ivr.agi._session import AGISession
+
+log = Logger()
+
+Flow = Callable[[AGISession], Awaitable[None]]
+SessionEndHook = Callable[[AGISession, "Failure | None"], object]
+
+
+class FastAGIFactory(Factory):
+    """
+    Accept FastAGI connections from Asterisk and run the flow named by each one's script.
+
+    How a session ends, and what Asterisk's C{AGISTATUS} becomes:
+      - the flow returns: we close; C{SUCCESS} (C{HANGUP} if the caller hung up);
+      - the flow raises L{ChannelHungUp}: we close quietly;
+      - the flow raises anything else: logged with the call's uniqueid, C{FAILURE};
+      - the script has no flow, or the peer breaks the protocol: logged, C{FAILURE}.
+    A flow's failure touches only its own connection.
+
+    @param flows: script name -> C{async def flow(session)}.
+    @param clock: the reactor's time, or a C{task.Clock} in tests.
+    @param on_session_end: called with the session and None, or the failure of a flow that
+        raised something other than a hangup (tests and the fake Asterisk use it).
+    """
+
+    protocol = FastAGIProtocol  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        flows: Mapping[str, Flow],
+        clock: IReactorTime | None = None,
+        *,
+        limits: AGILimits | None = None,
+        on_session_end: SessionEndHook | None = None,
+    ) -> None:
+        if clock is None:
+            from twisted.internet import reactor
+
+            clock = reactor  # type: ignore[assignment]
+        self.flows = flows
+        self.clock = clock
+        self.limits = limits or AGILimits()
+        self.on_session_end = on_session_end
+
+    def buildProtocol(self, addr: IAddress) -> FastAGIProtocol:
+        protocol = FastAGIProtocol(self.clock, self._session_ready, self.limits)  # type: ignore[arg-type]
+        protocol.factory = self
+        return protocol
+
+    def _session_ready(self, protocol: FastAGIProtocol) -> None:
+        metrics.SESSIONS.inc()
+        session = AGISession(protocol)
+        flow = self.flows.get(session.script)
+        if flow is None:
+            metrics.UNKNOWN_SCRIPTS.inc()
+            log.warn(
+                "No call flow for AGI script {script!r} (call {uniqueid}); AGISTATUS=FAILURE",
+                script=session.script,
+                uniqueid=session.uniqueid,
+            )
+            protocol.close(failed=True)
+            return
+        d = defer.maybeDeferred(flow, session)
+        d.addBoth(self._flow_ended, protocol, session)
+
+    def _flow_ended(self, result: object, protocol: FastAGIProtocol, session: AGISession) -> None:
+        failure: Failure | None = None
+        if isinstance(result, Failure):
+            if result.check(ChannelHungUp):
+                log.debug("Call {uniqueid} hung up during {script}", **_ids(session))
+            else:
+                failure = result
+                metrics.FLOW_ERRORS.inc()
+                log.failure("Call flow {script} failed on call {uniqueid}", result, **_ids(session))
+        protocol.close(failed=failure is not None)
+        if self.on_session_end is not None:
+            self.on_session_end(session, failure)
+
+
+def _ids(session: AGISession) -> dict[str, str]:
+    return {"script": session.script, "uniqueid": session.uniqueid}

@@ -1,0 +1,133 @@
+"""The ``ivr`` command: serve the hotline, check config, build prompts, place test calls, ...
+
+Each subcommand is a thin shell over a library function, so everything here can be used from
+Python and tested without a shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+
+
+def _setup_logging(verbose: bool) -> None:
+    logging.basicConfig(
+        level=logging.DEBUG if verbose else logging.INFO,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+        stream=sys.stderr,
+    )
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    from ivr.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"error: {problem}", file=sys.stderr)
+        print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        return 1
+    from ivr.service import check_runtime
+
+    problems = check_runtime(cfg)
+    for problem in problems:
+        print(f"error: {problem}", file=sys.stderr)
+    if problems:
+        return 1
+    print(f"config OK: {cfg.directory}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from ivr.service import serve
+
+    return serve(args.config)
+
+
+def _cmd_prompts_build(args: argparse.Namespace) -> int:
+    from ivr.config import ConfigError, load_config
+    from ivr.prompts import build_prompts
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    sounds = args.output or cfg.service.asterisk.host_sounds_dir
+    report = build_prompts(cfg.prompts, sounds, force=args.force)
+    print(json.dumps(report.as_dict() if hasattr(report, "as_dict") else vars(report)))
+    return 0
+
+
+def _cmd_call(args: argparse.Namespace) -> int:
+    from ivr.testcall import main as testcall_main
+
+    return testcall_main(args)
+
+
+def _cmd_classify(args: argparse.Namespace) -> int:
+    from ivr.speech.cli import classify_main
+
+    return classify_main([*(["--config", args.config] if args.config else []), *args.files])
+
+
+def _cmd_simulate(args: argparse.Namespace) -> int:
+    from routing.simulator import main as simulate_main
+
+    return simulate_main(args.rest)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="ivr", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--config", help="config directory (default: $HOTLINE_CONFIG_DIR or ./config)"
+    )
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("serve", help="run the hotline service (FastAGI, AudioSocket, ARI, HTTP)")
+    p.set_defaults(func=_cmd_serve)
+
+    p = sub.add_parser("check-config", help="validate every file in config/")
+    p.set_defaults(func=_cmd_check_config)
+
+    p = sub.add_parser("prompts", help="prompt audio")
+    psub = p.add_subparsers(dest="prompts_command", required=True)
+    b = psub.add_parser("build", help="synthesize missing or changed prompts with piper")
+    b.add_argument("--force", action="store_true", help="rebuild every prompt")
+    b.add_argument("--output", help="directory to write to (default: from service.yaml)")
+    b.set_defaults(func=_cmd_prompts_build)
+
+    p = sub.add_parser("call", help="place a test call into the stack, print the work order")
+    p.add_argument("--say", help="text the caller speaks (synthesized with piper)")
+    p.add_argument("--wav", help="WAV file the caller plays")
+    p.add_argument("--dtmf", default="", help="digits the caller presses (after --say/--wav)")
+    p.add_argument("--script", help="raw caller script: w<s>|d<digits>|p<path>|h (see docs)")
+    p.add_argument("--caller-number", default="+15550100")
+    p.add_argument("--caller-name", default="Test Caller")
+    p.add_argument("--wait", type=float, default=4.0, help="seconds before the caller acts")
+    p.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
+    p.set_defaults(func=_cmd_call)
+
+    p = sub.add_parser("classify", help="recognize and classify WAV files, one JSON line each")
+    p.add_argument("files", nargs="+")
+    p.set_defaults(func=_cmd_classify)
+
+    p = sub.add_parser("simulate", help="discrete-event simulation of a routing scenario")
+    p.add_argument("rest", nargs=argparse.REMAINDER)
+    p.set_defaults(func=_cmd_simulate)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    _setup_logging(args.verbose)
+    return int(args.func(args) or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,312 @@
+"""The ``hotline`` call flow: welcome, speech or DTMF menu, work order, queue, agent, survey.
+
+One coroutine per call, driven by the FastAGI session (``agi://host/hotline``). Every step
+that waits on the caller is bounded, and every way out leaves a verdict in ``HOTLINE_NEXT``
+for the dialplan, so the caller is never left in dead air: when anything here fails, the
+dialplan's fallback sends the call to the operator (see ``asterisk/extensions.conf``).
+
+The flow holds no routing logic and no storage logic: it asks the menu walker (pure), the
+speech gateway, the work-order store and the live router, and turns their answers into AGI
+commands.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from twisted.internet.interfaces import IReactorTime
+
+from ivr import menu as menu_walker
+from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
+
+log = logging.getLogger(__name__)
+
+ALL_DIGITS = "0123456789*#"
+
+
+class WorkOrders(Protocol):
+    async def create_for_call(
+        self, call_id: str, caller_number: str, caller_name: str, now: float, **fields: Any
+    ) -> Any: ...
+
+    async def update(
+        self, order_id: str, now: float, event: str, actor: str, **changes: Any
+    ) -> Any: ...
+
+
+class Router(Protocol):
+    """What the flow needs from live routing (``routing.live.LiveRouter``)."""
+
+    async def enqueue(self, call: Any) -> Any: ...
+
+    async def poll(self, call_id: str) -> Any: ...
+
+    async def ring_result(self, call_id: str, agent_id: str, outcome: str) -> Any: ...
+
+    async def connected(self, call_id: str, agent_id: str) -> Any: ...
+
+    async def completed(self, call_id: str, agent_id: str, by: str) -> Any: ...
+
+    async def abandon(self, call_id: str, stage: str) -> Any: ...
+
+    async def status(self, call_id: str) -> Any: ...
+
+
+class Speech(Protocol):
+    async def listen(self, session: AGISession) -> Any: ...
+
+
+@dataclass
+class HotlineFlow:
+    """Everything one call needs, injected: config getter, stores, clock, prompt paths."""
+
+    config: Callable[[], Any]  # returns the current HotlineConfig (reload-safe)
+    workorders: WorkOrders
+    router: Router
+    clock: IReactorTime
+    sound: Callable[[str], str]  # prompt name -> path Asterisk plays
+    speech: Speech | None = None
+    poll_interval_ms: int = 500
+    active: dict[str, str] = field(default_factory=dict)  # call_id -> stage, for metrics
+
+    async def __call__(self, session: AGISession) -> None:
+        call_id = session.env.get("uniqueid", "")
+        self.active[call_id] = "welcome"
+        try:
+            await self._run(session, call_id)
+        except ChannelHungUp:
+            stage = self.active.get(call_id, "?")
+            log.info("call %s: caller hung up during %s", call_id, stage)
+            if stage in ("menu", "welcome", "speech", "order"):
+                await self.router.abandon(call_id, stage)
+        finally:
+            self.active.pop(call_id, None)
+
+    # --- the call, step by step ----------------------------------------------------------------
+
+    async def _run(self, session: AGISession, call_id: str) -> None:
+        cfg = self.config()
+        caller_number = session.env.get("callerid", "")
+        caller_name = session.env.get("calleridname", "")
+        await session.answer()
+        pressed = await session.stream_file(self.sound("welcome"), ALL_DIGITS)
+
+        request: dict[str, Any] | None = None
+        if self.speech is not None and not pressed:
+            self.active[call_id] = "speech"
+            request = await self.speech.listen(session)
+        to_operator = None
+        if request is None:
+            self.active[call_id] = "menu"
+            step = await self._walk_menu(session, cfg, pressed)
+            if isinstance(step, menu_walker.ToOperator):
+                # The operator still gets a work order: the caller wanted something.
+                to_operator = "menu-" + step.reason
+                request = {"category": "other", "urgency": "normal",
+                           "menu_path": list(step.path)}
+            else:
+                request = {
+                    "category": step.category,
+                    "urgency": step.urgency or cfg.intents.urgency_of(step.category),
+                    "menu_path": list(step.path),
+                }
+        elif request["category"] == "operator":
+            to_operator = "asked"
+            request = {**request, "category": "other"}
+
+        self.active[call_id] = "order"
+        order = await self.workorders.create_for_call(
+            call_id, caller_number, caller_name, self.clock.seconds(), **request
+        )
+        for name, value in (
+            ("HOTLINE_CATEGORY", request["category"]),
+            ("HOTLINE_URGENCY", request["urgency"]),
+            ("HOTLINE_WORKORDER", order.id),
+        ):
+            await session.set_variable(name, value)
+        if to_operator is not None:
+            await self._record(order, "update", "ivr", queue="operator",
+                               outcome=f"operator-{to_operator}")
+            await self._to_operator(session, call_id, to_operator)
+            return
+        await self._queue_and_connect(session, call_id, order, request)
+
+    async def _walk_menu(
+        self, session: AGISession, cfg: Any, pressed: str | None
+    ) -> menu_walker.Request | menu_walker.ToOperator:
+        state, step = menu_walker.start(cfg.menus)
+        digits = pressed
+        while True:
+            if digits is None:
+                assert isinstance(step, menu_walker.Prompt)
+                if step.notice:
+                    await session.stream_file(self.sound(step.notice))
+                digits = await session.get_data(
+                    self.sound(step.prompt), int(step.timeout_s * 1000), step.max_digits
+                )
+            state, step = menu_walker.advance(cfg.menus, state, digits or None)
+            digits = None
+            if not isinstance(step, menu_walker.Prompt):
+                return step
+
+    async def _to_operator(self, session: AGISession, call_id: str, reason: str) -> None:
+        log.info("call %s: to the operator (%s)", call_id, reason)
+        await session.stream_file(self.sound("operator-transfer"))
+        await session.set_variable("HOTLINE_NEXT", "operator")
+
+    async def _queue_and_connect(
+        self, session: AGISession, call_id: str, order: Any, request: dict[str, Any]
+    ) -> None:
+        from routing.live import CallRequest  # the live router's own data type
+
+        self.active[call_id] = "queue"
+        entry = await self.router.enqueue(
+            CallRequest(
+                call_id=call_id,
+                request_type=request["category"],
+                urgency=request["urgency"],
+                caller_number=session.env.get("callerid", ""),
+                entered_at=self.clock.seconds(),
+            )
+        )
+        await self.workorders.update(
+            order.id, self.clock.seconds(), "update", "ivr", queue=entry.queue
+        )
+        try:
+            if not entry.resumed:
+                await session.stream_file(self.sound("please-hold"))
+            verdict = await self._wait_for_agent(session, call_id, entry, order)
+        except ChannelHungUp:
+            if self.active.get(call_id) == "queue":
+                await self.router.abandon(call_id, "queue")
+                await self._record(order, "note", "caller", text="caller hung up in the queue")
+                await self._record(order, "update", "caller", outcome="abandoned")
+            raise
+        if verdict.startswith("overflow-"):
+            destination = verdict.removeprefix("overflow-")
+            await self._record(order, "update", "ivr", outcome=f"overflow-{destination}")
+            await self._to_operator(session, call_id, "overflow")
+            return
+        await session.set_variable("HOTLINE_NEXT", "done")
+        await self._survey(session, order)
+
+    async def _record(self, order: Any, event: str, actor: str, **changes: Any) -> None:
+        await self.workorders.update(order.id, self.clock.seconds(), event, actor, **changes)
+
+    async def _wait_for_agent(
+        self, session: AGISession, call_id: str, entry: Any, order: Any
+    ) -> str:
+        """Music on hold until an agent has talked with the caller; returns the agent id or
+        an overflow verdict.
+
+        The wait polls the shared store every ``poll_interval_ms``: the store, not this
+        process, decides (several service instances share one agent pool).
+        """
+        await session.set_music(True, entry.moh_class)
+        next_announcement = self.clock.seconds() + entry.announce_every_s
+        while True:
+            await session.wait_for_digit(self.poll_interval_ms)
+            offer = await self.router.poll(call_id)
+            if offer is None:
+                now = self.clock.seconds()
+                if entry.announce_every_s and now >= next_announcement:
+                    next_announcement = now + entry.announce_every_s
+                    await self._announce_position(session, call_id, entry.moh_class)
+                continue
+            await session.set_music(False)
+            if offer.kind == "overflow":
+                return f"overflow-{offer.destination}"
+            if await self._ring(session, call_id, offer, order):
+                return offer.agent_id
+            await session.set_music(True, entry.moh_class)
+
+    async def _ring(self, session: AGISession, call_id: str, offer: Any, order: Any) -> bool:
+        """Ring the agent; True once they talked with the caller.
+
+        ``Dial`` runs until the conversation is over (option ``g``: we get the caller back
+        when the agent hangs up), so its outcome is read afterwards from DIALSTATUS,
+        DIALEDTIME and ANSWEREDTIME, which can be read even when the caller hung up.
+        """
+        self.active[call_id] = "ringing"
+        dial_started = self.clock.seconds()
+        caller_gone = False
+        try:
+            await session.exec_(
+                "Dial", offer.endpoint, str(int(offer.ring_timeout_s)), "gU(hotline-answered)",
+                timeout=NO_TIMEOUT,
+            )
+        except ChannelHungUp:
+            caller_gone = True
+        status = (await session.get_variable("DIALSTATUS")) or ""
+        outcome = DIAL_OUTCOMES.get(status, "unavailable")
+        if caller_gone and outcome != "answered":
+            outcome = "caller_gone"
+        self.active[call_id] = "connected" if outcome == "answered" else "queue"
+        await self.router.ring_result(call_id, offer.agent_id, outcome)
+        if outcome == "caller_gone":
+            self.active[call_id] = "ended"
+            await self._record(order, "note", "caller", text="caller hung up while ringing")
+            await self._record(order, "update", "caller", outcome="abandoned")
+            raise ChannelHungUp("caller hung up while the agent's phone rang")
+        if outcome != "answered":
+            await self._record(
+                order, "note", "router", text=f"agent {offer.agent_id}: {outcome}"
+            )
+            return False
+        await self._record(order, "assign", "router", agent=offer.agent_id)
+        await self._record(order, "start", offer.agent_id)
+        by = "caller" if caller_gone else "agent"
+        await self.router.completed(call_id, offer.agent_id, by=by)
+        talked = _seconds(await session.get_variable("ANSWEREDTIME"))
+        dialled = self.clock.seconds() - dial_started
+        await self._record(
+            order, "note", offer.agent_id, text=f"talked {talked} s, {dialled:.0f} s in Dial"
+        )
+        if caller_gone:
+            self.active[call_id] = "ended"
+            raise ChannelHungUp("caller hung up after the conversation")
+        return True
+
+    async def _survey(self, session: AGISession, order: Any) -> None:
+        """Post-call satisfaction: CSAT 1-5, then NPS 0-10 (two keys: 1 then 0 for 10)."""
+        call_id = order.call_id
+        self.active[call_id] = "survey"
+        csat = await session.get_data(self.sound("survey-csat"), 5000, 1)
+        if csat and csat in "12345":
+            await self._record(order, "update", "caller", csat=int(csat))
+            nps = await session.get_data(self.sound("survey-nps"), 5000, 2)
+            if nps and nps.isdigit() and int(nps) <= 10:
+                await self._record(order, "update", "caller", nps=int(nps))
+        await session.stream_file(self.sound("goodbye"))
+
+    async def _announce_position(self, session: AGISession, call_id: str, moh: str) -> None:
+        status = await self.router.status(call_id)
+        if status is None:
+            return
+        await session.set_music(False)
+        await session.stream_file(self.sound("position-is"))
+        await session.say_number(status.position)
+        if status.estimated_wait_s is not None:
+            await session.stream_file(self.sound("estimated-wait-minutes"))
+            await session.say_number(max(1, round(status.estimated_wait_s / 60)))
+        await session.set_music(True, moh)
+
+
+DIAL_OUTCOMES = {
+    "ANSWER": "answered",
+    "NOANSWER": "no_answer",
+    "BUSY": "busy",
+    "CONGESTION": "rejected",
+    "CHANUNAVAIL": "unavailable",
+    "CANCEL": "caller_gone",
+}
+
+
+def _seconds(value: str | None) -> str:
+    try:
+        return f"{float(value or 0):.0f}"
+    except ValueError:
+        return "?"

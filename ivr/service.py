@@ -1,0 +1,238 @@
+"""The wiring: one Twisted reactor (asyncio flavour) with every server of the hotline.
+
+``ivr serve`` = FastAGI server (call flows by script name) + AudioSocket server (speech) +
+ARI client (events, originate) + Redis (work orders, live routing) + HTTP (API, /metrics).
+Config is loaded once and validated whole; SIGHUP (or a changed file) reloads it whole, and
+a bad new config leaves the last good one in force with a clear log line.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+log = logging.getLogger(__name__)
+
+
+def install_reactor() -> Any:
+    """Install Twisted's asyncio reactor (once) and return the reactor."""
+    if "twisted.internet.reactor" not in sys.modules:
+        from twisted.internet import asyncioreactor
+
+        asyncioreactor.install()
+    from twisted.internet import reactor
+
+    return reactor
+
+
+def check_runtime(cfg: Any) -> list[str]:
+    """Problems that the schema cannot see: speech models present, directories writable."""
+    problems: list[str] = []
+    try:
+        from ivr.speech.engines import check_engine
+
+        problems.extend(check_engine(cfg.intents))
+    except ImportError:
+        pass
+    for label, path in (
+        ("service.yaml: asterisk.sounds_dir", cfg.service.asterisk.host_sounds_dir),
+        ("service.yaml: spool_dir", Path(cfg.service.spool_dir)),
+    ):
+        try:
+            path.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            problems.append(f"{cfg.directory / label}: cannot create {path}: {exc.strerror}")
+            continue
+        if not os.access(path, os.W_OK):
+            problems.append(f"{cfg.directory / label}: {path} is not writable")
+    return problems
+
+
+class ConfigHolder:
+    """The config in force. Readers call it for the current value; ``reload`` swaps it whole."""
+
+    def __init__(self, cfg: Any) -> None:
+        self.current = cfg
+
+    def __call__(self) -> Any:
+        return self.current
+
+    def routing(self) -> Any:
+        return self.current.routing
+
+    def reload(self) -> bool:
+        from ivr.config import ConfigError, load_config
+
+        try:
+            new = load_config(self.current.directory)
+        except ConfigError as exc:
+            log.error(
+                "config reload refused, the last good config stays in force:\n  %s",
+                "\n  ".join(exc.problems),
+            )
+            return False
+        self.current = new
+        log.info("config reloaded from %s", new.directory)
+        return True
+
+
+class Hotline:
+    """Everything ``ivr serve`` runs, started and stopped together."""
+
+    def __init__(self, cfg: Any, reactor: Any) -> None:
+        import redis.asyncio as aioredis
+
+        from ivr.aio import Bridged
+        from ivr.flows.hotline import HotlineFlow
+        from routing.live import LiveRouter
+        from workorders.store import WorkOrderStore
+
+        self.reactor = reactor
+        self.config = ConfigHolder(cfg)
+        svc = cfg.service
+        self.redis = aioredis.from_url(
+            svc.redis.url, socket_timeout=2.0, socket_connect_timeout=2.0,
+            health_check_interval=10,
+        )
+        self.workorders = WorkOrderStore.from_config(
+            self.redis, cfg.workorders, spool_dir=svc.spool_dir, prefix=svc.redis.key_prefix
+        )
+        self.router = LiveRouter(
+            self.redis, self.config.routing, instance=svc.instance,
+            prefix=svc.redis.key_prefix, clock=reactor.seconds,
+        )
+        sounds = svc.asterisk.sounds_dir.rstrip("/")
+        self.speech = self._speech(cfg)
+        self.flow = HotlineFlow(
+            config=self.config,
+            workorders=Bridged(self.workorders),
+            router=Bridged(self.router),
+            clock=reactor,
+            sound=lambda name: f"{sounds}/{name}",
+            speech=self.speech,
+        )
+        self.ari = self._ari(cfg)
+        self._ports: list[Any] = []
+        self._loops: list[Any] = []
+
+    def _speech(self, cfg: Any) -> Any:
+        try:
+            from ivr.speech.gateway import SpeechGateway
+        except ImportError:
+            return None
+        return SpeechGateway.from_config(cfg, self.reactor)
+
+    def _ari(self, cfg: Any) -> Any:
+        password = cfg.service.ari_password()
+        if not password:
+            log.warning("no ARI password (HOTLINE_ARI_PASSWORD or ari.password_file): ARI is off")
+            return None
+        from ivr.ari import ARIClient
+
+        return ARIClient(
+            cfg.service.ari.url.rstrip("/") + "/ari", cfg.service.ari.user, password,
+            app=cfg.service.ari.app, reactor=self.reactor,
+        )
+
+    def start(self) -> None:
+        from twisted.internet import task
+
+        from ivr.agi import FastAGIFactory
+        from ivr.aio import deferred
+        from ivr.http import make_site
+
+        svc = self.config().service
+        flows = {"hotline": self.flow}
+        self._ports.append(
+            self.reactor.listenTCP(
+                svc.agi.port, FastAGIFactory(flows, self.reactor), interface=svc.agi.host
+            )
+        )
+        if self.speech is not None:
+            self._ports.append(self.speech.listen(svc.audiosocket.port, svc.audiosocket.host))
+        self._ports.append(
+            self.reactor.listenTCP(svc.http.port, make_site(self), interface=svc.http.host)
+        )
+        if self.ari is not None:
+            self.ari.start()
+
+        def dispatch() -> Any:
+            return deferred(self.router.dispatch()).addErrback(self._loop_failed, "dispatch")
+
+        def replay() -> Any:
+            return deferred(self.workorders.replay_spool()).addErrback(self._loop_failed, "replay")
+
+        deferred(self.router.sync_agents()).addErrback(self._loop_failed, "agent sync")
+        for fn, every in ((dispatch, 0.25), (replay, 5.0)):
+            loop = task.LoopingCall(fn)
+            loop.clock = self.reactor
+            loop.start(every, now=False)
+            self._loops.append(loop)
+        signal.signal(signal.SIGHUP, lambda *_: self.reactor.callFromThread(self.reload))
+        log.info(
+            "hotline serving: FastAGI %s:%d, HTTP %s:%d, instance %s",
+            svc.agi.host, svc.agi.port, svc.http.host, svc.http.port, svc.instance,
+        )
+
+    def reload(self) -> bool:
+        from ivr.aio import deferred
+
+        ok = self.config.reload()
+        if ok:
+            deferred(self.router.sync_agents()).addErrback(self._loop_failed, "agent sync")
+        return ok
+
+    def _loop_failed(self, failure: Any, what: str) -> None:
+        # Redis away: say so once per round, keep going; the loop runs again shortly.
+        log.warning("%s failed: %s", what, failure.getErrorMessage())
+
+    def stop(self) -> Any:
+        from twisted.internet import defer
+
+        for loop in self._loops:
+            if loop.running:
+                loop.stop()
+        waits = [defer.maybeDeferred(port.stopListening) for port in self._ports]
+        if self.ari is not None:
+            waits.append(defer.maybeDeferred(self.ari.stop))
+        return defer.DeferredList(waits)
+
+
+def serve(config_dir: str | None = None) -> int:
+    """Run until SIGINT/SIGTERM. Exit 2 on a config that does not validate."""
+    reactor = install_reactor()
+    from twisted.logger import STDLibLogObserver, globalLogBeginner
+
+    globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
+
+    from ivr.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(config_dir)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            log.error("config: %s", problem)
+        return 2
+    problems = check_runtime(cfg)
+    if problems:
+        for problem in problems:
+            log.error("config: %s", problem)
+        return 2
+    _ensure_prompts(cfg)
+    hotline = Hotline(cfg, reactor)
+    reactor.callWhenRunning(hotline.start)
+    reactor.addSystemEventTrigger("before", "shutdown", hotline.stop)
+    reactor.run()
+    return 0
+
+
+def _ensure_prompts(cfg: Any) -> None:
+    """Synthesize prompts that are missing or changed before the first call can need them."""
+    from ivr.prompts import build_prompts
+
+    report = build_prompts(cfg.prompts, cfg.service.asterisk.host_sounds_dir)
+    log.info("prompts: %s", report)

@@ -1,0 +1,90 @@
+"""Signed-linear audio: WAV files, sample-rate conversion and the telephone path.
+
+Asterisk hands us 8 kHz 16-bit mono (slin); the recognizers' models are trained on 16 kHz.
+Everything here is 16-bit little-endian mono PCM in ``bytes``.
+"""
+
+from __future__ import annotations
+
+import audioop  # Python 3.11/3.12 stdlib; audioop-lts on 3.13 (see pyproject)
+import wave
+from pathlib import Path
+
+import numpy as np
+
+TELEPHONE_RATE = 8000
+MODEL_RATE = 16000
+FRAME_MS = 20
+SAMPLE_WIDTH = 2
+
+
+def read_wav(path: str | Path) -> tuple[bytes, int]:
+    """Return (pcm16 mono, sample rate) of a 16-bit WAV file; stereo is mixed down."""
+    with wave.open(str(path), "rb") as wav:
+        if wav.getsampwidth() != SAMPLE_WIDTH:
+            raise ValueError(f"{path}: {8 * wav.getsampwidth()}-bit audio, want 16-bit PCM")
+        pcm = wav.readframes(wav.getnframes())
+        if wav.getnchannels() == 2:
+            pcm = audioop.tomono(pcm, SAMPLE_WIDTH, 0.5, 0.5)
+        elif wav.getnchannels() != 1:
+            raise ValueError(f"{path}: {wav.getnchannels()} channels, want mono")
+        return pcm, wav.getframerate()
+
+
+def write_wav(path: str | Path, pcm: bytes, rate: int) -> None:
+    """Write pcm16 mono as a WAV file (what Asterisk plays: 8 kHz 16-bit mono)."""
+    with wave.open(str(path), "wb") as wav:
+        wav.setnchannels(1)
+        wav.setsampwidth(SAMPLE_WIDTH)
+        wav.setframerate(rate)
+        wav.writeframes(pcm)
+
+
+def resample(pcm: bytes, rate_in: int, rate_out: int) -> bytes:
+    """Resample a whole utterance band-limited (FFT), so going down to 8 kHz does not alias.
+
+    For streams use :class:`Upsampler` instead; this needs the whole signal.
+    """
+    if rate_in == rate_out or not pcm:
+        return pcm
+    x = np.frombuffer(pcm, dtype="<i2").astype(np.float64)
+    n_out = round(len(x) * rate_out / rate_in)
+    spectrum = np.fft.rfft(x)
+    bins = n_out // 2 + 1
+    if bins <= len(spectrum):
+        spectrum = spectrum[:bins]
+    else:
+        spectrum = np.concatenate([spectrum, np.zeros(bins - len(spectrum), complex)])
+    y = np.fft.irfft(spectrum, n_out) * (n_out / len(x))
+    return np.clip(np.round(y), -32768, 32767).astype("<i2").tobytes()
+
+
+def telephone_path(pcm: bytes, rate: int) -> bytes:
+    """What a caller's voice becomes on a G.711 line: 8 kHz, mu-law encoded and decoded."""
+    narrow = resample(pcm, rate, TELEPHONE_RATE)
+    return audioop.ulaw2lin(audioop.lin2ulaw(narrow, SAMPLE_WIDTH), SAMPLE_WIDTH)
+
+
+class Upsampler:
+    """Streaming conversion of caller audio to the model rate, chunk by chunk.
+
+    Keeps ``audioop.ratecv`` state between chunks so 20 ms frames join without clicks.
+    """
+
+    def __init__(self, rate_in: int, rate_out: int = MODEL_RATE) -> None:
+        self.rate_in = rate_in
+        self.rate_out = rate_out
+        self._state: object = None
+
+    def convert(self, pcm: bytes) -> bytes:
+        if self.rate_in == self.rate_out:
+            return pcm
+        out, self._state = audioop.ratecv(
+            pcm, SAMPLE_WIDTH, 1, self.rate_in, self.rate_out, self._state
+        )
+        return out
+
+
+def frame_energy(pcm: bytes) -> float:
+    """Root-mean-square level of a frame (0..32768), the input of the voice detector."""
+    return float(audioop.rms(pcm, SAMPLE_WIDTH)) if pcm else 0.0

@@ -1,0 +1,415 @@
+"""AudioSocket server: caller audio from Asterisk in, a request category out.
+
+The FastAGI flow registers the call and runs the dialplan application::
+
+    d = server.expect(call_uuid, prompt=pcm8k)   # Deferred[SpeechResult]
+    EXEC AudioSocket "<call_uuid>,127.0.0.1:9092"  # returns when we close the socket
+    result = await d
+
+Asterisk connects, sends the UUID, then 20 ms frames of 8 kHz signed-linear audio; we may send
+audio back (the prompt, so the caller can talk over it). Endpointing
+(:mod:`ivr.speech.endpointing`) ends the utterance right after the caller stops; the
+recognizer runs on a :class:`~ivr.speech.pool.SpeechPool` lease; the classifier names the
+category; then we close the socket and the dialplan goes on.
+
+Wire format (Asterisk ``res_audiosocket``): 1 byte kind, 2 bytes big-endian payload length,
+payload. Kinds: 0x00 hangup, 0x01 UUID (16 bytes), 0x03 DTMF (1 ASCII digit), 0x10 audio,
+0xff error.
+"""
+
+from __future__ import annotations
+
+import struct
+import uuid as uuidlib
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from twisted.internet import defer
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+from twisted.internet.protocol import Protocol, ServerFactory
+from twisted.internet.task import LoopingCall
+from twisted.logger import Logger
+from twisted.python.failure import Failure
+
+from ivr.speech.audio import FRAME_MS, TELEPHONE_RATE
+from ivr.speech.classifier import Classification, IntentClassifier
+from ivr.speech.endpointing import Endpointer, Event
+from ivr.speech.engines import Engine, Recognizer, Transcript
+from ivr.speech.pool import Lease, SpeechPool
+from ivr.speech.schema import EndpointingConfig
+
+KIND_HANGUP = 0x00
+KIND_UUID = 0x01
+KIND_DTMF = 0x03
+KIND_AUDIO = 0x10
+KIND_ERROR = 0xFF
+_HEADER = struct.Struct(">BH")
+# 20 ms of 8 kHz slin is 320 bytes; anything far beyond a frame is not Asterisk talking.
+MAX_PAYLOAD = 4096
+PROMPT_FRAME_BYTES = TELEPHONE_RATE * 2 * FRAME_MS // 1000
+# Asterisk sends a frame every 20 ms while the channel is up; this long without one means the
+# stream is stuck and the call should not wait for it.
+FRAME_WATCHDOG_S = 2.0
+CONNECT_TIMEOUT_S = 5.0
+
+Outcome = Literal["speech", "dtmf", "silence", "busy", "hangup", "error"]
+log = Logger()
+
+
+def encode_frame(kind: int, payload: bytes = b"") -> bytes:
+    """One AudioSocket frame."""
+    return _HEADER.pack(kind, len(payload)) + payload
+
+
+@dataclass(frozen=True)
+class SpeechResult:
+    """How the speech step of one call ended.
+
+    ``outcome``: ``speech`` (text and classification set; an utterance with no recognized
+    words is ``silence``), ``dtmf`` (``digits``), ``silence`` (nothing said in time), ``busy``
+    (every recognizer slot taken: go to the DTMF menu), ``hangup`` (the caller left),
+    ``error`` (Asterisk never connected, sent garbage, or the stream stalled).
+    ``timings``: clock seconds of ``connected``, ``speech_start``, ``end_of_speech``,
+    ``decision``, and ``latency_ms`` = end of speech to decision.
+    """
+
+    outcome: Outcome
+    text: str = ""
+    digits: str = ""
+    classification: Classification | None = None
+    confidence: float = 0.0
+    engine: str = ""
+    model: str = ""
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class _Expectation:
+    deferred: Deferred
+    lease: Lease
+    prompt: bytes
+    phrases: Sequence[str] | None
+    timeout: Any = None
+
+
+class AudioSocketProtocol(Protocol):
+    """One AudioSocket stream, one caller utterance.
+
+    ``_state``:
+    - ``uuid``: connected, waiting for the UUID frame; anything else -> error, close.
+    - ``listening``: prompt may be playing; audio goes to the endpointer; DTMF ends the step.
+    - ``speaking``: speech started (prompt stopped); audio also goes to the recognizer.
+    - ``recognizing``: end of speech; waiting for the final transcript and the category.
+    - ``done``: result delivered; the socket is closing and further bytes are ignored.
+    """
+
+    def __init__(self, server: AudioSocketServer) -> None:
+        self.server = server
+        self.clock = server.clock
+        self._state = "uuid"
+        self._buffer = b""
+        self._uuid: str | None = None
+        self._expectation: _Expectation | None = None
+        self._endpointer = Endpointer(server.endpointing)
+        self._prompt: bytes = b""
+        self._prompt_loop: LoopingCall | None = None
+        self._watchdog: Any = None
+        self._recognizer: Recognizer | None = None
+        self._pending: list[bytes] = []
+        self._feeding = False
+        self.timings: dict[str, float] = {}
+
+    # --- wire ------------------------------------------------------------------------------
+
+    def connectionMade(self) -> None:
+        self.timings["connected"] = self.clock.seconds()
+        self._arm_watchdog()
+
+    def dataReceived(self, data: bytes) -> None:
+        self._buffer += data
+        while self._state != "done" and len(self._buffer) >= _HEADER.size:
+            kind, length = _HEADER.unpack_from(self._buffer)
+            if length > MAX_PAYLOAD:
+                self._fail(f"frame of {length} bytes (kind {kind:#x})")
+                return
+            end = _HEADER.size + length
+            if len(self._buffer) < end:
+                return
+            payload, self._buffer = self._buffer[_HEADER.size : end], self._buffer[end:]
+            self._frameReceived(kind, payload)
+
+    def _frameReceived(self, kind: int, payload: bytes) -> None:
+        self._arm_watchdog()
+        if self._state == "uuid":
+            if kind != KIND_UUID or len(payload) != 16:
+                self._fail(f"first frame kind {kind:#x}, want a UUID")
+                return
+            self._start(str(uuidlib.UUID(bytes=payload)))
+        elif kind == KIND_AUDIO:
+            self._audio(payload)
+        elif kind == KIND_DTMF:
+            if self._state in ("listening", "speaking"):
+                self._finish(SpeechResult("dtmf", digits=payload.decode("ascii", "replace")))
+        elif kind == KIND_HANGUP:
+            self._hangup()
+        elif kind == KIND_ERROR:
+            self._fail(f"Asterisk reported an error {payload!r}")
+        else:
+            self._fail(f"unknown frame kind {kind:#x}")
+
+    def connectionLost(self, reason: Failure = defer.CancelledError) -> None:  # type: ignore[assignment]
+        self._cancel_watchdog()
+        if self._state == "uuid":
+            self._state = "done"
+        elif self._state != "done" and self._state != "recognizing":
+            self._hangup()
+
+    # --- the call's step -------------------------------------------------------------------
+
+    def _start(self, call_uuid: str) -> None:
+        expectation = self.server._claim(call_uuid)
+        if expectation is None:
+            log.warn("AudioSocket for unknown call {uuid}; closing", uuid=call_uuid)
+            self._state = "done"
+            self.transport.loseConnection()
+            return
+        self._uuid, self._expectation = call_uuid, expectation
+        self._state = "listening"
+        if expectation.prompt:
+            self._endpointer.armed = False
+            self._prompt = expectation.prompt
+            self._prompt_loop = LoopingCall(self._play_frame)
+            self._prompt_loop.clock = self.clock
+            self._prompt_loop.start(FRAME_MS / 1000, now=True)
+
+    def _play_frame(self) -> None:
+        """Send the next 20 ms of the prompt, paced by the clock."""
+        frame, self._prompt = (
+            self._prompt[:PROMPT_FRAME_BYTES],
+            self._prompt[PROMPT_FRAME_BYTES:],
+        )
+        if frame:
+            self.transport.write(encode_frame(KIND_AUDIO, frame))
+        if not self._prompt:
+            self._stop_prompt()
+            self._endpointer.arm()
+
+    def _stop_prompt(self) -> None:
+        if self._prompt_loop is not None and self._prompt_loop.running:
+            self._prompt_loop.stop()
+        self._prompt_loop = None
+        self._prompt = b""
+
+    def _audio(self, frame: bytes) -> None:
+        if self._state not in ("listening", "speaking"):
+            return
+        event, audio = self._endpointer.feed(frame, len(frame) * 1000 // (TELEPHONE_RATE * 2))
+        if event is Event.SPEECH_START:
+            self.timings["speech_start"] = self.clock.seconds()
+            self._state = "speaking"
+            self._stop_prompt()  # barge-in
+            self._open_recognizer()
+        if audio and self._state == "speaking":
+            self._pending.append(audio)
+            self._pump()
+        if event is Event.NO_SPEECH:
+            self._finish(SpeechResult("silence"))
+        elif event in (Event.END_OF_SPEECH, Event.MAX_LENGTH):
+            self.timings["end_of_speech"] = self.clock.seconds()
+            self._state = "recognizing"
+            self._recognize()
+
+    def _open_recognizer(self) -> None:
+        assert self._expectation is not None
+        phrases, engine = self._expectation.phrases, self.server.engine
+
+        def create() -> None:
+            self._recognizer = engine.recognizer(rate=TELEPHONE_RATE, phrases=phrases)
+
+        self._expectation.lease.submit(create)
+
+    def _pump(self) -> None:
+        """Hand buffered audio to the recognizer, one batch in flight at a time."""
+        if self._feeding or not self._pending or self._expectation is None:
+            return
+        batch, self._pending = b"".join(self._pending), []
+        self._feeding = True
+
+        def feed() -> None:
+            if self._recognizer is not None:
+                self._recognizer.accept(batch)
+
+        def fed(_: object) -> None:
+            self._feeding = False
+            self._pump()
+
+        self._expectation.lease.submit(feed).addBoth(fed)
+
+    def _recognize(self) -> None:
+        assert self._expectation is not None
+        self._feeding = True  # the final batch goes with the final job
+        batch, self._pending = b"".join(self._pending), []
+        classifier = self.server.classifier
+
+        def final() -> tuple[Transcript, Classification | None]:
+            assert self._recognizer is not None
+            if batch:
+                self._recognizer.accept(batch)
+            transcript = self._recognizer.final()
+            verdict = classifier.classify(transcript.text) if transcript.text else None
+            return transcript, verdict
+
+        def decided(outcome: tuple[Transcript, Classification | None]) -> None:
+            transcript, verdict = outcome
+            result = SpeechResult(
+                "speech" if transcript.text else "silence",
+                text=transcript.text,
+                classification=verdict,
+                confidence=transcript.confidence,
+                engine=transcript.engine,
+                model=transcript.model,
+            )
+            self._finish(result)
+
+        def failed(failure: Failure) -> None:
+            log.failure("recognizer failed on call {uuid}", failure, uuid=self._uuid)
+            self._finish(SpeechResult("error"))
+
+        self._expectation.lease.submit(final).addCallbacks(decided, failed)
+
+    def _hangup(self) -> None:
+        self._finish(SpeechResult("hangup"))
+
+    def _fail(self, why: str) -> None:
+        log.warn("AudioSocket stream {uuid} closed: {why}", uuid=self._uuid, why=why)
+        self._finish(SpeechResult("error"))
+
+    def _finish(self, result: SpeechResult) -> None:
+        """Deliver the result once, free the recognizer and the slot, close the socket."""
+        if self._state == "done":
+            return
+        self._state = "done"
+        self._buffer = b""
+        self._stop_prompt()
+        self._cancel_watchdog()
+        self.timings["decision"] = self.clock.seconds()
+        if "end_of_speech" in self.timings and result.outcome == "speech":
+            self.timings["latency_ms"] = round(
+                1000 * (self.timings["decision"] - self.timings["end_of_speech"]), 1
+            )
+        if self.transport is not None:
+            self.transport.loseConnection()
+        expectation, self._expectation = self._expectation, None
+        if expectation is None:
+            return
+        lease = expectation.lease
+
+        def close() -> None:
+            if self._recognizer is not None:
+                self._recognizer.close()
+                self._recognizer = None
+
+        lease.submit(close)
+        lease.drained().addCallback(lambda _: lease.release())
+        result = SpeechResult(**{**result.__dict__, "timings": dict(self.timings)})
+        expectation.deferred.callback(result)
+
+    def _arm_watchdog(self) -> None:
+        if self._watchdog is not None and self._watchdog.active():
+            self._watchdog.reset(FRAME_WATCHDOG_S)
+        elif self._state != "done":
+            self._watchdog = self.clock.callLater(FRAME_WATCHDOG_S, self._stalled)
+
+    def _cancel_watchdog(self) -> None:
+        if self._watchdog is not None and self._watchdog.active():
+            self._watchdog.cancel()
+        self._watchdog = None
+
+    def _stalled(self) -> None:
+        self._watchdog = None
+        if self._state == "recognizing":
+            return  # waiting on the recognizer, not on Asterisk
+        self._fail("no frame for 2 s")
+
+
+class AudioSocketServer(ServerFactory):
+    """Accepts Asterisk's AudioSocket connections for the calls the flows expect."""
+
+    protocol = AudioSocketProtocol  # type: ignore[assignment]
+
+    def __init__(
+        self,
+        engine: Engine,
+        classifier: IntentClassifier,
+        pool: SpeechPool,
+        clock: IReactorTime,
+        endpointing: EndpointingConfig | None = None,
+        connect_timeout: float = CONNECT_TIMEOUT_S,
+    ) -> None:
+        self.engine = engine
+        self.classifier = classifier
+        self.pool = pool
+        self.clock = clock
+        self.endpointing = endpointing or EndpointingConfig()
+        self.connect_timeout = connect_timeout
+        self._expected: dict[str, _Expectation] = {}
+
+    def buildProtocol(self, addr: Any) -> AudioSocketProtocol:
+        proto = AudioSocketProtocol(self)
+        proto.factory = self
+        return proto
+
+    def expect(
+        self, call_uuid: str, prompt: bytes = b"", phrases: Sequence[str] | None = None
+    ) -> Deferred[SpeechResult]:
+        """Wait for the AudioSocket stream of ``call_uuid``; fires with how the step ended.
+
+        Fires at once with outcome ``busy`` when no recognizer slot is free, so the caller
+        goes to the DTMF menu without running AudioSocket at all. ``prompt``: 8 kHz slin
+        played to the caller over the socket until they speak. If Asterisk does not connect
+        within ``connect_timeout`` the outcome is ``error``. Cancelling the Deferred withdraws
+        the expectation.
+        """
+        call_uuid = str(uuidlib.UUID(call_uuid))
+        lease = self.pool.try_acquire()
+        if lease is None:
+            return defer.succeed(SpeechResult("busy"))
+
+        def cancel(_: Deferred) -> None:
+            self._withdraw(call_uuid)
+
+        d: Deferred[SpeechResult] = Deferred(cancel)
+        expectation = _Expectation(d, lease, prompt, phrases)
+        expectation.timeout = self.clock.callLater(
+            self.connect_timeout, self._connect_timed_out, call_uuid
+        )
+        self._expected[call_uuid] = expectation
+        return d
+
+    def _claim(self, call_uuid: str) -> _Expectation | None:
+        expectation = self._expected.pop(call_uuid, None)
+        if expectation is not None and expectation.timeout.active():
+            expectation.timeout.cancel()
+        return expectation
+
+    def _withdraw(self, call_uuid: str) -> _Expectation | None:
+        expectation = self._claim(call_uuid)
+        if expectation is not None:
+            expectation.lease.release()
+        return expectation
+
+    def _connect_timed_out(self, call_uuid: str) -> None:
+        expectation = self._withdraw(call_uuid)
+        if expectation is not None:
+            log.warn("AudioSocket for call {uuid} never connected", uuid=call_uuid)
+            expectation.deferred.callback(SpeechResult("error"))
+
+    @property
+    def expected(self) -> int:
+        """Calls waiting for their stream to connect."""
+        return len(self._expected)
+
+
+ResultCallback = Callable[[SpeechResult], None]

@@ -1,0 +1,85 @@
+"""Where a caller's utterance starts and ends, from the energy of 20 ms frames.
+
+Pure: it counts audio time (frames fed), not wall-clock time, so a test feeds frames and reads
+the verdict; the AudioSocket protocol adds a wall-clock watchdog for a line that goes quiet
+without sending frames at all.
+
+States:
+- ``waiting``: no speech yet. ``speech_start_ms`` of consecutive voiced frames -> ``speaking``;
+  ``no_speech_timeout_ms`` of armed waiting -> ``NO_SPEECH``.
+- ``speaking``: ``trailing_silence_ms`` of consecutive unvoiced frames -> ``END_OF_SPEECH``;
+  ``max_utterance_ms`` of utterance -> ``MAX_LENGTH``.
+- ``done``: a verdict was given; further frames are ignored.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import Enum
+
+from ivr.speech.audio import FRAME_MS, frame_energy
+from ivr.speech.schema import EndpointingConfig
+
+# Audio kept from before the detected start, so the first syllable reaches the recognizer.
+PRE_ROLL_MS = 300
+
+
+class Event(Enum):
+    SPEECH_START = "speech_start"
+    END_OF_SPEECH = "end_of_speech"
+    MAX_LENGTH = "max_length"
+    NO_SPEECH = "no_speech"
+
+
+class Endpointer:
+    """Energy voice-activity detection with hangover; one per utterance."""
+
+    def __init__(self, config: EndpointingConfig, armed: bool = True) -> None:
+        self.config = config
+        self.state = "waiting"
+        # Not armed while the prompt plays: the caller cannot be "silent" before being asked.
+        self.armed = armed
+        self._waited_ms = 0
+        self._voiced_ms = 0
+        self._silent_ms = 0
+        self._utterance_ms = 0
+        self._pre_roll: deque[bytes] = deque(maxlen=max(1, PRE_ROLL_MS // FRAME_MS))
+
+    def arm(self) -> None:
+        """Start the no-speech timeout (the prompt has finished)."""
+        self.armed = True
+
+    def feed(self, frame: bytes, frame_ms: int = FRAME_MS) -> tuple[Event | None, bytes]:
+        """Take one frame; return (event or None, audio to pass to the recognizer now).
+
+        Before speech starts nothing is passed on (no CPU spent on silence); at the start the
+        pre-roll is released with the frame; while speaking every frame is passed on.
+        """
+        if self.state == "done":
+            return None, b""
+        voiced = frame_energy(frame) >= self.config.speech_threshold
+        if self.state == "waiting":
+            self._pre_roll.append(frame)
+            self._voiced_ms = self._voiced_ms + frame_ms if voiced else 0
+            if self._voiced_ms >= self.config.speech_start_ms:
+                self.state = "speaking"
+                audio = b"".join(self._pre_roll)
+                self._pre_roll.clear()
+                self._utterance_ms = self._voiced_ms
+                return Event.SPEECH_START, audio
+            if self.armed:
+                self._waited_ms += frame_ms
+                if self._waited_ms >= self.config.no_speech_timeout_ms:
+                    self.state = "done"
+                    return Event.NO_SPEECH, b""
+            return None, b""
+        # speaking
+        self._utterance_ms += frame_ms
+        self._silent_ms = 0 if voiced else self._silent_ms + frame_ms
+        if self._silent_ms >= self.config.trailing_silence_ms:
+            self.state = "done"
+            return Event.END_OF_SPEECH, frame
+        if self._utterance_ms >= self.config.max_utterance_ms:
+            self.state = "done"
+            return Event.MAX_LENGTH, frame
+        return None, frame

@@ -1,0 +1,330 @@
+"""Speech recognizers behind one small interface: an engine per process, a recognizer per call.
+
+    engine = load_engine(intents)              # once, at start (also ``ivr check-config``)
+    rec = engine.recognizer(rate=8000)          # per call; cheap
+    rec.accept(frame) -> partial text or None   # CPU work: call it from the speech pool
+    rec.final() -> Transcript
+    rec.close()
+
+Engines:
+- ``pocketsphinx`` (default, no download): the en-US acoustic model of the PyPI wheel with a
+  trigram language model and dictionary built from the intents config (:mod:`ivr.speech.lm`).
+  The restricted dictionary makes a decoder cost about 7 MB and 20 ms, so each call gets its
+  own.
+- ``vosk`` (production): a Kaldi model directory from config; optionally decoding restricted to
+  the intent vocabulary (grammar mode), for models whose graph allows it.
+
+A model that is missing or does not load raises :class:`EngineLoadError` from
+:func:`load_engine`, so a bad configuration stops the service at start, not at the first call.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import tempfile
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from ivr.speech.audio import MODEL_RATE, Upsampler
+from ivr.speech.lm import build_arpa
+from ivr.speech.schema import IntentsConfig, SpeechEngineConfig
+
+# What callers say around their request; the language model must be able to emit them or the
+# decoder forces them into domain words.
+CALLER_FILLERS = (
+    "uh", "um", "hi", "hello", "yes", "yeah", "so", "okay", "well", "please", "thanks",
+    "hi yes so", "uh hi", "yes hello", "hello yes",
+)  # fmt: skip
+_LM_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+
+
+class EngineLoadError(Exception):
+    """The configured speech model is missing or broken; the message says which and why."""
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What one recognizer heard in one utterance."""
+
+    text: str
+    confidence: float  # mean word posterior, 0..1 (0 when nothing was heard)
+    engine: str
+    model: str
+
+
+class Recognizer(Protocol):
+    """One caller utterance. Not thread-safe: feed it from one worker at a time."""
+
+    def accept(self, pcm: bytes) -> str | None:
+        """Feed 16-bit mono PCM at the recognizer's rate; return the partial text, if any."""
+
+    def final(self) -> Transcript:
+        """End the utterance and return what was said."""
+
+    def close(self) -> None:
+        """Free the decoder; idempotent."""
+
+
+class Engine(Protocol):
+    """A loaded model, shared by every call of the process."""
+
+    name: str
+    model: str
+
+    def recognizer(self, rate: int = 8000, phrases: Sequence[str] | None = None) -> Recognizer:
+        """A recognizer for ``rate`` Hz audio, optionally limited to ``phrases``."""
+
+
+def lm_sentences(intents: IntentsConfig) -> list[list[str]]:
+    """Tokenized sentences the domain language model is trained on."""
+    return [_LM_WORD.findall(s.lower()) for s in [*intents.sentences(), *CALLER_FILLERS]]
+
+
+# --- pocketsphinx -------------------------------------------------------------------------
+
+
+class PocketsphinxEngine:
+    """pocketsphinx 5 with a language model and dictionary of the hotline's domain."""
+
+    name = "pocketsphinx"
+
+    def __init__(self, hmm: Path, lm_path: Path, dict_path: Path, model: str) -> None:
+        from pocketsphinx import Config
+
+        self.model = model
+        self._config = Config(
+            hmm=str(hmm), lm=str(lm_path), dict=str(dict_path), loglevel="FATAL"
+        )
+        self.lm_path = lm_path
+        self.dict_path = dict_path
+        self._idle: list[object] = []
+        self._lock = threading.Lock()
+
+    @classmethod
+    def load(
+        cls, intents: IntentsConfig, model_dir: Path | None = None, cache_dir: Path | None = None
+    ) -> PocketsphinxEngine:
+        """Build the domain LM and dictionary from ``intents`` and check a decoder starts.
+
+        ``model_dir`` defaults to the model inside the pocketsphinx wheel.
+        """
+        try:
+            import pocketsphinx
+        except ImportError as exc:  # pragma: no cover - a dependency of the project
+            raise EngineLoadError(f"pocketsphinx is not installed: {exc}") from exc
+        root = Path(model_dir or pocketsphinx.get_model_path()) / "en-us"
+        hmm, full_dict = root / "en-us", root / "cmudict-en-us.dict"
+        for path in (hmm, full_dict):
+            if not path.exists():
+                raise EngineLoadError(f"pocketsphinx model incomplete: {path} is missing")
+        pronunciations = _read_dictionary(full_dict)
+        sentences = [[w for w in s if w in pronunciations] for s in lm_sentences(intents)]
+        sentences = [s for s in sentences if s]
+        vocab = sorted({w for s in sentences for w in s})
+        arpa = build_arpa(sentences, order=3)
+        digest = hashlib.sha256(arpa.encode()).hexdigest()[:12]
+        cache = Path(cache_dir or tempfile.gettempdir()) / f"hotline-speech-{digest}"
+        cache.mkdir(parents=True, exist_ok=True)
+        lm_path, dict_path = cache / "domain.arpa", cache / "domain.dict"
+        _write_atomic(lm_path, arpa)
+        _write_atomic(dict_path, "".join(line for w in vocab for line in pronunciations[w]))
+        engine = cls(hmm, lm_path, dict_path, model=f"en-us+domain-{digest}")
+        try:
+            engine._release(engine._decoder())
+        except Exception as exc:
+            raise EngineLoadError(f"pocketsphinx could not load {hmm}: {exc}") from exc
+        return engine
+
+    def _decoder(self) -> object:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        from pocketsphinx import Decoder
+
+        return Decoder(self._config)
+
+    def _release(self, decoder: object) -> None:
+        with self._lock:
+            self._idle.append(decoder)
+
+    def recognizer(
+        self, rate: int = 8000, phrases: Sequence[str] | None = None
+    ) -> PocketsphinxRecognizer:
+        """A decoder for one utterance; ``phrases`` is ignored (the domain LM covers them)."""
+        return PocketsphinxRecognizer(self, self._decoder(), rate)
+
+
+class PocketsphinxRecognizer:
+    """One utterance on one pocketsphinx decoder, upsampling telephone audio to 16 kHz."""
+
+    def __init__(self, engine: PocketsphinxEngine, decoder: object, rate: int) -> None:
+        self._engine = engine
+        self._decoder = decoder
+        self._upsampler = Upsampler(rate, MODEL_RATE)
+        self._started = False
+        self._done = False
+
+    def accept(self, pcm: bytes) -> str | None:
+        d = self._decoder
+        if not self._started:
+            d.start_utt()
+            self._started = True
+        d.process_raw(self._upsampler.convert(pcm), False, False)
+        hyp = d.hyp()
+        return hyp.hypstr if hyp is not None and hyp.hypstr else None
+
+    def final(self) -> Transcript:
+        d = self._decoder
+        if not self._started:
+            return Transcript("", 0.0, self._engine.name, self._engine.model)
+        d.end_utt()
+        self._started = False
+        hyp = d.hyp()
+        text = hyp.hypstr if hyp is not None else ""
+        logmath = d.get_logmath()
+        posteriors = [
+            min(1.0, logmath.exp(seg.prob))
+            for seg in d.seg()
+            if not seg.word.startswith(("<", "[")) and seg.word != "<sil>"
+        ]
+        confidence = sum(posteriors) / len(posteriors) if posteriors and text else 0.0
+        return Transcript(text, round(confidence, 3), self._engine.name, self._engine.model)
+
+    def close(self) -> None:
+        if self._done:
+            return
+        self._done = True
+        if self._started:
+            self._decoder.end_utt()
+        self._engine._release(self._decoder)
+
+
+def _read_dictionary(path: Path) -> dict[str, list[str]]:
+    """word -> its dictionary lines (alternate pronunciations are ``word(2)`` lines)."""
+    out: dict[str, list[str]] = {}
+    with path.open() as f:
+        for line in f:
+            head = line.split(maxsplit=1)[0] if line.strip() else ""
+            if head:
+                out.setdefault(head.split("(")[0], []).append(line)
+    return out
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_text(text)
+    tmp.replace(path)
+
+
+# --- vosk -----------------------------------------------------------------------------------
+
+
+class VoskEngine:
+    """A vosk (Kaldi) model directory, loaded once; grammar mode from the intent phrases."""
+
+    name = "vosk"
+
+    def __init__(self, model: object, model_dir: Path, phrases: Sequence[str] | None) -> None:
+        self._model = model
+        self.model = model_dir.name
+        self.model_dir = model_dir
+        self._phrases = list(phrases) if phrases else None
+
+    @classmethod
+    def load(
+        cls, model_dir: Path, phrases: Sequence[str] | None = None
+    ) -> VoskEngine:
+        """Load the model at ``model_dir``; ``phrases`` turns on grammar mode by default."""
+        model_dir = Path(model_dir)
+        if not model_dir.is_dir():
+            raise EngineLoadError(f"vosk model directory {model_dir} does not exist")
+        if not (model_dir / "am").is_dir() and not (model_dir / "final.mdl").exists():
+            raise EngineLoadError(
+                f"{model_dir} is not a vosk model (no am/ directory or final.mdl)"
+            )
+        try:
+            import vosk
+        except ImportError as exc:  # pragma: no cover - a dependency of the project
+            raise EngineLoadError(f"vosk is not installed: {exc}") from exc
+        vosk.SetLogLevel(-1)
+        try:
+            model = vosk.Model(str(model_dir))
+        except Exception as exc:
+            raise EngineLoadError(f"vosk could not load the model in {model_dir}: {exc}") from exc
+        return cls(model, model_dir, phrases)
+
+    def recognizer(self, rate: int = 8000, phrases: Sequence[str] | None = None) -> VoskRecognizer:
+        """A Kaldi recognizer at 16 kHz; grammar mode when phrases are given or configured."""
+        import vosk
+
+        grammar = list(phrases) if phrases else self._phrases
+        if grammar:
+            rec = vosk.KaldiRecognizer(
+                self._model, MODEL_RATE, json.dumps([*grammar, "[unk]"], ensure_ascii=False)
+            )
+        else:
+            rec = vosk.KaldiRecognizer(self._model, MODEL_RATE)
+        rec.SetWords(True)
+        return VoskRecognizer(self, rec, rate)
+
+
+class VoskRecognizer:
+    """One utterance on a Kaldi recognizer; vosk's own end points just split the text."""
+
+    def __init__(self, engine: VoskEngine, rec: object, rate: int) -> None:
+        self._engine = engine
+        self._rec: object | None = rec
+        self._upsampler = Upsampler(rate, MODEL_RATE)
+        self._words: list[dict] = []
+
+    def _collect(self, result_json: str) -> None:
+        self._words.extend(
+            w for w in json.loads(result_json).get("result", []) if w.get("word") != "[unk]"
+        )
+
+    def accept(self, pcm: bytes) -> str | None:
+        assert self._rec is not None, "recognizer closed"
+        if self._rec.AcceptWaveform(self._upsampler.convert(pcm)):
+            self._collect(self._rec.Result())
+            partial = ""
+        else:
+            partial = json.loads(self._rec.PartialResult()).get("partial", "")
+        text = " ".join([*(w["word"] for w in self._words), partial]).strip()
+        return text or None
+
+    def final(self) -> Transcript:
+        assert self._rec is not None, "recognizer closed"
+        self._collect(self._rec.FinalResult())
+        words, self._words = self._words, []
+        text = " ".join(w["word"] for w in words)
+        confidence = sum(w.get("conf", 0.0) for w in words) / len(words) if words else 0.0
+        return Transcript(text, round(confidence, 3), self._engine.name, self._engine.model)
+
+    def close(self) -> None:
+        self._rec = None
+
+
+# --- choosing ---------------------------------------------------------------------------------
+
+
+def grammar_phrases(intents: IntentsConfig) -> list[str]:
+    """The words of the intents (keywords, examples) as a vosk grammar list."""
+    words = {w for s in lm_sentences(intents) for w in s}
+    return sorted(words)
+
+
+def load_engine(
+    intents: IntentsConfig, settings: SpeechEngineConfig | None = None
+) -> PocketsphinxEngine | VoskEngine:
+    """The engine the config asks for, loaded and checked; :class:`EngineLoadError` if not."""
+    settings = settings or intents.speech
+    if settings.engine == "vosk":
+        assert settings.vosk_model is not None  # the schema requires it
+        phrases = grammar_phrases(intents) if settings.vosk_grammar else None
+        return VoskEngine.load(settings.vosk_model, phrases)
+    return PocketsphinxEngine.load(intents)

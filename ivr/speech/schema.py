@@ -1,0 +1,131 @@
+"""Schema of ``config/intents.yaml``: request categories, their urgency, and the speech engine.
+
+The lead's one config schema (``ivr/config.py``) includes :class:`IntentsConfig` as a section;
+:func:`load_intents` reads the file on its own for ``ivr classify`` and the benchmarks.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Urgency = Literal["urgent", "important", "normal"]
+URGENCY_RANK: dict[str, int] = {"normal": 0, "important": 1, "urgent": 2}
+DEFAULT_INTENTS = Path(__file__).resolve().parents[2] / "config" / "intents.yaml"
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Category(_Strict):
+    """One request category: what callers say for it and how urgent it is."""
+
+    urgency: Urgency
+    description: str = ""
+    # word or phrase -> weight; a weight of 1.0 counts like one more example containing it.
+    keywords: dict[str, float] = Field(default_factory=dict)
+    examples: list[str] = Field(default_factory=list)
+
+    @field_validator("keywords")
+    @classmethod
+    def _positive_weights(cls, value: dict[str, float]) -> dict[str, float]:
+        bad = [k for k, w in value.items() if w <= 0]
+        if bad:
+            raise ValueError(f"keyword weights must be > 0: {bad}")
+        return value
+
+    @model_validator(mode="after")
+    def _has_evidence(self) -> Category:
+        if not self.keywords and not self.examples:
+            raise ValueError("a category needs keywords or examples")
+        return self
+
+
+class UrgencyOverride(_Strict):
+    """Raise the urgency when any of these phrases is heard (e.g. "emergency")."""
+
+    phrases: list[str] = Field(min_length=1)
+    urgency: Urgency
+
+
+class EndpointingConfig(_Strict):
+    """When an utterance starts and ends, from the energy of 20 ms frames."""
+
+    speech_threshold: float = Field(500.0, gt=0, description="frame RMS that counts as speech")
+    speech_start_ms: int = Field(100, ge=20, description="voiced time that starts an utterance")
+    trailing_silence_ms: int = Field(700, ge=100, description="silence that ends it")
+    no_speech_timeout_ms: int = Field(5000, ge=500, description="nothing said -> silence")
+    max_utterance_ms: int = Field(12000, ge=1000, description="cut a caller who never stops")
+
+
+class SpeechEngineConfig(_Strict):
+    """Which recognizer runs, and where its model is."""
+
+    engine: Literal["pocketsphinx", "vosk"] = "pocketsphinx"
+    # vosk: model directory (e.g. vosk-model-small-en-us-0.15); required for engine=vosk.
+    vosk_model: Path | None = None
+    # vosk: restrict the decoder to the intent vocabulary (needs a model with a dynamic graph).
+    vosk_grammar: bool = False
+    # Language of the callers of this menu (the pocketsphinx wheel model is en-us).
+    language: str = "en-us"
+    workers: int | None = Field(None, ge=1, description="recognizer threads; default = cores")
+    listen_port: int = Field(9092, ge=1, le=65535)
+    listen_interface: str = "127.0.0.1"
+    endpointing: EndpointingConfig = Field(default_factory=EndpointingConfig)
+
+    @model_validator(mode="after")
+    def _vosk_needs_model(self) -> SpeechEngineConfig:
+        if self.engine == "vosk" and self.vosk_model is None:
+            raise ValueError("engine vosk needs vosk_model (a model directory)")
+        return self
+
+
+class IntentsConfig(_Strict):
+    """The whole of ``config/intents.yaml``."""
+
+    categories: dict[str, Category]
+    urgency_overrides: list[UrgencyOverride] = Field(default_factory=list)
+    # Below this confidence the caller is asked to confirm the category.
+    confirm_below: float = Field(0.6, ge=0.0, le=1.0)
+    # Category of a request that matches nothing we know.
+    fallback_category: str = "other"
+    # Category meaning "put me through to a human".
+    operator_category: str = "operator"
+    speech: SpeechEngineConfig = Field(default_factory=SpeechEngineConfig)
+
+    @model_validator(mode="after")
+    def _known_categories(self) -> IntentsConfig:
+        if len(self.categories) < 2:
+            raise ValueError("at least two categories are needed to classify")
+        for field in ("fallback_category", "operator_category"):
+            name = getattr(self, field)
+            if name not in self.categories:
+                raise ValueError(f"{field} {name!r} is not one of the categories")
+        return self
+
+    def sentences(self) -> list[str]:
+        """Everything callers are expected to say: examples and keyword phrases."""
+        out: list[str] = []
+        for category in self.categories.values():
+            out.extend(category.examples)
+            out.extend(category.keywords)
+        for override in self.urgency_overrides:
+            out.extend(override.phrases)
+        return out
+
+
+def load_intents(path: str | Path = DEFAULT_INTENTS) -> IntentsConfig:
+    """Read and validate an intents file; errors name the file and the key."""
+    path = Path(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+    try:
+        return IntentsConfig.model_validate(data)
+    except ValueError as exc:
+        raise ValueError(f"{path}: {exc}") from exc

@@ -1,0 +1,140 @@
+"""``ivr call``: place a simulated caller into the running hotline and print its work order.
+
+The caller is a Local channel originated through ARI (``asterisk/extensions.conf``, context
+``caller-sim``): it waits, plays a WAV file or synthesized speech, presses digits, then stays
+on the line like a patient caller until the hotline ends the call. Meanwhile this command
+follows the call (progress on stderr) and, when the call is over, prints the work order as
+JSON on stdout. Exit status: 0 with a work order, 1 without one, 2 on a setup problem.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import shutil
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+
+def build_script(
+    *, wait: float, audio: str | None, dtmf: str, raw: str | None
+) -> str:
+    """CALLER_SCRIPT for the options: wait, play audio, press each digit 1.5 s apart."""
+    from ivr.ari import caller_script, check_caller_script
+
+    if raw:
+        return check_caller_script(raw)
+    steps = [f"w{wait:g}"]
+    if audio:
+        steps.append(f"p{audio}")
+    for i, digit in enumerate(dtmf):
+        if i or audio:
+            steps.append("w1.5")
+        steps.append(f"d{digit}")
+    return caller_script(*steps)
+
+
+def _stage_audio(cfg: Any, args: argparse.Namespace) -> str | None:
+    """Put the caller's audio where Asterisk can play it; the path Asterisk uses."""
+    if not args.say and not args.wav:
+        return None
+    host_dir = cfg.service.asterisk.host_sounds_dir / "testcalls"
+    host_dir.mkdir(parents=True, exist_ok=True)
+    if args.say:
+        from ivr.prompts import synthesize_to_wav
+
+        name = "say-" + hashlib.sha256(args.say.encode()).hexdigest()[:16]
+        target = host_dir / f"{name}.wav"
+        if not target.exists():
+            synthesize_to_wav(args.say, target, rate=8000)
+    else:
+        source = Path(args.wav)
+        name = "wav-" + hashlib.sha256(source.read_bytes()).hexdigest()[:16]
+        target = host_dir / f"{name}.wav"
+        shutil.copyfile(source, target)
+    return f"{cfg.service.asterisk.sounds_dir.rstrip('/')}/testcalls/{name}"
+
+
+def main(args: argparse.Namespace) -> int:
+    from ivr.service import install_reactor
+
+    reactor = install_reactor()
+    from twisted.internet import defer, task
+
+    from ivr.config import ConfigError, load_config
+
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    password = cfg.service.ari_password()
+    if not password:
+        print("error: no ARI password (HOTLINE_ARI_PASSWORD or ari.password_file)", file=sys.stderr)
+        return 2
+    try:
+        script = build_script(
+            wait=args.wait, audio=_stage_audio(cfg, args), dtmf=args.dtmf, raw=args.script
+        )
+    except (ValueError, OSError) as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+
+    result: dict[str, Any] = {"code": 1}
+
+    async def run() -> None:
+        import redis.asyncio as aioredis
+
+        from ivr.aio import deferred
+        from ivr.ari import ARIClient, place_test_call
+        from workorders.store import WorkOrderStore
+
+        ari = ARIClient(
+            cfg.service.ari.url.rstrip("/") + "/ari", cfg.service.ari.user, password,
+            app=cfg.service.ari.app, reactor=reactor,
+        )
+        redis = aioredis.from_url(cfg.service.redis.url)
+        store = WorkOrderStore(
+            redis, cfg.service.spool_dir + "/testcall", prefix=cfg.service.redis.key_prefix
+        )
+        call_id = f"test-{uuid.uuid4().hex[:12]}"
+        print(f"calling the hotline as {args.caller_number!r}: {script}", file=sys.stderr)
+        await place_test_call(
+            ari, script=script, caller_number=args.caller_number,
+            caller_name=args.caller_name, call_id=call_id,
+        )
+        deadline = reactor.seconds() + args.timeout
+        last = None
+        while reactor.seconds() < deadline:
+            await task.deferLater(reactor, 0.5, lambda: None)
+            order = await deferred(store.get_by_call(call_id))
+            seen = (order.status.value, order.agent) if order else None
+            if order is not None and seen != last:
+                print(f"  work order {order.id}: {order.status.value}"
+                      f"{' with ' + order.agent if order.agent else ''}", file=sys.stderr)
+                last = seen
+            if await ari.get_channel(call_id) is None:
+                break
+        else:
+            print("timed out; hanging up the test call", file=sys.stderr)
+            await ari.hangup(call_id)
+        order = await deferred(store.get_by_call(call_id))
+        if order is not None:
+            print(json.dumps(order.to_dict(), indent=2))
+            result["code"] = 0
+        else:
+            print(f"no work order for call {call_id}", file=sys.stderr)
+        await deferred(redis.aclose())
+
+    def done(outcome: Any) -> None:
+        if isinstance(outcome, Exception) or hasattr(outcome, "getErrorMessage"):
+            print(f"error: {outcome.getErrorMessage()}", file=sys.stderr)
+            result["code"] = 2
+        reactor.stop()
+
+    reactor.callWhenRunning(lambda: defer.ensureDeferred(run()).addBoth(done))
+    reactor.run()
+    return result["code"]

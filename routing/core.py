@@ -1,0 +1,932 @@
+"""The routing core: who gets which call, as pure functions over plain data.
+
+No I/O, no clock: every function that needs the time takes ``now`` (seconds, any epoch). The
+live service (``routing/store.py`` over Redis) and the simulator (``routing/simulator.py``) both
+call these functions, so what the simulator measures is what production does.
+
+Terms (the README copies these definitions):
+
+- **Skill level**: 1-5 per skill and agent, higher is better; an agent without a skill has
+  level 0 in it. A *skill expression* (``routing/skills.py``) says who qualifies and yields the
+  agent's *fit level* for the call.
+- **Priority**: an integer, **higher is served first**. A call's priority is its rule's base
+  priority plus the urgency boost for its urgency plus the VIP boost when the caller is a VIP.
+  Calls are ordered by priority (descending), then by *position*: the time they first entered
+  the queue, then an arrival sequence number. A call that goes back to the queue after a
+  failed offer keeps its position, so it is not sent to the end of the line.
+- **Steps**: a rule's ordered skill expressions. Step ``k`` is in force from
+  ``start_k = timeout_0 + ... + timeout_(k-1)`` seconds of wait. While step ``k`` is in force the
+  call may go to any agent matching any of steps ``0..k`` (relaxation widens, never narrows).
+- **Agent choice** among qualifying available agents: the earliest step the agent matches,
+  then the best fit level, then the longest idle (earliest ``idle_since``, the time the agent
+  last became available), then agent id (deterministic tie-break). A sticky agent (the agent
+  who last served this caller within the rule's ``sticky_days``) who is available and matches
+  any step of the rule gets the first offer.
+- **Service level** of a queue over an interval: ``answered within Y s / (answered +
+  abandoned after Z s + overflowed)``. Callers who hang up before ``Z`` seconds (``Z`` =
+  ``short_abandon_s``, 0 = count every abandon) are left out of numerator and denominator;
+  calls sent to the overflow destination count as not answered in time. Wait is measured from
+  entering the queue to the agent answering (ring time included).
+- **Projected service level** (drives relaxation): the interval's figures so far plus the
+  calls waiting now, each counted as answered in time when its wait so far plus its estimated
+  remaining wait is at most ``Y``::
+
+      (answered_within + waiting_projected_within) / (answered + abandoned + overflowed + waiting)
+
+  When it falls below the target, every call of that queue is treated as one step further
+  than its wait alone would give (``Policy.relax_on_service_level``).
+- **Estimated wait** of the call at position ``p`` (1-based, in routing order within its
+  queue) with ``n`` staffed agents: ``p * (AHT + wrap-up) / n``. Under Erlang C's assumptions
+  (all agents busy, exponential handle times) this is exactly the expected time until ``p``
+  agents free up. ``n`` counts agents logged in and not paused whose skills match the queue's
+  ``skills`` expression; AHT is the interval's measured mean handle time, or the queue's
+  configured ``aht_s`` before any call was handled. The simulator reports how far it is from
+  the actual wait.
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from enum import StrEnum
+from functools import cached_property
+
+from routing.skills import SkillExpr
+
+OPERATOR = "operator"
+"""Overflow destination and rule queue meaning "send the caller to the human operator"."""
+
+PAUSE_MISSED = "missed"
+PAUSE_REJECTED = "rejected"
+PAUSE_BUSY_ELSEWHERE = "busy-elsewhere"
+SYSTEM_PAUSE_REASONS = frozenset({PAUSE_MISSED, PAUSE_REJECTED, PAUSE_BUSY_ELSEWHERE})
+DEFAULT_PAUSE_REASONS = (
+    PAUSE_MISSED,
+    PAUSE_REJECTED,
+    PAUSE_BUSY_ELSEWHERE,
+    "break",
+    "lunch",
+    "training",
+    "meeting",
+    "after-call-work",
+)
+
+
+# --------------------------------------------------------------------------- agent states
+
+
+class AgentStatus(StrEnum):
+    """Where an agent is. ``offered`` means the softphone is ringing with one of our calls."""
+
+    LOGGED_OUT = "logged_out"
+    AVAILABLE = "available"
+    OFFERED = "offered"
+    ON_CALL = "on_call"
+    WRAP_UP = "wrap_up"
+    PAUSED = "paused"
+
+
+class AgentInput(StrEnum):
+    """What can happen to an agent (explicit commands, softphone events, call events)."""
+
+    LOGIN = "login"
+    LOGOUT = "logout"
+    PAUSE = "pause"
+    RESUME = "resume"
+    OFFER = "offer"
+    ANSWER = "answer"
+    NO_ANSWER = "no_answer"
+    REJECT = "reject"
+    BUSY_ELSEWHERE = "busy_elsewhere"
+    CANCEL = "cancel"
+    CALL_END = "call_end"
+    WRAPUP_END = "wrapup_end"
+
+
+_GIVEN = "<given>"  # the pause reason comes from the caller of transition()
+_KEEP = "<keep>"  # the pause reason stays as it was
+
+TRANSITIONS: Mapping[tuple[AgentStatus, AgentInput], tuple[AgentStatus, str | None]] = {
+    # logged out: only a login brings the agent in.
+    (AgentStatus.LOGGED_OUT, AgentInput.LOGIN): (AgentStatus.AVAILABLE, None),
+    (AgentStatus.AVAILABLE, AgentInput.LOGOUT): (AgentStatus.LOGGED_OUT, None),
+    (AgentStatus.AVAILABLE, AgentInput.PAUSE): (AgentStatus.PAUSED, _GIVEN),
+    (AgentStatus.AVAILABLE, AgentInput.OFFER): (AgentStatus.OFFERED, None),
+    # the softphone went busy with a call that is not ours (device state from ARI).
+    (AgentStatus.AVAILABLE, AgentInput.BUSY_ELSEWHERE): (AgentStatus.PAUSED, PAUSE_BUSY_ELSEWHERE),
+    (AgentStatus.OFFERED, AgentInput.ANSWER): (AgentStatus.ON_CALL, None),
+    (AgentStatus.OFFERED, AgentInput.NO_ANSWER): (AgentStatus.PAUSED, PAUSE_MISSED),
+    (AgentStatus.OFFERED, AgentInput.REJECT): (AgentStatus.PAUSED, PAUSE_REJECTED),
+    (AgentStatus.OFFERED, AgentInput.BUSY_ELSEWHERE): (AgentStatus.PAUSED, PAUSE_BUSY_ELSEWHERE),
+    # the caller hung up (or another agent won a ring-all) while this phone rang.
+    (AgentStatus.OFFERED, AgentInput.CANCEL): (AgentStatus.AVAILABLE, None),
+    # the softphone unregistered while ringing: the call goes back, the agent is out.
+    (AgentStatus.OFFERED, AgentInput.LOGOUT): (AgentStatus.LOGGED_OUT, None),
+    (AgentStatus.ON_CALL, AgentInput.CALL_END): (AgentStatus.WRAP_UP, None),
+    (AgentStatus.WRAP_UP, AgentInput.WRAPUP_END): (AgentStatus.AVAILABLE, None),
+    (AgentStatus.WRAP_UP, AgentInput.PAUSE): (AgentStatus.PAUSED, _GIVEN),
+    (AgentStatus.WRAP_UP, AgentInput.LOGOUT): (AgentStatus.LOGGED_OUT, None),
+    (AgentStatus.PAUSED, AgentInput.RESUME): (AgentStatus.AVAILABLE, None),
+    (AgentStatus.PAUSED, AgentInput.PAUSE): (AgentStatus.PAUSED, _GIVEN),
+    (AgentStatus.PAUSED, AgentInput.BUSY_ELSEWHERE): (AgentStatus.PAUSED, _KEEP),
+    (AgentStatus.PAUSED, AgentInput.LOGOUT): (AgentStatus.LOGGED_OUT, None),
+}
+"""Every allowed (state, input) pair and its result; any other pair is refused."""
+
+
+class TransitionRefused(ValueError):
+    """An input that the agent's current state does not accept."""
+
+
+@dataclass(frozen=True, slots=True)
+class AgentState:
+    """One agent as the router sees it.
+
+    ``idle_since`` is when the agent last became available (longest idle = smallest);
+    ``call_id`` is the call offered to or connected with the agent, if any.
+    """
+
+    agent_id: str
+    status: AgentStatus = AgentStatus.LOGGED_OUT
+    skills: Mapping[str, int] = field(default_factory=dict)
+    languages: frozenset[str] = frozenset()
+    pause_reason: str | None = None
+    idle_since: float = 0.0
+    last_call_at: float | None = None
+    call_id: str | None = None
+
+
+def transition(
+    agent: AgentState,
+    event: AgentInput,
+    now: float,
+    *,
+    reason: str | None = None,
+    call_id: str | None = None,
+) -> AgentState:
+    """Apply ``event`` to ``agent`` at ``now``; raise :class:`TransitionRefused` if not allowed.
+
+    ``reason`` is required for :attr:`AgentInput.PAUSE`; ``call_id`` for
+    :attr:`AgentInput.OFFER`.
+    """
+    try:
+        status, rule = TRANSITIONS[(agent.status, event)]
+    except KeyError:
+        raise TransitionRefused(
+            f"agent {agent.agent_id}: {event.value} refused in state {agent.status.value}"
+        ) from None
+    if rule == _GIVEN:
+        if not reason:
+            raise TransitionRefused(f"agent {agent.agent_id}: {event.value} needs a reason")
+        pause_reason: str | None = reason
+    elif rule == _KEEP:
+        pause_reason = agent.pause_reason
+    else:
+        pause_reason = rule
+    if event is AgentInput.OFFER:
+        if not call_id:
+            raise TransitionRefused(f"agent {agent.agent_id}: offer needs a call id")
+        new_call: str | None = call_id
+    elif status in (AgentStatus.OFFERED, AgentStatus.ON_CALL):
+        new_call = agent.call_id
+    else:
+        new_call = None
+    became_available = status is AgentStatus.AVAILABLE and agent.status is not status
+    return replace(
+        agent,
+        status=status,
+        pause_reason=pause_reason,
+        idle_since=now if became_available else agent.idle_since,
+        last_call_at=now if event is AgentInput.CALL_END else agent.last_call_at,
+        call_id=new_call,
+    )
+
+
+# --------------------------------------------------------------------------- configuration
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceLevelTarget:
+    """``target`` (fraction) of calls answered within ``threshold_s``; abandons shorter than
+    ``short_abandon_s`` are left out (0 = every abandon counts)."""
+
+    target: float = 0.8
+    threshold_s: float = 20.0
+    short_abandon_s: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Announcements:
+    """What a waiting caller hears, every ``period_s`` seconds."""
+
+    position: bool = True
+    estimated_wait: bool = True
+    period_s: float = 60.0
+
+
+@dataclass(frozen=True, slots=True)
+class QueueConfig:
+    """One queue. ``skills`` says who staffs it (estimated wait, projection) and who serves
+    calls overflowed into it; ``overflow`` is another queue's name or :data:`OPERATOR`."""
+
+    name: str
+    skills: SkillExpr
+    service_level: ServiceLevelTarget = ServiceLevelTarget()
+    max_wait_s: float | None = None
+    overflow: str | None = None
+    max_length: int | None = None
+    ring_timeout_s: float = 15.0
+    wrapup_s: float = 0.0
+    announcements: Announcements = Announcements()
+    moh: str = "default"
+    aht_s: float = 180.0
+
+
+@dataclass(frozen=True, slots=True)
+class Step:
+    """A skill expression in force for ``timeout_s`` seconds (``None``: until the end)."""
+
+    skills: SkillExpr
+    timeout_s: float | None = None
+
+
+@dataclass(frozen=True)
+class Rule:
+    """How calls of one request type are routed (see the module docstring for priority)."""
+
+    request_type: str
+    queue: str
+    steps: tuple[Step, ...]
+    priority: int = 0
+    urgency_boost: Mapping[str, int] = field(default_factory=dict)
+    vip_boost: int = 0
+    sticky_days: float | None = None
+
+    @cached_property
+    def step_starts(self) -> tuple[float, ...]:
+        """Wait (s) from which each step is in force."""
+        starts = [0.0]
+        for step in self.steps[:-1]:
+            starts.append(starts[-1] + (step.timeout_s if step.timeout_s is not None else math.inf))
+        return tuple(starts)
+
+    def priority_for(self, urgency: str, vip: bool) -> int:
+        return self.priority + self.urgency_boost.get(urgency, 0) + (self.vip_boost if vip else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class AgentProfile:
+    """An agent as configured. ``schedule`` maps weekday (0 = Monday) to minute intervals
+    ``(start, end)`` of the day, end exclusive."""
+
+    agent_id: str
+    name: str
+    endpoint: str
+    skills: Mapping[str, int]
+    languages: frozenset[str] = frozenset()
+    schedule: Mapping[int, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+
+    def on_schedule(self, weekday: int, minute_of_day: int) -> bool:
+        """Whether the agent is scheduled at that local weekday and minute (no schedule:
+        always)."""
+        if not self.schedule:
+            return True
+        return any(a <= minute_of_day < b for a, b in self.schedule.get(weekday, ()))
+
+    def initial_state(self, now: float = 0.0) -> AgentState:
+        return AgentState(
+            agent_id=self.agent_id,
+            skills=dict(self.skills),
+            languages=self.languages,
+            idle_since=now,
+        )
+
+
+@dataclass(frozen=True)
+class RoutingConfig:
+    """Everything the core needs, validated (built by ``routing.schema.load_routing_config``)."""
+
+    queues: Mapping[str, QueueConfig]
+    rules: Mapping[str, Rule]
+    agents: Mapping[str, AgentProfile] = field(default_factory=dict)
+    pause_reasons: frozenset[str] = frozenset(DEFAULT_PAUSE_REASONS)
+    fallback_request_type: str = "other"
+
+    def rule_for(self, request_type: str) -> Rule:
+        """The rule of ``request_type``, or of the fallback type for unknown ones."""
+        rule = self.rules.get(request_type)
+        if rule is None:
+            rule = self.rules[self.fallback_request_type]
+        return rule
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Switches that turn our routing into the baselines the simulator compares against.
+
+    ``use_steps=False`` keeps only a rule's first step (fixed skills); ``rank_by_level=False``
+    picks the longest-idle qualifying agent whatever the level.
+    """
+
+    name: str = "ours"
+    relax_on_service_level: bool = True
+    use_steps: bool = True
+    rank_by_level: bool = True
+    sticky: bool = True
+
+
+OURS = Policy()
+LONGEST_IDLE = Policy("longest-idle", False, False, False, False)
+RING_ALL = Policy("ring-all", False, True, False, False)
+
+
+# --------------------------------------------------------------------------- calls and stats
+
+
+@dataclass(frozen=True, slots=True)
+class WaitingCall:
+    """A call waiting in a queue. ``(entered_at, seq)`` is its position, kept for life."""
+
+    call_id: str
+    request_type: str
+    queue: str
+    entered_at: float
+    seq: int = 0
+    priority: int = 0
+    urgency: str = "normal"
+    vip: bool = False
+    language: str | None = None
+    sticky_agent: str | None = None
+    excluded: frozenset[str] = frozenset()
+    offered_to: tuple[str, ...] = ()
+
+    @property
+    def order_key(self) -> tuple[int, float, int]:
+        """Routing order: higher priority first, then earlier position."""
+        return (-self.priority, self.entered_at, self.seq)
+
+
+def new_call(
+    config: RoutingConfig,
+    call_id: str,
+    request_type: str,
+    now: float,
+    seq: int = 0,
+    *,
+    urgency: str = "normal",
+    vip: bool = False,
+    language: str | None = None,
+    sticky_agent: str | None = None,
+) -> WaitingCall:
+    """A call entering the queue of its request type's rule, with its priority computed."""
+    rule = config.rule_for(request_type)
+    return WaitingCall(
+        call_id=call_id,
+        request_type=rule.request_type,
+        queue=rule.queue,
+        entered_at=now,
+        seq=seq,
+        priority=rule.priority_for(urgency, vip),
+        urgency=urgency,
+        vip=vip,
+        language=language,
+        sticky_agent=sticky_agent,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueStats:
+    """Counts of one queue over the current service-level interval (see module docstring).
+
+    ``staffed``: agents logged in, not paused and matching the queue's skills; ``None`` lets
+    the snapshot count them from its agents.
+    """
+
+    answered: int = 0
+    answered_within: int = 0
+    abandoned: int = 0
+    abandoned_short: int = 0
+    overflowed: int = 0
+    handled: int = 0
+    handle_time_total: float = 0.0
+    staffed: int | None = None
+
+    @property
+    def service_level(self) -> float | None:
+        """``answered_within / (answered + abandoned + overflowed)``; ``None`` with no calls."""
+        total = self.answered + self.abandoned + self.overflowed
+        return self.answered_within / total if total else None
+
+    def aht(self, default: float) -> float:
+        return self.handle_time_total / self.handled if self.handled else default
+
+    def with_answer(self, waited: float, target: ServiceLevelTarget) -> QueueStats:
+        within = 1 if waited <= target.threshold_s else 0
+        return replace(
+            self, answered=self.answered + 1, answered_within=self.answered_within + within
+        )
+
+    def with_abandon(self, waited: float, target: ServiceLevelTarget) -> QueueStats:
+        if waited < target.short_abandon_s:
+            return replace(self, abandoned_short=self.abandoned_short + 1)
+        return replace(self, abandoned=self.abandoned + 1)
+
+    def with_overflow(self) -> QueueStats:
+        return replace(self, overflowed=self.overflowed + 1)
+
+    def with_handled(self, handle_s: float) -> QueueStats:
+        return replace(
+            self, handled=self.handled + 1, handle_time_total=self.handle_time_total + handle_s
+        )
+
+
+# --------------------------------------------------------------------------- snapshot
+
+_STAFFED = frozenset({AgentStatus.AVAILABLE, AgentStatus.OFFERED, AgentStatus.ON_CALL,
+                      AgentStatus.WRAP_UP})
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """The state one decision looks at. Indexes are built lazily, once per snapshot.
+
+    Treat it as immutable: the memo caches per-snapshot derived figures (projected service
+    level per queue, ranked candidates per step), so decisions on one snapshot share them.
+    """
+
+    now: float
+    agents: Mapping[str, AgentState]
+    calls: Sequence[WaitingCall]
+    stats: Mapping[str, QueueStats] = field(default_factory=dict)
+    _memo: dict = field(default_factory=dict, compare=False, repr=False)
+
+    @cached_property
+    def ordered(self) -> list[WaitingCall]:
+        return sorted(self.calls, key=_order_key)
+
+    @cached_property
+    def by_queue(self) -> dict[str, list[WaitingCall]]:
+        out: dict[str, list[WaitingCall]] = {}
+        for call in self.ordered:
+            out.setdefault(call.queue, []).append(call)
+        return out
+
+    @cached_property
+    def by_group(self) -> dict[tuple[str, str], list[WaitingCall]]:
+        """Calls per (request type, queue), in routing order: calls of one group share steps."""
+        out: dict[tuple[str, str], list[WaitingCall]] = {}
+        for call in self.ordered:
+            out.setdefault((call.request_type, call.queue), []).append(call)
+        return out
+
+    @cached_property
+    def call_index(self) -> dict[str, WaitingCall]:
+        return {c.call_id: c for c in self.calls}
+
+    @cached_property
+    def available(self) -> list[AgentState]:
+        return [a for a in self.agents.values() if a.status is AgentStatus.AVAILABLE]
+
+    @cached_property
+    def available_by_skill(self) -> dict[str, list[AgentState]]:
+        out: dict[str, list[AgentState]] = {}
+        for agent in self.available:
+            for skill in agent.skills:
+                out.setdefault(skill, []).append(agent)
+        return out
+
+    def staffed(self, queue: QueueConfig) -> int:
+        stats = self.stats.get(queue.name)
+        if stats is not None and stats.staffed is not None:
+            return stats.staffed
+        key = ("staffed", queue.name)
+        if key not in self._memo:
+            self._memo[key] = sum(
+                1 for a in self.agents.values()
+                if a.status in _STAFFED and queue.skills.fit(a.skills)
+            )
+        return self._memo[key]
+
+
+def _order_key(call: WaitingCall) -> tuple[int, float, int]:
+    return (-call.priority, call.entered_at, call.seq)
+
+
+def staffed_agents(agents: Iterable[AgentState], queue: QueueConfig) -> int:
+    """Agents logged in, not paused, matching ``queue.skills`` (for ``QueueStats.staffed``)."""
+    return sum(1 for a in agents if a.status in _STAFFED and queue.skills.fit(a.skills))
+
+
+# --------------------------------------------------------------------------- estimates
+
+
+def queue_position(snapshot: Snapshot, call_id: str) -> int:
+    """1-based position of the call in its queue's routing order."""
+    call = snapshot.call_index[call_id]
+    return snapshot.by_queue[call.queue].index(call) + 1
+
+
+def _per_call_seconds(snapshot: Snapshot, queue: QueueConfig) -> float:
+    stats = snapshot.stats.get(queue.name) or QueueStats()
+    return stats.aht(queue.aht_s) + queue.wrapup_s
+
+
+def estimated_wait(snapshot: Snapshot, call_id: str, config: RoutingConfig) -> float:
+    """Estimated remaining wait (s): ``position * (AHT + wrap-up) / staffed`` (module doc).
+
+    ``inf`` when nobody staffs the queue.
+    """
+    call = snapshot.call_index[call_id]
+    queue = config.queues[call.queue]
+    staffed = snapshot.staffed(queue)
+    if staffed == 0:
+        return math.inf
+    return queue_position(snapshot, call_id) * _per_call_seconds(snapshot, queue) / staffed
+
+
+def projected_service_level(snapshot: Snapshot, queue_name: str, config: RoutingConfig) -> float:
+    """Projected service level of the queue (formula in the module docstring); 1.0 when there
+    is nothing to count yet."""
+    key = ("projected", queue_name)
+    cached = snapshot._memo.get(key)
+    if cached is not None:
+        return cached
+    queue = config.queues[queue_name]
+    stats = snapshot.stats.get(queue_name) or QueueStats()
+    waiting = snapshot.by_queue.get(queue_name, ())
+    staffed = snapshot.staffed(queue) if waiting else 0
+    within = 0
+    if staffed:
+        step = _per_call_seconds(snapshot, queue) / staffed
+        limit = queue.service_level.threshold_s + snapshot.now
+        for position, call in enumerate(waiting, 1):
+            if call.entered_at + position * step <= limit:
+                within += 1
+    total = stats.answered + stats.abandoned + stats.overflowed + len(waiting)
+    result = (stats.answered_within + within) / total if total else 1.0
+    snapshot._memo[key] = result
+    return result
+
+
+# --------------------------------------------------------------------------- decisions
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    """An agent considered for a call: the earliest step it matches, its fit level there,
+    and how long it has been idle."""
+
+    agent_id: str
+    step: int
+    level: int
+    idle_s: float
+
+
+@dataclass(frozen=True, slots=True)
+class Explanation:
+    """Why an agent got a call: enough to answer the question afterwards from the log."""
+
+    request_type: str
+    queue: str
+    step: int
+    expression: str
+    waited_s: float
+    relaxed: bool
+    projected_service_level: float | None
+    candidates: tuple[Candidate, ...]
+    reason: str
+
+    def as_dict(self) -> dict:
+        return {
+            "request_type": self.request_type,
+            "queue": self.queue,
+            "step": self.step,
+            "expression": self.expression,
+            "waited_s": round(self.waited_s, 3),
+            "relaxed": self.relaxed,
+            "projected_service_level": self.projected_service_level,
+            "candidates": [
+                {"agent": c.agent_id, "step": c.step, "level": c.level, "idle_s": round(c.idle_s, 3)}
+                for c in self.candidates
+            ],
+            "reason": self.reason,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Assignment:
+    """Offer ``call_id`` to ``agent_id``; ``why`` explains the choice."""
+
+    call_id: str
+    agent_id: str
+    why: Explanation
+
+
+EXPLAIN_CANDIDATES = 5
+"""How many ranked candidates an explanation keeps."""
+
+
+def steps_for(call: WaitingCall, config: RoutingConfig, policy: Policy = OURS) -> tuple[
+    tuple[Step, ...], tuple[float, ...]
+]:
+    """The steps that apply to ``call`` and the wait from which each is in force.
+
+    A call in its rule's queue follows the rule's steps (only the first under
+    ``use_steps=False``); a call overflowed into another queue follows that queue's skills.
+    """
+    rule = config.rule_for(call.request_type)
+    if call.queue != rule.queue:
+        return (Step(config.queues[call.queue].skills),), (0.0,)
+    if not policy.use_steps:
+        return rule.steps[:1], (0.0,)
+    return rule.steps, rule.step_starts
+
+
+def step_in_force(
+    snapshot: Snapshot, call: WaitingCall, config: RoutingConfig, policy: Policy = OURS
+) -> tuple[int, bool]:
+    """(step index in force for ``call`` now, whether it was advanced by the projection)."""
+    steps, starts = steps_for(call, config, policy)
+    k = bisect.bisect_right(starts, snapshot.now - call.entered_at) - 1
+    k = max(k, 0)
+    if (
+        policy.relax_on_service_level
+        and k < len(steps) - 1
+        and projected_service_level(snapshot, call.queue, config)
+        < config.queues[call.queue].service_level.target
+    ):
+        return k + 1, True
+    return k, False
+
+
+def _first_match(agent: AgentState, steps: tuple[Step, ...], upto: int) -> tuple[int, int]:
+    """(earliest step index <= upto the agent matches, fit level); (-1, 0) when none."""
+    skills = agent.skills
+    for j in range(upto + 1):
+        level = steps[j].skills.fit(skills)
+        if level:
+            return j, level
+    return -1, 0
+
+
+def _ranked(
+    snapshot: Snapshot, steps: tuple[Step, ...], k: int, policy: Policy
+) -> list[tuple[tuple, AgentState, int, int]]:
+    """Available agents matching any of steps 0..k, best first (memoized per snapshot)."""
+    memo_key = ("ranked", id(steps), k, policy.rank_by_level)
+    cached = snapshot._memo.get(memo_key)
+    if cached is not None:
+        return cached
+    index = snapshot.available_by_skill
+    seen: set[str] = set()
+    ranked = []
+    for step in steps[: k + 1]:
+        for skill in step.skills.anchors():
+            for agent in index.get(skill, ()):
+                if agent.agent_id in seen:
+                    continue
+                seen.add(agent.agent_id)
+                j, level = _first_match(agent, steps, k)
+                if j < 0:
+                    continue
+                if policy.rank_by_level:
+                    key: tuple = (j, -level, agent.idle_since, agent.agent_id)
+                else:
+                    key = (agent.idle_since, agent.agent_id)
+                ranked.append((key, agent, j, level))
+    ranked.sort(key=lambda r: r[0])
+    # Keep the steps tuple alive with the memo so id() cannot be reused during its life.
+    snapshot._memo[memo_key] = ranked
+    snapshot._memo.setdefault(("steps", id(steps)), steps)
+    return ranked
+
+
+def _fits_call(agent: AgentState, call: WaitingCall) -> bool:
+    if agent.agent_id in call.excluded:
+        return False
+    return call.language is None or call.language in agent.languages
+
+
+def _sticky_match(
+    snapshot: Snapshot, call: WaitingCall, steps: tuple[Step, ...], taken: set[str]
+) -> Candidate | None:
+    agent = snapshot.agents.get(call.sticky_agent or "")
+    if (
+        agent is None
+        or agent.status is not AgentStatus.AVAILABLE
+        or agent.agent_id in taken
+        or not _fits_call(agent, call)
+    ):
+        return None
+    j, level = _first_match(agent, steps, len(steps) - 1)
+    if j < 0:
+        return None
+    return Candidate(agent.agent_id, j, level, snapshot.now - agent.idle_since)
+
+
+def _best_agent(
+    snapshot: Snapshot,
+    call: WaitingCall,
+    config: RoutingConfig,
+    policy: Policy,
+    taken: set[str],
+) -> Assignment | None:
+    steps, _ = steps_for(call, config, policy)
+    k, relaxed = step_in_force(snapshot, call, config, policy)
+    chosen: Candidate | None = None
+    reason = ""
+    if policy.sticky and call.sticky_agent:
+        chosen = _sticky_match(snapshot, call, steps, taken)
+        if chosen is not None:
+            reason = "sticky agent: served this caller recently"
+    shown: list[Candidate] = []
+    for _key, agent, j, level in _ranked(snapshot, steps, k, policy):
+        if agent.agent_id in taken or not _fits_call(agent, call):
+            continue
+        shown.append(Candidate(agent.agent_id, j, level, snapshot.now - agent.idle_since))
+        if len(shown) >= EXPLAIN_CANDIDATES:
+            break
+    if chosen is None:
+        if not shown:
+            return None
+        chosen = shown[0]
+        if policy.rank_by_level:
+            reason = (
+                f"earliest step {chosen.step}, best level {chosen.level}, "
+                f"then longest idle ({chosen.idle_s:.0f} s), then id"
+            )
+        else:
+            reason = f"longest idle ({chosen.idle_s:.0f} s), then id"
+    queue = config.queues[call.queue]
+    projected = (
+        projected_service_level(snapshot, call.queue, config)
+        if policy.relax_on_service_level
+        else None
+    )
+    why = Explanation(
+        request_type=call.request_type,
+        queue=queue.name,
+        step=k,
+        expression=" ; ".join(str(s.skills) for s in steps[: k + 1]),
+        waited_s=snapshot.now - call.entered_at,
+        relaxed=relaxed,
+        projected_service_level=projected,
+        candidates=tuple(shown),
+        reason=reason,
+    )
+    return Assignment(call.call_id, chosen.agent_id, why)
+
+
+def decide(snapshot: Snapshot, config: RoutingConfig, policy: Policy = OURS) -> list[Assignment]:
+    """Every offer to make now: calls in routing order, each to its best free agent.
+
+    No agent appears twice; the result depends only on the snapshot (deterministic).
+    """
+    available = len(snapshot.available)
+    if not available or not snapshot.calls:
+        return []
+    taken: set[str] = set()
+    out: list[Assignment] = []
+    for call in snapshot.ordered:
+        assignment = _best_agent(snapshot, call, config, policy, taken)
+        if assignment is None:
+            continue
+        out.append(assignment)
+        taken.add(assignment.agent_id)
+        if len(taken) == available:
+            break
+    return out
+
+
+def on_call_arrived(
+    snapshot: Snapshot, call_id: str, config: RoutingConfig, policy: Policy = OURS
+) -> Assignment | None:
+    """Best agent for one call. Equals ``decide`` when the snapshot was settled (no free agent
+    qualified for any other waiting call) before this call arrived or its step changed."""
+    return _best_agent(snapshot, snapshot.call_index[call_id], config, policy, set())
+
+
+def on_agent_available(
+    snapshot: Snapshot, agent_id: str, config: RoutingConfig, policy: Policy = OURS
+) -> Assignment | None:
+    """The first call in routing order that this agent qualifies for. Equals ``decide`` when
+    the snapshot was settled before the agent became available.
+
+    Per group of calls sharing steps, the agent qualifies from the wait at which the earliest
+    step it matches comes into force, so each group is scanned only to its first such call.
+    """
+    agent = snapshot.agents[agent_id]
+    if agent.status is not AgentStatus.AVAILABLE:
+        return None
+    best: WaitingCall | None = None
+    for (_request_type, _queue), calls in snapshot.by_group.items():
+        head = calls[0]
+        if best is not None and _order_key(head) >= _order_key(best):
+            continue
+        steps, starts = steps_for(head, config, policy)
+        j, _level = _first_match(agent, steps, len(steps) - 1)
+        if j < 0:
+            continue
+        relax = 0
+        if (
+            policy.relax_on_service_level
+            and projected_service_level(snapshot, head.queue, config)
+            < config.queues[head.queue].service_level.target
+        ):
+            relax = 1
+        # Sticky calls for this agent qualify at any step.
+        need_wait = starts[max(j - relax, 0)]
+        latest_entry = snapshot.now - need_wait
+        for call in calls:
+            if best is not None and _order_key(call) >= _order_key(best):
+                break
+            if not _fits_call(agent, call):
+                continue
+            sticky = policy.sticky and call.sticky_agent == agent_id
+            if call.entered_at <= latest_entry or sticky:
+                best = call
+                break
+    if best is None:
+        return None
+    return _best_agent(snapshot, best, config, policy, set())
+
+
+def eligible_agents(
+    snapshot: Snapshot, call_id: str, config: RoutingConfig, policy: Policy = RING_ALL
+) -> list[str]:
+    """Every free agent the call may ring now, best first (ring-all offers to all of them)."""
+    call = snapshot.call_index[call_id]
+    steps, _ = steps_for(call, config, policy)
+    k, _ = step_in_force(snapshot, call, config, policy)
+    return [a.agent_id for _key, a, _j, _l in _ranked(snapshot, steps, k, policy)
+            if _fits_call(a, call)]
+
+
+def next_step_change(snapshot: Snapshot, config: RoutingConfig, policy: Policy = OURS) -> float:
+    """The earliest future time at which a waiting call's step changes (``inf``: never).
+
+    The shell sets a timer for it and decides again then, so relaxation happens on time.
+    """
+    soonest = math.inf
+    for call in snapshot.calls:
+        _steps, starts = steps_for(call, config, policy)
+        waited = snapshot.now - call.entered_at
+        i = bisect.bisect_right(starts, waited)
+        if i < len(starts):
+            soonest = min(soonest, call.entered_at + starts[i])
+    return soonest
+
+
+# --------------------------------------------------------------------------- failed offers and overflow
+
+_FAILURE_INPUT = {
+    PAUSE_MISSED: AgentInput.NO_ANSWER,
+    PAUSE_REJECTED: AgentInput.REJECT,
+    PAUSE_BUSY_ELSEWHERE: AgentInput.BUSY_ELSEWHERE,
+}
+
+
+def offer_failed(
+    agent: AgentState, call: WaitingCall, reason: str, now: float
+) -> tuple[AgentState, WaitingCall]:
+    """RONA, reject or busy elsewhere: the agent is paused with ``reason`` and the call goes
+    back with its original position (``entered_at``, ``seq``) and the agent noted in
+    ``offered_to``."""
+    try:
+        event = _FAILURE_INPUT[reason]
+    except KeyError:
+        raise ValueError(f"unknown offer failure {reason!r}; one of {sorted(_FAILURE_INPUT)}")
+    if agent.call_id != call.call_id:
+        raise TransitionRefused(f"agent {agent.agent_id} was not offered call {call.call_id}")
+    paused = transition(agent, event, now)
+    return paused, replace(call, offered_to=(*call.offered_to, agent.agent_id))
+
+
+def admission(snapshot: Snapshot, queue_name: str, config: RoutingConfig) -> str | None:
+    """``None`` if a new call may join the queue, else where to send it (queue full)."""
+    queue = config.queues[queue_name]
+    if queue.max_length is not None and len(snapshot.by_queue.get(queue_name, ())) >= (
+        queue.max_length
+    ):
+        return queue.overflow or OPERATOR
+    return None
+
+
+def overdue_calls(snapshot: Snapshot, config: RoutingConfig) -> list[tuple[WaitingCall, str]]:
+    """Calls that waited their queue's ``max_wait_s`` in it, with their overflow destination."""
+    out = []
+    for call in snapshot.ordered:
+        queue = config.queues[call.queue]
+        if queue.max_wait_s is not None and snapshot.now - call.entered_at >= queue.max_wait_s:
+            out.append((call, queue.overflow or OPERATOR))
+    return out
+
+
+def overflow(call: WaitingCall, destination: str, now: float) -> WaitingCall:
+    """The call moved into queue ``destination``; its wait there starts ``now`` but it keeps
+    its priority and sequence (``destination`` must be a queue, not the operator)."""
+    if destination == OPERATOR:
+        raise ValueError("the operator is not a queue; hand the call to the operator instead")
+    return replace(call, queue=destination, entered_at=now)

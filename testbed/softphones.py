@@ -1,0 +1,202 @@
+"""SIP softphones for agents and the operator: SIPp user agents servers (UAS) on loopback.
+
+Each ``SippAgent`` is one ``sipp`` process listening on 127.0.0.1:<port> (agent101 -> 5071,
+..., operator -> 5070, the static contacts in asterisk/pjsip.conf), running one scenario of
+``testbed/sipp/``:
+
+    answer     180 Ringing, answers after ``answer_after`` s with G.711 SDP, hangs up after
+               ``hold_for`` s (or when the caller's side hangs up first); RTP is echoed
+               (``-rtp_echo`` on ``media_port``, 16000 + 10 x (port - 5060)), so Asterisk
+               has a live media peer
+    no-answer  rings until the caller's side gives up (CANCEL -> 487)
+    busy       486 Busy Here
+    reject     603 Decline
+
+Evidence: the scenario logs one line per step to ``log_path`` (SIPp ``-trace_logs``), as
+``<ms>|<EVENT>|<call-id>|<detail>``, EVENT in INVITE (detail: the From header, i.e. the caller
+ID Asterisk presented), ANSWERED, HANGUP (detail: local|remote), CANCELLED, BUSY, REJECTED.
+``events()`` parses them; ``wait_for(event, count)`` polls until they are there.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SCENARIO_DIR = Path(__file__).resolve().parent / "sipp"
+BEHAVIOURS = {
+    "answer": "uas_answer.xml",
+    "no-answer": "uas_no_answer.xml",
+    "busy": "uas_busy.xml",
+    "reject": "uas_reject.xml",
+}
+OPERATOR_PORT = 5070
+
+
+def agent_port(name: str) -> int:
+    """The SIP port of a softphone in asterisk/pjsip.conf: agent101 -> 5071, operator -> 5070."""
+    if name == "operator":
+        return OPERATOR_PORT
+    number = int(name.removeprefix("agent"))
+    return 5070 + number - 100
+
+
+@dataclass(frozen=True)
+class SipEvent:
+    """One line of a softphone's log."""
+
+    at_ms: int
+    kind: str
+    call_id: str
+    detail: str
+
+
+class SoftphoneFailed(RuntimeError):
+    """sipp did not start, or died."""
+
+
+class SippAgent:
+    """One SIPp UAS standing in for an agent's (or the operator's) softphone."""
+
+    def __init__(
+        self,
+        name: str = "agent101",
+        port: int | None = None,
+        behaviour: str = "answer",
+        answer_after: float = 0.5,
+        hold_for: float = 5.0,
+        media_port: int | None = None,
+        log_dir: str | Path | None = None,
+        binary: str = "sipp",
+    ) -> None:
+        if behaviour not in BEHAVIOURS:
+            raise ValueError(f"behaviour {behaviour!r} is not one of {sorted(BEHAVIOURS)}")
+        self.name = name
+        self.port = port or agent_port(name)
+        self.behaviour = behaviour
+        self.answer_after = answer_after
+        self.hold_for = hold_for
+        # sipp -rtp_echo also binds media_port + 2 (video): keep the agents 10 apart
+        self.media_port = media_port or 16000 + (self.port - 5060) * 10  # 5071 -> 16110
+        self.binary = shutil.which(binary) or binary
+        self.dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix=f"sipp-{name}-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.dir / f"{name}.log"
+        self.error_path = self.dir / f"{name}.errors.log"
+        self.screen_path = self.dir / f"{name}.screen"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [
+            self.binary, "-sf", str(SCENARIO_DIR / BEHAVIOURS[self.behaviour]),
+            "-i", "127.0.0.1", "-p", str(self.port), "-s", self.name,
+            "-mi", "127.0.0.1", "-mp", str(self.media_port), "-rtp_echo",
+            "-key", "answer_after", str(int(self.answer_after * 1000)),
+            "-key", "hold_for", str(int(self.hold_for * 1000)),
+            "-nostdin", "-trace_logs", "-log_file", str(self.log_path),
+            "-trace_err", "-error_file", str(self.error_path),
+            "-aa",  # answer OPTIONS/INFO/UPDATE outside the scenario
+        ]
+
+    def start(self, timeout: float = 5.0) -> SippAgent:
+        self.log_path.write_text("")
+        screen = self.screen_path.open("wb")
+        self.process = subprocess.Popen(
+            self.command(), stdin=subprocess.DEVNULL, stdout=screen, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        screen.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise SoftphoneFailed(
+                    f"sipp for {self.name} exited with {self.process.returncode}: "
+                    f"{self.screen_tail()}"
+                )
+            if self._listening():
+                return self
+            time.sleep(0.05)
+        self.stop()
+        raise SoftphoneFailed(f"sipp for {self.name} did not bind 127.0.0.1:{self.port}")
+
+    def _listening(self) -> bool:
+        out = subprocess.run(["ss", "-Hlunp", f"sport = :{self.port}"],
+                             capture_output=True, text=True, check=False).stdout
+        return self.process is not None and f"pid={self.process.pid}," in out
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(3)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def cleanup(self) -> None:
+        self.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> SippAgent:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # --- evidence ---------------------------------------------------------------------------
+    def events(self, kind: str | None = None) -> list[SipEvent]:
+        """What happened so far, oldest first (optionally only one kind of event)."""
+        if not self.log_path.exists():
+            return []
+        found = []
+        for line in self.log_path.read_text(errors="replace").splitlines():
+            parts = line.split("|", 3)
+            if len(parts) == 4 and parts[0].isdigit():
+                event = SipEvent(int(parts[0]), parts[1], parts[2], parts[3].strip())
+                if kind is None or event.kind == kind:
+                    found.append(event)
+        return found
+
+    def count(self, kind: str) -> int:
+        return len(self.events(kind))
+
+    @property
+    def invites(self) -> int:
+        return self.count("INVITE")
+
+    @property
+    def answered(self) -> int:
+        return self.count("ANSWERED")
+
+    def wait_for(self, kind: str, count: int = 1, timeout: float = 10.0) -> list[SipEvent]:
+        """Poll the log until ``count`` events of ``kind`` are there; ``TimeoutError`` else."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.events(kind)
+            if len(found) >= count:
+                return found
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{self.name}: {len(found)} {kind} event(s) after {timeout} s, wanted "
+                    f"{count}; log so far:\n{self.log_path.read_text(errors='replace')}"
+                )
+            if not self.running():
+                raise SoftphoneFailed(f"sipp for {self.name} died: {self.screen_tail()}")
+            time.sleep(0.05)
+
+    def screen_tail(self, chars: int = 2000) -> str:
+        """sipp's errors (its -error_file), else the end of its screen output."""
+        if self.error_path.exists() and self.error_path.stat().st_size:
+            return self.error_path.read_text(errors="replace")[-chars:]
+        text = self.screen_path.read_text(errors="replace") if self.screen_path.exists() else ""
+        return text[-chars:]

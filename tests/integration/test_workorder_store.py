@@ -1,0 +1,342 @@
+"""The work order store against a real redis-server: atomic idempotent creation, history,
+events, and the spool that keeps every order while Redis is away (replayed exactly once).
+
+The store is asyncio code; under the asyncio reactor each test body runs as an asyncio Task
+(``on_asyncio``), which is also how the service must call it (redis.asyncio needs a Task).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import json
+import shutil
+import socket
+import uuid
+from datetime import UTC, datetime
+
+import pytest
+import redis.asyncio as aioredis
+from twisted.internet.defer import Deferred
+
+from testbed.redis import RedisServer
+from workorders.model import Event, Status, TransitionRefused, utc
+from workorders.spool import Spool
+from workorders.store import StoreUnavailable, UnknownWorkOrder, WorkOrderStore
+
+T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp()
+HOSTILE_NAME = 'Kim "${EXTEN}" \\ \n200 result=1\n\u202e김철수 📞'
+
+
+def on_asyncio(test):
+    """Run an async test body as an asyncio Task on the reactor's loop."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return Deferred.fromFuture(asyncio.ensure_future(test(*args, **kwargs)))
+
+    return run
+
+
+@pytest.fixture(scope="module")
+def redis_server():
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def prefix():
+    """Each test its own key space in the shared server."""
+    return f"t{uuid.uuid4().hex[:8]}:"
+
+
+@pytest.fixture
+def spool_dir(tmp_path):
+    return tmp_path / "spool"
+
+
+def connect(url: str) -> aioredis.Redis:
+    return aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+
+
+async def events_of(client: aioredis.Redis, prefix: str) -> list[dict[str, str]]:
+    return [
+        {k.decode(): v.decode() for k, v in fields.items()}
+        for _, fields in await client.xrange(f"{prefix}events")
+    ]
+
+
+@on_asyncio
+async def test_create_writes_the_contract_keys(redis_server, prefix, spool_dir):
+    """A created order is a hash at wo:<id>, found by wo:by-call:<call>, with its history
+    list, a counter id and a WOCREATE event naming order and call; the caller's strings are
+    stored verbatim."""
+    client = connect(redis_server.url)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    order = await store.create_for_call(
+        "1732790000.17", "+821012345678", HOSTILE_NAME, T0,
+        category="fault", urgency="urgent", menu_path=["3", "1"], queue="faults",
+    )
+    assert order.id == "1" and order.status is Status.PENDING
+    fields = await client.hgetall(f"{prefix}wo:1")
+    assert fields[b"caller_name"].decode() == HOSTILE_NAME
+    assert fields[b"status"] == b"pending" and fields[b"urgency"] == b"urgent"
+    assert await client.get(f"{prefix}wo:by-call:1732790000.17") == b"1"
+    assert await client.llen(f"{prefix}wo:1:history") == 1
+    (event,) = await events_of(client, prefix)
+    assert (event["kind"], event["order_id"], event["call_id"]) == ("WOCREATE", "1", order.call_id)
+    assert event["time"] == "2026-11-28T09:00:00.000000Z"
+    assert await store.get("1") == order
+    assert await store.get_by_call("1732790000.17") == order
+    await client.aclose()
+
+
+@on_asyncio
+async def test_concurrent_creates_for_one_call_make_one_order(redis_server, prefix, spool_dir):
+    """Two hundred concurrent creations for one call, from two store instances (two
+    service processes), return one and the same order: one id, one history entry, one
+    event, the counter moved once."""
+    clients = [connect(redis_server.url), connect(redis_server.url)]
+    stores = [WorkOrderStore(c, spool_dir / str(i), prefix=prefix) for i, c in enumerate(clients)]
+    orders = await asyncio.gather(
+        *(
+            stores[i % 2].create_for_call("1732790000.99", "+8210", "Lee", T0 + i / 1000)
+            for i in range(200)
+        )
+    )
+    assert {o.id for o in orders} == {"1"}
+    assert {o.created_at for o in orders} == {orders[0].created_at}
+    client = clients[0]
+    assert await client.get(f"{prefix}wo:seq") == b"1"
+    assert await client.llen(f"{prefix}wo:1:history") == 1
+    assert [e["kind"] for e in await events_of(client, prefix)] == ["WOCREATE"]
+    for c in clients:
+        await c.aclose()
+
+
+@on_asyncio
+async def test_lifecycle_appends_history_and_events(redis_server, prefix, spool_dir):
+    """Each update changes the hash, appends one history entry and one event with the new
+    status, agent and actor; a refused transition writes nothing."""
+    client = connect(redis_server.url)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    order = await store.create_for_call("c1", "+8210", "Park", T0, queue="billing")
+    await store.update(order.id, T0 + 60, Event.ASSIGN, "router", agent="agent101")
+    await store.update(order.id, T0 + 90, "start", "agent101")
+    with pytest.raises(TransitionRefused, match="in_progress"):
+        await store.update(order.id, T0 + 95, Event.CLOSE, "agent101")
+    done = await store.update(order.id, T0 + 600, Event.RESOLVE, "agent101", outcome="reset")
+    assert done.status is Status.RESOLVED and done.updated_at == utc(T0 + 600)
+    assert await store.get(order.id) == done
+    history = [json.loads(h) for h in await client.lrange(f"{prefix}wo:1:history", 0, -1)]
+    assert [h["event"] for h in history] == ["create", "assign", "start", "resolve"]
+    events = await events_of(client, prefix)
+    assert [e["kind"] for e in events] == ["WOCREATE", "WOASSIGN", "WOSTART", "WORESOLVE"]
+    assert events[-1]["status"] == "resolved" and events[-1]["agent"] == "agent101"
+    assert json.loads(events[-1]["details"])["outcome"] == "reset"
+    assert await client.hget(f"{prefix}wo:1", "outcome") == b"reset"
+    await client.aclose()
+
+
+@on_asyncio
+async def test_cleared_fields_leave_the_hash(redis_server, prefix, spool_dir):
+    """A value cleared by an event (the agent on unassign) is removed from the hash, so the
+    order read back has no agent."""
+    client = connect(redis_server.url)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    order = await store.create_for_call("c2", "+8210", "Choi", T0)
+    await store.update(order.id, T0 + 1, "assign", "router", agent="agent104")
+    back = await store.update(order.id, T0 + 31, "unassign", "router", reason="no answer")
+    assert not await client.hexists(f"{prefix}wo:{order.id}", "agent")
+    assert (await store.get(order.id)) == back and back.agent is None
+    await client.aclose()
+
+
+@on_asyncio
+async def test_unknown_orders(redis_server, prefix, spool_dir):
+    """Reading a missing order gives None; updating it raises UnknownWorkOrder."""
+    client = connect(redis_server.url)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    assert await store.get("404") is None and await store.get_by_call("nope") is None
+    with pytest.raises(UnknownWorkOrder):
+        await store.update("404", T0, "note", "ops", text="hello")
+    await client.aclose()
+
+
+@on_asyncio
+async def test_list_recent_newest_first(redis_server, prefix, spool_dir):
+    """list_recent(n) returns the n most recently created orders, newest first."""
+    client = connect(redis_server.url)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    for i in range(5):
+        await store.create_for_call(f"call-{i}", "+8210", "x", T0 + i)
+    assert [o.call_id for o in await store.list_recent(3)] == ["call-4", "call-3", "call-2"]
+    assert await store.list_recent(0) == []
+    await client.aclose()
+
+
+@on_asyncio
+async def test_redis_down_spool_then_replay_exactly_once(redis_server, prefix, spool_dir):
+    """With Redis stopped, a new order and changes to an existing one go to the spool and
+    are answered from the local view; after Redis restarts, one replay applies each write
+    once, in order (ids, history, events marked replayed), and a second replay applies none."""
+    client = connect(redis_server.url)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    before = await store.create_for_call("c-before", "+8210", "Han", T0)
+    redis_server.stop()
+    try:
+        assigned = await store.update(before.id, T0 + 10, "assign", "router", agent="agent102")
+        assert assigned is not None and assigned.status is Status.ASSIGNED
+        spooled = await store.create_for_call("c-down", "+8211", HOSTILE_NAME, T0 + 20)
+        assert spooled.id.startswith("L")
+        again = await store.create_for_call("c-down", "+8211", HOSTILE_NAME, T0 + 21)
+        assert again == spooled
+        await store.update(spooled.id, T0 + 30, "assign", "router", agent="agent103")
+        assert (await store.get(spooled.id)).agent == "agent103"
+        assert (await store.get_by_call("c-before")).status is Status.ASSIGNED
+        with pytest.raises(StoreUnavailable):
+            await store.list_recent(5)
+        with pytest.raises(StoreUnavailable):
+            await store.replay_spool()
+        assert [r["op"] for r in Spool(spool_dir).records()] == ["update", "create", "update"]
+    finally:
+        redis_server.start()
+
+    assert await store.replay_spool() == 3
+    assert await store.replay_spool() == 0
+    assert not list(spool_dir.iterdir())
+    replayed = await store.get(spooled.id)
+    assert replayed.id == spooled.id and replayed.caller_name == HOSTILE_NAME
+    assert (replayed.status, replayed.agent) == (Status.ASSIGNED, "agent103")
+    assert [h.event for h in replayed.history] == ["create", "assign"]
+    assert (await store.get(before.id)).agent == "agent102"
+    events = await events_of(client, prefix)
+    assert [(e["kind"], e.get("replayed")) for e in events] == [
+        ("WOCREATE", None), ("WOASSIGN", "1"), ("WOCREATE", "1"), ("WOASSIGN", "1"),
+    ]
+    assert events[2]["time"] == utc(T0 + 20).isoformat(timespec="microseconds")[:-6] + "Z"
+    await client.aclose()
+
+
+@on_asyncio
+async def test_crash_mid_replay_applies_nothing_twice(redis_server, prefix, spool_dir):
+    """A replay that applied the spool but crashed before deleting it (simulated: the spool
+    file is put back and replayed again, by a new store instance as after a restart) applies
+    nothing a second time: no new order, history entry or event."""
+    client = connect(redis_server.url)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    redis_server.stop()
+    try:
+        order = await store.create_for_call("c-crash", "+8210", "Yoon", T0)
+        await store.update(order.id, T0 + 5, "assign", "router", agent="agent101")
+        await store.update(order.id, T0 + 6, "note", "agent101", text="called back")
+    finally:
+        redis_server.start()
+    saved = spool_dir.parent / "saved.jsonl"
+    shutil.copy(spool_dir / "current.jsonl", saved)
+    assert await store.replay_spool() == 3
+    snapshot = (
+        await client.hgetall(f"{prefix}wo:{order.id}"),
+        await client.lrange(f"{prefix}wo:{order.id}:history", 0, -1),
+        await client.xlen(f"{prefix}events"),
+        await client.get(f"{prefix}wo:seq"),
+    )
+
+    shutil.copy(saved, spool_dir / "current.jsonl")
+    restarted = WorkOrderStore(client, spool_dir, prefix=prefix)
+    assert await restarted.replay_spool() == 0
+    assert snapshot == (
+        await client.hgetall(f"{prefix}wo:{order.id}"),
+        await client.lrange(f"{prefix}wo:{order.id}:history", 0, -1),
+        await client.xlen(f"{prefix}events"),
+        await client.get(f"{prefix}wo:seq"),
+    )
+    assert len(snapshot[1]) == 3 and snapshot[2] == 3
+    await client.aclose()
+
+
+@on_asyncio
+async def test_next_write_after_restart_replays_first(redis_server, prefix, spool_dir):
+    """No explicit replay: the first write after Redis is back replays the spool before
+    itself, so an update of an order created while Redis was down finds it."""
+    client = connect(redis_server.url)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix, retry_after=5)
+    redis_server.stop()
+    try:
+        order = await store.create_for_call("c-next", "+8210", "Jung", T0)
+    finally:
+        redis_server.start()
+    # Within retry_after of the failure the store does not even try Redis.
+    held = await store.update(order.id, T0 + 1, "assign", "router", agent="agent101")
+    assert (spool_dir / "current.jsonl").exists() and held.status is Status.ASSIGNED
+    started = await store.update(order.id, T0 + 10, "start", "agent101")
+    assert started.status is Status.IN_PROGRESS
+    assert not list(spool_dir.iterdir())
+    stored = await store.get(order.id)
+    assert [h.event for h in stored.history] == ["create", "assign", "start"]
+    await client.aclose()
+
+
+@on_asyncio
+async def test_lost_create_reply_becomes_an_alias(redis_server, prefix, spool_dir):
+    """An instance that could not reach Redis spools an order for a call that Redis already
+    has (created by another instance, or a create whose reply was lost): on replay no second
+    order appears, the local id becomes an alias of the real one, and the spooled change is
+    applied to the real order."""
+    client = connect(redis_server.url)
+    real = await WorkOrderStore(client, spool_dir / "b", prefix=prefix).create_for_call(
+        "c-twice", "+8210", "Kang", T0
+    )
+    dead = connect(f"redis://127.0.0.1:{_closed_port()}/0")
+    cut_off = WorkOrderStore(dead, spool_dir / "a", prefix=prefix)
+    local = await cut_off.create_for_call("c-twice", "+8210", "Kang", T0 + 1)
+    await cut_off.update(local.id, T0 + 2, "assign", "router", agent="agent102")
+    assert local.id != real.id
+    await dead.aclose()
+
+    restarted = WorkOrderStore(client, spool_dir / "a", prefix=prefix)
+    assert await restarted.replay_spool() == 1  # the create was a no-op, the assign applied
+    through_alias = await restarted.get(local.id)
+    assert through_alias.id == real.id and through_alias.agent == "agent102"
+    assert await client.get(f"{prefix}wo:seq") == b"1"
+    await client.aclose()
+
+
+@on_asyncio
+async def test_refused_replay_is_kept_not_lost(redis_server, prefix, spool_dir):
+    """A spooled update that Redis cannot apply (no such order) is set aside in
+    wo:spool-rejected with its reason, is not retried, and does not block the spool."""
+    dead = connect(f"redis://127.0.0.1:{_closed_port()}/0")
+    cut_off = WorkOrderStore(dead, spool_dir, prefix=prefix)
+    assert await cut_off.update("999", T0, "note", "ops", text="hello") is None
+    await dead.aclose()
+
+    client = connect(redis_server.url)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    assert await store.replay_spool() == 0
+    (rejected,) = await client.lrange(f"{prefix}wo:spool-rejected", 0, -1)
+    kept = json.loads(rejected)
+    assert kept["record"]["order_id"] == "999" and "999" in kept["reason"]
+    assert not list(spool_dir.iterdir())
+    await client.aclose()
+
+
+@on_asyncio
+async def test_blackholed_redis_times_out_into_the_spool(prefix, spool_dir):
+    """A Redis that accepts connections but never answers counts as unreachable after the
+    configured timeout: the order is spooled, not lost and not waited on forever."""
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(16)
+        client = connect(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
+        store = WorkOrderStore(client, spool_dir, prefix=prefix, timeout=0.3)
+        order = await store.create_for_call("c-hole", "+8210", "Seo", T0)
+        assert order.id.startswith("L")
+        assert json.loads((spool_dir / "current.jsonl").read_text())["op"] == "create"
+        await client.aclose()
+
+
+def _closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]

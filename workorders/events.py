@@ -1,0 +1,75 @@
+"""The events stream ``<prefix>events`` (``hotline:events``): one function writes every entry.
+
+Work orders and routing both emit here, so consumers (wallboard, reports, escalation) read one
+stream with one schema. Kinds use Asterisk ``queue_log`` names: the routing side emits
+``ENTERQUEUE``, ``RINGNOANSWER``, ``CONNECT``, ``ABANDON``, ``COMPLETECALLER``,
+``COMPLETEAGENT``, ``EXITWITHTIMEOUT``...; work orders emit ``WO`` + the event in capitals
+(``WORK_ORDER_KINDS``).
+
+Entry schema (every value a string, fields with no value left out):
+
+======== ===================================================================================
+kind     the event name above
+time     when it happened, ISO-8601 UTC (``2026-11-28T12:00:00.000000Z``); not the entry id,
+         which is when Redis received it (later, for a write replayed from the spool)
+call_id  Asterisk's unique id of the call, when there is one
+queue    queue name
+agent    agent id
+...      any other field given: strings as they are, numbers, lists and objects as JSON;
+         work orders add ``order_id``, ``actor``, ``status``, ``details`` (JSON), and
+         ``replayed=1`` when the write was made while Redis was unreachable
+======== ===================================================================================
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from workorders.model import Event, utc
+
+DEFAULT_MAXLEN = 1_000_000
+
+#: Work order event kinds, queue_log style.
+WORK_ORDER_KINDS: dict[str, str] = {
+    "create": "WOCREATE",
+    **{event.value: "WO" + event.value.upper() for event in Event},
+}
+
+
+def stream_key(prefix: str = "hotline:") -> str:
+    return f"{prefix}events"
+
+
+def event_fields(kind: str, now: float, /, **fields: Any) -> dict[str, str]:
+    """The entry for ``kind`` at ``now``, as the flat string map XADD takes."""
+    if not kind or not kind.isupper():
+        raise ValueError(f"event kind {kind!r}: queue_log style names are upper case")
+    entry = {"kind": kind, "time": utc(now).isoformat(timespec="microseconds")[:-6] + "Z"}
+    for name, value in fields.items():
+        if value is None:
+            continue
+        if name in entry:
+            raise ValueError(f"event field {name!r} is reserved")
+        entry[name] = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+    return entry
+
+
+async def emit(
+    redis: Any,
+    kind: str,
+    now: float,
+    /,
+    *,
+    prefix: str = "hotline:",
+    maxlen: int = DEFAULT_MAXLEN,
+    **fields: Any,
+) -> Any:
+    """XADD one entry to ``<prefix>events``.
+
+    ``redis`` is a ``redis.asyncio.Redis`` (returns the entry id) or a pipeline inside MULTI
+    (queues the command, so the event is written atomically with the change it reports).
+    """
+    return await redis.xadd(
+        stream_key(prefix), event_fields(kind, now, **fields), maxlen=maxlen, approximate=True
+    )

@@ -1,0 +1,499 @@
+"""The work order as pure data: lifecycle, deadlines by urgency, history, JSON.
+
+No I/O and no clock here: every function that needs the time takes ``now`` (seconds since the
+epoch, UTC), so the store, the simulator and the tests drive the same code.
+
+Lifecycle (``TRANSITIONS``; every event a state accepts is declared, anything else raises
+``TransitionRefused``)::
+
+    pending --assign--> assigned --start--> in_progress --resolve--> resolved --close--> closed
+       ^                 |   ^                  |  ^                    |                  |
+       +----unassign-----+   +--assign (again)  |  +------reopen--------+                  |
+       +---------------------------------------------------reopen--------------------------+
+
+Reopen, decided:
+- ``resolved -> in_progress``: the answer did not hold but the agent who resolved it still owns
+  the order (it is not closed yet), so it goes straight back to that agent's desk.
+- ``closed -> pending``: the order is archived work; it goes back to assignment like a new
+  request, the agent and the outcome are cleared.
+Both restart the deadlines from the reopen time (a reopen is a new promise to the caller).
+
+Deadlines (``Policy``):
+- ``assign_by`` = start + assignment target (2 h): breached while the order is still pending.
+- ``respond_by`` = start + response target of the urgency (1 h / 24 h / 48 h): the caller must
+  have an answer by then; breached while the order is not yet resolved or closed.
+- ``retain_until`` = at least ``retention_years`` after creation, extended to that many years
+  after the last close: the order must be kept that long.
+"start" is the creation, or the last reopen. A change of urgency recomputes ``respond_by``
+from that start.
+
+``caller_number`` and ``caller_name`` come from the caller's side of the call: they are stored
+verbatim (quotes, backslashes, ``${...}``, newlines and all) and only ever escaped where they
+leave for another protocol.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+
+class Urgency(StrEnum):
+    URGENT = "urgent"
+    IMPORTANT = "important"
+    NORMAL = "normal"
+
+
+class Category(StrEnum):
+    INQUIRY = "inquiry"
+    CHANGE = "change"
+    FAULT = "fault"
+    COMPLAINT = "complaint"
+    OTHER = "other"
+
+
+class Status(StrEnum):
+    PENDING = "pending"
+    ASSIGNED = "assigned"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+    CLOSED = "closed"
+
+
+class Event(StrEnum):
+    """What can happen to an existing order (creation is ``create_order``, not an event)."""
+
+    ASSIGN = "assign"  # an agent takes it (again: reassignment or handover)
+    UNASSIGN = "unassign"  # the agent gives it back (did not answer, went offline)
+    START = "start"  # the agent starts working on it
+    RESOLVE = "resolve"  # the caller has an answer
+    CLOSE = "close"  # archived
+    REOPEN = "reopen"  # the answer did not hold
+    UPDATE = "update"  # reclassification, transcript, survey scores: no status change
+    NOTE = "note"  # a remark in the history only
+
+
+#: The whole state machine: for each status, the events it accepts and the status they lead to.
+TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
+    Status.PENDING: {
+        Event.ASSIGN: Status.ASSIGNED,
+        Event.UPDATE: Status.PENDING,
+        Event.NOTE: Status.PENDING,
+    },
+    Status.ASSIGNED: {
+        Event.ASSIGN: Status.ASSIGNED,
+        Event.UNASSIGN: Status.PENDING,
+        Event.START: Status.IN_PROGRESS,
+        Event.UPDATE: Status.ASSIGNED,
+        Event.NOTE: Status.ASSIGNED,
+    },
+    Status.IN_PROGRESS: {
+        Event.ASSIGN: Status.IN_PROGRESS,
+        Event.RESOLVE: Status.RESOLVED,
+        Event.UPDATE: Status.IN_PROGRESS,
+        Event.NOTE: Status.IN_PROGRESS,
+    },
+    Status.RESOLVED: {
+        Event.CLOSE: Status.CLOSED,
+        Event.REOPEN: Status.IN_PROGRESS,
+        Event.UPDATE: Status.RESOLVED,
+        Event.NOTE: Status.RESOLVED,
+    },
+    Status.CLOSED: {
+        Event.REOPEN: Status.PENDING,
+        Event.UPDATE: Status.CLOSED,  # a survey score may arrive after closing
+        Event.NOTE: Status.CLOSED,
+    },
+}
+
+#: Fields of the order an event may change, and words it may only record in the history.
+_UPDATABLE = frozenset(
+    {"category", "urgency", "queue", "menu_path", "transcript", "confidence", "engine",
+     "outcome", "csat", "nps"}
+)
+CHANGES: Mapping[Event, frozenset[str]] = {
+    Event.ASSIGN: frozenset({"agent", "queue"}),
+    Event.UNASSIGN: frozenset({"reason"}),
+    Event.START: frozenset(),
+    Event.RESOLVE: frozenset({"outcome"}),
+    Event.CLOSE: frozenset({"outcome"}),
+    Event.REOPEN: frozenset({"reason"}),
+    Event.UPDATE: _UPDATABLE,
+    Event.NOTE: frozenset({"text"}),
+}
+_HISTORY_ONLY = frozenset({"reason", "text"})
+
+#: Statuses in which the response deadline still runs.
+RESPONSE_OPEN = frozenset({Status.PENDING, Status.ASSIGNED, Status.IN_PROGRESS})
+
+
+class WorkOrderError(ValueError):
+    """A change that the work order model refuses."""
+
+
+class TransitionRefused(WorkOrderError):
+    """The event is not declared for the order's current status."""
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The operator's service standard, in seconds (``schema.WorkOrdersConfig.policy()``)."""
+
+    response: Mapping[Urgency, float] = field(
+        default_factory=lambda: {
+            Urgency.URGENT: 3600.0,
+            Urgency.IMPORTANT: 24 * 3600.0,
+            Urgency.NORMAL: 48 * 3600.0,
+        }
+    )
+    assign_within: float = 2 * 3600.0
+    retention_years: int = 3
+
+    def __post_init__(self) -> None:
+        if self.retention_years < 3:
+            raise WorkOrderError(
+                f"retention_years={self.retention_years}: work orders must be kept "
+                "at least 3 years"
+            )
+        missing = set(Urgency) - set(self.response)
+        if missing:
+            raise WorkOrderError(f"no response target for urgency {sorted(missing)}")
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One line of an order's history: when, what, who, and the details of the change."""
+
+    time: datetime
+    event: str
+    actor: str
+    details: Mapping[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "time": _iso(self.time),
+            "event": self.event,
+            "actor": self.actor,
+            "details": dict(self.details),
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> HistoryEntry:
+        return cls(
+            time=_parse_iso(data["time"]),
+            event=str(data["event"]),
+            actor=str(data["actor"]),
+            details=dict(data.get("details") or {}),
+        )
+
+
+@dataclass(frozen=True)
+class WorkOrder:
+    """One caller's request, from the call that raised it until it is closed and retained."""
+
+    id: str
+    call_id: str
+    caller_number: str
+    caller_name: str
+    created_at: datetime
+    updated_at: datetime
+    assign_by: datetime
+    respond_by: datetime
+    retain_until: datetime
+    status: Status = Status.PENDING
+    category: Category = Category.OTHER
+    urgency: Urgency = Urgency.NORMAL
+    menu_path: tuple[str, ...] = ()
+    queue: str | None = None
+    agent: str | None = None
+    outcome: str | None = None
+    transcript: str | None = None
+    confidence: float | None = None
+    engine: str | None = None
+    csat: int | None = None
+    nps: int | None = None
+    history: tuple[HistoryEntry, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's shape (docs/contracts.md, "Work order"), plus ``retain_until``."""
+        return {
+            "id": self.id,
+            "call_id": self.call_id,
+            "caller": {"number": self.caller_number, "name": self.caller_name},
+            "menu_path": list(self.menu_path),
+            "category": self.category.value,
+            "urgency": self.urgency.value,
+            "queue": self.queue,
+            "agent": self.agent,
+            "status": self.status.value,
+            "outcome": self.outcome,
+            "created_at": _iso(self.created_at),
+            "updated_at": _iso(self.updated_at),
+            "deadlines": {"assign_by": _iso(self.assign_by), "respond_by": _iso(self.respond_by)},
+            "retain_until": _iso(self.retain_until),
+            "transcript": self.transcript,
+            "confidence": self.confidence,
+            "engine": self.engine,
+            "history": [entry.to_dict() for entry in self.history],
+            "csat": self.csat,
+            "nps": self.nps,
+        }
+
+    def to_json(self) -> str:
+        # ensure_ascii: the text is plain ASCII whatever the caller sent, safe for any log.
+        return json.dumps(self.to_dict(), ensure_ascii=True, separators=(",", ":"))
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> WorkOrder:
+        """Inverse of ``to_dict``; unknown keys are ignored (a newer writer may add some)."""
+        try:
+            caller = data["caller"]
+            deadlines = data["deadlines"]
+            return cls(
+                id=str(data["id"]),
+                call_id=str(data["call_id"]),
+                caller_number=str(caller["number"]),
+                caller_name=str(caller["name"]),
+                created_at=_parse_iso(data["created_at"]),
+                updated_at=_parse_iso(data["updated_at"]),
+                assign_by=_parse_iso(deadlines["assign_by"]),
+                respond_by=_parse_iso(deadlines["respond_by"]),
+                retain_until=_parse_iso(data["retain_until"]),
+                status=Status(data["status"]),
+                category=Category(data["category"]),
+                urgency=Urgency(data["urgency"]),
+                menu_path=tuple(str(step) for step in data.get("menu_path") or ()),
+                queue=data.get("queue"),
+                agent=data.get("agent"),
+                outcome=data.get("outcome"),
+                transcript=data.get("transcript"),
+                confidence=data.get("confidence"),
+                engine=data.get("engine"),
+                csat=data.get("csat"),
+                nps=data.get("nps"),
+                history=tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ()),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WorkOrderError(f"not a work order: {exc!r}") from exc
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> WorkOrder:
+        try:
+            data = json.loads(text)
+        except ValueError as exc:
+            raise WorkOrderError(f"not a work order: {exc}") from exc
+        return cls.from_dict(data)
+
+
+@dataclass(frozen=True)
+class Breach:
+    """A deadline the order has missed: which one, when it was, how late the order is now."""
+
+    deadline: str  # "assign_by" or "respond_by"
+    due: datetime
+    late_by: timedelta
+
+
+def create_order(
+    order_id: str,
+    call_id: str,
+    caller_number: str,
+    caller_name: str,
+    now: float,
+    policy: Policy,
+    actor: str = "ivr",
+    **fields: Any,
+) -> WorkOrder:
+    """A new pending order for a call. ``fields``: any of category, urgency, queue, menu_path,
+    transcript, confidence, engine (what the call flow learned before creating it)."""
+    unknown = set(fields) - (_UPDATABLE - {"outcome", "csat", "nps"})
+    if unknown:
+        raise WorkOrderError(f"create: unknown or read-only fields {sorted(unknown)}")
+    at = utc(now)
+    values = _coerce(fields)
+    urgency = values.get("urgency", Urgency.NORMAL)
+    order = WorkOrder(
+        id=order_id,
+        call_id=call_id,
+        caller_number=caller_number,
+        caller_name=caller_name,
+        created_at=at,
+        updated_at=at,
+        assign_by=at + timedelta(seconds=policy.assign_within),
+        respond_by=at + timedelta(seconds=policy.response[urgency]),
+        retain_until=add_years(at, policy.retention_years),
+        **values,
+    )
+    details = {k: _json_value(v) for k, v in values.items()}
+    return replace(order, history=(HistoryEntry(at, "create", actor, details),))
+
+
+def apply(
+    order: WorkOrder, event: Event | str, now: float, actor: str, policy: Policy, **changes: Any
+) -> WorkOrder:
+    """The order after ``event`` at ``now``, with one history entry appended.
+
+    Raises ``TransitionRefused`` when the current status does not accept the event, and
+    ``WorkOrderError`` when a change is not allowed for the event or has a bad value.
+    """
+    try:
+        event = Event(event)
+    except ValueError:
+        raise WorkOrderError(
+            f"unknown event {event!r}; events are {[e.value for e in Event]}"
+        ) from None
+    accepted = TRANSITIONS[order.status]
+    if event not in accepted:
+        raise TransitionRefused(
+            f"work order {order.id} is {order.status.value}: {event.value!r} is refused "
+            f"(accepted: {', '.join(e.value for e in accepted)})"
+        )
+    not_allowed = set(changes) - CHANGES[event]
+    if not_allowed:
+        raise WorkOrderError(
+            f"{event.value}: cannot change {sorted(not_allowed)} "
+            f"(allowed: {sorted(CHANGES[event]) or 'nothing'})"
+        )
+    at = utc(now)
+    values = _coerce({k: v for k, v in changes.items() if k not in _HISTORY_ONLY})
+    new_status = accepted[event]
+    if event is Event.ASSIGN and not values.get("agent"):
+        raise WorkOrderError("assign: an agent is required")
+    if event is Event.UNASSIGN or (event is Event.REOPEN and new_status is Status.PENDING):
+        values["agent"] = None
+    if event is Event.REOPEN and new_status is Status.PENDING:
+        values["outcome"] = None
+
+    updated = replace(order, status=new_status, updated_at=at, **values)
+    if event is Event.REOPEN:
+        updated = replace(
+            updated,
+            assign_by=at + timedelta(seconds=policy.assign_within),
+            respond_by=at + timedelta(seconds=policy.response[updated.urgency]),
+        )
+    elif "urgency" in values and values["urgency"] is not order.urgency:
+        started = _clock_start(order)
+        updated = replace(
+            updated, respond_by=started + timedelta(seconds=policy.response[updated.urgency])
+        )
+    if new_status is Status.CLOSED:
+        updated = replace(
+            updated, retain_until=max(order.retain_until, add_years(at, policy.retention_years))
+        )
+
+    details: dict[str, Any] = {k: _json_value(v) for k, v in changes.items()}
+    if new_status is not order.status:
+        details["from"] = order.status.value
+        details["to"] = new_status.value
+    return replace(updated, history=(*order.history, HistoryEntry(at, event.value, actor, details)))
+
+
+def overdue(order: WorkOrder, now: float) -> tuple[Breach, ...]:
+    """The deadlines ``order`` has missed at ``now`` (empty when none): input to escalation."""
+    at = utc(now)
+    breaches = []
+    if order.status is Status.PENDING and at > order.assign_by:
+        breaches.append(Breach("assign_by", order.assign_by, at - order.assign_by))
+    if order.status in RESPONSE_OPEN and at > order.respond_by:
+        breaches.append(Breach("respond_by", order.respond_by, at - order.respond_by))
+    return tuple(breaches)
+
+
+def utc(now: float) -> datetime:
+    """Seconds since the epoch as an aware UTC datetime, to the microsecond (what ISO keeps)."""
+    return datetime.fromtimestamp(now, UTC)
+
+
+def add_years(at: datetime, years: int) -> datetime:
+    """The same date and time ``years`` later; 29 February becomes 1 March (never earlier)."""
+    try:
+        return at.replace(year=at.year + years)
+    except ValueError:
+        return at.replace(year=at.year + years, month=3, day=1)
+
+
+def _clock_start(order: WorkOrder) -> datetime:
+    for entry in reversed(order.history):
+        if entry.event in ("create", Event.REOPEN.value):
+            return entry.time
+    return order.created_at
+
+
+def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Validate and convert change values to the dataclass's types, with a clear message."""
+    out: dict[str, Any] = {}
+    for name, value in values.items():
+        try:
+            out[name] = _COERCE[name](value)
+        except (TypeError, ValueError) as exc:
+            raise WorkOrderError(f"{name}={value!r}: {exc}") from None
+    return out
+
+
+def _optional_str(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise TypeError("a string is required")
+
+
+def _score(low: int, high: int):
+    def check(value: Any) -> int | None:
+        if value is None:
+            return None
+        if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+            raise ValueError(f"an integer from {low} to {high} is required")
+        return value
+
+    return check
+
+
+def _confidence(value: Any) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise ValueError("a number from 0 to 1 is required")
+    return float(value)
+
+
+def _menu_path(value: Iterable[Any]) -> tuple[str, ...]:
+    if isinstance(value, str) or not all(isinstance(step, str) for step in value):
+        raise TypeError("a list of strings is required")
+    return tuple(value)
+
+
+_COERCE = {
+    "category": Category,
+    "urgency": Urgency,
+    "queue": _optional_str,
+    "agent": _optional_str,
+    "outcome": _optional_str,
+    "transcript": _optional_str,
+    "engine": _optional_str,
+    "confidence": _confidence,
+    "csat": _score(1, 5),
+    "nps": _score(0, 10),
+    "menu_path": _menu_path,
+}
+
+
+def _json_value(value: Any) -> Any:
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, tuple):
+        return list(value)
+    return value
+
+
+def _iso(at: datetime) -> str:
+    return at.astimezone(UTC).isoformat(timespec="microseconds").replace("+00:00", "Z")
+
+
+def _parse_iso(text: str) -> datetime:
+    at = datetime.fromisoformat(text)
+    if at.tzinfo is None:
+        raise ValueError(f"time without a zone: {text!r}")
+    return at.astimezone(UTC)

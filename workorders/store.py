@@ -1,0 +1,666 @@
+"""Work orders in Redis (``redis.asyncio``), with a local spool so that none is ever lost.
+
+Keys (prefix configurable, default ``hotline:``; docs/contracts.md "Redis keys"):
+
+======================================  ===================================================
+``<p>wo:<id>``                          hash: the order without its history, one field per
+                                        value (``caller_number``, ``caller_name``,
+                                        ``assign_by``...); strings as they are, numbers and
+                                        ``menu_path`` as JSON, absent when empty
+``<p>wo:<id>:history``                  list of history entries, JSON, oldest first
+``<p>wo:by-call:<call_id>``             order id of the call (idempotent creation)
+``<p>wo:seq``                           counter behind the ids (``"1"``, ``"2"``...)
+``<p>wo:index``                         sorted set id -> created_at (``list_recent``)
+``<p>wo:op:<op_id>``                    order id, with a TTL: that operation is applied
+``<p>wo:alias:<local id>``              real id of an order first created in the spool
+``<p>wo:spool-rejected``                list of spooled writes Redis refused on replay
+``<p>events``                           stream of events (``workorders.events``)
+======================================  ===================================================
+
+Atomicity: creation is one Lua script (look up the call, allocate the id, write hash, history,
+index, op id and event), so many concurrent creations for one call make one order. An update
+reads the order under WATCH, applies the pure model (``workorders.model.apply``) and writes
+hash, history, op id and event in one MULTI/EXEC, retried if the order changed meanwhile.
+
+Redis unreachable (refused, reset, timeout, loading): the write is appended to the spool
+(``workorders.spool``) and the caller gets its result computed locally. A created order gets a
+local id (``L`` + 15 hex digits) which it keeps in Redis after replay; if Redis turns out to
+have the call's order already (the reply of a create was lost), the local id becomes an alias
+of that order. The spool is replayed, in order and under a lock, before the next write or read
+that finds Redis reachable again, and by ``replay_spool()`` which the service calls
+periodically. Each write carries an operation id that Redis records with the write itself, so
+a record replayed twice is applied once. A spooled update that Redis refuses on replay (the
+order moved on elsewhere) goes to ``wo:spool-rejected`` with the reason: kept, not applied.
+
+Reads while Redis is unreachable, chosen: ``get``/``get_by_call`` answer from this process's
+local view (orders in the spool with their spooled updates, else the last state this process
+wrote or read, possibly stale), and raise ``StoreUnavailable`` for an order it does not know;
+``list_recent`` raises ``StoreUnavailable`` (a partial list would mislead a supervisor).
+
+Redis Cluster (roadmap) will need hash tags: the create script touches keys it derives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import os
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from redis import exceptions as redis_errors
+from redis.asyncio import Redis
+
+from workorders import events
+from workorders.model import (
+    Event,
+    Policy,
+    WorkOrder,
+    WorkOrderError,
+    apply,
+    create_order,
+)
+from workorders.spool import Spool
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+#: What "Redis is unreachable" means here: the write is spooled instead.
+UNREACHABLE = (
+    redis_errors.ConnectionError,  # refused, reset, BusyLoadingError after a restart
+    redis_errors.TimeoutError,
+    TimeoutError,  # our own per-operation timeout
+    OSError,
+)
+
+_JSON_FIELDS = frozenset({"menu_path", "confidence", "csat", "nps"})
+
+_CREATE = """
+-- KEYS: by-call, seq, op, index, events stream
+-- ARGV: prefix, proposed id, op ttl, created_at (epoch), history entry, events maxlen,
+--       number of hash field/value pairs, pairs..., event field/value pairs...
+local prefix, proposed = ARGV[1], ARGV[2]
+local function alias(id)
+  if proposed ~= '' and proposed ~= id then
+    redis.call('SET', prefix .. 'wo:alias:' .. proposed, id)
+  end
+end
+local done = redis.call('GET', KEYS[3])
+if done then alias(done) return {done, 0} end
+local existing = redis.call('GET', KEYS[1])
+if existing then
+  alias(existing)
+  redis.call('SET', KEYS[3], existing, 'EX', ARGV[3])
+  return {existing, 0}
+end
+local id = proposed
+if id == '' or redis.call('EXISTS', prefix .. 'wo:' .. id) == 1 then
+  id = tostring(redis.call('INCR', KEYS[2]))
+  alias(id)
+end
+local npairs = tonumber(ARGV[7])
+local hash = {'id', id}
+for i = 8, 7 + 2 * npairs do hash[#hash + 1] = ARGV[i] end
+redis.call('HSET', prefix .. 'wo:' .. id, unpack(hash))
+redis.call('RPUSH', prefix .. 'wo:' .. id .. ':history', ARGV[5])
+redis.call('SET', KEYS[1], id)
+redis.call('ZADD', KEYS[4], ARGV[4], id)
+redis.call('SET', KEYS[3], id, 'EX', ARGV[3])
+local entry = {}
+for i = 8 + 2 * npairs, #ARGV do entry[#entry + 1] = ARGV[i] end
+entry[#entry + 1] = 'order_id'
+entry[#entry + 1] = id
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', unpack(entry))
+return {id, 1}
+"""
+
+
+class StoreUnavailable(Exception):
+    """Redis is unreachable and the local view cannot answer this request."""
+
+
+class UnknownWorkOrder(LookupError):
+    """No work order has this id."""
+
+
+class WorkOrderStore:
+    """Create, change and read work orders; see the module docstring for keys and the spool.
+
+    ``redis`` is a ``redis.asyncio.Redis``. Every method is a coroutine for the asyncio loop:
+    under Twisted's asyncio reactor, call them as
+    ``Deferred.fromFuture(asyncio.ensure_future(store.create_for_call(...)))``; redis.asyncio
+    needs a running asyncio Task (a bare ``ensureDeferred`` fails with "Timeout should be used
+    inside a task").
+    """
+
+    def __init__(
+        self,
+        redis: Redis,
+        spool_dir: str | os.PathLike[str],
+        *,
+        policy: Policy | None = None,
+        prefix: str = "hotline:",
+        timeout: float = 2.0,
+        applied_op_ttl: float = 30 * 86400,
+        events_maxlen: int = events.DEFAULT_MAXLEN,
+        retry_after: float = 2.0,
+        known_limit: int = 10_000,
+        max_in_flight: int = 32,
+    ) -> None:
+        self._redis = redis
+        self._spool = Spool(spool_dir)
+        self.policy = policy or Policy()
+        self.prefix = prefix
+        self._timeout = timeout
+        self._op_ttl = max(1, int(applied_op_ttl))
+        self._maxlen = events_maxlen
+        # After a failed attempt, writes go straight to the spool for this many seconds of
+        # ``now``: a blackholed Redis must not cost every caller a full timeout.
+        self._retry_after = retry_after
+        self._retry_at = float("-inf")
+        # Operations beyond this wait here rather than open ever more connections: redis-py's
+        # pool refuses past max_connections (100 by default) with an error that would read as
+        # "Redis unreachable" and spool for nothing.
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._create_script = redis.register_script(_CREATE)
+        self._lock = asyncio.Lock()  # one replay at a time; spooled writes keep their order
+        # Local view: orders touched by pending spool records, and the last state seen of
+        # others (bounded), for writes and reads while Redis is unreachable.
+        self._spooled: dict[str, WorkOrder] = {}
+        self._known: OrderedDict[str, WorkOrder] = OrderedDict()
+        self._known_limit = known_limit
+        self._pending = self._spool.pending()
+        self._load_spool_view()
+
+    @classmethod
+    def from_config(
+        cls,
+        redis: Redis,
+        config: Any,
+        *,
+        spool_dir: str | os.PathLike[str],
+        prefix: str = "hotline:",
+    ) -> WorkOrderStore:
+        """From a ``workorders.schema.WorkOrdersConfig``; ``spool_dir`` is used when the
+        config's ``spool.dir`` is empty."""
+        return cls(
+            redis,
+            config.spool.dir or spool_dir,
+            policy=config.policy(),
+            prefix=prefix,
+            timeout=config.redis_timeout_s,
+            applied_op_ttl=config.spool.applied_op_ttl_days * 86400,
+            events_maxlen=config.events_maxlen,
+        )
+
+    # -- writes -------------------------------------------------------------------------
+
+    async def create_for_call(
+        self,
+        call_id: str,
+        caller_number: str,
+        caller_name: str,
+        now: float,
+        *,
+        actor: str = "ivr",
+        **fields: Any,
+    ) -> WorkOrder:
+        """The call's work order, created pending if the call has none yet.
+
+        Idempotent on ``call_id``: every call with the same id returns the same order, also
+        under concurrency and across a spool replay. ``fields``: category, urgency, queue,
+        menu_path, transcript, confidence, engine. Invalid fields raise ``WorkOrderError``
+        before anything is written.
+        """
+        draft = create_order(
+            "", call_id, caller_number, caller_name, now, self.policy, actor, **fields
+        )
+        op_id = _new_op_id()
+
+        async def direct() -> WorkOrder:
+            order, _ = await self._create_in_redis(op_id, draft, proposed="", replayed=False)
+            return order
+
+        return await self._write(now, direct, lambda: self._spool_create(op_id, draft))
+
+    async def update(
+        self, order_id: str, now: float, event: Event | str, actor: str, **changes: Any
+    ) -> WorkOrder | None:
+        """Apply a lifecycle ``event`` (``model.Event``) with ``changes`` to the order.
+
+        Returns the order as changed. Raises ``TransitionRefused``/``WorkOrderError`` when the
+        model refuses, ``UnknownWorkOrder`` when there is no such order. With Redis
+        unreachable the change is spooled and checked against the local view; returns None
+        when this process has no view of the order (the change is applied, or rejected into
+        ``wo:spool-rejected``, at replay).
+        """
+        event = _event(event)
+        op_id = _new_op_id()
+
+        async def direct() -> WorkOrder | None:
+            try:
+                order, _ = await self._update_in_redis(
+                    op_id, order_id, now, event, actor, changes, replayed=False
+                )
+            except UnknownWorkOrder:
+                if self._pending and (order_id in self._spooled):
+                    # Created in the spool and not replayed yet: keep the order of writes.
+                    return self._spool_update(op_id, order_id, now, event, actor, changes)
+                raise
+            return order
+
+        return await self._write(
+            now, direct, lambda: self._spool_update(op_id, order_id, now, event, actor, changes)
+        )
+
+    async def replay_spool(self) -> int:
+        """Apply every spooled write to Redis, oldest first; the number applied now.
+
+        Safe to call at any time and repeatedly (what was applied is skipped). Raises
+        ``StoreUnavailable`` when Redis is still unreachable; what was not applied stays.
+        """
+        async with self._lock:
+            try:
+                return await self._replay_locked()
+            except UNREACHABLE as exc:
+                raise StoreUnavailable(f"redis unreachable: {exc!r}") from exc
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def get(self, order_id: str) -> WorkOrder | None:
+        """The order, or None if there is none (see the module docstring when Redis is down)."""
+        return await self._read(order_id, lambda: self._read_order(order_id), self._local)
+
+    async def get_by_call(self, call_id: str) -> WorkOrder | None:
+        """The order created for the call with this unique id, or None."""
+
+        async def read() -> WorkOrder | None:
+            order_id = await self._redis.get(self._key("wo:by-call:", call_id))
+            return await self._read_order(_text(order_id)) if order_id else None
+
+        return await self._read(call_id, read, self._local_by_call)
+
+    async def list_recent(self, n: int) -> list[WorkOrder]:
+        """The ``n`` most recently created orders, newest first."""
+
+        async def read() -> list[WorkOrder]:
+            ids = await self._redis.zrevrange(self._key("wo:index"), 0, max(0, n) - 1)
+            orders = [await self._read_order(_text(i)) for i in ids] if n > 0 else []
+            return [order for order in orders if order is not None]
+
+        def unavailable(_: str) -> list[WorkOrder]:
+            raise StoreUnavailable("redis unreachable: no listing from the local view")
+
+        return await self._read("", read, unavailable)
+
+    # -- the write path -------------------------------------------------------------------
+
+    async def _write(
+        self, now: float, direct: Callable[[], Awaitable[T]], spool: Callable[[], T]
+    ) -> T:
+        if not self._pending:
+            try:
+                return await self._timed(direct())
+            except UNREACHABLE as exc:
+                self._unreachable(now, exc)
+        async with self._lock:
+            if self._pending and now >= self._retry_at:
+                try:
+                    await self._replay_locked()
+                except UNREACHABLE as exc:
+                    self._unreachable(now, exc)
+            if not self._pending and now >= self._retry_at:
+                try:
+                    return await self._timed(direct())
+                except UNREACHABLE as exc:
+                    self._unreachable(now, exc)
+            return spool()
+
+    def _unreachable(self, now: float, exc: BaseException) -> None:
+        log.warning("redis unreachable (%r): work order writes go to the spool", exc)
+        self._retry_at = now + self._retry_after
+
+    async def _timed(self, operation: Awaitable[T]) -> T:
+        async with self._in_flight:  # waiting for a turn is not Redis being slow
+            return await asyncio.wait_for(operation, self._timeout)
+
+    async def _create_in_redis(
+        self, op_id: str, draft: WorkOrder, *, proposed: str, replayed: bool
+    ) -> tuple[WorkOrder, bool]:
+        """Run the create script: the call's order, and whether this operation created it."""
+        fields = _to_hash(draft)
+        fields.pop("id", None)
+        pairs = [item for pair in fields.items() for item in pair]
+        details = draft.history[0].details if draft.history else {}
+        entry = events.event_fields(
+            events.WORK_ORDER_KINDS["create"],
+            draft.created_at.timestamp(),
+            call_id=draft.call_id,
+            queue=draft.queue,
+            actor=draft.history[0].actor if draft.history else None,
+            status=draft.status.value,
+            details=dict(details),
+            replayed="1" if replayed else None,
+        )
+        result = await self._create_script(
+            keys=[
+                self._key("wo:by-call:", draft.call_id),
+                self._key("wo:seq"),
+                self._key("wo:op:", op_id),
+                self._key("wo:index"),
+                events.stream_key(self.prefix),
+            ],
+            args=[
+                self.prefix,
+                proposed,
+                self._op_ttl,
+                draft.created_at.timestamp(),
+                _history_json(draft.history[0]) if draft.history else "{}",
+                self._maxlen,
+                len(fields),
+                *pairs,
+                *(item for pair in entry.items() for item in pair),
+            ],
+        )
+        order_id, created = _text(result[0]), bool(int(result[1]))
+        if created:
+            order = replace(draft, id=order_id)
+            self._remember(order)
+        else:
+            order = await self._read_order(order_id)
+            if order is None:  # only if someone deleted it between the two commands
+                raise UnknownWorkOrder(order_id)
+        return order, created
+
+    async def _update_in_redis(
+        self,
+        op_id: str,
+        order_id: str,
+        now: float,
+        event: Event,
+        actor: str,
+        changes: Mapping[str, Any],
+        *,
+        replayed: bool,
+    ) -> tuple[WorkOrder | None, bool]:
+        """The order after the event, and whether it was applied now (False: op seen before)."""
+        order_id = await self._resolve(order_id)
+        hash_key, history_key = self._key("wo:", order_id), self._key("wo:", order_id, ":history")
+        op_key = self._key("wo:op:", op_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(hash_key, op_key)
+                    if await pipe.exists(op_key):
+                        await pipe.reset()
+                        return await self._read_order(order_id), False
+                    fields = await pipe.hgetall(hash_key)
+                    if not fields:
+                        raise UnknownWorkOrder(order_id)
+                    order = _from_hash(fields, await pipe.lrange(history_key, 0, -1))
+                    changed = apply(order, event, now, actor, self.policy, **changes)
+                    old, new = _to_hash(order), _to_hash(changed)
+                    pipe.multi()
+                    updates = {k: v for k, v in new.items() if old.get(k) != v}
+                    if updates:
+                        pipe.hset(hash_key, mapping=updates)
+                    removed = [k for k in old if k not in new]
+                    if removed:
+                        pipe.hdel(hash_key, *removed)
+                    pipe.rpush(
+                        history_key,
+                        *(_history_json(e) for e in changed.history[len(order.history):]),
+                    )
+                    pipe.set(op_key, order_id, ex=self._op_ttl)
+                    await events.emit(
+                        pipe,
+                        events.WORK_ORDER_KINDS[event.value],
+                        now,
+                        prefix=self.prefix,
+                        maxlen=self._maxlen,
+                        order_id=order_id,
+                        call_id=changed.call_id,
+                        queue=changed.queue,
+                        agent=changed.agent,
+                        actor=actor,
+                        status=changed.status.value,
+                        details=dict(changed.history[-1].details),
+                        replayed="1" if replayed else None,
+                    )
+                    await pipe.execute()
+                except redis_errors.WatchError:
+                    continue
+                self._remember(changed)
+                return changed, True
+
+    # -- the spool ----------------------------------------------------------------------
+
+    def _spool_create(self, op_id: str, draft: WorkOrder) -> WorkOrder:
+        existing = self._local_by_call(draft.call_id, missing_ok=True)
+        if existing is not None:
+            return existing
+        order = replace(draft, id="L" + uuid.uuid4().hex[:15])
+        self._spool.append({"op_id": op_id, "op": "create", "order": order.to_dict()})
+        self._pending = True
+        self._spooled[order.id] = order
+        log.warning("work order %s for call %s spooled locally", order.id, order.call_id)
+        return order
+
+    def _spool_update(
+        self,
+        op_id: str,
+        order_id: str,
+        now: float,
+        event: Event,
+        actor: str,
+        changes: Mapping[str, Any],
+    ) -> WorkOrder | None:
+        base = self._spooled.get(order_id) or self._known.get(order_id)
+        changed = apply(base, event, now, actor, self.policy, **changes) if base else None
+        record = {
+            "op_id": op_id,
+            "op": "update",
+            "order_id": order_id,
+            "now": now,
+            "event": event.value,
+            "actor": actor,
+            "changes": _json_changes(changes),
+        }
+        self._spool.append(record)
+        self._pending = True
+        if changed is not None:
+            self._spooled[order_id] = changed
+        return changed
+
+    async def _replay_locked(self) -> int:
+        applied = 0
+        for batch in self._spool.rotate():
+            for record in self._spool.records(batch):
+                applied += await self._timed(self._replay_record(record))
+            self._spool.done(batch)
+        self._pending = self._spool.pending()
+        if not self._pending:
+            for order in self._spooled.values():
+                self._remember(order)
+            self._spooled.clear()
+        if applied:
+            log.warning("replayed %d spooled work order writes", applied)
+        return applied
+
+    async def _replay_record(self, record: Mapping[str, Any]) -> int:
+        op_id = str(record.get("op_id", ""))
+        try:
+            if record.get("op") == "create":
+                draft = WorkOrder.from_dict(record["order"])
+                _, created = await self._create_in_redis(
+                    op_id, draft, proposed=draft.id, replayed=True
+                )
+                return int(created)
+            if record.get("op") == "update":
+                _, applied = await self._update_in_redis(
+                    op_id,
+                    str(record["order_id"]),
+                    float(record["now"]),
+                    Event(record["event"]),
+                    str(record["actor"]),
+                    dict(record.get("changes") or {}),
+                    replayed=True,
+                )
+                return int(applied)
+            raise WorkOrderError(f"unknown spool operation {record.get('op')!r}")
+        except (WorkOrderError, UnknownWorkOrder, KeyError, TypeError, ValueError) as exc:
+            await self._reject(op_id, record, exc)
+            return 0
+
+    async def _reject(self, op_id: str, record: Mapping[str, Any], exc: BaseException) -> None:
+        """Keep a spooled write that Redis refuses, with the reason, instead of retrying it."""
+        log.error("spooled work order write %s rejected on replay: %s", op_id, exc)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if op_id:
+                op_key = self._key("wo:op:", op_id)
+                await pipe.watch(op_key)
+                if await pipe.exists(op_key):
+                    return
+                pipe.multi()
+                pipe.set(op_key, "rejected", ex=self._op_ttl)
+            else:
+                pipe.multi()
+            pipe.rpush(
+                self._key("wo:spool-rejected"),
+                json.dumps({"record": record, "reason": str(exc)}, ensure_ascii=True),
+            )
+            # WatchError: another replay rejected it at the same moment.
+            with contextlib.suppress(redis_errors.WatchError):
+                await pipe.execute()
+
+    def _load_spool_view(self) -> None:
+        for record in self._spool.records():
+            try:
+                if record.get("op") == "create":
+                    order = WorkOrder.from_dict(record["order"])
+                    self._spooled[order.id] = order
+                elif record.get("op") == "update" and record.get("order_id") in self._spooled:
+                    self._spooled[record["order_id"]] = apply(
+                        self._spooled[record["order_id"]],
+                        record["event"],
+                        float(record["now"]),
+                        str(record["actor"]),
+                        self.policy,
+                        **(record.get("changes") or {}),
+                    )
+            except (WorkOrderError, KeyError, TypeError, ValueError) as exc:
+                log.error("spool record %s: %s (replay will decide)", record.get("op_id"), exc)
+
+    # -- reads --------------------------------------------------------------------------
+
+    async def _read(
+        self, key: str, read: Callable[[], Awaitable[T]], local: Callable[[str], T]
+    ) -> T:
+        try:
+            if self._pending:
+                async with self._lock:
+                    await self._replay_locked()
+            return await self._timed(read())
+        except UNREACHABLE:
+            return local(key)
+
+    async def _read_order(self, order_id: str) -> WorkOrder | None:
+        order_id = await self._resolve(order_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self._key("wo:", order_id))
+            pipe.lrange(self._key("wo:", order_id, ":history"), 0, -1)
+            fields, history = await pipe.execute()
+        if not fields:
+            return None
+        order = _from_hash(fields, history)
+        self._remember(order)
+        return order
+
+    async def _resolve(self, order_id: str) -> str:
+        if order_id.startswith("L"):
+            real = await self._redis.get(self._key("wo:alias:", order_id))
+            if real:
+                return _text(real)
+        return order_id
+
+    def _local(self, order_id: str) -> WorkOrder:
+        order = self._spooled.get(order_id) or self._known.get(order_id)
+        if order is None:
+            raise StoreUnavailable(f"redis unreachable and work order {order_id} not known here")
+        return order
+
+    def _local_by_call(self, call_id: str, missing_ok: bool = False) -> WorkOrder | None:
+        for view in (self._spooled, self._known):
+            for order in view.values():
+                if order.call_id == call_id:
+                    return order
+        if missing_ok:
+            return None
+        raise StoreUnavailable(f"redis unreachable and no work order of call {call_id} known")
+
+    def _remember(self, order: WorkOrder) -> None:
+        self._known[order.id] = order
+        self._known.move_to_end(order.id)
+        while len(self._known) > self._known_limit:
+            self._known.popitem(last=False)
+
+    def _key(self, *parts: str) -> str:
+        return self.prefix + "".join(parts)
+
+
+def _new_op_id() -> str:
+    return uuid.uuid4().hex
+
+
+def _event(event: Event | str) -> Event:
+    try:
+        return Event(event)
+    except ValueError:
+        raise WorkOrderError(
+            f"unknown event {event!r}; events are {[e.value for e in Event]}"
+        ) from None
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+def _to_hash(order: WorkOrder) -> dict[str, str]:
+    """The order as hash fields: history left out, empty values left out."""
+    data = order.to_dict()
+    caller, deadlines = data.pop("caller"), data.pop("deadlines")
+    data.pop("history")
+    data.update(caller_number=caller["number"], caller_name=caller["name"], **deadlines)
+    return {
+        name: value if isinstance(value, str) and name not in _JSON_FIELDS else json.dumps(value)
+        for name, value in data.items()
+        if value is not None
+    }
+
+
+def _from_hash(fields: Mapping[Any, Any], history: list[Any]) -> WorkOrder:
+    flat = {_text(k): _text(v) for k, v in fields.items()}
+    data: dict[str, Any] = {
+        name: json.loads(value) if name in _JSON_FIELDS else value for name, value in flat.items()
+    }
+    data["caller"] = {"number": data.pop("caller_number"), "name": data.pop("caller_name")}
+    data["deadlines"] = {"assign_by": data.pop("assign_by"), "respond_by": data.pop("respond_by")}
+    data["history"] = [json.loads(_text(entry)) for entry in history]
+    return WorkOrder.from_dict(data)
+
+
+def _history_json(entry: Any) -> str:
+    return json.dumps(entry.to_dict(), ensure_ascii=True, separators=(",", ":"))
+
+
+def _json_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: (v.value if hasattr(v, "value") else list(v) if isinstance(v, tuple) else v)
+        for k, v in changes.items()
+    }
