@@ -17,7 +17,8 @@ Delivery is synchronous but never re-entrant (a queue drained in order), so a fl
 talks AGI finishes inside C{run()}. Command timeouts run on C{fake.clock} (a C{task.Clock}).
 
 Answers, per verb (C{"GET DATA"}, ...): one value used every time, a list consumed in order
-(then the default), or a callable taking the command's arguments. Values:
+(then the default), or a callable called with the command's arguments as separate strings
+(C{lambda prompt, timeout_ms, max_digits: "1"} for GET DATA) that returns a value. Values:
   - C{GET DATA}: the digits, or None for a timeout with no digits;
   - C{STREAM FILE}, C{WAIT FOR DIGIT}, C{SAY NUMBER}, ...: the digit pressed, or None;
   - C{GET VARIABLE}: the value, or None for unset;
@@ -82,7 +83,7 @@ class Reply:
 
 
 AnswerValue: TypeAlias = "str | int | Reply | _Marker | None"
-Answer: TypeAlias = "AnswerValue | Sequence[AnswerValue] | Callable[[tuple[str, ...]], Any]"
+Answer: TypeAlias = "AnswerValue | Sequence[AnswerValue] | Callable[..., Any]"
 
 
 def result_of(d: defer.Deferred[Any]) -> Any:
@@ -307,6 +308,9 @@ class FakeAsterisk:
         C{FAILURE} or C{HANGUP}; None while the connection is open.
     @ivar session: the L{AGISession} the flow got (after L{run}).
     @ivar protocol: the server-side protocol (after L{run} or L{connect}).
+    @ivar max_commands: a flow sending more commands than this is taken to be looping (the
+        fake answers instantly, so a polling loop never lets a test's clock move): Asterisk
+        disconnects and L{run}'s Deferred fails with C{AssertionError}.
     """
 
     def __init__(
@@ -317,8 +321,10 @@ class FakeAsterisk:
         answers: Mapping[str, Answer] | None = None,
         clock: IReactorTime | None = None,
         variables: Mapping[str, str] | None = None,
+        max_commands: int = 5000,
     ) -> None:
         self.script = script
+        self.max_commands = max_commands
         self.clock = clock if clock is not None else task.Clock()
         full_env = {
             "network": "yes",
@@ -370,6 +376,7 @@ class FakeAsterisk:
         self._flow_started = False
         self._flow_ended = False
         self._done: defer.Deferred[None] | None = None
+        self._runaway = False
 
     # -- what a test reads --------------------------------------------------------------
 
@@ -386,6 +393,13 @@ class FakeAsterisk:
     def verbs(self) -> list[str]:
         """The verb of each command received (C{"GET DATA"}; the first word if unknown)."""
         return [_verb_of(words) or (words[0].upper() if words else "") for words in self.commands]
+
+    def calls(self, verb: str) -> list[tuple[str, ...]]:
+        """The arguments (after the command's own words) of each command with this verb:
+        C{fake.calls("STREAM FILE")} -> C{[("welcome", ""), ...]}."""
+        verb = verb.upper()
+        size = len(verb.split())
+        return [words[size:] for words in self.commands if _verb_of(words) == verb]
 
     @property
     def exec_calls(self) -> list[tuple[str, list[str]]]:
@@ -484,9 +498,13 @@ class FakeAsterisk:
         done = self._done
         if done is None or done.called or not self._closed:
             return
-        if self._flow_started and not self._flow_ended:
+        if self._runaway:
+            done.errback(
+                AssertionError(f"the flow sent over {self.max_commands} commands: a loop?")
+            )
+        elif self._flow_started and not self._flow_ended:
             return
-        if self.flow_failure is not None:
+        elif self.flow_failure is not None:
             done.errback(self.flow_failure)
         else:
             done.callback(None)
@@ -511,6 +529,10 @@ class FakeAsterisk:
     def _command(self, raw: bytes) -> None:
         if raw[:7].lower() == b"failure":
             self.agi_status = "FAILURE"  # res_agi stops reading and ends AGI here
+            return
+        if len(self.lines) >= self.max_commands:
+            self._runaway = True
+            self.disconnect()
             return
         self.lines.append(raw)
         words = tuple(parse_agi_args(raw.decode("utf-8", "surrogateescape")))
@@ -539,7 +561,7 @@ class FakeAsterisk:
         args = words[len(verb.split()) :]
         answer = self._next_answer(verb)
         if callable(answer) and not isinstance(answer, _Marker | Reply):
-            answer = answer(args)
+            answer = answer(*args)
         if answer is SILENCE:
             return None, False
         if answer is HANGUP:

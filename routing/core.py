@@ -1,7 +1,7 @@
 """The routing core: who gets which call, as pure functions over plain data.
 
 No I/O, no clock: every function that needs the time takes ``now`` (seconds, any epoch). The
-live service (``routing/store.py`` over Redis) and the simulator (``routing/simulator.py``) both
+live service (``routing/live.py`` over Redis) and the simulator (``routing/simulator.py``) both
 call these functions, so what the simulator measures is what production does.
 
 Terms (the README copies these definitions):
@@ -36,24 +36,49 @@ Terms (the README copies these definitions):
   When it falls below the target, every call of that queue is treated as one step further
   than its wait alone would give (``Policy.relax_on_service_level``).
 - **Estimated wait** of the call at position ``p`` (1-based, in routing order within its
-  queue) with ``n`` staffed agents: ``p * (AHT + wrap-up) / n``. Under Erlang C's assumptions
-  (all agents busy, exponential handle times) this is exactly the expected time until ``p``
-  agents free up. ``n`` counts agents logged in and not paused whose skills match the queue's
-  ``skills`` expression; AHT is the interval's measured mean handle time, or the queue's
-  configured ``aht_s`` before any call was handled. The simulator reports how far it is from
-  the actual wait.
+  queue) with ``n`` agents serving the queue, ``f`` of them free:
+  ``max(p - f, 0) * (AHT + wrap-up) / n``. Under Erlang C's assumptions (all agents busy,
+  exponential handle times) this is exactly the expected time until ``p`` agents free up. An agent *serves* a queue when its skills match the queue's
+  ``skills`` expression and it is either available or busy (ringing, talking, wrapping up)
+  with a call of that queue: agents busy with other queues' calls are not counted, since in a
+  shared pool they mostly go back to those. AHT is the interval's measured mean handle time,
+  or the queue's configured ``aht_s`` before any call was handled. The simulator reports the
+  error against the actual wait.
 """
 
 from __future__ import annotations
 
 import bisect
+import heapq
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
-from functools import cached_property
+from typing import Any
 
 from routing.skills import SkillExpr
+
+
+class _derived:
+    """A value computed on first access and stored on the instance.
+
+    Like ``functools.cached_property`` without its per-access lock (Python 3.11), which costs
+    more than the values it guards on the decision path; writes the instance ``__dict__``
+    directly, so it works on frozen dataclasses.
+    """
+
+    def __init__(self, fn: Callable[[Any], Any]) -> None:
+        self.fn = fn
+        self.name = fn.__name__
+        self.__doc__ = fn.__doc__
+
+    def __get__(self, obj: Any, owner: type | None = None) -> Any:
+        if obj is None:
+            return self
+        value = self.fn(obj)
+        obj.__dict__[self.name] = value
+        return value
+
 
 OPERATOR = "operator"
 """Overflow destination and rule queue meaning "send the caller to the human operator"."""
@@ -145,7 +170,8 @@ class AgentState:
     """One agent as the router sees it.
 
     ``idle_since`` is when the agent last became available (longest idle = smallest);
-    ``call_id`` is the call offered to or connected with the agent, if any.
+    ``call_id`` is the call offered to or connected with the agent, if any; ``queue`` is that
+    call's queue, kept through wrap-up (it tells which queue the agent is serving).
     """
 
     agent_id: str
@@ -156,6 +182,7 @@ class AgentState:
     idle_since: float = 0.0
     last_call_at: float | None = None
     call_id: str | None = None
+    queue: str | None = None
 
 
 def transition(
@@ -165,11 +192,12 @@ def transition(
     *,
     reason: str | None = None,
     call_id: str | None = None,
+    queue: str | None = None,
 ) -> AgentState:
     """Apply ``event`` to ``agent`` at ``now``; raise :class:`TransitionRefused` if not allowed.
 
-    ``reason`` is required for :attr:`AgentInput.PAUSE`; ``call_id`` for
-    :attr:`AgentInput.OFFER`.
+    ``reason`` is required for :attr:`AgentInput.PAUSE`; ``call_id`` (and the call's
+    ``queue``) for :attr:`AgentInput.OFFER`.
     """
     try:
         status, rule = TRANSITIONS[(agent.status, event)]
@@ -189,18 +217,25 @@ def transition(
         if not call_id:
             raise TransitionRefused(f"agent {agent.agent_id}: offer needs a call id")
         new_call: str | None = call_id
+        new_queue: str | None = queue
     elif status in (AgentStatus.OFFERED, AgentStatus.ON_CALL):
-        new_call = agent.call_id
+        new_call, new_queue = agent.call_id, agent.queue
+    elif status is AgentStatus.WRAP_UP:
+        new_call, new_queue = None, agent.queue
     else:
-        new_call = None
+        new_call = new_queue = None
     became_available = status is AgentStatus.AVAILABLE and agent.status is not status
-    return replace(
-        agent,
-        status=status,
-        pause_reason=pause_reason,
-        idle_since=now if became_available else agent.idle_since,
-        last_call_at=now if event is AgentInput.CALL_END else agent.last_call_at,
-        call_id=new_call,
+    # Built directly rather than with dataclasses.replace: this runs on every simulated event.
+    return AgentState(
+        agent.agent_id,
+        status,
+        agent.skills,
+        agent.languages,
+        pause_reason,
+        now if became_available else agent.idle_since,
+        now if event is AgentInput.CALL_END else agent.last_call_at,
+        new_call,
+        new_queue,
     )
 
 
@@ -264,7 +299,7 @@ class Rule:
     vip_boost: int = 0
     sticky_days: float | None = None
 
-    @cached_property
+    @_derived
     def step_starts(self) -> tuple[float, ...]:
         """Wait (s) from which each step is in force."""
         starts = [0.0]
@@ -313,6 +348,7 @@ class RoutingConfig:
     agents: Mapping[str, AgentProfile] = field(default_factory=dict)
     pause_reasons: frozenset[str] = frozenset(DEFAULT_PAUSE_REASONS)
     fallback_request_type: str = "other"
+    _steps_memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def rule_for(self, request_type: str) -> Rule:
         """The rule of ``request_type``, or of the fallback type for unknown ones."""
@@ -363,9 +399,10 @@ class WaitingCall:
     offered_to: tuple[str, ...] = ()
 
     @property
-    def order_key(self) -> tuple[int, float, int]:
-        """Routing order: higher priority first, then earlier position."""
-        return (-self.priority, self.entered_at, self.seq)
+    def order_key(self) -> tuple[int, float, int, str]:
+        """Routing order: higher priority first, then earlier position (call id last, so the
+        order is total and never depends on how the calls were listed)."""
+        return (-self.priority, self.entered_at, self.seq, self.call_id)
 
 
 def new_call(
@@ -400,8 +437,8 @@ def new_call(
 class QueueStats:
     """Counts of one queue over the current service-level interval (see module docstring).
 
-    ``staffed``: agents logged in, not paused and matching the queue's skills; ``None`` lets
-    the snapshot count them from its agents.
+    ``serving``: agents serving the queue (see the module docstring); ``None`` lets the
+    snapshot count them from its agents.
     """
 
     answered: int = 0
@@ -411,7 +448,7 @@ class QueueStats:
     overflowed: int = 0
     handled: int = 0
     handle_time_total: float = 0.0
-    staffed: int | None = None
+    serving: int | None = None
 
     @property
     def service_level(self) -> float | None:
@@ -444,8 +481,10 @@ class QueueStats:
 
 # --------------------------------------------------------------------------- snapshot
 
-_STAFFED = frozenset({AgentStatus.AVAILABLE, AgentStatus.OFFERED, AgentStatus.ON_CALL,
-                      AgentStatus.WRAP_UP})
+STAFFED_STATUSES = frozenset(
+    {AgentStatus.AVAILABLE, AgentStatus.OFFERED, AgentStatus.ON_CALL, AgentStatus.WRAP_UP}
+)
+"""Statuses in which an agent counts as staffing its queues (logged in, not paused)."""
 
 
 @dataclass(frozen=True)
@@ -460,36 +499,66 @@ class Snapshot:
     agents: Mapping[str, AgentState]
     calls: Sequence[WaitingCall]
     stats: Mapping[str, QueueStats] = field(default_factory=dict)
+    calls_sorted: bool = False
+    available_ids: Collection[str] | None = None
     _memo: dict = field(default_factory=dict, compare=False, repr=False)
 
-    @cached_property
-    def ordered(self) -> list[WaitingCall]:
-        return sorted(self.calls, key=_order_key)
+    @_derived
+    def ordered(self) -> Sequence[WaitingCall]:
+        """Calls in routing order. A shell that keeps them sorted by ``order_key`` (e.g. a
+        Redis sorted set) passes ``calls_sorted=True`` and saves the sort."""
+        return self.calls if self.calls_sorted else sorted(self.calls, key=_order_key)
 
-    @cached_property
-    def by_queue(self) -> dict[str, list[WaitingCall]]:
-        out: dict[str, list[WaitingCall]] = {}
-        for call in self.ordered:
-            out.setdefault(call.queue, []).append(call)
-        return out
-
-    @cached_property
+    @_derived
     def by_group(self) -> dict[tuple[str, str], list[WaitingCall]]:
-        """Calls per (request type, queue), in routing order: calls of one group share steps."""
-        out: dict[tuple[str, str], list[WaitingCall]] = {}
-        for call in self.ordered:
-            out.setdefault((call.request_type, call.queue), []).append(call)
-        return out
+        """Calls per (request type, queue), in routing order: calls of one group share steps.
 
-    @cached_property
+        On the decision path this one pass over the calls is most of the cost, so it is
+        the only index built over every call; per-queue lists are merged from it on demand.
+        """
+        by_group: dict[tuple[str, str], list[WaitingCall]] = {}
+        get = by_group.get
+        for call in self.ordered:
+            key = (call.request_type, call.queue)
+            group = get(key)
+            if group is None:
+                by_group[key] = [call]
+            else:
+                group.append(call)
+        return by_group
+
+    def in_queue(self, queue: str) -> list[WaitingCall]:
+        """Calls of one queue in routing order (memoized)."""
+        key = ("queue", queue)
+        members = self._memo.get(key)
+        if members is None:
+            groups = [g for (_t, q), g in self.by_group.items() if q == queue]
+            members = groups[0] if len(groups) == 1 else list(heapq.merge(*groups, key=_order_key))
+            self._memo[key] = members
+        return members
+
+    @_derived
+    def by_queue(self) -> dict[str, list[WaitingCall]]:
+        """Calls per queue, in routing order."""
+        return {q: self.in_queue(q) for _t, q in self.by_group}
+
+    @_derived
     def call_index(self) -> dict[str, WaitingCall]:
         return {c.call_id: c for c in self.calls}
 
-    @cached_property
+    @_derived
     def available(self) -> list[AgentState]:
+        """Available agents. A shell that keeps the set of available agent ids (as the
+        simulator and the Redis store do) passes ``available_ids`` and saves the scan."""
+        if self.available_ids is not None:
+            agents = self.agents
+            return [
+                agents[i] for i in sorted(self.available_ids)
+                if i in agents and agents[i].status is AgentStatus.AVAILABLE
+            ]
         return [a for a in self.agents.values() if a.status is AgentStatus.AVAILABLE]
 
-    @cached_property
+    @_derived
     def available_by_skill(self) -> dict[str, list[AgentState]]:
         out: dict[str, list[AgentState]] = {}
         for agent in self.available:
@@ -497,26 +566,37 @@ class Snapshot:
                 out.setdefault(skill, []).append(agent)
         return out
 
-    def staffed(self, queue: QueueConfig) -> int:
+    def serving(self, queue: QueueConfig) -> int:
+        """Agents serving ``queue`` (from its stats when the shell keeps count)."""
         stats = self.stats.get(queue.name)
-        if stats is not None and stats.staffed is not None:
-            return stats.staffed
-        key = ("staffed", queue.name)
-        if key not in self._memo:
-            self._memo[key] = sum(
-                1 for a in self.agents.values()
-                if a.status in _STAFFED and queue.skills.fit(a.skills)
-            )
-        return self._memo[key]
+        if stats is not None and stats.serving is not None:
+            return stats.serving
+        counts = self._memo.get("serving")
+        if counts is None:
+            counts = self._memo["serving"] = {}
+        if queue.name not in counts:
+            counts[queue.name] = serving_agents(self.agents.values(), queue)
+        return counts[queue.name]
 
 
-def _order_key(call: WaitingCall) -> tuple[int, float, int]:
-    return (-call.priority, call.entered_at, call.seq)
+def _order_key(call: WaitingCall) -> tuple[int, float, int, str]:
+    return (-call.priority, call.entered_at, call.seq, call.call_id)
 
 
-def staffed_agents(agents: Iterable[AgentState], queue: QueueConfig) -> int:
-    """Agents logged in, not paused, matching ``queue.skills`` (for ``QueueStats.staffed``)."""
-    return sum(1 for a in agents if a.status in _STAFFED and queue.skills.fit(a.skills))
+def serves(agent: AgentState, queue: QueueConfig) -> bool:
+    """Whether the agent counts as serving the queue (module docstring, estimated wait)."""
+    if agent.status is AgentStatus.AVAILABLE:
+        return bool(queue.skills.fit(agent.skills))
+    if agent.status in STAFFED_STATUSES and agent.queue in (queue.name, None):
+        # A busy agent whose call's queue the shell did not record counts for every queue
+        # it qualifies for (the estimate is then optimistic, never infinite).
+        return bool(queue.skills.fit(agent.skills))
+    return False
+
+
+def serving_agents(agents: Iterable[AgentState], queue: QueueConfig) -> int:
+    """How many of ``agents`` serve ``queue`` (what ``QueueStats.serving`` holds)."""
+    return sum(1 for a in agents if serves(a, queue))
 
 
 # --------------------------------------------------------------------------- estimates
@@ -525,7 +605,7 @@ def staffed_agents(agents: Iterable[AgentState], queue: QueueConfig) -> int:
 def queue_position(snapshot: Snapshot, call_id: str) -> int:
     """1-based position of the call in its queue's routing order."""
     call = snapshot.call_index[call_id]
-    return snapshot.by_queue[call.queue].index(call) + 1
+    return snapshot.in_queue(call.queue).index(call) + 1
 
 
 def _per_call_seconds(snapshot: Snapshot, queue: QueueConfig) -> float:
@@ -533,17 +613,36 @@ def _per_call_seconds(snapshot: Snapshot, queue: QueueConfig) -> float:
     return stats.aht(queue.aht_s) + queue.wrapup_s
 
 
-def estimated_wait(snapshot: Snapshot, call_id: str, config: RoutingConfig) -> float:
-    """Estimated remaining wait (s): ``position * (AHT + wrap-up) / staffed`` (module doc).
+def free_agents(snapshot: Snapshot, queue: QueueConfig) -> int:
+    """Available agents whose skills match the queue's ``skills``."""
+    key = ("free", queue.name)
+    count = snapshot._memo.get(key)
+    if count is None:
+        count = sum(1 for a in snapshot.available if queue.skills.fit(a.skills))
+        snapshot._memo[key] = count
+    return count
 
-    ``inf`` when nobody staffs the queue.
+
+def _wait_ahead(snapshot: Snapshot, queue: QueueConfig, position: int) -> float:
+    serving = snapshot.serving(queue)
+    if serving == 0:
+        return math.inf
+    behind_free = position - free_agents(snapshot, queue)
+    if behind_free <= 0:
+        return 0.0
+    return behind_free * _per_call_seconds(snapshot, queue) / serving
+
+
+def estimated_wait(snapshot: Snapshot, call_id: str, config: RoutingConfig) -> float:
+    """Estimated remaining wait (s): ``(position - free) * (AHT + wrap-up) / serving``.
+
+    ``free`` is the number of available agents matching the queue's skills (0 whenever the
+    router has settled, since it would have offered them the call); ``inf`` when nobody
+    serves the queue. See the module docstring.
     """
     call = snapshot.call_index[call_id]
     queue = config.queues[call.queue]
-    staffed = snapshot.staffed(queue)
-    if staffed == 0:
-        return math.inf
-    return queue_position(snapshot, call_id) * _per_call_seconds(snapshot, queue) / staffed
+    return _wait_ahead(snapshot, queue, queue_position(snapshot, call_id))
 
 
 def projected_service_level(snapshot: Snapshot, queue_name: str, config: RoutingConfig) -> float:
@@ -555,14 +654,16 @@ def projected_service_level(snapshot: Snapshot, queue_name: str, config: Routing
         return cached
     queue = config.queues[queue_name]
     stats = snapshot.stats.get(queue_name) or QueueStats()
-    waiting = snapshot.by_queue.get(queue_name, ())
-    staffed = snapshot.staffed(queue) if waiting else 0
+    waiting = snapshot.in_queue(queue_name)
     within = 0
-    if staffed:
-        step = _per_call_seconds(snapshot, queue) / staffed
-        limit = queue.service_level.threshold_s + snapshot.now
+    serving = snapshot.serving(queue) if waiting else 0
+    if serving:
+        # Inline _wait_ahead: this loop runs over every waiting call of the queue.
+        free = free_agents(snapshot, queue)
+        per_position = _per_call_seconds(snapshot, queue) / serving
+        latest = snapshot.now - queue.service_level.threshold_s
         for position, call in enumerate(waiting, 1):
-            if call.entered_at + position * step <= limit:
+            if max(position - free, 0) * per_position + latest <= call.entered_at:
                 within += 1
     total = stats.answered + stats.abandoned + stats.overflowed + len(waiting)
     result = (stats.answered_within + within) / total if total else 1.0
@@ -608,7 +709,8 @@ class Explanation:
             "relaxed": self.relaxed,
             "projected_service_level": self.projected_service_level,
             "candidates": [
-                {"agent": c.agent_id, "step": c.step, "level": c.level, "idle_s": round(c.idle_s, 3)}
+                {"agent": c.agent_id, "step": c.step, "level": c.level,
+                 "idle_s": round(c.idle_s, 3)}
                 for c in self.candidates
             ],
             "reason": self.reason,
@@ -636,12 +738,30 @@ def steps_for(call: WaitingCall, config: RoutingConfig, policy: Policy = OURS) -
     A call in its rule's queue follows the rule's steps (only the first under
     ``use_steps=False``); a call overflowed into another queue follows that queue's skills.
     """
-    rule = config.rule_for(call.request_type)
-    if call.queue != rule.queue:
-        return (Step(config.queues[call.queue].skills),), (0.0,)
-    if not policy.use_steps:
-        return rule.steps[:1], (0.0,)
-    return rule.steps, rule.step_starts
+    key = (call.request_type, call.queue, policy.use_steps)
+    hit = config._steps_memo.get(key)
+    if hit is None:
+        rule = config.rule_for(call.request_type)
+        if call.queue != rule.queue:
+            hit = (Step(config.queues[call.queue].skills),), (0.0,)
+        elif not policy.use_steps:
+            hit = rule.steps[:1], (0.0,)
+        else:
+            hit = rule.steps, rule.step_starts
+        # One tuple per key for the config's life: decisions memoize candidates by its id().
+        config._steps_memo[key] = hit
+    return hit
+
+
+def _wait_step(starts: tuple[float, ...], entered_at: float, now: float) -> int:
+    """Last step with ``entered_at + start <= now``. The sum is compared, never ``now -
+    entered_at``, so a timer set for ``entered_at + start`` finds the step changed."""
+    k = max(bisect.bisect_right(starts, now - entered_at) - 1, 0)
+    while k + 1 < len(starts) and entered_at + starts[k + 1] <= now:
+        k += 1
+    while k > 0 and entered_at + starts[k] > now:
+        k -= 1
+    return k
 
 
 def step_in_force(
@@ -649,8 +769,7 @@ def step_in_force(
 ) -> tuple[int, bool]:
     """(step index in force for ``call`` now, whether it was advanced by the projection)."""
     steps, starts = steps_for(call, config, policy)
-    k = bisect.bisect_right(starts, snapshot.now - call.entered_at) - 1
-    k = max(k, 0)
+    k = _wait_step(starts, call.entered_at, snapshot.now)
     if (
         policy.relax_on_service_level
         and k < len(steps) - 1
@@ -697,9 +816,7 @@ def _ranked(
                     key = (agent.idle_since, agent.agent_id)
                 ranked.append((key, agent, j, level))
     ranked.sort(key=lambda r: r[0])
-    # Keep the steps tuple alive with the memo so id() cannot be reused during its life.
     snapshot._memo[memo_key] = ranked
-    snapshot._memo.setdefault(("steps", id(steps)), steps)
     return ranked
 
 
@@ -782,11 +899,20 @@ def _best_agent(
 def decide(snapshot: Snapshot, config: RoutingConfig, policy: Policy = OURS) -> list[Assignment]:
     """Every offer to make now: calls in routing order, each to its best free agent.
 
-    No agent appears twice; the result depends only on the snapshot (deterministic).
+    No agent appears twice; the result depends only on the snapshot (deterministic). Two
+    equivalent walks give the same answer: over the calls when free agents are many, over
+    the free agents when they are few (the usual case under load: a few agents, a long queue).
     """
     available = len(snapshot.available)
     if not available or not snapshot.calls:
         return []
+    if available * 4 < len(snapshot.calls):
+        return _decide_by_agents(snapshot, config, policy)
+    return _decide_by_calls(snapshot, config, policy)
+
+
+def _decide_by_calls(snapshot: Snapshot, config: RoutingConfig, policy: Policy) -> list[Assignment]:
+    available = len(snapshot.available)
     taken: set[str] = set()
     out: list[Assignment] = []
     for call in snapshot.ordered:
@@ -800,6 +926,37 @@ def decide(snapshot: Snapshot, config: RoutingConfig, policy: Policy = OURS) -> 
     return out
 
 
+def _decide_by_agents(
+    snapshot: Snapshot, config: RoutingConfig, policy: Policy
+) -> list[Assignment]:
+    """Greedy by call order, found from the agents' side: the earliest call that any free
+    agent may take is the earliest of each agent's first eligible call."""
+    taken_agents: set[str] = set()
+    taken_calls: set[str] = set()
+    firsts = {
+        a.agent_id: _first_call_for(snapshot, a, config, policy, taken_calls)
+        for a in snapshot.available
+    }
+    out: list[Assignment] = []
+    while True:
+        pending = [c for c in firsts.values() if c is not None]
+        if not pending:
+            return out
+        call = min(pending, key=_order_key)
+        assignment = _best_agent(snapshot, call, config, policy, taken_agents)
+        if assignment is None:  # cannot happen: some free agent qualified for this call
+            raise AssertionError(f"no agent for call {call.call_id} though one qualified")
+        out.append(assignment)
+        taken_agents.add(assignment.agent_id)
+        taken_calls.add(call.call_id)
+        del firsts[assignment.agent_id]
+        for agent_id, first in firsts.items():
+            if first is not None and first.call_id == call.call_id:
+                firsts[agent_id] = _first_call_for(
+                    snapshot, snapshot.agents[agent_id], config, policy, taken_calls
+                )
+
+
 def on_call_arrived(
     snapshot: Snapshot, call_id: str, config: RoutingConfig, policy: Policy = OURS
 ) -> Assignment | None:
@@ -808,49 +965,69 @@ def on_call_arrived(
     return _best_agent(snapshot, snapshot.call_index[call_id], config, policy, set())
 
 
-def on_agent_available(
-    snapshot: Snapshot, agent_id: str, config: RoutingConfig, policy: Policy = OURS
-) -> Assignment | None:
-    """The first call in routing order that this agent qualifies for. Equals ``decide`` when
-    the snapshot was settled before the agent became available.
+def _relaxed(snapshot: Snapshot, queue_name: str, config: RoutingConfig) -> bool:
+    return (
+        projected_service_level(snapshot, queue_name, config)
+        < config.queues[queue_name].service_level.target
+    )
+
+
+def _first_call_for(
+    snapshot: Snapshot,
+    agent: AgentState,
+    config: RoutingConfig,
+    policy: Policy,
+    skip: set[str],
+) -> WaitingCall | None:
+    """The first call in routing order (not in ``skip``) that ``agent`` may take now.
 
     Per group of calls sharing steps, the agent qualifies from the wait at which the earliest
-    step it matches comes into force, so each group is scanned only to its first such call.
+    step it matches comes into force (one step earlier when the queue is relaxed), so each
+    group is scanned only to its first such call; the projection is computed only when a
+    call qualifies by relaxation alone.
     """
-    agent = snapshot.agents[agent_id]
-    if agent.status is not AgentStatus.AVAILABLE:
-        return None
     best: WaitingCall | None = None
-    for (_request_type, _queue), calls in snapshot.by_group.items():
+    best_key: tuple | None = None
+    now = snapshot.now
+    agent_id = agent.agent_id
+    for calls in snapshot.by_group.values():
         head = calls[0]
-        if best is not None and _order_key(head) >= _order_key(best):
+        if best_key is not None and _order_key(head) >= best_key:
             continue
         steps, starts = steps_for(head, config, policy)
         j, _level = _first_match(agent, steps, len(steps) - 1)
         if j < 0:
             continue
-        relax = 0
-        if (
-            policy.relax_on_service_level
-            and projected_service_level(snapshot, head.queue, config)
-            < config.queues[head.queue].service_level.target
-        ):
-            relax = 1
-        # Sticky calls for this agent qualify at any step.
-        need_wait = starts[max(j - relax, 0)]
-        latest_entry = snapshot.now - need_wait
+        need = starts[j]
+        need_relaxed = starts[j - 1] if j > 0 and policy.relax_on_service_level else need
         for call in calls:
-            if best is not None and _order_key(call) >= _order_key(best):
+            if best_key is not None and _order_key(call) >= best_key:
                 break
-            if not _fits_call(agent, call):
+            if call.call_id in skip or not _fits_call(agent, call):
                 continue
-            sticky = policy.sticky and call.sticky_agent == agent_id
-            if call.entered_at <= latest_entry or sticky:
-                best = call
+            if (
+                call.entered_at + need <= now
+                or (policy.sticky and call.sticky_agent == agent_id)
+                or (call.entered_at + need_relaxed <= now
+                    and _relaxed(snapshot, call.queue, config))
+            ):
+                best, best_key = call, _order_key(call)
                 break
-    if best is None:
+    return best
+
+
+def on_agent_available(
+    snapshot: Snapshot, agent_id: str, config: RoutingConfig, policy: Policy = OURS
+) -> Assignment | None:
+    """The first call in routing order that this agent qualifies for. Equals ``decide`` when
+    the snapshot was settled before the agent became available."""
+    agent = snapshot.agents[agent_id]
+    if agent.status is not AgentStatus.AVAILABLE:
         return None
-    return _best_agent(snapshot, best, config, policy, set())
+    call = _first_call_for(snapshot, agent, config, policy, set())
+    if call is None:
+        return None
+    return _best_agent(snapshot, call, config, policy, set())
 
 
 def eligible_agents(
@@ -872,14 +1049,13 @@ def next_step_change(snapshot: Snapshot, config: RoutingConfig, policy: Policy =
     soonest = math.inf
     for call in snapshot.calls:
         _steps, starts = steps_for(call, config, policy)
-        waited = snapshot.now - call.entered_at
-        i = bisect.bisect_right(starts, waited)
+        i = _wait_step(starts, call.entered_at, snapshot.now) + 1
         if i < len(starts):
             soonest = min(soonest, call.entered_at + starts[i])
     return soonest
 
 
-# --------------------------------------------------------------------------- failed offers and overflow
+# ------------------------------------------------------------------ failed offers and overflow
 
 _FAILURE_INPUT = {
     PAUSE_MISSED: AgentInput.NO_ANSWER,
@@ -897,7 +1073,9 @@ def offer_failed(
     try:
         event = _FAILURE_INPUT[reason]
     except KeyError:
-        raise ValueError(f"unknown offer failure {reason!r}; one of {sorted(_FAILURE_INPUT)}")
+        raise ValueError(
+            f"unknown offer failure {reason!r}; one of {sorted(_FAILURE_INPUT)}"
+        ) from None
     if agent.call_id != call.call_id:
         raise TransitionRefused(f"agent {agent.agent_id} was not offered call {call.call_id}")
     paused = transition(agent, event, now)
@@ -907,7 +1085,7 @@ def offer_failed(
 def admission(snapshot: Snapshot, queue_name: str, config: RoutingConfig) -> str | None:
     """``None`` if a new call may join the queue, else where to send it (queue full)."""
     queue = config.queues[queue_name]
-    if queue.max_length is not None and len(snapshot.by_queue.get(queue_name, ())) >= (
+    if queue.max_length is not None and len(snapshot.in_queue(queue_name)) >= (
         queue.max_length
     ):
         return queue.overflow or OPERATOR

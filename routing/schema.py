@@ -154,7 +154,8 @@ class AgentsFile(_Strict):
         for agent_id, agent in self.agents.items():
             if agent.endpoint in seen:
                 raise ValueError(
-                    f"agents.{agent_id}.endpoint: {agent.endpoint} is also agent {seen[agent.endpoint]}'s"
+                    f"agents.{agent_id}.endpoint: {agent.endpoint} is also "
+                    f"agent {seen[agent.endpoint]}'s"
                 )
             seen[agent.endpoint] = agent_id
         return self
@@ -224,9 +225,10 @@ class RoutingConfigError(ValueError):
 def _errors(filename: str, exc: ValidationError) -> list[str]:
     out = []
     for err in exc.errors():
-        path = ".".join(str(p) for p in err["loc"]) or "(top)"
+        path = ".".join(str(p) for p in err["loc"])
         msg = err["msg"].removeprefix("Value error, ")
-        out.append(f"{filename}: {path}: {msg}")
+        # Whole-file checks put the key path in the message themselves.
+        out.append(f"{filename}: {path}: {msg}" if path else f"{filename}: {msg}")
     return out
 
 
@@ -300,7 +302,9 @@ def to_core(queues: QueuesFile, agents: AgentsFile, routing: RoutingFile) -> cor
             queue=r.queue,
             steps=steps,
             priority=r.priority,
-            urgency_boost=dict(routing.urgency_boost if r.urgency_boost is None else r.urgency_boost),
+            urgency_boost=dict(
+                routing.urgency_boost if r.urgency_boost is None else r.urgency_boost
+            ),
             vip_boost=routing.vip_boost if r.vip_boost is None else r.vip_boost,
             sticky_days=r.sticky_days,
         )

@@ -39,7 +39,7 @@ import math
 import random
 import sys
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -333,6 +333,12 @@ class Simulation:
         self.available: set[str] = set()
         self.shift_end: dict[str, float] = {}
         self.shifts = {a.profile.agent_id: a.shifts for a in scenario.agents}
+        self.staffs = {
+            a.profile.agent_id: [q.name for q in self.config.queues.values()
+                                 if q.skills.fit(a.profile.skills)]
+            for a in scenario.agents
+        }
+        self.serving = dict.fromkeys(self.config.queues, 0)
         self.waiting: dict[str, WaitingCall] = {}
         self.calls: dict[str, _Call] = {}
         self.tally: dict[str, QueueTally] = {name: QueueTally() for name in self.config.queues}
@@ -398,7 +404,7 @@ class Simulation:
                     return
                 t = min(later)
                 continue
-            start, end, per_hour = interval
+            _start, end, per_hour = interval
             if per_hour <= 0:
                 t = end
                 continue
@@ -413,6 +419,14 @@ class Simulation:
     def _set_agent(self, agent: AgentState) -> None:
         old = self.agents[agent.agent_id]
         self.agents[agent.agent_id] = agent
+        # Keep QueueStats.serving current so snapshots need not count agents.
+        for queue in self.staffs[agent.agent_id]:
+            before = core.serves(old, self.config.queues[queue])
+            after = core.serves(agent, self.config.queues[queue])
+            if before != after:
+                self.serving[queue] += 1 if after else -1
+                stats = self._stats(queue)
+                self.interval_stats[queue] = replace(stats, serving=self.serving[queue])
         if agent.status is AgentStatus.AVAILABLE:
             self.available.add(agent.agent_id)
         else:
@@ -431,9 +445,9 @@ class Simulation:
             self.logged_in_s += self.now - self.login_since.pop(agent.agent_id)
 
     def _close_agent_clocks(self) -> None:
-        for agent_id, since in self.busy_since.items():
+        for _agent_id, since in self.busy_since.items():
             self.busy_s += self.now - since
-        for agent_id, since in self.login_since.items():
+        for _agent_id, since in self.login_since.items():
             self.logged_in_s += self.now - since
         self.busy_since.clear()
         self.login_since.clear()
@@ -480,16 +494,19 @@ class Simulation:
         index = int(self.now // self.sc.sl_interval_s)
         if index != self.interval_index:
             self.interval_index = index
-            self.interval_stats = {}
-        return self.interval_stats.get(queue) or core.QueueStats()
+            self.interval_stats = {
+                name: core.QueueStats(serving=count) for name, count in self.serving.items()
+            }
+        return self.interval_stats[queue]
 
     def _set_stats(self, queue: str, stats: core.QueueStats) -> None:
         self._stats(queue)
         self.interval_stats[queue] = stats
 
     def _snapshot(self) -> Snapshot:
-        self._stats("")  # roll the interval if needed
-        return Snapshot(self.now, self.agents, list(self.waiting.values()), self.interval_stats)
+        self._stats(next(iter(self.config.queues)))  # roll the interval if needed
+        return Snapshot(self.now, self.agents, list(self.waiting.values()), self.interval_stats,
+                        available_ids=self.available)
 
     # -- calls
 
@@ -517,7 +534,7 @@ class Simulation:
         sim_call = _Call(call_id, stream, self.now, handle_base, patience, urgency, vip,
                          counted_queue=waiting.queue)
         self.tally[waiting.queue].offered += 1
-        destination = core.admission(self._snapshot(), waiting.queue, self.config)
+        destination = self._admission(waiting.queue)
         if destination is not None:
             self._leave_overflow(sim_call, destination, waiting)
             return
@@ -529,6 +546,12 @@ class Simulation:
         self._dispatch()
         if call_id in self.waiting:
             sim_call.estimate = core.estimated_wait(self._snapshot(), call_id, self.config)
+
+    def _admission(self, queue_name: str) -> str | None:
+        queue = self.config.queues[queue_name]
+        if queue.max_length is None:
+            return None  # no need to build a snapshot for a queue without a length limit
+        return core.admission(self._snapshot(), queue_name, self.config)
 
     def _arm_max_wait(self, waiting: WaitingCall) -> None:
         queue = self.config.queues[waiting.queue]
@@ -606,12 +629,14 @@ class Simulation:
         else:
             for assignment in core.decide(snapshot, self.config, self.policy):
                 self._ring(self.waiting[assignment.call_id], [assignment.agent_id])
-        self._arm_step_timer()
+        self._arm_step_timer(snapshot)
 
-    def _arm_step_timer(self) -> None:
+    def _arm_step_timer(self, snapshot: Snapshot | None = None) -> None:
         if not self.waiting:
             return
-        when = core.next_step_change(self._snapshot(), self.config, self.policy)
+        # A snapshot taken before this round's offers may name calls now ringing: at worst
+        # one spare decision round at their step change.
+        when = core.next_step_change(snapshot or self._snapshot(), self.config, self.policy)
         if math.isfinite(when) and when < self.step_timer:
             self.step_timer = when
             self.at(when, "step", when)
@@ -631,7 +656,7 @@ class Simulation:
         rng = self.behaviour_rng
         best: tuple[float, str] | None = None
         for agent_id in agent_ids:
-            self._apply(agent_id, AgentInput.OFFER, call_id=call.call_id)
+            self._apply(agent_id, AgentInput.OFFER, call_id=call.call_id, queue=call.queue)
             answers = rng.random() >= self.sc.no_answer_prob
             delay = self.sc.answer_delay(rng) if self.sc.answer_delay else 0.0
             if answers and delay < ring_timeout and (best is None or delay < best[0]):

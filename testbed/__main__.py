@@ -1,9 +1,13 @@
-"""``python -m testbed up|down|status``: the local stack for a demo (see testbed/stack.py)."""
+"""``python -m testbed up|down|status|cli``: the local stack for a demo (testbed/stack.py).
+
+``python -m testbed cli "core show channels"`` runs one Asterisk CLI command on it.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
+import subprocess
 import sys
 
 from testbed import stack
@@ -25,6 +29,8 @@ def main(argv: list[str] | None = None) -> int:
                        help='Asterisk chroot ("" for the host Asterisk; default: detect)')
     sub.add_parser("down", help="stop what `up` started")
     sub.add_parser("status", help="show what runs, and where")
+    cli = sub.add_parser("cli", help="run one Asterisk CLI command on the stack's Asterisk")
+    cli.add_argument("words", nargs="+", help='e.g. "pjsip show endpoints"')
     args = parser.parse_args(argv)
 
     if args.command == "up":
@@ -44,8 +50,12 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     state = stack.read_state()
     if not state:
-        print("no testbed stack recorded")
+        print("no testbed stack recorded", file=sys.stderr)
         return 1
+    if args.command == "cli":
+        asterisk = state["asterisk"]
+        assert isinstance(asterisk, dict)
+        return subprocess.run([*asterisk["cli"], " ".join(args.words)], check=False).returncode
     alive = stack.status(state)
     for name, up in alive.items():
         print(f"{name:10} {'up' if up else 'DOWN'}")

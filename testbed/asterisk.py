@@ -8,7 +8,7 @@ Where Asterisk comes from:
     ``chroot=None`` (the default) picks whichever is there, host first.
 
 One run, one directory (``run_dir``): the chroot's ``/var/lib/hotline/run-<id>`` or, for a host
-Asterisk, ``/tmp/hotline-asterisk-<id>``::
+Asterisk, ``/tmp/hotline-asterisk/run-<id>`` (the last few are kept for post-mortems)::
 
     etc/      copy of asterisk/*.conf, a generated asterisk.conf, hotline-ari-secret.conf
     run/      control socket (asterisk.ctl): two runs never talk to each other's Asterisk
@@ -20,7 +20,9 @@ Modules, core sounds and hold music stay where the package put them (astmoddir, 
 read from the package's own asterisk.conf.
 
 Ports are fixed by ``asterisk/``: SIP 5060/udp and HTTP (ARI) 8088/tcp on 127.0.0.1, so one
-Asterisk at a time; ``start()`` refuses with ``PortBusy`` if either is taken.
+Asterisk at a time. ``start()`` first takes the machine-wide lock ``/tmp/hotline-testbed.lock``
+(waiting up to ``lock_timeout`` for another test run to finish, instead of failing), then
+refuses with ``PortBusy`` if either port is still taken (a demo stack, a system Asterisk).
 
 The ARI password is random per run (``ari_password``); ``originate_caller()`` uses ARI to
 place a simulated caller (``Local/s@caller-sim`` into ``s@hotline``, docs/contracts.md).
@@ -30,6 +32,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import re
@@ -44,6 +47,7 @@ import urllib.parse
 import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
+from typing import IO
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_DIR = REPO_ROOT / "asterisk"
@@ -53,6 +57,7 @@ HTTP_PORT = 8088
 ARI_USER = "hotline"
 SETUP_HINT = "run scripts/setup-debian.sh (as root) to install one"
 RUNS_KEPT = 5  # old run directories kept for post-mortems; older ones are removed
+LOCK_PATH = Path(tempfile.gettempdir()) / "hotline-testbed.lock"
 
 
 class AsteriskNotInstalled(RuntimeError):
@@ -74,7 +79,8 @@ def find_asterisk() -> str:
     if env_root is not None and env_root != "":
         if (Path(env_root) / "usr/sbin/asterisk").exists():
             return env_root
-        raise AsteriskNotInstalled(f"$HOTLINE_ASTERISK_ROOT={env_root} has no usr/sbin/asterisk")
+        raise AsteriskNotInstalled(
+            f"$HOTLINE_ASTERISK_ROOT={env_root} has no usr/sbin/asterisk: {SETUP_HINT}")
     host = _host_binary()
     if host:
         out = subprocess.run([host, "-V"], capture_output=True, text=True, check=False).stdout
@@ -104,9 +110,15 @@ def check_ports_free() -> None:
                 sock.bind(("127.0.0.1", port))
             except OSError as exc:
                 proto = "udp" if kind == socket.SOCK_DGRAM else "tcp"
+                holder = ""
+                with contextlib.suppress(OSError):  # ss (iproute2) only names the culprit
+                    holder = subprocess.run(
+                        ["ss", "-Hlnp" + ("u" if proto == "udp" else "t"), f"sport = :{port}"],
+                        capture_output=True, text=True, check=False,
+                    ).stdout.strip()
                 raise PortBusy(
-                    f"127.0.0.1:{port}/{proto} is in use (another Asterisk? see "
-                    f"`ss -lnp | grep {port}`; `python -m testbed down` stops the demo stack)"
+                    f"127.0.0.1:{port}/{proto} is in use by {holder or 'another process'} "
+                    "(another Asterisk? `python -m testbed down` stops the demo stack)"
                 ) from exc
 
 
@@ -178,12 +190,13 @@ class Asterisk:
             raise AsteriskNotInstalled(f"no asterisk binary on this host: {SETUP_HINT}")
         self.verbose = verbose
         run_id = f"{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}-{secrets.token_hex(2)}"
+        self._own_run_dir = run_dir is None  # only then may old sibling runs be pruned
         if run_dir is not None:
             self.run_dir = Path(run_dir).resolve()
         elif self.chroot:
             self.run_dir = self.root / "var/lib/hotline" / f"run-{run_id}"
         else:
-            self.run_dir = Path(tempfile.gettempdir()) / f"hotline-asterisk-{run_id}"
+            self.run_dir = Path(tempfile.gettempdir()) / "hotline-asterisk" / f"run-{run_id}"
         if self.chroot and not self.run_dir.is_relative_to(self.root):
             raise ValueError(f"run_dir {self.run_dir} must be inside the chroot {self.root}")
         self.etc_dir = self.run_dir / "etc"
@@ -195,6 +208,7 @@ class Asterisk:
         self.conf_path = self.etc_dir / "asterisk.conf"
         self.ari_password = secrets.token_urlsafe(18)
         self.process: subprocess.Popen[bytes] | None = None
+        self._lock: IO[str] | None = None
 
     # --- paths ------------------------------------------------------------------------------
     def inside(self, host_path: str | Path) -> str:
@@ -225,7 +239,7 @@ class Asterisk:
 
     def prepare(self) -> None:
         """Write the run directory: config copy, asterisk.conf, ARI secret."""
-        if self.chroot:
+        if self._own_run_dir:
             self._prune_old_runs()
         for sub in ("etc", "run", "log", "log/cdr-custom", "lib", "spool", "cache", "sounds"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
@@ -274,7 +288,38 @@ class Asterisk:
             proc.mkdir(exist_ok=True)
             subprocess.run(["mount", "-t", "proc", "proc", str(proc)], check=True)
 
-    def start(self, timeout: float = 30.0) -> Asterisk:
+    def _take_lock(self, timeout: float) -> None:
+        if self._lock is not None:
+            return
+        lock = LOCK_PATH.open("a")
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    lock.close()
+                    raise PortBusy(f"another testbed run holds {LOCK_PATH} for over "
+                                   f"{timeout} s") from None
+                time.sleep(0.2)
+                continue
+            self._lock = lock
+            return
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing drops the flock
+            self._lock = None
+
+    def start(self, timeout: float = 30.0, lock_timeout: float = 300.0) -> Asterisk:
+        self._take_lock(lock_timeout)
+        try:
+            return self._start(timeout)
+        except BaseException:
+            self._release_lock()
+            raise
+
+    def _start(self, timeout: float) -> Asterisk:
         check_ports_free()
         self.prepare()
         self._mount_proc()
@@ -316,6 +361,12 @@ class Asterisk:
         return self.process is not None and self.process.poll() is None
 
     def stop(self, timeout: float = 10.0) -> None:
+        try:
+            self._stop(timeout)
+        finally:
+            self._release_lock()
+
+    def _stop(self, timeout: float) -> None:
         if self.process is None:
             return
         if self.process.poll() is None:

@@ -21,6 +21,7 @@ ID Asterisk presented), ANSWERED, HANGUP (detail: local|remote), CANCELLED, BUSY
 from __future__ import annotations
 
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -57,6 +58,20 @@ class SipEvent:
 
 class SoftphoneFailed(RuntimeError):
     """sipp did not start, or died."""
+
+
+def read_events(log_path: Path, kind: str | None = None) -> list[SipEvent]:
+    """The ``<ms>|<EVENT>|<call-id>|<detail>`` lines of a scenario's log, oldest first."""
+    if not log_path.exists():
+        return []
+    found = []
+    for line in log_path.read_text(errors="replace").splitlines():
+        parts = line.split("|", 3)
+        if len(parts) == 4 and parts[0].isdigit():
+            event = SipEvent(int(parts[0]), parts[1], parts[2], parts[3].strip())
+            if kind is None or event.kind == kind:
+                found.append(event)
+    return found
 
 
 class SippAgent:
@@ -103,6 +118,9 @@ class SippAgent:
         ]
 
     def start(self, timeout: float = 5.0) -> SippAgent:
+        if self._listening():
+            raise SoftphoneFailed(f"127.0.0.1:{self.port}/udp is taken before {self.name} "
+                                  "started (a demo stack? `python -m testbed down`)")
         self.log_path.write_text("")
         screen = self.screen_path.open("wb")
         self.process = subprocess.Popen(
@@ -124,9 +142,13 @@ class SippAgent:
         raise SoftphoneFailed(f"sipp for {self.name} did not bind 127.0.0.1:{self.port}")
 
     def _listening(self) -> bool:
-        out = subprocess.run(["ss", "-Hlunp", f"sport = :{self.port}"],
-                             capture_output=True, text=True, check=False).stdout
-        return self.process is not None and f"pid={self.process.pid}," in out
+        """Someone has bound the port (after the start: sipp, which exits if it cannot)."""
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            try:
+                probe.bind(("127.0.0.1", self.port))
+            except OSError:
+                return True
+        return False
 
     def running(self) -> bool:
         return self.process is not None and self.process.poll() is None
@@ -156,16 +178,7 @@ class SippAgent:
     # --- evidence ---------------------------------------------------------------------------
     def events(self, kind: str | None = None) -> list[SipEvent]:
         """What happened so far, oldest first (optionally only one kind of event)."""
-        if not self.log_path.exists():
-            return []
-        found = []
-        for line in self.log_path.read_text(errors="replace").splitlines():
-            parts = line.split("|", 3)
-            if len(parts) == 4 and parts[0].isdigit():
-                event = SipEvent(int(parts[0]), parts[1], parts[2], parts[3].strip())
-                if kind is None or event.kind == kind:
-                    found.append(event)
-        return found
+        return read_events(self.log_path, kind)
 
     def count(self, kind: str) -> int:
         return len(self.events(kind))
@@ -200,3 +213,58 @@ class SippAgent:
             return self.error_path.read_text(errors="replace")[-chars:]
         text = self.screen_path.read_text(errors="replace") if self.screen_path.exists() else ""
         return text[-chars:]
+
+
+class SippCaller:
+    """A real SIP phone calling the hotline once (``testbed/sipp/uac_caller.xml``).
+
+    It authenticates as the pjsip.conf endpoint ``caller``, dials ``dialed`` (any number
+    reaches s@hotline), presses 1 (an RFC 4733 event) 1.5 s after the answer, and hangs up
+    after ``hold_for`` s unless the hotline hangs up first. ``run()`` waits for the end of
+    the call; ``events()`` has ANSWERED, DTMF and HANGUP (local|remote).
+    """
+
+    def __init__(
+        self,
+        dialed: str = "hotline",
+        port: int = 5080,
+        hold_for: float = 5.0,
+        username: str = "caller",
+        password: str = "hotline-caller",
+        log_dir: str | Path | None = None,
+        binary: str = "sipp",
+    ) -> None:
+        self.dialed = dialed
+        self.port = port
+        self.hold_for = hold_for
+        self.username = username
+        self.password = password
+        self.media_port = 16000 + (port - 5060) * 10
+        self.binary = shutil.which(binary) or binary
+        self.dir = Path(log_dir) if log_dir else Path(tempfile.mkdtemp(prefix="sipp-caller-"))
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.log_path = self.dir / "caller.log"
+        self.error_path = self.dir / "caller.errors.log"
+        self.screen_path = self.dir / "caller.screen"
+
+    def command(self) -> list[str]:
+        return [
+            self.binary, "127.0.0.1:5060", "-sf", str(SCENARIO_DIR / "uac_caller.xml"),
+            "-i", "127.0.0.1", "-p", str(self.port), "-s", self.dialed,
+            "-au", self.username, "-ap", self.password,
+            "-mi", "127.0.0.1", "-mp", str(self.media_port),
+            "-key", "hold_for", str(int(self.hold_for * 1000)),
+            "-m", "1", "-nostdin", "-trace_logs", "-log_file", str(self.log_path),
+            "-trace_err", "-error_file", str(self.error_path),
+        ]
+
+    def run(self, timeout: float = 30.0) -> int:
+        """Place the call and wait until it is over; sipp's exit status (0: call succeeded)."""
+        self.log_path.write_text("")
+        with self.screen_path.open("wb") as screen:
+            return subprocess.run(self.command(), stdin=subprocess.DEVNULL, stdout=screen,
+                                  stderr=subprocess.STDOUT, timeout=timeout,
+                                  check=False).returncode
+
+    def events(self, kind: str | None = None) -> list[SipEvent]:
+        return read_events(self.log_path, kind)

@@ -47,8 +47,8 @@ class Stack:
         log_dir: Path | None = None,
     ) -> None:
         self.log_dir = log_dir
+        self.asterisk = Asterisk(chroot=chroot)  # first: it refuses when none is installed
         self.redis = RedisServer() if redis else None
-        self.asterisk = Asterisk(chroot=chroot)
         names = [*agents, *(["operator"] if operator else [])]
         self.agents = {
             name: SippAgent(name, behaviour=behaviour, answer_after=answer_after,

@@ -6,10 +6,11 @@ epoch, UTC), so the store, the simulator and the tests drive the same code.
 Lifecycle (``TRANSITIONS``; every event a state accepts is declared, anything else raises
 ``TransitionRefused``)::
 
-    pending --assign--> assigned --start--> in_progress --resolve--> resolved --close--> closed
-       ^                 |   ^                  |  ^                    |                  |
-       +----unassign-----+   +--assign (again)  |  +------reopen--------+                  |
-       +---------------------------------------------------reopen--------------------------+
+    pending      assign -> assigned          (every status: update and note keep it)
+    assigned     assign -> assigned (reassign), unassign -> pending, start -> in_progress
+    in_progress  assign -> in_progress (handover), resolve -> resolved
+    resolved     close -> closed, reopen -> in_progress
+    closed       reopen -> pending
 
 Reopen, decided:
 - ``resolved -> in_progress``: the answer did not hold but the agent who resolved it still owns

@@ -36,6 +36,11 @@ Reads while Redis is unreachable, chosen: ``get``/``get_by_call`` answer from th
 local view (orders in the spool with their spooled updates, else the last state this process
 wrote or read, possibly stale), and raise ``StoreUnavailable`` for an order it does not know;
 ``list_recent`` raises ``StoreUnavailable`` (a partial list would mislead a supervisor).
+Reads do not back off like writes: against a blackholed Redis each read waits the timeout.
+
+Concurrency: at most ``max_in_flight`` operations talk to Redis at once, the rest queue here
+(redis-py's pool errors out past its ``max_connections``, 100 by default; keep it above
+``max_in_flight``).
 
 Redis Cluster (roadmap) will need hash tags: the create script touches keys it derives.
 """
@@ -65,6 +70,7 @@ from workorders.model import (
     apply,
     create_order,
 )
+from workorders.schema import WorkOrdersConfig
 from workorders.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -182,22 +188,27 @@ class WorkOrderStore:
     def from_config(
         cls,
         redis: Redis,
-        config: Any,
+        config: WorkOrdersConfig,
         *,
         spool_dir: str | os.PathLike[str],
         prefix: str = "hotline:",
     ) -> WorkOrderStore:
-        """From a ``workorders.schema.WorkOrdersConfig``; ``spool_dir`` is used when the
-        config's ``spool.dir`` is empty."""
+        """From the ``workorders`` config section. ``spool_dir`` is the service's spool root:
+        the store spools into ``<spool_dir>/workorders`` unless the config names a dir."""
         return cls(
             redis,
-            config.spool.dir or spool_dir,
+            config.spool.dir or os.path.join(spool_dir, "workorders"),
             policy=config.policy(),
             prefix=prefix,
             timeout=config.redis_timeout_s,
             applied_op_ttl=config.spool.applied_op_ttl_days * 86400,
             events_maxlen=config.events_maxlen,
         )
+
+    @property
+    def spool_pending(self) -> bool:
+        """Whether writes made while Redis was unreachable still wait for replay."""
+        return self._pending
 
     # -- writes -------------------------------------------------------------------------
 

@@ -69,6 +69,7 @@ class _Counts:
 
     sessions: int = 0
     sessions_hung_up: int = 0
+    session_commands: int = 0
     commands: int = 0
     connect_failures: int = 0
     resets: int = 0
@@ -157,6 +158,10 @@ class _AsteriskConnection(asyncio.Protocol):
             self._driver.counts.resets_after_hangup += 1
         self._driver.over(self, time.monotonic_ns() - self._dialed_ns, self._channel.hung_up)
 
+    @property
+    def commands(self) -> int:
+        return self._channel.commands
+
     def abort(self) -> None:
         """End the session from our side (stalled, runaway or end of run)."""
         self.ended_by_us = True
@@ -226,6 +231,7 @@ class _Driver:
             if connection.closed_by_server:
                 self.counts.sessions += 1
                 self.counts.sessions_hung_up += hung_up
+                self.counts.session_commands += connection.commands
                 self.session_times.append(elapsed_ns)
             elif not connection.ended_by_us:
                 self.counts.resets += 1
@@ -296,21 +302,27 @@ def _children(pid: int) -> list[int]:
     return [int(p) for p in text.split()]
 
 
-def _stat_cpu(pid: int, with_reaped: bool) -> float:
-    """utime+stime (+cutime+cstime of reaped children) of one process, in seconds."""
+def _stat_cpu(pid: int, with_reaped: bool) -> tuple[float, float]:
+    """(user, system) seconds of one process, with its reaped children's if asked."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except OSError:
-        return 0.0
-    ticks = int(fields[11]) + int(fields[12])
+        return 0.0, 0.0
+    user, system = int(fields[11]), int(fields[12])
     if with_reaped:
-        ticks += int(fields[13]) + int(fields[14])
-    return ticks / CLOCK_TICKS
+        user += int(fields[13])
+        system += int(fields[14])
+    return user / CLOCK_TICKS, system / CLOCK_TICKS
 
 
-def server_cpu(pid: int) -> float:
-    """CPU seconds the server has used: itself, its reaped children and its live children."""
-    return _stat_cpu(pid, True) + sum(_stat_cpu(child, False) for child in _children(pid))
+def server_cpu(pid: int) -> tuple[float, float]:
+    """(user, system) CPU seconds of the server: itself, its reaped and its live children."""
+    user, system = _stat_cpu(pid, True)
+    for child in _children(pid):
+        child_user, child_system = _stat_cpu(child, False)
+        user += child_user
+        system += child_system
+    return user, system
 
 
 def _status_kb(pid: int, key: str) -> int:
@@ -381,12 +393,12 @@ def run_load(spec: LoadSpec, server_pid: int | None = None) -> dict[str, Any]:
         time.sleep(max(0.0, moment - time.monotonic()))
 
     sleep_until(window_start)
-    cpu_start = server_cpu(server_pid) if server_pid else 0.0
+    cpu_start = server_cpu(server_pid) if server_pid else (0.0, 0.0)
     busy_start = machine_busy()
     sleep_until(window_start + spec.duration / 2)
     memory_mid = server_memory(server_pid) if server_pid else {}
     sleep_until(window_end)
-    cpu_end = server_cpu(server_pid) if server_pid else 0.0
+    cpu_end = server_cpu(server_pid) if server_pid else (0.0, 0.0)
     busy = machine_busy() - busy_start
     memory_end = server_memory(server_pid) if server_pid else {}
     load_average = os.getloadavg()
@@ -398,8 +410,9 @@ def run_load(spec: LoadSpec, server_pid: int | None = None) -> dict[str, Any]:
         process.join(5)
         if process.is_alive():
             process.kill()
-    figures = summarize(spec, results, cpu_end - cpu_start, [memory_mid, memory_end],
-                        load_average)
+    user, system = cpu_end[0] - cpu_start[0], cpu_end[1] - cpu_start[1]
+    figures = summarize(spec, results, user + system, [memory_mid, memory_end], load_average)
+    figures["server_cpu_user_share"] = user / (user + system) if user + system else None
     # What the rest of the machine (other jobs) took from the 2 cores during the window.
     figures["others_cpu_share"] = max(0.0, busy / spec.duration - figures["server_cpu_share"]
                                       - figures["generator_cpu_share"])
@@ -421,13 +434,20 @@ def summarize(spec: LoadSpec, results: list[dict[str, Any]], server_cpu_s: float
     turnarounds.sort()
     session_times.sort()
     sessions = int(counts.get("sessions", 0))
+    commands = counts.get("commands", 0)
     duration = spec.duration
+    # Sessions can outlast the window, so sessions completed in it are a lumpy count; commands
+    # are spread over each session's life. Cost per session is therefore cost per command times
+    # the commands of an average completed session.
+    per_session = counts.get("session_commands", 0) / sessions if sessions else 0.0
+    cpu_per_session = (server_cpu_s / commands * per_session if commands and per_session
+                       else None)
     figures: dict[str, Any] = {
         "spec": asdict(spec),
         "workers_reported": len(results),
         "sessions_per_s": sessions / duration,
-        "commands_per_s": counts.get("commands", 0) / duration,
-        "commands_per_session": counts.get("commands", 0) / sessions if sessions else 0.0,
+        "commands_per_s": commands / duration,
+        "commands_per_session": per_session,
         "turnaround_us": {
             "p50": _percentile(turnarounds, 0.50), "p90": _percentile(turnarounds, 0.90),
             "p99": _percentile(turnarounds, 0.99), "p999": _percentile(turnarounds, 0.999),
@@ -438,8 +458,8 @@ def summarize(spec: LoadSpec, results: list[dict[str, Any]], server_cpu_s: float
             "p99": _percentile(session_times, 0.99) / 1000,
         },
         "server_cpu_s": server_cpu_s,
-        "server_cpu_us_per_session": server_cpu_s * 1e6 / sessions if sessions else None,
-        "server_sessions_per_core_s": sessions / server_cpu_s if server_cpu_s else None,
+        "server_cpu_us_per_session": cpu_per_session * 1e6 if cpu_per_session else None,
+        "server_sessions_per_core_s": 1 / cpu_per_session if cpu_per_session else None,
         "server_cpu_share": server_cpu_s / duration,
         "generator_cpu_share": counts.get("cpu_s", 0.0) / duration,
         "memory": {

@@ -62,9 +62,7 @@ class Synthesizer:
         with wave.open(buf, "rb") as wav:
             rate = wav.getframerate()
             pcm = wav.readframes(wav.getnframes())
-        pcm = (
-            b"\0\0" * int(LEAD_SILENCE_S * rate) + pcm + b"\0\0" * int(TRAIL_SILENCE_S * rate)
-        )
+        pcm = b"\0\0" * int(LEAD_SILENCE_S * rate) + pcm + b"\0\0" * int(TRAIL_SILENCE_S * rate)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
         write_wav(tmp, telephone_path(pcm, rate), TELEPHONE_RATE)

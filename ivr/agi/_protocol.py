@@ -133,8 +133,8 @@ class FastAGIProtocol(Protocol):
     @ivar _state: where the conversation is:
         - C{READING_HEADERS}: collecting the C{agi_*} block; the header timer runs.
         - C{IDLE}: header read, no command in flight; only C{HANGUP} may arrive.
-        - C{WAITING}: one command sent, waiting for its reply (its timer runs); C{HANGUP} may
-          arrive first.
+        - C{WAITING}: one command sent, waiting for its reply until C{_deadline};
+          C{HANGUP} may arrive first.
         - C{READING_USAGE}: inside a C{520-} block, collecting lines up to C{520 ...}.
         - C{CLOSED}: we closed or the peer did; input is ignored, commands fail.
       The caller hanging up is not a state but the flag L{hung_up}: after C{HANGUP} Asterisk
@@ -160,7 +160,11 @@ class FastAGIProtocol(Protocol):
         self.args: list[str] = []
         self._header_lines = 0
         self._header_bytes = 0
+        self._header_timer: IDelayedCall | None = None
+        # Command timeouts: a deadline per command, checked by one timer that is only
+        # rescheduled when it fires early; cheaper than a callLater/cancel pair per command.
         self._timer: IDelayedCall | None = None
+        self._deadline: float | None = None
         self._pending: defer.Deferred[AGIReply] | None = None
         self._pending_line = b""
         self._usage: list[str] = []
@@ -204,8 +208,15 @@ class FastAGIProtocol(Protocol):
         self._pending = d
         self._pending_line = line
         self._state = _WAITING
-        if timeout != NO_TIMEOUT:
-            self._timer = self._clock.callLater(timeout, self._command_timed_out)
+        if timeout == NO_TIMEOUT:
+            self._deadline = None
+        else:
+            deadline = self._deadline = self._clock.seconds() + timeout
+            timer = self._timer
+            if timer is None:
+                self._timer = self._clock.callLater(timeout, self._check_deadline)
+            elif timer.getTime() > deadline:
+                timer.reset(timeout)
         self.transport.write(line)
         metrics.COMMANDS.inc()
         return d
@@ -236,7 +247,7 @@ class FastAGIProtocol(Protocol):
             return
         self._state = _CLOSED
         self._closed_by_us = True
-        self._cancel_timer()
+        self._cancel_timers()
         if failed:
             self.transport.write(_FAILURE_LINE)
         self.transport.loseConnection()
@@ -246,7 +257,9 @@ class FastAGIProtocol(Protocol):
     def connectionMade(self) -> None:
         self._connected = True
         metrics.SESSIONS_ACTIVE.inc()
-        self._timer = self._clock.callLater(self.limits.header_timeout, self._header_timed_out)
+        self._header_timer = self._clock.callLater(
+            self.limits.header_timeout, self._header_timed_out
+        )
 
     def dataReceived(self, data: bytes) -> None:
         if self._buffer:
@@ -254,7 +267,8 @@ class FastAGIProtocol(Protocol):
         lines = data.split(b"\n")
         self._buffer = lines.pop()
         max_line = self._max_line
-        for line in lines:
+        start = self._read_header(lines) if self._state is _HEADERS else 0
+        for line in lines[start:] if start else lines:
             state = self._state
             if state is _CLOSED:
                 return
@@ -265,8 +279,6 @@ class FastAGIProtocol(Protocol):
                 line = line[:-1]
             if state is _WAITING:
                 self._reply_line(line)
-            elif state is _HEADERS:
-                self._header_line(line)
             elif state is _USAGE:
                 self._usage_line(line)
             elif line == b"HANGUP":
@@ -278,7 +290,7 @@ class FastAGIProtocol(Protocol):
 
     def connectionLost(self, reason: Failure = Failure(Exception())) -> None:  # noqa: B008
         self._state = _CLOSED
-        self._cancel_timer()
+        self._cancel_timers()
         self._buffer = b""
         if self._connected:
             self._connected = False
@@ -294,41 +306,57 @@ class FastAGIProtocol(Protocol):
 
     # -- input by state ---------------------------------------------------------------
 
-    def _header_line(self, line: bytes) -> None:
-        if not line:
-            self._cancel_timer()
-            self._state = _IDLE
-            self._on_ready(self)
-            return
-        self._header_lines += 1
-        self._header_bytes += len(line) + 1
-        limits = self.limits
-        if (
-            self._header_lines > limits.max_header_lines
-            or self._header_bytes > limits.max_header_bytes
-        ):
-            self._protocol_error("header_too_large", f"header over {self._header_lines} lines")
-            return
-        key, sep, value = line.partition(b": ")
-        if not sep:
-            # An empty value may arrive without the space after the colon.
-            key, sep, value = line.partition(b":")
-        if not sep or key[:4] != b"agi_" or not key.isascii():
-            self._protocol_error("bad_header", f"header line {line[:80]!r}")
-            return
-        name = key[4:].decode("ascii")
-        text = value.decode("utf-8", "replace")
+    def _read_header(self, lines: list[bytes]) -> int:
+        """
+        Consume header lines; return the index of the first line after the header (or of
+        the end). One tight loop over the block, as the header is most of a call's input.
+        """
+        env = self.env
         args = self.args
-        if name[:4] == "arg_":
-            # Numbered in order and last: anything else means a value smuggled in a newline.
-            if name != f"arg_{len(args) + 1}":
-                self._protocol_error("bad_header", f"out-of-order header {name}")
-                return
-            args.append(text)
-        elif args or name in self.env:
-            self._protocol_error("bad_header", f"repeated or misplaced header {name}")
-        else:
-            self.env[name] = text
+        limits = self.limits
+        max_line = self._max_line
+        count = self._header_lines
+        size = self._header_bytes
+        for index, line in enumerate(lines):
+            if len(line) > max_line:
+                self._protocol_error("line_too_long", f"header line of {len(line)} bytes")
+                return len(lines)
+            if line[-1:] == b"\r":
+                line = line[:-1]
+            if not line:
+                self._header_timer_cancel()
+                self._state = _IDLE
+                self._on_ready(self)
+                return index + 1
+            count += 1
+            size += len(line) + 1
+            if count > limits.max_header_lines or size > limits.max_header_bytes:
+                self._protocol_error("header_too_large", f"header over {count} lines")
+                return len(lines)
+            key, sep, value = line.partition(b": ")
+            if not sep:
+                # An empty value may arrive without the space after the colon.
+                key, sep, value = line.partition(b":")
+            if not sep or key[:4] != b"agi_" or not key.isascii():
+                self._protocol_error("bad_header", f"header line {line[:80]!r}")
+                return len(lines)
+            name = key[4:].decode("ascii")
+            text = value.decode("utf-8", "replace")
+            if name[:4] == "arg_":
+                # Numbered in order and last: anything else means a value smuggled in by a
+                # newline in a caller-controlled header.
+                if name != f"arg_{len(args) + 1}":
+                    self._protocol_error("bad_header", f"out-of-order header {name}")
+                    return len(lines)
+                args.append(text)
+            elif args or name in env:
+                self._protocol_error("bad_header", f"repeated or misplaced header {name}")
+                return len(lines)
+            else:
+                env[name] = text
+        self._header_lines = count
+        self._header_bytes = size
+        return len(lines)
 
     def _reply_line(self, line: bytes) -> None:
         if line == b"HANGUP":
@@ -361,7 +389,7 @@ class FastAGIProtocol(Protocol):
     def _complete(self, reply: AGIReply) -> None:
         d, self._pending = self._pending, None
         self._state = _IDLE
-        self._cancel_timer()
+        self._deadline = None
         assert d is not None
         code = reply.code
         if code == 200:
@@ -383,13 +411,23 @@ class FastAGIProtocol(Protocol):
             d.callback(None)
 
     def _header_timed_out(self) -> None:
-        self._timer = None
+        self._header_timer = None
         self._protocol_error(
             "header_timeout", f"no complete header within {self.limits.header_timeout} s"
         )
 
-    def _command_timed_out(self) -> None:
+    def _check_deadline(self) -> None:
         self._timer = None
+        deadline = self._deadline
+        if self._state is not _WAITING or deadline is None:
+            return  # idle: the next command schedules the timer again
+        remaining = deadline - self._clock.seconds()
+        if remaining > 0:
+            self._timer = self._clock.callLater(remaining, self._check_deadline)
+        else:
+            self._command_timed_out()
+
+    def _command_timed_out(self) -> None:
         d, self._pending = self._pending, None
         line = self._pending_line
         metrics.COMMAND_TIMEOUTS.inc()
@@ -424,7 +462,14 @@ class FastAGIProtocol(Protocol):
         if d is not None:
             d.errback(AGIProtocolError(f"{reason}: {detail}"))
 
-    def _cancel_timer(self) -> None:
+    def _header_timer_cancel(self) -> None:
+        timer, self._header_timer = self._header_timer, None
+        if timer is not None and timer.active():
+            timer.cancel()
+
+    def _cancel_timers(self) -> None:
+        self._header_timer_cancel()
+        self._deadline = None
         timer, self._timer = self._timer, None
         if timer is not None and timer.active():
             timer.cancel()

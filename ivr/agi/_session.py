@@ -58,7 +58,12 @@ class AGISession:
 
     @property
     def hung_up(self) -> bool:
-        """True once the caller hung up (C{HANGUP}, C{511}) or the connection was lost."""
+        """
+        True once the caller hung up (C{HANGUP}, C{511}) or the connection was lost.
+
+        Asterisk answers the interrupted command (C{result=-1}, raised as L{ChannelHungUp})
+        before it sends C{HANGUP}, so this flag can lag that exception by one line.
+        """
         return self._protocol.hung_up
 
     def when_hung_up(self) -> defer.Deferred[None]:

@@ -194,7 +194,8 @@ class ARIEventConnection:
         return defer.succeed(None)
 
     def when_connected(self) -> defer.Deferred[None]:
-        """Fires when the connection is (or next becomes) CONNECTED."""
+        """Fires when the connection is (or next becomes) CONNECTED; fails with
+        :class:`~twisted.internet.defer.CancelledError` if :meth:`stop` comes first."""
         if self._state is ConnectionState.CONNECTED:
             return defer.succeed(None)
         d: defer.Deferred[None] = defer.Deferred()
@@ -368,6 +369,9 @@ class ARIEventConnection:
         self._failures = 0
         log.info("ARI: event connection stopped")
         self._set_state(ConnectionState.DISCONNECTED)
+        waiters, self._waiters = self._waiters, []
+        for d in waiters:  # nobody will connect for them any more
+            d.errback(defer.CancelledError("ARI event connection stopped"))
 
     def _cancel_timer(self) -> None:
         if self._timer is not None and self._timer.active():

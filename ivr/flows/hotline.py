@@ -110,7 +110,7 @@ class HotlineFlow:
             else:
                 request = {
                     "category": step.category,
-                    "urgency": step.urgency or cfg.intents.urgency_of(step.category),
+                    "urgency": step.urgency or _urgency_of(cfg, step.category),
                     "menu_path": list(step.path),
                 }
         elif request["category"] == "operator":
@@ -310,3 +310,9 @@ def _seconds(value: str | None) -> str:
         return f"{float(value or 0):.0f}"
     except ValueError:
         return "?"
+
+
+def _urgency_of(cfg: Any, category: str) -> str:
+    """The category's urgency from intents.yaml (urgent / important / normal)."""
+    known = cfg.intents.categories.get(category)
+    return known.urgency if known is not None else "normal"

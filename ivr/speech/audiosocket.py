@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import struct
 import uuid as uuidlib
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -159,7 +159,7 @@ class AudioSocketProtocol(Protocol):
         else:
             self._fail(f"unknown frame kind {kind:#x}")
 
-    def connectionLost(self, reason: Failure = defer.CancelledError) -> None:  # type: ignore[assignment]
+    def connectionLost(self, reason: Failure | None = None) -> None:
         self._cancel_watchdog()
         if self._state == "uuid":
             self._state = "done"
@@ -228,7 +228,11 @@ class AudioSocketProtocol(Protocol):
         def create() -> None:
             self._recognizer = engine.recognizer(rate=TELEPHONE_RATE, phrases=phrases)
 
-        self._expectation.lease.submit(create)
+        def failed(failure: Failure) -> None:
+            log.failure("no recognizer for call {uuid}", failure, uuid=self._uuid)
+            self._finish(SpeechResult("error"))
+
+        self._expectation.lease.submit(create).addErrback(failed)
 
     def _pump(self) -> None:
         """Hand buffered audio to the recognizer, one batch in flight at a time."""
@@ -311,10 +315,17 @@ class AudioSocketProtocol(Protocol):
                 self._recognizer.close()
                 self._recognizer = None
 
+        timed = SpeechResult(**{**result.__dict__, "timings": dict(self.timings)})
+
+        def deliver(_: object) -> None:
+            # After the slot is back, so the flow can re-prompt at once without finding its
+            # own previous recognition still holding a slot.
+            lease.release()
+            if not expectation.deferred.called:  # the flow may have cancelled meanwhile
+                expectation.deferred.callback(timed)
+
         lease.submit(close)
-        lease.drained().addCallback(lambda _: lease.release())
-        result = SpeechResult(**{**result.__dict__, "timings": dict(self.timings)})
-        expectation.deferred.callback(result)
+        lease.drained().addCallback(deliver)
 
     def _arm_watchdog(self) -> None:
         if self._watchdog is not None and self._watchdog.active():
@@ -410,6 +421,3 @@ class AudioSocketServer(ServerFactory):
     def expected(self) -> int:
         """Calls waiting for their stream to connect."""
         return len(self._expected)
-
-
-ResultCallback = Callable[[SpeechResult], None]

@@ -12,6 +12,7 @@ features, which is how ops push a word ("outage") without writing more sentences
 
 from __future__ import annotations
 
+import itertools
 import math
 import re
 from collections import Counter
@@ -20,17 +21,19 @@ from dataclasses import dataclass, field
 from ivr.speech.schema import URGENCY_RANK, IntentsConfig
 
 # Said by every caller whatever they want: dropped before counting.
-_FILLERS = frozenset(
+_FILLER_WORDS = (
     "uh um er erm ah oh hi hello hey yes yeah yep ok okay so well like please just "
-    "thanks thank good morning afternoon evening".split()
+    "thanks thank good morning afternoon evening"
 )
-_STOPWORDS = frozenset(
+_FILLERS = frozenset(_FILLER_WORDS.split())
+_STOP_WORDS = (
     "a an the i i'm im me my mine we our us you your it its it's this that these those "
     "is am are was were be been being to of for on in at by from with about and or "
     "can could would will shall should may might do does did have has had "
     "want wanted wanna need needed calling call called get got there here some any "
-    "also really very".split()
+    "also really very how what"
 )
+_STOPWORDS = frozenset(_STOP_WORDS.split())
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
 # Additive smoothing: small, so one strong feature can carry a short utterance.
 _ALPHA = 0.3
@@ -59,14 +62,15 @@ def _stem(word: str) -> str:
 
 def tokens(text: str) -> list[str]:
     """Lowercase words of a transcript, with negations split off ("can't" -> "can not")."""
-    text = text.lower().replace("cannot", "can not").replace("n't", " not")
+    text = text.lower().replace("cannot", "can not").replace("can't", "can not")
+    text = text.replace("won't", "will not").replace("n't", " not")
     return _WORD.findall(text)
 
 
 def features(text: str) -> list[str]:
     """Stems of the content words, and adjacent pairs of them ("no signal", "not work")."""
     stems = [_stem(w) for w in tokens(text) if w not in _FILLERS and w not in _STOPWORDS]
-    return stems + [f"{a} {b}" for a, b in zip(stems, stems[1:], strict=False)]
+    return stems + [f"{a} {b}" for a, b in itertools.pairwise(stems)]
 
 
 @dataclass(frozen=True)

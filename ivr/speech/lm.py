@@ -16,6 +16,9 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 BOS, EOS = "<s>", "</s>"
+# Share of the smoothing floor an extra (uncounted) word gets: heard when clearly said, never a
+# rival for a domain word on a noisy line.
+EXTRA_WORD_SHARE = 1.0
 
 
 def _log10(p: float) -> float:
@@ -23,9 +26,16 @@ def _log10(p: float) -> float:
 
 
 def build_arpa(
-    sentences: Iterable[list[str]], order: int = 3, discount: float = 0.5
+    sentences: Iterable[list[str]],
+    order: int = 3,
+    discount: float = 0.5,
+    extra_words: Iterable[str] = (),
 ) -> str:
-    """ARPA text of an ``order``-gram model of tokenized sentences."""
+    """ARPA text of an ``order``-gram model of tokenized sentences.
+
+    ``extra_words`` join the vocabulary with no count of their own: they get only the
+    smoothing floor, so they can be heard without competing with the domain's phrases.
+    """
     counts: list[Counter[tuple[str, ...]]] = [Counter() for _ in range(order + 1)]
     for words in sentences:
         seq = [BOS, *words, EOS]
@@ -35,15 +45,18 @@ def build_arpa(
                 if n == 1 and gram == (BOS,):
                     continue
                 counts[n][gram] += 1
-    vocab = sorted({g[0] for g in counts[1]} | {BOS})
+    extra_words = set(extra_words)
+    vocab = sorted({g[0] for g in counts[1]} | {BOS} | extra_words)
 
     # Unigrams: discounted counts, the freed mass spread evenly so no word is impossible.
     total = sum(counts[1].values())
     free = discount * len(counts[1]) / total
     prob: dict[tuple[str, ...], float] = {}
+    extra = extra_words - {g[0] for g in counts[1]}
+    floor = free / (len(vocab) - 1)  # <s> is never predicted
     for w in vocab:
         c = counts[1].get((w,), 0)
-        prob[(w,)] = max(c - discount, 0) / total + free / len(vocab)
+        prob[(w,)] = max(c - discount, 0) / total + floor * (EXTRA_WORD_SHARE if w in extra else 1)
 
     # Higher orders: p(w|h) = (c(h w) - D) / c(h) for seen, back-off weight for the rest.
     history_counts: list[dict[tuple[str, ...], int]] = [{} for _ in range(order + 1)]

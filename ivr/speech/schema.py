@@ -72,6 +72,8 @@ class SpeechEngineConfig(_Strict):
     vosk_grammar: bool = False
     # Language of the callers of this menu (the pocketsphinx wheel model is en-us).
     language: str = "en-us"
+    # pocketsphinx: most frequent words of the generic model added to the domain vocabulary.
+    general_words: int = Field(3000, ge=0, le=50000)
     workers: int | None = Field(None, ge=1, description="recognizer threads; default = cores")
     listen_port: int = Field(9092, ge=1, le=65535)
     listen_interface: str = "127.0.0.1"
@@ -95,7 +97,14 @@ class IntentsConfig(_Strict):
     fallback_category: str = "other"
     # Category meaning "put me through to a human".
     operator_category: str = "operator"
+    # Words callers say that carry no category; only the speech language model learns them.
+    vocabulary: list[str] = Field(default_factory=list)
     speech: SpeechEngineConfig = Field(default_factory=SpeechEngineConfig)
+
+    @field_validator("vocabulary", mode="before")
+    @classmethod
+    def _split_words(cls, value: object) -> object:
+        return value.split() if isinstance(value, str) else value
 
     @model_validator(mode="after")
     def _known_categories(self) -> IntentsConfig:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
+import wave
 from collections.abc import AsyncIterator, Callable
 
 import pytest
 import pytest_twisted
 from twisted.internet import defer, reactor, threads
 
-from ivr.ari import ARIClient, ConnectionState, place_test_call
+from ivr.ari import ARIClient, ARIError, ConnectionState, place_test_call
+from ivr.prompts import PromptsConfig, build_prompts
 
 pytestmark = pytest.mark.e2e
 
@@ -34,7 +37,7 @@ def until(predicate: Callable[[], bool], seconds: float) -> defer.Deferred:
     return within(done, seconds)
 
 
-@pytest_twisted.async_fixture
+@pytest_twisted.async_yield_fixture
 async def ari(asterisk) -> AsyncIterator[ARIClient]:
     client = ARIClient(asterisk.ari_url, asterisk.ari_user, asterisk.ari_password, app="hotline")
     client.start()
@@ -110,3 +113,54 @@ async def test_reconnects_after_asterisk_restart(ari, asterisk):
     call_id = f"e2e-{uuid.uuid4().hex[:12]}"
     await place_test_call(ari, script="h", caller_number="1", caller_name="x", call_id=call_id)
     await until(lambda: any(e["channel"]["id"] == call_id for e in destroyed), 10)
+
+
+@pytest_twisted.ensureDeferred
+async def test_built_prompt_plays_in_asterisk_for_its_full_length(ari, asterisk):
+    """A prompt built by ivr.prompts into the testbed's sounds dir is accepted by Asterisk's
+    Playback (as <sounds dir>/<name>, no extension) and plays for its whole duration."""
+    cfg = PromptsConfig(prompts={"e2e-goodbye": "Thank you for calling. Goodbye."})
+    await threads.deferToThread(build_prompts, cfg, asterisk.sounds_dir)
+    with wave.open(str(asterisk.sounds_dir / "e2e-goodbye.wav"), "rb") as wav:
+        duration = wav.getnframes() / wav.getframerate()
+
+    events: list[tuple[float, dict]] = []
+    ari.subscribe("ChannelDialplan", lambda e: events.append((reactor.seconds(), e)))
+    ari.subscribe("ChannelDestroyed", lambda e: events.append((reactor.seconds(), e)))
+    call_id = f"e2e-{uuid.uuid4().hex[:12]}"
+    sound = f"{asterisk.asterisk_sounds_dir}/e2e-goodbye"
+    await place_test_call(
+        ari, script=f"p{sound}|h", caller_number="1", caller_name="x", call_id=call_id
+    )
+    sim = f"{call_id}-sim"
+
+    def destroyed() -> bool:
+        return any(e["type"] == "ChannelDestroyed" and e["channel"]["id"] == sim for _, e in events)
+
+    await until(destroyed, 15)
+    steps = [(t, e["channel"]["dialplan"]) for t, e in events if e["channel"]["id"] == sim]
+    played = [i for i, (_, step) in enumerate(steps) if step["app_name"] == "Playback"]
+    assert played, steps
+    (i,) = played
+    assert steps[i][1]["app_data"] == sound
+    elapsed = steps[i + 1][0] - steps[i][0]  # Playback returns when the file has been played
+    assert duration - 0.3 < elapsed < duration + 1.0
+
+
+@pytest_twisted.ensureDeferred
+async def test_wrong_password_is_logged_and_retried(asterisk, caplog):
+    """With a wrong ARI password the REST call fails with 401 and the event connection keeps
+    backing off, logging why, without ever logging the password."""
+    client = ARIClient(asterisk.ari_url, asterisk.ari_user, "not-the-password", app="hotline")
+    with caplog.at_level(logging.WARNING, "ivr.ari"):
+        client.start()
+        try:
+            await until(lambda: "attempt 2" in caplog.text, 10)
+            with pytest.raises(ARIError) as raised:
+                await client.asterisk_info()
+        finally:
+            await client.stop()
+    assert raised.value.status == 401
+    assert client.state is ConnectionState.DISCONNECTED
+    assert "401" in caplog.text
+    assert "not-the-password" not in caplog.text

@@ -9,14 +9,21 @@ SIP side is each softphone's log (testbed/softphones.py).
 
 from __future__ import annotations
 
+import csv
+import math
+import re
 import socket
+import struct
 import threading
+import time
+import wave
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 
 from testbed.asterisk import Asterisk
-from testbed.softphones import SippAgent
+from testbed.softphones import SippAgent, SippCaller
 
 pytestmark = pytest.mark.e2e
 
@@ -110,6 +117,21 @@ def assert_nobody_listens(port: int) -> None:
         assert probe.connect_ex(("127.0.0.1", port)) != 0, f"something listens on {port}"
 
 
+def wait_for_call_record(asterisk: Asterisk, uniqueid: str, timeout: float = 5.0) -> list[str]:
+    """The last line of cdr-custom/hotline.csv for the channel ``uniqueid`` (written by the
+    CDR engine shortly after the hang-up)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        if asterisk.cdr_path.exists():
+            with asterisk.cdr_path.open(newline="") as records:
+                mine = [row for row in csv.reader(records) if row[1] == uniqueid]
+            if mine and mine[-1][12]:
+                return mine[-1]
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"no call record for {uniqueid} in {asterisk.cdr_path}")
+        time.sleep(0.05)
+
+
 def drop_the_call(session: AGIConversation) -> None:
     """A service that dies right after the header: it decides nothing."""
 
@@ -175,24 +197,28 @@ def test_backup_verdict_done_hangs_up_without_operator(
     stand_in: Callable[..., StandInAGI],
 ) -> None:
     """When the backup decides (HOTLINE_NEXT=done), its verdict stands: the caller is hung up
-    and the operator's phone never rings."""
+    and the operator's phone never rings; the call record carries the verdict and the
+    category the service set."""
 
     def backup_done(session: AGIConversation) -> None:
+        session.command("SET VARIABLE HOTLINE_CATEGORY billing")
         session.command("SET VARIABLE HOTLINE_NEXT done")
 
     stand_in(PRIMARY_PORT, drop_the_call)
     backup = stand_in(BACKUP_PORT, backup_done)
-    caller()
+    channel_id = caller()
     asterisk.wait_until_idle(timeout=10)
     assert len(backup.sessions) == 1
     assert operator.invites == 0
+    record = wait_for_call_record(asterisk, channel_id)
+    assert (record[12], record[13]) == ("done", "billing")  # hotline_next, hotline_category
 
 
 def test_caller_script_dtmf_reaches_the_service(
-    caller: Callable[..., str], stand_in: Callable[..., StandInAGI]
+    asterisk: Asterisk, caller: Callable[..., str], stand_in: Callable[..., StandInAGI]
 ) -> None:
-    """CALLER_SCRIPT ``w1|d42`` makes the simulated caller press 4 then 2 after a second;
-    the service's GET DATA reads "42"."""
+    """CALLER_SCRIPT ``pbeep|w0.5|d42`` makes the simulated caller play a sound, wait, then
+    press 4 and 2; the service's GET DATA reads "42"."""
     results: list[str] = []
 
     def read_digits(session: AGIConversation) -> None:
@@ -200,12 +226,13 @@ def test_caller_script_dtmf_reaches_the_service(
         session.command("SET VARIABLE HOTLINE_NEXT done")
 
     primary = stand_in(PRIMARY_PORT, read_digits)
-    caller(script="w1|d42")
-    for _ in range(100):
-        if results:
-            break
-        threading.Event().wait(0.1)
+    since = asterisk.log_offset()
+    caller(script="pbeep|w0.5|d42")
+    deadline = time.monotonic() + 10
+    while not results and time.monotonic() < deadline:
+        time.sleep(0.05)
     assert results == ["200 result=42"], primary.errors
+    assert asterisk.wait_for_log(r'Playback\("Local/s@caller-sim-\w+;2", "beep"\)', since=since)
 
 
 def test_agent_call_is_bridged_and_outlives_the_service(
@@ -246,7 +273,8 @@ def test_operator_not_answering_gets_apology_and_hangup(
     caller: Callable[..., str], stand_in: Callable[..., StandInAGI],
 ) -> None:
     """If the operator is busy or does not answer in HOTLINE_OPERATOR_TIMEOUT, the caller
-    hears the apology (all-circuits-busy-now, pls-try-call-later, goodbye) and is hung up."""
+    hears the whole apology (HOTLINE_APOLOGY: im-sorry, all-circuits-busy-now,
+    please-try-call-later, goodbye) and is hung up."""
     operator = agents("operator", behaviour=behaviour)
     asterisk.cli("dialplan set global HOTLINE_OPERATOR_TIMEOUT 2")
     try:
@@ -255,9 +283,160 @@ def test_operator_not_answering_gets_apology_and_hangup(
         caller()
         operator.wait_for("INVITE", timeout=10)
         operator.wait_for("BUSY" if behaviour == "busy" else "CANCELLED", timeout=10)
-        asterisk.wait_for_log(r"Playback\(\"Local/s@caller-sim-\w+;1\", "
-                              r"\"all-circuits-busy-now&pls-try-call-later&goodbye\"\)",
-                              since=since)
         asterisk.wait_until_idle(timeout=15)
+        played = re.findall(r"Playing '([\w-]+)\.gsm'", asterisk.log_text(since))
+        assert played[-4:] == ["im-sorry", "all-circuits-busy-now", "please-try-call-later",
+                               "goodbye"]
     finally:
         asterisk.cli("dialplan set global HOTLINE_OPERATOR_TIMEOUT 30")
+
+
+def test_caller_abandoning_while_agent_rings_stops_the_ringing(
+    asterisk: Asterisk, agents: Callable[..., SippAgent], caller: Callable[..., str],
+    stand_in: Callable[..., StandInAGI],
+) -> None:
+    """A caller who hangs up (script ``w1|h``) while the agent's phone rings cancels the
+    agent's call (CANCEL, 487): the agent is not left with a ghost call."""
+    agent = agents("agent102", answer_after=10.0)
+
+    def dial_agent(session: AGIConversation) -> None:
+        session.command('EXEC Dial "PJSIP/agent102,20,U(hotline-answered)"')
+
+    stand_in(PRIMARY_PORT, dial_agent)
+    caller(script="w1|h")
+    agent.wait_for("INVITE", timeout=10)
+    agent.wait_for("CANCELLED", timeout=10)
+    asterisk.wait_until_idle(timeout=10)
+    assert agent.answered == 0
+
+
+def test_caller_hanging_up_mid_conversation_hangs_up_the_agent(
+    asterisk: Asterisk, agents: Callable[..., SippAgent], caller: Callable[..., str],
+    stand_in: Callable[..., StandInAGI],
+) -> None:
+    """When the caller hangs up during the conversation (script ``w2|h``), Asterisk sends the
+    agent a BYE (the agent logs a remote hang-up well before its own 30 s)."""
+    agent = agents("agent103", answer_after=0.2, hold_for=30.0)
+
+    def dial_agent(session: AGIConversation) -> None:
+        session.command('EXEC Dial "PJSIP/agent103,10,U(hotline-answered)"')
+
+    stand_in(PRIMARY_PORT, dial_agent)
+    caller(script="w2|h")
+    agent.wait_for("ANSWERED", timeout=10)
+    hangup = agent.wait_for("HANGUP", timeout=10)[0]
+    assert hangup.detail == "remote"
+    asterisk.wait_until_idle(timeout=10)
+
+
+def test_prompt_written_to_sounds_dir_is_played(
+    asterisk: Asterisk, caller: Callable[..., str], stand_in: Callable[..., StandInAGI]
+) -> None:
+    """A 8 kHz 16-bit mono .wav written to ``sounds_dir`` (host path) is played by Asterisk as
+    ``asterisk_sounds_dir/<name>``: STREAM FILE plays all 2400 samples of a 0.3 s tone."""
+    with wave.open(str(asterisk.sounds_dir / "e2e-tone.wav"), "wb") as tone:
+        tone.setnchannels(1)
+        tone.setsampwidth(2)
+        tone.setframerate(8000)
+        tone.writeframes(b"".join(
+            struct.pack("<h", int(8000 * math.sin(2 * math.pi * 440 * n / 8000)))
+            for n in range(2400)))
+    replies: list[str] = []
+
+    def play(session: AGIConversation) -> None:
+        replies.append(
+            session.command(f'STREAM FILE {asterisk.asterisk_sounds_dir}/e2e-tone ""'))
+        session.command("SET VARIABLE HOTLINE_NEXT done")
+
+    stand_in(PRIMARY_PORT, play)
+    caller()
+    asterisk.wait_until_idle(timeout=10)
+    assert len(replies) == 1
+    assert replies[0].startswith("200 result=0 endpos=")
+    assert int(replies[0].rsplit("=", 1)[1]) >= 2400
+
+
+def test_survey_context_runs_the_survey_script(
+    asterisk: Asterisk, caller: Callable[..., str], stand_in: Callable[..., StandInAGI]
+) -> None:
+    """A call sent to context ``survey`` reaches the FastAGI script ``survey`` and is hung up
+    when the script ends."""
+    primary = stand_in(PRIMARY_PORT, lambda session: None)
+    caller(context="survey")
+    asterisk.wait_until_idle(timeout=10)
+    assert [session.env["agi_network_script"] for session in primary.sessions] == ["survey"]
+
+
+def test_real_sip_phone_reaches_the_service_and_its_dtmf_arrives(
+    asterisk: Asterisk, stand_in: Callable[..., StandInAGI], tmp_path: Path
+) -> None:
+    """A SIP phone (SIPp UAC, digest auth as endpoint "caller") dialing any number reaches
+    the hotline's FastAGI script; its RFC 4733 key press "1" is read by GET DATA; the
+    service's verdict "done" hangs the phone up."""
+    digits: list[str] = []
+
+    def read_digit(session: AGIConversation) -> None:
+        digits.append(session.command("GET DATA silence/1 5000 1"))
+        session.command("SET VARIABLE HOTLINE_NEXT done")
+
+    primary = stand_in(PRIMARY_PORT, read_digit)
+    phone = SippCaller(dialed="1800", hold_for=10.0, log_dir=tmp_path / "phone")
+    assert phone.run(timeout=30) == 0, phone.screen_path.read_text(errors="replace")[-1500:]
+    assert [event.kind for event in phone.events()] == ["ANSWERED", "DTMF", "HANGUP"]
+    assert phone.events("HANGUP")[0].detail == "remote"
+    assert digits == ["200 result=1"]
+    assert primary.sessions[0].env["agi_callerid"] == "caller"
+    assert primary.sessions[0].env["agi_calleridname"] == "SIP Caller"
+    asterisk.wait_until_idle(timeout=5)
+
+
+@pytest.fixture
+def watchdog(asterisk: Asterisk) -> Iterator[Callable[[int], None]]:
+    """Set HOTLINE_WATCHDOG for one test, restore the configured 900 s afterwards."""
+
+    def arm(seconds: int) -> None:
+        asterisk.cli(f"dialplan set global HOTLINE_WATCHDOG {seconds}")
+
+    yield arm
+    arm(900)
+
+
+def test_hung_service_is_cut_off_by_the_watchdog(
+    asterisk: Asterisk, operator: SippAgent, caller: Callable[..., str],
+    stand_in: Callable[..., StandInAGI], watchdog: Callable[[int], None],
+) -> None:
+    """A service that accepts the call and never answers (both primary and backup) would
+    leave the caller in silence: after HOTLINE_WATCHDOG seconds the caller goes to the
+    operator instead."""
+
+    def hang(session: AGIConversation) -> None:
+        session.connection.recv(1)  # returns when Asterisk gives up on us
+
+    watchdog(1)
+    primary = stand_in(PRIMARY_PORT, hang)
+    backup = stand_in(BACKUP_PORT, hang)
+    since = asterisk.log_offset()
+    caller()
+    operator.wait_for("ANSWERED", timeout=10)
+    assert asterisk.wait_for_log(r"FastAGI watchdog \(1 s\) fired in primary", since=since)
+    assert len(primary.sessions) == 1
+    assert backup.sessions == []
+
+
+def test_agent_answering_disarms_the_watchdog(
+    agents: Callable[..., SippAgent], operator: SippAgent, caller: Callable[..., str],
+    stand_in: Callable[..., StandInAGI], watchdog: Callable[[int], None],
+) -> None:
+    """A conversation with an agent outlasts HOTLINE_WATCHDOG: the agent hangs up on its own
+    after 2.5 s (a local hang-up, not a BYE from Asterisk at the 1 s watchdog)."""
+    agent = agents("agent104", answer_after=0.2, hold_for=2.5)
+
+    def dial_agent(session: AGIConversation) -> None:
+        session.command('EXEC Dial "PJSIP/agent104,10,U(hotline-answered)"')
+
+    watchdog(1)
+    stand_in(PRIMARY_PORT, dial_agent)
+    caller()
+    agent.wait_for("ANSWERED", timeout=10)
+    assert agent.wait_for("HANGUP", timeout=10)[0].detail == "local"
+    assert operator.invites == 0

@@ -115,6 +115,21 @@ async def test_concurrent_creates_for_one_call_make_one_order(redis_server, pref
 
 
 @on_asyncio
+async def test_load_beyond_the_connection_pool_is_not_an_outage(redis_server, prefix, spool_dir):
+    """Five hundred concurrent creations on one client (redis-py's pool allows 100
+    connections) all reach Redis: the store queues them instead of mistaking the full pool
+    for Redis being down and spooling."""
+    client = aioredis.Redis.from_url(redis_server.url)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    orders = await asyncio.gather(
+        *(store.create_for_call(f"load-{i}", "+8210", "x", T0) for i in range(500))
+    )
+    assert sorted(int(o.id) for o in orders) == list(range(1, 501))
+    assert not (spool_dir / "current.jsonl").exists()
+    await client.aclose()
+
+
+@on_asyncio
 async def test_lifecycle_appends_history_and_events(redis_server, prefix, spool_dir):
     """Each update changes the hash, appends one history entry and one event with the new
     status, agent and actor; a refused transition writes nothing."""
@@ -193,6 +208,8 @@ async def test_redis_down_spool_then_replay_exactly_once(redis_server, prefix, s
         assert again == spooled
         await store.update(spooled.id, T0 + 30, "assign", "router", agent="agent103")
         assert (await store.get(spooled.id)).agent == "agent103"
+        with pytest.raises(TransitionRefused):  # checked against the local view, not spooled
+            await store.update(spooled.id, T0 + 31, "close", "agent103")
         assert (await store.get_by_call("c-before")).status is Status.ASSIGNED
         with pytest.raises(StoreUnavailable):
             await store.list_recent(5)
@@ -334,6 +351,24 @@ async def test_blackholed_redis_times_out_into_the_spool(prefix, spool_dir):
         assert order.id.startswith("L")
         assert json.loads((spool_dir / "current.jsonl").read_text())["op"] == "create"
         await client.aclose()
+
+
+@on_asyncio
+async def test_restart_while_redis_is_down_keeps_the_spooled_view(prefix, spool_dir):
+    """A service restarted while Redis is still down rebuilds its view from the spool file:
+    the order created before the restart is served with its spooled changes, and a repeated
+    create for that call returns it instead of a second order."""
+    dead = connect(f"redis://127.0.0.1:{_closed_port()}/0")
+    first = WorkOrderStore(dead, spool_dir, prefix=prefix)
+    order = await first.create_for_call("c-restart", "+8210", HOSTILE_NAME, T0)
+    await first.update(order.id, T0 + 1, "assign", "router", agent="agent101")
+
+    second = WorkOrderStore(dead, spool_dir, prefix=prefix)
+    seen = await second.get(order.id)
+    assert (seen.agent, seen.caller_name) == ("agent101", HOSTILE_NAME)
+    assert second.spool_pending
+    assert (await second.create_for_call("c-restart", "+8210", "x", T0 + 2)).id == order.id
+    await dead.aclose()
 
 
 def _closed_port() -> int:

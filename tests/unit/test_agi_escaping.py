@@ -95,7 +95,9 @@ def test_asterisk_runs_the_tail_of_an_overlong_line_as_a_command() -> None:
     assert [words[0] for words in fake.commands] == ["VERBOSE", "HANGUP"]
 
 
-@pytest.mark.parametrize("verb", ["", "GET DATA\n", "GET  DATA", " EXEC", "EXEC;", '"GET"', "GET ${X}", "ÉCHO"])
+@pytest.mark.parametrize(
+    "verb", ["", "GET DATA\n", "GET  DATA", " EXEC", "EXEC;", '"GET"', "GET ${X}", "ÉCHO"]
+)
 def test_command_names_must_be_letters(verb: str) -> None:
     """Only letters and spaces can be a command name, so data never becomes a command."""
     with pytest.raises(ValueError, match="command name"):

@@ -43,7 +43,8 @@ HEADER = (
 class Call:
     """One protocol on a StringTransport, with the clock and the ready notifications."""
 
-    def __init__(self, limits: AGILimits = AGILimits()) -> None:
+    def __init__(self, limits: AGILimits | None = None) -> None:
+        limits = limits or AGILimits()
         self.clock = task.Clock()
         self.ready: list[FastAGIProtocol] = []
         self.protocol = FastAGIProtocol(self.clock, self.ready.append, limits)
@@ -192,47 +193,37 @@ def test_complete_header_stops_the_header_timer(ready_call: Call) -> None:
 # -- replies -------------------------------------------------------------------------------
 
 
+DEAD = b"511 Command Not Permitted on a dead channel or intercept routine"
+NO_USAGE = b"520 Invalid command syntax.  Proper usage not available."
+
+
 @pytest.mark.parametrize(
-    ("line", "reply"),
+    ("line", "code", "result", "data", "endpos", "result_text"),
     [
-        (b"200 result=0", AGIReply(200, 0, None, None, "0", "result=0")),
-        (b"200 result=1 (value)", AGIReply(200, 1, "value", None, "1", "result=1 (value)")),
-        (b"200 result=1 ()", AGIReply(200, 1, "", None, "1", "result=1 ()")),
-        (b"200 result=12 (timeout)", AGIReply(200, 12, "timeout", None, "12", "result=12 (timeout)")),
-        (b"200 result= (timeout)", AGIReply(200, 0, "timeout", None, "", "result= (timeout)")),
-        (b"200 result=*12", AGIReply(200, 0, None, None, "*12", "result=*12")),
-        (b"200 result=-1", AGIReply(200, -1, None, None, "-1", "result=-1")),
-        (b"200 result=49 endpos=1234", AGIReply(200, 49, None, 1234, "49", "result=49 endpos=1234")),
-        (
-            b"200 result=1 (timeout) endpos=8000",
-            AGIReply(200, 1, "timeout", 8000, "1", "result=1 (timeout) endpos=8000"),
-        ),
-        (
-            b"200 result=1 (a) endpos=5)",
-            AGIReply(200, 1, "a) endpos=5", None, "1", "result=1 (a) endpos=5)"),
-        ),
-        (b"200 result=1 ((x))", AGIReply(200, 1, "(x)", None, "1", "result=1 ((x))")),
-        (
-            b"200 result=-1 Gosub label not found",
-            AGIReply(200, -1, "Gosub label not found", None, "-1", "result=-1 Gosub label not found"),
-        ),
-        (
-            b"510 Invalid or unknown command",
-            AGIReply(510, 0, None, None, "", "Invalid or unknown command"),
-        ),
-        (
-            b"511 Command Not Permitted on a dead channel or intercept routine",
-            AGIReply(511, 0, None, None, "", "Command Not Permitted on a dead channel or intercept routine"),
-        ),
-        (
-            b"520 Invalid command syntax.  Proper usage not available.",
-            AGIReply(520, 0, None, None, "", "Invalid command syntax.  Proper usage not available."),
-        ),
+        (b"200 result=0", 200, 0, None, None, "0"),
+        (b"200 result=1 (value)", 200, 1, "value", None, "1"),
+        (b"200 result=1 ()", 200, 1, "", None, "1"),
+        (b"200 result=12 (timeout)", 200, 12, "timeout", None, "12"),
+        (b"200 result= (timeout)", 200, 0, "timeout", None, ""),
+        (b"200 result=*12", 200, 0, None, None, "*12"),
+        (b"200 result=-1", 200, -1, None, None, "-1"),
+        (b"200 result=49 endpos=1234", 200, 49, None, 1234, "49"),
+        (b"200 result=1 (timeout) endpos=8000", 200, 1, "timeout", 8000, "1"),
+        (b"200 result=1 (a) endpos=5)", 200, 1, "a) endpos=5", None, "1"),
+        (b"200 result=1 ((x))", 200, 1, "(x)", None, "1"),
+        (b"200 result=-1 Gosub label not found", 200, -1, "Gosub label not found", None, "-1"),
+        (b"510 Invalid or unknown command", 510, 0, None, None, ""),
+        (DEAD, 511, 0, None, None, ""),
+        (NO_USAGE, 520, 0, None, None, ""),
     ],
-)  # fmt: skip
-def test_reply_lines_parse(line: bytes, reply: AGIReply) -> None:
-    """Each reply form Asterisk writes parses to code, result, data and endpos."""
-    assert parse_reply(line) == reply
+)
+def test_reply_lines_parse(
+    line: bytes, code: int, result: int, data: str | None, endpos: int | None, result_text: str
+) -> None:
+    """Each reply form Asterisk writes parses to code, result, data and endpos; text keeps
+    everything after the code."""
+    text = line[4:].decode()
+    assert parse_reply(line) == AGIReply(code, result, data, endpos, result_text, text)
 
 
 @pytest.mark.parametrize("line", [b"", b"200", b"200 foo=1", b"HANGUP", b"300 result=0", b"hello"])
@@ -401,12 +392,39 @@ def test_command_timeout_fails_the_command_and_drops_the_session(ready_call: Cal
     ready_call.receive(b"200 result=0\n")  # the late reply is ignored
 
 
-def test_reply_in_time_cancels_the_command_timer(ready_call: Call) -> None:
-    """A timely reply leaves no timer behind."""
+def test_reply_in_time_means_no_timeout_later(ready_call: Call) -> None:
+    """A timely reply disarms the timeout: long after it, nothing fails and the idle session
+    keeps no timer running."""
     d = ready_call.protocol.send_command(b'"ANSWER"\n', 5)
     ready_call.receive(b"200 result=0\n")
     result_of(d)
+    ready_call.clock.advance(10)
+    assert not ready_call.transport.disconnecting
     assert ready_call.clock.getDelayedCalls() == []
+
+
+def test_each_command_gets_its_own_full_timeout(ready_call: Call) -> None:
+    """The shared deadline timer never cuts a later command short: a command sent 4 s into
+    the first one's 5 s still gets its whole 5 s."""
+    first = ready_call.protocol.send_command(b'"ANSWER"\n', 5)
+    ready_call.clock.advance(4)
+    ready_call.receive(b"200 result=0\n")
+    result_of(first)
+    second = ready_call.protocol.send_command(b'"NOOP"\n', 5)
+    ready_call.clock.advance(4.9)
+    assert not second.called
+    ready_call.clock.advance(0.2)
+    failure_of(second, AGITimeout)
+
+
+def test_a_shorter_timeout_than_the_armed_timer_still_fires_on_time(ready_call: Call) -> None:
+    """A short timeout after a long one pulls the shared timer in."""
+    first = ready_call.protocol.send_command(b'"EXEC" "Wait" "1"\n', 600)
+    ready_call.receive(b"200 result=0\n")
+    result_of(first)
+    second = ready_call.protocol.send_command(b'"NOOP"\n', 2)
+    ready_call.clock.advance(2.1)
+    failure_of(second, AGITimeout)
 
 
 def test_no_timeout_means_no_timer(ready_call: Call) -> None:

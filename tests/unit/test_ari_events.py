@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 import pytest
-from twisted.internet import task
+from twisted.internet import defer, task
 from twisted.trial.unittest import SynchronousTestCase
 
 from ivr.ari import (
@@ -273,6 +273,17 @@ def test_stop_while_backing_off_cancels_the_retry():
     assert clock.getDelayedCalls() == []
     clock.advance(100)
     assert len(asterisk.attempts) == 1
+
+
+def test_stop_fails_pending_when_connected_waiters():
+    """Waiters for a connection that stop() abandons fail with CancelledError instead of
+    hanging forever."""
+    conn, asterisk, _clock, _seen = make()
+    conn.start()
+    asterisk.refuse()
+    waiting = conn.when_connected()
+    conn.stop()
+    SynchronousTestCase().failureResultOf(waiting, defer.CancelledError)
 
 
 def test_stop_while_connecting_cancels_the_attempt():

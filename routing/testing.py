@@ -1,0 +1,123 @@
+"""Builders for tests of code that uses the routing core (ours and the shells').
+
+Small, explicit configs and states, so a test shows the whole situation it pins down.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+from routing import core
+from routing.skills import parse
+
+
+def queue(
+    name: str,
+    skills: str = "general",
+    *,
+    target: float = 0.8,
+    threshold_s: float = 20.0,
+    aht_s: float = 180.0,
+    wrapup_s: float = 0.0,
+    max_wait_s: float | None = None,
+    overflow: str | None = None,
+    max_length: int | None = None,
+) -> core.QueueConfig:
+    """A queue with the given skills and service-level target."""
+    return core.QueueConfig(
+        name=name,
+        skills=parse(skills),
+        service_level=core.ServiceLevelTarget(target, threshold_s),
+        max_wait_s=max_wait_s,
+        overflow=overflow,
+        max_length=max_length,
+        wrapup_s=wrapup_s,
+        aht_s=aht_s,
+    )
+
+
+def rule(
+    request_type: str,
+    queue_name: str,
+    steps: Sequence[tuple[str, float | None]],
+    *,
+    priority: int = 0,
+    urgency_boost: Mapping[str, int] | None = None,
+    vip_boost: int = 5,
+) -> core.Rule:
+    """A rule from ``(expression, timeout_s)`` pairs."""
+    return core.Rule(
+        request_type=request_type,
+        queue=queue_name,
+        steps=tuple(core.Step(parse(expr), timeout) for expr, timeout in steps),
+        priority=priority,
+        urgency_boost=dict(urgency_boost if urgency_boost is not None else {"high": 10}),
+        vip_boost=vip_boost,
+    )
+
+
+def config(queues: Sequence[core.QueueConfig], rules: Sequence[core.Rule]) -> core.RoutingConfig:
+    """A routing config; the first rule doubles as the ``other`` fallback if none is given."""
+    by_type = {r.request_type: r for r in rules}
+    fallback = "other" if "other" in by_type else rules[0].request_type
+    return core.RoutingConfig(
+        queues={q.name: q for q in queues},
+        rules=by_type,
+        fallback_request_type=fallback,
+    )
+
+
+def agent(
+    agent_id: str,
+    skills: Mapping[str, int],
+    *,
+    status: core.AgentStatus = core.AgentStatus.AVAILABLE,
+    idle_since: float = 0.0,
+    languages: Sequence[str] = (),
+    queue: str | None = None,
+) -> core.AgentState:
+    """An agent state (available by default)."""
+    call_id = "busy" if status in (core.AgentStatus.OFFERED, core.AgentStatus.ON_CALL) else None
+    return core.AgentState(
+        agent_id=agent_id,
+        status=status,
+        skills=dict(skills),
+        languages=frozenset(languages),
+        idle_since=idle_since,
+        call_id=call_id,
+        queue=queue,
+    )
+
+
+def call(
+    call_id: str,
+    request_type: str,
+    queue_name: str,
+    entered_at: float,
+    *,
+    seq: int = 0,
+    priority: int = 0,
+    language: str | None = None,
+    sticky_agent: str | None = None,
+) -> core.WaitingCall:
+    """A waiting call."""
+    return core.WaitingCall(
+        call_id=call_id,
+        request_type=request_type,
+        queue=queue_name,
+        entered_at=entered_at,
+        seq=seq,
+        priority=priority,
+        language=language,
+        sticky_agent=sticky_agent,
+    )
+
+
+def snapshot(
+    now: float,
+    agents: Sequence[core.AgentState],
+    calls: Sequence[core.WaitingCall],
+    stats: Mapping[str, core.QueueStats] | None = None,
+) -> core.Snapshot:
+    """A snapshot from lists."""
+    return core.Snapshot(now, {a.agent_id: a for a in agents}, list(calls), dict(stats or {}))

