@@ -54,6 +54,17 @@ class Menu(BaseModel):
         return self
 
 
+class SurveyConfig(BaseModel):
+    """The post-call satisfaction survey, by DTMF, when the agent hangs up first."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    enabled: bool = True
+    csat_prompt: str = "survey-csat"  # "rate us from 1 to 5"
+    nps_prompt: str = "survey-nps"  # "from 0 to 10, would you recommend us"
+    timeout_s: float = Field(5.0, gt=0, le=30)
+
+
 class MenusConfig(BaseModel):
     """``config/menus.yaml``."""
 
@@ -61,6 +72,7 @@ class MenusConfig(BaseModel):
 
     entry: str
     menus: dict[str, Menu]
+    survey: SurveyConfig = SurveyConfig()
 
     @model_validator(mode="after")
     def _references_exist(self) -> MenusConfig:

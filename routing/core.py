@@ -38,12 +38,14 @@ Terms (the README copies these definitions):
 - **Estimated wait** of the call at position ``p`` (1-based, in routing order within its
   queue) with ``n`` agents serving the queue, ``f`` of them free:
   ``max(p - f, 0) * (AHT + wrap-up) / n``. Under Erlang C's assumptions (all agents busy,
-  exponential handle times) this is exactly the expected time until ``p`` agents free up. An agent *serves* a queue when its skills match the queue's
-  ``skills`` expression and it is either available or busy (ringing, talking, wrapping up)
-  with a call of that queue: agents busy with other queues' calls are not counted, since in a
-  shared pool they mostly go back to those. AHT is the interval's measured mean handle time,
-  or the queue's configured ``aht_s`` before any call was handled. The simulator reports the
-  error against the actual wait.
+  exponential handle times) this is exactly the expected time until ``p`` agents free up.
+  ``n`` counts the agents whose skills match the queue's ``skills`` expression, each with a
+  weight: 1 when available or busy (ringing, talking, wrapping up) with a call of this
+  queue; ``1/m`` when busy with another queue's call, ``m`` being the number of queues the
+  agent's skills match (in a shared pool such an agent comes back to this queue for about
+  that share of its calls); 0 when paused or logged out. AHT is the interval's measured
+  mean handle time, or the queue's configured ``aht_s`` before any call was handled. The
+  simulator reports the error against the actual wait.
 """
 
 from __future__ import annotations
@@ -448,7 +450,7 @@ class QueueStats:
     overflowed: int = 0
     handled: int = 0
     handle_time_total: float = 0.0
-    serving: int | None = None
+    serving: float | None = None
 
     @property
     def service_level(self) -> float | None:
@@ -566,8 +568,8 @@ class Snapshot:
                 out.setdefault(skill, []).append(agent)
         return out
 
-    def serving(self, queue: QueueConfig) -> int:
-        """Agents serving ``queue`` (from its stats when the shell keeps count)."""
+    def serving(self, queue: QueueConfig, config: RoutingConfig) -> float:
+        """Agents serving ``queue``, weighted (from its stats when the shell keeps count)."""
         stats = self.stats.get(queue.name)
         if stats is not None and stats.serving is not None:
             return stats.serving
@@ -575,7 +577,7 @@ class Snapshot:
         if counts is None:
             counts = self._memo["serving"] = {}
         if queue.name not in counts:
-            counts[queue.name] = serving_agents(self.agents.values(), queue)
+            counts[queue.name] = serving_agents(self.agents.values(), queue, config)
         return counts[queue.name]
 
 
@@ -583,20 +585,34 @@ def _order_key(call: WaitingCall) -> tuple[int, float, int, str]:
     return (-call.priority, call.entered_at, call.seq, call.call_id)
 
 
-def serves(agent: AgentState, queue: QueueConfig) -> bool:
-    """Whether the agent counts as serving the queue (module docstring, estimated wait)."""
-    if agent.status is AgentStatus.AVAILABLE:
-        return bool(queue.skills.fit(agent.skills))
-    if agent.status in STAFFED_STATUSES and agent.queue in (queue.name, None):
-        # A busy agent whose call's queue the shell did not record counts for every queue
-        # it qualifies for (the estimate is then optimistic, never infinite).
-        return bool(queue.skills.fit(agent.skills))
-    return False
+def serving_weight(agent: AgentState, queue: QueueConfig, config: RoutingConfig) -> float:
+    """How much the agent counts toward serving the queue (module docstring, estimated
+    wait): 1 if free or busy with this queue, ``1/m`` if busy with another, else 0."""
+    if agent.status not in STAFFED_STATUSES or not queue.skills.fit(agent.skills):
+        return 0.0
+    if agent.status is AgentStatus.AVAILABLE or agent.queue in (queue.name, None):
+        # A busy agent whose call's queue the shell did not record counts fully.
+        return 1.0
+    return 1.0 / queues_matched(agent, config)
 
 
-def serving_agents(agents: Iterable[AgentState], queue: QueueConfig) -> int:
-    """How many of ``agents`` serve ``queue`` (what ``QueueStats.serving`` holds)."""
-    return sum(1 for a in agents if serves(a, queue))
+def queues_matched(agent: AgentState, config: RoutingConfig) -> int:
+    """Number of queues whose ``skills`` the agent matches (memoized per skill set)."""
+    # Keyed by the skills mapping's identity (states pass it on unchanged); the entry keeps
+    # the mapping alive so its id cannot be reused by another one.
+    key = ("queues_matched", id(agent.skills))
+    hit = config._steps_memo.get(key)
+    if hit is None or hit[0] is not agent.skills:
+        count = sum(1 for q in config.queues.values() if q.skills.fit(agent.skills)) or 1
+        hit = config._steps_memo[key] = (agent.skills, count)
+    return hit[1]
+
+
+def serving_agents(
+    agents: Iterable[AgentState], queue: QueueConfig, config: RoutingConfig
+) -> float:
+    """Weighted count of ``agents`` serving ``queue`` (what ``QueueStats.serving`` holds)."""
+    return sum(serving_weight(a, queue, config) for a in agents)
 
 
 # --------------------------------------------------------------------------- estimates
@@ -623,8 +639,10 @@ def free_agents(snapshot: Snapshot, queue: QueueConfig) -> int:
     return count
 
 
-def _wait_ahead(snapshot: Snapshot, queue: QueueConfig, position: int) -> float:
-    serving = snapshot.serving(queue)
+def _wait_ahead(
+    snapshot: Snapshot, queue: QueueConfig, position: int, config: RoutingConfig
+) -> float:
+    serving = snapshot.serving(queue, config)
     if serving == 0:
         return math.inf
     behind_free = position - free_agents(snapshot, queue)
@@ -634,7 +652,7 @@ def _wait_ahead(snapshot: Snapshot, queue: QueueConfig, position: int) -> float:
 
 
 def estimated_wait(snapshot: Snapshot, call_id: str, config: RoutingConfig) -> float:
-    """Estimated remaining wait (s): ``(position - free) * (AHT + wrap-up) / serving``.
+    """Estimated remaining wait (s): ``max(position - free, 0) * (AHT + wrap-up) / serving``.
 
     ``free`` is the number of available agents matching the queue's skills (0 whenever the
     router has settled, since it would have offered them the call); ``inf`` when nobody
@@ -642,7 +660,7 @@ def estimated_wait(snapshot: Snapshot, call_id: str, config: RoutingConfig) -> f
     """
     call = snapshot.call_index[call_id]
     queue = config.queues[call.queue]
-    return _wait_ahead(snapshot, queue, queue_position(snapshot, call_id))
+    return _wait_ahead(snapshot, queue, queue_position(snapshot, call_id), config)
 
 
 def projected_service_level(snapshot: Snapshot, queue_name: str, config: RoutingConfig) -> float:
@@ -656,7 +674,7 @@ def projected_service_level(snapshot: Snapshot, queue_name: str, config: Routing
     stats = snapshot.stats.get(queue_name) or QueueStats()
     waiting = snapshot.in_queue(queue_name)
     within = 0
-    serving = snapshot.serving(queue) if waiting else 0
+    serving = snapshot.serving(queue, config) if waiting else 0
     if serving:
         # Inline _wait_ahead: this loop runs over every waiting call of the queue.
         free = free_agents(snapshot, queue)

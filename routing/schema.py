@@ -27,6 +27,8 @@ from routing.skills import SkillExpressionError, parse, valid_skill_name
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REQUEST_TYPES = ("inquiry", "change", "fault", "complaint", "other", "operator")
+URGENCIES = ("urgent", "important", "normal")
+"""Urgency names of work orders (``workorders/model.py``), the keys of ``urgency_boost``."""
 """Request types of the classifier and the DTMF menu; ``other`` is the fallback rule."""
 
 _NAME = re.compile(r"[a-z][a-z0-9_-]*\Z")
@@ -40,6 +42,13 @@ def _skill_expression(text: str) -> str:
     except SkillExpressionError as exc:
         raise ValueError(str(exc)) from None
     return text
+
+
+def _urgency_boost(value: dict[str, int] | None) -> dict[str, int] | None:
+    unknown = sorted(set(value or {}) - set(URGENCIES))
+    if unknown:
+        raise ValueError(f"unknown urgencies {unknown}; one of {', '.join(URGENCIES)}")
+    return value
 
 
 def _name(text: str) -> str:
@@ -174,7 +183,7 @@ class RuleModel(_Strict):
     steps: list[StepModel] | None = Field(
         None, min_length=1, description="default: the queue's skills, one step"
     )
-    urgency_boost: dict[str, int] | None = None
+    urgency_boost: Annotated[dict[str, int] | None, AfterValidator(_urgency_boost)] = None
     vip_boost: int | None = None
     sticky_days: float | None = Field(None, gt=0)
 
@@ -189,7 +198,10 @@ class RuleModel(_Strict):
 
 class RoutingFile(_Strict):
     pause_reasons: list[Name] = list(core.DEFAULT_PAUSE_REASONS)
-    urgency_boost: dict[str, int] = {"high": 10, "critical": 20}
+    urgency_boost: Annotated[dict[str, int], AfterValidator(_urgency_boost)] = {
+        "urgent": 20,
+        "important": 10,
+    }
     vip_boost: int = 5
     rules: dict[str, RuleModel]
 

@@ -338,7 +338,7 @@ class Simulation:
                                  if q.skills.fit(a.profile.skills)]
             for a in scenario.agents
         }
-        self.serving = dict.fromkeys(self.config.queues, 0)
+        self.serving = dict.fromkeys(self.config.queues, 0.0)
         self.waiting: dict[str, WaitingCall] = {}
         self.calls: dict[str, _Call] = {}
         self.tally: dict[str, QueueTally] = {name: QueueTally() for name in self.config.queues}
@@ -421,10 +421,12 @@ class Simulation:
         self.agents[agent.agent_id] = agent
         # Keep QueueStats.serving current so snapshots need not count agents.
         for queue in self.staffs[agent.agent_id]:
-            before = core.serves(old, self.config.queues[queue])
-            after = core.serves(agent, self.config.queues[queue])
-            if before != after:
-                self.serving[queue] += 1 if after else -1
+            q = self.config.queues[queue]
+            delta = (core.serving_weight(agent, q, self.config)
+                     - core.serving_weight(old, q, self.config))
+            if delta:
+                # Rounded so that weights 1/m added and removed come back to exactly 0.
+                self.serving[queue] = round(self.serving[queue] + delta, 9)
                 stats = self._stats(queue)
                 self.interval_stats[queue] = replace(stats, serving=self.serving[queue])
         if agent.status is AgentStatus.AVAILABLE:

@@ -51,7 +51,7 @@ def rule(
         queue=queue_name,
         steps=tuple(core.Step(parse(expr), timeout) for expr, timeout in steps),
         priority=priority,
-        urgency_boost=dict(urgency_boost if urgency_boost is not None else {"high": 10}),
+        urgency_boost=dict(urgency_boost if urgency_boost is not None else {"urgent": 10}),
         vip_boost=vip_boost,
     )
 

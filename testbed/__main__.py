@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import subprocess
 import sys
 
@@ -29,6 +30,7 @@ def main(argv: list[str] | None = None) -> int:
                        help='Asterisk chroot ("" for the host Asterisk; default: detect)')
     sub.add_parser("down", help="stop what `up` started")
     sub.add_parser("status", help="show what runs, and where")
+    sub.add_parser("env", help="print the environment that points `ivr` at this stack")
     cli = sub.add_parser("cli", help="run one Asterisk CLI command on the stack's Asterisk")
     cli.add_argument("words", nargs="+", help='e.g. "pjsip show endpoints"')
     args = parser.parse_args(argv)
@@ -52,6 +54,10 @@ def main(argv: list[str] | None = None) -> int:
     if not state:
         print("no testbed stack recorded", file=sys.stderr)
         return 1
+    if args.command == "env":
+        for name, value in stack.service_environment(state).items():
+            print(f"export {name}={shlex.quote(value)}")
+        return 0
     if args.command == "cli":
         asterisk = state["asterisk"]
         assert isinstance(asterisk, dict)

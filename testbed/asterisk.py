@@ -201,7 +201,9 @@ class Asterisk:
             raise ValueError(f"run_dir {self.run_dir} must be inside the chroot {self.root}")
         self.etc_dir = self.run_dir / "etc"
         self.log_dir = self.run_dir / "log"
-        self.sounds_dir = self.run_dir / "sounds"
+        # Shared by every run: prompts are synthesized once per machine (cached by text hash),
+        # not once per test session.
+        self.sounds_dir = self.run_dir.parent / "sounds"
         self.log_path = self.log_dir / "messages.log"
         self.console_path = self.log_dir / "console.log"
         self.cdr_path = self.log_dir / "cdr-custom" / "hotline.csv"
@@ -241,8 +243,9 @@ class Asterisk:
         """Write the run directory: config copy, asterisk.conf, ARI secret."""
         if self._own_run_dir:
             self._prune_old_runs()
-        for sub in ("etc", "run", "log", "log/cdr-custom", "lib", "spool", "cache", "sounds"):
+        for sub in ("etc", "run", "log", "log/cdr-custom", "lib", "spool", "cache"):
             (self.run_dir / sub).mkdir(parents=True, exist_ok=True)
+        self.sounds_dir.mkdir(parents=True, exist_ok=True)
         for conf in sorted(self.config_dir.glob("*.conf")):
             if conf.name != "asterisk.conf":
                 shutil.copyfile(conf, self.etc_dir / conf.name)

@@ -207,3 +207,21 @@ def down() -> list[str]:
         shutil.rmtree(redis["dir"], ignore_errors=True)
     STATE_PATH.unlink(missing_ok=True)
     return stopped
+
+
+def service_environment(state: dict[str, object], spool_dir: str | None = None) -> dict[str, str]:
+    """Environment overrides (``ivr/config.py``) that point ``ivr serve``/``ivr call`` at the
+    stack in ``state``: its Redis, its Asterisk's ARI password and sounds directory."""
+    asterisk = state["asterisk"]
+    assert isinstance(asterisk, dict)
+    env = {
+        "HOTLINE__ASTERISK__ROOT": str(asterisk["chroot"] or ""),
+        "HOTLINE__ASTERISK__SOUNDS_DIR": str(asterisk["asterisk_sounds_dir"]),
+        "HOTLINE__ARI__URL": str(asterisk["ari_url"]).removesuffix("/ari"),
+        "HOTLINE_ARI_PASSWORD": str(asterisk["ari_password"]),
+        "HOTLINE__SPOOL_DIR": spool_dir or str(Path(str(asterisk["run_dir"])) / "spool"),
+    }
+    redis = state.get("redis")
+    if isinstance(redis, dict):
+        env["HOTLINE__REDIS__URL"] = str(redis["url"])
+    return env

@@ -65,6 +65,9 @@ SERVERS = {
                ("--reactor", "asyncio")),
         Server("ours-epoll", "ivr.agi (Twisted, epoll reactor)", "benchmarks.agi.serve_ours",
                ("--reactor", "epoll"), paced=False),
+        Server("ours-write-through", "ivr.agi, asyncio reactor, experiment: send at once",
+               "benchmarks.agi.serve_ours", ("--reactor", "asyncio", "--write-through"),
+               paced=False, every_level=False),
         Server("panoramisk", "panoramisk 1.4 fast_agi (asyncio)",
                "benchmarks.agi.serve_panoramisk", peer=True),
         Server("pyst2", "pyst2 0.5.1 AGI, fork per call", "benchmarks.agi.serve_pyst2",
@@ -251,7 +254,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="runs of each server at the first saturated level, interleaved; "
                              "the one with the least CPU per session is reported")
     parser.add_argument("--procs", type=int, default=2, help="load generator processes")
-    parser.add_argument("--servers", default=",".join(SERVERS))
+    parser.add_argument("--servers", default=",".join(SERVERS),
+                        help=f"comma-separated, from: {', '.join(SERVERS)}")
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "agi.json")
     args = parser.parse_args(argv)
 

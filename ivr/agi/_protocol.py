@@ -44,6 +44,10 @@ NO_TIMEOUT = math.inf
 _FAILURE_LINE = b"FAILURE\n"
 
 
+
+CALLER_CONTROLLED_HEADERS = frozenset({"callerid", "calleridname", "dnid", "rdnis"})
+"""Headers whose values the caller (or a far-end SIP peer) controls, sent raw by Asterisk."""
+
 @dataclass(frozen=True)
 class AGILimits:
     """Bounds on what one peer may make us hold or wait for."""
@@ -160,6 +164,7 @@ class FastAGIProtocol(Protocol):
         self.args: list[str] = []
         self._header_lines = 0
         self._header_bytes = 0
+        self._last_header = ""
         self._header_timer: IDelayedCall | None = None
         # Command timeouts: a deadline per command, checked by one timer that is only
         # rescheduled when it fires early; cheaper than a callLater/cancel pair per command.
@@ -338,6 +343,14 @@ class FastAGIProtocol(Protocol):
                 # An empty value may arrive without the space after the colon.
                 key, sep, value = line.partition(b":")
             if not sep or key[:4] != b"agi_" or not key.isascii():
+                if self._last_header in CALLER_CONTROLLED_HEADERS and not args:
+                    # Asterisk sends caller-controlled values raw: a newline in a caller ID
+                    # name splits it over lines. Keep it verbatim. (A continuation shaped
+                    # like a header is still parsed as one, and then the real header is a
+                    # duplicate: that call fails safe, to the dialplan's operator fallback.)
+                    previous = self._last_header
+                    env[previous] = env[previous] + "\n" + line.decode("utf-8", "replace")
+                    continue
                 self._protocol_error("bad_header", f"header line {line[:80]!r}")
                 return len(lines)
             name = key[4:].decode("ascii")
@@ -354,6 +367,7 @@ class FastAGIProtocol(Protocol):
                 return len(lines)
             else:
                 env[name] = text
+            self._last_header = name
         self._header_lines = count
         self._header_bytes = size
         return len(lines)

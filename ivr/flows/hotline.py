@@ -260,10 +260,9 @@ class HotlineFlow:
         await self._record(order, "start", offer.agent_id)
         by = "caller" if caller_gone else "agent"
         await self.router.completed(call_id, offer.agent_id, by=by)
-        talked = _seconds(await session.get_variable("ANSWEREDTIME"))
         dialled = self.clock.seconds() - dial_started
         await self._record(
-            order, "note", offer.agent_id, text=f"talked {talked} s, {dialled:.0f} s in Dial"
+            order, "note", offer.agent_id, text=f"conversation ended after {dialled:.0f} s in Dial"
         )
         if caller_gone:
             self.active[call_id] = "ended"
@@ -272,12 +271,16 @@ class HotlineFlow:
 
     async def _survey(self, session: AGISession, order: Any) -> None:
         """Post-call satisfaction: CSAT 1-5, then NPS 0-10 (two keys: 1 then 0 for 10)."""
-        call_id = order.call_id
-        self.active[call_id] = "survey"
-        csat = await session.get_data(self.sound("survey-csat"), 5000, 1)
+        survey = self.config().menus.survey
+        if not survey.enabled:
+            await session.stream_file(self.sound("goodbye"))
+            return
+        self.active[order.call_id] = "survey"
+        wait_ms = int(survey.timeout_s * 1000)
+        csat = await session.get_data(self.sound(survey.csat_prompt), wait_ms, 1)
         if csat and csat in "12345":
             await self._record(order, "update", "caller", csat=int(csat))
-            nps = await session.get_data(self.sound("survey-nps"), 5000, 2)
+            nps = await session.get_data(self.sound(survey.nps_prompt), wait_ms, 2)
             if nps and nps.isdigit() and int(nps) <= 10:
                 await self._record(order, "update", "caller", nps=int(nps))
         await session.stream_file(self.sound("goodbye"))
@@ -303,13 +306,6 @@ DIAL_OUTCOMES = {
     "CHANUNAVAIL": "unavailable",
     "CANCEL": "caller_gone",
 }
-
-
-def _seconds(value: str | None) -> str:
-    try:
-        return f"{float(value or 0):.0f}"
-    except ValueError:
-        return "?"
 
 
 def _urgency_of(cfg: Any, category: str) -> str:

@@ -64,9 +64,19 @@ def resample(pcm: bytes, rate_in: int, rate_out: int) -> bytes:
     return np.clip(np.round(y), -32768, 32767).astype("<i2").tobytes()
 
 
-def telephone_path(pcm: bytes, rate: int) -> bytes:
-    """What a caller's voice becomes on a G.711 line: 8 kHz, mu-law encoded and decoded."""
+def telephone_path(pcm: bytes, rate: int, line_noise_rms: float = 0.0, seed: int = 0) -> bytes:
+    """What a caller's voice becomes on a G.711 line: 8 kHz, mu-law encoded and decoded.
+
+    ``line_noise_rms`` adds the faint hiss of a real line (a seeded Gaussian, so the result
+    is reproducible). Synthesized speech is otherwise framed by exact digital zeros, which no
+    phone line delivers and which throw off the feature normalization of some recognizers
+    (vosk's, measured).
+    """
     narrow = resample(pcm, rate, TELEPHONE_RATE)
+    if line_noise_rms > 0:
+        x = np.frombuffer(narrow, dtype="<i2").astype(np.float64)
+        x = x + np.random.default_rng(seed).normal(0.0, line_noise_rms, len(x))
+        narrow = np.clip(np.round(x), -32768, 32767).astype("<i2").tobytes()
     return audioop.ulaw2lin(audioop.lin2ulaw(narrow, SAMPLE_WIDTH), SAMPLE_WIDTH)
 
 

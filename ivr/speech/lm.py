@@ -16,8 +16,8 @@ from collections import Counter, defaultdict
 from collections.abc import Iterable
 
 BOS, EOS = "<s>", "</s>"
-# Share of the smoothing floor an extra (uncounted) word gets: heard when clearly said, never a
-# rival for a domain word on a noisy line.
+# Share of the smoothing floor an extra (uncounted) word gets: below every counted word, so it
+# is heard only when clearly said. 1.0 did best on the tune split (0.1, 0.3 and 3.0 tried).
 EXTRA_WORD_SHARE = 1.0
 
 

@@ -24,7 +24,8 @@ def engine() -> VoskEngine:
 
 @pytest.fixture(scope="module")
 def spoken(tmp_path_factory) -> dict[str, bytes]:
-    """espeak-ng's Korean voice saying each word, through the telephone path (8 kHz mu-law)."""
+    """espeak-ng's Korean voice saying each word, through the telephone path (8 kHz, line
+    noise, mu-law)."""
     espeak = shutil.which("espeak-ng")
     assert espeak, "espeak-ng is required (apt-get install espeak-ng)"
     out = {}
@@ -32,7 +33,8 @@ def spoken(tmp_path_factory) -> dict[str, bytes]:
         path = tmp_path_factory.mktemp("ko") / f"{i}.wav"
         subprocess.run([espeak, "-v", "ko", "-w", str(path), word], check=True)
         pcm, rate = read_wav(path)
-        out[word] = telephone_path(pcm, rate)
+        silence = b"\0" * (rate // 2)  # 250 ms each side; line noise as on a real call
+        out[word] = telephone_path(silence + pcm + silence, rate, line_noise_rms=30, seed=i)
     return out
 
 

@@ -124,7 +124,7 @@ def test_priority_then_position():
 
 def test_priority_from_rule_urgency_and_vip():
     """Priority = base + urgency boost + VIP boost (higher is served first)."""
-    call = core.new_call(CONFIG, "c1", "fault", 0.0, urgency="high", vip=True)
+    call = core.new_call(CONFIG, "c1", "fault", 0.0, urgency="urgent", vip=True)
     assert call.priority == 10 + 10 + 5
     assert core.new_call(CONFIG, "c2", "unknown-type", 0.0).queue == "general"
 
@@ -199,10 +199,11 @@ def test_service_level_arithmetic():
 
 
 def test_estimated_wait_is_position_times_handle_over_serving():
-    """EWT = position * (AHT + wrap-up) / agents serving the queue; agents busy with other
-    queues' calls do not count; nobody serving gives inf."""
+    """EWT = (position - free) * (AHT + wrap-up) / serving agents, where an agent busy with
+    another queue's call counts 1/m (m = queues its skills match), a paused one 0; nobody
+    serving gives inf."""
     q = rt.queue("general", "general", aht_s=120.0, wrapup_s=30.0)
-    cfg = rt.config([q], [OTHER_RULE])
+    cfg = rt.config([q, rt.queue("billing", "general")], [OTHER_RULE])
     agents = [
         rt.agent("a1", {"general": 3}, status=AgentStatus.ON_CALL, queue="general"),
         rt.agent("a2", {"general": 3}, status=AgentStatus.WRAP_UP, queue="general"),
@@ -212,11 +213,14 @@ def test_estimated_wait_is_position_times_handle_over_serving():
     calls = [rt.call("c1", "other", "general", 0.0, seq=1),
              rt.call("c2", "other", "general", 5.0, seq=2)]
     snap = rt.snapshot(10.0, agents, calls)
-    assert core.estimated_wait(snap, "c2", cfg) == pytest.approx(2 * 150.0 / 2)
+    assert snap.serving(q, cfg) == pytest.approx(2.5)
+    assert core.estimated_wait(snap, "c2", cfg) == pytest.approx(2 * 150.0 / 2.5)
     measured = {"general": core.QueueStats(handled=2, handle_time_total=180.0)}
     snap = rt.snapshot(10.0, agents, calls, measured)
-    assert core.estimated_wait(snap, "c1", cfg) == pytest.approx(1 * (90.0 + 30.0) / 2)
-    assert math.isinf(core.estimated_wait(rt.snapshot(10.0, agents[2:], calls), "c1", cfg))
+    assert core.estimated_wait(snap, "c1", cfg) == pytest.approx(1 * (90.0 + 30.0) / 2.5)
+    free = [*agents, rt.agent("a5", {"general": 1})]
+    assert core.estimated_wait(rt.snapshot(10.0, free, calls), "c1", cfg) == 0.0
+    assert math.isinf(core.estimated_wait(rt.snapshot(10.0, agents[3:], calls), "c1", cfg))
 
 
 def test_projected_service_level_formula():

@@ -62,6 +62,8 @@ def test_shipped_config_loads():
          "routing.yaml: rules.fault.queue: unknown queue 'nope'"),
         (lambda q, a, r: r["rules"].pop("other"),
          "routing.yaml: rules: a rule for 'other' is required"),
+        (lambda q, a, r: r.update(urgency_boost={"high": 10}),
+         "routing.yaml: urgency_boost: unknown urgencies ['high']"),
         (lambda q, a, r: r.update(pause_reasons=["lunch"]),
          "routing.yaml: pause_reasons: must include the reasons"),
     ],
