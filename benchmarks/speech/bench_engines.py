@@ -58,7 +58,7 @@ def korean_audio() -> list[bytes]:
             path = Path(tmp) / f"{i}.wav"
             subprocess.run(["espeak-ng", "-v", "ko", "-w", str(path), word], check=True)
             pcm, rate = read_wav(path)
-            silence = b"\0" * (rate // 2)  # 250 ms each side, then line noise over all
+            silence = b"\0\0" * (rate // 4)  # 250 ms each side, then line noise over all
             out.append(telephone_path(silence + pcm + silence, rate, 30.0, seed=i))
     return out
 

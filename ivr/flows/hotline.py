@@ -231,6 +231,7 @@ class HotlineFlow:
         DIALEDTIME and ANSWEREDTIME, which can be read even when the caller hung up.
         """
         self.active[call_id] = "ringing"
+        await self._safe_caller_name_for_agent(session)
         dial_started = self.clock.seconds()
         caller_gone = False
         try:
@@ -268,6 +269,14 @@ class HotlineFlow:
             self.active[call_id] = "ended"
             raise ChannelHungUp("caller hung up after the conversation")
         return True
+
+    async def _safe_caller_name_for_agent(self, session: AGISession) -> None:
+        """The agent's phone shows the caller's name in a SIP header: control characters,
+        quotes and backslashes there break softphones (the work order keeps it verbatim)."""
+        name = session.env.get("calleridname", "")
+        shown = displayable_name(name)
+        if shown != name:
+            await session.set_variable("CALLERID(name)", shown, allow_function=True)
 
     async def _survey(self, session: AGISession, order: Any) -> None:
         """Post-call satisfaction: CSAT 1-5, then NPS 0-10 (two keys: 1 then 0 for 10)."""
@@ -312,3 +321,10 @@ def _urgency_of(cfg: Any, category: str) -> str:
     """The category's urgency from intents.yaml (urgent / important / normal)."""
     known = cfg.intents.categories.get(category)
     return known.urgency if known is not None else "normal"
+
+
+def displayable_name(name: str, limit: int = 64) -> str:
+    """A caller name safe for a SIP display name: printable, no quotes or backslashes."""
+    cleaned = "".join(" " if not c.isprintable() else c for c in name)
+    cleaned = cleaned.replace('"', "'").replace("\\", "/")
+    return " ".join(cleaned.split())[:limit]

@@ -33,7 +33,7 @@ def spoken(tmp_path_factory) -> dict[str, bytes]:
         path = tmp_path_factory.mktemp("ko") / f"{i}.wav"
         subprocess.run([espeak, "-v", "ko", "-w", str(path), word], check=True)
         pcm, rate = read_wav(path)
-        silence = b"\0" * (rate // 2)  # 250 ms each side; line noise as on a real call
+        silence = b"\0\0" * (rate // 4)  # 250 ms each side; line noise as on a real call
         out[word] = telephone_path(silence + pcm + silence, rate, line_noise_rms=30, seed=i)
     return out
 
