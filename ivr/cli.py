@@ -81,6 +81,18 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
     return simulate_main(args.rest)
 
 
+def _cmd_report(args: argparse.Namespace) -> int:
+    from ivr.report import main as report_main
+
+    return report_main(args)
+
+
+def _cmd_agent(args: argparse.Namespace) -> int:
+    from ivr.agentcli import main as agent_main
+
+    return agent_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -120,6 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("simulate", help="discrete-event simulation of a routing scenario")
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_cmd_simulate)
+
+    from ivr import agentcli, report
+
+    p = sub.add_parser("report", help="service level, speed of answer, abandonment per interval")
+    report.add_arguments(p)
+    p.set_defaults(func=_cmd_report)
+
+    p = sub.add_parser("agent", help="log agents in or out, pause, resume, list (HTTP API)")
+    agentcli.add_arguments(p)
+    p.set_defaults(func=_cmd_agent)
     return parser
 
 

@@ -264,6 +264,19 @@ class Announcements:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackPolicy:
+    """Virtual hold: a waiting caller presses ``key`` to be called back instead, keeping the
+    place in line. A callback whose customer does not answer is tried ``attempts`` times in
+    all, ``retry_delay_s`` apart (the live shell places them; the core only orders them)."""
+
+    enabled: bool = True
+    key: str = "1"
+    attempts: int = 3
+    retry_delay_s: float = 120.0
+    ring_timeout_s: float = 30.0
+
+
+@dataclass(frozen=True, slots=True)
 class QueueConfig:
     """One queue. ``skills`` says who staffs it (estimated wait, projection) and who serves
     calls overflowed into it; ``overflow`` is another queue's name or :data:`OPERATOR`."""
@@ -279,6 +292,7 @@ class QueueConfig:
     announcements: Announcements = Announcements()
     moh: str = "default"
     aht_s: float = 180.0
+    callback: CallbackPolicy = CallbackPolicy()
 
 
 @dataclass(frozen=True, slots=True)

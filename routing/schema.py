@@ -80,6 +80,18 @@ class AnnouncementsModel(_Strict):
     period_s: float = Field(60.0, gt=0)
 
 
+class CallbackModel(_Strict):
+    """Virtual hold: ``key`` while waiting leaves a callback number and keeps the place;
+    ``attempts`` tries in all, ``retry_delay_s`` apart, each ringing the customer
+    ``ring_timeout_s`` seconds."""
+
+    enabled: bool = True
+    key: str = Field("1", pattern=r"^[0-9*#]$")
+    attempts: int = Field(3, ge=1, le=10)
+    retry_delay_s: float = Field(120.0, ge=0)
+    ring_timeout_s: float = Field(30.0, gt=0)
+
+
 class QueueModel(_Strict):
     skills: SkillExpression
     service_level: ServiceLevelModel = ServiceLevelModel()
@@ -91,6 +103,7 @@ class QueueModel(_Strict):
     announcements: AnnouncementsModel = AnnouncementsModel()
     moh: str = "default"
     aht_s: float = Field(180.0, gt=0, description="handle time assumed before any is measured")
+    callback: CallbackModel = CallbackModel()
 
 
 class QueuesFile(_Strict):
@@ -297,6 +310,10 @@ def to_core(queues: QueuesFile, agents: AgentsFile, routing: RoutingFile) -> cor
             ),
             moh=q.moh,
             aht_s=q.aht_s,
+            callback=core.CallbackPolicy(
+                q.callback.enabled, q.callback.key, q.callback.attempts,
+                q.callback.retry_delay_s, q.callback.ring_timeout_s,
+            ),
         )
         for name, q in queues.queues.items()
     }

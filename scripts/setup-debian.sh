@@ -18,7 +18,7 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
-apt_install redis-server sip-tester debootstrap ca-certificates python3-venv
+apt_install redis-server sip-tester debootstrap ca-certificates python3-venv curl espeak-ng
 
 # --- Asterisk 22 -----------------------------------------------------------------------------
 if command -v asterisk >/dev/null 2>&1 && asterisk -V 2>/dev/null | grep -q 'Asterisk 2[2-9]'; then

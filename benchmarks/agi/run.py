@@ -137,13 +137,17 @@ def machine() -> dict[str, Any]:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    # ivr/agi changes while it is benchmarked: name the exact code measured.
+    return {"cores": os.cpu_count(), "cpu": model, "kernel": platform.release(),
+            "python": platform.python_version(), "packages": versions}
+
+
+def agi_digest() -> str:
+    """A digest of ivr/agi's sources: names the exact code measured (it changes while
+    being benchmarked; the runner records it at start and end)."""
     digest = hashlib.sha256()
     for path in sorted((ROOT / "ivr" / "agi").glob("*.py")):
         digest.update(path.read_bytes())
-    return {"cores": os.cpu_count(), "cpu": model, "kernel": platform.release(),
-            "python": platform.python_version(), "packages": versions,
-            "ivr_agi_sha256": digest.hexdigest()[:16]}
+    return digest.hexdigest()[:16]
 
 
 def _fmt(value: float | None, digits: int = 0) -> str:
@@ -268,7 +272,9 @@ def main(argv: list[str] | None = None) -> None:
     _soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
 
     runs: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
     started = datetime.datetime.now(datetime.UTC)
+    digest_at_start = agi_digest()
     for server, concurrency, think_ms in plan:
         # Paced calls last ~5-6 x think: spread their arrivals over half a call, and warm up
         # until the first ones have cycled, so the window sees a steady mix.
@@ -280,8 +286,14 @@ def main(argv: list[str] | None = None) -> None:
         log_path = args.out.parent / "logs" / f"{server.key}-{concurrency}-{think_ms:g}.log"
         print(f"{server.key:<11} conc {concurrency:>5} think {think_ms:>5g} ms ...",
               end=" ", flush=True)
-        with running(server, spec.port, log_path) as process:
-            figures = run_load(spec, process.pid)
+        try:
+            with running(server, spec.port, log_path) as process:
+                figures = run_load(spec, process.pid)
+        except RuntimeError as error:
+            print(error)
+            failed.append({"server": server.key, "concurrency": concurrency,
+                           "think_ms": think_ms, "error": str(error)})
+            continue
         runs.append({"server": server.key, "label": server.label, "concurrency": concurrency,
                      "think_ms": think_ms, "figures": figures})
         print(f"{figures['sessions_per_s']:8.0f} sessions/s, p99 "
@@ -293,8 +305,10 @@ def main(argv: list[str] | None = None) -> None:
         "command": " ".join([".venv/bin/python -m benchmarks.agi.run", *(argv or sys.argv[1:])]),
         "started_at": started.isoformat(timespec="seconds"),
         "machine": machine(),
+        "ivr_agi_sha256": {"start": digest_at_start, "end": agi_digest()},
         "fd_limit": hard,
         "runs": runs,
+        "failed": failed,
         "targets": targets(runs),
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
@@ -303,6 +317,8 @@ def main(argv: list[str] | None = None) -> None:
     print(table(runs))
     print()
     print(json.dumps(report["targets"], indent=2))
+    if report["ivr_agi_sha256"]["start"] != report["ivr_agi_sha256"]["end"]:
+        print("\nwarning: ivr/agi changed during the run; figures mix two versions")
     print(f"\nwritten: {args.out}")
 
 
