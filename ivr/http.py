@@ -117,6 +117,7 @@ def make_site(hotline: Any) -> server.Site:
             "redis": redis_ok,
             "ari": hotline.ari.state.value if hotline.ari is not None else "off",
             "calls": len(hotline.flow.active),
+            "speech_streams": hotline.speech.server.pool.in_use if hotline.speech else None,
         }
 
     root = resource.Resource()

@@ -63,7 +63,7 @@ class Figures:
     queue: str
     start: float
     offered: int = 0
-    stats: core.QueueStats = core.QueueStats()
+    stats: core.QueueStats = field(default_factory=core.QueueStats)
     answer_time_total: float = 0.0
     ring_failures: int = 0
 
@@ -315,8 +315,8 @@ def render_png(report: Report) -> bytes:
     fig, axes = plt.subplots(4, 1, figsize=(11, 10), sharex=True, constrained_layout=True)
     minutes = report.interval_s / 60
     fig.suptitle(
-        f"Hotline queues, {iso(report.start)} to {iso(report.end)} "
-        f"({minutes:g}-minute intervals, by time of entering the queue)",
+        f"Hotline queues, {_span(report.start, report.end)} UTC: "
+        f"{minutes:g}-minute intervals, calls by the time they entered the queue",
         fontsize=12,
     )
     offered_ax, sl_ax, asa_ax, ab_ax = axes
@@ -361,6 +361,12 @@ def render_png(report: Report) -> bytes:
     fig.savefig(buffer, format="png", dpi=100)
     plt.close(fig)
     return buffer.getvalue()
+
+
+def _span(start: float, end: float) -> str:
+    a, b = datetime.fromtimestamp(start, UTC), datetime.fromtimestamp(end, UTC)
+    return f"{a:%Y-%m-%d %H:%M} to {b:%H:%M}" if a.date() == b.date() else (
+        f"{a:%Y-%m-%d %H:%M} to {b:%Y-%m-%d %H:%M}")
 
 
 def _line(ax: Any, x: Sequence[datetime], y: Sequence[float | None], colour: Any,

@@ -32,12 +32,15 @@ def install_reactor() -> Any:
 def check_runtime(cfg: Any) -> list[str]:
     """Problems that the schema cannot see: speech models present, directories writable."""
     problems: list[str] = []
-    try:
-        from ivr.speech.engines import check_engine
+    if cfg.intents.speech.enabled and cfg.intents.speech.engine == "vosk":
+        # The vosk model is loaded here once, so a missing or broken model directory is a
+        # clear error at start (and in `ivr check-config`), not at the first call.
+        from ivr.speech.engines import EngineLoadError, load_engine
 
-        problems.extend(check_engine(cfg.intents))
-    except ImportError:
-        pass
+        try:
+            load_engine(cfg.intents)
+        except EngineLoadError as exc:
+            problems.append(f"{cfg.directory / 'intents.yaml'}: speech.vosk_model: {exc}")
     for label, path in (
         ("service.yaml: asterisk.sounds_dir", cfg.service.asterisk.host_sounds_dir),
         ("service.yaml: spool_dir", Path(cfg.service.spool_dir)),
@@ -116,15 +119,33 @@ class Hotline:
             speech=self.speech,
         )
         self.ari = self._ari(cfg)
+        self.telephony = None
+        if self.ari is not None:
+            from ivr.flows.callback import AsteriskTelephony
+
+            self.telephony = AsteriskTelephony(
+                self.ari, self.router, f"{svc.agi.host}:{svc.agi.port}"
+            )
+            self.router.telephony = self.telephony
+        from ivr.flows.callback import CallbackFlow
+
+        self.callback_flow = CallbackFlow(
+            router=Bridged(self.router), workorders=Bridged(self.workorders), clock=reactor
+        )
         self._ports: list[Any] = []
         self._loops: list[Any] = []
+        self.metrics: Any = None  # ivr.metrics.QueueMetrics, registered while serving
+        self.watcher: Any = None  # ivr.reload.ConfigWatcher on the config directory
 
     def _speech(self, cfg: Any) -> Any:
-        try:
-            from ivr.speech.gateway import SpeechGateway
-        except ImportError:
+        if not cfg.intents.speech.enabled:
             return None
-        return SpeechGateway.from_config(cfg, self.reactor)
+        from ivr.speech.gateway import SpeechGateway
+
+        sounds = cfg.service.asterisk.sounds_dir.rstrip("/")
+        return SpeechGateway.from_config(
+            cfg, self.reactor, self.config, lambda name: f"{sounds}/{name}"
+        )
 
     def _ari(self, cfg: Any) -> Any:
         password = cfg.service.ari_password()
@@ -146,18 +167,20 @@ class Hotline:
         from ivr.http import make_site
 
         svc = self.config().service
-        flows = {"hotline": self.flow}
+        flows = {"hotline": self.flow, "callback": self.callback_flow}
         self._ports.append(
             self.reactor.listenTCP(
                 svc.agi.port, FastAGIFactory(flows, self.reactor), interface=svc.agi.host
             )
         )
         if self.speech is not None:
-            self._ports.append(self.speech.listen(svc.audiosocket.port, svc.audiosocket.host))
+            self._ports.append(self.speech.listen_tcp(self.reactor))
         self._ports.append(
             self.reactor.listenTCP(svc.http.port, make_site(self), interface=svc.http.host)
         )
         if self.ari is not None:
+            if self.telephony is not None:
+                self.ari.subscribe("DeviceStateChanged", self.telephony.on_device_state)
             self.ari.start()
 
         def dispatch() -> Any:
@@ -173,10 +196,33 @@ class Hotline:
             loop.start(every, now=False)
             self._loops.append(loop)
         signal.signal(signal.SIGHUP, lambda *_: self.reactor.callFromThread(self.reload))
+        self._start_ops()
         log.info(
             "hotline serving: FastAGI %s:%d, HTTP %s:%d, instance %s",
             svc.agi.host, svc.agi.port, svc.http.host, svc.http.port, svc.instance,
         )
+
+    def _start_ops(self) -> None:
+        """Queue gauges for /metrics (refreshed here, read by the scrape thread) and the
+        config-file watcher (the same reload as SIGHUP)."""
+        from prometheus_client import REGISTRY
+        from twisted.internet import task
+
+        from ivr.aio import deferred
+        from ivr.http import queue_report
+        from ivr.metrics import QueueMetrics
+        from ivr.reload import ConfigWatcher
+
+        self.metrics = QueueMetrics(lambda: queue_report(self.router), self.reactor.seconds)
+        REGISTRY.register(self.metrics)
+        loop = task.LoopingCall(
+            lambda: deferred(self.metrics.refresh()).addErrback(self._loop_failed, "metrics")
+        )
+        loop.clock = self.reactor
+        loop.start(1.0, now=True)
+        self._loops.append(loop)
+        self.watcher = ConfigWatcher(self.config().directory, self.reload, clock=self.reactor)
+        self.watcher.start()
 
     def reload(self) -> bool:
         from ivr.aio import deferred
@@ -196,6 +242,13 @@ class Hotline:
         for loop in self._loops:
             if loop.running:
                 loop.stop()
+        if self.watcher is not None:
+            self.watcher.stop()
+        if self.metrics is not None:
+            from prometheus_client import REGISTRY
+
+            REGISTRY.unregister(self.metrics)
+            self.metrics = None
         waits = [defer.maybeDeferred(port.stopListening) for port in self._ports]
         if self.ari is not None:
             waits.append(defer.maybeDeferred(self.ari.stop))

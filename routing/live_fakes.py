@@ -10,14 +10,20 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from routing.live import CallRequest, CallStatus, Offer, QueueEntry
+from routing.live import Callback, CallRequest, CallStatus, Offer, QueueEntry
 
 
 class FakeRouter:
     def __init__(
         self, offers: Iterable[Offer | None] = (), *, queue: str = "general",
-        announce_every_s: float = 0.0,
+        announce_every_s: float = 0.0, callback_key: str = "", accept_callback: bool = True,
+        queued: dict[str, dict[str, str]] | None = None,
     ) -> None:
+        self.callback_key = callback_key
+        self.accept_callback = accept_callback
+        self.queued = dict(queued or {})  # call_id -> record: calls already waiting (resume)
+        self.callbacks: dict[str, Callback] = {}  # callbacks offered, for the callback flow
+        self.retry_left = 1  # customer_failed: 1 (will retry) while > 0, then 2 (given up)
         self.offers = deque(offers)
         self.queue = queue
         self.announce_every_s = announce_every_s
@@ -27,7 +33,9 @@ class FakeRouter:
     async def enqueue(self, call: CallRequest) -> QueueEntry:
         self.waiting[call.call_id] = call
         self.events.append(("ENTERQUEUE", call.call_id, call.request_type, call.urgency))
-        return QueueEntry(call.call_id, self.queue, "default", self.announce_every_s, 1, 60.0)
+        resumed = call.call_id in self.queued
+        return QueueEntry(call.call_id, self.queue, "default", self.announce_every_s, 1, 60.0,
+                          resumed=resumed, callback_key=self.callback_key)
 
     async def poll(self, call_id: str) -> Offer | None:
         return self.offers.popleft() if self.offers else None
@@ -49,6 +57,29 @@ class FakeRouter:
 
     async def status(self, call_id: str) -> CallStatus | None:
         return CallStatus(1, 60.0) if call_id in self.waiting else None
+
+    async def request_callback(self, call_id: str, number: str) -> bool:
+        if not self.accept_callback:
+            return False
+        self.events.append(("CALLBACKREQUEST", call_id, number))
+        return True
+
+    async def waiting_call(self, call_id: str) -> dict[str, str] | None:
+        return self.queued.get(call_id)
+
+    async def callback_offer(self, call_id: str) -> Callback | None:
+        return self.callbacks.get(call_id)
+
+    async def callback_step(
+        self, call_id: str, agent_id: str, step: str, detail: str | float = ""
+    ) -> int:
+        self.events.append(("CALLBACK", call_id, agent_id, step, str(detail)))
+        if step == "agent_answered":
+            return self.callbacks[call_id].attempt + 1
+        if step == "customer_failed":
+            self.retry_left -= 1
+            return 1 if self.retry_left >= 0 else 2
+        return 1
 
     def kinds(self) -> list[str]:
         return [event[0] for event in self.events]

@@ -23,16 +23,42 @@ from dataclasses import dataclass
 
 from benchmarks.agi.flow import MAIN_MENU
 
-DEAD_ALLOWED = frozenset({
-    "SET VARIABLE", "GET VARIABLE", "GET FULL VARIABLE", "VERBOSE", "NOOP", "EXEC",
-    "DATABASE GET", "DATABASE PUT", "DATABASE DEL", "DATABASE DELTREE", "ASYNCAGI BREAK",
-})
+DEAD_ALLOWED = frozenset(
+    {
+        "SET VARIABLE",
+        "GET VARIABLE",
+        "GET FULL VARIABLE",
+        "VERBOSE",
+        "NOOP",
+        "EXEC",
+        "DATABASE GET",
+        "DATABASE PUT",
+        "DATABASE DEL",
+        "DATABASE DELTREE",
+        "ASYNCAGI BREAK",
+    }
+)
 """Commands res_agi.c marks as allowed on a dead channel."""
 
-TWO_WORD = frozenset({
-    "STREAM", "GET", "SET", "WAIT", "SAY", "CHANNEL", "CONTROL", "DATABASE", "RECEIVE",
-    "SEND", "SPEECH", "TDD", "ASYNCAGI", "GOSUB", "RECORD",
-})
+TWO_WORD = frozenset(
+    {
+        "STREAM",
+        "GET",
+        "SET",
+        "WAIT",
+        "SAY",
+        "CHANNEL",
+        "CONTROL",
+        "DATABASE",
+        "RECEIVE",
+        "SEND",
+        "SPEECH",
+        "TDD",
+        "ASYNCAGI",
+        "GOSUB",
+        "RECORD",
+    }
+)
 """First words of multi-word AGI commands (`STREAM FILE`, `GET DATA`, `GET FULL VARIABLE`...)."""
 
 REPLY_511 = b"511 Command Not Permitted on a dead channel or intercept routine\n"
@@ -91,8 +117,15 @@ class Caller:
         return cls(rng.randrange(1, 9), rng.random() < 0.5)
 
 
-MAIN_MENU_PRESSES = (("1", 0.30), ("2", 0.20), ("3", 0.25), ("4", 0.10), ("0", 0.05),
-                     ("9", 0.05), ("", 0.05))
+MAIN_MENU_PRESSES = (
+    ("1", 0.30),
+    ("2", 0.20),
+    ("3", 0.25),
+    ("4", 0.10),
+    ("0", 0.05),
+    ("9", 0.05),
+    ("", 0.05),
+)
 """Main-menu behaviour: a digit, an invalid digit (9), or nothing (timeout)."""
 
 
@@ -116,8 +149,9 @@ class Channel:
         self.media = False
 
     @staticmethod
-    def header(port: int, uniqueid: str, callerid: str, caller_name: str, script: str,
-               arg: str = "bench") -> bytes:
+    def header(
+        port: int, uniqueid: str, callerid: str, caller_name: str, script: str, arg: str = "bench"
+    ) -> bytes:
         """The block Asterisk sends on connect: `agi_*` lines, `agi_arg_1`, a blank line."""
         lines = (
             "agi_network: yes",
@@ -159,8 +193,11 @@ class Channel:
         if hangup_now and self._caller.hangup_in_flight and name in ("STREAM FILE", "GET DATA"):
             self.alive = False
             self.hung_up = True
-            return b"200 result=-1 endpos=0\n" + HANGUP_LINE if name == "STREAM FILE" \
+            return (
+                b"200 result=-1 endpos=0\n" + HANGUP_LINE
+                if name == "STREAM FILE"
                 else b"200 result=-1\n" + HANGUP_LINE
+            )
         answer = self._live_reply(name, args)
         if hangup_now:
             self.alive = False

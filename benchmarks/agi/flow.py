@@ -69,12 +69,23 @@ class Branch:
 
 
 MAIN_CHOICES: dict[str, Branch] = {
-    "1": Branch("billing", "normal", "billing", "hotline/billing-menu",
-                (("1", "balance"), ("2", "payment"), ("3", "refund"))),
-    "2": Branch("plans", "low", "sales", "hotline/plans-menu",
-                (("1", "upgrade"), ("2", "new-line"))),
-    "3": Branch("faults", "high", "support", "hotline/faults-menu",
-                (("1", "no-service"), ("2", "slow-internet"), ("3", "device"))),
+    "1": Branch(
+        "billing",
+        "normal",
+        "billing",
+        "hotline/billing-menu",
+        (("1", "balance"), ("2", "payment"), ("3", "refund")),
+    ),
+    "2": Branch(
+        "plans", "low", "sales", "hotline/plans-menu", (("1", "upgrade"), ("2", "new-line"))
+    ),
+    "3": Branch(
+        "faults",
+        "high",
+        "support",
+        "hotline/faults-menu",
+        (("1", "no-service"), ("2", "slow-internet"), ("3", "device")),
+    ),
     "4": Branch("complaints", "high", "retention"),
     "0": Branch("operator", "normal", "operator"),
 }
@@ -110,6 +121,7 @@ def walk() -> Generator[Step, str | None, None]:
     yield Step("set_variable", ("HOTLINE_QUEUE", branch.queue))
     yield Step("set_variable", ("HOTLINE_MENU_PATH", "-".join(path)))
     yield Step("stream_file", (f"hotline/confirm-{topic}", ""))
-    yield Step("set_variable", ("HOTLINE_NEXT", "operator" if branch.queue == "operator"
-                                else "queue"))
+    yield Step(
+        "set_variable", ("HOTLINE_NEXT", "operator" if branch.queue == "operator" else "queue")
+    )
     yield Step("stream_file", (CONNECTING, ""))

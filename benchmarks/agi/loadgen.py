@@ -90,8 +90,18 @@ class _AsteriskConnection(asyncio.Protocol):
     (connection_lost). `_sent_ns` is nonzero while we wait for the server's next command.
     """
 
-    __slots__ = ("_buffer", "_channel", "_dialed_ns", "_driver", "_header", "_sent_ns",
-                 "closed_by_server", "ended_by_us", "last_activity", "transport")
+    __slots__ = (
+        "_buffer",
+        "_channel",
+        "_dialed_ns",
+        "_driver",
+        "_header",
+        "_sent_ns",
+        "closed_by_server",
+        "ended_by_us",
+        "last_activity",
+        "transport",
+    )
 
     def __init__(self, driver: _Driver, channel: Channel, header: bytes, dialed_ns: int) -> None:
         self._driver = driver
@@ -204,12 +214,20 @@ class _Driver:
         rng = self.rng
         channel = Channel(Caller.draw(rng, self.spec.hangup_share), rng)
         uniqueid = f"{1764300000 + self.worker}.{self.serial}"
-        header = Channel.header(self.spec.port, uniqueid, f"02{rng.randrange(10**7, 10**8)}",
-                                CALLER_NAMES[self.serial % len(CALLER_NAMES)], SCRIPT)
+        header = Channel.header(
+            self.spec.port,
+            uniqueid,
+            f"02{rng.randrange(10**7, 10**8)}",
+            CALLER_NAMES[self.serial % len(CALLER_NAMES)],
+            SCRIPT,
+        )
         self.dialing += 1
         dialed_ns = time.monotonic_ns()
-        task = self.loop.create_task(self.loop.create_connection(
-            lambda: _AsteriskConnection(self, channel, header, dialed_ns), HOST, self.spec.port))
+        task = self.loop.create_task(
+            self.loop.create_connection(
+                lambda: _AsteriskConnection(self, channel, header, dialed_ns), HOST, self.spec.port
+            )
+        )
         task.add_done_callback(self._dialed)
 
     def _dialed(self, task: asyncio.Task[Any]) -> None:
@@ -259,8 +277,11 @@ class _Driver:
         deadline = time.monotonic() + 2.0
         while (self.open or self.dialing) and time.monotonic() < deadline:
             await asyncio.sleep(0.01)
-        return {"counts": asdict(self.counts), "turnarounds": self.turnarounds.tobytes(),
-                "session_times": self.session_times.tobytes()}
+        return {
+            "counts": asdict(self.counts),
+            "turnarounds": self.turnarounds.tobytes(),
+            "session_times": self.session_times.tobytes(),
+        }
 
     async def _sweep(self) -> None:
         """Abort sessions the server left waiting longer than the session timeout."""
@@ -383,8 +404,9 @@ def run_load(spec: LoadSpec, server_pid: int | None = None) -> dict[str, Any]:
     for worker in range(procs):
         share = spec.concurrency // procs + (worker < spec.concurrency % procs)
         parent_end, child_end = context.Pipe(duplex=False)
-        process = context.Process(target=_worker,
-                                  args=(spec, share, worker, start, child_end), daemon=True)
+        process = context.Process(
+            target=_worker, args=(spec, share, worker, start, child_end), daemon=True
+        )
         process.start()
         child_end.close()
         workers.append((process, parent_end))
@@ -414,14 +436,20 @@ def run_load(spec: LoadSpec, server_pid: int | None = None) -> dict[str, Any]:
     figures = summarize(spec, results, user + system, [memory_mid, memory_end], load_average)
     figures["server_cpu_user_share"] = user / (user + system) if user + system else None
     # What the rest of the machine (other jobs) took from the 2 cores during the window.
-    figures["others_cpu_share"] = max(0.0, busy / spec.duration - figures["server_cpu_share"]
-                                      - figures["generator_cpu_share"])
+    figures["others_cpu_share"] = max(
+        0.0, busy / spec.duration - figures["server_cpu_share"] - figures["generator_cpu_share"]
+    )
     figures["cores"] = os.cpu_count()
     return figures
 
 
-def summarize(spec: LoadSpec, results: list[dict[str, Any]], server_cpu_s: float,
-              memory: list[dict[str, float]], load_average: tuple[float, ...]) -> dict[str, Any]:
+def summarize(
+    spec: LoadSpec,
+    results: list[dict[str, Any]],
+    server_cpu_s: float,
+    memory: list[dict[str, float]],
+    load_average: tuple[float, ...],
+) -> dict[str, Any]:
     """Merge the workers' tallies into the run's figures."""
     counts: dict[str, float] = {}
     turnarounds: list[int] = []
@@ -440,8 +468,7 @@ def summarize(spec: LoadSpec, results: list[dict[str, Any]], server_cpu_s: float
     # are spread over each session's life. Cost per session is therefore cost per command times
     # the commands of an average completed session.
     per_session = counts.get("session_commands", 0) / sessions if sessions else 0.0
-    cpu_per_session = (server_cpu_s / commands * per_session if commands and per_session
-                       else None)
+    cpu_per_session = server_cpu_s / commands * per_session if commands and per_session else None
     figures: dict[str, Any] = {
         "spec": asdict(spec),
         "workers_reported": len(results),
@@ -449,8 +476,10 @@ def summarize(spec: LoadSpec, results: list[dict[str, Any]], server_cpu_s: float
         "commands_per_s": commands / duration,
         "commands_per_session": per_session,
         "turnaround_us": {
-            "p50": _percentile(turnarounds, 0.50), "p90": _percentile(turnarounds, 0.90),
-            "p99": _percentile(turnarounds, 0.99), "p999": _percentile(turnarounds, 0.999),
+            "p50": _percentile(turnarounds, 0.50),
+            "p90": _percentile(turnarounds, 0.90),
+            "p99": _percentile(turnarounds, 0.99),
+            "p999": _percentile(turnarounds, 0.999),
             "max": _percentile(turnarounds, 1.0),
         },
         "session_ms": {
@@ -470,9 +499,18 @@ def summarize(spec: LoadSpec, results: list[dict[str, Any]], server_cpu_s: float
         },
         "load_average": list(load_average),
     }
-    for key in ("sessions_hung_up", "connect_failures", "resets", "resets_after_hangup",
-                "stalled", "runaway", "unknown_commands", "peak_open", "open_at_window_start",
-                "open_at_window_end"):
+    for key in (
+        "sessions_hung_up",
+        "connect_failures",
+        "resets",
+        "resets_after_hangup",
+        "stalled",
+        "runaway",
+        "unknown_commands",
+        "peak_open",
+        "open_at_window_start",
+        "open_at_window_end",
+    ):
         figures[key] = int(counts.get(key, 0))
     return figures
 
@@ -489,9 +527,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hangup-share", type=float, default=0.05)
     parser.add_argument("--pid", type=int, help="server process to measure in /proc")
     args = parser.parse_args(argv)
-    spec = LoadSpec(port=args.port, concurrency=args.concurrency, duration=args.duration,
-                    warmup=args.warmup, procs=args.procs, think_ms=args.think_ms,
-                    hangup_share=args.hangup_share)
+    spec = LoadSpec(
+        port=args.port,
+        concurrency=args.concurrency,
+        duration=args.duration,
+        warmup=args.warmup,
+        procs=args.procs,
+        think_ms=args.think_ms,
+        hangup_share=args.hangup_share,
+    )
     with contextlib.suppress(BrokenPipeError):
         print(json.dumps(run_load(spec, args.pid), indent=2))
 

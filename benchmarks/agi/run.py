@@ -61,23 +61,50 @@ class Server:
 SERVERS = {
     server.key: server
     for server in (
-        Server("ours", "ivr.agi (Twisted, asyncio reactor)", "benchmarks.agi.serve_ours",
-               ("--reactor", "asyncio")),
-        Server("ours-epoll", "ivr.agi (Twisted, epoll reactor)", "benchmarks.agi.serve_ours",
-               ("--reactor", "epoll"), paced=False),
-        Server("ours-write-through", "ivr.agi, asyncio reactor, experiment: send at once",
-               "benchmarks.agi.serve_ours", ("--reactor", "asyncio", "--write-through"),
-               paced=False, every_level=False),
-        Server("panoramisk", "panoramisk 1.4 fast_agi (asyncio)",
-               "benchmarks.agi.serve_panoramisk", peer=True),
-        Server("pyst2", "pyst2 0.5.1 AGI, fork per call", "benchmarks.agi.serve_pyst2",
-               peer=True),
-        Server("floor", "bare Twisted LineOnlyReceiver (asyncio reactor), reference",
-               "benchmarks.agi.serve_twisted_floor", ("--reactor", "asyncio"), paced=False,
-               every_level=False),
-        Server("floor-epoll", "bare Twisted LineOnlyReceiver (epoll reactor), reference",
-               "benchmarks.agi.serve_twisted_floor", ("--reactor", "epoll"), paced=False,
-               every_level=False),
+        Server(
+            "ours",
+            "ivr.agi (Twisted, asyncio reactor)",
+            "benchmarks.agi.serve_ours",
+            ("--reactor", "asyncio"),
+        ),
+        Server(
+            "ours-epoll",
+            "ivr.agi (Twisted, epoll reactor)",
+            "benchmarks.agi.serve_ours",
+            ("--reactor", "epoll"),
+            paced=False,
+        ),
+        Server(
+            "ours-write-through",
+            "ivr.agi, asyncio reactor, experiment: send at once",
+            "benchmarks.agi.serve_ours",
+            ("--reactor", "asyncio", "--write-through"),
+            paced=False,
+            every_level=False,
+        ),
+        Server(
+            "panoramisk",
+            "panoramisk 1.4 fast_agi (asyncio)",
+            "benchmarks.agi.serve_panoramisk",
+            peer=True,
+        ),
+        Server("pyst2", "pyst2 0.5.1 AGI, fork per call", "benchmarks.agi.serve_pyst2", peer=True),
+        Server(
+            "floor",
+            "bare Twisted LineOnlyReceiver (asyncio reactor), reference",
+            "benchmarks.agi.serve_twisted_floor",
+            ("--reactor", "asyncio"),
+            paced=False,
+            every_level=False,
+        ),
+        Server(
+            "floor-epoll",
+            "bare Twisted LineOnlyReceiver (epoll reactor), reference",
+            "benchmarks.agi.serve_twisted_floor",
+            ("--reactor", "epoll"),
+            paced=False,
+            every_level=False,
+        ),
     )
 }
 
@@ -106,7 +133,11 @@ def running(server: Server, port: int, log_path: Path):
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", server.module, "--port", str(port), *server.args],
-            cwd=ROOT, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            cwd=ROOT,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         try:
             deadline = time.monotonic() + 15
             while not _listening(port):
@@ -128,17 +159,27 @@ def running(server: Server, port: int, log_path: Path):
 
 
 def machine() -> dict[str, Any]:
-    model = next((line.split(":", 1)[1].strip()
-                  for line in Path("/proc/cpuinfo").read_text().splitlines()
-                  if line.startswith("model name")), "?")
+    model = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        "?",
+    )
     versions = {}
     for package in ("twisted", "panoramisk", "pyst2"):
         try:
             versions[package] = metadata.version(package)
         except metadata.PackageNotFoundError:
             versions[package] = None
-    return {"cores": os.cpu_count(), "cpu": model, "kernel": platform.release(),
-            "python": platform.python_version(), "packages": versions}
+    return {
+        "cores": os.cpu_count(),
+        "cpu": model,
+        "kernel": platform.release(),
+        "python": platform.python_version(),
+        "packages": versions,
+    }
 
 
 def agi_digest() -> str:
@@ -176,9 +217,11 @@ def table(runs: list[dict[str, Any]]) -> str:
     """The comparison as a Markdown table, one row per case, ratios against ours."""
     runs = representatives(runs)
     ours = {(r["concurrency"], r["think_ms"]): r for r in runs if r["server"] == "ours"}
-    header = ("| server | conc | think ms | sessions/s | cmds/s | p50 ms | p99 ms | "
-              "CPU us/session | (each run) | sys % | sessions/s per core | peak RSS MB | "
-              "tree PSS MB | errors | peer CPU / ours | ours sessions/s / peer |")
+    header = (
+        "| server | conc | think ms | sessions/s | cmds/s | p50 ms | p99 ms | "
+        "CPU us/session | (each run) | sys % | sessions/s per core | peak RSS MB | "
+        "tree PSS MB | errors | peer CPU / ours | ours sessions/s / peer |"
+    )
     lines = [header, "|" + "---|" * (header.count("|") - 1)]
     for r in runs:
         f = r["figures"]
@@ -188,8 +231,11 @@ def table(runs: list[dict[str, Any]]) -> str:
             a = mine["figures"]["server_cpu_us_per_session"]
             b = f["server_cpu_us_per_session"]
             cpu_ratio = b / a if a and b else None
-            speed_ratio = (mine["figures"]["sessions_per_s"] / f["sessions_per_s"]
-                           if f["sessions_per_s"] else None)
+            speed_ratio = (
+                mine["figures"]["sessions_per_s"] / f["sessions_per_s"]
+                if f["sessions_per_s"]
+                else None
+            )
         errors = f["resets"] + f["stalled"] + f["runaway"] + f["connect_failures"]
         lines.append(
             f"| {r['server']} | {r['concurrency']} | {r['think_ms']:g} "
@@ -201,7 +247,8 @@ def table(runs: list[dict[str, Any]]) -> str:
             f"| {_fmt(100 * (1 - (f.get('server_cpu_user_share') or 1)))} "
             f"| {_fmt(f['server_sessions_per_core_s'])} "
             f"| {_fmt(f['memory']['vmhwm_mb'], 1)} | {_fmt(f['memory']['tree_pss_mb'], 1)} "
-            f"| {errors} | {_fmt(cpu_ratio, 2)} | {_fmt(speed_ratio, 2)} |")
+            f"| {errors} | {_fmt(cpu_ratio, 2)} | {_fmt(speed_ratio, 2)} |"
+        )
     return "\n".join(lines)
 
 
@@ -219,27 +266,46 @@ def targets(runs: list[dict[str, Any]]) -> dict[str, Any]:
         verdict["hold_2000"] = {
             "run": f"conc {best['concurrency']}, think {best['think_ms']:g} ms",
             "open_at_window_start": f["open_at_window_start"],
-            "open_at_window_end": f["open_at_window_end"], "errors": errors,
+            "open_at_window_end": f["open_at_window_end"],
+            "errors": errors,
             "p99_ms": f["turnaround_us"]["p99"] / 1000,
             "met": f["open_at_window_end"] >= 2000 * 0.95 and errors == 0,
         }
     at_500 = [r for r in ours if r["concurrency"] == 500]
     if at_500:
         verdict["p99_at_500"] = [
-            {"think_ms": r["think_ms"], "p99_ms": r["figures"]["turnaround_us"]["p99"] / 1000,
-             "met": r["figures"]["turnaround_us"]["p99"] <= 10_000} for r in at_500]
+            {
+                "think_ms": r["think_ms"],
+                "p99_ms": r["figures"]["turnaround_us"]["p99"] / 1000,
+                "met": r["figures"]["turnaround_us"]["p99"] <= 10_000,
+            }
+            for r in at_500
+        ]
     comparisons = []
     for mine in (r for r in ours if r["think_ms"] == 0):
-        peers = [r for r in runs if SERVERS[r["server"]].peer
-                 and r["concurrency"] == mine["concurrency"] and r["think_ms"] == 0
-                 and r["figures"]["server_cpu_us_per_session"]]
+        peers = [
+            r
+            for r in runs
+            if SERVERS[r["server"]].peer
+            and r["concurrency"] == mine["concurrency"]
+            and r["think_ms"] == 0
+            and r["figures"]["server_cpu_us_per_session"]
+        ]
         if not peers or not mine["figures"]["server_cpu_us_per_session"]:
             continue
         best = min(peers, key=lambda r: r["figures"]["server_cpu_us_per_session"])
-        ratio = (best["figures"]["server_cpu_us_per_session"]
-                 / mine["figures"]["server_cpu_us_per_session"])
-        comparisons.append({"concurrency": mine["concurrency"], "better_peer": best["server"],
-                            "ratio_cpu_per_session": ratio, "met": ratio >= 2.0})
+        ratio = (
+            best["figures"]["server_cpu_us_per_session"]
+            / mine["figures"]["server_cpu_us_per_session"]
+        )
+        comparisons.append(
+            {
+                "concurrency": mine["concurrency"],
+                "better_peer": best["server"],
+                "ratio_cpu_per_session": ratio,
+                "met": ratio >= 2.0,
+            }
+        )
     if comparisons:
         verdict["twice_better_peer"] = comparisons
     return verdict
@@ -247,19 +313,30 @@ def targets(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
-    parser.add_argument("--concurrency", default="100,500,2000",
-                        help="saturated runs at these concurrency levels")
-    parser.add_argument("--paced", default="500,2000",
-                        help="paced runs at these concurrency levels ('' for none)")
-    parser.add_argument("--think-ms", type=float, default=1000.0,
-                        help="mean hold of STREAM FILE / GET DATA replies in paced runs")
+    parser.add_argument(
+        "--concurrency", default="100,500,2000", help="saturated runs at these concurrency levels"
+    )
+    parser.add_argument(
+        "--paced", default="500,2000", help="paced runs at these concurrency levels ('' for none)"
+    )
+    parser.add_argument(
+        "--think-ms",
+        type=float,
+        default=1000.0,
+        help="mean hold of STREAM FILE / GET DATA replies in paced runs",
+    )
     parser.add_argument("--duration", type=float, default=4.0, help="measured seconds per run")
-    parser.add_argument("--repeat", type=int, default=3,
-                        help="runs of each server at the first saturated level, interleaved; "
-                             "the one with the least CPU per session is reported")
+    parser.add_argument(
+        "--repeat",
+        type=int,
+        default=3,
+        help="runs of each server at the first saturated level, interleaved; "
+        "the one with the least CPU per session is reported",
+    )
     parser.add_argument("--procs", type=int, default=2, help="load generator processes")
-    parser.add_argument("--servers", default=",".join(SERVERS),
-                        help=f"comma-separated, from: {', '.join(SERVERS)}")
+    parser.add_argument(
+        "--servers", default=",".join(SERVERS), help=f"comma-separated, from: {', '.join(SERVERS)}"
+    )
     parser.add_argument("--out", type=Path, default=ROOT / "var" / "bench" / "agi.json")
     args = parser.parse_args(argv)
 
@@ -281,25 +358,50 @@ def main(argv: list[str] | None = None) -> None:
         ramp = 2.5 * think_ms / 1000 if think_ms else (1.0 if concurrency <= 500 else 1.5)
         # Saturated calls last about concurrency / (~500 sessions/s): let the first cycle end.
         warmup = ramp + (4 * think_ms / 1000 if think_ms else 0.5 + concurrency / 500)
-        spec = LoadSpec(port=_free_port(), concurrency=concurrency, duration=args.duration,
-                        warmup=warmup, procs=args.procs, think_ms=think_ms, ramp=ramp)
+        spec = LoadSpec(
+            port=_free_port(),
+            concurrency=concurrency,
+            duration=args.duration,
+            warmup=warmup,
+            procs=args.procs,
+            think_ms=think_ms,
+            ramp=ramp,
+        )
         log_path = args.out.parent / "logs" / f"{server.key}-{concurrency}-{think_ms:g}.log"
-        print(f"{server.key:<11} conc {concurrency:>5} think {think_ms:>5g} ms ...",
-              end=" ", flush=True)
+        print(
+            f"{server.key:<11} conc {concurrency:>5} think {think_ms:>5g} ms ...",
+            end=" ",
+            flush=True,
+        )
         try:
             with running(server, spec.port, log_path) as process:
                 figures = run_load(spec, process.pid)
         except RuntimeError as error:
             print(error)
-            failed.append({"server": server.key, "concurrency": concurrency,
-                           "think_ms": think_ms, "error": str(error)})
+            failed.append(
+                {
+                    "server": server.key,
+                    "concurrency": concurrency,
+                    "think_ms": think_ms,
+                    "error": str(error),
+                }
+            )
             continue
-        runs.append({"server": server.key, "label": server.label, "concurrency": concurrency,
-                     "think_ms": think_ms, "figures": figures})
-        print(f"{figures['sessions_per_s']:8.0f} sessions/s, p99 "
-              f"{figures['turnaround_us']['p99'] / 1000:7.2f} ms, "
-              f"{_fmt(figures['server_cpu_us_per_session'])} us CPU/session, "
-              f"others used {figures['others_cpu_share']:.2f} cores")
+        runs.append(
+            {
+                "server": server.key,
+                "label": server.label,
+                "concurrency": concurrency,
+                "think_ms": think_ms,
+                "figures": figures,
+            }
+        )
+        print(
+            f"{figures['sessions_per_s']:8.0f} sessions/s, p99 "
+            f"{figures['turnaround_us']['p99'] / 1000:7.2f} ms, "
+            f"{_fmt(figures['server_cpu_us_per_session'])} us CPU/session, "
+            f"others used {figures['others_cpu_share']:.2f} cores"
+        )
 
     report = {
         "command": " ".join([".venv/bin/python -m benchmarks.agi.run", *(argv or sys.argv[1:])]),

@@ -41,8 +41,9 @@ def _write_through(factory) -> None:
             queue, sock = transport.write, transport.socket
 
             def write(data: bytes) -> None:
-                if not (transport.dataBuffer or transport._tempDataBuffer
-                        or transport.disconnecting):
+                if not (
+                    transport.dataBuffer or transport._tempDataBuffer or transport.disconnecting
+                ):
                     try:
                         sent = sock.send(data)
                     except BlockingIOError:

@@ -31,8 +31,10 @@ def answer_call(conn: socket.socket) -> None:
     stdout = conn.makefile("w", encoding="utf-8", newline="\n")
     # Hang-up, dead channel, or the peer gone: pyst2 reads EOF as an empty line and fails on
     # int(""), so ValueError also means the call is over.
-    with open(os.devnull, "w") as stderr, contextlib.suppress(
-            AGIException, AGIError, OSError, ValueError):
+    with (
+        open(os.devnull, "w") as stderr,
+        contextlib.suppress(AGIException, AGIError, OSError, ValueError),
+    ):
         walk_menu(AGI(stdin=stdin, stdout=stdout, stderr=stderr))
 
 

@@ -36,6 +36,8 @@ class WorkOrders(Protocol):
         self, order_id: str, now: float, event: str, actor: str, **changes: Any
     ) -> Any: ...
 
+    async def get_by_call(self, call_id: str) -> Any: ...
+
 
 class Router(Protocol):
     """What the flow needs from live routing (``routing.live.LiveRouter``)."""
@@ -54,9 +56,15 @@ class Router(Protocol):
 
     async def status(self, call_id: str) -> Any: ...
 
+    async def request_callback(self, call_id: str, number: str) -> bool: ...
+
+    async def waiting_call(self, call_id: str) -> dict[str, str] | None: ...
+
 
 class Speech(Protocol):
-    async def listen(self, session: AGISession) -> Any: ...
+    """``ivr.speech.gateway.SpeechGateway``: a request dict, the digits pressed, or None."""
+
+    async def listen(self, session: AGISession) -> dict[str, Any] | str | None: ...
 
 
 @dataclass
@@ -92,12 +100,18 @@ class HotlineFlow:
         caller_number = session.env.get("callerid", "")
         caller_name = session.env.get("calleridname", "")
         await session.answer()
+        if await self._resume(session, call_id):
+            return
         pressed = await session.stream_file(self.sound("welcome"), ALL_DIGITS)
 
         request: dict[str, Any] | None = None
         if self.speech is not None and not pressed:
             self.active[call_id] = "speech"
-            request = await self.speech.listen(session)
+            heard = await self.speech.listen(session)
+            if isinstance(heard, str):
+                pressed = heard  # a key instead of words: straight into the menu
+            else:
+                request = heard
         to_operator = None
         if request is None:
             self.active[call_id] = "menu"
@@ -133,6 +147,23 @@ class HotlineFlow:
             await self._to_operator(session, call_id, to_operator)
             return
         await self._queue_and_connect(session, call_id, order, request)
+
+    async def _resume(self, session: AGISession, call_id: str) -> bool:
+        """A call already queued (its instance died, the dialplan re-entered it here through
+        the backup FastAGI) skips welcome and menu and waits at its original place."""
+        queued = await self.router.waiting_call(call_id)
+        if queued is None:
+            return False
+        order = await self.workorders.get_by_call(call_id)
+        if order is None:
+            return False
+        log.info("call %s: resumed in queue %s after its instance was lost", call_id,
+                 queued.get("queue"))
+        request = {"category": queued.get("request_type") or _text(order.category),
+                   "urgency": queued.get("urgency") or _text(order.urgency),
+                   "menu_path": list(order.menu_path)}
+        await self._queue_and_connect(session, call_id, order, request)
+        return True
 
     async def _walk_menu(
         self, session: AGISession, cfg: Any, pressed: str | None
@@ -176,15 +207,24 @@ class HotlineFlow:
             order.id, self.clock.seconds(), "update", "ivr", queue=entry.queue
         )
         try:
+            pressed = None
             if not entry.resumed:
                 await session.stream_file(self.sound("please-hold"))
-            verdict = await self._wait_for_agent(session, call_id, entry, order)
+                if entry.callback_key:
+                    pressed = await session.stream_file(
+                        self.sound("callback-offer"), entry.callback_key
+                    )
+            verdict = await self._wait_for_agent(session, call_id, entry, order, pressed)
         except ChannelHungUp:
             if self.active.get(call_id) == "queue":
                 await self.router.abandon(call_id, "queue")
                 await self._record(order, "note", "caller", text="caller hung up in the queue")
                 await self._record(order, "update", "caller", outcome="abandoned")
             raise
+        if verdict == "callback":
+            await session.set_variable("HOTLINE_NEXT", "done")
+            await session.stream_file(self.sound("callback-confirmed"))
+            return
         if verdict.startswith("overflow-"):
             destination = verdict.removeprefix("overflow-")
             await self._record(order, "update", "ivr", outcome=f"overflow-{destination}")
@@ -197,18 +237,26 @@ class HotlineFlow:
         await self.workorders.update(order.id, self.clock.seconds(), event, actor, **changes)
 
     async def _wait_for_agent(
-        self, session: AGISession, call_id: str, entry: Any, order: Any
+        self, session: AGISession, call_id: str, entry: Any, order: Any,
+        pressed: str | None = None,
     ) -> str:
-        """Music on hold until an agent has talked with the caller; returns the agent id or
-        an overflow verdict.
+        """Music on hold until an agent has talked with the caller; returns the agent id,
+        ``callback`` (the caller left a number and keeps the place) or an overflow verdict.
 
         The wait polls the shared store every ``poll_interval_ms``: the store, not this
         process, decides (several service instances share one agent pool).
         """
         await session.set_music(True, entry.moh_class)
         next_announcement = self.clock.seconds() + entry.announce_every_s
+        digit = pressed
         while True:
-            await session.wait_for_digit(self.poll_interval_ms)
+            if digit is None:
+                digit = await session.wait_for_digit(self.poll_interval_ms)
+            if digit and digit == entry.callback_key and await self._leave_number(
+                session, call_id, order
+            ):
+                return "callback"
+            digit = None
             offer = await self.router.poll(call_id)
             if offer is None:
                 now = self.clock.seconds()
@@ -222,6 +270,24 @@ class HotlineFlow:
             if await self._ring(session, call_id, offer, order):
                 return offer.agent_id
             await session.set_music(True, entry.moh_class)
+
+    async def _leave_number(self, session: AGISession, call_id: str, order: Any) -> bool:
+        """Virtual hold: the caller's number (caller ID) is kept with the call, which stays
+        at its place in line; False if it cannot be (no dialable caller ID, or an agent was
+        offered the call in the meantime: then the caller simply stays on the line)."""
+        from ivr.flows.callback import DIALABLE
+
+        number = session.env.get("callerid", "")
+        if not DIALABLE.match(number):
+            log.info("call %s: callback asked, but caller ID %r is not dialable", call_id, number)
+            return False
+        if not await self.router.request_callback(call_id, number):
+            return False
+        self.active[call_id] = "callback"
+        await session.set_music(False)
+        await self._record(order, "note", "caller", text=f"callback requested to {number}")
+        await self._record(order, "update", "caller", outcome="callback-pending")
+        return True
 
     async def _ring(self, session: AGISession, call_id: str, offer: Any, order: Any) -> bool:
         """Ring the agent; True once they talked with the caller.
@@ -315,6 +381,10 @@ DIAL_OUTCOMES = {
     "CHANUNAVAIL": "unavailable",
     "CANCEL": "caller_gone",
 }
+
+
+def _text(value: Any) -> str:
+    return str(getattr(value, "value", value))
 
 
 def _urgency_of(cfg: Any, category: str) -> str:

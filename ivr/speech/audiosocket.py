@@ -209,6 +209,8 @@ class AudioSocketProtocol(Protocol):
         if event is Event.SPEECH_START:
             self.timings["speech_start"] = self.clock.seconds()
             self._state = "speaking"
+            if self._prompt:
+                self.timings["barge_in"] = self.clock.seconds()
             self._stop_prompt()  # barge-in
             self._open_recognizer()
         if audio and self._state == "speaking":

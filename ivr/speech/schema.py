@@ -65,6 +65,8 @@ class EndpointingConfig(_Strict):
 class SpeechEngineConfig(_Strict):
     """Which recognizer runs, and where its model is."""
 
+    # false: callers go straight to the DTMF menu (no "tell us why you are calling").
+    enabled: bool = True
     engine: Literal["pocketsphinx", "vosk"] = "pocketsphinx"
     # vosk: model directory (e.g. vosk-model-small-en-us-0.15); required for engine=vosk.
     vosk_model: Path | None = None
@@ -75,8 +77,6 @@ class SpeechEngineConfig(_Strict):
     # pocketsphinx: most frequent words of the generic model added to the domain vocabulary.
     general_words: int = Field(3000, ge=0, le=50000)
     workers: int | None = Field(None, ge=1, description="recognizer threads; default = cores")
-    listen_port: int = Field(9092, ge=1, le=65535)
-    listen_interface: str = "127.0.0.1"
     endpointing: EndpointingConfig = Field(default_factory=EndpointingConfig)
 
     @model_validator(mode="after")

@@ -10,6 +10,10 @@
     caller        function: ``caller(script="w1|d12", number=..., name=...) -> channel id``
                   places a simulated caller (Local/s@caller-sim into s@hotline, via ARI);
                   after the test every call is hung up and Asterisk is idle again
+    hotline       function: ``hotline(agents=("agent103",), overrides={...}) -> service``
+                  starts ``ivr serve`` (testbed.service) on a flushed Redis, with a copy of
+                  config/ shortened for tests (FAST) plus ``overrides``, only ``agents``
+    db            function: a Redis client (decoded strings) on the test Redis
 
 Ports: SIP 5060, ARI 8088, FastAGI 4573 (primary) and 4574 (backup), softphones 5070-5074,
 all on 127.0.0.1: one e2e run at a time per machine.
@@ -19,11 +23,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+import redis
+import yaml
 
 from testbed.asterisk import Asterisk, AsteriskFailed, AsteriskNotInstalled
 from testbed.redis import RedisServer
+from testbed.service import CONFIG, HotlineService, config_copy, merge
 from testbed.softphones import SippAgent
 
 
@@ -93,3 +101,66 @@ def caller(asterisk: Asterisk) -> Iterator[CallerFactory]:
     except TimeoutError:
         asterisk.hangup_all()
         asterisk.wait_until_idle(timeout=5)
+
+
+# Shorter timers for tests (ring timeout, wrap-up, announcements); behaviour is unchanged.
+FAST: dict[str, Any] = {
+    "queues.yaml": {
+        "queues": {
+            name: {"ring_timeout_s": 6, "wrapup_s": 0, "announcements": {"period_s": 600}}
+            for name in yaml.safe_load((CONFIG / "queues.yaml").read_text())["queues"]
+        }
+    },
+    "menus.yaml": {"survey": {"enabled": False}},
+}
+
+
+def _agents_only(*names: str) -> dict[str, Any]:
+    table = yaml.safe_load((CONFIG / "agents.yaml").read_text())["agents"]
+    return {name: table[name] for name in names}
+
+
+ServiceFactory = Callable[..., HotlineService]
+
+
+@pytest.fixture
+def hotline(
+    asterisk: Asterisk, redis_server: RedisServer, tmp_path: Path
+) -> Iterator[ServiceFactory]:
+    started: list[HotlineService] = []
+
+    def start(
+        agents: tuple[str, ...] = ("agent101", "agent102", "agent103", "agent104"),
+        overrides: dict[str, Any] | None = None,
+        instance: str = "hotline-1",
+        agi_port: int = 4573,
+        http_port: int = 8090,
+        flush: bool = True,
+    ) -> HotlineService:
+        if flush:
+            redis.Redis.from_url(redis_server.url).flushdb()
+        config_dir = config_copy(merge(FAST, overrides or {}))
+        (config_dir / "agents.yaml").write_text(yaml.safe_dump({"agents": _agents_only(*agents)}))
+        env = {
+            "HOTLINE__ASTERISK__ROOT": asterisk.chroot or "",
+            "HOTLINE__ASTERISK__SOUNDS_DIR": asterisk.asterisk_sounds_dir,
+            "HOTLINE__ARI__URL": asterisk.ari_url.removesuffix("/ari"),
+            "HOTLINE_ARI_PASSWORD": asterisk.ari_password,
+            "HOTLINE__REDIS__URL": redis_server.url,
+            "HOTLINE__SPOOL_DIR": str(tmp_path / f"spool-{instance}"),
+        }
+        service = HotlineService(
+            env, config_dir=config_dir, instance=instance, agi_port=agi_port,
+            http_port=http_port, log_path=tmp_path / f"{instance}.log",
+        )
+        started.append(service)
+        return service.start()
+
+    yield start
+    for service in started:
+        service.stop()
+
+
+@pytest.fixture
+def db(redis_server: RedisServer) -> redis.Redis:
+    return redis.Redis.from_url(redis_server.url, decode_responses=True)

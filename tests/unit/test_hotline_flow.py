@@ -12,12 +12,14 @@ from types import SimpleNamespace
 import pytest
 import yaml
 from twisted.internet import task
+from twisted.internet.defer import Deferred
 
+from ivr.flows.callback import CallbackFlow
 from ivr.flows.hotline import HotlineFlow
 from ivr.menu import MenusConfig
 from ivr.speech.schema import load_intents
 from ivr.testing import HANGUP, FakeAsterisk, result_of
-from routing.live import Offer
+from routing.live import Callback, Offer
 from routing.live_fakes import FakeRouter
 from workorders.testing import InMemoryWorkOrders
 
@@ -205,3 +207,127 @@ def test_hostile_caller_id_is_stored_verbatim_and_never_injected(cfg):
         "HOTLINE_CATEGORY", "HOTLINE_URGENCY", "HOTLINE_WORKORDER", "HOTLINE_NEXT",
     }
     assert all(not words[0].startswith("EXEC") or words[1] != "Dial" for words in fake.commands)
+
+
+def test_callback_key_keeps_place_and_ends_the_call(cfg):
+    """Virtual hold: the caller hears the callback offer, presses 1 while waiting; the router
+    keeps the call with the caller ID as number, the confirmation is played, the dialplan
+    is told done (no abandon) and the work order records the request."""
+    router = FakeRouter([None, None], callback_key="1")
+    digits = iter([None, "1"])
+    fake, orders, flow = _call(cfg, router, {
+        "STREAM FILE": ["3", None, None, None],
+        "WAIT FOR DIGIT": lambda _t: next(digits, None),
+    }, env={"uniqueid": "1700000000.7", "callerid": "5550199"})
+    played = [args[0] for args in fake.calls("STREAM FILE")]
+    assert played[-2:] == ["/sounds/callback-offer", "/sounds/callback-confirmed"]
+    assert router.kinds() == ["ENTERQUEUE", "CALLBACKREQUEST"]
+    assert router.events[-1] == ("CALLBACKREQUEST", "1700000000.7", "5550199")
+    assert fake.variables["HOTLINE_NEXT"] == "done"
+    order = _order(orders)
+    assert order.outcome == "callback-pending"
+    assert any("callback requested to 5550199" in str(h) for h in order.history)
+    assert flow.active == {}
+
+
+def test_callback_key_refused_keeps_the_caller_waiting(cfg):
+    """When the router refuses the callback (an agent was just offered the call) the caller
+    stays on the line and is connected to that agent."""
+    router = FakeRouter([_offer("agent103")], callback_key="1", accept_callback=False)
+    fake, orders, _ = _call(cfg, router, {
+        "STREAM FILE": ["3", None, "1"],
+        "GET VARIABLE": _dial_vars("ANSWER"),
+        "GET DATA": [None],
+    }, env={"uniqueid": "1700000000.7", "callerid": "5550199"})
+    assert "CALLBACKREQUEST" not in router.kinds()
+    assert _order(orders).agent == "agent103"
+    assert fake.exec_calls[0][0] == "Dial"
+
+
+def test_callback_needs_a_dialable_caller_id(cfg):
+    """An anonymous caller (no dialable number) pressing the key is not given a callback."""
+    router = FakeRouter([None, _offer("agent103")], callback_key="1")
+    digits = iter(["1"])
+    _fake, _orders, _ = _call(cfg, router, {
+        "STREAM FILE": ["3", None, None],
+        "WAIT FOR DIGIT": lambda _t: next(digits, None),
+        "GET VARIABLE": _dial_vars("ANSWER"),
+        "GET DATA": [None],
+    }, env={"uniqueid": "1700000000.7", "callerid": "anonymous"})
+    assert "CALLBACKREQUEST" not in router.kinds()
+
+
+def test_reentered_call_skips_the_menu_and_waits_at_its_place(cfg):
+    """A call already queued (its first instance died; the dialplan's backup AGI brings it
+    here) with a work order: no welcome, no menu, no second work order; it is queued again
+    (the router keeps its place) and connected."""
+    call_id = "1700000000.7"
+    router = FakeRouter([_offer("agent103")], queued={call_id: {
+        "status": "waiting", "request_type": "fault", "urgency": "urgent", "queue": "faults"}})
+    clock = task.Clock()
+    orders = InMemoryWorkOrders()
+    result_of(Deferred.fromCoroutine(orders.create_for_call(
+        call_id, "5550100", "Caller", 0.0, category="fault", urgency="urgent",
+        menu_path=["3"])))
+    flow = HotlineFlow(config=lambda: cfg, workorders=orders, router=router, clock=clock,
+                       sound=lambda name: f"/sounds/{name}")
+    fake = FakeAsterisk(env={"uniqueid": call_id}, clock=clock, answers={
+        "WAIT FOR DIGIT": [None], "GET VARIABLE": _dial_vars("ANSWER"), "GET DATA": [None],
+        "STREAM FILE": [None]})
+    result_of(fake.run(flow))
+    played = [args[0] for args in fake.calls("STREAM FILE")]
+    assert "/sounds/welcome" not in played and "/sounds/please-hold" not in played
+    assert router.events[0] == ("ENTERQUEUE", call_id, "fault", "urgent")
+    assert len(orders.orders) == 1 and _order(orders).agent == "agent103"
+
+
+def _callback_call(router, get_variable, exec_answer=None):
+    clock = task.Clock()
+    orders = InMemoryWorkOrders()
+    result_of(Deferred.fromCoroutine(orders.create_for_call(
+        "c1", "5550199", "Caller", 0.0, category="fault", urgency="urgent", menu_path=["3"])))
+    flow = CallbackFlow(router=router, workorders=orders, clock=clock)
+    answers = {"GET VARIABLE": get_variable}
+    if exec_answer is not None:
+        answers["EXEC"] = exec_answer
+    fake = FakeAsterisk(script="callback", env={"uniqueid": "agentleg.1"}, answers=answers,
+                        clock=clock, args=["c1"])
+    result_of(fake.run(flow))
+    return fake, _order(orders)
+
+
+def _trunk_and_dial(status):
+    def get_variable(name):
+        return {"DIALSTATUS": status, "ANSWEREDTIME": "20",
+                "HOTLINE_CALLBACK_TRUNK": "trunk1"}.get(name)
+
+    return get_variable
+
+
+def test_callback_flow_dials_customer_after_the_agent_answered(cfg):
+    """On the agent's channel: the attempt is recorded, the customer is dialled over the
+    configured trunk, and once they talked the call is connected and completed; the work
+    order names the agent."""
+    router = FakeRouter()
+    router.callbacks["c1"] = Callback("c1", "agent103", "5550199", 0, 25)
+    fake, order = _callback_call(router, _trunk_and_dial("ANSWER"))
+    assert fake.exec_calls == [("Dial", ["PJSIP/5550199@trunk1", "25", "gU(hotline-answered)"])]
+    steps = [e[3] for e in router.events if e[0] == "CALLBACK"]
+    assert steps == ["agent_answered", "customer_answered"]
+    assert router.kinds()[-1] == "COMPLETECALLER"
+    assert order.agent == "agent103"
+    assert any("callback attempt 1" in str(h) for h in order.history)
+    assert fake.variables["HOTLINE_NEXT"] == "done"
+
+
+def test_callback_flow_customer_no_answer_is_retried_then_given_up(cfg):
+    """The customer does not answer: the router is told (the call goes back to its place);
+    when the router says the attempts are spent the work order is marked callback-failed."""
+    router = FakeRouter()
+    router.retry_left = 0
+    router.callbacks["c1"] = Callback("c1", "agent103", "5550199", 2, 25)
+    _fake, order = _callback_call(router, _trunk_and_dial("NOANSWER"))
+    assert [e[3:] for e in router.events if e[0] == "CALLBACK"][-1] == (
+        "customer_failed", "customer noanswer")
+    assert order.outcome == "callback-failed"
+    assert any("callback attempt 3" in str(h) for h in order.history)

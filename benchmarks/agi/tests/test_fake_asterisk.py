@@ -46,9 +46,18 @@ def test_header_block_is_asterisks():
 def test_split_args_honours_quotes_and_backslashes():
     """Quoted words keep their spaces, backslash escapes the next character, bare words split."""
     assert split_args('SET VARIABLE "A B" "say \\"hi\\" \\\\ ok"') == [
-        "SET", "VARIABLE", "A B", 'say "hi" \\ ok']
+        "SET",
+        "VARIABLE",
+        "A B",
+        'say "hi" \\ ok',
+    ]
     assert split_args("GET DATA hotline/main-menu 5000 1") == [
-        "GET", "DATA", "hotline/main-menu", "5000", "1"]
+        "GET",
+        "DATA",
+        "hotline/main-menu",
+        "5000",
+        "1",
+    ]
     assert split_args('"STREAM" "FILE" "x" ""') == ["STREAM", "FILE", "x", ""]
 
 
@@ -87,8 +96,7 @@ def test_hangup_during_a_prompt():
     while SET VARIABLE is still allowed on the dead channel."""
     channel = Channel(Caller(hangup_at=1, hangup_in_flight=True), random.Random(1))
     channel.reply("ANSWER")
-    assert channel.reply("STREAM FILE hotline/welcome \"\"") == (
-        b"200 result=-1 endpos=0\nHANGUP\n")
+    assert channel.reply('STREAM FILE hotline/welcome ""') == (b"200 result=-1 endpos=0\nHANGUP\n")
     assert channel.hung_up and not channel.alive
     assert channel.reply(f"GET DATA {MAIN_MENU} 5000 1") == REPLY_511
     assert not channel.media

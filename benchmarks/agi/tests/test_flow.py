@@ -43,8 +43,11 @@ def test_agi_lines_are_plain_agi():
     """Each step renders as the AGI command a raw-text server sends."""
     assert Step("answer").agi_line() == "ANSWER"
     assert Step("stream_file", ("hotline/welcome", "")).agi_line() == (
-        'STREAM FILE hotline/welcome ""')
+        'STREAM FILE hotline/welcome ""'
+    )
     assert Step("get_data", (MAIN_MENU, 5000, 1)).agi_line() == (
-        "GET DATA hotline/main-menu 5000 1")
+        "GET DATA hotline/main-menu 5000 1"
+    )
     assert Step("set_variable", ("HOTLINE_QUEUE", "billing")).agi_line() == (
-        'SET VARIABLE HOTLINE_QUEUE "billing"')
+        'SET VARIABLE HOTLINE_QUEUE "billing"'
+    )

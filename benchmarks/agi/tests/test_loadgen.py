@@ -12,17 +12,26 @@ from benchmarks.agi.run import SERVERS, _free_port, running
 
 
 def worker_result(turnarounds_ns: list[int], sessions: int, commands: int) -> dict:
-    counts = {"sessions": sessions, "commands": commands, "session_commands": commands,
-              "cpu_s": 0.5}
-    return {"counts": counts, "turnarounds": array("q", turnarounds_ns).tobytes(),
-            "session_times": array("q", [50_000_000] * sessions).tobytes()}
+    counts = {
+        "sessions": sessions,
+        "commands": commands,
+        "session_commands": commands,
+        "cpu_s": 0.5,
+    }
+    return {
+        "counts": counts,
+        "turnarounds": array("q", turnarounds_ns).tobytes(),
+        "session_times": array("q", [50_000_000] * sessions).tobytes(),
+    }
 
 
 def test_summarize_merges_workers_and_takes_percentiles():
     """Counts add up across workers; percentiles come from the merged turnarounds (in us)."""
     spec = LoadSpec(port=1, concurrency=2, duration=2.0)
-    results = [worker_result([1_000 * i for i in range(1, 51)], 5, 50),
-               worker_result([1_000 * i for i in range(51, 101)], 5, 50)]
+    results = [
+        worker_result([1_000 * i for i in range(1, 51)], 5, 50),
+        worker_result([1_000 * i for i in range(51, 101)], 5, 50),
+    ]
     figures = summarize(spec, results, server_cpu_s=0.01, memory=[], load_average=(0, 0, 0))
     assert figures["sessions_per_s"] == 5.0
     assert figures["commands_per_s"] == 50.0

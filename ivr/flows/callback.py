@@ -1,0 +1,165 @@
+"""Callbacks (virtual hold), the Asterisk side: placing them through ARI and the ``callback``
+FastAGI flow that connects the agent with the customer.
+
+Agent first, as call centers do it: the agent's phone rings with the customer's number shown;
+once the agent answers, the agent's channel runs ``s@hotline-callback`` (asterisk/
+extensions.conf), which hands it to ``agi://<instance>/callback,<call id>``; this flow dials
+the customer over the trunk and bridges them. A customer who does not answer puts the call
+back at its place in line (retried as the queue's ``callback`` settings say).
+
+:class:`AsteriskTelephony` is what :class:`routing.live.LiveRouter` needs from Asterisk
+(originate a callback, does a channel still exist) plus the ``DeviceStateChanged`` handler
+that keeps agents' availability in step with their softphones.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from twisted.internet.defer import Deferred
+from twisted.internet.interfaces import IReactorTime
+
+from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
+
+log = logging.getLogger(__name__)
+
+DIALABLE = re.compile(r"^\+?[0-9*#]{2,32}$")
+"""A callback number the trunk may dial; anything else is refused before it reaches Dial."""
+
+
+class CallbackRouter(Protocol):
+    async def callback_offer(self, call_id: str) -> Any: ...
+
+    async def callback_step(
+        self, call_id: str, agent_id: str, step: str, detail: str | float = ""
+    ) -> int: ...
+
+    async def completed(self, call_id: str, agent_id: str, by: str) -> Any: ...
+
+
+class CallbackOrders(Protocol):
+    async def get_by_call(self, call_id: str) -> Any: ...
+
+    async def update(
+        self, order_id: str, now: float, event: str, actor: str, **changes: Any
+    ) -> Any: ...
+
+
+@dataclass
+class CallbackFlow:
+    """``agi://host/callback,<call id>`` on the agent's channel, after the agent answered."""
+
+    router: CallbackRouter
+    workorders: CallbackOrders
+    clock: IReactorTime
+    trunk_variable: str = "HOTLINE_CALLBACK_TRUNK"
+
+    async def __call__(self, session: AGISession) -> None:
+        call_id = session.args[0] if session.args else ""
+        offer = await self.router.callback_offer(call_id)
+        if offer is None:
+            log.warning("callback %r: not offered to anyone (taken over or given up)", call_id)
+            await session.set_variable("HOTLINE_NEXT", "done")
+            return
+        attempt = await self.router.callback_step(call_id, offer.agent_id, "agent_answered")
+        await session.set_variable("HOTLINE_NEXT", "done")
+        if not attempt:
+            return  # the sweep released it meanwhile
+        order = await self.workorders.get_by_call(call_id)
+        note = f"callback attempt {attempt}: agent {offer.agent_id} answered, dialling customer"
+        await self._record(order, "note", "router", text=note)
+        if not DIALABLE.match(offer.number):
+            await self._failed(call_id, offer, order, "undialable number")
+            return
+        trunk = await session.get_variable(self.trunk_variable) or "customer"
+        started = self.clock.seconds()
+        agent_gone = False
+        try:
+            await session.exec_(
+                "Dial", f"PJSIP/{offer.number}@{trunk}", str(int(offer.ring_timeout_s)),
+                "gU(hotline-answered)", timeout=NO_TIMEOUT,
+            )
+        except ChannelHungUp:
+            agent_gone = True
+        status = (await session.get_variable("DIALSTATUS")) or ""
+        if status != "ANSWER":
+            await self._failed(call_id, offer, order,
+                               "agent hung up" if agent_gone else f"customer {status.lower()}")
+            return
+        talked = float((await session.get_variable("ANSWEREDTIME")) or 0)
+        answered_at = max(started, self.clock.seconds() - talked)
+        await self.router.callback_step(call_id, offer.agent_id, "customer_answered", answered_at)
+        await self._record(order, "assign", "router", agent=offer.agent_id)
+        await self._record(order, "start", offer.agent_id)
+        await self.router.completed(call_id, offer.agent_id, by="caller" if not agent_gone
+                                    else "agent")
+        await self._record(order, "note", offer.agent_id,
+                           text=f"callback connected; conversation {talked:.0f} s")
+
+    async def _failed(self, call_id: str, offer: Any, order: Any, why: str) -> None:
+        verdict = await self.router.callback_step(call_id, offer.agent_id, "customer_failed", why)
+        text = f"callback attempt failed: {why}" + (
+            "; attempts spent, given up" if verdict == 2 else "; will retry")
+        await self._record(order, "note", "router", text=text)
+        if verdict == 2:
+            await self._record(order, "update", "router", outcome="callback-failed")
+
+    async def _record(self, order: Any, event: str, actor: str, **changes: Any) -> None:
+        if order is not None:
+            await self.workorders.update(order.id, self.clock.seconds(), event, actor, **changes)
+
+
+class AsteriskTelephony:
+    """ARI for live routing: originate callbacks, check channels, follow softphones."""
+
+    def __init__(self, ari: Any, router: Any, agi_address: str, context: str = "hotline-callback"
+                 ) -> None:
+        self.ari = ari
+        self.router = router  # the asyncio LiveRouter (device states go straight to it)
+        self.agi_address = agi_address  # this instance's FastAGI host:port
+        self.context = context
+
+    async def originate_callback(
+        self, call_id: str, agent_endpoint: str, number: str, ring_timeout_s: float
+    ) -> Any:
+        """Ring the agent; on answer the agent's channel enters ``s@hotline-callback`` and
+        this instance's ``callback`` flow dials the customer."""
+        return await _wait(self.ari.originate(
+            agent_endpoint, extension="s", context=self.context,
+            caller_id=f'"Callback" <{number}>', timeout=max(1, int(ring_timeout_s)),
+            variables={"HOTLINE_CALLBACK_CALL": call_id, "HOTLINE_AGI": self.agi_address},
+        ))
+
+    async def channel_exists(self, call_id: str) -> bool | None:
+        """False once Asterisk no longer has the caller's channel; None if we cannot tell."""
+        try:
+            return (await _wait(self.ari.get_channel(call_id))) is not None
+        except Exception as exc:  # ARI unreachable: never remove a call on a guess
+            log.debug("channel %s: cannot tell (%s)", call_id, exc)
+            return None
+
+    def on_device_state(self, event: dict[str, Any]) -> Any:
+        """ARI ``DeviceStateChanged`` -> the agent's availability (see routing.live)."""
+        device = event.get("device_state", {})
+        agent_id = self.router.agent_for_device(device.get("name", ""))
+        if agent_id is None:
+            return None
+        task = asyncio.ensure_future(self.router.device_state(agent_id, device.get("state", "")))
+        task.add_done_callback(_log_failure)
+        return task
+
+
+def _log_failure(task: asyncio.Future[Any]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("device state not applied: %s", task.exception())
+
+
+async def _wait(result: Any) -> Any:
+    """Await a Deferred (ARI) from asyncio code; plain values pass through."""
+    if isinstance(result, Deferred):
+        return await result.asFuture(asyncio.get_event_loop())
+    return await result if asyncio.iscoroutine(result) else result

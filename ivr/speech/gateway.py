@@ -1,0 +1,162 @@
+"""The speech step of a call flow: "tell us why you are calling", as a request or a key.
+
+The flow hands its AGI session to :meth:`SpeechGateway.listen`. The gateway asks the
+AudioSocket server to expect the call (a recognizer slot is taken now, or the answer is
+``busy`` at once), then runs ``EXEC AudioSocket`` so Asterisk streams the caller's audio to
+us while we play the prompt back over the same socket (the caller may speak over it). The
+outcome becomes one of:
+
+- a request (category, urgency, transcript, confidence, engine), confirmed by the caller
+  with one key when the classifier was not sure ("That sounds like a fault. Press 1...");
+- the digits the caller pressed instead (the flow feeds them to the DTMF menu);
+- ``None``: the DTMF menu takes over (no slot free, silence twice, nothing understood, a
+  "no" to the confirmation, or a technical failure). The caller is never stuck here.
+"""
+
+from __future__ import annotations
+
+import logging
+import uuid
+import wave
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
+from ivr.agi.escaping import app_arguments
+from ivr.speech.audiosocket import AudioSocketServer, SpeechResult
+
+log = logging.getLogger(__name__)
+
+Request = dict[str, Any]
+
+
+class SpeechGateway:
+    def __init__(
+        self,
+        server: AudioSocketServer,
+        *,
+        config: Callable[[], Any],
+        host_sound: Callable[[str], Path],
+        sound: Callable[[str], str],
+        address: tuple[str, int],
+        attempts: int = 2,
+    ) -> None:
+        self.server = server
+        self.config = config
+        self.host_sound = host_sound  # prompt name -> .wav on this host (played over the socket)
+        self.sound = sound  # prompt name -> path Asterisk plays
+        self.address = address
+        self.attempts = attempts
+        self._prompts: dict[str, tuple[float, bytes]] = {}
+
+    @classmethod
+    def from_config(
+        cls, cfg: Any, reactor: Any, config: Callable[[], Any], sound: Callable[[str], str]
+    ) -> SpeechGateway:
+        """Load the engine (once per process) and build the server; raises EngineLoadError."""
+        from ivr.speech.classifier import IntentClassifier
+        from ivr.speech.engines import load_engine
+        from ivr.speech.pool import SpeechPool
+
+        speech = cfg.intents.speech
+        engine = load_engine(cfg.intents)
+        pool = SpeechPool.threaded(reactor, threads=speech.workers)
+        server = AudioSocketServer(
+            engine, IntentClassifier(cfg.intents), pool, reactor, speech.endpointing
+        )
+        host_dir = cfg.service.asterisk.host_sounds_dir
+        audiosocket = cfg.service.audiosocket
+        return cls(
+            server, config=config, host_sound=lambda name: host_dir / f"{name}.wav",
+            sound=sound, address=(audiosocket.host, audiosocket.port),
+        )
+
+    def listen_tcp(self, reactor: Any) -> Any:
+        host, port = self.address
+        return reactor.listenTCP(port, self.server, interface=host)
+
+    def _prompt_pcm(self, name: str) -> bytes:
+        """The prompt as 8 kHz 16-bit mono PCM (cached until the file changes)."""
+        path = self.host_sound(name)
+        try:
+            mtime = path.stat().st_mtime
+        except OSError:
+            return b""
+        cached = self._prompts.get(name)
+        if cached and cached[0] == mtime:
+            return cached[1]
+        with wave.open(str(path), "rb") as wav:
+            if (wav.getframerate(), wav.getsampwidth(), wav.getnchannels()) != (8000, 2, 1):
+                log.warning("prompt %s is not 8 kHz 16-bit mono: not played over AudioSocket",
+                            path)
+                return b""
+            pcm = wav.readframes(wav.getnframes())
+        self._prompts[name] = (mtime, pcm)
+        return pcm
+
+    async def listen(self, session: AGISession) -> Request | str | None:
+        """One speech step: a request, the digits pressed, or ``None`` for the menu."""
+        cfg = self.config()
+        for attempt in range(1, self.attempts + 1):
+            result = await self._one_utterance(session)
+            outcome = result.outcome
+            log.info("call %s: speech attempt %d: %s %r (%.2f)%s", session.uniqueid, attempt,
+                     outcome, result.text, result.confidence,
+                     " barge-in" if "barge_in" in result.timings else "")
+            if outcome == "hangup":
+                raise ChannelHungUp("caller hung up while speaking")
+            if outcome == "dtmf":
+                return result.digits or None
+            if outcome in ("busy", "error"):
+                return None
+            if outcome == "speech" and result.classification is not None:
+                return await self._confirmed(session, cfg, result)
+            if attempt < self.attempts:
+                continue  # silence or nothing recognized: ask once more
+        await session.stream_file(self.sound("not-understood"))
+        return None
+
+    async def _one_utterance(self, session: AGISession) -> SpeechResult:
+        call_uuid = str(uuid.uuid4())
+        expected = self.server.expect(call_uuid, prompt=self._prompt_pcm("speech-prompt"))
+        if expected.called:  # busy: no recognizer slot, the caller goes to the menu at once
+            return await expected
+        host, port = self.address
+        # AudioSocket returns -1 whenever the socket closes, also when we closed it after a
+        # decision, so its result says nothing about the caller: the stream's outcome does
+        # (``hangup`` when Asterisk dropped the stream first). Hence the raw EXEC here.
+        try:
+            await session.command(
+                "EXEC", "AudioSocket", app_arguments([call_uuid, f"{host}:{port}"]),
+                timeout=NO_TIMEOUT,
+            )
+        except ChannelHungUp:
+            expected.addErrback(lambda _failure: None)  # withdrawn: nobody waits for it
+            expected.cancel()
+            raise
+        return await expected
+
+    async def _confirmed(
+        self, session: AGISession, cfg: Any, result: SpeechResult
+    ) -> Request | None:
+        intents = cfg.intents
+        classification = result.classification
+        assert classification is not None
+        request: Request = {
+            "category": classification.category,
+            "urgency": classification.urgency,
+            "transcript": result.text,
+            "confidence": round(result.confidence, 3),
+            "engine": f"{result.engine}:{result.model}" if result.model else result.engine,
+            "menu_path": [],
+        }
+        if classification.category == intents.operator_category:
+            return request
+        if result.confidence >= intents.confirm_below:
+            return request
+        prompt = self.sound(f"confirm-{classification.category}")
+        answer = await session.get_data(prompt, 5000, 1)
+        if answer == "1":
+            return {**request, "menu_path": ["speech-confirmed"]}
+        return None

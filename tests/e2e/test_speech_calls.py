@@ -1,0 +1,97 @@
+"""Callers who say why they call, through the real Asterisk, AudioSocket and pocketsphinx.
+
+The caller's words are synthesized with piper (the same voice family as the prompts) into an
+8 kHz WAV that the simulated caller plays into the call; Asterisk streams it to ``ivr serve``
+over AudioSocket, where the default engine (pocketsphinx, bundled English model with the
+hotline's domain language model) recognizes it and the classifier sets category and urgency.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+
+import pytest
+
+from ivr.prompts import synthesize_to_wav
+from testbed.asterisk import Asterisk
+from testbed.checks import call_gone, first_event, wait_for, workorder
+
+pytestmark = pytest.mark.e2e
+
+
+def spoken(asterisk: Asterisk, text: str) -> str:
+    """The sentence as a sound file Asterisk can play (path without extension), cached."""
+    name = "utterance-" + hashlib.sha256(text.encode()).hexdigest()[:16]
+    target = asterisk.sounds_dir / "testcalls" / f"{name}.wav"
+    if not target.exists():
+        target.parent.mkdir(parents=True, exist_ok=True)
+        synthesize_to_wav(text, target, rate=8000)
+    return f"{asterisk.asterisk_sounds_dir}/testcalls/{name}"
+
+
+def test_spoken_fault_is_classified_and_routed(hotline, agents, caller, asterisk) -> None:
+    """A caller says their internet is down, over the speech prompt (barge-in): the work order
+    is a fault, urgent, with the transcript, the confidence and the engine, and the call
+    reaches the network agent."""
+    agent = agents("agent103", answer_after=0.5, hold_for=1.0)
+    service = hotline(agents=("agent103",))
+    words = spoken(asterisk, "Hi, my internet is down and I have no signal since this morning.")
+    call_id = caller(f"w5.5|p{words}")
+    call_gone(asterisk, call_id, timeout=90)
+    order = workorder(service, call_id)
+    assert (order["category"], order["urgency"]) == ("fault", "urgent")
+    assert order["transcript"] and "internet" in order["transcript"]
+    assert order["engine"].startswith("pocketsphinx")
+    assert 0 < order["confidence"] <= 1
+    assert order["menu_path"] == []
+    assert agent.answered == 1
+    # The caller spoke while the speech prompt still played: it stopped for them.
+    assert "barge-in" in service.log_path.read_text()
+
+
+def test_silence_twice_falls_back_to_the_menu(hotline, agents, caller, asterisk) -> None:
+    """A silent caller is asked once more, then hears the DTMF menu, where a key works."""
+    agents("agent101", answer_after=0.5, hold_for=1.0)
+    service = hotline(agents=("agent101",), overrides={
+        "intents.yaml": {"speech": {"endpointing": {"no_speech_timeout_ms": 1500}}},
+    })
+    call_id = caller("w24|d1")
+    call_gone(asterisk, call_id, timeout=90)
+    order = workorder(service, call_id)
+    assert (order["category"], order["menu_path"]) == ("inquiry", ["1"])
+    assert order["transcript"] is None
+    log = service.log_path.read_text()
+    assert log.count(": silence ''") == 2
+
+
+def test_low_confidence_is_confirmed_by_the_caller(hotline, agents, caller, asterisk) -> None:
+    """Below the confirmation threshold (here: always) the caller hears "That sounds like a
+    complaint. Press 1 if right" and presses 1: the work order records the confirmed
+    category."""
+    agents("agent104", answer_after=0.5, hold_for=1.0)
+    service = hotline(agents=("agent104",), overrides={"intents.yaml": {"confirm_below": 1.0}})
+    words = spoken(asterisk, "I want to complain about the rude staff in your store.")
+    call_id = caller(f"w5.5|p{words}|w3|d1")
+    call_gone(asterisk, call_id, timeout=90)
+    order = workorder(service, call_id)
+    assert order["category"] == "complaint"
+    assert order["menu_path"] == ["speech-confirmed"]
+
+
+def test_caller_hangs_up_mid_sentence_frees_the_recognizer(
+    hotline, caller, asterisk, db
+) -> None:
+    """The caller hangs up while speaking: the call counts as abandoned at stage speech, no
+    work order is created and the recognizer slot is free again."""
+    service = hotline(agents=("agent101",))
+    words = spoken(asterisk, "Hello, I am calling about my bill because the amount looks much "
+                             "higher than usual and I would like somebody to explain it to me.")
+    call_id = caller(f"w5.5|p{words}")
+    wait_for(lambda: service.health()["speech_streams"] == 1, 20, "the caller to be heard")
+    time.sleep(1.5)
+    asterisk.hangup(call_id)
+    call_gone(asterisk, call_id)
+    assert first_event(db, call_id, "ABANDON")["stage"] == "speech"
+    assert workorder(service, call_id) is None
+    wait_for(lambda: service.health()["speech_streams"] == 0, 10, "the recognizer to be freed")

@@ -1,0 +1,253 @@
+"""The live router's Lua scripts against a real redis-server: callbacks that keep their place,
+softphone device states, stale offers and orphaned calls of dead instances.
+
+The router is asyncio code; each test body runs as an asyncio Task on the reactor's loop
+(``on_asyncio``), as in the service. Time is a list the test moves by hand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from pathlib import Path
+
+import pytest
+import redis.asyncio as aioredis
+import yaml
+from twisted.internet.defer import Deferred
+
+from routing.live import HEARTBEAT_TTL_S, OFFER_GRACE_S, CallRequest, LiveRouter
+from routing.schema import load_routing_config
+from testbed.redis import RedisServer
+
+CONFIG = Path(__file__).resolve().parents[2] / "config"
+T0 = 1_800_000_000.0
+
+
+def on_asyncio(test):
+    """Run an async test body as an asyncio Task on the reactor's loop."""
+
+    @functools.wraps(test)
+    def run(*args, **kwargs):
+        return Deferred.fromFuture(asyncio.ensure_future(test(*args, **kwargs)))
+
+    return run
+
+
+def _config(retry_delay_s: float = 60.0, attempts: int = 2):
+    files = {n: yaml.safe_load((CONFIG / f"{n}.yaml").read_text())
+             for n in ("queues", "agents", "routing")}
+    files["routing"]["rules"]["fault"]["steps"] = [{"skills": "network >= 2"}]
+    for q in files["queues"]["queues"].values():
+        q["callback"] = {"attempts": attempts, "retry_delay_s": retry_delay_s}
+        q["wrapup_s"] = 0
+    return load_routing_config(files["queues"], files["agents"], files["routing"])
+
+
+class FakeTelephony:
+    """Records originates; channels listed in ``up`` exist in 'Asterisk'."""
+
+    def __init__(self) -> None:
+        self.originated: list[tuple[str, str, str]] = []
+        self.up: set[str] = set()
+
+    async def originate_callback(self, call_id, endpoint, number, ring_timeout_s):
+        self.originated.append((call_id, endpoint, number))
+
+    async def channel_exists(self, call_id):
+        return call_id in self.up
+
+
+@pytest.fixture(scope="module")
+def redis_server():
+    with RedisServer() as server:
+        yield server
+
+
+@pytest.fixture
+def make(redis_server):
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    now = [T0]
+    cfg = _config()
+
+    def router(instance="hotline-1", telephony=None, config=cfg):
+        client = aioredis.Redis.from_url(redis_server.url)
+        return LiveRouter(client, lambda: config, instance=instance, prefix=prefix,
+                          clock=lambda: now[0], telephony=telephony)
+
+    router.now = now
+    return router
+
+
+async def _only_available(router, *agent_ids):
+    await router.sync_agents()
+    for agent_id in router.config().agents:
+        if agent_id not in agent_ids:
+            await router.agent_action(agent_id, "pause", "break")
+
+
+async def _enqueue(router, call_id, at, request_type="fault", number="5550100"):
+    return await router.enqueue(CallRequest(call_id, request_type, "normal", number, at))
+
+
+async def _events(router):
+    return [{k.decode(): v.decode() for k, v in f.items()}
+            for _, f in await router.redis.xrange(router.events_key)]
+
+
+@on_asyncio
+async def test_callback_keeps_place_and_only_one_instance_places_it(make):
+    """A callback stays at its place: with one agent free it is offered before a later
+    caller, and of two instances dispatching the same round exactly one originates it
+    (agent first: the agent's endpoint is rung, with the customer's number)."""
+    phone_a, phone_b = FakeTelephony(), FakeTelephony()
+    a, b = make("hotline-1", phone_a), make("hotline-2", phone_b)
+    await _only_available(a)
+    await _enqueue(a, "c1", T0, number="5550199")
+    assert await a.request_callback("c1", "5550199")
+    await _enqueue(a, "c2", T0 + 5)
+    await a.agent_action("agent103", "resume")
+    await asyncio.gather(a.dispatch(), b.dispatch())
+    assert phone_a.originated + phone_b.originated == [("c1", "PJSIP/agent103", "5550199")]
+    offer = await a.callback_offer("c1")
+    assert (offer.agent_id, offer.number, offer.attempt) == ("agent103", "5550199", 0)
+    assert await a.poll("c2") is None
+
+
+@on_asyncio
+async def test_callback_customer_no_answer_retries_at_its_place_then_gives_up(make):
+    """The customer does not answer: the agent is free again, the callback goes back to its
+    place but is not offered before the retry delay; after the last attempt it is given up
+    (EXITCALLBACKFAILED) and leaves the waiting set."""
+    phone = FakeTelephony()
+    r = make(telephony=phone)
+    await _only_available(r, "agent103")
+    await _enqueue(r, "c1", T0)
+    await r.request_callback("c1", "5550199")
+    await r.dispatch()
+    assert await r.callback_step("c1", "agent103", "agent_answered") == 1
+    assert (await r.agents())["agent103"]["status"] == "on_call"
+    assert await r.callback_step("c1", "agent103", "customer_failed", "customer noanswer") == 1
+    assert (await r.agents())["agent103"]["status"] == "available"
+    assert await r.redis.zrange(r._k("waiting"), 0, -1) == [b"c1"]
+    await r.dispatch()
+    assert len(phone.originated) == 1  # not due yet
+    make.now[0] += 61
+    await r.dispatch()
+    assert len(phone.originated) == 2
+    assert await r.callback_step("c1", "agent103", "agent_answered") == 2
+    assert await r.callback_step("c1", "agent103", "customer_failed", "busy") == 2
+    assert await r.redis.zrange(r._k("waiting"), 0, -1) == []
+    kinds = [e["kind"] for e in await _events(r)]
+    assert kinds.count("CALLBACKATTEMPT") == 2 and kinds[-1] == "EXITCALLBACKFAILED"
+
+
+@on_asyncio
+async def test_callback_connected_counts_answered_and_completes(make):
+    """Agent answers, customer answers: CONNECT (marked callback) and then COMPLETECALLER;
+    the agent ends available."""
+    r = make(telephony=FakeTelephony())
+    await _only_available(r, "agent103")
+    await _enqueue(r, "c1", T0)
+    await r.request_callback("c1", "5550199")
+    await r.dispatch()
+    await r.callback_step("c1", "agent103", "agent_answered")
+    assert await r.callback_step("c1", "agent103", "customer_answered", T0 + 3)
+    assert await r.completed("c1", "agent103", by="caller")
+    kinds = [(e["kind"], e.get("callback")) for e in await _events(r)]
+    assert ("CONNECT", "1") in kinds and kinds[-1][0] == "COMPLETECALLER"
+    assert (await r.agents())["agent103"]["status"] == "available"
+
+
+@on_asyncio
+async def test_unanswered_callback_offer_is_released_as_missed(make):
+    """Nobody answers the agent's phone for a callback: after ring timeout + grace the sweep
+    pauses the agent (missed) and the callback is back at its place."""
+    r = make(telephony=FakeTelephony())
+    await _only_available(r, "agent103")
+    await _enqueue(r, "c1", T0)
+    await r.request_callback("c1", "5550199")
+    await r.dispatch()
+    make.now[0] += r.config().queues["faults"].ring_timeout_s + OFFER_GRACE_S + 1
+    await r.sweep()
+    agent = (await r.agents())["agent103"]
+    assert (agent["status"], agent["pause_reason"]) == ("paused", "missed")
+    assert await r.redis.zrange(r._k("waiting"), 0, -1) == [b"c1"]
+
+
+@on_asyncio
+async def test_offer_of_dead_instance_is_freed_and_its_gone_calls_removed(make):
+    """Instance 1 dies with one call offered and one waiting. Instance 2's sweep frees the
+    agent after ring timeout + grace (OFFERRELEASED, the agent not blamed), and removes the
+    calls whose channels Asterisk no longer has (EXITORPHANED); a call whose channel is
+    still up (re-entering through the backup) stays."""
+    phone = FakeTelephony()
+    dead, alive = make("hotline-1"), make("hotline-2", phone)
+    await _only_available(dead, "agent103")
+    await dead.dispatch()  # heartbeat of the soon-dead instance
+    await _enqueue(dead, "c1", T0)
+    await _enqueue(dead, "c2", T0 + 1)
+    await _enqueue(dead, "c3", T0 + 2)
+    await dead.dispatch()
+    assert (await dead.poll("c1")).agent_id == "agent103"
+    await alive.redis.delete(alive._k("instance", "hotline-1"))  # its heartbeat expired
+    phone.up = {"c3"}
+    make.now[0] += max(HEARTBEAT_TTL_S, 15 + OFFER_GRACE_S) + 1
+    await alive.sweep()
+    assert (await alive.agents())["agent103"]["status"] == "available"
+    await alive.sweep()
+    kinds = [(e["kind"], e.get("call_id")) for e in await _events(alive)]
+    assert ("OFFERRELEASED", "c1") in kinds
+    assert ("EXITORPHANED", "c1") in kinds and ("EXITORPHANED", "c2") in kinds
+    assert ("EXITORPHANED", "c3") not in kinds
+    assert await alive.redis.zrange(alive._k("waiting"), 0, -1) == [b"c3"]
+
+
+@on_asyncio
+async def test_reentered_call_keeps_its_position(make):
+    """The same call enqueued again by the backup instance keeps its sequence and place, and
+    is now owned by the backup."""
+    first, backup = make("hotline-1"), make("hotline-2")
+    await _only_available(first)
+    await _enqueue(first, "c1", T0)
+    await _enqueue(first, "c2", T0 + 1)
+    entry = await _enqueue(backup, "c1", T0 + 30)
+    assert entry.resumed and entry.position == 1
+    assert (await backup.waiting_call("c1"))["instance"] == "hotline-2"
+
+
+@on_asyncio
+async def test_device_state_pauses_busy_elsewhere_and_resumes(make):
+    """INUSE while available -> paused busy-elsewhere; NOT_INUSE -> available again;
+    UNAVAILABLE -> paused unavailable, back on NOT_INUSE; a device busy with our own call
+    (agent offered or on call) changes nothing; an explicit break is never lifted by it."""
+    r = make()
+    await r.sync_agents()
+    assert r.agent_for_device("PJSIP/agent101") == "agent101"
+    assert await r.device_state("agent101", "INUSE") == "paused"
+    assert (await r.agents())["agent101"]["pause_reason"] == "busy-elsewhere"
+    assert await r.device_state("agent101", "NOT_INUSE") == "available"
+    assert await r.device_state("agent101", "UNAVAILABLE") == "paused"
+    assert (await r.agents())["agent101"]["pause_reason"] == "unavailable"
+    assert await r.device_state("agent101", "NOT_INUSE") == "available"
+    await r.agent_action("agent102", "pause", "lunch")
+    assert await r.device_state("agent102", "NOT_INUSE") is None
+    await _only_available(r, "agent103")
+    await _enqueue(r, "c1", T0)
+    await r.dispatch()
+    assert await r.device_state("agent103", "RINGING") is None
+    kinds = [(e["kind"], e.get("source")) for e in await _events(r)]
+    assert kinds.count(("PAUSE", "device")) == 2 and kinds.count(("UNPAUSE", "device")) == 2
+
+
+@on_asyncio
+async def test_callback_refused_once_offered(make):
+    """A caller pressing the key just as an agent was offered the call stays on the line:
+    the request is refused and the offer stands."""
+    r = make(telephony=FakeTelephony())
+    await _only_available(r, "agent103")
+    await _enqueue(r, "c1", T0)
+    await r.dispatch()
+    assert not await r.request_callback("c1", "5550199")
+    assert (await r.poll("c1")).agent_id == "agent103"
