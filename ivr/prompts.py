@@ -241,7 +241,13 @@ class PiperSynthesizer:
         pieces: list[np.ndarray] = []
         native = voice.config.sample_rate
         gap = np.zeros(int(_SENTENCE_GAP_S * native))
-        for chunk in voice.synthesize(text, SynthesisConfig(length_scale=self.length_scale)):
+        # No sampling noise: piper's default draws random noise per synthesis, so the same
+        # text would give different audio each time (prompts would differ between builds,
+        # and test callers' words would be recognized differently from run to run).
+        config = SynthesisConfig(
+            length_scale=self.length_scale, noise_scale=0.0, noise_w_scale=0.0
+        )
+        for chunk in voice.synthesize(text, config):
             if pieces:
                 pieces.append(gap)
             pieces.append(np.asarray(chunk.audio_float_array, dtype=np.float64).reshape(-1))

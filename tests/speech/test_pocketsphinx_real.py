@@ -19,39 +19,42 @@ from ivr.speech.testing import stream_call
 pytestmark = pytest.mark.slow
 
 
-def first_heldout_per_category() -> list[dict]:
-    """The first held-out utterance of each category, in file order (not hand-picked)."""
-    seen: dict[str, dict] = {}
-    for u in load_eval_set():
-        if u["split"] == "heldout":
-            seen.setdefault(u["category"], u)
-    return list(seen.values())
+HELDOUT = [u for u in load_eval_set() if u["split"] == "heldout"]
+HELDOUT_FLOOR = 0.90
+"""The blind held-out accuracy measured when the set was written was 90.9-92.4%; the
+deterministic telephone audio now scores 93.9% (README, Benchmarks). Below the floor is a
+regression."""
 
 
-HELDOUT = first_heldout_per_category()
-
-
-@pytest.mark.parametrize("utterance", HELDOUT, ids=[u["category"] for u in HELDOUT])
-def test_heldout_sentence_streams_to_the_right_category(
-    utterance, intents, pocketsphinx_engine
-) -> None:
-    """A held-out caller sentence (piper voice, 8 kHz mu-law), streamed in 20 ms frames
-    through the AudioSocket protocol, the endpointer and pocketsphinx, gets its category."""
-    pcm, rate = read_wav(ensure_audio([utterance["text"]])[utterance["text"]])
-    assert rate == 8000
-    server = AudioSocketServer(
-        pocketsphinx_engine,
-        IntentClassifier(intents),
-        SpeechPool.inline(),
-        Clock(),
-        intents.speech.endpointing,
-    )
-    d, _ = stream_call(server, server.clock, pcm)
-    result = d.result
-    assert result.outcome == "speech"
-    assert result.engine == "pocketsphinx"
-    assert result.classification.category == utterance["category"], result.text
-    assert 0.0 < result.confidence <= 1.0
+def test_heldout_set_streams_to_the_right_categories(intents, pocketsphinx_engine) -> None:
+    """Every held-out caller sentence (piper voice, 8 kHz mu-law with line noise), streamed
+    in 20 ms frames through the AudioSocket protocol, the endpointer and pocketsphinx, is
+    recognized as speech with a confidence; top-1 accuracy of the categories stays above the
+    floor, and every category is recognized at least once."""
+    audio = ensure_audio([u["text"] for u in HELDOUT])
+    right = 0
+    hit: set[str] = set()
+    misses = []
+    for utterance in HELDOUT:
+        pcm, rate = read_wav(audio[utterance["text"]])
+        assert rate == 8000
+        server = AudioSocketServer(
+            pocketsphinx_engine, IntentClassifier(intents), SpeechPool.inline(), Clock(),
+            intents.speech.endpointing,
+        )
+        d, _ = stream_call(server, server.clock, pcm)
+        result = d.result
+        assert result.outcome == "speech", utterance["text"]
+        assert result.engine == "pocketsphinx"
+        assert 0.0 < result.confidence <= 1.0
+        if result.classification.category == utterance["category"]:
+            right += 1
+            hit.add(utterance["category"])
+        else:
+            misses.append((utterance["text"], result.text, result.classification.category))
+    accuracy = right / len(HELDOUT)
+    assert accuracy >= HELDOUT_FLOOR, (accuracy, misses)
+    assert hit == {u["category"] for u in HELDOUT}
 
 
 def test_classify_command_reads_8k_and_16k_wav(tmp_path) -> None:
