@@ -212,3 +212,27 @@ def test_hostile_caller_id_is_stored_verbatim_and_injects_nothing(
     assert order["agent"] == "agent103"
     assert agent.answered == 1
     assert operator.count("INVITE") == 0
+
+
+def test_ivr_call_command_speaks_and_prints_the_work_order(hotline, agents, asterisk) -> None:
+    """``ivr call --say TEXT`` (what ops and the demo use) synthesizes the caller's words,
+    places the call through ARI, follows it, and prints the work order as JSON on stdout."""
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    agents("agent103", answer_after=0.5, hold_for=1.0)
+    service = hotline(agents=("agent103",))
+    ivr = Path(sys.executable).with_name("ivr")
+    done = subprocess.run(
+        [str(ivr), "call", "--say", "My internet is down and nothing works.", "--wait", "5.5",
+         "--caller-number", "5550199", "--timeout", "90"],
+        env=service.env, capture_output=True, text=True, timeout=150, check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    order = json.loads(done.stdout)
+    assert (order["category"], order["urgency"]) == ("fault", "urgent")
+    assert order["caller"]["number"] == "5550199"
+    assert order["agent"] == "agent103"
+    assert "internet" in (order["transcript"] or "")

@@ -15,6 +15,7 @@ import pytest
 import redis
 
 from testbed.checks import call_gone, events, kinds, routing_leftovers, wait_for, workorder
+from testbed.service import merge
 
 pytestmark = pytest.mark.e2e
 
@@ -189,10 +190,13 @@ def test_callback_keeps_its_place(hotline, agents, caller, asterisk, db) -> None
     assert routing_leftovers(db) == []
 
 
-def _two_instances(hotline: Any, **options: Any) -> tuple[Any, Any]:
-    one = hotline(agents=("agent103", "agent104"), instance="hotline-1", **options)
+def _two_instances(hotline: Any, overrides: dict[str, Any]) -> tuple[Any, Any]:
+    """Instance 1 on FastAGI 4573 / HTTP 8090, instance 2 on 4574 / 8091 (the dialplan's
+    HOTLINE_AGI and HOTLINE_AGI_BACKUP), one Redis, one agent pool."""
+    one = hotline(agents=("agent103", "agent104"), instance="hotline-1", overrides=overrides)
     two = hotline(agents=("agent103", "agent104"), instance="hotline-2", agi_port=4574,
-                  http_port=8091, flush=False, **options)
+                  http_port=8091, flush=False, overrides=merge(
+                      overrides, {"service.yaml": {"audiosocket": {"port": 9093}}}))
     return one, two
 
 
