@@ -819,6 +819,18 @@ class LiveRouter:
                 call = memo[1].get(("c", call_id, flat)) or _waiting_call(call_id, row, cfg)
                 self._memo[1][("c", call_id, flat)] = call
                 calls.append(call)
+        # A call whose instance died has nobody to ring the agent for it: it is not offered
+        # (the agent would be blocked for a ring timeout) until the backup instance takes it
+        # over (enqueue names the new owner) or the sweep removes it.
+        owners = sorted({owner for callback, owner in meta.values()
+                         if not callback and owner and owner != self.instance})
+        if owners:
+            pipe = self.redis.pipeline(transaction=False)
+            for owner in owners:
+                pipe.exists(self._k("instance", owner))
+            dead = {o for o, up in zip(owners, await pipe.execute(), strict=True) if not up}
+            if dead:
+                calls = [c for c in calls if meta[c.call_id][1] not in dead]
         rows = [_pairs(flat) for flat in state["stats"] or ()]
         stats = {}
         for name, row in zip(cfg.queues, rows, strict=True):
@@ -926,6 +938,8 @@ class LiveRouter:
                 args=[agent_id, call_id, now, _iso(now), mode],
             )
             log.info("call %s: offer to %s released (%s)", call_id, agent_id, mode)
+            if mode == "free":
+                meta = {**meta, call_id: (False, instance)}  # waiting again: orphan check below
         if self.telephony is None:
             return
         for call_id, (callback, instance) in meta.items():

@@ -49,9 +49,14 @@ _HEADER = struct.Struct(">BH")
 # 20 ms of 8 kHz slin is 320 bytes; anything far beyond a frame is not Asterisk talking.
 MAX_PAYLOAD = 4096
 PROMPT_FRAME_BYTES = TELEPHONE_RATE * 2 * FRAME_MS // 1000
-# Asterisk sends a frame every 20 ms while the channel is up; this long without one means the
-# stream is stuck and the call should not wait for it.
-FRAME_WATCHDOG_S = 2.0
+# Asterisk forwards the caller's frames as they come; while the caller is quiet a phone with
+# silence suppression (DTX) or a Local channel sends none at all. A gap of FRAME_GAP_S with
+# no frame counts as that much silence for the endpointer, so the end of speech and the
+# no-speech timeout still come; only a stream that never starts (no UUID) for
+# FRAME_WATCHDOG_S is an error.
+FRAME_GAP_S = 0.2
+FRAME_WATCHDOG_S = 10.0
+_SILENT_FRAME = b"\0" * PROMPT_FRAME_BYTES
 CONNECT_TIMEOUT_S = 5.0
 
 Outcome = Literal["speech", "dtmf", "silence", "busy", "hangup", "error"]
@@ -116,6 +121,7 @@ class AudioSocketProtocol(Protocol):
         self._prompt: bytes = b""
         self._prompt_loop: LoopingCall | None = None
         self._watchdog: Any = None
+        self._gap_s = 0.0
         self._recognizer: Recognizer | None = None
         self._pending: list[bytes] = []
         self._feeding = False
@@ -141,6 +147,7 @@ class AudioSocketProtocol(Protocol):
             self._frameReceived(kind, payload)
 
     def _frameReceived(self, kind: int, payload: bytes) -> None:
+        self._gap_s = 0.0
         self._arm_watchdog()
         if self._state == "uuid":
             if kind != KIND_UUID or len(payload) != 16:
@@ -331,9 +338,9 @@ class AudioSocketProtocol(Protocol):
 
     def _arm_watchdog(self) -> None:
         if self._watchdog is not None and self._watchdog.active():
-            self._watchdog.reset(FRAME_WATCHDOG_S)
+            self._watchdog.reset(FRAME_GAP_S)
         elif self._state != "done":
-            self._watchdog = self.clock.callLater(FRAME_WATCHDOG_S, self._stalled)
+            self._watchdog = self.clock.callLater(FRAME_GAP_S, self._stalled)
 
     def _cancel_watchdog(self) -> None:
         if self._watchdog is not None and self._watchdog.active():
@@ -342,9 +349,19 @@ class AudioSocketProtocol(Protocol):
 
     def _stalled(self) -> None:
         self._watchdog = None
-        if self._state == "recognizing":
+        if self._state in ("recognizing", "done"):
             return  # waiting on the recognizer, not on Asterisk
-        self._fail("no frame for 2 s")
+        self._gap_s += FRAME_GAP_S
+        if self._state == "uuid":
+            if self._gap_s >= FRAME_WATCHDOG_S - 1e-6:
+                self._fail(f"no UUID frame in {FRAME_WATCHDOG_S:.0f} s")
+                return
+        else:
+            for _ in range(round(FRAME_GAP_S * 1000 / FRAME_MS)):
+                self._audio(_SILENT_FRAME)
+                if self._state not in ("listening", "speaking"):
+                    return
+        self._arm_watchdog()
 
 
 class AudioSocketServer(ServerFactory):

@@ -251,3 +251,19 @@ async def test_callback_refused_once_offered(make):
     await r.dispatch()
     assert not await r.request_callback("c1", "5550199")
     assert (await r.poll("c1")).agent_id == "agent103"
+
+
+@on_asyncio
+async def test_calls_of_a_dead_instance_are_not_offered(make):
+    """Nobody could ring the agent for a call whose instance died: it is not offered (the
+    agent stays free), until the backup instance re-enqueues it and owns it."""
+    dead, alive = make("hotline-1"), make("hotline-2", FakeTelephony())
+    await _only_available(dead, "agent103")
+    await _enqueue(dead, "c1", T0)
+    await alive.redis.delete(alive._k("instance", "hotline-1"))
+    alive.telephony.up = {"c1"}  # the caller is still there, re-entering via the backup
+    assert await alive.dispatch() == []
+    assert (await alive.agents())["agent103"]["status"] == "available"
+    assert (await _enqueue(alive, "c1", T0 + 20)).resumed  # re-entered through the backup
+    made = await alive.dispatch()
+    assert [(a.call_id, a.agent_id) for a in made] == [("c1", "agent103")]

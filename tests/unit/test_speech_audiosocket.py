@@ -11,6 +11,7 @@ from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
 from ivr.speech.audiosocket import (
+    FRAME_GAP_S,
     FRAME_WATCHDOG_S,
     KIND_AUDIO,
     KIND_DTMF,
@@ -296,17 +297,31 @@ def test_cancelling_withdraws_the_expectation() -> None:
     assert transport.disconnecting
 
 
-def test_a_stalled_stream_ends_with_error() -> None:
-    """Asterisk stops sending frames (2 s watchdog): the step ends instead of hanging."""
+def test_no_frames_after_speech_count_as_silence_and_end_the_utterance() -> None:
+    """A caller's phone with silence suppression (or a Local channel) sends no frames while
+    the caller is quiet: the gap counts as silence, so the utterance ends and is recognized
+    instead of waiting for frames that never come."""
     h = Harness()
     call_uuid, results = h.expect()
     proto, transport = h.connect()
     proto.dataReceived(uuid_frame(call_uuid))
-    h.frames(proto, LOUD, 10)
-    h.clock.advance(FRAME_WATCHDOG_S)
-    assert [r.outcome for r in results] == ["error"]
+    h.frames(proto, LOUD, 30)
+    for _ in range(10):
+        h.clock.advance(FRAME_GAP_S)
+    assert [r.outcome for r in results] == ["speech"]
     assert transport.disconnecting
     assert h.engine.recognizers[0].closed
+
+
+def test_a_stream_that_never_starts_ends_with_error() -> None:
+    """Connected but no UUID frame within the watchdog: the step ends with an error."""
+    h = Harness()
+    _call_uuid, results = h.expect()
+    _proto, transport = h.connect()
+    for _ in range(round(FRAME_WATCHDOG_S / FRAME_GAP_S)):
+        h.clock.advance(FRAME_GAP_S)
+    assert transport.disconnecting
+    assert results == []
 
 
 def test_recognizer_failure_is_an_error_not_a_crash() -> None:
