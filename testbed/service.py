@@ -23,6 +23,8 @@ from typing import Any
 
 import yaml
 
+from testbed.processes import stop_process
+
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = REPO / "config"
 
@@ -137,12 +139,7 @@ class HotlineService:
         self.process.send_signal(signal.SIGHUP)
 
     def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.kill()
+        stop_process(self.process, 10)
         self.process = None
 
     def __enter__(self) -> HotlineService:

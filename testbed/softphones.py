@@ -28,6 +28,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from testbed.processes import stop_process
+
 SCENARIO_DIR = Path(__file__).resolve().parent / "sipp"
 BEHAVIOURS = {
     "answer": "uas_answer.xml",
@@ -154,15 +156,7 @@ class SippAgent:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
-        if self.process is None:
-            return
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(3)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+        stop_process(self.process, 3)
         self.process = None
 
     def cleanup(self) -> None:
