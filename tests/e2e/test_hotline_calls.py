@@ -236,3 +236,23 @@ def test_ivr_call_command_speaks_and_prints_the_work_order(hotline, agents, aste
     assert order["caller"]["number"] == "5550199"
     assert order["agent"] == "agent103"
     assert "internet" in (order["transcript"] or "")
+
+
+def test_redis_away_caller_reaches_operator_and_work_order_is_kept(
+    hotline, operator, caller, asterisk, redis_server, db
+) -> None:
+    """Redis stops while the hotline runs: the caller still reaches a human (the operator),
+    the work order is spooled on the service's disk, and once Redis is back it is written
+    there exactly once."""
+    service = hotline(agents=("agent103",))
+    redis_server.stop()
+    try:
+        call_id = caller("w2|d3")
+        operator.wait_for("INVITE", timeout=60)
+        call_gone(asterisk, call_id)
+    finally:
+        redis_server.start()
+    order = wait_for(lambda: workorder(service, call_id), 30, "the spooled work order")
+    assert (order["category"], order["caller"]["number"]) == ("fault", "5550100")
+    orders_for_call = [k for k in db.keys("hotline:wo:by-call:*") if k.endswith(call_id)]
+    assert len(orders_for_call) == 1
