@@ -181,6 +181,7 @@ class Hotline:
         if self.ari is not None:
             if self.telephony is not None:
                 self.ari.subscribe("DeviceStateChanged", self.telephony.on_device_state)
+                self.ari.subscribe("ChannelDestroyed", self.telephony.on_channel_destroyed)
             self.ari.start()
 
         def dispatch() -> Any:

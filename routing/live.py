@@ -726,6 +726,21 @@ class LiveRouter:
         )
         return int(done)
 
+    async def callback_unanswered(self, call_id: str) -> bool:
+        """The agent's leg of a callback ended unanswered (ARI ``ChannelDestroyed``): if the
+        offer still stands the agent is paused missed and the callback is back at its place.
+        A no-op once the agent answered, and when another instance already did it."""
+        row = await self.redis.hmget(self._k("call", call_id), "status", "agent", "callback")
+        status, agent_id, callback = (_s(v) for v in row)
+        if status != "offered" or callback != "1":
+            return False
+        now = self.clock()
+        return bool(await self._scripts["release"](
+            keys=[self._k("agent", agent_id), self._k("call", call_id), self._k("waiting"),
+                  self._k("offered"), self.events_key],
+            args=[agent_id, call_id, now, _iso(now), "missed"],
+        ))
+
     async def waiting_call(self, call_id: str) -> dict[str, str] | None:
         """The call's record if it is queued (waiting or offered) and not a callback: a call
         re-entering through the backup instance resumes it instead of starting over."""

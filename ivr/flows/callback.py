@@ -15,6 +15,7 @@ that keeps agents' availability in step with their softphones.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import re
 from dataclasses import dataclass
@@ -26,6 +27,9 @@ from twisted.internet.interfaces import IReactorTime
 from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
 
 log = logging.getLogger(__name__)
+
+CALLBACK_CHANNEL = "callback-"
+"""ARI channel id prefix of a callback's agent leg (``callback-<call id>``)."""
 
 DIALABLE = re.compile(r"^\+?[0-9*#]{2,32}$")
 """A callback number the trunk may dial; anything else is refused before it reaches Dial."""
@@ -86,11 +90,16 @@ class CallbackFlow:
         except ChannelHungUp:
             agent_gone = True
         status = (await session.get_variable("DIALSTATUS")) or ""
+        talked = float((await session.get_variable("ANSWEREDTIME")) or 0)
+        # End the agent's leg before the agent is free again, so the next offer never finds
+        # the phone still in this call.
+        if not agent_gone:
+            with contextlib.suppress(ChannelHungUp):
+                await session.hangup()
         if status != "ANSWER":
             await self._failed(call_id, offer, order,
                                "agent hung up" if agent_gone else f"customer {status.lower()}")
             return
-        talked = float((await session.get_variable("ANSWEREDTIME")) or 0)
         answered_at = max(started, self.clock.seconds() - talked)
         await self.router.callback_step(call_id, offer.agent_id, "customer_answered", answered_at)
         await self._record(order, "assign", "router", agent=offer.agent_id)
@@ -132,6 +141,7 @@ class AsteriskTelephony:
             agent_endpoint, extension="s", context=self.context,
             caller_id=f'"Callback" <{number}>', timeout=max(1, int(ring_timeout_s)),
             variables={"HOTLINE_CALLBACK_CALL": call_id, "HOTLINE_AGI": self.agi_address},
+            channel_id=f"{CALLBACK_CHANNEL}{call_id}",
         ))
 
     async def channel_exists(self, call_id: str) -> bool | None:
@@ -141,6 +151,19 @@ class AsteriskTelephony:
         except Exception as exc:  # ARI unreachable: never remove a call on a guess
             log.debug("channel %s: cannot tell (%s)", call_id, exc)
             return None
+
+    def on_channel_destroyed(self, event: dict[str, Any]) -> Any:
+        """ARI ``ChannelDestroyed`` of a callback's agent leg: if the agent never answered
+        (the offer still stands), the callback goes back to its place at once and the agent
+        is paused missed, instead of waiting for the sweep."""
+        channel_id = str(event.get("channel", {}).get("id", ""))
+        if not channel_id.startswith(CALLBACK_CHANNEL):
+            return None
+        task = asyncio.ensure_future(
+            self.router.callback_unanswered(channel_id.removeprefix(CALLBACK_CHANNEL))
+        )
+        task.add_done_callback(_log_failure)
+        return task
 
     def on_device_state(self, event: dict[str, Any]) -> Any:
         """ARI ``DeviceStateChanged`` -> the agent's availability (see routing.live)."""

@@ -151,11 +151,13 @@ class HotlineFlow:
     async def _resume(self, session: AGISession, call_id: str) -> bool:
         """A call already queued (its instance died, the dialplan re-entered it here through
         the backup FastAGI) skips welcome and menu and waits at its original place."""
-        queued = await self.router.waiting_call(call_id)
-        if queued is None:
+        try:
+            queued = await self.router.waiting_call(call_id)
+            order = await self.workorders.get_by_call(call_id) if queued else None
+        except Exception as exc:  # Redis away: a new call as usual (work order spooled)
+            log.warning("call %s: cannot tell whether it was queued before: %s", call_id, exc)
             return False
-        order = await self.workorders.get_by_call(call_id)
-        if order is None:
+        if queued is None or order is None:
             return False
         log.info("call %s: resumed in queue %s after its instance was lost", call_id,
                  queued.get("queue"))

@@ -331,3 +331,19 @@ def test_callback_flow_customer_no_answer_is_retried_then_given_up(cfg):
         "customer_failed", "customer noanswer")
     assert order.outcome == "callback-failed"
     assert any("callback attempt 3" in str(h) for h in order.history)
+
+
+def test_store_away_at_start_is_a_new_call_as_usual(cfg):
+    """When the router cannot say whether the call was queued before (Redis away), the call
+    starts as a new one: menu, work order, queue."""
+
+    class RedisAway(FakeRouter):
+        async def waiting_call(self, call_id):
+            raise ConnectionError("redis away")
+
+    router = RedisAway([_offer("agent103")])
+    _fake, orders, _ = _call(cfg, router, {
+        "STREAM FILE": ["3"], "GET VARIABLE": _dial_vars("ANSWER"), "GET DATA": [None],
+    })
+    assert _order(orders).menu_path == ("3",)
+    assert router.kinds()[0] == "ENTERQUEUE"

@@ -267,3 +267,25 @@ async def test_calls_of_a_dead_instance_are_not_offered(make):
     assert (await _enqueue(alive, "c1", T0 + 20)).resumed  # re-entered through the backup
     made = await alive.dispatch()
     assert [(a.call_id, a.agent_id) for a in made] == [("c1", "agent103")]
+
+
+@on_asyncio
+async def test_callback_agent_leg_ending_unanswered_releases_at_once(make):
+    """The agent's phone rang out for a callback (ARI ChannelDestroyed of its leg): the
+    agent is paused missed and the callback is back at its place right away; once the agent
+    has answered, the same notice changes nothing."""
+    r = make(telephony=FakeTelephony())
+    await _only_available(r, "agent103", "agent104")
+    await _enqueue(r, "c1", T0)
+    await r.request_callback("c1", "5550199")
+    await r.dispatch()
+    agent = (await r.callback_offer("c1")).agent_id
+    assert await r.callback_unanswered("c1")
+    state = (await r.agents())[agent]
+    assert (state["status"], state["pause_reason"]) == ("paused", "missed")
+    assert await r.redis.zrange(r._k("waiting"), 0, -1) == [b"c1"]
+    await r.dispatch()
+    other = (await r.callback_offer("c1")).agent_id
+    assert other != agent
+    await r.callback_step("c1", other, "agent_answered")
+    assert not await r.callback_unanswered("c1")
