@@ -182,6 +182,7 @@ class Hotline:
             if self.telephony is not None:
                 self.ari.subscribe("DeviceStateChanged", self.telephony.on_device_state)
                 self.ari.subscribe("ChannelDestroyed", self.telephony.on_channel_destroyed)
+                self.ari.subscribe("Dial", self.telephony.on_dial)
             self.ari.start()
 
         def dispatch() -> Any:

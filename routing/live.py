@@ -192,6 +192,10 @@ return 1
 _RING_RESULT = _LUA_HELPERS + """
 if redis.call('HGET', KEYS[2], 'agent') ~= ARGV[1] then return 0 end
 local outcome = ARGV[3]
+-- The answer is reported twice: live (ARI Dial event) and when Dial returns; count it once.
+if outcome == 'answered' and redis.call('HGET', KEYS[2], 'status') == 'connected' then
+  return 1
+end
 local now = tonumber(ARGV[4])
 local entered = tonumber(redis.call('HGET', KEYS[2], 'entered_at'))
 local queue = redis.call('HGET', KEYS[2], 'queue')
@@ -621,16 +625,19 @@ class LiveRouter:
             return Offer(kind="overflow", destination=_s(fields.get(b"destination")))
         return None
 
-    async def ring_result(self, call_id: str, agent_id: str, outcome: str) -> bool:
+    async def ring_result(
+        self, call_id: str, agent_id: str, outcome: str, at: float | None = None
+    ) -> bool:
         """What happened when the agent's phone rang (answered, no_answer, busy, rejected,
-        unavailable, caller_gone)."""
+        unavailable, caller_gone); ``at``: when it happened, if not now (the moment of the
+        answer, which the speed of answer and the service level are measured to)."""
         reason = {
             "no_answer": core.PAUSE_MISSED,
             "rejected": core.PAUSE_REJECTED,
             "busy": core.PAUSE_BUSY_ELSEWHERE,
             "unavailable": "unavailable",
         }.get(outcome, "")
-        now = self.clock()
+        now = self.clock() if at is None else at
         queue = await self._queue_of(call_id)
         target = queue.service_level if queue else core.ServiceLevelTarget()
         done = await self._scripts["ring_result"](
@@ -645,6 +652,14 @@ class LiveRouter:
             log.info("call %s: agent %s %s -> paused (%s), call back to its place",
                      call_id, agent_id, outcome, reason)
         return bool(done)
+
+    async def answered(self, call_id: str, at: float | None = None) -> bool:
+        """The agent offered this call answered (ARI ``Dial`` event, live): CONNECT now, the
+        agent on call, while the conversation runs."""
+        agent_id = _s(await self.redis.hget(self._k("call", call_id), "agent"))
+        if not agent_id:
+            return False
+        return await self.ring_result(call_id, agent_id, "answered", at)
 
     async def completed(self, call_id: str, agent_id: str, by: str) -> bool:
         """The conversation ended (``by`` who hung up first: agent or caller)."""

@@ -40,7 +40,9 @@ class FakeRouter:
     async def poll(self, call_id: str) -> Offer | None:
         return self.offers.popleft() if self.offers else None
 
-    async def ring_result(self, call_id: str, agent_id: str, outcome: str) -> bool:
+    async def ring_result(
+        self, call_id: str, agent_id: str, outcome: str, at: float | None = None
+    ) -> bool:
         self.events.append(("RING", call_id, agent_id, outcome))
         if outcome in ("answered", "caller_gone"):
             self.waiting.pop(call_id, None)

@@ -165,6 +165,19 @@ class AsteriskTelephony:
         task.add_done_callback(_log_failure)
         return task
 
+    def on_dial(self, event: dict[str, Any]) -> Any:
+        """ARI ``Dial`` with ``dialstatus`` ANSWER for one of our callers: the agent answered,
+        now. Recorded at once, so the speed of answer ends at the answer (not when the
+        conversation is over) and the agent shows on call while talking."""
+        if event.get("dialstatus") != "ANSWER":
+            return None
+        call_id = str((event.get("caller") or {}).get("id", ""))
+        if not call_id:
+            return None
+        task = asyncio.ensure_future(self.router.answered(call_id))
+        task.add_done_callback(_log_failure)
+        return task
+
     def on_device_state(self, event: dict[str, Any]) -> Any:
         """ARI ``DeviceStateChanged`` -> the agent's availability (see routing.live)."""
         device = event.get("device_state", {})

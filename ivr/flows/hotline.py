@@ -314,7 +314,16 @@ class HotlineFlow:
         if caller_gone and outcome != "answered":
             outcome = "caller_gone"
         self.active[call_id] = "connected" if outcome == "answered" else "queue"
-        await self.router.ring_result(call_id, offer.agent_id, outcome)
+        answered_at = None
+        if outcome == "answered":
+            # Normally recorded live from ARI's Dial event; this is the fallback when ARI is
+            # away: Dial's own timers say how long it rang before the answer.
+            rang_ms = _ms(await session.get_variable("DIALEDTIME_MS")) - _ms(
+                await session.get_variable("ANSWEREDTIME_MS")
+            )
+            dialled = self.clock.seconds() - dial_started
+            answered_at = dial_started + min(max(rang_ms / 1000, 0.0), dialled)
+        await self.router.ring_result(call_id, offer.agent_id, outcome, answered_at)
         if outcome == "caller_gone":
             self.active[call_id] = "ended"
             await self._record(order, "note", "caller", text="caller hung up while ringing")
@@ -400,3 +409,10 @@ def displayable_name(name: str, limit: int = 64) -> str:
     cleaned = "".join(" " if not c.isprintable() else c for c in name)
     cleaned = cleaned.replace('"', "'").replace("\\", "/")
     return " ".join(cleaned.split())[:limit]
+
+
+def _ms(value: str | None) -> float:
+    try:
+        return float(value or 0)
+    except ValueError:
+        return 0.0

@@ -289,3 +289,24 @@ async def test_callback_agent_leg_ending_unanswered_releases_at_once(make):
     assert other != agent
     await r.callback_step("c1", other, "agent_answered")
     assert not await r.callback_unanswered("c1")
+
+
+@on_asyncio
+async def test_answer_is_counted_once_at_the_moment_it_happened(make):
+    """The agent's answer comes live (ARI Dial event) and again when Dial returns after the
+    conversation: CONNECT is written once, its hold time ends at the answer, the agent is
+    on call meanwhile, and the queue counts one answered call within the target."""
+    router = make()
+    await _only_available(router, "agent103")
+    await _enqueue(router, "c1", T0)
+    make.now[0] = T0 + 4
+    await router.dispatch()
+    assert (await router.poll("c1")).agent_id == "agent103"
+    assert await router.answered("c1", at=T0 + 7)
+    assert (await router.agents())["agent103"]["status"] == "on_call"
+    make.now[0] = T0 + 300  # the conversation is over, Dial returns
+    assert await router.ring_result("c1", "agent103", "answered", at=T0 + 7)
+    connects = [e for e in await _events(router) if e["kind"] == "CONNECT"]
+    assert [e["holdtime"] for e in connects] == ["7.000"]
+    stats = (await router.snapshot()).stats["faults"]
+    assert (stats.answered, stats.answered_within) == (1, 1)
