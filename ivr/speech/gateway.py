@@ -153,7 +153,8 @@ class SpeechGateway:
         }
         if classification.category == intents.operator_category:
             return request
-        if result.confidence >= intents.confirm_below:
+        # confirm_below 1.0 means "always ask", also when the classifier is certain.
+        if result.confidence >= intents.confirm_below and intents.confirm_below < 1.0:
             return request
         prompt = self.sound(f"confirm-{classification.category}")
         answer = await session.get_data(prompt, 5000, 1)

@@ -91,7 +91,7 @@ class IntentsConfig(_Strict):
 
     categories: dict[str, Category]
     urgency_overrides: list[UrgencyOverride] = Field(default_factory=list)
-    # Below this confidence the caller is asked to confirm the category.
+    # Below this confidence the caller is asked to confirm the category (1.0: always ask).
     confirm_below: float = Field(0.6, ge=0.0, le=1.0)
     # Category of a request that matches nothing we know.
     fallback_category: str = "other"
