@@ -28,6 +28,7 @@ class FakeRouter:
         self.queue = queue
         self.announce_every_s = announce_every_s
         self.events: list[tuple[str, ...]] = []
+        self.dispatches = 0
         self.waiting: dict[str, CallRequest] = {}
 
     async def enqueue(self, call: CallRequest) -> QueueEntry:
@@ -37,13 +38,29 @@ class FakeRouter:
         return QueueEntry(call.call_id, self.queue, "default", self.announce_every_s, 1, 60.0,
                           resumed=resumed, callback_key=self.callback_key)
 
+    async def dispatch(self) -> list[object]:
+        self.dispatches += 1
+        return []
+
     async def poll(self, call_id: str) -> Offer | None:
-        return self.offers.popleft() if self.offers else None
+        """Like the store: an offer stands (every poll sees it) until the flow reports how the
+        ring went; a scripted ``None`` is one poll that found nothing yet."""
+        if not self.offers:
+            return None
+        if self.offers[0] is None:
+            self.offers.popleft()
+            return None
+        offer = self.offers[0]
+        if offer.kind == "overflow":
+            self.offers.popleft()
+        return offer
 
     async def ring_result(
         self, call_id: str, agent_id: str, outcome: str, at: float | None = None
     ) -> bool:
         self.events.append(("RING", call_id, agent_id, outcome))
+        if self.offers and self.offers[0] is not None:
+            self.offers.popleft()  # the offer is settled
         if outcome in ("answered", "caller_gone"):
             self.waiting.pop(call_id, None)
         return True

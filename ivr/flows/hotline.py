@@ -44,6 +44,8 @@ class Router(Protocol):
 
     async def enqueue(self, call: Any) -> Any: ...
 
+    async def dispatch(self) -> Any: ...
+
     async def poll(self, call_id: str) -> Any: ...
 
     async def ring_result(self, call_id: str, agent_id: str, outcome: str) -> Any: ...
@@ -210,9 +212,13 @@ class HotlineFlow:
         )
         try:
             pressed = None
-            if not entry.resumed:
+            # Decide at once rather than at the next dispatcher round, and skip the hold
+            # prompts when an agent is free: nobody should listen to "please hold" while an
+            # agent waits for them.
+            await self.router.dispatch()
+            if not entry.resumed and await self.router.poll(call_id) is None:
                 await session.stream_file(self.sound("please-hold"))
-                if entry.callback_key:
+                if entry.callback_key and await self.router.poll(call_id) is None:
                     pressed = await session.stream_file(
                         self.sound("callback-offer"), entry.callback_key
                     )
