@@ -1,15 +1,15 @@
 """The events stream ``<prefix>events`` (``hotline:events``): one function writes every entry.
 
 Work orders and routing both emit here, so consumers (wallboard, reports, escalation) read one
-stream with one schema. Routing's kinds beyond Asterisk's queue_log: ``RINGBUSY``,
+stream with one schema. Kinds use Asterisk ``queue_log`` names: the routing side emits
+``ENTERQUEUE``, ``RINGNOANSWER``, ``CONNECT``, ``ABANDON``, ``COMPLETECALLER``,
+``COMPLETEAGENT``, ``EXITWITHTIMEOUT``...; work orders emit ``WO`` + the event in capitals
+(``WORK_ORDER_KINDS``). Routing's kinds beyond Asterisk's queue_log: ``RINGBUSY``,
 ``RINGCANCELED``, ``RINGUNAVAILABLE`` (the offer failed with that cause), ``CALLBACKREQUEST``,
 ``CALLBACKATTEMPT``, ``CALLBACKFAILED``, ``EXITCALLBACKFAILED`` (virtual hold),
 ``OFFERRELEASED`` (an offer nobody followed up, e.g. its instance died), ``EXITORPHANED`` (a
 waiting call whose instance died and whose channel is gone), ``WRAPUPEND``; ``PAUSE`` and
-``UNPAUSE`` carry ``source=device`` when the softphone's state caused them. Kinds use Asterisk ``queue_log`` names: the routing side emits
-``ENTERQUEUE``, ``RINGNOANSWER``, ``CONNECT``, ``ABANDON``, ``COMPLETECALLER``,
-``COMPLETEAGENT``, ``EXITWITHTIMEOUT``...; work orders emit ``WO`` + the event in capitals
-(``WORK_ORDER_KINDS``).
+``UNPAUSE`` carry ``source=device`` when the softphone's state caused them.
 
 Entry schema (every value a string, fields with no value left out):
 
