@@ -808,9 +808,10 @@ class LiveRouter:
         """Agents and waiting calls as the core sees them, read in one round trip."""
         return (await self._read())[0]
 
-    async def _read(self) -> tuple[core.Snapshot, dict[str, tuple[bool, str]]]:
-        """The snapshot, and per waiting call (callback?, owning instance). A callback not due
-        yet (retry delay) is left out of the snapshot: nobody may be offered it."""
+    async def _read(self) -> tuple[core.Snapshot, dict[str, tuple[bool, str]], list[str]]:
+        """The snapshot, per waiting call (callback?, owning instance), and the agents whose
+        wrap-up is over. A callback not due yet (retry delay) is left out of the snapshot:
+        nobody may be offered it."""
         cfg = self.config()
         now = self.clock()
         stats_keys = [self._stats_key(name, now) for name in cfg.queues]
@@ -836,6 +837,12 @@ class LiveRouter:
                     continue
             self._memo[1][("a", agent_id, flat)] = agent
             agents[agent_id] = agent
+        # Wrap-ups that are over, from the same read (no second pass over every agent hash).
+        wrapped_up = [
+            agent_id for agent_id, agent in agents.items()
+            if agent.status is core.AgentStatus.WRAP_UP
+            and _f(_pairs(tuple(state["agents"][agent_id])).get("wrap_until")) <= now
+        ]
         calls = []
         meta: dict[str, tuple[bool, str]] = {}
         for call_id, raw_fields in state["calls"] or ():
@@ -873,14 +880,14 @@ class LiveRouter:
                 handled=int(_f(row.get("handled"))),
                 handle_time_total=_f(row.get("handle_time_total")),
             )
-        return core.Snapshot(now=now, agents=agents, calls=calls, stats=stats), meta
+        return core.Snapshot(now=now, agents=agents, calls=calls, stats=stats), meta, wrapped_up
 
     async def dispatch(self) -> list[core.Assignment]:
         """One round: end finished wrap-ups, overflow overdue calls, make the core's offers."""
         cfg = self.config()
         await self.redis.set(self._k("instance", self.instance), "1", ex=HEARTBEAT_TTL_S)
-        snapshot, meta = await self._read()
-        for agent_id in await self._finished_wrapups(snapshot.now):
+        snapshot, meta, wrapped_up = await self._read()
+        for agent_id in wrapped_up:
             await self.agent_action(agent_id, "wrapup_end")
         for call, destination in core.overdue_calls(snapshot, cfg):
             if meta.get(call.call_id, (False, ""))[0]:
@@ -984,14 +991,6 @@ class LiveRouter:
                 args=[call_id, instance, now, _iso(now)],
             ):
                 log.info("call %s: orphaned by dead instance %s, removed", call_id, instance)
-
-    async def _finished_wrapups(self, now: float) -> list[str]:
-        out = []
-        for agent_id in self.config().agents:
-            row = await self.redis.hmget(self._k("agent", agent_id), "status", "wrap_until")
-            if _s(row[0]) == "wrap_up" and _f(row[1]) <= now:
-                out.append(agent_id)
-        return out
 
     async def agents(self) -> dict[str, dict[str, str]]:
         """Every agent's live hash (for the API and the wallboard)."""

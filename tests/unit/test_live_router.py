@@ -310,3 +310,27 @@ async def test_answer_is_counted_once_at_the_moment_it_happened(make):
     assert [e["holdtime"] for e in connects] == ["7.000"]
     stats = (await router.snapshot()).stats["faults"]
     assert (stats.answered, stats.answered_within) == (1, 1)
+
+
+@on_asyncio
+async def test_wrap_up_ends_at_its_time_and_frees_the_agent(make):
+    """After a call the agent wraps up for the queue's wrap-up time: the dispatcher keeps
+    them out of routing until then, and makes them available again once it is over."""
+    files = {n: yaml.safe_load((CONFIG / f"{n}.yaml").read_text())
+             for n in ("queues", "agents", "routing")}
+    files["queues"]["queues"]["faults"]["wrapup_s"] = 30
+    files["routing"]["rules"]["fault"]["steps"] = [{"skills": "network >= 2"}]
+    config = load_routing_config(files["queues"], files["agents"], files["routing"])
+    router = make(config=config)
+    await _only_available(router, "agent103")
+    await _enqueue(router, "c1", T0)
+    await router.dispatch()
+    assert await router.answered("c1", at=T0 + 1)
+    make.now[0] = T0 + 60
+    assert await router.completed("c1", "agent103", by="agent")
+    await router.dispatch()
+    assert (await router.agents())["agent103"]["status"] == "wrap_up"
+    make.now[0] = T0 + 91
+    await router.dispatch()
+    assert (await router.agents())["agent103"]["status"] == "available"
+    assert "WRAPUPEND" in [e["kind"] for e in await _events(router)]
