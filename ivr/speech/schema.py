@@ -76,6 +76,9 @@ class SpeechEngineConfig(_Strict):
     language: str = "en-us"
     # pocketsphinx: most frequent words of the generic model added to the domain vocabulary.
     general_words: int = Field(3000, ge=0, le=50000)
+    # pocketsphinx: cepstral mean every caller starts from (13 numbers); default: that of
+    # G.711 telephone audio. Re-estimate for other lines with benchmarks/speech/estimate_cmn.py.
+    cmn_init: list[float] | None = Field(None, min_length=13, max_length=13)
     workers: int | None = Field(None, ge=1, description="recognizer threads; default = cores")
     endpointing: EndpointingConfig = Field(default_factory=EndpointingConfig)
 

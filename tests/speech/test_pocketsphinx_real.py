@@ -77,3 +77,41 @@ def test_classify_command_reads_8k_and_16k_wav(tmp_path) -> None:
     assert {(r["category"], r["urgency"], r["engine"]) for r in rows} == {
         ("fault", "urgent", "pocketsphinx")
     }
+
+
+def _transcribe(engine, pcm: bytes) -> str:
+    rec = engine.recognizer(8000)
+    try:
+        for i in range(0, len(pcm), 320):
+            rec.accept(pcm[i : i + 320])
+        return rec.final().text
+    finally:
+        rec.close()
+
+
+def test_a_caller_hears_the_same_from_a_fresh_or_a_reused_decoder(intents) -> None:
+    """Decoders are pooled across calls. Each caller starts from the telephone cepstral mean,
+    so what one caller is heard to say does not depend on who used the decoder before: the
+    same audio gives the same transcript on a new decoder and right after a caller on a
+    rumbling line (which, carried over, changes the words heard)."""
+    import numpy as np
+
+    from ivr.speech.engines import PocketsphinxEngine
+
+    texts = [
+        "hi um i got my bill and i do not understand some of the charges",
+        "i want to know if my payment went through",
+        "so where can i find my statements",
+    ]
+    audio = ensure_audio(texts)
+    rumble = np.cumsum(np.random.default_rng(7).normal(0, 1, 8000 * 12))
+    rumble -= np.convolve(rumble, np.ones(400) / 400, mode="same")
+    bad_line = (rumble / np.abs(rumble).max() * 12000).astype("<i2").tobytes()
+    engine = PocketsphinxEngine.load(intents)
+    for text in texts:
+        pcm = read_wav(audio[text])[0]
+        fresh = _transcribe(engine, pcm)
+        assert fresh
+        _transcribe(engine, bad_line)
+        assert _transcribe(engine, pcm) == fresh, text
+    assert len(engine._idle) == 1  # one decoder served every caller
