@@ -56,6 +56,7 @@ import math
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from enum import StrEnum
+from operator import attrgetter
 from typing import Any
 
 from routing.skills import SkillExpr
@@ -396,6 +397,9 @@ RING_ALL = Policy("ring-all", False, True, False, False)
 
 # --------------------------------------------------------------------------- calls and stats
 
+_ROUTES: dict[tuple[str, str], tuple[str, str]] = {}
+"""Every ``WaitingCall.route`` seen, one tuple each (as small as the routing config)."""
+
 
 @dataclass(frozen=True, slots=True)
 class WaitingCall:
@@ -413,6 +417,15 @@ class WaitingCall:
     sticky_agent: str | None = None
     excluded: frozenset[str] = frozenset()
     offered_to: tuple[str, ...] = ()
+    route: tuple[str, str] = field(init=False, repr=False, compare=False)
+    """``(request_type, queue)``: the calls of one route share steps (``Snapshot.by_group``)."""
+
+    def __post_init__(self) -> None:
+        # Computed once per call rather than once per call and decision: grouping the waiting
+        # calls is most of a decision's cost. Interned, so equal routes are one object and
+        # grouping compares them by identity.
+        route = (self.request_type, self.queue)
+        object.__setattr__(self, "route", _ROUTES.setdefault(route, route))
 
     @property
     def order_key(self) -> tuple[int, float, int, str]:
@@ -527,31 +540,51 @@ class Snapshot:
 
     @_derived
     def by_group(self) -> dict[tuple[str, str], list[WaitingCall]]:
-        """Calls per (request type, queue), in routing order: calls of one group share steps.
+        """Calls per route (request type, queue), in routing order: calls of one group share
+        steps.
 
-        On the decision path this one pass over the calls is most of the cost, so it is
-        the only index built over every call; per-queue lists are merged from it on demand.
+        On the decision path this one pass over the calls is most of the cost (the route is
+        computed once per call, not per decision); per-queue lists are merged from it.
         """
         by_group: dict[tuple[str, str], list[WaitingCall]] = {}
         get = by_group.get
         for call in self.ordered:
-            key = (call.request_type, call.queue)
-            group = get(key)
+            route = call.route
+            group = get(route)
             if group is None:
-                by_group[key] = [call]
+                by_group[route] = [call]
             else:
                 group.append(call)
         return by_group
 
     def in_queue(self, queue: str) -> list[WaitingCall]:
-        """Calls of one queue in routing order (memoized)."""
+        """Calls of one queue in routing order (memoized).
+
+        Merged from ``by_group`` once it is built. Before that, the first queue asked for is
+        filtered out of the calls: a third of the cost of grouping them all, and a decision
+        about one call (``on_call_arrived``) needs no other. A second queue means a decision
+        over several, so the calls are grouped then.
+        """
         key = ("queue", queue)
         members = self._memo.get(key)
         if members is None:
-            groups = [g for (_t, q), g in self.by_group.items() if q == queue]
-            members = groups[0] if len(groups) == 1 else list(heapq.merge(*groups, key=_order_key))
+            if "by_group" not in self.__dict__ and "filtered" not in self._memo:
+                self._memo["filtered"] = queue
+                members = [c for c in self.ordered if c.queue == queue]
+            else:
+                groups = self._groups_by_queue.get(queue, [])
+                members = (
+                    groups[0] if len(groups) == 1 else list(heapq.merge(*groups, key=_order_key))
+                )
             self._memo[key] = members
         return members
+
+    @_derived
+    def _groups_by_queue(self) -> dict[str, list[list[WaitingCall]]]:
+        out: dict[str, list[list[WaitingCall]]] = {}
+        for (_type, queue), group in self.by_group.items():
+            out.setdefault(queue, []).append(group)
+        return out
 
     @_derived
     def by_queue(self) -> dict[str, list[WaitingCall]]:
@@ -559,8 +592,24 @@ class Snapshot:
         return {q: self.in_queue(q) for _t, q in self.by_group}
 
     @_derived
+    def sticky_agents(self) -> set[str | None]:
+        """Agents some waiting call is sticky to (``None`` among them when a call is not)."""
+        return {c.sticky_agent for c in self.calls}
+
+    @_derived
     def call_index(self) -> dict[str, WaitingCall]:
         return {c.call_id: c for c in self.calls}
+
+    def call(self, call_id: str) -> WaitingCall:
+        """The waiting call ``call_id`` (``KeyError`` if none): from ``call_index`` once built,
+        else by a scan, cheaper than indexing every call for one lookup."""
+        index = self.__dict__.get("call_index")
+        if index is not None:
+            return index[call_id]
+        for call in self.calls:
+            if call.call_id == call_id:
+                return call
+        raise KeyError(call_id)
 
     @_derived
     def available(self) -> list[AgentState]:
@@ -569,18 +618,11 @@ class Snapshot:
         if self.available_ids is not None:
             agents = self.agents
             return [
-                agents[i] for i in sorted(self.available_ids)
-                if i in agents and agents[i].status is AgentStatus.AVAILABLE
+                a
+                for i in sorted(self.available_ids)
+                if (a := agents.get(i)) is not None and a.status is AgentStatus.AVAILABLE
             ]
         return [a for a in self.agents.values() if a.status is AgentStatus.AVAILABLE]
-
-    @_derived
-    def available_by_skill(self) -> dict[str, list[AgentState]]:
-        out: dict[str, list[AgentState]] = {}
-        for agent in self.available:
-            for skill in agent.skills:
-                out.setdefault(skill, []).append(agent)
-        return out
 
     def serving(self, queue: QueueConfig, config: RoutingConfig) -> float:
         """Agents serving ``queue``, weighted (from its stats when the shell keeps count)."""
@@ -634,7 +676,7 @@ def serving_agents(
 
 def queue_position(snapshot: Snapshot, call_id: str) -> int:
     """1-based position of the call in its queue's routing order."""
-    call = snapshot.call_index[call_id]
+    call = snapshot.call(call_id)
     return snapshot.in_queue(call.queue).index(call) + 1
 
 
@@ -648,7 +690,11 @@ def free_agents(snapshot: Snapshot, queue: QueueConfig) -> int:
     key = ("free", queue.name)
     count = snapshot._memo.get(key)
     if count is None:
-        count = sum(1 for a in snapshot.available if queue.skills.fit(a.skills))
+        # Set operations in C pass over the agents lacking every anchor skill (most of them).
+        anchors, fit = queue.skills.anchors(), queue.skills.fit
+        count = sum(
+            1 for a in snapshot.available if not anchors.isdisjoint(a.skills) and fit(a.skills)
+        )
         snapshot._memo[key] = count
     return count
 
@@ -672,7 +718,7 @@ def estimated_wait(snapshot: Snapshot, call_id: str, config: RoutingConfig) -> f
     router has settled, since it would have offered them the call); ``inf`` when nobody
     serves the queue. See the module docstring.
     """
-    call = snapshot.call_index[call_id]
+    call = snapshot.call(call_id)
     queue = config.queues[call.queue]
     return _wait_ahead(snapshot, queue, queue_position(snapshot, call_id), config)
 
@@ -694,8 +740,13 @@ def projected_service_level(snapshot: Snapshot, queue_name: str, config: Routing
         free = free_agents(snapshot, queue)
         per_position = _per_call_seconds(snapshot, queue) / serving
         latest = snapshot.now - queue.service_level.threshold_s
-        for position, call in enumerate(waiting, 1):
-            if max(position - free, 0) * per_position + latest <= call.entered_at:
+        # The first ``free`` calls have nothing ahead of them; the rest wait for their
+        # position behind the free agents: ``max(position - free, 0) * per_position``.
+        for call in waiting[:free]:
+            if latest <= call.entered_at:
+                within += 1
+        for ahead, call in enumerate(waiting[free:], 1):
+            if ahead * per_position + latest <= call.entered_at:
                 within += 1
     total = stats.answered + stats.abandoned + stats.overflowed + len(waiting)
     result = (stats.answered_within + within) / total if total else 1.0
@@ -741,8 +792,12 @@ class Explanation:
             "relaxed": self.relaxed,
             "projected_service_level": self.projected_service_level,
             "candidates": [
-                {"agent": c.agent_id, "step": c.step, "level": c.level,
-                 "idle_s": round(c.idle_s, 3)}
+                {
+                    "agent": c.agent_id,
+                    "step": c.step,
+                    "level": c.level,
+                    "idle_s": round(c.idle_s, 3),
+                }
                 for c in self.candidates
             ],
             "reason": self.reason,
@@ -762,27 +817,55 @@ EXPLAIN_CANDIDATES = 5
 """How many ranked candidates an explanation keeps."""
 
 
-def steps_for(call: WaitingCall, config: RoutingConfig, policy: Policy = OURS) -> tuple[
-    tuple[Step, ...], tuple[float, ...]
-]:
+@dataclass(frozen=True, slots=True)
+class _RoutePlan:
+    """What the config says about the calls of one route, derived once per config.
+
+    ``anchors[k]``: the skills of which a qualifying agent has at least one, for steps
+    ``0..k`` (see ``SkillExpr.anchors``), so agents lacking all of them are skipped without
+    evaluating an expression; ``expressions[k]``: the explanation's text for steps ``0..k``.
+    """
+
+    steps: tuple[Step, ...]
+    starts: tuple[float, ...]
+    anchors: tuple[frozenset[str], ...]
+    expressions: tuple[str, ...]
+
+
+def _route_plan(route: tuple[str, str], config: RoutingConfig, use_steps: bool) -> _RoutePlan:
+    """The plan of the calls of ``route`` (``WaitingCall.route``), memoized in the config."""
+    key = (route, use_steps)
+    plan = config._steps_memo.get(key)
+    if plan is None:
+        request_type, queue = route
+        rule = config.rule_for(request_type)
+        if queue != rule.queue:
+            steps, starts = (Step(config.queues[queue].skills),), (0.0,)
+        elif not use_steps:
+            steps, starts = rule.steps[:1], (0.0,)
+        else:
+            steps, starts = rule.steps, rule.step_starts
+        anchors, expressions = [], []
+        for k, step in enumerate(steps):
+            anchors.append(step.skills.anchors().union(*anchors[-1:]))
+            expressions.append(" ; ".join(str(s.skills) for s in steps[: k + 1]))
+        # One plan per key for the config's life: decisions memoize candidates by its id().
+        plan = config._steps_memo[key] = _RoutePlan(
+            steps, starts, tuple(anchors), tuple(expressions)
+        )
+    return plan
+
+
+def steps_for(
+    call: WaitingCall, config: RoutingConfig, policy: Policy = OURS
+) -> tuple[tuple[Step, ...], tuple[float, ...]]:
     """The steps that apply to ``call`` and the wait from which each is in force.
 
     A call in its rule's queue follows the rule's steps (only the first under
     ``use_steps=False``); a call overflowed into another queue follows that queue's skills.
     """
-    key = (call.request_type, call.queue, policy.use_steps)
-    hit = config._steps_memo.get(key)
-    if hit is None:
-        rule = config.rule_for(call.request_type)
-        if call.queue != rule.queue:
-            hit = (Step(config.queues[call.queue].skills),), (0.0,)
-        elif not policy.use_steps:
-            hit = rule.steps[:1], (0.0,)
-        else:
-            hit = rule.steps, rule.step_starts
-        # One tuple per key for the config's life: decisions memoize candidates by its id().
-        config._steps_memo[key] = hit
-    return hit
+    plan = _route_plan(call.route, config, policy.use_steps)
+    return plan.steps, plan.starts
 
 
 def _wait_step(starts: tuple[float, ...], entered_at: float, now: float) -> int:
@@ -800,11 +883,18 @@ def step_in_force(
     snapshot: Snapshot, call: WaitingCall, config: RoutingConfig, policy: Policy = OURS
 ) -> tuple[int, bool]:
     """(step index in force for ``call`` now, whether it was advanced by the projection)."""
-    steps, starts = steps_for(call, config, policy)
-    k = _wait_step(starts, call.entered_at, snapshot.now)
+    return _step_in_force(
+        snapshot, call, _route_plan(call.route, config, policy.use_steps), config, policy
+    )
+
+
+def _step_in_force(
+    snapshot: Snapshot, call: WaitingCall, plan: _RoutePlan, config: RoutingConfig, policy: Policy
+) -> tuple[int, bool]:
+    k = _wait_step(plan.starts, call.entered_at, snapshot.now)
     if (
         policy.relax_on_service_level
-        and k < len(steps) - 1
+        and k < len(plan.steps) - 1
         and projected_service_level(snapshot, call.queue, config)
         < config.queues[call.queue].service_level.target
     ):
@@ -823,33 +913,33 @@ def _first_match(agent: AgentState, steps: tuple[Step, ...], upto: int) -> tuple
 
 
 def _ranked(
-    snapshot: Snapshot, steps: tuple[Step, ...], k: int, policy: Policy
+    snapshot: Snapshot, plan: _RoutePlan, k: int, policy: Policy
 ) -> list[tuple[tuple, AgentState, int, int]]:
     """Available agents matching any of steps 0..k, best first (memoized per snapshot)."""
-    memo_key = ("ranked", id(steps), k, policy.rank_by_level)
+    memo_key = ("ranked", id(plan), k, policy.rank_by_level)
     cached = snapshot._memo.get(memo_key)
     if cached is not None:
         return cached
-    index = snapshot.available_by_skill
-    seen: set[str] = set()
+    steps, anchors = plan.steps, plan.anchors[k]
     ranked = []
-    for step in steps[: k + 1]:
-        for skill in step.skills.anchors():
-            for agent in index.get(skill, ()):
-                if agent.agent_id in seen:
-                    continue
-                seen.add(agent.agent_id)
-                j, level = _first_match(agent, steps, k)
-                if j < 0:
-                    continue
-                if policy.rank_by_level:
-                    key: tuple = (j, -level, agent.idle_since, agent.agent_id)
-                else:
-                    key = (agent.idle_since, agent.agent_id)
-                ranked.append((key, agent, j, level))
-    ranked.sort(key=lambda r: r[0])
+    for agent in snapshot.available:
+        if anchors.isdisjoint(agent.skills):
+            continue
+        j, level = _first_match(agent, steps, k)
+        if j < 0:
+            continue
+        if policy.rank_by_level:
+            key: tuple = (j, -level, agent.idle_since, agent.agent_id)
+        else:
+            key = (agent.idle_since, agent.agent_id)
+        ranked.append((key, agent, j, level))
+    ranked.sort(key=_rank_key)
     snapshot._memo[memo_key] = ranked
     return ranked
+
+
+def _rank_key(entry: tuple[tuple, AgentState, int, int]) -> tuple:
+    return entry[0]
 
 
 def _fits_call(agent: AgentState, call: WaitingCall) -> bool:
@@ -882,16 +972,16 @@ def _best_agent(
     policy: Policy,
     taken: set[str],
 ) -> Assignment | None:
-    steps, _ = steps_for(call, config, policy)
-    k, relaxed = step_in_force(snapshot, call, config, policy)
+    plan = _route_plan(call.route, config, policy.use_steps)
+    k, relaxed = _step_in_force(snapshot, call, plan, config, policy)
     chosen: Candidate | None = None
     reason = ""
     if policy.sticky and call.sticky_agent:
-        chosen = _sticky_match(snapshot, call, steps, taken)
+        chosen = _sticky_match(snapshot, call, plan.steps, taken)
         if chosen is not None:
             reason = "sticky agent: served this caller recently"
     shown: list[Candidate] = []
-    for _key, agent, j, level in _ranked(snapshot, steps, k, policy):
+    for _key, agent, j, level in _ranked(snapshot, plan, k, policy):
         if agent.agent_id in taken or not _fits_call(agent, call):
             continue
         shown.append(Candidate(agent.agent_id, j, level, snapshot.now - agent.idle_since))
@@ -918,7 +1008,7 @@ def _best_agent(
         request_type=call.request_type,
         queue=queue.name,
         step=k,
-        expression=" ; ".join(str(s.skills) for s in steps[: k + 1]),
+        expression=plan.expressions[k],
         waited_s=snapshot.now - call.entered_at,
         relaxed=relaxed,
         projected_service_level=projected,
@@ -994,7 +1084,7 @@ def on_call_arrived(
 ) -> Assignment | None:
     """Best agent for one call. Equals ``decide`` when the snapshot was settled (no free agent
     qualified for any other waiting call) before this call arrived or its step changed."""
-    return _best_agent(snapshot, snapshot.call_index[call_id], config, policy, set())
+    return _best_agent(snapshot, snapshot.call(call_id), config, policy, set())
 
 
 def _relaxed(snapshot: Snapshot, queue_name: str, config: RoutingConfig) -> bool:
@@ -1022,30 +1112,61 @@ def _first_call_for(
     best_key: tuple | None = None
     now = snapshot.now
     agent_id = agent.agent_id
-    for calls in snapshot.by_group.values():
-        head = calls[0]
-        if best_key is not None and _order_key(head) >= best_key:
-            continue
-        steps, starts = steps_for(head, config, policy)
-        j, _level = _first_match(agent, steps, len(steps) - 1)
+    skills = agent.skills
+    for route, calls in snapshot.by_group.items():
+        if best_key is not None and _order_key(calls[0]) >= best_key:
+            break  # groups come in the order of their first calls: no later one can win
+        plan = _route_plan(route, config, policy.use_steps)
+        if plan.anchors[-1].isdisjoint(skills):
+            continue  # the usual case: an agent has the skills of few routes
+        j, _level = _first_match(agent, plan.steps, len(plan.steps) - 1)
         if j < 0:
             continue
-        need = starts[j]
-        need_relaxed = starts[j - 1] if j > 0 and policy.relax_on_service_level else need
+        need = plan.starts[j]
+        relaxed_need = plan.starts[j - 1] if j > 0 and policy.relax_on_service_level else None
+        if _none_waited(
+            snapshot, route, calls, need if relaxed_need is None else relaxed_need
+        ) and not (policy.sticky and agent_id in snapshot.sticky_agents):
+            continue  # a generalist matches a late step of every route: not in force yet
         for call in calls:
-            if best_key is not None and _order_key(call) >= best_key:
-                break
+            if not (
+                call.entered_at + need <= now or (policy.sticky and call.sticky_agent == agent_id)
+            ):
+                if relaxed_need is None or call.entered_at + relaxed_need > now:
+                    continue
+                if best_key is not None and _order_key(call) >= best_key:
+                    break  # no need to project the queue for a call that cannot win
+                if not _relaxed(snapshot, route[1], config):
+                    relaxed_need = None
+                    continue
+                need, relaxed_need = relaxed_need, None
             if call.call_id in skip or not _fits_call(agent, call):
                 continue
-            if (
-                call.entered_at + need <= now
-                or (policy.sticky and call.sticky_agent == agent_id)
-                or (call.entered_at + need_relaxed <= now
-                    and _relaxed(snapshot, call.queue, config))
-            ):
-                best, best_key = call, _order_key(call)
-                break
+            key = _order_key(call)
+            if best_key is None or key < best_key:
+                best, best_key = call, key
+            break
     return best
+
+
+def _none_waited(
+    snapshot: Snapshot, route: tuple[str, str], calls: list[WaitingCall], wait: float
+) -> bool:
+    """Whether no call of the group has waited ``wait`` seconds (the sum is compared, as in
+    ``_wait_step``), answered without a scan in the usual case."""
+    head = calls[0]
+    if head.entered_at + wait <= snapshot.now:
+        return False
+    if head.priority == calls[-1].priority:
+        return True  # one priority: routing order is entering order, the head waited longest
+    key = ("oldest", route)
+    oldest = snapshot._memo.get(key)
+    if oldest is None:
+        oldest = snapshot._memo[key] = min(map(_ENTERED_AT, calls))
+    return oldest + wait > snapshot.now
+
+
+_ENTERED_AT = attrgetter("entered_at")
 
 
 def on_agent_available(
@@ -1066,11 +1187,12 @@ def eligible_agents(
     snapshot: Snapshot, call_id: str, config: RoutingConfig, policy: Policy = RING_ALL
 ) -> list[str]:
     """Every free agent the call may ring now, best first (ring-all offers to all of them)."""
-    call = snapshot.call_index[call_id]
-    steps, _ = steps_for(call, config, policy)
-    k, _ = step_in_force(snapshot, call, config, policy)
-    return [a.agent_id for _key, a, _j, _l in _ranked(snapshot, steps, k, policy)
-            if _fits_call(a, call)]
+    call = snapshot.call(call_id)
+    plan = _route_plan(call.route, config, policy.use_steps)
+    k, _ = _step_in_force(snapshot, call, plan, config, policy)
+    return [
+        a.agent_id for _key, a, _j, _l in _ranked(snapshot, plan, k, policy) if _fits_call(a, call)
+    ]
 
 
 def next_step_change(snapshot: Snapshot, config: RoutingConfig, policy: Policy = OURS) -> float:
@@ -1080,7 +1202,7 @@ def next_step_change(snapshot: Snapshot, config: RoutingConfig, policy: Policy =
     """
     soonest = math.inf
     for call in snapshot.calls:
-        _steps, starts = steps_for(call, config, policy)
+        starts = _route_plan(call.route, config, policy.use_steps).starts
         i = _wait_step(starts, call.entered_at, snapshot.now) + 1
         if i < len(starts):
             soonest = min(soonest, call.entered_at + starts[i])
@@ -1117,9 +1239,7 @@ def offer_failed(
 def admission(snapshot: Snapshot, queue_name: str, config: RoutingConfig) -> str | None:
     """``None`` if a new call may join the queue, else where to send it (queue full)."""
     queue = config.queues[queue_name]
-    if queue.max_length is not None and len(snapshot.in_queue(queue_name)) >= (
-        queue.max_length
-    ):
+    if queue.max_length is not None and len(snapshot.in_queue(queue_name)) >= (queue.max_length):
         return queue.overflow or OPERATOR
     return None
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 MIN_LEVEL = 1
 MAX_LEVEL = 5
@@ -77,12 +77,14 @@ class All:
     parts: tuple[SkillExpr, ...]
 
     def fit(self, skills: Mapping[str, int]) -> int:
+        # Plain comparisons, not min(): fit runs for every candidate agent on the decision path.
         worst = MAX_LEVEL
         for part in self.parts:
             level = part.fit(skills)
             if level == 0:
                 return 0
-            worst = min(worst, level)
+            if level < worst:
+                worst = level
         return worst
 
     def anchors(self) -> frozenset[str]:
@@ -101,15 +103,37 @@ class Any:
     """At least one part must hold; the fit is the best part's."""
 
     parts: tuple[SkillExpr, ...]
+    _minimums: tuple[tuple[str, int], ...] | None = field(init=False, repr=False, compare=False)
+    """``(skill, min_level)`` of each part when every part is such a comparison (the usual
+    ``a | b >= 3 | c``): fit then reads the levels without a method call per part."""
+
+    _anchors: frozenset[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        minimums = None
+        if all(isinstance(p, Has) and not p.exact for p in self.parts):
+            minimums = tuple((p.skill, p.min_level) for p in self.parts)  # type: ignore[union-attr]
+        object.__setattr__(self, "_minimums", minimums)
+        # Asked for on the decision path (candidate lookup), so computed once here.
+        object.__setattr__(self, "_anchors", frozenset().union(*(p.anchors() for p in self.parts)))
 
     def fit(self, skills: Mapping[str, int]) -> int:
         best = 0
+        if self._minimums is not None:
+            get = skills.get
+            for skill, min_level in self._minimums:
+                level = get(skill, 0)
+                if level >= min_level and level > best:
+                    best = level
+            return best
         for part in self.parts:
-            best = max(best, part.fit(skills))
+            level = part.fit(skills)
+            if level > best:
+                best = level
         return best
 
     def anchors(self) -> frozenset[str]:
-        return frozenset().union(*(p.anchors() for p in self.parts))
+        return self._anchors
 
     def skills(self) -> frozenset[str]:
         return frozenset().union(*(p.skills() for p in self.parts))

@@ -1,6 +1,8 @@
 """Property tests of the routing decision over random snapshots (hypothesis)."""
 
-from hypothesis import given, settings
+from dataclasses import replace
+
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from routing import core
@@ -8,21 +10,34 @@ from routing import testing as rt
 from routing.core import AgentStatus
 
 SKILLS = ["billing", "sales", "network", "general"]
-QUEUES = [rt.queue("billing", "billing | general"), rt.queue("faults", "network | general"),
-          rt.queue("general", "general")]
+QUEUES = [
+    rt.queue("billing", "billing | general"),
+    rt.queue("faults", "network | general"),
+    rt.queue("general", "general"),
+]
 RULES = [
     rt.rule("inquiry", "billing", [("billing >= 4", 20), ("billing >= 2", 20), ("general", None)]),
-    rt.rule("fault", "faults", [("network >= 4 & general", 15), ("network | general >= 3", None)],
-            priority=10),
+    rt.rule(
+        "fault",
+        "faults",
+        [("network >= 4 & general", 15), ("network | general >= 3", None)],
+        priority=10,
+    ),
     rt.rule("other", "general", [("general >= 3", 30), ("general", None)]),
 ]
 CONFIG = rt.config(QUEUES, RULES)
-STATUSES = [AgentStatus.AVAILABLE, AgentStatus.AVAILABLE, AgentStatus.ON_CALL,
-            AgentStatus.PAUSED, AgentStatus.WRAP_UP]
+STATUSES = [
+    AgentStatus.AVAILABLE,
+    AgentStatus.AVAILABLE,
+    AgentStatus.ON_CALL,
+    AgentStatus.PAUSED,
+    AgentStatus.WRAP_UP,
+]
 
 agent_st = st.builds(
     lambda i, skills, status, idle, langs: rt.agent(
-        f"a{i:02d}", skills, status=status, idle_since=idle, languages=langs),
+        f"a{i:02d}", skills, status=status, idle_since=idle, languages=langs
+    ),
     st.integers(0, 99),
     st.dictionaries(st.sampled_from(SKILLS), st.integers(1, 5), min_size=1),
     st.sampled_from(STATUSES),
@@ -31,8 +46,14 @@ agent_st = st.builds(
 )
 call_st = st.builds(
     lambda i, rt_type, entered, prio, lang: core.WaitingCall(
-        call_id=f"c{i:03d}", request_type=rt_type, queue=CONFIG.rule_for(rt_type).queue,
-        entered_at=entered, seq=i, priority=prio, language=lang),
+        call_id=f"c{i:03d}",
+        request_type=rt_type,
+        queue=CONFIG.rule_for(rt_type).queue,
+        entered_at=entered,
+        seq=i,
+        priority=prio,
+        language=lang,
+    ),
     st.integers(0, 999),
     st.sampled_from(["inquiry", "fault", "other"]),
     st.floats(0, 200).map(lambda x: round(x, 1)),
@@ -41,9 +62,12 @@ call_st = st.builds(
 )
 stats_st = st.dictionaries(
     st.sampled_from(["billing", "faults", "general"]),
-    st.builds(lambda a, w, ab: core.QueueStats(answered=a, answered_within=min(w, a),
-                                               abandoned=ab),
-              st.integers(0, 50), st.integers(0, 50), st.integers(0, 10)),
+    st.builds(
+        lambda a, w, ab: core.QueueStats(answered=a, answered_within=min(w, a), abandoned=ab),
+        st.integers(0, 50),
+        st.integers(0, 50),
+        st.integers(0, 10),
+    ),
 )
 
 
@@ -90,8 +114,12 @@ def test_deterministic(snapshot):
     """The same snapshot (even with agents and calls listed in another order) gives the same
     decision."""
     first = core.decide(snapshot, CONFIG)
-    shuffled = core.Snapshot(snapshot.now, dict(reversed(list(snapshot.agents.items()))),
-                             list(reversed(snapshot.calls)), snapshot.stats)
+    shuffled = core.Snapshot(
+        snapshot.now,
+        dict(reversed(list(snapshot.agents.items()))),
+        list(reversed(snapshot.calls)),
+        snapshot.stats,
+    )
     assert first == core.decide(shuffled, CONFIG)
 
 
@@ -119,12 +147,17 @@ def test_event_function_matches_decide_when_settled(snapshot, policy):
     """On a settled snapshot, an agent becoming available gets what decide would give it."""
     settled_agents = dict(snapshot.agents)
     for a in core.decide(snapshot, CONFIG, policy):
-        settled_agents[a.agent_id] = core.AgentState(a.agent_id, AgentStatus.ON_CALL,
-                                                     snapshot.agents[a.agent_id].skills)
-    remaining = [c for c in snapshot.calls
-                 if c.call_id not in {a.call_id for a in core.decide(snapshot, CONFIG, policy)}]
-    newcomer = rt.agent("zz", {"general": 3, "network": 4, "billing": 2}, idle_since=150.0,
-                        languages=["ko"])
+        settled_agents[a.agent_id] = core.AgentState(
+            a.agent_id, AgentStatus.ON_CALL, snapshot.agents[a.agent_id].skills
+        )
+    remaining = [
+        c
+        for c in snapshot.calls
+        if c.call_id not in {a.call_id for a in core.decide(snapshot, CONFIG, policy)}
+    ]
+    newcomer = rt.agent(
+        "zz", {"general": 3, "network": 4, "billing": 2}, idle_since=150.0, languages=["ko"]
+    )
     settled_agents["zz"] = newcomer
     snap = core.Snapshot(snapshot.now, settled_agents, remaining, snapshot.stats)
     via_decide = [a for a in core.decide(snap, CONFIG, policy) if a.agent_id == "zz"]
@@ -139,3 +172,93 @@ def test_agent_walk_equals_call_walk(snapshot, policy):
     by_calls = core._decide_by_calls(snapshot, CONFIG, policy)
     by_agents = core._decide_by_agents(snapshot, CONFIG, policy)
     assert by_calls == by_agents
+
+
+@st.composite
+def sticky_snapshots(draw):
+    """Snapshots where some calls are sticky to one of the agents (or to an absent one)."""
+    snapshot = draw(snapshots())
+    ids = [*snapshot.agents, "gone"]
+    calls = [
+        replace(c, sticky_agent=draw(st.sampled_from(ids))) if draw(st.booleans()) else c
+        for c in snapshot.calls
+    ]
+    return core.Snapshot(snapshot.now, snapshot.agents, calls, snapshot.stats)
+
+
+def _first_call_by_definition(snapshot, agent, policy):
+    """The first call in routing order whose step in force the agent matches, or which is
+    sticky to it while it matches any step; the language must fit."""
+    for call in sorted(snapshot.calls, key=lambda c: c.order_key):
+        if call.language is not None and call.language not in agent.languages:
+            continue
+        steps, _ = core.steps_for(call, CONFIG, policy)
+        k, _ = core.step_in_force(snapshot, call, CONFIG, policy)
+        fits = [bool(s.skills.fit(agent.skills)) for s in steps]
+        if any(fits[: k + 1]) or (
+            policy.sticky and call.sticky_agent == agent.agent_id and any(fits)
+        ):
+            return call
+    return None
+
+
+GENERALIST = rt.agent("a01", {"general": 3})
+# The group's head (priority 10) has not waited for the generalist's step, an older call of
+# lower priority behind it has: the group must be scanned.
+OLDER_BEHIND_HEAD = core.Snapshot(
+    200.0,
+    {"a01": GENERALIST},
+    [
+        rt.call("c1", "inquiry", "billing", 190.0, seq=1, priority=10),
+        rt.call("c2", "inquiry", "billing", 100.0, seq=2),
+    ],
+)
+# Nobody waited long enough for the generalist, but the call is sticky to it.
+STICKY_TO_GENERALIST = core.Snapshot(
+    200.0, {"a01": GENERALIST}, [rt.call("c1", "inquiry", "billing", 195.0, sticky_agent="a01")]
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(sticky_snapshots(), st.sampled_from([core.OURS, core.LONGEST_IDLE, core.RING_ALL]))
+@example(OLDER_BEHIND_HEAD, core.OURS)
+@example(OLDER_BEHIND_HEAD, core.LONGEST_IDLE)
+@example(STICKY_TO_GENERALIST, core.OURS)
+def test_agent_available_takes_the_first_call_it_may(snapshot, policy):
+    """on_agent_available picks, by definition, the first call in routing order the agent may
+    take: passing over groups of calls unscanned (nobody waited long enough, none sticky to
+    the agent) never skips a call it may take."""
+    for agent in snapshot.available:
+        expected = _first_call_by_definition(snapshot, agent, policy)
+        fresh = core.Snapshot(snapshot.now, snapshot.agents, snapshot.calls, snapshot.stats)
+        got = core.on_agent_available(fresh, agent.agent_id, CONFIG, policy)
+        assert (got.call_id if got else None) == (expected.call_id if expected else None)
+
+
+@settings(max_examples=120, deadline=None)
+@given(snapshots(), st.permutations(["billing", "faults", "general"]))
+def test_queue_lists_agree_whichever_index_comes_first(snapshot, queues):
+    """A queue's calls in routing order are the same whether filtered out of the calls (first
+    queue asked for) or merged from the groups, and a call is found with or without the
+    index."""
+    expected = {
+        q: [c for c in sorted(snapshot.calls, key=lambda c: c.order_key) if c.queue == q]
+        for q in queues
+    }
+    fresh = core.Snapshot(snapshot.now, snapshot.agents, snapshot.calls, snapshot.stats)
+    assert [fresh.in_queue(q) for q in queues] == [expected[q] for q in queues]
+    for call in snapshot.calls:
+        assert fresh.call(call.call_id) is call
+    assert len(fresh.call_index) == len(snapshot.calls)  # built: lookups now use it
+    for call in snapshot.calls:
+        assert fresh.call(call.call_id) is call
+
+
+def test_route_follows_the_call_when_it_moves():
+    """A call's route (request type, queue) is derived from its fields, so an overflowed call
+    is grouped, and gets steps, by its new queue."""
+    call = rt.call("c1", "inquiry", "billing", 10.0)
+    moved = core.overflow(call, "general", 20.0)
+    assert (call.route, moved.route) == (("inquiry", "billing"), ("inquiry", "general"))
+    assert moved == replace(call, queue="general", entered_at=20.0)
+    assert core.steps_for(moved, CONFIG)[0] == (core.Step(QUEUES[2].skills),)

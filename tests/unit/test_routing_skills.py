@@ -60,8 +60,12 @@ def test_anchors_cover_every_qualifying_agent():
 
 
 names = st.sampled_from(["billing", "sales", "network", "general", "complaints"])
-leaf = st.builds(lambda n, lv, op: f"{n} {op} {lv}" if op else n, names,
-                 st.integers(1, 5), st.sampled_from(["", ">=", "=="]))
+leaf = st.builds(
+    lambda n, lv, op: f"{n} {op} {lv}" if op else n,
+    names,
+    st.integers(1, 5),
+    st.sampled_from(["", ">=", "=="]),
+)
 
 
 def _combine(children):
@@ -90,3 +94,22 @@ def test_agent_without_anchor_skills_never_qualifies(text, skills):
     if not expr.anchors() & set(skills):
         assert expr.fit(skills) == 0
     assert 0 <= expr.fit(skills) <= 5
+
+
+def _fit_by_definition(expr, skills):
+    if isinstance(expr, Has):
+        level = skills.get(expr.skill, 0)
+        holds = level == expr.min_level if expr.exact else level >= expr.min_level
+        return level if holds else 0
+    levels = [_fit_by_definition(p, skills) for p in expr.parts]
+    if isinstance(expr, All):
+        return min(levels) if all(levels) else 0
+    return max(levels)
+
+
+@given(expressions, skill_maps)
+def test_fit_follows_the_definition(text, skills):
+    """Fit is the level a comparison yields when it holds, the weakest part of an ``&``, the
+    best of an ``|`` (whichever way the expression is evaluated)."""
+    expr = parse(text)
+    assert expr.fit(skills) == _fit_by_definition(expr, skills)
