@@ -88,10 +88,13 @@ def confusion(rows: list[dict], categories: list[str]) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=["heldout", "tune", "all"], default="heldout")
+    parser.add_argument("--origin", help="only utterances of this origin (e.g. dev-4)")
     parser.add_argument("--intents", type=Path, default=DEFAULT_INTENTS)
     parser.add_argument("--json", action="store_true", help="print a JSON summary only")
     args = parser.parse_args(argv)
     utterances = [u for u in load_eval_set() if args.split in ("all", u["split"])]
+    if args.origin:
+        utterances = [u for u in utterances if u.get("origin") == args.origin]
     rows = recognize_all(utterances, args.intents)
     categories = list(load_intents(args.intents).categories)
     correct = sum(r["predicted"] == r["category"] for r in rows)

@@ -3,11 +3,18 @@
 Pure: text in, :class:`Classification` out; no I/O, no clock.
 
 Why naive Bayes over word stems and stem pairs: the training data is a few dozen example
-sentences and weighted keywords per category, written by ops. Multinomial naive Bayes is the
-model that does well with that little text, and it generalizes by evidence, not by lookup: "my
-router keeps dropping the connection" scores as a fault from "dropping", "connection" and
-"router" though no example says it. Keywords count as extra pseudo-occurrences of their
-features, which is how ops push a word ("outage") without writing more sentences.
+sentences and weighted keywords per category, written by ops. Naive Bayes is the model that
+does well with that little text, and it generalizes by evidence, not by lookup: "my router
+keeps dropping the connection" scores as a fault from "dropping", "connection" and "router"
+though no example says it. Keywords count as extra pseudo-occurrences of their features, which
+is how ops push a word ("outage") without writing more sentences.
+
+The complement form (Rennie et al., 2003): a category's weight for a feature comes from how
+rare the feature is in all the *other* categories. Ops write more examples for some categories
+than others (the operator request has a handful); plain multinomial naive Bayes then favours
+the small category's words ("person" beat "rude" once complaints got more examples), while
+the complement estimates each use the text of several categories and stay balanced. Measured
+on the evaluation set's tune split: 360/361 on reference text against 357/361.
 """
 
 from __future__ import annotations
@@ -35,11 +42,11 @@ _STOP_WORDS = (
 )
 _STOPWORDS = frozenset(_STOP_WORDS.split())
 _WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
-# Additive smoothing: small, so one strong feature can carry a short utterance.
-_ALPHA = 0.3
-# Naive Bayes multiplies correlated evidence and is overconfident; dividing the log scores
-# before the softmax brings confidence near the observed accuracy.
-_TEMPERATURE = 2.0
+# Additive smoothing of the complement counts (1.0 did best on the tune split; 0.5-4 tried).
+_ALPHA = 1.0
+# Scale of the log scores before the softmax, chosen so confidence is near the observed
+# accuracy on the tune split (0.8-1.0: 333/335 right, 0.6-0.8: 13/15, 0.4-0.6: 7/10).
+_TEMPERATURE = 0.5
 
 
 def _stem(word: str) -> str:
@@ -105,12 +112,17 @@ class IntentClassifier:
             counts[name] = c
         self._vocabulary = frozenset().union(*counts.values())
         size = len(self._vocabulary)
-        self._log_prob: dict[str, dict[str, float]] = {}
-        self._log_unseen: dict[str, float] = {}
-        for name, c in counts.items():
-            total = sum(c.values()) + _ALPHA * size
-            self._log_prob[name] = {f: math.log((n + _ALPHA) / total) for f, n in c.items()}
-            self._log_unseen[name] = math.log(_ALPHA / total)
+        # weight[c][f] = -log p(f | not c): large when f is rare outside c.
+        self._weight: dict[str, dict[str, float]] = {}
+        for name in counts:
+            complement: Counter[str] = Counter()
+            for other, c in counts.items():
+                if other != name:
+                    complement.update(c)
+            total = sum(complement.values()) + _ALPHA * size
+            self._weight[name] = {
+                f: -math.log((complement.get(f, 0) + _ALPHA) / total) for f in self._vocabulary
+            }
         self._overrides = [
             ([" ".join(tokens(p)) for p in override.phrases], override.urgency)
             for override in config.urgency_overrides
@@ -138,8 +150,7 @@ class IntentClassifier:
                 runner_up_confidence=0.0,
             )
         log_scores = {
-            name: sum(self._log_prob[name].get(f, self._log_unseen[name]) for f in known)
-            for name in self._categories
+            name: sum(self._weight[name][f] for f in known) for name in self._categories
         }
         top = max(log_scores.values())
         weights = {n: math.exp((s - top) / _TEMPERATURE) for n, s in log_scores.items()}
