@@ -11,6 +11,7 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -57,9 +58,15 @@ def _cmd_prompts_build(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    sounds = args.output or cfg.service.asterisk.host_sounds_dir
-    report = build_prompts(cfg.prompts, sounds, force=args.force)
-    print(json.dumps(report.as_dict() if hasattr(report, "as_dict") else vars(report)))
+    sounds = Path(args.output or cfg.service.asterisk.host_sounds_dir)
+    # One JSON line per language: the default language's prompts in the sounds directory,
+    # each other language's in <sounds>/<code>/.
+    for code, language in (cfg.languages or {"": None}).items():
+        if language is None or language.default:
+            report = build_prompts(cfg.prompts, sounds, force=args.force)
+        else:
+            report = build_prompts(language.prompts, sounds / code, force=args.force)
+        print(json.dumps({**report.as_dict(), "language": code or cfg.menus.language}))
     return 0
 
 

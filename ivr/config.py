@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -123,6 +123,8 @@ class HotlineConfig:
     intents: Any
     workorders: Any
     routing: Any  # routing.core.RoutingConfig, built from queues, agents and routing.yaml
+    # Every language, the default one included: code -> ivr.languages.Language.
+    languages: dict[str, Any] = field(default_factory=dict)
 
 
 def _format_validation_error(file: Path, error: ValidationError) -> list[str]:
@@ -187,25 +189,41 @@ def load_config(
     sections: dict[str, Any] = {}
     for name, spec in _section_specs().items():
         path = directory / spec.file
+        overrides = _env_overrides(environ) if name == "service" else None
         try:
-            data = read_yaml(path)
-            if name == "service":
-                data = _merge(data, _env_overrides(environ))
-            if not isinstance(data, Mapping):
-                raise ConfigError([f"{path}: the top level must be a mapping"])
-            sections[name] = spec.parse(data)
+            sections[name] = read_section(path, spec.parse, overrides)
         except ConfigError as exc:
             problems.extend(exc.problems)
-        except ValidationError as exc:
-            problems.extend(_format_validation_error(path, exc))
-        except ValueError as exc:
-            problems.append(f"{path}: {exc}")
     problems.extend(_load_routing(directory, sections))
+    languages: dict[str, Any] = {}
+    if all(name in sections for name in ("menus", "intents", "prompts")):
+        from ivr.languages import load_languages
+
+        languages, language_problems = load_languages(directory, sections, read_section)
+        problems.extend(language_problems)
     if not problems:
         problems.extend(_cross_check(directory, sections))
     if problems:
         raise ConfigError(problems)
-    return HotlineConfig(directory=directory, **sections)
+    return HotlineConfig(directory=directory, languages=languages, **sections)
+
+
+def read_section(
+    path: Path, parse: Callable[[Any], Any], overrides: Mapping[str, Any] | None = None
+) -> Any:
+    """Read, merge ``overrides`` into, and validate one file; ConfigError with every problem
+    as a ``file: key: reason`` line."""
+    data = read_yaml(path)
+    if overrides:
+        data = _merge(data, overrides)
+    if not isinstance(data, Mapping):
+        raise ConfigError([f"{path}: the top level must be a mapping"])
+    try:
+        return parse(data)
+    except ValidationError as exc:
+        raise ConfigError(_format_validation_error(path, exc)) from None
+    except ValueError as exc:
+        raise ConfigError([f"{path}: {exc}"]) from None
 
 
 def _load_routing(directory: Path, sections: dict[str, Any]) -> list[str]:

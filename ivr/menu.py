@@ -2,7 +2,9 @@
 
 The call flow asks :func:`start` for the first step, plays what the step says, collects the
 caller's digits and hands them to :func:`advance`, until the step is a :class:`Request` (the
-caller chose a request category) or :class:`ToOperator`. No I/O here: the flow does that.
+caller chose a request category), :class:`ToOperator` or :class:`ChangeLanguage` (the caller
+chose another language: the flow starts over in it, from its ``languages`` entry menu). No
+I/O here: the flow does that.
 
 Wrong keys and silence replay the menu with a short notice, at most ``retries`` times per
 menu; after that the caller goes to the operator instead of looping forever.
@@ -10,15 +12,29 @@ menu; after that the caller goes to the operator instead of looping forever.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# A language code as Asterisk's CHANNEL(language) spells it ("ko", "en", "pt_BR"); it also
+# names the config files (intents.<code>.yaml, prompts.<code>.yaml) and the prompts' directory.
+LANGUAGE_CODE = re.compile(r"[a-z]{2,3}(?:_[A-Z]{2})?")
+
+
+def check_language_code(code: str) -> str:
+    if not LANGUAGE_CODE.fullmatch(code):
+        raise ValueError(
+            f"{code!r} is not a language code (two or three lowercase letters, optionally "
+            "_ and a country: ko, en, pt_BR)"
+        )
+    return code
 
 
 class MenuOption(BaseModel):
-    """One key of a menu: exactly one of request, menu, operator or back."""
+    """One key of a menu: exactly one of request, menu, operator, back or language."""
 
     model_config = ConfigDict(extra="forbid")
 
@@ -28,12 +44,16 @@ class MenuOption(BaseModel):
     menu: str | None = None
     operator: bool = False
     back: bool = False
+    language: str | None = None  # "press 9 for Korean": start over in that language
 
     @model_validator(mode="after")
     def _one_action(self) -> MenuOption:
-        actions = [self.request is not None, self.menu is not None, self.operator, self.back]
+        actions = [self.request is not None, self.menu is not None, self.operator, self.back,
+                   self.language is not None]
         if sum(actions) != 1:
-            raise ValueError("an option needs exactly one of: request, menu, operator, back")
+            raise ValueError(
+                "an option needs exactly one of: request, menu, operator, back, language"
+            )
         return self
 
 
@@ -65,26 +85,81 @@ class SurveyConfig(BaseModel):
     timeout_s: float = Field(5.0, gt=0, le=30)
 
 
+class LanguageLine(BaseModel):
+    """One more language of the hotline (``languages.<code>`` in menus.yaml).
+
+    Its callers are recognized with ``intents.<code>.yaml`` and hear ``prompts.<code>.yaml``;
+    ``entry`` is the first menu of their DTMF menu tree (default: the top-level ``entry``,
+    whose prompts are then heard in this language).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    entry: str | None = None
+
+
 class MenusConfig(BaseModel):
     """``config/menus.yaml``."""
 
     model_config = ConfigDict(extra="forbid")
 
     entry: str
+    # The language of callers who reach ``entry``: intents.yaml and prompts.yaml speak it.
+    language: str = "en"
+    # More languages: code -> its line. A call's language comes from the dialplan
+    # (HOTLINE_LANGUAGE) or from a menu option with ``language: <code>``.
+    languages: dict[str, LanguageLine] = Field(default_factory=dict)
     menus: dict[str, Menu]
     survey: SurveyConfig = SurveyConfig()
+
+    @field_validator("language")
+    @classmethod
+    def _language_code(cls, code: str) -> str:
+        return check_language_code(code)
+
+    @field_validator("languages")
+    @classmethod
+    def _language_codes(cls, languages: dict[str, LanguageLine]) -> dict[str, LanguageLine]:
+        for code in languages:
+            check_language_code(code)
+        return languages
 
     @model_validator(mode="after")
     def _references_exist(self) -> MenusConfig:
         if self.entry not in self.menus:
             raise ValueError(f"entry menu {self.entry!r} is not defined under menus")
+        if self.language in self.languages:
+            raise ValueError(
+                f"languages.{self.language}: {self.language!r} is already the language of "
+                "the top-level entry (intents.yaml, prompts.yaml)"
+            )
+        for code, line in self.languages.items():
+            if line.entry is not None and line.entry not in self.menus:
+                raise ValueError(
+                    f"languages.{code}.entry: menu {line.entry!r} is not defined under menus"
+                )
         for name, menu in self.menus.items():
             for key, option in menu.options.items():
                 if option.menu is not None and option.menu not in self.menus:
                     raise ValueError(
                         f"menus.{name}.options.{key}: submenu {option.menu!r} is not defined"
                     )
+                if option.language is not None and option.language not in self.codes:
+                    raise ValueError(
+                        f"menus.{name}.options.{key}: language {option.language!r} is not "
+                        f"{self.language!r} nor declared under languages"
+                    )
         return self
+
+    @property
+    def codes(self) -> tuple[str, ...]:
+        """Every language of the hotline, the default one first."""
+        return (self.language, *self.languages)
+
+    def entry_of(self, language: str | None) -> str:
+        """The first menu of callers speaking ``language`` (unknown or None: the default)."""
+        line = self.languages.get(language or "")
+        return line.entry if line is not None and line.entry else self.entry
 
 
 # --- steps the walker returns -----------------------------------------------------------------
@@ -118,7 +193,15 @@ class ToOperator:
     path: tuple[str, ...]
 
 
-Step = Prompt | Request | ToOperator
+@dataclass(frozen=True)
+class ChangeLanguage:
+    """The caller chose another language: start over in it (speech, then its menus)."""
+
+    language: str
+    path: tuple[str, ...]
+
+
+Step = Prompt | Request | ToOperator | ChangeLanguage
 
 
 @dataclass(frozen=True)
@@ -139,9 +222,9 @@ def _prompt(config: MenusConfig, state: MenuState, notice: str | None = None) ->
     return Prompt(state.menu, menu.prompt, menu.timeout_s, menu.max_digits, notice)
 
 
-def start(config: MenusConfig) -> tuple[MenuState, Step]:
-    """The first step of a call: the entry menu's prompt."""
-    state = MenuState(stack=(config.entry,))
+def start(config: MenusConfig, language: str | None = None) -> tuple[MenuState, Step]:
+    """The first step of a call: the prompt of the entry menu of the caller's language."""
+    state = MenuState(stack=(config.entry_of(language),))
     return state, _prompt(config, state)
 
 
@@ -164,6 +247,8 @@ def advance(
         return replace(state, path=path), Request(option.request, option.urgency, path)
     if option.operator:
         return replace(state, path=path), ToOperator("chosen", path)
+    if option.language is not None:
+        return replace(state, path=path), ChangeLanguage(option.language, path)
     if option.menu is not None:
         state = MenuState(stack=(*state.stack, option.menu), path=path)
         return state, _prompt(config, state)

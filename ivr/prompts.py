@@ -1,5 +1,9 @@
 """Prompt audio: texts from ``config/prompts.yaml`` spoken by piper into Asterisk sound files.
 
+Languages without a piper voice package (Korean, for one: piper has none) are spoken by
+espeak-ng (``synthesizer: espeak-ng``, ``voice: ko``): robotic but intelligible, offline, and
+in Debian. Each language's prompts (``prompts.<code>.yaml``) go to ``<sounds dir>/<code>/``.
+
 Asterisk plays ``<sounds dir>/<name>`` and picks ``<name>.wav`` as signed linear 8 kHz, 16-bit
 mono, so that is what we write. piper voices speak at 16-22 kHz; we resample with a
 windowed-sinc polyphase filter (not a naive decimation, which folds sibilants back into the
@@ -23,7 +27,9 @@ import hashlib
 import json
 import os
 import re
+import shutil
 import string
+import subprocess
 import tempfile
 import time
 import wave
@@ -31,7 +37,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import asdict, dataclass, field
 from math import gcd
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -89,6 +95,8 @@ class PromptsConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
+    # piper (natural; voice packages on PyPI) or espeak-ng (every language espeak knows).
+    synthesizer: Literal["piper", "espeak-ng"] = "piper"
     voice: str = DEFAULT_VOICE
     length_scale: float = Field(1.0, ge=0.5, le=2.0)
     prompts: dict[str, str]
@@ -101,6 +109,12 @@ class PromptsConfig(BaseModel):
             if not text.strip():
                 raise ValueError(f"prompt {name!r} has no text")
         return prompts
+
+    @model_validator(mode="after")
+    def _espeak_voice_named(self) -> PromptsConfig:
+        if self.synthesizer == "espeak-ng" and "voice" not in self.model_fields_set:
+            raise ValueError("synthesizer espeak-ng needs voice: an espeak-ng voice, e.g. ko")
+        return self
 
     @model_validator(mode="after")
     def _names_are_file_names(self) -> PromptsConfig:
@@ -285,10 +299,95 @@ def write_wav_atomically(path: Path, pcm: bytes, rate: int) -> Path:
     return path
 
 
+class EspeakSynthesizer:
+    """espeak-ng (the Debian program) speaking one of its voices: text -> 8 kHz audio.
+
+    Same interface as :class:`PiperSynthesizer`; each synthesis runs ``espeak-ng --stdout``.
+    """
+
+    BASE_WPM = 175  # espeak-ng's default speed; length_scale 1.2 -> 146 words a minute
+
+    def __init__(self, voice: str, length_scale: float = 1.0) -> None:
+        self.voice = voice
+        self.length_scale = length_scale
+        self.syntheses = 0
+        self._program = shutil.which("espeak-ng")
+        if self._program is None:
+            raise FileNotFoundError("espeak-ng is not installed (apt-get install espeak-ng)")
+        listed = self._run("--voices=" + voice).decode(errors="replace").split()
+        if voice not in listed:
+            raise FileNotFoundError(f"espeak-ng has no voice {voice!r} (espeak-ng --voices)")
+
+    def _run(self, *args: str) -> bytes:
+        assert self._program is not None
+        return subprocess.run(
+            [self._program, *args], check=True, capture_output=True, timeout=60
+        ).stdout
+
+    @functools.cached_property
+    def fingerprint(self) -> str:
+        version = self._run("--version").decode(errors="replace").strip()
+        return f"espeak-ng:{self.voice}:{version}"
+
+    def cache_key(self, text: str, rate: int = OUTPUT_RATE) -> str:
+        material = {
+            "text": text,
+            "voice": self.fingerprint,
+            "length_scale": self.length_scale,
+            "format": f"{_FORMAT}/{rate}",
+            "resampler": _RESAMPLER,
+        }
+        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
+    def synthesize(self, text: str, rate: int = OUTPUT_RATE) -> np.ndarray:
+        """Speech for ``text`` as float samples in [-1, 1] at ``rate``."""
+        import io
+
+        speed = str(round(self.BASE_WPM / self.length_scale))
+        data = self._run("-v", self.voice, "-s", speed, "--stdout", "--", text)
+        with wave.open(io.BytesIO(data), "rb") as wav:
+            native = wav.getframerate()
+            frames = wav.readframes(wav.getnframes())
+        samples = np.frombuffer(frames, dtype="<i2").astype(np.float64) / 32768
+        self.syntheses += 1
+        if not len(samples):
+            raise ValueError(f"espeak-ng produced no audio for {text!r}")
+        return resample(samples, native, rate)
+
+    def write_wav(self, text: str, path: str | Path, rate: int = OUTPUT_RATE) -> Path:
+        pcm = to_pcm16(self.synthesize(text, rate))
+        return write_wav_atomically(Path(path), pcm, rate)
+
+
+Synthesizer = PiperSynthesizer | EspeakSynthesizer
+
+
 @functools.lru_cache(maxsize=4)
 def synthesizer(voice: str = DEFAULT_VOICE, length_scale: float = 1.0) -> PiperSynthesizer:
     """The process-wide synthesizer of a voice (so each voice loads once)."""
     return PiperSynthesizer(voice, length_scale)
+
+
+@functools.lru_cache(maxsize=8)
+def _espeak(voice: str, length_scale: float) -> EspeakSynthesizer:
+    return EspeakSynthesizer(voice, length_scale)
+
+
+def synthesizer_for(prompts_config: PromptsConfig) -> Synthesizer:
+    """The synthesizer a prompts file asks for; raises FileNotFoundError when its voice (or
+    espeak-ng itself) is missing."""
+    if prompts_config.synthesizer == "espeak-ng":
+        return _espeak(prompts_config.voice, prompts_config.length_scale)
+    return synthesizer(prompts_config.voice, prompts_config.length_scale)
+
+
+def voice_problem(prompts_config: PromptsConfig) -> str | None:
+    """Why the prompts of this file cannot be built here (voice or program missing), or None."""
+    try:
+        synthesizer_for(prompts_config)
+    except (FileNotFoundError, subprocess.SubprocessError, ImportError) as exc:
+        return str(exc)
+    return None
 
 
 def synthesize_to_wav(
@@ -338,7 +437,7 @@ def _write_manifest(sounds_dir: Path, manifest: Mapping[str, str]) -> None:
 
 
 def _stale(
-    texts: Mapping[str, str], sounds_dir: Path, synth: PiperSynthesizer
+    texts: Mapping[str, str], sounds_dir: Path, synth: Synthesizer
 ) -> Iterable[tuple[str, str, str]]:
     """(name, text, key) of each prompt whose file is missing or was made from other input."""
     manifest = _read_manifest(sounds_dir)
@@ -352,10 +451,10 @@ def missing_prompts(
     prompts_config: PromptsConfig,
     sounds_dir: str | Path,
     *,
-    synth: PiperSynthesizer | None = None,
+    synth: Synthesizer | None = None,
 ) -> list[str]:
     """Names of prompts whose WAV is missing or out of date (text or voice changed)."""
-    synth = synth or synthesizer(prompts_config.voice, prompts_config.length_scale)
+    synth = synth or synthesizer_for(prompts_config)
     return [name for name, _, _ in _stale(prompts_config.texts(), Path(sounds_dir), synth)]
 
 
@@ -364,14 +463,14 @@ def build_prompts(
     sounds_dir: str | Path,
     force: bool = False,
     *,
-    synth: PiperSynthesizer | None = None,
+    synth: Synthesizer | None = None,
 ) -> BuildReport:
     """Write ``<sounds_dir>/<name>.wav`` for every prompt that is missing or changed (all of
     them with ``force``); unchanged ones are left alone. Returns what was done."""
     started = time.monotonic()
     sounds = Path(sounds_dir)
     sounds.mkdir(parents=True, exist_ok=True)
-    synth = synth or synthesizer(prompts_config.voice, prompts_config.length_scale)
+    synth = synth or synthesizer_for(prompts_config)
     texts = prompts_config.texts()
     if force:
         todo = [(name, text, synth.cache_key(text)) for name, text in texts.items()]

@@ -32,15 +32,24 @@ def install_reactor() -> Any:
 def check_runtime(cfg: Any) -> list[str]:
     """Problems that the schema cannot see: speech models present, directories writable."""
     problems: list[str] = []
-    if cfg.intents.speech.enabled and cfg.intents.speech.engine == "vosk":
-        # The vosk model is loaded here once, so a missing or broken model directory is a
-        # clear error at start (and in `ivr check-config`), not at the first call.
-        from ivr.speech.engines import EngineLoadError, load_engine
+    from ivr.prompts import voice_problem
+    from ivr.speech.engines import EngineLoadError
+    from ivr.speech.gateway import speech_languages
+    from ivr.speech.languages import load_language_engine
 
+    for language in speech_languages(cfg):
+        # Each language's model is loaded here once (and kept for the AudioSocket server), so
+        # a missing or broken model directory is a clear error at start (and in `ivr
+        # check-config`), not at the first call.
         try:
-            load_engine(cfg.intents)
+            load_language_engine(language.intents)
         except EngineLoadError as exc:
-            problems.append(f"{cfg.directory / 'intents.yaml'}: speech.vosk_model: {exc}")
+            problems.append(f"{cfg.directory / _file('intents', language)}: "
+                            f"speech.vosk_model: {exc}")
+    for language in _languages(cfg):
+        reason = voice_problem(language.prompts)
+        if reason is not None:
+            problems.append(f"{cfg.directory / _file('prompts', language)}: voice: {reason}")
     for label, path in (
         ("service.yaml: asterisk.sounds_dir", cfg.service.asterisk.host_sounds_dir),
         ("service.yaml: spool_dir", Path(cfg.service.spool_dir)),
@@ -53,6 +62,16 @@ def check_runtime(cfg: Any) -> list[str]:
         if not os.access(path, os.W_OK):
             problems.append(f"{cfg.directory / label}: {path} is not writable")
     return problems
+
+
+def _languages(cfg: Any) -> list[Any]:
+    from ivr.languages import language_of
+
+    return list((getattr(cfg, "languages", None) or {}).values()) or [language_of(cfg, None)]
+
+
+def _file(kind: str, language: Any) -> str:
+    return f"{kind}.yaml" if language.default else f"{kind}.{language.code}.yaml"
 
 
 class ConfigHolder:
@@ -138,9 +157,10 @@ class Hotline:
         self.watcher: Any = None  # ivr.reload.ConfigWatcher on the config directory
 
     def _speech(self, cfg: Any) -> Any:
-        if not cfg.intents.speech.enabled:
+        from ivr.speech.gateway import SpeechGateway, speech_languages
+
+        if not speech_languages(cfg):
             return None
-        from ivr.speech.gateway import SpeechGateway
 
         sounds = cfg.service.asterisk.sounds_dir.rstrip("/")
         return SpeechGateway.from_config(
@@ -286,8 +306,21 @@ def serve(config_dir: str | None = None) -> int:
 
 
 def _ensure_prompts(cfg: Any) -> None:
-    """Synthesize prompts that are missing or changed before the first call can need them."""
+    """Synthesize prompts that are missing or changed before the first call can need them:
+    every language's, each in its directory (``<sounds dir>/<code>/`` beside the default)."""
+    for language, report in build_language_prompts(cfg):
+        log.info("prompts (%s): %s", language, report)
+
+
+def build_language_prompts(cfg: Any, force: bool = False) -> list[tuple[str, Any]]:
+    """Build every language's prompts; (language code, BuildReport) per language."""
     from ivr.prompts import build_prompts
 
-    report = build_prompts(cfg.prompts, cfg.service.asterisk.host_sounds_dir)
-    log.info("prompts: %s", report)
+    sounds = cfg.service.asterisk.host_sounds_dir
+    return [
+        (language.code, build_prompts(
+            language.prompts, sounds if language.default else sounds / language.code,
+            force=force,
+        ))
+        for language in _languages(cfg)
+    ]

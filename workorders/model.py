@@ -114,7 +114,7 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
 #: Fields of the order an event may change, and words it may only record in the history.
 _UPDATABLE = frozenset(
     {"category", "urgency", "queue", "menu_path", "transcript", "confidence", "engine",
-     "outcome", "csat", "nps"}
+     "language", "outcome", "csat", "nps"}
 )
 CHANGES: Mapping[Event, frozenset[str]] = {
     Event.ASSIGN: frozenset({"agent", "queue"}),
@@ -215,6 +215,7 @@ class WorkOrder:
     transcript: str | None = None
     confidence: float | None = None
     engine: str | None = None
+    language: str | None = None  # the caller's language ("en", "ko"), as Asterisk spells it
     csat: int | None = None
     nps: int | None = None
     history: tuple[HistoryEntry, ...] = ()
@@ -239,6 +240,7 @@ class WorkOrder:
             "transcript": self.transcript,
             "confidence": self.confidence,
             "engine": self.engine,
+            "language": self.language,
             "history": [entry.to_dict() for entry in self.history],
             "csat": self.csat,
             "nps": self.nps,
@@ -274,6 +276,7 @@ class WorkOrder:
                 transcript=data.get("transcript"),
                 confidence=data.get("confidence"),
                 engine=data.get("engine"),
+                language=data.get("language"),
                 csat=data.get("csat"),
                 nps=data.get("nps"),
                 history=tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ()),
@@ -310,7 +313,7 @@ def create_order(
     **fields: Any,
 ) -> WorkOrder:
     """A new pending order for a call. ``fields``: any of category, urgency, queue, menu_path,
-    transcript, confidence, engine (what the call flow learned before creating it)."""
+    transcript, confidence, engine, language (what the call flow learned before creating it)."""
     unknown = set(fields) - (_UPDATABLE - {"outcome", "csat", "nps"})
     if unknown:
         raise WorkOrderError(f"create: unknown or read-only fields {sorted(unknown)}")
@@ -474,6 +477,7 @@ _COERCE = {
     "outcome": _optional_str,
     "transcript": _optional_str,
     "engine": _optional_str,
+    "language": _optional_str,
     "confidence": _confidence,
     "csat": _score(1, 5),
     "nps": _score(0, 10),

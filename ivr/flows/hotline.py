@@ -21,6 +21,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from ivr import menu as menu_walker
 from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
+from ivr.languages import call_language, language_of
 
 log = logging.getLogger(__name__)
 
@@ -66,7 +67,9 @@ class Router(Protocol):
 class Speech(Protocol):
     """``ivr.speech.gateway.SpeechGateway``: a request dict, the digits pressed, or None."""
 
-    async def listen(self, session: AGISession) -> dict[str, Any] | str | None: ...
+    async def listen(
+        self, session: AGISession, language: str | None = None
+    ) -> dict[str, Any] | str | None: ...
 
 
 @dataclass
@@ -81,6 +84,7 @@ class HotlineFlow:
     speech: Speech | None = None
     poll_interval_ms: int = 500
     active: dict[str, str] = field(default_factory=dict)  # call_id -> stage, for metrics
+    languages: dict[str, str] = field(default_factory=dict)  # call_id -> language code
 
     async def __call__(self, session: AGISession) -> None:
         call_id = session.env.get("uniqueid", "")
@@ -94,6 +98,26 @@ class HotlineFlow:
                 await self.router.abandon(call_id, stage)
         finally:
             self.active.pop(call_id, None)
+            self.languages.pop(call_id, None)
+
+    def _sound(self, session: AGISession, name: str) -> str:
+        """The prompt ``name`` in the call's language, as Asterisk plays it."""
+        language = language_of(self.config(), self.languages.get(session.uniqueid))
+        return self.sound(language.sound(name))
+
+    async def _set_language(self, session: AGISession, cfg: Any, code: str) -> None:
+        """The call speaks ``code`` from now on: prompts, speech, menus, and Asterisk's own
+        sounds (CHANNEL(language): digits of the queue position, ...)."""
+        self.languages[session.uniqueid] = code
+        if len(getattr(cfg, "languages", None) or {}) > 1:
+            await session.set_variable("CHANNEL(language)", code, allow_function=True)
+
+    async def _dialplan_language(self, session: AGISession, cfg: Any) -> str:
+        """The language the dialplan gave this line (HOTLINE_LANGUAGE), on a hotline with
+        several; one language: no question asked."""
+        if len(getattr(cfg, "languages", None) or {}) <= 1:
+            return language_of(cfg, None).code
+        return call_language(cfg, await session.get_variable("HOTLINE_LANGUAGE"))
 
     # --- the call, step by step ----------------------------------------------------------------
 
@@ -104,20 +128,31 @@ class HotlineFlow:
         await session.answer()
         if await self._resume(session, call_id):
             return
-        pressed = await session.stream_file(self.sound("welcome"), ALL_DIGITS)
-
-        request: dict[str, Any] | None = None
-        if self.speech is not None and not pressed:
-            self.active[call_id] = "speech"
-            heard = await self.speech.listen(session)
-            if isinstance(heard, str):
-                pressed = heard  # a key instead of words: straight into the menu
-            else:
-                request = heard
+        await self._set_language(session, cfg, await self._dialplan_language(session, cfg))
+        before: list[str] = []  # keys pressed in the languages the caller left
+        while True:  # once per language the caller chooses ("press 9 for Korean")
+            language = self.languages[call_id]
+            self.active[call_id] = "welcome"
+            pressed = await session.stream_file(self._sound(session, "welcome"), ALL_DIGITS)
+            request: dict[str, Any] | None = None
+            if self.speech is not None and not pressed:
+                self.active[call_id] = "speech"
+                heard = await self.speech.listen(session, language)
+                if isinstance(heard, str):
+                    pressed = heard  # a key instead of words: straight into the menu
+                else:
+                    request = heard
+            if request is not None:
+                break
+            self.active[call_id] = "menu"
+            step = await self._walk_menu(session, cfg, pressed, language)
+            if not isinstance(step, menu_walker.ChangeLanguage):
+                break
+            log.info("call %s: caller chose language %s", call_id, step.language)
+            before.extend(step.path)
+            await self._set_language(session, cfg, step.language)
         to_operator = None
         if request is None:
-            self.active[call_id] = "menu"
-            step = await self._walk_menu(session, cfg, pressed)
             if isinstance(step, menu_walker.ToOperator):
                 # The operator still gets a work order: the caller wanted something.
                 to_operator = "menu-" + step.reason
@@ -126,12 +161,16 @@ class HotlineFlow:
             else:
                 request = {
                     "category": step.category,
-                    "urgency": step.urgency or _urgency_of(cfg, step.category),
+                    "urgency": step.urgency or _urgency_of(
+                        language_of(cfg, self.languages[call_id]).intents, step.category
+                    ),
                     "menu_path": list(step.path),
                 }
         elif request["category"] == "operator":
             to_operator = "asked"
             request = {**request, "category": "other"}
+        request = {**request, "language": self.languages[call_id],
+                   "menu_path": [*before, *request["menu_path"]]}
 
         self.active[call_id] = "order"
         order = await self.workorders.create_for_call(
@@ -163,6 +202,7 @@ class HotlineFlow:
             return False
         log.info("call %s: resumed in queue %s after its instance was lost", call_id,
                  queued.get("queue"))
+        self.languages[call_id] = language_of(self.config(), order.language).code
         request = {"category": queued.get("request_type") or _text(order.category),
                    "urgency": queued.get("urgency") or _text(order.urgency),
                    "menu_path": list(order.menu_path)}
@@ -170,17 +210,18 @@ class HotlineFlow:
         return True
 
     async def _walk_menu(
-        self, session: AGISession, cfg: Any, pressed: str | None
-    ) -> menu_walker.Request | menu_walker.ToOperator:
-        state, step = menu_walker.start(cfg.menus)
+        self, session: AGISession, cfg: Any, pressed: str | None, language: str | None = None
+    ) -> menu_walker.Request | menu_walker.ToOperator | menu_walker.ChangeLanguage:
+        state, step = menu_walker.start(cfg.menus, language)
         digits = pressed
         while True:
             if digits is None:
                 assert isinstance(step, menu_walker.Prompt)
                 if step.notice:
-                    await session.stream_file(self.sound(step.notice))
+                    await session.stream_file(self._sound(session, step.notice))
                 digits = await session.get_data(
-                    self.sound(step.prompt), int(step.timeout_s * 1000), step.max_digits
+                    self._sound(session, step.prompt), int(step.timeout_s * 1000),
+                    step.max_digits,
                 )
             state, step = menu_walker.advance(cfg.menus, state, digits or None)
             digits = None
@@ -189,7 +230,7 @@ class HotlineFlow:
 
     async def _to_operator(self, session: AGISession, call_id: str, reason: str) -> None:
         log.info("call %s: to the operator (%s)", call_id, reason)
-        await session.stream_file(self.sound("operator-transfer"))
+        await session.stream_file(self._sound(session, "operator-transfer"))
         await session.set_variable("HOTLINE_NEXT", "operator")
 
     async def _queue_and_connect(
@@ -217,10 +258,10 @@ class HotlineFlow:
             # agent waits for them.
             await self.router.dispatch()
             if not entry.resumed and await self.router.poll(call_id) is None:
-                await session.stream_file(self.sound("please-hold"))
+                await session.stream_file(self._sound(session, "please-hold"))
                 if entry.callback_key and await self.router.poll(call_id) is None:
                     pressed = await session.stream_file(
-                        self.sound("callback-offer"), entry.callback_key
+                        self._sound(session, "callback-offer"), entry.callback_key
                     )
             verdict = await self._wait_for_agent(session, call_id, entry, order, pressed)
         except ChannelHungUp:
@@ -231,7 +272,7 @@ class HotlineFlow:
             raise
         if verdict == "callback":
             await session.set_variable("HOTLINE_NEXT", "done")
-            await session.stream_file(self.sound("callback-confirmed"))
+            await session.stream_file(self._sound(session, "callback-confirmed"))
             return
         if verdict.startswith("overflow-"):
             destination = verdict.removeprefix("overflow-")
@@ -365,27 +406,27 @@ class HotlineFlow:
         """Post-call satisfaction: CSAT 1-5, then NPS 0-10 (two keys: 1 then 0 for 10)."""
         survey = self.config().menus.survey
         if not survey.enabled:
-            await session.stream_file(self.sound("goodbye"))
+            await session.stream_file(self._sound(session, "goodbye"))
             return
         self.active[order.call_id] = "survey"
         wait_ms = int(survey.timeout_s * 1000)
-        csat = await session.get_data(self.sound(survey.csat_prompt), wait_ms, 1)
+        csat = await session.get_data(self._sound(session, survey.csat_prompt), wait_ms, 1)
         if csat and csat in "12345":
             await self._record(order, "update", "caller", csat=int(csat))
-            nps = await session.get_data(self.sound(survey.nps_prompt), wait_ms, 2)
+            nps = await session.get_data(self._sound(session, survey.nps_prompt), wait_ms, 2)
             if nps and nps.isdigit() and int(nps) <= 10:
                 await self._record(order, "update", "caller", nps=int(nps))
-        await session.stream_file(self.sound("goodbye"))
+        await session.stream_file(self._sound(session, "goodbye"))
 
     async def _announce_position(self, session: AGISession, call_id: str, moh: str) -> None:
         status = await self.router.status(call_id)
         if status is None:
             return
         await session.set_music(False)
-        await session.stream_file(self.sound("position-is"))
+        await session.stream_file(self._sound(session, "position-is"))
         await session.say_number(status.position)
         if status.estimated_wait_s is not None:
-            await session.stream_file(self.sound("estimated-wait-minutes"))
+            await session.stream_file(self._sound(session, "estimated-wait-minutes"))
             await session.say_number(max(1, round(status.estimated_wait_s / 60)))
         await session.set_music(True, moh)
 
@@ -404,9 +445,9 @@ def _text(value: Any) -> str:
     return str(getattr(value, "value", value))
 
 
-def _urgency_of(cfg: Any, category: str) -> str:
-    """The category's urgency from intents.yaml (urgent / important / normal)."""
-    known = cfg.intents.categories.get(category)
+def _urgency_of(intents: Any, category: str) -> str:
+    """The category's urgency from the caller's intents file (urgent / important / normal)."""
+    known = intents.categories.get(category)
     return known.urgency if known is not None else "normal"
 
 

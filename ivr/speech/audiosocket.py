@@ -90,12 +90,21 @@ class SpeechResult:
     timings: dict[str, float] = field(default_factory=dict)
 
 
+@dataclass(frozen=True)
+class Recognition:
+    """How one language is understood: its engine (model) and its classifier."""
+
+    engine: Engine
+    classifier: Any  # IntentClassifier, or anything with its classify(text)
+
+
 @dataclass
 class _Expectation:
     deferred: Deferred
     lease: Lease
     prompt: bytes
     phrases: Sequence[str] | None
+    recognition: Recognition
     timeout: Any = None
 
 
@@ -232,7 +241,7 @@ class AudioSocketProtocol(Protocol):
 
     def _open_recognizer(self) -> None:
         assert self._expectation is not None
-        phrases, engine = self._expectation.phrases, self.server.engine
+        phrases, engine = self._expectation.phrases, self._expectation.recognition.engine
 
         def create() -> None:
             self._recognizer = engine.recognizer(rate=TELEPHONE_RATE, phrases=phrases)
@@ -264,7 +273,7 @@ class AudioSocketProtocol(Protocol):
         assert self._expectation is not None
         self._feeding = True  # the final batch goes with the final job
         batch, self._pending = b"".join(self._pending), []
-        classifier = self.server.classifier
+        classifier = self._expectation.recognition.classifier
 
         def final() -> tuple[Transcript, Classification | None]:
             assert self._recognizer is not None
@@ -365,7 +374,11 @@ class AudioSocketProtocol(Protocol):
 
 
 class AudioSocketServer(ServerFactory):
-    """Accepts Asterisk's AudioSocket connections for the calls the flows expect."""
+    """Accepts Asterisk's AudioSocket connections for the calls the flows expect.
+
+    ``engine`` and ``classifier`` understand the default language; ``languages`` maps each
+    further language code to its :class:`Recognition`, chosen per call by :meth:`expect`.
+    """
 
     protocol = AudioSocketProtocol  # type: ignore[assignment]
 
@@ -377,9 +390,11 @@ class AudioSocketServer(ServerFactory):
         clock: IReactorTime,
         endpointing: EndpointingConfig | None = None,
         connect_timeout: float = CONNECT_TIMEOUT_S,
+        languages: dict[str, Recognition] | None = None,
     ) -> None:
         self.engine = engine
         self.classifier = classifier
+        self.languages = dict(languages or {})
         self.pool = pool
         self.clock = clock
         self.endpointing = endpointing or EndpointingConfig()
@@ -392,7 +407,11 @@ class AudioSocketServer(ServerFactory):
         return proto
 
     def expect(
-        self, call_uuid: str, prompt: bytes = b"", phrases: Sequence[str] | None = None
+        self,
+        call_uuid: str,
+        prompt: bytes = b"",
+        phrases: Sequence[str] | None = None,
+        language: str | None = None,
     ) -> Deferred[SpeechResult]:
         """Wait for the AudioSocket stream of ``call_uuid``; fires with how the step ended.
 
@@ -400,9 +419,14 @@ class AudioSocketServer(ServerFactory):
         goes to the DTMF menu without running AudioSocket at all. ``prompt``: 8 kHz slin
         played to the caller over the socket until they speak. If Asterisk does not connect
         within ``connect_timeout`` the outcome is ``error``. Cancelling the Deferred withdraws
-        the expectation.
+        the expectation. ``language``: a code of ``languages`` (None: the default language);
+        one the server cannot recognize raises KeyError before a slot is taken.
         """
         call_uuid = str(uuidlib.UUID(call_uuid))
+        recognition = (
+            self.languages[language] if language is not None
+            else Recognition(self.engine, self.classifier)
+        )
         lease = self.pool.try_acquire()
         if lease is None:
             return defer.succeed(SpeechResult("busy"))
@@ -411,7 +435,7 @@ class AudioSocketServer(ServerFactory):
             self._withdraw(call_uuid)
 
         d: Deferred[SpeechResult] = Deferred(cancel)
-        expectation = _Expectation(d, lease, prompt, phrases)
+        expectation = _Expectation(d, lease, prompt, phrases, recognition)
         expectation.timeout = self.clock.callLater(
             self.connect_timeout, self._connect_timed_out, call_uuid
         )

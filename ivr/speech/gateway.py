@@ -11,6 +11,9 @@ outcome becomes one of:
 - the digits the caller pressed instead (the flow feeds them to the DTMF menu);
 - ``None``: the DTMF menu takes over (no slot free, silence twice, nothing understood, a
   "no" to the confirmation, or a technical failure). The caller is never stuck here.
+
+Every language of the hotline (:mod:`ivr.languages`) has its own engine and classifier,
+loaded once at start; the call's language picks them, and its prompts.
 """
 
 from __future__ import annotations
@@ -24,7 +27,8 @@ from typing import Any
 
 from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
 from ivr.agi.escaping import app_arguments
-from ivr.speech.audiosocket import AudioSocketServer, SpeechResult
+from ivr.languages import Language, language_of
+from ivr.speech.audiosocket import AudioSocketServer, Recognition, SpeechResult
 
 log = logging.getLogger(__name__)
 
@@ -54,16 +58,23 @@ class SpeechGateway:
     def from_config(
         cls, cfg: Any, reactor: Any, config: Callable[[], Any], sound: Callable[[str], str]
     ) -> SpeechGateway:
-        """Load the engine (once per process) and build the server; raises EngineLoadError."""
-        from ivr.speech.classifier import IntentClassifier
-        from ivr.speech.engines import load_engine
+        """Load each language's engine (once per process) and build the server; raises
+        EngineLoadError."""
+        from ivr.speech.languages import LanguageClassifier, load_language_engine
         from ivr.speech.pool import SpeechPool
 
-        speech = cfg.intents.speech
-        engine = load_engine(cfg.intents)
+        speech = cfg.intents.speech  # endpointing and workers: one server for every language
+        recognitions = {
+            language.code: Recognition(
+                load_language_engine(language.intents), LanguageClassifier(language.intents)
+            )
+            for language in speech_languages(cfg)
+        }
+        default = next(iter(recognitions.values()))
         pool = SpeechPool.threaded(reactor, threads=speech.workers)
         server = AudioSocketServer(
-            engine, IntentClassifier(cfg.intents), pool, reactor, speech.endpointing
+            default.engine, default.classifier, pool, reactor, speech.endpointing,
+            languages=recognitions,
         )
         host_dir = cfg.service.asterisk.host_sounds_dir
         audiosocket = cfg.service.audiosocket
@@ -95,11 +106,17 @@ class SpeechGateway:
         self._prompts[name] = (mtime, pcm)
         return pcm
 
-    async def listen(self, session: AGISession) -> Request | str | None:
-        """One speech step: a request, the digits pressed, or ``None`` for the menu."""
-        cfg = self.config()
+    async def listen(
+        self, session: AGISession, language: str | None = None
+    ) -> Request | str | None:
+        """One speech step in the caller's ``language`` (None: the default one): a request,
+        the digits pressed, or ``None`` for the menu (also when this language has no speech
+        engine: speech off for it, or added by a reload, which loads no model)."""
+        lang = language_of(self.config(), language)
+        if self.server.languages and lang.code not in self.server.languages:
+            return None
         for attempt in range(1, self.attempts + 1):
-            result = await self._one_utterance(session)
+            result = await self._one_utterance(session, lang)
             outcome = result.outcome
             log.info("call %s: speech attempt %d: %s %r (%.2f)%s", session.uniqueid, attempt,
                      outcome, result.text, result.confidence,
@@ -111,15 +128,18 @@ class SpeechGateway:
             if outcome in ("busy", "error"):
                 return None
             if outcome == "speech" and result.classification is not None:
-                return await self._confirmed(session, cfg, result)
+                return await self._confirmed(session, lang, result)
             if attempt < self.attempts:
                 continue  # silence or nothing recognized: ask once more
-        await session.stream_file(self.sound("not-understood"))
+        await session.stream_file(self.sound(lang.sound("not-understood")))
         return None
 
-    async def _one_utterance(self, session: AGISession) -> SpeechResult:
+    async def _one_utterance(self, session: AGISession, lang: Language) -> SpeechResult:
         call_uuid = str(uuid.uuid4())
-        expected = self.server.expect(call_uuid, prompt=self._prompt_pcm("speech-prompt"))
+        expected = self.server.expect(
+            call_uuid, prompt=self._prompt_pcm(lang.sound("speech-prompt")),
+            language=lang.code if self.server.languages else None,
+        )
         if expected.called:  # busy: no recognizer slot, the caller goes to the menu at once
             return await expected
         host, port = self.address
@@ -138,9 +158,9 @@ class SpeechGateway:
         return await expected
 
     async def _confirmed(
-        self, session: AGISession, cfg: Any, result: SpeechResult
+        self, session: AGISession, lang: Language, result: SpeechResult
     ) -> Request | None:
-        intents = cfg.intents
+        intents = lang.intents
         classification = result.classification
         assert classification is not None
         request: Request = {
@@ -156,8 +176,14 @@ class SpeechGateway:
         # confirm_below 1.0 means "always ask", also when the classifier is certain.
         if result.confidence >= intents.confirm_below and intents.confirm_below < 1.0:
             return request
-        prompt = self.sound(f"confirm-{classification.category}")
+        prompt = self.sound(lang.sound(f"confirm-{classification.category}"))
         answer = await session.get_data(prompt, 5000, 1)
         if answer == "1":
             return {**request, "menu_path": ["speech-confirmed"]}
         return None
+
+
+def speech_languages(cfg: Any) -> list[Language]:
+    """The languages whose callers are offered speech (``speech.enabled``), default first."""
+    languages = list((getattr(cfg, "languages", None) or {}).values()) or [language_of(cfg, None)]
+    return [language for language in languages if language.intents.speech.enabled]
