@@ -41,7 +41,8 @@ _STOP_WORDS = (
     "also really very how what"
 )
 _STOPWORDS = frozenset(_STOP_WORDS.split())
-_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+# A word: letters of any script (Hangul, kana, accented Latin), with an inner apostrophe.
+_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 # Additive smoothing of the complement counts (1.0 did best on the tune split; 0.5-4 tried).
 _ALPHA = 1.0
 # Scale of the log scores before the softmax, chosen so confidence is near the observed
@@ -51,7 +52,10 @@ _TEMPERATURE = 0.5
 
 def _stem(word: str) -> str:
     """A light suffix stripper: "dropping", "dropped", "drops" -> "drop"; good enough for
-    matching caller words to config words, which go through the same function."""
+    matching caller words to config words, which go through the same function. Words in
+    other scripts are kept whole: these suffixes are English."""
+    if not word.isascii():
+        return word
     if word.endswith("ies") and len(word) > 4:
         word = word[:-3] + "y"
     elif word.endswith("ing") and len(word) > 5:

@@ -40,7 +40,9 @@ CALLER_FILLERS = (
     "uh", "um", "hi", "hello", "yes", "yeah", "so", "okay", "well", "please", "thanks",
     "hi yes so", "uh hi", "yes hello", "hello yes",
 )  # fmt: skip
-_LM_WORD = re.compile(r"[a-z]+(?:'[a-z]+)?")
+# Letters of any script: the vosk grammar of a Korean line is Hangul words (pocketsphinx keeps
+# only the words its English dictionary has).
+_LM_WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 # Cepstral mean of caller audio on a G.711 line, upsampled to the model's 16 kHz (measured by
 # benchmarks/speech/estimate_cmn.py over the evaluation set's tune split). The wheel model's
 # own initial mean is that of wideband speech; the empty band above 4 kHz moves the first

@@ -60,13 +60,14 @@ class SpeechGateway:
     ) -> SpeechGateway:
         """Load each language's engine (once per process) and build the server; raises
         EngineLoadError."""
-        from ivr.speech.languages import LanguageClassifier, load_language_engine
+        from ivr.speech.classifier import IntentClassifier
+        from ivr.speech.languages import load_language_engine
         from ivr.speech.pool import SpeechPool
 
         speech = cfg.intents.speech  # endpointing and workers: one server for every language
         recognitions = {
             language.code: Recognition(
-                load_language_engine(language.intents), LanguageClassifier(language.intents)
+                load_language_engine(language.intents), IntentClassifier(language.intents)
             )
             for language in speech_languages(cfg)
         }

