@@ -98,13 +98,14 @@ def _error_text(exc: urllib.error.HTTPError) -> str:
 
 
 def format_agents(agents: Mapping[str, Mapping[str, str]]) -> str:
-    """One line per agent: id, status, pause reason, current call."""
+    """One line per agent: id, status, pause reason (or ``off schedule``), current call."""
     lines = [f"{'AGENT':<14}{'STATUS':<12}{'REASON':<18}CALL"]
     for agent_id in sorted(agents):
         row = agents[agent_id]
+        reason = row.get("pause_reason") or ("off schedule" if row.get("schedule") == "off" else "")
         lines.append(
             f"{agent_id:<14}{row.get('status') or '-':<12}"
-            f"{row.get('pause_reason') or '':<18}{row.get('call_id') or ''}".rstrip()
+            f"{reason:<18}{row.get('call_id') or ''}".rstrip()
         )
     return "\n".join(lines)
 

@@ -7,7 +7,8 @@ work-order API on the roadmap. Every answer is JSON; errors carry ``{"error": ..
 ``GET  /health``                         Redis reachable, ARI state, calls in progress
 ``GET  /metrics``                        Prometheus text format
 ``GET  /api/queues``                     per queue: waiting, longest wait, agents by state, SL
-``GET  /api/agents``                     every agent's live state
+                                         (``off_schedule``: available outside their schedule)
+``GET  /api/agents``                     every agent's live state, ``schedule`` on or off
 ``POST /api/agents/<id>/<action>``       login, logout, pause (``?reason=break``), resume
 ``GET  /api/decisions``                  the last routing decisions with their explanations
 ``GET  /api/calls/<call_id>/workorder``  the work order of a call
@@ -139,7 +140,8 @@ async def queue_report(router: Any) -> dict[str, Any]:
         states: dict[str, int] = {}
         for agent in snapshot.agents.values():
             if queue.skills.fit(agent.skills):
-                states[agent.status.value] = states.get(agent.status.value, 0) + 1
+                shown = snapshot.shown_status(agent)  # available but off schedule: apart
+                states[shown] = states.get(shown, 0) + 1
         stats = snapshot.stats.get(name) or core.QueueStats()
         out[name] = {
             "waiting": len(waiting),

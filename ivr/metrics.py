@@ -11,6 +11,8 @@ during a Redis outage shows stale figures as stale rather than failing.
 ``hotline_queue_calls_waiting{queue}``         calls waiting now
 ``hotline_queue_longest_wait_seconds{queue}``  wait so far of the longest-waiting call
 ``hotline_queue_agents{queue,state}``          agents whose skills match the queue, by state
+                                               (``off_schedule``: available, outside their
+                                               schedule, offered nothing)
 ``hotline_queue_service_level{queue}``         today's (UTC) service level, 0-1; absent
                                                before the first counted call
 ``hotline_queue_service_level_target{queue}``  the configured target, 0-1
@@ -28,7 +30,7 @@ from typing import Any
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
-from routing.core import AgentStatus
+from routing.core import SHOWN_STATUSES
 
 QueueFigures = Mapping[str, Mapping[str, Any]]
 
@@ -78,8 +80,8 @@ class QueueMetrics(Collector):
             waiting.add_metric([queue], row.get("waiting", 0))
             longest.add_metric([queue], row.get("longest_wait_s", 0.0))
             states = row.get("agents", {})
-            for state in AgentStatus:
-                agents.add_metric([queue, state.value], states.get(state.value, 0))
+            for state in SHOWN_STATUSES:
+                agents.add_metric([queue, state], states.get(state, 0))
             if row.get("service_level_today") is not None:
                 level.add_metric([queue], row["service_level_today"])
             goal = row.get("target") or {}

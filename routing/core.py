@@ -46,6 +46,14 @@ Terms (the README copies these definitions):
   that share of its calls); 0 when paused or logged out. AHT is the interval's measured
   mean handle time, or the queue's configured ``aht_s`` before any call was handled. The
   simulator reports the error against the actual wait.
+- **Schedule**: an agent's weekly working hours (``AgentProfile.schedule``), in the config's
+  time zone (``RoutingConfig.timezone``; ``None`` = the machine's). A logged-in agent outside
+  them is *off schedule*: never offered a call (not even as a sticky agent), listed as passed
+  over in the explanations of the decisions they would have qualified for, and not counted
+  among the free or serving agents of any queue (estimated wait, projected service level). A
+  call in progress when the schedule ends is finished, wrap-up included. An agent without a
+  schedule is always on schedule. The shell computes who is off schedule once per snapshot
+  (:func:`agents_off_schedule`), converting ``now`` to the local week once, not per agent.
 """
 
 from __future__ import annotations
@@ -53,8 +61,10 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from datetime import datetime, tzinfo
 from enum import StrEnum
 from operator import attrgetter
 from typing import Any
@@ -365,6 +375,8 @@ class RoutingConfig:
     agents: Mapping[str, AgentProfile] = field(default_factory=dict)
     pause_reasons: frozenset[str] = frozenset(DEFAULT_PAUSE_REASONS)
     fallback_request_type: str = "other"
+    timezone: tzinfo | None = None
+    """The zone of the agents' schedules (a ``zoneinfo.ZoneInfo``); ``None``: the machine's."""
     _steps_memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     def rule_for(self, request_type: str) -> Rule:
@@ -373,6 +385,39 @@ class RoutingConfig:
         if rule is None:
             rule = self.rules[self.fallback_request_type]
         return rule
+
+
+def local_week_minute(now: float, zone: tzinfo | None) -> tuple[int, int]:
+    """(weekday, 0 = Monday; minute of the day) of ``now`` (epoch seconds) in ``zone``, the
+    machine's local zone when ``None``. Daylight saving time follows the zone's rules."""
+    if zone is None:
+        local = time.localtime(now)
+        return local.tm_wday, local.tm_hour * 60 + local.tm_min
+    when = datetime.fromtimestamp(now, zone)
+    return when.weekday(), when.hour * 60 + when.minute
+
+
+def agents_off_schedule(config: RoutingConfig, now: float) -> frozenset[str]:
+    """The configured agents whose schedule does not cover ``now`` (see the module docstring).
+
+    For the shell to pass as ``Snapshot.off_schedule``, once per snapshot: ``now`` is
+    converted to the local week once, and the answer is kept per local minute (schedules
+    change only on minute boundaries), so a dispatcher deciding 4 times a second recomputes
+    it once a minute. Free when no agent has a schedule.
+    """
+    memo = config._steps_memo
+    scheduled = memo.get("scheduled")
+    if scheduled is None:
+        scheduled = memo["scheduled"] = tuple(p for p in config.agents.values() if p.schedule)
+    if not scheduled:
+        return frozenset()
+    week_minute = local_week_minute(now, config.timezone)
+    hit = memo.get("off_schedule")
+    if hit is None or hit[0] != week_minute:
+        weekday, minute = week_minute
+        off = frozenset(p.agent_id for p in scheduled if not p.on_schedule(weekday, minute))
+        hit = memo["off_schedule"] = (week_minute, off)
+    return hit[1]
 
 
 @dataclass(frozen=True, slots=True)
@@ -510,6 +555,12 @@ class QueueStats:
 
 # --------------------------------------------------------------------------- snapshot
 
+OFF_SCHEDULE = "off_schedule"
+"""How an available agent outside their schedule is shown (``Snapshot.shown_status``)."""
+
+SHOWN_STATUSES = (*(s.value for s in AgentStatus), OFF_SCHEDULE)
+"""Every value of ``Snapshot.shown_status``: the states the queue gauges count."""
+
 STAFFED_STATUSES = frozenset(
     {AgentStatus.AVAILABLE, AgentStatus.OFFERED, AgentStatus.ON_CALL, AgentStatus.WRAP_UP}
 )
@@ -530,6 +581,9 @@ class Snapshot:
     stats: Mapping[str, QueueStats] = field(default_factory=dict)
     calls_sorted: bool = False
     available_ids: Collection[str] | None = None
+    off_schedule: Collection[str] = frozenset()
+    """Agents outside their schedule now (:func:`agents_off_schedule`): never offered a call,
+    not counted as free or serving; their state is kept as it is."""
     _memo: dict = field(default_factory=dict, compare=False, repr=False)
 
     @_derived
@@ -613,16 +667,33 @@ class Snapshot:
 
     @_derived
     def available(self) -> list[AgentState]:
-        """Available agents. A shell that keeps the set of available agent ids (as the
-        simulator and the Redis store do) passes ``available_ids`` and saves the scan."""
+        """Available agents on schedule: those who may be offered a call. A shell that keeps
+        the set of available agent ids (as the simulator and the Redis store do) passes
+        ``available_ids`` and saves the scan."""
         if self.available_ids is not None:
             agents = self.agents
-            return [
+            free = [
                 a
                 for i in sorted(self.available_ids)
                 if (a := agents.get(i)) is not None and a.status is AgentStatus.AVAILABLE
             ]
-        return [a for a in self.agents.values() if a.status is AgentStatus.AVAILABLE]
+        else:
+            free = [a for a in self.agents.values() if a.status is AgentStatus.AVAILABLE]
+        if self.off_schedule:
+            off = self.off_schedule
+            free = [a for a in free if a.agent_id not in off]
+        return free
+
+    def may_be_offered(self, agent: AgentState) -> bool:
+        """Whether ``agent`` may be offered a call now: available and on schedule."""
+        return agent.status is AgentStatus.AVAILABLE and agent.agent_id not in self.off_schedule
+
+    def shown_status(self, agent: AgentState) -> str:
+        """The agent's status as ops see it (API, gauges): :data:`OFF_SCHEDULE` for an
+        available agent outside their schedule, else the status itself."""
+        if agent.status is AgentStatus.AVAILABLE and agent.agent_id in self.off_schedule:
+            return OFF_SCHEDULE
+        return agent.status.value
 
     def serving(self, queue: QueueConfig, config: RoutingConfig) -> float:
         """Agents serving ``queue``, weighted (from its stats when the shell keeps count)."""
@@ -633,7 +704,10 @@ class Snapshot:
         if counts is None:
             counts = self._memo["serving"] = {}
         if queue.name not in counts:
-            counts[queue.name] = serving_agents(self.agents.values(), queue, config)
+            agents: Iterable[AgentState] = self.agents.values()
+            if self.off_schedule:
+                agents = [a for a in agents if a.agent_id not in self.off_schedule]
+            counts[queue.name] = serving_agents(agents, queue, config)
         return counts[queue.name]
 
 
@@ -667,7 +741,8 @@ def queues_matched(agent: AgentState, config: RoutingConfig) -> int:
 def serving_agents(
     agents: Iterable[AgentState], queue: QueueConfig, config: RoutingConfig
 ) -> float:
-    """Weighted count of ``agents`` serving ``queue`` (what ``QueueStats.serving`` holds)."""
+    """Weighted count of ``agents`` serving ``queue`` (what ``QueueStats.serving`` holds);
+    the caller leaves out the agents off schedule."""
     return sum(serving_weight(a, queue, config) for a in agents)
 
 
@@ -781,6 +856,8 @@ class Explanation:
     projected_service_level: float | None
     candidates: tuple[Candidate, ...]
     reason: str
+    off_schedule: tuple[str, ...] = ()
+    """Free agents who qualified for the call but were passed over: outside their schedule."""
 
     def as_dict(self) -> dict:
         return {
@@ -801,6 +878,7 @@ class Explanation:
                 for c in self.candidates
             ],
             "reason": self.reason,
+            "off_schedule": list(self.off_schedule),
         }
 
 
@@ -954,7 +1032,7 @@ def _sticky_match(
     agent = snapshot.agents.get(call.sticky_agent or "")
     if (
         agent is None
-        or agent.status is not AgentStatus.AVAILABLE
+        or not snapshot.may_be_offered(agent)
         or agent.agent_id in taken
         or not _fits_call(agent, call)
     ):
@@ -1004,6 +1082,7 @@ def _best_agent(
         if policy.relax_on_service_level
         else None
     )
+    passed_over = _passed_over(snapshot, call, plan, k, taken) if snapshot.off_schedule else ()
     why = Explanation(
         request_type=call.request_type,
         queue=queue.name,
@@ -1014,8 +1093,29 @@ def _best_agent(
         projected_service_level=projected,
         candidates=tuple(shown),
         reason=reason,
+        off_schedule=passed_over,
     )
     return Assignment(call.call_id, chosen.agent_id, why)
+
+
+def _passed_over(
+    snapshot: Snapshot, call: WaitingCall, plan: _RoutePlan, k: int, taken: set[str]
+) -> tuple[str, ...]:
+    """Free agents off schedule who would qualify for ``call`` at step ``k`` (for its
+    explanation); looked for only when some agent is off schedule."""
+    out = []
+    for agent_id in sorted(snapshot.off_schedule):
+        agent = snapshot.agents.get(agent_id)
+        if (
+            agent is None
+            or agent.status is not AgentStatus.AVAILABLE
+            or agent_id in taken
+            or not _fits_call(agent, call)
+        ):
+            continue
+        if _first_match(agent, plan.steps, k)[0] >= 0:
+            out.append(agent_id)
+    return tuple(out)
 
 
 def decide(snapshot: Snapshot, config: RoutingConfig, policy: Policy = OURS) -> list[Assignment]:
@@ -1175,7 +1275,7 @@ def on_agent_available(
     """The first call in routing order that this agent qualifies for. Equals ``decide`` when
     the snapshot was settled before the agent became available."""
     agent = snapshot.agents[agent_id]
-    if agent.status is not AgentStatus.AVAILABLE:
+    if not snapshot.may_be_offered(agent):
         return None
     call = _first_call_for(snapshot, agent, config, policy, set())
     if call is None:

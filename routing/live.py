@@ -25,6 +25,11 @@ again -> resumed if that (or ``unavailable``) was the reason; UNAVAILABLE (unreg
 unreachable) -> paused ``unavailable``, not logged out, so the agent is back by themselves
 when the phone is; logging in and out stays the agent's explicit act.
 
+Schedules: each round's snapshot carries the agents outside their weekly schedule
+(:func:`routing.core.agents_off_schedule`, in the agents' configured time zone). Their state in
+Redis is left alone (logging in and out stays the agent's act); the core simply offers them
+nothing and counts them nowhere, and ``agents()`` shows them ``schedule: off``.
+
 The AGI session that owns a call polls its call hash (:meth:`LiveRouter.poll`) while the
 caller hears music on hold, so the decision may come from any instance.
 
@@ -880,7 +885,11 @@ class LiveRouter:
                 handled=int(_f(row.get("handled"))),
                 handle_time_total=_f(row.get("handle_time_total")),
             )
-        return core.Snapshot(now=now, agents=agents, calls=calls, stats=stats), meta, wrapped_up
+        snapshot = core.Snapshot(
+            now=now, agents=agents, calls=calls, stats=stats,
+            off_schedule=core.agents_off_schedule(cfg, now),
+        )
+        return snapshot, meta, wrapped_up
 
     async def dispatch(self) -> list[core.Assignment]:
         """One round: end finished wrap-ups, overflow overdue calls, make the core's offers."""
@@ -993,11 +1002,15 @@ class LiveRouter:
                 log.info("call %s: orphaned by dead instance %s, removed", call_id, instance)
 
     async def agents(self) -> dict[str, dict[str, str]]:
-        """Every agent's live hash (for the API and the wallboard)."""
+        """Every agent's live hash (for the API and the wallboard), plus ``schedule``: ``on``,
+        or ``off`` outside the agent's schedule (never offered a call then)."""
+        cfg = self.config()
+        off = core.agents_off_schedule(cfg, self.clock())
         out = {}
-        for agent_id in self.config().agents:
+        for agent_id in cfg.agents:
             row = await self.redis.hgetall(self._k("agent", agent_id))
             out[agent_id] = {_s(k): _s(v) for k, v in row.items()}
+            out[agent_id]["schedule"] = "off" if agent_id in off else "on"
         return out
 
 

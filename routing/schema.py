@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from typing import Annotated
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
     AfterValidator,
@@ -167,7 +168,21 @@ def _minutes(interval: str) -> tuple[int, int]:
     return int(h1) * 60 + int(m1), min(int(h2) * 60 + int(m2), 24 * 60)
 
 
+def _zone(name: str | None) -> str | None:
+    if name is not None:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError, OSError):
+            raise ValueError(
+                f"unknown time zone {name!r}; an IANA name like Asia/Seoul or UTC"
+            ) from None
+    return name
+
+
 class AgentsFile(_Strict):
+    """``timezone``: the IANA zone the schedules are written in (default: the machine's)."""
+
+    timezone: Annotated[str | None, AfterValidator(_zone)] = None
     agents: dict[Name, AgentModel] = Field(min_length=1)
 
     @model_validator(mode="after")
@@ -356,6 +371,7 @@ def to_core(queues: QueuesFile, agents: AgentsFile, routing: RoutingFile) -> cor
         rules=rules,
         agents=core_agents,
         pause_reasons=frozenset(routing.pause_reasons),
+        timezone=ZoneInfo(agents.timezone) if agents.timezone else None,
     )
 
 

@@ -8,9 +8,12 @@ days of traffic run in seconds.
 
 Modelled: Poisson arrivals per request type with per-interval rates; handle times exponential
 or log-normal, scaled by the agent's level in the request type's skill (``level_speed``);
-caller patience exponential or unlimited; agents with skills and shifts; wrap-up per queue;
-ring time (``answer_delay``) and no-answer probability (RONA after the queue's ring timeout,
-then the agent pauses ``missed`` for ``missed_pause_s``); maximum wait and overflow.
+caller patience exponential or unlimited; agents with skills and shifts (the simulator's
+working hours: simulated time has no calendar, so an agents file with weekly schedules is
+refused; a shift's end logs the agent out after the call in progress, as the end of a schedule
+stops offers in production); wrap-up per queue; ring time (``answer_delay``) and no-answer
+probability (RONA after the queue's ring timeout, then the agent pauses ``missed`` for
+``missed_pause_s``); maximum wait and overflow.
 
 Identical arrivals across policies: arrivals and each call's own draws (handle time, patience,
 urgency, VIP) come from random streams seeded by the scenario seed alone, so ``--policy all``
@@ -178,6 +181,15 @@ def scenario_from_dict(data: dict, base: Path = Path("."), name: str = "scenario
     else:
         agent_section = section("agents")
     config = load_routing_config(section("queues"), agent_section, section("routing"))
+    scheduled = sorted(a for a, p in config.agents.items() if p.schedule)
+    if scheduled:
+        # Simulated time has no calendar: working hours are shifts (seconds from the start),
+        # which log agents in and out. Ignoring a schedule would simulate agents that
+        # production never offers a call.
+        raise ValueError(
+            f"agents {', '.join(scheduled)}: weekly schedules are not simulated; give the "
+            "scenario's agents shifts instead"
+        )
     shifts_by_id = {s["id"]: s.get("shifts") for s in sim_agents_specs}
     duration = float(data["duration_s"])
     agents = [

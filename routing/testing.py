@@ -5,7 +5,8 @@ Small, explicit configs and states, so a test shows the whole situation it pins 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
+from zoneinfo import ZoneInfo
 
 from routing import core
 from routing.skills import parse
@@ -56,14 +57,35 @@ def rule(
     )
 
 
-def config(queues: Sequence[core.QueueConfig], rules: Sequence[core.Rule]) -> core.RoutingConfig:
-    """A routing config; the first rule doubles as the ``other`` fallback if none is given."""
+def config(
+    queues: Sequence[core.QueueConfig],
+    rules: Sequence[core.Rule],
+    *,
+    agents: Sequence[core.AgentProfile] = (),
+    timezone: str | None = None,
+) -> core.RoutingConfig:
+    """A routing config; the first rule doubles as the ``other`` fallback if none is given.
+    ``timezone``: an IANA name for the agents' schedules (``None``: the machine's zone)."""
     by_type = {r.request_type: r for r in rules}
     fallback = "other" if "other" in by_type else rules[0].request_type
     return core.RoutingConfig(
         queues={q.name: q for q in queues},
         rules=by_type,
+        agents={p.agent_id: p for p in agents},
         fallback_request_type=fallback,
+        timezone=ZoneInfo(timezone) if timezone else None,
+    )
+
+
+def profile(
+    agent_id: str,
+    skills: Mapping[str, int],
+    schedule: Mapping[int, Sequence[tuple[int, int]]] | None = None,
+) -> core.AgentProfile:
+    """An agent as configured; ``schedule``: weekday (0 = Monday) to minute intervals."""
+    return core.AgentProfile(
+        agent_id, agent_id, f"PJSIP/{agent_id}", dict(skills),
+        schedule={day: tuple(spans) for day, spans in (schedule or {}).items()},
     )
 
 
@@ -118,6 +140,11 @@ def snapshot(
     agents: Sequence[core.AgentState],
     calls: Sequence[core.WaitingCall],
     stats: Mapping[str, core.QueueStats] | None = None,
+    *,
+    off_schedule: Collection[str] = frozenset(),
 ) -> core.Snapshot:
-    """A snapshot from lists."""
-    return core.Snapshot(now, {a.agent_id: a for a in agents}, list(calls), dict(stats or {}))
+    """A snapshot from lists; ``off_schedule``: the agents outside their schedule now."""
+    return core.Snapshot(
+        now, {a.agent_id: a for a in agents}, list(calls), dict(stats or {}),
+        off_schedule=frozenset(off_schedule),
+    )

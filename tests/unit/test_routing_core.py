@@ -2,6 +2,9 @@
 estimated wait and service-level arithmetic."""
 
 import math
+import time
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -285,3 +288,131 @@ def test_schedule():
                           schedule={0: ((480, 1020),)})
     assert p.on_schedule(0, 480) and not p.on_schedule(0, 1020) and not p.on_schedule(1, 600)
     assert core.AgentProfile("a2", "B", "PJSIP/a2", {"general": 1}).on_schedule(6, 0)
+
+
+# --- schedules -------------------------------------------------------------------------------
+
+def _at(local: str, zone: str) -> float:
+    """Epoch seconds of a local wall time (ISO, no offset) in ``zone``."""
+    return datetime.fromisoformat(local).replace(tzinfo=ZoneInfo(zone)).timestamp()
+
+
+WEEKDAY_9_TO_17 = {d: [(540, 1020)] for d in range(5)}
+SEOUL = rt.config(
+    [FAULTS, GENERAL], [FAULT_RULE, OTHER_RULE], timezone="Asia/Seoul",
+    agents=[rt.profile("day", {"network": 5}, WEEKDAY_9_TO_17),
+            rt.profile("night", {"network": 5}, {0: [(0, 540)], 6: [(1200, 1440)]}),
+            rt.profile("anytime", {"network": 2})],
+)
+
+
+@pytest.mark.parametrize(
+    ("local", "off"),
+    [
+        ("2027-01-11T08:59:59", {"day"}),           # Monday, a second before the start
+        ("2027-01-11T09:00:00", {"night"}),         # the start is in (inclusive)
+        ("2027-01-11T16:59:59", {"night"}),
+        ("2027-01-11T17:00:00", {"day", "night"}),  # the end is out (exclusive)
+        ("2027-01-16T12:00:00", {"day", "night"}),  # Saturday: no interval that day
+        ("2027-01-17T23:59:00", {"day"}),           # Sunday until 24:00
+        ("2027-01-18T00:00:00", {"day"}),           # and Monday from 00:00: no gap at midnight
+    ],
+)
+def test_off_schedule_boundaries(local, off):
+    """A schedule interval includes its start and excludes its end, per local weekday; an
+    agent without a schedule is never off schedule."""
+    assert core.agents_off_schedule(SEOUL, _at(local, "Asia/Seoul")) == off
+
+
+def test_schedule_is_read_in_the_configured_time_zone():
+    """The same instant is inside a 9-17 schedule in one zone and outside it in another, and
+    daylight saving time moves the UTC hours of a New York schedule, not its local hours."""
+    monday_9_seoul = _at("2027-01-11T09:00", "Asia/Seoul")  # Monday 00:00 UTC
+    agents = [rt.profile("day", {"network": 5}, WEEKDAY_9_TO_17)]
+    utc = rt.config([FAULTS], [FAULT_RULE], timezone="UTC", agents=agents)
+    assert core.agents_off_schedule(SEOUL, monday_9_seoul) == {"night"}
+    assert core.agents_off_schedule(utc, monday_9_seoul) == {"day"}
+    new_york = rt.config([FAULTS], [FAULT_RULE], timezone="America/New_York", agents=agents)
+    friday_est = _at("2027-03-12T09:00", "America/New_York")  # 14:00 UTC
+    monday_edt = _at("2027-03-15T09:00", "America/New_York")  # 13:00 UTC, after the change
+    assert (friday_est - monday_edt) % 86400 == 3600
+    for start in (friday_est, monday_edt):
+        assert core.agents_off_schedule(new_york, start) == frozenset()
+        assert core.agents_off_schedule(new_york, start - 1) == {"day"}
+
+
+def test_schedule_without_time_zone_uses_the_machine_zone(monkeypatch):
+    """No ``timezone`` configured: schedules are read in the machine's local zone."""
+    agents = [rt.profile("day", {"network": 5}, WEEKDAY_9_TO_17)]
+    cfg = rt.config([FAULTS], [FAULT_RULE], agents=agents)
+    monday_9_seoul = _at("2027-01-11T09:00", "Asia/Seoul")
+    try:
+        for zone, off in (("Asia/Seoul", set()), ("Europe/London", {"day"})):
+            monkeypatch.setenv("TZ", zone)
+            time.tzset()
+            cfg._steps_memo.pop("off_schedule", None)
+            assert core.agents_off_schedule(cfg, monday_9_seoul) == off
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_no_schedule_anywhere_costs_nothing():
+    """Without any scheduled agent the answer is the empty set, whatever the time."""
+    assert core.agents_off_schedule(CONFIG, 0.0) == frozenset()
+    assert core.agents_off_schedule(rt.config([FAULTS], [FAULT_RULE], agents=[
+        rt.profile("a1", {"network": 1})]), 1e9) == frozenset()
+
+
+def test_off_schedule_is_worked_out_once_per_local_minute():
+    """Decisions 4 times a second within one local minute share one answer."""
+    t = _at("2027-01-11T10:00:00", "Asia/Seoul")
+    first = core.agents_off_schedule(SEOUL, t)
+    assert core.agents_off_schedule(SEOUL, t + 59.75) is first
+    assert core.agents_off_schedule(SEOUL, t + 60) == first
+
+
+def test_agent_off_schedule_is_never_offered_a_call():
+    """The best agent, off schedule, is passed over (the explanation says so); alone, it gets
+    nothing, not when it becomes available, not as the caller's sticky agent, not in a
+    ring-all."""
+    agents = [rt.agent("day", {"network": 5}, idle_since=0.0),
+              rt.agent("anytime", {"network": 2}, idle_since=50.0)]
+    call = rt.call("c1", "fault", "faults", 55.0)  # step 1 (network >= 2) in force at 100
+    snap = rt.snapshot(100.0, agents, [call], off_schedule={"day"})
+    [a] = core.decide(snap, CONFIG)
+    assert a.agent_id == "anytime"
+    assert a.why.off_schedule == ("day",)
+    assert a.why.as_dict()["off_schedule"] == ["day"]
+    assert [c.agent_id for c in a.why.candidates] == ["anytime"]
+    assert core.eligible_agents(snap, "c1", CONFIG) == ["anytime"]
+    alone = rt.snapshot(100.0, agents[:1], [call], off_schedule={"day"})
+    assert core.decide(alone, CONFIG) == []
+    assert core.on_agent_available(alone, "day", CONFIG) is None
+    assert core.on_call_arrived(alone, "c1", CONFIG) is None
+    # c2 is at step 0 (network >= 4): only its sticky agent, off schedule, would qualify.
+    sticky = rt.call("c2", "fault", "faults", 99.0, sticky_agent="day")
+    assert core.decide(rt.snapshot(100.0, agents, [sticky], off_schedule={"day"}), CONFIG) == []
+    on = core.decide(rt.snapshot(100.0, agents, [call]), CONFIG)[0]
+    assert (on.agent_id, on.why.off_schedule) == ("day", ())
+
+
+def test_agents_off_schedule_are_not_counted_in_estimated_wait():
+    """Free and serving counts leave out agents off schedule, whatever their state: the
+    estimated wait is what the agents on schedule give, infinite with none."""
+    q = rt.queue("faults", "network", aht_s=120.0, wrapup_s=0.0)
+    cfg = rt.config([q, GENERAL], [FAULT_RULE, OTHER_RULE])
+    calls = [rt.call(f"c{i}", "fault", "faults", 90.0 + i, seq=i) for i in range(3)]
+    agents = [rt.agent("on1", {"network": 5}, status=AgentStatus.ON_CALL, queue="faults"),
+              rt.agent("off1", {"network": 5}, status=AgentStatus.ON_CALL, queue="faults"),
+              rt.agent("off2", {"network": 5})]
+    snap = rt.snapshot(100.0, agents, calls, off_schedule={"off1", "off2"})
+    assert core.free_agents(snap, q) == 0
+    assert snap.serving(q, cfg) == 1.0
+    assert core.estimated_wait(snap, "c2", cfg) == 3 * 120.0
+    # on schedule, off2 would be free and all three serving: (3 - 1) * 120 / 3
+    assert core.estimated_wait(rt.snapshot(100.0, agents, calls), "c2", cfg) == 80.0
+    nobody = rt.snapshot(100.0, agents, calls, off_schedule={"on1", "off1", "off2"})
+    assert core.estimated_wait(nobody, "c0", cfg) == math.inf
+    assert snap.shown_status(agents[2]) == core.OFF_SCHEDULE
+    assert snap.shown_status(agents[1]) == "on_call"  # finishing a call past the schedule

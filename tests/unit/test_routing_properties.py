@@ -262,3 +262,64 @@ def test_route_follows_the_call_when_it_moves():
     assert (call.route, moved.route) == (("inquiry", "billing"), ("inquiry", "general"))
     assert moved == replace(call, queue="general", entered_at=20.0)
     assert core.steps_for(moved, CONFIG)[0] == (core.Step(QUEUES[2].skills),)
+
+
+@st.composite
+def scheduled_snapshots(draw):
+    """Sticky snapshots where some agents (in any state) are off schedule, and the same
+    snapshot with those agents logged out instead."""
+    snapshot = draw(sticky_snapshots())
+    off = frozenset(a for a in snapshot.agents if draw(st.booleans()))
+    scheduled = core.Snapshot(snapshot.now, snapshot.agents, snapshot.calls, snapshot.stats,
+                              off_schedule=off)
+    logged_out = {
+        i: replace(a, status=AgentStatus.LOGGED_OUT, call_id=None, queue=None) if i in off else a
+        for i, a in snapshot.agents.items()
+    }
+    return scheduled, core.Snapshot(snapshot.now, logged_out, snapshot.calls, snapshot.stats)
+
+
+def _offers(assignments):
+    return [(a.call_id, a.agent_id, a.why.step, a.why.relaxed) for a in assignments]
+
+
+# The caller's sticky agent is free but off schedule; another free agent does not qualify yet.
+STICKY_OFF_SCHEDULE = (
+    core.Snapshot(200.0, {"a01": GENERALIST, "a02": rt.agent("a02", {"billing": 5})},
+                  [rt.call("c1", "inquiry", "billing", 195.0, sticky_agent="a01")],
+                  off_schedule=frozenset({"a01"})),
+    core.Snapshot(200.0, {"a01": replace(GENERALIST, status=AgentStatus.LOGGED_OUT),
+                          "a02": rt.agent("a02", {"billing": 5})},
+                  [rt.call("c1", "inquiry", "billing", 195.0, sticky_agent="a01")]),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(scheduled_snapshots(), st.sampled_from([core.OURS, core.LONGEST_IDLE, core.RING_ALL]))
+@example(STICKY_OFF_SCHEDULE, core.OURS)
+def test_off_schedule_routes_as_if_logged_out(pair, policy):
+    """An agent off schedule is never offered a call, and every routing figure is what it
+    would be with that agent logged out: offers (both walks), each agent's first call,
+    ring-all lists, estimated waits and projected service levels."""
+    scheduled, logged_out = pair
+    out = core.decide(scheduled, CONFIG, policy)
+    assert not {a.agent_id for a in out} & set(scheduled.off_schedule)
+    assert _offers(out) == _offers(core.decide(logged_out, CONFIG, policy))
+    assert out == core._decide_by_agents(
+        core.Snapshot(scheduled.now, scheduled.agents, scheduled.calls, scheduled.stats,
+                      off_schedule=scheduled.off_schedule), CONFIG, policy)
+    for agent_id in scheduled.agents:
+        got = core.on_agent_available(scheduled, agent_id, CONFIG, policy)
+        if agent_id in scheduled.off_schedule:
+            assert got is None
+        else:
+            want = core.on_agent_available(logged_out, agent_id, CONFIG, policy)
+            assert _offers([got] if got else []) == _offers([want] if want else [])
+    for call in scheduled.calls:
+        assert core.eligible_agents(scheduled, call.call_id, CONFIG, policy) == (
+            core.eligible_agents(logged_out, call.call_id, CONFIG, policy))
+        assert core.estimated_wait(scheduled, call.call_id, CONFIG) == (
+            core.estimated_wait(logged_out, call.call_id, CONFIG))
+    for queue in CONFIG.queues:
+        assert core.projected_service_level(scheduled, queue, CONFIG) == (
+            core.projected_service_level(logged_out, queue, CONFIG))

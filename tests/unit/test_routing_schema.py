@@ -2,6 +2,7 @@
 
 import copy
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 import yaml
@@ -52,8 +53,14 @@ def test_shipped_config_loads():
          "agents.yaml: agents.agent101.endpoint: 'agent101' is not a softphone endpoint"),
         (lambda q, a, r: a["agents"]["agent102"].update(endpoint="PJSIP/agent101"),
          "agents.yaml: agents.agent102.endpoint: PJSIP/agent101 is also agent agent101's"),
-        (lambda q, a, r: a["agents"]["agent101"]["schedule"].update(mon=["17:00-08:00"]),
+        (lambda q, a, r: a["agents"]["agent101"].update(schedule={"mon": ["17:00-08:00"]}),
          "agents.yaml: agents.agent101.schedule: mon: '17:00-08:00' is not an interval"),
+        (lambda q, a, r: a["agents"]["agent101"].update(schedule={"monday": ["08:00-17:00"]}),
+         "agents.yaml: agents.agent101.schedule: unknown weekday 'monday'"),
+        (lambda q, a, r: a.update(timezone="Asia/Nowhere"),
+         "agents.yaml: timezone: unknown time zone 'Asia/Nowhere'"),
+        (lambda q, a, r: a.update(timezone="Asia"),
+         "agents.yaml: timezone: unknown time zone 'Asia'"),
         (lambda q, a, r: r["rules"]["fault"]["steps"][0].update(skills="network >="),
          "routing.yaml: rules.fault.steps.0.skills: expected a level after '>='"),
         (lambda q, a, r: r["rules"]["fault"]["steps"][0].pop("timeout_s"),
@@ -75,3 +82,33 @@ def test_errors_name_file_key_and_reason(edit, expected):
     with pytest.raises(RoutingConfigError) as info:
         load_routing_config(q, a, r)
     assert any(expected in m for m in info.value.messages), info.value.messages
+
+
+def test_schedule_and_timezone_convert_to_the_core():
+    """A schedule becomes minute intervals per weekday (0 = Monday, 24:00 = 1440) and the
+    time zone a ZoneInfo; without ``timezone`` the machine's zone is used (``None``)."""
+    q, a, r = copy.deepcopy(_files())
+    assert load_routing_config(q, a, r).timezone is None
+    a["timezone"] = "Asia/Seoul"
+    a["agents"]["agent101"]["schedule"] = {"mon": ["08:00-12:00", "13:00-24:00"],
+                                           "sun": ["00:00-06:30"]}
+    cfg = load_routing_config(q, a, r)
+    assert cfg.timezone == ZoneInfo("Asia/Seoul")
+    assert cfg.agents["agent101"].schedule == {0: ((480, 720), (780, 1440)), 6: ((0, 390),)}
+    assert cfg.agents["agent102"].schedule == {}
+
+
+def test_simulator_refuses_weekly_schedules():
+    """The simulator has no calendar (its working hours are shifts): a scenario whose agents
+    file has weekly schedules is refused rather than simulated as if always on schedule."""
+    from routing import simulator
+
+    q, a, r = copy.deepcopy(_files())
+    a["agents"]["agent103"]["schedule"] = {"mon": ["09:00-17:00"]}
+    data = {"duration_s": 3600, "routing": {"queues": q, "agents": a, "routing": r},
+            "traffic": [{"request_type": "fault", "per_hour": 10,
+                         "handle": {"dist": "exponential", "mean_s": 180}}]}
+    with pytest.raises(ValueError, match="agent103: weekly schedules are not simulated"):
+        simulator.scenario_from_dict(data)
+    del a["agents"]["agent103"]["schedule"]
+    assert simulator.scenario_from_dict(data).agents
