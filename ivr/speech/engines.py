@@ -217,7 +217,9 @@ class PocketsphinxRecognizer:
     def accept(self, pcm: bytes) -> str | None:
         d = self._decoder
         if not self._started:
-            # Live normalization carries the mean over from the decoder's previous caller.
+            # A new caller is a new line: the front end's noise estimate and live cepstral
+            # mean would otherwise carry over from the decoder's previous caller (40 us).
+            d.reinit_feat()
             d.set_cmn(self._engine.cmn_init)
             d.start_utt()
             self._started = True
