@@ -238,6 +238,7 @@ _ARGC = {
     "STREAM FILE": (4, 5),
     "WAIT FOR DIGIT": (4, 4),
     "SAY NUMBER": (4, 5),
+    "SAY DIGITS": (4, 4),
     "SET VARIABLE": (4, 4),
     "GET VARIABLE": (3, 3),
     "EXEC": (2, _MAX_ARGS),

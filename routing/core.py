@@ -275,16 +275,45 @@ class Announcements:
 
 
 @dataclass(frozen=True, slots=True)
+class CallbackNumber:
+    """The number a caller may leave for a callback: ``min_digits`` to ``max_digits`` digits,
+    starting with one of ``prefixes`` (any, when empty); the caller has ``retries`` rounds to
+    confirm or enter one, each keypress awaited ``timeout_s`` seconds."""
+
+    min_digits: int = 7
+    max_digits: int = 15
+    prefixes: tuple[str, ...] = ()
+    retries: int = 3
+    timeout_s: float = 6.0
+
+    def problem(self, number: str) -> str | None:
+        """Why ``number`` cannot be called back (None: it can). A caller ID's leading ``+``
+        is not counted (keys cannot enter one): the rule applies to the digits after it."""
+        digits = number.removeprefix("+")
+        if not digits.isascii() or not digits.isdigit():
+            return "not only digits"
+        if len(digits) < self.min_digits:
+            return f"fewer than {self.min_digits} digits"
+        if len(digits) > self.max_digits:
+            return f"more than {self.max_digits} digits"
+        if self.prefixes and not digits.startswith(self.prefixes):
+            return f"does not start with {' or '.join(self.prefixes)}"
+        return None
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackPolicy:
     """Virtual hold: a waiting caller presses ``key`` to be called back instead, keeping the
     place in line. A callback whose customer does not answer is tried ``attempts`` times in
-    all, ``retry_delay_s`` apart (the live shell places them; the core only orders them)."""
+    all, ``retry_delay_s`` apart (the live shell places them; the core only orders them).
+    ``number`` says which numbers the caller may leave (the IVR checks them)."""
 
     enabled: bool = True
     key: str = "1"
     attempts: int = 3
     retry_delay_s: float = 120.0
     ring_timeout_s: float = 30.0
+    number: CallbackNumber = CallbackNumber()
 
 
 @dataclass(frozen=True, slots=True)

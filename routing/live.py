@@ -61,7 +61,7 @@ import json
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from routing import core
@@ -107,6 +107,7 @@ class QueueEntry:
     estimated_wait_s: float | None
     resumed: bool = False  # taken over from a dead instance, original place kept
     callback_key: str = ""  # the key that leaves a callback number ("": not offered)
+    callback_number: core.CallbackNumber = field(default_factory=core.CallbackNumber)
 
 
 @dataclass(frozen=True)
@@ -609,6 +610,7 @@ class LiveRouter:
             estimated_wait_s=status.estimated_wait_s if status else None,
             resumed=bool(int(resumed)),
             callback_key=queue.callback.key if queue.callback.enabled else "",
+            callback_number=queue.callback.number,
         )
 
     async def poll(self, call_id: str) -> Offer | None:

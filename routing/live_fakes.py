@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
+from routing.core import CallbackNumber
 from routing.live import Callback, CallRequest, CallStatus, Offer, QueueEntry
 
 
@@ -18,8 +19,10 @@ class FakeRouter:
         self, offers: Iterable[Offer | None] = (), *, queue: str = "general",
         announce_every_s: float = 0.0, callback_key: str = "", accept_callback: bool = True,
         queued: dict[str, dict[str, str]] | None = None,
+        callback_number: CallbackNumber | None = None,
     ) -> None:
         self.callback_key = callback_key
+        self.callback_number = callback_number or CallbackNumber()
         self.accept_callback = accept_callback
         self.queued = dict(queued or {})  # call_id -> record: calls already waiting (resume)
         self.callbacks: dict[str, Callback] = {}  # callbacks offered, for the callback flow
@@ -36,7 +39,8 @@ class FakeRouter:
         self.events.append(("ENTERQUEUE", call.call_id, call.request_type, call.urgency))
         resumed = call.call_id in self.queued
         return QueueEntry(call.call_id, self.queue, "default", self.announce_every_s, 1, 60.0,
-                          resumed=resumed, callback_key=self.callback_key)
+                          resumed=resumed, callback_key=self.callback_key,
+                          callback_number=self.callback_number)
 
     async def dispatch(self) -> list[object]:
         self.dispatches += 1

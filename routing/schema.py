@@ -81,16 +81,44 @@ class AnnouncementsModel(_Strict):
     period_s: float = Field(60.0, gt=0)
 
 
+class CallbackNumberModel(_Strict):
+    """The number a caller may leave: ``min_digits``-``max_digits`` digits, starting with one
+    of ``prefixes`` (any when empty); ``retries`` rounds to confirm or enter it, each key
+    awaited ``timeout_s`` seconds. A caller ID outside these rules is not offered: the caller
+    is asked to enter a number instead."""
+
+    min_digits: int = Field(7, ge=2, le=32)
+    max_digits: int = Field(15, ge=2, le=32)
+    prefixes: list[Annotated[str, Field(pattern=r"^[0-9]{1,31}$")]] = []
+    retries: int = Field(3, ge=1, le=5)
+    timeout_s: float = Field(6.0, gt=0, le=30)
+
+    @model_validator(mode="after")
+    def _lengths(self) -> CallbackNumberModel:
+        if self.min_digits > self.max_digits:
+            raise ValueError(
+                f"min_digits ({self.min_digits}) is more than max_digits ({self.max_digits})"
+            )
+        for prefix in self.prefixes:
+            if len(prefix) >= self.max_digits:
+                raise ValueError(
+                    f"prefixes: {prefix!r} leaves no digit to enter within max_digits "
+                    f"({self.max_digits})"
+                )
+        return self
+
+
 class CallbackModel(_Strict):
     """Virtual hold: ``key`` while waiting leaves a callback number and keeps the place;
     ``attempts`` tries in all, ``retry_delay_s`` apart, each ringing the customer
-    ``ring_timeout_s`` seconds."""
+    ``ring_timeout_s`` seconds; ``number``: which numbers the caller may leave."""
 
     enabled: bool = True
     key: str = Field("1", pattern=r"^[0-9*#]$")
     attempts: int = Field(3, ge=1, le=10)
     retry_delay_s: float = Field(120.0, ge=0)
     ring_timeout_s: float = Field(30.0, gt=0)
+    number: CallbackNumberModel = CallbackNumberModel()
 
 
 class QueueModel(_Strict):
@@ -328,6 +356,11 @@ def to_core(queues: QueuesFile, agents: AgentsFile, routing: RoutingFile) -> cor
             callback=core.CallbackPolicy(
                 q.callback.enabled, q.callback.key, q.callback.attempts,
                 q.callback.retry_delay_s, q.callback.ring_timeout_s,
+                core.CallbackNumber(
+                    q.callback.number.min_digits, q.callback.number.max_digits,
+                    tuple(q.callback.number.prefixes), q.callback.number.retries,
+                    q.callback.number.timeout_s,
+                ),
             ),
         )
         for name, q in queues.queues.items()

@@ -14,7 +14,8 @@ Each ``SippAgent`` is one ``sipp`` process listening on 127.0.0.1:<port> (agent1
 
 Evidence: the scenario logs one line per step to ``log_path`` (SIPp ``-trace_logs``), as
 ``<ms>|<EVENT>|<call-id>|<detail>``, EVENT in INVITE (detail: the From header, i.e. the caller
-ID Asterisk presented), ANSWERED, HANGUP (detail: local|remote), CANCELLED, BUSY, REJECTED.
+ID Asterisk presented), DIALED (answering phones: the To header, i.e. the number
+dialled), ANSWERED, HANGUP (detail: local|remote), CANCELLED, BUSY, REJECTED.
 ``events()`` parses them; ``wait_for(event, count)`` polls until they are there.
 """
 

@@ -135,6 +135,13 @@ class AGISession:
         """Say a number; the digit that interrupted it, or None."""
         return self._channel_command("SAY NUMBER", str(int(n)), escape_digits).addCallback(_digit)
 
+    def say_digits(self, digits: str, escape_digits: str = "") -> defer.Deferred[str | None]:
+        """Say C{digits} one by one (a phone number, read back); the digit that interrupted
+        it, or None. Only digits, C{*} and C{#} are said: anything else is refused here."""
+        if not digits or any(c not in "0123456789*#" for c in digits):
+            return defer.fail(ValueError(f"SAY DIGITS takes digits, * and # only: {digits!r}"))
+        return self._channel_command("SAY DIGITS", digits, escape_digits).addCallback(_digit)
+
     def set_variable(
         self, name: str, value: str, *, allow_function: bool = False
     ) -> defer.Deferred[None]:

@@ -4,8 +4,10 @@ FastAGI flow that connects the agent with the customer.
 Agent first, as call centers do it: the agent's phone rings with the customer's number shown;
 once the agent answers, the agent's channel runs ``s@hotline-callback`` (asterisk/
 extensions.conf), which hands it to ``agi://<instance>/callback,<call id>``; this flow dials
-the customer over the trunk and bridges them. A customer who does not answer puts the call
-back at its place in line (retried as the queue's ``callback`` settings say).
+the customer over the trunk and bridges them. The number dialled is the one the caller
+confirmed on hold (their caller ID or one they keyed in, ``HotlineFlow._callback_number``).
+A customer who does not answer puts the call back at its place in line (retried as the
+queue's ``callback`` settings say).
 
 :class:`AsteriskTelephony` is what :class:`routing.live.LiveRouter` needs from Asterisk
 (originate a callback, does a channel still exist) plus the ``DeviceStateChanged`` handler

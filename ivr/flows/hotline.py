@@ -265,7 +265,7 @@ class HotlineFlow:
                     )
             verdict = await self._wait_for_agent(session, call_id, entry, order, pressed)
         except ChannelHungUp:
-            if self.active.get(call_id) == "queue":
+            if self.active.get(call_id) in ("queue", "callback-number"):
                 await self.router.abandon(call_id, "queue")
                 await self._record(order, "note", "caller", text="caller hung up in the queue")
                 await self._record(order, "update", "caller", outcome="abandoned")
@@ -302,7 +302,7 @@ class HotlineFlow:
             if digit is None:
                 digit = await session.wait_for_digit(self.poll_interval_ms)
             if digit and digit == entry.callback_key and await self._leave_number(
-                session, call_id, order
+                session, call_id, order, entry
             ):
                 return "callback"
             digit = None
@@ -320,23 +320,81 @@ class HotlineFlow:
                 return offer.agent_id
             await session.set_music(True, entry.moh_class)
 
-    async def _leave_number(self, session: AGISession, call_id: str, order: Any) -> bool:
-        """Virtual hold: the caller's number (caller ID) is kept with the call, which stays
-        at its place in line; False if it cannot be (no dialable caller ID, or an agent was
-        offered the call in the meantime: then the caller simply stays on the line)."""
-        from ivr.flows.callback import DIALABLE
-
-        number = session.env.get("callerid", "")
-        if not DIALABLE.match(number):
-            log.info("call %s: callback asked, but caller ID %r is not dialable", call_id, number)
-            return False
-        if not await self.router.request_callback(call_id, number):
+    async def _leave_number(
+        self, session: AGISession, call_id: str, order: Any, entry: Any
+    ) -> bool:
+        """Virtual hold: the caller confirms their caller ID or enters another number
+        (:meth:`_callback_number`), which is kept with the call at its place in line. False
+        when no number was confirmed, or an agent was offered the call in the meantime: the
+        caller is then back on hold at the same place (or rung through at once)."""
+        self.active[call_id] = "callback-number"
+        await session.set_music(False)
+        number = await self._callback_number(session, call_id, entry.callback_number)
+        if number is None or not await self.router.request_callback(call_id, number):
+            self.active[call_id] = "queue"
+            await session.set_music(True, entry.moh_class)
             return False
         self.active[call_id] = "callback"
-        await session.set_music(False)
-        await self._record(order, "note", "caller", text=f"callback requested to {number}")
+        caller_id = session.env.get("callerid", "")
+        how = "the caller ID, confirmed" if number == caller_id else "entered by the caller"
+        await self._record(order, "note", "caller",
+                           text=f"callback requested to {number} ({how})")
         await self._record(order, "update", "caller", outcome="callback-pending")
         return True
+
+    async def _callback_number(self, session: AGISession, call_id: str, rule: Any) -> str | None:
+        """The number to call back, as the caller confirmed it; None when none was.
+
+        A dialable caller ID within ``rule`` (``routing.core.CallbackNumber``) is read back
+        digit by digit: 1 confirms it, other keys (ended by #) are another number. Without
+        one the caller is asked for a number. An entered number is checked against ``rule``,
+        then read back: 1 confirms, 2 (or silence) enters it again. ``rule.retries`` rounds
+        at most, every wait bounded by ``rule.timeout_s``; after the last one the caller is
+        told they keep their place, and goes back on hold. A round does not start once an
+        agent has been offered the call: talking to the agent now beats a callback later.
+        """
+        from ivr.flows.callback import DIALABLE
+
+        caller_id = session.env.get("callerid", "")
+        why_not = rule.problem(caller_id) if DIALABLE.match(caller_id) else "not dialable"
+        offered = caller_id if why_not is None else None
+        if offered is None:
+            log.info("call %s: caller ID %r not offered for a callback (%s)", call_id,
+                     caller_id, why_not)
+        wait_ms = int(rule.timeout_s * 1000)
+        for _round in range(rule.retries):
+            if await self.router.poll(call_id) is not None:
+                return None
+            if offered is not None:
+                await session.stream_file(self._sound(session, "callback-number-is"))
+                await session.say_digits(offered.removeprefix("+"))
+                keys = await session.get_data(
+                    self._sound(session, "callback-confirm-or-enter"), wait_ms, rule.max_digits
+                )
+                if keys == "1":
+                    return offered
+            else:
+                keys = await session.get_data(
+                    self._sound(session, "callback-enter-number"), wait_ms, rule.max_digits
+                )
+            if not keys:
+                continue  # silence: the same question once more
+            why_not = rule.problem(keys) if DIALABLE.match(keys) else "not dialable"
+            if why_not is not None:
+                log.info("call %s: callback number refused (%s)", call_id, why_not)
+                await session.stream_file(self._sound(session, "callback-number-invalid"))
+                continue
+            await session.stream_file(self._sound(session, "callback-you-entered"))
+            await session.say_digits(keys)
+            answer = await session.get_data(
+                self._sound(session, "callback-confirm-or-reenter"), wait_ms, 1
+            )
+            if answer == "1":
+                return keys
+            offered = None  # 2, another key or silence: enter the number again
+        log.info("call %s: no callback number confirmed; back on hold", call_id)
+        await session.stream_file(self._sound(session, "callback-number-failed"))
+        return None
 
     async def _ring(self, session: AGISession, call_id: str, offer: Any, order: Any) -> bool:
         """Ring the agent; True once they talked with the caller.

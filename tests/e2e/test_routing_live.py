@@ -169,7 +169,8 @@ def test_callback_keeps_its_place(hotline, agents, caller, asterisk, db) -> None
     customer = agents("customer", port=5079, answer_after=0.5, hold_for=2.0)
     service = hotline(agents=("agent103",))
     service.post("/api/agents/agent103/pause?reason=break")
-    first = caller("w2|d3|w10|d1|w2|d1|w2|d1", number="5550199")
+    # 1 on hold for a callback, then 1 once the caller ID has been read back: confirmed.
+    first = caller("w2|d3|w10|d1|w9|d1", number="5550199")
     wait_for(lambda: "CALLBACKREQUEST" in kinds(db, first), 60, "the callback request")
     call_gone(asterisk, first, timeout=20)
     assert first in routing_leftovers(db)  # the caller is gone, the place is kept
@@ -182,13 +183,47 @@ def test_callback_keeps_its_place(hotline, agents, caller, asterisk, db) -> None
                      "the callback's work order to name the agent")
     assert order["agent"] == "agent103"
     notes = " | ".join(str(h) for h in order["history"])
-    assert "callback requested to 5550199" in notes and "callback attempt 1" in notes
+    assert "callback requested to 5550199 (the caller ID, confirmed)" in notes
+    assert "callback attempt 1" in notes
+    assert "5550199" in customer.events("DIALED")[0].detail
     order_of = [(e["call_id"], e.get("callback", "")) for e in connects(db)]
     assert order_of == [(first, "1"), (second, "")]
     assert customer.answered == 1 and agent.answered == 2
     routed = [k for k in kinds(db, first) if k.startswith(("CALLBACK", "CONNECT", "COMPLETE"))]
     assert routed == ["CALLBACKREQUEST", "CALLBACKATTEMPT", "CONNECT", "COMPLETECALLER"]
     assert routing_leftovers(db) == []
+
+
+def test_callback_to_another_number_rings_that_number(hotline, agents, caller, asterisk, db
+                                                      ) -> None:
+    """The caller presses 1 on hold, hears the number they call from read back (SAY DIGITS),
+    keys another number ended by #, hears it read back and confirms with 1. The callback
+    rings that number on the trunk, not the caller ID, and the work order says so."""
+    other = "01055512345"
+    agent = agents("agent103", answer_after=0.3, hold_for=3.0)
+    customer = agents("customer", port=5079, answer_after=0.5, hold_for=1.0)
+    service = hotline(agents=("agent103",), overrides={"queues.yaml": {"queues": {"faults": {
+        "callback": {"number": {"timeout_s": 10}}}}}})
+    service.post("/api/agents/agent103/pause?reason=break")
+    call_id = caller(f"w2|d3|w10|d1|w9|d{other}#|w12|d1", number="5550199")
+    request = wait_for(lambda: [e for e in events(db, call_id)
+                                if e["kind"] == "CALLBACKREQUEST"], 90, "the callback request")
+    assert request[0]["number"] == other
+    call_gone(asterisk, call_id, timeout=20)
+    service.post("/api/agents/agent103/resume")
+    customer.wait_for("ANSWERED", timeout=30)
+    (dialed,) = customer.events("DIALED")
+    assert other in dialed.detail and "5550199" not in dialed.detail
+    order = wait_for(lambda: (o := workorder(service, call_id)) and o["agent"] and o, 30,
+                     "the callback's work order to name the agent")
+    notes = " | ".join(str(h) for h in order["history"])
+    assert f"callback requested to {other} (entered by the caller)" in notes
+    # The agent's phone shows the number it will be bridged with. Picked by that number: the
+    # SIPp scenario aborts a callback's agent leg on Asterisk's re-INVITE, and a re-INVITE of
+    # an earlier test's leg can reach this test's SIPp as a call of its own.
+    (leg,) = [e for e in agent.events("INVITE") if other in e.detail]
+    assert leg.call_id in {e.call_id for e in agent.events("ANSWERED")}
+    wait_for(lambda: routing_leftovers(db) == [], 30, "the callback to be completed")
 
 
 def _two_instances(hotline: Any, overrides: dict[str, Any]) -> tuple[Any, Any]:

@@ -285,6 +285,27 @@ def test_digit_commands_return_the_digit_or_none() -> None:
     assert fake.commands[4] == ("SAY", "NUMBER", "42", "#")
 
 
+def test_say_digits_reads_a_number_back_and_refuses_anything_else() -> None:
+    """SAY DIGITS says a digit string (argc 4: the escape digits word is always sent) and
+    returns the key that interrupted it; text other than digits, * and # never leaves."""
+    got: list[str | None] = []
+    refused: list[str] = []
+
+    async def flow(session: AGISession) -> None:
+        got.append(await session.say_digits("0105551234"))
+        got.append(await session.say_digits("5550199", "1"))
+        for bad in ("", "555 0199", "+15550199", '555"; HANGUP'):
+            try:
+                await session.say_digits(bad)
+            except ValueError:
+                refused.append(bad)
+
+    fake = run_flow(flow, answers={"SAY DIGITS": [None, "1"]})
+    assert got == [None, "1"]
+    assert fake.calls("SAY DIGITS") == [("0105551234", ""), ("5550199", "1")]
+    assert len(refused) == 4
+
+
 def test_variables_round_trip_and_unset_is_none() -> None:
     """SET VARIABLE then GET VARIABLE gives the value back; an unset variable is None;
     a variable set to the empty string is ''."""

@@ -19,6 +19,7 @@ from ivr.flows.hotline import HotlineFlow
 from ivr.menu import MenusConfig
 from ivr.speech.schema import load_intents
 from ivr.testing import HANGUP, FakeAsterisk, result_of
+from routing.core import CallbackNumber
 from routing.live import Callback, Offer
 from routing.live_fakes import FakeRouter
 from workorders.testing import InMemoryWorkOrders
@@ -209,25 +210,171 @@ def test_hostile_caller_id_is_stored_verbatim_and_never_injected(cfg):
     assert all(not words[0].startswith("EXEC") or words[1] != "Dial" for words in fake.commands)
 
 
-def test_callback_key_keeps_place_and_ends_the_call(cfg):
-    """Virtual hold: the caller hears the callback offer, presses 1 while waiting; the router
-    keeps the call with the caller ID as number, the confirmation is played, the dialplan
-    is told done (no abandon) and the work order records the request."""
+CALL = "1700000000.7"
+
+
+def _keys(**by_prompt):
+    """GET DATA answers by prompt (``confirm_or_enter=["1"]`` answers the prompt
+    callback-confirm-or-enter), consumed in order; any other GET DATA times out."""
+    left = {"callback-" + name.replace("_", "-"): list(v) for name, v in by_prompt.items()}
+
+    def get_data(prompt, _timeout_ms, _max_digits):
+        answers = left.get(prompt.removeprefix("/sounds/"), [])
+        return answers.pop(0) if answers else None
+
+    return get_data
+
+
+def _virtual_hold(cfg, router, keys, callerid="5550199", stream_file=None):
+    """A fault call that waits, hears the callback offer and presses 1 on hold."""
+    pressed = iter([None, "1"])
+    return _call(cfg, router, {
+        "STREAM FILE": stream_file or ["3"],
+        "WAIT FOR DIGIT": lambda _t: next(pressed, None),
+        "GET DATA": keys,
+        "GET VARIABLE": _dial_vars("ANSWER"),
+    }, env={"uniqueid": CALL, "callerid": callerid})
+
+
+def _prompts(fake, verb="STREAM FILE"):
+    return [args[0].removeprefix("/sounds/") for args in fake.calls(verb)]
+
+
+def _agent_frees_up_on(router, prompt):
+    """STREAM FILE answers: key 3 at the welcome; when ``prompt`` plays, an agent is offered
+    the call (the next poll finds it)."""
+    def stream_file(name, _escape):
+        if name == f"/sounds/{prompt}":
+            router.offers.append(_offer("agent103"))
+        return "3" if name == "/sounds/welcome" else None
+
+    return stream_file
+
+
+def test_callback_confirms_the_caller_id(cfg):
+    """Virtual hold: the caller presses 1 while waiting, hears the number they call from
+    read back digit by digit (SAY DIGITS), presses 1 to confirm; the router keeps the call at
+    its place with that number, the confirmation is played, the dialplan is told done (no
+    abandon) and the work order records the request."""
     router = FakeRouter([None, None], callback_key="1")
-    digits = iter([None, "1"])
-    fake, orders, flow = _call(cfg, router, {
-        "STREAM FILE": ["3", None, None, None],
-        "WAIT FOR DIGIT": lambda _t: next(digits, None),
-    }, env={"uniqueid": "1700000000.7", "callerid": "5550199"})
-    played = [args[0] for args in fake.calls("STREAM FILE")]
-    assert played[-2:] == ["/sounds/callback-offer", "/sounds/callback-confirmed"]
+    fake, orders, flow = _virtual_hold(cfg, router, _keys(confirm_or_enter=["1"]))
+    assert _prompts(fake)[-3:] == ["callback-offer", "callback-number-is", "callback-confirmed"]
+    assert fake.calls("SAY DIGITS") == [("5550199", "")]
+    assert _prompts(fake, "GET DATA") == ["callback-confirm-or-enter"]
+    assert fake.calls("GET DATA")[0][1:] == ("6000", "15")  # the rule's timeout and length
     assert router.kinds() == ["ENTERQUEUE", "CALLBACKREQUEST"]
-    assert router.events[-1] == ("CALLBACKREQUEST", "1700000000.7", "5550199")
+    assert router.events[-1] == ("CALLBACKREQUEST", CALL, "5550199")
     assert fake.variables["HOTLINE_NEXT"] == "done"
     order = _order(orders)
     assert order.outcome == "callback-pending"
-    assert any("callback requested to 5550199" in str(h) for h in order.history)
+    assert any("callback requested to 5550199 (the caller ID, confirmed)" in str(h)
+               for h in order.history)
     assert flow.active == {}
+
+
+def test_callback_to_another_number(cfg):
+    """Instead of confirming, the caller keys another number (ended by #): it is read back,
+    confirmed with 1, and that number is what the callback will dial and the order records."""
+    router = FakeRouter([None, None], callback_key="1")
+    fake, orders, _ = _virtual_hold(cfg, router, _keys(
+        confirm_or_enter=["01055512345"], confirm_or_reenter=["1"]))
+    assert fake.calls("SAY DIGITS") == [("5550199", ""), ("01055512345", "")]
+    assert _prompts(fake, "GET DATA") == ["callback-confirm-or-enter",
+                                          "callback-confirm-or-reenter"]
+    assert fake.calls("GET DATA")[1][1:] == ("6000", "1")
+    assert "callback-you-entered" in _prompts(fake)
+    assert router.events[-1] == ("CALLBACKREQUEST", CALL, "01055512345")
+    assert any("callback requested to 01055512345 (entered by the caller)" in str(h)
+               for h in _order(orders).history)
+
+
+def test_callback_invalid_number_then_a_valid_one(cfg):
+    """A number outside the rule (too short) is refused with a notice and never read back;
+    the next round the caller enters a valid one, which is taken."""
+    router = FakeRouter([None, None], callback_key="1")
+    fake, _orders, _ = _virtual_hold(cfg, router, _keys(
+        confirm_or_enter=["123", "01055512345"], confirm_or_reenter=["1"]))
+    played = _prompts(fake)
+    assert played.count("callback-number-invalid") == 1
+    assert played.index("callback-number-invalid") < played.index("callback-you-entered")
+    assert ("123", "") not in fake.calls("SAY DIGITS")
+    assert router.events[-1] == ("CALLBACKREQUEST", CALL, "01055512345")
+
+
+def test_callback_two_enters_the_number_again(cfg):
+    """At the read-back 2 means "enter it again": the caller is asked for a number (the
+    caller ID is not offered again) and the second number confirmed is the one kept."""
+    router = FakeRouter([None, None], callback_key="1")
+    fake, _orders, _ = _virtual_hold(cfg, router, _keys(
+        confirm_or_enter=["01055500000"], confirm_or_reenter=["2", "1"],
+        enter_number=["01055512345"]))
+    assert _prompts(fake, "GET DATA") == [
+        "callback-confirm-or-enter", "callback-confirm-or-reenter",
+        "callback-enter-number", "callback-confirm-or-reenter"]
+    assert router.events[-1] == ("CALLBACKREQUEST", CALL, "01055512345")
+
+
+def test_callback_retries_spent_back_on_hold_with_the_place_kept(cfg):
+    """The caller lets every round time out: after ``retries`` rounds they are told they keep
+    their place, music on hold resumes, the call is still in line (no abandon, no second
+    ENTERQUEUE) and is connected when an agent frees up."""
+    router = FakeRouter([None, None], callback_key="1")
+    fake, orders, flow = _virtual_hold(
+        cfg, router, _keys(), stream_file=_agent_frees_up_on(router, "callback-number-failed"))
+    assert _prompts(fake, "GET DATA")[:3] == ["callback-confirm-or-enter"] * 3
+    played = _prompts(fake)
+    assert "callback-confirmed" not in played
+    music = fake.calls("SET MUSIC")
+    assert music[-2:] == [("on", "default"), ("off", "default")]  # on hold again, then rung
+    assert router.kinds() == ["ENTERQUEUE", "RING", "COMPLETEAGENT"]
+    assert fake.exec_calls[0][1][0] == "PJSIP/agent103"
+    assert _order(orders).agent == "agent103"
+    assert flow.active == {}
+
+
+def test_callback_agent_free_during_entry_connects_at_once(cfg):
+    """An agent is offered the call while the caller is keying a number: no further round is
+    started, the caller is rung through to the agent instead of being called back."""
+    router = FakeRouter([None, None], callback_key="1")
+    fake, _orders, _ = _virtual_hold(
+        cfg, router, _keys(confirm_or_enter=["12"]),
+        stream_file=_agent_frees_up_on(router, "callback-number-invalid"))
+    assert _prompts(fake, "GET DATA")[0] == "callback-confirm-or-enter"
+    assert "callback-confirm-or-enter" not in _prompts(fake, "GET DATA")[1:]
+    assert "callback-number-failed" not in _prompts(fake)
+    assert router.kinds() == ["ENTERQUEUE", "RING", "COMPLETEAGENT"]
+
+
+@pytest.mark.parametrize("prompt", ["confirm_or_enter", "confirm_or_reenter"])
+def test_callback_hangup_during_entry_leaves_the_queue(cfg, prompt):
+    """Hanging up while confirming or keying the number is an abandon in the queue, as on
+    hold: the call leaves the line, no callback is kept, the order is marked abandoned."""
+    router = FakeRouter([None, None], callback_key="1")
+    keys = {"confirm_or_enter": ["01055512345"], "confirm_or_reenter": []}
+    keys[prompt] = [HANGUP]
+    _fake, orders, flow = _virtual_hold(cfg, router, _keys(**keys))
+    assert "CALLBACKREQUEST" not in router.kinds()
+    assert router.events[-1] == ("ABANDON", CALL, "queue")
+    assert _order(orders).outcome == "abandoned"
+    assert flow.active == {}
+
+
+@pytest.mark.parametrize(("callerid", "rule"), [
+    ("anonymous", CallbackNumber()),
+    ("", CallbackNumber()),
+    ("5550199", CallbackNumber(prefixes=("01",))),  # dialable, but not a number we call
+])
+def test_callback_without_a_usable_caller_id_asks_for_a_number(cfg, callerid, rule):
+    """A withheld or undialable caller ID (or one outside the queue's number rule) is never
+    read back nor kept: the caller is asked for the number to call, which is read back and
+    confirmed."""
+    router = FakeRouter([None, None], callback_key="1", callback_number=rule)
+    fake, _orders, _ = _virtual_hold(cfg, router, _keys(
+        enter_number=["01055512345"], confirm_or_reenter=["1"]), callerid=callerid)
+    assert _prompts(fake, "GET DATA") == ["callback-enter-number", "callback-confirm-or-reenter"]
+    assert "callback-number-is" not in _prompts(fake)
+    assert fake.calls("SAY DIGITS") == [("01055512345", "")]
+    assert router.events[-1] == ("CALLBACKREQUEST", CALL, "01055512345")
 
 
 def test_callback_key_refused_keeps_the_caller_waiting(cfg):
@@ -242,19 +389,6 @@ def test_callback_key_refused_keeps_the_caller_waiting(cfg):
     assert "CALLBACKREQUEST" not in router.kinds()
     assert _order(orders).agent == "agent103"
     assert fake.exec_calls[0][0] == "Dial"
-
-
-def test_callback_needs_a_dialable_caller_id(cfg):
-    """An anonymous caller (no dialable number) pressing the key is not given a callback."""
-    router = FakeRouter([None, _offer("agent103")], callback_key="1")
-    digits = iter(["1"])
-    _fake, _orders, _ = _call(cfg, router, {
-        "STREAM FILE": ["3", None, None],
-        "WAIT FOR DIGIT": lambda _t: next(digits, None),
-        "GET VARIABLE": _dial_vars("ANSWER"),
-        "GET DATA": [None],
-    }, env={"uniqueid": "1700000000.7", "callerid": "anonymous"})
-    assert "CALLBACKREQUEST" not in router.kinds()
 
 
 def test_reentered_call_skips_the_menu_and_waits_at_its_place(cfg):

@@ -73,6 +73,19 @@ def test_shipped_config_loads():
          "routing.yaml: urgency_boost: unknown urgencies ['high']"),
         (lambda q, a, r: r.update(pause_reasons=["lunch"]),
          "routing.yaml: pause_reasons: must include the reasons"),
+        (lambda q, a, r: q["queues"]["billing"]["callback"]["number"].update(
+            min_digits=12, max_digits=10),
+         "queues.yaml: queues.billing.callback.number: min_digits (12) is more than "
+         "max_digits (10)"),
+        (lambda q, a, r: q["queues"]["billing"]["callback"]["number"].update(prefixes=["+82"]),
+         "queues.yaml: queues.billing.callback.number.prefixes.0: String should match"),
+        (lambda q, a, r: q["queues"]["billing"]["callback"]["number"].update(
+            prefixes=["0123456789"], max_digits=10),
+         "queues.yaml: queues.billing.callback.number: prefixes: '0123456789' leaves no digit"),
+        (lambda q, a, r: q["queues"]["billing"]["callback"]["number"].update(retries=0),
+         "queues.yaml: queues.billing.callback.number.retries: Input should be greater than"),
+        (lambda q, a, r: q["queues"]["billing"]["callback"]["number"].update(digits=10),
+         "queues.yaml: queues.billing.callback.number.digits: Extra inputs are not permitted"),
     ],
 )
 def test_errors_name_file_key_and_reason(edit, expected):
@@ -112,3 +125,36 @@ def test_simulator_refuses_weekly_schedules():
         simulator.scenario_from_dict(data)
     del a["agents"]["agent103"]["schedule"]
     assert simulator.scenario_from_dict(data).agents
+
+
+def test_callback_number_rule_converts_to_the_core():
+    """``callback.number`` becomes the core's CallbackNumber; a queue without it gets the
+    defaults (7-15 digits, any prefix, 3 rounds, 6 s per key)."""
+    q, a, r = copy.deepcopy(_files())
+    q["queues"]["billing"]["callback"]["number"] = {
+        "min_digits": 9, "max_digits": 11, "prefixes": ["01", "02"], "retries": 2,
+        "timeout_s": 4}
+    cfg = load_routing_config(q, a, r)
+    assert cfg.queues["billing"].callback.number == core.CallbackNumber(
+        9, 11, ("01", "02"), 2, 4.0)
+    assert cfg.queues["faults"].callback.number == core.CallbackNumber()
+
+
+@pytest.mark.parametrize(
+    ("number", "problem"),
+    [
+        ("0105551234", None),
+        ("+0105551234", None),
+        ("01055512", "fewer than 9 digits"),
+        ("010555123456", "more than 11 digits"),
+        ("0305551234", "does not start with 01 or 02"),
+        ("010555*234", "not only digits"),
+        ("０１０５５５１２３４", "not only digits"),
+        ("", "not only digits"),
+    ],
+)
+def test_callback_number_problem_says_why(number, problem):
+    """A callback number is digits only (a caller ID's leading + aside), within the length
+    and the prefixes; otherwise the reason is given (logged by the IVR)."""
+    rule = core.CallbackNumber(min_digits=9, max_digits=11, prefixes=("01", "02"))
+    assert rule.problem(number) == problem
