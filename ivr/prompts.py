@@ -56,6 +56,18 @@ _NAME = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}")
 # --- config schema ----------------------------------------------------------------------------
 
 
+
+def _cache_key(text: str, voice: str, length_scale: float, rate: int) -> str:
+    """What a prompt file depends on: text, voice, speaking rate, format, resampler."""
+    material = {
+        "text": text,
+        "voice": voice,
+        "length_scale": length_scale,
+        "format": f"{_FORMAT}/{rate}",
+        "resampler": _RESAMPLER,
+    }
+    return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+
 class PromptVariants(BaseModel):
     """One text rendered once per value: ``<family>-<key>`` for each key of ``values``.
 
@@ -230,14 +242,7 @@ class PiperSynthesizer:
 
     def cache_key(self, text: str, rate: int = OUTPUT_RATE) -> str:
         """What a prompt file depends on: text, voice, speaking rate, format, resampler."""
-        material = {
-            "text": text,
-            "voice": self.fingerprint,
-            "length_scale": self.length_scale,
-            "format": f"{_FORMAT}/{rate}",
-            "resampler": _RESAMPLER,
-        }
-        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+        return _cache_key(text, self.fingerprint, self.length_scale, rate)
 
     def _voice(self) -> Any:
         if self._loaded is None:
@@ -330,14 +335,7 @@ class EspeakSynthesizer:
         return f"espeak-ng:{self.voice}:{version}"
 
     def cache_key(self, text: str, rate: int = OUTPUT_RATE) -> str:
-        material = {
-            "text": text,
-            "voice": self.fingerprint,
-            "length_scale": self.length_scale,
-            "format": f"{_FORMAT}/{rate}",
-            "resampler": _RESAMPLER,
-        }
-        return hashlib.sha256(json.dumps(material, sort_keys=True).encode()).hexdigest()
+        return _cache_key(text, self.fingerprint, self.length_scale, rate)
 
     def synthesize(self, text: str, rate: int = OUTPUT_RATE) -> np.ndarray:
         """Speech for ``text`` as float samples in [-1, 1] at ``rate``."""
