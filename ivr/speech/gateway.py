@@ -29,6 +29,7 @@ from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
 from ivr.agi.escaping import app_arguments
 from ivr.languages import Language, language_of
 from ivr.speech.audiosocket import AudioSocketServer, Recognition, SpeechResult
+from ivr.speech.classifier import Classification
 
 log = logging.getLogger(__name__)
 
@@ -168,20 +169,28 @@ class SpeechGateway:
             "category": classification.category,
             "urgency": classification.urgency,
             "transcript": result.text,
-            "confidence": round(result.confidence, 3),
+            # The category's confidence: what ops read on the order and what decides the
+            # confirmation. The recognizer's own word confidence goes to the log: the
+            # pocketsphinx decoder gives every word of its best path a posterior of 1.
+            "confidence": round(classification.confidence, 3),
             "engine": f"{result.engine}:{result.model}" if result.model else result.engine,
             "menu_path": [],
         }
         if classification.category == intents.operator_category:
             return request
-        # confirm_below 1.0 means "always ask", also when the classifier is certain.
-        if result.confidence >= intents.confirm_below and intents.confirm_below < 1.0:
+        if not needs_confirmation(classification, intents.confirm_below):
             return request
         prompt = self.sound(lang.sound(f"confirm-{classification.category}"))
         answer = await session.get_data(prompt, 5000, 1)
         if answer == "1":
             return {**request, "menu_path": ["speech-confirmed"]}
         return None
+
+
+def needs_confirmation(classification: Classification, confirm_below: float) -> bool:
+    """Whether the caller is asked "That sounds like a fault. Press 1 if right": the
+    category's confidence is below ``confirm_below`` (1.0: always ask, even when certain)."""
+    return confirm_below >= 1.0 or classification.confidence < confirm_below
 
 
 def speech_languages(cfg: Any) -> list[Language]:

@@ -78,6 +78,20 @@ def test_ambiguous_request_is_less_confident_than_a_clear_one(shipped: IntentCla
     assert mixed.confidence < clear.confidence
 
 
+def test_a_doubtful_category_is_confirmed_by_the_caller(shipped: IntentClassifier) -> None:
+    """The confirmation question follows the category's confidence: a clear request goes
+    through at the shipped threshold, a transcript mangled by the line (a misheard "where can
+    i find my statements") is asked about, and a threshold of 1.0 asks every caller."""
+    from ivr.speech.gateway import needs_confirmation
+
+    threshold = load_intents().confirm_below
+    clear = shipped.classify("my internet is down")
+    doubtful = shipped.classify("the work can i buy my statement")
+    assert not needs_confirmation(clear, threshold)
+    assert needs_confirmation(doubtful, threshold)
+    assert needs_confirmation(clear, 1.0)
+
+
 def test_no_known_word_falls_back_with_zero_confidence(shipped: IntentClassifier) -> None:
     """Words the model never saw (or an empty transcript) give the fallback category with
     confidence 0 and no runner-up, so the flow re-prompts instead of trusting a guess."""
