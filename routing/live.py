@@ -30,6 +30,11 @@ Schedules: each round's snapshot carries the agents outside their weekly schedul
 Redis is left alone (logging in and out stays the agent's act); the core simply offers them
 nothing and counts them nowhere, and ``agents()`` shows them ``schedule: off``.
 
+Snapshots: each instance keeps a copy of the agents and waiting calls and brings it forward
+with what the change log recorded since its last read, in one Lua script (a consistent cut,
+as a full read is); see ``routing/live_snapshot.py``. A dispatcher round, an enqueue and a
+position announcement read only what changed, not 1,500 hashes.
+
 The AGI session that owns a call polls its call hash (:meth:`LiveRouter.poll`) while the
 caller hears music on hold, so the decision may come from any instance.
 
@@ -49,6 +54,11 @@ Cluster hash slot, so the scripts stay atomic there too):
 ``P{rt}:offered``            sorted set of offered call ids (score: offered_at), swept for
                              offers nobody follows up (dead instance, unanswered callback)
 ``P{rt}:seq``                arrival counter (the position tie-break)
+``P{rt}:version``            hash: version (bumped by every script that changes an agent or a
+                             call), epoch (new when the log starts over), floor (older
+                             versions dropped from the log)
+``P{rt}:changed``            sorted set: ``a:<agent id>`` / ``c:<call id>``, score: the version
+                             that last changed it (the change log)
 ``P{rt}:stats:<q>:<day>``    hash of the queue's counters for the day (UTC)
 ``P{rt}:instance:<name>``    heartbeat of a service instance (expires when it dies)
 ``P events``                 the event stream (schema in ``workorders/events.py``)
@@ -57,14 +67,16 @@ Cluster hash slot, so the scripts stay atomic there too):
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from routing import core
+from routing.live_snapshot import PoolCopy, _f, _pairs, _s
 from workorders.events import event_fields, stream_key
 
 log = logging.getLogger(__name__)
@@ -77,6 +89,16 @@ OFFER_GRACE_S = 5.0
 
 SWEEP_EVERY_S = 2.0
 """How often a dispatcher looks for stale offers and orphaned calls."""
+
+CHANGES_KEPT = 10_000
+"""Versions of the change log kept: a copy further behind than that is read again in full
+(at 4 rounds a second and a few changes per call, minutes of a busy hotline)."""
+
+FULL_READ_EVERY_S = 60.0
+"""A dispatcher reads the whole state at least this often even when the change log says little
+changed: a bound on how long a write that bypassed the scripts (a repair by hand), or one a
+Redis crash lost after this instance saw it, can leave its copy wrong. A stale copy can cost
+a missed or a refused offer, never a double one: offers are compare-and-set in Lua."""
 
 BUSY_STATES = frozenset({"INUSE", "BUSY", "RINGING", "RINGINUSE", "ONHOLD"})
 PAUSE_UNAVAILABLE = "unavailable"
@@ -150,7 +172,27 @@ class Telephony(Protocol):
 
 # --- Lua: every state change is one script --------------------------------------------------
 
+# The change log (see routing/live_snapshot.py): every script that changes an agent or a waiting
+# call calls changed('a:<agent id>', 'c:<call id>', ...) once; the pool's version goes up by
+# one and each name is recorded at it. Its keys are the last two KEYS of every script (the
+# router appends them). A new log (first change, or the keys were lost) gets a new epoch, so
+# readers of the old one start over; entries older than CHANGES_KEPT versions are dropped and
+# the floor says so.
 _LUA_HELPERS = """
+local VERSION, CHANGED = KEYS[#KEYS - 1], KEYS[#KEYS]
+local function changed(...)
+  local v = redis.call('HINCRBY', VERSION, 'version', 1)
+  if v == 1 then
+    local t = redis.call('TIME')
+    redis.call('HSET', VERSION, 'epoch', t[1] .. '.' .. t[2], 'floor', 0)
+    redis.call('DEL', CHANGED)
+  end
+  for _, what in ipairs({...}) do redis.call('ZADD', CHANGED, v, what) end
+  if v % 1000 == 0 then
+    redis.call('ZREMRANGEBYSCORE', CHANGED, '-inf', v - CHANGES_KEPT)
+    redis.call('HSET', VERSION, 'floor', v - CHANGES_KEPT)
+  end
+end
 local function xadd(stream, ...)
   redis.call('XADD', stream, 'MAXLEN', '~', 1000000, '*', ...)
 end
@@ -158,17 +200,18 @@ local function stat(key, field, n)
   redis.call('HINCRBYFLOAT', key, field, n)
   redis.call('EXPIRE', key, 864000)
 end
-"""
+""".replace("CHANGES_KEPT", str(CHANGES_KEPT))
 
 # KEYS: call, waiting, seq, events ; ARGV: fields-json, now, instance, iso-time, position-event
 _ENQUEUE = _LUA_HELPERS + """
 local status = redis.call('HGET', KEYS[1], 'status')
+local fields = cjson.decode(ARGV[1])
+changed('c:' .. fields['call_id'])
 if status == 'waiting' or status == 'offered' then
   -- the same call again: an instance took it over after its first instance died
   redis.call('HSET', KEYS[1], 'instance', ARGV[3])
   return {1, redis.call('HGET', KEYS[1], 'seq')}
 end
-local fields = cjson.decode(ARGV[1])
 local seq = redis.call('INCR', KEYS[3])
 redis.call('DEL', KEYS[1])
 for k, v in pairs(fields) do redis.call('HSET', KEYS[1], k, v) end
@@ -181,10 +224,11 @@ return {0, seq}
 """
 
 # KEYS: agent, call, waiting, offered ; ARGV: agent_id, call_id, now, why-json
-_OFFER = """
+_OFFER = _LUA_HELPERS + """
 local a = redis.call('HGET', KEYS[1], 'status')
 if a ~= 'available' then return 0 end
 if redis.call('HGET', KEYS[2], 'status') ~= 'waiting' then return 0 end
+changed('a:' .. ARGV[1], 'c:' .. ARGV[2])
 redis.call('HSET', KEYS[1], 'status', 'offered', 'call_id', ARGV[2], 'since', ARGV[3])
 redis.call('HSET', KEYS[2], 'status', 'offered', 'agent', ARGV[1], 'offered_at', ARGV[3],
            'why', ARGV[4])
@@ -202,6 +246,7 @@ local outcome = ARGV[3]
 if outcome == 'answered' and redis.call('HGET', KEYS[2], 'status') == 'connected' then
   return 1
 end
+changed('a:' .. ARGV[1], 'c:' .. ARGV[2])
 local now = tonumber(ARGV[4])
 local entered = tonumber(redis.call('HGET', KEYS[2], 'entered_at'))
 local queue = redis.call('HGET', KEYS[2], 'queue')
@@ -245,6 +290,7 @@ return 1
 # KEYS: agent, call, stats, events ; ARGV: agent_id, call_id, by, now, iso, wrapup_s
 _COMPLETE = _LUA_HELPERS + """
 if redis.call('HGET', KEYS[2], 'status') ~= 'connected' then return 0 end
+changed('a:' .. ARGV[1], 'c:' .. ARGV[2])
 local now = tonumber(ARGV[4])
 local answered = tonumber(redis.call('HGET', KEYS[2], 'answered_at') or ARGV[4])
 local entered = tonumber(redis.call('HGET', KEYS[2], 'entered_at'))
@@ -280,6 +326,7 @@ if not status and ARGV[6] == 'ABANDON' then
   return 1
 end
 if status ~= 'waiting' and status ~= 'overflow' then return 0 end
+changed('c:' .. ARGV[1])
 local now = tonumber(ARGV[3])
 local entered = tonumber(redis.call('HGET', KEYS[1], 'entered_at'))
 local queue = redis.call('HGET', KEYS[1], 'queue')
@@ -301,14 +348,18 @@ xadd(KEYS[4], 'kind', ARGV[6], 'time', ARGV[4], 'call_id', ARGV[1], 'queue', que
 return 1
 """
 
-# KEYS: agent, events ; ARGV: agent_id, action, reason, now, iso, initial-status
+# KEYS: agent, events, agents ; ARGV: agent_id, action, reason, now, iso, initial-status
 _AGENT = _LUA_HELPERS + """
 local status = redis.call('HGET', KEYS[1], 'status')
+local action = ARGV[2]
+if action == 'ensure' and redis.call('SADD', KEYS[3], ARGV[1]) == 1 then
+  changed('a:' .. ARGV[1])
+end
 if not status then
   status = ARGV[6]
   redis.call('HSET', KEYS[1], 'status', status, 'idle_since', ARGV[4], 'since', ARGV[4])
+  changed('a:' .. ARGV[1])
 end
-local action = ARGV[2]
 local to = nil
 local idle = status == 'available' or status == 'paused' or status == 'wrap_up'
 if action == 'login' and status == 'logged_out' then to = 'available'
@@ -319,6 +370,7 @@ elseif action == 'wrapup_end' and status == 'wrap_up' then to = 'available'
 elseif action == 'ensure' then return {status, 'ok'}
 end
 if not to then return {status, 'refused'} end
+changed('a:' .. ARGV[1])
 redis.call('HSET', KEYS[1], 'status', to, 'since', ARGV[4])
 if to == 'paused' then redis.call('HSET', KEYS[1], 'pause_reason', ARGV[3])
 else redis.call('HSET', KEYS[1], 'pause_reason', '') end
@@ -332,6 +384,7 @@ return {to, 'ok'}
 # KEYS: call, events ; ARGV: call_id, number, now, iso
 _CALLBACK_REQUEST = _LUA_HELPERS + """
 if redis.call('HGET', KEYS[1], 'status') ~= 'waiting' then return 0 end
+changed('c:' .. ARGV[1])
 -- no instance owns it any more: whichever dispatcher wins an agent for it places it
 redis.call('HSET', KEYS[1], 'callback', '1', 'callback_number', ARGV[2],
            'callback_attempts', 0, 'callback_at', ARGV[3], 'callback_next_at', 0,
@@ -351,6 +404,7 @@ local queue = redis.call('HGET', KEYS[2], 'queue')
 local step = ARGV[3]
 if step == 'agent_answered' then
   if status ~= 'offered' then return 0 end
+  changed('a:' .. ARGV[1], 'c:' .. ARGV[2])
   local n = redis.call('HINCRBY', KEYS[2], 'callback_attempts', 1)
   redis.call('HSET', KEYS[1], 'status', 'on_call', 'since', ARGV[4])
   redis.call('HSET', KEYS[2], 'status', 'dialing')
@@ -360,6 +414,7 @@ if step == 'agent_answered' then
   return n
 end
 if status ~= 'dialing' then return 0 end
+changed('a:' .. ARGV[1], 'c:' .. ARGV[2])
 local entered = tonumber(redis.call('HGET', KEYS[2], 'entered_at'))
 if step == 'customer_answered' then
   local answered = tonumber(ARGV[9])
@@ -400,6 +455,7 @@ _RELEASE = _LUA_HELPERS + """
 redis.call('ZREM', KEYS[4], ARGV[2])
 if redis.call('HGET', KEYS[2], 'status') ~= 'offered' then return 0 end
 if redis.call('HGET', KEYS[2], 'agent') ~= ARGV[1] then return 0 end
+changed('a:' .. ARGV[1], 'c:' .. ARGV[2])
 local queue = redis.call('HGET', KEYS[2], 'queue')
 if redis.call('HGET', KEYS[1], 'call_id') == ARGV[2] then
   if ARGV[5] == 'missed' then
@@ -426,6 +482,7 @@ _ORPHAN = _LUA_HELPERS + """
 if redis.call('HGET', KEYS[1], 'status') ~= 'waiting' then return 0 end
 if redis.call('HGET', KEYS[1], 'instance') ~= ARGV[2] then return 0 end
 if redis.call('HGET', KEYS[1], 'callback') == '1' then return 0 end
+changed('c:' .. ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('HSET', KEYS[1], 'status', 'done', 'outcome', 'orphaned', 'ended_at', ARGV[3])
 xadd(KEYS[3], 'kind', 'EXITORPHANED', 'time', ARGV[4], 'call_id', ARGV[1],
@@ -448,6 +505,7 @@ elseif state == 'NOT_INUSE' and status == 'paused' and
     (reason == 'busy-elsewhere' or reason == 'unavailable') then to = 'available'
 end
 if not to then return {status or '', 0} end
+changed('a:' .. ARGV[1])
 redis.call('HSET', KEYS[1], 'status', to, 'pause_reason', why, 'since', ARGV[3])
 if to == 'available' then
   redis.call('HSET', KEYS[1], 'idle_since', ARGV[3])
@@ -460,23 +518,56 @@ end
 return {to, 1}
 """
 
-# The whole routing state in one script call, JSON-encoded by Redis: redis-py parses RESP in
-# Python (no hiredis), and parsing ~1,500 hashes' replies cost ~90 ms per snapshot in the
-# benchmark; one JSON string parses in C. It is also a consistent cut of the state. Agent and
-# call keys are derived from ARGV[1] (they share the {rt} hash slot, as every key here does).
-# KEYS: agents, waiting, stats... ; ARGV: key prefix ("P{rt}:")
+# The routing state in one script call, JSON-encoded by Redis: redis-py parses RESP in Python
+# (no hiredis), and parsing ~1,500 hashes' replies cost ~90 ms per snapshot in the benchmark;
+# one JSON string parses in C. It is a consistent cut of the state. Given the (epoch, version)
+# the reader's copy is at, it returns only the agents and calls changed since (``full`` false;
+# a name whose agent left the agents set or whose call left the waiting set comes with an
+# empty hash or no score); everything when the copy cannot be brought forward (see
+# routing/live_snapshot.py). Agent and call keys are derived from ARGV[1] (they share the {rt}
+# hash slot, as every key here does). Queue stats are read whole every time (a few hashes).
+# KEYS: agents, waiting, stats..., version, changed ; ARGV: key prefix ("P{rt}:"), epoch, version
 _SNAPSHOT = """
-local agents = {}
-for _, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  agents[id] = redis.call('HGETALL', ARGV[1] .. 'agent:' .. id)
-end
-local calls = {}
-for i, id in ipairs(redis.call('ZRANGE', KEYS[2], 0, -1)) do
-  calls[i] = {id, redis.call('HGETALL', ARGV[1] .. 'call:' .. id)}
-end
+local VERSION, CHANGED = KEYS[#KEYS - 1], KEYS[#KEYS]
+local log = redis.call('HMGET', VERSION, 'version', 'epoch', 'floor')
+local version, epoch = log[1] or '0', log[2] or ''
+local since = tonumber(ARGV[3])
 local stats = {}
-for i = 3, #KEYS do stats[i - 2] = redis.call('HGETALL', KEYS[i]) end
-return cjson.encode({agents = agents, calls = calls, stats = stats})
+for i = 3, #KEYS - 2 do stats[i - 2] = redis.call('HGETALL', KEYS[i]) end
+local agents, calls = {}, {}
+if since >= 0 and epoch == ARGV[2] and since >= tonumber(log[3] or '0')
+    and since <= tonumber(version) then
+  for _, what in ipairs(redis.call('ZRANGEBYSCORE', CHANGED, '(' .. since, '+inf')) do
+    local id = string.sub(what, 3)
+    if string.sub(what, 1, 1) == 'a' then
+      local row = {}
+      if redis.call('SISMEMBER', KEYS[1], id) == 1 then
+        row = redis.call('HGETALL', ARGV[1] .. 'agent:' .. id)
+      end
+      agents[#agents + 1] = {id, row}
+    else
+      calls[#calls + 1] = {id, redis.call('ZSCORE', KEYS[2], id),
+                           redis.call('HGETALL', ARGV[1] .. 'call:' .. id)}
+    end
+  end
+  return cjson.encode({full = false, version = version, epoch = epoch, agents = agents,
+                       calls = calls, stats = stats})
+end
+for i, id in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  agents[i] = {id, redis.call('HGETALL', ARGV[1] .. 'agent:' .. id)}
+end
+local ids = redis.call('ZRANGE', KEYS[2], 0, -1, 'WITHSCORES')
+for i = 1, #ids, 2 do
+  calls[#calls + 1] = {ids[i], ids[i + 1], redis.call('HGETALL', ARGV[1] .. 'call:' .. ids[i])}
+end
+return cjson.encode({full = true, version = version, epoch = epoch, agents = agents,
+                     calls = calls, stats = stats})
+"""
+
+# KEYS: version, changed ; ARGV: names ('a:<agent id>', 'c:<call id>', ...)
+_MARK_CHANGED = _LUA_HELPERS + """
+changed(unpack(ARGV))
+return 1
 """
 
 
@@ -484,11 +575,14 @@ def _iso(now: float) -> str:
     return event_fields("X", now)["time"]
 
 
-def _f(value: Any, default: float = 0.0) -> float:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return default
+def _with_change_log(script: Any, log_keys: list[str]) -> Callable[..., Awaitable[Any]]:
+    """The registered script, called with the change log's keys after its own (every script
+    finds them as its last two KEYS), so no caller can leave them out."""
+
+    def run(*, keys: list[str], args: list[Any]) -> Awaitable[Any]:
+        return script(keys=[*keys, *log_keys], args=args)
+
+    return run
 
 
 def _day(now: float) -> str:
@@ -525,15 +619,17 @@ class LiveRouter:
         # even when they carry this instance's name from an earlier life of the process.
         self.local_calls: set[str] = set()
         self._last_sweep = float("-inf")
-        self._memo: tuple[Any, dict[tuple[str, str, tuple[str, ...]], Any]] = (None, {})
+        self._copy = PoolCopy()  # this instance's copy of the shared state (live_snapshot.py)
+        self._copy_lock = asyncio.Lock()  # one read at a time brings the copy forward
+        log_keys = [self._k("version"), self._k("changed")]
         self._scripts = {
-            name: redis.register_script(source)
+            name: _with_change_log(redis.register_script(source), log_keys)
             for name, source in (
                 ("enqueue", _ENQUEUE), ("offer", _OFFER), ("ring_result", _RING_RESULT),
                 ("complete", _COMPLETE), ("leave", _LEAVE), ("agent", _AGENT),
                 ("callback_request", _CALLBACK_REQUEST), ("callback_step", _CALLBACK_STEP),
                 ("release", _RELEASE), ("orphan", _ORPHAN), ("device", _DEVICE),
-                ("snapshot", _SNAPSHOT),
+                ("snapshot", _SNAPSHOT), ("mark_changed", _MARK_CHANGED),
             )
         }
 
@@ -556,9 +652,8 @@ class LiveRouter:
         now = self.clock()
         initial = "available" if self.autologin else "logged_out"
         for agent_id in self.config().agents:
-            await self.redis.sadd(self._k("agents"), agent_id)
             await self._scripts["agent"](
-                keys=[self._k("agent", agent_id), self.events_key],
+                keys=[self._k("agent", agent_id), self.events_key, self._k("agents")],
                 args=[agent_id, "ensure", "", now, _iso(now), initial],
             )
 
@@ -571,7 +666,7 @@ class LiveRouter:
             raise ValueError(f"unknown pause reason {reason!r}; one of {sorted(cfg.pause_reasons)}")
         now = self.clock()
         status, verdict = await self._scripts["agent"](
-            keys=[self._k("agent", agent_id), self.events_key],
+            keys=[self._k("agent", agent_id), self.events_key, self._k("agents")],
             args=[agent_id, action, reason, now, _iso(now), "logged_out"],
         )
         return _s(status), _s(verdict) == "ok"
@@ -818,51 +913,30 @@ class LiveRouter:
     async def _read(self) -> tuple[core.Snapshot, dict[str, tuple[bool, str]], list[str]]:
         """The snapshot, per waiting call (callback?, owning instance), and the agents whose
         wrap-up is over. A callback not due yet (retry delay) is left out of the snapshot:
-        nobody may be offered it."""
+        nobody may be offered it.
+
+        Only what changed since this instance's last read crosses the wire (the change log,
+        ``routing/live_snapshot.py``); all of it on the first read, when the log cannot bring
+        the copy forward, and every :data:`FULL_READ_EVERY_S`."""
         cfg = self.config()
         now = self.clock()
         stats_keys = [self._stats_key(name, now) for name in cfg.queues]
-        raw = await self._scripts["snapshot"](
-            keys=[self._k("agents"), self._k("waiting"), *stats_keys], args=[self._k("")],
-        )
-        state = json.loads(raw)
-        # Most hashes did not change since the last round: reuse their converted state (the
-        # memo is keyed by the raw fields and the config object, so any change rebuilds).
-        memo, self._memo = self._memo if self._memo[0] is cfg else (cfg, {}), (cfg, {})
-        agents: dict[str, core.AgentState] = {}
-        for agent_id in sorted(state["agents"] or ()):
-            profile = cfg.agents.get(agent_id)
-            flat = tuple(state["agents"][agent_id] or ())
-            if profile is None or not flat:
-                continue  # removed from config: never offered calls again
-            agent = memo[1].get(("a", agent_id, flat))
-            if agent is None:
-                row = _pairs(flat)
-                agent = _agent_state(profile, row, now)
-                if "idle_since" not in row:
-                    agents[agent_id] = agent  # depends on now: not reusable
-                    continue
-            self._memo[1][("a", agent_id, flat)] = agent
-            agents[agent_id] = agent
-        # Wrap-ups that are over, from the same read (no second pass over every agent hash).
-        wrapped_up = [
-            agent_id for agent_id, agent in agents.items()
-            if agent.status is core.AgentStatus.WRAP_UP
-            and _f(_pairs(tuple(state["agents"][agent_id])).get("wrap_until")) <= now
-        ]
-        calls = []
-        meta: dict[str, tuple[bool, str]] = {}
-        for call_id, raw_fields in state["calls"] or ():
-            flat = tuple(raw_fields or ())
-            row = _pairs(flat)
-            if row.get("status") == "waiting":
-                callback = row.get("callback") == "1"
-                meta[call_id] = (callback, row.get("instance", ""))
-                if callback and _f(row.get("callback_next_at")) > now:
-                    continue
-                call = memo[1].get(("c", call_id, flat)) or _waiting_call(call_id, row, cfg)
-                self._memo[1][("c", call_id, flat)] = call
-                calls.append(call)
+        async with self._copy_lock:
+            copy = self._copy
+            epoch, version = copy.since()
+            if now - copy.full_at >= FULL_READ_EVERY_S:
+                version = -1
+            try:
+                raw = await self._scripts["snapshot"](
+                    keys=[self._k("agents"), self._k("waiting"), *stats_keys],
+                    args=[self._k(""), epoch, version],
+                )
+                state = json.loads(raw)
+                copy.apply(state, now)
+            except BaseException:
+                copy.reset()  # whatever Redis did meanwhile (a restart?): read it all next time
+                raise
+            agents, calls, meta, wrapped_up = copy.build(cfg, now)
         # A call whose instance died has nobody to ring the agent for it: it is not offered
         # (the agent would be blocked for a ring timeout) until the backup instance takes it
         # over (enqueue names the new owner) or the sweep removes it.
@@ -1003,6 +1077,14 @@ class LiveRouter:
             ):
                 log.info("call %s: orphaned by dead instance %s, removed", call_id, instance)
 
+    async def mark_changed(self, agents: Iterable[str] = (), calls: Iterable[str] = ()) -> None:
+        """Record in the change log that these agents' or calls' hashes (or their place in the
+        agents or waiting set) were written outside the scripts (a benchmark, a repair by
+        hand), so every instance's next snapshot reads them again."""
+        names = [*(f"a:{a}" for a in agents), *(f"c:{c}" for c in calls)]
+        if names:
+            await self._scripts["mark_changed"](keys=[], args=names)
+
     async def agents(self) -> dict[str, dict[str, str]]:
         """Every agent's live hash (for the API and the wallboard), plus ``schedule``: ``on``,
         or ``off`` outside the agent's schedule (never offered a call then)."""
@@ -1014,50 +1096,3 @@ class LiveRouter:
             out[agent_id] = {_s(k): _s(v) for k, v in row.items()}
             out[agent_id]["schedule"] = "off" if agent_id in off else "on"
         return out
-
-
-def _s(value: Any) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-def _pairs(flat: Any) -> dict[str, str]:
-    """A hash as the snapshot script returns it (flat [field, value, ...]) as a dict."""
-    if not flat:
-        return {}
-    return dict(zip(flat[::2], flat[1::2], strict=True))
-
-
-def _agent_state(
-    profile: core.AgentProfile, row: Mapping[str, str], now: float
-) -> core.AgentState:
-    status = _s(row.get("status")) or "logged_out"
-    return core.AgentState(
-        agent_id=profile.agent_id,
-        status=core.AgentStatus(status),
-        skills=profile.skills,
-        languages=profile.languages,
-        pause_reason=_s(row.get("pause_reason")) or None,
-        idle_since=_f(row.get("idle_since"), now),
-        last_call_at=_f(row.get("last_call_at"), 0.0) or None,
-        call_id=_s(row.get("call_id")) or None,
-    )
-
-
-def _waiting_call(
-    call_id: str, row: Mapping[str, str], cfg: core.RoutingConfig
-) -> core.WaitingCall:
-    offered = tuple(json.loads(_s(row.get("offered_to")) or "[]"))
-    return core.WaitingCall(
-        call_id=call_id,
-        request_type=_s(row.get("request_type")),
-        queue=_s(row.get("queue")),
-        entered_at=_f(row.get("entered_at")),
-        seq=int(_f(row.get("seq"))),
-        priority=int(_f(row.get("priority"))),
-        urgency=_s(row.get("urgency")) or "normal",
-        vip=_s(row.get("vip")) == "1",
-        language=_s(row.get("language")) or None,
-        offered_to=offered,
-    )

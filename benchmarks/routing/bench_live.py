@@ -7,12 +7,21 @@ types) is written into a throw-away redis-server (testbed.redis) through the liv
 scripts. Each round one agent becomes available and one dispatcher decision is timed in three
 parts, as :meth:`routing.live.LiveRouter.dispatch` does them:
 
-- ``snapshot``: the shared state read (SMEMBERS + ZRANGE + one pipeline of 1,000 agent and 500
-  call HGETALLs + queue stats) and its conversion into a :class:`routing.core.Snapshot`;
+- ``snapshot``: the shared state read (one Lua script: what changed since the router's last
+  read, from the change log, plus the queue stats) and the :class:`routing.core.Snapshot`
+  built from the router's copy;
 - ``decide``: the pure core on that snapshot;
 - ``offer``: the compare-and-set Lua script that claims agent and call.
 
-The state is put back after each round, so every round decides on the same world.
+Besides: ``status``, a waiting caller's position and estimated wait (what enqueue and every
+announcement ask), timed once per round after the decision; ``full_read``, the snapshot when
+the router's copy is thrown away first (its first read, and the one a dispatcher makes every
+``FULL_READ_EVERY_S``), timed on every 10th round and not counted in ``total``.
+
+The state is put back after each round, so every round decides on the same world. The
+benchmark writes the agent hashes directly, outside the scripts, and so records those writes
+in the change log itself (:meth:`routing.live.LiveRouter.mark_changed`, untimed), as the
+scripts do for every change in service.
 """
 
 from __future__ import annotations
@@ -58,14 +67,17 @@ async def run(rounds: int, url: str) -> dict[str, object]:
     for c in calls:
         await router.enqueue(CallRequest(c.call_id, c.request_type, "normal", "5550100",
                                          c.entered_at))
-    rng = random.Random(7)
-    parts: dict[str, list[float]] = {"snapshot": [], "decide": [], "offer": [], "total": []}
+    rng, pick_caller = random.Random(7), random.Random(11)
+    parts: dict[str, list[float]] = {"snapshot": [], "decide": [], "offer": [], "total": [],
+                                     "status": [], "full_read": []}
     offered = 0
-    for _ in range(rounds):
+    await router.snapshot()  # the router's first read is a full one, as at service start
+    for i in range(rounds):
         agent_id = rng.choice(agents).agent_id
         key = router._k("agent", agent_id)
         before = await client.hgetall(key)
         await client.hset(key, mapping={"status": "available", "call_id": ""})
+        await router.mark_changed(agents=[agent_id])
         t0 = time.perf_counter()
         snapshot = await router.snapshot()
         t1 = time.perf_counter()
@@ -80,18 +92,28 @@ async def run(rounds: int, url: str) -> dict[str, object]:
         for name, dt in (("snapshot", t1 - t0), ("decide", t2 - t1), ("offer", t3 - t2),
                          ("total", t3 - t0)):
             parts[name].append(dt)
+        t4 = time.perf_counter()
+        await router.status(pick_caller.choice(calls).call_id)
+        parts["status"].append(time.perf_counter() - t4)
+        if i % 10 == 0:
+            router._copy.reset()
+            t5 = time.perf_counter()
+            await router.snapshot()
+            parts["full_read"].append(time.perf_counter() - t5)
         for a in assignments[:1]:  # put the world back as it was
             call_key = router._k("call", a.call_id)
             await client.hset(call_key, mapping={"status": "waiting", "agent": ""})
             await client.zadd(router._k("waiting"),
                               {a.call_id: float(await client.hget(call_key, "entered_at"))})
             await client.zrem(router._k("offered"), a.call_id)
+            await router.mark_changed(calls=[a.call_id])
         await client.delete(key)
         await client.hset(key, mapping=before)
+        await router.mark_changed(agents=[agent_id])
     await client.aclose()
     return {
         "agents": N_AGENTS, "skills": N_SKILLS, "waiting_calls": N_CALLS, "rounds": rounds,
-        "offers_made": offered,
+        "offers_made": offered, "reads": router._copy.reads,
         **{f"{name}_ms_p50_p99": [round(v, 3) for v in _pct(samples)]
            for name, samples in parts.items()},
     }
