@@ -92,7 +92,9 @@ class ConfigError(Exception):
 @dataclass(frozen=True)
 class SectionSpec:
     file: str
-    parse: Callable[[Any], Any]  # validates the YAML data, raises ValidationError/ValueError
+    # Validates the YAML data (a pydantic ``model_validate``: the file's path goes in the
+    # validation context, for files that name other files); raises ValidationError/ValueError.
+    parse: Callable[..., Any]
     required: bool = True
 
 
@@ -209,7 +211,7 @@ def load_config(
 
 
 def read_section(
-    path: Path, parse: Callable[[Any], Any], overrides: Mapping[str, Any] | None = None
+    path: Path, parse: Callable[..., Any], overrides: Mapping[str, Any] | None = None
 ) -> Any:
     """Read, merge ``overrides`` into, and validate one file; ConfigError with every problem
     as a ``file: key: reason`` line."""
@@ -219,7 +221,7 @@ def read_section(
     if not isinstance(data, Mapping):
         raise ConfigError([f"{path}: the top level must be a mapping"])
     try:
-        return parse(data)
+        return parse(data, context={"path": path})
     except ValidationError as exc:
         raise ConfigError(_format_validation_error(path, exc)) from None
     except ValueError as exc:

@@ -7,10 +7,17 @@ The lead's one config schema (``ivr/config.py``) includes :class:`IntentsConfig`
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
 
 Urgency = Literal["urgent", "important", "normal"]
 URGENCY_RANK: dict[str, int] = {"normal": 0, "important": 1, "urgent": 2}
@@ -102,7 +109,18 @@ class IntentsConfig(_Strict):
     operator_category: str = "operator"
     # Words callers say that carry no category; only the speech language model learns them.
     vocabulary: list[str] = Field(default_factory=list)
+    # More example sentences in a file of their own (category -> sentences, e.g. lines taken
+    # from call transcripts), relative to this file; merged into the categories' examples.
+    corpus: str | None = None
     speech: SpeechEngineConfig = Field(default_factory=SpeechEngineConfig)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _merge_corpus(cls, data: Any, info: ValidationInfo) -> Any:
+        if not isinstance(data, dict) or not data.get("corpus"):
+            return data
+        base = Path((info.context or {}).get("path", DEFAULT_INTENTS)).parent
+        return merge_corpus(data, base / str(data["corpus"]))
 
     @field_validator("vocabulary", mode="before")
     @classmethod
@@ -130,6 +148,31 @@ class IntentsConfig(_Strict):
         return out
 
 
+def merge_corpus(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    """``data`` (an intents file) with the corpus at ``path`` added to its examples; errors
+    name the corpus file and the key."""
+    try:
+        corpus = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ValueError(f"corpus: cannot read {path}: {exc}") from None
+    if not isinstance(corpus, dict):
+        raise ValueError(f"corpus: {path}: the top level must map categories to sentences")
+    categories = data.get("categories")
+    if not isinstance(categories, dict):
+        return data  # the categories' own validation reports it
+    merged = {name: dict(body or {}) for name, body in categories.items()}
+    for name, sentences in corpus.items():
+        if name not in merged:
+            raise ValueError(f"corpus: {path}: {name}: not a category of this file")
+        if not isinstance(sentences, list) or not all(
+            isinstance(s, str) and s.strip() for s in sentences
+        ):
+            raise ValueError(f"corpus: {path}: {name}: must be a list of sentences")
+        merged[name]["examples"] = [*(merged[name].get("examples") or []), *sentences]
+    # Merged once: a config dumped and validated again must not add the corpus twice.
+    return {**data, "categories": merged, "corpus": None}
+
+
 def load_intents(path: str | Path = DEFAULT_INTENTS) -> IntentsConfig:
     """Read and validate an intents file; errors name the file and the key."""
     path = Path(path)
@@ -138,6 +181,6 @@ def load_intents(path: str | Path = DEFAULT_INTENTS) -> IntentsConfig:
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: {exc}") from exc
     try:
-        return IntentsConfig.model_validate(data)
+        return IntentsConfig.model_validate(data, context={"path": path})
     except ValueError as exc:
         raise ValueError(f"{path}: {exc}") from exc

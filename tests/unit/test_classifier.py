@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import shutil
+from pathlib import Path
+
 import pytest
 from pydantic import ValidationError
 
 from ivr.speech.classifier import IntentClassifier, features
 from ivr.speech.schema import IntentsConfig, load_intents
+
+ROOT = Path(__file__).resolve().parents[2]
 
 SMALL = {
     "categories": {
@@ -80,16 +85,32 @@ def test_ambiguous_request_is_less_confident_than_a_clear_one(shipped: IntentCla
 
 def test_a_doubtful_category_is_confirmed_by_the_caller(shipped: IntentClassifier) -> None:
     """The confirmation question follows the category's confidence: a clear request goes
-    through at the shipped threshold, a transcript mangled by the line (a misheard "where can
-    i find my statements") is asked about, and a threshold of 1.0 asks every caller."""
+    through at the shipped threshold, a transcript mangled by the line (a misheard "cannot
+    get online") is asked about, and a threshold of 1.0 asks every caller."""
     from ivr.speech.gateway import needs_confirmation
 
     threshold = load_intents().confirm_below
     clear = shipped.classify("my internet is down")
-    doubtful = shipped.classify("the work can i buy my statement")
+    doubtful = shipped.classify("cannot get on mall and")
     assert not needs_confirmation(clear, threshold)
     assert needs_confirmation(doubtful, threshold)
     assert needs_confirmation(clear, 1.0)
+
+
+def test_each_strong_keyword_alone_gets_its_category(shipped: IntentClassifier) -> None:
+    """A keyword weighted 2 or more, said alone, is classified as its category: the corpus
+    may mention outages in complaints, but "outage" stays a fault. Keywords whose stem is
+    also another category's keyword ("disconnect": cancel, "disconnecting": fault) are left
+    to the words around them."""
+    config = load_intents()
+    stems = {
+        name: {f for k in c.keywords for f in features(k)} for name, c in config.categories.items()
+    }
+    for name, category in config.categories.items():
+        for keyword, weight in category.keywords.items():
+            others = set().union(*(s for other, s in stems.items() if other != name))
+            if weight >= 2 and not set(features(keyword)) & others:
+                assert shipped.classify(keyword).category == name, keyword
 
 
 def test_no_known_word_falls_back_with_zero_confidence(shipped: IntentClassifier) -> None:
@@ -160,6 +181,31 @@ def test_load_intents_names_the_file(tmp_path) -> None:
     path.write_text("categories: {fault: {urgency: sometimes, examples: [x]}}\n")
     with pytest.raises(ValueError, match=str(path)):
         load_intents(path)
+
+
+def test_corpus_file_adds_examples_and_names_its_errors(tmp_path) -> None:
+    """``corpus:`` names a file (relative to the intents file) of more examples per category:
+    they join the examples once (also through ``ivr check-config``'s loader), and a category
+    the intents file lacks is refused naming the corpus file and the category."""
+    import yaml
+
+    from ivr.config import ConfigError, load_config
+
+    config_dir = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config_dir)
+    intents = yaml.safe_load((config_dir / "intents.yaml").read_text())
+    intents["corpus"] = "more.yaml"
+    (config_dir / "intents.yaml").write_text(yaml.safe_dump(intents))
+    (config_dir / "more.yaml").write_text("fault: [the fiber box blinks amber all night]\n")
+    before = len(intents["categories"]["fault"]["examples"])
+    for loaded in (load_intents(config_dir / "intents.yaml"), load_config(config_dir).intents):
+        examples = loaded.categories["fault"].examples
+        assert len(examples) == before + 1 and examples[-1].startswith("the fiber box")
+        again = IntentsConfig.model_validate(loaded.model_dump())
+        assert again.categories["fault"].examples == examples  # merged once
+    (config_dir / "more.yaml").write_text("billing: [my bill]\n")
+    with pytest.raises(ConfigError, match=r"more\.yaml: billing: not a category"):
+        load_config(config_dir)
 
 
 def test_shipped_config_has_every_category_of_the_standard() -> None:
