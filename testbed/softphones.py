@@ -7,7 +7,10 @@ Each ``SippAgent`` is one ``sipp`` process listening on 127.0.0.1:<port> (agent1
     answer     180 Ringing, answers after ``answer_after`` s with G.711 SDP, hangs up after
                ``hold_for`` s (or when the caller's side hangs up first); RTP is echoed
                (``-rtp_echo`` on ``media_port``, 16000 + 10 x (port - 5060)), so Asterisk
-               has a live media peer
+               has a live media peer. Like a real phone it answers what Asterisk sends inside
+               the call (re-INVITE with SDP, UPDATE, INFO, OPTIONS, NOTIFY: a connected-line
+               update right after an agent answers a callback, a session refresh) without
+               losing its place in the call
     no-answer  rings until the caller's side gives up (CANCEL -> 487)
     busy       486 Busy Here
     reject     603 Decline
@@ -15,12 +18,16 @@ Each ``SippAgent`` is one ``sipp`` process listening on 127.0.0.1:<port> (agent1
 Evidence: the scenario logs one line per step to ``log_path`` (SIPp ``-trace_logs``), as
 ``<ms>|<EVENT>|<call-id>|<detail>``, EVENT in INVITE (detail: the From header, i.e. the caller
 ID Asterisk presented), DIALED (answering phones: the To header, i.e. the number
-dialled), ANSWERED, HANGUP (detail: local|remote), CANCELLED, BUSY, REJECTED.
+dialled), ANSWERED, INDIALOG (detail: the method of a request inside the answered call),
+HANGUP (detail: local|remote), CANCELLED, BUSY, REJECTED.
 ``events()`` parses them; ``wait_for(event, count)`` polls until they are there.
+``aborted_calls()`` lists the calls sipp gave up on because the scenario did not expect a
+message: the call then stays up in Asterisk, so a test should find none.
 """
 
 from __future__ import annotations
 
+import re
 import shutil
 import socket
 import subprocess
@@ -117,7 +124,9 @@ class SippAgent:
             "-key", "hold_for", str(int(self.hold_for * 1000)),
             "-nostdin", "-trace_logs", "-log_file", str(self.log_path),
             "-trace_err", "-error_file", str(self.error_path),
-            "-aa",  # answer OPTIONS/INFO/UPDATE outside the scenario
+            # answer INFO/NOTIFY/OPTIONS/UPDATE the scenario does not expect (uas_answer.xml
+            # answers them itself, with re-INVITEs, in its _unexp.main handler)
+            "-aa",
         ]
 
     def start(self, timeout: float = 5.0) -> SippAgent:
@@ -201,6 +210,17 @@ class SippAgent:
             if not self.running():
                 raise SoftphoneFailed(f"sipp for {self.name} died: {self.screen_tail()}")
             time.sleep(0.05)
+
+    def aborted_calls(self) -> list[str]:
+        """Call-IDs sipp aborted on a message the scenario did not expect (its -error_file).
+
+        sipp leaves such a call without a word to Asterisk, where it stays up until
+        Asterisk's own timers end it, and its retransmissions can reach the next test.
+        """
+        if not self.error_path.exists():
+            return []
+        text = self.error_path.read_text(errors="replace")
+        return re.findall(r"Aborting call on unexpected message for Call-Id '([^']*)'", text)
 
     def screen_tail(self, chars: int = 2000) -> str:
         """sipp's errors (its -error_file), else the end of its screen output."""

@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 import redis
 
+from testbed.asterisk import Asterisk
 from testbed.checks import call_gone, events, kinds, routing_leftovers, wait_for, workorder
 from testbed.service import merge
+from testbed.softphones import SippAgent
 
 pytestmark = pytest.mark.e2e
 
@@ -44,6 +46,18 @@ def no_overlap(db: redis.Redis) -> dict[str, int]:
         elif e["kind"] in ("COMPLETEAGENT", "COMPLETECALLER"):
             assert busy.pop(agent, None) == e["call_id"]
     return served
+
+
+def callback_legs_end_cleanly(asterisk: Asterisk, agent: SippAgent, customer: SippAgent
+                              ) -> None:
+    """Right after the agent answers a callback, Asterisk re-INVITEs the agent's leg (the
+    connected-line update of the ARI-originated channel): the agent's phone answers it and
+    stays in the call, and every leg ends with a BYE of its own, leaving no channel up in
+    Asterisk. (A phone that gave up on the re-INVITE left its leg up until Asterisk's timers
+    ended it, and the re-INVITE's retransmissions reached the next test's phone.)"""
+    asterisk.wait_until_idle(timeout=5)
+    assert agent.aborted_calls() == [] and customer.aborted_calls() == []
+    assert "INVITE" in [e.detail for e in agent.events("INDIALOG")]
 
 
 def test_skill_match_billing_call_goes_to_billing_agent(hotline, agents, caller, asterisk, db
@@ -192,6 +206,7 @@ def test_callback_keeps_its_place(hotline, agents, caller, asterisk, db) -> None
     routed = [k for k in kinds(db, first) if k.startswith(("CALLBACK", "CONNECT", "COMPLETE"))]
     assert routed == ["CALLBACKREQUEST", "CALLBACKATTEMPT", "CONNECT", "COMPLETECALLER"]
     assert routing_leftovers(db) == []
+    callback_legs_end_cleanly(asterisk, agent, customer)
 
 
 def test_callback_to_another_number_rings_that_number(hotline, agents, caller, asterisk, db
@@ -218,12 +233,12 @@ def test_callback_to_another_number_rings_that_number(hotline, agents, caller, a
                      "the callback's work order to name the agent")
     notes = " | ".join(str(h) for h in order["history"])
     assert f"callback requested to {other} (entered by the caller)" in notes
-    # The agent's phone shows the number it will be bridged with. Picked by that number: the
-    # SIPp scenario aborts a callback's agent leg on Asterisk's re-INVITE, and a re-INVITE of
-    # an earlier test's leg can reach this test's SIPp as a call of its own.
-    (leg,) = [e for e in agent.events("INVITE") if other in e.detail]
+    # The agent's phone shows the number it will be bridged with.
+    (leg,) = agent.events("INVITE")
+    assert other in leg.detail
     assert leg.call_id in {e.call_id for e in agent.events("ANSWERED")}
     wait_for(lambda: routing_leftovers(db) == [], 30, "the callback to be completed")
+    callback_legs_end_cleanly(asterisk, agent, customer)
 
 
 def _two_instances(hotline: Any, overrides: dict[str, Any]) -> tuple[Any, Any]:
