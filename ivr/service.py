@@ -143,7 +143,8 @@ class Hotline:
             from ivr.flows.callback import AsteriskTelephony
 
             self.telephony = AsteriskTelephony(
-                self.ari, self.router, f"{svc.agi.host}:{svc.agi.port}"
+                self.ari, self.router, f"{svc.agi.host}:{svc.agi.port}",
+                workorders=self.workorders,
             )
             self.router.telephony = self.telephony
         from ivr.flows.callback import CallbackFlow

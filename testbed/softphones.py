@@ -18,7 +18,9 @@ Each ``SippAgent`` is one ``sipp`` process listening on 127.0.0.1:<port> (agent1
 Evidence: the scenario logs one line per step to ``log_path`` (SIPp ``-trace_logs``), as
 ``<ms>|<EVENT>|<call-id>|<detail>``, EVENT in INVITE (detail: the From header, i.e. the caller
 ID Asterisk presented), DIALED (answering phones: the To header, i.e. the number
-dialled), ANSWERED, INDIALOG (detail: the method of a request inside the answered call),
+dialled), IDENTITY (answering phones: the P-Asserted-Identity of the INVITE and of each
+re-INVITE, i.e. who the phone shows, connected-line updates included; empty without one),
+ANSWERED, INDIALOG (detail: the method of a request inside the answered call),
 HANGUP (detail: local|remote), CANCELLED, BUSY, REJECTED.
 ``events()`` parses them; ``wait_for(event, count)`` polls until they are there.
 ``aborted_calls()`` lists the calls sipp gave up on because the scenario did not expect a

@@ -1,10 +1,14 @@
 """Callbacks (virtual hold), the Asterisk side: placing them through ARI and the ``callback``
 FastAGI flow that connects the agent with the customer.
 
-Agent first, as call centers do it: the agent's phone rings with the customer's number shown;
-once the agent answers, the agent's channel runs ``s@hotline-callback`` (asterisk/
-extensions.conf), which hands it to ``agi://<instance>/callback,<call id>``; this flow dials
-the customer over the trunk and bridges them. The number dialled is the one the caller
+Agent first, as call centers do it: the agent's phone rings with the customer's number shown,
+and the caller's name from the work order if there is one (``"Callback: <name>" <number>``,
+:func:`agent_display`); once the agent answers, the agent's channel runs
+``s@hotline-callback`` (asterisk/extensions.conf), which hands it to
+``agi://<instance>/callback,<call id>``; this flow dials
+the customer over the trunk and bridges them, ignoring connected-line updates (Dial ``I``):
+otherwise Dial would re-INVITE the agent's phone with the customer leg's default identity,
+the extension ``s``, in place of the customer. The number dialled is the one the caller
 confirmed on hold (their caller ID or one they keyed in, ``HotlineFlow._callback_number``).
 A customer who does not answer puts the call back at its place in line (retried as the
 queue's ``callback`` settings say).
@@ -27,6 +31,7 @@ from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
 from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
+from ivr.flows.hotline import displayable_name
 
 log = logging.getLogger(__name__)
 
@@ -87,7 +92,7 @@ class CallbackFlow:
         try:
             await session.exec_(
                 "Dial", f"PJSIP/{offer.number}@{trunk}", str(int(offer.ring_timeout_s)),
-                "gU(hotline-answered)", timeout=NO_TIMEOUT,
+                "gIU(hotline-answered)", timeout=NO_TIMEOUT,
             )
         except ChannelHungUp:
             agent_gone = True
@@ -124,27 +129,53 @@ class CallbackFlow:
             await self.workorders.update(order.id, self.clock.seconds(), event, actor, **changes)
 
 
+def agent_display(number: str, caller_name: str = "") -> str:
+    """The caller ID the agent's phone shows for a callback (ARI ``callerId``, parsed by
+    Asterisk's ``ast_callerid_parse``): ``"Callback: <name>" <number>``, or ``"Callback"
+    <number>`` without a name. The name comes from the caller's side of the call, so it is
+    cleaned as for any display name (:func:`ivr.flows.hotline.displayable_name`): no quote
+    can end the display name early and no control character reaches a SIP header."""
+    name = displayable_name(caller_name)
+    number = number if DIALABLE.match(number) else ""  # never dialled either (CallbackFlow)
+    return f'"Callback: {name}" <{number}>' if name else f'"Callback" <{number}>'
+
+
 class AsteriskTelephony:
     """ARI for live routing: originate callbacks, check channels, follow softphones."""
 
-    def __init__(self, ari: Any, router: Any, agi_address: str, context: str = "hotline-callback"
-                 ) -> None:
+    def __init__(self, ari: Any, router: Any, agi_address: str, context: str = "hotline-callback",
+                 workorders: Any = None) -> None:
         self.ari = ari
         self.router = router  # the asyncio LiveRouter (device states go straight to it)
         self.agi_address = agi_address  # this instance's FastAGI host:port
         self.context = context
+        self.workorders = workorders  # asyncio WorkOrderStore: the caller's name, if any
 
     async def originate_callback(
         self, call_id: str, agent_endpoint: str, number: str, ring_timeout_s: float
     ) -> Any:
-        """Ring the agent; on answer the agent's channel enters ``s@hotline-callback`` and
-        this instance's ``callback`` flow dials the customer."""
+        """Ring the agent, showing the customer (:func:`agent_display`); on answer the
+        agent's channel enters ``s@hotline-callback`` and this instance's ``callback`` flow
+        dials the customer."""
         return await _wait(self.ari.originate(
             agent_endpoint, extension="s", context=self.context,
-            caller_id=f'"Callback" <{number}>', timeout=max(1, int(ring_timeout_s)),
+            caller_id=agent_display(number, await self._caller_name(call_id)),
+            timeout=max(1, int(ring_timeout_s)),
             variables={"HOTLINE_CALLBACK_CALL": call_id, "HOTLINE_AGI": self.agi_address},
             channel_id=f"{CALLBACK_CHANNEL}{call_id}",
         ))
+
+    async def _caller_name(self, call_id: str) -> str:
+        """The caller's name from the work order; "" if unknown. Never keeps the agent's
+        phone from ringing: a store that cannot answer just means no name is shown."""
+        if self.workorders is None:
+            return ""
+        try:
+            order = await self.workorders.get_by_call(call_id)
+        except Exception as exc:
+            log.debug("callback %s: no caller name (%s)", call_id, exc)
+            return ""
+        return order.caller_name if order is not None else ""
 
     async def channel_exists(self, call_id: str) -> bool | None:
         """False once Asterisk no longer has the caller's channel; None if we cannot tell."""

@@ -50,14 +50,25 @@ def no_overlap(db: redis.Redis) -> dict[str, int]:
 
 def callback_legs_end_cleanly(asterisk: Asterisk, agent: SippAgent, customer: SippAgent
                               ) -> None:
-    """Right after the agent answers a callback, Asterisk re-INVITEs the agent's leg (the
-    connected-line update of the ARI-originated channel): the agent's phone answers it and
-    stays in the call, and every leg ends with a BYE of its own, leaving no channel up in
-    Asterisk. (A phone that gave up on the re-INVITE left its leg up until Asterisk's timers
-    ended it, and the re-INVITE's retransmissions reached the next test's phone.)"""
+    """Every leg of a callback ends with a BYE of its own, leaving no channel up in Asterisk,
+    and no phone gave up on a request inside the call (a re-INVITE, say: a phone that gave up
+    on one left its leg up until Asterisk's timers ended it, and the retransmissions reached
+    the next test's phone)."""
     asterisk.wait_until_idle(timeout=5)
     assert agent.aborted_calls() == [] and customer.aborted_calls() == []
-    assert "INVITE" in [e.detail for e in agent.events("INDIALOG")]
+
+
+def agent_shown(agent: SippAgent, number: str, name: str = "") -> None:
+    """The agent's phone shows who the callback is for, from the start of ringing (the
+    INVITE's From and P-Asserted-Identity) through any connected-line update (the
+    P-Asserted-Identity of a re-INVITE): the customer's number, with the caller's name if
+    known, never the dialplan extension ``s`` the agent's leg runs in."""
+    display = f'"Callback: {name}"' if name else '"Callback"'
+    leg = agent.events("INVITE")[0].call_id  # a callback rings its agent first
+    shown = [e.detail for e in agent.events() if e.call_id == leg
+             and e.kind in ("INVITE", "IDENTITY")]
+    assert len(shown) >= 2 and all(d.startswith(f"{display} <sip:{number}@") for d in shown), (
+        shown)
 
 
 def test_skill_match_billing_call_goes_to_billing_agent(hotline, agents, caller, asterisk, db
@@ -207,6 +218,7 @@ def test_callback_keeps_its_place(hotline, agents, caller, asterisk, db) -> None
     assert routed == ["CALLBACKREQUEST", "CALLBACKATTEMPT", "CONNECT", "COMPLETECALLER"]
     assert routing_leftovers(db) == []
     callback_legs_end_cleanly(asterisk, agent, customer)
+    agent_shown(agent, "5550199", "Test Caller")
 
 
 def test_callback_to_another_number_rings_that_number(hotline, agents, caller, asterisk, db
@@ -233,9 +245,9 @@ def test_callback_to_another_number_rings_that_number(hotline, agents, caller, a
                      "the callback's work order to name the agent")
     notes = " | ".join(str(h) for h in order["history"])
     assert f"callback requested to {other} (entered by the caller)" in notes
-    # The agent's phone shows the number it will be bridged with.
+    # The agent's phone shows the number it will be bridged with, and the caller's name.
+    agent_shown(agent, other, "Test Caller")
     (leg,) = agent.events("INVITE")
-    assert other in leg.detail
     assert leg.call_id in {e.call_id for e in agent.events("ANSWERED")}
     wait_for(lambda: routing_leftovers(db) == [], 30, "the callback to be completed")
     callback_legs_end_cleanly(asterisk, agent, customer)

@@ -441,11 +441,13 @@ def _trunk_and_dial(status):
 def test_callback_flow_dials_customer_after_the_agent_answered(cfg):
     """On the agent's channel: the attempt is recorded, the customer is dialled over the
     configured trunk, and once they talked the call is connected and completed; the work
-    order names the agent."""
+    order names the agent. Dial ignores connected-line updates (``I``), so the agent's phone
+    keeps showing the customer from the originate instead of the customer leg's default
+    identity (the extension ``s``)."""
     router = FakeRouter()
     router.callbacks["c1"] = Callback("c1", "agent103", "5550199", 0, 25)
     fake, order = _callback_call(router, _trunk_and_dial("ANSWER"))
-    assert fake.exec_calls == [("Dial", ["PJSIP/5550199@trunk1", "25", "gU(hotline-answered)"])]
+    assert fake.exec_calls == [("Dial", ["PJSIP/5550199@trunk1", "25", "gIU(hotline-answered)"])]
     steps = [e[3] for e in router.events if e[0] == "CALLBACK"]
     assert steps == ["agent_answered", "customer_answered"]
     assert router.kinds()[-1] == "COMPLETECALLER"
