@@ -33,6 +33,8 @@ and after a hangup channel commands get C{511}.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
@@ -612,3 +614,14 @@ class FakeAsterisk:
             code = 0 if answer is None else ord(answer)
             return f"200 result={code}" + (" endpos=8000" if "STREAM" in verb else "")
         raise TypeError(f"no shorthand for {verb} answer {answer!r}: use an int or Reply(...)")
+
+
+def on_asyncio(test: Callable[..., Any]) -> Callable[..., defer.Deferred[Any]]:
+    """Run an async test body as an asyncio Task on the reactor's loop (redis.asyncio must
+    run as asyncio Tasks, see ivr/aio.py); pytest-twisted waits for the Deferred."""
+
+    @functools.wraps(test)
+    def run(*args: Any, **kwargs: Any) -> defer.Deferred[Any]:
+        return defer.Deferred.fromFuture(asyncio.ensure_future(test(*args, **kwargs)))
+
+    return run

@@ -6,6 +6,7 @@ Small, explicit configs and states, so a test shows the whole situation it pins 
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping, Sequence
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from routing import core
@@ -148,3 +149,11 @@ def snapshot(
         now, {a.agent_id: a for a in agents}, list(calls), dict(stats or {}),
         off_schedule=frozenset(off_schedule),
     )
+
+
+async def only_available(router: Any, *agent_ids: str) -> None:
+    """Sync a live router's agents from its config and pause all but ``agent_ids``."""
+    await router.sync_agents()
+    for agent_id in router.config().agents:
+        if agent_id not in agent_ids:
+            await router.agent_action(agent_id, "pause", "break")

@@ -10,8 +10,6 @@ The router is asyncio code; each test body runs as an asyncio Task on the reacto
 
 from __future__ import annotations
 
-import asyncio
-import functools
 import json
 import uuid
 from datetime import datetime
@@ -21,26 +19,18 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis.asyncio as aioredis
 import yaml
-from twisted.internet.defer import Deferred
 
 from ivr.http import queue_report
+from ivr.testing import on_asyncio
 from routing.live import CallRequest, LiveRouter
 from routing.schema import load_routing_config
+from routing.testing import only_available
 from testbed.redis import RedisServer
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 ZONE = "Asia/Seoul"
 MONDAY_0859 = datetime(2027, 1, 11, 8, 59, 30, tzinfo=ZoneInfo(ZONE)).timestamp()
 
-
-def on_asyncio(test):
-    """Run an async test body as an asyncio Task on the reactor's loop."""
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        return Deferred.fromFuture(asyncio.ensure_future(test(*args, **kwargs)))
-
-    return run
 
 
 def _config():
@@ -73,12 +63,6 @@ def router(redis_server):
     return live
 
 
-async def _only_available(router, *agent_ids):
-    await router.sync_agents()
-    for agent_id in router.config().agents:
-        if agent_id not in agent_ids:
-            await router.agent_action(agent_id, "pause", "break")
-
 
 async def _enqueue(router, call_id, at):
     return await router.enqueue(CallRequest(call_id, "fault", "normal", "5550100", at))
@@ -90,7 +74,7 @@ async def test_off_schedule_agent_waits_for_the_schedule_to_start(router):
     offered, the API shows the agent ``schedule: off`` and the queue's agent ``off_schedule``,
     and nobody serves the queue (no estimated wait). At 09:00 the next round offers the call
     to agent103, the agent's Redis state untouched in between."""
-    await _only_available(router, "agent103")
+    await only_available(router, "agent103")
     entry = await _enqueue(router, "c1", router.now[0])
     assert entry.estimated_wait_s is None
     assert await router.dispatch() == []
@@ -115,7 +99,7 @@ async def test_offer_passes_over_the_agent_off_schedule_and_says_so(router):
     """With agent103 (level 5, off schedule) and agent104 (level 2, no schedule) free, the call
     goes to agent104; the explanation, as stored on the call and listed by the API's
     decisions, names agent103 as passed over off schedule."""
-    await _only_available(router, "agent103", "agent104")
+    await only_available(router, "agent103", "agent104")
     await _enqueue(router, "c1", router.now[0])
     [made] = await router.dispatch()
     assert made.agent_id == "agent104"
@@ -130,7 +114,7 @@ async def test_call_in_progress_is_finished_past_the_end_of_the_schedule(router)
     """At 16:59 agent103 takes a call; at 17:00 the call goes on, and once it ends the agent,
     available again, is offered nothing more (the next call waits for agent104)."""
     router.now[0] = datetime(2027, 1, 11, 16, 59, tzinfo=ZoneInfo(ZONE)).timestamp()
-    await _only_available(router, "agent103")
+    await only_available(router, "agent103")
     await _enqueue(router, "c1", router.now[0])
     [made] = await router.dispatch()
     assert made.agent_id == "agent103"

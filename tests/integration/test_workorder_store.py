@@ -8,7 +8,6 @@ The store is asyncio code; under the asyncio reactor each test body runs as an a
 from __future__ import annotations
 
 import asyncio
-import functools
 import json
 import shutil
 import socket
@@ -17,8 +16,8 @@ from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
-from twisted.internet.defer import Deferred
 
+from ivr.testing import on_asyncio
 from testbed.redis import RedisServer
 from workorders.model import Event, Status, TransitionRefused, utc
 from workorders.spool import Spool
@@ -27,15 +26,6 @@ from workorders.store import StoreUnavailable, UnknownWorkOrder, WorkOrderStore
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp()
 HOSTILE_NAME = 'Kim "${EXTEN}" \\ \n200 result=1\n\u202e김철수 📞'
 
-
-def on_asyncio(test):
-    """Run an async test body as an asyncio Task on the reactor's loop."""
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        return Deferred.fromFuture(asyncio.ensure_future(test(*args, **kwargs)))
-
-    return run
 
 
 @pytest.fixture(scope="module")

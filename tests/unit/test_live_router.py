@@ -8,31 +8,22 @@ The router is asyncio code; each test body runs as an asyncio Task on the reacto
 from __future__ import annotations
 
 import asyncio
-import functools
 import uuid
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 import yaml
-from twisted.internet.defer import Deferred
 
+from ivr.testing import on_asyncio
 from routing.live import HEARTBEAT_TTL_S, OFFER_GRACE_S, CallRequest, LiveRouter
 from routing.schema import load_routing_config
+from routing.testing import only_available
 from testbed.redis import RedisServer
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 T0 = 1_800_000_000.0
 
-
-def on_asyncio(test):
-    """Run an async test body as an asyncio Task on the reactor's loop."""
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        return Deferred.fromFuture(asyncio.ensure_future(test(*args, **kwargs)))
-
-    return run
 
 
 def _config(retry_delay_s: float = 60.0, attempts: int = 2):
@@ -80,12 +71,6 @@ def make(redis_server):
     return router
 
 
-async def _only_available(router, *agent_ids):
-    await router.sync_agents()
-    for agent_id in router.config().agents:
-        if agent_id not in agent_ids:
-            await router.agent_action(agent_id, "pause", "break")
-
 
 async def _enqueue(router, call_id, at, request_type="fault", number="5550100"):
     return await router.enqueue(CallRequest(call_id, request_type, "normal", number, at))
@@ -103,7 +88,7 @@ async def test_callback_keeps_place_and_only_one_instance_places_it(make):
     (agent first: the agent's endpoint is rung, with the customer's number)."""
     phone_a, phone_b = FakeTelephony(), FakeTelephony()
     a, b = make("hotline-1", phone_a), make("hotline-2", phone_b)
-    await _only_available(a)
+    await only_available(a)
     await _enqueue(a, "c1", T0, number="5550199")
     assert await a.request_callback("c1", "5550199")
     await _enqueue(a, "c2", T0 + 5)
@@ -122,7 +107,7 @@ async def test_callback_customer_no_answer_retries_at_its_place_then_gives_up(ma
     (EXITCALLBACKFAILED) and leaves the waiting set."""
     phone = FakeTelephony()
     r = make(telephony=phone)
-    await _only_available(r, "agent103")
+    await only_available(r, "agent103")
     await _enqueue(r, "c1", T0)
     await r.request_callback("c1", "5550199")
     await r.dispatch()
@@ -148,7 +133,7 @@ async def test_callback_connected_counts_answered_and_completes(make):
     """Agent answers, customer answers: CONNECT (marked callback) and then COMPLETECALLER;
     the agent ends available."""
     r = make(telephony=FakeTelephony())
-    await _only_available(r, "agent103")
+    await only_available(r, "agent103")
     await _enqueue(r, "c1", T0)
     await r.request_callback("c1", "5550199")
     await r.dispatch()
@@ -165,7 +150,7 @@ async def test_unanswered_callback_offer_is_released_as_missed(make):
     """Nobody answers the agent's phone for a callback: after ring timeout + grace the sweep
     pauses the agent (missed) and the callback is back at its place."""
     r = make(telephony=FakeTelephony())
-    await _only_available(r, "agent103")
+    await only_available(r, "agent103")
     await _enqueue(r, "c1", T0)
     await r.request_callback("c1", "5550199")
     await r.dispatch()
@@ -184,7 +169,7 @@ async def test_offer_of_dead_instance_is_freed_and_its_gone_calls_removed(make):
     still up (re-entering through the backup) stays."""
     phone = FakeTelephony()
     dead, alive = make("hotline-1"), make("hotline-2", phone)
-    await _only_available(dead, "agent103")
+    await only_available(dead, "agent103")
     await dead.dispatch()  # heartbeat of the soon-dead instance
     await _enqueue(dead, "c1", T0)
     await _enqueue(dead, "c2", T0 + 1)
@@ -209,7 +194,7 @@ async def test_reentered_call_keeps_its_position(make):
     """The same call enqueued again by the backup instance keeps its sequence and place, and
     is now owned by the backup."""
     first, backup = make("hotline-1"), make("hotline-2")
-    await _only_available(first)
+    await only_available(first)
     await _enqueue(first, "c1", T0)
     await _enqueue(first, "c2", T0 + 1)
     entry = await _enqueue(backup, "c1", T0 + 30)
@@ -233,7 +218,7 @@ async def test_device_state_pauses_busy_elsewhere_and_resumes(make):
     assert await r.device_state("agent101", "NOT_INUSE") == "available"
     await r.agent_action("agent102", "pause", "lunch")
     assert await r.device_state("agent102", "NOT_INUSE") is None
-    await _only_available(r, "agent103")
+    await only_available(r, "agent103")
     await _enqueue(r, "c1", T0)
     await r.dispatch()
     assert await r.device_state("agent103", "RINGING") is None
@@ -246,7 +231,7 @@ async def test_callback_refused_once_offered(make):
     """A caller pressing the key just as an agent was offered the call stays on the line:
     the request is refused and the offer stands."""
     r = make(telephony=FakeTelephony())
-    await _only_available(r, "agent103")
+    await only_available(r, "agent103")
     await _enqueue(r, "c1", T0)
     await r.dispatch()
     assert not await r.request_callback("c1", "5550199")
@@ -258,7 +243,7 @@ async def test_calls_of_a_dead_instance_are_not_offered(make):
     """Nobody could ring the agent for a call whose instance died: it is not offered (the
     agent stays free), until the backup instance re-enqueues it and owns it."""
     dead, alive = make("hotline-1"), make("hotline-2", FakeTelephony())
-    await _only_available(dead, "agent103")
+    await only_available(dead, "agent103")
     await _enqueue(dead, "c1", T0)
     await alive.redis.delete(alive._k("instance", "hotline-1"))
     alive.telephony.up = {"c1"}  # the caller is still there, re-entering via the backup
@@ -275,7 +260,7 @@ async def test_callback_agent_leg_ending_unanswered_releases_at_once(make):
     agent is paused missed and the callback is back at its place right away; once the agent
     has answered, the same notice changes nothing."""
     r = make(telephony=FakeTelephony())
-    await _only_available(r, "agent103", "agent104")
+    await only_available(r, "agent103", "agent104")
     await _enqueue(r, "c1", T0)
     await r.request_callback("c1", "5550199")
     await r.dispatch()
@@ -297,7 +282,7 @@ async def test_answer_is_counted_once_at_the_moment_it_happened(make):
     conversation: CONNECT is written once, its hold time ends at the answer, the agent is
     on call meanwhile, and the queue counts one answered call within the target."""
     router = make()
-    await _only_available(router, "agent103")
+    await only_available(router, "agent103")
     await _enqueue(router, "c1", T0)
     make.now[0] = T0 + 4
     await router.dispatch()
@@ -322,7 +307,7 @@ async def test_wrap_up_ends_at_its_time_and_frees_the_agent(make):
     files["routing"]["rules"]["fault"]["steps"] = [{"skills": "network >= 2"}]
     config = load_routing_config(files["queues"], files["agents"], files["routing"])
     router = make(config=config)
-    await _only_available(router, "agent103")
+    await only_available(router, "agent103")
     await _enqueue(router, "c1", T0)
     await router.dispatch()
     assert await router.answered("c1", at=T0 + 1)

@@ -9,7 +9,6 @@ Each check compares an instance's snapshot with the full read of a new router of
 from __future__ import annotations
 
 import asyncio
-import functools
 import random
 import uuid
 from pathlib import Path
@@ -17,8 +16,8 @@ from pathlib import Path
 import pytest
 import redis.asyncio as aioredis
 import yaml
-from twisted.internet.defer import Deferred
 
+from ivr.testing import on_asyncio
 from routing.live import FULL_READ_EVERY_S, CallRequest, LiveRouter
 from routing.schema import load_routing_config
 from testbed.redis import RedisServer
@@ -26,15 +25,6 @@ from testbed.redis import RedisServer
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 T0 = 1_800_000_000.0
 
-
-def on_asyncio(test):
-    """Run an async test body as an asyncio Task on the reactor's loop."""
-
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        return Deferred.fromFuture(asyncio.ensure_future(test(*args, **kwargs)))
-
-    return run
 
 
 def _config(edit=None):
