@@ -220,6 +220,11 @@ class Hotline:
             self._loops.append(loop)
         signal.signal(signal.SIGHUP, lambda *_: self.reactor.callFromThread(self.reload))
         self._start_ops()
+        from ivr.flows.callback import caller_id_notice
+
+        notice = caller_id_notice(self.config.routing())
+        if notice:
+            log.info("%s", notice)
         log.info(
             "hotline serving: FastAGI %s:%d, HTTP %s:%d, instance %s",
             svc.agi.host, svc.agi.port, svc.http.host, svc.http.port, svc.instance,

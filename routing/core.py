@@ -61,6 +61,7 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
+import re
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -301,6 +302,24 @@ class CallbackNumber:
         return None
 
 
+PRESENTABLE_NUMBER = re.compile(r"\+?[0-9]{2,31}\Z")
+"""A number the customer's phone may be shown: digits, an optional leading ``+``."""
+
+DISPLAY_NAME_FORBIDDEN = frozenset('"\\<>()[],|;')
+"""Characters a callback's display name may not hold: it travels unquoted inside Dial's
+``f(...)`` option (``ivr.flows.callback.customer_display``), where these would be read as
+syntax by ``ast_app_parse_options`` or ``ast_callerid_parse``."""
+
+
+@dataclass(frozen=True, slots=True)
+class CallbackCallerId:
+    """Who the customer's phone shows calling when a callback rings it: ``number`` (digits,
+    optional leading ``+``) and an optional display ``name`` (validated by the schema)."""
+
+    number: str
+    name: str = ""
+
+
 @dataclass(frozen=True, slots=True)
 class CallbackPolicy:
     """Virtual hold: a waiting caller presses ``key`` to be called back instead, keeping the
@@ -314,6 +333,18 @@ class CallbackPolicy:
     retry_delay_s: float = 120.0
     ring_timeout_s: float = 30.0
     number: CallbackNumber = CallbackNumber()
+    caller_id: CallbackCallerId | None = None
+
+    def presented(self, dialled_number: str = "") -> CallbackCallerId | None:
+        """What the customer's phone shows for a callback: the configured ``caller_id``,
+        else the number the caller dialled (the hotline's own, which they recognise and can
+        call back) if it is known and presentable; ``None``: nothing known, the customer leg
+        keeps the agent leg's caller ID (the customer's own number)."""
+        if self.caller_id is not None:
+            return self.caller_id
+        if PRESENTABLE_NUMBER.match(dialled_number):
+            return CallbackCallerId(dialled_number)
+        return None
 
 
 @dataclass(frozen=True, slots=True)

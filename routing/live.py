@@ -47,7 +47,8 @@ Cluster hash slot, so the scripts stay atomic there too):
 ``P{rt}:agents``             set of agent ids
 ``P{rt}:call:<id>``          hash: request_type, queue, urgency, vip, priority, entered_at, seq,
                              status (waiting|offered|connected|overflow|done), agent, instance,
-                             offered_to (JSON list), destination, why (JSON explanation);
+                             offered_to (JSON list), destination, why (JSON explanation),
+                             dialled_number (what the caller dialled, "" if unknown);
                              callbacks also: callback=1, callback_number, callback_attempts,
                              callback_next_at (status ``dialing`` while the customer rings)
 ``P{rt}:waiting``            sorted set of waiting call ids (score: entered_at)
@@ -115,6 +116,7 @@ class CallRequest:
     entered_at: float
     vip: bool = False
     language: str | None = None
+    dialled_number: str = ""  # what the caller dialled (agi_dnid), shown to them on a callback
 
 
 @dataclass(frozen=True)
@@ -158,6 +160,7 @@ class Callback:
     number: str
     attempt: int
     ring_timeout_s: float
+    caller_id: core.CallbackCallerId | None = None  # shown to the customer (None: their own)
 
 
 class Telephony(Protocol):
@@ -687,6 +690,7 @@ class LiveRouter:
             "entered_at": repr(call.entered_at),
             "caller_number": call.caller_number,
             "language": call.language or "",
+            "dialled_number": call.dialled_number,
         }
         self.local_calls.add(call.call_id)
         resumed, _seq = await self._scripts["enqueue"](
@@ -823,6 +827,7 @@ class LiveRouter:
             number=_s(row.get(b"callback_number")),
             attempt=int(_f(row.get(b"callback_attempts"))),
             ring_timeout_s=policy.ring_timeout_s,
+            caller_id=policy.presented(_s(row.get(b"dialled_number"))),
         )
 
     async def callback_step(

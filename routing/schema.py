@@ -108,10 +108,34 @@ class CallbackNumberModel(_Strict):
         return self
 
 
+class CallbackCallerIdModel(_Strict):
+    """Who the customer's phone shows calling when a callback rings it: ``number`` (the
+    hotline's own number, digits with an optional leading ``+``) and an optional ``name``.
+    The name travels inside Dial's ``f(...)`` option to ``ast_callerid_parse``, so quotes,
+    angle brackets, parentheses, brackets, commas and control characters are refused here
+    rather than escaped into something the customer's phone shows differently."""
+
+    number: str = Field(pattern=r"^\+?[0-9]{2,31}$")
+    name: str = Field("", max_length=40)
+
+    @field_validator("name")
+    @classmethod
+    def _displayable(cls, value: str) -> str:
+        bad = sorted({c for c in value if c in core.DISPLAY_NAME_FORBIDDEN or not c.isprintable()})
+        if bad:
+            raise ValueError(f"{value!r} may not contain {''.join(bad)!r} "
+                             "(quotes, <>, (), [], ',', '|', ';' or control characters)")
+        if value != value.strip():
+            raise ValueError(f"{value!r} has leading or trailing spaces")
+        return value
+
+
 class CallbackModel(_Strict):
     """Virtual hold: ``key`` while waiting leaves a callback number and keeps the place;
     ``attempts`` tries in all, ``retry_delay_s`` apart, each ringing the customer
-    ``ring_timeout_s`` seconds; ``number``: which numbers the caller may leave."""
+    ``ring_timeout_s`` seconds; ``number``: which numbers the caller may leave;
+    ``caller_id``: what the customer's phone shows (default: the number the caller dialled,
+    when Asterisk knows it; see README "Callbacks")."""
 
     enabled: bool = True
     key: str = Field("1", pattern=r"^[0-9*#]$")
@@ -119,6 +143,7 @@ class CallbackModel(_Strict):
     retry_delay_s: float = Field(120.0, ge=0)
     ring_timeout_s: float = Field(30.0, gt=0)
     number: CallbackNumberModel = CallbackNumberModel()
+    caller_id: CallbackCallerIdModel | None = None
 
 
 class QueueModel(_Strict):
@@ -361,6 +386,8 @@ def to_core(queues: QueuesFile, agents: AgentsFile, routing: RoutingFile) -> cor
                     tuple(q.callback.number.prefixes), q.callback.number.retries,
                     q.callback.number.timeout_s,
                 ),
+                core.CallbackCallerId(q.callback.caller_id.number, q.callback.caller_id.name)
+                if q.callback.caller_id is not None else None,
             ),
         )
         for name, q in queues.queues.items()

@@ -10,6 +10,9 @@ the customer over the trunk and bridges them, ignoring connected-line updates (D
 otherwise Dial would re-INVITE the agent's phone with the customer leg's default identity,
 the extension ``s``, in place of the customer. The number dialled is the one the caller
 confirmed on hold (their caller ID or one they keyed in, ``HotlineFlow._callback_number``).
+The customer's phone shows the hotline, not their own number (the agent leg's caller ID,
+which Dial would pass on): the queue's ``callback.caller_id``, else the number the caller
+dialled (Dial ``f(...)``, :func:`customer_display`).
 A customer who does not answer puts the call back at its place in line (retried as the
 queue's ``callback`` settings say).
 
@@ -32,6 +35,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
 from ivr.flows.hotline import displayable_name
+from routing.core import DISPLAY_NAME_FORBIDDEN, PRESENTABLE_NUMBER
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +96,8 @@ class CallbackFlow:
         try:
             await session.exec_(
                 "Dial", f"PJSIP/{offer.number}@{trunk}", str(int(offer.ring_timeout_s)),
-                "gIU(hotline-answered)", timeout=NO_TIMEOUT,
+                "gIU(hotline-answered)" + customer_display(offer.caller_id),
+                timeout=NO_TIMEOUT,
             )
         except ChannelHungUp:
             agent_gone = True
@@ -138,6 +143,42 @@ def agent_display(number: str, caller_name: str = "") -> str:
     name = displayable_name(caller_name)
     number = number if DIALABLE.match(number) else ""  # never dialled either (CallbackFlow)
     return f'"Callback: {name}" <{number}>' if name else f'"Callback" <{number}>'
+
+
+def customer_display(caller_id: Any) -> str:
+    """Dial's ``f(...)`` option that shows ``caller_id`` (``routing.core.CallbackCallerId``)
+    on the customer's phone: ``f(<number>)`` or ``f(name <number>)``, "" for ``None`` (the
+    customer leg then keeps the agent leg's caller ID, the customer's own number).
+
+    Dial parses ``x`` with ``ast_callerid_parse`` and sends it as the customer leg's
+    identity (From, P-Asserted-Identity), that leg only: the agent's channel keeps its own
+    caller ID. Option arguments have a parser of their own (``ast_app_parse_options``:
+    parentheses nest, a leading quote toggles quoting, backslashes are dropped), so the name
+    goes unquoted and must hold none of ``" \\ < > ( ) [ ] , | ;`` nor control characters;
+    the schema refuses those (``routing.schema.CallbackCallerIdModel``), and anything that
+    still does is left out here. The whole option string then goes through
+    :func:`ivr.agi.escaping.app_arguments` like every Dial argument (``AGISession.exec_``)."""
+    if caller_id is None or not PRESENTABLE_NUMBER.match(caller_id.number):
+        return ""
+    name = caller_id.name.strip()
+    if any(c in DISPLAY_NAME_FORBIDDEN or not c.isprintable() for c in name):
+        log.warning("callback caller ID name %r not presentable; number only", name)
+        name = ""
+    return f"f({name} <{caller_id.number}>)" if name else f"f(<{caller_id.number}>)"
+
+
+def caller_id_notice(routing: Any) -> str:
+    """The line logged once at start for queues offering callbacks without
+    ``callback.caller_id`` (``routing``: ``routing.core.RoutingConfig``): their customers
+    see the number the caller dialled, and where Asterisk did not know it (``agi_dnid``
+    ``unknown``), their own number. "" when every such queue names its caller ID."""
+    unset = sorted(name for name, queue in routing.queues.items()
+                   if queue.callback.enabled and queue.callback.caller_id is None)
+    if not unset:
+        return ""
+    return (f"queues.yaml: callback.caller_id not set for {', '.join(unset)}: callbacks show "
+            "the customer the number they dialled, or their own number where Asterisk did "
+            "not know it (set callback.caller_id to present the hotline's number)")
 
 
 class AsteriskTelephony:

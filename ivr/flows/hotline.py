@@ -246,6 +246,7 @@ class HotlineFlow:
                 urgency=request["urgency"],
                 caller_number=session.env.get("callerid", ""),
                 entered_at=self.clock.seconds(),
+                dialled_number=dialled_number(session.env),
             )
         )
         await self.workorders.update(
@@ -521,3 +522,16 @@ def _ms(value: str | None) -> float:
         return float(value or 0)
     except ValueError:
         return 0.0
+
+
+def dialled_number(env: dict[str, str]) -> str:
+    """The number the caller dialled (``agi_dnid``: the SIP request URI's user on a trunk or a
+    phone), "" when Asterisk does not know it (``unknown``, a Local or originated channel) or
+    it is no phone number. ``agi_extension`` is no help: the dialplan's ``hotline-inbound``
+    jumps to ``s@hotline`` before the AGI runs. A callback shows this number to the customer
+    (``routing.core.CallbackPolicy.presented``); it comes from the caller's side, so only
+    digits with an optional leading ``+`` are kept."""
+    from routing.core import PRESENTABLE_NUMBER
+
+    dnid = env.get("dnid", "")
+    return dnid if PRESENTABLE_NUMBER.match(dnid) else ""

@@ -225,12 +225,15 @@ def test_callback_to_another_number_rings_that_number(hotline, agents, caller, a
                                                       ) -> None:
     """The caller presses 1 on hold, hears the number they call from read back (SAY DIGITS),
     keys another number ended by #, hears it read back and confirms with 1. The callback
-    rings that number on the trunk, not the caller ID, and the work order says so."""
+    rings that number on the trunk, not the caller ID, and the work order says so. The
+    customer's phone shows the hotline (the queue's ``callback.caller_id``) in From and
+    P-Asserted-Identity, not their own number nor the caller ID they called from."""
     other = "01055512345"
     agent = agents("agent103", answer_after=0.3, hold_for=3.0)
     customer = agents("customer", port=5079, answer_after=0.5, hold_for=1.0)
     service = hotline(agents=("agent103",), overrides={"queues.yaml": {"queues": {"faults": {
-        "callback": {"number": {"timeout_s": 10}}}}}})
+        "callback": {"number": {"timeout_s": 10},
+                     "caller_id": {"number": "+8215885000", "name": "ACME Hotline"}}}}}})
     service.post("/api/agents/agent103/pause?reason=break")
     call_id = caller(f"w2|d3|w10|d1|w9|d{other}#|w12|d1", number="5550199")
     request = wait_for(lambda: [e for e in events(db, call_id)
@@ -241,6 +244,11 @@ def test_callback_to_another_number_rings_that_number(hotline, agents, caller, a
     customer.wait_for("ANSWERED", timeout=30)
     (dialed,) = customer.events("DIALED")
     assert other in dialed.detail and "5550199" not in dialed.detail
+    shown_to_customer = [e.detail for e in customer.events() if e.kind in ("INVITE", "IDENTITY")]
+    assert len(shown_to_customer) >= 2
+    for shown in shown_to_customer:
+        assert shown.startswith('"ACME Hotline" <sip:+8215885000@'), shown
+        assert other not in shown and "5550199" not in shown
     order = wait_for(lambda: (o := workorder(service, call_id)) and o["agent"] and o, 30,
                      "the callback's work order to name the agent")
     notes = " | ".join(str(h) for h in order["history"])

@@ -19,7 +19,7 @@ from ivr.flows.hotline import HotlineFlow
 from ivr.menu import MenusConfig
 from ivr.speech.schema import load_intents
 from ivr.testing import HANGUP, FakeAsterisk, result_of
-from routing.core import CallbackNumber
+from routing.core import CallbackCallerId, CallbackNumber
 from routing.live import Callback, Offer
 from routing.live_fakes import FakeRouter
 from workorders.testing import InMemoryWorkOrders
@@ -454,6 +454,55 @@ def test_callback_flow_dials_customer_after_the_agent_answered(cfg):
     assert order.agent == "agent103"
     assert any("callback attempt 1" in str(h) for h in order.history)
     assert fake.variables["HOTLINE_NEXT"] == "done"
+
+
+@pytest.mark.parametrize(
+    ("caller_id", "option"),
+    [
+        (CallbackCallerId("+8215885000", "ACME Hotline"), "f(ACME Hotline <+8215885000>)"),
+        (CallbackCallerId("1588"), "f(<1588>)"),
+        # Defence in depth: a name the schema would refuse never reaches Dial.
+        (CallbackCallerId("1588", 'Evil "x" (y), z'), "f(<1588>)"),
+        (CallbackCallerId("1588;x"), ""),
+        (None, ""),
+    ],
+)
+def test_callback_flow_presents_the_hotline_to_the_customer(cfg, caller_id, option):
+    """The customer leg shows the hotline (the queue's ``callback.caller_id`` or the number
+    the caller dialled, as the router resolved it) with Dial's ``f(...)`` option, on that leg
+    only; without one it keeps the agent leg's caller ID (the customer's own number). The
+    option crosses to Asterisk through the application-argument escaping: Dial sees exactly
+    these options, and the AGI line carries them escaped."""
+    router = FakeRouter()
+    router.callbacks["c1"] = Callback("c1", "agent103", "5550199", 0, 25, caller_id=caller_id)
+    fake, _ = _callback_call(router, _trunk_and_dial("ANSWER"))
+    assert fake.exec_calls == [
+        ("Dial", ["PJSIP/5550199@trunk1", "25", "gIU(hotline-answered)" + option])]
+    (line,) = [raw for raw in fake.lines if raw.startswith(b'"EXEC"')]
+    assert rb"gIU\\(hotline-answered\\)" in line  # app escaping, then AGI quoting
+    if option:
+        assert rb"\\)f\\(" in line and b"\n" not in line[:-1]
+
+
+def test_hotline_flow_keeps_the_number_dialled_with_the_call(cfg):
+    """The number the caller dialled (``agi_dnid``) goes with the queued call, for the
+    callback's caller ID; Asterisk's ``unknown`` (a Local or originated channel) and anything
+    but digits with an optional leading + are kept as "" (unknown)."""
+    for dnid, kept in (("+8215885000", "+8215885000"), ("1588", "1588"), ("unknown", ""),
+                       ("1588;x", ""), ("", "")):
+        router = FakeRouter([_offer("agent103")])
+        requests = []
+        enqueue = router.enqueue
+
+        async def remember(call, enqueue=enqueue, requests=requests):
+            requests.append(call)
+            return await enqueue(call)
+
+        router.enqueue = remember
+        _call(cfg, router, {"STREAM FILE": ["3"], "GET VARIABLE": _dial_vars("ANSWER"),
+                            "GET DATA": [None]},
+              env={"uniqueid": "1700000000.7", "dnid": dnid})
+        assert [r.dialled_number for r in requests] == [kept], dnid
 
 
 def test_callback_flow_customer_no_answer_is_retried_then_given_up(cfg):

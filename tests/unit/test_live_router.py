@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 import yaml
 
 from ivr.testing import on_asyncio
+from routing import core
 from routing.live import HEARTBEAT_TTL_S, OFFER_GRACE_S, CallRequest, LiveRouter
 from routing.schema import load_routing_config
 from routing.testing import only_available
@@ -98,6 +99,37 @@ async def test_callback_keeps_place_and_only_one_instance_places_it(make):
     offer = await a.callback_offer("c1")
     assert (offer.agent_id, offer.number, offer.attempt) == ("agent103", "5550199", 0)
     assert await a.poll("c2") is None
+
+
+@pytest.mark.parametrize(
+    ("caller_id", "dialled", "shown"),
+    [
+        (None, "15881234", core.CallbackCallerId("15881234")),
+        (None, "", None),
+        ({"number": "+8215885000", "name": "ACME Hotline"}, "15881234",
+         core.CallbackCallerId("+8215885000", "ACME Hotline")),
+    ],
+)
+@on_asyncio
+async def test_callback_offer_presents_the_number_dialled_or_the_configured_one(
+    make, caller_id, dialled, shown
+):
+    """The number the caller dialled is kept with the call in Redis and is what the
+    customer's phone is shown when their callback is placed; a queue's ``callback.caller_id``
+    takes its place; a call whose dialled number is unknown presents nothing (None)."""
+    files = {n: yaml.safe_load((CONFIG / f"{n}.yaml").read_text())
+             for n in ("queues", "agents", "routing")}
+    files["routing"]["rules"]["fault"]["steps"] = [{"skills": "network >= 2"}]
+    if caller_id is not None:
+        files["queues"]["queues"]["faults"]["callback"] = {"caller_id": caller_id}
+    config = load_routing_config(files["queues"], files["agents"], files["routing"])
+    r = make(telephony=FakeTelephony(), config=config)
+    await only_available(r)
+    await r.enqueue(CallRequest("c1", "fault", "normal", "5550199", T0, dialled_number=dialled))
+    assert await r.request_callback("c1", "5550199")
+    await r.agent_action("agent103", "resume")
+    await r.dispatch()
+    assert (await r.callback_offer("c1")).caller_id == shown
 
 
 @on_asyncio

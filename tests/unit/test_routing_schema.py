@@ -158,3 +158,70 @@ def test_callback_number_problem_says_why(number, problem):
     and the prefixes; otherwise the reason is given (logged by the IVR)."""
     rule = core.CallbackNumber(min_digits=9, max_digits=11, prefixes=("01", "02"))
     assert rule.problem(number) == problem
+
+
+def test_callback_caller_id_converts_to_the_core():
+    """``callback.caller_id`` becomes the core's CallbackCallerId (name optional); a queue
+    without it presents the number the caller dialled when it is known, else nothing (the
+    customer leg keeps the customer's own number)."""
+    q, a, r = copy.deepcopy(_files())
+    q["queues"]["billing"]["callback"]["caller_id"] = {"number": "+8215885000",
+                                                       "name": "ACME Hotline"}
+    q["queues"]["faults"]["callback"] = {"caller_id": {"number": "15885000"}}
+    cfg = load_routing_config(q, a, r)
+    billing = cfg.queues["billing"].callback
+    assert billing.caller_id == core.CallbackCallerId("+8215885000", "ACME Hotline")
+    assert billing.presented("1588") == billing.caller_id  # configured beats dialled
+    assert cfg.queues["faults"].callback.caller_id == core.CallbackCallerId("15885000", "")
+    general = cfg.queues["general"].callback
+    assert general.caller_id is None
+    assert general.presented("+8215881234") == core.CallbackCallerId("+8215881234")
+    assert general.presented("") is None
+    assert general.presented("s") is None
+
+
+@pytest.mark.parametrize(
+    ("caller_id", "expected"),
+    [
+        ({"number": "1588-5000"}, "callback.caller_id.number: String should match pattern"),
+        ({"number": "++1588"}, "callback.caller_id.number: String should match pattern"),
+        ({"number": "1"}, "callback.caller_id.number: String should match pattern"),
+        ({"name": "Hotline"}, "callback.caller_id.number: Field required"),
+        ({"number": "1588", "name": 'A "B"'}, "callback.caller_id.name: 'A \"B\"' may not"),
+        ({"number": "1588", "name": "A <1>"}, "callback.caller_id.name: 'A <1>' may not"),
+        ({"number": "1588", "name": "A (B)"}, "callback.caller_id.name: 'A (B)' may not"),
+        ({"number": "1588", "name": "A,B"}, "callback.caller_id.name: 'A,B' may not"),
+        ({"number": "1588", "name": "A\nB"}, "callback.caller_id.name: 'A\\nB' may not"),
+        ({"number": "1588", "name": " A"}, "callback.caller_id.name: ' A' has leading"),
+        ({"number": "1588", "name": "x" * 41}, "callback.caller_id.name: String should have"),
+        ({"number": "1588", "label": "x"}, "callback.caller_id.label: Extra inputs"),
+    ],
+)
+def test_callback_caller_id_errors_name_file_key_and_reason(caller_id, expected):
+    """A caller ID the customer's phone could not show as written is refused at load, with
+    file, key path and reason: a number of digits (optional leading +), a name without
+    characters that Dial's option parser or ``ast_callerid_parse`` would read differently."""
+    q, a, r = copy.deepcopy(_files())
+    q["queues"]["billing"]["callback"]["caller_id"] = caller_id
+    with pytest.raises(RoutingConfigError) as exc:
+        load_routing_config(q, a, r)
+    assert any(m.startswith(f"queues.yaml: queues.billing.{expected}")
+               for m in exc.value.messages), exc.value.messages
+
+
+def test_start_notice_names_queues_whose_callbacks_present_no_configured_caller_id():
+    """Logged once at start: queues offering callbacks without ``callback.caller_id`` show
+    customers the number they dialled, or their own where Asterisk did not know it; queues
+    with callbacks off or a caller ID set are not named, and with none left nothing is said."""
+    from ivr.flows.callback import caller_id_notice
+
+    q, a, r = copy.deepcopy(_files())
+    for queue in q["queues"].values():
+        queue["callback"] = {"caller_id": {"number": "15885000"}}
+    q["queues"]["general"]["callback"] = {}
+    q["queues"]["faults"]["callback"] = {"enabled": False}
+    notice = caller_id_notice(load_routing_config(q, a, r))
+    assert notice.startswith("queues.yaml: callback.caller_id not set for general: ")
+    assert "their own number" in notice
+    q["queues"]["general"]["callback"] = {"caller_id": {"number": "15885000"}}
+    assert caller_id_notice(load_routing_config(q, a, r)) == ""
