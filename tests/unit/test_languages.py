@@ -16,8 +16,7 @@ from ivr.flows.hotline import HotlineFlow
 from ivr.languages import call_language, language_of
 from ivr.prompts import PromptsConfig
 from ivr.speech.classifier import IntentClassifier, features
-from ivr.speech.engines import EngineLoadError, grammar_phrases
-from ivr.speech.languages import model_directory
+from ivr.speech.engines import EngineLoadError, grammar_phrases, model_directory
 from ivr.speech.schema import load_intents
 from ivr.testing import FakeAsterisk, result_of
 from routing.live import Offer
