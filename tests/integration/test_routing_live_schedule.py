@@ -25,7 +25,6 @@ from ivr.testing import on_asyncio
 from routing.live import CallRequest, LiveRouter
 from routing.schema import load_routing_config
 from routing.testing import only_available
-from testbed.redis import RedisServer
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 ZONE = "Asia/Seoul"
@@ -46,11 +45,6 @@ def _config():
         q["wrapup_s"] = 0
     return load_routing_config(files["queues"], files["agents"], files["routing"])
 
-
-@pytest.fixture(scope="module")
-def redis_server():
-    with RedisServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -18,7 +18,6 @@ import pytest
 import redis.asyncio as aioredis
 
 from ivr.testing import on_asyncio
-from testbed.redis import RedisServer
 from workorders.model import Event, Status, TransitionRefused, utc
 from workorders.spool import Spool
 from workorders.store import StoreUnavailable, UnknownWorkOrder, WorkOrderStore
@@ -27,11 +26,6 @@ T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp()
 HOSTILE_NAME = 'Kim "${EXTEN}" \\ \n200 result=1\n\u202e김철수 📞'
 
 
-
-@pytest.fixture(scope="module")
-def redis_server():
-    with RedisServer() as server:
-        yield server
 
 
 @pytest.fixture

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from prometheus_client import REGISTRY
 from twisted.internet import defer, task
@@ -22,13 +20,6 @@ from ivr.testing import HANGUP, SILENCE, FakeAsterisk, Reply, failure_of, result
 
 ADDRESS = IPv4Address("TCP", "127.0.0.1", 40000)
 
-
-@pytest.fixture
-def log_events() -> Iterator[list[LogEvent]]:
-    events: list[LogEvent] = []
-    globalLogPublisher.addObserver(events.append)
-    yield events
-    globalLogPublisher.removeObserver(events.append)
 
 
 def metric(name: str) -> float:

@@ -20,7 +20,6 @@ from routing import core
 from routing.live import HEARTBEAT_TTL_S, OFFER_GRACE_S, CallRequest, LiveRouter
 from routing.schema import load_routing_config
 from routing.testing import only_available
-from testbed.redis import RedisServer
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 T0 = 1_800_000_000.0
@@ -50,11 +49,6 @@ class FakeTelephony:
     async def channel_exists(self, call_id):
         return call_id in self.up
 
-
-@pytest.fixture(scope="module")
-def redis_server():
-    with RedisServer() as server:
-        yield server
 
 
 @pytest.fixture

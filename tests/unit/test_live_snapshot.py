@@ -20,7 +20,6 @@ import yaml
 from ivr.testing import on_asyncio
 from routing.live import FULL_READ_EVERY_S, CallRequest, LiveRouter
 from routing.schema import load_routing_config
-from testbed.redis import RedisServer
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 T0 = 1_800_000_000.0
@@ -39,11 +38,6 @@ def _config(edit=None):
         edit(files)
     return load_routing_config(files["queues"], files["agents"], files["routing"])
 
-
-@pytest.fixture(scope="module")
-def redis_server():
-    with RedisServer() as server:
-        yield server
 
 
 @pytest.fixture
