@@ -20,9 +20,10 @@ pytestmark = pytest.mark.slow
 
 
 HELDOUT = [u for u in load_eval_set() if u["split"] == "heldout"]
-HELDOUT_FLOOR = 0.92
-"""The held-out set (heldout-5), measured blind once with the config frozen, scored 94.1%
-(README, Benchmarks, with every earlier blind figure). Below the floor is a regression."""
+HELDOUT_FLOOR = 0.93
+"""The held-out set (heldout-8, 257 utterances), measured blind once with the config frozen,
+scored 95.3% (README, Benchmarks, with every earlier blind figure). Below the floor is a
+regression; the margin is for audio synthesized on another machine."""
 
 
 def test_heldout_set_streams_to_the_right_categories(intents, pocketsphinx_engine) -> None:
