@@ -258,7 +258,25 @@ class Hotline:
         ok = self.config.reload()
         if ok:
             deferred(self.router.sync_agents()).addErrback(self._loop_failed, "agent sync")
+            self._reload_speech(self.config())
         return ok
+
+    def _reload_speech(self, cfg: Any) -> None:
+        """Changed intents take effect for the next callers: their language's model and
+        classifier are rebuilt in a thread while calls go on with the old ones."""
+        from twisted.internet.threads import deferToThreadPool
+
+        from ivr.speech.gateway import speech_languages
+
+        if self.speech is None:
+            if speech_languages(cfg):
+                log.warning("speech was switched on by a config reload: it takes a restart "
+                            "(no AudioSocket server is listening); callers get the menu")
+            return
+        pool = self.reactor.getThreadPool()
+        self.speech.refresh(
+            cfg, lambda build: deferToThreadPool(self.reactor, pool, build)
+        ).addErrback(self._loop_failed, "speech reload")
 
     def _loop_failed(self, failure: Any, what: str) -> None:
         # Redis away: say so once per round, keep going; the loop runs again shortly.

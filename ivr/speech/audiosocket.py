@@ -401,6 +401,14 @@ class AudioSocketServer(ServerFactory):
         self.connect_timeout = connect_timeout
         self._expected: dict[str, _Expectation] = {}
 
+    def serve_languages(self, languages: dict[str, Recognition], default: str | None) -> None:
+        """From the next call on, understand ``languages`` (``default``: the one used when a
+        call names none). Calls already expected keep the recognition they started with."""
+        self.languages = dict(languages)
+        if default is not None and default in self.languages:
+            self.engine = self.languages[default].engine
+            self.classifier = self.languages[default].classifier
+
     def buildProtocol(self, addr: Any) -> AudioSocketProtocol:
         proto = AudioSocketProtocol(self)
         proto.factory = self

@@ -13,7 +13,10 @@ outcome becomes one of:
   "no" to the confirmation, or a technical failure). The caller is never stuck here.
 
 Every language of the hotline (:mod:`ivr.languages`) has its own engine and classifier,
-loaded once at start; the call's language picks them, and its prompts.
+loaded at start; the call's language picks them, and its prompts. A config reload that
+changes a language's intents (examples, corpus, keywords, engine) rebuilds that language's
+engine and classifier off the reactor thread and swaps them in for the next callers
+(:meth:`SpeechGateway.refresh`); a language the reload adds gets its own.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ import wave
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from twisted.internet.defer import Deferred
 
 from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
 from ivr.agi.escaping import app_arguments
@@ -54,6 +59,9 @@ class SpeechGateway:
         self.address = address
         self.attempts = attempts
         self._prompts: dict[str, tuple[float, bytes]] = {}
+        # language code -> the intents its engine and classifier were built from (JSON)
+        self.built: dict[str, str] = {}
+        self._generation = 0
 
     @classmethod
     def from_config(
@@ -80,10 +88,80 @@ class SpeechGateway:
         )
         host_dir = cfg.service.asterisk.host_sounds_dir
         audiosocket = cfg.service.audiosocket
-        return cls(
+        gateway = cls(
             server, config=config, host_sound=lambda name: host_dir / f"{name}.wav",
             sound=sound, address=(audiosocket.host, audiosocket.port),
         )
+        gateway.built = {
+            language.code: language.intents.model_dump_json()
+            for language in speech_languages(cfg)
+        }
+        return gateway
+
+    def refresh(
+        self,
+        cfg: Any,
+        run: Callable[[Callable[[], Any]], Deferred[Any]],
+        load_engine: Callable[[Any], Any] | None = None,
+    ) -> Deferred[list[str]]:
+        """Serve the speech of ``cfg`` (a config just reloaded) to the next callers.
+
+        Each language whose intents changed gets a new engine and classifier, built by ``run``
+        (off the reactor thread: a language model takes a second or two); languages the
+        reload added get theirs, languages it removed or switched off are dropped. Calls
+        already listening keep what they started with. A model that fails to load is logged
+        with its file and reason, and that language keeps its previous engine and
+        classifier (none if it is new: its callers get the DTMF menu). A later reload
+        supersedes one still building. Fires with the codes of the languages rebuilt.
+        """
+        from ivr.speech.classifier import IntentClassifier
+        from ivr.speech.engines import EngineLoadError
+        from ivr.speech.languages import load_language_engine, retain_engines
+
+        load = load_engine or load_language_engine
+        self._generation += 1
+        generation = self._generation
+        wanted = {language.code: language for language in speech_languages(cfg)}
+        json_of = {code: language.intents.model_dump_json() for code, language in wanted.items()}
+        stale = [code for code in wanted if self.built.get(code) != json_of[code]]
+
+        def build() -> tuple[dict[str, Recognition], dict[str, str]]:
+            built: dict[str, Recognition] = {}
+            failed: dict[str, str] = {}
+            for code in stale:
+                intents = wanted[code].intents
+                try:
+                    built[code] = Recognition(load(intents), IntentClassifier(intents))
+                except EngineLoadError as exc:
+                    failed[code] = str(exc)
+            return built, failed
+
+        def swap(outcome: tuple[dict[str, Recognition], dict[str, str]]) -> list[str]:
+            built, failed = outcome
+            if generation != self._generation:
+                return []  # a later reload is building the config now in force
+            for code, reason in failed.items():
+                name = "intents.yaml" if wanted[code].default else f"intents.{code}.yaml"
+                log.error("speech for %r not reloaded, %s: speech: %s (%s)", code, name, reason,
+                          "previous model kept" if code in self.server.languages
+                          else "its callers get the DTMF menu")
+            serving: dict[str, Recognition] = {}
+            for code in wanted:
+                if code in built:
+                    serving[code] = built[code]
+                    self.built[code] = json_of[code]
+                elif code in self.server.languages:
+                    serving[code] = self.server.languages[code]
+            for code in set(self.built) - set(wanted):
+                del self.built[code]
+            self.server.serve_languages(serving, next(iter(serving), None))
+            dropped = retain_engines(r.engine for r in serving.values())
+            if built or dropped:
+                log.info("speech reloaded: rebuilt %s, serving %s, %d model(s) released",
+                         sorted(built) or "none", sorted(serving) or "none", dropped)
+            return sorted(built)
+
+        return run(build).addCallback(swap)
 
     def listen_tcp(self, reactor: Any) -> Any:
         host, port = self.address
@@ -113,9 +191,10 @@ class SpeechGateway:
     ) -> Request | str | None:
         """One speech step in the caller's ``language`` (None: the default one): a request,
         the digits pressed, or ``None`` for the menu (also when this language has no speech
-        engine: speech off for it, or added by a reload, which loads no model)."""
+        engine: speech off for it, its model failed to load, or a reload is still building
+        it)."""
         lang = language_of(self.config(), language)
-        if self.server.languages and lang.code not in self.server.languages:
+        if lang.code not in self.server.languages:
             return None
         for attempt in range(1, self.attempts + 1):
             result = await self._one_utterance(session, lang)
@@ -140,7 +219,7 @@ class SpeechGateway:
         call_uuid = str(uuid.uuid4())
         expected = self.server.expect(
             call_uuid, prompt=self._prompt_pcm(lang.sound("speech-prompt")),
-            language=lang.code if self.server.languages else None,
+            language=lang.code,
         )
         if expected.called:  # busy: no recognizer slot, the caller goes to the menu at once
             return await expected

@@ -3,12 +3,14 @@
 Each language's intents file (``intents.yaml``, ``intents.<code>.yaml``) names its engine and
 model. :func:`load_language_engine` loads it once per process (``ivr check-config`` at start
 and the AudioSocket server share the loaded model: a Korean vosk model is 570 MB resident),
-and builds the grammar of the language's own words (any script).
+and builds the grammar of the language's own words (any script). After a config reload,
+:func:`retain_engines` lets go of the models no language uses any more.
 """
 
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterable
 from typing import Any
 
 from ivr.speech.schema import IntentsConfig
@@ -23,15 +25,33 @@ def load_language_engine(intents: IntentsConfig) -> Any:
     Raises :class:`ivr.speech.engines.EngineLoadError` when the model is missing or broken.
     The same model with the same grammar is the same engine (two languages may share one).
     """
-    from ivr.speech.engines import grammar_phrases, load_engine
+    from ivr.speech.engines import load_engine
 
-    speech = intents.speech
-    if speech.engine == "vosk":
-        phrases = tuple(grammar_phrases(intents)) if speech.vosk_grammar else None
-        key: tuple[Any, ...] = ("vosk", str(speech.vosk_model), phrases)
-    else:
-        key = ("pocketsphinx", intents.model_dump_json())
+    key = engine_key(intents)
     with _engines_lock:
         if key not in _engines:
             _engines[key] = load_engine(intents)
         return _engines[key]
+
+
+def engine_key(intents: IntentsConfig) -> tuple[Any, ...]:
+    """What makes two intents files share one engine: the same model and what is built from
+    the intents (the pocketsphinx language model; the vosk grammar)."""
+    from ivr.speech.engines import grammar_phrases
+
+    speech = intents.speech
+    if speech.engine == "vosk":
+        phrases = tuple(grammar_phrases(intents)) if speech.vosk_grammar else None
+        return ("vosk", str(speech.vosk_model), phrases)
+    return ("pocketsphinx", intents.model_dump_json())
+
+
+def retain_engines(in_use: Iterable[Any]) -> int:
+    """Forget every loaded engine not in ``in_use`` (a reload replaced it), so its memory goes
+    once the calls still decoding with it end; returns how many were dropped."""
+    keep = {id(engine) for engine in in_use}
+    with _engines_lock:
+        stale = [key for key, engine in _engines.items() if id(engine) not in keep]
+        for key in stale:
+            del _engines[key]
+    return len(stale)

@@ -12,6 +12,7 @@ import hashlib
 import time
 
 import pytest
+import yaml
 
 from ivr.prompts import synthesize_to_wav
 from testbed.asterisk import Asterisk
@@ -95,3 +96,25 @@ def test_caller_hangs_up_mid_sentence_frees_the_recognizer(
     assert first_event(db, call_id, "ABANDON")["stage"] == "speech"
     assert workorder(service, call_id) is None
     wait_for(lambda: service.health()["speech_streams"] == 0, 10, "the recognizer to be freed")
+
+
+def test_intents_changed_on_disk_reach_the_next_caller(hotline, agents, caller, asterisk) -> None:
+    """Ops make faults "important" and add an example in intents.yaml while the service runs:
+    the reload rebuilds the English model and classifier in a thread, and the next caller who
+    reports a fault gets the new urgency, with no restart."""
+    agents("agent103", answer_after=0.5, hold_for=1.0)
+    service = hotline(agents=("agent103",))
+    intents_file = service.config_dir / "intents.yaml"
+    intents = yaml.safe_load(intents_file.read_text())
+    intents["categories"]["fault"]["urgency"] = "important"
+    intents["categories"]["fault"]["examples"].append("the fibre box in the hallway is dark")
+    intents_file.write_text(yaml.safe_dump(intents, sort_keys=False, allow_unicode=True))
+    wait_for(lambda: "speech reloaded: rebuilt ['en']" in service.log_path.read_text(), 30,
+             "the English speech model to be rebuilt")
+
+    words = spoken(asterisk, "My internet has been really slow all week.")
+    call_id = caller(f"w5.5|p{words}")
+    call_gone(asterisk, call_id, timeout=90)
+    order = workorder(service, call_id)
+    assert (order["category"], order["urgency"]) == ("fault", "important")
+    assert order["engine"].startswith("pocketsphinx")
