@@ -19,6 +19,8 @@ from pydantic import (
     model_validator,
 )
 
+from ivr.yamlfile import load_yaml
+
 Urgency = Literal["urgent", "important", "normal"]
 URGENCY_RANK: dict[str, int] = {"normal": 0, "important": 1, "urgent": 2}
 DEFAULT_INTENTS = Path(__file__).resolve().parents[2] / "config" / "intents.yaml"
@@ -152,7 +154,7 @@ def merge_corpus(data: dict[str, Any], path: Path) -> dict[str, Any]:
     """``data`` (an intents file) with the corpus at ``path`` added to its examples; errors
     name the corpus file and the key."""
     try:
-        corpus = yaml.safe_load(path.read_text(encoding="utf-8"))
+        corpus = load_yaml(path.read_text(encoding="utf-8"))
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"corpus: cannot read {path}: {exc}") from None
     if not isinstance(corpus, dict):
@@ -177,7 +179,7 @@ def load_intents(path: str | Path = DEFAULT_INTENTS) -> IntentsConfig:
     """Read and validate an intents file; errors name the file and the key."""
     path = Path(path)
     try:
-        data = yaml.safe_load(path.read_text())
+        data = load_yaml(path.read_text())
     except (OSError, yaml.YAMLError) as exc:
         raise ValueError(f"{path}: {exc}") from exc
     try:

@@ -113,3 +113,17 @@ def test_check_config_command_exit_status(config_dir: Path, capsys, monkeypatch)
     assert ivr_main(["--config", str(config_dir), "check-config"]) == 1
     err = capsys.readouterr().err
     assert "menus.yaml" in err and "entry menu 'nowhere' is not defined" in err
+
+
+def test_config_files_parse_the_same_with_libyaml_as_with_pure_python() -> None:
+    """ivr.yamlfile parses with libyaml (reloads parse the large corpus on the reactor
+    thread): every shipped file reads exactly as yaml.safe_load reads it."""
+    import yaml
+
+    from ivr.yamlfile import load_yaml
+
+    files = sorted((Path(__file__).resolve().parents[2] / "config").glob("*.yaml"))
+    assert any(f.name == "intents-corpus.yaml" for f in files)
+    for path in files:
+        text = path.read_text(encoding="utf-8")
+        assert load_yaml(text) == yaml.safe_load(text), path.name
