@@ -376,16 +376,17 @@ class AudioSocketProtocol(Protocol):
 class AudioSocketServer(ServerFactory):
     """Accepts Asterisk's AudioSocket connections for the calls the flows expect.
 
-    ``engine`` and ``classifier`` understand the default language; ``languages`` maps each
-    further language code to its :class:`Recognition`, chosen per call by :meth:`expect`.
+    ``engine`` and ``classifier`` understand calls that name no language; ``languages`` maps
+    each language code to its :class:`Recognition` (the gateway names every call's
+    language), chosen per call by :meth:`expect`.
     """
 
     protocol = AudioSocketProtocol  # type: ignore[assignment]
 
     def __init__(
         self,
-        engine: Engine,
-        classifier: IntentClassifier,
+        engine: Engine | None,
+        classifier: IntentClassifier | None,
         pool: SpeechPool,
         clock: IReactorTime,
         endpointing: EndpointingConfig | None = None,
@@ -405,9 +406,11 @@ class AudioSocketServer(ServerFactory):
         """From the next call on, understand ``languages`` (``default``: the one used when a
         call names none). Calls already expected keep the recognition they started with."""
         self.languages = dict(languages)
-        if default is not None and default in self.languages:
-            self.engine = self.languages[default].engine
-            self.classifier = self.languages[default].classifier
+        chosen = self.languages.get(default) if default is not None else None
+        # No language left (speech switched off everywhere): the old model must not stay
+        # referenced here, or its memory would outlive the reload.
+        self.engine = chosen.engine if chosen else None
+        self.classifier = chosen.classifier if chosen else None
 
     def buildProtocol(self, addr: Any) -> AudioSocketProtocol:
         proto = AudioSocketProtocol(self)
@@ -420,6 +423,7 @@ class AudioSocketServer(ServerFactory):
         prompt: bytes = b"",
         phrases: Sequence[str] | None = None,
         language: str | None = None,
+        recognition: Recognition | None = None,
     ) -> Deferred[SpeechResult]:
         """Wait for the AudioSocket stream of ``call_uuid``; fires with how the step ended.
 
@@ -427,14 +431,19 @@ class AudioSocketServer(ServerFactory):
         goes to the DTMF menu without running AudioSocket at all. ``prompt``: 8 kHz slin
         played to the caller over the socket until they speak. If Asterisk does not connect
         within ``connect_timeout`` the outcome is ``error``. Cancelling the Deferred withdraws
-        the expectation. ``language``: a code of ``languages`` (None: the default language);
-        one the server cannot recognize raises KeyError before a slot is taken.
+        the expectation. ``recognition``: the engine and classifier to use, else those of
+        ``language`` (a code of ``languages``), else the default ones. With none of them
+        (a reload dropped the language meanwhile) the outcome is ``error`` at once, and the
+        caller goes to the menu.
         """
         call_uuid = str(uuidlib.UUID(call_uuid))
-        recognition = (
-            self.languages[language] if language is not None
-            else Recognition(self.engine, self.classifier)
-        )
+        if recognition is None:
+            if language is not None:
+                recognition = self.languages.get(language)
+            elif self.engine is not None and self.classifier is not None:
+                recognition = Recognition(self.engine, self.classifier)
+        if recognition is None:
+            return defer.succeed(SpeechResult("error"))
         lease = self.pool.try_acquire()
         if lease is None:
             return defer.succeed(SpeechResult("busy"))

@@ -301,6 +301,11 @@ class VoskEngine:
         words = model_dir / "graph" / "words.txt"
         self._unk = words.exists() and "[unk]" in words.read_text(errors="replace").split()
 
+    def with_phrases(self, phrases: Sequence[str] | None) -> VoskEngine:
+        """The same loaded model with another grammar (the grammar is per recognizer, so a
+        reload that changes the words does not load the model again)."""
+        return type(self)(self._model, self.model_dir, phrases)
+
     @classmethod
     def load(cls, model_dir: Path, phrases: Sequence[str] | None = None) -> VoskEngine:
         """Load the model at ``model_dir``; ``phrases`` turns on grammar mode by default."""

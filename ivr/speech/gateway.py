@@ -61,6 +61,7 @@ class SpeechGateway:
         self._prompts: dict[str, tuple[float, bytes]] = {}
         # language code -> the intents its engine and classifier were built from (JSON)
         self.built: dict[str, str] = {}
+        self.workers: int | None = None  # speech.workers the thread pool was sized by
         self._generation = 0
 
     @classmethod
@@ -96,6 +97,7 @@ class SpeechGateway:
             language.code: language.intents.model_dump_json()
             for language in speech_languages(cfg)
         }
+        gateway.workers = speech.workers
         return gateway
 
     def refresh(
@@ -112,11 +114,12 @@ class SpeechGateway:
         already listening keep what they started with. A model that fails to load is logged
         with its file and reason, and that language keeps its previous engine and
         classifier (none if it is new: its callers get the DTMF menu). A later reload
-        supersedes one still building. Fires with the codes of the languages rebuilt.
+        supersedes one still building. Endpointing changes apply to the next callers too;
+        ``speech.workers`` (the thread pool) takes a restart. Fires with the codes of the
+        languages rebuilt.
         """
         from ivr.speech.classifier import IntentClassifier
-        from ivr.speech.engines import EngineLoadError
-        from ivr.speech.languages import load_language_engine, retain_engines
+        from ivr.speech.languages import load_language_engine, release_engines, retain_engines
 
         load = load_engine or load_language_engine
         self._generation += 1
@@ -124,22 +127,27 @@ class SpeechGateway:
         wanted = {language.code: language for language in speech_languages(cfg)}
         json_of = {code: language.intents.model_dump_json() for code, language in wanted.items()}
         stale = [code for code in wanted if self.built.get(code) != json_of[code]]
+        speech = cfg.intents.speech
 
         def build() -> tuple[dict[str, Recognition], dict[str, str]]:
             built: dict[str, Recognition] = {}
             failed: dict[str, str] = {}
-            for code in stale:
+            for code in stale:  # one language failing leaves the others rebuilt
                 intents = wanted[code].intents
                 try:
                     built[code] = Recognition(load(intents), IntentClassifier(intents))
-                except EngineLoadError as exc:
-                    failed[code] = str(exc)
+                except Exception as exc:
+                    failed[code] = str(exc) or type(exc).__name__
             return built, failed
 
         def swap(outcome: tuple[dict[str, Recognition], dict[str, str]]) -> list[str]:
             built, failed = outcome
+            serving_now = [r.engine for r in self.server.languages.values()]
             if generation != self._generation:
-                return []  # a later reload is building the config now in force
+                # A later reload is building the config now in force: what this one loaded
+                # is not kept for it.
+                release_engines([r.engine for r in built.values()], serving_now)
+                return []
             for code, reason in failed.items():
                 name = "intents.yaml" if wanted[code].default else f"intents.{code}.yaml"
                 log.error("speech for %r not reloaded, %s: speech: %s (%s)", code, name, reason,
@@ -155,9 +163,13 @@ class SpeechGateway:
             for code in set(self.built) - set(wanted):
                 del self.built[code]
             self.server.serve_languages(serving, next(iter(serving), None))
+            self.server.endpointing = speech.endpointing
+            if self.workers is not None and speech.workers != self.workers:
+                log.warning("speech.workers changed from %s to %s: takes a restart",
+                            self.workers, speech.workers)
             dropped = retain_engines(r.engine for r in serving.values())
             if built or dropped:
-                log.info("speech reloaded: rebuilt %s, serving %s, %d model(s) released",
+                log.info("speech reloaded: rebuilt %s, serving %s, %d cached model(s) dropped",
                          sorted(built) or "none", sorted(serving) or "none", dropped)
             return sorted(built)
 
@@ -194,10 +206,12 @@ class SpeechGateway:
         engine: speech off for it, its model failed to load, or a reload is still building
         it)."""
         lang = language_of(self.config(), language)
-        if lang.code not in self.server.languages:
+        # Looked up once: a reload may replace or drop the language between two attempts.
+        recognition = self.server.languages.get(lang.code)
+        if recognition is None:
             return None
         for attempt in range(1, self.attempts + 1):
-            result = await self._one_utterance(session, lang)
+            result = await self._one_utterance(session, lang, recognition)
             outcome = result.outcome
             log.info("call %s: speech attempt %d: %s %r (%.2f)%s", session.uniqueid, attempt,
                      outcome, result.text, result.confidence,
@@ -215,11 +229,13 @@ class SpeechGateway:
         await session.stream_file(self.sound(lang.sound("not-understood")))
         return None
 
-    async def _one_utterance(self, session: AGISession, lang: Language) -> SpeechResult:
+    async def _one_utterance(
+        self, session: AGISession, lang: Language, recognition: Recognition
+    ) -> SpeechResult:
         call_uuid = str(uuid.uuid4())
         expected = self.server.expect(
             call_uuid, prompt=self._prompt_pcm(lang.sound("speech-prompt")),
-            language=lang.code,
+            recognition=recognition,
         )
         if expected.called:  # busy: no recognizer slot, the caller goes to the menu at once
             return await expected

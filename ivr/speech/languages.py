@@ -16,22 +16,41 @@ from typing import Any
 from ivr.speech.schema import IntentsConfig
 
 _engines: dict[tuple[Any, ...], Any] = {}
+# Held only to read or change the cache, never while a model loads (a vosk model takes
+# seconds, and the reactor thread takes this lock after a reload).
 _engines_lock = threading.Lock()
+_loading: dict[tuple[Any, ...], threading.Lock] = {}  # one lock per model being loaded
 
 
 def load_language_engine(intents: IntentsConfig) -> Any:
     """The engine of this intents file, loaded once per process and shared after that.
 
     Raises :class:`ivr.speech.engines.EngineLoadError` when the model is missing or broken.
-    The same model with the same grammar is the same engine (two languages may share one).
+    The same model with the same grammar is the same engine (two languages may share one);
+    a vosk model already loaded with another grammar is shared, not loaded again.
     """
-    from ivr.speech.engines import load_engine
+    from ivr.speech.engines import VoskEngine, load_engine
 
     key = engine_key(intents)
     with _engines_lock:
-        if key not in _engines:
-            _engines[key] = load_engine(intents)
-        return _engines[key]
+        if key in _engines:
+            return _engines[key]
+        loading = _loading.setdefault(key, threading.Lock())
+    with loading:  # a second thread wanting the same model waits for the first one's
+        with _engines_lock:
+            if key in _engines:
+                return _engines[key]
+            same_model = next(
+                (e for k, e in _engines.items() if k[0] == "vosk" and k[:2] == key[:2]), None
+            )
+        if isinstance(same_model, VoskEngine):
+            engine = same_model.with_phrases(key[2])
+        else:
+            engine = load_engine(intents)
+        with _engines_lock:
+            _engines[key] = engine
+            _loading.pop(key, None)
+        return engine
 
 
 def engine_key(intents: IntentsConfig) -> tuple[Any, ...]:
@@ -48,10 +67,20 @@ def engine_key(intents: IntentsConfig) -> tuple[Any, ...]:
 
 def retain_engines(in_use: Iterable[Any]) -> int:
     """Forget every loaded engine not in ``in_use`` (a reload replaced it), so its memory goes
-    once the calls still decoding with it end; returns how many were dropped."""
+    once the calls still decoding with it end; returns how many cache entries were dropped."""
     keep = {id(engine) for engine in in_use}
     with _engines_lock:
         stale = [key for key, engine in _engines.items() if id(engine) not in keep]
+        for key in stale:
+            del _engines[key]
+    return len(stale)
+
+
+def release_engines(engines: Iterable[Any], in_use: Iterable[Any]) -> int:
+    """Forget ``engines`` (loaded for a reload that a later one superseded) unless in use."""
+    drop = {id(engine) for engine in engines} - {id(engine) for engine in in_use}
+    with _engines_lock:
+        stale = [key for key, engine in _engines.items() if id(engine) in drop]
         for key in stale:
             del _engines[key]
     return len(stale)

