@@ -165,10 +165,9 @@ def test_a_model_that_fails_to_load_keeps_the_previous_one(english, korean, capl
         "en", "ko"]
 
 
-def test_a_later_reload_wins_over_one_still_building(english):
-    """Two reloads in a row: the first build finishes last and is dropped, so the config
-    in force is the one served."""
-    gateway = gateway_for(config_of(en=english))
+def reloads_finishing_in_reverse(gateway: SpeechGateway, english: Any, loader: Any = None):
+    """Two reloads in a row whose builds finish last first; returns both refreshes and what
+    the server served once the second one was swapped in."""
     builds: list[tuple[Any, defer.Deferred]] = []
 
     def by_hand(build):
@@ -176,16 +175,22 @@ def test_a_later_reload_wins_over_one_still_building(english):
         builds.append((build, d))
         return d
 
-    loader = Loader()
     first = gateway.refresh(config_of(en=english.model_copy(update={"confirm_below": 0.3})),
                             by_hand, loader)
     second = gateway.refresh(config_of(en=english.model_copy(update={"confirm_below": 0.4})),
                              by_hand, loader)
     (build_1, d_1), (build_2, d_2) = builds
     d_2.callback(build_2())
-    assert result(second) == ["en"]
     served = gateway.server.languages["en"]
     d_1.callback(build_1())
+    return first, second, served
+
+
+def test_a_later_reload_wins_over_one_still_building(english):
+    """The first build finishes last and is dropped, so the config in force is served."""
+    gateway = gateway_for(config_of(en=english))
+    first, second, served = reloads_finishing_in_reverse(gateway, english, Loader())
+    assert result(second) == ["en"]
     assert result(first) == []
     assert gateway.server.languages["en"] is served
 
@@ -203,20 +208,8 @@ def test_a_superseded_build_does_not_stay_in_the_cache(english, engine_cache, mo
     kept in the cache (nothing would ever release it)."""
     monkeypatch.setattr("ivr.speech.engines.load_engine", lambda intents: FakeEngine())
     gateway = gateway_for(config_of(en=english))
-    builds: list[tuple[Any, defer.Deferred]] = []
-
-    def by_hand(build):
-        d: defer.Deferred = defer.Deferred()
-        builds.append((build, d))
-        return d
-
-    gateway.refresh(config_of(en=english.model_copy(update={"confirm_below": 0.3})), by_hand)
-    gateway.refresh(config_of(en=english.model_copy(update={"confirm_below": 0.4})), by_hand)
-    (build_1, d_1), (build_2, d_2) = builds
-    d_2.callback(build_2())
-    d_1.callback(build_1())
-    served = gateway.server.languages["en"].engine
-    assert list(engine_cache.values()) == [served]
+    _first, _second, served = reloads_finishing_in_reverse(gateway, english)
+    assert list(engine_cache.values()) == [served.engine]
 
 
 def test_a_vosk_model_is_loaded_once_whatever_the_grammar(korean, engine_cache, monkeypatch):
