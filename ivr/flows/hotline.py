@@ -351,8 +351,9 @@ class HotlineFlow:
         one the caller is asked for a number. An entered number is checked against ``rule``,
         then read back: 1 confirms, 2 (or silence) enters it again. ``rule.retries`` rounds
         at most, every wait bounded by ``rule.timeout_s``; after the last one the caller is
-        told they keep their place, and goes back on hold. A round does not start once an
-        agent has been offered the call: talking to the agent now beats a callback later.
+        told they keep their place, and goes back on hold. Neither a round nor the read-back
+        of a number starts once an agent has been offered the call: talking to the agent now
+        beats a callback later, and the agent waits at most for the caller's keys.
         """
         from ivr.flows.callback import DIALABLE
 
@@ -385,6 +386,8 @@ class HotlineFlow:
                 log.info("call %s: callback number refused (%s)", call_id, why_not)
                 await session.stream_file(self._sound(session, "callback-number-invalid"))
                 continue
+            if await self.router.poll(call_id) is not None:
+                return None  # an agent is ready: no read-back while they wait
             await session.stream_file(self._sound(session, "callback-you-entered"))
             await session.say_digits(keys)
             answer = await session.get_data(

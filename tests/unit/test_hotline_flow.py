@@ -345,6 +345,26 @@ def test_callback_agent_free_during_entry_connects_at_once(cfg):
     assert router.kinds() == ["ENTERQUEUE", "RING", "COMPLETEAGENT"]
 
 
+def test_callback_agent_free_while_keying_skips_the_read_back(cfg):
+    """An agent is offered the call while the caller keys another number: the number is not
+    read back (the agent would wait through it), the caller is rung through instead."""
+    router = FakeRouter([None, None], callback_key="1")
+    keys = _keys(confirm_or_enter=["01055512345"], confirm_or_reenter=["1"])
+
+    def get_data(prompt, timeout_ms, max_digits):
+        answer = keys(prompt, timeout_ms, max_digits)
+        if prompt.endswith("callback-confirm-or-enter"):
+            router.offers.append(_offer("agent103"))
+        return answer
+
+    fake, _orders, _ = _virtual_hold(cfg, router, get_data)
+    asked = [p for p in _prompts(fake, "GET DATA") if p.startswith("callback-")]
+    assert asked == ["callback-confirm-or-enter"]
+    assert "callback-you-entered" not in _prompts(fake)
+    assert fake.calls("SAY DIGITS") == [("5550199", "")]  # only the caller ID, before
+    assert router.kinds() == ["ENTERQUEUE", "RING", "COMPLETEAGENT"]
+
+
 @pytest.mark.parametrize("prompt", ["confirm_or_enter", "confirm_or_reenter"])
 def test_callback_hangup_during_entry_leaves_the_queue(cfg, prompt):
     """Hanging up while confirming or keying the number is an abandon in the queue, as on
