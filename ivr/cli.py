@@ -51,22 +51,17 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_prompts_build(args: argparse.Namespace) -> int:
     from ivr.config import ConfigError, load_config
-    from ivr.prompts import build_prompts
+    from ivr.service import build_language_prompts
 
     try:
         cfg = load_config(args.config)
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 1
-    sounds = Path(args.output or cfg.service.asterisk.host_sounds_dir)
-    # One JSON line per language: the default language's prompts in the sounds directory,
-    # each other language's in <sounds>/<code>/.
-    for code, language in (cfg.languages or {"": None}).items():
-        if language is None or language.default:
-            report = build_prompts(cfg.prompts, sounds, force=args.force)
-        else:
-            report = build_prompts(language.prompts, sounds / code, force=args.force)
-        print(json.dumps({**report.as_dict(), "language": code or cfg.menus.language}))
+    sounds = Path(args.output) if args.output else None
+    # One JSON line per language.
+    for code, report in build_language_prompts(cfg, force=args.force, sounds_dir=sounds):
+        print(json.dumps({**report.as_dict(), "language": code}))
     return 0
 
 

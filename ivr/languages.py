@@ -46,6 +46,11 @@ class Language:
         """A prompt's name below the sounds directory: ``ko/welcome`` (default: ``welcome``)."""
         return name if self.default else f"{self.code}/{name}"
 
+    def file(self, kind: str) -> str:
+        """The name of this language's ``kind`` file: ``intents.ko.yaml`` (default:
+        ``intents.yaml``)."""
+        return f"{kind}.yaml" if self.default else f"{kind}.{self.code}.yaml"
+
 
 def default_language(cfg: Any) -> Language:
     """The language of intents.yaml and prompts.yaml, for configs built without languages."""
@@ -54,6 +59,13 @@ def default_language(cfg: Any) -> Language:
         code=getattr(menus, "language", "en"), intents=cfg.intents,
         prompts=getattr(cfg, "prompts", None), entry=menus.entry, default=True,
     )
+
+
+def all_languages(cfg: Any) -> list[Language]:
+    """Every language of the config, the default first (configs built without languages:
+    the default one)."""
+    languages: Mapping[str, Language] = getattr(cfg, "languages", None) or {}
+    return list(languages.values()) or [default_language(cfg)]
 
 
 def language_of(cfg: Any, code: str | None) -> Language:
@@ -107,7 +119,10 @@ def load_languages(
     for code in sorted(codes):
         declared = code in menus.languages
         files = {}
-        for kind, schema in (("intents", IntentsConfig), ("prompts", PromptsConfig)):
+        for kind, schema, check, default in (
+            ("intents", IntentsConfig, _check_intents, intents),
+            ("prompts", PromptsConfig, _check_prompts, prompts),
+        ):
             path = directory / f"{kind}.{code}.yaml"
             if (kind, code) not in present:
                 if declared:
@@ -125,11 +140,7 @@ def load_languages(
             except ConfigError as exc:
                 problems.extend(exc.problems)
                 continue
-            check = _check_intents if kind == "intents" else _check_prompts
-            problems.extend(
-                f"{path}: {line}" for line in check(files[kind], intents if kind == "intents"
-                                                     else prompts)
-            )
+            problems.extend(f"{path}: {line}" for line in check(files[kind], default))
         if declared and len(files) == 2:
             languages[code] = Language(
                 code, files["intents"], files["prompts"], menus.entry_of(code)

@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ivr.languages import all_languages
+
 log = logging.getLogger(__name__)
 
 
@@ -44,12 +46,12 @@ def check_runtime(cfg: Any) -> list[str]:
         try:
             load_language_engine(language.intents)
         except EngineLoadError as exc:
-            problems.append(f"{cfg.directory / _file('intents', language)}: "
+            problems.append(f"{cfg.directory / language.file('intents')}: "
                             f"speech.vosk_model: {exc}")
-    for language in _languages(cfg):
+    for language in all_languages(cfg):
         reason = voice_problem(language.prompts)
         if reason is not None:
-            problems.append(f"{cfg.directory / _file('prompts', language)}: voice: {reason}")
+            problems.append(f"{cfg.directory / language.file('prompts')}: voice: {reason}")
     for label, path in (
         ("service.yaml: asterisk.sounds_dir", cfg.service.asterisk.host_sounds_dir),
         ("service.yaml: spool_dir", Path(cfg.service.spool_dir)),
@@ -62,16 +64,6 @@ def check_runtime(cfg: Any) -> list[str]:
         if not os.access(path, os.W_OK):
             problems.append(f"{cfg.directory / label}: {path} is not writable")
     return problems
-
-
-def _languages(cfg: Any) -> list[Any]:
-    from ivr.languages import language_of
-
-    return list((getattr(cfg, "languages", None) or {}).values()) or [language_of(cfg, None)]
-
-
-def _file(kind: str, language: Any) -> str:
-    return f"{kind}.yaml" if language.default else f"{kind}.{language.code}.yaml"
 
 
 class ConfigHolder:
@@ -336,15 +328,19 @@ def _ensure_prompts(cfg: Any) -> None:
         log.info("prompts (%s): %s", language, report)
 
 
-def build_language_prompts(cfg: Any, force: bool = False) -> list[tuple[str, Any]]:
-    """Build every language's prompts; (language code, BuildReport) per language."""
+def build_language_prompts(
+    cfg: Any, force: bool = False, sounds_dir: Path | None = None
+) -> list[tuple[str, Any]]:
+    """Build every language's prompts, the default language's in the sounds directory
+    (``sounds_dir``, else the configured one) and each other's in ``<sounds>/<code>/``;
+    (language code, BuildReport) per language."""
     from ivr.prompts import build_prompts
 
-    sounds = cfg.service.asterisk.host_sounds_dir
+    sounds = sounds_dir or cfg.service.asterisk.host_sounds_dir
     return [
         (language.code, build_prompts(
             language.prompts, sounds if language.default else sounds / language.code,
             force=force,
         ))
-        for language in _languages(cfg)
+        for language in all_languages(cfg)
     ]

@@ -32,7 +32,7 @@ from twisted.internet.defer import Deferred
 
 from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
 from ivr.agi.escaping import app_arguments
-from ivr.languages import Language, language_of
+from ivr.languages import Language, all_languages, language_of
 from ivr.speech.audiosocket import AudioSocketServer, Recognition, SpeechResult
 from ivr.speech.classifier import Classification
 
@@ -149,8 +149,8 @@ class SpeechGateway:
                 release_engines([r.engine for r in built.values()], serving_now)
                 return []
             for code, reason in failed.items():
-                name = "intents.yaml" if wanted[code].default else f"intents.{code}.yaml"
-                log.error("speech for %r not reloaded, %s: speech: %s (%s)", code, name, reason,
+                log.error("speech for %r not reloaded, %s: speech: %s (%s)", code,
+                          wanted[code].file("intents"), reason,
                           "previous model kept" if code in self.server.languages
                           else "its callers get the DTMF menu")
             serving: dict[str, Recognition] = {}
@@ -290,5 +290,4 @@ def needs_confirmation(classification: Classification, confirm_below: float) -> 
 
 def speech_languages(cfg: Any) -> list[Language]:
     """The languages whose callers are offered speech (``speech.enabled``), default first."""
-    languages = list((getattr(cfg, "languages", None) or {}).values()) or [language_of(cfg, None)]
-    return [language for language in languages if language.intents.speech.enabled]
+    return [language for language in all_languages(cfg) if language.intents.speech.enabled]

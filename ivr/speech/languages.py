@@ -10,7 +10,7 @@ and builds the grammar of the language's own words (any script). After a config 
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from ivr.speech.schema import IntentsConfig
@@ -69,18 +69,19 @@ def retain_engines(in_use: Iterable[Any]) -> int:
     """Forget every loaded engine not in ``in_use`` (a reload replaced it), so its memory goes
     once the calls still decoding with it end; returns how many cache entries were dropped."""
     keep = {id(engine) for engine in in_use}
-    with _engines_lock:
-        stale = [key for key, engine in _engines.items() if id(engine) not in keep]
-        for key in stale:
-            del _engines[key]
-    return len(stale)
+    return _forget(lambda engine: id(engine) not in keep)
 
 
 def release_engines(engines: Iterable[Any], in_use: Iterable[Any]) -> int:
     """Forget ``engines`` (loaded for a reload that a later one superseded) unless in use."""
     drop = {id(engine) for engine in engines} - {id(engine) for engine in in_use}
+    return _forget(lambda engine: id(engine) in drop)
+
+
+def _forget(which: Callable[[Any], bool]) -> int:
+    """Drop the cache entries whose engine ``which`` picks; how many were dropped."""
     with _engines_lock:
-        stale = [key for key, engine in _engines.items() if id(engine) in drop]
+        stale = [key for key, engine in _engines.items() if which(engine)]
         for key in stale:
             del _engines[key]
     return len(stale)
