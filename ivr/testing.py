@@ -33,7 +33,6 @@ and after a hangup channel commands get C{511}.
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -620,8 +619,10 @@ def on_asyncio(test: Callable[..., Any]) -> Callable[..., defer.Deferred[Any]]:
     """Run an async test body as an asyncio Task on the reactor's loop (redis.asyncio must
     run as asyncio Tasks, see ivr/aio.py); pytest-twisted waits for the Deferred."""
 
+    from ivr.aio import deferred
+
     @functools.wraps(test)
     def run(*args: Any, **kwargs: Any) -> defer.Deferred[Any]:
-        return defer.Deferred.fromFuture(asyncio.ensure_future(test(*args, **kwargs)))
+        return deferred(test(*args, **kwargs))
 
     return run

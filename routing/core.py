@@ -302,7 +302,8 @@ class CallbackNumber:
         return None
 
 
-PRESENTABLE_NUMBER = re.compile(r"\+?[0-9]{2,31}\Z")
+PRESENTABLE_NUMBER_PATTERN = r"\+?[0-9]{2,31}"
+PRESENTABLE_NUMBER = re.compile(PRESENTABLE_NUMBER_PATTERN + r"\Z")
 """A number the customer's phone may be shown: digits, an optional leading ``+``."""
 
 DISPLAY_NAME_FORBIDDEN = frozenset('"\\<>()[],|;')

@@ -115,7 +115,7 @@ class CallbackCallerIdModel(_Strict):
     angle brackets, parentheses, brackets, commas and control characters are refused here
     rather than escaped into something the customer's phone shows differently."""
 
-    number: str = Field(pattern=r"^\+?[0-9]{2,31}$")
+    number: str = Field(pattern=f"^{core.PRESENTABLE_NUMBER_PATTERN}$")
     name: str = Field("", max_length=40)
 
     @field_validator("name")

@@ -4,22 +4,12 @@ the router."""
 
 from __future__ import annotations
 
-import asyncio
-import functools
-
 from twisted.internet import defer, task
 
 from ivr.ari import ARIClient
 from ivr.ari.testing import FakeAsteriskEvents, ari_http
 from ivr.flows.callback import AsteriskTelephony
-
-
-def on_asyncio(test):
-    @functools.wraps(test)
-    def run(*args, **kwargs):
-        return defer.Deferred.fromFuture(asyncio.ensure_future(test(*args, **kwargs)))
-
-    return run
+from ivr.testing import on_asyncio
 
 
 class FakeARI:
