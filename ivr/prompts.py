@@ -223,7 +223,27 @@ def _voice_files(voice: str) -> tuple[Path, Path]:
     return model, config
 
 
-class PiperSynthesizer:
+class _SynthesizerBase:
+    """What every synthesizer shares: its cache key and its WAV writing, both built on the
+    subclass's ``fingerprint``, ``length_scale`` and ``synthesize``."""
+
+    fingerprint: str
+    length_scale: float
+
+    def synthesize(self, text: str, rate: int = OUTPUT_RATE) -> np.ndarray:
+        raise NotImplementedError
+
+    def cache_key(self, text: str, rate: int = OUTPUT_RATE) -> str:
+        """What a prompt file depends on: text, voice, speaking rate, format, resampler."""
+        return _cache_key(text, self.fingerprint, self.length_scale, rate)
+
+    def write_wav(self, text: str, path: str | Path, rate: int = OUTPUT_RATE) -> Path:
+        """Synthesize ``text`` into a 16-bit mono WAV at ``rate``, written atomically."""
+        pcm = to_pcm16(self.synthesize(text, rate))
+        return write_wav_atomically(Path(path), pcm, rate)
+
+
+class PiperSynthesizer(_SynthesizerBase):
     """A piper voice, loaded on first use and then kept: text -> 8 kHz telephone audio."""
 
     def __init__(self, voice: str = DEFAULT_VOICE, length_scale: float = 1.0) -> None:
@@ -239,10 +259,6 @@ class PiperSynthesizer:
         """Identifies the voice without loading it: model name and size, config digest."""
         config_digest = hashlib.sha256(self._config.read_bytes()).hexdigest()[:16]
         return f"{self._model.name}:{self._model.stat().st_size}:{config_digest}"
-
-    def cache_key(self, text: str, rate: int = OUTPUT_RATE) -> str:
-        """What a prompt file depends on: text, voice, speaking rate, format, resampler."""
-        return _cache_key(text, self.fingerprint, self.length_scale, rate)
 
     def _voice(self) -> Any:
         if self._loaded is None:
@@ -276,11 +292,6 @@ class PiperSynthesizer:
             raise ValueError(f"piper produced no audio for {text!r}")
         return resample(np.concatenate(pieces), native, rate)
 
-    def write_wav(self, text: str, path: str | Path, rate: int = OUTPUT_RATE) -> Path:
-        """Synthesize ``text`` into a 16-bit mono WAV at ``rate``, written atomically."""
-        pcm = to_pcm16(self.synthesize(text, rate))
-        return write_wav_atomically(Path(path), pcm, rate)
-
 
 def write_wav_atomically(path: Path, pcm: bytes, rate: int) -> Path:
     """Write a mono 16-bit WAV next to ``path`` under a temporary name, then rename it over."""
@@ -304,7 +315,7 @@ def write_wav_atomically(path: Path, pcm: bytes, rate: int) -> Path:
     return path
 
 
-class EspeakSynthesizer:
+class EspeakSynthesizer(_SynthesizerBase):
     """espeak-ng (the Debian program) speaking one of its voices: text -> 8 kHz audio.
 
     Same interface as :class:`PiperSynthesizer`; each synthesis runs ``espeak-ng --stdout``.
@@ -334,9 +345,6 @@ class EspeakSynthesizer:
         version = self._run("--version").decode(errors="replace").strip()
         return f"espeak-ng:{self.voice}:{version}"
 
-    def cache_key(self, text: str, rate: int = OUTPUT_RATE) -> str:
-        return _cache_key(text, self.fingerprint, self.length_scale, rate)
-
     def synthesize(self, text: str, rate: int = OUTPUT_RATE) -> np.ndarray:
         """Speech for ``text`` as float samples in [-1, 1] at ``rate``."""
         import io
@@ -351,10 +359,6 @@ class EspeakSynthesizer:
         if not len(samples):
             raise ValueError(f"espeak-ng produced no audio for {text!r}")
         return resample(samples, native, rate)
-
-    def write_wav(self, text: str, path: str | Path, rate: int = OUTPUT_RATE) -> Path:
-        pcm = to_pcm16(self.synthesize(text, rate))
-        return write_wav_atomically(Path(path), pcm, rate)
 
 
 Synthesizer = PiperSynthesizer | EspeakSynthesizer
