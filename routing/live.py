@@ -355,13 +355,12 @@ return 1
 _AGENT = _LUA_HELPERS + """
 local status = redis.call('HGET', KEYS[1], 'status')
 local action = ARGV[2]
-if action == 'ensure' and redis.call('SADD', KEYS[3], ARGV[1]) == 1 then
-  changed('a:' .. ARGV[1])
-end
+-- One changed() per script, whichever of the steps below changed the agent.
+local added = action == 'ensure' and redis.call('SADD', KEYS[3], ARGV[1]) == 1
 if not status then
   status = ARGV[6]
   redis.call('HSET', KEYS[1], 'status', status, 'idle_since', ARGV[4], 'since', ARGV[4])
-  changed('a:' .. ARGV[1])
+  added = true
 end
 local to = nil
 local idle = status == 'available' or status == 'paused' or status == 'wrap_up'
@@ -370,10 +369,10 @@ elseif action == 'logout' and idle then to = 'logged_out'
 elseif action == 'pause' and idle then to = 'paused'
 elseif action == 'resume' and status == 'paused' then to = 'available'
 elseif action == 'wrapup_end' and status == 'wrap_up' then to = 'available'
-elseif action == 'ensure' then return {status, 'ok'}
 end
+if to or added then changed('a:' .. ARGV[1]) end
+if action == 'ensure' and not to then return {status, 'ok'} end
 if not to then return {status, 'refused'} end
-changed('a:' .. ARGV[1])
 redis.call('HSET', KEYS[1], 'status', to, 'since', ARGV[4])
 if to == 'paused' then redis.call('HSET', KEYS[1], 'pause_reason', ARGV[3])
 else redis.call('HSET', KEYS[1], 'pause_reason', '') end
