@@ -749,6 +749,18 @@ class Snapshot:
         """Whether ``agent`` may be offered a call now: available and on schedule."""
         return agent.status is AgentStatus.AVAILABLE and agent.agent_id not in self.off_schedule
 
+    def free_off_schedule(self) -> list[AgentState]:
+        """Available agents outside their schedule, by id (once per snapshot: explanations
+        name them for every assignment)."""
+        free = self._memo.get("free_off_schedule")
+        if free is None:
+            free = self._memo["free_off_schedule"] = [
+                a
+                for i in sorted(self.off_schedule)
+                if (a := self.agents.get(i)) is not None and a.status is AgentStatus.AVAILABLE
+            ]
+        return free
+
     def shown_status(self, agent: AgentState) -> str:
         """The agent's status as ops see it (API, gauges): :data:`OFF_SCHEDULE` for an
         available agent outside their schedule, else the status itself."""
@@ -1164,19 +1176,13 @@ def _passed_over(
 ) -> tuple[str, ...]:
     """Free agents off schedule who would qualify for ``call`` at step ``k`` (for its
     explanation); looked for only when some agent is off schedule."""
-    out = []
-    for agent_id in sorted(snapshot.off_schedule):
-        agent = snapshot.agents.get(agent_id)
-        if (
-            agent is None
-            or agent.status is not AgentStatus.AVAILABLE
-            or agent_id in taken
-            or not _fits_call(agent, call)
-        ):
-            continue
-        if _first_match(agent, plan.steps, k)[0] >= 0:
-            out.append(agent_id)
-    return tuple(out)
+    return tuple(
+        agent.agent_id
+        for agent in snapshot.free_off_schedule()
+        if agent.agent_id not in taken
+        and _fits_call(agent, call)
+        and _first_match(agent, plan.steps, k)[0] >= 0
+    )
 
 
 def decide(snapshot: Snapshot, config: RoutingConfig, policy: Policy = OURS) -> list[Assignment]:
