@@ -5,7 +5,8 @@ Small, explicit configs and states, so a test shows the whole situation it pins 
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -157,3 +158,22 @@ async def only_available(router: Any, *agent_ids: str) -> None:
     for agent_id in router.config().agents:
         if agent_id not in agent_ids:
             await router.agent_action(agent_id, "pause", "break")
+
+
+SHIPPED_CONFIG = Path(__file__).resolve().parents[1] / "config"
+
+
+def shipped_config(edit: Callable[[dict[str, Any]], None] | None = None) -> core.RoutingConfig:
+    """The shipped queues, agents and routing files, with faults routed to ``network >= 2``
+    (agent103 and agent104 qualify), changed by ``edit`` ({"queues": ..., "agents": ...,
+    "routing": ...}, the parsed YAML) before they are validated."""
+    import yaml
+
+    from routing.schema import load_routing_config
+
+    files = {n: yaml.safe_load((SHIPPED_CONFIG / f"{n}.yaml").read_text())
+             for n in ("queues", "agents", "routing")}
+    files["routing"]["rules"]["fault"]["steps"] = [{"skills": "network >= 2"}]
+    if edit is not None:
+        edit(files)
+    return load_routing_config(files["queues"], files["agents"], files["routing"])

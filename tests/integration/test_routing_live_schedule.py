@@ -13,20 +13,16 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
 import redis.asyncio as aioredis
-import yaml
 
 from ivr.http import queue_report
 from ivr.testing import on_asyncio
 from routing.live import CallRequest, LiveRouter
-from routing.schema import load_routing_config
-from routing.testing import only_available
+from routing.testing import only_available, shipped_config
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
 ZONE = "Asia/Seoul"
 MONDAY_0859 = datetime(2027, 1, 11, 8, 59, 30, tzinfo=ZoneInfo(ZONE)).timestamp()
 
@@ -35,15 +31,14 @@ MONDAY_0859 = datetime(2027, 1, 11, 8, 59, 30, tzinfo=ZoneInfo(ZONE)).timestamp(
 def _config():
     """The shipped files; agent103 (network 5) works 09:00-17:00 on weekdays, Seoul time; the
     fault rule's one step is ``network >= 2`` (agent103 and agent104 qualify)."""
-    files = {n: yaml.safe_load((CONFIG / f"{n}.yaml").read_text())
-             for n in ("queues", "agents", "routing")}
-    files["agents"]["timezone"] = ZONE
-    files["agents"]["agents"]["agent103"]["schedule"] = {
-        day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
-    files["routing"]["rules"]["fault"]["steps"] = [{"skills": "network >= 2"}]
-    for q in files["queues"]["queues"].values():
-        q["wrapup_s"] = 0
-    return load_routing_config(files["queues"], files["agents"], files["routing"])
+    def change(files):
+        files["agents"]["timezone"] = ZONE
+        files["agents"]["agents"]["agent103"]["schedule"] = {
+            day: ["09:00-17:00"] for day in ("mon", "tue", "wed", "thu", "fri")}
+        for q in files["queues"]["queues"].values():
+            q["wrapup_s"] = 0
+
+    return shipped_config(change)
 
 
 

@@ -9,31 +9,26 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-import yaml
 
 from ivr.testing import on_asyncio
 from routing import core
 from routing.live import HEARTBEAT_TTL_S, OFFER_GRACE_S, CallRequest, LiveRouter
-from routing.schema import load_routing_config
-from routing.testing import only_available
+from routing.testing import only_available, shipped_config
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
 T0 = 1_800_000_000.0
 
 
 
 def _config(retry_delay_s: float = 60.0, attempts: int = 2):
-    files = {n: yaml.safe_load((CONFIG / f"{n}.yaml").read_text())
-             for n in ("queues", "agents", "routing")}
-    files["routing"]["rules"]["fault"]["steps"] = [{"skills": "network >= 2"}]
-    for q in files["queues"]["queues"].values():
-        q["callback"] = {"attempts": attempts, "retry_delay_s": retry_delay_s}
-        q["wrapup_s"] = 0
-    return load_routing_config(files["queues"], files["agents"], files["routing"])
+    def change(files):
+        for q in files["queues"]["queues"].values():
+            q["callback"] = {"attempts": attempts, "retry_delay_s": retry_delay_s}
+            q["wrapup_s"] = 0
+
+    return shipped_config(change)
 
 
 class FakeTelephony:
@@ -111,12 +106,11 @@ async def test_callback_offer_presents_the_number_dialled_or_the_configured_one(
     """The number the caller dialled is kept with the call in Redis and is what the
     customer's phone is shown when their callback is placed; a queue's ``callback.caller_id``
     takes its place; a call whose dialled number is unknown presents nothing (None)."""
-    files = {n: yaml.safe_load((CONFIG / f"{n}.yaml").read_text())
-             for n in ("queues", "agents", "routing")}
-    files["routing"]["rules"]["fault"]["steps"] = [{"skills": "network >= 2"}]
-    if caller_id is not None:
-        files["queues"]["queues"]["faults"]["callback"] = {"caller_id": caller_id}
-    config = load_routing_config(files["queues"], files["agents"], files["routing"])
+    def change(files):
+        if caller_id is not None:
+            files["queues"]["queues"]["faults"]["callback"] = {"caller_id": caller_id}
+
+    config = shipped_config(change)
     r = make(telephony=FakeTelephony(), config=config)
     await only_available(r)
     await r.enqueue(CallRequest("c1", "fault", "normal", "5550199", T0, dialled_number=dialled))
@@ -327,11 +321,7 @@ async def test_answer_is_counted_once_at_the_moment_it_happened(make):
 async def test_wrap_up_ends_at_its_time_and_frees_the_agent(make):
     """After a call the agent wraps up for the queue's wrap-up time: the dispatcher keeps
     them out of routing until then, and makes them available again once it is over."""
-    files = {n: yaml.safe_load((CONFIG / f"{n}.yaml").read_text())
-             for n in ("queues", "agents", "routing")}
-    files["queues"]["queues"]["faults"]["wrapup_s"] = 30
-    files["routing"]["rules"]["fault"]["steps"] = [{"skills": "network >= 2"}]
-    config = load_routing_config(files["queues"], files["agents"], files["routing"])
+    config = shipped_config(lambda files: files["queues"]["queues"]["faults"].update(wrapup_s=30))
     router = make(config=config)
     await only_available(router, "agent103")
     await _enqueue(router, "c1", T0)

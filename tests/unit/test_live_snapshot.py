@@ -11,32 +11,28 @@ from __future__ import annotations
 import asyncio
 import random
 import uuid
-from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
-import yaml
 
 from ivr.testing import on_asyncio
 from routing.live import FULL_READ_EVERY_S, CallRequest, LiveRouter
-from routing.schema import load_routing_config
+from routing.testing import shipped_config
 
-CONFIG = Path(__file__).resolve().parents[2] / "config"
 T0 = 1_800_000_000.0
 
 
 
 def _config(edit=None):
-    files = {n: yaml.safe_load((CONFIG / f"{n}.yaml").read_text())
-             for n in ("queues", "agents", "routing")}
-    files["routing"]["rules"]["fault"]["steps"] = [{"skills": "network >= 2"}]
-    for q in files["queues"]["queues"].values():
-        q["callback"] = {"attempts": 2, "retry_delay_s": 60.0}
-        q["wrapup_s"] = 20
-        q["max_wait_s"] = 400
-    if edit:
-        edit(files)
-    return load_routing_config(files["queues"], files["agents"], files["routing"])
+    def change(files):
+        for q in files["queues"]["queues"].values():
+            q["callback"] = {"attempts": 2, "retry_delay_s": 60.0}
+            q["wrapup_s"] = 20
+            q["max_wait_s"] = 400
+        if edit:
+            edit(files)
+
+    return shipped_config(change)
 
 
 
