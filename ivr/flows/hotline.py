@@ -21,7 +21,7 @@ from twisted.internet.interfaces import IReactorTime
 
 from ivr import menu as menu_walker
 from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
-from ivr.languages import call_language, language_of
+from ivr.languages import all_languages, call_language, language_of
 
 log = logging.getLogger(__name__)
 
@@ -109,13 +109,13 @@ class HotlineFlow:
         """The call speaks ``code`` from now on: prompts, speech, menus, and Asterisk's own
         sounds (CHANNEL(language): digits of the queue position, ...)."""
         self.languages[session.uniqueid] = code
-        if len(getattr(cfg, "languages", None) or {}) > 1:
+        if len(all_languages(cfg)) > 1:
             await session.set_variable("CHANNEL(language)", code, allow_function=True)
 
     async def _dialplan_language(self, session: AGISession, cfg: Any) -> str:
         """The language the dialplan gave this line (HOTLINE_LANGUAGE), on a hotline with
         several; one language: no question asked."""
-        if len(getattr(cfg, "languages", None) or {}) <= 1:
+        if len(all_languages(cfg)) <= 1:
             return language_of(cfg, None).code
         return call_language(cfg, await session.get_variable("HOTLINE_LANGUAGE"))
 
