@@ -626,3 +626,29 @@ def on_asyncio(test: Callable[..., Any]) -> Callable[..., defer.Deferred[Any]]:
         return deferred(test(*args, **kwargs))
 
     return run
+
+
+def hotline_call(
+    cfg: Any, router: Any, answers: Mapping[str, Any], env: Mapping[str, str] | None = None
+) -> tuple[FakeAsterisk, Any, Any]:
+    """One call through the ``hotline`` flow against a fake Asterisk, with in-memory work
+    orders, a task.Clock (music on hold advances it 0.5 s a poll) and ``router`` (e.g.
+    routing.live_fakes.FakeRouter); returns the fake, the work orders and the flow."""
+    from ivr.flows.hotline import HotlineFlow
+    from workorders.testing import InMemoryWorkOrders
+
+    clock = task.Clock()
+    orders = InMemoryWorkOrders()
+    flow = HotlineFlow(
+        config=lambda: cfg, workorders=orders, router=router, clock=clock,
+        sound=lambda name: f"/sounds/{name}",
+    )
+
+    def music_on_hold(_timeout: Any) -> None:
+        clock.advance(0.5)
+        return None
+
+    fake = FakeAsterisk(env=dict(env or {"uniqueid": "1700000000.7"}),
+                        answers={"WAIT FOR DIGIT": music_on_hold, **answers}, clock=clock)
+    result_of(fake.run(flow))
+    return fake, orders, flow

@@ -18,7 +18,7 @@ from ivr.flows.callback import CallbackFlow
 from ivr.flows.hotline import HotlineFlow
 from ivr.menu import MenusConfig
 from ivr.speech.schema import load_intents
-from ivr.testing import HANGUP, FakeAsterisk, result_of
+from ivr.testing import HANGUP, FakeAsterisk, hotline_call, result_of
 from routing.core import CallbackCallerId, CallbackNumber
 from routing.live import Callback, Offer
 from routing.live_fakes import FakeRouter
@@ -37,24 +37,6 @@ def _offer(agent: str) -> Offer:
     return Offer(kind="agent", agent_id=agent, endpoint=f"PJSIP/{agent}", ring_timeout_s=15)
 
 
-def _call(cfg, router, answers, env=None):
-    clock = task.Clock()
-    orders = InMemoryWorkOrders()
-    flow = HotlineFlow(
-        config=lambda: cfg, workorders=orders, router=router, clock=clock,
-        sound=lambda name: f"/sounds/{name}",
-    )
-
-    def music_on_hold(_timeout):
-        clock.advance(0.5)
-        return None
-
-    answers = {"WAIT FOR DIGIT": music_on_hold, **answers}
-    fake = FakeAsterisk(env=env or {"uniqueid": "1700000000.7"}, answers=answers, clock=clock)
-    result_of(fake.run(flow))
-    return fake, orders, flow
-
-
 def _order(orders):
     (order,) = orders.orders.values()
     return order
@@ -71,7 +53,7 @@ def test_fault_key_queues_rings_agent_and_records_order(cfg):
     """Key 3 is a fault: an urgent work order, queued, the offered agent is dialled with the
     queue's ring timeout, the survey scores land on the order and the dialplan is told done."""
     router = FakeRouter([None, None, _offer("agent103")])
-    fake, orders, flow = _call(cfg, router, {
+    fake, orders, flow = hotline_call(cfg, router, {
         "STREAM FILE": ["3"],
         "GET VARIABLE": _dial_vars("ANSWER"),
         "GET DATA": ["5", "9"],
@@ -94,7 +76,7 @@ def test_fault_key_queues_rings_agent_and_records_order(cfg):
 def test_submenu_choice_carries_its_urgency(cfg):
     """2 then 2 (cancel a service) is a change request marked important by the menu."""
     router = FakeRouter([_offer("agent102")])
-    _fake, orders, _ = _call(cfg, router, {
+    _fake, orders, _ = hotline_call(cfg, router, {
         "STREAM FILE": [None],
         "GET DATA": ["2", "2", None],
         "GET VARIABLE": _dial_vars("ANSWER"),
@@ -109,7 +91,9 @@ def test_wrong_keys_and_silence_replay_then_operator(cfg):
     the operator, with the notices played before each replay, and a work order for the
     operator."""
     router = FakeRouter()
-    fake, orders, _ = _call(cfg, router, {"STREAM FILE": [None], "GET DATA": ["7", None, "8"]})
+    fake, orders, _ = hotline_call(
+        cfg, router, {"STREAM FILE": [None], "GET DATA": ["7", None, "8"]}
+    )
     played = [args[0] for args in fake.calls("STREAM FILE")]
     assert "/sounds/invalid-choice" in played and "/sounds/no-input" in played
     assert fake.variables["HOTLINE_NEXT"] == "operator"
@@ -121,7 +105,7 @@ def test_wrong_keys_and_silence_replay_then_operator(cfg):
 def test_operator_key_goes_to_operator(cfg):
     """Key 0 is the operator at once: HOTLINE_NEXT=operator, nothing queued."""
     router = FakeRouter()
-    fake, orders, _ = _call(cfg, router, {"STREAM FILE": ["0"]})
+    fake, orders, _ = hotline_call(cfg, router, {"STREAM FILE": ["0"]})
     assert fake.variables["HOTLINE_NEXT"] == "operator"
     assert _order(orders).outcome == "operator-menu-chosen"
     assert router.kinds() == []
@@ -131,7 +115,7 @@ def test_hangup_in_menu_counts_abandoned_and_leaves_nothing(cfg):
     """A caller who hangs up during the menu is counted as abandoned at stage menu; no work
     order (no request was made) and no state left behind."""
     router = FakeRouter()
-    fake, orders, flow = _call(cfg, router, {"STREAM FILE": [None], "GET DATA": HANGUP})
+    fake, orders, flow = hotline_call(cfg, router, {"STREAM FILE": [None], "GET DATA": HANGUP})
     assert router.events == [("ABANDON", "1700000000.7", "menu")]
     assert orders.orders == {}
     assert flow.active == {}
@@ -148,7 +132,7 @@ def test_hangup_in_queue_abandons_and_marks_the_order(cfg):
         answer = next(polls, HANGUP)
         return answer
 
-    _fake, orders, flow = _call(cfg, router, {"STREAM FILE": ["1"], "WAIT FOR DIGIT": wait})
+    _fake, orders, flow = hotline_call(cfg, router, {"STREAM FILE": ["1"], "WAIT FOR DIGIT": wait})
     assert router.events[-1] == ("ABANDON", "1700000000.7", "queue")
     order = _order(orders)
     assert order.outcome == "abandoned" and order.status.value == "pending"
@@ -168,7 +152,7 @@ def test_no_answer_goes_to_the_next_agent(cfg):
             return current["status"]
         return "30"
 
-    fake, orders, _ = _call(cfg, router, {
+    fake, orders, _ = hotline_call(cfg, router, {
         "STREAM FILE": ["1"], "GET VARIABLE": get_variable, "GET DATA": [None],
     })
     assert [e for e in router.events if e[0] == "RING"] == [
@@ -183,7 +167,7 @@ def test_hangup_while_agent_rings_is_abandoned(cfg):
     """The caller hangs up while the agent's phone rings: Dial ends with CANCEL, the router
     gets caller_gone (the agent is freed) and the order is marked abandoned."""
     router = FakeRouter([_offer("agent101")])
-    _fake, orders, flow = _call(cfg, router, {
+    _fake, orders, flow = hotline_call(cfg, router, {
         "STREAM FILE": ["1"], "EXEC": HANGUP, "GET VARIABLE": _dial_vars("CANCEL", "0"),
     })
     assert ("RING", "1700000000.7", "agent101", "caller_gone") in router.events
@@ -197,7 +181,7 @@ def test_hostile_caller_id_is_stored_verbatim_and_never_injected(cfg):
     extra command, no variable written by the caller's text)."""
     name = 'Eve "\\" ${SHELL(rm -rf /)} EXEC Dial(x)'
     router = FakeRouter()
-    fake, orders, _ = _call(
+    fake, orders, _ = hotline_call(
         cfg, router, {"STREAM FILE": ["0"]},
         env={"uniqueid": "1700000000.9", "calleridname": name, "callerid": "+1555\\\"0100"},
     )
@@ -228,7 +212,7 @@ def _keys(**by_prompt):
 def _virtual_hold(cfg, router, keys, callerid="5550199", stream_file=None):
     """A fault call that waits, hears the callback offer and presses 1 on hold."""
     pressed = iter([None, "1"])
-    return _call(cfg, router, {
+    return hotline_call(cfg, router, {
         "STREAM FILE": stream_file or ["3"],
         "WAIT FOR DIGIT": lambda _t: next(pressed, None),
         "GET DATA": keys,
@@ -401,7 +385,7 @@ def test_callback_key_refused_keeps_the_caller_waiting(cfg):
     """When the router refuses the callback (an agent was just offered the call) the caller
     stays on the line and is connected to that agent."""
     router = FakeRouter([_offer("agent103")], callback_key="1", accept_callback=False)
-    fake, orders, _ = _call(cfg, router, {
+    fake, orders, _ = hotline_call(cfg, router, {
         "STREAM FILE": ["3", None, "1"],
         "GET VARIABLE": _dial_vars("ANSWER"),
         "GET DATA": [None],
@@ -519,7 +503,7 @@ def test_hotline_flow_keeps_the_number_dialled_with_the_call(cfg):
             return await enqueue(call)
 
         router.enqueue = remember
-        _call(cfg, router, {"STREAM FILE": ["3"], "GET VARIABLE": _dial_vars("ANSWER"),
+        hotline_call(cfg, router, {"STREAM FILE": ["3"], "GET VARIABLE": _dial_vars("ANSWER"),
                             "GET DATA": [None]},
               env={"uniqueid": "1700000000.7", "dnid": dnid})
         assert [r.dialled_number for r in requests] == [kept], dnid
@@ -547,7 +531,7 @@ def test_store_away_at_start_is_a_new_call_as_usual(cfg):
             raise ConnectionError("redis away")
 
     router = RedisAway([_offer("agent103")])
-    _fake, orders, _ = _call(cfg, router, {
+    _fake, orders, _ = hotline_call(cfg, router, {
         "STREAM FILE": ["3"], "GET VARIABLE": _dial_vars("ANSWER"), "GET DATA": [None],
     })
     assert _order(orders).menu_path == ("3",)

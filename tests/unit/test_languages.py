@@ -8,20 +8,17 @@ from pathlib import Path
 
 import pytest
 import yaml
-from twisted.internet import task
 
 from ivr import menu as menu_walker
 from ivr.config import ConfigError, load_config
-from ivr.flows.hotline import HotlineFlow
 from ivr.languages import call_language, language_of
 from ivr.prompts import PromptsConfig
 from ivr.speech.classifier import IntentClassifier, features
 from ivr.speech.engines import EngineLoadError, grammar_phrases, model_directory
 from ivr.speech.schema import load_intents
-from ivr.testing import FakeAsterisk, result_of
+from ivr.testing import hotline_call
 from routing.live import Offer
 from routing.live_fakes import FakeRouter
-from workorders.testing import InMemoryWorkOrders
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 
@@ -221,23 +218,15 @@ def test_model_from_a_missing_package_is_a_clear_error():
 
 
 def _korean_call(cfg, answers, language="ko"):
-    clock = task.Clock()
-    orders = InMemoryWorkOrders()
     router = FakeRouter([Offer(kind="agent", agent_id="agent103", endpoint="PJSIP/agent103",
                                ring_timeout_s=15)])
-    flow = HotlineFlow(config=lambda: cfg, workorders=orders, router=router, clock=clock,
-                       sound=lambda name: f"/sounds/{name}")
 
     def get_variable(name):
         return {"HOTLINE_LANGUAGE": language, "DIALSTATUS": "ANSWER",
                 "ANSWEREDTIME": "42"}.get(name)
 
-    def music_on_hold(_timeout):
-        clock.advance(0.5)
-
-    answers = {"WAIT FOR DIGIT": music_on_hold, "GET VARIABLE": get_variable, **answers}
-    fake = FakeAsterisk(env={"uniqueid": "1700000000.9"}, answers=answers, clock=clock)
-    result_of(fake.run(flow))
+    fake, orders, _flow = hotline_call(cfg, router, {"GET VARIABLE": get_variable, **answers},
+                                       env={"uniqueid": "1700000000.9"})
     (order,) = orders.orders.values()
     return fake, order
 
