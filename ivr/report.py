@@ -1,6 +1,6 @@
 """``ivr report``: service level, speed of answer and abandonment per queue and interval.
 
-Read from the events stream (``hotline:events``, schema in ``workorders/events.py``), so a
+Read from the events stream (``hotline:events``, schema in ``events``), so a
 report covers every instance that shared the agent pool. The arithmetic is the routing core's
 (:class:`routing.core.QueueStats`), so the report, the live ``/api/queues`` figures and the
 simulator agree on what "answered in time" means.
@@ -466,8 +466,8 @@ class ReportOptions:
 
 def options_from_args(args: argparse.Namespace, now: float | None = None) -> ReportOptions:
     """Resolve the command line against the config (targets, Redis URL, key prefix)."""
+    from events import stream_key
     from ivr.config import load_config
-    from workorders.events import stream_key
 
     now = time.time() if now is None else now
     cfg = load_config(args.config)

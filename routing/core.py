@@ -61,7 +61,6 @@ from __future__ import annotations
 import bisect
 import heapq
 import math
-import re
 import time
 from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -70,6 +69,9 @@ from enum import StrEnum
 from operator import attrgetter
 from typing import Any
 
+from callerid import DISPLAY_NAME_FORBIDDEN as DISPLAY_NAME_FORBIDDEN
+from callerid import PRESENTABLE_NUMBER
+from callerid import PRESENTABLE_NUMBER_PATTERN as PRESENTABLE_NUMBER_PATTERN
 from routing.skills import SkillExpr
 
 
@@ -300,16 +302,6 @@ class CallbackNumber:
         if self.prefixes and not digits.startswith(self.prefixes):
             return f"does not start with {' or '.join(self.prefixes)}"
         return None
-
-
-PRESENTABLE_NUMBER_PATTERN = r"\+?[0-9]{2,31}"
-PRESENTABLE_NUMBER = re.compile(PRESENTABLE_NUMBER_PATTERN + r"\Z")
-"""A number the customer's phone may be shown: digits, an optional leading ``+``."""
-
-DISPLAY_NAME_FORBIDDEN = frozenset('"\\<>()[],|;')
-"""Characters a callback's display name may not hold: it travels unquoted inside Dial's
-``f(...)`` option (``ivr.flows.callback.customer_display``), where these would be read as
-syntax by ``ast_app_parse_options`` or ``ast_callerid_parse``."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -62,7 +62,7 @@ Cluster hash slot, so the scripts stay atomic there too):
                              that last changed it (the change log)
 ``P{rt}:stats:<q>:<day>``    hash of the queue's counters for the day (UTC)
 ``P{rt}:instance:<name>``    heartbeat of a service instance (expires when it dies)
-``P events``                 the event stream (schema in ``workorders/events.py``)
+``P events``                 the event stream (schema in ``events``)
 ===========================  ====================================================================
 """
 
@@ -76,9 +76,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from events import event_fields, stream_key
 from routing import core
 from routing.live_snapshot import PoolCopy, _f, _pairs, _s
-from workorders.events import event_fields, stream_key
 
 log = logging.getLogger(__name__)
 

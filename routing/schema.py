@@ -23,6 +23,7 @@ from pydantic import (
     model_validator,
 )
 
+from callerid import PRESENTABLE_NUMBER_PATTERN, presentable_name
 from routing import core
 from routing.skills import SkillExpressionError, parse, valid_skill_name
 
@@ -115,13 +116,13 @@ class CallbackCallerIdModel(_Strict):
     angle brackets, parentheses, brackets, commas and control characters are refused here
     rather than escaped into something the customer's phone shows differently."""
 
-    number: str = Field(pattern=f"^{core.PRESENTABLE_NUMBER_PATTERN}$")
+    number: str = Field(pattern=f"^{PRESENTABLE_NUMBER_PATTERN}$")
     name: str = Field("", max_length=40)
 
     @field_validator("name")
     @classmethod
     def _displayable(cls, value: str) -> str:
-        bad = sorted({c for c in value if c in core.DISPLAY_NAME_FORBIDDEN or not c.isprintable()})
+        bad = sorted({c for c in value if not presentable_name(c)})
         if bad:
             raise ValueError(f"{value!r} may not contain {''.join(bad)!r} "
                              "(quotes, <>, (), [], ',', '|', ';' or control characters)")

@@ -3,7 +3,8 @@
 - ``workorders.model``: the pure lifecycle, deadlines by urgency, overdue detection, JSON;
 - ``workorders.schema``: ``config/workorders.yaml`` (the operator's service standard);
 - ``workorders.store``: Redis store, idempotent per call, local spool when Redis is away;
-- ``workorders.events``: the ``hotline:events`` stream, shared with routing.
+- ``workorders.store.WORK_ORDER_KINDS``: what work orders write to the ``hotline:events``
+  stream (the neutral package ``events``, shared with routing).
 """
 
 from workorders.model import (

@@ -14,7 +14,7 @@ Keys (prefix configurable, default ``hotline:``; docs/contracts.md "Redis keys")
 ``<p>wo:op:<op_id>``                    order id, with a TTL: that operation is applied
 ``<p>wo:alias:<local id>``              real id of an order first created in the spool
 ``<p>wo:spool-rejected``                list of spooled writes Redis refused on replay
-``<p>events``                           stream of events (``workorders.events``)
+``<p>events``                           stream of events (``events``)
 ======================================  ===================================================
 
 Atomicity: creation is one Lua script (look up the call, allocate the id, write hash, history,
@@ -61,7 +61,7 @@ from typing import Any, TypeVar
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
-from workorders import events
+import events
 from workorders.model import (
     Event,
     Policy,
@@ -76,6 +76,12 @@ from workorders.spool import Spool
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+
+#: Work order event kinds on the ``hotline:events`` stream, queue_log style.
+WORK_ORDER_KINDS: dict[str, str] = {
+    "create": "WOCREATE",
+    **{event.value: "WO" + event.value.upper() for event in Event},
+}
 
 #: What "Redis is unreachable" means here: the write is spooled instead.
 UNREACHABLE = (
@@ -350,7 +356,7 @@ class WorkOrderStore:
         pairs = [item for pair in fields.items() for item in pair]
         details = draft.history[0].details if draft.history else {}
         entry = events.event_fields(
-            events.WORK_ORDER_KINDS["create"],
+            WORK_ORDER_KINDS["create"],
             draft.created_at.timestamp(),
             call_id=draft.call_id,
             queue=draft.queue,
@@ -431,7 +437,7 @@ class WorkOrderStore:
                     pipe.set(op_key, order_id, ex=self._op_ttl)
                     await events.emit(
                         pipe,
-                        events.WORK_ORDER_KINDS[event.value],
+                        WORK_ORDER_KINDS[event.value],
                         now,
                         prefix=self.prefix,
                         maxlen=self._maxlen,

@@ -26,24 +26,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
+from callerid import DIALABLE, PRESENTABLE_NUMBER, displayable_name, presentable_name
 from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
-from ivr.flows.hotline import displayable_name
-from routing.core import DISPLAY_NAME_FORBIDDEN, PRESENTABLE_NUMBER
 
 log = logging.getLogger(__name__)
 
 CALLBACK_CHANNEL = "callback-"
 """ARI channel id prefix of a callback's agent leg (``callback-<call id>``)."""
-
-DIALABLE = re.compile(r"^\+?[0-9*#]{2,32}$")
-"""A callback number the trunk may dial; anything else is refused before it reaches Dial."""
 
 
 class CallbackRouter(Protocol):
@@ -138,7 +133,7 @@ def agent_display(number: str, caller_name: str = "") -> str:
     """The caller ID the agent's phone shows for a callback (ARI ``callerId``, parsed by
     Asterisk's ``ast_callerid_parse``): ``"Callback: <name>" <number>``, or ``"Callback"
     <number>`` without a name. The name comes from the caller's side of the call, so it is
-    cleaned as for any display name (:func:`ivr.flows.hotline.displayable_name`): no quote
+    cleaned as for any display name (:func:`callerid.displayable_name`): no quote
     can end the display name early and no control character reaches a SIP header."""
     name = displayable_name(caller_name)
     number = number if DIALABLE.match(number) else ""  # never dialled either (CallbackFlow)
@@ -161,7 +156,7 @@ def customer_display(caller_id: Any) -> str:
     if caller_id is None or not PRESENTABLE_NUMBER.match(caller_id.number):
         return ""
     name = caller_id.name.strip()
-    if any(c in DISPLAY_NAME_FORBIDDEN or not c.isprintable() for c in name):
+    if not presentable_name(name):
         log.warning("callback caller ID name %r not presentable; number only", name)
         name = ""
     return f"f({name} <{caller_id.number}>)" if name else f"f(<{caller_id.number}>)"

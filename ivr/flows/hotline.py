@@ -19,6 +19,7 @@ from typing import Any, Protocol
 
 from twisted.internet.interfaces import IReactorTime
 
+from callerid import DIALABLE, dialled_number, displayable_name
 from ivr import menu as menu_walker
 from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
 from ivr.languages import all_languages, call_language, language_of
@@ -355,8 +356,6 @@ class HotlineFlow:
         of a number starts once an agent has been offered the call: talking to the agent now
         beats a callback later, and the agent waits at most for the caller's keys.
         """
-        from ivr.flows.callback import DIALABLE
-
         caller_id = session.env.get("callerid", "")
         why_not = rule.problem(caller_id) if DIALABLE.match(caller_id) else "not dialable"
         offered = caller_id if why_not is None else None
@@ -513,28 +512,9 @@ def _urgency_of(intents: Any, category: str) -> str:
     return known.urgency if known is not None else "normal"
 
 
-def displayable_name(name: str, limit: int = 64) -> str:
-    """A caller name safe for a SIP display name: printable, no quotes or backslashes."""
-    cleaned = "".join(" " if not c.isprintable() else c for c in name)
-    cleaned = cleaned.replace('"', "'").replace("\\", "/")
-    return " ".join(cleaned.split())[:limit]
-
-
 def _ms(value: str | None) -> float:
     try:
         return float(value or 0)
     except ValueError:
         return 0.0
 
-
-def dialled_number(env: dict[str, str]) -> str:
-    """The number the caller dialled (``agi_dnid``: the SIP request URI's user on a trunk or a
-    phone), "" when Asterisk does not know it (``unknown``, a Local or originated channel) or
-    it is no phone number. ``agi_extension`` is no help: the dialplan's ``hotline-inbound``
-    jumps to ``s@hotline`` before the AGI runs. A callback shows this number to the customer
-    (``routing.core.CallbackPolicy.presented``); it comes from the caller's side, so only
-    digits with an optional leading ``+`` are kept."""
-    from routing.core import PRESENTABLE_NUMBER
-
-    dnid = env.get("dnid", "")
-    return dnid if PRESENTABLE_NUMBER.match(dnid) else ""

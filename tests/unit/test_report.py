@@ -7,6 +7,7 @@ import re
 
 import pytest
 
+from events import event_fields
 from ivr.report import (
     compute_report,
     parse_interval,
@@ -16,7 +17,6 @@ from ivr.report import (
     render_png,
 )
 from routing.core import ServiceLevelTarget
-from workorders.events import event_fields
 
 T0 = parse_time("2026-11-28T10:00:00Z")
 assert T0 is not None

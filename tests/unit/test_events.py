@@ -6,7 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from workorders.events import WORK_ORDER_KINDS, event_fields, stream_key
+from events import event_fields, stream_key
+from workorders.store import WORK_ORDER_KINDS
 
 T0 = datetime(2026, 3, 2, 9, 30, 0, 250000, tzinfo=UTC).timestamp()
 

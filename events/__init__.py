@@ -1,10 +1,12 @@
 """The events stream ``<prefix>events`` (``hotline:events``): one function writes every entry.
 
-Work orders and routing both emit here, so consumers (wallboard, reports, escalation) read one
-stream with one schema. Kinds use Asterisk ``queue_log`` names: the routing side emits
+A neutral package: work orders, routing and callbacks all emit here, and none of them imports
+another for it; consumers (wallboard, reports, escalation) read one stream with one schema.
+
+Kinds use Asterisk ``queue_log`` names: the routing side emits
 ``ENTERQUEUE``, ``RINGNOANSWER``, ``CONNECT``, ``ABANDON``, ``COMPLETECALLER``,
 ``COMPLETEAGENT``, ``EXITWITHTIMEOUT``...; work orders emit ``WO`` + the event in capitals
-(``WORK_ORDER_KINDS``). Routing's kinds beyond Asterisk's queue_log: ``RINGBUSY``,
+(``workorders.store.WORK_ORDER_KINDS``). Routing's kinds beyond Asterisk's queue_log: ``RINGBUSY``,
 ``RINGCANCELED``, ``RINGUNAVAILABLE`` (the offer failed with that cause), ``CALLBACKREQUEST``,
 ``CALLBACKATTEMPT``, ``CALLBACKFAILED``, ``EXITCALLBACKFAILED`` (virtual hold),
 ``OFFERRELEASED`` (an offer nobody followed up, e.g. its instance died), ``EXITORPHANED`` (a
@@ -29,17 +31,10 @@ agent    agent id
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
-from workorders.model import Event, utc
-
 DEFAULT_MAXLEN = 1_000_000
-
-#: Work order event kinds, queue_log style.
-WORK_ORDER_KINDS: dict[str, str] = {
-    "create": "WOCREATE",
-    **{event.value: "WO" + event.value.upper() for event in Event},
-}
 
 
 def stream_key(prefix: str = "hotline:") -> str:
@@ -50,7 +45,8 @@ def event_fields(kind: str, now: float, /, **fields: Any) -> dict[str, str]:
     """The entry for ``kind`` at ``now``, as the flat string map XADD takes."""
     if not kind or not kind.isupper():
         raise ValueError(f"event kind {kind!r}: queue_log style names are upper case")
-    entry = {"kind": kind, "time": utc(now).isoformat(timespec="microseconds")[:-6] + "Z"}
+    at = datetime.fromtimestamp(now, UTC)
+    entry = {"kind": kind, "time": at.isoformat(timespec="microseconds")[:-6] + "Z"}
     for name, value in fields.items():
         if value is None:
             continue
