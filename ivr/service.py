@@ -145,6 +145,7 @@ class Hotline:
             router=Bridged(self.router), workorders=Bridged(self.workorders), clock=reactor
         )
         self._ports: list[Any] = []
+        self._failures: dict[str, Any] = {}  # what -> ivr.failures.RepeatedFailure
         self._loops: list[Any] = []
         self.metrics: Any = None  # ivr.metrics.QueueMetrics, registered while serving
         self.watcher: Any = None  # ivr.reload.ConfigWatcher on the config directory
@@ -175,16 +176,12 @@ class Hotline:
     def start(self) -> None:
         from twisted.internet import task
 
-        from ivr.agi import FastAGIFactory
         from ivr.aio import deferred
         from ivr.http import make_site
 
         svc = self.config().service
-        flows = {"hotline": self.flow, "callback": self.callback_flow}
         self._ports.append(
-            self.reactor.listenTCP(
-                svc.agi.port, FastAGIFactory(flows, self.reactor), interface=svc.agi.host
-            )
+            self.reactor.listenTCP(svc.agi.port, self.agi_factory(), interface=svc.agi.host)
         )
         if self.speech is not None:
             self._ports.append(self.speech.listen_tcp(self.reactor))
@@ -199,12 +196,12 @@ class Hotline:
             self.ari.start()
 
         def dispatch() -> Any:
-            return deferred(self.router.dispatch()).addErrback(self._loop_failed, "dispatch")
+            return self._watched(deferred(self.router.dispatch()), "dispatch")
 
         def replay() -> Any:
-            return deferred(self.workorders.replay_spool()).addErrback(self._loop_failed, "replay")
+            return self._watched(deferred(self.workorders.replay_spool()), "replay")
 
-        deferred(self.router.sync_agents()).addErrback(self._loop_failed, "agent sync")
+        self._watched(deferred(self.router.sync_agents()), "agent sync")
         for fn, every in ((dispatch, 0.25), (replay, 5.0)):
             loop = task.LoopingCall(fn)
             loop.clock = self.reactor
@@ -236,7 +233,7 @@ class Hotline:
         self.metrics = QueueMetrics(lambda: queue_report(self.router), self.reactor.seconds)
         REGISTRY.register(self.metrics)
         loop = task.LoopingCall(
-            lambda: deferred(self.metrics.refresh()).addErrback(self._loop_failed, "metrics")
+            lambda: self._watched(deferred(self.metrics.refresh()), "metrics")
         )
         loop.clock = self.reactor
         loop.start(1.0, now=True)
@@ -249,7 +246,7 @@ class Hotline:
 
         ok = self.config.reload()
         if ok:
-            deferred(self.router.sync_agents()).addErrback(self._loop_failed, "agent sync")
+            self._watched(deferred(self.router.sync_agents()), "agent sync")
             self._reload_speech(self.config())
         return ok
 
@@ -270,9 +267,37 @@ class Hotline:
             cfg, lambda build: deferToThreadPool(self.reactor, pool, build)
         ).addErrback(self._loop_failed, "speech reload")
 
+    def agi_factory(self) -> Any:
+        """The FastAGI server's factory: the call flows by script name, and the limits from
+        ``service.yaml``'s ``agi`` section (``command_timeout_s``: how long a command may
+        wait for Asterisk's reply before the session is dropped)."""
+        from ivr.agi import AGILimits, FastAGIFactory
+
+        agi = self.config().service.agi
+        return FastAGIFactory(
+            {"hotline": self.flow, "callback": self.callback_flow}, self.reactor,
+            limits=AGILimits(command_timeout=agi.command_timeout_s),
+        )
+
+    def _watched(self, d: Any, what: str) -> Any:
+        """``d``'s failure logged as one of ``what``'s repeated failures (Redis away fails
+        every round: said once, then summed up), its success ending such a run."""
+        def ok(result: Any) -> Any:
+            self._failures_of(what).succeeded()
+            return result
+
+        return d.addCallbacks(ok, self._loop_failed, errbackArgs=(what,))
+
+    def _failures_of(self, what: str) -> Any:
+        from ivr.failures import RepeatedFailure
+
+        if what not in self._failures:
+            self._failures[what] = RepeatedFailure(what, self.reactor.seconds, log)
+        return self._failures[what]
+
     def _loop_failed(self, failure: Any, what: str) -> None:
-        # Redis away: say so once per round, keep going; the loop runs again shortly.
-        log.warning("%s failed: %s", what, failure.getErrorMessage())
+        # Redis away: the loop runs again shortly; the log says so once, then sums it up.
+        self._failures_of(what).failed(failure.getErrorMessage())
 
     def stop(self) -> Any:
         from twisted.internet import defer
