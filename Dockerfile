@@ -14,6 +14,9 @@ RUN apt-get update \
 COPY pyproject.toml README.md ./
 COPY ivr ./ivr
 COPY routing ./routing
+COPY callbacks ./callbacks
+COPY callerid ./callerid
+COPY events ./events
 COPY workorders ./workorders
 COPY recordings ./recordings
 COPY testbed ./testbed

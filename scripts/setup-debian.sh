@@ -18,6 +18,29 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 }
 
+# The Debian archive this machine's apt already uses (its own configuration names the host;
+# this script names none): HOTLINE_DEBIAN_MIRROR, else the first URI of a source serving the
+# Debian archive (a "Suites: bookworm" / "deb ... bookworm main" entry, not -security).
+debian_mirror() {
+    if [ -n "${HOTLINE_DEBIAN_MIRROR:-}" ]; then echo "$HOTLINE_DEBIAN_MIRROR"; return; fi
+    local codename
+    codename=$(. /etc/os-release && echo "${VERSION_CODENAME:-}")
+    for f in /etc/apt/sources.list.d/*.sources; do
+        [ -r "$f" ] || continue
+        awk -v c="$codename" '
+            /^URIs:/ { uri = $2 } /^Suites:/ { for (i = 2; i <= NF; i++) if ($i == c) hit = 1 }
+            /^$/ { if (hit && uri !~ /security/) { print uri; exit } uri = ""; hit = 0 }
+            END { if (hit && uri !~ /security/) print uri }' "$f"
+    done | head -n 1 | grep . && return
+    for f in /etc/apt/sources.list /etc/apt/sources.list.d/*.list; do
+        [ -r "$f" ] || continue
+        # deb [options] URI suite components...
+        awk -v c="$codename" '$1 == "deb" {
+            n = 2; if ($2 ~ /^\[/) { while (n <= NF && $n !~ /\]$/) n++; n++ }
+            if ($(n + 1) == c && $n !~ /security/) { print $n; exit } }' "$f"
+    done | head -n 1
+}
+
 apt_install redis-server sip-tester debootstrap ca-certificates python3-venv curl espeak-ng
 
 # --- Asterisk 22 -----------------------------------------------------------------------------
@@ -26,9 +49,12 @@ if command -v asterisk >/dev/null 2>&1 && asterisk -V 2>/dev/null | grep -q 'Ast
 elif [ -x "$ASTERISK_ROOT/usr/sbin/asterisk" ]; then
     log "Asterisk chroot: $ASTERISK_ROOT ($(chroot "$ASTERISK_ROOT" asterisk -V))"
 else
-    mirror=$(awk '/^URIs:/ {print $2; exit}' /etc/apt/sources.list.d/debian.sources 2>/dev/null || true)
-    [ -n "$mirror" ] || mirror=$(awk '/^deb / {print $2; exit}' /etc/apt/sources.list 2>/dev/null || true)
-    [ -n "$mirror" ] || mirror=http://deb.debian.org/debian
+    mirror=$(debian_mirror)
+    if [ -z "$mirror" ]; then
+        log "no Debian mirror found in this machine's apt sources (/etc/apt/sources.list.d/*.sources, /etc/apt/sources.list);"
+        log "set HOTLINE_DEBIAN_MIRROR to the Debian archive to build the Asterisk chroot from"
+        exit 2
+    fi
     log "building an Asterisk chroot (Debian sid) in $ASTERISK_ROOT from $mirror"
     rm -rf "$ASTERISK_ROOT.tmp"; mkdir -p "$(dirname "$ASTERISK_ROOT")"
     debootstrap --variant=minbase sid "$ASTERISK_ROOT.tmp" "$mirror" >/dev/null
