@@ -20,7 +20,7 @@ COPY events ./events
 COPY workorders ./workorders
 COPY recordings ./recordings
 COPY testbed ./testbed
-RUN pip install --no-cache-dir .
+RUN pip install --no-cache-dir '.[voices]'
 
 COPY config /etc/hotline
 RUN useradd --system --home /var/lib/hotline hotline \

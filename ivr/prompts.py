@@ -392,6 +392,15 @@ def voice_problem(prompts_config: PromptsConfig) -> str | None:
     return None
 
 
+def prompts_on_disk(prompts_config: PromptsConfig, sounds_dir: str | Path) -> list[str]:
+    """Names of this file's prompts that have no WAV in ``sounds_dir`` (every one when the
+    directory has none). Without a voice here (the ``voices`` extra not installed) the
+    service still runs on prompts built elsewhere (``ivr prompts build``), if all are there;
+    whether they match today's texts cannot be told without the voice."""
+    sounds = Path(sounds_dir)
+    return [name for name in prompts_config.texts() if not (sounds / f"{name}.wav").is_file()]
+
+
 def synthesize_to_wav(
     text: str, path: str | Path, rate: int = OUTPUT_RATE, *, voice: str = DEFAULT_VOICE
 ) -> Path:

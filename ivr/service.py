@@ -34,7 +34,7 @@ def install_reactor() -> Any:
 def check_runtime(cfg: Any) -> list[str]:
     """Problems that the schema cannot see: speech models present, directories writable."""
     problems: list[str] = []
-    from ivr.prompts import voice_problem
+    from ivr.prompts import prompts_on_disk, voice_problem
     from ivr.speech.engines import EngineLoadError
     from ivr.speech.gateway import speech_languages
     from ivr.speech.languages import load_language_engine
@@ -50,8 +50,20 @@ def check_runtime(cfg: Any) -> list[str]:
                             f"speech.vosk_model: {exc}")
     for language in all_languages(cfg):
         reason = voice_problem(language.prompts)
-        if reason is not None:
-            problems.append(f"{cfg.directory / language.file('prompts')}: voice: {reason}")
+        if reason is None:
+            continue
+        sounds = prompts_dir(cfg, language)
+        missing = prompts_on_disk(language.prompts, sounds)
+        if missing:
+            problems.append(
+                f"{cfg.directory / language.file('prompts')}: voice: {reason}; "
+                f"{len(missing)} prompts are not built in {sounds} (install the voices with "
+                f"pip install 'hotline[voices]', or build them elsewhere: ivr prompts build)"
+            )
+        else:
+            log.warning("prompts (%s): no voice here (%s): using the prompts already built in "
+                        "%s, not checked against %s", language.code, reason, sounds,
+                        language.file("prompts"))
     for label, path in (
         ("service.yaml: asterisk.sounds_dir", cfg.service.asterisk.host_sounds_dir),
         ("service.yaml: spool_dir", Path(cfg.service.spool_dir)),
@@ -349,23 +361,31 @@ def serve(config_dir: str | None = None) -> int:
 def _ensure_prompts(cfg: Any) -> None:
     """Synthesize prompts that are missing or changed before the first call can need them:
     every language's, each in its directory (``<sounds dir>/<code>/`` beside the default)."""
-    for language, report in build_language_prompts(cfg):
+    for language, report in build_language_prompts(cfg, with_voice_only=True):
         log.info("prompts (%s): %s", language, report)
 
 
 def build_language_prompts(
-    cfg: Any, force: bool = False, sounds_dir: Path | None = None
+    cfg: Any, force: bool = False, sounds_dir: Path | None = None, with_voice_only: bool = False
 ) -> list[tuple[str, Any]]:
     """Build every language's prompts, the default language's in the sounds directory
     (``sounds_dir``, else the configured one) and each other's in ``<sounds>/<code>/``;
-    (language code, BuildReport) per language."""
-    from ivr.prompts import build_prompts
+    (language code, BuildReport) per language. ``with_voice_only``: languages whose voice is
+    not installed here are left as they are (``ivr serve`` then plays the prompts built
+    elsewhere, see :func:`check_runtime`)."""
+    from ivr.prompts import build_prompts, voice_problem
 
-    sounds = sounds_dir or cfg.service.asterisk.host_sounds_dir
     return [
         (language.code, build_prompts(
-            language.prompts, sounds if language.default else sounds / language.code,
-            force=force,
+            language.prompts, prompts_dir(cfg, language, sounds_dir), force=force,
         ))
         for language in all_languages(cfg)
+        if not with_voice_only or voice_problem(language.prompts) is None
     ]
+
+
+def prompts_dir(cfg: Any, language: Any, sounds_dir: Path | None = None) -> Path:
+    """Where ``language``'s prompts are written: the sounds directory (``sounds_dir``, else
+    the configured one) for the default language, ``<sounds>/<code>/`` for the others."""
+    sounds = sounds_dir or cfg.service.asterisk.host_sounds_dir
+    return Path(sounds) if language.default else Path(sounds) / language.code

