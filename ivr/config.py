@@ -9,19 +9,44 @@ Every error names the file, the key path and the reason, so a typo shows up at s
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field
 
+from ivr.configfile import ConfigError, SectionParser, read_section, read_yaml
+from ivr.languages import Language, load_languages
 from ivr.menu import MenusConfig
-from ivr.yamlfile import load_yaml
+
+if TYPE_CHECKING:
+    from ivr.prompts import PromptsConfig
+    from ivr.speech.schema import IntentsConfig
+    from routing.core import RoutingConfig
+    from workorders.schema import WorkOrdersConfig
+
+__all__ = [
+    "DEFAULT_CONFIG_DIR",
+    "ENV_PREFIX",
+    "AGIListen",
+    "ARISettings",
+    "AsteriskSettings",
+    "ConfigError",
+    "HotlineConfig",
+    "Listen",
+    "RedisSettings",
+    "ServiceConfig",
+    "load_config",
+    "read_section",
+    "read_yaml",
+]
 
 DEFAULT_CONFIG_DIR = Path(__file__).resolve().parent.parent / "config"
 ENV_PREFIX = "HOTLINE__"
+
+_SectionT = TypeVar("_SectionT")
 
 
 class _Section(BaseModel):
@@ -82,60 +107,19 @@ class ServiceConfig(_Section):
         return None
 
 
-class ConfigError(Exception):
-    """A config file is missing, unreadable or invalid; ``problems`` lists each as a line."""
-
-    def __init__(self, problems: list[str]) -> None:
-        super().__init__("\n".join(problems))
-        self.problems = problems
-
-
-@dataclass(frozen=True)
-class SectionSpec:
-    file: str
-    # Validates the YAML data (a pydantic ``model_validate``: the file's path goes in the
-    # validation context, for files that name other files); raises ValidationError/ValueError.
-    parse: Callable[..., Any]
-    required: bool = True
-
-
-def _section_specs() -> dict[str, SectionSpec]:
-    # Imported here so that each package owns its schema and a missing optional engine does not
-    # break ``import ivr.config``.
-    from ivr.prompts import PromptsConfig
-    from ivr.speech.schema import IntentsConfig
-    from workorders.schema import WorkOrdersConfig
-
-    return {
-        "service": SectionSpec("service.yaml", ServiceConfig.model_validate),
-        "prompts": SectionSpec("prompts.yaml", PromptsConfig.model_validate),
-        "menus": SectionSpec("menus.yaml", MenusConfig.model_validate),
-        "intents": SectionSpec("intents.yaml", IntentsConfig.model_validate),
-        "workorders": SectionSpec("workorders.yaml", WorkOrdersConfig.model_validate),
-    }
-
-
 @dataclass(frozen=True)
 class HotlineConfig:
     """Every section, validated. Attribute names are the section names."""
 
     directory: Path
     service: ServiceConfig
-    prompts: Any
+    prompts: PromptsConfig
     menus: MenusConfig
-    intents: Any
-    workorders: Any
-    routing: Any  # routing.core.RoutingConfig, built from queues, agents and routing.yaml
-    # Every language, the default one included: code -> ivr.languages.Language.
-    languages: dict[str, Any] = field(default_factory=dict)
-
-
-def _format_validation_error(file: Path, error: ValidationError) -> list[str]:
-    lines = []
-    for item in error.errors():
-        key = ".".join(str(part) for part in item["loc"]) or "(top level)"
-        lines.append(f"{file}: {key}: {item['msg']}")
-    return lines
+    intents: IntentsConfig
+    workorders: WorkOrdersConfig
+    routing: RoutingConfig  # built from queues.yaml, agents.yaml and routing.yaml
+    # Every language, the default one included.
+    languages: dict[str, Language] = field(default_factory=dict)
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -154,82 +138,58 @@ def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
     return tree
 
 
-def _merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
-    merged = dict(base)
-    for key, value in over.items():
-        if isinstance(value, Mapping) and isinstance(merged.get(key), Mapping):
-            merged[key] = _merge(dict(merged[key]), value)
-        else:
-            merged[key] = value
-    return merged
-
-
-def read_yaml(path: Path) -> Any:
-    """Parse one YAML file; errors name the file and the line."""
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConfigError([f"{path}: file not found"]) from None
-    except (OSError, UnicodeDecodeError) as exc:
-        raise ConfigError([f"{path}: cannot read: {exc}"]) from None
-    try:
-        data = load_yaml(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(exc, "problem", None) or str(exc)
-        raise ConfigError([f"{path}: {where}invalid YAML: {problem}"]) from None
-    return {} if data is None else data
-
-
 def load_config(
     directory: str | Path | None = None, environ: Mapping[str, str] | None = None
 ) -> HotlineConfig:
     """Load and validate every file; raise :class:`ConfigError` listing every problem found."""
+    # Imported here so that each package owns its schema and a missing optional engine does not
+    # break ``import ivr.config``.
+    from ivr.prompts import PromptsConfig
+    from ivr.speech.schema import IntentsConfig
+    from workorders.schema import WorkOrdersConfig
+
     environ = os.environ if environ is None else environ
-    directory = Path(directory or environ.get("HOTLINE_CONFIG_DIR") or DEFAULT_CONFIG_DIR)
+    folder = Path(directory or environ.get("HOTLINE_CONFIG_DIR") or DEFAULT_CONFIG_DIR)
     problems: list[str] = []
-    sections: dict[str, Any] = {}
-    for name, spec in _section_specs().items():
-        path = directory / spec.file
-        overrides = _env_overrides(environ) if name == "service" else None
+
+    def section(
+        file: str, parse: SectionParser[_SectionT], overrides: Mapping[str, Any] | None = None
+    ) -> _SectionT | None:
         try:
-            sections[name] = read_section(path, spec.parse, overrides)
+            return read_section(folder / file, parse, overrides)
         except ConfigError as exc:
             problems.extend(exc.problems)
-    problems.extend(_load_routing(directory, sections))
-    languages: dict[str, Any] = {}
-    if all(name in sections for name in ("menus", "intents", "prompts")):
-        from ivr.languages import load_languages
+            return None
 
-        languages, language_problems = load_languages(directory, sections, read_section)
+    service = section("service.yaml", ServiceConfig.model_validate, _env_overrides(environ))
+    prompts = section("prompts.yaml", PromptsConfig.model_validate)
+    menus = section("menus.yaml", MenusConfig.model_validate)
+    intents = section("intents.yaml", IntentsConfig.model_validate)
+    workorders = section("workorders.yaml", WorkOrdersConfig.model_validate)
+    try:
+        routing = _load_routing(folder)
+    except ConfigError as exc:
+        problems.extend(exc.problems)
+        routing = None
+    languages: dict[str, Language] = {}
+    if menus is not None and intents is not None and prompts is not None:
+        languages, language_problems = load_languages(folder, menus, intents, prompts)
         problems.extend(language_problems)
-    if not problems:
-        problems.extend(_cross_check(directory, sections))
+    if (
+        problems or service is None or prompts is None or menus is None or intents is None
+        or workorders is None or routing is None
+    ):
+        raise ConfigError(problems)
+    problems = _cross_check(folder, prompts, menus, routing)
     if problems:
         raise ConfigError(problems)
-    return HotlineConfig(directory=directory, languages=languages, **sections)
+    return HotlineConfig(
+        directory=folder, service=service, prompts=prompts, menus=menus, intents=intents,
+        workorders=workorders, routing=routing, languages=languages,
+    )
 
 
-def read_section(
-    path: Path, parse: Callable[..., Any], overrides: Mapping[str, Any] | None = None
-) -> Any:
-    """Read, merge ``overrides`` into, and validate one file; ConfigError with every problem
-    as a ``file: key: reason`` line."""
-    data = read_yaml(path)
-    if overrides:
-        data = _merge(data, overrides)
-    if not isinstance(data, Mapping):
-        raise ConfigError([f"{path}: the top level must be a mapping"])
-    try:
-        return parse(data, context={"path": path})
-    except ValidationError as exc:
-        raise ConfigError(_format_validation_error(path, exc)) from None
-    except ValueError as exc:
-        raise ConfigError([f"{path}: {exc}"]) from None
-
-
-def _load_routing(directory: Path, sections: dict[str, Any]) -> list[str]:
+def _load_routing(directory: Path) -> RoutingConfig:
     """queues.yaml, agents.yaml and routing.yaml validate together (they refer to each other)."""
     from routing.schema import RoutingConfigError, load_routing_config
 
@@ -241,28 +201,29 @@ def _load_routing(directory: Path, sections: dict[str, Any]) -> list[str]:
         except ConfigError as exc:
             problems.extend(exc.problems)
     if problems:
-        return problems
+        raise ConfigError(problems)
     try:
-        sections["routing"] = load_routing_config(raw["queues"], raw["agents"], raw["routing"])
+        return load_routing_config(raw["queues"], raw["agents"], raw["routing"])
     except RoutingConfigError as exc:
-        return [f"{directory / message}" for message in exc.messages]
+        raise ConfigError([f"{directory / message}" for message in exc.messages]) from None
     except ValueError as exc:
-        return [f"{directory / 'routing.yaml'}: {exc}"]
-    return []
+        raise ConfigError([f"{directory / 'routing.yaml'}: {exc}"]) from None
 
 
-def _cross_check(directory: Path, sections: Mapping[str, Any]) -> list[str]:
+def _cross_check(
+    directory: Path, prompts: PromptsConfig, menus: MenusConfig, routing: RoutingConfig
+) -> list[str]:
     """References between files: menu prompts exist, menu categories have routing rules."""
     problems = []
-    prompt_names = set(sections["prompts"].prompts)
-    for name, menu in sections["menus"].menus.items():
+    prompt_names = set(prompts.prompts)
+    for name, menu in menus.menus.items():
         if menu.prompt not in prompt_names:
             problems.append(
                 f"{directory / 'menus.yaml'}: menus.{name}.prompt: "
                 f"prompt {menu.prompt!r} is not defined in prompts.yaml"
             )
-    request_types = set(sections["routing"].rules)
-    for name, menu in sections["menus"].menus.items():
+    request_types = set(routing.rules)
+    for name, menu in menus.menus.items():
         for key, option in menu.options.items():
             if option.request is not None and option.request not in request_types:
                 problems.append(

@@ -18,10 +18,17 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Protocol, TypeVar
+
+from ivr.configfile import ConfigError, SectionParser, read_section
+
+if TYPE_CHECKING:
+    from ivr.menu import MenusConfig
+    from ivr.prompts import PromptsConfig
+    from ivr.speech.schema import IntentsConfig
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +38,17 @@ LANGUAGE_FILE = re.compile(r"(intents|prompts)\.([^.]+)\.yaml")
 # may not set differently (one AudioSocket server, one recognizer pool for every language).
 _SHARED_SPEECH_KEYS = ("endpointing", "workers")
 
+_SectionT = TypeVar("_SectionT")
+
 
 @dataclass(frozen=True)
 class Language:
     """What callers of one language hear and how they are understood."""
 
     code: str
-    intents: Any  # ivr.speech.schema.IntentsConfig
-    prompts: Any  # ivr.prompts.PromptsConfig
+    intents: IntentsConfig
+    # None only in configs built without prompts (tests of one call flow), see LanguageConfig.
+    prompts: PromptsConfig | None
     entry: str  # first menu of the DTMF tree
     default: bool = False
 
@@ -52,7 +62,27 @@ class Language:
         return f"{kind}.yaml" if self.default else f"{kind}.{self.code}.yaml"
 
 
-def default_language(cfg: Any) -> Language:
+class LanguageConfig(Protocol):
+    """What the functions below read of a config: ``ivr.config.HotlineConfig``.
+
+    Its ``languages`` (code -> :class:`Language`) and ``prompts`` are read when present:
+    configs built for tests of one flow may have only ``menus`` and ``intents``, and then
+    have the default language only.
+    """
+
+    @property
+    def menus(self) -> MenusConfig: ...
+
+    @property
+    def intents(self) -> IntentsConfig: ...
+
+
+def _languages(cfg: LanguageConfig) -> Mapping[str, Language]:
+    languages: Mapping[str, Language] = getattr(cfg, "languages", None) or {}
+    return languages
+
+
+def default_language(cfg: LanguageConfig) -> Language:
     """The language of intents.yaml and prompts.yaml, for configs built without languages."""
     menus = cfg.menus
     return Language(
@@ -61,16 +91,15 @@ def default_language(cfg: Any) -> Language:
     )
 
 
-def all_languages(cfg: Any) -> list[Language]:
+def all_languages(cfg: LanguageConfig) -> list[Language]:
     """Every language of the config, the default first (configs built without languages:
     the default one)."""
-    languages: Mapping[str, Language] = getattr(cfg, "languages", None) or {}
-    return list(languages.values()) or [default_language(cfg)]
+    return list(_languages(cfg).values()) or [default_language(cfg)]
 
 
-def language_of(cfg: Any, code: str | None) -> Language:
+def language_of(cfg: LanguageConfig, code: str | None) -> Language:
     """The language ``code`` of the config in force (unknown or None: the default)."""
-    languages: Mapping[str, Language] = getattr(cfg, "languages", None) or {}
+    languages = _languages(cfg)
     if code and code in languages:
         return languages[code]
     for language in languages.values():
@@ -79,33 +108,34 @@ def language_of(cfg: Any, code: str | None) -> Language:
     return default_language(cfg)
 
 
-def call_language(cfg: Any, requested: str | None) -> str:
+def call_language(cfg: LanguageConfig, requested: str | None) -> str:
     """The language a call starts in: the dialplan's ``HOTLINE_LANGUAGE`` when the hotline
     serves it, else the default language (an unknown value is logged, never fatal)."""
     default = language_of(cfg, None).code
     wanted = (requested or "").strip()
     if not wanted:
         return default
-    if wanted in (getattr(cfg, "languages", None) or {}):
+    if wanted in _languages(cfg):
         return wanted
     log.warning("HOTLINE_LANGUAGE %r is not a language of this hotline: %s", wanted, default)
     return default
 
 
 def load_languages(
-    directory: Path, sections: Mapping[str, Any], read: Any
+    directory: Path, menus: MenusConfig, intents: IntentsConfig, prompts: PromptsConfig
 ) -> tuple[dict[str, Language], list[str]]:
-    """Every language's files, validated and checked against the default ones.
+    """Every language's files, validated and checked against the default ones (``intents``
+    and ``prompts``, of intents.yaml and prompts.yaml).
 
-    ``read(path, parse)`` reads and validates one file, raising ``ConfigError`` with
-    ``file: key: reason`` lines. Language files present but not declared in menus.yaml are
+    Returns the languages declared in menus.yaml, the default first, and the problems found,
+    as ``file: key: reason`` lines. Language files present but not declared in menus.yaml are
     validated too (a file ops prepared is checked before they switch it on), but not used.
     """
-    from ivr.config import ConfigError
+    # Imported here: each package owns its schema, and a missing optional engine does not
+    # break ``import ivr.config``.
     from ivr.prompts import PromptsConfig
     from ivr.speech.schema import IntentsConfig
 
-    menus, intents, prompts = sections["menus"], sections["intents"], sections["prompts"]
     languages = {
         menus.language: Language(menus.language, intents, prompts, menus.entry, default=True)
     }
@@ -115,43 +145,47 @@ def load_languages(
         for path in sorted(directory.glob("*.*.yaml"))
         if (m := LANGUAGE_FILE.fullmatch(path.name))
     }
+
+    def read(
+        kind: str,
+        code: str,
+        parse: SectionParser[_SectionT],
+        check: Callable[[_SectionT, _SectionT], list[str]],
+        default: _SectionT,
+    ) -> _SectionT | None:
+        """The ``kind`` file of language ``code``, None when absent or invalid."""
+        path = directory / f"{kind}.{code}.yaml"
+        if (kind, code) not in present:
+            if code in menus.languages:
+                problems.append(
+                    f"{directory / 'menus.yaml'}: languages.{code}: {path.name} is missing"
+                )
+            return None
+        if code == menus.language:
+            problems.append(f"{path}: {code!r} is the default language: its {kind} are {kind}.yaml")
+            return None
+        try:
+            section = read_section(path, parse)
+        except ConfigError as exc:
+            problems.extend(exc.problems)
+            return None
+        problems.extend(f"{path}: {line}" for line in check(section, default))
+        return section
+
     codes = set(menus.languages) | {code for _, code in present}
     for code in sorted(codes):
         declared = code in menus.languages
-        files = {}
-        for kind, schema, check, default in (
-            ("intents", IntentsConfig, _check_intents, intents),
-            ("prompts", PromptsConfig, _check_prompts, prompts),
-        ):
-            path = directory / f"{kind}.{code}.yaml"
-            if (kind, code) not in present:
-                if declared:
-                    problems.append(
-                        f"{directory / 'menus.yaml'}: languages.{code}: {path.name} is missing"
-                    )
-                continue
-            if code == menus.language:
-                problems.append(
-                    f"{path}: {code!r} is the default language: its {kind} are {kind}.yaml"
-                )
-                continue
-            try:
-                files[kind] = read(path, schema.model_validate)
-            except ConfigError as exc:
-                problems.extend(exc.problems)
-                continue
-            problems.extend(f"{path}: {line}" for line in check(files[kind], default))
-        if declared and len(files) == 2:
-            languages[code] = Language(
-                code, files["intents"], files["prompts"], menus.entry_of(code)
-            )
-        elif not declared and files:
+        code_intents = read("intents", code, IntentsConfig.model_validate, _check_intents, intents)
+        code_prompts = read("prompts", code, PromptsConfig.model_validate, _check_prompts, prompts)
+        if declared and code_intents is not None and code_prompts is not None:
+            languages[code] = Language(code, code_intents, code_prompts, menus.entry_of(code))
+        elif not declared and (code_intents is not None or code_prompts is not None):
             log.info("config: %s files present but %r is not under languages in menus.yaml",
                      code, code)
     return languages, problems
 
 
-def _check_intents(intents: Any, default: Any) -> list[str]:
+def _check_intents(intents: IntentsConfig, default: IntentsConfig) -> list[str]:
     problems = []
     missing = sorted(set(default.categories) - set(intents.categories))
     unknown = sorted(set(intents.categories) - set(default.categories))
@@ -172,7 +206,7 @@ def _check_intents(intents: Any, default: Any) -> list[str]:
     return problems
 
 
-def _check_prompts(prompts: Any, default: Any) -> list[str]:
+def _check_prompts(prompts: PromptsConfig, default: PromptsConfig) -> list[str]:
     missing = sorted(set(default.texts()) - set(prompts.texts()))
     unknown = sorted(set(prompts.texts()) - set(default.texts()))
     problems = []

@@ -234,7 +234,7 @@ def advance(
     """The next step after the caller pressed ``digits`` (``None`` or ``""``: silence)."""
     menu = config.menus[state.menu]
     option = menu.options.get(digits) if digits else None
-    if option is None:
+    if option is None or not digits:  # (an option implies digits: said for the type checker)
         failures = state.failures + 1
         if failures > menu.retries:
             return replace(state, failures=failures), ToOperator("retries", state.path)

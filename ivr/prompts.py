@@ -205,7 +205,8 @@ def to_pcm16(samples: np.ndarray, headroom: float = _HEADROOM) -> bytes:
     """Float samples to 16-bit little-endian PCM, peak-normalized to ``headroom``."""
     peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
     scaled = samples * (headroom / peak) if peak > 0 else samples
-    return np.clip(np.round(scaled * 32767), -32768, 32767).astype("<i2").tobytes()
+    pcm: bytes = np.clip(np.round(scaled * 32767), -32768, 32767).astype("<i2").tobytes()
+    return pcm
 
 
 # --- synthesis --------------------------------------------------------------------------------
@@ -227,8 +228,12 @@ class _SynthesizerBase:
     """What every synthesizer shares: its cache key and its WAV writing, both built on the
     subclass's ``fingerprint``, ``length_scale`` and ``synthesize``."""
 
-    fingerprint: str
     length_scale: float
+
+    @property
+    def fingerprint(self) -> str:
+        """What identifies the voice in the cache key (each synthesizer says how)."""
+        raise NotImplementedError
 
     def synthesize(self, text: str, rate: int = OUTPUT_RATE) -> np.ndarray:
         raise NotImplementedError

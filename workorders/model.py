@@ -36,7 +36,7 @@ leave for another protocol.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -444,7 +444,7 @@ def _optional_str(value: Any) -> str | None:
     raise TypeError("a string is required")
 
 
-def _score(low: int, high: int):
+def _score(low: int, high: int) -> Callable[[Any], int | None]:
     def check(value: Any) -> int | None:
         if value is None:
             return None
@@ -469,7 +469,8 @@ def _menu_path(value: Iterable[Any]) -> tuple[str, ...]:
     return tuple(value)
 
 
-_COERCE = {
+# Each field a caller of ``apply`` may change, and how its value is checked and converted.
+_COERCE: dict[str, Callable[[Any], object]] = {
     "category": Category,
     "urgency": Urgency,
     "queue": _optional_str,

@@ -60,6 +60,7 @@ from typing import Any, TypeVar
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
+from redis.typing import EncodableT
 
 import events
 from workorders.model import (
@@ -307,7 +308,10 @@ class WorkOrderStore:
         """The ``n`` most recently created orders, newest first."""
 
         async def read() -> list[WorkOrder]:
-            ids = await self._redis.zrevrange(self._key("wo:index"), 0, max(0, n) - 1)
+            # Members only (no WITHSCORES): redis-py types the reply for both forms.
+            ids: list[bytes | str] = await self._redis.zrevrange(  # type: ignore[assignment]
+                self._key("wo:index"), 0, max(0, n) - 1
+            )
             orders = [await self._read_order(_text(i)) for i in ids] if n > 0 else []
             return [order for order in orders if order is not None]
 
@@ -389,11 +393,11 @@ class WorkOrderStore:
         if created:
             order = replace(draft, id=order_id)
             self._remember(order)
-        else:
-            order = await self._read_order(order_id)
-            if order is None:  # only if someone deleted it between the two commands
-                raise UnknownWorkOrder(order_id)
-        return order, created
+            return order, created
+        existing = await self._read_order(order_id)
+        if existing is None:  # only if someone deleted it between the two commands
+            raise UnknownWorkOrder(order_id)
+        return existing, created
 
     async def _update_in_redis(
         self,
@@ -415,7 +419,7 @@ class WorkOrderStore:
                 try:
                     await pipe.watch(hash_key, op_key)
                     if await pipe.exists(op_key):
-                        await pipe.reset()
+                        await pipe.reset()  # type: ignore[no-untyped-call]  # redis-py: no hints
                         return await self._read_order(order_id), False
                     fields = await pipe.hgetall(hash_key)
                     if not fields:
@@ -423,8 +427,10 @@ class WorkOrderStore:
                     order = _from_hash(fields, await pipe.lrange(history_key, 0, -1))
                     changed = apply(order, event, now, actor, self.policy, **changes)
                     old, new = _to_hash(order), _to_hash(changed)
-                    pipe.multi()
-                    updates = {k: v for k, v in new.items() if old.get(k) != v}
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
+                    updates: dict[EncodableT, EncodableT] = {
+                        k: v for k, v in new.items() if old.get(k) != v
+                    }
                     if updates:
                         pipe.hset(hash_key, mapping=updates)
                     removed = [k for k in old if k not in new]
@@ -544,10 +550,10 @@ class WorkOrderStore:
                 await pipe.watch(op_key)
                 if await pipe.exists(op_key):
                     return
-                pipe.multi()
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
                 pipe.set(op_key, "rejected", ex=self._op_ttl)
             else:
-                pipe.multi()
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
             pipe.rpush(
                 self._key("wo:spool-rejected"),
                 json.dumps({"record": record, "reason": str(exc)}, ensure_ascii=True),
