@@ -13,7 +13,7 @@ the call back at its place, due again after the policy's ``retry_delay_s``, unti
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from enum import IntEnum, StrEnum
 from importlib import resources
@@ -22,7 +22,7 @@ from typing import Any, Literal, Protocol, overload
 from callbacks.policy import CallbackCallerId, CallbackPolicy
 from routing import core
 from routing.live_snapshot import _f, _s
-from routing.scripts import Released, event_time, lua_source, result
+from routing.scripts import Released, ScriptCaller, event_time, lua_source, result
 
 log = logging.getLogger(__name__)
 
@@ -81,25 +81,12 @@ class Originator(Protocol):
     ) -> Awaitable[Any]: ...
 
 
-class RouterState(Protocol):
+class RouterState(ScriptCaller, Protocol):
     """What the callback methods use of the router they are mixed into."""
 
     @property
-    def redis(self) -> Any: ...
-    @property
-    def clock(self) -> Callable[[], float]: ...
-    @property
-    def config(self) -> Callable[[], core.RoutingConfig]: ...
-    @property
     def telephony(self) -> Originator | None: ...
-    @property
-    def local_calls(self) -> set[str]: ...
-    @property
-    def events_key(self) -> str: ...
-    @property
-    def _scripts(self) -> Mapping[str, Callable[..., Awaitable[Any]]]: ...
 
-    def _k(self, *parts: str) -> str: ...
     def _stats_key(self, queue: str, now: float) -> str: ...
     async def _queue_of(self, call_id: str) -> core.QueueConfig | None: ...
     async def ring_result(

@@ -13,12 +13,12 @@ A mixin of :class:`routing.live.LiveRouter`.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Mapping
-from typing import Any, Protocol
+from collections.abc import Awaitable, Mapping
+from typing import Protocol
 
 from routing import core
 from routing.live_snapshot import _s
-from routing.scripts import Orphaned, event_time, result
+from routing.scripts import Orphaned, ScriptCaller, event_time, result
 
 log = logging.getLogger(__name__)
 
@@ -35,27 +35,14 @@ class Channels(Protocol):
     def channel_exists(self, call_id: str) -> Awaitable[bool | None]: ...
 
 
-class RouterState(Protocol):
+class RouterState(ScriptCaller, Protocol):
     """What the sweep uses of the router it is mixed into."""
 
-    @property
-    def redis(self) -> Any: ...
-    @property
-    def clock(self) -> Callable[[], float]: ...
-    @property
-    def config(self) -> Callable[[], core.RoutingConfig]: ...
     @property
     def instance(self) -> str: ...
     @property
     def telephony(self) -> Channels | None: ...
-    @property
-    def local_calls(self) -> set[str]: ...
-    @property
-    def events_key(self) -> str: ...
-    @property
-    def _scripts(self) -> Mapping[str, Callable[..., Awaitable[Any]]]: ...
 
-    def _k(self, *parts: str) -> str: ...
     async def _read(self) -> tuple[core.Snapshot, dict[str, tuple[bool, str]], list[str]]: ...
 
 

@@ -14,13 +14,15 @@ error rather than a silently falsy number.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Mapping
 from enum import StrEnum
 from importlib import resources
 from importlib.resources.abc import Traversable
 from string import Template
-from typing import TypeVar
+from typing import Any, Protocol, TypeVar
 
 from events import event_fields
+from routing import core
 
 CHANGES_KEPT = 10_000
 """Versions of the change log kept: a copy further behind than that is read again in full
@@ -55,6 +57,26 @@ SCRIPTS = {
     "snapshot": lua_source(ROUTING_LUA, "snapshot", prelude=False),
 }
 """The routing scripts' sources by the name the router registers them under."""
+
+
+class ScriptCaller(Protocol):
+    """What the parts of the live router mixed into ``routing.live.LiveRouter``
+    (``callbacks/live.py``, ``routing/live_sweep.py``) use to run their scripts."""
+
+    @property
+    def redis(self) -> Any: ...
+    @property
+    def clock(self) -> Callable[[], float]: ...
+    @property
+    def config(self) -> Callable[[], core.RoutingConfig]: ...
+    @property
+    def local_calls(self) -> set[str]: ...
+    @property
+    def events_key(self) -> str: ...
+    @property
+    def _scripts(self) -> Mapping[str, Callable[..., Awaitable[Any]]]: ...
+
+    def _k(self, *parts: str) -> str: ...
 
 
 _Result = TypeVar("_Result", bound=StrEnum)

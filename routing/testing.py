@@ -5,7 +5,9 @@ Small, explicit configs and states, so a test shows the whole situation it pins 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -214,6 +216,19 @@ class ScriptRunner:
     def changes(self) -> list[str]:
         """The names in the change log (``a:<agent>``, ``c:<call>``), in version order."""
         return [name.decode() for name in self.redis.zrange(self.key("changed"), 0, -1)]
+
+
+@contextmanager
+def script_runner(url: str) -> Iterator[ScriptRunner]:
+    """A :class:`ScriptRunner` on its own client of the redis-server at ``url``, under a key
+    prefix of its own (so tests sharing one server never see each other's keys)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        yield ScriptRunner(client, f"t{uuid.uuid4().hex[:8]}:{{rt}}:")
+    finally:
+        client.close()
 
 
 def _decoded(reply: Any) -> Any:

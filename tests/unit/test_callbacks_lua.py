@@ -5,24 +5,21 @@ what it wrote and the named result it answered."""
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
-import redis
 
 from callbacks.live import SCRIPTS
 from routing.scripts import SCRIPTS as ROUTING_SCRIPTS
 from routing.scripts import event_time
-from routing.testing import ScriptRunner
+from routing.testing import script_runner
 
 T0 = 1_800_000_000.0
 
 
 @pytest.fixture
 def run(redis_server):
-    client = redis.Redis.from_url(redis_server.url)
-    yield ScriptRunner(client, f"t{uuid.uuid4().hex[:8]}:{{rt}}:")
-    client.close()
+    with script_runner(redis_server.url) as runner:
+        yield runner
 
 
 def _waiting_call(run, call_id):

@@ -7,10 +7,8 @@ the scripts together; these pin down each one's main path and its refusals.
 from __future__ import annotations
 
 import json
-import uuid
 
 import pytest
-import redis
 
 from routing.scripts import (
     CHANGES_KEPT,
@@ -27,16 +25,15 @@ from routing.scripts import (
     event_time,
     result,
 )
-from routing.testing import ScriptRunner
+from routing.testing import script_runner
 
 T0 = 1_800_000_000.0
 
 
 @pytest.fixture
 def run(redis_server):
-    client = redis.Redis.from_url(redis_server.url)
-    yield ScriptRunner(client, f"t{uuid.uuid4().hex[:8]}:{{rt}}:")
-    client.close()
+    with script_runner(redis_server.url) as runner:
+        yield runner
 
 
 def _enqueue(run, call_id, at=T0, instance="hotline-1"):
@@ -59,6 +56,13 @@ def _offer(run, agent_id, call_id, at=T0 + 1):
                [run.key("agent", agent_id), run.key("call", call_id), run.key("waiting"),
                 run.key("offered")],
                [agent_id, call_id, at, "{}"])
+
+
+def _offered(run, agent_id, call_id):
+    """An available agent offered a call that just entered."""
+    _agent(run, agent_id)
+    _enqueue(run, call_id)
+    assert _offer(run, agent_id, call_id) == Offered.OFFERED
 
 
 def _ring(run, agent_id, call_id, outcome, at=T0 + 5, reason=""):
@@ -156,9 +160,7 @@ def test_offer_is_refused_when_the_agent_or_the_call_was_taken_meanwhile(run):
 def test_ring_answered_connects_and_counts_the_answer_once(run):
     """The agent answers within the threshold: connected, counted answered and within, and
     CONNECT emitted; the same answer reported again (Dial returning) is not counted twice."""
-    _agent(run, "agent101")
-    _enqueue(run, "c1")
-    _offer(run, "agent101", "c1")
+    _offered(run, "agent101", "c1")
     assert _ring(run, "agent101", "c1", "answered") == Rang.CONNECTED
     assert _ring(run, "agent101", "c1", "answered", T0 + 6) == Rang.ALREADY_CONNECTED
     assert run.hash("agent", "agent101")["status"] == "on_call"
@@ -170,9 +172,7 @@ def test_ring_answered_connects_and_counts_the_answer_once(run):
 def test_ring_no_answer_pauses_the_agent_and_puts_the_call_back_at_its_place(run):
     """No answer: the agent is paused with the reason given, the call waits again scored by
     when it first entered, and the agent is noted among those it was offered to."""
-    _agent(run, "agent101")
-    _enqueue(run, "c1")
-    _offer(run, "agent101", "c1")
+    _offered(run, "agent101", "c1")
     assert _ring(run, "agent101", "c1", "no_answer", reason="missed") == Rang.REQUEUED
     agent = run.hash("agent", "agent101")
     assert (agent["status"], agent["pause_reason"]) == ("paused", "missed")
@@ -185,9 +185,7 @@ def test_ring_no_answer_pauses_the_agent_and_puts_the_call_back_at_its_place(run
 def test_ring_caller_gone_abandons_and_a_stranger_agent_is_refused(run):
     """The caller hung up while the phone rang: the call is abandoned and the agent free;
     a result reported by an agent the call is not offered to is refused by name."""
-    _agent(run, "agent101")
-    _enqueue(run, "c1")
-    _offer(run, "agent101", "c1")
+    _offered(run, "agent101", "c1")
     assert _ring(run, "agent102", "c1", "answered") == Rang.NOT_OFFERED
     assert _ring(run, "agent101", "c1", "caller_gone", T0 + 10) == Rang.ABANDONED
     assert run.hash("agent", "agent101")["status"] == "available"
@@ -201,9 +199,7 @@ def test_ring_caller_gone_abandons_and_a_stranger_agent_is_refused(run):
 def test_complete_counts_the_handle_time_and_puts_the_agent_in_wrap_up(run):
     """The conversation ends: handled and its handle time counted, the agent in wrap-up until
     now + wrap-up, COMPLETECALLER when the caller hung up first."""
-    _agent(run, "agent101")
-    _enqueue(run, "c1")
-    _offer(run, "agent101", "c1")
+    _offered(run, "agent101", "c1")
     _ring(run, "agent101", "c1", "answered", T0 + 5)
     done = run(SCRIPTS["complete"],
                [run.key("agent", "agent101"), run.key("call", "c1"), run.key("stats"),
@@ -347,9 +343,7 @@ def test_release_frees_the_agent_and_puts_the_call_back_at_its_place(run):
 def test_release_of_an_offer_no_longer_standing_is_refused(run):
     """Released already (or answered), or named with another agent: refused, the call is
     left alone but dropped from the offered set."""
-    _agent(run, "agent101")
-    _enqueue(run, "c1")
-    _offer(run, "agent101", "c1")
+    _offered(run, "agent101", "c1")
     assert _release(run, "agent102", "c1", "free") == Released.NOT_OFFERED
     assert run.hash("call", "c1")["status"] == "offered"
     _ring(run, "agent101", "c1", "answered")
