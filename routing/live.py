@@ -6,6 +6,8 @@ offer one agent two calls: the ``offer`` script is a compare-and-set on both the
 (``available``) and the call (``waiting``). Each instance runs the same dispatcher: it reads a
 snapshot, asks the pure core (:func:`routing.core.decide`) who gets which call, and tries the
 offers; an offer that lost a race to another instance is simply skipped.
+The scripts are files in ``routing/lua/`` (loaded by ``routing/scripts.py``), each answering
+a named result.
 
 Callbacks (virtual hold) keep the caller's place in the waiting set: ``callbacks/live.py``
 (mixed into :class:`LiveRouter`) and its scripts in ``callbacks/``.
