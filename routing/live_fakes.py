@@ -10,7 +10,8 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable
 
-from routing.core import CallbackNumber
+from callbacks.live import CallbackVerdict
+from callbacks.policy import CallbackNumber
 from routing.live import Callback, CallRequest, CallStatus, Offer, QueueEntry
 
 
@@ -101,7 +102,8 @@ class FakeRouter:
             return self.callbacks[call_id].attempt + 1
         if step == "customer_failed":
             self.retry_left -= 1
-            return 1 if self.retry_left >= 0 else 2
+            return (CallbackVerdict.RETRY if self.retry_left >= 0
+                    else CallbackVerdict.GIVEN_UP)
         return 1
 
     def kinds(self) -> list[str]:

@@ -5,7 +5,9 @@ Small, explicit configs and states, so a test shows the whole situation it pins 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+import uuid
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -177,3 +179,61 @@ def shipped_config(edit: Callable[[dict[str, Any]], None] | None = None) -> core
     if edit is not None:
         edit(files)
     return load_routing_config(files["queues"], files["agents"], files["routing"])
+
+
+class ScriptRunner:
+    """Runs one live-routing Lua script on its own, as the router calls it: EVAL of its
+    source with its KEYS then the change log's two keys (``<prefix>version``,
+    ``<prefix>changed``), every key under ``prefix``. Replies come back decoded (bytes to
+    str, nested tables to lists), so a test compares them with the scripts' names.
+
+    ``redis`` is a synchronous ``redis.Redis`` client (the tests' real redis-server).
+    """
+
+    def __init__(self, redis: Any, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    def key(self, *parts: str) -> str:
+        """A key under the prefix: ``key("call", "c1")`` -> ``<prefix>call:c1``."""
+        return self.prefix + ":".join(parts)
+
+    def __call__(self, source: str, keys: Sequence[str], args: Sequence[object]) -> Any:
+        every_key = [*keys, self.key("version"), self.key("changed")]
+        return _decoded(self.redis.eval(source, len(every_key), *every_key, *args))
+
+    def hash(self, *parts: str) -> dict[str, str]:
+        """The hash at ``key(*parts)``, decoded."""
+        return {k.decode(): v.decode() for k, v in self.redis.hgetall(self.key(*parts)).items()}
+
+    def events(self) -> list[dict[str, str]]:
+        """The entries of the event stream ``<prefix>events``, oldest first, decoded."""
+        return [
+            {k.decode(): v.decode() for k, v in fields.items()}
+            for _id, fields in self.redis.xrange(self.key("events"))
+        ]
+
+    def changes(self) -> list[str]:
+        """The names in the change log (``a:<agent>``, ``c:<call>``), in version order."""
+        return [name.decode() for name in self.redis.zrange(self.key("changed"), 0, -1)]
+
+
+@contextmanager
+def script_runner(url: str) -> Iterator[ScriptRunner]:
+    """A :class:`ScriptRunner` on its own client of the redis-server at ``url``, under a key
+    prefix of its own (so tests sharing one server never see each other's keys)."""
+    import redis
+
+    client = redis.Redis.from_url(url)
+    try:
+        yield ScriptRunner(client, f"t{uuid.uuid4().hex[:8]}:{{rt}}:")
+    finally:
+        client.close()
+
+
+def _decoded(reply: Any) -> Any:
+    if isinstance(reply, bytes):
+        return reply.decode()
+    if isinstance(reply, list):
+        return [_decoded(item) for item in reply]
+    return reply

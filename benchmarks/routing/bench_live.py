@@ -37,6 +37,7 @@ import redis.asyncio as aioredis
 from benchmarks.routing.bench_decide import N_AGENTS, N_CALLS, N_SKILLS, build_world
 from routing import core
 from routing.live import CallRequest, LiveRouter
+from routing.scripts import Offered, result
 from testbed.redis import RedisServer
 
 
@@ -84,10 +85,11 @@ async def run(rounds: int, url: str) -> dict[str, object]:
         assignments = core.decide(snapshot, cfg)
         t2 = time.perf_counter()
         for a in assignments[:1]:
-            offered += await router._scripts["offer"](
+            reply = await router._scripts["offer"](
                 keys=[router._k("agent", a.agent_id), router._k("call", a.call_id),
                       router._k("waiting"), router._k("offered")],
                 args=[a.agent_id, a.call_id, snapshot.now, json.dumps(a.why.as_dict())])
+            offered += result(Offered, reply) is Offered.OFFERED
         t3 = time.perf_counter()
         for name, dt in (("snapshot", t1 - t0), ("decide", t2 - t1), ("offer", t3 - t2),
                          ("total", t3 - t0)):

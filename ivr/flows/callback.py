@@ -32,6 +32,7 @@ from typing import Any, Protocol
 from twisted.internet.defer import Deferred
 from twisted.internet.interfaces import IReactorTime
 
+from callbacks.live import CallbackVerdict
 from callerid import DIALABLE, PRESENTABLE_NUMBER, displayable_name, presentable_name
 from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
 
@@ -119,9 +120,9 @@ class CallbackFlow:
     async def _failed(self, call_id: str, offer: Any, order: Any, why: str) -> None:
         verdict = await self.router.callback_step(call_id, offer.agent_id, "customer_failed", why)
         text = f"callback attempt failed: {why}" + (
-            "; attempts spent, given up" if verdict == 2 else "; will retry")
+            "; attempts spent, given up" if verdict == CallbackVerdict.GIVEN_UP else "; will retry")
         await self._record(order, "note", "router", text=text)
-        if verdict == 2:
+        if verdict == CallbackVerdict.GIVEN_UP:
             await self._record(order, "update", "router", outcome="callback-failed")
 
     async def _record(self, order: Any, event: str, actor: str, **changes: Any) -> None:
