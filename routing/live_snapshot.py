@@ -197,14 +197,14 @@ class PoolCopy:
             agents[agent_id] = agent
             if agent.status is wrap_up and wrap_until <= now:
                 wrapped_up.append(agent_id)
-        calls = []
+        calls: list[core.WaitingCall] = []
         meta: dict[str, tuple[bool, str]] = {}
         facts_memo = self._call_memo
         for call_id in self._order:
             facts = facts_memo.get(call_id)
             if facts is None:
                 facts = facts_memo[call_id] = _CallFacts(call_id, self._calls[call_id][1])
-            if not facts.waiting:
+            if facts.call is None:  # not waiting
                 continue
             meta[call_id] = (facts.callback, facts.instance)
             if facts.callback and facts.next_at > now:

@@ -10,7 +10,8 @@ frozen dataclasses of :mod:`routing.core`. ``ivr/config.py`` embeds :class:`Queu
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from collections.abc import Mapping
+from typing import Annotated, Any, TypeVar
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -26,6 +27,8 @@ from pydantic import (
 from callerid import PRESENTABLE_NUMBER_PATTERN, presentable_name
 from routing import core
 from routing.skills import SkillExpressionError, parse, valid_skill_name
+
+M = TypeVar("M", bound=BaseModel)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REQUEST_TYPES = ("inquiry", "change", "fault", "complaint", "other", "operator")
@@ -327,22 +330,21 @@ def _errors(filename: str, exc: ValidationError) -> list[str]:
 
 
 def validate_files(
-    queues: dict, agents: dict, routing: dict
+    queues: Mapping[str, Any], agents: Mapping[str, Any], routing: Mapping[str, Any]
 ) -> tuple[QueuesFile, AgentsFile, RoutingFile]:
     """Validate the three files and their cross references; raise RoutingConfigError."""
     messages: list[str] = []
-    parsed: list = []
-    for filename, model, data in (
-        ("queues.yaml", QueuesFile, queues),
-        ("agents.yaml", AgentsFile, agents),
-        ("routing.yaml", RoutingFile, routing),
-    ):
+
+    def parsed(filename: str, model: type[M], data: Mapping[str, Any]) -> M | None:
         try:
-            parsed.append(model.model_validate(data))
+            return model.model_validate(data)
         except ValidationError as exc:
             messages.extend(_errors(filename, exc))
-            parsed.append(None)
-    q, a, r = parsed
+            return None
+
+    q = parsed("queues.yaml", QueuesFile, queues)
+    a = parsed("agents.yaml", AgentsFile, agents)
+    r = parsed("routing.yaml", RoutingFile, routing)
     if q is not None and r is not None:
         for request_type, rule in r.rules.items():
             if rule.queue != core.OPERATOR and rule.queue not in q.queues:
@@ -353,7 +355,7 @@ def validate_files(
                 messages.append(
                     f"routing.yaml: rules.{request_type}.steps: the operator takes no steps"
                 )
-    if messages:
+    if messages or q is None or a is None or r is None:
         raise RoutingConfigError(messages)
     return q, a, r
 
@@ -436,7 +438,9 @@ def to_core(queues: QueuesFile, agents: AgentsFile, routing: RoutingFile) -> cor
     )
 
 
-def load_routing_config(queues: dict, agents: dict, routing: dict) -> core.RoutingConfig:
+def load_routing_config(
+    queues: Mapping[str, Any], agents: Mapping[str, Any], routing: Mapping[str, Any]
+) -> core.RoutingConfig:
     """Validate the parsed YAML of the three files and build the core's config.
 
     Raises :class:`RoutingConfigError` whose messages name file, key path and reason.
