@@ -39,7 +39,8 @@ async def resumes(hotline: Shared, call: Call) -> bool:
 
 
 async def enqueue(hotline: Shared, call: Call) -> None:
-    """Into the queue its request routes to; the work order names the queue."""
+    """Into the queue its request routes to, in the caller's language (agents' ``languages``
+    decide who may take it); the work order names the queue."""
     call.stage = "queue"
     call.entry = await hotline.router.enqueue(
         CallRequest(
@@ -48,6 +49,7 @@ async def enqueue(hotline: Shared, call: Call) -> None:
             urgency=call.urgency,
             caller_number=call.caller_number,
             entered_at=hotline.clock.seconds(),
+            language=call.language,
             dialled_number=dialled_number(call.session.env),
         )
     )
