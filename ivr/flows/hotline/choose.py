@@ -32,7 +32,7 @@ class Choice:
 async def choose(hotline: Shared, call: Call) -> Choice:
     """Welcome, speech or menu, once per language the caller chooses."""
     cfg = hotline.config()
-    await set_language(hotline, call, await _dialplan_language(hotline, call))
+    await _set_language(cfg, call, await _dialplan_language(cfg, call))
     before: list[str] = []  # keys pressed in the languages the caller left
     while True:
         call.stage = "welcome"
@@ -50,21 +50,20 @@ async def choose(hotline: Shared, call: Call) -> Choice:
             return _keyed(cfg, call, step, before)
         log.info("call %s: caller chose language %s", call.call_id, step.language)
         before.extend(step.path)
-        await set_language(hotline, call, step.language)
+        await _set_language(cfg, call, step.language)
 
 
-async def set_language(hotline: Shared, call: Call, code: str) -> None:
+async def _set_language(cfg: HotlineConfig, call: Call, code: str) -> None:
     """The call speaks ``code`` from now on: prompts, speech, menus, and Asterisk's own
     sounds (CHANNEL(language): digits of the queue position, ...)."""
     call.language = code
-    if len(all_languages(hotline.config())) > 1:
+    if len(all_languages(cfg)) > 1:
         await call.session.set_variable("CHANNEL(language)", code, allow_function=True)
 
 
-async def _dialplan_language(hotline: Shared, call: Call) -> str:
+async def _dialplan_language(cfg: HotlineConfig, call: Call) -> str:
     """The language the dialplan gave this line (HOTLINE_LANGUAGE), on a hotline with
     several; one language: no question asked."""
-    cfg = hotline.config()
     if len(all_languages(cfg)) <= 1:
         return language_of(cfg, None).code
     return call_language(cfg, await call.session.get_variable("HOTLINE_LANGUAGE"))
