@@ -112,7 +112,8 @@ class Hotline:
     def __init__(self, cfg: Any, reactor: Any) -> None:
         import redis.asyncio as aioredis
 
-        from ivr.aio import Bridged
+        from callbacks.flow import CallbackFlow
+        from ivr.adapters import RouterOnReactor, WorkOrdersOnReactor
         from ivr.flows.hotline import HotlineFlow
         from routing.live import LiveRouter
         from workorders.store import WorkOrderStore
@@ -133,10 +134,12 @@ class Hotline:
         )
         sounds = svc.asterisk.sounds_dir.rstrip("/")
         self.speech = self._speech(cfg)
+        router_on_reactor = RouterOnReactor(self.router)
+        workorders_on_reactor = WorkOrdersOnReactor(self.workorders)
         self.flow = HotlineFlow(
             config=self.config,
-            workorders=Bridged(self.workorders),
-            router=Bridged(self.router),
+            workorders=workorders_on_reactor,
+            router=router_on_reactor,
             clock=reactor,
             sound=lambda name: f"{sounds}/{name}",
             speech=self.speech,
@@ -144,17 +147,15 @@ class Hotline:
         self.ari = self._ari(cfg)
         self.telephony = None
         if self.ari is not None:
-            from ivr.flows.callback import AsteriskTelephony
+            from callbacks.telephony import AsteriskTelephony
 
             self.telephony = AsteriskTelephony(
                 self.ari, self.router, f"{svc.agi.host}:{svc.agi.port}",
                 workorders=self.workorders,
             )
             self.router.telephony = self.telephony
-        from ivr.flows.callback import CallbackFlow
-
         self.callback_flow = CallbackFlow(
-            router=Bridged(self.router), workorders=Bridged(self.workorders), clock=reactor
+            router=router_on_reactor, workorders=workorders_on_reactor, clock=reactor
         )
         self._ports: list[Any] = []
         self._failures: dict[str, Any] = {}  # what -> ivr.failures.RepeatedFailure
@@ -221,7 +222,7 @@ class Hotline:
             self._loops.append(loop)
         signal.signal(signal.SIGHUP, lambda *_: self.reactor.callFromThread(self.reload))
         self._start_ops()
-        from ivr.flows.callback import caller_id_notice
+        from callbacks.flow import caller_id_notice
 
         notice = caller_id_notice(self.config.routing())
         if notice:

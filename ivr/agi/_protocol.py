@@ -16,13 +16,13 @@ from __future__ import annotations
 
 import enum
 import math
+import typing
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import NamedTuple
+from typing import NamedTuple, cast
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IDelayedCall, IReactorTime
-from twisted.internet.protocol import Protocol
+from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
@@ -44,9 +44,45 @@ NO_TIMEOUT = math.inf
 _FAILURE_LINE = b"FAILURE\n"
 
 
-
 CALLER_CONTROLLED_HEADERS = frozenset({"callerid", "calleridname", "dnid", "rdnis"})
 """Headers whose values the caller (or a far-end SIP peer) controls, sent raw by Asterisk."""
+
+
+# Twisted declares the reactor's time, its timers and the transport as zope Interfaces,
+# which mypy cannot read as types; these say what the protocol uses of them.
+
+
+class DelayedCall(typing.Protocol):
+    """A timer from L{Clock.callLater} (Twisted's C{IDelayedCall})."""
+
+    def getTime(self) -> float: ...
+
+    def reset(self, secondsLater: float) -> None: ...
+
+    def active(self) -> bool: ...
+
+    def cancel(self) -> None: ...
+
+
+class Clock(typing.Protocol):
+    """The reactor's time (C{IReactorTime}), or a C{task.Clock} in tests."""
+
+    def seconds(self) -> float: ...
+
+    def callLater(
+        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
+    ) -> DelayedCall: ...
+
+
+class _Wire(typing.Protocol):
+    """What the protocol uses of its transport (Twisted's C{ITransport})."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def loseConnection(self) -> None: ...
+
+    def getPeer(self) -> object: ...
+
 
 @dataclass(frozen=True)
 class AGILimits:
@@ -150,7 +186,7 @@ class FastAGIProtocol(Protocol):
 
     def __init__(
         self,
-        clock: IReactorTime,
+        clock: Clock,
         on_ready: Callable[[FastAGIProtocol], object],
         limits: AGILimits = AGILimits(),  # frozen, so sharing the default is safe
     ) -> None:
@@ -165,10 +201,10 @@ class FastAGIProtocol(Protocol):
         self._header_lines = 0
         self._header_bytes = 0
         self._last_header = ""
-        self._header_timer: IDelayedCall | None = None
+        self._header_timer: DelayedCall | None = None
         # Command timeouts: a deadline per command, checked by one timer that is only
         # rescheduled when it fires early; cheaper than a callLater/cancel pair per command.
-        self._timer: IDelayedCall | None = None
+        self._timer: DelayedCall | None = None
         self._deadline: float | None = None
         self._pending: defer.Deferred[AGIReply] | None = None
         self._pending_line = b""
@@ -188,6 +224,10 @@ class FastAGIProtocol(Protocol):
     @property
     def closed(self) -> bool:
         return self._state is _CLOSED
+
+    @property
+    def _wire(self) -> _Wire:
+        return cast(_Wire, self.transport)
 
     def send_command(self, line: bytes, timeout: float) -> defer.Deferred[AGIReply]:
         """
@@ -222,7 +262,7 @@ class FastAGIProtocol(Protocol):
                 self._timer = self._clock.callLater(timeout, self._check_deadline)
             elif timer.getTime() > deadline:
                 timer.reset(timeout)
-        self.transport.write(line)
+        self._wire.write(line)
         metrics.COMMANDS.inc()
         return d
 
@@ -254,8 +294,8 @@ class FastAGIProtocol(Protocol):
         self._closed_by_us = True
         self._cancel_timers()
         if failed:
-            self.transport.write(_FAILURE_LINE)
-        self.transport.loseConnection()
+            self._wire.write(_FAILURE_LINE)
+        self._wire.loseConnection()
 
     # -- Twisted protocol -------------------------------------------------------------
 
@@ -293,7 +333,7 @@ class FastAGIProtocol(Protocol):
         if len(self._buffer) > max_line and self._state is not _CLOSED:
             self._protocol_error("line_too_long", f"unterminated line of {len(self._buffer)} bytes")
 
-    def connectionLost(self, reason: Failure = Failure(Exception())) -> None:  # noqa: B008
+    def connectionLost(self, reason: Failure = connectionDone) -> None:
         self._state = _CLOSED
         self._cancel_timers()
         self._buffer = b""
@@ -468,7 +508,7 @@ class FastAGIProtocol(Protocol):
             "FastAGI protocol error ({reason}) on call {uniqueid} from {peer}: {detail}",
             reason=reason,
             uniqueid=self.uniqueid,
-            peer=self.transport.getPeer() if self.transport else None,
+            peer=self._wire.getPeer() if self.transport else None,
             detail=detail,
         )
         d, self._pending = self._pending, None

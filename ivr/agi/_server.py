@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Mapping
+from typing import cast
 
 from twisted.internet import defer
-from twisted.internet.interfaces import IAddress, IReactorTime
+from twisted.internet.interfaces import IAddress
 from twisted.internet.protocol import Factory
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ivr.agi import metrics
 from ivr.agi._errors import ChannelHungUp
-from ivr.agi._protocol import AGILimits, FastAGIProtocol
+from ivr.agi._protocol import AGILimits, Clock, FastAGIProtocol
 from ivr.agi._session import AGISession
 
 log = Logger()
@@ -38,12 +39,12 @@ class FastAGIFactory(Factory):
         raised something other than a hangup (tests and the fake Asterisk use it).
     """
 
-    protocol = FastAGIProtocol  # type: ignore[assignment]
+    protocol = FastAGIProtocol
 
     def __init__(
         self,
         flows: Mapping[str, Flow],
-        clock: IReactorTime | None = None,
+        clock: Clock | None = None,
         *,
         limits: AGILimits | None = None,
         on_session_end: SessionEndHook | None = None,
@@ -51,14 +52,14 @@ class FastAGIFactory(Factory):
         if clock is None:
             from twisted.internet import reactor
 
-            clock = reactor  # type: ignore[assignment]
+            clock = cast(Clock, reactor)  # the reactor module is untyped
         self.flows = flows
         self.clock = clock
         self.limits = limits or AGILimits()
         self.on_session_end = on_session_end
 
-    def buildProtocol(self, addr: IAddress) -> FastAGIProtocol:
-        protocol = FastAGIProtocol(self.clock, self._session_ready, self.limits)  # type: ignore[arg-type]
+    def buildProtocol(self, addr: IAddress | None) -> FastAGIProtocol:
+        protocol = FastAGIProtocol(self.clock, self._session_ready, self.limits)
         protocol.factory = self
         return protocol
 
@@ -81,12 +82,15 @@ class FastAGIFactory(Factory):
     def _flow_ended(self, result: object, protocol: FastAGIProtocol, session: AGISession) -> None:
         failure: Failure | None = None
         if isinstance(result, Failure):
-            if result.check(ChannelHungUp):
+            if isinstance(result.value, ChannelHungUp):
                 log.debug("Call {uniqueid} hung up during {script}", **_ids(session))
             else:
                 failure = result
                 metrics.FLOW_ERRORS.inc()
-                log.failure("Call flow {script} failed on call {uniqueid}", result, **_ids(session))
+                log.failure(
+                    "Call flow {script} failed on call {uniqueid}", result,
+                    script=session.script, uniqueid=session.uniqueid,
+                )
         protocol.close(failed=failure is not None)
         if self.on_session_end is not None:
             self.on_session_end(session, failure)

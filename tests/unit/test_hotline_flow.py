@@ -14,7 +14,7 @@ import yaml
 from twisted.internet import task
 from twisted.internet.defer import Deferred
 
-from ivr.flows.callback import CallbackFlow
+from callbacks.flow import CallbackFlow
 from ivr.flows.hotline import HotlineFlow
 from ivr.menu import MenusConfig
 from ivr.speech.schema import load_intents

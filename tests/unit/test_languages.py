@@ -8,17 +8,20 @@ from pathlib import Path
 
 import pytest
 import yaml
+from twisted.internet.defer import Deferred
 
 from ivr import menu as menu_walker
 from ivr.config import ConfigError, load_config
+from ivr.flows.hotline import HotlineFlow
 from ivr.languages import call_language, language_of
 from ivr.prompts import PromptsConfig
 from ivr.speech.classifier import IntentClassifier, features
 from ivr.speech.engines import EngineLoadError, grammar_phrases, model_directory
 from ivr.speech.schema import load_intents
-from ivr.testing import hotline_call
+from ivr.testing import FakeAsterisk, hotline_call, result_of
 from routing.live import Offer
 from routing.live_fakes import FakeRouter
+from workorders.testing import InMemoryWorkOrders
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 
@@ -263,3 +266,34 @@ def test_one_language_hotline_asks_the_dialplan_nothing(tmp_path):
     assert "CHANNEL(language)" not in fake.variables
     assert not [c for c in fake.calls("GET VARIABLE") if c[0] == "HOTLINE_LANGUAGE"]
     assert order.language == "en"
+
+
+def test_resumed_korean_call_is_queued_in_korean(tmp_path):
+    """A Korean call re-entering through the backup instance (already queued, its work order
+    in ko) is queued again in Korean, so routing keeps offering it to Korean speakers only;
+    its prompts stay Korean."""
+    cfg = load_config(_config_dir(tmp_path), environ={})
+    router = FakeRouter([Offer(kind="agent", agent_id="agent103", endpoint="PJSIP/agent103",
+                               ring_timeout_s=15)],
+                        queued={"1700000000.9": {"status": "waiting", "request_type": "fault",
+                                                 "urgency": "urgent", "queue": "faults"}})
+    requests = []
+    enqueue = router.enqueue
+
+    async def remember(call):
+        requests.append(call)
+        return await enqueue(call)
+
+    router.enqueue = remember
+    orders = InMemoryWorkOrders()
+    result_of(Deferred.fromCoroutine(orders.create_for_call(
+        "1700000000.9", "5550100", "Caller", 0.0, category="fault", urgency="urgent",
+        menu_path=["3"], language="ko")))
+    fake = FakeAsterisk(env={"uniqueid": "1700000000.9"}, answers={
+        "WAIT FOR DIGIT": [None], "GET DATA": [None], "STREAM FILE": [None],
+        "GET VARIABLE": {"DIALSTATUS": "ANSWER"}.get})
+    result_of(fake.run(HotlineFlow(
+        config=lambda: cfg, workorders=orders, router=router, clock=fake.clock,
+        sound=lambda name: f"/sounds/{name}")))
+    assert [(r.call_id, r.language) for r in requests] == [("1700000000.9", "ko")]
+    assert fake.calls("STREAM FILE")[-1][0] == "/sounds/ko/goodbye"

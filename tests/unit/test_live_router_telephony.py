@@ -1,4 +1,4 @@
-"""The ARI side of live routing (ivr.flows.callback.AsteriskTelephony) against a fake ARI
+"""The ARI side of live routing (callbacks.telephony.AsteriskTelephony) against a fake ARI
 client and a recording router: what is originated for a callback, and which ARI events reach
 the router."""
 
@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from twisted.internet import defer, task
 
+from callbacks.telephony import AsteriskTelephony
 from ivr.ari import ARIClient
 from ivr.ari.testing import FakeAsteriskEvents, ari_http
-from ivr.flows.callback import AsteriskTelephony
 from ivr.testing import on_asyncio
 
 

@@ -213,7 +213,7 @@ def test_start_notice_names_queues_whose_callbacks_present_no_configured_caller_
     """Logged once at start: queues offering callbacks without ``callback.caller_id`` show
     customers the number they dialled, or their own where Asterisk did not know it; queues
     with callbacks off or a caller ID set are not named, and with none left nothing is said."""
-    from ivr.flows.callback import caller_id_notice
+    from callbacks.flow import caller_id_notice
 
     q, a, r = copy.deepcopy(_files())
     for queue in q["queues"].values():

@@ -1,0 +1,71 @@
+"""What the hotline flow asks of the rest of the service, and nothing more.
+
+In the service these are adapters that run the asyncio router and store on the reactor
+(:mod:`ivr.adapters`); in unit tests, the fakes (``routing.live_fakes.FakeRouter``,
+``workorders.testing.InMemoryWorkOrders``). Each method returns something the flow awaits:
+a Deferred from an adapter, a coroutine from a fake.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable
+from typing import Any, Protocol
+
+from ivr.agi import AGISession
+from routing.live import CallRequest, CallStatus, Offer, QueueEntry
+from workorders.model import WorkOrder
+
+
+class Clock(Protocol):
+    """The reactor's time (a ``task.Clock`` in tests)."""
+
+    def seconds(self) -> float: ...
+
+
+class WorkOrders(Protocol):
+    """``workorders.store.WorkOrderStore``, as the flow uses it."""
+
+    def create_for_call(
+        self, call_id: str, caller_number: str, caller_name: str, now: float, **fields: Any
+    ) -> Awaitable[WorkOrder]: ...
+
+    def update(
+        self, order_id: str, now: float, event: str, actor: str, **changes: object
+    ) -> Awaitable[WorkOrder | None]: ...
+
+    def get_by_call(self, call_id: str) -> Awaitable[WorkOrder | None]: ...
+
+
+class Router(Protocol):
+    """Live routing (``routing.live.LiveRouter``), as the flow uses it."""
+
+    def enqueue(self, call: CallRequest) -> Awaitable[QueueEntry]: ...
+
+    def dispatch(self) -> Awaitable[object]:
+        """One dispatcher round now; the flow only waits for it to be done."""
+        ...
+
+    def poll(self, call_id: str) -> Awaitable[Offer | None]: ...
+
+    def ring_result(
+        self, call_id: str, agent_id: str, outcome: str, at: float | None = None
+    ) -> Awaitable[bool]: ...
+
+    def completed(self, call_id: str, agent_id: str, by: str) -> Awaitable[bool]: ...
+
+    def abandon(self, call_id: str, stage: str) -> Awaitable[bool]: ...
+
+    def status(self, call_id: str) -> Awaitable[CallStatus | None]: ...
+
+    def request_callback(self, call_id: str, number: str) -> Awaitable[bool]: ...
+
+    def waiting_call(self, call_id: str) -> Awaitable[dict[str, str] | None]: ...
+
+
+class Speech(Protocol):
+    """``ivr.speech.gateway.SpeechGateway``: a request dict (``ivr.speech.gateway.Request``),
+    the digits pressed instead of words, or None for the menu."""
+
+    def listen(
+        self, session: AGISession, language: str | None = None
+    ) -> Awaitable[dict[str, Any] | str | None]: ...
