@@ -91,9 +91,14 @@ def test_relaxation_after_step_timeout(hotline, agents, caller, asterisk, db) ->
     3 s, after which billing >= 2 lets agent102 (billing 2) take the call: its hold time is
     at least the step timeout."""
     agents("agent102", answer_after=0.3, hold_for=1.0)
-    service = hotline(agents=("agent101", "agent102"), overrides={"routing.yaml": {"rules": {
-        "inquiry": {"steps": [{"skills": "billing >= 4", "timeout_s": 3},
-                              {"skills": "billing >= 2"}]}}}})
+    service = hotline(agents=("agent101", "agent102"), overrides={
+        "routing.yaml": {"rules": {
+            "inquiry": {"steps": [{"skills": "billing >= 4", "timeout_s": 3},
+                                  {"skills": "billing >= 2"}]}}},
+        # The caller speaks English (the default line): agent102 must too, now that the
+        # call's language reaches routing (shipped, agent102 speaks Korean only).
+        "agents.yaml": {"agents": {"agent102": {"languages": ["ko", "en"]}}},
+    })
     assert service.post("/api/agents/agent101/pause?reason=break")[0] == 200
     call_id = caller("w2|d1")
     call_gone(asterisk, call_id)
