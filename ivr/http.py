@@ -77,7 +77,7 @@ class _JSON(resource.Resource):
 
 
 def make_site(hotline: Any) -> server.Site:
-    """The HTTP site of a running :class:`ivr.service.Hotline`."""
+    """The HTTP site of a running :class:`hotline.service.Hotline`."""
 
     async def api(method: str, parts: list[str], args: dict[str, str]) -> Any:
         router = hotline.router

@@ -82,7 +82,7 @@ class HotlineService:
     def start(self, timeout: float = 240.0) -> HotlineService:
         """Start and wait until /health answers (the first start builds the prompts)."""
         ivr = Path(sys.executable).with_name("ivr")
-        command = [str(ivr)] if ivr.exists() else [sys.executable, "-m", "ivr.cli"]
+        command = [str(ivr)] if ivr.exists() else [sys.executable, "-m", "hotline.cli"]
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.process = subprocess.Popen(
             [*command, "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT,

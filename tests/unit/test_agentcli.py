@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from ivr.agentcli import EXIT_BAD_REQUEST, EXIT_REFUSED, EXIT_UNREACHABLE, main
-from ivr.cli import build_parser
+from hotline.agentcli import EXIT_BAD_REQUEST, EXIT_REFUSED, EXIT_UNREACHABLE, main
+from hotline.cli import build_parser
 
 
 class FakeAPI:

@@ -59,7 +59,7 @@ def _stage_audio(cfg: Any, args: argparse.Namespace) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ivr.service import install_reactor
+    from hotline.service import install_reactor
 
     reactor = install_reactor()
     from twisted.internet import defer, task

@@ -113,7 +113,7 @@ class Hotline:
         import redis.asyncio as aioredis
 
         from callbacks.flow import CallbackFlow
-        from ivr.adapters import RouterOnReactor, WorkOrdersOnReactor
+        from hotline.adapters import RouterOnReactor, WorkOrdersOnReactor
         from ivr.flows.hotline import HotlineFlow
         from routing.live import LiveRouter
         from workorders.store import WorkOrderStore
@@ -158,10 +158,10 @@ class Hotline:
             router=router_on_reactor, workorders=workorders_on_reactor, clock=reactor
         )
         self._ports: list[Any] = []
-        self._failures: dict[str, Any] = {}  # what -> ivr.failures.RepeatedFailure
+        self._failures: dict[str, Any] = {}  # what -> hotline.failures.RepeatedFailure
         self._loops: list[Any] = []
-        self.metrics: Any = None  # ivr.metrics.QueueMetrics, registered while serving
-        self.watcher: Any = None  # ivr.reload.ConfigWatcher on the config directory
+        self.metrics: Any = None  # hotline.metrics.QueueMetrics, registered while serving
+        self.watcher: Any = None  # hotline.reload.ConfigWatcher on the config directory
 
     def _speech(self, cfg: Any) -> Any:
         from ivr.speech.gateway import SpeechGateway, speech_languages
@@ -238,10 +238,10 @@ class Hotline:
         from prometheus_client import REGISTRY
         from twisted.internet import task
 
+        from hotline.metrics import QueueMetrics
+        from hotline.reload import ConfigWatcher
         from ivr.aio import deferred
         from ivr.http import queue_report
-        from ivr.metrics import QueueMetrics
-        from ivr.reload import ConfigWatcher
 
         self.metrics = QueueMetrics(lambda: queue_report(self.router), self.reactor.seconds)
         REGISTRY.register(self.metrics)
@@ -302,7 +302,7 @@ class Hotline:
         return d.addCallbacks(ok, self._loop_failed, errbackArgs=(what,))
 
     def _failures_of(self, what: str) -> Any:
-        from ivr.failures import RepeatedFailure
+        from hotline.failures import RepeatedFailure
 
         if what not in self._failures:
             self._failures[what] = RepeatedFailure(what, self.reactor.seconds, log)
