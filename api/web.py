@@ -72,9 +72,11 @@ class ApiResource(resource.Resource):
         limit = self.api.max_body
         if declared.isdigit() and int(declared) > limit:
             return b"\0" * (limit + 1)  # refused as too large, without reading it
-        if request.content is None:
+        content = getattr(request, "content", None)  # absent until a body was received
+        if content is None:
             return b""
-        return request.content.read(limit + 1)
+        body: bytes = content.read(limit + 1)
+        return body
 
     def _write(self, response: ApiResponse, request: server.Request,
                gone: list[Failure]) -> None:
