@@ -116,7 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--output", help="directory to write to (default: from service.yaml)")
     b.set_defaults(func=_cmd_prompts_build)
 
-    p = sub.add_parser("call", help="place a test call into the stack, print the work order")
+    p = sub.add_parser(
+        "call", help="place a test call into the stack, print the work order",
+        epilog="The work order is read through the HTTP API ($HOTLINE_API, else service.yaml's "
+               "http address) with the bearer token of $HOTLINE_TOKEN, or of the file named by "
+               "$HOTLINE_TOKEN_FILE.",
+    )
     p.add_argument("--say", help="text the caller speaks (synthesized with piper)")
     p.add_argument("--wav", help="WAV file the caller plays")
     p.add_argument("--dtmf", default="", help="digits the caller presses (after --say/--wav)")
