@@ -31,7 +31,7 @@ REF = "#/components/schemas/{model}"
 
 def _model_schemas(
     routes: Sequence[Route],
-) -> tuple[dict[tuple[type[BaseModel], JsonSchemaMode], Any], dict[str, Any]]:
+) -> tuple[dict[tuple[Any, JsonSchemaMode], Any], dict[str, Any]]:
     models: list[tuple[type[BaseModel], JsonSchemaMode]] = [(ErrorAnswer, "serialization")]
     for route in routes:
         if route.body_schema is not None:
@@ -40,7 +40,8 @@ def _model_schemas(
             models.append((route.response, "serialization"))
     unique = list(dict.fromkeys(models))
     refs, definitions = models_json_schema(unique, ref_template=REF)
-    return dict(refs), definitions.get("$defs", {})
+    by_model: dict[tuple[Any, JsonSchemaMode], Any] = dict(refs)
+    return by_model, definitions.get("$defs", {})
 
 
 def _parameters(route: Route) -> list[dict[str, Any]]:

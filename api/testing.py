@@ -62,7 +62,8 @@ class FakeRouter:
 class FakeWorkOrders:
     """Orders by id and by call; ``down``: each read raises ConnectionError (Redis away)."""
 
-    def __init__(self, orders: Mapping[str, WorkOrder] = (), *, down: bool = False) -> None:
+    def __init__(self, orders: Mapping[str, WorkOrder] | None = None, *,
+                 down: bool = False) -> None:
         self.orders = dict(orders or {})
         self.down = down
 
@@ -143,7 +144,7 @@ class ApiUnderTest:
     health: FakeHealth
 
 
-def api_under_test(config: core.RoutingConfig, orders: Mapping[str, WorkOrder] = (),
+def api_under_test(config: core.RoutingConfig, orders: Mapping[str, WorkOrder] | None = None,
                    *, router: FakeRouter | None = None, store: FakeWorkOrders | None = None,
                    max_body: int | None = None) -> ApiUnderTest:
     """The whole API over fakes, with the tokens of :data:`IDENTITIES` and :data:`TEAMS`."""

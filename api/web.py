@@ -11,13 +11,11 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Coroutine, Mapping
-from typing import Any
+from typing import Any, Protocol
 
 from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 from twisted.web import resource, server
-from twisted.web.iweb import IRequest
-from twisted.web.resource import IResource
 
 from api.app import Api, ApiRequest, ApiResponse
 from ivr.aio import deferred
@@ -33,15 +31,21 @@ _FIXED_HEADERS = {
 }
 
 
+class RawResource(Protocol):
+    """A resource that renders a raw route itself (prometheus_client's ``MetricsResource``)."""
+
+    def render(self, request: server.Request) -> bytes | int: ...
+
+
 class ApiResource(resource.Resource):
     """Every path of the site; ``raw`` maps a raw route's path (``/metrics``) to the resource
     that renders it. ``run`` drives the answer's coroutine (tests: ``defer.ensureDeferred``)."""
 
     isLeaf = True
 
-    def __init__(self, api: Api, raw: Mapping[str, IResource] | None = None,
+    def __init__(self, api: Api, raw: Mapping[str, RawResource] | None = None,
                  run: Runner = deferred) -> None:
-        super().__init__()
+        resource.Resource.__init__(self)
         self.api = api
         self.raw = dict(raw or {})
         self.run = run
@@ -87,10 +91,10 @@ class ApiResource(resource.Resource):
             self._render_raw(route.path, request)
             return
         request.setResponseCode(response.status)
-        for name, value in _FIXED_HEADERS.items():
-            request.setHeader(name, value)
-        for name, text in response.headers.items():
-            request.setHeader(name.encode("ascii"), text.encode("ascii"))
+        for raw_name, raw_value in _FIXED_HEADERS.items():
+            request.setHeader(raw_name, raw_value)
+        for name, value in response.headers.items():
+            request.setHeader(name.encode("ascii"), value.encode("ascii"))
         request.write(json.dumps(response.body, default=str).encode())
         request.finish()
 
@@ -118,10 +122,10 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "replace")
 
 
-def _address(request: IRequest) -> str:
+def _address(request: server.Request) -> str:
     peer = request.getClientAddress()
     return str(getattr(peer, "host", "") or peer)
 
 
-def make_site(api: Api, raw: Mapping[str, IResource] | None = None) -> server.Site:
+def make_site(api: Api, raw: Mapping[str, RawResource] | None = None) -> server.Site:
     return server.Site(ApiResource(api, raw))

@@ -14,7 +14,7 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ivr.languages import all_languages
 
@@ -54,6 +54,8 @@ def check_runtime(cfg: Any) -> list[str]:
             problems.append(f"{cfg.directory / language.file('intents')}: "
                             f"speech.vosk_model: {exc}")
     for language in all_languages(cfg):
+        if language.prompts is None:
+            continue  # a config built without prompts (tests of one call flow)
         reason = voice_problem(language.prompts)
         if reason is None:
             continue
@@ -407,9 +409,11 @@ class Hotline:
 def serve(config_dir: str | None = None) -> int:
     """Run until SIGINT/SIGTERM. Exit 2 on a config that does not validate."""
     reactor = install_reactor()
-    from twisted.logger import STDLibLogObserver, globalLogBeginner
+    from twisted.logger import ILogObserver, STDLibLogObserver, globalLogBeginner
 
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
+    # STDLibLogObserver provides ILogObserver through zope's @implementer, unseen by mypy
+    observer = cast(ILogObserver, STDLibLogObserver())
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
     from ivr.config import ConfigError, load_config
 
@@ -454,7 +458,8 @@ def build_language_prompts(
             language.prompts, prompts_dir(cfg, language, sounds_dir), force=force,
         ))
         for language in all_languages(cfg)
-        if not with_voice_only or voice_problem(language.prompts) is None
+        if language.prompts is not None
+        and (not with_voice_only or voice_problem(language.prompts) is None)
     ]
 
 

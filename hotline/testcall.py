@@ -193,4 +193,5 @@ def main(args: argparse.Namespace) -> int:
 
     reactor.callWhenRunning(lambda: defer.ensureDeferred(run()).addBoth(done))
     reactor.run()
-    return result["code"]
+    code: int = result["code"]
+    return code
