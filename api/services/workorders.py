@@ -21,17 +21,11 @@ class WorkOrderService:
 
     async def order(self, actor: Actor, order_id: str) -> dict[str, Any]:
         order = await self.store.get(order_id)
-        if order is None:
-            self._may_read_some(actor)
-            raise WorkOrderNotFound(f"no work order {order_id}")
-        return await self._hand_out(actor, order)
+        return await self._hand_out(actor, order, f"no work order {order_id}")
 
     async def order_of_call(self, actor: Actor, call_id: str) -> dict[str, Any]:
         order = await self.store.get_by_call(call_id)
-        if order is None:
-            self._may_read_some(actor)
-            raise WorkOrderNotFound(f"no work order for call {call_id}")
-        return await self._hand_out(actor, order)
+        return await self._hand_out(actor, order, f"no work order for call {call_id}")
 
     def _may_read_some(self, actor: Actor) -> None:
         """A role without the permission learns nothing, not even that an order is absent."""
@@ -39,7 +33,11 @@ class WorkOrderService:
         assert own is not None  # authenticated route
         actor.authorize(Permission.WORKORDERS_READ, Scope(agent=own.user, team=own.team))
 
-    async def _hand_out(self, actor: Actor, order: WorkOrder) -> dict[str, Any]:
+    async def _hand_out(self, actor: Actor, order: WorkOrder | None,
+                        missing: str) -> dict[str, Any]:
+        if order is None:
+            self._may_read_some(actor)
+            raise WorkOrderNotFound(missing)
         team = self.teams(order.agent) if order.agent else None
         identity = actor.authorize(Permission.WORKORDERS_READ, Scope(agent=order.agent, team=team))
         await self.audit.record(

@@ -8,7 +8,6 @@ from __future__ import annotations
 import pytest
 
 from api.testing import ApiUnderTest, answer, api_under_test, sample_orders
-from ivr.config import DEFAULT_CONFIG_DIR, load_config
 from routing import core
 
 ROLES = ("none", "agent101", "supervisor-north", "quality", "ops", "auditor")
@@ -49,16 +48,6 @@ EXPECTED: list[tuple[str, str, str, tuple[int, ...]]] = [
     ("GET /api/calls/{call_id}/workorder", "GET", "/api/calls/c-9/workorder",
      (401, 404, 404, 403, 404, 403)),
 ]
-
-
-@pytest.fixture(scope="module")
-def routing_config() -> core.RoutingConfig:
-    return load_config(DEFAULT_CONFIG_DIR, environ={}).routing
-
-
-@pytest.fixture
-def under_test(routing_config: core.RoutingConfig) -> ApiUnderTest:
-    return api_under_test(routing_config, sample_orders())
 
 
 def declared(route_method: str, route_path: str) -> str:

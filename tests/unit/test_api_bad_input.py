@@ -18,21 +18,10 @@ from api.testing import (
     api_under_test,
     sample_orders,
 )
-from ivr.config import DEFAULT_CONFIG_DIR, load_config
 from routing import core
 
 JSON = {"Content-Type": "application/json"}
 PAUSE = "/api/agents/agent101/pause"
-
-
-@pytest.fixture(scope="module")
-def routing_config() -> core.RoutingConfig:
-    return load_config(DEFAULT_CONFIG_DIR, environ={}).routing
-
-
-@pytest.fixture
-def under_test(routing_config: core.RoutingConfig) -> ApiUnderTest:
-    return api_under_test(routing_config, sample_orders())
 
 
 def refused(under: ApiUnderTest, status: int, error_id: str, method: str, path: str,

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import pytest
 from pydantic import BaseModel, TypeAdapter
 
 from api import queue_report
@@ -28,18 +27,7 @@ from api.testing import (
     run_now,
     sample_orders,
 )
-from ivr.config import DEFAULT_CONFIG_DIR, load_config
 from routing import core
-
-
-@pytest.fixture(scope="module")
-def routing_config() -> core.RoutingConfig:
-    return load_config(DEFAULT_CONFIG_DIR, environ={}).routing
-
-
-@pytest.fixture
-def under_test(routing_config: core.RoutingConfig) -> ApiUnderTest:
-    return api_under_test(routing_config, sample_orders())
 
 
 def conforms(model: type[BaseModel], body: Any) -> None:

@@ -8,15 +8,12 @@ import io
 import json
 from typing import Any
 
-import pytest
 from twisted.internet import defer
 from twisted.web.resource import Resource
 from twisted.web.test.requesthelper import DummyRequest
 
-from api.testing import ApiUnderTest, api_under_test, sample_orders
+from api.testing import ApiUnderTest, sample_orders
 from api.web import ApiResource
-from ivr.config import DEFAULT_CONFIG_DIR, load_config
-from routing import core
 
 
 class FakeMetrics(Resource):
@@ -24,16 +21,6 @@ class FakeMetrics(Resource):
 
     def render(self, request: Any) -> bytes:
         return b"# HELP hotline_queue_calls_waiting Calls waiting in the queue\n"
-
-
-@pytest.fixture(scope="module")
-def routing_config() -> core.RoutingConfig:
-    return load_config(DEFAULT_CONFIG_DIR, environ={}).routing
-
-
-@pytest.fixture
-def under_test(routing_config: core.RoutingConfig) -> ApiUnderTest:
-    return api_under_test(routing_config, sample_orders())
 
 
 def render(under: ApiUnderTest, method: str, path: str, *, token: str | None = None,

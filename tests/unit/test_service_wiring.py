@@ -129,3 +129,19 @@ def test_without_a_voice_the_service_runs_on_prompts_built_elsewhere(
         assert check_runtime(cfg) == []
     (warning,) = [r.getMessage() for r in caplog.records if "no voice here" in r.getMessage()]
     assert f"using the prompts already built in {sounds}" in warning
+
+
+def test_api_is_closed_without_a_token_store(tmp_path: Path) -> None:
+    """A Hotline built without an authenticator refuses every token (``api.NoTokens``),
+    never lets one through; its audit trail defaults to the service log."""
+    from access import Unauthenticated
+    from api import LoggedAudit, NoTokens
+    from api.testing import run_now
+
+    cfg = speechless_config(tmp_path, ("command_timeout_s: 60", "command_timeout_s: 60"))
+    hotline = Hotline(cfg, task.Clock())
+    assert isinstance(hotline.authenticator, NoTokens)
+    assert isinstance(hotline.audit, LoggedAudit)
+    for header in (None, "", "Bearer anything", "Bearer " + "x" * 64):
+        with pytest.raises(Unauthenticated):
+            run_now(hotline.authenticator.authenticate(header, 0.0))
