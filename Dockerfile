@@ -13,6 +13,9 @@ RUN apt-get update \
 
 COPY pyproject.toml README.md ./
 COPY ivr ./ivr
+COPY hotline ./hotline
+COPY api ./api
+COPY access ./access
 COPY routing ./routing
 COPY callbacks ./callbacks
 COPY callerid ./callerid

@@ -3,7 +3,7 @@
 The service runs Twisted's asyncio reactor, so asyncio libraries (``redis.asyncio``) share its
 loop. Their coroutines must run as asyncio Tasks (redis-py's timeouts need a current task),
 while call flows are Twisted coroutines awaiting Deferreds: :func:`deferred` runs a coroutine
-as a Task and hands back a Deferred (the flows' adapters in :mod:`ivr.adapters` use it).
+as a Task and hands back a Deferred (the flows' adapters in :mod:`hotline.adapters` use it).
 """
 
 from __future__ import annotations

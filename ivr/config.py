@@ -34,10 +34,12 @@ __all__ = [
     "ARISettings",
     "AsteriskSettings",
     "ConfigError",
+    "HTTPListen",
     "HotlineConfig",
     "Listen",
     "RedisSettings",
     "ServiceConfig",
+    "TLSFiles",
     "load_config",
     "read_section",
     "read_yaml",
@@ -60,6 +62,22 @@ class Listen(_Section):
 
 class AGIListen(Listen):
     command_timeout_s: float = Field(60.0, gt=0)
+
+
+class TLSFiles(_Section):
+    """A certificate chain and its private key, PEM files (``http.tls``)."""
+
+    cert_file: str
+    key_file: str
+
+
+class HTTPListen(Listen):
+    """``http``: where the API listens. Off loopback it must speak TLS (``tls``), or say that
+    a TLS-terminating proxy on the same host or network does (``allow_plaintext: true``):
+    the API carries bearer tokens and callers' personal data."""
+
+    tls: TLSFiles | None = None
+    allow_plaintext: bool = False
 
 
 class ARISettings(_Section):
@@ -91,7 +109,7 @@ class ServiceConfig(_Section):
 
     agi: AGIListen = AGIListen(port=4573)
     audiosocket: Listen = Listen(port=9092)
-    http: Listen = Listen(port=8090)
+    http: HTTPListen = HTTPListen(port=8090)
     ari: ARISettings = ARISettings()
     redis: RedisSettings = RedisSettings()
     asterisk: AsteriskSettings = AsteriskSettings()

@@ -2,7 +2,9 @@
 
 The service runs exactly as in production: the ``ivr`` console script, the config directory
 (a copy with test overrides when asked), and the environment overrides of ``ivr/config.py``
-that aim it at the stack's Redis and Asterisk.
+that aim it at the stack's Redis and Asterisk. Requests to its API carry the bearer token of
+``HOTLINE_TOKEN`` or ``HOTLINE_TOKEN_FILE`` (in ``env`` or this process's environment), as
+the ``ivr`` commands send it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from typing import Any
 
 import yaml
 
+from hotline.apitoken import api_token, authorization
 from testbed.processes import stop_process
 
 REPO = Path(__file__).resolve().parent.parent
@@ -82,7 +85,7 @@ class HotlineService:
     def start(self, timeout: float = 240.0) -> HotlineService:
         """Start and wait until /health answers (the first start builds the prompts)."""
         ivr = Path(sys.executable).with_name("ivr")
-        command = [str(ivr)] if ivr.exists() else [sys.executable, "-m", "ivr.cli"]
+        command = [str(ivr)] if ivr.exists() else [sys.executable, "-m", "hotline.cli"]
         log = open(self.log_path, "ab")  # noqa: SIM115 - handed to the child process
         self.process = subprocess.Popen(
             [*command, "serve"], env=self.env, stdout=log, stderr=subprocess.STDOUT,
@@ -107,12 +110,18 @@ class HotlineService:
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.http_port}{path}"
 
+    def headers(self) -> dict[str, str]:
+        """The Authorization header of the token in the service's environment, if any."""
+        return authorization(api_token(self.env))
+
     def get(self, path: str) -> Any:
-        with urllib.request.urlopen(self.url(path), timeout=5) as response:
+        request = urllib.request.Request(self.url(path), headers=self.headers())
+        with urllib.request.urlopen(request, timeout=5) as response:
             return json.load(response)
 
     def post(self, path: str) -> tuple[int, Any]:
-        request = urllib.request.Request(self.url(path), method="POST", data=b"")
+        request = urllib.request.Request(self.url(path), method="POST", data=b"",
+                                         headers=self.headers())
         try:
             with urllib.request.urlopen(request, timeout=5) as response:
                 return response.status, json.load(response)

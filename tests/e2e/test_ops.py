@@ -33,7 +33,7 @@ IVR = Path(sys.executable).with_name("ivr")
 
 
 def ivr(*argv: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
-    command = [str(IVR)] if IVR.exists() else [sys.executable, "-m", "ivr.cli"]
+    command = [str(IVR)] if IVR.exists() else [sys.executable, "-m", "hotline.cli"]
     if config is not None:
         command += ["--config", str(config)]
     return subprocess.run([*command, *argv], capture_output=True, text=True, timeout=60)

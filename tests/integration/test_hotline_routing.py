@@ -2,7 +2,7 @@
 what the caller chose in the IVR (their language) is what routing decides on.
 
 The flow runs on the reactor as in the service, driving a fake Asterisk; the router is the
-asyncio ``routing.live.LiveRouter`` behind the service's adapter (``ivr.adapters``), so each
+asyncio ``routing.live.LiveRouter`` behind the service's adapter (``hotline.adapters``), so each
 router call runs as an asyncio Task, as redis.asyncio needs. Work orders are in memory.
 """
 
@@ -18,7 +18,7 @@ import redis.asyncio as aioredis
 import yaml
 from twisted.internet import task
 
-from ivr.adapters import RouterOnReactor
+from hotline.adapters import RouterOnReactor
 from ivr.aio import deferred
 from ivr.config import load_config
 from ivr.flows.hotline import HotlineFlow

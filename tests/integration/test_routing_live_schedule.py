@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import redis.asyncio as aioredis
 
-from ivr.http import queue_report
+from api import queue_report
 from ivr.testing import on_asyncio
 from routing.live import CallRequest, LiveRouter
 from routing.testing import only_available, shipped_config

@@ -11,8 +11,8 @@ from typing import Any
 
 import pytest
 
-from ivr.agentcli import EXIT_BAD_REQUEST, EXIT_REFUSED, EXIT_UNREACHABLE, main
-from ivr.cli import build_parser
+from hotline.agentcli import EXIT_BAD_REQUEST, EXIT_REFUSED, EXIT_UNREACHABLE, main
+from hotline.cli import build_parser
 
 
 class FakeAPI:
@@ -162,3 +162,43 @@ def test_list_one_agent_and_json() -> None:
     assert code == 0 and json.loads(out) == {"agent101": AGENTS["agent101"]}
     code, _out, err = run(["list", "agent999"], FakeAPI(AGENTS))
     assert code == EXIT_BAD_REQUEST and "unknown agent 'agent999'" in err
+
+
+def test_token_from_environment_is_sent_as_bearer(tmp_path) -> None:
+    """``$HOTLINE_TOKEN`` is sent as ``Authorization: Bearer <token>``; without it, the token
+    in the file named by ``$HOTLINE_TOKEN_FILE`` (its trailing newline dropped)."""
+    api = FakeAPI({"agent": "agent101", "status": "available"})
+    run(["login", "agent101"], api, {"HOTLINE_TOKEN": "hot-123"})
+    assert api.requests[0].get_header("Authorization") == "Bearer hot-123"
+    token_file = tmp_path / "token"
+    token_file.write_text("from-file-456\n")
+    api = FakeAPI({"agent101": {"status": "available"}})
+    run(["list"], api, {"HOTLINE_TOKEN_FILE": str(token_file)})
+    assert api.requests[0].get_header("Authorization") == "Bearer from-file-456"
+    api = FakeAPI({"agent101": {"status": "available"}})
+    run(["list"], api, {})
+    assert api.requests[0].get_header("Authorization") is None
+
+
+def test_refused_token_exits_4_and_says_where_the_token_comes_from(tmp_path) -> None:
+    """A 401 exits 4 naming HOTLINE_TOKEN and HOTLINE_TOKEN_FILE; a 403 exits 4 with the
+    API's reason; an unreadable token file exits 4 before anything is sent."""
+    api = FakeAPI(http_error(401, {"error": "the token is unknown", "id": "unauthenticated"}))
+    code, _, err = run(["login", "agent101"], api, {"HOTLINE_TOKEN": "x"})
+    assert code == 4
+    assert "the token is unknown" in err and "HOTLINE_TOKEN_FILE" in err
+    api = FakeAPI(http_error(403, {"error": "agents:state on agent agent102: role agent "
+                                            "reaches its own only", "id": "forbidden"}))
+    code, _, err = run(["pause", "agent102", "--reason", "break"], api, {"HOTLINE_TOKEN": "x"})
+    assert code == 4 and "reaches its own only" in err
+    api = FakeAPI()
+    code, _, err = run(["list"], api, {"HOTLINE_TOKEN_FILE": str(tmp_path / "missing")})
+    assert code == 4 and "HOTLINE_TOKEN_FILE" in err and api.requests == []
+
+
+def test_help_names_the_token_variables(capsys) -> None:
+    """``ivr agent --help`` says where the token comes from."""
+    with pytest.raises(SystemExit):
+        build_parser().parse_args(["agent", "--help"])
+    out = " ".join(capsys.readouterr().out.split())
+    assert "$HOTLINE_TOKEN" in out and "$HOTLINE_TOKEN_FILE" in out

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from ivr.cli import main as ivr_main
+from hotline.cli import main as ivr_main
 from ivr.config import DEFAULT_CONFIG_DIR, ConfigError, load_config
 
 

@@ -7,7 +7,7 @@ import logging
 import pytest
 from twisted.internet import task
 
-from ivr.failures import RepeatedFailure
+from hotline.failures import RepeatedFailure
 
 log = logging.getLogger("test.failures")
 

@@ -10,8 +10,8 @@ import pytest
 import yaml
 from twisted.internet import task
 
-from ivr.reload import ConfigWatcher
-from ivr.service import ConfigHolder
+from hotline.reload import ConfigWatcher
+from hotline.service import ConfigHolder
 from testbed.service import config_copy
 
 POLL = 2.0
@@ -121,7 +121,7 @@ def test_a_failing_reload_does_not_stop_the_watcher(tmp_path: Path, caplog) -> N
 
     clock = task.Clock()
     ConfigWatcher(tmp_path, broken, clock=clock, interval_s=POLL).start()
-    with caplog.at_level(logging.ERROR, logger="ivr.reload"):
+    with caplog.at_level(logging.ERROR, logger="hotline.reload"):
         write(tmp_path / "queues.yaml", "queues: {a: 1}\n")
         clock.pump([POLL, POLL])
     assert "boom" in caplog.text
@@ -158,7 +158,7 @@ def test_watcher_drives_the_sighup_reload_on_the_real_config(caplog) -> None:
 
     data["queues"]["faults"]["ring_timeout_s"] = "soon"
     write(queues_file, yaml.safe_dump(data))
-    with caplog.at_level(logging.ERROR, logger="ivr.service"):
+    with caplog.at_level(logging.ERROR, logger="hotline.service"):
         clock.pump([POLL, POLL])
     assert "config reload refused" in caplog.text
     assert "queues.yaml" in caplog.text and "ring_timeout_s" in caplog.text

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from events import event_fields
-from ivr.report import (
+from hotline.report import (
     compute_report,
     parse_interval,
     parse_time,

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from ivr.cli import build_parser
+from hotline.cli import build_parser
+from hotline.report import ChartsUnavailable, compute_report, render_png
 from ivr.config import DEFAULT_CONFIG_DIR
-from ivr.report import ChartsUnavailable, compute_report, render_png
 
 EXTRA = "pip install 'hotline[charts]'"
 

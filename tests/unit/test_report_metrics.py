@@ -1,4 +1,4 @@
-"""The Prometheus collector of live queue figures (``ivr/metrics.py``), on its own registry."""
+"""The Prometheus collector of live queue figures (``hotline/metrics.py``), on its own registry."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 from prometheus_client import CollectorRegistry, generate_latest
 from twisted.internet import defer, task
 
-from ivr.metrics import QueueMetrics
+from hotline.metrics import QueueMetrics
 
 FIGURES = {
     "faults": {

@@ -14,10 +14,10 @@ from prometheus_client import REGISTRY
 from twisted.internet import defer, task
 from twisted.internet.address import IPv4Address
 
+from hotline.service import Hotline, check_runtime, prompts_dir
 from ivr import prompts
 from ivr.config import DEFAULT_CONFIG_DIR, HotlineConfig, load_config
 from ivr.languages import all_languages
-from ivr.service import Hotline, check_runtime, prompts_dir
 from ivr.testing import SILENCE, FakeAsterisk
 
 
@@ -74,12 +74,12 @@ def test_the_dispatcher_failing_every_round_is_logged_once_then_summed_up(
         pass
 
     caplog.clear()  # "ARI is off", said once at start
-    with caplog.at_level(logging.WARNING, logger="ivr.service"):
+    with caplog.at_level(logging.WARNING, logger="hotline.service"):
         for _ in range(4 * 60 + 1):  # a minute after the first failure
             clock.advance(0.25)
             failed = defer.fail(RedisAway("Error 111 connecting to 127.0.0.1:6379."))
             hotline._watched(failed, "dispatch")
-    lines = [r.getMessage() for r in caplog.records if r.name == "ivr.service"]
+    lines = [r.getMessage() for r in caplog.records if r.name == "hotline.service"]
     assert len(lines) == 3, lines
     assert lines[0].startswith("dispatch failed: Error 111")
     assert all(line.startswith("dispatch still failing: ") for line in lines[1:])
@@ -125,7 +125,23 @@ def test_without_a_voice_the_service_runs_on_prompts_built_elsewhere(
     sounds.mkdir(parents=True)
     for name in language.prompts.texts():
         (sounds / f"{name}.wav").write_bytes(b"RIFF")
-    with caplog.at_level(logging.WARNING, logger="ivr.service"):
+    with caplog.at_level(logging.WARNING, logger="hotline.service"):
         assert check_runtime(cfg) == []
     (warning,) = [r.getMessage() for r in caplog.records if "no voice here" in r.getMessage()]
     assert f"using the prompts already built in {sounds}" in warning
+
+
+def test_api_is_closed_without_a_token_store(tmp_path: Path) -> None:
+    """A Hotline built without an authenticator refuses every token (``api.NoTokens``),
+    never lets one through; its audit trail defaults to the service log."""
+    from access import Unauthenticated
+    from api import LoggedAudit, NoTokens
+    from api.testing import run_now
+
+    cfg = speechless_config(tmp_path, ("command_timeout_s: 60", "command_timeout_s: 60"))
+    hotline = Hotline(cfg, task.Clock())
+    assert isinstance(hotline.authenticator, NoTokens)
+    assert isinstance(hotline.audit, LoggedAudit)
+    for header in (None, "", "Bearer anything", "Bearer " + "x" * 64):
+        with pytest.raises(Unauthenticated):
+            run_now(hotline.authenticator.authenticate(header, 0.0))

@@ -1,7 +1,7 @@
 """What the hotline flow asks of the rest of the service, and nothing more.
 
 In the service these are adapters that run the asyncio router and store on the reactor
-(:mod:`ivr.adapters`); in unit tests, the fakes (``routing.live_fakes.FakeRouter``,
+(:mod:`hotline.adapters`); in unit tests, the fakes (``routing.live_fakes.FakeRouter``,
 ``workorders.testing.InMemoryWorkOrders``). Each method returns something the flow awaits:
 a Deferred from an adapter, a coroutine from a fake.
 """

@@ -1,7 +1,7 @@
 """The report's arithmetic, pure: stream events in, per-queue figures per interval out.
 
 The definitions (offered, answered within target, short abandons, ...) are in
-:mod:`ivr.report`; the counting is the routing core's (:class:`routing.core.QueueStats`).
+:mod:`hotline.report`; the counting is the routing core's (:class:`routing.core.QueueStats`).
 """
 
 from __future__ import annotations

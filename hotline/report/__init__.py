@@ -25,13 +25,13 @@ Definitions (per queue, per interval):
 Only the first outcome of a call in a queue counts (a caller who hangs up while being sent to
 the operator produced ``EXITWITHTIMEOUT`` then ``ABANDON``: it is one overflowed call).
 
-Rooms: :mod:`~ivr.report.stream` reads the events, :mod:`~ivr.report.compute` counts (pure),
-:mod:`~ivr.report.render` draws the chart and the page (matplotlib, the ``charts`` extra, only
-there), :mod:`~ivr.report.cli` is ``ivr report``.
+Rooms: :mod:`~hotline.report.stream` reads the events, :mod:`~hotline.report.compute` counts (pure),
+:mod:`~hotline.report.render` draws the chart and the page (matplotlib, the ``charts`` extra, only
+there), :mod:`~hotline.report.cli` is ``ivr report``.
 """
 
-from ivr.report.cli import ReportOptions, add_arguments, main, options_from_args, parse_interval
-from ivr.report.compute import (
+from hotline.report.cli import ReportOptions, add_arguments, main, options_from_args, parse_interval
+from hotline.report.compute import (
     OUTCOMES,
     RING_FAILURES,
     Figures,
@@ -40,14 +40,14 @@ from ivr.report.compute import (
     iso,
     parse_time,
 )
-from ivr.report.render import (
+from hotline.report.render import (
     CHARTS_EXTRA,
     ChartsUnavailable,
     render_html,
     render_png,
     require_charts,
 )
-from ivr.report.stream import READ_MARGIN_S, EventStream, read_events
+from hotline.report.stream import READ_MARGIN_S, EventStream, read_events
 
 __all__ = [
     "CHARTS_EXTRA",

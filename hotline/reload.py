@@ -5,7 +5,7 @@ systems and ConfigMap symlink swaps all show up as a changed inode, size or mtim
 handful of syscalls. An editor or a deployment writes several files, or one file in several
 steps, so the watcher waits until the directory has **stopped changing for one poll** before it
 reloads: a half-written file is never read. The reload itself validates first and keeps the last
-good config on error (:meth:`ivr.service.ConfigHolder.reload`); a refused config is not retried
+good config on error (:meth:`hotline.service.ConfigHolder.reload`); a refused config is not retried
 until the files change again, so a bad edit logs its problems once, not every poll.
 
 States (``_state``):

@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from ivr.report.compute import compute_report, parse_time
-from ivr.report.render import ChartsUnavailable, render_html, render_png, require_charts
-from ivr.report.stream import read_events
+from hotline.report.compute import compute_report, parse_time
+from hotline.report.render import ChartsUnavailable, render_html, render_png, require_charts
+from hotline.report.stream import read_events
 from routing import core
 
 
@@ -112,7 +112,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    """``ivr report``'s options (``ivr.cli`` builds the parser)."""
+    """``ivr report``'s options (``hotline.cli`` builds the parser)."""
     when = parser.add_mutually_exclusive_group()
     when.add_argument("--since", help="start time, ISO-8601 (UTC unless an offset is given)")
     when.add_argument("--hours", type=float, default=24.0,

@@ -14,7 +14,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from ivr.report.compute import Figures, Report, iso
+from hotline.report.compute import Figures, Report, iso
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -2,9 +2,10 @@
 
 A thin client of the HTTP API (``POST /api/agents/<id>/<action>``, ``GET /api/agents``), so
 the command goes through the same atomic Redis scripts as every other state change and works
-against any instance sharing the agent pool. Exit codes: 0 done, 1 refused by the agent's
-state (HTTP 409), 2 a bad request (unknown agent or pause reason), 3 the service could not be
-reached.
+against any instance sharing the agent pool. It sends the bearer token of ``HOTLINE_TOKEN``
+or of the file named by ``HOTLINE_TOKEN_FILE`` (:mod:`hotline.apitoken`). Exit codes: 0 done,
+1 refused by the agent's state (HTTP 409), 2 a bad request (unknown agent or pause reason),
+3 the service could not be reached, 4 no valid token or not allowed (HTTP 401, 403).
 """
 
 from __future__ import annotations
@@ -19,12 +20,15 @@ import urllib.request
 from collections.abc import Callable, Mapping
 from typing import Any, TextIO
 
+from hotline.apitoken import TOKEN_HELP, TokenFileError, api_token, authorization
+
 DEFAULT_API = "http://127.0.0.1:8090"
 ACTIONS = ("login", "logout", "pause", "resume")
 
 EXIT_REFUSED = 1
 EXIT_BAD_REQUEST = 2
 EXIT_UNREACHABLE = 3
+EXIT_DENIED = 4
 
 Opener = Callable[..., Any]
 """``urllib.request.urlopen``-like: ``(request, timeout=...) -> response``; tests pass a fake."""
@@ -42,10 +46,11 @@ class AgentAPI:
     """The agent endpoints of one running service (``base``: ``http://host:port``)."""
 
     def __init__(self, base: str, *, opener: Opener = urllib.request.urlopen,
-                 timeout: float = 5.0) -> None:
+                 timeout: float = 5.0, token: str | None = None) -> None:
         self.base = base.rstrip("/")
         self.opener = opener
         self.timeout = timeout
+        self.token = token
 
     def action(self, agent_id: str, action: str, reason: str = "") -> dict[str, Any]:
         """Apply ``action`` to ``agent_id``; returns ``{"agent": ..., "status": ...}``."""
@@ -54,14 +59,18 @@ class AgentAPI:
         path = f"/api/agents/{urllib.parse.quote(agent_id, safe='')}/{action}"
         if reason:
             path += "?" + urllib.parse.urlencode({"reason": reason})
-        return self._request("POST", path, what=f"{action} {agent_id}")
+        result: dict[str, Any] = self._request("POST", path, what=f"{action} {agent_id}")
+        return result
 
     def agents(self) -> dict[str, dict[str, str]]:
-        return self._request("GET", "/api/agents", what="list agents")
+        agents: dict[str, dict[str, str]] = self._request("GET", "/api/agents",
+                                                          what="list agents")
+        return agents
 
     def _request(self, method: str, path: str, *, what: str) -> Any:
         request = urllib.request.Request(
-            self.base + path, method=method, data=b"" if method == "POST" else None
+            self.base + path, method=method, data=b"" if method == "POST" else None,
+            headers=authorization(self.token),
         )
         try:
             with self.opener(request, timeout=self.timeout) as response:
@@ -70,6 +79,9 @@ class AgentAPI:
             message = _error_text(exc)
             if exc.code == 409:
                 raise AgentCommandError(message, EXIT_REFUSED) from None
+            if exc.code in (401, 403):
+                hint = f" ({TOKEN_HELP})" if exc.code == 401 else ""
+                raise AgentCommandError(f"{what}: {message}{hint}", EXIT_DENIED) from None
             if 400 <= exc.code < 500:
                 raise AgentCommandError(f"{what}: {message}", EXIT_BAD_REQUEST) from None
             raise AgentCommandError(
@@ -140,6 +152,11 @@ def check_arguments(args: argparse.Namespace) -> str | None:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.epilog = (
+        "Authentication: the bearer token comes from $HOTLINE_TOKEN, or from the file named "
+        "by $HOTLINE_TOKEN_FILE. Exit codes: 0 done, 1 refused by the agent's state, 2 a bad "
+        "request, 3 the service unreachable, 4 no valid token or not allowed."
+    )
     parser.add_argument("action", choices=[*ACTIONS, "list"])
     parser.add_argument("agent", nargs="?", help="agent id (agents.yaml); optional for list")
     parser.add_argument("--reason", help="pause reason code (pause only)")
@@ -163,7 +180,13 @@ def main(
     if problem:
         print(f"ivr agent: {problem}", file=err)
         return EXIT_BAD_REQUEST
-    api = AgentAPI(args.api or environ.get("HOTLINE_API") or DEFAULT_API, opener=opener)
+    try:
+        token = api_token(environ)
+    except TokenFileError as exc:
+        print(f"ivr agent: {exc}", file=err)
+        return EXIT_DENIED
+    api = AgentAPI(args.api or environ.get("HOTLINE_API") or DEFAULT_API, opener=opener,
+                   token=token)
     try:
         run(args, api, out)
     except AgentCommandError as exc:

@@ -3,7 +3,7 @@
 ``/metrics`` is rendered by prometheus_client in a thread of the reactor's pool, while the
 routing state lives in Redis behind ``redis.asyncio`` on the reactor thread. So the reactor
 refreshes a cached copy of the per-queue figures every second (:meth:`QueueMetrics.refresh`,
-the same :func:`ivr.http.queue_report` that ``GET /api/queues`` answers) and ``collect()``
+the same :func:`api.queue_report` that ``GET /api/queues`` answers) and ``collect()``
 only reads that copy; ``hotline_queue_report_age_seconds`` says how fresh it is, so a scrape
 during a Redis outage shows stale figures as stale rather than failing.
 

@@ -1,7 +1,8 @@
 """The wiring: one Twisted reactor (asyncio flavour) with every server of the hotline.
 
 ``ivr serve`` = FastAGI server (call flows by script name) + AudioSocket server (speech) +
-ARI client (events, originate) + Redis (work orders, live routing) + HTTP (API, /metrics).
+ARI client (events, originate) + Redis (work orders, live routing) + HTTP (:mod:`api`,
+/metrics; TLS with ``http.tls``).
 Config is loaded once and validated whole; SIGHUP (or a changed file) reloads it whole, and
 a bad new config leaves the last good one in force with a clear log line.
 """
@@ -13,9 +14,13 @@ import os
 import signal
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
 from ivr.languages import all_languages
+
+if TYPE_CHECKING:
+    from access import Authenticator
+    from api import AuditTrail
 
 log = logging.getLogger(__name__)
 
@@ -49,6 +54,8 @@ def check_runtime(cfg: Any) -> list[str]:
             problems.append(f"{cfg.directory / language.file('intents')}: "
                             f"speech.vosk_model: {exc}")
     for language in all_languages(cfg):
+        if language.prompts is None:
+            continue  # a config built without prompts (tests of one call flow)
         reason = voice_problem(language.prompts)
         if reason is None:
             continue
@@ -64,6 +71,9 @@ def check_runtime(cfg: Any) -> list[str]:
             log.warning("prompts (%s): no voice here (%s): using the prompts already built in "
                         "%s, not checked against %s", language.code, reason, sounds,
                         language.file("prompts"))
+    from hotline.endpoints import http_exposure_problems
+
+    problems += http_exposure_problems(cfg.service.http, cfg.directory / "service.yaml")
     for label, path in (
         ("service.yaml: asterisk.sounds_dir", cfg.service.asterisk.host_sounds_dir),
         ("service.yaml: spool_dir", Path(cfg.service.spool_dir)),
@@ -106,19 +116,53 @@ class ConfigHolder:
         return True
 
 
-class Hotline:
-    """Everything ``ivr serve`` runs, started and stopped together."""
+class HotlineHealth:
+    """``GET /health``'s figures from the running service (:class:`api.HealthSource`)."""
 
-    def __init__(self, cfg: Any, reactor: Any) -> None:
+    def __init__(self, hotline: Hotline) -> None:
+        self.hotline = hotline
+
+    async def redis_ok(self) -> bool:
+        try:
+            return bool(await self.hotline.redis.ping())
+        except Exception:
+            return False
+
+    def ari_state(self) -> str:
+        ari = self.hotline.ari
+        return str(ari.state.value) if ari is not None else "off"
+
+    def calls(self) -> int:
+        return len(self.hotline.flow.active)
+
+    def speech_streams(self) -> int | None:
+        speech = self.hotline.speech
+        return int(speech.server.pool.in_use) if speech is not None else None
+
+
+class Hotline:
+    """Everything ``ivr serve`` runs, started and stopped together.
+
+    ``authenticator`` checks the API's bearer tokens (an :class:`access.Authenticator`, the
+    token store) and ``audit`` records reads of personal data and changes (the audit log);
+    without them the API refuses every token (:class:`api.NoTokens`) and audit entries go to
+    the service log only (:class:`api.LoggedAudit`): closed by default, never open.
+    """
+
+    def __init__(self, cfg: Any, reactor: Any, *, authenticator: Authenticator | None = None,
+                 audit: AuditTrail | None = None) -> None:
         import redis.asyncio as aioredis
 
+        from api import LoggedAudit, NoTokens
         from callbacks.flow import CallbackFlow
-        from ivr.adapters import RouterOnReactor, WorkOrdersOnReactor
+        from hotline.adapters import RouterOnReactor, WorkOrdersOnReactor
         from ivr.flows.hotline import HotlineFlow
         from routing.live import LiveRouter
         from workorders.store import WorkOrderStore
 
         self.reactor = reactor
+        self.authenticator: Authenticator = authenticator or NoTokens()
+        self.audit: AuditTrail = audit or LoggedAudit()
         self.config = ConfigHolder(cfg)
         svc = cfg.service
         self.redis = aioredis.from_url(
@@ -158,10 +202,10 @@ class Hotline:
             router=router_on_reactor, workorders=workorders_on_reactor, clock=reactor
         )
         self._ports: list[Any] = []
-        self._failures: dict[str, Any] = {}  # what -> ivr.failures.RepeatedFailure
+        self._failures: dict[str, Any] = {}  # what -> hotline.failures.RepeatedFailure
         self._loops: list[Any] = []
-        self.metrics: Any = None  # ivr.metrics.QueueMetrics, registered while serving
-        self.watcher: Any = None  # ivr.reload.ConfigWatcher on the config directory
+        self.metrics: Any = None  # hotline.metrics.QueueMetrics, registered while serving
+        self.watcher: Any = None  # hotline.reload.ConfigWatcher on the config directory
 
     def _speech(self, cfg: Any) -> Any:
         from ivr.speech.gateway import SpeechGateway, speech_languages
@@ -190,7 +234,6 @@ class Hotline:
         from twisted.internet import task
 
         from ivr.aio import deferred
-        from ivr.http import make_site
 
         svc = self.config().service
         self._ports.append(
@@ -198,9 +241,7 @@ class Hotline:
         )
         if self.speech is not None:
             self._ports.append(self.speech.listen_tcp(self.reactor))
-        self._ports.append(
-            self.reactor.listenTCP(svc.http.port, make_site(self), interface=svc.http.host)
-        )
+        self._listen_http(svc.http)
         if self.ari is not None:
             if self.telephony is not None:
                 self.ari.subscribe("DeviceStateChanged", self.telephony.on_device_state)
@@ -228,9 +269,43 @@ class Hotline:
         if notice:
             log.info("%s", notice)
         log.info(
-            "hotline serving: FastAGI %s:%d, HTTP %s:%d, instance %s",
-            svc.agi.host, svc.agi.port, svc.http.host, svc.http.port, svc.instance,
+            "hotline serving: FastAGI %s:%d, HTTP%s %s:%d, instance %s",
+            svc.agi.host, svc.agi.port, "S" if svc.http.tls else "", svc.http.host,
+            svc.http.port, svc.instance,
         )
+
+    def site(self) -> Any:
+        """The HTTP site: the API over this service's router, store, health, token checks and
+        audit trail, and prometheus_client's /metrics."""
+        from prometheus_client.twisted import MetricsResource
+
+        from api import build_api
+        from api.web import make_site
+
+        api = build_api(
+            router=self.router, workorders_store=self.workorders,
+            health_source=HotlineHealth(self), authenticator=self.authenticator,
+            audit=self.audit, clock=self.reactor.seconds,
+        )
+        return make_site(api, raw={"/metrics": MetricsResource()})
+
+    def _listen_http(self, http: Any) -> None:
+        from twisted.internet.endpoints import serverFromString
+
+        from api import NoTokens
+        from hotline.endpoints import http_endpoint
+
+        if isinstance(self.authenticator, NoTokens):
+            log.warning("no token store is wired in: the API refuses every token "
+                        "(only /health, /metrics and /api/openapi.json answer)")
+
+        def failed(failure: Any) -> None:
+            log.error("HTTP cannot listen on %s:%d: %s", http.host, http.port,
+                      failure.getErrorMessage())
+            self.reactor.stop()
+
+        d = serverFromString(self.reactor, http_endpoint(http)).listen(self.site())
+        d.addCallbacks(self._ports.append, failed)
 
     def _start_ops(self) -> None:
         """Queue gauges for /metrics (refreshed here, read by the scrape thread) and the
@@ -238,10 +313,10 @@ class Hotline:
         from prometheus_client import REGISTRY
         from twisted.internet import task
 
+        from api import queue_report
+        from hotline.metrics import QueueMetrics
+        from hotline.reload import ConfigWatcher
         from ivr.aio import deferred
-        from ivr.http import queue_report
-        from ivr.metrics import QueueMetrics
-        from ivr.reload import ConfigWatcher
 
         self.metrics = QueueMetrics(lambda: queue_report(self.router), self.reactor.seconds)
         REGISTRY.register(self.metrics)
@@ -302,7 +377,7 @@ class Hotline:
         return d.addCallbacks(ok, self._loop_failed, errbackArgs=(what,))
 
     def _failures_of(self, what: str) -> Any:
-        from ivr.failures import RepeatedFailure
+        from hotline.failures import RepeatedFailure
 
         if what not in self._failures:
             self._failures[what] = RepeatedFailure(what, self.reactor.seconds, log)
@@ -334,9 +409,11 @@ class Hotline:
 def serve(config_dir: str | None = None) -> int:
     """Run until SIGINT/SIGTERM. Exit 2 on a config that does not validate."""
     reactor = install_reactor()
-    from twisted.logger import STDLibLogObserver, globalLogBeginner
+    from twisted.logger import ILogObserver, STDLibLogObserver, globalLogBeginner
 
-    globalLogBeginner.beginLoggingTo([STDLibLogObserver()], redirectStandardIO=False)
+    # STDLibLogObserver provides ILogObserver through zope's @implementer, unseen by mypy
+    observer = cast(ILogObserver, STDLibLogObserver())
+    globalLogBeginner.beginLoggingTo([observer], redirectStandardIO=False)
 
     from ivr.config import ConfigError, load_config
 
@@ -381,7 +458,8 @@ def build_language_prompts(
             language.prompts, prompts_dir(cfg, language, sounds_dir), force=force,
         ))
         for language in all_languages(cfg)
-        if not with_voice_only or voice_problem(language.prompts) is None
+        if language.prompts is not None
+        and (not with_voice_only or voice_problem(language.prompts) is None)
     ]
 
 

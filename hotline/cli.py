@@ -32,7 +32,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
             print(f"error: {problem}", file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
         return 1
-    from ivr.service import check_runtime
+    from hotline.service import check_runtime
 
     problems = check_runtime(cfg)
     for problem in problems:
@@ -44,14 +44,14 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
 
 
 def _cmd_serve(args: argparse.Namespace) -> int:
-    from ivr.service import serve
+    from hotline.service import serve
 
     return serve(args.config)
 
 
 def _cmd_prompts_build(args: argparse.Namespace) -> int:
+    from hotline.service import build_language_prompts
     from ivr.config import ConfigError, load_config
-    from ivr.service import build_language_prompts
 
     try:
         cfg = load_config(args.config)
@@ -66,7 +66,7 @@ def _cmd_prompts_build(args: argparse.Namespace) -> int:
 
 
 def _cmd_call(args: argparse.Namespace) -> int:
-    from ivr.testcall import main as testcall_main
+    from hotline.testcall import main as testcall_main
 
     return testcall_main(args)
 
@@ -84,13 +84,13 @@ def _cmd_simulate(args: argparse.Namespace) -> int:
 
 
 def _cmd_report(args: argparse.Namespace) -> int:
-    from ivr.report import main as report_main
+    from hotline.report import main as report_main
 
     return report_main(args)
 
 
 def _cmd_agent(args: argparse.Namespace) -> int:
-    from ivr.agentcli import main as agent_main
+    from hotline.agentcli import main as agent_main
 
     return agent_main(args)
 
@@ -116,7 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     b.add_argument("--output", help="directory to write to (default: from service.yaml)")
     b.set_defaults(func=_cmd_prompts_build)
 
-    p = sub.add_parser("call", help="place a test call into the stack, print the work order")
+    p = sub.add_parser(
+        "call", help="place a test call into the stack, print the work order",
+        epilog="The work order is read through the HTTP API ($HOTLINE_API, else service.yaml's "
+               "http address) with the bearer token of $HOTLINE_TOKEN, or of the file named by "
+               "$HOTLINE_TOKEN_FILE.",
+    )
     p.add_argument("--say", help="text the caller speaks (synthesized with piper)")
     p.add_argument("--wav", help="WAV file the caller plays")
     p.add_argument("--dtmf", default="", help="digits the caller presses (after --say/--wav)")
@@ -135,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_cmd_simulate)
 
-    from ivr import agentcli, report
+    from hotline import agentcli, report
 
     p = sub.add_parser("report", help="service level, speed of answer, abandonment per interval")
     report.add_arguments(p)

@@ -5,6 +5,11 @@ The caller is a Local channel originated through ARI (``asterisk/extensions.conf
 on the line like a patient caller until the hotline ends the call. Meanwhile this command
 follows the call (progress on stderr) and, when the call is over, prints the work order as
 JSON on stdout. Exit status: 0 with a work order, 1 without one, 2 on a setup problem.
+
+The work order is read through the HTTP API (``GET /api/calls/<call_id>/workorder``, at
+``$HOTLINE_API`` or service.yaml's ``http`` address), so the read is authorized and audited
+like any other: the bearer token comes from ``HOTLINE_TOKEN`` or the file named by
+``HOTLINE_TOKEN_FILE``.
 """
 
 from __future__ import annotations
@@ -12,11 +17,57 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import shutil
 import sys
+import urllib.error
+import urllib.parse
+import urllib.request
 import uuid
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from hotline.apitoken import TOKEN_HELP, TokenFileError, api_token, authorization
+
+Opener = Callable[..., Any]
+"""``urllib.request.urlopen``-like; tests pass a fake."""
+
+
+class WorkOrderReadError(Exception):
+    """The API refused or failed the work-order read (the message says why)."""
+
+
+def api_base(http: Any, environ: Mapping[str, str]) -> str:
+    """``$HOTLINE_API``, else service.yaml's ``http`` address (loopback when it listens on
+    every interface), ``https`` with ``http.tls``."""
+    if environ.get("HOTLINE_API"):
+        return environ["HOTLINE_API"].rstrip("/")
+    host = "127.0.0.1" if http.host in ("", "0.0.0.0", "::") else http.host
+    host = f"[{host}]" if ":" in host else host
+    return f"{'https' if http.tls else 'http'}://{host}:{http.port}"
+
+
+def read_work_order(base: str, call_id: str, token: str | None, *,
+                    opener: Opener = urllib.request.urlopen) -> dict[str, Any] | None:
+    """The call's work order from the API; ``None`` while there is none (404)."""
+    url = f"{base}/api/calls/{urllib.parse.quote(call_id, safe='')}/workorder"
+    request = urllib.request.Request(url, headers=authorization(token))
+    try:
+        with opener(request, timeout=5.0) as response:
+            order: dict[str, Any] = json.load(response)
+            return order
+    except urllib.error.HTTPError as exc:
+        if exc.code == 404:
+            return None
+        try:
+            message = str(json.load(exc).get("error", ""))
+        except (ValueError, OSError, AttributeError):
+            message = str(exc.reason)
+        hint = f" ({TOKEN_HELP})" if exc.code == 401 else ""
+        raise WorkOrderReadError(
+            f"reading the work order at {base}: HTTP {exc.code}: {message}{hint}"
+        ) from None
 
 
 def build_script(
@@ -59,7 +110,7 @@ def _stage_audio(cfg: Any, args: argparse.Namespace) -> str | None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from ivr.service import install_reactor
+    from hotline.service import install_reactor
 
     reactor = install_reactor()
     from twisted.internet import defer, task
@@ -83,22 +134,28 @@ def main(args: argparse.Namespace) -> int:
         print(f"error: {exc}", file=sys.stderr)
         return 2
 
+    try:
+        token = api_token(os.environ)
+    except TokenFileError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    base = api_base(cfg.service.http, os.environ)
     result: dict[str, Any] = {"code": 1}
 
     async def run() -> None:
-        import redis.asyncio as aioredis
+        from twisted.internet.threads import deferToThread
 
-        from ivr.aio import deferred
         from ivr.ari import ARIClient, place_test_call
-        from workorders.store import WorkOrderStore
+
+        async def order_of(call_id: str) -> dict[str, Any] | None:
+            order: dict[str, Any] | None = await deferToThread(
+                read_work_order, base, call_id, token
+            )
+            return order
 
         ari = ARIClient(
             cfg.service.ari.url.rstrip("/") + "/ari", cfg.service.ari.user, password,
             app=cfg.service.ari.app, reactor=reactor,
-        )
-        redis = aioredis.from_url(cfg.service.redis.url)
-        store = WorkOrderStore(
-            redis, cfg.service.spool_dir + "/testcall", prefix=cfg.service.redis.key_prefix
         )
         call_id = f"test-{uuid.uuid4().hex[:12]}"
         print(f"calling the hotline as {args.caller_number!r}: {script}", file=sys.stderr)
@@ -110,24 +167,23 @@ def main(args: argparse.Namespace) -> int:
         last = None
         while reactor.seconds() < deadline:
             await task.deferLater(reactor, 0.5, lambda: None)
-            order = await deferred(store.get_by_call(call_id))
-            seen = (order.status.value, order.agent) if order else None
+            order = await order_of(call_id)
+            seen = (order["status"], order["agent"]) if order else None
             if order is not None and seen != last:
-                print(f"  work order {order.id}: {order.status.value}"
-                      f"{' with ' + order.agent if order.agent else ''}", file=sys.stderr)
+                print(f"  work order {order['id']}: {order['status']}"
+                      f"{' with ' + order['agent'] if order['agent'] else ''}", file=sys.stderr)
                 last = seen
             if await ari.get_channel(call_id) is None:
                 break
         else:
             print("timed out; hanging up the test call", file=sys.stderr)
             await ari.hangup(call_id)
-        order = await deferred(store.get_by_call(call_id))
+        order = await order_of(call_id)
         if order is not None:
-            print(json.dumps(order.to_dict(), indent=2))
+            print(json.dumps(order, indent=2))
             result["code"] = 0
         else:
             print(f"no work order for call {call_id}", file=sys.stderr)
-        await deferred(redis.aclose())
 
     def done(outcome: Any) -> None:
         if isinstance(outcome, Exception) or hasattr(outcome, "getErrorMessage"):
@@ -137,4 +193,5 @@ def main(args: argparse.Namespace) -> int:
 
     reactor.callWhenRunning(lambda: defer.ensureDeferred(run()).addBoth(done))
     reactor.run()
-    return result["code"]
+    code: int = result["code"]
+    return code

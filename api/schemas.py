@@ -1,0 +1,186 @@
+"""What the API accepts and answers, as pydantic models: validated on the way in, documented
+in the OpenAPI document on the way out.
+
+Ids in paths match :data:`ID_PATTERN`: letters, digits and ``. _ : @ + -``, starting with a
+letter or digit, no ``..``. That is every agent id of agents.yaml, every Asterisk call id and
+every work-order id, and refuses traversal (``../``), slashes, spaces, control characters
+(CR/LF) and anything else a log line or a header could be made to carry.
+
+The answers are built by the services as plain dicts (their shape is the API's contract, kept
+byte for byte); the response models below describe them for the document, and the tests hold
+the real answers to them.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, RootModel, StringConstraints
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._:@+-]{0,127}$"
+
+
+def _no_dot_dot(text: str) -> str:
+    if ".." in text:
+        raise ValueError("an id has no '..'")
+    return text
+
+
+Identifier = Annotated[str, StringConstraints(pattern=ID_PATTERN), AfterValidator(_no_dot_dot)]
+ReasonCode = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{0,64}$")]
+AgentAction = Literal["login", "logout", "pause", "resume"]
+AGENT_ACTIONS: tuple[str, ...] = ("login", "logout", "pause", "resume")
+
+
+class _Strict(BaseModel):
+    """Unknown fields are refused, types are not coerced (``"1"`` is no int)."""
+
+    model_config = ConfigDict(extra="forbid", strict=True, frozen=True)
+
+
+# --- requests -------------------------------------------------------------------------------
+
+
+class NoParameters(_Strict):
+    """A route without path or query parameters: any query parameter is refused."""
+
+
+class AgentPath(_Strict):
+    agent_id: Identifier
+
+
+class AgentActionPath(_Strict):
+    agent_id: Identifier
+    action: AgentAction
+
+
+class AgentActionQuery(_Strict):
+    reason: ReasonCode = Field(
+        "", description="pause reason code of routing.yaml (pause only), e.g. break, lunch"
+    )
+
+
+class AgentActionBody(_Strict):
+    """The same reason as a JSON body, for clients that prefer one to the query string."""
+
+    reason: ReasonCode | None = None
+
+
+class CallPath(_Strict):
+    call_id: Identifier
+
+
+class WorkOrderPath(_Strict):
+    order_id: Identifier
+
+
+# --- answers --------------------------------------------------------------------------------
+
+
+class ErrorAnswer(BaseModel):
+    error: str = Field(description="what went wrong, for people")
+    id: str = Field(description="stable error id, for programs (e.g. workorder-not-found)")
+
+
+class Health(BaseModel):
+    redis: bool
+    ari: str = Field(description="ARI connection state, or 'off'")
+    calls: int = Field(description="calls in progress in this instance")
+    speech_streams: int | None = Field(description="AudioSocket streams in use; null: no speech")
+
+
+class ServiceLevelTarget(BaseModel):
+    percent: float
+    within_s: float
+
+
+class QueueFigures(BaseModel):
+    waiting: int
+    longest_wait_s: float
+    agents: dict[str, int] = Field(description="agents whose skills fit the queue, by state")
+    service_level_today: float | None
+    answered: int
+    abandoned: int
+    target: ServiceLevelTarget
+
+
+class Queues(RootModel[dict[str, QueueFigures]]):
+    """Figures by queue name."""
+
+
+class AgentLive(BaseModel):
+    """An agent's live hash (status, pause_reason, call_id, ...) plus ``schedule``."""
+
+    model_config = ConfigDict(extra="allow")
+    status: str | None = None
+    schedule: Literal["on", "off"]
+
+
+class Agents(RootModel[dict[str, AgentLive]]):
+    """Live state by agent id."""
+
+
+class AgentActionResult(BaseModel):
+    agent: str
+    status: str
+
+
+class Decision(BaseModel):
+    """One offer the router made, with the explanation of the routing core."""
+
+    model_config = ConfigDict(extra="allow")
+    call_id: str
+    agent: str
+    instance: str
+    reason: str
+
+
+class Decisions(RootModel[list[Decision]]):
+    """The last offers, oldest first."""
+
+
+class Caller(BaseModel):
+    number: str
+    name: str
+
+
+class Deadlines(BaseModel):
+    assign_by: str
+    respond_by: str
+
+
+class HistoryEntry(BaseModel):
+    time: str
+    event: str
+    actor: str
+    details: dict[str, Any]
+
+
+class WorkOrderAnswer(BaseModel):
+    """docs/contracts.md, "Work order"."""
+
+    id: str
+    call_id: str
+    caller: Caller
+    menu_path: list[str]
+    category: str
+    urgency: str
+    queue: str | None
+    agent: str | None
+    status: str
+    outcome: str | None
+    created_at: str
+    updated_at: str
+    deadlines: Deadlines
+    retain_until: str
+    transcript: str | None
+    confidence: float | None
+    engine: str | None
+    language: str | None
+    history: list[HistoryEntry]
+    csat: int | None
+    nps: int | None
+
+
+class OpenAPIDocument(RootModel[dict[str, Any]]):
+    """An OpenAPI 3.1 document."""
