@@ -24,6 +24,7 @@ import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 from redis import RedisError
@@ -177,7 +178,7 @@ def main(
             print(f"ivr tokens: {refusal}", file=err)
             return EXIT_BAD_REQUEST
     command = _TokenCommand(
-        args, audit=audit, token_key=token_key, clock=clock,
+        args, audit_source=audit, token_key=token_key, clock=clock,
         operator=operator or getpass.getuser(), out=out,
     )
     url = args.redis or cfg.service.redis.url
@@ -203,19 +204,16 @@ def _check_arguments(args: argparse.Namespace) -> float:
         raise TokenCommandError(str(exc), EXIT_BAD_REQUEST) from None
 
 
+@dataclass(frozen=True)
 class _TokenCommand:
     """One ``ivr tokens`` action against Redis, recorded in the audit log."""
 
-    def __init__(
-        self, args: argparse.Namespace, *, audit: AuditSource, token_key: KeySource,
-        clock: Callable[[], float], operator: str, out: TextIO,
-    ) -> None:
-        self.args = args
-        self.audit_source = audit
-        self.token_key = token_key
-        self.clock = clock
-        self.operator = operator
-        self.out = out
+    args: argparse.Namespace
+    audit_source: AuditSource
+    token_key: KeySource
+    clock: Callable[[], float]
+    operator: str
+    out: TextIO
 
     async def run(self, url: str, prefix: str, expires_s: float) -> None:
         redis = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
