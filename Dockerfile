@@ -20,6 +20,7 @@ COPY routing ./routing
 COPY callbacks ./callbacks
 COPY callerid ./callerid
 COPY events ./events
+COPY access ./access
 COPY workorders ./workorders
 COPY recordings ./recordings
 COPY testbed ./testbed

@@ -95,6 +95,16 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     return agent_main(args)
 
 
+def _cmd_tokens(args: argparse.Namespace) -> int:
+    import os
+
+    from access.cli import env_token_key, unwired_audit
+    from access.cli import main as tokens_main
+
+    # The audit log and the tokens' key are the service's: both plug in here.
+    return tokens_main(args, audit=unwired_audit, token_key=env_token_key(os.environ))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -149,6 +159,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("agent", help="log agents in or out, pause, resume, list (HTTP API)")
     agentcli.add_arguments(p)
     p.set_defaults(func=_cmd_agent)
+
+    from access import cli as tokenscli
+
+    p = sub.add_parser("tokens", help="API tokens: create (shown once), list, revoke")
+    tokenscli.add_arguments(p)
+    p.set_defaults(func=_cmd_tokens)
     return parser
 
 

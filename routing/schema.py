@@ -189,6 +189,7 @@ class AgentModel(_Strict):
     skills: dict[str, Annotated[int, Field(ge=1, le=5)]] = Field(min_length=1)
     languages: list[str] = []
     schedule: dict[str, list[str]] = {}
+    team: Name | None = None  # the supervisors' unit (access/): see README "Access"
 
     @field_validator("endpoint")
     @classmethod
@@ -426,6 +427,7 @@ def to_core(queues: QueuesFile, agents: AgentsFile, routing: RoutingFile) -> cor
                 WEEKDAYS.index(day): tuple(_minutes(i) for i in intervals)
                 for day, intervals in a.schedule.items()
             },
+            team=a.team,
         )
         for agent_id, a in agents.agents.items()
     }

@@ -103,6 +103,8 @@ class AgentProfile:
     skills: Mapping[str, int]
     languages: frozenset[str] = frozenset()
     schedule: Mapping[int, tuple[tuple[int, int], ...]] = field(default_factory=dict)
+    team: str | None = None
+    """The agent's team (``agents.yaml`` ``team``): whose supervisor sees them (access/)."""
 
     def on_schedule(self, weekday: int, minute_of_day: int) -> bool:
         """Whether the agent is scheduled at that local weekday and minute (no schedule:
