@@ -143,14 +143,26 @@ def authorize(identity: Identity, permission: Permission, scope: Scope | None = 
         return
     if reach is Reach.OWN:
         if scope is None or scope.agent != identity.user:
-            raise AccessDenied(f"{who} may only {verb} its own {what} ({permission})")
+            raise AccessDenied(
+                f"{who} may only {verb} its own {what} ({permission}){_whose(scope)}"
+            )
         return
     if identity.team is None:
         raise AccessDenied(f"{who} has no team, so may not {verb} any team's {what} ({permission})")
     if scope is None or scope.team != identity.team:
         raise AccessDenied(
             f"{who} may only {verb} the {what} of team {identity.team} ({permission})"
+            f"{_whose(scope)}"
         )
+
+
+def _whose(scope: Scope | None) -> str:
+    """Whose thing was asked for, as the refusal names it ("" for a whole collection)."""
+    if scope is None or (scope.agent is None and scope.team is None):
+        return ""
+    parts = [f"agent {scope.agent}"] if scope.agent else []
+    parts += [f"team {scope.team}"] if scope.team else []
+    return ": this one is " + ", ".join(parts)
 
 
 def table_markdown() -> str:

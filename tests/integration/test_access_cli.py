@@ -23,7 +23,7 @@ import redis
 
 from access.cli import env_token_key, main, unwired_audit
 from access.testing import RecordingAudit
-from ivr.cli import build_parser
+from hotline.cli import build_parser
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 KEY = bytes.fromhex("22" * 32)

@@ -36,7 +36,8 @@ def test_agent_reaches_only_its_own_orders_and_state():
         refusal(AGENT, permission, Scope(agent="agent102", team="billing-desk"))
         refusal(AGENT, permission, None)
     assert refusal(AGENT, P.WORKORDERS_READ, Scope(agent="agent102")) == (
-        "agent agent101 may only read its own work orders (workorders:read)"
+        "agent agent101 may only read its own work orders (workorders:read): "
+        "this one is agent agent102"
     )
 
 
@@ -62,7 +63,7 @@ def test_supervisor_reaches_its_team():
     authorize(SUPERVISOR, P.DECISIONS_READ)
     assert refusal(SUPERVISOR, P.WORKORDERS_CHANGE, OTHER_DESK) == (
         "supervisor sv1 may only change the work orders of team billing-desk "
-        "(workorders:change)"
+        "(workorders:change): this one is agent agent103, team network-desk"
     )
     for permission in (P.CONFIG_RELOAD, P.TOKENS_MANAGE, P.AUDIT_READ, P.RECORDINGS_READ):
         refusal(SUPERVISOR, permission)

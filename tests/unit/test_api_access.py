@@ -20,7 +20,7 @@ EXPECTED: list[tuple[str, str, str, tuple[int, ...]]] = [
     ("GET /health", "GET", "/health", (200, 200, 200, 200, 200, 200)),
     ("GET /metrics", "GET", "/metrics", (200, 200, 200, 200, 200, 200)),
     ("GET /api/openapi.json", "GET", "/api/openapi.json", (200, 200, 200, 200, 200, 200)),
-    ("GET /api/queues", "GET", "/api/queues", (401, 200, 200, 403, 200, 403)),
+    ("GET /api/queues", "GET", "/api/queues", (401, 403, 200, 403, 200, 403)),
     ("GET /api/agents", "GET", "/api/agents", (401, 200, 200, 403, 200, 403)),
     ("POST /api/agents/{agent_id}/{action}", "POST", "/api/agents/agent101/login",
      (401, 200, 200, 403, 200, 403)),
