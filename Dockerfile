@@ -17,6 +17,7 @@ COPY routing ./routing
 COPY callbacks ./callbacks
 COPY callerid ./callerid
 COPY events ./events
+COPY audit ./audit
 COPY workorders ./workorders
 COPY recordings ./recordings
 COPY testbed ./testbed

@@ -144,6 +144,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("agent", help="log agents in or out, pause, resume, list (HTTP API)")
     agentcli.add_arguments(p)
     p.set_defaults(func=_cmd_agent)
+
+    from audit import cli as auditcli
+
+    p = sub.add_parser("audit", help="verify the audit log's hash chain, list its entries")
+    auditcli.add_arguments(p)
+    p.set_defaults(func=auditcli.main)
     return parser
 
 
