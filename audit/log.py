@@ -258,7 +258,7 @@ class AuditLog:
         except OSError as exc:
             # The entry is chained in Redis; the copy is what is missing.
             log.error("audit entry %s chained but not mirrored to %s: %r",
-                      line.get("id"), self._mirror.path, exc)
+                      line.get("id"), self._mirror.current, exc)
 
     async def _timed(self, operation: Awaitable[T]) -> T:
         return await asyncio.wait_for(operation, self._timeout)

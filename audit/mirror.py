@@ -15,43 +15,27 @@ nothing a batch would save, and a batch would make each caller wait for the othe
 from __future__ import annotations
 
 import json
-import logging
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 
-log = logging.getLogger(__name__)
+from workorders.spool import Spool
 
 MIRROR = "audit.jsonl"
 SPOOL = "spool"
 """The spool's folder in the audit directory: entries written while Redis was away."""
 
 
-class Mirror:
-    """Appends lines to ``<directory>/audit.jsonl`` durably (each returns after fsync)."""
+class Mirror(Spool):
+    """``<directory>/audit.jsonl``: each ``append`` returns after fsync, a line cut by a
+    crash is ended before the next one. The work order spool's file discipline, on one file
+    that is never rotated."""
 
-    def __init__(self, directory: str | os.PathLike[str]) -> None:
-        self.directory = Path(directory)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        self.path = self.directory / MIRROR
-        # A crash mid-write can leave a last line without its newline: start a fresh line.
-        self._torn = False
-        if self.path.exists() and self.path.stat().st_size:
-            with self.path.open("rb") as mirror:
-                mirror.seek(-1, os.SEEK_END)
-                self._torn = mirror.read(1) != b"\n"
+    @property
+    def current(self) -> Path:
+        return self.directory / MIRROR
 
-    def append(self, line: Mapping[str, str]) -> None:
-        data = json.dumps(dict(line), ensure_ascii=True, separators=(",", ":")) + "\n"
-        if self._torn:
-            data = "\n" + data
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-        try:
-            os.write(fd, data.encode("ascii"))
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-        self._torn = False
+    def rotate(self) -> list[Path]:
+        raise TypeError("the audit mirror is append-only: it is never rotated")
 
 
 def read_lines(path: Path) -> Iterator[tuple[int, dict[str, str] | None]]:

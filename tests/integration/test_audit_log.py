@@ -29,7 +29,7 @@ from audit import cli as auditcli
 from audit.chain import GENESIS, link
 from audit.log import stream_key
 from audit.mirror import MIRROR, SPOOL
-from audit.reading import Filters, entries, verify
+from audit.reading import Filters, entries, stream_entries, verify
 from ivr.testing import on_asyncio
 from testbed.redis import free_port
 from workorders.spool import Spool
@@ -112,7 +112,8 @@ async def test_record_appends_a_chained_entry_and_its_copy(redis_server, prefix,
 @on_asyncio
 async def test_two_instances_writing_concurrently_keep_one_chain(redis_server, prefix, tmp_path):
     """Two AuditLog instances (two connections, two directories) recording interleaved and
-    concurrently make one chain: every entry once, every link valid, none left spooled."""
+    concurrently make one chain: every entry once, every link valid, none left spooled; the
+    stream reads the same in pages, either way."""
     clients = [connect(redis_server.url) for _ in range(2)]
     logs = [AuditLog(c, tmp_path / f"i{n}", prefix=prefix) for n, c in enumerate(clients)]
     answers: list[bytes] = []
@@ -132,6 +133,9 @@ async def test_two_instances_writing_concurrently_keep_one_chain(redis_server, p
     assert not any(log.spool_pending for log in logs)
     result = await verify(clients[0], prefix, [tmp_path / "i0", tmp_path / "i1"])
     assert result.intact and result.entries == 200, messages(result)
+    paged = [row async for row in stream_entries(clients[0], prefix, page=7)]
+    backwards = [row async for row in stream_entries(clients[0], prefix, newest_first=True, page=7)]
+    assert paged == rows and backwards == rows[::-1]
     for client in clients:
         await client.aclose()
 

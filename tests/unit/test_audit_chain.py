@@ -206,12 +206,12 @@ def test_mirror_appends_json_lines_and_repairs_a_torn_tail(tmp_path):
     line starts fresh, not glued to it."""
     mirror = Mirror(tmp_path)
     mirror.append({"id": "1", "user": "김"})
-    with mirror.path.open("ab") as file:
+    with mirror.current.open("ab") as file:
         file.write(b'{"id": "cut')
     Mirror(tmp_path).append({"id": "2"})
-    assert list(read_lines(mirror.path)) == [(1, {"id": "1", "user": "김"}), (2, None),
+    assert list(read_lines(mirror.current)) == [(1, {"id": "1", "user": "김"}), (2, None),
                                               (3, {"id": "2"})]
-    assert json.loads(mirror.path.read_text().splitlines()[0]) == {"id": "1", "user": "김"}
+    assert json.loads(mirror.current.read_text().splitlines()[0]) == {"id": "1", "user": "김"}
 
 
 def test_filters():
