@@ -95,15 +95,15 @@ def new_entry(
     details = dict(details or {})
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in details.items()):
         raise ValueError("audit details are strings by strings")
-    return {
+    return {  # str(): a StrEnum (access.Role) is stored as its plain value
         "id": entry_id,
         "time": iso_time(now),
-        "user": user,
-        "role": role,
+        "user": str(user),
+        "role": str(role),
         "action": action,
-        "object": obj,
-        "address": address,
-        "reason": reason or "",
+        "object": str(obj),
+        "address": str(address),
+        "reason": str(reason or ""),
         "details": json.dumps(details, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
     }
 
