@@ -21,6 +21,7 @@ COPY callbacks ./callbacks
 COPY callerid ./callerid
 COPY events ./events
 COPY access ./access
+COPY audit ./audit
 COPY workorders ./workorders
 COPY recordings ./recordings
 COPY testbed ./testbed

@@ -165,6 +165,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("tokens", help="API tokens: create (shown once), list, revoke")
     tokenscli.add_arguments(p)
     p.set_defaults(func=_cmd_tokens)
+
+    from audit import cli as auditcli
+
+    p = sub.add_parser("audit", help="verify the audit log's hash chain, list its entries")
+    auditcli.add_arguments(p)
+    p.set_defaults(func=auditcli.main)
     return parser
 
 

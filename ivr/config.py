@@ -104,6 +104,11 @@ class AsteriskSettings(_Section):
         return Path(self.root) / self.sounds_dir.lstrip("/")
 
 
+class AuditSettings(_Section):
+    # Where the audit log's file copy and spool live; empty: "<spool_dir>/audit".
+    dir: str = ""
+
+
 class ServiceConfig(_Section):
     """``config/service.yaml``: addresses, credentials' locations, directories."""
 
@@ -114,6 +119,7 @@ class ServiceConfig(_Section):
     redis: RedisSettings = RedisSettings()
     asterisk: AsteriskSettings = AsteriskSettings()
     spool_dir: str = "/var/lib/hotline/spool"
+    audit: AuditSettings = AuditSettings()
     instance: str = "hotline-1"
 
     def ari_password(self, environ: Mapping[str, str] = os.environ) -> str | None:
