@@ -340,7 +340,7 @@ async def test_list_filters(redis_server, prefix, tmp_path):
 
 
 def cli_args(*argv: str) -> argparse.Namespace:
-    from ivr.cli import build_parser
+    from hotline.cli import build_parser
 
     return build_parser().parse_args(["audit", *argv])
 
@@ -384,7 +384,7 @@ def test_ivr_audit_command(redis_server, tmp_path):
         **os.environ, "HOTLINE__REDIS__URL": redis_server.url,
         "HOTLINE__REDIS__KEY_PREFIX": f'"{prefix}"', "HOTLINE__SPOOL_DIR": str(tmp_path),
     }
-    command = [sys.executable, "-m", "ivr.cli", "--config", str(REPO / "config"), "audit"]
+    command = [sys.executable, "-m", "hotline.cli", "--config", str(REPO / "config"), "audit"]
     verified = subprocess.run([*command, "verify", "--as", "au"], env=env, cwd=REPO,
                               capture_output=True, text=True, timeout=60)
     assert verified.returncode == 0, verified.stderr
