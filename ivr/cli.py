@@ -95,6 +95,12 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     return agent_main(args)
 
 
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from privacy.cli import main as keys_main
+
+    return keys_main(args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__.splitlines()[0])
     parser.add_argument(
@@ -144,6 +150,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("agent", help="log agents in or out, pause, resume, list (HTTP API)")
     agentcli.add_arguments(p)
     p.set_defaults(func=_cmd_agent)
+
+    from privacy import cli as keys_cli
+
+    p = sub.add_parser("keys", help="master key and data keys: init, check, rotate (README)")
+    keys_cli.add_arguments(p)
+    p.set_defaults(func=_cmd_keys)
     return parser
 
 

@@ -35,6 +35,7 @@ __all__ = [
     "AsteriskSettings",
     "ConfigError",
     "HotlineConfig",
+    "KeySettings",
     "Listen",
     "RedisSettings",
     "ServiceConfig",
@@ -86,6 +87,12 @@ class AsteriskSettings(_Section):
         return Path(self.root) / self.sounds_dir.lstrip("/")
 
 
+class KeySettings(_Section):
+    """Where the master keys are (``privacy.keys``); ``HOTLINE_MASTER_KEY`` overrides it."""
+
+    master_key_file: str | None = None
+
+
 class ServiceConfig(_Section):
     """``config/service.yaml``: addresses, credentials' locations, directories."""
 
@@ -95,6 +102,7 @@ class ServiceConfig(_Section):
     ari: ARISettings = ARISettings()
     redis: RedisSettings = RedisSettings()
     asterisk: AsteriskSettings = AsteriskSettings()
+    keys: KeySettings = KeySettings()
     spool_dir: str = "/var/lib/hotline/spool"
     instance: str = "hotline-1"
 

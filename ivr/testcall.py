@@ -71,6 +71,13 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    from privacy import KeyRing, PrivacyError
+
+    try:  # the work order is read back: its personal fields need the keys
+        KeyRing.load(key_file=cfg.service.keys.master_key_file)
+    except PrivacyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     password = cfg.service.ari_password()
     if not password:
         print("error: no ARI password (HOTLINE_ARI_PASSWORD or ari.password_file)", file=sys.stderr)
@@ -96,9 +103,13 @@ def main(args: argparse.Namespace) -> int:
             cfg.service.ari.url.rstrip("/") + "/ari", cfg.service.ari.user, password,
             app=cfg.service.ari.app, reactor=reactor,
         )
+        from privacy.fields import load_field_cipher
+
         redis = aioredis.from_url(cfg.service.redis.url)
+        prefix = cfg.service.redis.key_prefix
+        cipher = await load_field_cipher(redis, cfg.service.keys.master_key_file, prefix=prefix)
         store = WorkOrderStore(
-            redis, cfg.service.spool_dir + "/testcall", prefix=cfg.service.redis.key_prefix
+            redis, cfg.service.spool_dir + "/testcall", prefix=prefix, cipher=cipher
         )
         call_id = f"test-{uuid.uuid4().hex[:12]}"
         print(f"calling the hotline as {args.caller_number!r}: {script}", file=sys.stderr)
