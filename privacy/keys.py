@@ -184,12 +184,12 @@ def key_file_line(version: str | None = None, key: bytes | None = None) -> str:
 
 
 def _env_key(text: str, where: str) -> MasterKey:
+    where = f"environment variable {where}"
     version, colon, encoded = text.strip().rpartition(":")
     if not colon:
-        encoded = text.strip()
-        key = _decode(encoded, where)
+        key = _decode(text.strip(), where)
         return MasterKey("k" + hashlib.sha256(key).hexdigest()[:8], key)
-    return _master_key(version, encoded, f"environment variable {where}")
+    return _master_key(version, encoded, where)
 
 
 def _master_key(version: str, encoded: str, where: str) -> MasterKey:
