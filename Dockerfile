@@ -19,6 +19,7 @@ COPY callerid ./callerid
 COPY events ./events
 COPY workorders ./workorders
 COPY recordings ./recordings
+COPY privacy ./privacy
 COPY testbed ./testbed
 RUN pip install --no-cache-dir '.[voices]'
 
