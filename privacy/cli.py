@@ -83,21 +83,25 @@ async def check(redis: Any, ring: KeyRing, prefix: str, out: TextIO) -> int:
     report = await DataKeys(redis, ring, prefix=prefix).check()
     for name, master in report.opened.items():
         print(f"ok      {name} (master key {master})", file=out)
-    for name, reason in report.failed.items():
-        print(f"FAILED  {name}: {reason}", file=out)
-    print(f"{len(report.opened)} data key(s) open, {len(report.failed)} failed "
-          f"(key ring: {ring.source}, versions {', '.join(ring.versions)})", file=out)
-    return EXIT_FAILED if report.failed else 0
+    summary = (f"{len(report.opened)} data key(s) open, {len(report.failed)} failed "
+               f"(key ring: {ring.source}, versions {', '.join(ring.versions)})")
+    return _finish(report.failed, summary, out)
 
 
 async def rotate(redis: Any, ring: KeyRing, prefix: str, out: TextIO) -> int:
     """Re-wrap every data key under the newest master key; print the counts."""
     report = await DataKeys(redis, ring, prefix=prefix).rotate()
-    for name, reason in report.failed.items():
+    summary = (f"master key {report.master_version}: {len(report.rewrapped)} data key(s) "
+               f"re-wrapped, {len(report.current)} already current, {len(report.failed)} failed")
+    return _finish(report.failed, summary, out)
+
+
+def _finish(failed: dict[str, str], summary: str, out: TextIO) -> int:
+    """Print each failed data key with its reason, then the summary; the exit code."""
+    for name, reason in failed.items():
         print(f"FAILED  {name}: {reason}", file=out)
-    print(f"master key {report.master_version}: {len(report.rewrapped)} data key(s) re-wrapped, "
-          f"{len(report.current)} already current, {len(report.failed)} failed", file=out)
-    return EXIT_FAILED if report.failed else 0
+    print(summary, file=out)
+    return EXIT_FAILED if failed else 0
 
 
 async def migrate_orders(redis: Any, ring: KeyRing, prefix: str, out: TextIO) -> int:
