@@ -24,6 +24,7 @@ COPY access ./access
 COPY audit ./audit
 COPY workorders ./workorders
 COPY recordings ./recordings
+COPY privacy ./privacy
 COPY testbed ./testbed
 RUN pip install --no-cache-dir '.[voices]'
 

@@ -8,6 +8,7 @@ import logging
 from typing import TYPE_CHECKING
 
 from callerid import DIALABLE
+from privacy.masking import mask_number
 
 if TYPE_CHECKING:  # the hotline flow imports this module: its types only, no cycle
     from ivr.flows.hotline.context import Call, Shared
@@ -53,8 +54,8 @@ async def callback_number(hotline: Shared, call: Call, rule: CallbackNumber) -> 
     why_not = rule.problem(caller_id) if DIALABLE.match(caller_id) else "not dialable"
     offered = caller_id if why_not is None else None
     if offered is None:
-        log.info("call %s: caller ID %r not offered for a callback (%s)", call_id,
-                 caller_id, why_not)
+        log.info("call %s: caller ID %s not offered for a callback (%s)", call_id,
+                 mask_number(caller_id), why_not)
     wait_ms = int(rule.timeout_s * 1000)
     for _round in range(rule.retries):
         if await poll(call_id) is not None:

@@ -28,6 +28,7 @@ from callbacks.live import CallbackVerdict
 from callerid import DIALABLE, PRESENTABLE_NUMBER, displayable_name, presentable_name
 from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
 from ivr.flows.hotline.seams import Clock
+from privacy.masking import mask_name
 from routing.core import CallbackCallerId, RoutingConfig
 from routing.live import Callback
 from workorders.model import WorkOrder
@@ -177,7 +178,7 @@ def customer_display(caller_id: CallbackCallerId | None) -> str:
         return ""
     name = caller_id.name.strip()
     if not presentable_name(name):
-        log.warning("callback caller ID name %r not presentable; number only", name)
+        log.warning("callback caller ID name %s not presentable; number only", mask_name(name))
         name = ""
     return f"f({name} <{caller_id.number}>)" if name else f"f(<{caller_id.number}>)"
 

@@ -20,6 +20,7 @@ from importlib import resources
 from typing import Any, Literal, Protocol, overload
 
 from callbacks.policy import CallbackCallerId, CallbackPolicy
+from privacy.masking import mask_number
 from routing import core
 from routing.live_snapshot import _f, _s
 from routing.scripts import Released, ScriptCaller, event_time, lua_source, result
@@ -208,7 +209,7 @@ class CallbackRouting:
                 call_id, profile.endpoint, offer.number, queue.ring_timeout_s if queue else 15.0
             )
             log.info("callback %s: ringing agent %s first, then %s", call_id, offer.agent_id,
-                     offer.number)
+                     mask_number(offer.number))
         except Exception as exc:  # Asterisk said no: the agent is unreachable
             log.warning("callback %s: originate to %s failed: %s", call_id, profile.endpoint, exc)
             await self.ring_result(call_id, offer.agent_id, "unavailable")

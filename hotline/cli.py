@@ -104,6 +104,11 @@ def _cmd_tokens(args: argparse.Namespace) -> int:
     # The audit log and the tokens' key are the service's: both plug in here.
     return tokens_main(args, audit=unwired_audit, token_key=env_token_key(os.environ))
 
+def _cmd_keys(args: argparse.Namespace) -> int:
+    from privacy.cli import main as keys_main
+
+    return keys_main(args)
+
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="ivr", description=__doc__.splitlines()[0])
@@ -171,6 +176,12 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("audit", help="verify the audit log's hash chain, list its entries")
     auditcli.add_arguments(p)
     p.set_defaults(func=auditcli.main)
+
+    from privacy import cli as keys_cli
+
+    p = sub.add_parser("keys", help="master key and data keys: init, check, rotate (README)")
+    keys_cli.add_arguments(p)
+    p.set_defaults(func=_cmd_keys)
     return parser
 
 

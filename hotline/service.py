@@ -147,9 +147,14 @@ class Hotline:
     token store) and ``audit`` records reads of personal data and changes (the audit log);
     without them the API refuses every token (:class:`api.NoTokens`) and audit entries go to
     the service log only (:class:`api.LoggedAudit`): closed by default, never open.
+
+    ``cipher`` is the personal-data cipher (``privacy.fields.FieldCipher``), its keys loaded
+    before the service starts (:func:`load_cipher`): the work-order store seals caller
+    numbers, names, transcripts and notes with it.
     """
 
-    def __init__(self, cfg: Any, reactor: Any, *, authenticator: Authenticator | None = None,
+    def __init__(self, cfg: Any, reactor: Any, *, cipher: Any,
+                 authenticator: Authenticator | None = None,
                  audit: AuditTrail | None = None) -> None:
         import redis.asyncio as aioredis
 
@@ -170,7 +175,8 @@ class Hotline:
             health_check_interval=10,
         )
         self.workorders = WorkOrderStore.from_config(
-            self.redis, cfg.workorders, spool_dir=svc.spool_dir, prefix=svc.redis.key_prefix
+            self.redis, cfg.workorders, spool_dir=svc.spool_dir, prefix=svc.redis.key_prefix,
+            cipher=cipher,
         )
         self.router = LiveRouter(
             self.redis, self.config.routing, instance=svc.instance,
@@ -428,12 +434,48 @@ def serve(config_dir: str | None = None) -> int:
         for problem in problems:
             log.error("config: %s", problem)
         return 2
+    from privacy import PrivacyError
+
+    try:
+        cipher = load_cipher(cfg)
+    except (PrivacyError, OSError, ConnectionError) as exc:
+        # Never plaintext instead: no key, no service.
+        log.error("keys: %s", exc)
+        return 2
     _ensure_prompts(cfg)
-    hotline = Hotline(cfg, reactor)
+    hotline = Hotline(cfg, reactor, cipher=cipher)
     reactor.callWhenRunning(hotline.start)
     reactor.addSystemEventTrigger("before", "shutdown", hotline.stop)
     reactor.run()
     return 0
+
+
+def load_cipher(cfg: Any) -> Any:
+    """The personal-data cipher, on the reactor's asyncio loop before it runs: master keys
+    from ``HOTLINE_MASTER_KEY`` or ``keys.master_key_file``, data keys from Redis."""
+    import asyncio
+
+    import redis.asyncio as aioredis
+    from redis import exceptions as redis_errors
+
+    from privacy.fields import load_field_cipher
+
+    svc = cfg.service
+
+    async def load() -> Any:
+        redis = aioredis.from_url(svc.redis.url, socket_timeout=5.0, socket_connect_timeout=5.0)
+        try:
+            return await load_field_cipher(
+                redis, svc.keys.master_key_file, prefix=svc.redis.key_prefix
+            )
+        except redis_errors.RedisError as exc:
+            raise ConnectionError(
+                f"cannot read the data keys from Redis (service.yaml redis.url): {exc}"
+            ) from None
+        finally:
+            await redis.aclose()
+
+    return asyncio.get_event_loop().run_until_complete(load())
 
 
 def _ensure_prompts(cfg: Any) -> None:

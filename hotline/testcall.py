@@ -122,6 +122,13 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return 2
+    from privacy import KeyRing, PrivacyError
+
+    try:  # the work order is read back: its personal fields need the keys
+        KeyRing.load(key_file=cfg.service.keys.master_key_file)
+    except PrivacyError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
     password = cfg.service.ari_password()
     if not password:
         print("error: no ARI password (HOTLINE_ARI_PASSWORD or ari.password_file)", file=sys.stderr)

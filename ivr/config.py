@@ -36,6 +36,7 @@ __all__ = [
     "ConfigError",
     "HTTPListen",
     "HotlineConfig",
+    "KeySettings",
     "Listen",
     "RedisSettings",
     "ServiceConfig",
@@ -109,6 +110,12 @@ class AuditSettings(_Section):
     dir: str = ""
 
 
+class KeySettings(_Section):
+    """Where the master keys are (``privacy.keys``); ``HOTLINE_MASTER_KEY`` overrides it."""
+
+    master_key_file: str | None = None
+
+
 class ServiceConfig(_Section):
     """``config/service.yaml``: addresses, credentials' locations, directories."""
 
@@ -118,6 +125,7 @@ class ServiceConfig(_Section):
     ari: ARISettings = ARISettings()
     redis: RedisSettings = RedisSettings()
     asterisk: AsteriskSettings = AsteriskSettings()
+    keys: KeySettings = KeySettings()
     spool_dir: str = "/var/lib/hotline/spool"
     audit: AuditSettings = AuditSettings()
     instance: str = "hotline-1"

@@ -6,18 +6,31 @@ associated data, so a ciphertext or a wrapped key moved to another recording fai
 Deleting a recording's wrapped key makes its audio unrecoverable even where copies of the
 ciphertext survive in backups: that is how retention deletes (crypto-erase).
 
-The ``cryptography`` package does the cryptography; nothing here is hand-rolled.
+The envelope (``nonce + ciphertext + tag``) is :mod:`privacy.envelope`, the one the personal
+data of work orders uses too; the master keys come from the same :class:`privacy.keys.KeyRing`
+(``RecordingVault.from_keyring``). The ``cryptography`` package does the cryptography.
 """
 
 from __future__ import annotations
 
-import os
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+from privacy.envelope import KEY_BYTES, NONCE_BYTES, EnvelopeError, new_key, seal, unseal
 
-KEY_BYTES = 32  # AES-256
-NONCE_BYTES = 12  # GCM's standard nonce
+if TYPE_CHECKING:
+    from privacy.keys import KeyRing
+
+__all__ = [
+    "FORMAT",
+    "KEY_BYTES",
+    "NONCE_BYTES",
+    "RecordingKeyError",
+    "RecordingVault",
+    "SealedRecording",
+]
+
 FORMAT = b"HLR1"  # header of a sealed recording: format, nonce, ciphertext+tag
 
 
@@ -35,25 +48,29 @@ class SealedRecording:
 
 
 class RecordingVault:
-    """Seals and opens recordings under one master key (from a file or a KMS, never git)."""
+    """Seals under one master key (from a file or a KMS, never git); opens with it or with an
+    older master key of the same key ring (a recording sealed before a rotation)."""
 
-    def __init__(self, master_key: bytes) -> None:
-        if len(master_key) != KEY_BYTES:
-            raise ValueError(f"the master key must be {KEY_BYTES} bytes (AES-256)")
-        self._master = AESGCM(master_key)
+    def __init__(self, master_key: bytes, older: Sequence[bytes] = ()) -> None:
+        for key in (master_key, *older):
+            if len(key) != KEY_BYTES:
+                raise ValueError(f"the master key must be {KEY_BYTES} bytes (AES-256)")
+        self._masters = (master_key, *older)
+
+    @classmethod
+    def from_keyring(cls, ring: KeyRing) -> RecordingVault:
+        """Seal under the ring's current master key, open with any of its keys."""
+        return cls(ring.current.key, [master.key for master in ring.keys[1:]])
 
     @staticmethod
     def new_master_key() -> bytes:
-        return AESGCM.generate_key(bit_length=256)
+        return new_key()
 
     def seal(self, recording_id: str, audio: bytes) -> SealedRecording:
         aad = recording_id.encode()
-        data_key = AESGCM.generate_key(bit_length=256)
-        nonce = os.urandom(NONCE_BYTES)
-        ciphertext = FORMAT + nonce + AESGCM(data_key).encrypt(nonce, audio, aad)
-        key_nonce = os.urandom(NONCE_BYTES)
-        wrapped = key_nonce + self._master.encrypt(key_nonce, data_key, aad)
-        return SealedRecording(recording_id, ciphertext, wrapped)
+        data_key = new_key()
+        ciphertext = FORMAT + seal(data_key, audio, aad)
+        return SealedRecording(recording_id, ciphertext, seal(self._masters[0], data_key, aad))
 
     def open(self, sealed: SealedRecording) -> bytes:
         aad = sealed.recording_id.encode()
@@ -61,16 +78,13 @@ class RecordingVault:
             raise RecordingKeyError(f"recording {sealed.recording_id}: key erased")
         if sealed.ciphertext[:4] != FORMAT:
             raise RecordingKeyError(f"recording {sealed.recording_id}: unknown format")
-        try:
-            data_key = self._master.decrypt(
-                sealed.wrapped_key[:NONCE_BYTES], sealed.wrapped_key[NONCE_BYTES:], aad
-            )
-            body = sealed.ciphertext[4:]
-            return AESGCM(data_key).decrypt(body[:NONCE_BYTES], body[NONCE_BYTES:], aad)
-        except Exception as exc:  # cryptography raises InvalidTag; say what it means here
-            raise RecordingKeyError(
-                f"recording {sealed.recording_id}: wrong key or altered data"
-            ) from exc
+        for master in self._masters:
+            try:
+                data_key = unseal(master, sealed.wrapped_key, aad)
+                return unseal(data_key, sealed.ciphertext[4:], aad)
+            except EnvelopeError:
+                continue
+        raise RecordingKeyError(f"recording {sealed.recording_id}: wrong key or altered data")
 
     @staticmethod
     def erase(sealed: SealedRecording) -> SealedRecording:

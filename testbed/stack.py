@@ -209,6 +209,11 @@ def down() -> list[str]:
     return stopped
 
 
+# The test stack's master key (privacy.keys): fixed so that ``ivr serve`` and ``ivr call`` of
+# one stack open each other's work orders. Test data only; never a production key.
+TESTBED_MASTER_KEY = "testbed:dGVzdGJlZC1tYXN0ZXIta2V5LW5vdC1mb3ItcHJvZCE="
+
+
 def service_environment(state: dict[str, object], spool_dir: str | None = None) -> dict[str, str]:
     """Environment overrides (``ivr/config.py``) that point ``ivr serve``/``ivr call`` at the
     stack in ``state``: its Redis, its Asterisk's ARI password and sounds directory."""
@@ -219,6 +224,7 @@ def service_environment(state: dict[str, object], spool_dir: str | None = None) 
         "HOTLINE__ASTERISK__SOUNDS_DIR": str(asterisk["asterisk_sounds_dir"]),
         "HOTLINE__ARI__URL": str(asterisk["ari_url"]).removesuffix("/ari"),
         "HOTLINE_ARI_PASSWORD": str(asterisk["ari_password"]),
+        "HOTLINE_MASTER_KEY": TESTBED_MASTER_KEY,
         "HOTLINE__SPOOL_DIR": spool_dir or str(Path(str(asterisk["run_dir"])) / "spool"),
     }
     redis = state.get("redis")

@@ -9,6 +9,8 @@ Keys (prefix configurable, default ``hotline:``; docs/contracts.md "Redis keys")
                                         ``menu_path`` as JSON, absent when empty
 ``<p>wo:<id>:history``                  list of history entries, JSON, oldest first
 ``<p>wo:by-call:<call_id>``             order id of the call (idempotent creation)
+``<p>wo:by-caller:<blind index>``       set of the ids of the orders from one caller number
+                                        (``by_caller``; the index: ``privacy.fields``)
 ``<p>wo:seq``                           counter behind the ids (``"1"``, ``"2"``...)
 ``<p>wo:index``                         sorted set id -> created_at (``list_recent``)
 ``<p>wo:op:<op_id>``                    order id, with a TTL: that operation is applied
@@ -16,6 +18,11 @@ Keys (prefix configurable, default ``hotline:``; docs/contracts.md "Redis keys")
 ``<p>wo:spool-rejected``                list of spooled writes Redis refused on replay
 ``<p>events``                           stream of events (``events``)
 ======================================  ===================================================
+
+Personal data (caller number and name, transcript, notes) is sealed field by field by the
+injected cipher (``workorders.personal``) before it reaches Redis, the spool file or the
+events stream (which gets none of it), and opened on read: ``to_dict()`` and every output show
+plaintext. Values written before encryption (no ``enc1:`` prefix) are read as they are.
 
 Atomicity: creation is one Lua script (look up the call, allocate the id, write hash, history,
 index, op id and event), so many concurrent creations for one call make one order. An update
@@ -63,14 +70,17 @@ from redis.asyncio import Redis
 from redis.typing import EncodableT
 
 import events
+from workorders import personal
 from workorders.model import (
     Event,
+    HistoryEntry,
     Policy,
     WorkOrder,
     WorkOrderError,
     apply,
     create_order,
 )
+from workorders.personal import FieldCipher
 from workorders.schema import WorkOrdersConfig
 from workorders.spool import Spool
 
@@ -95,7 +105,7 @@ UNREACHABLE = (
 _JSON_FIELDS = frozenset({"menu_path", "confidence", "csat", "nps"})
 
 _CREATE = """
--- KEYS: by-call, seq, op, index, events stream
+-- KEYS: by-call, seq, op, index, events stream[, by-caller set]
 -- ARGV: prefix, proposed id, op ttl, created_at (epoch), history entry, events maxlen,
 --       number of hash field/value pairs, pairs..., event field/value pairs...
 local prefix, proposed = ARGV[1], ARGV[2]
@@ -124,6 +134,7 @@ redis.call('HSET', prefix .. 'wo:' .. id, unpack(hash))
 redis.call('RPUSH', prefix .. 'wo:' .. id .. ':history', ARGV[5])
 redis.call('SET', KEYS[1], id)
 redis.call('ZADD', KEYS[4], ARGV[4], id)
+if KEYS[6] then redis.call('SADD', KEYS[6], id) end
 redis.call('SET', KEYS[3], id, 'EX', ARGV[3])
 local entry = {}
 for i = 8 + 2 * npairs, #ARGV do entry[#entry + 1] = ARGV[i] end
@@ -157,6 +168,7 @@ class WorkOrderStore:
         redis: Redis,
         spool_dir: str | os.PathLike[str],
         *,
+        cipher: FieldCipher,
         policy: Policy | None = None,
         prefix: str = "hotline:",
         timeout: float = 2.0,
@@ -167,6 +179,7 @@ class WorkOrderStore:
         max_in_flight: int = 32,
     ) -> None:
         self._redis = redis
+        self._cipher = cipher
         self._spool = Spool(spool_dir)
         self.policy = policy or Policy()
         self.prefix = prefix
@@ -198,13 +211,16 @@ class WorkOrderStore:
         config: WorkOrdersConfig,
         *,
         spool_dir: str | os.PathLike[str],
+        cipher: FieldCipher,
         prefix: str = "hotline:",
     ) -> WorkOrderStore:
         """From the ``workorders`` config section. ``spool_dir`` is the service's spool root:
-        the store spools into ``<spool_dir>/workorders`` unless the config names a dir."""
+        the store spools into ``<spool_dir>/workorders`` unless the config names a dir.
+        ``cipher`` seals the personal fields (``privacy.fields.FieldCipher``)."""
         return cls(
             redis,
             config.spool.dir or os.path.join(spool_dir, "workorders"),
+            cipher=cipher,
             policy=config.policy(),
             prefix=prefix,
             timeout=config.redis_timeout_s,
@@ -304,6 +320,26 @@ class WorkOrderStore:
 
         return await self._read(call_id, read, self._local_by_call)
 
+    async def by_caller(self, number: str) -> list[WorkOrder]:
+        """Every order from this caller number (spelled in any way that has the same digits),
+        oldest first: repeat-contact detection. Orders written before encryption are not in
+        the index. A number without digits (anonymous) finds nothing."""
+        index = self._cipher.blind_index(number)
+        if index is None:
+            return []
+
+        async def read() -> list[WorkOrder]:
+            ids: set[bytes | str] = await self._redis.smembers(self._key("wo:by-caller:", index))
+            orders = [await self._read_order(_text(i)) for i in ids]
+            return sorted((o for o in orders if o is not None), key=_creation)
+
+        def local(_: str) -> list[WorkOrder]:
+            views = {**self._known, **self._spooled}.values()
+            found = [o for o in views if self._cipher.blind_index(o.caller_number) == index]
+            return sorted(found, key=_creation)
+
+        return await self._read(number, read, local)
+
     async def list_recent(self, n: int) -> list[WorkOrder]:
         """The ``n`` most recently created orders, newest first."""
 
@@ -355,10 +391,11 @@ class WorkOrderStore:
         self, op_id: str, draft: WorkOrder, *, proposed: str, replayed: bool
     ) -> tuple[WorkOrder, bool]:
         """Run the create script: the call's order, and whether this operation created it."""
-        fields = _to_hash(draft)
+        owner = draft.call_id
+        fields = personal.seal_hash(_to_hash(draft), owner, self._cipher)
         fields.pop("id", None)
         pairs = [item for pair in fields.items() for item in pair]
-        details = draft.history[0].details if draft.history else {}
+        details = personal.public_details(draft.history[0].details if draft.history else {})
         entry = events.event_fields(
             WORK_ORDER_KINDS["create"],
             draft.created_at.timestamp(),
@@ -369,6 +406,7 @@ class WorkOrderStore:
             details=dict(details),
             replayed="1" if replayed else None,
         )
+        index = self._cipher.blind_index(draft.caller_number)
         result = await self._create_script(
             keys=[
                 self._key("wo:by-call:", draft.call_id),
@@ -376,13 +414,14 @@ class WorkOrderStore:
                 self._key("wo:op:", op_id),
                 self._key("wo:index"),
                 events.stream_key(self.prefix),
+                *([self._key("wo:by-caller:", index)] if index else []),
             ],
             args=[
                 self.prefix,
                 proposed,
                 self._op_ttl,
                 draft.created_at.timestamp(),
-                _history_json(draft.history[0]) if draft.history else "{}",
+                self._history_json(draft.history[0], owner) if draft.history else "{}",
                 self._maxlen,
                 len(fields),
                 *pairs,
@@ -424,13 +463,17 @@ class WorkOrderStore:
                     fields = await pipe.hgetall(hash_key)
                     if not fields:
                         raise UnknownWorkOrder(order_id)
-                    order = _from_hash(fields, await pipe.lrange(history_key, 0, -1))
+                    order = self._from_hash(fields, await pipe.lrange(history_key, 0, -1))
                     changed = apply(order, event, now, actor, self.policy, **changes)
                     old, new = _to_hash(order), _to_hash(changed)
                     pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
-                    updates: dict[EncodableT, EncodableT] = {
-                        k: v for k, v in new.items() if old.get(k) != v
-                    }
+                    # Compared in plaintext (sealing is randomized), then sealed.
+                    sealed = personal.seal_hash(
+                        {k: v for k, v in new.items() if old.get(k) != v},
+                        changed.call_id,
+                        self._cipher,
+                    )
+                    updates: dict[EncodableT, EncodableT] = {k: v for k, v in sealed.items()}
                     if updates:
                         pipe.hset(hash_key, mapping=updates)
                     removed = [k for k in old if k not in new]
@@ -438,7 +481,10 @@ class WorkOrderStore:
                         pipe.hdel(hash_key, *removed)
                     pipe.rpush(
                         history_key,
-                        *(_history_json(e) for e in changed.history[len(order.history):]),
+                        *(
+                            self._history_json(e, changed.call_id)
+                            for e in changed.history[len(order.history):]
+                        ),
                     )
                     pipe.set(op_key, order_id, ex=self._op_ttl)
                     await events.emit(
@@ -453,7 +499,7 @@ class WorkOrderStore:
                         agent=changed.agent,
                         actor=actor,
                         status=changed.status.value,
-                        details=dict(changed.history[-1].details),
+                        details=personal.public_details(changed.history[-1].details),
                         replayed="1" if replayed else None,
                     )
                     await pipe.execute()
@@ -469,7 +515,8 @@ class WorkOrderStore:
         if existing is not None:
             return existing
         order = replace(draft, id="L" + uuid.uuid4().hex[:15])
-        self._spool.append({"op_id": op_id, "op": "create", "order": order.to_dict()})
+        sealed = personal.seal_order(order.to_dict(), self._cipher)
+        self._spool.append({"op_id": op_id, "op": "create", "order": sealed})
         self._pending = True
         self._spooled[order.id] = order
         log.warning("work order %s for call %s spooled locally", order.id, order.call_id)
@@ -493,7 +540,7 @@ class WorkOrderStore:
             "now": now,
             "event": event.value,
             "actor": actor,
-            "changes": _json_changes(changes),
+            "changes": personal.seal_details(_json_changes(changes), op_id, self._cipher),
         }
         self._spool.append(record)
         self._pending = True
@@ -520,7 +567,7 @@ class WorkOrderStore:
         op_id = str(record.get("op_id", ""))
         try:
             if record.get("op") == "create":
-                draft = WorkOrder.from_dict(record["order"])
+                draft = WorkOrder.from_dict(personal.open_order(record["order"], self._cipher))
                 _, created = await self._create_in_redis(
                     op_id, draft, proposed=draft.id, replayed=True
                 )
@@ -532,7 +579,7 @@ class WorkOrderStore:
                     float(record["now"]),
                     Event(record["event"]),
                     str(record["actor"]),
-                    dict(record.get("changes") or {}),
+                    self._spooled_changes(record),
                     replayed=True,
                 )
                 return int(applied)
@@ -566,7 +613,7 @@ class WorkOrderStore:
         for record in self._spool.records():
             try:
                 if record.get("op") == "create":
-                    order = WorkOrder.from_dict(record["order"])
+                    order = WorkOrder.from_dict(personal.open_order(record["order"], self._cipher))
                     self._spooled[order.id] = order
                 elif record.get("op") == "update" and record.get("order_id") in self._spooled:
                     self._spooled[record["order_id"]] = apply(
@@ -575,7 +622,7 @@ class WorkOrderStore:
                         float(record["now"]),
                         str(record["actor"]),
                         self.policy,
-                        **(record.get("changes") or {}),
+                        **self._spooled_changes(record),
                     )
             except (WorkOrderError, KeyError, TypeError, ValueError) as exc:
                 log.error("spool record %s: %s (replay will decide)", record.get("op_id"), exc)
@@ -601,9 +648,26 @@ class WorkOrderStore:
             fields, history = await pipe.execute()
         if not fields:
             return None
-        order = _from_hash(fields, history)
+        order = self._from_hash(fields, history)
         self._remember(order)
         return order
+
+    def _from_hash(self, fields: Mapping[Any, Any], history: list[Any]) -> WorkOrder:
+        flat = personal.open_hash({_text(k): _text(v) for k, v in fields.items()}, self._cipher)
+        owner = flat.get("call_id", "")
+        entries = [
+            personal.open_entry(json.loads(_text(entry)), owner, self._cipher)
+            for entry in history
+        ]
+        return _from_hash(flat, entries)
+
+    def _history_json(self, entry: HistoryEntry, owner: str) -> str:
+        sealed = personal.seal_entry(entry.to_dict(), owner, self._cipher)
+        return json.dumps(sealed, ensure_ascii=True, separators=(",", ":"))
+
+    def _spooled_changes(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        changes = record.get("changes") or {}
+        return personal.open_details(changes, str(record.get("op_id", "")), self._cipher)
 
     async def _resolve(self, order_id: str) -> str:
         if order_id.startswith("L"):
@@ -667,19 +731,19 @@ def _to_hash(order: WorkOrder) -> dict[str, str]:
     }
 
 
-def _from_hash(fields: Mapping[Any, Any], history: list[Any]) -> WorkOrder:
-    flat = {_text(k): _text(v) for k, v in fields.items()}
+def _creation(order: WorkOrder) -> tuple[float, str]:
+    return order.created_at.timestamp(), order.id
+
+
+def _from_hash(flat: Mapping[str, str], history: list[dict[str, Any]]) -> WorkOrder:
+    """The order from its opened hash fields and history entries."""
     data: dict[str, Any] = {
         name: json.loads(value) if name in _JSON_FIELDS else value for name, value in flat.items()
     }
     data["caller"] = {"number": data.pop("caller_number"), "name": data.pop("caller_name")}
     data["deadlines"] = {"assign_by": data.pop("assign_by"), "respond_by": data.pop("respond_by")}
-    data["history"] = [json.loads(_text(entry)) for entry in history]
+    data["history"] = history
     return WorkOrder.from_dict(data)
-
-
-def _history_json(entry: Any) -> str:
-    return json.dumps(entry.to_dict(), ensure_ascii=True, separators=(",", ":"))
 
 
 def _json_changes(changes: Mapping[str, Any]) -> dict[str, Any]:

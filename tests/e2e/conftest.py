@@ -34,6 +34,7 @@ from testbed.asterisk import Asterisk, AsteriskFailed, AsteriskNotInstalled
 from testbed.redis import RedisServer
 from testbed.service import CONFIG, HotlineService, config_copy, merge
 from testbed.softphones import SippAgent
+from testbed.stack import TESTBED_MASTER_KEY
 
 
 @pytest.fixture(scope="session")
@@ -149,6 +150,7 @@ def hotline(
             "HOTLINE__ASTERISK__SOUNDS_DIR": asterisk.asterisk_sounds_dir,
             "HOTLINE__ARI__URL": asterisk.ari_url.removesuffix("/ari"),
             "HOTLINE_ARI_PASSWORD": asterisk.ari_password,
+            "HOTLINE_MASTER_KEY": TESTBED_MASTER_KEY,
             "HOTLINE__REDIS__URL": redis_server.url,
             "HOTLINE__SPOOL_DIR": str(tmp_path / f"spool-{instance}"),
         }

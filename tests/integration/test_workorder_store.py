@@ -18,11 +18,14 @@ import pytest
 import redis.asyncio as aioredis
 
 from ivr.testing import on_asyncio
+from privacy.testing import random_field_cipher
 from workorders.model import Event, Status, TransitionRefused, utc
 from workorders.spool import Spool
 from workorders.store import StoreUnavailable, UnknownWorkOrder, WorkOrderStore
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp()
+# One cipher for the module: stores of one test share their keys, like instances do.
+CIPHER = random_field_cipher()
 HOSTILE_NAME = 'Kim "${EXTEN}" \\ \n200 result=1\n\u202e김철수 📞'
 
 
@@ -56,14 +59,17 @@ async def test_create_writes_the_contract_keys(redis_server, prefix, spool_dir):
     list, a counter id and a WOCREATE event naming order and call; the caller's strings are
     stored verbatim."""
     client = connect(redis_server.url)
-    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER)
     order = await store.create_for_call(
         "1732790000.17", "+821012345678", HOSTILE_NAME, T0,
         category="fault", urgency="urgent", menu_path=["3", "1"], queue="faults",
     )
     assert order.id == "1" and order.status is Status.PENDING
     fields = await client.hgetall(f"{prefix}wo:1")
-    assert fields[b"caller_name"].decode() == HOSTILE_NAME
+    # Sealed at rest (privacy.fields), and opened verbatim.
+    assert CIPHER.open("1732790000.17", "caller_name", fields[b"caller_name"].decode()) == (
+        HOSTILE_NAME
+    )
     assert fields[b"status"] == b"pending" and fields[b"urgency"] == b"urgent"
     assert await client.get(f"{prefix}wo:by-call:1732790000.17") == b"1"
     assert await client.llen(f"{prefix}wo:1:history") == 1
@@ -81,7 +87,10 @@ async def test_concurrent_creates_for_one_call_make_one_order(redis_server, pref
     service processes), return one and the same order: one id, one history entry, one
     event, the counter moved once."""
     clients = [connect(redis_server.url), connect(redis_server.url)]
-    stores = [WorkOrderStore(c, spool_dir / str(i), prefix=prefix) for i, c in enumerate(clients)]
+    stores = [
+        WorkOrderStore(c, spool_dir / str(i), prefix=prefix, cipher=CIPHER)
+        for i, c in enumerate(clients)
+    ]
     orders = await asyncio.gather(
         *(
             stores[i % 2].create_for_call("1732790000.99", "+8210", "Lee", T0 + i / 1000)
@@ -104,7 +113,7 @@ async def test_load_beyond_the_connection_pool_is_not_an_outage(redis_server, pr
     connections) all reach Redis: the store queues them instead of mistaking the full pool
     for Redis being down and spooling."""
     client = aioredis.Redis.from_url(redis_server.url)
-    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER)
     orders = await asyncio.gather(
         *(store.create_for_call(f"load-{i}", "+8210", "x", T0) for i in range(500))
     )
@@ -118,7 +127,7 @@ async def test_lifecycle_appends_history_and_events(redis_server, prefix, spool_
     """Each update changes the hash, appends one history entry and one event with the new
     status, agent and actor; a refused transition writes nothing."""
     client = connect(redis_server.url)
-    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER)
     order = await store.create_for_call("c1", "+8210", "Park", T0, queue="billing")
     await store.update(order.id, T0 + 60, Event.ASSIGN, "router", agent="agent101")
     await store.update(order.id, T0 + 90, "start", "agent101")
@@ -142,7 +151,7 @@ async def test_cleared_fields_leave_the_hash(redis_server, prefix, spool_dir):
     """A value cleared by an event (the agent on unassign) is removed from the hash, so the
     order read back has no agent."""
     client = connect(redis_server.url)
-    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER)
     order = await store.create_for_call("c2", "+8210", "Choi", T0)
     await store.update(order.id, T0 + 1, "assign", "router", agent="agent104")
     back = await store.update(order.id, T0 + 31, "unassign", "router", reason="no answer")
@@ -155,7 +164,7 @@ async def test_cleared_fields_leave_the_hash(redis_server, prefix, spool_dir):
 async def test_unknown_orders(redis_server, prefix, spool_dir):
     """Reading a missing order gives None; updating it raises UnknownWorkOrder."""
     client = connect(redis_server.url)
-    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER)
     assert await store.get("404") is None and await store.get_by_call("nope") is None
     with pytest.raises(UnknownWorkOrder):
         await store.update("404", T0, "note", "ops", text="hello")
@@ -166,7 +175,7 @@ async def test_unknown_orders(redis_server, prefix, spool_dir):
 async def test_list_recent_newest_first(redis_server, prefix, spool_dir):
     """list_recent(n) returns the n most recently created orders, newest first."""
     client = connect(redis_server.url)
-    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER)
     for i in range(5):
         await store.create_for_call(f"call-{i}", "+8210", "x", T0 + i)
     assert [o.call_id for o in await store.list_recent(3)] == ["call-4", "call-3", "call-2"]
@@ -180,7 +189,7 @@ async def test_redis_down_spool_then_replay_exactly_once(redis_server, prefix, s
     are answered from the local view; after Redis restarts, one replay applies each write
     once, in order (ids, history, events marked replayed), and a second replay applies none."""
     client = connect(redis_server.url)
-    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER)
     before = await store.create_for_call("c-before", "+8210", "Han", T0)
     redis_server.stop()
     try:
@@ -225,7 +234,7 @@ async def test_crash_mid_replay_applies_nothing_twice(redis_server, prefix, spoo
     file is put back and replayed again, by a new store instance as after a restart) applies
     nothing a second time: no new order, history entry or event."""
     client = connect(redis_server.url)
-    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER)
     redis_server.stop()
     try:
         order = await store.create_for_call("c-crash", "+8210", "Yoon", T0)
@@ -244,7 +253,7 @@ async def test_crash_mid_replay_applies_nothing_twice(redis_server, prefix, spoo
     )
 
     shutil.copy(saved, spool_dir / "current.jsonl")
-    restarted = WorkOrderStore(client, spool_dir, prefix=prefix)
+    restarted = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER)
     assert await restarted.replay_spool() == 0
     assert snapshot == (
         await client.hgetall(f"{prefix}wo:{order.id}"),
@@ -261,7 +270,7 @@ async def test_next_write_after_restart_replays_first(redis_server, prefix, spoo
     """No explicit replay: the first write after Redis is back replays the spool before
     itself, so an update of an order created while Redis was down finds it."""
     client = connect(redis_server.url)
-    store = WorkOrderStore(client, spool_dir, prefix=prefix, retry_after=5)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER, retry_after=5)
     redis_server.stop()
     try:
         order = await store.create_for_call("c-next", "+8210", "Jung", T0)
@@ -285,17 +294,16 @@ async def test_lost_create_reply_becomes_an_alias(redis_server, prefix, spool_di
     order appears, the local id becomes an alias of the real one, and the spooled change is
     applied to the real order."""
     client = connect(redis_server.url)
-    real = await WorkOrderStore(client, spool_dir / "b", prefix=prefix).create_for_call(
-        "c-twice", "+8210", "Kang", T0
-    )
+    other = WorkOrderStore(client, spool_dir / "b", prefix=prefix, cipher=CIPHER)
+    real = await other.create_for_call("c-twice", "+8210", "Kang", T0)
     dead = connect(f"redis://127.0.0.1:{_closed_port()}/0")
-    cut_off = WorkOrderStore(dead, spool_dir / "a", prefix=prefix)
+    cut_off = WorkOrderStore(dead, spool_dir / "a", prefix=prefix, cipher=CIPHER)
     local = await cut_off.create_for_call("c-twice", "+8210", "Kang", T0 + 1)
     await cut_off.update(local.id, T0 + 2, "assign", "router", agent="agent102")
     assert local.id != real.id
     await dead.aclose()
 
-    restarted = WorkOrderStore(client, spool_dir / "a", prefix=prefix)
+    restarted = WorkOrderStore(client, spool_dir / "a", prefix=prefix, cipher=CIPHER)
     assert await restarted.replay_spool() == 1  # the create was a no-op, the assign applied
     through_alias = await restarted.get(local.id)
     assert through_alias.id == real.id and through_alias.agent == "agent102"
@@ -308,12 +316,12 @@ async def test_refused_replay_is_kept_not_lost(redis_server, prefix, spool_dir):
     """A spooled update that Redis cannot apply (no such order) is set aside in
     wo:spool-rejected with its reason, is not retried, and does not block the spool."""
     dead = connect(f"redis://127.0.0.1:{_closed_port()}/0")
-    cut_off = WorkOrderStore(dead, spool_dir, prefix=prefix)
+    cut_off = WorkOrderStore(dead, spool_dir, prefix=prefix, cipher=CIPHER)
     assert await cut_off.update("999", T0, "note", "ops", text="hello") is None
     await dead.aclose()
 
     client = connect(redis_server.url)
-    store = WorkOrderStore(client, spool_dir, prefix=prefix)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER)
     assert await store.replay_spool() == 0
     (rejected,) = await client.lrange(f"{prefix}wo:spool-rejected", 0, -1)
     kept = json.loads(rejected)
@@ -330,7 +338,7 @@ async def test_blackholed_redis_times_out_into_the_spool(prefix, spool_dir):
         silent.bind(("127.0.0.1", 0))
         silent.listen(16)
         client = connect(f"redis://127.0.0.1:{silent.getsockname()[1]}/0")
-        store = WorkOrderStore(client, spool_dir, prefix=prefix, timeout=0.3)
+        store = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER, timeout=0.3)
         order = await store.create_for_call("c-hole", "+8210", "Seo", T0)
         assert order.id.startswith("L")
         assert json.loads((spool_dir / "current.jsonl").read_text())["op"] == "create"
@@ -343,11 +351,11 @@ async def test_restart_while_redis_is_down_keeps_the_spooled_view(prefix, spool_
     the order created before the restart is served with its spooled changes, and a repeated
     create for that call returns it instead of a second order."""
     dead = connect(f"redis://127.0.0.1:{_closed_port()}/0")
-    first = WorkOrderStore(dead, spool_dir, prefix=prefix)
+    first = WorkOrderStore(dead, spool_dir, prefix=prefix, cipher=CIPHER)
     order = await first.create_for_call("c-restart", "+8210", HOSTILE_NAME, T0)
     await first.update(order.id, T0 + 1, "assign", "router", agent="agent101")
 
-    second = WorkOrderStore(dead, spool_dir, prefix=prefix)
+    second = WorkOrderStore(dead, spool_dir, prefix=prefix, cipher=CIPHER)
     seen = await second.get(order.id)
     assert (seen.agent, seen.caller_name) == ("agent101", HOSTILE_NAME)
     assert second.spool_pending

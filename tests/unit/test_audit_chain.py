@@ -9,7 +9,6 @@ import json
 from datetime import UTC, datetime
 
 import pytest
-from hotline.cli import build_parser
 
 from audit import cli as auditcli
 from audit.chain import (
@@ -25,6 +24,7 @@ from audit.chain import (
 )
 from audit.mirror import Mirror, read_lines
 from audit.reading import Filters
+from hotline.cli import build_parser
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp()
 

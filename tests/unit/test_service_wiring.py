@@ -19,6 +19,7 @@ from ivr import prompts
 from ivr.config import DEFAULT_CONFIG_DIR, HotlineConfig, load_config
 from ivr.languages import all_languages
 from ivr.testing import SILENCE, FakeAsterisk
+from privacy.testing import random_field_cipher
 
 
 def metric(name: str) -> float:
@@ -48,7 +49,7 @@ def test_agi_command_timeout_comes_from_service_yaml(tmp_path: Path) -> None:
     cfg = speechless_config(tmp_path, ("command_timeout_s: 60", "command_timeout_s: 2.5"))
     assert cfg.service.agi.command_timeout_s == 2.5
     clock = task.Clock()
-    hotline = Hotline(cfg, clock)
+    hotline = Hotline(cfg, clock, cipher=random_field_cipher())
     fake = FakeAsterisk(script="hotline", clock=clock, answers={"ANSWER": SILENCE})
     fake.connect(hotline.agi_factory().buildProtocol(IPv4Address("TCP", "127.0.0.1", 40000)))
     timeouts_before = metric("hotline_agi_command_timeouts_total")
@@ -68,7 +69,7 @@ def test_the_dispatcher_failing_every_round_is_logged_once_then_summed_up(
     failure and then one summary per 30 s, not four lines a second."""
     cfg = speechless_config(tmp_path, ("instance: hotline-1", "instance: hotline-1"))
     clock = task.Clock()
-    hotline = Hotline(cfg, clock)
+    hotline = Hotline(cfg, clock, cipher=random_field_cipher())
 
     class RedisAway(ConnectionError):
         pass

@@ -9,6 +9,7 @@ import yaml
 from pydantic import ValidationError
 from redis.asyncio import Redis
 
+from privacy.testing import random_field_cipher
 from workorders.model import Policy, Urgency
 from workorders.schema import WorkOrdersConfig
 from workorders.store import WorkOrderStore
@@ -67,9 +68,11 @@ def test_store_from_config_uses_policy_and_spool_subdirectory(tmp_path):
     """The service hands its spool root: work orders spool into <root>/workorders, or into
     spool.dir when the config names one; the store's policy is the config's."""
     config = WorkOrdersConfig.model_validate({"response_hours": {"urgent": 0.5}})
-    store = WorkOrderStore.from_config(Redis(), config, spool_dir=tmp_path, prefix="x:")
+    store = WorkOrderStore.from_config(
+        Redis(), config, spool_dir=tmp_path, prefix="x:", cipher=random_field_cipher()
+    )
     assert (tmp_path / "workorders").is_dir() and not store.spool_pending
     assert store.policy == config.policy() and store.prefix == "x:"
     named = WorkOrdersConfig.model_validate({"spool": {"dir": str(tmp_path / "elsewhere")}})
-    WorkOrderStore.from_config(Redis(), named, spool_dir=tmp_path)
+    WorkOrderStore.from_config(Redis(), named, spool_dir=tmp_path, cipher=random_field_cipher())
     assert (tmp_path / "elsewhere").is_dir()
