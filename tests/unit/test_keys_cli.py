@@ -5,7 +5,7 @@ from __future__ import annotations
 import base64
 
 import pytest
-from ivr.cli import main
+from hotline.cli import main
 
 from privacy.keys import KeyRing, MasterKeyError, parse_key_file
 

@@ -140,7 +140,7 @@ def test_api_is_closed_without_a_token_store(tmp_path: Path) -> None:
     from api.testing import run_now
 
     cfg = speechless_config(tmp_path, ("command_timeout_s: 60", "command_timeout_s: 60"))
-    hotline = Hotline(cfg, task.Clock())
+    hotline = Hotline(cfg, task.Clock(), cipher=random_field_cipher())
     assert isinstance(hotline.authenticator, NoTokens)
     assert isinstance(hotline.audit, LoggedAudit)
     for header in (None, "", "Bearer anything", "Bearer " + "x" * 64):
