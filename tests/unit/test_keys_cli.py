@@ -5,8 +5,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-from hotline.cli import main
 
+from hotline.cli import main
 from privacy.keys import KeyRing, MasterKeyError, parse_key_file
 
 
