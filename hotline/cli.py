@@ -96,13 +96,23 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 
 
 def _cmd_tokens(args: argparse.Namespace) -> int:
-    import os
-
-    from access.cli import env_token_key, unwired_audit
     from access.cli import main as tokens_main
+    from audit.log import AuditLog
+    from hotline.keys import token_key_source
+    from ivr.config import ConfigError, load_config
 
-    # The audit log and the tokens' key are the service's: both plug in here.
-    return tokens_main(args, audit=unwired_audit, token_key=env_token_key(os.environ))
+    # The service's audit log and the service's token key: a token made here opens there,
+    # and its creation is recorded where the service records.
+    try:
+        cfg = load_config(args.config)
+    except ConfigError as exc:
+        print(str(exc), file=sys.stderr)
+        return 1
+    return tokens_main(
+        args, audit=lambda redis, prefix: AuditLog.from_config(redis, cfg.service),
+        token_key=token_key_source(cfg),
+    )
+
 
 def _cmd_keys(args: argparse.Namespace) -> int:
     from privacy.cli import main as keys_main

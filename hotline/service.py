@@ -149,15 +149,14 @@ class Hotline:
     the service log only (:class:`api.LoggedAudit`): closed by default, never open.
 
     ``cipher`` is the personal-data cipher (``privacy.fields.FieldCipher``), its keys loaded
-    before the service starts (:func:`load_cipher`): the work-order store seals caller
-    numbers, names, transcripts and notes with it.
+    before the service starts (:func:`hotline.keys.load_service_keys`): the work-order store
+    seals caller numbers, names, transcripts and notes with it. ``redis``: the client the
+    token store and the audit log share with the service (default: a new one).
     """
 
     def __init__(self, cfg: Any, reactor: Any, *, cipher: Any,
                  authenticator: Authenticator | None = None,
-                 audit: AuditTrail | None = None) -> None:
-        import redis.asyncio as aioredis
-
+                 audit: AuditTrail | None = None, redis: Any = None) -> None:
         from api import LoggedAudit, NoTokens
         from callbacks.flow import CallbackFlow
         from hotline.adapters import RouterOnReactor, WorkOrdersOnReactor
@@ -170,10 +169,7 @@ class Hotline:
         self.audit: AuditTrail = audit or LoggedAudit()
         self.config = ConfigHolder(cfg)
         svc = cfg.service
-        self.redis = aioredis.from_url(
-            svc.redis.url, socket_timeout=2.0, socket_connect_timeout=2.0,
-            health_check_interval=10,
-        )
+        self.redis = redis if redis is not None else service_redis(svc)
         self.workorders = WorkOrderStore.from_config(
             self.redis, cfg.workorders, spool_dir=svc.spool_dir, prefix=svc.redis.key_prefix,
             cipher=cipher,
@@ -261,8 +257,15 @@ class Hotline:
         def replay() -> Any:
             return self._watched(deferred(self.workorders.replay_spool()), "replay")
 
+        def audit_replay() -> Any:
+            # Audit entries written while Redis was away join the chain once it is back.
+            replay_spool = getattr(self.audit, "replay_spool", None)
+            if replay_spool is None:
+                return None
+            return self._watched(deferred(replay_spool()), "audit replay")
+
         self._watched(deferred(self.router.sync_agents()), "agent sync")
-        for fn, every in ((dispatch, 0.25), (replay, 5.0)):
+        for fn, every in ((dispatch, 0.25), (replay, 5.0), (audit_replay, 5.0)):
             loop = task.LoopingCall(fn)
             loop.clock = self.reactor
             loop.start(every, now=False)
@@ -339,6 +342,11 @@ class Hotline:
         from ivr.aio import deferred
 
         ok = self.config.reload()
+        self._watched(deferred(self.audit.record(
+            user="system", role="ops", action="config.reload",
+            obj=f"config:{self.config().directory}", address="local",
+            now=self.reactor.seconds(), details={"result": "applied" if ok else "refused"},
+        )), "audit")
         if ok:
             self._watched(deferred(self.router.sync_agents()), "agent sync")
             self._reload_speech(self.config())
@@ -434,48 +442,40 @@ def serve(config_dir: str | None = None) -> int:
         for problem in problems:
             log.error("config: %s", problem)
         return 2
+    from access.tokens import TokenStore
+    from audit.log import AuditLog
+    from hotline.keys import load_service_keys
     from privacy import PrivacyError
 
     try:
-        cipher = load_cipher(cfg)
+        keys = load_service_keys(cfg)
     except (PrivacyError, OSError, ConnectionError) as exc:
         # Never plaintext instead: no key, no service.
         log.error("keys: %s", exc)
         return 2
     _ensure_prompts(cfg)
-    hotline = Hotline(cfg, reactor, cipher=cipher)
+    redis = service_redis(cfg.service)
+    prefix = cfg.service.redis.key_prefix
+    hotline = Hotline(
+        cfg, reactor, cipher=keys.cipher, redis=redis,
+        authenticator=TokenStore(redis, keys.token_key, prefix=prefix),
+        audit=AuditLog.from_config(redis, cfg.service),
+    )
     reactor.callWhenRunning(hotline.start)
     reactor.addSystemEventTrigger("before", "shutdown", hotline.stop)
     reactor.run()
     return 0
 
 
-def load_cipher(cfg: Any) -> Any:
-    """The personal-data cipher, on the reactor's asyncio loop before it runs: master keys
-    from ``HOTLINE_MASTER_KEY`` or ``keys.master_key_file``, data keys from Redis."""
-    import asyncio
-
+def service_redis(service: Any) -> Any:
+    """The service's Redis client (``service.yaml`` ``redis.url``): commands time out after
+    2 s, so a Redis that hangs is treated like one that is away."""
     import redis.asyncio as aioredis
-    from redis import exceptions as redis_errors
 
-    from privacy.fields import load_field_cipher
-
-    svc = cfg.service
-
-    async def load() -> Any:
-        redis = aioredis.from_url(svc.redis.url, socket_timeout=5.0, socket_connect_timeout=5.0)
-        try:
-            return await load_field_cipher(
-                redis, svc.keys.master_key_file, prefix=svc.redis.key_prefix
-            )
-        except redis_errors.RedisError as exc:
-            raise ConnectionError(
-                f"cannot read the data keys from Redis (service.yaml redis.url): {exc}"
-            ) from None
-        finally:
-            await redis.aclose()
-
-    return asyncio.get_event_loop().run_until_complete(load())
+    return aioredis.from_url(
+        service.redis.url, socket_timeout=2.0, socket_connect_timeout=2.0,
+        health_check_interval=10,
+    )
 
 
 def _ensure_prompts(cfg: Any) -> None:

@@ -32,6 +32,12 @@ for _ in $(seq 1 600); do
     fi
     sleep 0.5
 done
-echo "[demo] hotline up: FastAGI 127.0.0.1:4573, API http://127.0.0.1:8090/api/queues" >&2
+# An ops token for the API (`ivr call` reads the work order through it), shown once and kept
+# in var/demo.env for more calls; the demo stack's master key is the testbed's, not a real one.
+HOTLINE_TOKEN=$(.venv/bin/ivr tokens create --user demo --role ops --expires 1d --json \
+    | .venv/bin/python -c 'import json, sys; print(json.load(sys.stdin)["token"])')
+export HOTLINE_TOKEN
+echo "export HOTLINE_TOKEN=$HOTLINE_TOKEN" >> var/demo.env
+echo "[demo] hotline up: FastAGI 127.0.0.1:4573, API http://127.0.0.1:8090/api/queues (Authorization: Bearer \$HOTLINE_TOKEN)" >&2
 echo "[demo] calling: the caller presses 3 (fault) during the welcome prompt" >&2
 .venv/bin/ivr call --dtmf 3 --caller-number +15550100 --caller-name "Demo Caller"

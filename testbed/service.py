@@ -100,12 +100,30 @@ class HotlineService:
                 )
             try:
                 if self.health().get("redis") is not None:
+                    self._ensure_token()
                     return self
             except (OSError, urllib.error.URLError, ValueError):
                 pass
             time.sleep(0.2)
         self.stop()
         raise RuntimeError(f"ivr serve did not answer in {timeout} s:\n{self.log_tail()}")
+
+    def _ensure_token(self) -> None:
+        """An ops token for the API, made as ops make one (``ivr tokens create``) unless the
+        environment already names one: the e2e clients (this object, ``ivr call``, ``ivr
+        agent``) send it from ``HOTLINE_TOKEN`` in :attr:`env`."""
+        if api_token(self.env):
+            return
+        ivr = Path(sys.executable).with_name("ivr")
+        command = [str(ivr)] if ivr.exists() else [sys.executable, "-m", "hotline.cli"]
+        made = subprocess.run(
+            [*command, "tokens", "create", "--user", "testbed", "--role", "ops",
+             "--expires", "1d", "--json"],
+            env=self.env, capture_output=True, text=True, timeout=60, check=False, cwd=REPO,
+        )
+        if made.returncode != 0:
+            raise RuntimeError(f"ivr tokens create failed ({made.returncode}): {made.stderr}")
+        self.env["HOTLINE_TOKEN"] = json.loads(made.stdout)["token"]
 
     def url(self, path: str) -> str:
         return f"http://127.0.0.1:{self.http_port}{path}"

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -32,11 +33,14 @@ pytestmark = pytest.mark.e2e
 IVR = Path(sys.executable).with_name("ivr")
 
 
-def ivr(*argv: str, config: Path | None = None) -> subprocess.CompletedProcess[str]:
+def ivr(*argv: str, config: Path | None = None, env: Mapping[str, str] | None = None
+        ) -> subprocess.CompletedProcess[str]:
+    """The ``ivr`` command; ``env``: the service's environment (its API token)."""
     command = [str(IVR)] if IVR.exists() else [sys.executable, "-m", "hotline.cli"]
     if config is not None:
         command += ["--config", str(config)]
-    return subprocess.run([*command, *argv], capture_output=True, text=True, timeout=60)
+    return subprocess.run([*command, *argv], capture_output=True, text=True, timeout=60,
+                          env=dict(env) if env is not None else None)
 
 
 def queued(db, call_id: str) -> bool:
@@ -87,19 +91,19 @@ def test_paused_agent_is_not_offered_calls_until_resumed(
     service = hotline(agents=("agent103",))
     api = ["--api", service.url("")]
 
-    paused = ivr("agent", "pause", "agent103", "--reason", "break", *api)
+    paused = ivr("agent", "pause", "agent103", "--reason", "break", *api, env=service.env)
     assert (paused.returncode, paused.stdout) == (0, "agent103: paused (break)\n")
-    listed = ivr("agent", "list", "agent103", *api)
+    listed = ivr("agent", "list", "agent103", *api, env=service.env)
     assert listed.stdout.splitlines()[1].split() == ["agent103", "paused", "break"]
 
     call_id = caller("w2|d3")
     wait_for(lambda: queued(db, call_id), 40, "the call to be queued")
     not_offered_for(agent, call_id, db, seconds=3)
 
-    resumed = ivr("agent", "resume", "agent103", *api)
+    resumed = ivr("agent", "resume", "agent103", *api, env=service.env)
     assert (resumed.returncode, resumed.stdout) == (0, "agent103: available\n")
     agent.wait_for("ANSWERED", timeout=20)
-    again = ivr("agent", "resume", "agent103", *api)
+    again = ivr("agent", "resume", "agent103", *api, env=service.env)
     assert again.returncode == 1
     assert "resume refused: agent agent103 is" in again.stderr
     call_gone(asterisk, call_id)
