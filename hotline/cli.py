@@ -165,33 +165,24 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("rest", nargs=argparse.REMAINDER)
     p.set_defaults(func=_cmd_simulate)
 
-    from hotline import agentcli, report
-
-    p = sub.add_parser("report", help="service level, speed of answer, abandonment per interval")
-    report.add_arguments(p)
-    p.set_defaults(func=_cmd_report)
-
-    p = sub.add_parser("agent", help="log agents in or out, pause, resume, list (HTTP API)")
-    agentcli.add_arguments(p)
-    p.set_defaults(func=_cmd_agent)
-
     from access import cli as tokenscli
-
-    p = sub.add_parser("tokens", help="API tokens: create (shown once), list, revoke")
-    tokenscli.add_arguments(p)
-    p.set_defaults(func=_cmd_tokens)
-
     from audit import cli as auditcli
+    from hotline import agentcli, report
+    from privacy import cli as keyscli
 
-    p = sub.add_parser("audit", help="verify the audit log's hash chain, list its entries")
-    auditcli.add_arguments(p)
-    p.set_defaults(func=auditcli.main)
-
-    from privacy import cli as keys_cli
-
-    p = sub.add_parser("keys", help="master key and data keys: init, check, rotate (README)")
-    keys_cli.add_arguments(p)
-    p.set_defaults(func=_cmd_keys)
+    # Subcommands whose options their own module declares (``add_arguments``).
+    for name, help_text, module, run in (
+        ("report", "service level, speed of answer, abandonment per interval", report,
+         _cmd_report),
+        ("agent", "log agents in or out, pause, resume, list (HTTP API)", agentcli, _cmd_agent),
+        ("tokens", "API tokens: create (shown once), list, revoke", tokenscli, _cmd_tokens),
+        ("audit", "verify the audit log's hash chain, list its entries", auditcli,
+         auditcli.main),
+        ("keys", "master key and data keys: init, check, rotate (README)", keyscli, _cmd_keys),
+    ):
+        p = sub.add_parser(name, help=help_text)
+        module.add_arguments(p)
+        p.set_defaults(func=run)
     return parser
 
 
