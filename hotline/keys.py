@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
@@ -39,9 +40,16 @@ async def read_service_keys(redis: Redis, cfg: HotlineConfig) -> ServiceKeys:
     """The cipher and the tokens' key from Redis's wrapped data keys (created on first use)."""
     svc = cfg.service
     data_keys = DataKeys(
-        redis, KeyRing.load(key_file=svc.keys.master_key_file), prefix=svc.redis.key_prefix
+        redis, KeyRing.load(key_file=svc.keys.master_key_file), prefix=svc.redis.key_prefix,
+        local_dir=local_keys_dir(cfg),
     )
     return ServiceKeys(await FieldCipher.load(data_keys), await data_keys.get(TOKENS_DATA_KEY))
+
+
+def local_keys_dir(cfg: HotlineConfig) -> Path:
+    """Where the service keeps its copy of the wrapped data keys, for a start while Redis is
+    away (``privacy.datakeys``): ``<spool_dir>/keys``, beside the spooled work orders."""
+    return Path(cfg.service.spool_dir) / "keys"
 
 
 def load_service_keys(cfg: HotlineConfig) -> ServiceKeys:

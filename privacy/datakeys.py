@@ -14,16 +14,27 @@ the blind index, the access tokens' HMAC); master keys only wrap data keys.
 - Rotation of the master key (``ivr keys rotate``) re-wraps each record under the current
   master key, one compare-and-set per key: atomic per key, resumable (a record already under
   the current key is left alone), and no data is re-encrypted.
+- A service keeps a copy of each record it read in ``local_dir`` (mode 0600: the record is
+  the wrapped key, which only the master key opens). When Redis is away at start, the data
+  keys come from that copy, so the service starts and seals what it spools; a key that was
+  never read here cannot be made without Redis (two instances would make two), and says so.
+  The copy is brought up to date at each read from Redis (after a rotation, at the next
+  start with Redis up).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import json
+import os
 import re
+import tempfile
 from dataclasses import dataclass, field
+from pathlib import Path
 
+from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from privacy.envelope import new_key
@@ -82,10 +93,14 @@ class CheckReport:
 class DataKeys:
     """The data keys of one Redis key space, unwrapped with ``ring`` and cached here."""
 
-    def __init__(self, redis: Redis, ring: KeyRing, *, prefix: str = "hotline:") -> None:
+    def __init__(
+        self, redis: Redis, ring: KeyRing, *, prefix: str = "hotline:",
+        local_dir: str | os.PathLike[str] | None = None,
+    ) -> None:
         self._redis = redis
         self.ring = ring
         self.prefix = prefix
+        self.local_dir = Path(local_dir) if local_dir is not None else None
         self._cache: dict[str, DataKey] = {}
         self._cas = redis.register_script(_COMPARE_AND_SET)
 
@@ -99,16 +114,60 @@ class DataKeys:
         if cached is not None:
             return cached
         redis_key = self._redis_key(name)
-        raw = await self._redis.get(redis_key)
-        if raw is None:
-            proposal = self._wrap(name, 1, new_key())
-            await self._redis.set(redis_key, proposal, nx=True)
-            raw = await self._redis.get(redis_key)  # ours, or the one another instance set
+        try:
+            raw = await self._redis.get(redis_key)
             if raw is None:
-                raise DataKeyError(f"data key {name}: {redis_key} vanished right after creation")
+                proposal = self._wrap(name, 1, new_key())
+                await self._redis.set(redis_key, proposal, nx=True)
+                raw = await self._redis.get(redis_key)  # ours, or the one another instance set
+                if raw is None:
+                    raise DataKeyError(
+                        f"data key {name}: {redis_key} vanished right after creation"
+                    )
+        except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
+            raw = self._local_copy(name, exc)
         key = self._unwrap(name, raw)
+        self._keep_local_copy(name, raw)
         self._cache[name] = key
         return key
+
+    def _local_path(self, name: str) -> Path | None:
+        return self.local_dir / f"{name}.json" if self.local_dir is not None else None
+
+    def _local_copy(self, name: str, why: BaseException) -> bytes:
+        """The record kept here when Redis last gave it (Redis is away now: ``why``)."""
+        path = self._local_path(name)
+        if path is None:
+            raise DataKeyError(f"data key {name}: Redis unreachable ({why}) and no local copy "
+                               "is kept (no local_dir)")
+        try:
+            return path.read_bytes()
+        except FileNotFoundError:
+            raise DataKeyError(
+                f"data key {name}: Redis unreachable ({why}) and never read here before "
+                f"({path} missing): start once with Redis up"
+            ) from None
+
+    def _keep_local_copy(self, name: str, raw: bytes | str) -> None:
+        path = self._local_path(name)
+        if path is None:
+            return
+        data = raw.encode() if isinstance(raw, str) else raw
+        with contextlib.suppress(FileNotFoundError):
+            if path.read_bytes() == data:
+                return
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{name}.", suffix=".tmp")
+        try:
+            with os.fdopen(fd, "wb") as out:  # mkstemp: mode 0600
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(tmp, path)
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
+            raise
 
     async def names(self) -> list[str]:
         """Every data key stored in this key space, sorted."""

@@ -260,3 +260,50 @@ async def test_plaintext_orders_still_read_and_are_sealed_by_the_migration(
     assert (await migrated.get("old")).to_dict() == legacy.to_dict()
     assert [o.id for o in await migrated.by_caller(NUMBER)] == ["old"]
     await client.aclose()
+
+
+def unreachable_redis() -> aioredis.Redis:
+    """A client of a port nobody listens on: Redis away."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return aioredis.Redis.from_url(f"redis://127.0.0.1:{port}", socket_connect_timeout=0.5)
+
+
+@on_asyncio
+async def test_data_keys_read_once_open_again_while_redis_is_away(redis_server, prefix,
+                                                                  tmp_path):
+    """A service that read its data keys with Redis up keeps their wrapped records (mode 0600,
+    never the key itself); started again while Redis is away, it gets the same keys from that
+    copy, so it can seal what it spools."""
+    keys = ring(("1", new_key()))
+    local = tmp_path / "keys"
+    client = connect(redis_server.url)
+    first = DataKeys(client, keys, prefix=prefix, local_dir=local)
+    wanted = {name: await first.get(name) for name in ("workorders-pii", "blind-index")}
+    for name, key in wanted.items():
+        path = local / f"{name}.json"
+        assert path.stat().st_mode & 0o777 == 0o600
+        assert key not in path.read_bytes()
+        assert path.read_bytes() == await client.get(f"{prefix}keys:{name}")
+    await client.aclose()
+
+    away = unreachable_redis()
+    again = DataKeys(away, keys, prefix=prefix, local_dir=local)
+    assert {name: await again.get(name) for name in wanted} == wanted
+    await away.aclose()
+
+
+@on_asyncio
+async def test_a_data_key_never_read_here_is_not_made_while_redis_is_away(prefix, tmp_path):
+    """Redis away and no copy kept: a clear error (making the key here could give two
+    instances two keys), naming the key and how to get past it."""
+    away = unreachable_redis()
+    with pytest.raises(DataKeyError) as caught:
+        await DataKeys(away, ring(("1", new_key())), prefix=prefix,
+                       local_dir=tmp_path / "keys").get("workorders-pii")
+    message = str(caught.value)
+    assert "data key workorders-pii: Redis unreachable" in message
+    assert "start once with Redis up" in message
+    assert not (tmp_path / "keys" / "workorders-pii.json").exists()
+    await away.aclose()
