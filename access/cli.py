@@ -16,8 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
-import binascii
 import getpass
 import json
 import os
@@ -49,9 +47,6 @@ EXIT_CONFIG = 1
 EXIT_BAD_REQUEST = 2
 EXIT_UNAVAILABLE = 3
 
-TOKEN_KEY_ENV = "HOTLINE_TOKEN_KEY"
-
-
 class TokenAudit(Protocol):
     """The audit log as this command uses it (the audit package's ``AuditLog``)."""
 
@@ -74,43 +69,6 @@ class TokenCommandError(Exception):
     def __init__(self, message: str, exit_code: int) -> None:
         super().__init__(message)
         self.exit_code = exit_code
-
-
-def env_token_key(environ: Mapping[str, str]) -> KeySource:
-    """The tokens' key from ``$HOTLINE_TOKEN_KEY`` (base64 of 32 bytes).
-
-    The seam where the service's data keys plug in (the privacy package's
-    ``DataKeys.get("access-tokens")``): whatever the service authenticates with, this command
-    must create with, or its tokens open nothing.
-    """
-
-    async def key(redis: Redis, prefix: str) -> bytes:
-        text = environ.get(TOKEN_KEY_ENV, "")
-        if not text:
-            raise TokenCommandError(
-                f"no token key: set {TOKEN_KEY_ENV} (base64 of 32 random bytes, the "
-                "service's)", EXIT_UNAVAILABLE,
-            )
-        try:
-            raw = base64.b64decode(text, validate=True)
-        except (binascii.Error, ValueError):
-            raw = b""
-        if len(raw) != 32:
-            raise TokenCommandError(
-                f"{TOKEN_KEY_ENV} is not base64 of 32 bytes", EXIT_UNAVAILABLE
-            )
-        return raw
-
-    return key
-
-
-def unwired_audit(redis: Redis, prefix: str) -> TokenAudit:
-    """The audit source of a build without an audit log: token changes are refused, never
-    made unrecorded."""
-    raise TokenCommandError(
-        "no audit log is wired into `ivr tokens`: tokens are only created or revoked when the "
-        "audit log records it", EXIT_UNAVAILABLE,
-    )
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:

@@ -21,8 +21,8 @@ from pathlib import Path
 import pytest
 import redis
 
-from access.cli import env_token_key, main, unwired_audit
-from access.testing import RecordingAudit
+from access.cli import main
+from access.testing import RecordingAudit, env_token_key, unwired_audit
 from hotline.cli import build_parser
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
