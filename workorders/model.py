@@ -6,11 +6,24 @@ epoch, UTC), so the store, the simulator and the tests drive the same code.
 Lifecycle (``TRANSITIONS``; every event a state accepts is declared, anything else raises
 ``TransitionRefused``)::
 
-    pending      assign -> assigned          (every status: update and note keep it)
-    assigned     assign -> assigned (reassign), unassign -> pending, start -> in_progress
-    in_progress  assign -> in_progress (handover), resolve -> resolved
+    pending      assign -> assigned          (every status: update, note and contact keep it)
+    assigned     assign -> assigned (reassign), unassign -> pending, start -> in_progress,
+                 hold -> on_hold
+    in_progress  assign -> in_progress (handover), resolve -> resolved, hold -> on_hold
+    on_hold      resume -> the status the hold left (assigned or in_progress),
+                 assign -> on_hold (handover while waiting)
     resolved     close -> closed, reopen -> in_progress
     closed       reopen -> pending
+
+On hold, decided: the order waits on the customer or a third party (``waiting_on`` and a
+``reason`` are required, both kept in the history). The response and resolution clocks pause
+(``workorders.clocks``). ``resume`` goes back to the status the hold left, read from the hold's
+history entry; the table names ``in_progress`` for it, the usual case. A 24x7 ``respond_by``
+moves on by the time spent on hold when the hold began before it was due.
+
+Contact, decided: ``contact`` logs a conversation with the customer (``channel``, ``reached``,
+optional ``text``; history only, every status accepts it). A reached contact answers the
+caller (response clock) and, after a resolution, closes the feedback duty (feedback clock).
 
 Reopen, decided:
 - ``resolved -> in_progress``: the answer did not hold but the agent who resolved it still owns
@@ -61,6 +74,7 @@ class Status(StrEnum):
     PENDING = "pending"
     ASSIGNED = "assigned"
     IN_PROGRESS = "in_progress"
+    ON_HOLD = "on_hold"  # waiting on the customer or a third party: clocks paused
     RESOLVED = "resolved"
     CLOSED = "closed"
 
@@ -76,6 +90,9 @@ class Event(StrEnum):
     REOPEN = "reopen"  # the answer did not hold
     UPDATE = "update"  # reclassification, transcript, survey scores: no status change
     NOTE = "note"  # a remark in the history only
+    HOLD = "hold"  # waiting on the customer or a third party
+    RESUME = "resume"  # the wait is over: back to the status the hold left
+    CONTACT = "contact"  # a logged contact with the customer (history only)
 
 
 #: The whole state machine: for each status, the events it accepts and the status they lead to.
@@ -84,6 +101,7 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.ASSIGN: Status.ASSIGNED,
         Event.UPDATE: Status.PENDING,
         Event.NOTE: Status.PENDING,
+        Event.CONTACT: Status.PENDING,
     },
     Status.ASSIGNED: {
         Event.ASSIGN: Status.ASSIGNED,
@@ -91,23 +109,36 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.START: Status.IN_PROGRESS,
         Event.UPDATE: Status.ASSIGNED,
         Event.NOTE: Status.ASSIGNED,
+        Event.HOLD: Status.ON_HOLD,
+        Event.CONTACT: Status.ASSIGNED,
     },
     Status.IN_PROGRESS: {
         Event.ASSIGN: Status.IN_PROGRESS,
         Event.RESOLVE: Status.RESOLVED,
         Event.UPDATE: Status.IN_PROGRESS,
         Event.NOTE: Status.IN_PROGRESS,
+        Event.HOLD: Status.ON_HOLD,
+        Event.CONTACT: Status.IN_PROGRESS,
+    },
+    Status.ON_HOLD: {
+        Event.RESUME: Status.IN_PROGRESS,  # or assigned: the status the hold left (apply)
+        Event.ASSIGN: Status.ON_HOLD,
+        Event.UPDATE: Status.ON_HOLD,
+        Event.NOTE: Status.ON_HOLD,
+        Event.CONTACT: Status.ON_HOLD,
     },
     Status.RESOLVED: {
         Event.CLOSE: Status.CLOSED,
         Event.REOPEN: Status.IN_PROGRESS,
         Event.UPDATE: Status.RESOLVED,
         Event.NOTE: Status.RESOLVED,
+        Event.CONTACT: Status.RESOLVED,
     },
     Status.CLOSED: {
         Event.REOPEN: Status.PENDING,
         Event.UPDATE: Status.CLOSED,  # a survey score may arrive after closing
         Event.NOTE: Status.CLOSED,
+        Event.CONTACT: Status.CLOSED,
     },
 }
 
@@ -125,8 +156,11 @@ CHANGES: Mapping[Event, frozenset[str]] = {
     Event.REOPEN: frozenset({"reason"}),
     Event.UPDATE: _UPDATABLE,
     Event.NOTE: frozenset({"text"}),
+    Event.HOLD: frozenset({"waiting_on", "reason"}),
+    Event.RESUME: frozenset({"reason"}),
+    Event.CONTACT: frozenset({"channel", "reached", "text"}),
 }
-_HISTORY_ONLY = frozenset({"reason", "text"})
+_HISTORY_ONLY = frozenset({"reason", "text", "waiting_on", "channel", "reached"})
 
 #: Statuses in which the response deadline still runs.
 RESPONSE_OPEN = frozenset({Status.PENDING, Status.ASSIGNED, Status.IN_PROGRESS})
@@ -363,8 +397,9 @@ def apply(
             f"(allowed: {sorted(CHANGES[event]) or 'nothing'})"
         )
     at = utc(now)
+    _check_history_only(event, changes)
     values = _coerce({k: v for k, v in changes.items() if k not in _HISTORY_ONLY})
-    new_status = accepted[event]
+    new_status = held_from(order) if event is Event.RESUME else accepted[event]
     if event is Event.ASSIGN and not values.get("agent"):
         raise WorkOrderError("assign: an agent is required")
     if event is Event.UNASSIGN or (event is Event.REOPEN and new_status is Status.PENDING):
@@ -379,6 +414,11 @@ def apply(
             assign_by=at + timedelta(seconds=policy.assign_within),
             respond_by=at + timedelta(seconds=policy.response[updated.urgency]),
         )
+    elif event is Event.RESUME:
+        hold = _last_hold(order)
+        held_at = hold.time if hold is not None else at
+        if held_at < order.respond_by:
+            updated = replace(updated, respond_by=order.respond_by + (at - held_at))
     elif "urgency" in values and values["urgency"] is not order.urgency:
         started = _clock_start(order)
         updated = replace(
@@ -407,6 +447,16 @@ def overdue(order: WorkOrder, now: float) -> tuple[Breach, ...]:
     return tuple(breaches)
 
 
+def held_from(order: WorkOrder) -> Status:
+    """The status the order's last hold left (where ``resume`` takes it back)."""
+    hold = _last_hold(order)
+    return Status(hold.details.get("from", "in_progress")) if hold else Status.IN_PROGRESS
+
+
+def _last_hold(order: WorkOrder) -> HistoryEntry | None:
+    return next((h for h in reversed(order.history) if h.event == Event.HOLD.value), None)
+
+
 def utc(now: float) -> datetime:
     """Seconds since the epoch as an aware UTC datetime, to the microsecond (what ISO keeps)."""
     return datetime.fromtimestamp(now, UTC)
@@ -425,6 +475,25 @@ def _clock_start(order: WorkOrder) -> datetime:
         if entry.event in ("create", Event.REOPEN.value):
             return entry.time
     return order.created_at
+
+
+#: What a hold waits on, and how a contact with the customer was made.
+WAITING_ON = ("customer", "third_party")
+CHANNELS = ("phone", "email", "sms", "letter", "visit")
+
+
+def _check_history_only(event: Event, changes: Mapping[str, Any]) -> None:
+    """Hold and contact need their words: a wait without a reason cannot be reviewed."""
+    if event is Event.HOLD:
+        if changes.get("waiting_on") not in WAITING_ON:
+            raise WorkOrderError(f"hold: waiting_on must be one of {list(WAITING_ON)}")
+        if not isinstance(changes.get("reason"), str) or not changes["reason"].strip():
+            raise WorkOrderError("hold: a reason is required")
+    if event is Event.CONTACT:
+        if changes.get("channel") not in CHANNELS:
+            raise WorkOrderError(f"contact: channel must be one of {list(CHANNELS)}")
+        if not isinstance(changes.get("reached"), bool):
+            raise WorkOrderError("contact: reached (true or false) is required")
 
 
 def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:

@@ -6,8 +6,21 @@ stops the service at start with file, key and reason instead of a wrong deadline
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from datetime import date
+from itertools import pairwise
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from workorders.calendar import (
+    WEEKDAYS,
+    AlwaysOpen,
+    BusinessHours,
+    Calendar,
+    ClosedDates,
+    parse_period,
+)
+from workorders.clocks import ClockKind, ClockPolicy
 from workorders.model import Policy, Urgency
 
 MIN_RETENTION_YEARS = 3
@@ -25,6 +38,14 @@ class ResponseTargets(_Section):
     normal: float = Field(48.0, gt=0)
 
 
+class ResolutionTargets(_Section):
+    """Hours within which the order must be resolved, by urgency (clock paused on hold)."""
+
+    urgent: float = Field(8.0, gt=0)
+    important: float = Field(72.0, gt=0)
+    normal: float = Field(120.0, gt=0)
+
+
 class SpoolSettings(_Section):
     """Where writes go while Redis is unreachable, and how replays stay exactly-once."""
 
@@ -33,6 +54,78 @@ class SpoolSettings(_Section):
     # How long Redis remembers an applied operation id, so that a spool replayed again after
     # a crash mid-replay does not apply anything twice. Longer than any outage we plan for.
     applied_op_ttl_days: int = Field(30, ge=1)
+
+
+class CalendarSettings(_Section):
+    """When the clocks count: 24x7 (no ``hours``), or business hours in ``zone``."""
+
+    # Weekday ("mon".."sun") -> open periods in local wall time ("08:00-12:00"); a weekday
+    # left out is closed. Empty: 24x7, every hour counts.
+    hours: dict[str, list[str]] = {}
+    zone: str = "UTC"  # IANA zone of the hours (DST follows it)
+    # Public holidays of this country (ISO 3166 code, e.g. "DE") and subdivision ("BY").
+    holidays_country: str | None = None
+    holidays_subdivision: str | None = None
+    # Further closed dates (company days, "2026-12-24").
+    closed_dates: list[date] = []
+    # Clocks counted only in business hours; the others count 24x7.
+    clocks: list[ClockKind] = list(ClockKind)
+
+    @field_validator("hours")
+    @classmethod
+    def _weekdays_and_periods(cls, hours: dict[str, list[str]]) -> dict[str, list[str]]:
+        for day, periods in hours.items():
+            if day not in WEEKDAYS:
+                raise ValueError(f"{day!r} is not a weekday; weekdays are {list(WEEKDAYS)}")
+            spans = sorted(parse_period(p) for p in periods)  # names a bad period
+            for (_, closes), (opens, _) in pairwise(spans):
+                if opens < closes:
+                    raise ValueError(f"{day}: periods {periods} overlap")
+        return hours
+
+    @field_validator("zone")
+    @classmethod
+    def _known_zone(cls, zone: str) -> str:
+        try:
+            ZoneInfo(zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"{zone!r} is not an IANA time zone (e.g. Europe/Berlin)") from None
+        return zone
+
+    @model_validator(mode="after")
+    def _coherent(self) -> CalendarSettings:
+        if not self.hours:
+            if self.holidays_country or self.closed_dates:
+                raise ValueError("holidays and closed_dates need business hours (hours:)")
+            return self
+        if not any(self.hours.values()):
+            raise ValueError("hours: no weekday has open hours; leave hours empty for 24x7")
+        if self.holidays_country:
+            try:
+                ClosedDates(self.holidays_country, self.holidays_subdivision)
+            except NotImplementedError as exc:  # how `holidays` says "no such country"
+                raise ValueError(f"holidays_country/holidays_subdivision: {exc}") from None
+        elif self.holidays_subdivision:
+            raise ValueError("holidays_subdivision needs holidays_country")
+        return self
+
+    def build(self) -> Calendar:
+        """The calendar the clocks count in."""
+        if not self.hours:
+            return AlwaysOpen()
+        return BusinessHours(
+            zone=ZoneInfo(self.zone),
+            week={
+                WEEKDAYS.index(day): tuple(sorted(parse_period(p) for p in periods))
+                for day, periods in self.hours.items()
+            },
+            closed_dates=ClosedDates(
+                self.holidays_country, self.holidays_subdivision, self.closed_dates
+            ),
+        )
+
+    def counted_clocks(self) -> frozenset[ClockKind]:
+        return frozenset(self.clocks)
 
 
 class WorkOrdersConfig(_Section):
@@ -47,6 +140,23 @@ class WorkOrdersConfig(_Section):
     # Approximate cap of the ``hotline:events`` stream (XADD MAXLEN ~).
     events_maxlen: int = Field(1_000_000, ge=1000)
     spool: SpoolSettings = SpoolSettings()
+    resolution_hours: ResolutionTargets = ResolutionTargets()
+    # The customer hears back (a reached contact) within this many hours of a resolution.
+    feedback_within_hours: float = Field(24.0, gt=0)
+    calendar: CalendarSettings = CalendarSettings()
+
+    @model_validator(mode="after")
+    def _resolution_after_response(self) -> WorkOrdersConfig:
+        for urgency in Urgency:
+            response = getattr(self.response_hours, urgency.value)
+            resolution = getattr(self.resolution_hours, urgency.value)
+            if resolution < response:
+                raise ValueError(
+                    f"resolution_hours.{urgency.value}={resolution:g} is shorter than "
+                    f"response_hours.{urgency.value}={response:g}: a resolution answers the "
+                    "caller, so its target cannot come before the response target"
+                )
+        return self
 
     @field_validator("retention_years")
     @classmethod
@@ -69,4 +179,21 @@ class WorkOrdersConfig(_Section):
             },
             assign_within=self.assign_within_hours * 3600,
             retention_years=self.retention_years,
+        )
+
+    def clock_policy(self) -> ClockPolicy:
+        """The service-level clocks' view of this config (seconds, the calendar built)."""
+        policy = self.policy()
+        hours = self.resolution_hours
+        return ClockPolicy(
+            assign_within=policy.assign_within,
+            response=policy.response,
+            resolution={
+                Urgency.URGENT: hours.urgent * 3600,
+                Urgency.IMPORTANT: hours.important * 3600,
+                Urgency.NORMAL: hours.normal * 3600,
+            },
+            feedback_within=self.feedback_within_hours * 3600,
+            calendar=self.calendar.build(),
+            business_clocks=self.calendar.counted_clocks(),
         )

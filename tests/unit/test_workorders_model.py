@@ -43,13 +43,18 @@ HOSTILE = [
 ]
 
 #: The changes each event needs to be accepted (beyond the status).
-REQUIRED = {Event.ASSIGN: {"agent": "agent102"}}
+REQUIRED = {
+    Event.ASSIGN: {"agent": "agent102"},
+    Event.HOLD: {"waiting_on": "customer", "reason": "meter reading"},
+    Event.CONTACT: {"channel": "phone", "reached": True},
+}
 
 #: Events that lead from a new order to each status.
 PATH = {
     Status.PENDING: [],
     Status.ASSIGNED: [Event.ASSIGN],
     Status.IN_PROGRESS: [Event.ASSIGN, Event.START],
+    Status.ON_HOLD: [Event.ASSIGN, Event.START, Event.HOLD],
     Status.RESOLVED: [Event.ASSIGN, Event.START, Event.RESOLVE],
     Status.CLOSED: [Event.ASSIGN, Event.START, Event.RESOLVE, Event.CLOSE],
 }
