@@ -6,9 +6,11 @@ stops the service at start with file, key and reason instead of a wrong deadline
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-from workorders.model import Policy, Urgency
+from workorders.model import DEFAULT_CATEGORIES, Policy, Urgency
 
 MIN_RETENTION_YEARS = 3
 
@@ -58,8 +60,10 @@ class WorkOrdersConfig(_Section):
             )
         return years
 
-    def policy(self) -> Policy:
-        """The pure model's view of this config (seconds, keyed by ``Urgency``)."""
+    def policy(self, categories: Iterable[str] = DEFAULT_CATEGORIES) -> Policy:
+        """The pure model's view of this config (seconds, keyed by ``Urgency``). ``categories``:
+        those orders may have, from the other files (``ivr.categories.work_order_categories``);
+        this file does not name them."""
         hours = self.response_hours
         return Policy(
             response={
@@ -69,4 +73,5 @@ class WorkOrdersConfig(_Section):
             },
             assign_within=self.assign_within_hours * 3600,
             retention_years=self.retention_years,
+            categories=frozenset(categories),
         )
