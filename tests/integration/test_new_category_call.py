@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import shutil
 import uuid
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 import pytest_twisted
@@ -35,25 +37,33 @@ CALL = "1700000000.21"
 NEW = "billing-dispute"
 
 
+def edited_config(tmp_path: Path, edits: dict[str, Callable[[Any], None]]) -> Path:
+    """A copy of the shipped config directory, each named file changed by its edit."""
+    target = tmp_path / "config"
+    shutil.copytree(CONFIG, target)
+    for name, change in edits.items():
+        edit(target / name, change)
+    return target
+
+
+def edit(path: Path, change: Callable[[Any], None]) -> None:
+    data = yaml.safe_load(path.read_text())
+    change(data)
+    path.write_text(yaml.safe_dump(data, allow_unicode=True))
+
+
+def declare(data: Any) -> None:
+    data["categories"][NEW] = {
+        "urgency": "important", "keywords": {"dispute": 2.0, "overcharged": 2.0},
+        "examples": ["I want to dispute a charge on my bill"],
+    }
+
+
 @pytest.fixture
 def cfg(tmp_path):
     """The shipped config plus the category ``billing-dispute`` (important), in the intents
     files of both languages, routed to a new queue ``disputes`` (billing >= 4), and key 6 of
     the main menu."""
-    target = tmp_path / "config"
-    shutil.copytree(CONFIG, target)
-
-    def edit(name, change):
-        path = target / name
-        data = yaml.safe_load(path.read_text())
-        change(data)
-        path.write_text(yaml.safe_dump(data, allow_unicode=True))
-
-    def intents(data):
-        data["categories"][NEW] = {
-            "urgency": "important", "keywords": {"dispute": 2.0, "overcharged": 2.0},
-            "examples": ["I want to dispute a charge on my bill"],
-        }
 
     def queues(data):
         data["queues"]["disputes"] = {"skills": "billing >= 4", "overflow": "billing"}
@@ -65,13 +75,11 @@ def cfg(tmp_path):
     def menus(data):
         data["menus"]["main"]["options"]["6"] = {"label": "dispute a bill", "request": NEW}
 
-    edit("intents.yaml", intents)
-    edit("intents.ko.yaml", intents)
-    edit("queues.yaml", queues)
-    edit("routing.yaml", routing)
-    edit("menus.yaml", menus)
-    spool = tmp_path / "spool"
-    return load_config(target, environ={"HOTLINE__SPOOL_DIR": str(spool)})
+    target = edited_config(tmp_path, {
+        "intents.yaml": declare, "intents.ko.yaml": declare, "queues.yaml": queues,
+        "routing.yaml": routing, "menus.yaml": menus,
+    })
+    return load_config(target, environ={"HOTLINE__SPOOL_DIR": str(tmp_path / "spool")})
 
 
 @pytest_twisted.ensureDeferred
@@ -142,26 +150,19 @@ async def test_a_reload_that_adds_a_category_makes_its_orders_accepted(redis_ser
     a category routed from the reload on is one its orders may have."""
     from hotline.service import Hotline
 
-    directory = tmp_path / "config"
-    shutil.copytree(CONFIG, directory)
+    def speechless(data: Any) -> None:
+        data["speech"]["enabled"] = False
 
-    def edit(name, change):
-        path = directory / name
-        data = yaml.safe_load(path.read_text())
-        change(data)
-        path.write_text(yaml.safe_dump(data, allow_unicode=True))
-
-    for name in ("intents.yaml", "intents.ko.yaml"):
-        edit(name, lambda data: data["speech"].update(enabled=False))
+    directory = edited_config(tmp_path, {"intents.yaml": speechless,
+                                         "intents.ko.yaml": speechless})
     environ = {"HOTLINE_ARI_PASSWORD": "", "HOTLINE__SPOOL_DIR": str(tmp_path / "spool"),
                "HOTLINE__REDIS__KEY_PREFIX": f"'t{uuid.uuid4().hex[:8]}:'"}
     hotline = Hotline(load_config(directory, environ=environ), task.Clock(),
                       cipher=random_field_cipher(),
                       redis=aioredis.Redis.from_url(redis_server.url))
     assert NEW not in hotline.workorders.policy.categories
-    for name in ("intents.yaml", "intents.ko.yaml"):
-        edit(name, lambda data: data["categories"].update(
-            {NEW: {"urgency": "important", "keywords": {"dispute": 2.0}}}))
-    edit("routing.yaml", lambda data: data["rules"].update({NEW: {"queue": "billing"}}))
+    edit(directory / "intents.yaml", declare)
+    edit(directory / "intents.ko.yaml", declare)
+    edit(directory / "routing.yaml", lambda data: data["rules"].update({NEW: {"queue": "billing"}}))
     assert hotline.reload()
     assert NEW in hotline.workorders.policy.categories
