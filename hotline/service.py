@@ -160,6 +160,7 @@ class Hotline:
         from api import LoggedAudit, NoTokens
         from callbacks.flow import CallbackFlow
         from hotline.adapters import RouterOnReactor, WorkOrdersOnReactor
+        from ivr.categories import categories_of
         from ivr.flows.hotline import HotlineFlow
         from routing.live import LiveRouter
         from workorders.store import WorkOrderStore
@@ -172,7 +173,7 @@ class Hotline:
         self.redis = redis if redis is not None else service_redis(svc)
         self.workorders = WorkOrderStore.from_config(
             self.redis, cfg.workorders, spool_dir=svc.spool_dir, prefix=svc.redis.key_prefix,
-            cipher=cipher,
+            cipher=cipher, categories=categories_of(cfg),
         )
         self.router = LiveRouter(
             self.redis, self.config.routing, instance=svc.instance,
@@ -348,9 +349,18 @@ class Hotline:
             now=self.reactor.seconds(), details={"result": "applied" if ok else "refused"},
         )), "audit")
         if ok:
+            self._follow_categories(self.config())
             self._watched(deferred(self.router.sync_agents()), "agent sync")
             self._reload_speech(self.config())
         return ok
+
+    def _follow_categories(self, cfg: Any) -> None:
+        """A category added by a reload is routed at once: its orders must be accepted too."""
+        from dataclasses import replace
+
+        from ivr.categories import categories_of
+
+        self.workorders.policy = replace(self.workorders.policy, categories=categories_of(cfg))
 
     def _reload_speech(self, cfg: Any) -> None:
         """Changed intents take effect for the next callers: their language's model and

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import yaml
 from pydantic import BaseModel, ConfigDict, Field
 
+from ivr.categories import category_problems
 from ivr.configfile import ConfigError, SectionParser, read_section, read_yaml
 from ivr.languages import Language, load_languages
 from ivr.menu import MenusConfig
@@ -213,6 +214,7 @@ def load_config(
     ):
         raise ConfigError(problems)
     problems = _cross_check(folder, prompts, menus, routing)
+    problems += category_problems(folder, languages, menus, routing)
     if problems:
         raise ConfigError(problems)
     return HotlineConfig(

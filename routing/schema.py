@@ -32,9 +32,10 @@ M = TypeVar("M", bound=BaseModel)
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 REQUEST_TYPES = ("inquiry", "change", "fault", "complaint", "other", "operator")
+"""The request types (categories) of the shipped config; ``other`` is the fallback rule. A rule
+may name any category: ``ivr.categories`` checks them against intents.yaml and menus.yaml."""
 URGENCIES = ("urgent", "important", "normal")
 """Urgency names of work orders (``workorders/model.py``), the keys of ``urgency_boost``."""
-"""Request types of the classifier and the DTMF menu; ``other`` is the fallback rule."""
 
 _NAME = re.compile(r"[a-z][a-z0-9_-]*\Z")
 _ENDPOINT = re.compile(r"(PJSIP|SIP|IAX2|Local)/[A-Za-z0-9_.@-]+\Z")
@@ -302,10 +303,11 @@ class RoutingFile(_Strict):
     @field_validator("rules")
     @classmethod
     def _request_types(cls, value: dict[str, RuleModel]) -> dict[str, RuleModel]:
-        unknown = set(value) - set(REQUEST_TYPES)
-        if unknown:
+        bad = sorted(name for name in value if not _NAME.match(name))
+        if bad:
             raise ValueError(
-                f"unknown request types {sorted(unknown)}; one of {', '.join(REQUEST_TYPES)}"
+                f"request types {bad} must be lowercase letters, digits, '-' or '_' "
+                "(the category names of intents.yaml)"
             )
         if "other" not in value:
             raise ValueError("a rule for 'other' is required: it routes every unmatched call")

@@ -8,22 +8,26 @@
 """
 
 from workorders.model import (
+    DEFAULT_CATEGORIES,
     Category,
     Event,
     Policy,
     Status,
     TransitionRefused,
+    UnknownCategory,
     Urgency,
     WorkOrder,
     WorkOrderError,
 )
 
 __all__ = [
+    "DEFAULT_CATEGORIES",
     "Category",
     "Event",
     "Policy",
     "Status",
     "TransitionRefused",
+    "UnknownCategory",
     "Urgency",
     "WorkOrder",
     "WorkOrderError",

@@ -49,11 +49,12 @@ leave for another protocol.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 
 class Urgency(StrEnum):
@@ -62,12 +63,46 @@ class Urgency(StrEnum):
     NORMAL = "normal"
 
 
-class Category(StrEnum):
-    INQUIRY = "inquiry"
-    CHANGE = "change"
-    FAULT = "fault"
-    COMPLAINT = "complaint"
-    OTHER = "other"
+_CATEGORY_NAME = re.compile(r"[a-z][a-z0-9_-]*\Z")
+
+
+class Category(str):
+    """A request category: a name the config declares, not a fixed list.
+
+    Categories are declared in ``intents.yaml`` (``categories:``, each with its urgency) and
+    each has a rule in ``routing.yaml`` (``rules:``); ``ivr check-config`` holds the files to
+    that (``ivr.categories``). Which names a store accepts is ``Policy.categories``. The
+    constants are the shipped categories; ``.value`` is kept from when this was an enum.
+    """
+
+    INQUIRY: ClassVar[Category]
+    CHANGE: ClassVar[Category]
+    FAULT: ClassVar[Category]
+    COMPLAINT: ClassVar[Category]
+    OTHER: ClassVar[Category]
+
+    def __new__(cls, name: object) -> Category:
+        if not isinstance(name, str) or not _CATEGORY_NAME.match(name):
+            raise ValueError(
+                f"{name!r} is not a category name (lowercase letters, digits, '-' or '_')"
+            )
+        return super().__new__(cls, name)
+
+    @property
+    def value(self) -> str:
+        return str.__str__(self)
+
+
+Category.INQUIRY = Category("inquiry")
+Category.CHANGE = Category("change")
+Category.FAULT = Category("fault")
+Category.COMPLAINT = Category("complaint")
+Category.OTHER = Category("other")
+
+#: The categories of the shipped config: what a ``Policy`` accepts unless told otherwise.
+DEFAULT_CATEGORIES = frozenset(
+    {Category.INQUIRY, Category.CHANGE, Category.FAULT, Category.COMPLAINT, Category.OTHER}
+)
 
 
 class Status(StrEnum):
@@ -174,6 +209,10 @@ class TransitionRefused(WorkOrderError):
     """The event is not declared for the order's current status."""
 
 
+class UnknownCategory(WorkOrderError):
+    """The category is well formed but not one the loaded config declares."""
+
+
 @dataclass(frozen=True)
 class Policy:
     """The operator's service standard, in seconds (``schema.WorkOrdersConfig.policy()``)."""
@@ -187,6 +226,9 @@ class Policy:
     )
     assign_within: float = 2 * 3600.0
     retention_years: int = 3
+    # The categories orders may have (``ivr.categories.work_order_categories`` of the config);
+    # the fallback ``other`` is always among them.
+    categories: frozenset[str] = DEFAULT_CATEGORIES
 
     def __post_init__(self) -> None:
         if self.retention_years < 3:
@@ -197,6 +239,8 @@ class Policy:
         missing = set(Urgency) - set(self.response)
         if missing:
             raise WorkOrderError(f"no response target for urgency {sorted(missing)}")
+        if Category.OTHER not in self.categories:
+            raise WorkOrderError(f"categories {sorted(self.categories)}: 'other' is required")
 
 
 @dataclass(frozen=True)
@@ -352,7 +396,7 @@ def create_order(
     if unknown:
         raise WorkOrderError(f"create: unknown or read-only fields {sorted(unknown)}")
     at = utc(now)
-    values = _coerce(fields)
+    values = _coerce(fields, policy)
     urgency = values.get("urgency", Urgency.NORMAL)
     order = WorkOrder(
         id=order_id,
@@ -398,7 +442,7 @@ def apply(
         )
     at = utc(now)
     _check_history_only(event, changes)
-    values = _coerce({k: v for k, v in changes.items() if k not in _HISTORY_ONLY})
+    values = _coerce({k: v for k, v in changes.items() if k not in _HISTORY_ONLY}, policy)
     new_status = held_from(order) if event is Event.RESUME else accepted[event]
     if event is Event.ASSIGN and not values.get("agent"):
         raise WorkOrderError("assign: an agent is required")
@@ -496,7 +540,7 @@ def _check_history_only(event: Event, changes: Mapping[str, Any]) -> None:
             raise WorkOrderError("contact: reached (true or false) is required")
 
 
-def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
+def _coerce(values: Mapping[str, Any], policy: Policy) -> dict[str, Any]:
     """Validate and convert change values to the dataclass's types, with a clear message."""
     out: dict[str, Any] = {}
     for name, value in values.items():
@@ -504,6 +548,12 @@ def _coerce(values: Mapping[str, Any]) -> dict[str, Any]:
             out[name] = _COERCE[name](value)
         except (TypeError, ValueError) as exc:
             raise WorkOrderError(f"{name}={value!r}: {exc}") from None
+    if "category" in out and out["category"] not in policy.categories:
+        raise UnknownCategory(
+            f"category={out['category'].value!r}: not a category of the loaded config "
+            f"(known: {', '.join(sorted(policy.categories))}); categories are declared in "
+            "intents.yaml (categories:), each with a rule in routing.yaml (rules:)"
+        )
     return out
 
 
@@ -558,6 +608,8 @@ _COERCE: dict[str, Callable[[Any], object]] = {
 def _json_value(value: Any) -> Any:
     if isinstance(value, StrEnum):
         return value.value
+    if isinstance(value, str):
+        return str.__str__(value)  # a Category as plain JSON text
     if isinstance(value, tuple):
         return list(value)
     return value

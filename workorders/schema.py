@@ -6,6 +6,7 @@ stops the service at start with file, key and reason instead of a wrong deadline
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date
 from itertools import pairwise
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -21,7 +22,7 @@ from workorders.calendar import (
     parse_period,
 )
 from workorders.clocks import ClockKind, ClockPolicy
-from workorders.model import Policy, Urgency
+from workorders.model import DEFAULT_CATEGORIES, Policy, Urgency
 
 MIN_RETENTION_YEARS = 3
 
@@ -168,8 +169,10 @@ class WorkOrdersConfig(_Section):
             )
         return years
 
-    def policy(self) -> Policy:
-        """The pure model's view of this config (seconds, keyed by ``Urgency``)."""
+    def policy(self, categories: Iterable[str] = DEFAULT_CATEGORIES) -> Policy:
+        """The pure model's view of this config (seconds, keyed by ``Urgency``). ``categories``:
+        those orders may have, from the other files (``ivr.categories.work_order_categories``);
+        this file does not name them."""
         hours = self.response_hours
         return Policy(
             response={
@@ -179,6 +182,7 @@ class WorkOrdersConfig(_Section):
             },
             assign_within=self.assign_within_hours * 3600,
             retention_years=self.retention_years,
+            categories=frozenset(categories),
         )
 
     def clock_policy(self) -> ClockPolicy:

@@ -61,7 +61,7 @@ import logging
 import os
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -72,6 +72,7 @@ from redis.typing import EncodableT
 import events
 from workorders import personal
 from workorders.model import (
+    DEFAULT_CATEGORIES,
     Event,
     HistoryEntry,
     Policy,
@@ -213,15 +214,18 @@ class WorkOrderStore:
         spool_dir: str | os.PathLike[str],
         cipher: FieldCipher,
         prefix: str = "hotline:",
+        categories: Iterable[str] = DEFAULT_CATEGORIES,
     ) -> WorkOrderStore:
         """From the ``workorders`` config section. ``spool_dir`` is the service's spool root:
         the store spools into ``<spool_dir>/workorders`` unless the config names a dir.
-        ``cipher`` seals the personal fields (``privacy.fields.FieldCipher``)."""
+        ``cipher`` seals the personal fields (``privacy.fields.FieldCipher``). ``categories``:
+        those orders may have, declared by the other files
+        (``ivr.categories.work_order_categories``)."""
         return cls(
             redis,
             config.spool.dir or os.path.join(spool_dir, "workorders"),
             cipher=cipher,
-            policy=config.policy(),
+            policy=config.policy(categories),
             prefix=prefix,
             timeout=config.redis_timeout_s,
             applied_op_ttl=config.spool.applied_op_ttl_days * 86400,
