@@ -124,7 +124,7 @@ def feed_frames(ep: Endpointer, frames: list[bytes]) -> list[Event]:
     return events
 
 
-GATED = CONFIG.model_copy(update={"min_modulation_db": 9.0})
+GATED = CONFIG.model_copy(update={"min_modulation_db": 11.0})
 
 
 def test_modulation_is_the_spread_of_frame_levels_in_db() -> None:

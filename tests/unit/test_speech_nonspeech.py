@@ -20,7 +20,7 @@ from ivr.speech.schema import EndpointingConfig, load_intents
 from ivr.speech.testing import FakeEngine, stream_call, tone_frame
 
 INTENTS = load_intents()
-GATED = EndpointingConfig(min_modulation_db=9.0)
+GATED = EndpointingConfig(min_modulation_db=11.0)
 
 
 def steady_noise(seconds: float, rms: float = 1500.0) -> bytes:
