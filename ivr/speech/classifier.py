@@ -97,6 +97,13 @@ class Classification:
     scores: dict[str, float] = field(default_factory=dict, compare=False)
 
 
+def understood(classification: Classification | None) -> bool:
+    """Whether a transcript is a request at all: it has a word the model knows. A cough heard
+    as "okay", a TV heard as "thank you" or "pfft" get the fallback category with confidence
+    0; they are no speech (ask again, then the menu), not a request to confirm."""
+    return classification is not None and classification.confidence > 0.0
+
+
 class IntentClassifier:
     """Trained once from the intents config; :meth:`classify` is cheap and thread-safe."""
 

@@ -8,12 +8,16 @@ States:
 - ``waiting``: no speech yet. ``speech_start_ms`` of consecutive voiced frames -> ``speaking``;
   ``no_speech_timeout_ms`` of armed waiting -> ``NO_SPEECH``.
 - ``speaking``: ``trailing_silence_ms`` of consecutive unvoiced frames -> ``END_OF_SPEECH``;
-  ``max_utterance_ms`` of utterance -> ``MAX_LENGTH``.
+  ``max_utterance_ms`` of utterance -> ``MAX_LENGTH``. Either becomes ``NO_SPEECH`` when the
+  utterance's level hardly moved (``min_modulation_db``): a voice rises and falls with every
+  syllable, a line's hiss, a fan, traffic or a hum stay level, and a recognizer given them
+  answers with words all the same.
 - ``done``: a verdict was given; further frames are ignored.
 """
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from enum import Enum
 
@@ -22,6 +26,21 @@ from ivr.speech.schema import EndpointingConfig
 
 # Audio kept from before the detected start, so the first syllable reaches the recognizer.
 PRE_ROLL_MS = 300
+# The modulation of an utterance: loud frames (this quantile) over quiet ones (1 - it). 95/5
+# rather than 90/10: a short phrase said in one breath ("outstanding amount") has few quiet
+# frames, and its 10th percentile is still mid-word.
+MODULATION_QUANTILE = 0.95
+
+
+def modulation_db(energies: list[float]) -> float:
+    """How far the level of an utterance moves: the 95th over the 5th percentile of its
+    frames' RMS, in dB (speech: 15 dB and more, 12 at 10 dB SNR; steady noise: a few dB)."""
+    if not energies:
+        return 0.0
+    ranked = sorted(energies)
+    high = ranked[min(len(ranked) - 1, int(MODULATION_QUANTILE * len(ranked)))]
+    low = ranked[int((1 - MODULATION_QUANTILE) * len(ranked))]
+    return 20 * math.log10(max(high, 1.0) / max(low, 1.0))
 
 
 class Event(Enum):
@@ -44,6 +63,12 @@ class Endpointer:
         self._silent_ms = 0
         self._utterance_ms = 0
         self._pre_roll: deque[bytes] = deque(maxlen=max(1, PRE_ROLL_MS // FRAME_MS))
+        # RMS of the utterance's frames (from the voiced frames that started it), for its
+        # modulation.
+        self._energies: list[float] = []
+        self._start_energies: deque[float] = deque(
+            maxlen=max(1, config.speech_start_ms // FRAME_MS)
+        )
 
     def arm(self) -> None:
         """Start the no-speech timeout (the prompt has finished)."""
@@ -57,15 +82,18 @@ class Endpointer:
         """
         if self.state == "done":
             return None, b""
-        voiced = frame_energy(frame) >= self.config.speech_threshold
+        energy = frame_energy(frame)
+        voiced = energy >= self.config.speech_threshold
         if self.state == "waiting":
             self._pre_roll.append(frame)
             self._voiced_ms = self._voiced_ms + frame_ms if voiced else 0
+            self._start_energies.append(energy)
             if self._voiced_ms >= self.config.speech_start_ms:
                 self.state = "speaking"
                 audio = b"".join(self._pre_roll)
                 self._pre_roll.clear()
                 self._utterance_ms = self._voiced_ms
+                self._energies = list(self._start_energies)
                 return Event.SPEECH_START, audio
             if self.armed:
                 self._waited_ms += frame_ms
@@ -76,10 +104,33 @@ class Endpointer:
         # speaking
         self._utterance_ms += frame_ms
         self._silent_ms = 0 if voiced else self._silent_ms + frame_ms
+        self._energies.append(energy)
+        event = None
         if self._silent_ms >= self.config.trailing_silence_ms:
-            self.state = "done"
-            return Event.END_OF_SPEECH, frame
-        if self._utterance_ms >= self.config.max_utterance_ms:
-            self.state = "done"
-            return Event.MAX_LENGTH, frame
-        return None, frame
+            event = Event.END_OF_SPEECH
+        elif self._utterance_ms >= self.config.max_utterance_ms:
+            event = Event.MAX_LENGTH
+        if event is None:
+            return None, frame
+        self.state = "done"
+        event = self._verdict(event)
+        return event, b"" if event is Event.NO_SPEECH else frame
+
+    def _verdict(self, event: Event) -> Event:
+        """``event``, or ``NO_SPEECH`` when the utterance (its trailing silence left out) was
+        too level to be a voice."""
+        if self.config.min_modulation_db <= 0:
+            return event
+        sounded = self._energies[: len(self._energies) - self._silent_frames()]
+        if modulation_db(sounded) < self.config.min_modulation_db:
+            return Event.NO_SPEECH
+        return event
+
+    def _silent_frames(self) -> int:
+        """How many of the last frames were the trailing silence."""
+        count = 0
+        for energy in reversed(self._energies):
+            if energy >= self.config.speech_threshold:
+                break
+            count += 1
+        return count

