@@ -21,14 +21,11 @@ import binascii
 import hashlib
 import hmac
 import json
-from collections.abc import Mapping
 from typing import Protocol
 
-from redis.asyncio import Redis
-
-from privacy.datakeys import BLIND_INDEX, WORKORDERS_PII, DataKey, DataKeys
+from privacy.datakeys import BLIND_INDEX, WORKORDERS_PII, DataKey
 from privacy.envelope import EnvelopeError, seal, unseal
-from privacy.keys import KeyRing, PrivacyError
+from privacy.keys import PrivacyError
 
 PREFIX = "enc1:"
 
@@ -109,14 +106,3 @@ class FieldCipher:
 def _aad(owner: str, field: str) -> bytes:
     # JSON: unambiguous whatever characters the call id holds.
     return json.dumps(["enc1", owner, field], ensure_ascii=True).encode()
-
-
-async def load_field_cipher(
-    redis: Redis, key_file: str | None, *, prefix: str = "hotline:",
-    environ: Mapping[str, str] | None = None,
-) -> FieldCipher:
-    """The service's cipher: master keys from the environment or ``key_file``, data keys
-    from Redis (created on first use). Raises ``PrivacyError`` with a clear message when a
-    key is missing or does not open: the service must not start then."""
-    ring = KeyRing.load(key_file=key_file, environ=environ)
-    return await FieldCipher.load(DataKeys(redis, ring, prefix=prefix))
