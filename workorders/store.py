@@ -13,6 +13,8 @@ Keys (prefix configurable, default ``hotline:``; docs/contracts.md "Redis keys")
                                         (``by_caller``; the index: ``privacy.fields``)
 ``<p>wo:seq``                           counter behind the ids (``"1"``, ``"2"``...)
 ``<p>wo:index``                         sorted set id -> created_at (``list_recent``)
+``<p>wo:status:<status>`` and others    the secondary indexes of ``workorders.indexes``,
+                                        written with the order in the same atomic step
 ``<p>wo:op:<op_id>``                    order id, with a TTL: that operation is applied
 ``<p>wo:alias:<local id>``              real id of an order first created in the spool
 ``<p>wo:spool-rejected``                list of spooled writes Redis refused on replay
@@ -70,7 +72,7 @@ from redis.asyncio import Redis
 from redis.typing import EncodableT
 
 import events
-from workorders import personal
+from workorders import indexes, personal
 from workorders.model import (
     DEFAULT_CATEGORIES,
     Event,
@@ -106,9 +108,11 @@ UNREACHABLE = (
 _JSON_FIELDS = frozenset({"menu_path", "confidence", "csat", "nps"})
 
 _CREATE = """
--- KEYS: by-call, seq, op, index, events stream[, by-caller set]
+-- KEYS: by-call, seq, op, index, events stream, the index sets (workorders.indexes)
+--       [, by-caller set]
 -- ARGV: prefix, proposed id, op ttl, created_at (epoch), history entry, events maxlen,
---       number of hash field/value pairs, pairs..., event field/value pairs...
+--       number of hash field/value pairs, number of index sets, pairs..., index scores...,
+--       event field/value pairs...
 local prefix, proposed = ARGV[1], ARGV[2]
 local function alias(id)
   if proposed ~= '' and proposed ~= id then
@@ -128,17 +132,18 @@ if id == '' or redis.call('EXISTS', prefix .. 'wo:' .. id) == 1 then
   id = tostring(redis.call('INCR', KEYS[2]))
   alias(id)
 end
-local npairs = tonumber(ARGV[7])
+local npairs, nsets = tonumber(ARGV[7]), tonumber(ARGV[8])
 local hash = {'id', id}
-for i = 8, 7 + 2 * npairs do hash[#hash + 1] = ARGV[i] end
+for i = 9, 8 + 2 * npairs do hash[#hash + 1] = ARGV[i] end
 redis.call('HSET', prefix .. 'wo:' .. id, unpack(hash))
 redis.call('RPUSH', prefix .. 'wo:' .. id .. ':history', ARGV[5])
 redis.call('SET', KEYS[1], id)
 redis.call('ZADD', KEYS[4], ARGV[4], id)
-if KEYS[6] then redis.call('SADD', KEYS[6], id) end
+for i = 1, nsets do redis.call('ZADD', KEYS[5 + i], ARGV[8 + 2 * npairs + i], id) end
+if KEYS[6 + nsets] then redis.call('SADD', KEYS[6 + nsets], id) end
 redis.call('SET', KEYS[3], id, 'EX', ARGV[3])
 local entry = {}
-for i = 8 + 2 * npairs, #ARGV do entry[#entry + 1] = ARGV[i] end
+for i = 9 + 2 * npairs + nsets, #ARGV do entry[#entry + 1] = ARGV[i] end
 entry[#entry + 1] = 'order_id'
 entry[#entry + 1] = id
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', unpack(entry))
@@ -411,6 +416,7 @@ class WorkOrderStore:
             replayed="1" if replayed else None,
         )
         index = self._cipher.blind_index(draft.caller_number)
+        sets = indexes.index_changes(None, draft).add
         result = await self._create_script(
             keys=[
                 self._key("wo:by-call:", draft.call_id),
@@ -418,6 +424,7 @@ class WorkOrderStore:
                 self._key("wo:op:", op_id),
                 self._key("wo:index"),
                 events.stream_key(self.prefix),
+                *(self._key(name) for name in sets),
                 *([self._key("wo:by-caller:", index)] if index else []),
             ],
             args=[
@@ -428,7 +435,9 @@ class WorkOrderStore:
                 self._history_json(draft.history[0], owner) if draft.history else "{}",
                 self._maxlen,
                 len(fields),
+                len(sets),
                 *pairs,
+                *sets.values(),
                 *(item for pair in entry.items() for item in pair),
             ],
         )
@@ -483,6 +492,11 @@ class WorkOrderStore:
                     removed = [k for k in old if k not in new]
                     if removed:
                         pipe.hdel(hash_key, *removed)
+                    sets = indexes.index_changes(order, changed)
+                    for name in sets.remove:
+                        pipe.zrem(self._key(name), order_id)
+                    for name, score in sets.add.items():
+                        pipe.zadd(self._key(name), {order_id: score})
                     pipe.rpush(
                         history_key,
                         *(

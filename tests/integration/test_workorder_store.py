@@ -367,3 +367,51 @@ def _closed_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
+
+
+async def _members(client: aioredis.Redis, prefix: str) -> dict[str, set[str]]:
+    sets: dict[str, set[str]] = {}
+    async for key in client.scan_iter(match=f"{prefix}wo:*"):
+        name = key.decode()[len(prefix):]
+        if await client.type(key) == b"zset" and name != "wo:index":
+            sets[name] = {m.decode() for m in await client.zrange(key, 0, -1)}
+    return sets
+
+
+@on_asyncio
+async def test_indexes_follow_the_order_through_create_update_and_replay(
+    redis_server, prefix, spool_dir
+):
+    """The secondary indexes (workorders.indexes) are written with the order: on creation by
+    the create script, on each update in the same transaction, and for writes spooled while
+    Redis was away, at replay; they always agree with the orders' states."""
+    client = connect(redis_server.url)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER)
+    first = await store.create_for_call("c-1", "+4930", "Ann", T0, category="fault")
+    await store.update(first.id, T0 + 60, Event.ASSIGN, "sup", agent="a1")
+    await store.update(first.id, T0 + 70, Event.START, "a1")
+    second = await store.create_for_call("c-2", "+4931", "Bo", T0 + 5, category="complaint",
+                                         urgency="important")
+    assert await _members(client, prefix) == {
+        "wo:status:in_progress": {first.id}, "wo:status:pending": {second.id},
+        "wo:category:fault": {first.id}, "wo:category:complaint": {second.id},
+        "wo:urgency:normal": {first.id}, "wo:urgency:important": {second.id},
+        "wo:agent:a1": {first.id}, "wo:agent-open:a1": {first.id},
+        "wo:open": {first.id, second.id},
+    }
+    # Redis away: the resolution is spooled, then replayed with its index changes.
+    dead = connect(f"redis://127.0.0.1:{_closed_port()}/0")
+    spooled = await WorkOrderStore(dead, spool_dir, prefix=prefix, cipher=CIPHER).create_for_call(
+        "c-3", "+4932", "Cy", T0 + 9
+    )
+    assert spooled.id.startswith("L")
+    await dead.aclose()
+    replayer = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER)
+    assert await replayer.replay_spool() == 1
+    await store.update(first.id, T0 + 90, Event.RESOLVE, "a1", outcome="fixed")
+    sets = await _members(client, prefix)
+    assert sets["wo:open"] == {second.id, spooled.id}
+    assert sets["wo:status:resolved"] == {first.id}
+    assert "wo:agent-open:a1" not in sets  # emptied sorted sets vanish
+    assert sets["wo:status:pending"] == {second.id, spooled.id}
+    await client.aclose()

@@ -1,0 +1,90 @@
+"""Secondary indexes of work orders: which sorted sets an order belongs to, as pure data.
+
+Every index is a Redis sorted set whose members are order ids. An *indexer* maps an order in
+its current state to the sets it belongs to (key suffix after the prefix -> score); the store
+diffs the order before and after each write (:func:`index_changes`) and writes the result in
+the same atomic step as the order itself (the create script, the update's MULTI/EXEC), so an
+index never disagrees with the orders it points at, also across a spool replay.
+
+A feature that needs to find orders (lists and filters, the escalation watch, back-office
+assignment, retention) adds its indexer to :data:`INDEXERS` rather than writing keys itself.
+The keys are listed in docs/contracts.md ("Redis keys"). Shipped:
+
+=====================================  =========================================  ==========
+``wo:status:<status>``                 every order, by its status                 created_at
+``wo:category:<category>``             every order, by its category               created_at
+``wo:urgency:<urgency>``               every order, by its urgency                created_at
+``wo:agent:<agent>``                   every order an agent holds                 created_at
+``wo:open``                            orders not yet resolved or closed          created_at
+``wo:agent-open:<agent>``              the open orders an agent holds             created_at
+=====================================  =========================================  ==========
+
+"Open" is pending, assigned, in progress or on hold: work somebody still owes the caller.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+from workorders.model import Status, WorkOrder
+
+#: One indexer: the sorted sets (key suffix -> score) the order belongs to in its state.
+Indexer = Callable[[WorkOrder], Mapping[str, float]]
+
+OPEN = frozenset({Status.PENDING, Status.ASSIGNED, Status.IN_PROGRESS, Status.ON_HOLD})
+
+
+def by_fields(order: WorkOrder) -> Mapping[str, float]:
+    """The filters of lists: status, category, urgency, agent; newest first by creation."""
+    created = order.created_at.timestamp()
+    sets = {
+        f"wo:status:{order.status.value}": created,
+        f"wo:category:{order.category.value}": created,
+        f"wo:urgency:{order.urgency.value}": created,
+    }
+    if order.agent:
+        sets[f"wo:agent:{order.agent}"] = created
+    return sets
+
+
+def open_work(order: WorkOrder) -> Mapping[str, float]:
+    """Orders somebody still owes the caller, and per agent (the back office's load)."""
+    if order.status not in OPEN:
+        return {}
+    created = order.created_at.timestamp()
+    sets = {"wo:open": created}
+    if order.agent:
+        sets[f"wo:agent-open:{order.agent}"] = created
+    return sets
+
+
+INDEXERS: tuple[Indexer, ...] = (by_fields, open_work)
+
+
+def memberships(order: WorkOrder, indexers: tuple[Indexer, ...] = INDEXERS) -> dict[str, float]:
+    """Every sorted set the order belongs to, with its score."""
+    sets: dict[str, float] = {}
+    for indexer in indexers:
+        sets.update(indexer(order))
+    return sets
+
+
+@dataclass(frozen=True)
+class IndexChanges:
+    """What one write does to the indexes: sets to add to (or rescore in), sets to leave."""
+
+    add: Mapping[str, float]
+    remove: frozenset[str]
+
+
+def index_changes(
+    before: WorkOrder | None, after: WorkOrder, indexers: tuple[Indexer, ...] = INDEXERS
+) -> IndexChanges:
+    """The difference between the order's memberships before and after a write."""
+    old = memberships(before, indexers) if before is not None else {}
+    new = memberships(after, indexers)
+    return IndexChanges(
+        add={key: score for key, score in new.items() if old.get(key) != score},
+        remove=frozenset(old.keys() - new.keys()),
+    )
