@@ -5,8 +5,12 @@ shows a secret; ``revoke`` holds at once on every instance. Creating and revokin
 in the audit log before the command reports success: a creation that cannot be recorded is
 revoked again. The caller passes the two things this command cannot choose itself:
 
-- ``audit``: ``(redis, prefix) -> the audit log`` (``record(...)`` as the audit package's);
-- ``token_key``: ``async (redis, prefix) -> the HMAC key of the tokens`` (the service's key).
+- ``audit``: ``config -> (redis, prefix) -> the audit log`` (``record(...)`` as the audit
+  package's);
+- ``token_key``: ``config -> async (redis, prefix) -> the HMAC key of the tokens`` (the
+  service's key).
+
+Both are given the config this command loaded (once), so they read the same files.
 
 Exit codes: 0 done, 1 the config does not validate, 2 a bad request (role, team, user,
 expiry, unknown token id), 3 Redis, the key or the audit log unavailable.
@@ -106,8 +110,8 @@ def _load_config(directory: str | None, environ: Mapping[str, str]) -> HotlineCo
 def main(
     args: argparse.Namespace,
     *,
-    audit: AuditSource,
-    token_key: KeySource,
+    audit: Callable[[HotlineConfig], AuditSource],
+    token_key: Callable[[HotlineConfig], KeySource],
     load: Callable[[str | None, Mapping[str, str]], HotlineConfig] = _load_config,
     environ: Mapping[str, str] | None = None,
     clock: Callable[[], float] = time.time,
@@ -136,7 +140,7 @@ def main(
             print(f"ivr tokens: {refusal}", file=err)
             return EXIT_BAD_REQUEST
     command = _TokenCommand(
-        args, audit_source=audit, token_key=token_key, clock=clock,
+        args, audit_source=audit(cfg), token_key=token_key(cfg), clock=clock,
         operator=operator or getpass.getuser(), out=out,
     )
     url = args.redis or cfg.service.redis.url

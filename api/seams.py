@@ -66,6 +66,13 @@ class AuditTrail(Protocol):
     ) -> str: ...
 
 
+class SpooledAuditTrail(AuditTrail, Protocol):
+    """An audit trail that keeps entries locally while Redis is away (``audit.log.AuditLog``);
+    the service calls ``replay_spool`` periodically to chain them once Redis is back."""
+
+    async def replay_spool(self) -> int: ...
+
+
 class HealthSource(Protocol):
     """The figures of ``GET /health``, from the running service."""
 
@@ -100,3 +107,6 @@ class LoggedAudit:
         log.info("audit: %s (%s) %s %s from %s at %.3f reason=%s details=%s", user, role,
                  action, obj, address, now, reason, dict(details or {}))
         return f"log-{self._count}"
+
+    async def replay_spool(self) -> int:
+        return 0  # every entry went to the log at once: nothing waits

@@ -12,6 +12,10 @@ import logging
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ivr.config import HotlineConfig
 
 
 def _setup_logging(verbose: bool) -> None:
@@ -22,15 +26,22 @@ def _setup_logging(verbose: bool) -> None:
     )
 
 
-def _cmd_check_config(args: argparse.Namespace) -> int:
+def _loaded(args: argparse.Namespace) -> HotlineConfig | None:
+    """The config of ``--config``, or None after printing each problem (file, key, reason)."""
     from ivr.config import ConfigError, load_config
 
     try:
-        cfg = load_config(args.config)
+        return load_config(args.config)
     except ConfigError as exc:
         for problem in exc.problems:
             print(f"error: {problem}", file=sys.stderr)
         print(f"{len(exc.problems)} problem(s) found", file=sys.stderr)
+        return None
+
+
+def _cmd_check_config(args: argparse.Namespace) -> int:
+    cfg = _loaded(args)
+    if cfg is None:
         return 1
     from hotline.service import check_runtime
 
@@ -51,12 +62,9 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 def _cmd_prompts_build(args: argparse.Namespace) -> int:
     from hotline.service import build_language_prompts
-    from ivr.config import ConfigError, load_config
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
+    cfg = _loaded(args)
+    if cfg is None:
         return 1
     sounds = Path(args.output) if args.output else None
     # One JSON line per language.
@@ -96,22 +104,17 @@ def _cmd_agent(args: argparse.Namespace) -> int:
 
 
 def _cmd_tokens(args: argparse.Namespace) -> int:
+    from access.cli import AuditSource
     from access.cli import main as tokens_main
     from audit.log import AuditLog
     from hotline.keys import token_key_source
-    from ivr.config import ConfigError, load_config
+
+    def audit(cfg: HotlineConfig) -> AuditSource:
+        return lambda redis, prefix: AuditLog.from_config(redis, cfg.service)
 
     # The service's audit log and the service's token key: a token made here opens there,
     # and its creation is recorded where the service records.
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        return 1
-    return tokens_main(
-        args, audit=lambda redis, prefix: AuditLog.from_config(redis, cfg.service),
-        token_key=token_key_source(cfg),
-    )
+    return tokens_main(args, audit=audit, token_key=token_key_source)
 
 
 def _cmd_keys(args: argparse.Namespace) -> int:

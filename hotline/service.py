@@ -20,7 +20,7 @@ from ivr.languages import all_languages
 
 if TYPE_CHECKING:
     from access import Authenticator
-    from api import AuditTrail
+    from api.seams import SpooledAuditTrail
 
 log = logging.getLogger(__name__)
 
@@ -156,7 +156,7 @@ class Hotline:
 
     def __init__(self, cfg: Any, reactor: Any, *, cipher: Any,
                  authenticator: Authenticator | None = None,
-                 audit: AuditTrail | None = None, redis: Any = None) -> None:
+                 audit: SpooledAuditTrail | None = None, redis: Any = None) -> None:
         from api import LoggedAudit, NoTokens
         from callbacks.flow import CallbackFlow
         from hotline.adapters import RouterOnReactor, WorkOrdersOnReactor
@@ -167,7 +167,7 @@ class Hotline:
 
         self.reactor = reactor
         self.authenticator: Authenticator = authenticator or NoTokens()
-        self.audit: AuditTrail = audit or LoggedAudit()
+        self.audit: SpooledAuditTrail = audit or LoggedAudit()
         self.config = ConfigHolder(cfg)
         svc = cfg.service
         self.redis = redis if redis is not None else service_redis(svc)
@@ -260,10 +260,7 @@ class Hotline:
 
         def audit_replay() -> Any:
             # Audit entries written while Redis was away join the chain once it is back.
-            replay_spool = getattr(self.audit, "replay_spool", None)
-            if replay_spool is None:
-                return None
-            return self._watched(deferred(replay_spool()), "audit replay")
+            return self._watched(deferred(self.audit.replay_spool()), "audit replay")
 
         self._watched(deferred(self.router.sync_agents()), "agent sync")
         for fn, every in ((dispatch, 0.25), (replay, 5.0), (audit_replay, 5.0)):

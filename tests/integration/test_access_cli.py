@@ -52,8 +52,8 @@ class Run:
         with ThreadPoolExecutor(1) as pool:
             code = pool.submit(
                 main, args,
-                audit=audit_source or (lambda _redis, _prefix: self.audit),
-                token_key=env_token_key(keys),
+                audit=lambda _cfg: audit_source or (lambda _redis, _prefix: self.audit),
+                token_key=lambda _cfg: env_token_key(keys),
                 environ={"HOTLINE__REDIS__KEY_PREFIX": f"'{self.prefix}'"},  # YAML
                 clock=lambda: now, operator="root", out=out, err=err,
             ).result()
