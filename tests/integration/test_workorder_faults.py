@@ -347,6 +347,45 @@ async def test_write_applied_but_its_reply_timed_out_is_applied_once(server, tmp
     await client.aclose()
 
 
+@on_asyncio
+async def test_slow_redis_burst_is_spooled_within_the_timeout(server, tmp_path):
+    """Redis sleeps (DEBUG SLEEP) much longer than redis_timeout_s while a burst of writes
+    arrives, three times more than the store lets talk to Redis at once: every write is
+    spooled and answered within about the timeout, none waits for Redis to wake up or for the
+    writes queued before it to time out one batch after another. Once Redis is awake, the
+    replay makes every order exactly once."""
+    client = connect(server.url, socket_timeout=10)
+    store = store_on(client, tmp_path / "spool", timeout=0.4, retry_after=0.2, max_in_flight=4)
+    calls = [f"sleepy-{i:03d}" for i in range(12)]
+    orders = [await store.create_for_call(c, "+8210", "Ahn", time.time()) for c in calls]
+
+    sleeper = threading.Thread(target=_debug_sleep, args=(server.port, 2.5))
+    sleeper.start()
+    while _answers_ping(server.port, 0.05):
+        time.sleep(0.005)
+    waited: list[float] = []
+
+    async def assign(order_id: str) -> None:
+        started = time.monotonic()
+        await store.update(order_id, time.time(), "assign", "router", agent="agent103")
+        waited.append(time.monotonic() - started)
+
+    await asyncio.gather(*(assign(o.id) for o in orders))
+    asleep = _answers_ping(server.port, 0.05) is False
+    sleeper.join()
+    assert asleep, "the burst was answered while Redis still slept"
+    assert store.spool_pending and sum(1 for _ in Spool(tmp_path / "spool").records()) == 12
+    # Loose bound: one timeout plus scheduling, never one timeout per batch queued before.
+    assert max(waited) < 2 * 0.4, waited
+
+    await store.replay_spool()
+    for step, (event, changes) in enumerate(STEPS[1:], 1):
+        for order in orders:
+            await store.update(order.id, time.time() + step, event, "agent103", **changes)
+    await assert_exactly_once(client, calls, tmp_path)
+    await client.aclose()
+
+
 async def _eventually(read: Callable[[], Awaitable[Any]], timeout: float = 5.0) -> Any:
     """``read()`` once it is true: what a woken Redis does with the commands it held is not
     ordered with a new connection's first command."""
@@ -359,6 +398,11 @@ async def _eventually(read: Callable[[], Awaitable[Any]], timeout: float = 5.0) 
 
 async def _is(value: Awaitable[Any], expected: Any) -> bool:
     return await value == expected
+
+
+def _debug_sleep(port: int, seconds: float) -> None:
+    with redis.Redis(port=port, socket_timeout=seconds + 5) as side:
+        side.execute_command("DEBUG", "SLEEP", str(seconds))
 
 
 def _answers_ping(port: int, timeout: float) -> bool:
