@@ -1,4 +1,5 @@
-"""A throw-away redis-server on a free loopback port."""
+"""A throw-away redis-server on a free loopback port, configured by the shipped
+``deploy/redis.conf`` (AOF, fsync every second)."""
 
 from __future__ import annotations
 
@@ -11,25 +12,34 @@ from pathlib import Path
 
 from testbed.processes import stop_process
 
+#: The Redis configuration that ships (compose.yaml mounts it); the testbed runs it too.
+SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "redis.conf"
+
 
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nobody listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+        return int(sock.getsockname()[1])
 
 
 class RedisServer:
     """One redis-server process with its data in a temporary directory.
 
-    ``appendonly`` is on with ``everysec`` (what production uses), so a restart of the same
-    instance keeps its data: tests of "Redis went away and came back" use ``restart()``.
+    It reads ``deploy/redis.conf`` (``appendonly`` on with ``everysec``, what production
+    uses), so a restart of the same instance keeps its data: tests of "Redis went away and
+    came back" use ``restart()``, or ``kill()`` (SIGKILL, a crash) then ``start()``, on the
+    same port and data directory. ``debug_commands`` allows ``DEBUG`` from the loopback
+    (``DEBUG SLEEP``: a Redis that is slow rather than down).
     """
 
-    def __init__(self, port: int | None = None, binary: str = "redis-server") -> None:
+    def __init__(
+        self, port: int | None = None, binary: str = "redis-server", debug_commands: bool = False
+    ) -> None:
         self.port = port or free_port()
         self.binary = shutil.which(binary) or binary
         self.dir = Path(tempfile.mkdtemp(prefix="hotline-redis-"))
+        self.debug_commands = debug_commands
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -39,9 +49,10 @@ class RedisServer:
     def start(self, timeout: float = 10.0) -> RedisServer:
         self.process = subprocess.Popen(
             [
-                self.binary, "--port", str(self.port), "--bind", "127.0.0.1",
-                "--dir", str(self.dir), "--appendonly", "yes", "--appendfsync", "everysec",
-                "--save", "", "--daemonize", "no", "--loglevel", "warning",
+                self.binary, str(SHIPPED_CONFIG), "--port", str(self.port), "--bind", "127.0.0.1",
+                "--dir", str(self.dir), "--save", "", "--daemonize", "no",
+                "--loglevel", "warning",
+                *(["--enable-debug-command", "local"] if self.debug_commands else []),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -65,6 +76,14 @@ class RedisServer:
 
     def stop(self) -> None:
         stop_process(self.process, 5)
+        self.process = None
+
+    def kill(self) -> None:
+        """SIGKILL: redis-server dies as in a crash, without writing anything more. ``start()``
+        brings it back on the same port with the same data directory (it reloads the AOF)."""
+        if self.process is not None and self.process.poll() is None:
+            self.process.kill()
+            self.process.wait()
         self.process = None
 
     def restart(self) -> None:

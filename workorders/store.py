@@ -49,7 +49,9 @@ Reads do not back off like writes: against a blackholed Redis each read waits th
 
 Concurrency: at most ``max_in_flight`` operations talk to Redis at once, the rest queue here
 (redis-py's pool errors out past its ``max_connections``, 100 by default; keep it above
-``max_in_flight``).
+``max_in_flight``). When a write finds Redis unreachable, the operations queued meanwhile give
+way at once (writes to the spool, reads to the local view): a burst against a slow Redis
+waits about one timeout, not one per ``max_in_flight`` operations queued before it.
 
 Redis Cluster (roadmap) will need hash tags: the create script touches keys it derives.
 """
@@ -63,7 +65,7 @@ import logging
 import os
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Iterable, Mapping
+from collections.abc import Awaitable, Callable, Coroutine, Iterable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
 
@@ -155,6 +157,10 @@ class StoreUnavailable(Exception):
     """Redis is unreachable and the local view cannot answer this request."""
 
 
+class _OutageWhileQueued(TimeoutError):
+    """Redis was found unreachable while this operation waited for its turn to talk to it."""
+
+
 class UnknownWorkOrder(LookupError):
     """No work order has this id."""
 
@@ -196,6 +202,7 @@ class WorkOrderStore:
         # ``now``: a blackholed Redis must not cost every caller a full timeout.
         self._retry_after = retry_after
         self._retry_at = float("-inf")
+        self._outages = 0  # failed writes so far: operations queued meanwhile give way
         # Operations beyond this wait here rather than open ever more connections: redis-py's
         # pool refuses past max_connections (100 by default) with an error that would read as
         # "Redis unreachable" and spool for nothing.
@@ -389,11 +396,22 @@ class WorkOrderStore:
             return spool()
 
     def _unreachable(self, now: float, exc: BaseException) -> None:
+        if isinstance(exc, _OutageWhileQueued):
+            return  # the failure behind it was counted and logged
+        self._outages += 1
         log.warning("redis unreachable (%r): work order writes go to the spool", exc)
         self._retry_at = now + self._retry_after
 
     async def _timed(self, operation: Awaitable[T]) -> T:
+        outages = self._outages
         async with self._in_flight:  # waiting for a turn is not Redis being slow
+            if self._outages != outages:
+                # Redis failed a write while this one waited: give way now (to the spool, or
+                # the local view) instead of a timeout of its own after those queued before
+                # it, which would make a burst wait one timeout per max_in_flight writes.
+                if isinstance(operation, Coroutine):
+                    operation.close()
+                raise _OutageWhileQueued("redis failed a write while this operation waited")
             return await asyncio.wait_for(operation, self._timeout)
 
     async def _create_in_redis(
