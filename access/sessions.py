@@ -145,6 +145,10 @@ class SessionStore:
             fields["user"], Role(fields["role"]), fields["team"] or None, fields["token_id"]
         )
 
+    def csrf(self, session_id: str) -> str:
+        """The session's CSRF token, for each page rendered (the login gave it once)."""
+        return csrf_token(self._key, session_id)
+
     def csrf_valid(self, session_id: str, presented: str | None) -> bool:
         return csrf_valid(self._key, session_id, presented)
 
