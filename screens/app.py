@@ -11,6 +11,7 @@ Paths (under ``/screens``):
 ``POST /wallboard/agents/<id>/<action>``   pause (``reason``), resume, logout      agents:state
 ``GET  /desk``, ``/desk/events``           the agent's desk, its live stream       agents
 ``POST /desk/state/<action>``              login, pause, resume, ready, logout     agents:state
+``GET  /desk/orders?status=``             my open orders, filtered                agents
 ``GET  /desk/orders/<id>``                 an order's panel (audited read)         workorders
 ``POST /desk/orders/<id>/<action>``        note, hold, resume, resolve             workorders
 ``GET  /static/<file>``                    the assets (``screens.render.ASSETS``)  -
@@ -224,6 +225,10 @@ class Screens:
                 self._desk_owner(identity)
                 return self._html(await self.desk.change_state(
                     actor, action, request.form.get("reason", "")))
+            case ("GET", ["desk", "orders"]):
+                self._desk_owner(identity)
+                status = next(iter(request.query.get("status", ())), "") or None
+                return self._html(await self.desk.orders_list(identity.user, status))
             case ("GET", ["desk", "orders", order_id]) if _NAME.match(order_id):
                 return self._html(await self.desk.show_order(actor, order_id,
                                                              await self.board()))

@@ -24,7 +24,15 @@ from api.routes import Actor
 from api.seams import AuditTrail
 from api.services import AgentService
 from screens.board import Board, FeedEntry
-from screens.desk.view import CallFacts, DeskData, current_call, desk_view, order_panel
+from screens.desk.view import (
+    OPEN,
+    CallFacts,
+    DeskData,
+    current_call,
+    desk_view,
+    my_orders,
+    order_panel,
+)
 from screens.render import Renderer
 from screens.settings import ScreensSettings
 from screens.viewer import agent_scope
@@ -135,6 +143,14 @@ class DeskPage:
             return None
         return self.renderer.render("_activity.html", row=feed_row(entry, self.renderer.strings))
 
+    async def orders_list(self, agent_id: str, status: str | None) -> str:
+        """My open orders, filtered to one status (the back-office list's filter)."""
+        if status is not None and status not in {s.value for s in OPEN}:
+            raise BadRequest(f"unknown status {status!r}; one of {sorted(s.value for s in OPEN)}")
+        orders = [o for o in await self.orders.list_recent(RECENT_ORDERS) if o.agent == agent_id]
+        return self.renderer.render("_orders.html",
+                                    orders=my_orders(orders, self.renderer.strings, status))
+
     # --- the agent's acts -------------------------------------------------------------------
 
     async def change_state(self, actor: Actor, action: str, reason: str) -> str:
@@ -142,10 +158,8 @@ class DeskPage:
         assert identity is not None
         if action not in ACTIONS:
             raise BadRequest(f"unknown action {action!r}")
-        done = await self.agents.act(actor, identity.user, ACTIONS[action], reason)
-        t = self.renderer.strings
-        return self.renderer.render("_message.html", error=False,
-                                    message=t(f"status.{done['status']}"))
+        await self.agents.act(actor, identity.user, ACTIONS[action], reason)
+        return ""  # done: the live state panel shows the new state; only refusals are said
 
     async def _order_for(self, actor: Actor, order_id: str, permission: Permission,
                          board: Board) -> WorkOrder:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from routing.core.agents import SYSTEM_PAUSE_REASONS
 from screens.board import Board
@@ -95,7 +96,7 @@ class OrderRow:
 @dataclass(frozen=True)
 class ScreenPop:
     call_id: str
-    ringing: bool
+    phase: str  # offered (ringing), on_call, wrap_up
     caller_number: str
     caller_name: str
     callback_number: str
@@ -213,7 +214,7 @@ def screen_pop(board: Board, agent_id: str, data: DeskData, t: Strings) -> Scree
     others = [o for o in data.caller_orders if order is None or o.id != order.id]
     return ScreenPop(
         call_id=call_id,
-        ringing=board.agents.get(agent_id, {}).get("status") == "offered",
+        phase=board.agents.get(agent_id, {}).get("status", ""),
         caller_number=order.caller_number if order else "",
         caller_name=order.caller_name if order else "",
         callback_number=call.callback_number if call else "",
@@ -250,10 +251,8 @@ def order_panel(order: WorkOrder, policy: ClockPolicy, now: float, settings: Scr
             level = Level.OK
         rows.append(ClockRow(kind.value, t(f"clock.{kind.value}"), t(f"clock.state.{state.value}"),
                              _when(clock.due), level))
-    notes = tuple(
-        (_when(h.time), h.actor, str(h.details.get("text") or h.details.get("reason") or ""))
-        for h in reversed(order.history) if h.event in ("note", "hold", "resume", "resolve")
-    )
+    notes = tuple((_when(h.time), h.actor, text) for h in reversed(order.history)
+                  if (text := _note_text(h.event, h.details, t)))
     return OrderPanel(
         order_id=order.id, status=order.status.value,
         status_label=t(f"order.status.{order.status.value}"),
@@ -261,6 +260,18 @@ def order_panel(order: WorkOrder, policy: ClockPolicy, now: float, settings: Scr
         outcome=order.outcome or "", actions=actions, clocks=tuple(rows), notes=notes,
         dispositions=settings.dispositions,
     )
+
+
+def _note_text(event: str, details: Mapping[str, Any], t: Strings) -> str:
+    """What the notes list says of a history entry ("" for entries it leaves out)."""
+    words = str(details.get("text") or details.get("reason") or "")
+    if event == "note":
+        return words
+    if event in ("hold", "resume", "resolve"):
+        label = t(f"desk.history.{event}")
+        said = words or str(details.get("outcome") or "")
+        return f"{label}: {said}" if said else label
+    return ""
 
 
 def _when(at: datetime | None) -> str:

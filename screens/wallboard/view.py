@@ -89,6 +89,7 @@ class Chart:
     height: int
     bars: tuple[Bar, ...]
     line: str  # SVG polyline points of the service level
+    points: tuple[tuple[float, float, str], ...]  # (x, y, label) of each service level
     target_y: float | None
     ticks: tuple[tuple[float, str], ...]  # (x, hour label)
     max_offered: int
@@ -221,13 +222,14 @@ def _float(text: str | None) -> float | None:
 
 def chart(board: Board, t: Strings, width: int = 720, height: int = 180) -> Chart:
     """Offered calls per interval (all queues together) as bars, the service level of those
-    intervals as a line over the same axis (0-100 %), today so far."""
+    intervals as a line over the same axis (0-100 %); the axis is the whole UTC day, filled
+    so far."""
     rows = _merged_intervals(board)
-    count = max(1, len(rows))
+    count = max(1, len(rows), round(86400 / board.today.interval_s))
     slot = width / count
     top = max((offered for _s, offered, _sl in rows), default=0)
     scale = (height - 20) / top if top else 0.0
-    bars, points = [], []
+    bars, points, dots = [], [], []
     for i, (start, offered, level) in enumerate(rows):
         h = offered * scale
         x = i * slot
@@ -237,15 +239,18 @@ def chart(board: Board, t: Strings, width: int = 720, height: int = 180) -> Char
                         round(height - h, 1),
                         t("chart.bar", start=hour, offered=offered, level=sl_text)))
         if level is not None:
-            points.append(f"{round(x + slot / 2, 1)},{round(height - level * (height - 20), 1)}")
+            cx, cy = round(x + slot / 2, 1), round(height - level * (height - 20), 1)
+            points.append(f"{cx},{cy}")
+            dots.append((cx, cy, t("chart.point", start=hour, level=sl_text)))
+    day = board.today.start
     ticks = tuple(
-        (round(i * slot, 1), t.clock(start)) for i, (start, _o, _l) in enumerate(rows)
-        if int(start) % 10800 == 0
+        (round(i * slot, 1), t.clock(day + i * board.today.interval_s)) for i in range(count)
+        if int(day + i * board.today.interval_s) % 10800 == 0
     )
     targets = [q.service_level.target for q in board.config.queues.values()]
     target_y = round(height - min(targets) * (height - 20), 1) if targets else None
     total = sum(offered for _s, offered, _l in rows)
-    return Chart(width, height, tuple(bars), " ".join(points), target_y, ticks, top,
+    return Chart(width, height, tuple(bars), " ".join(points), tuple(dots), target_y, ticks, top,
                  t("chart.summary", offered=total, intervals=len(rows)))
 
 

@@ -122,12 +122,14 @@ def test_chart_has_a_bar_per_interval_so_far_with_words_for_screen_readers() -> 
               _entry(2, "CONNECT", NOW - 90, call_id="a", queue="billing", agent="x",
                      holdtime="10.0")]
     c = chart(board(CONFIG, now=NOW, events=events), T)
-    assert len(c.bars) == 16
+    assert len(c.bars) == 16  # the day's 48 slots, filled up to now
+    assert c.bars[1].x == round(720 / 48 + 1, 1)
     assert c.bars[-1].label == "07:30: 1 offered, service level 100 %"
     assert c.bars[-1].height == c.height - 20
     assert c.bars[0].height == 0
     assert c.summary == "Calls offered today: 1, in 16 intervals."
-    assert c.line  # the service level of the interval with calls
+    assert c.line and [label for _x, _y, label in c.points] == [
+        "07:30: service level 100 %"]
 
 
 def test_queue_detail_lists_waiting_calls_in_routing_order() -> None:
@@ -168,7 +170,7 @@ def test_screen_pop_while_ringing_shows_the_request_and_the_callers_history() ->
     view = desk_view(board(CONFIG, now=NOW, agents=live), "agent101", data, ClockPolicy(),
                      SETTINGS, T)
     pop = view.pop
-    assert pop is not None and pop.ringing
+    assert pop is not None and pop.phase == "offered"
     assert (pop.caller_number, pop.caller_name) == ("+15550100", "Alice <b>")
     assert (pop.category, pop.urgency, pop.confidence) == ("Fault", "Urgent", "87 %")
     assert pop.transcript == "my line is dead"
@@ -203,7 +205,7 @@ def test_wrap_up_pops_the_last_connected_call_with_a_countdown_and_ready_now() -
     b = board(CONFIG, now=NOW, agents=live, events=events)
     order = _order()
     view = desk_view(b, "agent101", DeskData(None, order, (order,)), ClockPolicy(), SETTINGS, T)
-    assert view.pop is not None and not view.pop.ringing
+    assert view.pop is not None and view.pop.phase == "wrap_up"
     assert view.state.wrap_left == "0:25"
     assert view.state.actions == ("ready", "logout")
     assert view.order is not None and view.order.order_id == "1"
@@ -235,4 +237,7 @@ def test_order_panel_offers_what_the_status_accepts_and_colours_clocks() -> None
                  reason="needs the router model")
     held_panel = order_panel(held, ClockPolicy(), NOW, SETTINGS, T)
     assert held_panel.actions == ("note", "resume")
-    assert held_panel.notes[0][1:] == ("agent101", "needs the router model")
+    assert held_panel.notes[0][1:] == ("agent101", "On hold: needs the router model")
+    resolved = apply(order, Event.RESOLVE, NOW, "agent101", Policy(), outcome="fixed")
+    assert order_panel(resolved, ClockPolicy(), NOW, SETTINGS, T).notes[0][2] == (
+        "Resolved: fixed")
