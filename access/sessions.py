@@ -14,7 +14,8 @@ token from one session is worthless in another.
 Keys (``P`` = key prefix): ``P access:session:<hex HMAC of the session id>``, hash: ``user``,
 ``role``, ``team``, ``token_id``, ``created``, ``expires``; the key expires with the session.
 
-The HTTP routes that use this (login form, logout, the CSRF header check) belong to the API.
+The HTTP routes that use this (login form, logout, the CSRF header check) are the screens'
+(:mod:`screens.app`).
 """
 
 from __future__ import annotations
