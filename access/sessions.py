@@ -14,7 +14,8 @@ token from one session is worthless in another.
 Keys (``P`` = key prefix): ``P access:session:<hex HMAC of the session id>``, hash: ``user``,
 ``role``, ``team``, ``token_id``, ``created``, ``expires``; the key expires with the session.
 
-The HTTP routes that use this (login form, logout, the CSRF header check) belong to the API.
+The HTTP routes that use this (login form, logout, the CSRF header check) are the screens'
+(:mod:`screens.app`).
 """
 
 from __future__ import annotations
@@ -144,6 +145,10 @@ class SessionStore:
         return Identity(
             fields["user"], Role(fields["role"]), fields["team"] or None, fields["token_id"]
         )
+
+    def csrf(self, session_id: str) -> str:
+        """The session's CSRF token, for each page rendered (the login gave it once)."""
+        return csrf_token(self._key, session_id)
 
     def csrf_valid(self, session_id: str, presented: str | None) -> bool:
         return csrf_valid(self._key, session_id, presented)

@@ -156,7 +156,8 @@ class Hotline:
 
     def __init__(self, cfg: Any, reactor: Any, *, cipher: Any,
                  authenticator: Authenticator | None = None,
-                 audit: SpooledAuditTrail | None = None, redis: Any = None) -> None:
+                 audit: SpooledAuditTrail | None = None, redis: Any = None,
+                 session_key: bytes | None = None) -> None:
         from api import LoggedAudit, NoTokens
         from callbacks.flow import CallbackFlow
         from hotline.adapters import RouterOnReactor, WorkOrdersOnReactor
@@ -209,6 +210,8 @@ class Hotline:
         self._loops: list[Any] = []
         self.metrics: Any = None  # hotline.metrics.QueueMetrics, registered while serving
         self.watcher: Any = None  # hotline.reload.ConfigWatcher on the config directory
+        self.session_key = session_key  # the screens' sessions and CSRF (access.sessions)
+        self.screens: Any = None  # screens.aggregate.Aggregate, once the site is built
 
     def _speech(self, cfg: Any) -> Any:
         from ivr.speech.gateway import SpeechGateway, speech_languages
@@ -294,7 +297,11 @@ class Hotline:
             health_source=HotlineHealth(self), authenticator=self.authenticator,
             audit=self.audit, clock=self.reactor.seconds,
         )
-        return make_site(api, raw={"/metrics": MetricsResource()})
+        site = make_site(api, raw={"/metrics": MetricsResource()})
+        from screens.wiring import attach_screens
+
+        self.screens = attach_screens(site, self, self.session_key)
+        return site
 
     def _listen_http(self, http: Any) -> None:
         from twisted.internet.endpoints import serverFromString
@@ -422,6 +429,10 @@ class Hotline:
             REGISTRY.unregister(self.metrics)
             self.metrics = None
         waits = [defer.maybeDeferred(port.stopListening) for port in self._ports]
+        if self.screens is not None:
+            from ivr.aio import deferred
+
+            waits.append(deferred(self.screens.stop()))
         if self.ari is not None:
             waits.append(defer.maybeDeferred(self.ari.stop))
         return defer.DeferredList(waits)
@@ -466,7 +477,7 @@ def serve(config_dir: str | None = None) -> int:
     hotline = Hotline(
         cfg, reactor, cipher=keys.cipher, redis=redis,
         authenticator=TokenStore(redis, keys.token_key, prefix=prefix),
-        audit=AuditLog.from_config(redis, cfg.service),
+        audit=AuditLog.from_config(redis, cfg.service), session_key=keys.token_key,
     )
     reactor.callWhenRunning(hotline.start)
     reactor.addSystemEventTrigger("before", "shutdown", hotline.stop)

@@ -42,6 +42,8 @@ debian_mirror() {
 }
 
 apt_install redis-server sip-tester debootstrap ca-certificates python3-venv curl espeak-ng sox libsox-fmt-all
+# The screens' end-to-end test (tests/e2e/test_screens.py): headless Chromium driven by selenium.
+apt_install chromium chromium-driver
 
 # --- Asterisk 22 -----------------------------------------------------------------------------
 if command -v asterisk >/dev/null 2>&1 && asterisk -V 2>/dev/null | grep -q 'Asterisk 2[2-9]'; then

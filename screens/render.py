@@ -1,0 +1,40 @@
+"""Templates (``screens/templates``, Jinja2, autoescaped: a caller's name is text, never
+markup) and the words of the configured language, in one place the pages render through."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+
+from screens.i18n import Strings
+
+__all__ = ["ASSETS", "Renderer"]
+
+ASSETS = {
+    # the static files served, by name (nothing else under /screens/static/ answers)
+    "screens.css": "text/css; charset=utf-8",
+    "screens.js": "text/javascript; charset=utf-8",
+    # vendored from the npm registry, versions pinned in the names, licenses beside them
+    "vendor/htmx-2.0.11.min.js": "text/javascript; charset=utf-8",
+    "vendor/htmx-ext-sse-2.2.4.min.js": "text/javascript; charset=utf-8",
+    "vendor/htmx-2.0.11.LICENSE.txt": "text/plain; charset=utf-8",
+    "vendor/htmx-ext-sse-2.2.4.LICENSE.txt": "text/plain; charset=utf-8",
+}
+
+
+class Renderer:
+    def __init__(self, strings: Strings) -> None:
+        self.strings = strings
+        self.env = Environment(
+            loader=PackageLoader("screens", "templates"),
+            autoescape=select_autoescape(default=True, default_for_string=True),
+            undefined=StrictUndefined,
+            trim_blocks=True,
+            lstrip_blocks=True,
+        )
+        self.env.globals["t"] = strings
+        self.env.globals["lang"] = strings.language
+
+    def render(self, name: str, **context: Any) -> str:
+        return self.env.get_template(name).render(**context)

@@ -1,0 +1,1 @@
+"""The supervisor's wallboard: per queue live figures, agents by state, the chart of today."""

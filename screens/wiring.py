@@ -1,0 +1,77 @@
+"""Mounting the screens into ``ivr serve``'s site: built from the running service's router,
+work-order store, audit trail, token store and Redis; nothing of its own listens."""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from twisted.web import server
+
+from access import team_of
+from access.sessions import SessionStore, TokenAuthority
+from api.services import AgentService
+from screens.aggregate import Aggregate
+from screens.app import Screens
+from screens.desk.page import DeskPage
+from screens.desk.view import CallFacts
+from screens.i18n import load_strings
+from screens.render import Renderer
+from screens.settings import load_settings
+from screens.wallboard.page import WallboardPage
+from screens.web import FrontResource, ScreensResource
+
+__all__ = ["CallHashes", "attach_screens"]
+
+
+class CallHashes:
+    """A call's routing hash (``P{rt}:call:<id>``, documented in :mod:`routing.live`)."""
+
+    def __init__(self, redis: Any, prefix: str) -> None:
+        self.redis = redis
+        self.prefix = prefix
+
+    async def __call__(self, call_id: str) -> CallFacts | None:
+        row = await self.redis.hgetall(f"{self.prefix}{{rt}}:call:{call_id}")
+        if not row:
+            return None
+        text = {_text(k): _text(v) for k, v in row.items()}
+        return CallFacts.from_hash(call_id, text)
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def attach_screens(site: server.Site, hotline: Any, session_key: bytes | None) -> Aggregate:
+    """Put the screens in front of ``site``'s API resource; the aggregate, for stopping.
+
+    Without a session key or a token store (a service with no tokens), sign-in is closed:
+    the login page says so and every other path refuses."""
+    cfg = hotline.config()
+    prefix = cfg.service.redis.key_prefix
+    settings = load_settings(cfg.directory)
+    renderer = Renderer(load_strings(settings.language))
+    sessions = None
+    tokens = hotline.authenticator
+    if session_key is not None and callable(getattr(tokens, "check", None)):
+        # the token store (access.tokens.TokenStore): it checks a session's token on each use
+        sessions = SessionStore(hotline.redis, session_key, cast(TokenAuthority, tokens),
+                                prefix=prefix)
+    clock = hotline.reactor.seconds
+    aggregate = Aggregate(hotline.redis, hotline.router, prefix=prefix, clock=clock,
+                          interval_s=settings.chart_interval_s)
+
+    def teams(agent_id: str) -> str | None:
+        return team_of(hotline.router.config(), agent_id)
+
+    agents = AgentService(hotline.router, hotline.audit, teams)
+    screens = Screens(
+        renderer=renderer, sessions=sessions,
+        wallboard=WallboardPage(renderer, settings, agents),
+        desk=DeskPage(renderer, settings, agents, hotline.workorders,
+                      CallHashes(hotline.redis, prefix), hotline.audit,
+                      lambda: hotline.config().workorders.clock_policy()),
+        board=aggregate.current, clock=clock,
+    )
+    site.resource = FrontResource(site.resource, ScreensResource(screens, aggregate))
+    return aggregate

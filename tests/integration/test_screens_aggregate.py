@@ -1,0 +1,172 @@
+"""The screens' live aggregate against a real redis-server: one reader of the events stream
+and the live routing state per instance, fanning fragments out to connected browsers, with
+Last-Event-ID resuming from the shared stream (so after a restart, or on another instance).
+
+The router and the aggregate are asyncio code; each test body runs as an asyncio Task on the
+reactor's loop (``on_asyncio``), as in the service.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Hashable, Mapping
+
+import pytest
+import redis.asyncio as aioredis
+
+from access import Identity, Role
+from api.services import AgentService
+from api.testing import FakeAudit
+from ivr.testing import on_asyncio
+from routing.live import LiveRouter
+from routing.testing import shipped_config
+from screens.aggregate import Aggregate, Connection
+from screens.board import Board, FeedEntry
+from screens.i18n import load_strings
+from screens.render import Renderer
+from screens.settings import ScreensSettings
+from screens.wallboard.page import WallboardKey, WallboardPage
+
+CONFIG = shipped_config()
+OPS = WallboardKey.of(Identity("olga", Role.OPS))
+BILLING = WallboardKey.of(Identity("sam", Role.SUPERVISOR, "billing-desk"))
+
+
+class CountingPage(WallboardPage):
+    """The wallboard, counting its renderings (one per view and round, however many
+    browsers share the view)."""
+
+    renders = 0
+
+    async def fragments(self, board: Board, key: Hashable) -> Mapping[str, str]:
+        self.renders += 1
+        return await super().fragments(board, key)
+
+
+@pytest.fixture
+def setup(redis_server):
+    client = aioredis.Redis.from_url(redis_server.url)
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    router = LiveRouter(client, lambda: CONFIG, instance="hotline-1", prefix=prefix,
+                        clock=time.time)
+    renderer = Renderer(load_strings())
+    page = CountingPage(renderer, ScreensSettings(),
+                        AgentService(router, FakeAudit(), lambda a: None))
+    aggregate = Aggregate(client, router, prefix=prefix, clock=time.time, block_ms=50,
+                          autostart=False)
+    return router, page, aggregate
+
+
+def _frames(written: list[bytes]) -> list[dict[str, str]]:
+    """The frames a browser received, each as its fields (data lines joined)."""
+    out = []
+    for chunk in b"".join(written).decode().split("\n\n"):
+        fields: dict[str, str] = {}
+        for line in chunk.split("\n"):
+            name, _, value = line.partition(": ")
+            if name == "data":
+                fields["data"] = fields["data"] + "\n" + value if "data" in fields else value
+            elif name in ("id", "event", "retry"):
+                fields[name] = value
+        if fields:
+            out.append(fields)
+    return out
+
+
+@on_asyncio
+async def test_a_browser_gets_the_state_then_the_events_as_they_happen(setup) -> None:
+    """On connecting, the state in full (queues, agents, chart) carrying the last stream id;
+    an agent pausing then arrives as an activity line with its own entry id, followed by the
+    agents table that changed (and only what changed)."""
+    router, page, aggregate = setup
+    await router.sync_agents()
+    written: list[bytes] = []
+    await aggregate.connect(Connection(page, OPS, written.append), None)
+    try:
+        first = _frames(written)
+        assert first[0] == {"retry": "1000"}
+        assert {f["event"] for f in first[1:]} == {"queues", "agents", "chart"}
+        assert all(f["id"] == aggregate.log.last_id for f in first[1:])
+        written.clear()
+
+        await router.agent_action("agent101", "pause", "lunch")
+        await aggregate.step()
+        frames = _frames(written)
+        activity = [f for f in frames if f["event"] == "activity"]
+        assert len(activity) == 1 and "agent101 paused (lunch)" in activity[0]["data"]
+        assert activity[0]["id"] == aggregate.log.last_id
+        assert "agents" in {f["event"] for f in frames}
+        assert "chart" not in {f["event"] for f in frames}  # unchanged: not sent again
+    finally:
+        await aggregate.stop()
+
+
+@on_asyncio
+async def test_resume_replays_only_what_the_browser_missed(setup) -> None:
+    """A browser that comes back with Last-Event-ID (after the service restarted: a new
+    aggregate) gets the activity after that id, each line once, then the state."""
+    router, page, aggregate = setup
+    await router.sync_agents()
+    await router.agent_action("agent101", "pause", "lunch")
+    await aggregate.step()
+    seen = aggregate.log.last_id
+    await router.agent_action("agent101", "resume")
+    await router.agent_action("agent102", "pause", "break")
+
+    restarted = Aggregate(aggregate.redis, router, prefix=router.prefix, clock=time.time,
+                          autostart=False)
+    written: list[bytes] = []
+    await restarted.connect(Connection(page, OPS, written.append), seen)
+    try:
+        activity = [f for f in _frames(written) if f.get("event") == "activity"]
+        assert ["agent101 resumed" in activity[0]["data"],
+                "agent102 paused (break)" in activity[1]["data"]] == [True, True]
+        assert len(activity) == 2
+        assert all(f["id"] > seen for f in activity)
+    finally:
+        await restarted.stop()
+        await aggregate.stop()
+
+
+@on_asyncio
+async def test_one_rendering_per_view_whatever_the_number_of_browsers(setup) -> None:
+    """Ten browsers of one view cost one rendering per round; a second view (a supervisor's
+    team) one more, and it shows only that team's agents."""
+    router, page, aggregate = setup
+    await router.sync_agents()
+    ops = [[] for _ in range(10)]
+    team: list[bytes] = []
+    for sink in ops:
+        await aggregate.connect(Connection(page, OPS, sink.append), None)
+    await aggregate.connect(Connection(page, BILLING, team.append), None)
+    try:
+        page.renders = 0
+        await router.agent_action("agent103", "pause", "training")
+        await aggregate.step()
+        assert page.renders == 2
+        assert all(b"agent103 paused (training)" in b"".join(sink) for sink in ops)
+        team_text = b"".join(team)
+        assert b"agent103" not in team_text and b'data-agent="agent101"' in team_text
+    finally:
+        await aggregate.stop()
+
+
+@on_asyncio
+async def test_todays_figures_come_from_the_stream(setup) -> None:
+    """Loaded at start from today's events: a call that entered and was answered counts in
+    the board's report (the chart's and ASA's source)."""
+    router, _page, aggregate = setup
+    from events import emit
+
+    now = time.time()
+    await emit(aggregate.redis, "ENTERQUEUE", now - 20, prefix=router.prefix, call_id="x",
+               queue="billing")
+    await emit(aggregate.redis, "CONNECT", now - 10, prefix=router.prefix, call_id="x",
+               queue="billing", agent="agent101", holdtime="10.000")
+    await aggregate.load()
+    board = await aggregate.refresh()
+    assert board.today.totals["billing"].offered == 1
+    assert board.today.totals["billing"].asa_s == pytest.approx(10.0)
+    assert [e.kind for e in board.feed][-2:] == ["ENTERQUEUE", "CONNECT"]
+    assert isinstance(board.feed[-1], FeedEntry)
