@@ -151,7 +151,8 @@ class EscalationWatch:
         list_retention_s: float = 30 * 86400.0,
         events_maxlen: int = events.DEFAULT_MAXLEN,
         on_fired: Callable[[Escalation], None] = lambda _: None,
-        batch: int = 500,
+        batch: int = 200,
+        max_batches: int = 10,
     ) -> None:
         self._redis = redis
         self._store = store
@@ -161,6 +162,7 @@ class EscalationWatch:
         self._maxlen = events_maxlen
         self._on_fired = on_fired
         self._batch = batch
+        self._max_batches = max_batches
         self._settle_script = redis.register_script(_SETTLE)
 
     @classmethod
@@ -186,16 +188,20 @@ class EscalationWatch:
     async def sweep(self, now: float) -> tuple[Escalation, ...]:
         """Fire what is due by ``now``; the escalations this instance fired.
 
-        Reads at most ``batch`` orders (the soonest due); the rest wait for the next sweep.
+        Reads the orders due in batches of ``batch`` (the soonest first), at most
+        ``max_batches`` of them (a backlog after an outage is worked off over a few rounds).
         Redis errors propagate (the service's loop logs them and tries again next round).
         """
-        # Members only (no WITHSCORES): redis-py types the reply for both forms.
-        ids: list[bytes | str] = await self._redis.zrangebyscore(  # type: ignore[assignment]
-            self._key(DUE_INDEX), "-inf", now, start=0, num=self._batch
-        )
         fired: list[Escalation] = []
-        for order_id in ids:
-            fired += await self._settle(_text(order_id), now)
+        for _ in range(self._max_batches):
+            # Members only (no WITHSCORES): redis-py types the reply for both forms.
+            ids: list[bytes | str] = await self._redis.zrangebyscore(  # type: ignore[assignment]
+                self._key(DUE_INDEX), "-inf", now, start=0, num=self._batch
+            )
+            for order_id in ids:
+                fired += await self._settle(_text(order_id), now)
+            if len(ids) < self._batch:
+                break
         return tuple(fired)
 
     async def _settle(self, order_id: str, now: float) -> tuple[Escalation, ...]:

@@ -219,3 +219,38 @@ async def test_list_entries_older_than_the_retention_leave_the_list(two, prefix)
     listed = await escalation_list(a.redis, prefix=prefix)
     assert len(listed) > 1  # the new order's warning, the first one's breaches since
     assert {e.since for e in listed} == {datetime.fromtimestamp(T0 + 8 * 86400 + 1.6 * H, UTC)}
+
+
+@on_asyncio
+async def test_a_backlog_is_worked_off_in_batches(redis_server, prefix, tmp_path):
+    """After an outage many orders are due at once: one sweep reads them in batches (here
+    of 4, at most 2 batches), the next sweep goes on where it stopped."""
+    a = Instance(redis_server.url, prefix, tmp_path / "spool")
+    a.watch = EscalationWatch(a.redis, a.store, clocks=ClockPolicy(), policy=POLICY,
+                              batch=4, max_batches=2)
+    for n in range(10):
+        await new_order(a, n)
+    assert len(await a.watch.sweep(T0 + 1.6 * H)) == 8
+    assert len(await a.watch.sweep(T0 + 1.6 * H)) == 2
+    assert await a.watch.sweep(T0 + 1.6 * H) == ()
+
+
+@on_asyncio
+async def test_store_and_watch_built_from_one_config_count_alike(redis_server, prefix, tmp_path):
+    """A store and a watch built from the same ``workorders`` config (warnings at 50 %, a
+    4 h assignment target) schedule and fire the assignment warning at 2 h, not at the
+    shipped 80 % of 2 h."""
+    from workorders.schema import WorkOrdersConfig
+
+    config = WorkOrdersConfig.model_validate(
+        {"assign_within_hours": 4, "escalation": {"warn_at_percent": 50}})
+    client = aioredis.Redis.from_url(redis_server.url)
+    store = WorkOrderStore.from_config(client, config, spool_dir=tmp_path, cipher=CIPHER,
+                                       prefix=prefix)
+    watch = EscalationWatch.from_config(client, store, config)
+    order = await store.create_for_call("call-1", "+4930555", "Kim", T0)
+    assert await client.zscore(f"{prefix}wo:due", order.id) == T0 + 2 * H
+    assert await watch.sweep(T0 + 1.9 * H) == ()
+    (warning,) = await watch.sweep(T0 + 2 * H)
+    assert (warning.clock, warning.level, warning.percent) == (
+        ClockKind.ASSIGNMENT, Level.WARNING, 50)
