@@ -20,6 +20,10 @@ during a Redis outage shows stale figures as stale rather than failing.
 ``hotline_queue_abandoned_today{queue}``       abandoned today, short abandons left out
 ``hotline_queue_report_age_seconds``           seconds since the figures were read
 =============================================  ===============================================
+
+Work orders: ``hotline_workorder_escalations_total{clock,level}`` counts the SLA warnings and
+breaches this instance fired (``workorders.watch``; each fires on one instance only, so sum
+over instances).
 """
 
 from __future__ import annotations
@@ -27,12 +31,30 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterator, Mapping
 from typing import Any
 
+from prometheus_client import Counter
 from prometheus_client.core import GaugeMetricFamily
 from prometheus_client.registry import Collector
 
 from routing.core import SHOWN_STATUSES
+from workorders.clocks import ClockKind
+from workorders.escalation import Escalation, Level
 
 QueueFigures = Mapping[str, Mapping[str, Any]]
+
+ESCALATIONS = Counter(
+    "hotline_workorder_escalations",
+    "SLA warnings and breaches of work orders fired by this instance",
+    ["clock", "level"],
+)
+# Every clock and level up front: a scrape shows zeros rather than nothing.
+for _clock in ClockKind:
+    for _level in Level:
+        ESCALATIONS.labels(_clock.value, _level.value)
+
+
+def count_escalation(escalation: Escalation) -> None:
+    """One more fired warning or breach (``workorders.watch.EscalationWatch``'s on_fired)."""
+    ESCALATIONS.labels(escalation.clock.value, escalation.level.value).inc()
 
 
 class QueueMetrics(Collector):

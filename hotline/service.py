@@ -272,6 +272,7 @@ class Hotline:
             loop.start(every, now=False)
             self._loops.append(loop)
         signal.signal(signal.SIGHUP, lambda *_: self.reactor.callFromThread(self.reload))
+        self._start_escalation()
         self._start_ops()
         from callbacks.flow import caller_id_notice
 
@@ -283,6 +284,26 @@ class Hotline:
             svc.agi.host, svc.agi.port, "S" if svc.http.tls else "", svc.http.host,
             svc.http.port, svc.instance,
         )
+
+    def _start_escalation(self) -> None:
+        """SLA warnings and breaches of work orders, swept on the reactor's clock
+        (``workorders.watch``; every instance sweeps, each warning fires once)."""
+        from twisted.internet import task
+
+        from hotline.metrics import count_escalation
+        from ivr.aio import deferred
+        from workorders.watch import EscalationWatch
+
+        config = self.config().workorders
+        watch = EscalationWatch.from_config(
+            self.redis, self.workorders, config, on_fired=count_escalation
+        )
+        loop = task.LoopingCall(
+            lambda: self._watched(deferred(watch.sweep(self.reactor.seconds())), "escalation")
+        )
+        loop.clock = self.reactor
+        loop.start(config.escalation.interval_s, now=False)
+        self._loops.append(loop)
 
     def site(self) -> Any:
         """The HTTP site: the API over this service's router, store, health, token checks and

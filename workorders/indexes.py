@@ -17,9 +17,15 @@ The keys are listed in docs/contracts.md ("Redis keys"). Shipped:
 ``wo:agent:<agent>``                   every order an agent holds                 created_at
 ``wo:open``                            orders not yet resolved or closed          created_at
 ``wo:agent-open:<agent>``              the open orders an agent holds             created_at
+``wo:due``                             orders owing an SLA warning or breach      when next
+                                       (``workorders.escalation``)                due
 =====================================  =========================================  ==========
 
 "Open" is pending, assigned, in progress or on hold: work somebody still owes the caller.
+
+``wo:due`` depends on the service standard (targets, calendar, warning percentages): the
+module's :data:`due_clocks` counts with the shipped one, and a store built from the config
+uses :func:`configured` (``WorkOrderStore.from_config``).
 """
 
 from __future__ import annotations
@@ -27,6 +33,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from workorders.escalation import DueClocks
 from workorders.model import Status, WorkOrder
 
 #: One indexer: the sorted sets (key suffix -> score) the order belongs to in its state.
@@ -59,7 +66,17 @@ def open_work(order: WorkOrder) -> Mapping[str, float]:
     return sets
 
 
-INDEXERS: tuple[Indexer, ...] = (by_fields, open_work)
+#: Orders with a warning or a breach still to escalate, by when it falls due (the watch's
+#: ``wo:due``); the shipped service standard, see :func:`configured`.
+due_clocks: Indexer = DueClocks()
+
+INDEXERS: tuple[Indexer, ...] = (by_fields, open_work, due_clocks)
+
+
+def configured(due: Indexer) -> tuple[Indexer, ...]:
+    """:data:`INDEXERS` with ``due`` (a ``DueClocks`` of the configured service standard) in
+    the place of :data:`due_clocks`."""
+    return tuple(due if indexer is due_clocks else indexer for indexer in INDEXERS)
 
 
 def memberships(order: WorkOrder, indexers: tuple[Indexer, ...] = INDEXERS) -> dict[str, float]:

@@ -247,6 +247,9 @@ class WorkOrder:
     csat: int | None = None
     nps: int | None = None
     history: tuple[HistoryEntry, ...] = ()
+    # The SLA warnings and breaches dealt with (``workorders.escalation``: clock:level:due),
+    # written by the escalation watch: what the order no longer owes its supervisor.
+    escalations: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's shape (docs/contracts.md, "Work order"), plus ``retain_until``."""
@@ -272,6 +275,7 @@ class WorkOrder:
             "history": [entry.to_dict() for entry in self.history],
             "csat": self.csat,
             "nps": self.nps,
+            "escalations": list(self.escalations),
         }
 
     def to_json(self) -> str:
@@ -308,6 +312,7 @@ class WorkOrder:
                 csat=data.get("csat"),
                 nps=data.get("nps"),
                 history=tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ()),
+                escalations=tuple(str(key) for key in data.get("escalations") or ()),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WorkOrderError(f"not a work order: {exc!r}") from exc

@@ -22,6 +22,7 @@ from workorders.calendar import (
     parse_period,
 )
 from workorders.clocks import ClockKind, ClockPolicy
+from workorders.escalation import EscalationPolicy, Raise
 from workorders.model import DEFAULT_CATEGORIES, Policy, Urgency
 
 MIN_RETENTION_YEARS = 3
@@ -129,6 +130,48 @@ class CalendarSettings(_Section):
         return frozenset(self.clocks)
 
 
+class EscalationSettings(_Section):
+    """Warnings before a breach and at it (``workorders.escalation``, ``workorders.watch``)."""
+
+    # A warning when this percentage of a clock's target is counted, before the breach.
+    warn_at_percent: int = Field(80, gt=0, lt=100)
+    # Per clock instead ("resolution: 90"); 0: no warning for that clock, only its breach.
+    warn_at_percent_by_clock: dict[ClockKind, int] = {}
+    # Clocks whose breach raises the order's urgency: true (one step: normal -> important ->
+    # urgent) or the urgency to raise it to ("urgent"). Never lowered.
+    raise_urgency_on_breach: dict[ClockKind, bool | Urgency] = {}
+    # How often each instance looks for warnings due (seconds): at most this late.
+    interval_s: float = Field(30.0, gt=0, le=3600)
+    # Entries older than this leave the supervisor's escalation list (wo:escalations).
+    list_retention_days: float = Field(30.0, gt=0)
+
+    @field_validator("warn_at_percent_by_clock")
+    @classmethod
+    def _percentages(cls, percents: dict[ClockKind, int]) -> dict[ClockKind, int]:
+        for kind, percent in percents.items():
+            if not 0 <= percent < 100:
+                raise ValueError(
+                    f"{kind.value}: {percent} is not a percentage of the target below 100 "
+                    "(0: no warning for this clock, only its breach)"
+                )
+        return percents
+
+    def policy(self) -> EscalationPolicy:
+        """The pure core's view: a percentage per clock, how each breach raises urgency."""
+        raises: dict[ClockKind, Raise] = {
+            kind: "step" if how is True else how
+            for kind, how in self.raise_urgency_on_breach.items()
+            if how is not False
+        }
+        return EscalationPolicy(
+            warn_at_percent={
+                kind: self.warn_at_percent_by_clock.get(kind, self.warn_at_percent)
+                for kind in ClockKind
+            },
+            raise_urgency_on_breach=raises,
+        )
+
+
 class WorkOrdersConfig(_Section):
     """``config/workorders.yaml``."""
 
@@ -145,6 +188,7 @@ class WorkOrdersConfig(_Section):
     # The customer hears back (a reached contact) within this many hours of a resolution.
     feedback_within_hours: float = Field(24.0, gt=0)
     calendar: CalendarSettings = CalendarSettings()
+    escalation: EscalationSettings = EscalationSettings()
 
     @model_validator(mode="after")
     def _resolution_after_response(self) -> WorkOrdersConfig:

@@ -75,6 +75,7 @@ from redis.typing import EncodableT
 
 import events
 from workorders import indexes, personal
+from workorders.escalation import DueClocks
 from workorders.model import (
     DEFAULT_CATEGORIES,
     Event,
@@ -107,7 +108,7 @@ UNREACHABLE = (
     OSError,
 )
 
-_JSON_FIELDS = frozenset({"menu_path", "confidence", "csat", "nps"})
+_JSON_FIELDS = frozenset({"menu_path", "confidence", "csat", "nps", "escalations"})
 
 _CREATE = """
 -- KEYS: by-call, seq, op, index, events stream, the index sets (workorders.indexes)
@@ -189,12 +190,14 @@ class WorkOrderStore:
         retry_after: float = 2.0,
         known_limit: int = 10_000,
         max_in_flight: int = 32,
+        indexers: tuple[indexes.Indexer, ...] = indexes.INDEXERS,
     ) -> None:
         self._redis = redis
         self._cipher = cipher
         self._spool = Spool(spool_dir)
         self.policy = policy or Policy()
         self.prefix = prefix
+        self.indexers = indexers  # workorders.indexes: the sets each write keeps up to date
         self._timeout = timeout
         self._op_ttl = max(1, int(applied_op_ttl))
         self._maxlen = events_maxlen
@@ -242,6 +245,9 @@ class WorkOrderStore:
             timeout=config.redis_timeout_s,
             applied_op_ttl=config.spool.applied_op_ttl_days * 86400,
             events_maxlen=config.events_maxlen,
+            indexers=indexes.configured(
+                DueClocks(config.clock_policy(), config.escalation.policy())
+            ),
         )
 
     @property
@@ -434,7 +440,7 @@ class WorkOrderStore:
             replayed="1" if replayed else None,
         )
         index = self._cipher.blind_index(draft.caller_number)
-        sets = indexes.index_changes(None, draft).add
+        sets = indexes.index_changes(None, draft, self.indexers).add
         result = await self._create_script(
             keys=[
                 self._key("wo:by-call:", draft.call_id),
@@ -510,7 +516,7 @@ class WorkOrderStore:
                     removed = [k for k in old if k not in new]
                     if removed:
                         pipe.hdel(hash_key, *removed)
-                    sets = indexes.index_changes(order, changed)
+                    sets = indexes.index_changes(order, changed, self.indexers)
                     for name in sets.remove:
                         pipe.zrem(self._key(name), order_id)
                     for name, score in sets.add.items():

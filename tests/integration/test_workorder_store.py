@@ -398,6 +398,7 @@ async def test_indexes_follow_the_order_through_create_update_and_replay(
         "wo:urgency:normal": {first.id}, "wo:urgency:important": {second.id},
         "wo:agent:a1": {first.id}, "wo:agent-open:a1": {first.id},
         "wo:open": {first.id, second.id},
+        "wo:due": {first.id, second.id},  # their SLA warnings to come (escalation)
     }
     # Redis away: the resolution is spooled, then replayed with its index changes.
     dead = connect(f"redis://127.0.0.1:{_closed_port()}/0")
@@ -414,4 +415,5 @@ async def test_indexes_follow_the_order_through_create_update_and_replay(
     assert sets["wo:status:resolved"] == {first.id}
     assert "wo:agent-open:a1" not in sets  # emptied sorted sets vanish
     assert sets["wo:status:pending"] == {second.id, spooled.id}
+    assert sets["wo:due"] == {first.id, second.id, spooled.id}  # first: its feedback duty
     await client.aclose()

@@ -25,6 +25,7 @@ def test_a_new_order_is_pending_open_and_filed_by_its_fields():
         "wo:category:fault": T0,
         "wo:urgency:urgent": T0,
         "wo:open": T0,
+        "wo:due": T0 + 0.8 * 3600,  # the urgent response clock's warning (escalation)
     }
 
 
@@ -48,7 +49,8 @@ def test_a_resolved_order_leaves_the_open_sets_but_keeps_its_agent():
     resolved = apply(order, Event.RESOLVE, T0 + 180, "a1", POLICY, outcome="fixed")
     changes = index_changes(order, resolved)
     assert changes.remove == {"wo:status:in_progress", "wo:open", "wo:agent-open:a1"}
-    assert changes.add == {"wo:status:resolved": T0}
+    # wo:due: the feedback clock starts with the resolution (its warning at 80 % of 24 h).
+    assert changes.add == {"wo:status:resolved": T0, "wo:due": T0 + 180 + 0.8 * 24 * 3600}
     assert "wo:agent:a1" in memberships(resolved)
 
 

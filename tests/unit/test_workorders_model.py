@@ -299,6 +299,7 @@ def test_json_has_the_contract_shape():
         "id", "call_id", "caller", "menu_path", "category", "urgency", "queue", "agent",
         "status", "outcome", "created_at", "updated_at", "deadlines", "retain_until",
         "transcript", "confidence", "engine", "language", "history", "csat", "nps",
+        "escalations",
     }
     assert data["caller"] == {"number": "+821012345678", "name": "Kim"}
     assert data["created_at"] == "2026-03-02T09:30:00.000000Z"
