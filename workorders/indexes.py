@@ -17,6 +17,8 @@ The keys are listed in docs/contracts.md ("Redis keys"). Shipped:
 ``wo:agent:<agent>``                   every order an agent holds                 created_at
 ``wo:open``                            orders not yet resolved or closed          created_at
 ``wo:agent-open:<agent>``              the open orders an agent holds             created_at
+``wo:backoffice``                      pending orders not handled live, for the   created_at
+                                       back office (``model.back_office_reason``)
 =====================================  =========================================  ==========
 
 "Open" is pending, assigned, in progress or on hold: work somebody still owes the caller.
@@ -27,7 +29,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from workorders.model import Status, WorkOrder
+from workorders.model import Status, WorkOrder, back_office_reason
 
 #: One indexer: the sorted sets (key suffix -> score) the order belongs to in its state.
 Indexer = Callable[[WorkOrder], Mapping[str, float]]
@@ -59,7 +61,14 @@ def open_work(order: WorkOrder) -> Mapping[str, float]:
     return sets
 
 
-INDEXERS: tuple[Indexer, ...] = (by_fields, open_work)
+def back_office_work(order: WorkOrder) -> Mapping[str, float]:
+    """Pending orders the back office must assign (``workorders.backoffice``), oldest first."""
+    if back_office_reason(order) is None:
+        return {}
+    return {"wo:backoffice": order.created_at.timestamp()}
+
+
+INDEXERS: tuple[Indexer, ...] = (by_fields, open_work, back_office_work)
 
 
 def memberships(order: WorkOrder, indexers: tuple[Indexer, ...] = INDEXERS) -> dict[str, float]:
