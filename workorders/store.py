@@ -11,6 +11,8 @@ Keys (prefix configurable, default ``hotline:``; docs/contracts.md "Redis keys")
 ``<p>wo:by-call:<call_id>``             order id of the call (idempotent creation)
 ``<p>wo:by-caller:<blind index>``       set of the ids of the orders from one caller number
                                         (``by_caller``; the index: ``privacy.fields``)
+``<p>wo:repeat:<blind index>:<cat>``    hash ``id``, ``at``: the caller's last order of the
+                                        category and its last contact (repeat contacts)
 ``<p>wo:seq``                           counter behind the ids (``"1"``, ``"2"``...)
 ``<p>wo:index``                         sorted set id -> created_at (``list_recent``)
 ``<p>wo:status:<status>`` and others    the secondary indexes of ``workorders.indexes``,
@@ -40,6 +42,16 @@ that finds Redis reachable again, and by ``replay_spool()`` which the service ca
 periodically. Each write carries an operation id that Redis records with the write itself, so
 a record replayed twice is applied once. A spooled update that Redis refuses on replay (the
 order moved on elsewhere) goes to ``wo:spool-rejected`` with the reason: kept, not applied.
+
+Repeat contacts (``repeat_contact_window``, seconds; 0: off): the create script first looks
+at the caller's last order of the same category (``wo:repeat:...``, by the number's blind
+index); if it is open and its creation or last repeat call is within the window of this call,
+the call is linked to it (``contacts`` + 1, a ``repeat`` history entry with the new call id,
+``wo:by-call:<new call>`` -> that order, a ``WOREPEAT`` event) instead of creating an order,
+in the same atomic step, so concurrent calls of one caller make one order. A create spooled
+while Redis was away cannot see the caller's orders: it gets its local order, and at replay
+the script links it like a live call (the local id becomes an alias of the linked order, the
+call's spooled updates apply to it), exactly once by its operation id.
 
 Reads while Redis is unreachable, chosen: ``get``/``get_by_call`` answer from this process's
 local view (orders in the spool with their spooled updates, else the last state this process
