@@ -86,3 +86,6 @@ class WorkOrdersOnReactor(WorkOrders, CallbackOrders):
 
     def get_by_call(self, call_id: str) -> Deferred[WorkOrder | None]:
         return deferred(self._store.get_by_call(call_id))
+
+    def answered(self, call_id: str, agent: str, now: float) -> Deferred[WorkOrder | None]:
+        return deferred(self._store.answered(call_id, agent, now))

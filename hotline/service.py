@@ -205,6 +205,17 @@ class Hotline:
         self.callback_flow = CallbackFlow(
             router=router_on_reactor, workorders=workorders_on_reactor, clock=reactor
         )
+        from ivr.flows.hotline.answer import AssignOnAnswer
+        from workorders.backoffice import BackOffice
+
+        # The answering agent takes the call's order at the answer (ARI Dial event).
+        self.answer = AssignOnAnswer(self.workorders, self.router.agent_for_device,
+                                     reactor.seconds)
+        self.backoffice = BackOffice(
+            self.workorders, self.redis, self.config.routing,
+            lambda: self.config().workorders.backoffice,
+            events_maxlen=cfg.workorders.events_maxlen,
+        )
         self._ports: list[Any] = []
         self._failures: dict[str, Any] = {}  # what -> hotline.failures.RepeatedFailure
         self._loops: list[Any] = []
@@ -253,6 +264,7 @@ class Hotline:
                 self.ari.subscribe("DeviceStateChanged", self.telephony.on_device_state)
                 self.ari.subscribe("ChannelDestroyed", self.telephony.on_channel_destroyed)
                 self.ari.subscribe("Dial", self.telephony.on_dial)
+            self.ari.subscribe("Dial", self.answer.on_dial)
             self.ari.start()
 
         def dispatch() -> Any:
@@ -265,8 +277,20 @@ class Hotline:
             # Audit entries written while Redis was away join the chain once it is back.
             return self._watched(deferred(self.audit.replay_spool()), "audit replay")
 
+        def back_office() -> Any:
+            # Orders not handled live, assigned on the reactor's clock (exactly once across
+            # instances: workorders.backoffice).
+            if not self.config().workorders.backoffice.enabled:
+                return None
+            round_ = self.backoffice.run_once(self.reactor.seconds())
+            return self._watched(deferred(round_), "back office")
+
         self._watched(deferred(self.router.sync_agents()), "agent sync")
-        for fn, every in ((dispatch, 0.25), (replay, 5.0), (audit_replay, 5.0)):
+        # backoffice.interval_s: a change takes a restart.
+        every_round = float(self.config().workorders.backoffice.interval_s)
+        loops: list[tuple[Any, float]] = [(dispatch, 0.25), (replay, 5.0), (audit_replay, 5.0),
+                                          (back_office, every_round)]
+        for fn, every in loops:
             loop = task.LoopingCall(fn)
             loop.clock = self.reactor
             loop.start(every, now=False)

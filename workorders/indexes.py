@@ -19,6 +19,8 @@ The keys are listed in docs/contracts.md ("Redis keys"). Shipped:
 ``wo:agent-open:<agent>``              the open orders an agent holds             created_at
 ``wo:due``                             orders owing an SLA warning or breach      when next
                                        (``workorders.escalation``)                due
+``wo:backoffice``                      pending orders not handled live, for the   created_at
+                                       back office (``model.back_office_reason``)
 =====================================  =========================================  ==========
 
 "Open" is pending, assigned, in progress or on hold: work somebody still owes the caller.
@@ -34,7 +36,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from workorders.escalation import DueClocks
-from workorders.model import Status, WorkOrder
+from workorders.model import Status, WorkOrder, back_office_reason
 
 #: One indexer: the sorted sets (key suffix -> score) the order belongs to in its state.
 Indexer = Callable[[WorkOrder], Mapping[str, float]]
@@ -66,11 +68,18 @@ def open_work(order: WorkOrder) -> Mapping[str, float]:
     return sets
 
 
+def back_office_work(order: WorkOrder) -> Mapping[str, float]:
+    """Pending orders the back office must assign (``workorders.backoffice``), oldest first."""
+    if back_office_reason(order) is None:
+        return {}
+    return {"wo:backoffice": order.created_at.timestamp()}
+
+
 #: Orders with a warning or a breach still to escalate, by when it falls due (the watch's
 #: ``wo:due``); the shipped service standard, see :func:`configured`.
 due_clocks: Indexer = DueClocks()
 
-INDEXERS: tuple[Indexer, ...] = (by_fields, open_work, due_clocks)
+INDEXERS: tuple[Indexer, ...] = (by_fields, open_work, due_clocks, back_office_work)
 
 
 def configured(due: Indexer) -> tuple[Indexer, ...]:

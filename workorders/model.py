@@ -6,10 +6,12 @@ epoch, UTC), so the store, the simulator and the tests drive the same code.
 Lifecycle (``TRANSITIONS``; every event a state accepts is declared, anything else raises
 ``TransitionRefused``)::
 
-    pending      assign -> assigned          (every status: update, note and contact keep it)
+    pending      assign -> assigned          (every status: update, note and contact keep it;
+                                              every open one: repeat keeps it)
     assigned     assign -> assigned (reassign), unassign -> pending, start -> in_progress,
-                 hold -> on_hold
-    in_progress  assign -> in_progress (handover), resolve -> resolved, hold -> on_hold
+                 hold -> on_hold, back_office -> pending
+    in_progress  assign -> in_progress (handover), resolve -> resolved, hold -> on_hold,
+                 back_office -> pending
     on_hold      resume -> the status the hold left (assigned or in_progress),
                  assign -> on_hold (handover while waiting)
     resolved     close -> closed, reopen -> in_progress
@@ -24,6 +26,17 @@ moves on by the time spent on hold when the hold began before it was due.
 Contact, decided: ``contact`` logs a conversation with the customer (``channel``, ``reached``,
 optional ``text``; history only, every status accepts it). A reached contact answers the
 caller (response clock) and, after a resolution, closes the feedback duty (feedback clock).
+
+Back office, decided: ``back_office`` (``reason``, one of ``BACK_OFFICE_REASONS``, optional
+``text``) sends an order that was not handled live back to pending without an agent, its reason
+kept in ``back_office``; pending itself accepts it (an order never taken, e.g. out of hours).
+``back_office_reason`` tells the back office which pending orders are its own: those so marked
+and those whose call ended without an agent (outcome abandoned, callback-failed, overflow-*,
+operator-*). ``workorders.backoffice`` assigns them.
+
+Repeat contact, decided: ``repeat`` (``call_id`` of the new call) counts one more call about an
+open order (``contacts``) instead of a second order; the store links the call atomically at
+creation (``WorkOrderStore.create_for_call``), the model only defines the entry.
 
 Reopen, decided:
 - ``resolved -> in_progress``: the answer did not hold but the agent who resolved it still owns
@@ -90,6 +103,8 @@ class Event(StrEnum):
     HOLD = "hold"  # waiting on the customer or a third party
     RESUME = "resume"  # the wait is over: back to the status the hold left
     CONTACT = "contact"  # a logged contact with the customer (history only)
+    BACK_OFFICE = "back_office"  # not handled live: back to pending, for the back office
+    REPEAT = "repeat"  # the caller called again about it: one more contact (the new call id)
 
 
 #: The whole state machine: for each status, the events it accepts and the status they lead to.
@@ -99,6 +114,8 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.UPDATE: Status.PENDING,
         Event.NOTE: Status.PENDING,
         Event.CONTACT: Status.PENDING,
+        Event.BACK_OFFICE: Status.PENDING,
+        Event.REPEAT: Status.PENDING,
     },
     Status.ASSIGNED: {
         Event.ASSIGN: Status.ASSIGNED,
@@ -108,6 +125,8 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.NOTE: Status.ASSIGNED,
         Event.HOLD: Status.ON_HOLD,
         Event.CONTACT: Status.ASSIGNED,
+        Event.BACK_OFFICE: Status.PENDING,
+        Event.REPEAT: Status.ASSIGNED,
     },
     Status.IN_PROGRESS: {
         Event.ASSIGN: Status.IN_PROGRESS,
@@ -116,6 +135,8 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.NOTE: Status.IN_PROGRESS,
         Event.HOLD: Status.ON_HOLD,
         Event.CONTACT: Status.IN_PROGRESS,
+        Event.BACK_OFFICE: Status.PENDING,
+        Event.REPEAT: Status.IN_PROGRESS,
     },
     Status.ON_HOLD: {
         Event.RESUME: Status.IN_PROGRESS,  # or assigned: the status the hold left (apply)
@@ -123,6 +144,7 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.UPDATE: Status.ON_HOLD,
         Event.NOTE: Status.ON_HOLD,
         Event.CONTACT: Status.ON_HOLD,
+        Event.REPEAT: Status.ON_HOLD,
     },
     Status.RESOLVED: {
         Event.CLOSE: Status.CLOSED,
@@ -156,8 +178,21 @@ CHANGES: Mapping[Event, frozenset[str]] = {
     Event.HOLD: frozenset({"waiting_on", "reason"}),
     Event.RESUME: frozenset({"reason"}),
     Event.CONTACT: frozenset({"channel", "reached", "text"}),
+    Event.BACK_OFFICE: frozenset({"reason", "text"}),
+    Event.REPEAT: frozenset({"call_id"}),
 }
-_HISTORY_ONLY = frozenset({"reason", "text", "waiting_on", "channel", "reached"})
+_HISTORY_ONLY = frozenset({"reason", "text", "waiting_on", "channel", "reached", "call_id"})
+
+#: Why an order waits for the back office (``back_office_reason``): the reasons the
+#: ``back_office`` event takes, and those read from the outcome of a call not handled live.
+BACK_OFFICE_REASONS = (
+    "needs-back-office",  # the agent marked it: someone must work on it after the call
+    "out-of-hours",  # taken while nobody was on duty
+    "abandoned",  # the caller hung up before an agent answered
+    "callback-failed",  # the callback's attempts are spent
+    "overflow",  # the queue overflowed to the operator
+    "operator",  # the caller went to the operator, who does not own work orders
+)
 
 #: Statuses in which the response deadline still runs.
 RESPONSE_OPEN = frozenset({Status.PENDING, Status.ASSIGNED, Status.IN_PROGRESS})
@@ -250,6 +285,10 @@ class WorkOrder:
     # The SLA warnings and breaches dealt with (``workorders.escalation``: clock:level:due),
     # written by the escalation watch: what the order no longer owes its supervisor.
     escalations: tuple[str, ...] = ()
+    # Calls about this order: the one that raised it plus each repeat contact linked to it.
+    contacts: int = 1
+    # Why it was sent to the back office (``Event.BACK_OFFICE``), kept after assignment.
+    back_office: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's shape (docs/contracts.md, "Work order"), plus ``retain_until``."""
@@ -276,6 +315,8 @@ class WorkOrder:
             "csat": self.csat,
             "nps": self.nps,
             "escalations": list(self.escalations),
+            "contacts": self.contacts,
+            "back_office": self.back_office,
         }
 
     def to_json(self) -> str:
@@ -313,6 +354,8 @@ class WorkOrder:
                 nps=data.get("nps"),
                 history=tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ()),
                 escalations=tuple(str(key) for key in data.get("escalations") or ()),
+                contacts=int(data.get("contacts") or 1),
+                back_office=data.get("back_office"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WorkOrderError(f"not a work order: {exc!r}") from exc
@@ -405,6 +448,12 @@ def apply(
         values["agent"] = None
     if event is Event.REOPEN and new_status is Status.PENDING:
         values["outcome"] = None
+    if event is Event.BACK_OFFICE:
+        values["agent"], values["back_office"] = None, _back_office_word(changes.get("reason"))
+    if event is Event.REPEAT:
+        if not isinstance(changes.get("call_id"), str) or not changes["call_id"]:
+            raise WorkOrderError("repeat: the call id of the new contact is required")
+        values["contacts"] = order.contacts + 1
 
     updated = replace(order, status=new_status, updated_at=at, **values)
     if event is Event.REOPEN:
@@ -444,6 +493,30 @@ def overdue(order: WorkOrder, now: float) -> tuple[Breach, ...]:
     if order.status in RESPONSE_OPEN and at > order.respond_by:
         breaches.append(Breach("respond_by", order.respond_by, at - order.respond_by))
     return tuple(breaches)
+
+
+def back_office_reason(order: WorkOrder) -> str | None:
+    """Why the back office must assign this order now, or None: it is pending and was not
+    handled live (sent there explicitly, or its call was abandoned, its callback failed, or it
+    went to the operator). A pending order without such a reason is a call still in progress
+    (queued, ringing), which the answering agent will take."""
+    if order.status is not Status.PENDING:
+        return None
+    if order.back_office:
+        return order.back_office
+    outcome = order.outcome or ""
+    if outcome in ("abandoned", "callback-failed"):
+        return outcome
+    for prefix, reason in (("overflow-", "overflow"), ("operator-", "operator")):
+        if outcome.startswith(prefix):
+            return reason
+    return None
+
+
+def _back_office_word(reason: object) -> str:
+    if reason not in BACK_OFFICE_REASONS:
+        raise WorkOrderError(f"back_office: reason must be one of {list(BACK_OFFICE_REASONS)}")
+    return str(reason)
 
 
 def held_from(order: WorkOrder) -> Status:

@@ -172,6 +172,22 @@ class EscalationSettings(_Section):
         )
 
 
+class BackOfficeSettings(_Section):
+    """Automatic assignment of the orders not handled live (``workorders.backoffice``)."""
+
+    enabled: bool = True
+    # How often ``ivr serve`` looks for orders to assign.
+    interval_s: float = Field(60.0, gt=0)
+    # An order is left this long after its creation before the back office takes it: an
+    # abandoned caller often calls straight back, and the agent who answers then owns it.
+    wait_minutes: float = Field(5.0, ge=0)
+    # An order nobody qualified for is tried again after this long (it stays on the
+    # supervisor's list meanwhile).
+    retry_minutes: float = Field(15.0, gt=0)
+    # At most this many orders per round, oldest first.
+    batch: int = Field(200, ge=1)
+
+
 class WorkOrdersConfig(_Section):
     """``config/workorders.yaml``."""
 
@@ -189,6 +205,21 @@ class WorkOrdersConfig(_Section):
     feedback_within_hours: float = Field(24.0, gt=0)
     calendar: CalendarSettings = CalendarSettings()
     escalation: EscalationSettings = EscalationSettings()
+    # A call from the same caller number about the same category, within this many hours of
+    # an open order's creation or its last repeat call, is linked to that order (its
+    # ``contacts`` counted) instead of opening a second one. 0: never linked.
+    repeat_contact_window_hours: float = Field(24.0, ge=0)
+    backoffice: BackOfficeSettings = BackOfficeSettings()
+
+    @model_validator(mode="after")
+    def _back_office_within_target(self) -> WorkOrdersConfig:
+        if self.backoffice.wait_minutes * 60 >= self.assign_within_hours * 3600:
+            raise ValueError(
+                f"backoffice.wait_minutes={self.backoffice.wait_minutes:g} is not shorter than "
+                f"assign_within_hours={self.assign_within_hours:g}: the back office would "
+                "miss the assignment target for every order it takes"
+            )
+        return self
 
     @model_validator(mode="after")
     def _resolution_after_response(self) -> WorkOrdersConfig:

@@ -11,6 +11,8 @@ Keys (prefix configurable, default ``hotline:``; docs/contracts.md "Redis keys")
 ``<p>wo:by-call:<call_id>``             order id of the call (idempotent creation)
 ``<p>wo:by-caller:<blind index>``       set of the ids of the orders from one caller number
                                         (``by_caller``; the index: ``privacy.fields``)
+``<p>wo:repeat:<blind index>:<cat>``    hash ``id``, ``at``: the caller's last order of the
+                                        category and its last contact (repeat contacts)
 ``<p>wo:seq``                           counter behind the ids (``"1"``, ``"2"``...)
 ``<p>wo:index``                         sorted set id -> created_at (``list_recent``)
 ``<p>wo:status:<status>`` and others    the secondary indexes of ``workorders.indexes``,
@@ -40,6 +42,16 @@ that finds Redis reachable again, and by ``replay_spool()`` which the service ca
 periodically. Each write carries an operation id that Redis records with the write itself, so
 a record replayed twice is applied once. A spooled update that Redis refuses on replay (the
 order moved on elsewhere) goes to ``wo:spool-rejected`` with the reason: kept, not applied.
+
+Repeat contacts (``repeat_contact_window``, seconds; 0: off): the create script first looks
+at the caller's last order of the same category (``wo:repeat:...``, by the number's blind
+index); if it is open and its creation or last repeat call is within the window of this call,
+the call is linked to it (``contacts`` + 1, a ``repeat`` history entry with the new call id,
+``wo:by-call:<new call>`` -> that order, a ``WOREPEAT`` event) instead of creating an order,
+in the same atomic step, so concurrent calls of one caller make one order. A create spooled
+while Redis was away cannot see the caller's orders: it gets its local order, and at replay
+the script links it like a live call (the local id becomes an alias of the linked order, the
+call's spooled updates apply to it), exactly once by its operation id.
 
 Reads while Redis is unreachable, chosen: ``get``/``get_by_call`` answer from this process's
 local view (orders in the spool with their spooled updates, else the last state this process
@@ -81,9 +93,12 @@ from workorders.model import (
     Event,
     HistoryEntry,
     Policy,
+    Status,
+    TransitionRefused,
     WorkOrder,
     WorkOrderError,
     apply,
+    back_office_reason,
     create_order,
 )
 from workorders.personal import FieldCipher
@@ -108,14 +123,16 @@ UNREACHABLE = (
     OSError,
 )
 
-_JSON_FIELDS = frozenset({"menu_path", "confidence", "csat", "nps", "escalations"})
+_JSON_FIELDS = frozenset(
+    {"menu_path", "confidence", "csat", "nps", "escalations", "contacts"}
+)
 
 _CREATE = """
 -- KEYS: by-call, seq, op, index, events stream, the index sets (workorders.indexes)
---       [, by-caller set]
+--       [, by-caller set, the caller's last order of the category (repeat contacts)]
 -- ARGV: prefix, proposed id, op ttl, created_at (epoch), history entry, events maxlen,
---       number of hash field/value pairs, number of index sets, pairs..., index scores...,
---       event field/value pairs...
+--       number of hash field/value pairs, number of index sets, repeat link (JSON, '' for
+--       none), pairs..., index scores..., event field/value pairs...
 local prefix, proposed = ARGV[1], ARGV[2]
 local function alias(id)
   if proposed ~= '' and proposed ~= id then
@@ -130,28 +147,65 @@ if existing then
   redis.call('SET', KEYS[3], existing, 'EX', ARGV[3])
   return {existing, 0}
 end
+local npairs, nsets = tonumber(ARGV[7]), tonumber(ARGV[8])
+local created, last_key = tonumber(ARGV[4]), KEYS[7 + nsets]
+local link = ARGV[9] ~= '' and last_key and cjson.decode(ARGV[9])
+if link then
+  -- A repeat contact: the caller's last order of this category, open and within the window
+  -- of its creation or last repeat call, takes this call instead of a new order.
+  local last = redis.call('HMGET', last_key, 'id', 'at')
+  local order = last[1] and prefix .. 'wo:' .. last[1]
+  local now = order and redis.call('HMGET', order, 'status', 'category', 'contacts', 'updated_at')
+  if now and link.open[now[1]] and now[2] == link.category
+      and tonumber(last[2]) >= created - link.window then
+    local contacts = (tonumber(now[3]) or 1) + 1
+    redis.call('HSET', order, 'contacts', tostring(contacts))
+    if not now[4] or now[4] < link.updated_at then
+      redis.call('HSET', order, 'updated_at', link.updated_at)
+    end
+    redis.call('RPUSH', order .. ':history', link.entry)
+    redis.call('SET', KEYS[1], last[1])
+    if created > tonumber(last[2]) then redis.call('HSET', last_key, 'at', ARGV[4]) end
+    redis.call('EXPIRE', last_key, link.ttl)
+    alias(last[1])
+    redis.call('SET', KEYS[3], last[1], 'EX', ARGV[3])
+    local entry = link.event
+    for _, v in ipairs({'order_id', last[1], 'status', now[1], 'contacts', tostring(contacts)}) do
+      entry[#entry + 1] = v
+    end
+    redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', unpack(entry))
+    return {last[1], 2}
+  end
+end
 local id = proposed
 if id == '' or redis.call('EXISTS', prefix .. 'wo:' .. id) == 1 then
   id = tostring(redis.call('INCR', KEYS[2]))
   alias(id)
 end
-local npairs, nsets = tonumber(ARGV[7]), tonumber(ARGV[8])
 local hash = {'id', id}
-for i = 9, 8 + 2 * npairs do hash[#hash + 1] = ARGV[i] end
+for i = 10, 9 + 2 * npairs do hash[#hash + 1] = ARGV[i] end
 redis.call('HSET', prefix .. 'wo:' .. id, unpack(hash))
 redis.call('RPUSH', prefix .. 'wo:' .. id .. ':history', ARGV[5])
 redis.call('SET', KEYS[1], id)
 redis.call('ZADD', KEYS[4], ARGV[4], id)
-for i = 1, nsets do redis.call('ZADD', KEYS[5 + i], ARGV[8 + 2 * npairs + i], id) end
+for i = 1, nsets do redis.call('ZADD', KEYS[5 + i], ARGV[9 + 2 * npairs + i], id) end
 if KEYS[6 + nsets] then redis.call('SADD', KEYS[6 + nsets], id) end
+if link then
+  redis.call('HSET', last_key, 'id', id, 'at', ARGV[4])
+  redis.call('EXPIRE', last_key, link.ttl)
+end
 redis.call('SET', KEYS[3], id, 'EX', ARGV[3])
 local entry = {}
-for i = 9 + 2 * npairs + nsets, #ARGV do entry[#entry + 1] = ARGV[i] end
+for i = 10 + 2 * npairs + nsets, #ARGV do entry[#entry + 1] = ARGV[i] end
 entry[#entry + 1] = 'order_id'
 entry[#entry + 1] = id
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', unpack(entry))
 return {id, 1}
 """
+
+#: What the create script answers: an order was already there, one was created, or the call
+#: was linked to the caller's open order as a repeat contact.
+_FOUND, _CREATED, _LINKED = 0, 1, 2
 
 
 class StoreUnavailable(Exception):
@@ -191,6 +245,7 @@ class WorkOrderStore:
         known_limit: int = 10_000,
         max_in_flight: int = 32,
         indexers: tuple[indexes.Indexer, ...] = indexes.INDEXERS,
+        repeat_contact_window: float = 0.0,
     ) -> None:
         self._redis = redis
         self._cipher = cipher
@@ -215,8 +270,12 @@ class WorkOrderStore:
         # Local view: orders touched by pending spool records, and the last state seen of
         # others (bounded), for writes and reads while Redis is unreachable.
         self._spooled: dict[str, WorkOrder] = {}
+        self._spooled_ops: set[str] = set()  # op ids of the spooled updates
         self._known: OrderedDict[str, WorkOrder] = OrderedDict()
         self._known_limit = known_limit
+        # A call from the caller of an open order of the same category, within this many
+        # seconds of its creation or last repeat call, is linked to it (0: never).
+        self.repeat_contact_window = repeat_contact_window
         self._pending = self._spool.pending()
         self._load_spool_view()
 
@@ -248,6 +307,7 @@ class WorkOrderStore:
             indexers=indexes.configured(
                 DueClocks(config.clock_policy(), config.escalation.policy())
             ),
+            repeat_contact_window=config.repeat_contact_window_hours * 3600,
         )
 
     @property
@@ -296,8 +356,16 @@ class WorkOrderStore:
         when this process has no view of the order (the change is applied, or rejected into
         ``wo:spool-rejected``, at replay).
         """
+        return await self.update_once(_new_op_id(), order_id, now, event, actor, **changes)
+
+    async def update_once(
+        self, op_id: str, order_id: str, now: float, event: Event | str, actor: str,
+        **changes: Any,
+    ) -> WorkOrder | None:
+        """``update`` as the operation ``op_id``: applied once whoever reports it how often
+        (an event several processes see, an idempotency key); a repeat returns the order as
+        it is (or the local view while Redis is unreachable)."""
         event = _event(event)
-        op_id = _new_op_id()
 
         async def direct() -> WorkOrder | None:
             try:
@@ -314,6 +382,64 @@ class WorkOrderStore:
         return await self._write(
             now, direct, lambda: self._spool_update(op_id, order_id, now, event, actor, changes)
         )
+
+    async def answered(self, call_id: str, agent: str, now: float) -> WorkOrder | None:
+        """The agent who answered the call takes its order: ``assign``, then ``start`` unless
+        the order is already being worked on (a repeat contact's order in progress or on
+        hold). Reported twice by design (ARI's live ``Dial`` event at the answer, the call
+        flow when Dial returns, possibly from two instances), so each step has an operation
+        id of the call and agent: applied once. The order as it is then; None when the call
+        has none, or its order no longer takes an assignment (resolved meanwhile)."""
+        order = await self.get_by_call(call_id)
+        if order is None:
+            return None
+        step = f"answer:{call_id}:{agent}"
+        try:
+            taken = await self.update_once(f"{step}:assign", order.id, now, Event.ASSIGN,
+                                           "router", agent=agent)
+            if taken is not None and taken.status is Status.ASSIGNED and taken.agent == agent:
+                taken = await self.update_once(f"{step}:start", order.id, now, Event.START, agent)
+        except TransitionRefused as exc:
+            log.warning("call %s answered by %s: work order not assigned: %s",
+                        call_id, agent, exc)
+            return None
+        return taken
+
+    async def send_to_back_office(
+        self,
+        order_id: str,
+        now: float,
+        actor: str,
+        reason: str = "needs-back-office",
+        text: str | None = None,
+    ) -> WorkOrder | None:
+        """The agent (or an out-of-hours flow) hands the order to the back office: pending
+        again, no agent, ``reason`` kept (``model.BACK_OFFICE_REASONS``); ``text`` goes to the
+        history like a note. The back-office loop assigns it (``workorders.backoffice``)."""
+        extra = {"text": text} if text else {}
+        return await self.update(order_id, now, Event.BACK_OFFICE, actor, reason=reason,
+                                 **extra)
+
+    async def assign_back_office(
+        self, order_id: str, agent: str, now: float, *, actor: str = "backoffice"
+    ) -> WorkOrder | None:
+        """Assign an order the back office owns, if it still does (``back_office_reason``).
+
+        The check and the write are one WATCHed transaction: of two back-office loops racing
+        for the order, or a supervisor assigning it meanwhile, exactly one assignment
+        happens; the loser gets None. Never spooled (the back office waits for Redis rather
+        than act on a stale view): raises ``StoreUnavailable`` while Redis is unreachable or
+        the spool still waits for replay."""
+        if self._pending:
+            raise StoreUnavailable("work order writes wait in the spool: back office paused")
+        try:
+            order, applied = await self._timed(self._update_in_redis(
+                _new_op_id(), order_id, now, Event.ASSIGN, actor, {"agent": agent},
+                replayed=False, only_if=_owned_by_back_office,
+            ))
+        except UNREACHABLE as exc:
+            raise StoreUnavailable(f"redis unreachable: {exc!r}") from exc
+        return order if applied else None
 
     async def replay_spool(self) -> int:
         """Apply every spooled write to Redis, oldest first; the number applied now.
@@ -423,7 +549,8 @@ class WorkOrderStore:
     async def _create_in_redis(
         self, op_id: str, draft: WorkOrder, *, proposed: str, replayed: bool
     ) -> tuple[WorkOrder, bool]:
-        """Run the create script: the call's order, and whether this operation created it."""
+        """Run the create script: the call's order, and whether this operation wrote it (a
+        new order, or the call linked to the caller's open order as a repeat contact)."""
         owner = draft.call_id
         fields = personal.seal_hash(_to_hash(draft), owner, self._cipher)
         fields.pop("id", None)
@@ -449,7 +576,11 @@ class WorkOrderStore:
                 self._key("wo:index"),
                 events.stream_key(self.prefix),
                 *(self._key(name) for name in sets),
-                *([self._key("wo:by-caller:", index)] if index else []),
+                *(
+                    [self._key("wo:by-caller:", index),
+                     self._key("wo:repeat:", index, ":", draft.category.value)]
+                    if index else []
+                ),
             ],
             args=[
                 self.prefix,
@@ -460,20 +591,54 @@ class WorkOrderStore:
                 self._maxlen,
                 len(fields),
                 len(sets),
+                self._repeat_link(draft, replayed) if index else "",
                 *pairs,
                 *sets.values(),
                 *(item for pair in entry.items() for item in pair),
             ],
         )
-        order_id, created = _text(result[0]), bool(int(result[1]))
-        if created:
+        order_id, outcome = _text(result[0]), int(result[1])
+        if outcome == _CREATED:
             order = replace(draft, id=order_id)
             self._remember(order)
-            return order, created
+            return order, True
         existing = await self._read_order(order_id)
         if existing is None:  # only if someone deleted it between the two commands
             raise UnknownWorkOrder(order_id)
-        return existing, created
+        if outcome == _LINKED:
+            log.info("call %s linked to work order %s as a repeat contact (%d contacts)",
+                     draft.call_id, order_id, existing.contacts)
+        return existing, outcome == _LINKED
+
+    def _repeat_link(self, draft: WorkOrder, replayed: bool) -> str:
+        """The create script's repeat-contact argument: what it needs to link the call to the
+        caller's open order of the same category (history entry, event), '' when off."""
+        window = self.repeat_contact_window
+        if window <= 0:
+            return ""
+        actor = draft.history[0].actor if draft.history else "ivr"
+        entry = HistoryEntry(draft.created_at, Event.REPEAT.value, actor,
+                             {"call_id": draft.call_id})
+        event = events.event_fields(
+            WORK_ORDER_KINDS[Event.REPEAT.value],
+            draft.created_at.timestamp(),
+            call_id=draft.call_id,
+            actor=actor,
+            details=dict(entry.details),
+            replayed="1" if replayed else None,
+        )
+        return json.dumps(
+            {
+                "window": window,
+                "ttl": int(window) + 86400,  # only tidies up: the window is checked on `at`
+                "category": draft.category.value,
+                "open": {status.value: True for status in indexes.OPEN},
+                "updated_at": draft.to_dict()["updated_at"],
+                "entry": self._history_json(entry, draft.call_id),
+                "event": [item for pair in event.items() for item in pair],
+            },
+            ensure_ascii=True,
+        )
 
     async def _update_in_redis(
         self,
@@ -485,8 +650,10 @@ class WorkOrderStore:
         changes: Mapping[str, Any],
         *,
         replayed: bool,
+        only_if: Callable[[WorkOrder], bool] | None = None,
     ) -> tuple[WorkOrder | None, bool]:
-        """The order after the event, and whether it was applied now (False: op seen before)."""
+        """The order after the event, and whether it was applied now (False: op seen before,
+        or ``only_if`` refused the order as it was read under WATCH)."""
         order_id = await self._resolve(order_id)
         hash_key, history_key = self._key("wo:", order_id), self._key("wo:", order_id, ":history")
         op_key = self._key("wo:op:", op_id)
@@ -501,6 +668,9 @@ class WorkOrderStore:
                     if not fields:
                         raise UnknownWorkOrder(order_id)
                     order = self._from_hash(fields, await pipe.lrange(history_key, 0, -1))
+                    if only_if is not None and not only_if(order):
+                        await pipe.reset()  # type: ignore[no-untyped-call]  # redis-py: no hints
+                        return order, False
                     changed = apply(order, event, now, actor, self.policy, **changes)
                     old, new = _to_hash(order), _to_hash(changed)
                     pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
@@ -574,6 +744,8 @@ class WorkOrderStore:
         changes: Mapping[str, Any],
     ) -> WorkOrder | None:
         base = self._spooled.get(order_id) or self._known.get(order_id)
+        if op_id in self._spooled_ops:  # the same operation reported again: spooled once
+            return base
         changed = apply(base, event, now, actor, self.policy, **changes) if base else None
         record = {
             "op_id": op_id,
@@ -585,6 +757,7 @@ class WorkOrderStore:
             "changes": personal.seal_details(_json_changes(changes), op_id, self._cipher),
         }
         self._spool.append(record)
+        self._spooled_ops.add(op_id)
         self._pending = True
         if changed is not None:
             self._spooled[order_id] = changed
@@ -601,6 +774,7 @@ class WorkOrderStore:
             for order in self._spooled.values():
                 self._remember(order)
             self._spooled.clear()
+            self._spooled_ops.clear()
         if applied:
             log.warning("replayed %d spooled work order writes", applied)
         return applied
@@ -653,6 +827,8 @@ class WorkOrderStore:
 
     def _load_spool_view(self) -> None:
         for record in self._spool.records():
+            if record.get("op") == "update":
+                self._spooled_ops.add(str(record.get("op_id", "")))
             try:
                 if record.get("op") == "create":
                     order = WorkOrder.from_dict(personal.open_order(record["order"], self._cipher))
@@ -771,6 +947,10 @@ def _to_hash(order: WorkOrder) -> dict[str, str]:
         for name, value in data.items()
         if value is not None
     }
+
+
+def _owned_by_back_office(order: WorkOrder) -> bool:
+    return back_office_reason(order) is not None
 
 
 def _creation(order: WorkOrder) -> tuple[float, str]:

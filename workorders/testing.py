@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from workorders.model import Policy, WorkOrder, apply, create_order
+from workorders.model import Policy, Status, WorkOrder, apply, create_order
 
 
 class InMemoryWorkOrders:
@@ -14,6 +14,7 @@ class InMemoryWorkOrders:
         self.policy = policy or Policy()
         self.orders: dict[str, WorkOrder] = {}
         self.by_call: dict[str, str] = {}
+        self.answers: set[tuple[str, str]] = set()  # (call, agent) answers applied
 
     async def create_for_call(
         self, call_id: str, caller_number: str, caller_name: str, now: float,
@@ -42,3 +43,14 @@ class InMemoryWorkOrders:
     async def get_by_call(self, call_id: str) -> WorkOrder | None:
         order_id = self.by_call.get(call_id)
         return self.orders.get(order_id) if order_id else None
+
+    async def answered(self, call_id: str, agent: str, now: float) -> WorkOrder | None:
+        """As the store: assign, start unless already worked on; once per call and agent."""
+        order = await self.get_by_call(call_id)
+        if order is None or (call_id, agent) in self.answers:
+            return order
+        self.answers.add((call_id, agent))
+        order = await self.update(order.id, now, "assign", "router", agent=agent)
+        if order.status is Status.ASSIGNED:
+            order = await self.update(order.id, now, "start", agent)
+        return order

@@ -30,6 +30,8 @@ CHANGES = {
     Event.HOLD: {"waiting_on": "third_party", "reason": "network operator"},
     Event.CONTACT: {"channel": "phone", "reached": True},
     Event.UPDATE: {"urgency": "urgent"},
+    Event.BACK_OFFICE: {"reason": "needs-back-office"},
+    Event.REPEAT: {"call_id": "c2"},
 }
 
 

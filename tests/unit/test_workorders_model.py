@@ -47,6 +47,8 @@ REQUIRED = {
     Event.ASSIGN: {"agent": "agent102"},
     Event.HOLD: {"waiting_on": "customer", "reason": "meter reading"},
     Event.CONTACT: {"channel": "phone", "reached": True},
+    Event.BACK_OFFICE: {"reason": "needs-back-office"},
+    Event.REPEAT: {"call_id": "1732790999.3"},
 }
 
 #: Events that lead from a new order to each status.
@@ -300,6 +302,7 @@ def test_json_has_the_contract_shape():
         "status", "outcome", "created_at", "updated_at", "deadlines", "retain_until",
         "transcript", "confidence", "engine", "language", "history", "csat", "nps",
         "escalations",
+        "contacts", "back_office",
     }
     assert data["caller"] == {"number": "+821012345678", "name": "Kim"}
     assert data["created_at"] == "2026-03-02T09:30:00.000000Z"

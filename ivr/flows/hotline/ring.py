@@ -61,8 +61,9 @@ async def ring(hotline: Shared, call: Call, offer: Offer) -> bool:
     if outcome != "answered":
         await hotline.record(call, "note", "router", text=f"agent {offer.agent_id}: {outcome}")
         return False
-    await hotline.record(call, "assign", "router", agent=offer.agent_id)
-    await hotline.record(call, "start", offer.agent_id)
+    # The agent who answered owns the order. ARI's Dial event normally did this at the
+    # answer (ivr.flows.hotline.answer); this is the fallback, applied once either way.
+    await hotline.workorders.answered(call.call_id, offer.agent_id, now())
     by = "caller" if caller_gone else "agent"
     await hotline.router.completed(call.call_id, offer.agent_id, by=by)
     dialled = now() - dial_started

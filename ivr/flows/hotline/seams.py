@@ -35,6 +35,11 @@ class WorkOrders(Protocol):
 
     def get_by_call(self, call_id: str) -> Awaitable[WorkOrder | None]: ...
 
+    def answered(self, call_id: str, agent: str, now: float) -> Awaitable[WorkOrder | None]:
+        """The agent who answered takes the call's order (assign, start); idempotent per
+        call and agent (``WorkOrderStore.answered``)."""
+        ...
+
 
 class Router(Protocol):
     """Live routing (``routing.live.LiveRouter``), as the flow uses it."""
