@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from recordings.capture import RawRecording
+from recordings.capture import PausedInterval, RawRecording
 from recordings.catalog import Erased, deletion_record
 from recordings.metadata import RecordingMeta
 from recordings.retention import OrderStanding, RetentionFacts
@@ -22,7 +22,9 @@ __all__ = [
     "FakeTranscoder",
     "MemoryCatalog",
     "MemoryStore",
+    "raw_recording",
     "run_inline",
+    "sample_meta",
     "write_wav",
 ]
 
@@ -179,3 +181,17 @@ def raw_recording(directory: Path, *, legs: int = 2, **fields: Any) -> RawRecord
                                   ended_at=1060.0, talk_seconds=60.0, work_order_id="17")
     values.update(fields)
     return RawRecording(**values)
+
+
+def sample_meta(recording_id: str = "rec-1", **changes: Any) -> RecordingMeta:
+    """Metadata of a stored recording of call ``c-1`` by agent101 (order 17, queue billing),
+    one paused interval; ``changes`` replace fields."""
+    values: dict[str, Any] = dict(
+        recording_id=recording_id, call_id="c-1", work_order_id="17", queue="billing",
+        category="billing", agent="agent101", started_at=1000.0, ended_at=1060.0,
+        talk_seconds=60.0, duration_seconds=59.5, format="opus", size=6, sha256="",
+        stored_at=1070.0, wrapped_key=b"", master="",
+        paused=(PausedInterval(1010.0, 1020.0, "sensitive-step"),),
+    )
+    values.update(changes)
+    return RecordingMeta(**values)

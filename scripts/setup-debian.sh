@@ -41,7 +41,7 @@ debian_mirror() {
     done | head -n 1
 }
 
-apt_install redis-server sip-tester debootstrap ca-certificates python3-venv curl espeak-ng sox libsox-fmt-all
+apt_install redis-server sip-tester debootstrap ca-certificates python3-venv curl espeak-ng sox libsox-fmt-all ffmpeg
 
 # --- Asterisk 22 -----------------------------------------------------------------------------
 if command -v asterisk >/dev/null 2>&1 && asterisk -V 2>/dev/null | grep -q 'Asterisk 2[2-9]'; then
