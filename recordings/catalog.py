@@ -12,8 +12,9 @@
                                    no personal data
 =================================  ==========================================================
 
-Crypto-erase is one step (``ERASE``, a Lua script): the hash with the wrapped key and every
-index entry go, and the deletion record is written, unless the recording or its work order
+Crypto-erase is one step per recording (``_ERASE``, a Lua script, many recordings per call):
+the hash with the wrapped key and every index entry go, and the deletion record is written,
+unless the recording or its work order
 (``<p>wo:<order id>`` field ``legal_hold == "1"``) is on legal hold. The sealed object is
 deleted from storage afterwards; without its key it was unreadable already.
 """
@@ -21,7 +22,9 @@ deleted from storage afterwards; without its key it was unreadable already.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncIterator, Iterable, Sequence
+import json
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, Protocol
@@ -31,23 +34,64 @@ from redis.asyncio import Redis
 from recordings.metadata import RecordingMeta, iso
 from recordings.retention import OrderStanding, RetentionFacts
 
-__all__ = ["Catalog", "Erased", "RedisCatalog", "deletion_record", "order_standing"]
+__all__ = ["Catalog", "Due", "Erased", "RedisCatalog", "RetentionBatch", "deletion_record",
+           "order_standing"]
 
-# KEYS: hash, index, by-agent, by-call, by-order (or ""), deletions, order hash (or "")
-# ARGV: recording id, then the deletion record's field/value pairs
+# KEYS: the index, the deletions stream
+# ARGV: key prefix, deleted_at, by, then (recording id, reason, recorded_on) per recording
+# Answers one letter per recording: E erased, H held, M missing.
+# (The keys of a recording's hash, its indexes and its order's hash are named by its id and
+# its own fields, so they are built here: one standalone Redis, as everywhere in the hotline.)
 _ERASE = """
-if redis.call('EXISTS', KEYS[1]) == 0 then return 'missing' end
-if redis.call('HGET', KEYS[1], 'legal_hold') == '1' then return 'held' end
-if KEYS[7] ~= '' and redis.call('HGET', KEYS[7], 'legal_hold') == '1' then return 'held' end
-redis.call('DEL', KEYS[1])
-redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZREM', KEYS[3], ARGV[1])
-redis.call('SREM', KEYS[4], ARGV[1])
-if KEYS[5] ~= '' then redis.call('SREM', KEYS[5], ARGV[1]) end
-local record = {}
-for i = 2, #ARGV do record[#record + 1] = ARGV[i] end
-redis.call('XADD', KEYS[6], '*', unpack(record))
-return 'erased'
+local p = ARGV[1]
+local answer = {}
+for i = 4, #ARGV, 3 do
+  local id = ARGV[i]
+  local key = p .. 'rec:' .. id
+  local f = redis.call('HMGET', key, 'legal_hold', 'agent', 'call_id', 'work_order_id')
+  local order = f[4]
+  if not f[2] and not f[3] then
+    answer[#answer + 1] = 'M'
+  elseif f[1] == '1' or (order and order ~= '' and
+                         redis.call('HGET', p .. 'wo:' .. order, 'legal_hold') == '1') then
+    answer[#answer + 1] = 'H'
+  else
+    redis.call('DEL', key)
+    redis.call('ZREM', KEYS[1], id)
+    redis.call('ZREM', p .. 'rec:by-agent:' .. (f[2] or ''), id)
+    redis.call('SREM', p .. 'rec:by-call:' .. (f[3] or ''), id)
+    if order and order ~= '' then redis.call('SREM', p .. 'rec:by-order:' .. order, id) end
+    redis.call('XADD', KEYS[2], '*', 'recording_id', id, 'reason', ARGV[i + 1],
+               'recorded_on', ARGV[i + 2], 'deleted_at', ARGV[2], 'by', ARGV[3])
+    answer[#answer + 1] = 'E'
+  end
+end
+return table.concat(answer)
+"""
+
+# One batch of the retention pass in one reply (a JSON text): the facts of the recordings that
+# ended up to ARGV[2] (epoch seconds), from rank ARGV[3] among them, and the standing of their
+# work orders. redis-py parses a reply element by element in Python, so 100,000 recordings as
+# HMGET replies would take longer than the pass itself.
+# KEYS: the index; ARGV: key prefix, latest end, offset, count
+_FACTS = """
+local p = ARGV[1]
+local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[2], 'BYSCORE', 'LIMIT', ARGV[3], ARGV[4])
+local rows, orders = {}, {}
+for _, id in ipairs(ids) do
+  local f = redis.call('HMGET', p .. 'rec:' .. id, 'ended_at', 'category', 'queue',
+                       'work_order_id', 'legal_hold')
+  if f[1] then
+    rows[#rows + 1] = {id, f[1], f[2] or '', f[3] or '', f[4] or '', f[5] or ''}
+    local o = f[4]
+    if o and o ~= '' and orders[o] == nil then
+      local w = redis.call('HMGET', p .. 'wo:' .. o, 'status', 'updated_at', 'retain_until',
+                           'legal_hold')
+      if w[1] then orders[o] = {w[1], w[2] or '', w[3] or '', w[4] or ''} else orders[o] = 0 end
+    end
+  end
+end
+return cjson.encode({#ids, rows, orders})
 """
 
 # Replace the wrapped key only if it is still the one that was re-wrapped.
@@ -57,14 +101,30 @@ redis.call('HSET', KEYS[1], 'wrapped_key', ARGV[2], 'master', ARGV[3])
 return 1
 """
 
-_ORDER_FIELDS = ("status", "updated_at", "retain_until", "legal_hold")
-_FACT_FIELDS = ("ended_at", "category", "queue", "work_order_id", "legal_hold")
 
 
 class Erased(StrEnum):
-    ERASED = "erased"
-    HELD = "held"  # a legal hold blocks it
-    MISSING = "missing"
+    ERASED = "E"
+    HELD = "H"  # a legal hold blocks it
+    MISSING = "M"
+
+
+@dataclass(frozen=True)
+class Due:
+    """A recording to erase: its id, when its call ended (the deletion record's date), why."""
+
+    recording_id: str
+    recorded_at: float
+    reason: str
+
+
+@dataclass(frozen=True)
+class RetentionBatch:
+    """A batch of the retention pass: recordings' facts, and the standing of their work
+    orders by id (an order no longer stored is absent)."""
+
+    facts: list[RetentionFacts]
+    orders: dict[str, OrderStanding]
 
 
 class Catalog(Protocol):
@@ -82,28 +142,29 @@ class Catalog(Protocol):
 
     async def set_key(self, meta: RecordingMeta, wrapped: bytes, master: str) -> bool: ...
 
-    async def erase(self, meta: RecordingMeta, reason: str, by: str, now: float) -> Erased: ...
+    async def erase(self, due: Sequence[Due], by: str, now: float) -> list[Erased]: ...
 
     async def record_deletion(self, recording_id: str, started_at: float, reason: str,
                               by: str, now: float) -> None: ...
 
-    def facts(self, batch: int = 1000) -> AsyncIterator[list[RetentionFacts]]: ...
+    def retention_batches(self, ended_by: float, batch: int = 1000
+                          ) -> AsyncIterator[RetentionBatch]: ...
 
-    async def order_standings(self, order_ids: Iterable[str]) -> dict[str, OrderStanding]: ...
+    async def count(self) -> int: ...
 
 
-def deletion_record(recording_id: str, started_at: float, reason: str, by: str,
+def deletion_record(recording_id: str, recorded_at: float, reason: str, by: str,
                     now: float) -> dict[str, str]:
     """A deletion record: what was deleted, when, why; no personal data."""
     return {"recording_id": recording_id, "reason": reason,
-            "recorded_on": iso(started_at)[:10], "deleted_at": iso(now), "by": by}
+            "recorded_on": iso(recorded_at)[:10], "deleted_at": iso(now), "by": by}
 
 
 def order_standing(fields: Sequence[Any]) -> OrderStanding | None:
     """A work order's standing from its hash fields ``status, updated_at, retain_until,
     legal_hold`` (None: no such order)."""
     status, updated, retain, hold = (_text(v) if v is not None else None for v in fields)
-    if status is None:
+    if not status:
         return None
     return OrderStanding(
         status=status,
@@ -121,6 +182,7 @@ class RedisCatalog:
         self._redis: Any = redis
         self.prefix = prefix
         self._erase = redis.register_script(_ERASE)
+        self._facts = redis.register_script(_FACTS)
         self._set_key = redis.register_script(_SET_KEY)
 
     def key(self, recording_id: str) -> str:
@@ -188,16 +250,16 @@ class RedisCatalog:
                                    args=[meta.master, base64.b64encode(wrapped), master])
         return bool(done)
 
-    async def erase(self, meta: RecordingMeta, reason: str, by: str, now: float) -> Erased:
-        rid, order = meta.recording_id, meta.work_order_id
-        record = deletion_record(rid, meta.started_at, reason, by, now)
-        answer = await self._erase(
-            keys=[self.key(rid), self.index, self._by("agent", meta.agent),
-                  self._by("call", meta.call_id), self._by("order", order) if order else "",
-                  self.deletions_key, f"{self.prefix}wo:{order}" if order else ""],
-            args=[rid, *[part for pair in record.items() for part in pair]],
-        )
-        return Erased(_text(answer))
+    async def erase(self, due: Sequence[Due], by: str, now: float) -> list[Erased]:
+        """Crypto-erase each of ``due`` in one step (module docstring); what became of each."""
+        if not due:
+            return []
+        args: list[str] = [self.prefix, iso(now), by]
+        for item in due:
+            record = deletion_record(item.recording_id, item.recorded_at, item.reason, by, now)
+            args += [item.recording_id, item.reason, record["recorded_on"]]
+        answer = _text(await self._erase(keys=[self.index, self.deletions_key], args=args))
+        return [Erased(letter) for letter in answer]
 
     async def record_deletion(self, recording_id: str, started_at: float, reason: str,
                               by: str, now: float) -> None:
@@ -208,41 +270,32 @@ class RedisCatalog:
         entries = await self._redis.xrevrange(self.deletions_key, count=count)
         return [{_text(k): _text(v) for k, v in fields.items()} for _, fields in entries]
 
-    async def facts(self, batch: int = 1000) -> AsyncIterator[list[RetentionFacts]]:
-        """Every recording's retention facts, oldest call first, ``batch`` at a time."""
-        start = 0
-        while True:
-            ids = [_text(r) for r in await self._redis.zrange(self.index, start,
-                                                              start + batch - 1)]
-            if not ids:
-                return
-            start += len(ids)
-            async with self._redis.pipeline(transaction=False) as pipe:
-                for rid in ids:
-                    pipe.hmget(self.key(rid), _FACT_FIELDS)
-                rows = await pipe.execute()
-            found = []
-            for rid, (ended, category, queue, order, hold) in zip(ids, rows, strict=True):
-                if ended is None:
-                    continue  # erased meanwhile
-                found.append(RetentionFacts(
-                    rid, float(ended), _text(category or b""), _text(queue or b""),
-                    _text(order) if order else None, hold is not None and _text(hold) == "1",
-                ))
-            yield found
+    async def count(self) -> int:
+        """How many recordings are stored."""
+        return int(await self._redis.zcard(self.index))
 
-    async def order_standings(self, order_ids: Iterable[str]) -> dict[str, OrderStanding]:
-        ids = sorted(set(order_ids))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for order_id in ids:
-                pipe.hmget(f"{self.prefix}wo:{order_id}", _ORDER_FIELDS)
-            rows = await pipe.execute()
-        standings = {}
-        for order_id, row in zip(ids, rows, strict=True):
-            standing = order_standing(row)
-            if standing is not None:
-                standings[order_id] = standing
-        return standings
+    async def retention_batches(self, ended_by: float, batch: int = 1000
+                                ) -> AsyncIterator[RetentionBatch]:
+        """The retention facts of the recordings whose call ended by ``ended_by``, oldest
+        first, ``batch`` at a time, with their work orders' standing (one script call and
+        one reply per batch; Redis is busy a few milliseconds for each)."""
+        offset = 0
+        while True:
+            raw = await self._facts(keys=[self.index],
+                                    args=[self.prefix, repr(ended_by), offset, batch])
+            count, rows, orders = json.loads(raw)
+            if not count:
+                return
+            offset += count
+            facts = [RetentionFacts(rid, float(ended), category, queue, order or None,
+                                    hold == "1")
+                     for rid, ended, category, queue, order, hold in (rows or [])]
+            standings = {}
+            for order_id, fields in (orders or {}).items():
+                standing = order_standing(fields) if fields else None
+                if standing is not None:
+                    standings[order_id] = standing
+            yield RetentionBatch(facts, standings)
 
 
 def _text(value: bytes | str) -> str:

@@ -18,10 +18,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from recordings import alarms
-from recordings.catalog import Catalog, Erased
+from recordings.catalog import Catalog, Due, Erased
 from recordings.crypto import RecordingKeyError, RecordingVault
 from recordings.pipeline import RunBlocking
-from recordings.retention import verdict
+from recordings.retention import add_years_to, verdict
 from recordings.schema import RetentionSettings
 from recordings.storage import RecordingStorage
 
@@ -32,47 +32,60 @@ log = logging.getLogger(__name__)
 
 @dataclass
 class PurgeReport:
-    checked: int = 0
+    checked: int = 0  # every stored recording
     due: list[str] = field(default_factory=list)  # deleted (or, dry run, to be deleted)
-    held: int = 0  # kept by a legal hold
+    held: int = 0  # due by the dates but kept by a legal hold
     kept: int = 0  # their time is not over
 
 
 async def purge(
     catalog: Catalog, storage: RecordingStorage, policy: RetentionSettings, now: float, *,
-    dry_run: bool = False, by: str = "retention", batch: int = 1000,
+    dry_run: bool = False, by: str = "retention", batch_size: int = 1000,
     run_blocking: RunBlocking = asyncio.to_thread,
 ) -> PurgeReport:
     report = PurgeReport()
-    async for facts in catalog.facts(batch):
-        orders = await catalog.order_standings(f.work_order_id for f in facts if f.work_order_id)
-        for fact in facts:
+    # Only a recording that ended at least the shortest period ago can be due (each keep-until
+    # is at least that long after the call); the index is sorted by the call's end, so the
+    # others are counted, not read. A day of margin for the calendar's 29 Februaries.
+    ended_by = add_years_to(now, -policy.shortest_years()) + 86400
+    total = await catalog.count()
+    due: list[Due] = []
+    # Decide first, erase after: erasing while reading would shift the index under the reads.
+    async for batch in catalog.retention_batches(ended_by, batch_size):
+        for fact in batch.facts:
             report.checked += 1
-            order = orders.get(fact.work_order_id) if fact.work_order_id else None
+            order = batch.orders.get(fact.work_order_id) if fact.work_order_id else None
             decided = verdict(fact, order, policy, now)
-            if not decided.delete:
-                if decided.keep_until is None and "legal hold" in decided.reason:
-                    report.held += 1
-                else:
-                    report.kept += 1
-                continue
-            if dry_run:
-                report.due.append(fact.recording_id)
-                continue
-            meta = await catalog.get(fact.recording_id)
-            if meta is None:
-                continue
-            erased = await catalog.erase(meta, decided.reason, by, now)
-            if erased is Erased.HELD:
-                report.held += 1  # put on hold since it was read
-                continue
-            if erased is Erased.ERASED:
-                report.due.append(fact.recording_id)
-                alarms.DELETED.labels("retention").inc()
-                with contextlib.suppress(Exception):
-                    # Unreadable already without its key; a leftover object is harmless.
-                    await run_blocking(storage.delete, fact.recording_id)
+            if decided.delete:
+                due.append(Due(fact.recording_id, fact.ended_at, decided.reason))
+            elif decided.keep_until is None and "legal hold" in decided.reason:
+                report.held += 1
+            else:
+                report.kept += 1
+    report.kept += max(0, total - report.checked)
+    report.checked = max(total, report.checked)
+    if dry_run:
+        report.due = [item.recording_id for item in due]
+        return report
+    for start in range(0, len(due), batch_size):
+        chunk = due[start:start + batch_size]
+        outcomes = await catalog.erase(chunk, by, now)
+        erased = [item.recording_id for item, outcome in zip(chunk, outcomes, strict=True)
+                  if outcome is Erased.ERASED]
+        report.held += outcomes.count(Erased.HELD)  # put on hold since it was read
+        if erased:
+            report.due += erased
+            alarms.DELETED.labels("retention").inc(len(erased))
+            with contextlib.suppress(Exception):
+                # Unreadable already without their keys; a leftover object is harmless.
+                await run_blocking(_delete_objects, storage, erased)
     return report
+
+
+def _delete_objects(storage: RecordingStorage, recording_ids: list[str]) -> None:
+    for recording_id in recording_ids:
+        with contextlib.suppress(Exception):
+            storage.delete(recording_id)
 
 
 @dataclass
@@ -83,13 +96,13 @@ class RewrapReport:
 
 
 async def rewrap(catalog: Catalog, vault: Callable[[], RecordingVault], *,
-                 batch: int = 1000) -> RewrapReport:
+                 batch_size: int = 1000) -> RewrapReport:
     """Re-wrap every recording's data key under the newest master key (after ``ivr keys
     init`` put a new key first); the audio is not touched. Safe to run again."""
     report = RewrapReport()
     current = vault()
-    async for facts in catalog.facts(batch):
-        for fact in facts:
+    async for batch in catalog.retention_batches(float("inf"), batch_size):
+        for fact in batch.facts:
             meta = await catalog.get(fact.recording_id)
             if meta is None:
                 continue

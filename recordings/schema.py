@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 __all__ = [
     "DEFAULT_YEARS",
@@ -83,6 +90,7 @@ class RetentionSettings(_Section):
     follow_work_order: bool = True
     years_after_close: int = Field(DEFAULT_YEARS, ge=1, le=100)
     rules: list[RetentionRule] = []
+    _years: dict[tuple[str | None, str | None], int] = PrivateAttr(default_factory=dict)
 
     @field_validator("rules")
     @classmethod
@@ -95,12 +103,22 @@ class RetentionSettings(_Section):
             seen.add(key)
         return rules
 
+    def model_post_init(self, context: Any, /) -> None:
+        # Looked up once per recording in the retention pass: built once here.
+        self._years = {(rule.category, rule.queue): rule.years_after_close
+                       for rule in self.rules}
+
+    def shortest_years(self) -> int:
+        """The fewest years any recording is kept after its call."""
+        return min([self.years_after_close, *self._years.values()])
+
     def years_for(self, category: str, queue: str) -> int:
         """The most specific rule's years: category and queue, then queue, then category."""
-        by_key = {(rule.category, rule.queue): rule.years_after_close for rule in self.rules}
-        for key in ((category, queue), (None, queue), (category, None)):
-            if key in by_key:
-                return by_key[key]
+        years = self._years
+        if years:
+            for key in ((category, queue), (None, queue), (category, None)):
+                if key in years:
+                    return years[key]
         return self.years_after_close
 
 

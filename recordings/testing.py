@@ -5,15 +5,15 @@ and WAV legs written with the standard library."""
 from __future__ import annotations
 
 import wave
-from collections.abc import AsyncIterator, Callable, Iterable, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
 from recordings.capture import PausedInterval, RawRecording
-from recordings.catalog import Erased, deletion_record
+from recordings.catalog import Due, Erased, RetentionBatch, deletion_record
 from recordings.metadata import RecordingMeta
-from recordings.retention import OrderStanding, RetentionFacts
+from recordings.retention import OrderStanding
 from recordings.storage import RecordingNotStored, check_recording_id
 from recordings.transcode import Encoded, TranscodeError
 
@@ -143,17 +143,20 @@ class MemoryCatalog:
         self.records[meta.recording_id] = replace(stored, wrapped_key=wrapped, master=master)
         return True
 
-    async def erase(self, meta: RecordingMeta, reason: str, by: str, now: float) -> Erased:
+    async def erase(self, due: Sequence[Due], by: str, now: float) -> list[Erased]:
         self._check()
-        stored = self.records.get(meta.recording_id)
+        return [self._erase_one(item, by, now) for item in due]
+
+    def _erase_one(self, item: Due, by: str, now: float) -> Erased:
+        stored = self.records.get(item.recording_id)
         if stored is None:
             return Erased.MISSING
         order = self.orders.get(stored.work_order_id or "")
         if stored.legal_hold or (order is not None and order.legal_hold):
             return Erased.HELD
-        del self.records[meta.recording_id]
-        self.deletions.append(deletion_record(meta.recording_id, meta.started_at, reason, by,
-                                              now))
+        del self.records[item.recording_id]
+        self.deletions.append(deletion_record(item.recording_id, item.recorded_at, item.reason,
+                                              by, now))
         return Erased.ERASED
 
     async def record_deletion(self, recording_id: str, started_at: float, reason: str,
@@ -161,15 +164,20 @@ class MemoryCatalog:
         self._check()
         self.deletions.append(deletion_record(recording_id, started_at, reason, by, now))
 
-    async def facts(self, batch: int = 1000) -> AsyncIterator[list[RetentionFacts]]:
+    async def count(self) -> int:
         self._check()
-        ordered = sorted(self.records.values(), key=lambda m: m.ended_at)
-        for start in range(0, len(ordered), batch):
-            yield [m.facts() for m in ordered[start:start + batch]]
+        return len(self.records)
 
-    async def order_standings(self, order_ids: Iterable[str]) -> dict[str, OrderStanding]:
+    async def retention_batches(self, ended_by: float, batch: int = 1000
+                                ) -> AsyncIterator[RetentionBatch]:
         self._check()
-        return {i: self.orders[i] for i in order_ids if i in self.orders}
+        ordered = sorted((m for m in self.records.values() if m.ended_at <= ended_by),
+                         key=lambda m: m.ended_at)
+        for start in range(0, len(ordered), batch):
+            metas = ordered[start:start + batch]
+            orders = {m.work_order_id: self.orders[m.work_order_id] for m in metas
+                      if m.work_order_id in self.orders and m.work_order_id is not None}
+            yield RetentionBatch([m.facts() for m in metas], orders)
 
 
 def raw_recording(directory: Path, *, legs: int = 2, **fields: Any) -> RawRecording:

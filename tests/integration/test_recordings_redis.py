@@ -19,7 +19,7 @@ import redis.asyncio as aioredis
 from hotline.cli import build_parser
 from ivr.testing import on_asyncio
 from recordings.capture import IngestOutcome
-from recordings.catalog import Erased, RedisCatalog
+from recordings.catalog import Due, Erased, RedisCatalog
 from recordings.cli import main
 from recordings.crypto import RecordingVault
 from recordings.pipeline import Pipeline
@@ -105,8 +105,7 @@ async def test_stored_recordings_are_listed_erased_and_held(redis_server, prefix
     assert record["recording_id"] == due and "agent" not in str(record)
 
     # A hold set after the pass read the facts still blocks the erase (checked in the script).
-    meta = await stack.catalog.get(held)
-    assert await stack.catalog.erase(meta, "test", "test", NOW) is Erased.HELD
+    assert await stack.catalog.erase([Due(held, NOW, "test")], "test", NOW) == [Erased.HELD]
     await stack.catalog.set_hold(held, False, "")
     await client.hset(f"{prefix}wo:77", "legal_hold", "0")
     report = await purge(stack.catalog, stack.store, policy, NOW, run_blocking=run_inline)
@@ -189,3 +188,29 @@ def test_the_command_line(redis_server, prefix, tmp_path, monkeypatch):
         actions = pool.submit(asyncio.run, audit_actions()).result()
     assert actions == [b"recording.list", b"recording.play", b"recording.hold",
                        b"recording.purge", b"recording.release", b"recording.purge"]
+
+
+@on_asyncio
+async def test_a_pass_over_many_batches_erases_every_due_recording(redis_server, prefix):
+    """Thirty due recordings read seven at a time, one young and one held: every due one is
+    erased (erasing does not shift the reads), each with its deletion record; the young one
+    is not even read (ended too recently to be due), the held one stays."""
+    from recordings.testing import sample_meta
+
+    client = connect(redis_server.url)
+    catalog = RedisCatalog(client, prefix)
+    old = NOW - 4 * YEAR
+    for n in range(30):
+        await catalog.add(sample_meta(f"rec-{n:02d}", ended_at=old + n, started_at=old + n - 60,
+                                      work_order_id=None, call_id=f"c-{n}"))
+    await catalog.add(sample_meta("rec-young", ended_at=NOW - 10, work_order_id=None))
+    await catalog.add(sample_meta("rec-held", ended_at=old, work_order_id=None,
+                                  legal_hold=True))
+    store = DirectoryStore(Path("/nonexistent"))  # nothing to delete: the objects are absent
+    report = await purge(catalog, store, RetentionSettings(), NOW, batch_size=7,
+                         run_blocking=run_inline)
+    assert sorted(report.due) == [f"rec-{n:02d}" for n in range(30)]
+    assert (report.checked, report.held, report.kept) == (32, 1, 1)
+    assert await client.zrange(f"{prefix}rec:index", 0, -1) == [b"rec-held", b"rec-young"]
+    assert len(await catalog.deletions(100)) == 30
+    await client.aclose()
