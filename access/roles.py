@@ -160,6 +160,15 @@ def authorize(identity: Identity, permission: Permission, scope: Scope | None = 
         )
 
 
+def permits(identity: Identity, permission: Permission, scope: Scope | None = None) -> bool:
+    """Whether :func:`authorize` would pass (to choose what to show, not to refuse)."""
+    try:
+        authorize(identity, permission, scope)
+    except AccessDenied:
+        return False
+    return True
+
+
 def _whose(scope: Scope | None) -> str:
     """Whose thing was asked for, as the refusal names it ("" for a whole collection)."""
     if scope is None or (scope.agent is None and scope.team is None):

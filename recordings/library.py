@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from access import Identity, Permission, Scope, authorize
-from access.roles import AccessDenied
+from access.roles import permits
 from recordings.catalog import Catalog
 from recordings.crypto import RecordingKeyError, RecordingVault
 from recordings.metadata import RecordingMeta
@@ -105,7 +105,7 @@ class RecordingLibrary:
         if agent is not None:
             self._authorize(who, Permission.RECORDINGS_READ, agent)
             agents: list[str] | None = [agent]
-        elif _passes(who.identity, Permission.RECORDINGS_READ, None):
+        elif permits(who.identity, Permission.RECORDINGS_READ, None):
             agents = None
         else:
             team = who.identity.team
@@ -165,7 +165,7 @@ class RecordingLibrary:
         _reason(who)
         # A role that may read no recording learns nothing, not even that one is absent.
         own = who.identity
-        if not _passes(own, Permission.RECORDINGS_READ, None):
+        if not permits(own, Permission.RECORDINGS_READ, None):
             authorize(own, Permission.RECORDINGS_READ, Scope(agent=own.user, team=own.team))
         meta = await self.catalog.get(recording_id)
         if meta is None:
@@ -188,10 +188,3 @@ def _reason(who: Requester) -> None:
     if len(who.reason.strip()) < 3:
         raise ValueError("a stated reason is required to access recordings")
 
-
-def _passes(identity: Identity, permission: Permission, scope: Scope | None) -> bool:
-    try:
-        authorize(identity, permission, scope)
-    except AccessDenied:
-        return False
-    return True

@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 class PurgeReport:
     checked: int = 0  # every stored recording
     due: list[str] = field(default_factory=list)  # deleted (or, dry run, to be deleted)
-    held: int = 0  # due by the dates but kept by a legal hold
+    held: int = 0  # old enough to be due, kept by a legal hold
     kept: int = 0  # their time is not over
 
 

@@ -6,7 +6,6 @@ Validated once at load (``ivr.config`` includes it as the ``recordings`` section
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Literal
 
@@ -31,8 +30,6 @@ __all__ = [
 ]
 
 DEFAULT_YEARS = 3
-_BITRATE = re.compile(r"[1-9][0-9]{0,2}k")
-_CLOCK = re.compile(r"([01][0-9]|2[0-3]):[0-5][0-9]")
 
 
 class _Section(BaseModel):
@@ -126,33 +123,19 @@ class PurgeSettings(_Section):
     """The daily retention pass of ``ivr serve``: at ``at`` (UTC, ``HH:MM``)."""
 
     enabled: bool = True
-    at: str = "03:30"
-
-    @field_validator("at")
-    @classmethod
-    def _clock(cls, at: str) -> str:
-        if not _CLOCK.fullmatch(at):
-            raise ValueError(f"{at!r}: a time of day HH:MM (UTC) is expected")
-        return at
+    at: str = Field("03:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # HH:MM, UTC
 
 
 class RecordingsConfig(_Section):
     enabled: bool = True
     format: Literal["opus", "mp3"] = "opus"
-    bitrate: str = "24k"
+    bitrate: str = Field("24k", pattern=r"^[1-9][0-9]{0,2}k$")  # kilobits per second
     # libopus effort 0 (fastest) .. 10 (best); 5 keeps post-processing >100x real time.
     opus_compression: int = Field(5, ge=0, le=10)
     storage: StorageSettings = StorageSettings()
     retry: RetrySettings = RetrySettings()
     retention: RetentionSettings = RetentionSettings()
     purge: PurgeSettings = PurgeSettings()
-
-    @field_validator("bitrate")
-    @classmethod
-    def _bitrate(cls, bitrate: str) -> str:
-        if not _BITRATE.fullmatch(bitrate):
-            raise ValueError(f"{bitrate!r}: kilobits per second like '24k' are expected")
-        return bitrate
 
     def storage_dir(self, spool_dir: str) -> Path:
         return Path(self.storage.dir or Path(spool_dir) / "recordings")
