@@ -111,6 +111,8 @@ class RetentionSettings(_Section):
 
     def years_for(self, category: str, queue: str) -> int:
         """The most specific rule's years: category and queue, then queue, then category."""
+        if not self.rules:  # the usual case, and the pass asks once per recording
+            return self.years_after_close
         years = self._years
         if years:
             for key in ((category, queue), (None, queue), (category, None)):

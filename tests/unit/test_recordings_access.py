@@ -202,12 +202,15 @@ def test_http_list_metadata_and_audio():
 
 
 def test_http_errors_have_stable_ids():
-    """No reason: 400; an agent: 403; an unknown id: 404 ``recording-not-found``; a tampered
-    object: 422 ``recording-unreadable``; a malformed id: 400; hold by quality: 403."""
+    """No reason, or one with a line break (it goes into the audit log): 400; an agent:
+    403; an unknown id: 404 ``recording-not-found``; a tampered object: 422
+    ``recording-unreadable``; a malformed id: 400; hold by quality: 403."""
     desk = Desk()
     api = api_of(desk)
     cases = [
         ("GET", "/api/recordings/rec-1/audio", "tok-quality", 400, "bad-request"),
+        ("GET", "/api/recordings/rec-1?reason=a%0d%0aforged", "tok-quality", 400,
+         "bad-request"),
         ("GET", f"/api/recordings?{REASON}", "tok-agent101", 403, "forbidden"),
         ("GET", f"/api/recordings/rec-1/audio?{REASON}", "tok-agent101", 403, "forbidden"),
         ("GET", f"/api/recordings/rec-9/audio?{REASON}", "tok-quality", 404,

@@ -268,3 +268,20 @@ def test_raw_recording_checks_its_shape(tmp_path):
         RawRecording("c", (), "q", "c", "a", 1.0, 2.0, 1.0)
     with pytest.raises(ValueError, match="ends before"):
         RawRecording("c", (tmp_path / "x.wav",), "q", "c", "a", 2.0, 1.0, 1.0)
+
+
+def test_a_retried_recording_keeps_everything_capture_said(tmp_path, capture_dir):
+    """What capture handed over (work order, paused intervals, times, its recording id)
+    survives the retry area and is what the stored metadata says."""
+    from recordings.capture import PausedInterval
+
+    setup = Setup(tmp_path, transcoder=FakeTranscoder(fail="ffmpeg exited 1"))
+    paused = (PausedInterval(1010.0, 1022.5, "sensitive-step"), PausedInterval(1040, 1045, "agent"))
+    raw = raw_recording(capture_dir, paused=paused, work_order_id="42", recording_id="rec-x1")
+    setup.ingest(raw)
+    setup.transcoder.fail = None
+    [done] = setup.retry_pending()
+    assert (done.recording_id, done.outcome) == ("rec-x1", IngestOutcome.STORED)
+    meta = setup.catalog.records["rec-x1"]
+    assert (meta.paused, meta.work_order_id, meta.started_at, meta.talk_seconds) == (
+        paused, "42", 1000.0, 60.0)
