@@ -44,7 +44,7 @@ from recordings.purge import purge
 from recordings.retry import RetryArea
 from recordings.schema import RetentionSettings
 from recordings.storage import DirectoryStore
-from recordings.testing import FakeAlarms
+from recordings.testing import FakeAlarms, MemoryCatalog
 from recordings.transcode import FfmpegTranscoder
 
 RATE = 8000
@@ -93,7 +93,7 @@ def bench_post_processing(work: Path, seconds: float, runs: int) -> dict[str, An
     store = DirectoryStore(work / "store")
     vault = RecordingVault(RecordingVault.new_master_key())
     pipeline = Pipeline(
-        transcoder=FfmpegTranscoder("opus", "24k", 5), storage=store, catalog=None,  # type: ignore[arg-type]
+        transcoder=FfmpegTranscoder("opus", "24k", 5), storage=store, catalog=MemoryCatalog(),
         vault=lambda: vault, retry=RetryArea(work / "retry"), alarms=FakeAlarms(),
         clock=time.time,
     )
