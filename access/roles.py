@@ -45,6 +45,7 @@ class Permission(StrEnum):
     WORKORDERS_READ = "workorders:read"
     WORKORDERS_CHANGE = "workorders:change"
     RECORDINGS_READ = "recordings:read"
+    RECORDINGS_HOLD = "recordings:hold"  # put a recording on legal hold, release it
     AUDIT_READ = "audit:read"
     CONFIG_RELOAD = "config:reload"
     TOKENS_MANAGE = "tokens:manage"
@@ -96,6 +97,7 @@ TABLE: Final[Mapping[Role, Mapping[Permission, Reach]]] = {
         P.QUEUES_READ: ANY, P.DECISIONS_READ: ANY,
         P.AGENTS_READ: TEAM, P.AGENT_STATE_CHANGE: TEAM,
         P.WORKORDERS_READ: TEAM, P.WORKORDERS_CHANGE: TEAM,
+        P.RECORDINGS_READ: TEAM,
     },
     Role.QUALITY: {
         P.RECORDINGS_READ: ANY,
@@ -105,6 +107,7 @@ TABLE: Final[Mapping[Role, Mapping[Permission, Reach]]] = {
         P.AGENTS_READ: ANY, P.AGENT_STATE_CHANGE: ANY,
         P.WORKORDERS_READ: ANY, P.WORKORDERS_CHANGE: ANY,
         P.CONFIG_RELOAD: ANY, P.TOKENS_MANAGE: ANY,
+        P.RECORDINGS_READ: ANY, P.RECORDINGS_HOLD: ANY,
     },
     Role.AUDITOR: {
         P.AUDIT_READ: ANY,
@@ -121,6 +124,7 @@ _WHAT: Final[Mapping[Permission, tuple[str, str]]] = {
     P.WORKORDERS_READ: ("read", "work orders"),
     P.WORKORDERS_CHANGE: ("change", "work orders"),
     P.RECORDINGS_READ: ("read", "recordings"),
+    P.RECORDINGS_HOLD: ("hold or release", "recordings"),
     P.AUDIT_READ: ("read", "the audit log"),
     P.CONFIG_RELOAD: ("reload", "the config"),
     P.TOKENS_MANAGE: ("manage", "tokens"),
@@ -154,6 +158,15 @@ def authorize(identity: Identity, permission: Permission, scope: Scope | None = 
             f"{who} may only {verb} the {what} of team {identity.team} ({permission})"
             f"{_whose(scope)}"
         )
+
+
+def permits(identity: Identity, permission: Permission, scope: Scope | None = None) -> bool:
+    """Whether :func:`authorize` would pass (to choose what to show, not to refuse)."""
+    try:
+        authorize(identity, permission, scope)
+    except AccessDenied:
+        return False
+    return True
 
 
 def _whose(scope: Scope | None) -> str:

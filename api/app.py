@@ -14,7 +14,7 @@ import json
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -33,6 +33,9 @@ from api.resources import agents, decisions, health, metrics, openapi, queues, w
 from api.routes import Actor, Call, Route, RouteTable
 from api.seams import AuditTrail, HealthSource, RouterView, Teams, WorkOrderReader
 from api.services import AgentService, WorkOrderService
+
+if TYPE_CHECKING:
+    from recordings.library import RecordingLibrary
 
 __all__ = ["MAX_BODY_BYTES", "Api", "ApiRequest", "ApiResponse", "build_api", "build_routes"]
 
@@ -171,10 +174,11 @@ def _reasons(exc: ValidationError) -> str:
 
 def build_routes(
     *, router: RouterView, workorders_store: WorkOrderReader, health_source: HealthSource,
-    audit: AuditTrail, teams: Teams | None = None,
+    audit: AuditTrail, teams: Teams | None = None, recordings: RecordingLibrary | None = None,
 ) -> list[Route]:
     """Every route of the API, in the order of the document. ``teams``: an agent's team,
-    by default from the routing config in force (:func:`access.team_of`)."""
+    by default from the routing config in force (:func:`access.team_of`); ``recordings``:
+    the audited recordings library (``/api/recordings``; without it, no such routes)."""
     if teams is None:
         def teams(agent_id: str) -> str | None:
             return team_of(router.config(), agent_id)
@@ -187,6 +191,11 @@ def build_routes(
     table += agents.routes(AgentService(router, audit, teams))
     table += decisions.routes(router)
     table += workorders.routes(WorkOrderService(workorders_store, audit, teams))
+    if recordings is not None:
+        from api.resources import recordings as recording_routes
+        from api.services.recordings import RecordingService
+
+        table += recording_routes.routes(RecordingService(recordings))
     return table
 
 
@@ -194,7 +203,9 @@ def build_api(
     *, router: RouterView, workorders_store: WorkOrderReader, health_source: HealthSource,
     authenticator: Authenticator, audit: AuditTrail, clock: Callable[[], float],
     teams: Teams | None = None, max_body: int = MAX_BODY_BYTES,
+    recordings: RecordingLibrary | None = None,
 ) -> Api:
     routes = build_routes(router=router, workorders_store=workorders_store,
-                          health_source=health_source, audit=audit, teams=teams)
+                          health_source=health_source, audit=audit, teams=teams,
+                          recordings=recordings)
     return Api(routes, authenticator, clock, max_body=max_body)

@@ -26,6 +26,8 @@ __all__ = [
     "MethodNotAllowed",
     "NotAuthenticated",
     "NotFound",
+    "RecordingNotFound",
+    "RecordingUnreadable",
     "Unavailable",
     "UnknownAgent",
     "UnsupportedMediaType",
@@ -76,6 +78,16 @@ class WorkOrderNotFound(ApiError):
     error_id = "workorder-not-found"
 
 
+class RecordingNotFound(ApiError):
+    error_id = "recording-not-found"
+
+
+class RecordingUnreadable(ApiError):
+    """The stored recording does not open: altered, its object missing, or a wrong key."""
+
+    error_id = "recording-unreadable"
+
+
 class MethodNotAllowed(ApiError):
     error_id = "method-not-allowed"
 
@@ -111,9 +123,11 @@ STATUS: dict[str, int] = {
     Forbidden.error_id: 403,
     NotFound.error_id: 404,
     WorkOrderNotFound.error_id: 404,
+    RecordingNotFound.error_id: 404,
     MethodNotAllowed.error_id: 405,
     AgentActionRefused.error_id: 409,
     BodyTooLarge.error_id: 413,
+    RecordingUnreadable.error_id: 422,
     UnsupportedMediaType.error_id: 415,
     Internal.error_id: 500,
     Unavailable.error_id: 503,
@@ -122,7 +136,7 @@ STATUS: dict[str, int] = {
 ERRORS: tuple[type[ApiError], ...] = (
     BadRequest, UnknownAgent, NotAuthenticated, Forbidden, NotFound, WorkOrderNotFound,
     MethodNotAllowed, AgentActionRefused, BodyTooLarge, UnsupportedMediaType, Internal,
-    Unavailable,
+    Unavailable, RecordingNotFound, RecordingUnreadable,
 )
 
 

@@ -79,6 +79,9 @@ def document(routes: Sequence[Route], *, title: str = "Hotline API",
         if route.raw:
             ok: dict[str, Any] = {"description": route.summary,
                                   "content": {"text/plain": {"schema": {"type": "string"}}}}
+        elif route.media_type != "application/json":
+            ok = {"description": route.summary, "content": {route.media_type: {
+                "schema": {"type": "string", "format": "binary"}}}}
         else:
             if (route.response, "serialization") in refs:
                 schema = refs[(route.response, "serialization")]

@@ -15,7 +15,7 @@ dispatcher refuses to answer a route that was not authorized (fail closed).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,7 +25,7 @@ from access import AccessDenied, Identity, Permission, Scope, authorize
 from api.errors import ApiError, NotAuthenticated
 from api.schemas import NoParameters
 
-__all__ = ["Actor", "Call", "Handler", "Match", "Route", "RouteTable"]
+__all__ = ["Actor", "BinaryAnswer", "Call", "Handler", "Match", "Route", "RouteTable"]
 
 
 @dataclass
@@ -68,6 +68,16 @@ Handler = Callable[[Call], Awaitable[Any]]
 
 
 @dataclass(frozen=True)
+class BinaryAnswer:
+    """An answer that is not JSON (a recording's decrypted audio): ``length`` bytes of
+    ``media_type`` in chunks, written by :mod:`api.web` as they come, never to a file."""
+
+    media_type: str
+    length: int
+    chunks: Iterator[bytes]
+
+
+@dataclass(frozen=True)
 class Route:
     method: str
     path: str
@@ -82,6 +92,7 @@ class Route:
     errors: tuple[type[ApiError], ...] = ()
     audit: str | None = None  # the audit action this route records, for the document
     raw: bool = False  # answered by another resource (e.g. /metrics' Prometheus text)
+    media_type: str = "application/json"  # else the handler answers a BinaryAnswer
 
     @property
     def segments(self) -> list[str]:

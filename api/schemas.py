@@ -74,6 +74,25 @@ class WorkOrderPath(_Strict):
     order_id: Identifier
 
 
+StatedReason = Annotated[str, StringConstraints(
+    pattern=r"^[^\x00-\x1f\x7f]*$", min_length=3, max_length=300, strip_whitespace=True)]
+
+
+class RecordingPath(_Strict):
+    recording_id: Identifier
+
+
+class RecordingReasonQuery(_Strict):
+    reason: StatedReason = Field(description="why (required; written to the audit log)")
+
+
+class RecordingsQuery(_Strict):
+    reason: StatedReason = Field(description="why (required; written to the audit log)")
+    agent: Identifier | None = None
+    call_id: Identifier | None = None
+    limit: Annotated[int, Field(ge=1, le=500, strict=False)] = 50
+
+
 # --- answers --------------------------------------------------------------------------------
 
 
@@ -180,6 +199,39 @@ class WorkOrderAnswer(BaseModel):
     history: list[HistoryEntry]
     csat: int | None
     nps: int | None
+
+
+class PausedIntervalAnswer(BaseModel):
+    start: str
+    end: str
+    reason: str
+
+
+class RecordingAnswer(BaseModel):
+    """docs/contracts.md, "Recordings" (never the wrapped key)."""
+
+    id: str
+    call_id: str
+    work_order_id: str | None
+    queue: str
+    category: str
+    agent: str
+    started_at: str
+    ended_at: str
+    talk_seconds: float
+    duration_seconds: float
+    format: str
+    media_type: str
+    size: int
+    sha256: str
+    stored_at: str
+    paused: list[PausedIntervalAnswer]
+    legal_hold: bool
+    hold_reason: str
+
+
+class RecordingList(RootModel[list[RecordingAnswer]]):
+    """The newest recordings first."""
 
 
 class OpenAPIDocument(RootModel[dict[str, Any]]):

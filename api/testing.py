@@ -151,7 +151,7 @@ def api_under_test(config: core.RoutingConfig, orders: Mapping[str, WorkOrder] |
     router = router or FakeRouter(config)
     store = store or FakeWorkOrders(orders)
     audit, health = FakeAudit(), FakeHealth()
-    extra = {} if max_body is None else {"max_body": max_body}
+    extra: dict[str, Any] = {} if max_body is None else {"max_body": max_body}
     api = build_api(router=router, workorders_store=store, health_source=health,
                     authenticator=FakeTokens(IDENTITIES), audit=audit, clock=lambda: 1234.5,
                     teams=TEAMS.get, **extra)

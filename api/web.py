@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from twisted.web import resource, server
 
 from api.app import Api, ApiRequest, ApiResponse
+from api.routes import BinaryAnswer
 from ivr.aio import deferred
 
 __all__ = ["ApiResource", "make_site"]
@@ -90,12 +91,27 @@ class ApiResource(resource.Resource):
         if route is not None and route.raw and response.status == 200:
             self._render_raw(route.path, request)
             return
+        if isinstance(response.body, BinaryAnswer):
+            self._write_binary(response.body, request)
+            return
         request.setResponseCode(response.status)
         for raw_name, raw_value in _FIXED_HEADERS.items():
             request.setHeader(raw_name, raw_value)
         for name, value in response.headers.items():
             request.setHeader(name.encode("ascii"), value.encode("ascii"))
         request.write(json.dumps(response.body, default=str).encode())
+        request.finish()
+
+    @staticmethod
+    def _write_binary(answer: BinaryAnswer, request: server.Request) -> None:
+        """Chunks as they come (decrypted audio from memory; nothing is written to disk)."""
+        request.setResponseCode(200)
+        request.setHeader(b"content-type", answer.media_type.encode("ascii"))
+        request.setHeader(b"content-length", str(answer.length).encode("ascii"))
+        request.setHeader(b"x-content-type-options", b"nosniff")
+        request.setHeader(b"cache-control", b"no-store")
+        for chunk in answer.chunks:
+            request.write(chunk)
         request.finish()
 
     def _render_raw(self, path: str, request: server.Request) -> None:

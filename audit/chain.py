@@ -60,6 +60,12 @@ class Action(StrEnum):
     TOKEN_REVOKE = "token.revoke"
     CONFIG_RELOAD = "config.reload"
     AUDIT_READ = "audit.read"
+    RECORDING_LIST = "recording.list"
+    RECORDING_READ = "recording.read"  # its metadata
+    RECORDING_PLAY = "recording.play"  # its decrypted audio
+    RECORDING_HOLD = "recording.hold"
+    RECORDING_RELEASE = "recording.release"
+    RECORDING_PURGE = "recording.purge"
 
 
 def iso_time(now: float) -> str:

@@ -172,6 +172,7 @@ def build_parser() -> argparse.ArgumentParser:
     from audit import cli as auditcli
     from hotline import agentcli, report
     from privacy import cli as keyscli
+    from recordings import cli as recordingscli
 
     # Subcommands whose options their own module declares (``add_arguments``).
     for name, help_text, module, run in (
@@ -182,6 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("audit", "verify the audit log's hash chain, list its entries", auditcli,
          auditcli.main),
         ("keys", "master key and data keys: init, check, rotate (README)", keyscli, _cmd_keys),
+        ("recordings", "call recordings: list, get, hold, release, purge (audited)",
+         recordingscli, recordingscli.main),
     ):
         p = sub.add_parser(name, help=help_text)
         module.add_arguments(p)

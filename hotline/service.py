@@ -216,9 +216,11 @@ class Hotline:
             lambda: self.config().workorders.backoffice,
             events_maxlen=cfg.workorders.events_maxlen,
         )
+        self.recordings = self._recordings(cfg)
         self._ports: list[Any] = []
         self._failures: dict[str, Any] = {}  # what -> hotline.failures.RepeatedFailure
         self._loops: list[Any] = []
+        self._purge_call: Any = None  # the next daily retention pass of the recordings
         self.metrics: Any = None  # hotline.metrics.QueueMetrics, registered while serving
         self.watcher: Any = None  # hotline.reload.ConfigWatcher on the config directory
         self.session_key = session_key  # the screens' sessions and CSRF (access.sessions)
@@ -233,6 +235,24 @@ class Hotline:
         sounds = cfg.service.asterisk.sounds_dir.rstrip("/")
         return SpeechGateway.from_config(
             cfg, self.reactor, self.config, lambda name: f"{sounds}/{name}"
+        )
+
+    def _recordings(self, cfg: Any) -> Any:
+        """``recordings.wiring.Recordings``: the capture side calls ``.pipeline.ingest``; the
+        API serves ``.library``; ``None`` when ``recordings.yaml`` says ``enabled: false``."""
+        if not cfg.recordings.enabled:
+            return None
+        from access import team_of
+        from recordings.wiring import build_recordings
+
+        svc = cfg.service
+        return build_recordings(
+            cfg.recordings, redis=self.redis, prefix=svc.redis.key_prefix,
+            spool_dir=svc.spool_dir, key_file=svc.keys.master_key_file, audit=self.audit,
+            teams=lambda agent: team_of(self.config.routing(), agent),
+            members=lambda team: [a for a, p in self.config.routing().agents.items()
+                                  if p.team == team],
+            clock=self.reactor.seconds,
         )
 
     def _ari(self, cfg: Any) -> Any:
@@ -290,6 +310,13 @@ class Hotline:
         every_round = float(self.config().workorders.backoffice.interval_s)
         loops: list[tuple[Any, float]] = [(dispatch, 0.25), (replay, 5.0), (audit_replay, 5.0),
                                           (back_office, every_round)]
+        if self.recordings is not None:
+            def recordings_retry() -> Any:
+                return self._watched(deferred(self.recordings.pipeline.retry_pending()),
+                                     "recordings retry")
+
+            loops.append((recordings_retry, self.recordings.config.retry.every_s))
+            self._schedule_purge()
         for fn, every in loops:
             loop = task.LoopingCall(fn)
             loop.clock = self.reactor
@@ -329,6 +356,29 @@ class Hotline:
         loop.start(config.escalation.interval_s, now=False)
         self._loops.append(loop)
 
+    def _schedule_purge(self) -> None:
+        """The daily retention pass of the recordings, at ``purge.at`` (UTC)."""
+        from ivr.aio import deferred
+        from recordings.purge import purge
+        from recordings.wiring import next_purge_at
+
+        recs = self.recordings
+        if recs is None or not recs.config.purge.enabled:
+            return
+        now = self.reactor.seconds()
+
+        def run() -> None:
+            d = deferred(purge(recs.catalog, recs.storage, recs.config.retention,
+                               self.reactor.seconds()))
+            d.addCallback(lambda report: log.info(
+                "recordings retention: %d checked, %d deleted, %d on legal hold",
+                report.checked, len(report.due), report.held))
+            self._watched(d, "recordings purge")
+            self._schedule_purge()
+
+        self._purge_call = self.reactor.callLater(
+            next_purge_at(now, recs.config.purge.at) - now, run)
+
     def site(self) -> Any:
         """The HTTP site: the API over this service's router, store, health, token checks and
         audit trail, and prometheus_client's /metrics."""
@@ -341,6 +391,7 @@ class Hotline:
             router=self.router, workorders_store=self.workorders,
             health_source=HotlineHealth(self), authenticator=self.authenticator,
             audit=self.audit, clock=self.reactor.seconds,
+            recordings=self.recordings.library if self.recordings is not None else None,
         )
         site = make_site(api, raw={"/metrics": MetricsResource()})
         from screens.wiring import attach_screens
@@ -466,6 +517,8 @@ class Hotline:
         for loop in self._loops:
             if loop.running:
                 loop.stop()
+        if self._purge_call is not None and self._purge_call.active():
+            self._purge_call.cancel()
         if self.watcher is not None:
             self.watcher.stop()
         if self.metrics is not None:

@@ -21,6 +21,7 @@ from ivr.categories import category_problems
 from ivr.configfile import ConfigError, SectionParser, read_section, read_yaml
 from ivr.languages import Language, load_languages
 from ivr.menu import MenusConfig
+from recordings.schema import RecordingsConfig
 
 if TYPE_CHECKING:
     from ivr.prompts import PromptsConfig
@@ -153,6 +154,7 @@ class HotlineConfig:
     routing: RoutingConfig  # built from queues.yaml, agents.yaml and routing.yaml
     # Every language, the default one included.
     languages: dict[str, Language] = field(default_factory=dict)
+    recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -199,6 +201,8 @@ def load_config(
     menus = section("menus.yaml", MenusConfig.model_validate)
     intents = section("intents.yaml", IntentsConfig.model_validate)
     workorders = section("workorders.yaml", WorkOrdersConfig.model_validate)
+    recordings = (section("recordings.yaml", RecordingsConfig.model_validate)
+                  if (folder / "recordings.yaml").exists() else RecordingsConfig())
     try:
         routing = _load_routing(folder)
     except ConfigError as exc:
@@ -210,7 +214,7 @@ def load_config(
         problems.extend(language_problems)
     if (
         problems or service is None or prompts is None or menus is None or intents is None
-        or workorders is None or routing is None
+        or workorders is None or routing is None or recordings is None
     ):
         raise ConfigError(problems)
     problems = _cross_check(folder, prompts, menus, routing)
@@ -219,7 +223,7 @@ def load_config(
         raise ConfigError(problems)
     return HotlineConfig(
         directory=folder, service=service, prompts=prompts, menus=menus, intents=intents,
-        workorders=workorders, routing=routing, languages=languages,
+        workorders=workorders, routing=routing, languages=languages, recordings=recordings,
     )
 
 

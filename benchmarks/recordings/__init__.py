@@ -1,0 +1,1 @@
+"""Recordings benchmark: post-processing + encryption, decrypt-to-first-byte, retention pass."""

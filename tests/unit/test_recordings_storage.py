@@ -1,0 +1,88 @@
+"""Where sealed recordings are kept: a directory (private modes, whole files only) or an
+S3-compatible bucket (against boto3's calls and answers)."""
+
+from __future__ import annotations
+
+import io
+import stat
+
+import pytest
+
+from recordings.s3 import ObjectStore
+from recordings.storage import DirectoryStore, RecordingNotStored
+
+
+def test_directory_store_put_get_delete(tmp_path):
+    """Put, get and delete by id; files 0600 in 0700 directories; deleting twice says so."""
+    store = DirectoryStore(tmp_path / "recordings")
+    store.put("rec-1", b"sealed bytes")
+    assert store.get("rec-1") == b"sealed bytes"
+    path = store.path_of("rec-1")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(path.parent.stat().st_mode) == 0o700
+    store.put("rec-1", b"replaced whole")
+    assert store.get("rec-1") == b"replaced whole"
+    assert store.delete("rec-1") and not store.delete("rec-1")
+    with pytest.raises(RecordingNotStored):
+        store.get("rec-1")
+
+
+def test_ids_that_could_escape_the_directory_are_refused(tmp_path):
+    """A recording id is a file name: no separators, no leading dot."""
+    store = DirectoryStore(tmp_path)
+    for bad in ("../x", "a/b", ".hidden", "", "a b"):
+        with pytest.raises(ValueError):
+            store.put(bad, b"x")
+
+
+class FakeS3:
+    """boto3's S3 client as far as ObjectStore uses it, answering as boto3 does (a
+    ``ClientError``-shaped exception with ``response['Error']['Code']``)."""
+
+    class ClientError(Exception):
+        def __init__(self, code: str) -> None:
+            super().__init__(code)
+            self.response = {"Error": {"Code": code}}
+
+    def __init__(self) -> None:
+        self.objects: dict[tuple[str, str], bytes] = {}
+        self.calls: list[str] = []
+
+    def put_object(self, *, Bucket, Key, Body):
+        self.calls.append(f"put {Bucket}/{Key}")
+        self.objects[(Bucket, Key)] = bytes(Body)
+        return {"ETag": '"x"'}
+
+    def get_object(self, *, Bucket, Key):
+        if (Bucket, Key) not in self.objects:
+            raise self.ClientError("NoSuchKey")
+        return {"Body": io.BytesIO(self.objects[(Bucket, Key)])}
+
+    def head_object(self, *, Bucket, Key):
+        if (Bucket, Key) not in self.objects:
+            raise self.ClientError("404")
+        return {}
+
+    def delete_object(self, *, Bucket, Key):
+        self.objects.pop((Bucket, Key), None)
+        return {}
+
+
+def test_object_store_put_get_delete():
+    """Objects ``<prefix><id>.hlr`` in the bucket; a missing one is RecordingNotStored;
+    deleting says whether there was one; other errors go through."""
+    s3 = FakeS3()
+    store = ObjectStore(s3, "hotline-recordings", "rec/")
+    store.put("rec-1", b"sealed")
+    assert s3.calls == ["put hotline-recordings/rec/rec-1.hlr"]
+    assert store.get("rec-1") == b"sealed"
+    assert store.delete("rec-1") and not store.delete("rec-1")
+    with pytest.raises(RecordingNotStored):
+        store.get("rec-1")
+
+    def denied(**_):
+        raise FakeS3.ClientError("AccessDenied")
+
+    s3.get_object = denied
+    with pytest.raises(FakeS3.ClientError):
+        store.get("rec-2")
