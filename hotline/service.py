@@ -163,6 +163,7 @@ class Hotline:
         from ivr.categories import categories_of
         from ivr.flows.hotline import HotlineFlow
         from routing.live import LiveRouter
+        from workorders.retention import DailyPurge
         from workorders.store import WorkOrderStore
 
         self.reactor = reactor
@@ -174,6 +175,10 @@ class Hotline:
         self.workorders = WorkOrderStore.from_config(
             self.redis, cfg.workorders, spool_dir=svc.spool_dir, prefix=svc.redis.key_prefix,
             cipher=cipher, categories=categories_of(cfg),
+        )
+        self.retention = DailyPurge(
+            self.workorders, self.redis, prefix=svc.redis.key_prefix, instance=svc.instance,
+            hour_utc=cfg.workorders.retention.purge_hour_utc,
         )
         self.router = LiveRouter(
             self.redis, self.config.routing, instance=svc.instance,
@@ -265,8 +270,19 @@ class Hotline:
                 return None
             return self._watched(deferred(replay_spool()), "audit replay")
 
+        def daily_purge() -> Any:
+            # Checked every few minutes; runs once a day across instances (a day lock key).
+            settings = self.config().workorders.retention
+            if not settings.daily_purge:
+                return None
+            self.retention.hour_utc = settings.purge_hour_utc  # follows a reload
+            return self._watched(
+                deferred(self.retention.run_if_due(self.reactor.seconds())), "retention purge"
+            )
+
         self._watched(deferred(self.router.sync_agents()), "agent sync")
-        for fn, every in ((dispatch, 0.25), (replay, 5.0), (audit_replay, 5.0)):
+        for fn, every in ((dispatch, 0.25), (replay, 5.0), (audit_replay, 5.0),
+                          (daily_purge, 300.0)):
             loop = task.LoopingCall(fn)
             loop.clock = self.reactor
             loop.start(every, now=False)

@@ -17,6 +17,8 @@ The keys are listed in docs/contracts.md ("Redis keys"). Shipped:
 ``wo:agent:<agent>``                   every order an agent holds                 created_at
 ``wo:open``                            orders not yet resolved or closed          created_at
 ``wo:agent-open:<agent>``              the open orders an agent holds             created_at
+``wo:retain``                          closed orders not under a legal hold       retain_until
+                                       (``workorders.retention.retained``)
 =====================================  =========================================  ==========
 
 "Open" is pending, assigned, in progress or on hold: work somebody still owes the caller.
@@ -28,6 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from workorders.model import Status, WorkOrder
+from workorders.retention import retained
 
 #: One indexer: the sorted sets (key suffix -> score) the order belongs to in its state.
 Indexer = Callable[[WorkOrder], Mapping[str, float]]
@@ -59,7 +62,7 @@ def open_work(order: WorkOrder) -> Mapping[str, float]:
     return sets
 
 
-INDEXERS: tuple[Indexer, ...] = (by_fields, open_work)
+INDEXERS: tuple[Indexer, ...] = (by_fields, open_work, retained)
 
 
 def memberships(order: WorkOrder, indexers: tuple[Indexer, ...] = INDEXERS) -> dict[str, float]:

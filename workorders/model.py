@@ -25,6 +25,12 @@ Contact, decided: ``contact`` logs a conversation with the customer (``channel``
 optional ``text``; history only, every status accepts it). A reached contact answers the
 caller (response clock) and, after a resolution, closes the feedback duty (feedback clock).
 
+Legal hold, decided: ``legal_hold`` (``legal_hold`` true or false, a ``reason``; every status
+accepts it and keeps its status) sets or releases the hold. Setting it again (or releasing an
+order that is not held) changes nothing but is recorded too: a retried command is harmless,
+and a second reason for the hold is kept. Who and why are in the history. A held order is
+never purged (``workorders.retention``); the hold does not move ``retain_until``.
+
 Reopen, decided:
 - ``resolved -> in_progress``: the answer did not hold but the agent who resolved it still owns
   the order (it is not closed yet), so it goes straight back to that agent's desk.
@@ -90,6 +96,7 @@ class Event(StrEnum):
     HOLD = "hold"  # waiting on the customer or a third party
     RESUME = "resume"  # the wait is over: back to the status the hold left
     CONTACT = "contact"  # a logged contact with the customer (history only)
+    LEGAL_HOLD = "legal_hold"  # set or release a legal hold: the order may not be purged
 
 
 #: The whole state machine: for each status, the events it accepts and the status they lead to.
@@ -99,6 +106,7 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.UPDATE: Status.PENDING,
         Event.NOTE: Status.PENDING,
         Event.CONTACT: Status.PENDING,
+        Event.LEGAL_HOLD: Status.PENDING,
     },
     Status.ASSIGNED: {
         Event.ASSIGN: Status.ASSIGNED,
@@ -108,6 +116,7 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.NOTE: Status.ASSIGNED,
         Event.HOLD: Status.ON_HOLD,
         Event.CONTACT: Status.ASSIGNED,
+        Event.LEGAL_HOLD: Status.ASSIGNED,
     },
     Status.IN_PROGRESS: {
         Event.ASSIGN: Status.IN_PROGRESS,
@@ -116,6 +125,7 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.NOTE: Status.IN_PROGRESS,
         Event.HOLD: Status.ON_HOLD,
         Event.CONTACT: Status.IN_PROGRESS,
+        Event.LEGAL_HOLD: Status.IN_PROGRESS,
     },
     Status.ON_HOLD: {
         Event.RESUME: Status.IN_PROGRESS,  # or assigned: the status the hold left (apply)
@@ -123,6 +133,7 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.UPDATE: Status.ON_HOLD,
         Event.NOTE: Status.ON_HOLD,
         Event.CONTACT: Status.ON_HOLD,
+        Event.LEGAL_HOLD: Status.ON_HOLD,
     },
     Status.RESOLVED: {
         Event.CLOSE: Status.CLOSED,
@@ -130,12 +141,14 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.UPDATE: Status.RESOLVED,
         Event.NOTE: Status.RESOLVED,
         Event.CONTACT: Status.RESOLVED,
+        Event.LEGAL_HOLD: Status.RESOLVED,
     },
     Status.CLOSED: {
         Event.REOPEN: Status.PENDING,
         Event.UPDATE: Status.CLOSED,  # a survey score may arrive after closing
         Event.NOTE: Status.CLOSED,
         Event.CONTACT: Status.CLOSED,
+        Event.LEGAL_HOLD: Status.CLOSED,
     },
 }
 
@@ -156,6 +169,7 @@ CHANGES: Mapping[Event, frozenset[str]] = {
     Event.HOLD: frozenset({"waiting_on", "reason"}),
     Event.RESUME: frozenset({"reason"}),
     Event.CONTACT: frozenset({"channel", "reached", "text"}),
+    Event.LEGAL_HOLD: frozenset({"legal_hold", "reason"}),
 }
 _HISTORY_ONLY = frozenset({"reason", "text", "waiting_on", "channel", "reached"})
 
@@ -247,6 +261,9 @@ class WorkOrder:
     csat: int | None = None
     nps: int | None = None
     history: tuple[HistoryEntry, ...] = ()
+    # Under a legal hold the order is never purged (``workorders.retention``), whatever its
+    # ``retain_until``; who set or released it, and why, is in the history.
+    legal_hold: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's shape (docs/contracts.md, "Work order"), plus ``retain_until``."""
@@ -272,6 +289,7 @@ class WorkOrder:
             "history": [entry.to_dict() for entry in self.history],
             "csat": self.csat,
             "nps": self.nps,
+            "legal_hold": self.legal_hold,
         }
 
     def to_json(self) -> str:
@@ -308,6 +326,7 @@ class WorkOrder:
                 csat=data.get("csat"),
                 nps=data.get("nps"),
                 history=tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ()),
+                legal_hold=bool(data.get("legal_hold", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WorkOrderError(f"not a work order: {exc!r}") from exc
@@ -418,7 +437,9 @@ def apply(
         updated = replace(
             updated, respond_by=started + timedelta(seconds=policy.response[updated.urgency])
         )
-    if new_status is Status.CLOSED:
+    if event is Event.CLOSE:
+        # The close itself, not a later note, survey score or legal hold on the closed order:
+        # retention counts from the last close.
         updated = replace(
             updated, retain_until=max(order.retain_until, add_years(at, policy.retention_years))
         )

@@ -129,6 +129,15 @@ class CalendarSettings(_Section):
         return frozenset(self.clocks)
 
 
+class RetentionSettings(_Section):
+    """The daily purge of orders past their retention (``workorders.retention``)."""
+
+    # Run the purge once a day inside ``ivr serve`` (one instance of several runs it).
+    daily_purge: bool = True
+    # The hour of the day (UTC) from which the day's purge runs.
+    purge_hour_utc: int = Field(3, ge=0, le=23)
+
+
 class WorkOrdersConfig(_Section):
     """``config/workorders.yaml``."""
 
@@ -145,6 +154,7 @@ class WorkOrdersConfig(_Section):
     # The customer hears back (a reached contact) within this many hours of a resolution.
     feedback_within_hours: float = Field(24.0, gt=0)
     calendar: CalendarSettings = CalendarSettings()
+    retention: RetentionSettings = RetentionSettings()
 
     @model_validator(mode="after")
     def _resolution_after_response(self) -> WorkOrdersConfig:

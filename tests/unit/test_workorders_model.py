@@ -47,6 +47,7 @@ REQUIRED = {
     Event.ASSIGN: {"agent": "agent102"},
     Event.HOLD: {"waiting_on": "customer", "reason": "meter reading"},
     Event.CONTACT: {"channel": "phone", "reached": True},
+    Event.LEGAL_HOLD: {"legal_hold": True, "reason": "court order 12/2026"},
 }
 
 #: Events that lead from a new order to each status.
@@ -299,6 +300,7 @@ def test_json_has_the_contract_shape():
         "id", "call_id", "caller", "menu_path", "category", "urgency", "queue", "agent",
         "status", "outcome", "created_at", "updated_at", "deadlines", "retain_until",
         "transcript", "confidence", "engine", "language", "history", "csat", "nps",
+        "legal_hold",
     }
     assert data["caller"] == {"number": "+821012345678", "name": "Kim"}
     assert data["created_at"] == "2026-03-02T09:30:00.000000Z"
