@@ -29,10 +29,21 @@ from api.errors import (
     as_api_error,
     status_of,
 )
-from api.resources import agents, decisions, health, metrics, openapi, queues, workorders
+from api.resources import (
+    agents,
+    decisions,
+    health,
+    metrics,
+    openapi,
+    queues,
+    reports,
+    workorders,
+)
 from api.routes import Actor, Call, Route, RouteTable
 from api.seams import AuditTrail, HealthSource, RouterView, Teams, WorkOrderReader
 from api.services import AgentService, WorkOrderService
+from api.services.reports import OrderReports
+from workorders.clocks import ClockPolicy
 
 __all__ = ["MAX_BODY_BYTES", "Api", "ApiRequest", "ApiResponse", "build_api", "build_routes"]
 
@@ -172,9 +183,11 @@ def _reasons(exc: ValidationError) -> str:
 def build_routes(
     *, router: RouterView, workorders_store: WorkOrderReader, health_source: HealthSource,
     audit: AuditTrail, teams: Teams | None = None,
+    clock_policy: Callable[[], ClockPolicy] = ClockPolicy,
 ) -> list[Route]:
     """Every route of the API, in the order of the document. ``teams``: an agent's team,
-    by default from the routing config in force (:func:`access.team_of`)."""
+    by default from the routing config in force (:func:`access.team_of`). ``clock_policy``:
+    the work-order clocks in force, for the KPIs (default: the shipped targets)."""
     if teams is None:
         def teams(agent_id: str) -> str | None:
             return team_of(router.config(), agent_id)
@@ -187,6 +200,7 @@ def build_routes(
     table += agents.routes(AgentService(router, audit, teams))
     table += decisions.routes(router)
     table += workorders.routes(WorkOrderService(workorders_store, audit, teams))
+    table += reports.routes(OrderReports(workorders_store, clock_policy))
     return table
 
 
@@ -194,7 +208,9 @@ def build_api(
     *, router: RouterView, workorders_store: WorkOrderReader, health_source: HealthSource,
     authenticator: Authenticator, audit: AuditTrail, clock: Callable[[], float],
     teams: Teams | None = None, max_body: int = MAX_BODY_BYTES,
+    clock_policy: Callable[[], ClockPolicy] = ClockPolicy,
 ) -> Api:
     routes = build_routes(router=router, workorders_store=workorders_store,
-                          health_source=health_source, audit=audit, teams=teams)
+                          health_source=health_source, audit=audit, teams=teams,
+                          clock_policy=clock_policy)
     return Api(routes, authenticator, clock, max_body=max_body)

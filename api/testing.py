@@ -77,6 +77,13 @@ class FakeWorkOrders:
             raise ConnectionError("Redis is away")
         return next((o for o in self.orders.values() if o.call_id == call_id), None)
 
+    async def created_between(self, start: float, end: float) -> list[WorkOrder]:
+        if self.down:
+            raise ConnectionError("Redis is away")
+        return sorted((o for o in self.orders.values()
+                       if start <= o.created_at.timestamp() < end),
+                      key=lambda o: o.created_at)
+
 
 @dataclass
 class FakeAudit:
@@ -151,7 +158,7 @@ def api_under_test(config: core.RoutingConfig, orders: Mapping[str, WorkOrder] |
     router = router or FakeRouter(config)
     store = store or FakeWorkOrders(orders)
     audit, health = FakeAudit(), FakeHealth()
-    extra = {} if max_body is None else {"max_body": max_body}
+    extra: dict[str, Any] = {} if max_body is None else {"max_body": max_body}
     api = build_api(router=router, workorders_store=store, health_source=health,
                     authenticator=FakeTokens(IDENTITIES), audit=audit, clock=lambda: 1234.5,
                     teams=TEAMS.get, **extra)

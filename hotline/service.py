@@ -213,6 +213,7 @@ class Hotline:
         self._failures: dict[str, Any] = {}  # what -> hotline.failures.RepeatedFailure
         self._loops: list[Any] = []
         self.metrics: Any = None  # hotline.metrics.QueueMetrics, registered while serving
+        self.order_metrics: Any = None  # hotline.metrics.OrderKpiMetrics, likewise
         self.watcher: Any = None  # hotline.reload.ConfigWatcher on the config directory
 
     def _speech(self, cfg: Any) -> Any:
@@ -312,6 +313,7 @@ class Hotline:
             router=self.router, workorders_store=self.workorders,
             health_source=HotlineHealth(self), authenticator=self.authenticator,
             audit=self.audit, clock=self.reactor.seconds,
+            clock_policy=lambda: self.config().workorders.clock_policy(),
         )
         return make_site(api, raw={"/metrics": MetricsResource()})
 
@@ -334,14 +336,15 @@ class Hotline:
         d.addCallbacks(self._ports.append, failed)
 
     def _start_ops(self) -> None:
-        """Queue gauges for /metrics (refreshed here, read by the scrape thread) and the
-        config-file watcher (the same reload as SIGHUP)."""
+        """Queue gauges and today's work-order KPIs for /metrics (refreshed here, read by the
+        scrape thread) and the config-file watcher (the same reload as SIGHUP)."""
         from prometheus_client import REGISTRY
         from twisted.internet import task
 
         from api import queue_report
-        from hotline.metrics import QueueMetrics
+        from hotline.metrics import OrderKpiMetrics, QueueMetrics
         from hotline.reload import ConfigWatcher
+        from hotline.report.orders import today_report
         from ivr.aio import deferred
 
         self.metrics = QueueMetrics(lambda: queue_report(self.router), self.reactor.seconds)
@@ -351,6 +354,20 @@ class Hotline:
         )
         loop.clock = self.reactor
         loop.start(1.0, now=True)
+        self._loops.append(loop)
+        self.order_metrics = OrderKpiMetrics(
+            lambda: today_report(self.workorders, self.config().workorders.clock_policy(),
+                                 self.reactor.seconds()),
+            self.reactor.seconds,
+        )
+        REGISTRY.register(self.order_metrics)
+        # A minute is fresh enough for a day's KPIs and keeps the reads of the day's orders
+        # to one pass a minute.
+        loop = task.LoopingCall(
+            lambda: self._watched(deferred(self.order_metrics.refresh()), "order metrics")
+        )
+        loop.clock = self.reactor
+        loop.start(60.0, now=True)
         self._loops.append(loop)
         self.watcher = ConfigWatcher(self.config().directory, self.reload, clock=self.reactor)
         self.watcher.start()
@@ -440,6 +457,11 @@ class Hotline:
 
             REGISTRY.unregister(self.metrics)
             self.metrics = None
+        if self.order_metrics is not None:
+            from prometheus_client import REGISTRY
+
+            REGISTRY.unregister(self.order_metrics)
+            self.order_metrics = None
         waits = [defer.maybeDeferred(port.stopListening) for port in self._ports]
         if self.ari is not None:
             waits.append(defer.maybeDeferred(self.ari.stop))
