@@ -348,27 +348,21 @@ class Hotline:
         from ivr.aio import deferred
 
         self.metrics = QueueMetrics(lambda: queue_report(self.router), self.reactor.seconds)
-        REGISTRY.register(self.metrics)
-        loop = task.LoopingCall(
-            lambda: self._watched(deferred(self.metrics.refresh()), "metrics")
-        )
-        loop.clock = self.reactor
-        loop.start(1.0, now=True)
-        self._loops.append(loop)
         self.order_metrics = OrderKpiMetrics(
             lambda: today_report(self.workorders, self.config().workorders.clock_policy(),
                                  self.reactor.seconds()),
             self.reactor.seconds,
         )
-        REGISTRY.register(self.order_metrics)
-        # A minute is fresh enough for a day's KPIs and keeps the reads of the day's orders
-        # to one pass a minute.
-        loop = task.LoopingCall(
-            lambda: self._watched(deferred(self.order_metrics.refresh()), "order metrics")
-        )
-        loop.clock = self.reactor
-        loop.start(60.0, now=True)
-        self._loops.append(loop)
+        # A minute is fresh enough for a day's KPIs: one read of the day's orders a minute.
+        for collector, every, what in ((self.metrics, 1.0, "metrics"),
+                                       (self.order_metrics, 60.0, "order metrics")):
+            REGISTRY.register(collector)
+            loop = task.LoopingCall(
+                lambda c=collector, w=what: self._watched(deferred(c.refresh()), w)
+            )
+            loop.clock = self.reactor
+            loop.start(every, now=True)
+            self._loops.append(loop)
         self.watcher = ConfigWatcher(self.config().directory, self.reload, clock=self.reactor)
         self.watcher.start()
 

@@ -19,6 +19,7 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from privacy.testing import random_field_cipher
+from workorders.kpi import percentile
 from workorders.store import WorkOrderStore
 
 CATEGORIES = ("fault", "inquiry", "change", "complaint", "other")
@@ -41,10 +42,7 @@ class CreationRun:
         return self.orders / self.seconds if self.seconds > 0 else 0.0
 
     def percentile_ms(self, p: float) -> float:
-        if not self.latencies:
-            return 0.0
-        rank = max(1, -(-len(self.latencies) * p // 100))
-        return self.latencies[int(rank) - 1] * 1000
+        return (percentile(self.latencies, p) or 0.0) * 1000
 
     def as_dict(self) -> dict[str, Any]:
         return {

@@ -35,6 +35,7 @@ import redis
 from privacy.fields import FieldCipher
 from privacy.testing import random_field_cipher
 from workorders import indexes, personal
+from workorders.kpi import percentile
 from workorders.model import Event, Policy, WorkOrder, apply, create_order
 from workorders.store import _to_hash
 
@@ -155,8 +156,7 @@ class ReadRun:
     found: float  # average ids answered
 
     def percentile_ms(self, p: float) -> float:
-        rank = max(1, -(-len(self.latencies) * p // 100))
-        return self.latencies[int(rank) - 1] * 1000
+        return (percentile(self.latencies, p) or 0.0) * 1000
 
     def as_dict(self) -> dict[str, Any]:
         return {
