@@ -16,6 +16,9 @@ document generated from the route table (``GET /api/openapi.json``), and the twi
 ``GET  /api/decisions``                  decisions:read      the last routing decisions
 ``GET  /api/calls/<call_id>/workorder``  workorders:read     the work order of a call (audited)
 ``GET  /api/workorders/<id>``            workorders:read     one work order (audited)
+``GET  /api/reports/orders``             queues:read         work-order KPIs per day, queue,
+                                                             category, urgency, agent
+                                                             (``?from=&to=``, UTC days)
 =======================================  ==================  ======================================
 """
 

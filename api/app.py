@@ -29,10 +29,21 @@ from api.errors import (
     as_api_error,
     status_of,
 )
-from api.resources import agents, decisions, health, metrics, openapi, queues, workorders
+from api.resources import (
+    agents,
+    decisions,
+    health,
+    metrics,
+    openapi,
+    queues,
+    reports,
+    workorders,
+)
 from api.routes import Actor, Call, Route, RouteTable
 from api.seams import AuditTrail, HealthSource, RouterView, Teams, WorkOrderReader
 from api.services import AgentService, WorkOrderService
+from api.services.reports import OrderReports
+from workorders.clocks import ClockPolicy
 
 if TYPE_CHECKING:
     from recordings.library import RecordingLibrary
@@ -175,10 +186,13 @@ def _reasons(exc: ValidationError) -> str:
 def build_routes(
     *, router: RouterView, workorders_store: WorkOrderReader, health_source: HealthSource,
     audit: AuditTrail, teams: Teams | None = None, recordings: RecordingLibrary | None = None,
+    clock_policy: Callable[[], ClockPolicy] = ClockPolicy,
 ) -> list[Route]:
     """Every route of the API, in the order of the document. ``teams``: an agent's team,
     by default from the routing config in force (:func:`access.team_of`); ``recordings``:
-    the audited recordings library (``/api/recordings``; without it, no such routes)."""
+    the audited recordings library (``/api/recordings``; without it, no such routes).
+    ``clock_policy``: the work-order clocks in force, for the KPIs (default: the shipped
+    targets)."""
     if teams is None:
         def teams(agent_id: str) -> str | None:
             return team_of(router.config(), agent_id)
@@ -191,6 +205,7 @@ def build_routes(
     table += agents.routes(AgentService(router, audit, teams))
     table += decisions.routes(router)
     table += workorders.routes(WorkOrderService(workorders_store, audit, teams))
+    table += reports.routes(OrderReports(workorders_store, clock_policy))
     if recordings is not None:
         from api.resources import recordings as recording_routes
         from api.services.recordings import RecordingService
@@ -204,8 +219,9 @@ def build_api(
     authenticator: Authenticator, audit: AuditTrail, clock: Callable[[], float],
     teams: Teams | None = None, max_body: int = MAX_BODY_BYTES,
     recordings: RecordingLibrary | None = None,
+    clock_policy: Callable[[], ClockPolicy] = ClockPolicy,
 ) -> Api:
     routes = build_routes(router=router, workorders_store=workorders_store,
                           health_source=health_source, audit=audit, teams=teams,
-                          recordings=recordings)
+                          recordings=recordings, clock_policy=clock_policy)
     return Api(routes, authenticator, clock, max_body=max_body)

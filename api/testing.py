@@ -77,6 +77,13 @@ class FakeWorkOrders:
             raise ConnectionError("Redis is away")
         return next((o for o in self.orders.values() if o.call_id == call_id), None)
 
+    async def created_between(self, start: float, end: float) -> list[WorkOrder]:
+        if self.down:
+            raise ConnectionError("Redis is away")
+        return sorted((o for o in self.orders.values()
+                       if start <= o.created_at.timestamp() < end),
+                      key=lambda o: o.created_at)
+
 
 @dataclass
 class FakeAudit:

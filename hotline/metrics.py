@@ -1,4 +1,4 @@
-"""Prometheus gauges per queue, from the live routing state.
+"""Prometheus gauges per queue, from the live routing state, and today's work-order KPIs.
 
 ``/metrics`` is rendered by prometheus_client in a thread of the reactor's pool, while the
 routing state lives in Redis behind ``redis.asyncio`` on the reactor thread. So the reactor
@@ -24,6 +24,24 @@ during a Redis outage shows stale figures as stale rather than failing.
 Work orders: ``hotline_workorder_escalations_total{clock,level}`` counts the SLA warnings and
 breaches this instance fired (``workorders.watch``; each fires on one instance only, so sum
 over instances).
+
+Work orders created today (UTC), :mod:`workorders.kpi`'s figures (:class:`OrderKpiMetrics`,
+refreshed every minute by the reactor, like the queue figures): each gauge has the labels
+``by`` (``all``, ``queue``, ``category``, ``urgency``, ``agent``) and ``name`` (the queue,
+category... ``all`` for ``by="all"``); a ratio with nothing to count yet is absent.
+
+=================================================  ===========================================
+``hotline_orders_created_today``                   orders created today
+``hotline_orders_assignment_within_target_ratio``  assigned within 2 h, of those decided (0-1)
+``hotline_orders_response_within_target_ratio``    answered within target, of those decided
+``hotline_orders_resolution_seconds{quantile}``    creation to resolution, p50 and p90
+``hotline_orders_first_contact_resolution_ratio``  resolved, never reopened, one contact
+``hotline_orders_reopen_ratio``                    reopened, of those resolved
+``hotline_orders_repeat_contact_ratio``            more than one contact, of those created
+``hotline_orders_csat_average``                    CSAT average (1-5)
+``hotline_orders_nps``                             NPS, -100 to 100
+``hotline_orders_kpi_age_seconds``                 seconds since the KPIs were read
+=================================================  ===========================================
 """
 
 from __future__ import annotations
@@ -38,6 +56,7 @@ from prometheus_client.registry import Collector
 from routing.core import SHOWN_STATUSES
 from workorders.clocks import ClockKind
 from workorders.escalation import Escalation, Level
+from workorders.kpi import DIMENSIONS, Figures, KpiReport
 
 QueueFigures = Mapping[str, Mapping[str, Any]]
 
@@ -115,5 +134,65 @@ class QueueMetrics(Collector):
         if read_at is not None:
             age = GaugeMetricFamily(
                 "hotline_queue_report_age_seconds", "Seconds since the queue figures were read")
+            age.add_metric([], max(0.0, self._clock() - read_at))
+            yield age
+
+
+#: Gauge name, help, and the figure (``Figures.as_dict()`` key, scale) it shows.
+_ORDER_GAUGES: tuple[tuple[str, str, str, float], ...] = (
+    ("created_today", "Work orders created today (UTC)", "created", 1.0),
+    ("assignment_within_target_ratio", "Assigned within the target, of those decided",
+     "assignment_within_target_pct", 0.01),
+    ("response_within_target_ratio", "Answered within the target, of those decided",
+     "response_within_target_pct", 0.01),
+    ("first_contact_resolution_ratio", "Resolved, never reopened, one contact",
+     "first_contact_resolution_pct", 0.01),
+    ("reopen_ratio", "Reopened, of those resolved", "reopen_pct", 0.01),
+    ("repeat_contact_ratio", "More than one contact, of those created", "repeat_contact_pct",
+     0.01),
+    ("csat_average", "CSAT average (1-5)", "csat_average", 1.0),
+    ("nps", "NPS: promoters minus detractors, percent points", "nps", 1.0),
+)
+
+
+class OrderKpiMetrics(Collector):
+    """A collector over the last KPIs of today's work orders (``read``: a ``KpiReport``)."""
+
+    def __init__(self, read: Callable[[], Awaitable[KpiReport]],
+                 clock: Callable[[], float]) -> None:
+        self._read = read
+        self._clock = clock
+        self._groups: list[tuple[str, str, Figures]] = []
+        self._read_at: float | None = None
+
+    async def refresh(self) -> None:
+        """Read today's KPIs now (on the reactor thread); on error the old ones stay."""
+        report = await self._read()
+        groups = [("all", "all", report.period.total)]
+        groups += [(by, name, figures) for by in DIMENSIONS
+                   for name, figures in sorted(report.period.by[by].items())]
+        self._groups, self._read_at = groups, self._clock()
+
+    def collect(self) -> Iterator[GaugeMetricFamily]:
+        groups, read_at = self._groups, self._read_at
+        for suffix, text, key, scale in _ORDER_GAUGES:
+            gauge = GaugeMetricFamily(f"hotline_orders_{suffix}", text, labels=["by", "name"])
+            for by, name, figures in groups:
+                value = figures.as_dict()[key]
+                if value is not None:
+                    gauge.add_metric([by, name], value * scale)
+            yield gauge
+        resolution = GaugeMetricFamily(
+            "hotline_orders_resolution_seconds", "Creation to resolution, of those resolved",
+            labels=["by", "name", "quantile"])
+        for by, name, figures in groups:
+            for quantile in (50, 90):
+                value = figures.resolution_percentile(quantile)
+                if value is not None:
+                    resolution.add_metric([by, name, str(quantile / 100)], value)
+        yield resolution
+        if read_at is not None:
+            age = GaugeMetricFamily(
+                "hotline_orders_kpi_age_seconds", "Seconds since the work-order KPIs were read")
             age.add_metric([], max(0.0, self._clock() - read_at))
             yield age

@@ -164,6 +164,7 @@ class Hotline:
         from ivr.categories import categories_of
         from ivr.flows.hotline import HotlineFlow
         from routing.live import LiveRouter
+        from workorders.retention import DailyPurge
         from workorders.store import WorkOrderStore
 
         self.reactor = reactor
@@ -175,6 +176,10 @@ class Hotline:
         self.workorders = WorkOrderStore.from_config(
             self.redis, cfg.workorders, spool_dir=svc.spool_dir, prefix=svc.redis.key_prefix,
             cipher=cipher, categories=categories_of(cfg),
+        )
+        self.retention = DailyPurge(
+            self.workorders, self.redis, prefix=svc.redis.key_prefix, instance=svc.instance,
+            hour_utc=cfg.workorders.retention.purge_hour_utc,
         )
         self.router = LiveRouter(
             self.redis, self.config.routing, instance=svc.instance,
@@ -222,6 +227,7 @@ class Hotline:
         self._loops: list[Any] = []
         self._purge_call: Any = None  # the next daily retention pass of the recordings
         self.metrics: Any = None  # hotline.metrics.QueueMetrics, registered while serving
+        self.order_metrics: Any = None  # hotline.metrics.OrderKpiMetrics, likewise
         self.watcher: Any = None  # hotline.reload.ConfigWatcher on the config directory
         self.session_key = session_key  # the screens' sessions and CSRF (access.sessions)
         self.screens: Any = None  # screens.aggregate.Aggregate, once the site is built
@@ -305,11 +311,21 @@ class Hotline:
             round_ = self.backoffice.run_once(self.reactor.seconds())
             return self._watched(deferred(round_), "back office")
 
+        def daily_purge() -> Any:
+            # Checked every few minutes; runs once a day across instances (a day lock key).
+            settings = self.config().workorders.retention
+            if not settings.daily_purge:
+                return None
+            self.retention.hour_utc = settings.purge_hour_utc  # follows a reload
+            return self._watched(
+                deferred(self.retention.run_if_due(self.reactor.seconds())), "retention purge"
+            )
+
         self._watched(deferred(self.router.sync_agents()), "agent sync")
         # backoffice.interval_s: a change takes a restart.
         every_round = float(self.config().workorders.backoffice.interval_s)
         loops: list[tuple[Any, float]] = [(dispatch, 0.25), (replay, 5.0), (audit_replay, 5.0),
-                                          (back_office, every_round)]
+                                          (back_office, every_round), (daily_purge, 300.0)]
         if self.recordings is not None:
             def recordings_retry() -> Any:
                 return self._watched(deferred(self.recordings.pipeline.retry_pending()),
@@ -392,6 +408,7 @@ class Hotline:
             health_source=HotlineHealth(self), authenticator=self.authenticator,
             audit=self.audit, clock=self.reactor.seconds,
             recordings=self.recordings.library if self.recordings is not None else None,
+            clock_policy=lambda: self.config().workorders.clock_policy(),
         )
         site = make_site(api, raw={"/metrics": MetricsResource()})
         from screens.wiring import attach_screens
@@ -418,24 +435,33 @@ class Hotline:
         d.addCallbacks(self._ports.append, failed)
 
     def _start_ops(self) -> None:
-        """Queue gauges for /metrics (refreshed here, read by the scrape thread) and the
-        config-file watcher (the same reload as SIGHUP)."""
+        """Queue gauges and today's work-order KPIs for /metrics (refreshed here, read by the
+        scrape thread) and the config-file watcher (the same reload as SIGHUP)."""
         from prometheus_client import REGISTRY
         from twisted.internet import task
 
         from api import queue_report
-        from hotline.metrics import QueueMetrics
+        from hotline.metrics import OrderKpiMetrics, QueueMetrics
         from hotline.reload import ConfigWatcher
+        from hotline.report.orders import today_report
         from ivr.aio import deferred
 
         self.metrics = QueueMetrics(lambda: queue_report(self.router), self.reactor.seconds)
-        REGISTRY.register(self.metrics)
-        loop = task.LoopingCall(
-            lambda: self._watched(deferred(self.metrics.refresh()), "metrics")
+        self.order_metrics = OrderKpiMetrics(
+            lambda: today_report(self.workorders, self.config().workorders.clock_policy(),
+                                 self.reactor.seconds()),
+            self.reactor.seconds,
         )
-        loop.clock = self.reactor
-        loop.start(1.0, now=True)
-        self._loops.append(loop)
+        # A minute is fresh enough for a day's KPIs: one read of the day's orders a minute.
+        for collector, every, what in ((self.metrics, 1.0, "metrics"),
+                                       (self.order_metrics, 60.0, "order metrics")):
+            REGISTRY.register(collector)
+            loop = task.LoopingCall(
+                lambda c=collector, w=what: self._watched(deferred(c.refresh()), w)
+            )
+            loop.clock = self.reactor
+            loop.start(every, now=True)
+            self._loops.append(loop)
         self.watcher = ConfigWatcher(self.config().directory, self.reload, clock=self.reactor)
         self.watcher.start()
 
@@ -526,6 +552,11 @@ class Hotline:
 
             REGISTRY.unregister(self.metrics)
             self.metrics = None
+        if self.order_metrics is not None:
+            from prometheus_client import REGISTRY
+
+            REGISTRY.unregister(self.order_metrics)
+            self.order_metrics = None
         waits = [defer.maybeDeferred(port.stopListening) for port in self._ports]
         if self.screens is not None:
             from ivr.aio import deferred

@@ -21,6 +21,8 @@ The keys are listed in docs/contracts.md ("Redis keys"). Shipped:
                                        (``workorders.escalation``)                due
 ``wo:backoffice``                      pending orders not handled live, for the   created_at
                                        back office (``model.back_office_reason``)
+``wo:retain``                          closed orders not under a legal hold       retain_until
+                                       (``workorders.retention.retained``)
 =====================================  =========================================  ==========
 
 "Open" is pending, assigned, in progress or on hold: work somebody still owes the caller.
@@ -37,6 +39,7 @@ from dataclasses import dataclass
 
 from workorders.escalation import DueClocks
 from workorders.model import Status, WorkOrder, back_office_reason
+from workorders.retention import retained
 
 #: One indexer: the sorted sets (key suffix -> score) the order belongs to in its state.
 Indexer = Callable[[WorkOrder], Mapping[str, float]]
@@ -79,7 +82,7 @@ def back_office_work(order: WorkOrder) -> Mapping[str, float]:
 #: ``wo:due``); the shipped service standard, see :func:`configured`.
 due_clocks: Indexer = DueClocks()
 
-INDEXERS: tuple[Indexer, ...] = (by_fields, open_work, due_clocks, back_office_work)
+INDEXERS: tuple[Indexer, ...] = (by_fields, open_work, due_clocks, back_office_work, retained)
 
 
 def configured(due: Indexer) -> tuple[Indexer, ...]:

@@ -38,6 +38,12 @@ Repeat contact, decided: ``repeat`` (``call_id`` of the new call) counts one mor
 open order (``contacts``) instead of a second order; the store links the call atomically at
 creation (``WorkOrderStore.create_for_call``), the model only defines the entry.
 
+Legal hold, decided: ``legal_hold`` (``legal_hold`` true or false, a ``reason``; every status
+accepts it and keeps its status) sets or releases the hold. Setting it again (or releasing an
+order that is not held) changes nothing but is recorded too: a retried command is harmless,
+and a second reason for the hold is kept. Who and why are in the history. A held order is
+never purged (``workorders.retention``); the hold does not move ``retain_until``.
+
 Reopen, decided:
 - ``resolved -> in_progress``: the answer did not hold but the agent who resolved it still owns
   the order (it is not closed yet), so it goes straight back to that agent's desk.
@@ -105,6 +111,7 @@ class Event(StrEnum):
     CONTACT = "contact"  # a logged contact with the customer (history only)
     BACK_OFFICE = "back_office"  # not handled live: back to pending, for the back office
     REPEAT = "repeat"  # the caller called again about it: one more contact (the new call id)
+    LEGAL_HOLD = "legal_hold"  # set or release a legal hold: the order may not be purged
 
 
 #: The whole state machine: for each status, the events it accepts and the status they lead to.
@@ -116,6 +123,7 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.CONTACT: Status.PENDING,
         Event.BACK_OFFICE: Status.PENDING,
         Event.REPEAT: Status.PENDING,
+        Event.LEGAL_HOLD: Status.PENDING,
     },
     Status.ASSIGNED: {
         Event.ASSIGN: Status.ASSIGNED,
@@ -127,6 +135,7 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.CONTACT: Status.ASSIGNED,
         Event.BACK_OFFICE: Status.PENDING,
         Event.REPEAT: Status.ASSIGNED,
+        Event.LEGAL_HOLD: Status.ASSIGNED,
     },
     Status.IN_PROGRESS: {
         Event.ASSIGN: Status.IN_PROGRESS,
@@ -137,6 +146,7 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.CONTACT: Status.IN_PROGRESS,
         Event.BACK_OFFICE: Status.PENDING,
         Event.REPEAT: Status.IN_PROGRESS,
+        Event.LEGAL_HOLD: Status.IN_PROGRESS,
     },
     Status.ON_HOLD: {
         Event.RESUME: Status.IN_PROGRESS,  # or assigned: the status the hold left (apply)
@@ -145,6 +155,7 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.NOTE: Status.ON_HOLD,
         Event.CONTACT: Status.ON_HOLD,
         Event.REPEAT: Status.ON_HOLD,
+        Event.LEGAL_HOLD: Status.ON_HOLD,
     },
     Status.RESOLVED: {
         Event.CLOSE: Status.CLOSED,
@@ -152,12 +163,14 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.UPDATE: Status.RESOLVED,
         Event.NOTE: Status.RESOLVED,
         Event.CONTACT: Status.RESOLVED,
+        Event.LEGAL_HOLD: Status.RESOLVED,
     },
     Status.CLOSED: {
         Event.REOPEN: Status.PENDING,
         Event.UPDATE: Status.CLOSED,  # a survey score may arrive after closing
         Event.NOTE: Status.CLOSED,
         Event.CONTACT: Status.CLOSED,
+        Event.LEGAL_HOLD: Status.CLOSED,
     },
 }
 
@@ -180,6 +193,7 @@ CHANGES: Mapping[Event, frozenset[str]] = {
     Event.CONTACT: frozenset({"channel", "reached", "text"}),
     Event.BACK_OFFICE: frozenset({"reason", "text"}),
     Event.REPEAT: frozenset({"call_id"}),
+    Event.LEGAL_HOLD: frozenset({"legal_hold", "reason"}),
 }
 _HISTORY_ONLY = frozenset({"reason", "text", "waiting_on", "channel", "reached", "call_id"})
 
@@ -289,6 +303,9 @@ class WorkOrder:
     contacts: int = 1
     # Why it was sent to the back office (``Event.BACK_OFFICE``), kept after assignment.
     back_office: str | None = None
+    # Under a legal hold the order is never purged (``workorders.retention``), whatever its
+    # ``retain_until``; who set or released it, and why, is in the history.
+    legal_hold: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's shape (docs/contracts.md, "Work order"), plus ``retain_until``."""
@@ -317,6 +334,7 @@ class WorkOrder:
             "escalations": list(self.escalations),
             "contacts": self.contacts,
             "back_office": self.back_office,
+            "legal_hold": self.legal_hold,
         }
 
     def to_json(self) -> str:
@@ -356,6 +374,7 @@ class WorkOrder:
                 escalations=tuple(str(key) for key in data.get("escalations") or ()),
                 contacts=int(data.get("contacts") or 1),
                 back_office=data.get("back_office"),
+                legal_hold=bool(data.get("legal_hold", False)),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WorkOrderError(f"not a work order: {exc!r}") from exc
@@ -472,7 +491,9 @@ def apply(
         updated = replace(
             updated, respond_by=started + timedelta(seconds=policy.response[updated.urgency])
         )
-    if new_status is Status.CLOSED:
+    if event is Event.CLOSE:
+        # The close itself, not a later note, survey score or legal hold on the closed order:
+        # retention counts from the last close.
         updated = replace(
             updated, retain_until=max(order.retain_until, add_years(at, policy.retention_years))
         )

@@ -188,6 +188,15 @@ class BackOfficeSettings(_Section):
     batch: int = Field(200, ge=1)
 
 
+class RetentionSettings(_Section):
+    """The daily purge of orders past their retention (``workorders.retention``)."""
+
+    # Run the purge once a day inside ``ivr serve`` (one instance of several runs it).
+    daily_purge: bool = True
+    # The hour of the day (UTC) from which the day's purge runs.
+    purge_hour_utc: int = Field(3, ge=0, le=23)
+
+
 class WorkOrdersConfig(_Section):
     """``config/workorders.yaml``."""
 
@@ -220,6 +229,7 @@ class WorkOrdersConfig(_Section):
                 "miss the assignment target for every order it takes"
             )
         return self
+    retention: RetentionSettings = RetentionSettings()
 
     @model_validator(mode="after")
     def _resolution_after_response(self) -> WorkOrdersConfig:

@@ -89,6 +89,12 @@ def check_history_words(event: str, changes: Mapping[str, Any]) -> None:
             raise WorkOrderError(f"contact: channel must be one of {list(CHANNELS)}")
         if not isinstance(changes.get("reached"), bool):
             raise WorkOrderError("contact: reached (true or false) is required")
+    if event == "legal_hold":
+        if not isinstance(changes.get("legal_hold"), bool):
+            raise WorkOrderError("legal_hold: legal_hold (true to set, false to release) is "
+                                 "required")
+        if not isinstance(changes.get("reason"), str) or not changes["reason"].strip():
+            raise WorkOrderError("legal_hold: a reason is required (it is kept in the history)")
 
 
 def coerce(values: Mapping[str, Any], categories: Collection[str]) -> dict[str, Any]:
@@ -133,6 +139,12 @@ def _confidence(value: Any) -> float | None:
     return float(value)
 
 
+def _flag(value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise TypeError("true or false is required")
+    return value
+
+
 def _menu_path(value: Iterable[Any]) -> tuple[str, ...]:
     if isinstance(value, str) or not all(isinstance(step, str) for step in value):
         raise TypeError("a list of strings is required")
@@ -153,6 +165,7 @@ _COERCE: dict[str, Callable[[Any], object]] = {
     "csat": _score(1, 5),
     "nps": _score(0, 10),
     "menu_path": _menu_path,
+    "legal_hold": _flag,
 }
 
 

@@ -120,3 +120,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--interval", default="15m", help="interval length: 15m, 1h, 30s ...")
     parser.add_argument("--out", help="write the chart: report.png or report.html")
     parser.add_argument("--redis", help="Redis URL (default: service.yaml redis.url)")
+    # `ivr report orders`: the work-order KPIs (without a subcommand: the queue report).
+    sub = parser.add_subparsers(dest="report_command", metavar="{orders}")
+    from hotline.report import orders
+
+    p = sub.add_parser("orders", help="work-order KPIs per day, queue, category, urgency, "
+                       "agent")
+    orders.add_arguments(p)
+    p.set_defaults(func=orders.main)

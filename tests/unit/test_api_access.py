@@ -47,6 +47,7 @@ EXPECTED: list[tuple[str, str, str, tuple[int, ...]]] = [
      (401, 403, 403, 403, 200, 403)),
     ("GET /api/calls/{call_id}/workorder", "GET", "/api/calls/c-9/workorder",
      (401, 404, 404, 403, 404, 403)),
+    ("GET /api/reports/orders", "GET", "/api/reports/orders", (401, 403, 200, 403, 200, 403)),
 ]
 
 

@@ -49,6 +49,7 @@ REQUIRED = {
     Event.CONTACT: {"channel": "phone", "reached": True},
     Event.BACK_OFFICE: {"reason": "needs-back-office"},
     Event.REPEAT: {"call_id": "1732790999.3"},
+    Event.LEGAL_HOLD: {"legal_hold": True, "reason": "court order 12/2026"},
 }
 
 #: Events that lead from a new order to each status.
@@ -303,6 +304,7 @@ def test_json_has_the_contract_shape():
         "transcript", "confidence", "engine", "language", "history", "csat", "nps",
         "escalations",
         "contacts", "back_office",
+        "legal_hold",
     }
     assert data["caller"] == {"number": "+821012345678", "name": "Kim"}
     assert data["created_at"] == "2026-03-02T09:30:00.000000Z"

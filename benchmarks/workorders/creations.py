@@ -1,0 +1,123 @@
+"""Work-order creations through the real store (``WorkOrderStore.create_for_call``: sealing of
+the personal fields, the create Lua script with its indexes and event), timed one by one.
+
+Single client: one coroutine, one creation after the other. Concurrent: ``procs`` processes,
+each with its own store and connection pool and ``tasks`` coroutines creating at once; the
+rate is all creations over the wall time between a common start and the last reply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import tempfile
+import time
+import uuid
+from dataclasses import dataclass
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from privacy.testing import random_field_cipher
+from workorders.kpi import percentile
+from workorders.store import WorkOrderStore
+
+CATEGORIES = ("fault", "inquiry", "change", "complaint", "other")
+URGENCIES = ("normal", "important", "urgent")
+
+
+@dataclass(frozen=True)
+class CreationRun:
+    """One measured run: how many, how long, each creation's latency (seconds, sorted)."""
+
+    label: str
+    orders: int
+    seconds: float
+    latencies: tuple[float, ...]
+    client_cpu_s: float = 0.0  # the client processes' CPU time (user + system)
+    redis_cpu_s: float = 0.0  # redis-server's (INFO cpu), set by the runner
+
+    @property
+    def rate(self) -> float:
+        return self.orders / self.seconds if self.seconds > 0 else 0.0
+
+    def percentile_ms(self, p: float) -> float:
+        return (percentile(self.latencies, p) or 0.0) * 1000
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "run": self.label,
+            "orders": self.orders,
+            "seconds": round(self.seconds, 3),
+            "creations_per_s": round(self.rate, 1),
+            "p50_ms": round(self.percentile_ms(50), 3),
+            "p99_ms": round(self.percentile_ms(99), 3),
+            "max_ms": round(self.latencies[-1] * 1000, 3) if self.latencies else 0.0,
+            # CPU per creation: what the machine's load does not change much.
+            "client_cpu_us_per_order": round(self.client_cpu_s / self.orders * 1e6, 1),
+            "redis_cpu_us_per_order": round(self.redis_cpu_s / self.orders * 1e6, 1),
+        }
+
+
+async def _create(url: str, prefix: str, count: int, tasks: int, start_at: float | None
+                  ) -> tuple[list[float], float, float, float]:
+    """Create ``count`` orders with ``tasks`` coroutines: (latencies, first start, last end,
+    CPU seconds of this process)."""
+    client = aioredis.Redis.from_url(url, socket_timeout=10, max_connections=tasks + 4)
+    store = WorkOrderStore(client, tempfile.mkdtemp(prefix="bench-spool-"), prefix=prefix,
+                           cipher=random_field_cipher(), timeout=10.0,
+                           max_in_flight=max(1, tasks))
+    tag = uuid.uuid4().hex[:8]
+    latencies: list[float] = []
+    await store.create_for_call(f"warm-{tag}", "+4930555000", "Warm Up", time.time())
+    if start_at is not None:  # the processes of a concurrent run start together
+        await asyncio.sleep(max(0.0, start_at - time.time()))
+    began = time.perf_counter()
+    wall_began = time.time()
+    cpu = time.process_time()
+
+    async def worker(first: int) -> None:
+        for n in range(first, count, tasks):
+            at = time.perf_counter()
+            await store.create_for_call(
+                f"{tag}-{n}", f"+49305550{n % 100000:05d}", f"Caller {n}", time.time(),
+                category=CATEGORIES[n % len(CATEGORIES)], urgency=URGENCIES[n % 3],
+                queue="general", transcript="the line has been dead since this morning",
+            )
+            latencies.append(time.perf_counter() - at)
+
+    await asyncio.gather(*(worker(i) for i in range(tasks)))
+    elapsed = time.perf_counter() - began
+    cpu = time.process_time() - cpu
+    await client.aclose()
+    return latencies, wall_began, wall_began + elapsed, cpu
+
+
+def _process(url: str, prefix: str, count: int, tasks: int, start_at: float,
+             out: Any) -> None:
+    out.put(asyncio.run(_create(url, prefix, count, tasks, start_at)))
+
+
+def single(url: str, prefix: str, orders: int) -> CreationRun:
+    latencies, began, ended, cpu = asyncio.run(_create(url, prefix, orders, 1, None))
+    return CreationRun("single client", orders, ended - began, tuple(sorted(latencies)), cpu)
+
+
+def concurrent(url: str, prefix: str, orders: int, procs: int, tasks: int) -> CreationRun:
+    """``orders`` split over ``procs`` processes of ``tasks`` coroutines each."""
+    ctx = multiprocessing.get_context("spawn")
+    out = ctx.Queue()
+    start_at = time.time() + 2.0 + 0.5 * procs  # after every process has imported and warmed
+    share = [orders // procs + (1 if i < orders % procs else 0) for i in range(procs)]
+    workers = [ctx.Process(target=_process, args=(url, prefix, n, tasks, start_at, out))
+               for n in share]
+    for w in workers:
+        w.start()
+    results = [out.get() for _ in workers]
+    for w in workers:
+        w.join()
+    latencies = sorted(x for lat, _, _, _ in results for x in lat)
+    began = min(b for _, b, _, _ in results)
+    ended = max(e for _, _, e, _ in results)
+    return CreationRun(f"concurrent ({procs} processes x {tasks} tasks)", orders, ended - began,
+                       tuple(latencies), sum(c for _, _, _, c in results))

@@ -1,0 +1,254 @@
+"""List and filter reads with many orders stored, and Redis memory per order.
+
+Loading: orders are written straight in the store's layout (``workorders.store``: the hash with
+its sealed personal fields, the history list, ``wo:by-call``, the caller's set, ``wo:index``
+and every secondary index of ``workorders.indexes.INDEXERS``, with their scores) by a Lua
+script, 5,000 orders a call, from a pool of template orders made by the real model and sealed
+by the real cipher: order n is template ``n % pool`` with its own id, call id and caller set,
+created ``spacing`` seconds after order n-1. Sealing each of a million orders anew would only
+cost the loader time: a sealed value has the same size whatever the plaintext of the same
+length. Statuses as in a steady state, most orders closed (``LIVES``; with the default pool
+of 200: 180 of 255 templates closed, 15 pending, 15 of each other status).
+
+Reads (what the shipped indexes allow; the query layer of ``ivr orders list`` is built on
+them), each timed from request to reply, at a random point in the stored period:
+
+- ``index page``: ``ZRANGE wo:status:pending <t> -inf BYSCORE REV LIMIT 0 50``: the ids of
+  the 50 newest pending orders created before ``t``;
+- ``page with orders``: the same, then the 50 hashes (``HGETALL``, one pipeline);
+- ``two filters, walk``: pending and category ``fault``: the smaller set walked newest-first
+  from ``t`` in pages of 200 (``ZRANGE ... BYSCORE REV LIMIT``), each page checked against the
+  other set with one ``ZMSCORE``, until 50 ids are found (or the set ends);
+- ``two filters, ZINTERSTORE``: the same answer by ``ZINTERSTORE`` of the two sets into a
+  temporary key, then ``ZRANGE ... BYSCORE REV LIMIT 0 50`` and ``DEL``; for comparison.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from privacy.fields import FieldCipher
+from privacy.testing import random_field_cipher
+from workorders import indexes, personal
+from workorders.kpi import percentile
+from workorders.model import Event, Policy, WorkOrder, apply, create_order
+from workorders.store import _to_hash
+
+PAGE = 50
+WALK_PAGE = 200
+CATEGORIES = ("fault", "inquiry", "change", "complaint", "other")
+URGENCIES = ("normal", "important", "urgent")
+# Where orders are in a steady state: most of them closed long ago.
+LIVES: tuple[tuple[int, tuple[Event, ...]], ...] = (
+    (2, ()),  # pending
+    (1, (Event.ASSIGN,)),
+    (2, (Event.ASSIGN, Event.START)),
+    (1, (Event.ASSIGN, Event.START, Event.HOLD)),
+    (4, (Event.ASSIGN, Event.START, Event.RESOLVE)),
+    (90, (Event.ASSIGN, Event.START, Event.RESOLVE, Event.CLOSE)),
+)
+CHANGES: dict[Event, dict[str, Any]] = {
+    Event.HOLD: {"waiting_on": "customer", "reason": "meter reading"},
+    Event.RESOLVE: {"outcome": "fixed"},
+}
+
+
+@dataclass(frozen=True)
+class Template:
+    """One template order: its hash fields and history as stored, its index memberships."""
+
+    fields: dict[str, str]
+    history: list[str]
+    sets: dict[str, float]  # key suffix -> score offset from the order's creation time
+    number: str
+
+
+def templates(pool: int, cipher: FieldCipher, agents: int = 50) -> list[Template]:
+    import json
+
+    policy = Policy()
+    rnd = random.Random(11)
+    out = []
+    t0 = 1_700_000_000.0
+    # Each life gets its share of the pool, at least 15 templates, so that every status
+    # meets every category and urgency (n % 5, n // 5 % 3).
+    lives = [life for weight, life in LIVES
+             for _ in range(max(15, round(weight * pool / 100)))]
+    for n, life in enumerate(lives):
+        number = f"+4930{rnd.randrange(10**7):07d}"
+        order: WorkOrder = create_order(
+            str(n), f"call-{n}", number, f"Caller {n}", t0, policy,
+            category=CATEGORIES[n % 5], urgency=URGENCIES[n // 5 % 3], queue="general",
+            transcript="the line has been dead since this morning, please send someone",
+        )
+        agent = f"agent{rnd.randrange(agents):03d}"
+        for step, event in enumerate(life):
+            changes = {"agent": agent} if event is Event.ASSIGN else CHANGES.get(event, {})
+            order = apply(order, event, t0 + 600 * (step + 1), agent, policy, **changes)
+        created = order.created_at.timestamp()
+        fields = personal.seal_hash(_to_hash(order), order.call_id, cipher)
+        history = [
+            json.dumps(personal.seal_entry(h.to_dict(), order.call_id, cipher),
+                       ensure_ascii=True, separators=(",", ":"))
+            for h in order.history
+        ]
+        sets = {k: v - created for k, v in indexes.memberships(order).items()}
+        out.append(Template(fields, history, sets, number))
+    return out
+
+
+# The loader runs inside Redis: a Python client spends ~50 us per command, Redis ~2.
+_LOAD = """
+local tpls = cjson.decode(ARGV[1])
+local prefix, first, last = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
+local t0, spacing, callers = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+for n = first, last do
+  local t = tpls[(n % #tpls) + 1]
+  local id = string.format('%d', n)
+  local call = 'bench-' .. id
+  local created = t0 + n * spacing
+  local key = prefix .. 'wo:' .. id
+  redis.call('HSET', key, 'id', id, 'call_id', call, unpack(t[1]))
+  redis.call('RPUSH', key .. ':history', unpack(t[2]))
+  redis.call('SET', prefix .. 'wo:by-call:' .. call, id)
+  local caller = redis.sha1hex(string.format('%d', n % callers))
+  redis.call('SADD', prefix .. 'wo:by-caller:' .. caller .. string.sub(caller, 1, 24), id)
+  redis.call('ZADD', prefix .. 'wo:index', string.format('%.6f', created), id)
+  for i = 1, #t[3], 2 do
+    redis.call('ZADD', prefix .. t[3][i], string.format('%.6f', created + t[3][i + 1]), id)
+  end
+end
+return last - first + 1
+"""
+
+
+def load(client: redis.Redis, prefix: str, orders: int, *, pool: int = 200,
+         spacing: float = 30.0, batch: int = 5000, t0: float = 1_700_000_000.0,
+         progress: Callable[[int], None] | None = None) -> float:
+    """Write ``orders`` orders in the store's layout; the seconds it took. The caller sets
+    get keys as long as the blind index's (64 hex digits), a caller calling 3 times."""
+    import json
+
+    pool_orders = templates(pool, random_field_cipher())
+    packed = json.dumps([
+        [[x for k, v in t.fields.items() if k not in ("id", "call_id") for x in (k, v)],
+         t.history, [x for k, v in t.sets.items() for x in (k, v)]]
+        for t in pool_orders
+    ])
+    script = client.register_script(_LOAD)
+    began = time.perf_counter()
+    for first in range(1, orders + 1, batch):
+        last = min(orders, first + batch - 1)
+        script(args=[packed, prefix, first, last, t0, spacing, max(1, orders // 3)])
+        if progress is not None:
+            progress(last)
+    client.set(f"{prefix}wo:seq", orders)
+    return time.perf_counter() - began
+
+
+@dataclass(frozen=True)
+class ReadRun:
+    label: str
+    latencies: tuple[float, ...]  # sorted, seconds
+    found: float  # average ids answered
+
+    def percentile_ms(self, p: float) -> float:
+        return (percentile(self.latencies, p) or 0.0) * 1000
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "read": self.label,
+            "queries": len(self.latencies),
+            "p50_ms": round(self.percentile_ms(50), 3),
+            "p99_ms": round(self.percentile_ms(99), 3),
+            "max_ms": round(self.latencies[-1] * 1000, 3),
+            "ids_per_answer": round(self.found, 1),
+        }
+
+
+def _ids(reply: Any) -> list[str]:
+    return [i.decode() if isinstance(i, bytes) else str(i) for i in reply]
+
+
+def index_page(client: redis.Redis, key: str, before: float, count: int = PAGE,
+               offset: int = 0) -> list[str]:
+    return _ids(client.zrange(key, f"({before}", "-inf", desc=True, byscore=True,
+                              offset=offset, num=count))
+
+
+def page_with_orders(client: redis.Redis, prefix: str, key: str, before: float) -> list[str]:
+    ids = index_page(client, key, before)
+    pipe = client.pipeline(transaction=False)
+    for order_id in ids:
+        pipe.hgetall(f"{prefix}wo:{order_id}")
+    pipe.execute()
+    return ids
+
+
+def two_filters_walk(client: redis.Redis, first: str, second: str, before: float) -> list[str]:
+    """The newest ``PAGE`` ids in both sets created before ``before``: walk the smaller."""
+    small, large = sorted((first, second), key=client.zcard)
+    found: list[str] = []
+    offset = 0
+    while len(found) < PAGE:
+        ids = index_page(client, small, before, WALK_PAGE, offset)
+        if not ids:
+            break
+        scores = client.zmscore(large, ids)
+        found += [i for i, s in zip(ids, scores, strict=True) if s is not None]
+        offset += len(ids)
+    return found[:PAGE]
+
+
+def two_filters_interstore(client: redis.Redis, prefix: str, first: str, second: str,
+                           before: float) -> list[str]:
+    tmp = f"{prefix}tmp:{random.randrange(10**9)}"
+    client.zinterstore(tmp, {first: 1, second: 0})
+    ids = index_page(client, tmp, before)
+    client.delete(tmp)
+    return ids
+
+
+def measure(label: str, query: Callable[[float], list[str]], times: Iterator[float],
+            queries: int) -> ReadRun:
+    latencies, found = [], 0
+    for _ in range(queries):
+        before = next(times)
+        began = time.perf_counter()
+        found += len(query(before))
+        latencies.append(time.perf_counter() - began)
+    return ReadRun(label, tuple(sorted(latencies)), found / max(1, queries))
+
+
+def reads(client: redis.Redis, prefix: str, orders: int, queries: int, *,
+          spacing: float = 30.0, t0: float = 1_700_000_000.0) -> list[ReadRun]:
+    rnd = random.Random(5)
+
+    def times() -> Iterator[float]:
+        while True:  # a random moment of the stored period
+            yield t0 + rnd.uniform(0.05, 1.0) * orders * spacing
+
+    pending, fault = f"{prefix}wo:status:pending", f"{prefix}wo:category:fault"
+    closed, urgent = f"{prefix}wo:status:closed", f"{prefix}wo:urgency:urgent"
+    return [
+        measure("index page: pending, newest 50 before t", lambda t: index_page(
+            client, pending, t), times(), queries),
+        measure("page with orders: the same + 50 HGETALL", lambda t: page_with_orders(
+            client, prefix, pending, t), times(), queries),
+        measure("two filters, walk: pending & fault", lambda t: two_filters_walk(
+            client, pending, fault, t), times(), queries),
+        measure("two filters, walk: closed & urgent", lambda t: two_filters_walk(
+            client, closed, urgent, t), times(), queries),
+        measure("two filters, ZINTERSTORE: pending & fault", lambda t: two_filters_interstore(
+            client, prefix, pending, fault, t), times(), max(10, queries // 10)),
+    ]
+
+
+def used_memory(client: redis.Redis) -> int:
+    return int(client.info("memory")["used_memory"])
