@@ -167,8 +167,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from access import cli as tokenscli
     from audit import cli as auditcli
+    from events import cli as eventscli
     from hotline import agentcli, report
     from privacy import cli as keyscli
+    from webhooks import cli as webhookscli
 
     # Subcommands whose options their own module declares (``add_arguments``).
     for name, help_text, module, run in (
@@ -179,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("audit", "verify the audit log's hash chain, list its entries", auditcli,
          auditcli.main),
         ("keys", "master key and data keys: init, check, rotate (README)", keyscli, _cmd_keys),
+        ("webhooks", "a webhook's dead letters: list, redrive", webhookscli, webhookscli.main),
+        ("events", "tail the events stream; its consumer groups", eventscli, eventscli.main),
     ):
         p = sub.add_parser(name, help=help_text)
         module.add_arguments(p)

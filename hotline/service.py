@@ -74,6 +74,9 @@ def check_runtime(cfg: Any) -> list[str]:
     from hotline.endpoints import http_exposure_problems
 
     problems += http_exposure_problems(cfg.service.http, cfg.directory / "service.yaml")
+    from webhooks import secret_problems
+
+    problems += secret_problems(cfg.webhooks, cfg.directory / "webhooks.yaml")
     for label, path in (
         ("service.yaml: asterisk.sounds_dir", cfg.service.asterisk.host_sounds_dir),
         ("service.yaml: spool_dir", Path(cfg.service.spool_dir)),
@@ -208,6 +211,7 @@ class Hotline:
         self._failures: dict[str, Any] = {}  # what -> hotline.failures.RepeatedFailure
         self._loops: list[Any] = []
         self.metrics: Any = None  # hotline.metrics.QueueMetrics, registered while serving
+        self.webhooks: Any = None  # webhooks.deliverer.Webhooks, when webhooks.yaml has any
         self.watcher: Any = None  # hotline.reload.ConfigWatcher on the config directory
 
     def _speech(self, cfg: Any) -> Any:
@@ -273,6 +277,7 @@ class Hotline:
             self._loops.append(loop)
         signal.signal(signal.SIGHUP, lambda *_: self.reactor.callFromThread(self.reload))
         self._start_ops()
+        self._start_webhooks()
         from callbacks.flow import caller_id_notice
 
         notice = caller_id_notice(self.config.routing())
@@ -338,6 +343,19 @@ class Hotline:
         self._loops.append(loop)
         self.watcher = ConfigWatcher(self.config().directory, self.reload, clock=self.reactor)
         self.watcher.start()
+
+    def _start_webhooks(self) -> None:
+        """The deliverers of ``webhooks.yaml`` (none configured: nothing runs); each reads the
+        events through its consumer group, as this instance."""
+        from webhooks.deliverer import Webhooks
+
+        cfg = self.config()
+        self.webhooks = Webhooks.from_config(
+            cfg.webhooks, self.redis, self.reactor, instance=cfg.service.instance,
+            prefix=cfg.service.redis.key_prefix, failures=self._failures_of,
+        )
+        if self.webhooks is not None:
+            self.webhooks.start()
 
     def reload(self) -> bool:
         from ivr.aio import deferred
@@ -425,6 +443,8 @@ class Hotline:
             REGISTRY.unregister(self.metrics)
             self.metrics = None
         waits = [defer.maybeDeferred(port.stopListening) for port in self._ports]
+        if self.webhooks is not None:
+            waits.append(self.webhooks.stop())
         if self.ari is not None:
             waits.append(defer.maybeDeferred(self.ari.stop))
         return defer.DeferredList(waits)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     from ivr.prompts import PromptsConfig
     from ivr.speech.schema import IntentsConfig
     from routing.core import RoutingConfig
+    from webhooks.schema import WebhooksConfig
     from workorders.schema import WorkOrdersConfig
 
 __all__ = [
@@ -153,6 +154,8 @@ class HotlineConfig:
     routing: RoutingConfig  # built from queues.yaml, agents.yaml and routing.yaml
     # Every language, the default one included.
     languages: dict[str, Language] = field(default_factory=dict)
+    # webhooks.yaml, optional (None: no file, no webhooks).
+    webhooks: WebhooksConfig | None = None
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -179,6 +182,7 @@ def load_config(
     # break ``import ivr.config``.
     from ivr.prompts import PromptsConfig
     from ivr.speech.schema import IntentsConfig
+    from webhooks.schema import WebhooksConfig
     from workorders.schema import WorkOrdersConfig
 
     environ = os.environ if environ is None else environ
@@ -199,6 +203,9 @@ def load_config(
     menus = section("menus.yaml", MenusConfig.model_validate)
     intents = section("intents.yaml", IntentsConfig.model_validate)
     workorders = section("workorders.yaml", WorkOrdersConfig.model_validate)
+    webhooks = None
+    if (folder / "webhooks.yaml").exists():  # optional: older config directories have none
+        webhooks = section("webhooks.yaml", WebhooksConfig.model_validate)
     try:
         routing = _load_routing(folder)
     except ConfigError as exc:
@@ -219,7 +226,7 @@ def load_config(
         raise ConfigError(problems)
     return HotlineConfig(
         directory=folder, service=service, prompts=prompts, menus=menus, intents=intents,
-        workorders=workorders, routing=routing, languages=languages,
+        workorders=workorders, routing=routing, languages=languages, webhooks=webhooks,
     )
 
 
