@@ -17,10 +17,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import json
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from redis import exceptions as redis_errors
@@ -44,6 +44,19 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
+    def work(cfg: Any) -> Awaitable[int]:
+        return run(args, cfg.service.redis.url, cfg.service.redis.key_prefix)
+
+    return command(args, work)
+
+
+def command(
+    args: argparse.Namespace, work: Callable[[Any], Awaitable[int]],
+    refuse: Callable[[Any], str | None] = lambda cfg: None,
+) -> int:
+    """A command on Redis: the config loaded (exit 2 if it does not validate, or when
+    ``refuse(config)`` gives a reason), then ``work(config)`` on its own asyncio loop; its
+    exit code, 3 when Redis is unreachable, 0 after Ctrl-C."""
     from ivr.config import ConfigError, load_config
 
     try:
@@ -51,21 +64,28 @@ def main(args: argparse.Namespace) -> int:
     except ConfigError as exc:
         print(str(exc), file=sys.stderr)
         return EXIT_BAD_REQUEST
-    redis_cfg = cfg.service.redis
+    reason = refuse(cfg)
+    if reason is not None:
+        print(reason, file=sys.stderr)
+        return EXIT_BAD_REQUEST
+
+    async def guarded() -> int:
+        return await work(cfg)
+
     try:
-        with contextlib.suppress(KeyboardInterrupt):
-            asyncio.run(run(args, redis_cfg.url, redis_cfg.key_prefix))
+        return asyncio.run(guarded())
+    except KeyboardInterrupt:
+        return 0
     except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-        print(f"redis unreachable ({redis_cfg.url}): {exc}", file=sys.stderr)
+        print(f"redis unreachable ({cfg.service.redis.url}): {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    return 0
 
 
 def line(entry: Entry) -> str:
     return json.dumps({"id": entry.id, **entry.fields}, ensure_ascii=False)
 
 
-async def run(args: argparse.Namespace, url: str, prefix: str) -> None:
+async def run(args: argparse.Namespace, url: str, prefix: str) -> int:
     redis = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
     try:
         if args.events_command == "groups":
@@ -77,6 +97,7 @@ async def run(args: argparse.Namespace, url: str, prefix: str) -> None:
             await tail(redis, prefix, args)
     finally:
         await redis.aclose()
+    return 0
 
 
 async def groups(redis: Redis, prefix: str) -> list[dict[str, Any]]:

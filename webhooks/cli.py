@@ -12,51 +12,40 @@ Exit codes: 0 done, 2 a bad config or an unknown webhook, 3 Redis unreachable.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import sys
 from typing import Any
 
-from redis import exceptions as redis_errors
-
-EXIT_BAD_REQUEST = 2
-EXIT_UNREACHABLE = 3
+from events.cli import command
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="webhooks_command", required=True)
     dead = sub.add_parser("dead", help="a webhook's dead letters, oldest first (JSON lines)")
     redrive = sub.add_parser("redrive", help="send dead letters back for delivery")
-    for command in (dead, redrive):
-        command.add_argument("name", help="the webhook (webhooks.yaml)")
-        command.add_argument("--count", type=int, default=None,
+    for parser_of in (dead, redrive):
+        parser_of.add_argument("name", help="the webhook (webhooks.yaml)")
+        parser_of.add_argument("--count", type=int, default=None,
                              help="the oldest N only (default: dead 100, redrive every one)")
 
 
 def main(args: argparse.Namespace) -> int:
-    from ivr.config import ConfigError, load_config
+    return command(args, lambda cfg: run(args, cfg), refuse=lambda cfg: unknown(args.name, cfg))
 
-    try:
-        cfg = load_config(args.config)
-    except ConfigError as exc:
-        print(str(exc), file=sys.stderr)
-        return EXIT_BAD_REQUEST
+
+def unknown(name: str, cfg: Any) -> str | None:
+    """Why ``name`` is refused: not a webhook of ``webhooks.yaml``; None when it is one."""
     known = cfg.webhooks.webhooks if cfg.webhooks is not None else {}
-    if args.name not in known:
-        print(f"no webhook {args.name!r} in {cfg.directory / 'webhooks.yaml'} "
-              f"(configured: {', '.join(known) or 'none'})", file=sys.stderr)
-        return EXIT_BAD_REQUEST
-    try:
-        return asyncio.run(run(args, cfg.service))
-    except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-        print(f"redis unreachable ({cfg.service.redis.url}): {exc}", file=sys.stderr)
-        return EXIT_UNREACHABLE
+    if name in known:
+        return None
+    return (f"no webhook {name!r} in {cfg.directory / 'webhooks.yaml'} "
+            f"(configured: {', '.join(known) or 'none'})")
 
 
-async def run(args: argparse.Namespace, service: Any) -> int:
+async def run(args: argparse.Namespace, cfg: Any) -> int:
     from redis.asyncio import Redis
 
     from webhooks.deadletter import DeadLetters
 
+    service = cfg.service
     redis = Redis.from_url(service.redis.url, socket_timeout=5, socket_connect_timeout=5)
     letters = DeadLetters(redis, service.redis.key_prefix)
     try:

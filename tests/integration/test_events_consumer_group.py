@@ -5,6 +5,7 @@ a dead consumer's entries taken over, a live one's kept, trimmed entries skipped
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 import uuid
 
@@ -166,4 +167,29 @@ async def test_consume_acknowledges_after_the_handler_and_retries_a_failure(
     assert seen == [ids[0], ids[0], ids[1]]
     assert [str(e) for e in errors] == ["receiver away"]
     assert (await client.xpending(f"{prefix}events", "crm"))["pending"] == 0
+    await client.aclose()
+
+
+@on_asyncio
+async def test_ops_can_tail_the_stream_and_see_the_groups(redis_server, prefix, capsys) -> None:
+    """``ivr events tail --from-start --count 2`` prints the two oldest events as JSON lines
+    (read only: no group appears); ``--group`` reads them through a group and acknowledges
+    them; ``ivr events groups`` then shows that group with nothing pending."""
+    from argparse import Namespace
+
+    from events.cli import run
+
+    client = aioredis.Redis.from_url(redis_server.url)
+    ids = await emit(client, prefix, 3)
+    tail = Namespace(events_command="tail", group=None, consumer="ivr-tail", from_start=True,
+                     count=2)
+    await run(tail, redis_server.url, prefix)
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [(line["id"], line["kind"]) for line in lines] == [(i, "WOCREATE") for i in ids[:2]]
+    assert await client.xinfo_groups(f"{prefix}events") == []
+    await run(Namespace(**{**vars(tail), "group": "ops", "count": 3}), redis_server.url, prefix)
+    assert len(capsys.readouterr().out.splitlines()) == 3
+    await run(Namespace(events_command="groups"), redis_server.url, prefix)
+    (group,) = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert (group["name"], group["pending"], group["consumers"]) == ("ops", 0, 1)
     await client.aclose()

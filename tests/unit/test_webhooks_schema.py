@@ -148,3 +148,12 @@ def test_check_config_reports_a_bad_webhook_and_a_missing_secret(
     monkeypatch.setenv("CRM_SECRET", SECRET)
     ivr(["--config", str(target), "check-config"])
     assert "webhooks" not in capsys.readouterr().err
+
+
+def test_the_dead_letter_commands_refuse_an_unknown_webhook(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``ivr webhooks dead|redrive`` name a configured webhook: another name exits 2 with the
+    configured ones listed, before Redis is asked anything."""
+    assert ivr(["--config", str(DEFAULT_CONFIG_DIR), "webhooks", "redrive", "crm"]) == 2
+    assert "no webhook 'crm'" in capsys.readouterr().err
