@@ -170,9 +170,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     from access import cli as tokenscli
     from audit import cli as auditcli
+    from events import cli as eventscli
     from hotline import agentcli, report
     from privacy import cli as keyscli
     from recordings import cli as recordingscli
+    from webhooks import cli as webhookscli
 
     # Subcommands whose options their own module declares (``add_arguments``).
     for name, help_text, module, run in (
@@ -185,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("keys", "master key and data keys: init, check, rotate (README)", keyscli, _cmd_keys),
         ("recordings", "call recordings: list, get, hold, release, purge (audited)",
          recordingscli, recordingscli.main),
+        ("webhooks", "a webhook's dead letters: list, redrive", webhookscli, webhookscli.main),
+        ("events", "tail the events stream; its consumer groups", eventscli, eventscli.main),
     ):
         p = sub.add_parser(name, help=help_text)
         module.add_arguments(p)

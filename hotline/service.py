@@ -74,6 +74,9 @@ def check_runtime(cfg: Any) -> list[str]:
     from hotline.endpoints import http_exposure_problems
 
     problems += http_exposure_problems(cfg.service.http, cfg.directory / "service.yaml")
+    from webhooks import secret_problems
+
+    problems += secret_problems(cfg.webhooks, cfg.directory / "webhooks.yaml")
     for label, path in (
         ("service.yaml: asterisk.sounds_dir", cfg.service.asterisk.host_sounds_dir),
         ("service.yaml: spool_dir", Path(cfg.service.spool_dir)),
@@ -228,6 +231,7 @@ class Hotline:
         self._purge_call: Any = None  # the next daily retention pass of the recordings
         self.metrics: Any = None  # hotline.metrics.QueueMetrics, registered while serving
         self.order_metrics: Any = None  # hotline.metrics.OrderKpiMetrics, likewise
+        self.webhooks: Any = None  # webhooks.deliverer.Webhooks, when webhooks.yaml has any
         self.watcher: Any = None  # hotline.reload.ConfigWatcher on the config directory
         self.session_key = session_key  # the screens' sessions and CSRF (access.sessions)
         self.screens: Any = None  # screens.aggregate.Aggregate, once the site is built
@@ -341,6 +345,7 @@ class Hotline:
         signal.signal(signal.SIGHUP, lambda *_: self.reactor.callFromThread(self.reload))
         self._start_escalation()
         self._start_ops()
+        self._start_webhooks()
         from callbacks.flow import caller_id_notice
 
         notice = caller_id_notice(self.config.routing())
@@ -465,6 +470,19 @@ class Hotline:
         self.watcher = ConfigWatcher(self.config().directory, self.reload, clock=self.reactor)
         self.watcher.start()
 
+    def _start_webhooks(self) -> None:
+        """The deliverers of ``webhooks.yaml`` (none configured: nothing runs); each reads the
+        events through its consumer group, as this instance."""
+        from webhooks.deliverer import Webhooks
+
+        cfg = self.config()
+        self.webhooks = Webhooks.from_config(
+            cfg.webhooks, self.redis, self.reactor, instance=cfg.service.instance,
+            prefix=cfg.service.redis.key_prefix, failures=self._failures_of,
+        )
+        if self.webhooks is not None:
+            self.webhooks.start()
+
     def reload(self) -> bool:
         from ivr.aio import deferred
 
@@ -562,6 +580,8 @@ class Hotline:
             from ivr.aio import deferred
 
             waits.append(deferred(self.screens.stop()))
+        if self.webhooks is not None:
+            waits.append(self.webhooks.stop())
         if self.ari is not None:
             waits.append(defer.maybeDeferred(self.ari.stop))
         return defer.DeferredList(waits)

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from ivr.prompts import PromptsConfig
     from ivr.speech.schema import IntentsConfig
     from routing.core import RoutingConfig
+    from webhooks.schema import WebhooksConfig
     from workorders.schema import WorkOrdersConfig
 
 __all__ = [
@@ -155,6 +156,8 @@ class HotlineConfig:
     # Every language, the default one included.
     languages: dict[str, Language] = field(default_factory=dict)
     recordings: RecordingsConfig = field(default_factory=RecordingsConfig)
+    # webhooks.yaml, optional (None: no file, no webhooks).
+    webhooks: WebhooksConfig | None = None
 
 
 def _env_overrides(environ: Mapping[str, str]) -> dict[str, Any]:
@@ -181,6 +184,7 @@ def load_config(
     # break ``import ivr.config``.
     from ivr.prompts import PromptsConfig
     from ivr.speech.schema import IntentsConfig
+    from webhooks.schema import WebhooksConfig
     from workorders.schema import WorkOrdersConfig
 
     environ = os.environ if environ is None else environ
@@ -203,6 +207,9 @@ def load_config(
     workorders = section("workorders.yaml", WorkOrdersConfig.model_validate)
     recordings = (section("recordings.yaml", RecordingsConfig.model_validate)
                   if (folder / "recordings.yaml").exists() else RecordingsConfig())
+    webhooks = None
+    if (folder / "webhooks.yaml").exists():  # optional: older config directories have none
+        webhooks = section("webhooks.yaml", WebhooksConfig.model_validate)
     try:
         routing = _load_routing(folder)
     except ConfigError as exc:
@@ -224,6 +231,7 @@ def load_config(
     return HotlineConfig(
         directory=folder, service=service, prompts=prompts, menus=menus, intents=intents,
         workorders=workorders, routing=routing, languages=languages, recordings=recordings,
+        webhooks=webhooks,
     )
 
 
