@@ -352,13 +352,16 @@ class LiveRouter(CallbackRouting, Sweep):
             return False
         return await self.ring_result(call_id, agent_id, "answered", at)
 
-    async def completed(self, call_id: str, agent_id: str, by: str, source: str = "") -> bool:
-        """The conversation ended (``by`` who hung up first: agent or caller). ``source``:
-        ``sweep`` when the sweep, not the call flow, found it over (``routing/live_sweep.py``).
-        Applied once: a second report finds the call no longer connected and changes nothing,
-        so it never frees an agent who is on their next call."""
+    async def completed(
+        self, call_id: str, agent_id: str, by: str, source: str = "", at: float | None = None
+    ) -> bool:
+        """The conversation ended (``by`` who hung up first: agent or caller); ``at``: when,
+        if not now (wrap-up counts from then). ``source``: ``sweep`` when the sweep, not the
+        call flow, found it over (``routing/live_sweep.py``). Applied once: a second report
+        finds the call no longer connected and changes nothing, so it never frees an agent
+        who is on their next call."""
         self.local_calls.discard(call_id)
-        now = self.clock()
+        now = self.clock() if at is None else at
         queue = await self._queue_of(call_id)
         done = await self._scripts["complete"](
             keys=[self._k("agent", agent_id), self._k("call", call_id),

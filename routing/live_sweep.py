@@ -19,9 +19,10 @@ asks ARI about the calls routing still holds an agent on and nobody here reports
 - a connected call that is not a call flow's of this process (it ended here, its flow's
   report failed, or it belongs to an earlier life of this instance or to a dead one) whose
   channel (the caller's; a callback's agent leg) has been gone for :data:`OFFER_GRACE_S`
-  is completed (``COMPLETECALLER``, or ``COMPLETEAGENT`` for a callback, with
-  ``source=sweep``: the leg found gone; who hung up first is not known). The grace leaves
-  the call flow time to report it first, with what it knows.
+  is completed as of when it was first found gone (``COMPLETECALLER``, or ``COMPLETEAGENT``
+  for a callback, with ``source=sweep``: the leg found gone; who hung up first is not
+  known), the queue's wrap-up counted from then. The grace leaves the call flow time to
+  report it first, with what it knows.
 
 Only calls in those states cost an ARI request, not every call in progress. An instance
 that lives reconciles its own calls; a dead one's are anyone's. Every instance's dispatcher
@@ -74,7 +75,9 @@ class RouterState(ScriptCaller, Protocol):
     async def ring_result(
         self, call_id: str, agent_id: str, outcome: str, at: float | None = None
     ) -> bool: ...
-    async def completed(self, call_id: str, agent_id: str, by: str, source: str = "") -> bool: ...
+    async def completed(
+        self, call_id: str, agent_id: str, by: str, source: str = "", at: float | None = None
+    ) -> bool: ...
 
 
 class Sweep:
@@ -185,7 +188,8 @@ async def _end_calls_that_are_gone(
         if now - since < OFFER_GRACE_S:
             continue
         by = "agent" if is_callback else "caller"
-        if await router.completed(call_id, agent_id, by=by, source="sweep"):
+        # It ended before it was first found gone: its time, and the wrap-up's start.
+        if await router.completed(call_id, agent_id, by=by, source="sweep", at=since):
             log.warning("call %s: over in Asterisk with agent %s still on it in routing (its "
                         "end was never reported); completed", call_id, agent_id)
         del gone[channel]
