@@ -166,17 +166,18 @@ async def _end_calls_that_are_gone(
     telephony = router.telephony
     if telephony is None:
         return
+    # Agents on a call whose flow does not run here (its calls' end comes from the flow).
+    busy = [(agent.agent_id, agent.call_id) for agent in agents.values()
+            if agent.status is core.AgentStatus.ON_CALL and agent.call_id
+            and agent.call_id not in router.local_calls]
+    pipe = router.redis.pipeline(transaction=False)
+    for _, call_id in busy:
+        pipe.hmget(router._k("call", call_id), "status", "agent", "instance", "callback")
+    rows = await pipe.execute() if busy else []
     gone: dict[str, float] = {}
-    for agent in agents.values():
-        call_id = agent.call_id
-        if agent.status is not core.AgentStatus.ON_CALL or not call_id:
-            continue
-        if call_id in router.local_calls:
-            continue  # its call flow runs here and reports the end itself
-        row = await router.redis.hmget(router._k("call", call_id), "status", "agent",
-                                       "instance", "callback")
+    for (on_call, call_id), row in zip(busy, rows, strict=True):
         status, agent_id, instance, callback = (_s(v) for v in row)
-        if status != "connected" or agent_id != agent.agent_id:
+        if status != "connected" or agent_id != on_call:
             continue
         is_callback = callback == "1"
         if not is_callback and instance != router.instance and await is_alive(instance):
