@@ -12,8 +12,9 @@ a named result.
 Callbacks (virtual hold) keep the caller's place in the waiting set: ``callbacks/live.py``
 (mixed into :class:`LiveRouter`) and its scripts in ``callbacks/``.
 
-Cleanup across instances (offers nobody followed up, calls orphaned by a dead instance):
-``routing/live_sweep.py``.
+Cleanup across instances (offers nobody followed up, calls orphaned by a dead instance) and
+reconciling with Asterisk (an agent left on a call whose end was never reported, e.g. while
+Redis was away): ``routing/live_sweep.py``.
 
 Softphone availability (:meth:`LiveRouter.device_state`, fed by ARI ``DeviceStateChanged``):
 in use, busy or ringing while the agent has no call of ours -> paused ``busy-elsewhere``; idle
