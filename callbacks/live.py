@@ -33,6 +33,10 @@ SCRIPTS = {
 }
 """The callbacks' Lua scripts by the name the router registers them under."""
 
+CALLBACK_CHANNEL = "callback-"
+"""ARI channel id prefix of a callback's agent leg (``callback-<call id>``): the channel that
+lives while the agent talks with the customer (the customer's first call is long gone)."""
+
 
 class Requested(StrEnum):
     """``request.lua``: whether the callback was taken."""

@@ -13,14 +13,12 @@ from typing import Any, Protocol, TypeVar
 from twisted.internet.defer import Deferred
 
 from callbacks.flow import agent_display
+from callbacks.live import CALLBACK_CHANNEL
 from workorders.model import WorkOrder
 
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
-
-CALLBACK_CHANNEL = "callback-"
-"""ARI channel id prefix of a callback's agent leg (``callback-<call id>``)."""
 
 
 class ARI(Protocol):

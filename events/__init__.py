@@ -11,7 +11,9 @@ Kinds use Asterisk ``queue_log`` names: the routing side emits
 ``CALLBACKATTEMPT``, ``CALLBACKFAILED``, ``EXITCALLBACKFAILED`` (virtual hold),
 ``OFFERRELEASED`` (an offer nobody followed up, e.g. its instance died), ``EXITORPHANED`` (a
 waiting call whose instance died and whose channel is gone), ``WRAPUPEND``; ``PAUSE`` and
-``UNPAUSE`` carry ``source=device`` when the softphone's state caused them.
+``UNPAUSE`` carry ``source=device`` when the softphone's state caused them; ``COMPLETECALLER``
+and ``COMPLETEAGENT`` carry ``source=sweep`` when the sweep ended a conversation whose end was
+never reported (routing/live_sweep.py).
 
 Entry schema (every value a string, fields with no value left out):
 

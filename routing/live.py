@@ -12,8 +12,9 @@ a named result.
 Callbacks (virtual hold) keep the caller's place in the waiting set: ``callbacks/live.py``
 (mixed into :class:`LiveRouter`) and its scripts in ``callbacks/``.
 
-Cleanup across instances (offers nobody followed up, calls orphaned by a dead instance):
-``routing/live_sweep.py``.
+Cleanup across instances (offers nobody followed up, calls orphaned by a dead instance) and
+reconciling with Asterisk (an agent left on a call whose end was never reported, e.g. while
+Redis was away): ``routing/live_sweep.py``.
 
 Softphone availability (:meth:`LiveRouter.device_state`, fed by ARI ``DeviceStateChanged``):
 in use, busy or ringing while the agent has no call of ours -> paused ``busy-elsewhere``; idle
@@ -212,6 +213,7 @@ class LiveRouter(CallbackRouting, Sweep):
         # even when they carry this instance's name from an earlier life of the process.
         self.local_calls: set[str] = set()
         self._last_sweep = float("-inf")
+        self.channels_gone: dict[str, float] = {}  # the sweep's: channel -> first seen gone
         self._copy = PoolCopy()  # this instance's copy of the shared state (live_snapshot.py)
         self._copy_lock = asyncio.Lock()  # one read at a time brings the copy forward
         log_keys = [self._k("version"), self._k("changed")]
@@ -351,15 +353,22 @@ class LiveRouter(CallbackRouting, Sweep):
             return False
         return await self.ring_result(call_id, agent_id, "answered", at)
 
-    async def completed(self, call_id: str, agent_id: str, by: str) -> bool:
-        """The conversation ended (``by`` who hung up first: agent or caller)."""
+    async def completed(
+        self, call_id: str, agent_id: str, by: str, source: str = "", at: float | None = None
+    ) -> bool:
+        """The conversation ended (``by`` who hung up first: agent or caller); ``at``: when,
+        if not now (wrap-up counts from then). ``source``: ``sweep`` when the sweep, not the
+        call flow, found it over (``routing/live_sweep.py``). Applied once: a second report
+        finds the call no longer connected and changes nothing, so it never frees an agent
+        who is on their next call."""
         self.local_calls.discard(call_id)
-        now = self.clock()
+        now = self.clock() if at is None else at
         queue = await self._queue_of(call_id)
         done = await self._scripts["complete"](
             keys=[self._k("agent", agent_id), self._k("call", call_id),
                   self._stats_key(queue.name if queue else "?", now), self.events_key],
-            args=[agent_id, call_id, by, now, event_time(now), queue.wrapup_s if queue else 0],
+            args=[agent_id, call_id, by, now, event_time(now), queue.wrapup_s if queue else 0,
+                  source],
         )
         return result(Completed, done) is Completed.COMPLETED
 
@@ -525,7 +534,7 @@ class LiveRouter(CallbackRouting, Sweep):
                     await self._place_callback(assignment.call_id)
         if snapshot.now - self._last_sweep >= SWEEP_EVERY_S:
             self._last_sweep = snapshot.now
-            await self.sweep(meta)
+            await self.sweep(meta, snapshot.agents)
         return made
 
     async def mark_changed(self, agents: Iterable[str] = (), calls: Iterable[str] = ()) -> None:

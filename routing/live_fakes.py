@@ -2,7 +2,8 @@
 
 Offers come from a list given up front (``None`` = nothing yet for this poll), and every call
 the flow makes is recorded in :attr:`FakeRouter.events`, queue_log style, so a test can assert
-what the router was told.
+what the router was told. Set :attr:`FakeRouter.away` and every call fails as the live
+router's do while Redis is unreachable (``ConnectionError``), recording nothing.
 """
 
 from __future__ import annotations
@@ -34,8 +35,14 @@ class FakeRouter:
         self.events: list[tuple[str, ...]] = []
         self.dispatches = 0
         self.waiting: dict[str, CallRequest] = {}
+        self.away = False  # Redis unreachable: every call raises ConnectionError
+
+    def _reach(self) -> None:
+        if self.away:
+            raise ConnectionError("Redis unreachable (FakeRouter.away)")
 
     async def enqueue(self, call: CallRequest) -> QueueEntry:
+        self._reach()
         self.waiting[call.call_id] = call
         self.events.append(("ENTERQUEUE", call.call_id, call.request_type, call.urgency))
         resumed = call.call_id in self.queued
@@ -44,12 +51,14 @@ class FakeRouter:
                           callback_number=self.callback_number)
 
     async def dispatch(self) -> list[object]:
+        self._reach()
         self.dispatches += 1
         return []
 
     async def poll(self, call_id: str) -> Offer | None:
         """Like the store: an offer stands (every poll sees it) until the flow reports how the
         ring went; a scripted ``None`` is one poll that found nothing yet."""
+        self._reach()
         if not self.offers:
             return None
         if self.offers[0] is None:
@@ -63,6 +72,7 @@ class FakeRouter:
     async def ring_result(
         self, call_id: str, agent_id: str, outcome: str, at: float | None = None
     ) -> bool:
+        self._reach()
         self.events.append(("RING", call_id, agent_id, outcome))
         if self.offers and self.offers[0] is not None:
             self.offers.popleft()  # the offer is settled
@@ -71,32 +81,39 @@ class FakeRouter:
         return True
 
     async def completed(self, call_id: str, agent_id: str, by: str) -> bool:
+        self._reach()
         self.events.append(("COMPLETE" + by.upper(), call_id, agent_id))
         return True
 
     async def abandon(self, call_id: str, stage: str) -> bool:
+        self._reach()
         self.waiting.pop(call_id, None)
         self.events.append(("ABANDON", call_id, stage))
         return True
 
     async def status(self, call_id: str) -> CallStatus | None:
+        self._reach()
         return CallStatus(1, 60.0) if call_id in self.waiting else None
 
     async def request_callback(self, call_id: str, number: str) -> bool:
+        self._reach()
         if not self.accept_callback:
             return False
         self.events.append(("CALLBACKREQUEST", call_id, number))
         return True
 
     async def waiting_call(self, call_id: str) -> dict[str, str] | None:
+        self._reach()
         return self.queued.get(call_id)
 
     async def callback_offer(self, call_id: str) -> Callback | None:
+        self._reach()
         return self.callbacks.get(call_id)
 
     async def callback_step(
         self, call_id: str, agent_id: str, step: str, detail: str | float = ""
     ) -> int:
+        self._reach()
         self.events.append(("CALLBACK", call_id, agent_id, step, str(detail)))
         if step == "agent_answered":
             return self.callbacks[call_id].attempt + 1
@@ -108,3 +125,4 @@ class FakeRouter:
 
     def kinds(self) -> list[str]:
         return [event[0] for event in self.events]
+

@@ -1,5 +1,7 @@
 -- The conversation ended: counted as handled, the agent to wrap-up (or available).
--- KEYS: agent, call, stats, events ; ARGV: agent_id, call_id, by, now, iso, wrapup_s
+-- KEYS: agent, call, stats, events ; ARGV: agent_id, call_id, by, now, iso, wrapup_s, source
+-- (source: '' when the call flow reports it, 'sweep' when the sweep found the call's channel
+-- gone with the agent still on it; then the event carries source=sweep)
 -- Returns 'completed' or 'not-connected'.
 if redis.call('HGET', KEYS[2], 'status') ~= 'connected' then return 'not-connected' end
 changed('a:' .. ARGV[1], 'c:' .. ARGV[2])
@@ -22,7 +24,12 @@ if redis.call('HGET', KEYS[1], 'call_id') == ARGV[2] then
 end
 local kind = 'COMPLETEAGENT'
 if ARGV[3] == 'caller' then kind = 'COMPLETECALLER' end
-xadd(KEYS[4], 'kind', kind, 'time', ARGV[5], 'call_id', ARGV[2], 'queue', queue,
-     'agent', ARGV[1], 'holdtime', string.format('%.3f', answered - entered),
-     'calltime', string.format('%.3f', now - answered))
+local fields = {'kind', kind, 'time', ARGV[5], 'call_id', ARGV[2], 'queue', queue,
+                'agent', ARGV[1], 'holdtime', string.format('%.3f', answered - entered),
+                'calltime', string.format('%.3f', now - answered)}
+if (ARGV[7] or '') ~= '' then
+  fields[#fields + 1] = 'source'
+  fields[#fields + 1] = ARGV[7]
+end
+xadd(KEYS[4], unpack(fields))
 return 'completed'

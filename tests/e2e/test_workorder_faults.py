@@ -4,7 +4,9 @@ with SIGKILL in the middle of a burst of calls.
 
 What a user could check afterwards: every call has its work order exactly once (one order,
 one creation event), and each order's history matches its events on ``hotline:events`` one
-for one, with no entry twice: nothing lost, nothing applied twice.
+for one, with no entry twice: nothing lost, nothing applied twice. The call that was talking
+to an agent when Redis died names that agent as its assignee, and that agent is free again
+for the next call without anyone touching routing.
 """
 
 from __future__ import annotations
@@ -36,6 +38,16 @@ def _spooled_creations(spool: Path) -> set[str]:
     return {str(r["order"]["call_id"]) for r in records if r.get("op") == "create"}
 
 
+def _spooled_assignment(spool: Path, order_id: str) -> str | None:
+    """The agent a spooled ``assign`` of this order names, if one is in the spool."""
+    records = [json.loads(line) for path in _spool_files(spool)
+               for line in path.read_text().splitlines() if line.endswith("}")]
+    for r in records:
+        if r.get("op") == "update" and r.get("order_id") == order_id and r["event"] == "assign":
+            return str(r["changes"].get("agent"))
+    return None
+
+
 def _history_matches_events(order: dict[str, Any], stream: list[dict[str, str]]) -> None:
     """One work order event per history entry, in the same order, and no entry twice."""
     kinds = [e["kind"] for e in stream if e["kind"].startswith("WO")
@@ -56,19 +68,26 @@ def test_redis_killed_during_a_burst_of_calls_loses_and_doubles_no_work_order(
     go to the operator). Redis restarts on its AOF, ``ivr serve`` is killed (SIGKILL) with its
     spool pending or being replayed and started again on the same spool, and one more call
     comes in. Every call's work order is in Redis exactly once, with its history in order and
-    one event per change."""
+    one event per change. The connected call's conversation ends while Redis is dead: its
+    order names the agent who answered (spooled, then replayed), and that agent, whose end of
+    call routing never heard of, is available again once the calls are over (the sweep found
+    the call gone in Asterisk)."""
     for name in AGENTS:
         agents(name, answer_after=0.3, hold_for=3.0)
     service = hotline(agents=AGENTS)
     spool = tmp_path / "spool-hotline-1" / "workorders"
 
     before = [caller(FAULT, number=f"555020{i}", name=f"Before {i}") for i in range(2)]
-    first_event(db, before[0], "CONNECT", timeout=40)
+    talking = first_event(db, before[0], "CONNECT", timeout=40)["agent"]
+    talking_order = wait_for(lambda: workorder(service, before[0]), 10, "its order")["id"]
     redis_server.kill()
     try:
         during = [caller(FAULT, number=f"555021{i}", name=f"During {i}") for i in range(2)]
         wait_for(lambda: set(during) <= _spooled_creations(spool), 40,
                  "the orders of the calls made while Redis was dead, in the spool")
+        # The conversation ends while Redis is dead: the answer is on the order all the same.
+        assert wait_for(lambda: _spooled_assignment(spool, talking_order), 20,
+                        "the assignment of the call connected when Redis died") == talking
     finally:
         redis_server.start()
     service.kill()
@@ -90,3 +109,8 @@ def test_redis_killed_during_a_burst_of_calls_loses_and_doubles_no_work_order(
     assert db.zcard("hotline:wo:index") == len(calls)
     assert len(list(db.scan_iter("hotline:wo:by-call:*"))) == len(calls)
     assert db.llen("hotline:wo:spool-rejected") == 0
+    assert workorder(service, before[0])["agent"] == talking
+    wait_for(lambda: db.hget(f"hotline:{{rt}}:agent:{talking}", "status") == "available", 60,
+             f"{talking}, talking when Redis died, available again")
+    completions = [e for e in events(db, before[0]) if e["kind"].startswith("COMPLETE")]
+    assert len(completions) == 1, completions

@@ -18,7 +18,7 @@ from callbacks.flow import CallbackFlow
 from ivr.flows.hotline import HotlineFlow
 from ivr.menu import MenusConfig
 from ivr.speech.schema import load_intents
-from ivr.testing import HANGUP, FakeAsterisk, hotline_call, result_of
+from ivr.testing import HANGUP, FakeAsterisk, failure_of, hotline_call, result_of
 from routing.core import CallbackCallerId, CallbackNumber
 from routing.live import Callback, Offer
 from routing.live_fakes import FakeRouter
@@ -536,3 +536,53 @@ def test_store_away_at_start_is_a_new_call_as_usual(cfg):
     })
     assert _order(orders).menu_path == ("3",)
     assert router.kinds()[0] == "ENTERQUEUE"
+
+
+def test_redis_away_after_the_answer_keeps_the_assignee_and_the_survey(cfg):
+    """Redis goes away while the caller talks with agent103: routing cannot be told how the
+    ring ended nor that the conversation is over, yet the work order records the answer
+    (assignee, in progress), the survey runs and the dialplan is told done. Routing settles
+    the agent by itself once Redis is back (its sweep, routing/live_sweep.py)."""
+    router = FakeRouter([_offer("agent103")])
+
+    def conversation(*_args):
+        router.away = True  # redis-server dies while they talk
+        return 0
+
+    fake, orders, flow = hotline_call(cfg, router, {
+        "STREAM FILE": ["3"], "EXEC": conversation, "GET VARIABLE": _dial_vars("ANSWER"),
+        "GET DATA": ["4", "8"],
+    })
+    order = _order(orders)
+    assert order.agent == "agent103" and order.status.value == "in_progress"
+    assert [h.event for h in order.history][:4] == ["create", "update", "assign", "start"]
+    assert (order.csat, order.nps) == (4, 8)
+    assert router.kinds() == ["ENTERQUEUE"]  # nothing reached routing after the answer
+    assert fake.variables["HOTLINE_NEXT"] == "done"
+    assert fake.agi_status == "SUCCESS"
+    assert flow.active == {}
+
+
+def test_redis_away_when_the_agent_did_not_answer_never_rings_them_again(cfg):
+    """Redis goes away while agent101's phone rings unanswered: the call cannot be put back
+    in line, so the flow ends (the dialplan sends the caller to the operator, AGISTATUS)
+    rather than ring the same agent again on an offer routing still shows; the order notes
+    nothing false (no assignee)."""
+    router = FakeRouter([_offer("agent101")])
+
+    def ringing(*_args):
+        router.away = True
+        return 0
+
+    fake = FakeAsterisk(env={"uniqueid": "1700000000.8"}, clock=task.Clock(), answers={
+        "STREAM FILE": ["3"], "EXEC": ringing, "GET VARIABLE": _dial_vars("NOANSWER", "0"),
+        "WAIT FOR DIGIT": None,
+    })
+    orders = InMemoryWorkOrders()
+    flow = HotlineFlow(config=lambda: cfg, workorders=orders, router=router, clock=fake.clock,
+                       sound=lambda name: f"/sounds/{name}")
+    done = fake.run(flow)
+    failure_of(done, ConnectionError)
+    assert [app for app, _ in fake.exec_calls] == ["Dial"]
+    assert _order(orders).agent is None
+    assert flow.active == {}

@@ -11,11 +11,14 @@ import asyncio
 import uuid
 
 import pytest
+import redis
 import redis.asyncio as aioredis
 
 from ivr.testing import on_asyncio
 from routing import core
 from routing.live import HEARTBEAT_TTL_S, OFFER_GRACE_S, CallRequest, LiveRouter
+from routing.live_snapshot import _s
+from routing.live_sweep import SWEEP_EVERY_S
 from routing.testing import only_available, shipped_config
 
 T0 = 1_800_000_000.0
@@ -335,3 +338,158 @@ async def test_wrap_up_ends_at_its_time_and_frees_the_agent(make):
     await router.dispatch()
     assert (await router.agents())["agent103"]["status"] == "available"
     assert "WRAPUPEND" in [e["kind"] for e in await _events(router)]
+
+
+async def _lost(router, method, *args, **kwargs):
+    """``router.<method>(...)`` made while Redis is away: its script fails as redis-py's do,
+    whatever the method did before its write (as forgetting the call here) stands."""
+    name = {"completed": "complete", "ring_result": "ring_result"}[method]
+    script = router._scripts[name]
+
+    async def away(**_kwargs):
+        raise redis.ConnectionError("Error 111 connecting to 127.0.0.1. Connection refused.")
+
+    router._scripts[name] = away
+    try:
+        with pytest.raises(redis.ConnectionError):
+            await getattr(router, method)(*args, **kwargs)
+    finally:
+        router._scripts[name] = script
+
+
+async def _connected(router, call_id, at=T0):
+    """The call queued, offered to a free agent and answered."""
+    await _enqueue(router, call_id, at)
+    assert len(await router.dispatch()) == 1
+    assert await router.answered(call_id, at=at + 1)
+
+
+@on_asyncio
+async def test_conversation_whose_end_was_lost_is_completed_once_its_channel_is_gone(make):
+    """Redis was away when the call flow reported the end of agent103's conversation, so
+    routing still shows them on the call. The sweep leaves them alone while the caller's
+    channel exists, then completes the call once Asterisk has had no channel for it for
+    OFFER_GRACE_S (COMPLETECALLER, source=sweep): the agent takes the next call. A report
+    of that completion arriving late changes nothing, even during the agent's next call."""
+    phone = FakeTelephony()
+    r = make(telephony=phone)
+    await only_available(r, "agent103")
+    await _connected(r, "c1")
+    make.now[0] = T0 + 60
+    await _lost(r, "completed", "c1", "agent103", by="agent")
+    phone.up = {"c1"}  # the caller is still in the survey
+    await r.dispatch()
+    make.now[0] += SWEEP_EVERY_S
+    await r.dispatch()
+    assert (await r.agents())["agent103"]["status"] == "on_call"
+    phone.up = set()  # the caller hung up
+    make.now[0] += SWEEP_EVERY_S
+    await r.dispatch()
+    assert (await r.agents())["agent103"]["status"] == "on_call"  # grace for a late report
+    make.now[0] += OFFER_GRACE_S
+    await r.dispatch()
+    assert (await r.agents())["agent103"]["status"] == "available"
+    completions = [e for e in await _events(r) if e["kind"].startswith("COMPLETE")]
+    assert [(e["kind"], e["call_id"], e.get("source")) for e in completions] == [
+        ("COMPLETECALLER", "c1", "sweep")]
+    assert not await r.completed("c1", "agent103", by="agent")  # the report, late
+    await _connected(r, "c2", at=make.now[0])
+    phone.up = {"c2"}
+    assert not await r.completed("c1", "agent103", by="agent")
+    make.now[0] += OFFER_GRACE_S + SWEEP_EVERY_S
+    await r.dispatch()
+    agent = (await r.agents())["agent103"]
+    assert (agent["status"], agent["call_id"]) == ("on_call", "c2")
+    assert r.channels_gone == {}
+
+
+@on_asyncio
+async def test_sweep_ends_only_calls_nobody_reports_on_and_asterisk_says_are_gone(make):
+    """Four connected calls, none with a channel in Asterisk: one whose call flow still
+    runs here (it reports the end itself), one of another instance that lives (its own sweep
+    reconciles it), one Asterisk cannot tell about (never ended on a guess), and one of an
+    instance that died: only the last is completed by this instance's sweep."""
+
+    class Unsure(FakeTelephony):
+        async def channel_exists(self, call_id):
+            return None if call_id == "c3" else call_id in self.up
+
+    def everyone_takes_faults(files):
+        for queue in files["queues"]["queues"].values():
+            queue["wrapup_s"] = 0
+        files["routing"]["rules"]["fault"]["steps"] = [{"skills": "general"}]
+
+    config = shipped_config(everyone_takes_faults)
+    phone = Unsure()
+    here = make("hotline-1", phone, config=config)
+    other, gone = make("hotline-2", config=config), make("hotline-3", config=config)
+    await only_available(here, "agent101", "agent102", "agent103", "agent104")
+    for router in (other, gone):
+        await router.dispatch()  # heartbeats
+    for router, call_id in ((here, "c1"), (other, "c2"), (here, "c3"), (gone, "c4")):
+        await _connected(router, call_id)
+    here.local_calls.discard("c3")  # its flow is over: only Asterisk's answer protects it
+    await here.redis.delete(here._k("instance", "hotline-3"))  # its heartbeat expired
+    for _ in range(2):
+        make.now[0] += OFFER_GRACE_S
+        await here.sweep()
+    calls = {}
+    for call_id in ("c1", "c2", "c3", "c4"):
+        calls[call_id] = _s(await here.redis.hget(here._k("call", call_id), "status"))
+    assert calls == {"c1": "connected", "c2": "connected", "c3": "connected", "c4": "done"}
+    busy = [a for a, row in (await here.agents()).items() if row["status"] == "on_call"]
+    assert len(busy) == 3
+
+
+@on_asyncio
+async def test_stale_offer_whose_caller_is_gone_is_settled_though_its_instance_lives(make):
+    """The call flow could not report how agent103's ring ended (Redis away) and the caller
+    went elsewhere: past ring timeout + grace, the sweep of the live instance settles the
+    offer once Asterisk no longer has the caller's channel, as a caller who hung up while
+    it rang (ABANDON at stage ringing): the agent is free, the call not put back in line.
+    While the channel exists (the answer itself may be what was lost) it stays."""
+    phone = FakeTelephony()
+    r = make(telephony=phone)
+    await only_available(r, "agent103")
+    await _enqueue(r, "c1", T0)
+    await r.dispatch()
+    await _lost(r, "ring_result", "c1", "agent103", "no_answer")
+    phone.up = {"c1"}
+    make.now[0] += 15 + OFFER_GRACE_S + 1
+    await r.sweep()
+    assert (await r.agents())["agent103"]["status"] == "offered"
+    phone.up = set()
+    await r.sweep()
+    assert (await r.agents())["agent103"]["status"] == "available"
+    assert await r.redis.zrange(r._k("waiting"), 0, -1) == []
+    abandons = [e for e in await _events(r) if e["kind"] == "ABANDON"]
+    assert [(e["call_id"], e["stage"]) for e in abandons] == [("c1", "ringing")]
+    assert "c1" not in r.local_calls
+
+
+@on_asyncio
+async def test_callback_conversation_whose_end_was_lost_follows_the_agents_leg(make):
+    """A callback's conversation runs on the agent's leg (``callback-<call id>``); the
+    customer's first call is long gone. Its end lost, the sweep completes it once that leg
+    is gone (COMPLETEAGENT, source=sweep), not before."""
+    phone = FakeTelephony()
+    r = make(telephony=phone)
+    await only_available(r, "agent103")
+    await _enqueue(r, "c1", T0)
+    assert await r.request_callback("c1", "5550199")
+    await r.dispatch()
+    assert await r.callback_step("c1", "agent103", "agent_answered")
+    assert await r.callback_step("c1", "agent103", "customer_answered", T0 + 30)
+    await _lost(r, "completed", "c1", "agent103", by="caller")
+    phone.up = {"callback-c1"}
+    for _ in range(2):
+        make.now[0] += OFFER_GRACE_S
+        await r.sweep()
+    assert (await r.agents())["agent103"]["status"] == "on_call"
+    phone.up = set()
+    for _ in range(2):
+        make.now[0] += OFFER_GRACE_S
+        await r.sweep()
+    assert (await r.agents())["agent103"]["status"] == "available"
+    completions = [e for e in await _events(r) if e["kind"].startswith("COMPLETE")]
+    assert [(e["kind"], e.get("source")) for e in completions] == [("COMPLETEAGENT", "sweep")]

@@ -3,10 +3,15 @@ the router and the work order."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Awaitable
+
 from callerid import displayable_name
 from ivr.agi import NO_TIMEOUT, ChannelHungUp
 from ivr.flows.hotline.context import Call, Shared
 from routing.live import Offer
+
+log = logging.getLogger(__name__)
 
 DIAL_OUTCOMES = {
     "ANSWER": "answered",
@@ -52,7 +57,16 @@ async def ring(hotline: Shared, call: Call, offer: Offer) -> bool:
         )
         dialled = now() - dial_started
         answered_at = dial_started + min(max(rang_ms / 1000, 0.0), dialled)
-    await hotline.router.ring_result(call.call_id, offer.agent_id, outcome, answered_at)
+    if outcome == "answered":
+        # The order records the answer first: routing's report goes to Redis, which may be
+        # away (the order's store spools its writes; the live sweep settles the agent). The
+        # agent who answered owns the order: ARI's Dial event normally did this at the
+        # answer (ivr.flows.hotline.answer); this is the fallback, applied once either way.
+        await hotline.workorders.answered(call.call_id, offer.agent_id, now())
+        await _tell_routing(call, "the answer", hotline.router.ring_result(
+            call.call_id, offer.agent_id, outcome, answered_at))
+    else:
+        await hotline.router.ring_result(call.call_id, offer.agent_id, outcome, answered_at)
     if outcome == "caller_gone":
         call.stage = "ended"
         await hotline.record(call, "note", "caller", text="caller hung up while ringing")
@@ -61,11 +75,9 @@ async def ring(hotline: Shared, call: Call, offer: Offer) -> bool:
     if outcome != "answered":
         await hotline.record(call, "note", "router", text=f"agent {offer.agent_id}: {outcome}")
         return False
-    # The agent who answered owns the order. ARI's Dial event normally did this at the
-    # answer (ivr.flows.hotline.answer); this is the fallback, applied once either way.
-    await hotline.workorders.answered(call.call_id, offer.agent_id, now())
     by = "caller" if caller_gone else "agent"
-    await hotline.router.completed(call.call_id, offer.agent_id, by=by)
+    await _tell_routing(call, "the end of the conversation",
+                        hotline.router.completed(call.call_id, offer.agent_id, by=by))
     dialled = now() - dial_started
     await hotline.record(
         call, "note", offer.agent_id, text=f"conversation ended after {dialled:.0f} s in Dial"
@@ -74,6 +86,17 @@ async def ring(hotline: Shared, call: Call, offer: Offer) -> bool:
         call.stage = "ended"
         raise ChannelHungUp("caller hung up after the conversation")
     return True
+
+
+async def _tell_routing(call: Call, what: str, report: Awaitable[bool]) -> None:
+    """Routing told of a conversation that took place: if Redis cannot take it, the call goes
+    on (survey, work order) and routing settles the agent by itself once Redis is back (the
+    sweep finds the agent on a call whose channel is gone, ``routing/live_sweep.py``)."""
+    try:
+        await report
+    except Exception as exc:
+        log.warning("call %s: routing not told of %s (%s); its sweep settles the agent",
+                    call.call_id, what, exc)
 
 
 async def _safe_caller_name_for_agent(call: Call) -> None:
