@@ -14,6 +14,8 @@ Lifecycle (``TRANSITIONS``; every event a state accepts is declared, anything el
                  assign -> on_hold (handover while waiting)
     resolved     close -> closed, reopen -> in_progress
     closed       reopen -> pending
+    (not closed) merge -> closed (folded into another order), absorb -> the same status
+                 (another order was folded into this one)
 
 On hold, decided: the order waits on the customer or a third party (``waiting_on`` and a
 ``reason`` are required, both kept in the history). The response and resolution clocks pause
@@ -31,6 +33,14 @@ Reopen, decided:
 - ``closed -> pending``: the order is archived work; it goes back to assignment like a new
   request, the agent and the outcome are cleared.
 Both restart the deadlines from the reopen time (a reopen is a new promise to the caller).
+
+Merge, decided (:func:`merge_orders`): a supervisor folds a duplicate into the order that
+survives. The merged order gets ``merged_into`` = the survivor's id, is closed with outcome
+``merged`` (from any status but closed: archived work is not folded) and keeps its history; the survivor
+gets an ``absorb`` entry naming the merged order and how many contacts and notes it had. A
+merged order cannot be merged again, and nothing is merged into a closed or merged order.
+Reopening a merged order makes it stand alone again (``merged_into`` cleared, both histories
+say what happened).
 
 Deadlines (``Policy``):
 - ``assign_by`` = start + assignment target (2 h): breached while the order is still pending.
@@ -90,6 +100,8 @@ class Event(StrEnum):
     HOLD = "hold"  # waiting on the customer or a third party
     RESUME = "resume"  # the wait is over: back to the status the hold left
     CONTACT = "contact"  # a logged contact with the customer (history only)
+    MERGE = "merge"  # folded into another order (merge_orders): closed, merged_into set
+    ABSORB = "absorb"  # another order was folded into this one (history only)
 
 
 #: The whole state machine: for each status, the events it accepts and the status they lead to.
@@ -99,6 +111,8 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.UPDATE: Status.PENDING,
         Event.NOTE: Status.PENDING,
         Event.CONTACT: Status.PENDING,
+        Event.MERGE: Status.CLOSED,
+        Event.ABSORB: Status.PENDING,
     },
     Status.ASSIGNED: {
         Event.ASSIGN: Status.ASSIGNED,
@@ -108,6 +122,8 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.NOTE: Status.ASSIGNED,
         Event.HOLD: Status.ON_HOLD,
         Event.CONTACT: Status.ASSIGNED,
+        Event.MERGE: Status.CLOSED,
+        Event.ABSORB: Status.ASSIGNED,
     },
     Status.IN_PROGRESS: {
         Event.ASSIGN: Status.IN_PROGRESS,
@@ -116,6 +132,8 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.NOTE: Status.IN_PROGRESS,
         Event.HOLD: Status.ON_HOLD,
         Event.CONTACT: Status.IN_PROGRESS,
+        Event.MERGE: Status.CLOSED,
+        Event.ABSORB: Status.IN_PROGRESS,
     },
     Status.ON_HOLD: {
         Event.RESUME: Status.IN_PROGRESS,  # or assigned: the status the hold left (apply)
@@ -123,6 +141,8 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.UPDATE: Status.ON_HOLD,
         Event.NOTE: Status.ON_HOLD,
         Event.CONTACT: Status.ON_HOLD,
+        Event.MERGE: Status.CLOSED,
+        Event.ABSORB: Status.ON_HOLD,
     },
     Status.RESOLVED: {
         Event.CLOSE: Status.CLOSED,
@@ -130,6 +150,8 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.UPDATE: Status.RESOLVED,
         Event.NOTE: Status.RESOLVED,
         Event.CONTACT: Status.RESOLVED,
+        Event.MERGE: Status.CLOSED,
+        Event.ABSORB: Status.RESOLVED,
     },
     Status.CLOSED: {
         Event.REOPEN: Status.PENDING,
@@ -156,8 +178,12 @@ CHANGES: Mapping[Event, frozenset[str]] = {
     Event.HOLD: frozenset({"waiting_on", "reason"}),
     Event.RESUME: frozenset({"reason"}),
     Event.CONTACT: frozenset({"channel", "reached", "text"}),
+    Event.MERGE: frozenset({"into"}),
+    Event.ABSORB: frozenset({"merged", "contacts", "notes"}),
 }
-_HISTORY_ONLY = frozenset({"reason", "text", "waiting_on", "channel", "reached"})
+_HISTORY_ONLY = frozenset(
+    {"reason", "text", "waiting_on", "channel", "reached", "into", "merged", "contacts", "notes"}
+)
 
 #: Statuses in which the response deadline still runs.
 RESPONSE_OPEN = frozenset({Status.PENDING, Status.ASSIGNED, Status.IN_PROGRESS})
@@ -247,6 +273,7 @@ class WorkOrder:
     csat: int | None = None
     nps: int | None = None
     history: tuple[HistoryEntry, ...] = ()
+    merged_into: str | None = None  # the surviving order's id once this one was merged
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's shape (docs/contracts.md, "Work order"), plus ``retain_until``."""
@@ -272,6 +299,7 @@ class WorkOrder:
             "history": [entry.to_dict() for entry in self.history],
             "csat": self.csat,
             "nps": self.nps,
+            "merged_into": self.merged_into,
         }
 
     def to_json(self) -> str:
@@ -308,6 +336,7 @@ class WorkOrder:
                 csat=data.get("csat"),
                 nps=data.get("nps"),
                 history=tuple(HistoryEntry.from_dict(h) for h in data.get("history") or ()),
+                merged_into=data.get("merged_into"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WorkOrderError(f"not a work order: {exc!r}") from exc
@@ -399,7 +428,11 @@ def apply(
     if event is Event.UNASSIGN or (event is Event.REOPEN and new_status is Status.PENDING):
         values["agent"] = None
     if event is Event.REOPEN and new_status is Status.PENDING:
-        values["outcome"] = None
+        values.update(outcome=None, merged_into=None)  # a reopened duplicate is its own again
+    if event is Event.MERGE:
+        if not isinstance(changes.get("into"), str) or not changes["into"]:
+            raise WorkOrderError("merge: the surviving order's id (into) is required")
+        values.update(merged_into=changes["into"], outcome="merged")
 
     updated = replace(order, status=new_status, updated_at=at, **values)
     if event is Event.REOPEN:
@@ -428,6 +461,35 @@ def apply(
         details["from"] = order.status.value
         details["to"] = new_status.value
     return replace(updated, history=(*order.history, HistoryEntry(at, event.value, actor, details)))
+
+
+def merge_orders(
+    survivor: WorkOrder, merged: WorkOrder, now: float, actor: str, policy: Policy
+) -> tuple[WorkOrder, WorkOrder]:
+    """The survivor and the merged order after ``merged`` is folded into ``survivor``.
+
+    Raises ``WorkOrderError`` for an order merged into itself, ``TransitionRefused`` when the
+    survivor is closed or either order is already merged (both histories are kept).
+    """
+    if survivor.id == merged.id:
+        raise WorkOrderError(f"work order {survivor.id} cannot be merged into itself")
+    if survivor.status is Status.CLOSED:
+        raise TransitionRefused(
+            f"work order {survivor.id} is closed: nothing can be merged into it (reopen it first)"
+        )
+    for order in (merged, survivor):
+        if order.merged_into is not None:
+            raise TransitionRefused(
+                f"work order {order.id} is already merged into {order.merged_into}: "
+                f"'merge' is refused"
+            )
+    counts = {
+        name: sum(1 for entry in merged.history if entry.event == event.value)
+        for name, event in (("contacts", Event.CONTACT), ("notes", Event.NOTE))
+    }
+    kept = apply(survivor, Event.ABSORB, now, actor, policy, merged=merged.id, **counts)
+    folded = apply(merged, Event.MERGE, now, actor, policy, into=survivor.id)
+    return kept, folded
 
 
 def overdue(order: WorkOrder, now: float) -> tuple[Breach, ...]:

@@ -51,6 +51,6 @@ def test_work_order_kinds_and_stream_key():
     assert WORK_ORDER_KINDS["start"] == "WOSTART"
     assert set(WORK_ORDER_KINDS.values()) == {
         "WOCREATE", "WOASSIGN", "WOUNASSIGN", "WOSTART", "WORESOLVE", "WOCLOSE", "WOREOPEN",
-        "WOUPDATE", "WONOTE", "WOHOLD", "WORESUME", "WOCONTACT",
+        "WOUPDATE", "WONOTE", "WOHOLD", "WORESUME", "WOCONTACT", "WOMERGE", "WOABSORB",
     }
     assert stream_key() == "hotline:events" and stream_key("t1:") == "t1:events"

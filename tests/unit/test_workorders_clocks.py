@@ -30,6 +30,7 @@ CHANGES = {
     Event.HOLD: {"waiting_on": "third_party", "reason": "network operator"},
     Event.CONTACT: {"channel": "phone", "reached": True},
     Event.UPDATE: {"urgency": "urgent"},
+    Event.MERGE: {"into": "7"},
 }
 
 

@@ -47,6 +47,7 @@ REQUIRED = {
     Event.ASSIGN: {"agent": "agent102"},
     Event.HOLD: {"waiting_on": "customer", "reason": "meter reading"},
     Event.CONTACT: {"channel": "phone", "reached": True},
+    Event.MERGE: {"into": "7"},
 }
 
 #: Events that lead from a new order to each status.
@@ -297,7 +298,7 @@ def test_json_has_the_contract_shape():
     data = json.loads(new_order(Urgency.URGENT, category="fault").to_json())
     assert set(data) == {
         "id", "call_id", "caller", "menu_path", "category", "urgency", "queue", "agent",
-        "status", "outcome", "created_at", "updated_at", "deadlines", "retain_until",
+        "status", "outcome", "created_at", "updated_at", "deadlines", "retain_until", "merged_into",
         "transcript", "confidence", "engine", "language", "history", "csat", "nps",
     }
     assert data["caller"] == {"number": "+821012345678", "name": "Kim"}
