@@ -277,20 +277,18 @@ async def find_ids(
         checks = unions[:driver] + unions[driver + 1:]
     found: list[Candidate] = []
     scanned = 0
-    last: Candidate | None = None
     async for batch in stream:
         passing = await _passing(redis, prefix, batch, checks, f.overdue, now)
         for candidate in batch:
-            last = candidate
             scanned += 1
             if candidate[1] in passing:
                 found.append(candidate)
                 if len(found) > limit:
                     page = found[:limit]
                     return [i for _, i in page], Cursor(*page[-1])
-        if scanned >= max_scan and last is not None:
-            # A short page, honest about it: the client goes on from where the scan stopped.
-            return [i for _, i in found], Cursor(*last)
+            if scanned >= max_scan:
+                # A short page, honest about it: the client goes on from where the scan stopped.
+                return [i for _, i in found], Cursor(*candidate)
     return [i for _, i in found], None
 
 
@@ -336,9 +334,8 @@ async def _merged(
             if candidate != emitted:
                 batch.append(candidate)
                 emitted = candidate
-        for walk in live:
-            cut = [c for c in walk.buffer if floor is None or _desc(c) > _desc(floor)]
-            walk.buffer = cut
+        for walk in live:  # keep what lies below the floor for the next round
+            walk.buffer = [c for c in walk.buffer if floor is not None and _desc(c) > _desc(floor)]
         if batch:
             yield batch
         size = min(size * 2, 4096)
