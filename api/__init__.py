@@ -26,6 +26,7 @@ from api.seams import (
     LoggedAudit,
     NoTokens,
     RouterView,
+    WorkOrderDesk,
     WorkOrderReader,
 )
 from api.services import queue_report
@@ -40,6 +41,7 @@ __all__ = [
     "LoggedAudit",
     "NoTokens",
     "RouterView",
+    "WorkOrderDesk",
     "WorkOrderReader",
     "build_api",
     "build_routes",

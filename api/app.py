@@ -31,14 +31,14 @@ from api.errors import (
 )
 from api.resources import agents, decisions, health, metrics, openapi, queues, workorders
 from api.routes import Actor, Call, Route, RouteTable
-from api.seams import AuditTrail, HealthSource, RouterView, Teams, WorkOrderReader
+from api.seams import AuditTrail, HealthSource, RouterView, Teams, WorkOrderDesk
 from api.services import AgentService, WorkOrderService
 
 __all__ = ["MAX_BODY_BYTES", "Api", "ApiRequest", "ApiResponse", "build_api", "build_routes"]
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 16 * 1024  # the largest body any route takes is a few dozen bytes
+MAX_BODY_BYTES = 16 * 1024  # the largest body any route takes is a note (4000 characters)
 _SHOWN_PATH = 200  # characters of an unknown path repeated in its 404
 
 
@@ -170,7 +170,7 @@ def _reasons(exc: ValidationError) -> str:
 
 
 def build_routes(
-    *, router: RouterView, workorders_store: WorkOrderReader, health_source: HealthSource,
+    *, router: RouterView, workorders_store: WorkOrderDesk, health_source: HealthSource,
     audit: AuditTrail, teams: Teams | None = None,
 ) -> list[Route]:
     """Every route of the API, in the order of the document. ``teams``: an agent's team,
@@ -186,12 +186,14 @@ def build_routes(
     table += queues.routes(router)
     table += agents.routes(AgentService(router, audit, teams))
     table += decisions.routes(router)
-    table += workorders.routes(WorkOrderService(workorders_store, audit, teams))
+    table += workorders.routes(
+        WorkOrderService(workorders_store, audit, teams, agents=lambda: router.config().agents)
+    )
     return table
 
 
 def build_api(
-    *, router: RouterView, workorders_store: WorkOrderReader, health_source: HealthSource,
+    *, router: RouterView, workorders_store: WorkOrderDesk, health_source: HealthSource,
     authenticator: Authenticator, audit: AuditTrail, clock: Callable[[], float],
     teams: Teams | None = None, max_body: int = MAX_BODY_BYTES,
 ) -> Api:

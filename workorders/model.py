@@ -36,8 +36,9 @@ Both restart the deadlines from the reopen time (a reopen is a new promise to th
 
 Merge, decided (:func:`merge_orders`): a supervisor folds a duplicate into the order that
 survives. The merged order gets ``merged_into`` = the survivor's id, is closed with outcome
-``merged`` (from any status but closed: archived work is not folded) and keeps its history; the survivor
-gets an ``absorb`` entry naming the merged order and how many contacts and notes it had. A
+``merged`` (from any status but closed: archived work is not folded) and keeps its history;
+the survivor gets an ``absorb`` entry naming the merged order and how many contacts and notes
+it had. A
 merged order cannot be merged again, and nothing is merged into a closed or merged order.
 Reopening a merged order makes it stand alone again (``merged_into`` cleared, both histories
 say what happened).
