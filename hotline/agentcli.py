@@ -67,11 +67,15 @@ class AgentAPI:
                                                           what="list agents")
         return agents
 
-    def _request(self, method: str, path: str, *, what: str) -> Any:
-        request = urllib.request.Request(
-            self.base + path, method=method, data=b"" if method == "POST" else None,
-            headers=authorization(self.token),
-        )
+    def _request(self, method: str, path: str, *, what: str,
+                 body: Mapping[str, Any] | None = None) -> Any:
+        headers = authorization(self.token)
+        data = b"" if method == "POST" else None
+        if body is not None:  # a JSON body (``ivr orders``)
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(self.base + path, method=method, data=data,
+                                         headers=headers)
         try:
             with self.opener(request, timeout=self.timeout) as response:
                 return json.load(response)

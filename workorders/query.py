@@ -269,11 +269,18 @@ async def find_ids(
     else:
         if not unions:
             unions = [(prefix + "wo:index",)]
-        counts = await _counts(redis, unions, low, high)
+        counts = await _counts(redis, [*unions, (prefix + "wo:index",)], low, high)
+        counts, total = counts[:-1], max(1, counts[-1])
         if min(counts) == 0:
             return [], None
         driver = counts.index(min(counts))
-        stream = _merged(redis, unions[driver], after, low, high)
+        # The first batch sized to fill the page if the filters are independent: most pages
+        # then take one read of the driver and one check, not a ramp of growing batches.
+        share = 1.0
+        for i, count in enumerate(counts):
+            share *= count / total if i != driver else 1.0
+        first = int(min(4096, max(64, 1.5 * (limit + 1) / max(share, 1e-6))))
+        stream = _merged(redis, unions[driver], after, low, high, first)
         checks = unions[:driver] + unions[driver + 1:]
     found: list[Candidate] = []
     scanned = 0
@@ -308,11 +315,11 @@ async def _counts(
 
 
 async def _merged(
-    redis: Redis, keys: tuple[str, ...], after: Cursor | None, low: str, high: str
+    redis: Redis, keys: tuple[str, ...], after: Cursor | None, low: str, high: str,
+    size: int = 128,
 ) -> AsyncIterator[list[Candidate]]:
     """Batches of candidates from the union of ``keys``, newest first, no duplicates."""
     walks = [_Walk(key, after) for key in keys]
-    size = 128
     emitted: Candidate | None = None
     while True:
         for walk in walks:
