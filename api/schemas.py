@@ -213,13 +213,12 @@ class HistoryEntry(BaseModel):
     details: dict[str, Any]
 
 
-class WorkOrderAnswer(BaseModel):
-    """docs/contracts.md, "Work order"."""
+class WorkOrderFields(BaseModel):
+    """The fields an order has in every answer, whole or as a list's row."""
 
     id: str
     call_id: str
     caller: Caller
-    menu_path: list[str]
     category: str
     urgency: str
     queue: str | None
@@ -229,6 +228,13 @@ class WorkOrderAnswer(BaseModel):
     created_at: str
     updated_at: str
     deadlines: Deadlines
+    merged_into: str | None = Field(None, description="the surviving order, once merged")
+
+
+class WorkOrderAnswer(WorkOrderFields):
+    """docs/contracts.md, "Work order"."""
+
+    menu_path: list[str]
     retain_until: str
     transcript: str | None
     confidence: float | None
@@ -237,26 +243,12 @@ class WorkOrderAnswer(BaseModel):
     history: list[HistoryEntry]
     csat: int | None
     nps: int | None
-    merged_into: str | None = None
 
 
-class WorkOrderRow(BaseModel):
-    """One order of a list: the answer's fields without history, transcript and survey,
-    plus the deadlines it has missed."""
+class WorkOrderRow(WorkOrderFields):
+    """One order of a list: without history, transcript and survey, plus the deadlines it
+    has missed."""
 
-    id: str
-    call_id: str
-    caller: Caller
-    category: str
-    urgency: str
-    queue: str | None
-    agent: str | None
-    status: str
-    outcome: str | None
-    created_at: str
-    updated_at: str
-    deadlines: Deadlines
-    merged_into: str | None
     overdue: list[str] = Field(description="deadlines missed while open: assign_by, respond_by")
 
 

@@ -164,6 +164,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=[*ACTIONS, "list"])
     parser.add_argument("agent", nargs="?", help="agent id (agents.yaml); optional for list")
     parser.add_argument("--reason", help="pause reason code (pause only)")
+    add_api_options(parser)
+
+
+def add_api_options(parser: argparse.ArgumentParser) -> None:
+    """``--api`` and ``--json``, as every command over the HTTP API takes them."""
     parser.add_argument(
         "--api", default=None,
         help=f"the service's HTTP address (default: $HOTLINE_API or {DEFAULT_API})",

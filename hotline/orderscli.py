@@ -40,6 +40,7 @@ from hotline.agentcli import (
     AgentAPI,
     AgentCommandError,
     Opener,
+    add_api_options,
 )
 from hotline.apitoken import TokenFileError, api_token
 from workorders.query import FILTER_NAMES, FilterError, parse_filter
@@ -377,9 +378,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     for command in SUBCOMMANDS:
         p = sub.add_parser(command.name, help=command.help)
         command.arguments(p)
-        p.add_argument("--api", default=None,
-                       help=f"the service's HTTP address (default: $HOTLINE_API or {DEFAULT_API})")
-        p.add_argument("--json", action="store_true", help="print the API's JSON answer")
+        add_api_options(p)
         p.set_defaults(orders_run=command.run)
 
 
