@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from access.authentication import Unauthenticated
 from access.cli import EXIT_UNAVAILABLE, KeySource, TokenAudit, TokenCommandError
 from access.roles import Identity
+from audit.chain import Action
 
 TOKEN_KEY_ENV = "HOTLINE_TOKEN_KEY"
 
@@ -47,6 +48,7 @@ class RecordingAudit:
     ) -> str:
         if self.fail is not None:
             raise self.fail
+        Action(action)  # the audit log refuses an action it has no name for; so does this
         self.entries.append({
             "user": user, "role": role, "action": action, "obj": obj, "address": address,
             "now": now, "reason": reason, "details": dict(details or {}),

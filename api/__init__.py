@@ -29,6 +29,7 @@ from api.seams import (
     LoggedAudit,
     NoTokens,
     RouterView,
+    WorkOrderDesk,
     WorkOrderReader,
 )
 from api.services import queue_report
@@ -43,6 +44,7 @@ __all__ = [
     "LoggedAudit",
     "NoTokens",
     "RouterView",
+    "WorkOrderDesk",
     "WorkOrderReader",
     "build_api",
     "build_routes",

@@ -40,7 +40,7 @@ from api.resources import (
     workorders,
 )
 from api.routes import Actor, Call, Route, RouteTable
-from api.seams import AuditTrail, HealthSource, RouterView, Teams, WorkOrderReader
+from api.seams import AuditTrail, HealthSource, RouterView, Teams, WorkOrderDesk
 from api.services import AgentService, WorkOrderService
 from api.services.reports import OrderReports
 from workorders.clocks import ClockPolicy
@@ -52,7 +52,7 @@ __all__ = ["MAX_BODY_BYTES", "Api", "ApiRequest", "ApiResponse", "build_api", "b
 
 log = logging.getLogger(__name__)
 
-MAX_BODY_BYTES = 16 * 1024  # the largest body any route takes is a few dozen bytes
+MAX_BODY_BYTES = 16 * 1024  # the largest body any route takes is a note (4000 characters)
 _SHOWN_PATH = 200  # characters of an unknown path repeated in its 404
 
 
@@ -184,7 +184,7 @@ def _reasons(exc: ValidationError) -> str:
 
 
 def build_routes(
-    *, router: RouterView, workorders_store: WorkOrderReader, health_source: HealthSource,
+    *, router: RouterView, workorders_store: WorkOrderDesk, health_source: HealthSource,
     audit: AuditTrail, teams: Teams | None = None, recordings: RecordingLibrary | None = None,
     clock_policy: Callable[[], ClockPolicy] = ClockPolicy,
 ) -> list[Route]:
@@ -204,7 +204,9 @@ def build_routes(
     table += queues.routes(router)
     table += agents.routes(AgentService(router, audit, teams))
     table += decisions.routes(router)
-    table += workorders.routes(WorkOrderService(workorders_store, audit, teams))
+    table += workorders.routes(
+        WorkOrderService(workorders_store, audit, teams, agents=lambda: router.config().agents)
+    )
     table += reports.routes(OrderReports(workorders_store, clock_policy))
     if recordings is not None:
         from api.resources import recordings as recording_routes
@@ -215,7 +217,7 @@ def build_routes(
 
 
 def build_api(
-    *, router: RouterView, workorders_store: WorkOrderReader, health_source: HealthSource,
+    *, router: RouterView, workorders_store: WorkOrderDesk, health_source: HealthSource,
     authenticator: Authenticator, audit: AuditTrail, clock: Callable[[], float],
     teams: Teams | None = None, max_body: int = MAX_BODY_BYTES,
     recordings: RecordingLibrary | None = None,

@@ -31,7 +31,9 @@ __all__ = [
     "Unavailable",
     "UnknownAgent",
     "UnsupportedMediaType",
+    "WorkOrderChangeInvalid",
     "WorkOrderNotFound",
+    "WorkOrderTransitionRefused",
     "as_api_error",
     "status_of",
 ]
@@ -88,6 +90,27 @@ class RecordingUnreadable(ApiError):
     error_id = "recording-unreadable"
 
 
+class WorkOrderTransitionRefused(ApiError):
+    """The order's status does not accept the event; the body names order and event too."""
+
+    error_id = "workorder-transition-refused"
+
+    def __init__(self, message: str, order_id: str, event: str) -> None:
+        super().__init__(message)
+        self.order_id = order_id
+        self.event = event
+
+    def body(self) -> dict[str, str]:
+        return {**super().body(), "order": self.order_id, "event": self.event}
+
+
+class WorkOrderChangeInvalid(ApiError):
+    """A well-formed request the work-order model refuses (a missing reason, an unknown
+    category, an order merged into itself)."""
+
+    error_id = "workorder-change-invalid"
+
+
 class MethodNotAllowed(ApiError):
     error_id = "method-not-allowed"
 
@@ -126,6 +149,8 @@ STATUS: dict[str, int] = {
     RecordingNotFound.error_id: 404,
     MethodNotAllowed.error_id: 405,
     AgentActionRefused.error_id: 409,
+    WorkOrderTransitionRefused.error_id: 409,
+    WorkOrderChangeInvalid.error_id: 422,
     BodyTooLarge.error_id: 413,
     RecordingUnreadable.error_id: 422,
     UnsupportedMediaType.error_id: 415,
@@ -137,6 +162,7 @@ ERRORS: tuple[type[ApiError], ...] = (
     BadRequest, UnknownAgent, NotAuthenticated, Forbidden, NotFound, WorkOrderNotFound,
     MethodNotAllowed, AgentActionRefused, BodyTooLarge, UnsupportedMediaType, Internal,
     Unavailable, RecordingNotFound, RecordingUnreadable,
+    WorkOrderTransitionRefused, WorkOrderChangeInvalid,
 )
 
 

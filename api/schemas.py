@@ -93,6 +93,63 @@ class RecordingsQuery(_Strict):
     limit: Annotated[int, Field(ge=1, le=500, strict=False)] = 50
 
 
+_FilterText = Annotated[str, StringConstraints(max_length=200)]
+
+
+class WorkOrderListQuery(_Strict):
+    """The filters of ``workorders.query`` (lists comma-separated), a page size and the
+    cursor of the previous page; checked again, value by value, by ``parse_filter``."""
+
+    status: _FilterText = Field("", description="pending, assigned, in_progress, on_hold, "
+                                "resolved, closed; comma-separated for several")
+    category: _FilterText = Field("", description="categories of the config, comma-separated")
+    urgency: _FilterText = Field("", description="urgent, important, normal; comma-separated")
+    agent: _FilterText = Field("", description="agent ids, comma-separated")
+    caller: _FilterText = Field("", description="caller number, any spelling of its digits")
+    created_from: _FilterText = Field("", description="2026-11-28 or an ISO time, inclusive")
+    created_to: _FilterText = Field("", description="2026-11-28 (that whole day) or an ISO "
+                                    "time, exclusive")
+    overdue: Literal["", "true", "false"] = Field(
+        "", description="true: a deadline passed while the order is still open"
+    )
+    limit: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,4}$")] = Field(
+        "", description="orders per page (default 50, at most 1000)"
+    )
+    cursor: _FilterText = Field("", description="next_cursor of the previous page")
+
+
+class AssignBody(_Strict):
+    agent: Identifier
+    queue: Annotated[str, StringConstraints(max_length=64)] | None = None
+
+
+StatusEvent = Literal["start", "resolve", "close", "reopen", "resume"]
+STATUS_EVENTS: tuple[str, ...] = ("start", "resolve", "close", "reopen", "resume")
+_Words = Annotated[str, StringConstraints(min_length=1, max_length=500)]
+
+
+class StatusBody(_Strict):
+    """A lifecycle transition; ``outcome`` for resolve and close, ``reason`` for reopen and
+    resume."""
+
+    event: StatusEvent
+    outcome: Annotated[str, StringConstraints(max_length=64)] | None = None
+    reason: _Words | None = None
+
+
+class HoldBody(_Strict):
+    waiting_on: Literal["customer", "third_party"]
+    reason: _Words
+
+
+class NoteBody(_Strict):
+    text: Annotated[str, StringConstraints(min_length=1, max_length=4000)]
+
+
+class MergeBody(_Strict):
+    merged: Identifier = Field(description="the order folded into the one in the path")
+
+
 # --- answers --------------------------------------------------------------------------------
 
 
@@ -175,13 +232,12 @@ class HistoryEntry(BaseModel):
     details: dict[str, Any]
 
 
-class WorkOrderAnswer(BaseModel):
-    """docs/contracts.md, "Work order"."""
+class WorkOrderFields(BaseModel):
+    """The fields an order has in every answer, whole or as a list's row."""
 
     id: str
     call_id: str
     caller: Caller
-    menu_path: list[str]
     category: str
     urgency: str
     queue: str | None
@@ -191,6 +247,13 @@ class WorkOrderAnswer(BaseModel):
     created_at: str
     updated_at: str
     deadlines: Deadlines
+    merged_into: str | None = Field(None, description="the surviving order, once merged")
+
+
+class WorkOrderAnswer(WorkOrderFields):
+    """docs/contracts.md, "Work order"."""
+
+    menu_path: list[str]
     retain_until: str
     transcript: str | None
     confidence: float | None
@@ -232,6 +295,28 @@ class RecordingAnswer(BaseModel):
 
 class RecordingList(RootModel[list[RecordingAnswer]]):
     """The newest recordings first."""
+
+
+class WorkOrderRow(WorkOrderFields):
+    """One order of a list: without history, transcript and survey, plus the deadlines it
+    has missed."""
+
+    overdue: list[str] = Field(description="deadlines missed while open: assign_by, respond_by")
+
+
+class WorkOrderPage(BaseModel):
+    orders: list[WorkOrderRow]
+    next_cursor: str | None = Field(description="null: the last page")
+
+
+class WorkOrderExport(BaseModel):
+    orders: list[WorkOrderAnswer]
+    next_cursor: str | None = Field(description="null: the last page")
+
+
+class MergeAnswer(BaseModel):
+    survivor: WorkOrderAnswer
+    merged: WorkOrderAnswer
 
 
 class OpenAPIDocument(RootModel[dict[str, Any]]):

@@ -15,7 +15,8 @@ from typing import Any, Protocol
 
 from access import Authenticator, Identity, Unauthenticated
 from routing.core import RoutingConfig, Snapshot
-from workorders.model import WorkOrder
+from workorders.model import Event, WorkOrder
+from workorders.query import Cursor, OrderFilter
 
 __all__ = [
     "AuditTrail",
@@ -25,6 +26,7 @@ __all__ = [
     "NoTokens",
     "RouterView",
     "Teams",
+    "WorkOrderDesk",
     "WorkOrderReader",
 ]
 
@@ -55,6 +57,23 @@ class WorkOrderReader(Protocol):
     async def get(self, order_id: str) -> WorkOrder | None: ...
 
     async def get_by_call(self, call_id: str) -> WorkOrder | None: ...
+
+
+class WorkOrderDesk(WorkOrderReader, Protocol):
+    """What the work-order routes read and change (:class:`workorders.store.WorkOrderStore`)."""
+
+    async def find(
+        self, f: OrderFilter, now: float, *, limit: int = ..., after: Cursor | None = None,
+        history: bool = True,
+    ) -> tuple[list[WorkOrder], Cursor | None]: ...
+
+    async def update(
+        self, order_id: str, now: float, event: Event | str, actor: str, **changes: Any
+    ) -> WorkOrder | None: ...
+
+    async def merge(
+        self, survivor_id: str, merged_id: str, now: float, actor: str
+    ) -> tuple[WorkOrder, WorkOrder]: ...
 
 
 class AuditTrail(Protocol):

@@ -5,13 +5,16 @@ request through :class:`api.app.Api` to its answer (the fakes never wait, so no 
 from __future__ import annotations
 
 from collections.abc import Coroutine, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, TypeVar
 
 from access import Identity, Role, Unauthenticated
 from api.app import Api, ApiRequest, ApiResponse, build_api
+from audit.chain import Action
 from routing import core
-from workorders.model import WorkOrder
+from workorders.model import Event, Policy, WorkOrder, apply, merge_orders
+from workorders.query import Cursor, OrderFilter
+from workorders.store import UnknownWorkOrder
 
 T = TypeVar("T")
 
@@ -60,21 +63,27 @@ class FakeRouter:
 
 
 class FakeWorkOrders:
-    """Orders by id and by call; ``down``: each read raises ConnectionError (Redis away)."""
+    """Orders by id and by call, changed by the real model; ``down``: each call raises
+    ConnectionError (Redis away). ``find`` filters every order with the filter's own
+    ``matches`` (the caller by its digits), newest first, by the same cursors as the store."""
 
     def __init__(self, orders: Mapping[str, WorkOrder] | None = None, *,
                  down: bool = False) -> None:
         self.orders = dict(orders or {})
         self.down = down
+        self.policy = Policy()
+        self.finds: list[tuple[OrderFilter, int, Cursor | None, bool]] = []
 
-    async def get(self, order_id: str) -> WorkOrder | None:
+    def _check(self) -> None:
         if self.down:
             raise ConnectionError("Redis is away")
+
+    async def get(self, order_id: str) -> WorkOrder | None:
+        self._check()
         return self.orders.get(order_id)
 
     async def get_by_call(self, call_id: str) -> WorkOrder | None:
-        if self.down:
-            raise ConnectionError("Redis is away")
+        self._check()
         return next((o for o in self.orders.values() if o.call_id == call_id), None)
 
     async def created_between(self, start: float, end: float) -> list[WorkOrder]:
@@ -84,6 +93,50 @@ class FakeWorkOrders:
                        if start <= o.created_at.timestamp() < end),
                       key=lambda o: o.created_at)
 
+    async def find(self, f: OrderFilter, now: float, *, limit: int = 50,
+                   after: Cursor | None = None, history: bool = True,
+                   ) -> tuple[list[WorkOrder], Cursor | None]:
+        self._check()
+        self.finds.append((f, limit, after, history))
+
+        def digits(number: str) -> str:
+            return "".join(c for c in number if c.isdigit())
+
+        def position(created: float, order_id: str) -> tuple[float, bytes]:
+            return -created, bytes(255 - b for b in order_id.encode())  # Redis's order, reversed
+
+        hits = sorted(
+            (o for o in self.orders.values() if f.matches(o, now)
+             and (f.caller is None or digits(o.caller_number) == digits(f.caller))),
+            key=lambda o: position(o.created_at.timestamp(), o.id),
+        )
+        if after is not None:
+            mark = position(after.created, after.order_id)
+            hits = [o for o in hits if position(o.created_at.timestamp(), o.id) > mark]
+        page = [o if history else replace(o, history=()) for o in hits[:limit]]
+        more = len(hits) > limit
+        return page, Cursor(page[-1].created_at.timestamp(), page[-1].id) if more else None
+
+    async def update(self, order_id: str, now: float, event: Event | str, actor: str,
+                     **changes: Any) -> WorkOrder | None:
+        self._check()
+        if order_id not in self.orders:
+            raise UnknownWorkOrder(order_id)
+        order = apply(self.orders[order_id], event, now, actor, self.policy, **changes)
+        self.orders[order_id] = order
+        return order
+
+    async def merge(self, survivor_id: str, merged_id: str, now: float, actor: str
+                    ) -> tuple[WorkOrder, WorkOrder]:
+        self._check()
+        for order_id in (survivor_id, merged_id):
+            if order_id not in self.orders:
+                raise UnknownWorkOrder(order_id)
+        kept, folded = merge_orders(self.orders[survivor_id], self.orders[merged_id], now,
+                                    actor, self.policy)
+        self.orders[kept.id], self.orders[folded.id] = kept, folded
+        return kept, folded
+
 
 @dataclass
 class FakeAudit:
@@ -92,6 +145,9 @@ class FakeAudit:
     entries: list[dict[str, Any]] = field(default_factory=list)
 
     async def record(self, **entry: Any) -> str:
+        # Like the audit log, refuse an action it has no name for (audit.chain.Action): a
+        # route that records an unnamed action must fail here, not first in production.
+        Action(entry["action"])
         self.entries.append(entry)
         return str(len(self.entries))
 

@@ -67,11 +67,15 @@ class AgentAPI:
                                                           what="list agents")
         return agents
 
-    def _request(self, method: str, path: str, *, what: str) -> Any:
-        request = urllib.request.Request(
-            self.base + path, method=method, data=b"" if method == "POST" else None,
-            headers=authorization(self.token),
-        )
+    def _request(self, method: str, path: str, *, what: str,
+                 body: Mapping[str, Any] | None = None) -> Any:
+        headers = authorization(self.token)
+        data = b"" if method == "POST" else None
+        if body is not None:  # a JSON body (``ivr orders``)
+            data = json.dumps(body).encode()
+            headers["Content-Type"] = "application/json"
+        request = urllib.request.Request(self.base + path, method=method, data=data,
+                                         headers=headers)
         try:
             with self.opener(request, timeout=self.timeout) as response:
                 return json.load(response)
@@ -160,6 +164,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("action", choices=[*ACTIONS, "list"])
     parser.add_argument("agent", nargs="?", help="agent id (agents.yaml); optional for list")
     parser.add_argument("--reason", help="pause reason code (pause only)")
+    add_api_options(parser)
+
+
+def add_api_options(parser: argparse.ArgumentParser) -> None:
+    """``--api`` and ``--json``, as every command over the HTTP API takes them."""
     parser.add_argument(
         "--api", default=None,
         help=f"the service's HTTP address (default: $HOTLINE_API or {DEFAULT_API})",

@@ -103,6 +103,12 @@ def _cmd_agent(args: argparse.Namespace) -> int:
     return agent_main(args)
 
 
+def _cmd_orders(args: argparse.Namespace) -> int:
+    from hotline.orderscli import main as orders_main
+
+    return orders_main(args)
+
+
 def _cmd_tokens(args: argparse.Namespace) -> int:
     from access.cli import AuditSource
     from access.cli import main as tokens_main
@@ -171,7 +177,7 @@ def build_parser() -> argparse.ArgumentParser:
     from access import cli as tokenscli
     from audit import cli as auditcli
     from events import cli as eventscli
-    from hotline import agentcli, report
+    from hotline import agentcli, orderscli, report
     from privacy import cli as keyscli
     from recordings import cli as recordingscli
     from webhooks import cli as webhookscli
@@ -181,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
         ("report", "service level, speed of answer, abandonment per interval", report,
          _cmd_report),
         ("agent", "log agents in or out, pause, resume, list (HTTP API)", agentcli, _cmd_agent),
+        ("orders", "work orders: list, show, assign, status, hold, note, merge, export "
+         "(HTTP API); reindex", orderscli, _cmd_orders),
         ("tokens", "API tokens: create (shown once), list, revoke", tokenscli, _cmd_tokens),
         ("audit", "verify the audit log's hash chain, list its entries", auditcli,
          auditcli.main),

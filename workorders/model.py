@@ -16,6 +16,8 @@ Lifecycle (``TRANSITIONS``; every event a state accepts is declared, anything el
                  assign -> on_hold (handover while waiting)
     resolved     close -> closed, reopen -> in_progress
     closed       reopen -> pending
+    (not closed) merge -> closed (folded into another order), absorb -> the same status
+                 (another order was folded into this one)
 
 On hold, decided: the order waits on the customer or a third party (``waiting_on`` and a
 ``reason`` are required, both kept in the history). The response and resolution clocks pause
@@ -50,6 +52,15 @@ Reopen, decided:
 - ``closed -> pending``: the order is archived work; it goes back to assignment like a new
   request, the agent and the outcome are cleared.
 Both restart the deadlines from the reopen time (a reopen is a new promise to the caller).
+
+Merge, decided (:func:`merge_orders`): a supervisor folds a duplicate into the order that
+survives. The merged order gets ``merged_into`` = the survivor's id, is closed with outcome
+``merged`` (from any status but closed: archived work is not folded) and keeps its history;
+the survivor gets an ``absorb`` entry naming the merged order and how many contacts and notes
+it had. A
+merged order cannot be merged again, and nothing is merged into a closed or merged order.
+Reopening a merged order makes it stand alone again (``merged_into`` cleared, both histories
+say what happened).
 
 Deadlines (``Policy``):
 - ``assign_by`` = start + assignment target (2 h): breached while the order is still pending.
@@ -112,6 +123,8 @@ class Event(StrEnum):
     BACK_OFFICE = "back_office"  # not handled live: back to pending, for the back office
     REPEAT = "repeat"  # the caller called again about it: one more contact (the new call id)
     LEGAL_HOLD = "legal_hold"  # set or release a legal hold: the order may not be purged
+    MERGE = "merge"  # folded into another order (merge_orders): closed, merged_into set
+    ABSORB = "absorb"  # another order was folded into this one (history only)
 
 
 #: The whole state machine: for each status, the events it accepts and the status they lead to.
@@ -124,6 +137,8 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.BACK_OFFICE: Status.PENDING,
         Event.REPEAT: Status.PENDING,
         Event.LEGAL_HOLD: Status.PENDING,
+        Event.MERGE: Status.CLOSED,
+        Event.ABSORB: Status.PENDING,
     },
     Status.ASSIGNED: {
         Event.ASSIGN: Status.ASSIGNED,
@@ -136,6 +151,8 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.BACK_OFFICE: Status.PENDING,
         Event.REPEAT: Status.ASSIGNED,
         Event.LEGAL_HOLD: Status.ASSIGNED,
+        Event.MERGE: Status.CLOSED,
+        Event.ABSORB: Status.ASSIGNED,
     },
     Status.IN_PROGRESS: {
         Event.ASSIGN: Status.IN_PROGRESS,
@@ -147,6 +164,8 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.BACK_OFFICE: Status.PENDING,
         Event.REPEAT: Status.IN_PROGRESS,
         Event.LEGAL_HOLD: Status.IN_PROGRESS,
+        Event.MERGE: Status.CLOSED,
+        Event.ABSORB: Status.IN_PROGRESS,
     },
     Status.ON_HOLD: {
         Event.RESUME: Status.IN_PROGRESS,  # or assigned: the status the hold left (apply)
@@ -156,6 +175,8 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.CONTACT: Status.ON_HOLD,
         Event.REPEAT: Status.ON_HOLD,
         Event.LEGAL_HOLD: Status.ON_HOLD,
+        Event.MERGE: Status.CLOSED,
+        Event.ABSORB: Status.ON_HOLD,
     },
     Status.RESOLVED: {
         Event.CLOSE: Status.CLOSED,
@@ -164,6 +185,8 @@ TRANSITIONS: Mapping[Status, Mapping[Event, Status]] = {
         Event.NOTE: Status.RESOLVED,
         Event.CONTACT: Status.RESOLVED,
         Event.LEGAL_HOLD: Status.RESOLVED,
+        Event.MERGE: Status.CLOSED,
+        Event.ABSORB: Status.RESOLVED,
     },
     Status.CLOSED: {
         Event.REOPEN: Status.PENDING,
@@ -194,8 +217,13 @@ CHANGES: Mapping[Event, frozenset[str]] = {
     Event.BACK_OFFICE: frozenset({"reason", "text"}),
     Event.REPEAT: frozenset({"call_id"}),
     Event.LEGAL_HOLD: frozenset({"legal_hold", "reason"}),
+    Event.MERGE: frozenset({"into"}),
+    Event.ABSORB: frozenset({"merged", "contacts", "notes", "calls"}),
 }
-_HISTORY_ONLY = frozenset({"reason", "text", "waiting_on", "channel", "reached", "call_id"})
+_HISTORY_ONLY = frozenset(
+    {"reason", "text", "waiting_on", "channel", "reached", "call_id", "into", "merged",
+     "contacts", "notes", "calls"}
+)
 
 #: Why an order waits for the back office (``back_office_reason``): the reasons the
 #: ``back_office`` event takes, and those read from the outcome of a call not handled live.
@@ -306,6 +334,7 @@ class WorkOrder:
     # Under a legal hold the order is never purged (``workorders.retention``), whatever its
     # ``retain_until``; who set or released it, and why, is in the history.
     legal_hold: bool = False
+    merged_into: str | None = None  # the surviving order's id once this one was merged
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's shape (docs/contracts.md, "Work order"), plus ``retain_until``."""
@@ -335,6 +364,7 @@ class WorkOrder:
             "contacts": self.contacts,
             "back_office": self.back_office,
             "legal_hold": self.legal_hold,
+            "merged_into": self.merged_into,
         }
 
     def to_json(self) -> str:
@@ -375,6 +405,7 @@ class WorkOrder:
                 contacts=int(data.get("contacts") or 1),
                 back_office=data.get("back_office"),
                 legal_hold=bool(data.get("legal_hold", False)),
+                merged_into=data.get("merged_into"),
             )
         except (KeyError, TypeError, ValueError) as exc:
             raise WorkOrderError(f"not a work order: {exc!r}") from exc
@@ -466,13 +497,20 @@ def apply(
     if event is Event.UNASSIGN or (event is Event.REOPEN and new_status is Status.PENDING):
         values["agent"] = None
     if event is Event.REOPEN and new_status is Status.PENDING:
-        values["outcome"] = None
+        values.update(outcome=None, merged_into=None)  # a reopened duplicate is its own again
     if event is Event.BACK_OFFICE:
         values["agent"], values["back_office"] = None, _back_office_word(changes.get("reason"))
     if event is Event.REPEAT:
         if not isinstance(changes.get("call_id"), str) or not changes["call_id"]:
             raise WorkOrderError("repeat: the call id of the new contact is required")
         values["contacts"] = order.contacts + 1
+    if event is Event.MERGE:
+        if not isinstance(changes.get("into"), str) or not changes["into"]:
+            raise WorkOrderError("merge: the surviving order's id (into) is required")
+        values.update(merged_into=changes["into"], outcome="merged")
+    if event is Event.ABSORB:
+        # The merged order's calls count as calls about this one.
+        values["contacts"] = order.contacts + int(changes.get("calls") or 0)
 
     updated = replace(order, status=new_status, updated_at=at, **values)
     if event is Event.REOPEN:
@@ -503,6 +541,36 @@ def apply(
         details["from"] = order.status.value
         details["to"] = new_status.value
     return replace(updated, history=(*order.history, HistoryEntry(at, event.value, actor, details)))
+
+
+def merge_orders(
+    survivor: WorkOrder, merged: WorkOrder, now: float, actor: str, policy: Policy
+) -> tuple[WorkOrder, WorkOrder]:
+    """The survivor and the merged order after ``merged`` is folded into ``survivor``.
+
+    Raises ``WorkOrderError`` for an order merged into itself, ``TransitionRefused`` when the
+    survivor is closed or either order is already merged (both histories are kept).
+    """
+    if survivor.id == merged.id:
+        raise WorkOrderError(f"work order {survivor.id} cannot be merged into itself")
+    if survivor.status is Status.CLOSED:
+        raise TransitionRefused(
+            f"work order {survivor.id} is closed: nothing can be merged into it (reopen it first)"
+        )
+    for order in (merged, survivor):
+        if order.merged_into is not None:
+            raise TransitionRefused(
+                f"work order {order.id} is already merged into {order.merged_into}: "
+                f"'merge' is refused"
+            )
+    counts = {
+        name: sum(1 for entry in merged.history if entry.event == event.value)
+        for name, event in (("contacts", Event.CONTACT), ("notes", Event.NOTE))
+    }
+    counts["calls"] = merged.contacts
+    kept = apply(survivor, Event.ABSORB, now, actor, policy, merged=merged.id, **counts)
+    folded = apply(merged, Event.MERGE, now, actor, policy, into=survivor.id)
+    return kept, folded
 
 
 def overdue(order: WorkOrder, now: float) -> tuple[Breach, ...]:

@@ -53,10 +53,15 @@ while Redis was away cannot see the caller's orders: it gets its local order, an
 the script links it like a live call (the local id becomes an alias of the linked order, the
 call's spooled updates apply to it), exactly once by its operation id.
 
+Merge (``merge``) reads both orders under WATCH and writes both in one MULTI/EXEC. Lists and
+filters (``find``) read the index sets (``workorders.query``); ``reindex`` writes the index
+memberships of orders written before an index existed.
+
 Reads while Redis is unreachable, chosen: ``get``/``get_by_call`` answer from this process's
 local view (orders in the spool with their spooled updates, else the last state this process
 wrote or read, possibly stale), and raise ``StoreUnavailable`` for an order it does not know;
-``list_recent`` raises ``StoreUnavailable`` (a partial list would mislead a supervisor).
+``list_recent`` and ``find`` raise ``StoreUnavailable`` (a partial list would mislead a
+supervisor).
 Reads do not back off like writes: against a blackholed Redis each read waits the timeout.
 
 Concurrency: at most ``max_in_flight`` operations talk to Redis at once, the rest queue here
@@ -86,7 +91,7 @@ from redis.asyncio import Redis
 from redis.typing import EncodableT
 
 import events
-from workorders import indexes, personal, retention
+from workorders import indexes, personal, query, retention
 from workorders.escalation import DueClocks
 from workorders.model import (
     DEFAULT_CATEGORIES,
@@ -100,6 +105,7 @@ from workorders.model import (
     apply,
     back_office_reason,
     create_order,
+    merge_orders,
 )
 from workorders.personal import FieldCipher
 from workorders.schema import WorkOrdersConfig
@@ -441,6 +447,27 @@ class WorkOrderStore:
             raise StoreUnavailable(f"redis unreachable: {exc!r}") from exc
         return order if applied else None
 
+    async def merge(
+        self, survivor_id: str, merged_id: str, now: float, actor: str
+    ) -> tuple[WorkOrder, WorkOrder]:
+        """Fold the order ``merged_id`` into ``survivor_id`` (``model.merge_orders``): the
+        survivor and the merged order as written.
+
+        Both orders are read under WATCH and written in one MULTI/EXEC (hashes, histories,
+        indexes, a ``WOABSORB`` and a ``WOMERGE`` event): a change to either that lands
+        meanwhile makes the merge start over on the new state, so neither is lost. Raises
+        ``WorkOrderError`` (the same order twice), ``UnknownWorkOrder``, ``TransitionRefused``
+        (already merged, closed survivor). A supervisor's action, not a caller's: with Redis
+        unreachable it raises ``StoreUnavailable`` rather than spool.
+        """
+        try:
+            if self._pending:
+                async with self._lock:
+                    await self._replay_locked()
+            return await self._timed(self._merge_in_redis(survivor_id, merged_id, now, actor))
+        except UNREACHABLE as exc:
+            raise StoreUnavailable(f"redis unreachable, nothing merged: {exc!r}") from exc
+
     async def replay_spool(self) -> int:
         """Apply every spooled write to Redis, oldest first; the number applied now.
 
@@ -618,6 +645,48 @@ class WorkOrderStore:
                 self._known.pop(order_id, None)
                 return record
 
+    async def find(
+        self,
+        f: query.OrderFilter,
+        now: float,
+        *,
+        limit: int = query.DEFAULT_PAGE,
+        after: query.Cursor | None = None,
+        history: bool = True,
+    ) -> tuple[list[WorkOrder], query.Cursor | None]:
+        """One page of the orders matching ``f``, newest first, and the cursor of the next
+        (``workorders.query``). ``history=False`` leaves the histories out (a list's rows).
+        Raises ``StoreUnavailable`` while Redis is unreachable, like ``list_recent``."""
+
+        async def read() -> tuple[list[WorkOrder], query.Cursor | None]:
+            ids, following = await query.find_ids(
+                self._redis, self.prefix, f, now=now, limit=limit, after=after,
+                blind_index=self._cipher.blind_index,
+            )
+            return await self._read_orders(ids, history=history), following
+
+        def unavailable(_: str) -> tuple[list[WorkOrder], query.Cursor | None]:
+            raise StoreUnavailable("redis unreachable: no listing from the local view")
+
+        return await self._read("", read, unavailable)
+
+    async def reindex(self, *, batch: int = 500) -> int:
+        """Write every order's index memberships (``workorders.indexes.INDEXERS``) from its
+        current state; the number of orders seen. For orders written before an index existed
+        (an update only writes the sets whose membership it changes). Safe while the service
+        runs: each batch is read after WATCH on its orders and written in one MULTI/EXEC,
+        again if one of them changed meanwhile. It adds memberships; leaving a set is the
+        updates' job."""
+        done, start = 0, 0
+        while True:
+            found: list[bytes | str] = await self._redis.zrange(  # type: ignore[assignment]
+                self._key("wo:index"), start, start + batch - 1
+            )
+            if not found:
+                return done
+            done += await self._reindex_batch([_text(i) for i in found])
+            start += batch
+
     # -- the write path -------------------------------------------------------------------
 
     async def _write(
@@ -786,53 +855,105 @@ class WorkOrderStore:
                         await pipe.reset()  # type: ignore[no-untyped-call]  # redis-py: no hints
                         return order, False
                     changed = apply(order, event, now, actor, self.policy, **changes)
-                    old, new = _to_hash(order), _to_hash(changed)
                     pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
-                    # Compared in plaintext (sealing is randomized), then sealed.
-                    sealed = personal.seal_hash(
-                        {k: v for k, v in new.items() if old.get(k) != v},
-                        changed.call_id,
-                        self._cipher,
-                    )
-                    updates: dict[EncodableT, EncodableT] = {k: v for k, v in sealed.items()}
-                    if updates:
-                        pipe.hset(hash_key, mapping=updates)
-                    removed = [k for k in old if k not in new]
-                    if removed:
-                        pipe.hdel(hash_key, *removed)
-                    sets = indexes.index_changes(order, changed, self.indexers)
-                    for name in sets.remove:
-                        pipe.zrem(self._key(name), order_id)
-                    for name, score in sets.add.items():
-                        pipe.zadd(self._key(name), {order_id: score})
-                    pipe.rpush(
-                        history_key,
-                        *(
-                            self._history_json(e, changed.call_id)
-                            for e in changed.history[len(order.history):]
-                        ),
-                    )
+                    await self._stage(pipe, order, changed, now, actor, replayed=replayed)
                     pipe.set(op_key, order_id, ex=self._op_ttl)
-                    await events.emit(
-                        pipe,
-                        WORK_ORDER_KINDS[event.value],
-                        now,
-                        prefix=self.prefix,
-                        maxlen=self._maxlen,
-                        order_id=order_id,
-                        call_id=changed.call_id,
-                        queue=changed.queue,
-                        agent=changed.agent,
-                        actor=actor,
-                        status=changed.status.value,
-                        details=personal.public_details(changed.history[-1].details),
-                        replayed="1" if replayed else None,
-                    )
                     await pipe.execute()
                 except redis_errors.WatchError:
                     continue
                 self._remember(changed)
                 return changed, True
+
+    async def _stage(
+        self, pipe: Any, order: WorkOrder, changed: WorkOrder, now: float, actor: str,
+        *, replayed: bool = False,
+    ) -> None:
+        """Queue in ``pipe`` (in MULTI) what changes ``order`` into ``changed``: hash fields,
+        index sets, the new history entries and the event of the last one."""
+        order_id = changed.id
+        hash_key, history_key = self._key("wo:", order_id), self._key("wo:", order_id, ":history")
+        old, new = _to_hash(order), _to_hash(changed)
+        # Compared in plaintext (sealing is randomized), then sealed.
+        sealed = personal.seal_hash(
+            {k: v for k, v in new.items() if old.get(k) != v}, changed.call_id, self._cipher
+        )
+        updates: dict[EncodableT, EncodableT] = {k: v for k, v in sealed.items()}
+        if updates:
+            pipe.hset(hash_key, mapping=updates)
+        removed = [k for k in old if k not in new]
+        if removed:
+            pipe.hdel(hash_key, *removed)
+        sets = indexes.index_changes(order, changed, self.indexers)
+        for name in sets.remove:
+            pipe.zrem(self._key(name), order_id)
+        for name, score in sets.add.items():
+            pipe.zadd(self._key(name), {order_id: score})
+        pipe.rpush(
+            history_key,
+            *(self._history_json(e, changed.call_id) for e in changed.history[len(order.history):]),
+        )
+        last = changed.history[-1]
+        await events.emit(
+            pipe,
+            WORK_ORDER_KINDS[last.event],
+            now,
+            prefix=self.prefix,
+            maxlen=self._maxlen,
+            order_id=order_id,
+            call_id=changed.call_id,
+            queue=changed.queue,
+            agent=changed.agent,
+            actor=actor,
+            status=changed.status.value,
+            details=personal.public_details(last.details),
+            replayed="1" if replayed else None,
+        )
+
+    async def _merge_in_redis(
+        self, survivor_id: str, merged_id: str, now: float, actor: str
+    ) -> tuple[WorkOrder, WorkOrder]:
+        ids = (await self._resolve(survivor_id), await self._resolve(merged_id))
+        keys = [k for i in ids for k in (self._key("wo:", i), self._key("wo:", i, ":history"))]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(*keys)
+                    orders = []
+                    for order_id in ids:
+                        fields = await pipe.hgetall(self._key("wo:", order_id))
+                        if not fields:
+                            raise UnknownWorkOrder(order_id)
+                        history = await pipe.lrange(self._key("wo:", order_id, ":history"), 0, -1)
+                        orders.append(self._from_hash(fields, history))
+                    survivor, merged = orders
+                    kept, folded = merge_orders(survivor, merged, now, actor, self.policy)
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
+                    await self._stage(pipe, survivor, kept, now, actor)
+                    await self._stage(pipe, merged, folded, now, actor)
+                    await pipe.execute()
+                except redis_errors.WatchError:
+                    continue
+                self._remember(kept)
+                self._remember(folded)
+                return kept, folded
+
+    async def _reindex_batch(self, ids: list[str]) -> int:
+        keys = [k for i in ids for k in (self._key("wo:", i), self._key("wo:", i, ":history"))]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(*keys)
+                    # Read on another connection after the WATCH: a change landing after this
+                    # read fails the EXEC below, one landing before it is in the read.
+                    orders = await self._read_orders(ids)
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
+                    for order in orders:
+                        for name, score in indexes.memberships(order, self.indexers).items():
+                            pipe.zadd(self._key(name), {order.id: score})
+                    await pipe.execute()
+                except redis_errors.WatchError:
+                    continue
+                return len(orders)
 
     # -- the spool ----------------------------------------------------------------------
 
@@ -983,6 +1104,22 @@ class WorkOrderStore:
         order = self._from_hash(fields, history)
         self._remember(order)
         return order
+
+    async def _read_orders(self, ids: list[str], *, history: bool = True) -> list[WorkOrder]:
+        """The orders of ``ids`` that exist, in that order, in one round trip. Not remembered
+        in the local view: without history they are only rows of a list."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for order_id in ids:
+                pipe.hgetall(self._key("wo:", order_id))
+                if history:
+                    pipe.lrange(self._key("wo:", order_id, ":history"), 0, -1)
+            replies = await pipe.execute()
+        step = 2 if history else 1
+        return [
+            self._from_hash(replies[n], replies[n + 1] if history else [])
+            for n in range(0, len(replies), step)
+            if replies[n]
+        ]
 
     def _from_hash(self, fields: Mapping[Any, Any], history: list[Any]) -> WorkOrder:
         flat = personal.open_hash({_text(k): _text(v) for k, v in fields.items()}, self._cipher)

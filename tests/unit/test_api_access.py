@@ -48,6 +48,15 @@ EXPECTED: list[tuple[str, str, str, tuple[int, ...]]] = [
     ("GET /api/calls/{call_id}/workorder", "GET", "/api/calls/c-9/workorder",
      (401, 404, 404, 403, 404, 403)),
     ("GET /api/reports/orders", "GET", "/api/reports/orders", (401, 403, 200, 403, 200, 403)),
+    ("GET /api/workorders", "GET", "/api/workorders", (401, 200, 200, 403, 200, 403)),
+    ("GET /api/workorders", "GET", "/api/workorders?agent=agent103",
+     (401, 403, 403, 403, 200, 403)),
+    ("GET /api/workorders/export", "GET", "/api/workorders/export",
+     (401, 403, 200, 403, 200, 403)),
+    # Without their required body: a role without the permission still learns nothing (403).
+    *[(f"POST /api/workorders/{{order_id}}/{action}", "POST", f"/api/workorders/1/{action}",
+       (401, 400, 400, 403, 400, 403))
+      for action in ("assign", "status", "hold", "note", "merge")],
 ]
 
 

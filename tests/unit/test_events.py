@@ -52,6 +52,6 @@ def test_work_order_kinds_and_stream_key():
     assert set(WORK_ORDER_KINDS.values()) == {
         "WOCREATE", "WOASSIGN", "WOUNASSIGN", "WOSTART", "WORESOLVE", "WOCLOSE", "WOREOPEN",
         "WOUPDATE", "WONOTE", "WOHOLD", "WORESUME", "WOCONTACT", "WOBACK_OFFICE", "WOREPEAT",
-        "WOLEGAL_HOLD",
+        "WOLEGAL_HOLD", "WOMERGE", "WOABSORB",
     }
     assert stream_key() == "hotline:events" and stream_key("t1:") == "t1:events"

@@ -33,6 +33,7 @@ CHANGES = {
     Event.BACK_OFFICE: {"reason": "needs-back-office"},
     Event.REPEAT: {"call_id": "c2"},
     Event.LEGAL_HOLD: {"legal_hold": True, "reason": "court order 12/2026"},
+    Event.MERGE: {"into": "7"},
 }
 
 

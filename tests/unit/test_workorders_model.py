@@ -50,6 +50,7 @@ REQUIRED = {
     Event.BACK_OFFICE: {"reason": "needs-back-office"},
     Event.REPEAT: {"call_id": "1732790999.3"},
     Event.LEGAL_HOLD: {"legal_hold": True, "reason": "court order 12/2026"},
+    Event.MERGE: {"into": "7"},
 }
 
 #: Events that lead from a new order to each status.
@@ -300,7 +301,7 @@ def test_json_has_the_contract_shape():
     data = json.loads(new_order(Urgency.URGENT, category="fault").to_json())
     assert set(data) == {
         "id", "call_id", "caller", "menu_path", "category", "urgency", "queue", "agent",
-        "status", "outcome", "created_at", "updated_at", "deadlines", "retain_until",
+        "status", "outcome", "created_at", "updated_at", "deadlines", "retain_until", "merged_into",
         "transcript", "confidence", "engine", "language", "history", "csat", "nps",
         "escalations",
         "contacts", "back_office",
