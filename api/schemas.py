@@ -150,6 +150,11 @@ class MergeBody(_Strict):
     merged: Identifier = Field(description="the order folded into the one in the path")
 
 
+class LegalHoldBody(_Strict):
+    held: bool = Field(description="true: set the hold (never purged); false: release it")
+    reason: _Words
+
+
 # --- answers --------------------------------------------------------------------------------
 
 

@@ -75,6 +75,10 @@ class WorkOrderDesk(WorkOrderReader, Protocol):
         self, survivor_id: str, merged_id: str, now: float, actor: str
     ) -> tuple[WorkOrder, WorkOrder]: ...
 
+    async def set_legal_hold(
+        self, order_id: str, held: bool, now: float, actor: str, reason: str
+    ) -> WorkOrder: ...
+
 
 class AuditTrail(Protocol):
     """The audit log's ``record`` (issue 10's contract); returns the entry's id."""

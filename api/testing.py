@@ -137,6 +137,16 @@ class FakeWorkOrders:
         self.orders[kept.id], self.orders[folded.id] = kept, folded
         return kept, folded
 
+    async def set_legal_hold(self, order_id: str, held: bool, now: float, actor: str,
+                             reason: str) -> WorkOrder:
+        self._check()
+        if order_id not in self.orders:
+            raise UnknownWorkOrder(order_id)
+        order = apply(self.orders[order_id], Event.LEGAL_HOLD, now, actor, self.policy,
+                      legal_hold=held, reason=reason)
+        self.orders[order_id] = order
+        return order
+
 
 @dataclass
 class FakeAudit:

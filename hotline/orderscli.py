@@ -314,10 +314,9 @@ def _reindex_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batch", type=int, default=500, help="orders per atomic step")
 
 
-def _reindex(args: argparse.Namespace, ctx: Context) -> int:
-    """Straight to Redis with the service's config and keys (see the module docstring)."""
-    import asyncio
-
+def _direct_store(args: argparse.Namespace, what: str) -> tuple[Any, Any]:
+    """The service's work-order store straight on Redis, with its config and keys (for the
+    commands that show no personal data: see the module docstring), and the config."""
     from hotline.keys import load_service_keys
     from hotline.service import service_redis
     from ivr.categories import categories_of
@@ -329,15 +328,79 @@ def _reindex(args: argparse.Namespace, ctx: Context) -> int:
         cfg = load_config(args.config)
         keys = load_service_keys(cfg)
     except (ConfigError, PrivacyError, ConnectionError, OSError) as exc:
-        raise OrdersCommandError(f"reindex: {exc}", EXIT_UNREACHABLE) from None
+        raise OrdersCommandError(f"{what}: {exc}", EXIT_UNREACHABLE) from None
     svc = cfg.service
     store = WorkOrderStore.from_config(
         service_redis(svc), cfg.workorders, spool_dir=svc.spool_dir, cipher=keys.cipher,
         prefix=svc.redis.key_prefix, categories=categories_of(cfg),
     )
+    return store, cfg
+
+
+def _reindex(args: argparse.Namespace, ctx: Context) -> int:
+    """Straight to Redis with the service's config and keys (see the module docstring)."""
+    import asyncio
+
+    store, _ = _direct_store(args, "reindex")
     count = asyncio.get_event_loop().run_until_complete(store.reindex(batch=args.batch))
     print(json.dumps({"reindexed": count}) if args.json else f"{count} work orders reindexed",
           file=ctx.out)
+    return 0
+
+
+def _purge_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--dry-run", action="store_true",
+                   help="list what is due for deletion, delete nothing")
+
+
+def _purge(args: argparse.Namespace, ctx: Context) -> int:
+    """The retention purge now (``workorders.retention``; ``ivr serve`` runs it daily):
+    straight to Redis like ``reindex``, as it shows no personal data (ids and dates); each
+    deletion leaves its record on ``wo:deletions``, and the run is in the audit log."""
+    import asyncio
+    import getpass
+    import time
+
+    from audit.log import AuditLog
+    from hotline.service import service_redis
+    from workorders.retention import purge_command
+
+    store, cfg = _direct_store(args, "purge")
+    now = time.time()
+
+    async def run() -> dict[str, Any]:
+        report = await purge_command(store, now, dry_run=args.dry_run)
+        if not args.dry_run:
+            audit = AuditLog.from_config(service_redis(cfg.service), cfg.service)
+            await audit.record(
+                user=getpass.getuser(), role="ops", action="workorder.purge", obj="workorders",
+                address="cli", now=now,
+                details={k: str(v) for k, v in report.items() if not isinstance(v, list)},
+            )
+        return report
+
+    report = asyncio.get_event_loop().run_until_complete(run())
+    if args.json:
+        print(json.dumps(report), file=ctx.out)
+    else:
+        print(json.dumps(report, indent=2), file=ctx.out)
+    return 0
+
+
+def _legal_hold_arguments(p: argparse.ArgumentParser) -> None:
+    p.add_argument("action", choices=("set", "release"))
+    p.add_argument("order_id", metavar="ID")
+    p.add_argument("--reason", required=True, help="why (kept in the history and audit log)")
+
+
+def _legal_hold(args: argparse.Namespace, ctx: Context) -> int:
+    answer = ctx.api.act(args.order_id, "legal-hold",
+                         {"held": args.action == "set", "reason": args.reason})
+    if args.json:
+        print(json.dumps(answer), file=ctx.out)
+    else:
+        state = "on legal hold" if answer["legal_hold"] else "released from its legal hold"
+        print(f"work order {answer['id']} {state}", file=ctx.out)
     return 0
 
 
@@ -365,6 +428,10 @@ SUBCOMMANDS: list[Subcommand] = [
                _export_arguments, _export),
     Subcommand("reindex", "write the index sets of orders stored before they existed (Redis)",
                _reindex_arguments, _reindex),
+    Subcommand("purge", "delete orders past their retention, with deletion records (Redis)",
+               _purge_arguments, _purge),
+    Subcommand("legal-hold", "set or release a legal hold: a held order is never purged (ops)",
+               _legal_hold_arguments, _legal_hold),
 ]
 
 

@@ -204,7 +204,9 @@ class DailyPurge:
 # -- ready for `ivr orders purge|legal-hold` and the API (the lead wires them) ---------------
 
 
-class LegalHoldStore(RetentionStore, Protocol):
+class LegalHoldStore(Protocol):
+    """What setting a legal hold needs of :class:`workorders.store.WorkOrderStore`."""
+
     async def set_legal_hold(
         self, order_id: str, held: bool, now: float, actor: str, reason: str
     ) -> WorkOrder: ...

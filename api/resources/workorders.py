@@ -4,13 +4,7 @@
 
 One route is one entry of the table in :func:`routes`: a new action on an order is a body
 schema in :mod:`api.schemas`, a service method, a small handler and one ``action(...)``
-line, e.g. for a legal hold::
-
-    async def legal_hold(s, call, body: LegalHoldBody):
-        return await s.legal_hold(call.actor, order_id(call), body.held, body.reason)
-
-    action("legal-hold", legal_hold, "Set or release a legal hold", LegalHoldBody,
-           audit="workorder.legal-hold"),
+line (``legal-hold`` is one such).
 
 The literal paths (``/api/workorders/export``) come before ``/api/workorders/{order_id}``:
 the table matches in order.
@@ -36,6 +30,7 @@ from api.schemas import (
     AssignBody,
     CallPath,
     HoldBody,
+    LegalHoldBody,
     MergeAnswer,
     MergeBody,
     NoteBody,
@@ -106,6 +101,10 @@ def routes(orders: WorkOrderService) -> list[Route]:
     async def merge(s: WorkOrderService, call: Call, body: MergeBody) -> dict[str, Any]:
         return await s.merge(call.actor, order_id(call), body.merged)
 
+    async def legal_hold(s: WorkOrderService, call: Call, body: LegalHoldBody
+                         ) -> dict[str, Any]:
+        return await s.legal_hold(call.actor, order_id(call), body.held, body.reason)
+
     def action(name: str, handler: Action, summary: str, body: type[BaseModel],
                answer: Any = WorkOrderAnswer, audit: str = "workorder.change") -> Route:
         """``POST /api/workorders/{order_id}/<name>``, authorized by its service."""
@@ -138,6 +137,8 @@ def routes(orders: WorkOrderService) -> list[Route]:
         action("note", note, "Add a note to the order's history", NoteBody),
         action("merge", merge, "Fold another order (body: merged) into this one "
                "(supervisors and ops)", MergeBody, MergeAnswer, "workorder.merge"),
+        action("legal-hold", legal_hold, "Set or release a legal hold: a held order is never "
+               "purged (ops)", LegalHoldBody, audit="workorder.legal_hold"),
     ]
 
 

@@ -33,7 +33,8 @@ from api.routes import Actor
 from api.seams import AuditTrail, Teams, WorkOrderDesk
 from workorders.model import TransitionRefused, WorkOrder, WorkOrderError, overdue
 from workorders.query import Cursor, FilterError, OrderFilter, parse_filter
-from workorders.store import UnknownWorkOrder
+from workorders.retention import legal_hold_command
+from workorders.store import StoreUnavailable, UnknownWorkOrder
 
 #: Who may merge orders and export them (beyond the scope rules of the role table).
 SUPERVISING = frozenset({Role.SUPERVISOR, Role.OPS})
@@ -156,6 +157,30 @@ class WorkOrderService:
             details={"merged": folded.id},
         )
         return {"survivor": kept.to_dict(), "merged": folded.to_dict()}
+
+    async def legal_hold(self, actor: Actor, order_id: str, held: bool, reason: str
+                         ) -> dict[str, Any]:
+        """Set or release the order's legal hold (``workorders.retention``): ops only, as
+        it overrides the retention policy; recorded in the audit log with the reason."""
+        self.may_some(actor, Permission.WORKORDERS_CHANGE)
+        own = actor.identity
+        assert own is not None  # authenticated route
+        if own.role is not Role.OPS:
+            raise Forbidden(f"{own.role} {own.user} may not set or release a legal hold: "
+                            "ops only")
+        try:
+            order = await legal_hold_command(
+                self.store, order_id, held=held, now=actor.now, actor=own.user, reason=reason,
+                audit=self.audit, role=str(own.role), address=actor.address,
+            )
+        except UnknownWorkOrder:
+            raise WorkOrderNotFound(f"no work order {order_id}") from None
+        except StoreUnavailable as exc:
+            raise Unavailable(f"Redis is unreachable: the legal hold is not changed ({exc})"
+                              ) from None
+        except WorkOrderError as exc:
+            raise WorkOrderChangeInvalid(str(exc)) from None
+        return order.to_dict()
 
     # -- scope and audit ----------------------------------------------------------------
 

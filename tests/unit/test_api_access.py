@@ -56,7 +56,7 @@ EXPECTED: list[tuple[str, str, str, tuple[int, ...]]] = [
     # Without their required body: a role without the permission still learns nothing (403).
     *[(f"POST /api/workorders/{{order_id}}/{action}", "POST", f"/api/workorders/1/{action}",
        (401, 400, 400, 403, 400, 403))
-      for action in ("assign", "status", "hold", "note", "merge")],
+      for action in ("assign", "status", "hold", "note", "merge", "legal-hold")],
 ]
 
 

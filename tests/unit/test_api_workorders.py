@@ -146,6 +146,31 @@ def test_bad_bodies_are_4xx_with_a_reason(routing_config: Any) -> None:
     assert under.audit.entries == []
 
 
+def test_legal_hold_by_ops_only(under_test: ApiUnderTest) -> None:
+    """Ops set and release an order's legal hold with a reason: the order says so, and each
+    is one audit entry naming the action and the reason; a supervisor is refused (the hold
+    overrides the retention policy), an unknown order is a 404, a missing reason a 400."""
+    refused = post(under_test, "/api/workorders/1/legal-hold",
+                   {"held": True, "reason": "court order 12/2026"}, "tok-supervisor-north")
+    assert refused.status == 403
+    missing = post(under_test, "/api/workorders/1/legal-hold", {"held": True})
+    assert missing.status == 400
+    unknown = post(under_test, "/api/workorders/999/legal-hold",
+                   {"held": True, "reason": "court order 12/2026"})
+    assert (unknown.status, unknown.body["id"]) == (404, "workorder-not-found")
+    held = post(under_test, "/api/workorders/1/legal-hold",
+                {"held": True, "reason": "court order 12/2026"})
+    assert held.status == 200, held.body
+    TypeAdapter(WorkOrderAnswer).validate_python(held.body)
+    assert held.body["legal_hold"] is True
+    released = post(under_test, "/api/workorders/1/legal-hold",
+                    {"held": False, "reason": "case closed"})
+    assert released.body["legal_hold"] is False
+    assert [(e["action"], e["obj"], e["reason"]) for e in under_test.audit.entries] == [
+        ("workorder.legal_hold", "workorder:1", "court order 12/2026"),
+        ("workorder.legal_release", "workorder:1", "case closed")]
+
+
 def test_merge_by_a_supervisor(under_test: ApiUnderTest) -> None:
     """A supervisor merges two orders of the team: the answer has both, the merged one
     points to the survivor, ``workorder.merge`` is audited; an agent is refused, and so is a

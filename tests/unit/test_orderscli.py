@@ -52,7 +52,8 @@ def test_every_subcommand_is_one_table_entry():
         args = parser.parse_args(["orders", command.name, *{
             "list": [], "export": [], "reindex": [], "show": ["1"], "assign": ["1", "a"],
             "status": ["1", "start"], "hold": ["1", "--waiting-on", "customer", "--reason", "r"],
-            "note": ["1", "t"], "merge": ["1", "2"]}[command.name]])
+            "note": ["1", "t"], "merge": ["1", "2"], "purge": ["--dry-run"],
+            "legal-hold": ["set", "1", "--reason", "r"]}[command.name]])
         assert args.orders_run is command.run
 
 
@@ -115,6 +116,24 @@ def test_merge_and_export(under_test: ApiUnderTest, tmp_path):
     assert code == 0 and [o["id"] for o in lines] == ["4", "3", "1"]
     assert "history" in lines[0] and err == "3 work orders exported\n"
     assert under_test.audit.entries[-1]["action"] == "workorder.export"
+
+
+def test_legal_hold_set_and_release(under_test: ApiUnderTest):
+    """legal-hold set/release goes through the API with its reason (audited there); a
+    supervisor is refused with the API's reason and exit code 2 (a bad request for them)."""
+    code, out, _, opener = run(under_test, "legal-hold", "set", "1", "--reason",
+                               "court order 12/2026")
+    assert (code, out) == (0, "work order 1 on legal hold\n")
+    method, path, body = opener.requests[-1]
+    assert (method, path, json.loads(body)) == (
+        "POST", "/api/workorders/1/legal-hold", {"held": True, "reason": "court order 12/2026"})
+    code, out, _, _ = run(under_test, "legal-hold", "release", "1", "--reason", "case closed")
+    assert (code, out) == (0, "work order 1 released from its legal hold\n")
+    assert [e["action"] for e in under_test.audit.entries] == [
+        "workorder.legal_hold", "workorder.legal_release"]
+    code, _, err, _ = run(under_test, "legal-hold", "set", "1", "--reason", "x y z",
+                          token="tok-supervisor-north")
+    assert code != 0 and "ops only" in err
 
 
 def test_format_rows_marks_overdue_and_merged():
