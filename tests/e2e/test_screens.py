@@ -183,7 +183,14 @@ def test_agent_takes_a_real_call_on_the_desk_and_the_wallboard_counts_it(
     order = workorder(service, call_id)
     assert order is not None
     assert (order["status"], order["outcome"]) == ("resolved", "fixed")
-    assert [h["event"] for h in order["history"]][-2:] == ["note", "resolve"]
+    # The agent's note, then the resolution; after them only the flow's own note of the
+    # conversation's end (the call ended after the agent resolved the order on the desk).
+    history = [(h["event"], h["details"].get("text", "")) for h in order["history"]]
+    noted = history.index(("note", "Line reset remotely; customer confirms."))
+    resolved = [e for e, _ in history].index("resolve")
+    assert noted < resolved
+    assert all(e == "note" and t.startswith("conversation ended")
+               for e, t in history[resolved + 1:]), history
 
     desk.get(service.url("/screens/wallboard"))
     assert "Not allowed" in desk.find_element(By.TAG_NAME, "body").text
