@@ -8,6 +8,7 @@ Paths (under ``/screens``):
 ``GET|POST /login``, ``POST /logout``      sign in with a token; sign out          -, CSRF
 ``GET  /wallboard``, ``/wallboard/events`` the page, its live stream (SSE)         queues:read
 ``GET  /wallboard/queues/<q>``             drill-down: waiting calls, agents       queues:read
+``GET  /wallboard/clocks``                 drill-down: the order clocks at risk    queues:read
 ``POST /wallboard/agents/<id>/<action>``   pause (``reason``), resume, logout      agents:state
 ``GET  /desk``, ``/desk/events``           the agent's desk, its live stream       agents
 ``POST /desk/state/<action>``              login, pause, resume, ready, logout     agents:state
@@ -208,6 +209,9 @@ class Screens:
                 if html is None:
                     raise NotFound("no such screen")
                 return self._html(html)
+            case ("GET", ["wallboard", "clocks"]):
+                authorize(identity, Permission.QUEUES_READ)
+                return self._html(self.wallboard.clocks(await self.board(), identity))
             case ("POST", ["wallboard", "agents", agent_id, action]) if action in (
                     "pause", "resume", "logout"):
                 authorize(identity, Permission.QUEUES_READ)

@@ -38,3 +38,9 @@ class Renderer:
 
     def render(self, name: str, **context: Any) -> str:
         return self.env.get_template(name).render(**context)
+
+    def notice(self, since: float | None) -> str:
+        """A live view's ``notice``: its data unavailable since ``since`` ("" when fine)."""
+        if since is None:
+            return ""
+        return self.render("_notice.html", since=self.strings.clock(since, seconds=True))

@@ -1,5 +1,6 @@
 """Mounting the screens into ``ivr serve``'s site: built from the running service's router,
-work-order store, audit trail, token store and Redis; nothing of its own listens."""
+work-order store (and the reader of its clocks at risk), audit trail, token store and Redis;
+nothing of its own listens."""
 
 from __future__ import annotations
 
@@ -16,9 +17,11 @@ from screens.desk.page import DeskPage
 from screens.desk.view import CallFacts
 from screens.i18n import load_strings
 from screens.render import Renderer
+from screens.risk import RiskReader
 from screens.settings import load_settings
 from screens.wallboard.page import WallboardPage
 from screens.web import FrontResource, ScreensResource
+from workorders.clocks import ClockPolicy
 
 __all__ = ["CallHashes", "attach_screens"]
 
@@ -58,8 +61,14 @@ def attach_screens(site: server.Site, hotline: Any, session_key: bytes | None) -
         sessions = SessionStore(hotline.redis, session_key, cast(TokenAuthority, tokens),
                                 prefix=prefix)
     clock = hotline.reactor.seconds
+
+    def clock_policy() -> ClockPolicy:
+        return cast(ClockPolicy, hotline.config().workorders.clock_policy())
+
+    risk = RiskReader(hotline.redis, hotline.workorders, clock_policy, prefix=prefix,
+                      warning_s=settings.clock_warning_s)
     aggregate = Aggregate(hotline.redis, hotline.router, prefix=prefix, clock=clock,
-                          interval_s=settings.chart_interval_s)
+                          interval_s=settings.chart_interval_s, risk=risk)
 
     def teams(agent_id: str) -> str | None:
         return team_of(hotline.router.config(), agent_id)
@@ -69,8 +78,7 @@ def attach_screens(site: server.Site, hotline: Any, session_key: bytes | None) -
         renderer=renderer, sessions=sessions,
         wallboard=WallboardPage(renderer, settings, agents),
         desk=DeskPage(renderer, settings, agents, hotline.workorders,
-                      CallHashes(hotline.redis, prefix), hotline.audit,
-                      lambda: hotline.config().workorders.clock_policy()),
+                      CallHashes(hotline.redis, prefix), hotline.audit, clock_policy),
         board=aggregate.current, clock=clock,
     )
     site.resource = FrontResource(site.resource, ScreensResource(screens, aggregate))

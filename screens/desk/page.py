@@ -136,6 +136,9 @@ class DeskPage:
             "orders": r("_orders.html", orders=view.my_orders),
         }
 
+    def notice(self, since: float | None) -> str:
+        return self.renderer.notice(since)
+
     def activity(self, board: Board, entry: FeedEntry, key: Hashable) -> str | None:
         agent_id = str(key)
         viewer = Identity(agent_id, Role.AGENT)

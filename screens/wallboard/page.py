@@ -1,7 +1,9 @@
 """The wallboard's side of the fan-out and its supervisor actions.
 
 A view is whose eyes look (:class:`WallboardKey`: role and team), so every supervisor of one
-team shares one rendering per round. Actions (pause, resume, log out an agent) go through the
+team shares one rendering per round. The order clocks at risk are counted on the live page
+(only the numbers: they change when an order enters the window or breaches); the orders
+behind them are a drill-down. Actions (pause, resume, log out an agent) go through the
 API's :class:`api.services.AgentService`: the same routing scripts, the same authorization
 (a supervisor's own team), the same audit entry (``agent.state``).
 """
@@ -21,6 +23,7 @@ from screens.settings import ScreensSettings
 from screens.wallboard.view import (
     agent_rows,
     chart,
+    clocks_panel,
     feed_row,
     queue_detail,
     queue_tiles,
@@ -70,7 +73,11 @@ class WallboardPage:
             "agents": r("_agents.html", agents=agent_rows(board, viewer, self.settings, t),
                         reasons=self.reasons(board)),
             "chart": r("_chart.html", chart=chart(board, t)),
+            "clocks": r("_clocks.html", clocks=clocks_panel(board, viewer, self.settings, t)),
         }
+
+    def notice(self, since: float | None) -> str:
+        return self.renderer.notice(since)
 
     def activity(self, board: Board, entry: FeedEntry, key: Hashable) -> str | None:
         if not visible(entry, self._key(key).viewer, board):
@@ -81,6 +88,12 @@ class WallboardPage:
         found = queue_detail(board, queue, WallboardKey.of(identity).viewer, self.settings,
                              self.renderer.strings)
         return None if found is None else self.renderer.render("_detail.html", detail=found)
+
+    def clocks(self, board: Board, identity: Identity) -> str:
+        """The drill-down behind the clocks at risk: which orders, which clock, how late."""
+        panel = clocks_panel(board, WallboardKey.of(identity).viewer, self.settings,
+                             self.renderer.strings)
+        return self.renderer.render("_risk.html", clocks=panel)
 
     async def act(self, actor: Actor, agent_id: str, action: str, reason: str) -> str:
         """A supervisor's action on an agent (authorized and audited by the service); the

@@ -76,7 +76,7 @@ def _frames(written: list[bytes]) -> list[dict[str, str]]:
 
 @on_asyncio
 async def test_a_browser_gets_the_state_then_the_events_as_they_happen(setup) -> None:
-    """On connecting, the state in full (queues, agents, chart) carrying the last stream id;
+    """On connecting, the state in full (queues, agents, chart, clocks) carrying the last stream id;
     an agent pausing then arrives as an activity line with its own entry id, followed by the
     agents table that changed (and only what changed)."""
     router, page, aggregate = setup
@@ -86,7 +86,7 @@ async def test_a_browser_gets_the_state_then_the_events_as_they_happen(setup) ->
     try:
         first = _frames(written)
         assert first[0] == {"retry": "1000"}
-        assert {f["event"] for f in first[1:]} == {"queues", "agents", "chart"}
+        assert {f["event"] for f in first[1:]} == {"queues", "agents", "chart", "clocks"}
         assert all(f["id"] == aggregate.log.last_id for f in first[1:])
         written.clear()
 
