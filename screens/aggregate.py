@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from events import stream_key
+from hotline.report.compute import Report
 from hotline.report.stream import READ_MARGIN_S
 from routing import core
 from screens import sse
@@ -56,6 +57,7 @@ KEEPALIVE_S = 15.0
 VIEW_WAIT_S = 0.5  # how long a round waits for the views it started
 STALL_S = 2.0  # a view rendering for longer says its data is unavailable
 GIVE_UP_S = 30.0  # a rendering running this long is cancelled and started again
+MAX_RENDERS = 32  # renderings at once (each may read Redis: the connection pool is shared)
 
 
 class StreamRedis(Protocol):
@@ -136,7 +138,7 @@ class Aggregate:
         clock: Callable[[], float], interval_s: float = 1800.0, block_ms: int = 250,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, autostart: bool = True,
         risk: RiskSource | None = None, view_wait_s: float = VIEW_WAIT_S,
-        stall_s: float = STALL_S, give_up_s: float = GIVE_UP_S,
+        stall_s: float = STALL_S, give_up_s: float = GIVE_UP_S, max_renders: int = MAX_RENDERS,
     ) -> None:
         """``autostart``: the first browser starts the rounds (tests step by hand instead).
         ``risk``: reads the order clocks at risk (``screens.risk.RiskReader``); without it
@@ -157,6 +159,7 @@ class Aggregate:
         self.board: Board | None = None
         self.connections: list[Connection] = []
         self.views: dict[tuple[int, ViewKey], View] = {}
+        self._by_view: dict[View, list[Connection]] = {}  # the browsers of each view
         self._task: asyncio.Task[None] | None = None
         self._loaded = False
         self._last_keepalive = 0.0
@@ -165,6 +168,9 @@ class Aggregate:
         self._risk_task: asyncio.Task[Any] | None = None
         self._risk_started = 0.0
         self._risk_new: list[FeedEntry] = []  # work-order events the next risk read must see
+        self._renders = asyncio.Semaphore(max_renders)
+        self._reading = asyncio.Lock()  # browsers arriving together share one first read
+        self._figures_for: tuple[tuple[float, int, int, int], tuple[Report, Report]] | None = None
 
     # --- the board --------------------------------------------------------------------------
 
@@ -190,11 +196,20 @@ class Aggregate:
         snapshot = await self.live.snapshot()
         agents = await self.live.agents()
         at_risk = await self._read_risk(now, new)
-        today, recent = figures(self.log.reported, config, now,
-                                day_start=self.log.day_start, interval_s=self.interval_s)
+        today, recent = self._figures(config, now)
         self.board = Board(now, self.log.last_id, config, snapshot, agents, today, recent,
                            tuple(self.log.feed), at_risk)
         return self.board
+
+    def _figures(self, config: core.RoutingConfig, now: float) -> tuple[Report, Report]:
+        """Today's figures: computed again when events they count arrived, or once a second
+        (the last 30 minutes slide), not every round (a day's events are many)."""
+        key = (self.log.day_start, len(self.log.reported), int(now), id(config))
+        if self._figures_for is None or self._figures_for[0] != key:
+            self._figures_for = (key, figures(self.log.reported, config, now,
+                                              day_start=self.log.day_start,
+                                              interval_s=self.interval_s))
+        return self._figures_for[1]
 
     async def step(self) -> Board:
         """One round: wait for entries (up to ``block_ms``), rebuild, push what changed."""
@@ -261,8 +276,9 @@ class Aggregate:
             self._last_keepalive = board.now
         started = []
         for view, conns in self._views().items():
+            lines = self._lines(view, board, new)
             for conn in conns:
-                out = self._activity(conn, board, new)
+                out = [self._frame(conn, "activity", html, entry_id) for entry_id, html in lines]
                 if keepalive and not out:
                     out.append(sse.KEEPALIVE)
                 if out:
@@ -281,16 +297,19 @@ class Aggregate:
                     view.task = None
         await self._wait(started)
 
-    def _activity(self, conn: Connection, board: Board, new: Sequence[FeedEntry]) -> list[bytes]:
+    @staticmethod
+    def _lines(view: View, board: Board, new: Sequence[FeedEntry]) -> list[tuple[str, str]]:
+        """The view's activity lines for ``new`` entries (entry id, html), made once for all
+        its browsers."""
         out = []
         for entry in new:
             try:
-                html = conn.page.activity(board, entry, conn.key)
+                html = view.page.activity(board, entry, view.key)
             except Exception:
                 log.exception("screens: an activity line failed; left out")
                 continue
             if html is not None:
-                out.append(self._frame(conn, "activity", html, entry.entry_id))
+                out.append((entry.entry_id, html))
         return out
 
     def _views(self) -> dict[View, list[Connection]]:
@@ -301,6 +320,7 @@ class Aggregate:
         for name, view in list(self.views.items()):
             if view not in by_view:
                 del self.views[name]
+        self._by_view = by_view
         return by_view
 
     def _view_of(self, conn: Connection) -> View:
@@ -327,7 +347,8 @@ class Aggregate:
     async def _rendered(self, view: View, board: Board) -> None:
         """Render the view: its fragments kept, or its failure noted (the last kept stay)."""
         try:
-            fragments = await view.page.fragments(board, view.key)
+            async with self._renders:
+                fragments = await view.page.fragments(board, view.key)
         except Exception as exc:
             if view.failing_since is None:
                 log.warning("screens: a view (%s) failed: %r; its browsers keep the last state "
@@ -343,9 +364,7 @@ class Aggregate:
         since = min((t for t in (view.failing_since, self._down_since) if t is not None),
                     default=None)
         notice = view.page.notice(since)
-        for conn in list(self.connections):
-            if conn.page is not view.page or conn.key != view.key:
-                continue
+        for conn in list(self._by_view.get(view, ())):
             fragments = dict(view.fragments or {})
             if notice or "notice" in conn.sent:
                 fragments["notice"] = notice
@@ -402,10 +421,12 @@ class Aggregate:
         else:
             missed = [e for e in board.feed
                       if conn.page.activity(board, e, conn.key) is not None][-FIRST_FEED:]
-        out = [sse.retry(), *self._activity(conn, board, missed)]
+        view = self._view_of(conn)
+        out = [sse.retry(), *(self._frame(conn, "activity", html, entry_id)
+                              for entry_id, html in self._lines(view, board, missed))]
         self._write(conn, b"".join(out))
         self.connections.append(conn)
-        view = self._view_of(conn)
+        self._by_view.setdefault(view, []).append(conn)
         if view.task is None and view.fragments is None:
             await self._rendered(view, board)  # a new view: its first rendering, now
         self._send(view, board.last_id)
@@ -420,13 +441,22 @@ class Aggregate:
         return await self._first_board()
 
     async def _first_board(self) -> Board:
-        if not self._loaded:
-            await self.load()
-        return await self.refresh()
+        """Read the board now; browsers that ask together (a room of screens opening after a
+        restart) share one read."""
+        asked = self.clock()
+        async with self._reading:
+            if self.board is not None and self.board.now >= asked:
+                return self.board  # read meanwhile for another browser
+            if not self._loaded:
+                await self.load()
+            return await self.refresh()
 
     def disconnect(self, conn: Connection) -> None:
         if conn in self.connections:
             self.connections.remove(conn)
+        for conns in self._by_view.values():
+            if conn in conns:
+                conns.remove(conn)
 
     # --- running ----------------------------------------------------------------------------
 
@@ -466,6 +496,7 @@ class Aggregate:
                                *(v.task for v in self.views.values())) if t is not None]
         self._risk_task = None
         self.views.clear()
+        self._by_view.clear()
         for each in pending:
             if not each.done():
                 each.cancel()

@@ -4,6 +4,7 @@ nothing of its own listens."""
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, cast
 
 from twisted.web import server
@@ -22,8 +23,9 @@ from screens.settings import load_settings
 from screens.wallboard.page import WallboardPage
 from screens.web import FrontResource, ScreensResource
 from workorders.clocks import ClockPolicy
+from workorders.model import WorkOrder
 
-__all__ = ["CallHashes", "attach_screens"]
+__all__ = ["CallHashes", "OpenOrders", "attach_screens"]
 
 
 class CallHashes:
@@ -39,6 +41,23 @@ class CallHashes:
             return None
         text = {_text(k): _text(v) for k, v in row.items()}
         return CallFacts.from_hash(call_id, text)
+
+
+class OpenOrders:
+    """An agent's open orders: the ``wo:agent-open:<agent>`` index (the store keeps it with
+    every write, ``workorders.indexes``), newest first, each read through the store."""
+
+    def __init__(self, redis: Any, store: Any, prefix: str, limit: int = 100) -> None:
+        self.redis = redis
+        self.store = store
+        self.prefix = prefix
+        self.limit = limit
+
+    async def __call__(self, agent_id: str) -> list[WorkOrder]:
+        ids = await self.redis.zrevrange(f"{self.prefix}wo:agent-open:{agent_id}", 0,
+                                         self.limit - 1)
+        orders = await asyncio.gather(*(self.store.get(_text(i)) for i in ids))
+        return [o for o in orders if o is not None]
 
 
 def _text(value: bytes | str) -> str:
@@ -78,7 +97,8 @@ def attach_screens(site: server.Site, hotline: Any, session_key: bytes | None) -
         renderer=renderer, sessions=sessions,
         wallboard=WallboardPage(renderer, settings, agents),
         desk=DeskPage(renderer, settings, agents, hotline.workorders,
-                      CallHashes(hotline.redis, prefix), hotline.audit, clock_policy),
+                      CallHashes(hotline.redis, prefix), hotline.audit, clock_policy,
+                      OpenOrders(hotline.redis, hotline.workorders, prefix)),
         board=aggregate.current, clock=clock,
     )
     site.resource = FrontResource(site.resource, ScreensResource(screens, aggregate))

@@ -18,9 +18,11 @@ from api.routes import Actor
 from api.services import AgentService
 from routing.core.agents import SYSTEM_PAUSE_REASONS
 from screens.board import Board, FeedEntry
-from screens.render import Renderer
+from screens.render import Fragments, Renderer
 from screens.settings import ScreensSettings
 from screens.wallboard.view import (
+    Chart,
+    QueueTile,
     agent_rows,
     chart,
     clocks_panel,
@@ -54,6 +56,8 @@ class WallboardPage:
         self.renderer = renderer
         self.settings = settings
         self.agents = agents
+        self._fragments = Fragments(renderer)
+        self._made: tuple[Board, tuple[tuple[QueueTile, ...], Chart]] | None = None
 
     def _key(self, key: Hashable) -> WallboardKey:
         assert isinstance(key, WallboardKey)
@@ -65,16 +69,27 @@ class WallboardPage:
                 for r in sorted(board.config.pause_reasons - SYSTEM_PAUSE_REASONS)]
 
     async def fragments(self, board: Board, key: Hashable) -> Mapping[str, str]:
-        viewer = self._key(key).viewer
+        view = self._key(key)
+        viewer = view.viewer
         t = self.renderer.strings
-        r = self.renderer.render
+        r = self._fragments.render
+        tiles, drawn = self._shared(board)
         return {
-            "queues": r("_queues.html", queues=queue_tiles(board, self.settings, t)),
-            "agents": r("_agents.html", agents=agent_rows(board, viewer, self.settings, t),
+            "queues": r(view, "_queues.html", queues=tiles),
+            "agents": r(view, "_agents.html",
+                        agents=agent_rows(board, viewer, self.settings, t),
                         reasons=self.reasons(board)),
-            "chart": r("_chart.html", chart=chart(board, t)),
-            "clocks": r("_clocks.html", clocks=clocks_panel(board, viewer, self.settings, t)),
+            "chart": r(view, "_chart.html", chart=drawn),
+            "clocks": r(view, "_clocks.html",
+                        clocks=clocks_panel(board, viewer, self.settings, t)),
         }
+
+    def _shared(self, board: Board) -> tuple[tuple[QueueTile, ...], Chart]:
+        """The queue tiles and the chart: the same for every viewer, made once a board."""
+        if self._made is None or self._made[0] is not board:
+            t = self.renderer.strings
+            self._made = (board, (queue_tiles(board, self.settings, t), chart(board, t)))
+        return self._made[1]
 
     def notice(self, since: float | None) -> str:
         return self.renderer.notice(since)
