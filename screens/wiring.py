@@ -12,6 +12,7 @@ from twisted.web import server
 from access import team_of
 from access.sessions import SessionStore, TokenAuthority
 from api.services import AgentService
+from routing import core
 from screens.aggregate import Aggregate
 from screens.app import Screens
 from screens.desk.page import DeskPage
@@ -25,7 +26,7 @@ from screens.web import FrontResource, ScreensResource
 from workorders.clocks import ClockPolicy
 from workorders.model import WorkOrder
 
-__all__ = ["CallHashes", "OpenOrders", "attach_screens"]
+__all__ = ["CallHashes", "OpenOrders", "PooledAgents", "attach_screens"]
 
 
 class CallHashes:
@@ -41,6 +42,37 @@ class CallHashes:
             return None
         text = {_text(k): _text(v) for k, v in row.items()}
         return CallFacts.from_hash(call_id, text)
+
+
+class PooledAgents:
+    """The live routing state as the aggregate reads it, with the agents' hashes
+    (``P{rt}:agent:<id>``, :mod:`routing.live`) in one pipelined round trip instead of one
+    per agent: a round reads them all, and with 200 agents the round trips add up."""
+
+    def __init__(self, router: Any, redis: Any, prefix: str) -> None:
+        self.router = router
+        self.redis = redis
+        self.prefix = prefix
+
+    def config(self) -> core.RoutingConfig:
+        return cast(core.RoutingConfig, self.router.config())
+
+    async def snapshot(self) -> core.Snapshot:
+        return cast(core.Snapshot, await self.router.snapshot())
+
+    async def agents(self) -> dict[str, dict[str, str]]:
+        cfg = self.config()
+        off = core.agents_off_schedule(cfg, self.router.clock())
+        names = list(cfg.agents)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for agent_id in names:
+                pipe.hgetall(f"{self.prefix}{{rt}}:agent:{agent_id}")
+            rows = await pipe.execute()
+        return {
+            agent_id: {**{_text(k): _text(v) for k, v in row.items()},
+                       "schedule": "off" if agent_id in off else "on"}
+            for agent_id, row in zip(names, rows, strict=True)
+        }
 
 
 class OpenOrders:
@@ -86,8 +118,9 @@ def attach_screens(site: server.Site, hotline: Any, session_key: bytes | None) -
 
     risk = RiskReader(hotline.redis, hotline.workorders, clock_policy, prefix=prefix,
                       warning_s=settings.clock_warning_s)
-    aggregate = Aggregate(hotline.redis, hotline.router, prefix=prefix, clock=clock,
-                          interval_s=settings.chart_interval_s, risk=risk)
+    aggregate = Aggregate(hotline.redis, PooledAgents(hotline.router, hotline.redis, prefix),
+                          prefix=prefix, clock=clock, interval_s=settings.chart_interval_s,
+                          risk=risk)
 
     def teams(agent_id: str) -> str | None:
         return team_of(hotline.router.config(), agent_id)

@@ -175,9 +175,12 @@ async def bench(service: HotlineService, config_dir: Path, args: argparse.Namesp
     await asyncio.sleep(SETTLE_S)
     measure_from.value = time.time()
     cpu1, t1 = cpu_seconds(pid), time.time()
+    browsers_cpu1 = sum(cpu_seconds(p.pid or 0) for p in processes)
     in_progress_screens = await _in_progress(redis, prefix)
     await asyncio.sleep(args.seconds)
     cpu_screens = (cpu_seconds(pid) - cpu1) / (time.time() - t1)
+    browsers_cpu = (sum(cpu_seconds(p.pid or 0) for p in processes) - browsers_cpu1) / (
+        time.time() - t1)
     written = len(await redis.xrange(f"{prefix}events", min=f"{int(t1 * 1000)}-0",
                                      max=f"{int(time.time() * 1000)}-0"))
     stop.set()
@@ -207,6 +210,8 @@ async def bench(service: HotlineService, config_dir: Path, args: argparse.Namesp
         "cpu_service_no_screens": round(cpu_quiet, 3),
         "cpu_service_with_screens": round(cpu_screens, 3),
         "cpu_ms_per_s_per_screen": round((cpu_screens - cpu_quiet) * ms / len(jobs), 3),
+        "cpu_browsers": round(browsers_cpu, 3),  # the simulated browsers, on the same host
+        "cpus": os.cpu_count(),
         "connect_all_s": round(connect_s, 1),
         "streams_refused_then_retried": sum(r["retries"] for r in results),
         "frames_per_s_per_screen": round(

@@ -111,15 +111,13 @@ class FeedRow:
 class ClockRiskRow:
     """One order clock at risk, as the drill-down lists it."""
 
-    order_id: str
+    risk: AtRisk  # the order, the clock, its queue and agent
     clock: str  # the clock's label
     left: Figure  # time left, or overdue by, coloured by the clock's level
     due: str
     category: str
     urgency: str
     status: str
-    queue: str
-    agent: str
 
 
 @dataclass(frozen=True)
@@ -389,10 +387,9 @@ def _risk_row(row: AtRisk, now: float, t: Strings) -> ClockRiskRow:
     left = row.due.timestamp() - now
     text = t.duration(left) if left >= 0 else t("wallboard.overdue", duration=t.duration(-left))
     return ClockRiskRow(
-        order_id=row.order_id, clock=t(f"clock.{row.clock.value}"), left=Figure(text, row.level),
+        risk=row, clock=t(f"clock.{row.clock.value}"), left=Figure(text, row.level),
         due=row.due.strftime("%Y-%m-%d %H:%M UTC"), category=t.category(row.category),
         urgency=t.label("urgency", row.urgency), status=t(f"order.status.{row.status}"),
-        queue=row.queue, agent=row.agent,
     )
 
 

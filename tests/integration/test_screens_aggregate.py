@@ -170,3 +170,18 @@ async def test_todays_figures_come_from_the_stream(setup) -> None:
     assert board.today.totals["billing"].asa_s == pytest.approx(10.0)
     assert [e.kind for e in board.feed][-2:] == ["ENTERQUEUE", "CONNECT"]
     assert isinstance(board.feed[-1], FeedEntry)
+
+
+@on_asyncio
+async def test_the_pooled_agents_read_gives_what_the_router_gives(setup) -> None:
+    """The aggregate's read of the agents' hashes (one pipelined round trip,
+    screens.wiring.PooledAgents) gives what ``LiveRouter.agents`` gives, schedule included."""
+    from screens.wiring import PooledAgents
+
+    router, _page, aggregate = setup
+    await router.sync_agents()
+    await router.agent_action("agent102", "pause", "lunch")
+    pooled = PooledAgents(router, aggregate.redis, router.prefix)
+    assert await pooled.agents() == await router.agents()
+    assert pooled.config() is router.config()
+    await aggregate.stop()

@@ -82,6 +82,16 @@ def _aggregate(now: list[float], risk: RiskSource | None = None,
                      sleep=_yield, autostart=False, risk=risk, stall_s=2.0, give_up_s=30.0)
 
 
+async def _connected(now: list[float], *keys: str) -> tuple[Page, Aggregate, list[Browser]]:
+    """A page, an aggregate, and a browser connected for each view key."""
+    page = Page()
+    aggregate = _aggregate(now)
+    browsers = [Browser(aggregate, page, key) for key in keys]
+    for browser in browsers:
+        await aggregate.connect(browser.conn, None)
+    return page, aggregate, browsers
+
+
 @on_asyncio
 async def test_a_failing_view_says_since_when_and_the_others_go_on() -> None:
     """One desk's rendering fails (its order read meets a Redis that refuses): its browser
@@ -89,11 +99,7 @@ async def test_a_failing_view_says_since_when_and_the_others_go_on() -> None:
     activity line reach their browsers in the same round; when the reads work again the
     notice goes and the state comes."""
     now = [T0]
-    page = Page()
-    aggregate = _aggregate(now)
-    a, b = Browser(aggregate, page, "agent101"), Browser(aggregate, page, "agent102")
-    await aggregate.connect(a.conn, None)
-    await aggregate.connect(b.conn, None)
+    page, aggregate, (a, b) = await _connected(now, "agent101", "agent102")
     assert a.events() == [("state", "agent101 at 1800000000"), ("risk", "0")]
     b.events()
 
@@ -122,11 +128,7 @@ async def test_a_hanging_view_holds_back_no_other_browser_and_catches_up() -> No
     unavailable since the rendering started; when the reads answer it gets the state, and
     the next round renders it afresh."""
     now = [T0]
-    page = Page()
-    aggregate = _aggregate(now)
-    slow, board_ = Browser(aggregate, page, "agent101"), Browser(aggregate, page, "ops")
-    await aggregate.connect(slow.conn, None)
-    await aggregate.connect(board_.conn, None)
+    page, aggregate, (slow, board_) = await _connected(now, "agent101", "ops")
     slow.events(), board_.events()
 
     page.hanging["agent101"] = asyncio.get_running_loop().create_future()
@@ -157,11 +159,8 @@ async def test_a_round_that_cannot_be_read_tells_every_view_then_recovers() -> N
     """The events stream or the routing state unreadable: every browser is told the data is
     unavailable since the first failure; the next round that works clears it."""
     now = [T0]
-    page = Page()
-    aggregate = _aggregate(now)
-    browsers = [Browser(aggregate, page, key) for key in ("agent101", "ops")]
+    _page, aggregate, browsers = await _connected(now, "agent101", "ops")
     for browser in browsers:
-        await aggregate.connect(browser.conn, None)
         browser.events()
     now[0] = T0 + 3
     aggregate.round_failed(ConnectionError("refused"))

@@ -100,10 +100,10 @@ def test_the_wallboard_counts_only_the_orders_the_viewer_may_read() -> None:
     assert (ops.due_soon.level, ops.breached.level) == ("warn", "alarm")
     assert ops.window == "Due within 60 min"
     billing = clocks_panel(b, BILLING, SETTINGS, T)
-    assert [(r.order_id, r.clock) for r in billing.rows] == [("1", "Response")]
+    assert [(r.risk.order_id, r.clock) for r in billing.rows] == [("1", "Response")]
     assert (billing.breached.text, billing.breached.level) == ("0", "ok")
     network = clocks_panel(b, NETWORK, SETTINGS, T)
-    assert [r.order_id for r in network.rows] == ["2"]
+    assert [r.risk.order_id for r in network.rows] == ["2"]
     assert network.rows[0].left.text == "overdue 2:00:00"
     assert billing.rows[0].left.text == "30:00"
 
@@ -115,7 +115,7 @@ def test_the_wallboard_says_when_the_clocks_could_not_be_read() -> None:
     panel = clocks_panel(replace(board(CONFIG, now=NOW), at_risk=rows), OPS, SETTINGS, T)
     assert panel.unavailable == ("Order data unavailable since 07:58:30 UTC; the last list "
                                  "known is shown.")
-    assert [r.order_id for r in panel.rows] == ["1"]
+    assert [r.risk.order_id for r in panel.rows] == ["1"]
     fresh = clocks_panel(board(CONFIG, now=NOW), OPS, SETTINGS, T)
     assert board(CONFIG, now=NOW).at_risk is NO_RISK_READ
     assert (fresh.unavailable, fresh.rows, fresh.read) == ("", (), False)
