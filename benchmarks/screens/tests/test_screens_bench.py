@@ -3,12 +3,17 @@ run (a redis-server, an ``ivr serve``, 4 browsers, 3 calls) that must produce fi
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
 from benchmarks.screens.browsers import Frame, Latencies, frames
-from benchmarks.screens.run import main, percentile
+from benchmarks.screens.run import percentile
 from benchmarks.screens.world import viewers
 
 
@@ -48,16 +53,20 @@ def test_viewers_mix_wallboards_and_desks() -> None:
 
 @pytest.mark.slow
 def test_a_tiny_run_gives_figures(tmp_path) -> None:
-    """4 browsers, 3 calls, 3-second windows: every browser connects, calls are in
-    progress, the latencies and the CPU figures come out."""
+    """The documented command, tiny: 4 browsers, 3 calls, 3-second windows; every browser
+    connects, calls are in progress, the latencies and the CPU figures come out. (A process
+    of its own: the benchmark runs its own event loop.)"""
     if shutil.which("redis-server") is None:
         pytest.skip("needs redis-server")
     out = tmp_path / "figures.json"
-    assert main(["--screens", "4", "--wallboards", "1", "--calls", "3", "--seconds", "3",
-                 "--warmup", "3", "--json", str(out)]) == 0
-    import json
-
+    repo = Path(__file__).resolve().parents[3]
+    env = {**os.environ, "PYTHONPATH": str(repo)}
+    done = subprocess.run(
+        [sys.executable, "-m", "benchmarks.screens.run", "--screens", "4", "--wallboards", "1",
+         "--calls", "3", "--seconds", "3", "--warmup", "3", "--json", str(out)],
+        cwd=repo, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
     figures = json.loads(out.read_text())
     assert figures["screens"] == 4 and figures["calls_started"] >= 3
-    assert figures["frames_per_s_per_screen"] > 0
+    assert figures["frames_per_s_per_screen"] > 0 and figures["streams_refused_then_retried"] == 0
     assert figures["cpu_service_with_screens"] >= 0
