@@ -25,6 +25,7 @@ from api.errors import BadRequest, WorkOrderNotFound
 from api.routes import Actor
 from api.seams import AuditTrail
 from api.services import AgentService
+from routing import core
 from screens.board import Board, FeedEntry
 from screens.desk.view import (
     OPEN,
@@ -107,7 +108,9 @@ class DeskPage:
         self.clock_policy = clock_policy
         self.open_orders = open_orders
         self._fragments = Fragments(renderer)
-        self._shown: dict[str, tuple[tuple[Any, ...], Mapping[str, str]]] = {}
+        # agent -> what its desk was made from (inputs, reads, config) and the fragments made
+        self._shown: dict[str, tuple[tuple[Any, ...], DeskData, core.RoutingConfig,
+                                     Mapping[str, str]]] = {}
         self._board_id: int | None = None  # the board whose work-order events were seen
         self._seen = ""  # the last stream entry seen
         self._data: dict[str, _Kept] = {}  # agent -> its desk's reads
@@ -182,11 +185,12 @@ class DeskPage:
         # the second (durations, countdowns, clocks): the same inputs, the same fragments.
         state = board.snapshot.agents.get(agent_id)
         inputs = (tuple(sorted(board.agents.get(agent_id, {}).items())),
-                  board.snapshot.shown_status(state) if state else "", id(data),
-                  current_call(board, agent_id), int(board.now), id(board.config))
+                  board.snapshot.shown_status(state) if state else "",
+                  current_call(board, agent_id), int(board.now))
         kept = self._shown.get(agent_id)
-        if kept is not None and kept[0] == inputs:
-            return kept[1]
+        if (kept is not None and kept[0] == inputs and kept[1] is data
+                and kept[2] is board.config):
+            return kept[3]
         view = desk_view(board, agent_id, data, self.clock_policy(), self.settings,
                          self.renderer.strings)
         r = self._fragments.render
@@ -196,7 +200,7 @@ class DeskPage:
             "order": r(agent_id, "_order.html", order=view.order),
             "orders": r(agent_id, "_orders.html", orders=view.my_orders),
         }
-        self._shown[agent_id] = (inputs, fragments)
+        self._shown[agent_id] = (inputs, data, board.config, fragments)
         return fragments
 
     def notice(self, since: float | None) -> str:
