@@ -11,6 +11,17 @@ the wallboard of team X, the desk of agent Y) and sent only where they changed. 
 at least every ``block_ms``, so an offer (which writes no event) pops within that, and the
 durations on screen tick.
 
+Each view fails alone. Its fragments are rendered in a task of its own and sent to its
+browsers as soon as they are ready, so a view whose reads are slow (an order read while Redis
+does not answer) holds back no other view and no other browser; the round waits for the
+views it started at most ``view_wait_s``. A view whose rendering failed, or still runs after
+``stall_s``, keeps its last fragments on screen and gets a ``notice`` fragment saying "data
+unavailable since ..." (its :meth:`Page.notice`); the next rendering that succeeds clears it.
+A round that cannot be read at all (the events stream, the routing state) says so to every
+view the same way. The order clocks at risk (``screens.risk``) are read beside the board and
+fail alone too: the board keeps the last list known, marked unavailable since the first
+failed read.
+
 Frames carry stream ids (:mod:`screens.sse`): an activity line carries its entry's id, state
 fragments the id of the last entry the board includes. A browser that comes back with
 ``Last-Event-ID`` gets the entries after it (read from the shared stream, so it works after a
@@ -23,23 +34,30 @@ import asyncio
 import contextlib
 import logging
 import math
+from asyncio import CancelledError
 from collections.abc import Awaitable, Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from events import stream_key
+from hotline.report.compute import Report
 from hotline.report.stream import READ_MARGIN_S
 from routing import core
 from screens import sse
 from screens.board import DAY_S, Board, EventLog, FeedEntry, figures
+from screens.risk import OrdersAtRisk, RiskSource
 
-__all__ = ["Aggregate", "Connection", "LiveState", "Page", "StreamRedis"]
+__all__ = ["Aggregate", "Connection", "LiveState", "Page", "StreamRedis", "View"]
 
 log = logging.getLogger(__name__)
 
 REPLAY_MAX = 200  # entries replayed to a browser that resumes (the rest: the state in full)
 FIRST_FEED = 20  # activity lines a first connection gets
 KEEPALIVE_S = 15.0
+VIEW_WAIT_S = 0.05  # how long a round waits for the views it started (then they go on alone)
+STALL_S = 2.0  # a view rendering for longer says its data is unavailable
+GIVE_UP_S = 30.0  # a rendering running this long is cancelled and started again
+MAX_RENDERS = 32  # renderings at once (each may read Redis: the connection pool is shared)
 
 
 class StreamRedis(Protocol):
@@ -73,6 +91,10 @@ class Page(Protocol):
 
     def activity(self, board: Board, entry: FeedEntry, key: ViewKey) -> str | None: ...
 
+    def notice(self, since: float | None) -> str:
+        """The view's ``notice`` fragment: data unavailable since ``since``; "" when fine."""
+        ...
+
 
 @dataclass(eq=False)
 class Connection:
@@ -82,6 +104,20 @@ class Connection:
     key: ViewKey
     write: Callable[[bytes], None]
     sent: dict[str, str] = field(default_factory=dict)
+    last_id: str = "0-0"  # the newest stream id this browser was sent
+
+
+@dataclass(eq=False)
+class View:
+    """One view's rendering: the task in flight, the last fragments made, since when its
+    data has been unavailable (``None``: fine)."""
+
+    page: Page
+    key: ViewKey
+    task: asyncio.Task[None] | None = None
+    started: float = 0.0  # the time of the board the task renders
+    fragments: Mapping[str, str] | None = None
+    failing_since: float | None = None
 
 
 def _text(value: bytes | str) -> str:
@@ -101,8 +137,12 @@ class Aggregate:
         self, redis: StreamRedis, live: LiveState, *, prefix: str = "hotline:",
         clock: Callable[[], float], interval_s: float = 1800.0, block_ms: int = 250,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep, autostart: bool = True,
+        risk: RiskSource | None = None, view_wait_s: float = VIEW_WAIT_S,
+        stall_s: float = STALL_S, give_up_s: float = GIVE_UP_S, max_renders: int = MAX_RENDERS,
     ) -> None:
-        """``autostart``: the first browser starts the rounds (tests step by hand instead)."""
+        """``autostart``: the first browser starts the rounds (tests step by hand instead).
+        ``risk``: reads the order clocks at risk (``screens.risk.RiskReader``); without it
+        the board has none. ``sleep`` also times how long a round waits for its views."""
         self.redis = redis
         self.live = live
         self.key = stream_key(prefix)
@@ -111,12 +151,26 @@ class Aggregate:
         self.block_ms = block_ms
         self.sleep = sleep
         self.autostart = autostart
+        self.risk = risk
+        self.view_wait_s = view_wait_s
+        self.stall_s = stall_s
+        self.give_up_s = give_up_s
         self.log = EventLog()
         self.board: Board | None = None
         self.connections: list[Connection] = []
+        self.views: dict[tuple[int, ViewKey], View] = {}
+        self._by_view: dict[View, list[Connection]] = {}  # the browsers of each view
         self._task: asyncio.Task[None] | None = None
         self._loaded = False
         self._last_keepalive = 0.0
+        self._down_since: float | None = None  # rounds fail since then
+        self._at_risk = OrdersAtRisk()
+        self._risk_task: asyncio.Task[Any] | None = None
+        self._risk_started = 0.0
+        self._risk_new: list[FeedEntry] = []  # work-order events the next risk read must see
+        self._renders = asyncio.Semaphore(max_renders)
+        self._reading = asyncio.Lock()  # browsers arriving together share one first read
+        self._figures_for: tuple[tuple[float, int, int, int], tuple[Report, Report]] | None = None
 
     # --- the board --------------------------------------------------------------------------
 
@@ -141,11 +195,21 @@ class Aggregate:
         config = self.live.config()
         snapshot = await self.live.snapshot()
         agents = await self.live.agents()
-        today, recent = figures(self.log.reported, config, now,
-                                day_start=self.log.day_start, interval_s=self.interval_s)
+        at_risk = await self._read_risk(now, new)
+        today, recent = self._figures(config, now)
         self.board = Board(now, self.log.last_id, config, snapshot, agents, today, recent,
-                           tuple(self.log.feed))
+                           tuple(self.log.feed), at_risk)
         return self.board
+
+    def _figures(self, config: core.RoutingConfig, now: float) -> tuple[Report, Report]:
+        """Today's figures: computed again when events they count arrived, or once a second
+        (the last 30 minutes slide), not every round (a day's events are many)."""
+        key = (self.log.day_start, len(self.log.reported), int(now), id(config))
+        if self._figures_for is None or self._figures_for[0] != key:
+            self._figures_for = (key, figures(self.log.reported, config, now,
+                                              day_start=self.log.day_start,
+                                              interval_s=self.interval_s))
+        return self._figures_for[1]
 
     async def step(self) -> Board:
         """One round: wait for entries (up to ``block_ms``), rebuild, push what changed."""
@@ -157,42 +221,187 @@ class Aggregate:
                                            block=self.block_ms)
             new = [e for _stream, rows in (reply or []) for e in entries_of(rows)]
         board = await self.refresh(new)
+        if self._down_since is not None:
+            log.info("screens: the live rounds work again")
+            self._down_since = None
         await self.publish(board, new)
         return board
+
+    async def _read_risk(self, now: float, new: Sequence[FeedEntry]) -> OrdersAtRisk:
+        """The clocks at risk: read beside the round, in a task of its own (a slow read
+        keeps the last list, marked unavailable after ``stall_s``)."""
+        if self.risk is None:
+            return self._at_risk
+        self._risk_new += [e for e in new if e.kind.startswith("WO")]
+        self._harvest_risk()  # a read that ended since the last round
+        if self._risk_task is None:
+            self._risk_task = asyncio.ensure_future(self.risk(now, self._risk_new))
+            self._risk_new = []
+            self._risk_started = now
+            await self._wait([self._risk_task])
+            self._harvest_risk()
+        elif now - self._risk_started >= self.stall_s:
+            self._risk_unavailable(self._risk_started, TimeoutError("no answer"))
+            if now - self._risk_started >= self.give_up_s:
+                self._risk_task.cancel()
+                self._risk_task = None
+        return self._at_risk
+
+    def _harvest_risk(self) -> None:
+        task = self._risk_task
+        if task is None or not task.done():
+            return
+        self._risk_task = None
+        error = CancelledError() if task.cancelled() else task.exception()
+        if error is None:
+            if self._at_risk.unavailable_since is not None:
+                log.info("screens: the order clocks at risk are read again")
+            self._at_risk = OrdersAtRisk(task.result(), None, read=True)
+        else:
+            self._risk_unavailable(self._risk_started, error)
+
+    def _risk_unavailable(self, since: float, error: BaseException | None) -> None:
+        if self._at_risk.unavailable_since is None:
+            log.warning("screens: reading the order clocks at risk failed (%r); the wallboards "
+                        "keep the last list known", error)
+            self._at_risk = replace(self._at_risk, unavailable_since=since)
 
     # --- the fan-out ------------------------------------------------------------------------
 
     async def publish(self, board: Board, new: Sequence[FeedEntry] = ()) -> None:
-        views: dict[tuple[int, ViewKey], Mapping[str, str]] = {}
-        lines: dict[tuple[int, ViewKey, str], str | None] = {}
-        for conn in list(self.connections):
-            view = (id(conn.page), conn.key)
-            if view not in views:
-                views[view] = await conn.page.fragments(board, conn.key)
-            out = []
-            for entry in new:
-                line_key = (id(conn.page), conn.key, entry.entry_id)
-                if line_key not in lines:
-                    lines[line_key] = conn.page.activity(board, entry, conn.key)
-                html = lines[line_key]
-                if html is not None:
-                    out.append(sse.frame("activity", html, entry.entry_id))
-            out += self._changed(conn, views[view], board.last_id)
-            if board.now - self._last_keepalive >= KEEPALIVE_S and not out:
-                out.append(sse.KEEPALIVE)
-            if out:
-                self._write(conn, b"".join(out))
-        if board.now - self._last_keepalive >= KEEPALIVE_S:
+        """Activity lines now; each view's fragments from its own rendering, sent when ready
+        (the round waits for them at most ``view_wait_s``)."""
+        keepalive = board.now - self._last_keepalive >= KEEPALIVE_S
+        if keepalive:
             self._last_keepalive = board.now
+        started = []
+        for view, conns in self._views().items():
+            lines = self._lines(view, board, new)
+            for conn in conns:
+                out = [self._frame(conn, "activity", html, entry_id) for entry_id, html in lines]
+                if keepalive and not out:
+                    out.append(sse.KEEPALIVE)
+                if out:
+                    self._write(conn, b"".join(out))
+            if view.task is None:
+                started.append(self._render(view, board))
+            elif board.now - view.started >= self.stall_s:
+                if view.failing_since is None:
+                    log.warning("screens: a view (%s) has rendered for %.0f s; its browsers are "
+                                "told its data is unavailable", view.key,
+                                board.now - view.started)
+                    view.failing_since = view.started
+                    self._send(view, board.last_id)
+                if board.now - view.started >= self.give_up_s:
+                    view.task.cancel()
+                    view.task = None
+        await self._wait(started)
 
     @staticmethod
-    def _changed(conn: Connection, fragments: Mapping[str, str], last_id: str) -> list[bytes]:
+    def _lines(view: View, board: Board, new: Sequence[FeedEntry]) -> list[tuple[str, str]]:
+        """The view's activity lines for ``new`` entries (entry id, html), made once for all
+        its browsers."""
+        out = []
+        for entry in new:
+            try:
+                html = view.page.activity(board, entry, view.key)
+            except Exception:
+                log.exception("screens: an activity line failed; left out")
+                continue
+            if html is not None:
+                out.append((entry.entry_id, html))
+        return out
+
+    def _views(self) -> dict[View, list[Connection]]:
+        """The views of the connected browsers (those nobody watches any more forgotten)."""
+        by_view: dict[View, list[Connection]] = {}
+        for conn in list(self.connections):
+            by_view.setdefault(self._view_of(conn), []).append(conn)
+        for name, view in list(self.views.items()):
+            if view not in by_view:
+                del self.views[name]
+        self._by_view = by_view
+        return by_view
+
+    def _view_of(self, conn: Connection) -> View:
+        name = (id(conn.page), conn.key)
+        view = self.views.get(name)
+        if view is None:
+            view = self.views[name] = View(conn.page, conn.key)
+        return view
+
+    def _render(self, view: View, board: Board) -> asyncio.Task[None]:
+        view.started = board.now
+        view.task = asyncio.ensure_future(self._rendering(view, board))
+        return view.task
+
+    async def _rendering(self, view: View, board: Board) -> None:
+        """A view's rendering task: render, then send where it changed."""
+        try:
+            await self._rendered(view, board)
+        finally:
+            if view.task is asyncio.current_task():
+                view.task = None
+        self._send(view, board.last_id)
+
+    async def _rendered(self, view: View, board: Board) -> None:
+        """Render the view: its fragments kept, or its failure noted (the last kept stay)."""
+        try:
+            async with self._renders:
+                fragments = await view.page.fragments(board, view.key)
+        except Exception as exc:
+            if view.failing_since is None:
+                log.warning("screens: a view (%s) failed: %r; its browsers keep the last state "
+                            "and are told its data is unavailable", view.key, exc)
+                view.failing_since = board.now
+        else:
+            if view.failing_since is not None:
+                log.info("screens: a view (%s) renders again", view.key)
+            view.fragments, view.failing_since = fragments, None
+
+    def _send(self, view: View, last_id: str) -> None:
+        """The view's fragments and notice to its browsers, where they changed."""
+        since = min((t for t in (view.failing_since, self._down_since) if t is not None),
+                    default=None)
+        notice = view.page.notice(since)
+        for conn in list(self._by_view.get(view, ())):
+            fragments = dict(view.fragments or {})
+            if notice or "notice" in conn.sent:
+                fragments["notice"] = notice
+            out = self._changed(conn, fragments, last_id)
+            if out:
+                self._write(conn, b"".join(out))
+
+    def _changed(self, conn: Connection, fragments: Mapping[str, str],
+                 last_id: str) -> list[bytes]:
         out = []
         for name, html in fragments.items():
             if conn.sent.get(name) != html:
                 conn.sent[name] = html
-                out.append(sse.frame(name, html, last_id))
+                out.append(self._frame(conn, name, html, last_id))
         return out
+
+    @staticmethod
+    def _frame(conn: Connection, event: str, html: str, entry_id: str) -> bytes:
+        """A frame whose id never goes back for this browser (a late view's fragments come
+        from an older board than activity lines it was sent meanwhile)."""
+        if sse.stream_id_key(entry_id) > sse.stream_id_key(conn.last_id):
+            conn.last_id = entry_id
+        return sse.frame(event, html, conn.last_id)
+
+    async def _wait(self, tasks: Sequence[asyncio.Future[Any]]) -> None:
+        """Until ``tasks`` are done, ``view_wait_s`` at most (timed by ``sleep``)."""
+        pending: set[asyncio.Future[Any]] = {t for t in tasks if not t.done()}
+        if not pending:
+            return
+        timer = asyncio.ensure_future(self.sleep(self.view_wait_s))
+        try:
+            while pending and not timer.done():
+                done, _ = await asyncio.wait({*pending, timer},
+                                             return_when=asyncio.FIRST_COMPLETED)
+                pending -= done
+        finally:
+            timer.cancel()
 
     def _write(self, conn: Connection, data: bytes) -> None:
         try:
@@ -202,7 +411,8 @@ class Aggregate:
             self.disconnect(conn)
 
     async def connect(self, conn: Connection, last_event_id: str | None) -> None:
-        """Add a browser: the activity it missed (or the latest lines), then the state."""
+        """Add a browser: the activity it missed (or the latest lines), then the state (its
+        view's last fragments, or a first rendering)."""
         board = self.board if self.board is not None else await self._first_board()
         if last_event_id is not None:
             rows = await self.redis.xrange(self.key, min="(" + last_event_id, max="+",
@@ -211,14 +421,15 @@ class Aggregate:
         else:
             missed = [e for e in board.feed
                       if conn.page.activity(board, e, conn.key) is not None][-FIRST_FEED:]
-        out = [sse.retry()]
-        for entry in missed:
-            html = conn.page.activity(board, entry, conn.key)
-            if html is not None:
-                out.append(sse.frame("activity", html, entry.entry_id))
-        out += self._changed(conn, await conn.page.fragments(board, conn.key), board.last_id)
-        self.connections.append(conn)
+        view = self._view_of(conn)
+        out = [sse.retry(), *(self._frame(conn, "activity", html, entry_id)
+                              for entry_id, html in self._lines(view, board, missed))]
         self._write(conn, b"".join(out))
+        self.connections.append(conn)
+        self._by_view.setdefault(view, []).append(conn)
+        if view.task is None and view.fragments is None:
+            await self._rendered(view, board)  # a new view: its first rendering, now
+        self._send(view, board.last_id)
         if self.autostart:
             self.ensure_running()
 
@@ -230,13 +441,22 @@ class Aggregate:
         return await self._first_board()
 
     async def _first_board(self) -> Board:
-        if not self._loaded:
-            await self.load()
-        return await self.refresh()
+        """Read the board now; browsers that ask together (a room of screens opening after a
+        restart) share one read."""
+        asked = self.clock()
+        async with self._reading:
+            if self.board is not None and self.board.now >= asked:
+                return self.board  # read meanwhile for another browser
+            if not self._loaded:
+                await self.load()
+            return await self.refresh()
 
     def disconnect(self, conn: Connection) -> None:
         if conn in self.connections:
             self.connections.remove(conn)
+        for conns in self._by_view.values():
+            if conn in conns:
+                conns.remove(conn)
 
     # --- running ----------------------------------------------------------------------------
 
@@ -256,14 +476,29 @@ class Aggregate:
                 raise
             except Exception as exc:
                 failures += 1
-                if failures == 1:
-                    log.warning("screens: a live round failed (%s); retrying", exc)
+                self.round_failed(exc)
                 await self.sleep(min(5.0, 0.5 * failures))
+
+    def round_failed(self, error: BaseException) -> None:
+        """A round could not be read: every view says its data is unavailable (since the
+        first failure) until a round works again."""
+        if self._down_since is None:
+            log.warning("screens: a live round failed (%r); retrying", error)
+            self._down_since = self.clock()
+            last_id = self.board.last_id if self.board is not None else "0-0"
+            for view in self._views():
+                self._send(view, last_id)
 
     async def stop(self) -> None:
         self.connections.clear()
         task, self._task = self._task, None
-        if task is not None and not task.done():
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        pending = [t for t in (task, self._risk_task,
+                               *(v.task for v in self.views.values())) if t is not None]
+        self._risk_task = None
+        self.views.clear()
+        self._by_view.clear()
+        for each in pending:
+            if not each.done():
+                each.cancel()
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await each

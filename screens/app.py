@@ -8,6 +8,7 @@ Paths (under ``/screens``):
 ``GET|POST /login``, ``POST /logout``      sign in with a token; sign out          -, CSRF
 ``GET  /wallboard``, ``/wallboard/events`` the page, its live stream (SSE)         queues:read
 ``GET  /wallboard/queues/<q>``             drill-down: waiting calls, agents       queues:read
+``GET  /wallboard/clocks``                 drill-down: the order clocks at risk    queues:read
 ``POST /wallboard/agents/<id>/<action>``   pause (``reason``), resume, logout      agents:state
 ``GET  /desk``, ``/desk/events``           the agent's desk, its live stream       agents
 ``POST /desk/state/<action>``              login, pause, resume, ready, logout     agents:state
@@ -27,6 +28,7 @@ with the login page; a fragment or a stream with 401.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -56,6 +58,7 @@ log = logging.getLogger(__name__)
 
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}\Z")
 MAX_FORM_BYTES = 8 * 1024
+MAX_REQUESTS = 16  # requests answered at once; the others wait their turn
 _SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -133,6 +136,9 @@ class Screens:
         self.desk = desk
         self._board = board
         self.clock = clock
+        # A room of screens reconnecting at once (after a restart) queues here rather than
+        # take every connection of the service's Redis pool, which refuses past its size.
+        self._admitted = asyncio.Semaphore(MAX_REQUESTS)
 
     async def board(self) -> Board:
         return await self._board()
@@ -143,7 +149,8 @@ class Screens:
         fragment = request.headers.get("hx-request") == "true" or (
             len(request.parts) > 1 and request.parts[-1] == "events")
         try:
-            return await self._route(request)
+            async with self._admitted:
+                return await self._route(request)
         except _Redirect as redirect:
             return self._redirect(redirect.location)
         except _CsrfRefused:
@@ -208,6 +215,9 @@ class Screens:
                 if html is None:
                     raise NotFound("no such screen")
                 return self._html(html)
+            case ("GET", ["wallboard", "clocks"]):
+                authorize(identity, Permission.QUEUES_READ)
+                return self._html(self.wallboard.clocks(await self.board(), identity))
             case ("POST", ["wallboard", "agents", agent_id, action]) if action in (
                     "pause", "resume", "logout"):
                 authorize(identity, Permission.QUEUES_READ)

@@ -1,6 +1,7 @@
 """What every screen is drawn from, as plain data: the :class:`Board` one aggregate per
 instance builds (``screens.aggregate``) and every connected screen reads. Pure: the events
-kept for today's figures, the recent feed, the figures themselves.
+kept for today's figures, the recent feed, the figures themselves, the order clocks at risk
+(``screens.risk``).
 
 The board's figures: today's counters per queue are the routing counters in Redis (those of
 ``/api/queues`` and /metrics, so every view agrees); ASA, the last 30 minutes and the chart's
@@ -17,9 +18,11 @@ from dataclasses import dataclass, field
 
 from hotline.report.compute import OUTCOMES, RING_FAILURES, Report, compute_report, parse_time
 from routing import core
+from screens.risk import OrdersAtRisk
 
 __all__ = ["DAY_S", "RECENT_S", "Board", "EventLog", "FeedEntry", "figures"]
 
+NO_RISK_READ = OrdersAtRisk()  # a board where nothing reads the clocks at risk
 DAY_S = 86400.0
 RECENT_S = 1800.0
 FEED_KEPT = 500
@@ -78,8 +81,9 @@ class EventLog:
 
 @dataclass(frozen=True)
 class Board:
-    """The live picture at ``now``: config, routing snapshot, agents' hashes, figures, feed;
-    ``last_id`` is the last stream entry it includes (the SSE id of its frames)."""
+    """The live picture at ``now``: config, routing snapshot, agents' hashes, figures, feed,
+    the order clocks at risk; ``last_id`` is the last stream entry it includes (the SSE id of
+    its frames)."""
 
     now: float
     last_id: str
@@ -89,6 +93,7 @@ class Board:
     today: Report
     recent: Report
     feed: tuple[FeedEntry, ...] = ()
+    at_risk: OrdersAtRisk = NO_RISK_READ
 
 
 def figures(

@@ -37,9 +37,10 @@ class Strings:
         minutes, secs = divmod(rest, 60)
         return f"{hours}:{minutes:02d}:{secs:02d}" if hours else f"{minutes}:{secs:02d}"
 
-    def clock(self, epoch: float) -> str:
-        """A time of day, ``HH:MM`` UTC (the figures' intervals are UTC, like the report)."""
-        return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M")
+    def clock(self, epoch: float, *, seconds: bool = False) -> str:
+        """A time of day, ``HH:MM`` (``HH:MM:SS`` with ``seconds``) UTC (the figures'
+        intervals are UTC, like the report)."""
+        return datetime.fromtimestamp(epoch, UTC).strftime("%H:%M:%S" if seconds else "%H:%M")
 
     def label(self, group: str, name: str) -> str:
         """The words for a configurable name (``category.fault``, ``reason.lunch``); a name

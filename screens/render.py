@@ -3,13 +3,14 @@ markup) and the words of the configured language, in one place the pages render 
 
 from __future__ import annotations
 
+from collections.abc import Hashable
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 from screens.i18n import Strings
 
-__all__ = ["ASSETS", "Renderer"]
+__all__ = ["ASSETS", "Fragments", "Renderer"]
 
 ASSETS = {
     # the static files served, by name (nothing else under /screens/static/ answers)
@@ -38,3 +39,27 @@ class Renderer:
 
     def render(self, name: str, **context: Any) -> str:
         return self.env.get_template(name).render(**context)
+
+    def notice(self, since: float | None) -> str:
+        """A live view's ``notice``: its data unavailable since ``since`` ("" when fine)."""
+        if since is None:
+            return ""
+        return self.render("_notice.html", since=self.strings.clock(since, seconds=True))
+
+
+class Fragments:
+    """A live page's fragments, each rendered again only when its view model changed since
+    that view's last rendering (view models are frozen data: equality is cheap next to a
+    template, and most rounds change a few fragments of a few views)."""
+
+    def __init__(self, renderer: Renderer) -> None:
+        self.renderer = renderer
+        self._last: dict[tuple[Hashable, str], tuple[dict[str, Any], str]] = {}
+
+    def render(self, view: Hashable, template: str, **model: Any) -> str:
+        last = self._last.get((view, template))
+        if last is not None and last[0] == model:
+            return last[1]
+        html = self.renderer.render(template, **model)
+        self._last[(view, template)] = (model, html)
+        return html

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 from access import AccessDenied, Identity, Permission, Scope, authorize, team_of
 from routing import core
 
@@ -13,8 +15,10 @@ def agent_scope(config: core.RoutingConfig, agent_id: str | None) -> Scope:
     return Scope(agent=agent_id, team=team_of(config, agent_id) if agent_id else None)
 
 
+@functools.lru_cache(maxsize=8192)
 def may(identity: Identity, permission: Permission, scope: Scope | None = None) -> bool:
-    """Whether :func:`access.authorize` lets ``identity`` do this (for filtering)."""
+    """Whether :func:`access.authorize` lets ``identity`` do this (for filtering). Kept: the
+    role table is fixed, and each round asks it about every agent for every wallboard."""
     try:
         authorize(identity, permission, scope)
     except AccessDenied:

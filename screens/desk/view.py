@@ -17,8 +17,9 @@ from typing import Any
 from routing.core.agents import SYSTEM_PAUSE_REASONS
 from screens.board import Board
 from screens.i18n import Strings
-from screens.settings import Level, ScreensSettings
-from workorders.clocks import ClockPolicy, ClockState, clocks_of
+from screens.risk import clock_level
+from screens.settings import ScreensSettings
+from workorders.clocks import ClockPolicy, clocks_of
 from workorders.model import TRANSITIONS, Event, Status, WorkOrder
 
 __all__ = [
@@ -234,23 +235,18 @@ def screen_pop(board: Board, agent_id: str, data: DeskData, t: Strings) -> Scree
 def order_panel(order: WorkOrder, policy: ClockPolicy, now: float, settings: ScreensSettings,
                 t: Strings) -> OrderPanel:
     """The order as the agent works it: status, the actions its status accepts, its clocks
-    (due time, and a colour as the due time nears), its notes."""
+    (due time, and a colour as the due time nears: :func:`screens.risk.clock_level`, as the
+    wallboard counts them), its notes."""
     accepted = TRANSITIONS[order.status]
     actions = tuple(a for a, e in (("note", Event.NOTE), ("hold", Event.HOLD),
                                    ("resume", Event.RESUME), ("resolve", Event.RESOLVE))
                     if e in accepted)
     rows = []
     for kind, clock in clocks_of(order, policy, now).clocks.items():
-        state = clock.state
-        left = (clock.due.timestamp() - now) if clock.due is not None else None
-        if state is ClockState.BREACHED:
-            level = Level.ALARM
-        elif state is ClockState.RUNNING and left is not None and left <= settings.clock_warning_s:
-            level = Level.WARN
-        else:
-            level = Level.OK
-        rows.append(ClockRow(kind.value, t(f"clock.{kind.value}"), t(f"clock.state.{state.value}"),
-                             _when(clock.due), level))
+        # the wallboard's rule (screens.risk): the same clock has the same colour on both
+        level = clock_level(clock, now, settings.clock_warning_s)
+        rows.append(ClockRow(kind.value, t(f"clock.{kind.value}"),
+                             t(f"clock.state.{clock.state.value}"), _when(clock.due), level))
     notes = tuple((_when(h.time), h.actor, text) for h in reversed(order.history)
                   if (text := _note_text(h.event, h.details, t)))
     return OrderPanel(

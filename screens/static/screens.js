@@ -9,7 +9,8 @@
 (function () {
   "use strict";
   var lastId = null;
-  var names = ["activity", "queues", "agents", "chart", "state", "pop", "order", "orders"];
+  var names = ["activity", "queues", "agents", "chart", "clocks", "notice", "state", "pop", "order",
+               "orders"];
 
   function live(on) {
     var mark = document.getElementById("live");

@@ -1,7 +1,9 @@
 """The wallboard's side of the fan-out and its supervisor actions.
 
 A view is whose eyes look (:class:`WallboardKey`: role and team), so every supervisor of one
-team shares one rendering per round. Actions (pause, resume, log out an agent) go through the
+team shares one rendering per round. The order clocks at risk are counted on the live page
+(only the numbers: they change when an order enters the window or breaches); the orders
+behind them are a drill-down. Actions (pause, resume, log out an agent) go through the
 API's :class:`api.services.AgentService`: the same routing scripts, the same authorization
 (a supervisor's own team), the same audit entry (``agent.state``).
 """
@@ -16,11 +18,14 @@ from api.routes import Actor
 from api.services import AgentService
 from routing.core.agents import SYSTEM_PAUSE_REASONS
 from screens.board import Board, FeedEntry
-from screens.render import Renderer
+from screens.render import Fragments, Renderer
 from screens.settings import ScreensSettings
 from screens.wallboard.view import (
+    Chart,
+    QueueTile,
     agent_rows,
     chart,
+    clocks_panel,
     feed_row,
     queue_detail,
     queue_tiles,
@@ -51,6 +56,8 @@ class WallboardPage:
         self.renderer = renderer
         self.settings = settings
         self.agents = agents
+        self._fragments = Fragments(renderer)
+        self._made: tuple[Board, tuple[tuple[QueueTile, ...], Chart]] | None = None
 
     def _key(self, key: Hashable) -> WallboardKey:
         assert isinstance(key, WallboardKey)
@@ -62,15 +69,30 @@ class WallboardPage:
                 for r in sorted(board.config.pause_reasons - SYSTEM_PAUSE_REASONS)]
 
     async def fragments(self, board: Board, key: Hashable) -> Mapping[str, str]:
-        viewer = self._key(key).viewer
+        view = self._key(key)
+        viewer = view.viewer
         t = self.renderer.strings
-        r = self.renderer.render
+        r = self._fragments.render
+        tiles, drawn = self._shared(board)
         return {
-            "queues": r("_queues.html", queues=queue_tiles(board, self.settings, t)),
-            "agents": r("_agents.html", agents=agent_rows(board, viewer, self.settings, t),
+            "queues": r(view, "_queues.html", queues=tiles),
+            "agents": r(view, "_agents.html",
+                        agents=agent_rows(board, viewer, self.settings, t),
                         reasons=self.reasons(board)),
-            "chart": r("_chart.html", chart=chart(board, t)),
+            "chart": r(view, "_chart.html", chart=drawn),
+            "clocks": r(view, "_clocks.html",
+                        clocks=clocks_panel(board, viewer, self.settings, t)),
         }
+
+    def _shared(self, board: Board) -> tuple[tuple[QueueTile, ...], Chart]:
+        """The queue tiles and the chart: the same for every viewer, made once a board."""
+        if self._made is None or self._made[0] is not board:
+            t = self.renderer.strings
+            self._made = (board, (queue_tiles(board, self.settings, t), chart(board, t)))
+        return self._made[1]
+
+    def notice(self, since: float | None) -> str:
+        return self.renderer.notice(since)
 
     def activity(self, board: Board, entry: FeedEntry, key: Hashable) -> str | None:
         if not visible(entry, self._key(key).viewer, board):
@@ -81,6 +103,12 @@ class WallboardPage:
         found = queue_detail(board, queue, WallboardKey.of(identity).viewer, self.settings,
                              self.renderer.strings)
         return None if found is None else self.renderer.render("_detail.html", detail=found)
+
+    def clocks(self, board: Board, identity: Identity) -> str:
+        """The drill-down behind the clocks at risk: which orders, which clock, how late."""
+        panel = clocks_panel(board, WallboardKey.of(identity).viewer, self.settings,
+                             self.renderer.strings)
+        return self.renderer.render("_risk.html", clocks=panel)
 
     async def act(self, actor: Actor, agent_id: str, action: str, reason: str) -> str:
         """A supervisor's action on an agent (authorized and audited by the service); the

@@ -16,17 +16,21 @@ from hotline.report.compute import Figures
 from routing import core
 from screens.board import Board, FeedEntry
 from screens.i18n import Strings
+from screens.risk import AtRisk, counts
 from screens.settings import Level, ScreensSettings
 from screens.viewer import agent_scope, may
 
 __all__ = [
     "AgentRow",
     "Chart",
+    "ClockRiskRow",
+    "ClocksPanel",
     "Figure",
     "QueueDetail",
     "QueueTile",
     "WaitingRow",
     "WallboardView",
+    "clocks_panel",
     "queue_detail",
     "wallboard_view",
 ]
@@ -104,11 +108,39 @@ class FeedRow:
 
 
 @dataclass(frozen=True)
+class ClockRiskRow:
+    """One order clock at risk, as the drill-down lists it."""
+
+    risk: AtRisk  # the order, the clock, its queue and agent
+    clock: str  # the clock's label
+    left: Figure  # time left, or overdue by, coloured by the clock's level
+    due: str
+    category: str
+    urgency: str
+    status: str
+
+
+@dataclass(frozen=True)
+class ClocksPanel:
+    """The order clocks at risk the viewer may see: how many are due within the window and
+    how many are breached (each number coloured when not zero), the rows behind them,
+    and since when they could not be read ("" when they could)."""
+
+    window: str
+    due_soon: Figure
+    breached: Figure
+    rows: tuple[ClockRiskRow, ...]
+    unavailable: str
+    read: bool
+
+
+@dataclass(frozen=True)
 class WallboardView:
     queues: tuple[QueueTile, ...]
     agents: tuple[AgentRow, ...]
     chart: Chart
     feed: tuple[FeedRow, ...]
+    clocks: ClocksPanel
 
 
 @dataclass(frozen=True)
@@ -326,6 +358,38 @@ def wallboard_view(board: Board, viewer: Identity, settings: ScreensSettings,
         agents=agent_rows(board, viewer, settings, t),
         chart=chart(board, t),
         feed=feed_rows(board.feed, viewer, board, t),
+        clocks=clocks_panel(board, viewer, settings, t),
+    )
+
+
+def clocks_panel(board: Board, viewer: Identity, settings: ScreensSettings,
+                 t: Strings) -> ClocksPanel:
+    """The clocks at risk of the orders the viewer may read (``workorders:read``: a
+    supervisor's team's agents' orders, every order for ops), as the API would hand them out;
+    no personal data is shown (number, name, request stay in the order)."""
+    at_risk = board.at_risk
+    rows = [r for r in at_risk.clocks
+            if may(viewer, Permission.WORKORDERS_READ, agent_scope(board.config, r.agent or None))]
+    n = counts(rows)
+    return ClocksPanel(
+        window=t("wallboard.clocks_due", minutes=round(settings.clock_warning_s / 60)),
+        due_soon=Figure(str(n[Level.WARN]), Level.WARN if n[Level.WARN] else Level.OK),
+        breached=Figure(str(n[Level.ALARM]), Level.ALARM if n[Level.ALARM] else Level.OK),
+        rows=tuple(_risk_row(r, board.now, t) for r in rows),
+        unavailable=t("wallboard.clocks_unavailable",
+                      time=t.clock(at_risk.unavailable_since, seconds=True))
+        if at_risk.unavailable_since is not None else "",
+        read=at_risk.read,
+    )
+
+
+def _risk_row(row: AtRisk, now: float, t: Strings) -> ClockRiskRow:
+    left = row.due.timestamp() - now
+    text = t.duration(left) if left >= 0 else t("wallboard.overdue", duration=t.duration(-left))
+    return ClockRiskRow(
+        risk=row, clock=t(f"clock.{row.clock.value}"), left=Figure(text, row.level),
+        due=row.due.strftime("%Y-%m-%d %H:%M UTC"), category=t.category(row.category),
+        urgency=t.label("urgency", row.urgency), status=t(f"order.status.{row.status}"),
     )
 
 

@@ -76,7 +76,7 @@ def _frames(written: list[bytes]) -> list[dict[str, str]]:
 
 @on_asyncio
 async def test_a_browser_gets_the_state_then_the_events_as_they_happen(setup) -> None:
-    """On connecting, the state in full (queues, agents, chart) carrying the last stream id;
+    """On connecting, the state in full (queues, agents, chart, clocks) carrying the last stream id;
     an agent pausing then arrives as an activity line with its own entry id, followed by the
     agents table that changed (and only what changed)."""
     router, page, aggregate = setup
@@ -86,7 +86,7 @@ async def test_a_browser_gets_the_state_then_the_events_as_they_happen(setup) ->
     try:
         first = _frames(written)
         assert first[0] == {"retry": "1000"}
-        assert {f["event"] for f in first[1:]} == {"queues", "agents", "chart"}
+        assert {f["event"] for f in first[1:]} == {"queues", "agents", "chart", "clocks"}
         assert all(f["id"] == aggregate.log.last_id for f in first[1:])
         written.clear()
 
@@ -170,3 +170,18 @@ async def test_todays_figures_come_from_the_stream(setup) -> None:
     assert board.today.totals["billing"].asa_s == pytest.approx(10.0)
     assert [e.kind for e in board.feed][-2:] == ["ENTERQUEUE", "CONNECT"]
     assert isinstance(board.feed[-1], FeedEntry)
+
+
+@on_asyncio
+async def test_the_pooled_agents_read_gives_what_the_router_gives(setup) -> None:
+    """The aggregate's read of the agents' hashes (one pipelined round trip,
+    screens.wiring.PooledAgents) gives what ``LiveRouter.agents`` gives, schedule included."""
+    from screens.wiring import PooledAgents
+
+    router, _page, aggregate = setup
+    await router.sync_agents()
+    await router.agent_action("agent102", "pause", "lunch")
+    pooled = PooledAgents(router, aggregate.redis, router.prefix)
+    assert await pooled.agents() == await router.agents()
+    assert pooled.config() is router.config()
+    await aggregate.stop()
