@@ -1,0 +1,210 @@
+"""The store's state and the plumbing every concern shares.
+
+Concurrency: at most ``max_in_flight`` operations talk to Redis at once, the rest queue here
+(redis-py's pool errors out past its ``max_connections``, 100 by default; keep it above
+``max_in_flight``). When a write finds Redis unreachable, the operations queued meanwhile give
+way at once (writes to the spool, reads to the local view): a burst against a slow Redis
+waits about one timeout, not one per ``max_in_flight`` operations queued before it.
+
+The local view: orders touched by pending spool records (``_spooled``, loaded from the spool
+file at start), and the last state this process wrote or read of others (``_known``,
+bounded); writes and reads fall back on it while Redis is unreachable.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import os
+from collections import OrderedDict
+from collections.abc import Awaitable, Coroutine, Mapping
+from typing import Any, TypeVar
+
+from redis.asyncio import Redis
+
+import events
+from workorders import indexes, personal
+from workorders.model import HistoryEntry, Policy, WorkOrder, WorkOrderError, apply
+from workorders.personal import FieldCipher
+from workorders.spool import Spool
+from workorders.store.errors import OutageWhileQueued, StoreUnavailable
+from workorders.store.hashes import order_from_hash, text
+from workorders.store.scripts import CREATE
+
+log = logging.getLogger("workorders.store")
+
+T = TypeVar("T")
+
+
+class StoreCore:
+    """State, keys, the per-operation timeout and the local view of ``WorkOrderStore``."""
+
+    def __init__(
+        self,
+        redis: Redis,
+        spool_dir: str | os.PathLike[str],
+        *,
+        cipher: FieldCipher,
+        policy: Policy | None = None,
+        prefix: str = "hotline:",
+        timeout: float = 2.0,
+        applied_op_ttl: float = 30 * 86400,
+        events_maxlen: int = events.DEFAULT_MAXLEN,
+        retry_after: float = 2.0,
+        known_limit: int = 10_000,
+        max_in_flight: int = 32,
+        indexers: tuple[indexes.Indexer, ...] = indexes.INDEXERS,
+        repeat_contact_window: float = 0.0,
+    ) -> None:
+        self._redis = redis
+        self._cipher = cipher
+        self._spool = Spool(spool_dir)
+        self.policy = policy or Policy()
+        self.prefix = prefix
+        self.indexers = indexers  # workorders.indexes: the sets each write keeps up to date
+        self._timeout = timeout
+        self._op_ttl = max(1, int(applied_op_ttl))
+        self._maxlen = events_maxlen
+        # After a failed attempt, writes go straight to the spool for this many seconds of
+        # ``now``: a blackholed Redis must not cost every caller a full timeout.
+        self._retry_after = retry_after
+        self._retry_at = float("-inf")
+        self._outages = 0  # failed writes so far: operations queued meanwhile give way
+        # Operations beyond this wait here rather than open ever more connections: redis-py's
+        # pool refuses past max_connections (100 by default) with an error that would read as
+        # "Redis unreachable" and spool for nothing.
+        self._in_flight = asyncio.Semaphore(max_in_flight)
+        self._create_script = redis.register_script(CREATE)
+        self._lock = asyncio.Lock()  # one replay at a time; spooled writes keep their order
+        # Local view: orders touched by pending spool records, and the last state seen of
+        # others (bounded), for writes and reads while Redis is unreachable.
+        self._spooled: dict[str, WorkOrder] = {}
+        self._spooled_ops: set[str] = set()  # op ids of the spooled updates
+        self._known: OrderedDict[str, WorkOrder] = OrderedDict()
+        self._known_limit = known_limit
+        # A call from the caller of an open order of the same category, within this many
+        # seconds of its creation or last repeat call, is linked to it (0: never).
+        self.repeat_contact_window = repeat_contact_window
+        self._pending = self._spool.pending()
+        self._load_spool_view()
+
+    @property
+    def spool_pending(self) -> bool:
+        """Whether writes made while Redis was unreachable still wait for replay."""
+        return self._pending
+
+    def _unreachable(self, now: float, exc: BaseException) -> None:
+        if isinstance(exc, OutageWhileQueued):
+            return  # the failure behind it was counted and logged
+        self._outages += 1
+        log.warning("redis unreachable (%r): work order writes go to the spool", exc)
+        self._retry_at = now + self._retry_after
+
+    async def _timed(self, operation: Awaitable[T]) -> T:
+        outages = self._outages
+        async with self._in_flight:  # waiting for a turn is not Redis being slow
+            if self._outages != outages:
+                # Redis failed a write while this one waited: give way now (to the spool, or
+                # the local view) instead of a timeout of its own after those queued before
+                # it, which would make a burst wait one timeout per max_in_flight writes.
+                if isinstance(operation, Coroutine):
+                    operation.close()
+                raise OutageWhileQueued("redis failed a write while this operation waited")
+            return await asyncio.wait_for(operation, self._timeout)
+
+    def _load_spool_view(self) -> None:
+        for record in self._spool.records():
+            if record.get("op") == "update":
+                self._spooled_ops.add(str(record.get("op_id", "")))
+            try:
+                if record.get("op") == "create":
+                    order = WorkOrder.from_dict(personal.open_order(record["order"], self._cipher))
+                    self._spooled[order.id] = order
+                elif record.get("op") == "update" and record.get("order_id") in self._spooled:
+                    self._spooled[record["order_id"]] = apply(
+                        self._spooled[record["order_id"]],
+                        record["event"],
+                        float(record["now"]),
+                        str(record["actor"]),
+                        self.policy,
+                        **self._spooled_changes(record),
+                    )
+            except (WorkOrderError, KeyError, TypeError, ValueError) as exc:
+                log.error("spool record %s: %s (replay will decide)", record.get("op_id"), exc)
+
+    async def _read_order(self, order_id: str) -> WorkOrder | None:
+        order_id = await self._resolve(order_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hgetall(self._key("wo:", order_id))
+            pipe.lrange(self._key("wo:", order_id, ":history"), 0, -1)
+            fields, history = await pipe.execute()
+        if not fields:
+            return None
+        order = self._from_hash(fields, history)
+        self._remember(order)
+        return order
+
+    async def _read_orders(self, ids: list[str], *, history: bool = True) -> list[WorkOrder]:
+        """The orders of ``ids`` that exist, in that order, in one round trip. Not remembered
+        in the local view: without history they are only rows of a list."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for order_id in ids:
+                pipe.hgetall(self._key("wo:", order_id))
+                if history:
+                    pipe.lrange(self._key("wo:", order_id, ":history"), 0, -1)
+            replies = await pipe.execute()
+        step = 2 if history else 1
+        return [
+            self._from_hash(replies[n], replies[n + 1] if history else [])
+            for n in range(0, len(replies), step)
+            if replies[n]
+        ]
+
+    def _from_hash(self, fields: Mapping[Any, Any], history: list[Any]) -> WorkOrder:
+        flat = personal.open_hash({text(k): text(v) for k, v in fields.items()}, self._cipher)
+        owner = flat.get("call_id", "")
+        entries = [
+            personal.open_entry(json.loads(text(entry)), owner, self._cipher)
+            for entry in history
+        ]
+        return order_from_hash(flat, entries)
+
+    def _history_json(self, entry: HistoryEntry, owner: str) -> str:
+        sealed = personal.seal_entry(entry.to_dict(), owner, self._cipher)
+        return json.dumps(sealed, ensure_ascii=True, separators=(",", ":"))
+
+    def _spooled_changes(self, record: Mapping[str, Any]) -> dict[str, Any]:
+        changes = record.get("changes") or {}
+        return personal.open_details(changes, str(record.get("op_id", "")), self._cipher)
+
+    async def _resolve(self, order_id: str) -> str:
+        if order_id.startswith("L"):
+            real = await self._redis.get(self._key("wo:alias:", order_id))
+            if real:
+                return text(real)
+        return order_id
+
+    def _local(self, order_id: str) -> WorkOrder:
+        order = self._spooled.get(order_id) or self._known.get(order_id)
+        if order is None:
+            raise StoreUnavailable(f"redis unreachable and work order {order_id} not known here")
+        return order
+
+    def _local_by_call(self, call_id: str, missing_ok: bool = False) -> WorkOrder | None:
+        for view in (self._spooled, self._known):
+            for order in view.values():
+                if order.call_id == call_id:
+                    return order
+        if missing_ok:
+            return None
+        raise StoreUnavailable(f"redis unreachable and no work order of call {call_id} known")
+
+    def _remember(self, order: WorkOrder) -> None:
+        self._known[order.id] = order
+        self._known.move_to_end(order.id)
+        while len(self._known) > self._known_limit:
+            self._known.popitem(last=False)
+
+    def _key(self, *parts: str) -> str:
+        return self.prefix + "".join(parts)

@@ -1,0 +1,191 @@
+"""The spool side: writes made while Redis is unreachable, and their replay.
+
+Redis unreachable (refused, reset, timeout, loading): the write is appended to the spool
+(``workorders.spool``) and the caller gets its result computed locally. A created order gets a
+local id (``L`` + 15 hex digits) which it keeps in Redis after replay; if Redis turns out to
+have the call's order already (the reply of a create was lost), the local id becomes an alias
+of that order. The spool is replayed, in order and under a lock, before the next write or read
+that finds Redis reachable again, and by ``replay_spool()`` which the service calls
+periodically. Each write carries an operation id that Redis records with the write itself, so
+a record replayed twice is applied once. A spooled update that Redis refuses on replay (the
+order moved on elsewhere) goes to ``wo:spool-rejected`` with the reason: kept, not applied.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import uuid
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import replace
+from typing import Any, TypeVar
+
+from redis import exceptions as redis_errors
+
+from workorders import personal
+from workorders.model import Event, WorkOrder, WorkOrderError, apply
+from workorders.store.errors import UNREACHABLE, StoreUnavailable, UnknownWorkOrder
+from workorders.store.transactions import StoreTransactions
+
+log = logging.getLogger("workorders.store")
+
+T = TypeVar("T")
+
+
+class StoreSpooling(StoreTransactions):
+    """Redis first, else the spool; the replay; reads that replay what waits first."""
+
+    async def _write(
+        self, now: float, direct: Callable[[], Awaitable[T]], spool: Callable[[], T]
+    ) -> T:
+        if not self._pending:
+            try:
+                return await self._timed(direct())
+            except UNREACHABLE as exc:
+                self._unreachable(now, exc)
+        async with self._lock:
+            if self._pending and now >= self._retry_at:
+                try:
+                    await self._replay_locked()
+                except UNREACHABLE as exc:
+                    self._unreachable(now, exc)
+            if not self._pending and now >= self._retry_at:
+                try:
+                    return await self._timed(direct())
+                except UNREACHABLE as exc:
+                    self._unreachable(now, exc)
+            return spool()
+
+    async def replay_spool(self) -> int:
+        """Apply every spooled write to Redis, oldest first; the number applied now.
+
+        Safe to call at any time and repeatedly (what was applied is skipped). Raises
+        ``StoreUnavailable`` when Redis is still unreachable; what was not applied stays.
+        """
+        async with self._lock:
+            try:
+                return await self._replay_locked()
+            except UNREACHABLE as exc:
+                raise StoreUnavailable(f"redis unreachable: {exc!r}") from exc
+
+    def _spool_create(self, op_id: str, draft: WorkOrder) -> WorkOrder:
+        existing = self._local_by_call(draft.call_id, missing_ok=True)
+        if existing is not None:
+            return existing
+        order = replace(draft, id="L" + uuid.uuid4().hex[:15])
+        sealed = personal.seal_order(order.to_dict(), self._cipher)
+        self._spool.append({"op_id": op_id, "op": "create", "order": sealed})
+        self._pending = True
+        self._spooled[order.id] = order
+        log.warning("work order %s for call %s spooled locally", order.id, order.call_id)
+        return order
+
+    def _spool_update(
+        self,
+        op_id: str,
+        order_id: str,
+        now: float,
+        event: Event,
+        actor: str,
+        changes: Mapping[str, Any],
+    ) -> WorkOrder | None:
+        base = self._spooled.get(order_id) or self._known.get(order_id)
+        if op_id in self._spooled_ops:  # the same operation reported again: spooled once
+            return base
+        changed = apply(base, event, now, actor, self.policy, **changes) if base else None
+        record = {
+            "op_id": op_id,
+            "op": "update",
+            "order_id": order_id,
+            "now": now,
+            "event": event.value,
+            "actor": actor,
+            "changes": personal.seal_details(_json_changes(changes), op_id, self._cipher),
+        }
+        self._spool.append(record)
+        self._spooled_ops.add(op_id)
+        self._pending = True
+        if changed is not None:
+            self._spooled[order_id] = changed
+        return changed
+
+    async def _replay_locked(self) -> int:
+        applied = 0
+        for batch in self._spool.rotate():
+            for record in self._spool.records(batch):
+                applied += await self._timed(self._replay_record(record))
+            self._spool.done(batch)
+        self._pending = self._spool.pending()
+        if not self._pending:
+            for order in self._spooled.values():
+                self._remember(order)
+            self._spooled.clear()
+            self._spooled_ops.clear()
+        if applied:
+            log.warning("replayed %d spooled work order writes", applied)
+        return applied
+
+    async def _replay_record(self, record: Mapping[str, Any]) -> int:
+        op_id = str(record.get("op_id", ""))
+        try:
+            if record.get("op") == "create":
+                draft = WorkOrder.from_dict(personal.open_order(record["order"], self._cipher))
+                _, created = await self._create_in_redis(
+                    op_id, draft, proposed=draft.id, replayed=True
+                )
+                return int(created)
+            if record.get("op") == "update":
+                _, applied = await self._update_in_redis(
+                    op_id,
+                    str(record["order_id"]),
+                    float(record["now"]),
+                    Event(record["event"]),
+                    str(record["actor"]),
+                    self._spooled_changes(record),
+                    replayed=True,
+                )
+                return int(applied)
+            raise WorkOrderError(f"unknown spool operation {record.get('op')!r}")
+        except (WorkOrderError, UnknownWorkOrder, KeyError, TypeError, ValueError) as exc:
+            await self._reject(op_id, record, exc)
+            return 0
+
+    async def _reject(self, op_id: str, record: Mapping[str, Any], exc: BaseException) -> None:
+        """Keep a spooled write that Redis refuses, with the reason, instead of retrying it."""
+        log.error("spooled work order write %s rejected on replay: %s", op_id, exc)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if op_id:
+                op_key = self._key("wo:op:", op_id)
+                await pipe.watch(op_key)
+                if await pipe.exists(op_key):
+                    return
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
+                pipe.set(op_key, "rejected", ex=self._op_ttl)
+            else:
+                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
+            pipe.rpush(
+                self._key("wo:spool-rejected"),
+                json.dumps({"record": record, "reason": str(exc)}, ensure_ascii=True),
+            )
+            # WatchError: another replay rejected it at the same moment.
+            with contextlib.suppress(redis_errors.WatchError):
+                await pipe.execute()
+
+    async def _read(
+        self, key: str, read: Callable[[], Awaitable[T]], local: Callable[[str], T]
+    ) -> T:
+        try:
+            if self._pending:
+                async with self._lock:
+                    await self._replay_locked()
+            return await self._timed(read())
+        except UNREACHABLE:
+            return local(key)
+
+
+def _json_changes(changes: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        k: (v.value if hasattr(v, "value") else list(v) if isinstance(v, tuple) else v)
+        for k, v in changes.items()
+    }

@@ -1,0 +1,274 @@
+"""Writes to Redis, each one atomic step: the create script, an update, a merge, a reindex.
+
+Atomicity: creation is one Lua script (``workorders.store.scripts``: look up the call,
+allocate the id, write hash, history, index, op id and event), so many concurrent creations
+for one call make one order. An update reads the order under WATCH, applies the pure model
+(``workorders.model.apply``) and writes hash, history, op id and event in one MULTI/EXEC,
+retried if the order changed meanwhile.
+
+Merge (``merge``) reads both orders under WATCH and writes both in one MULTI/EXEC.
+``reindex`` writes the index memberships of orders written before an index existed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import replace
+from typing import Any
+
+from redis import exceptions as redis_errors
+from redis.typing import EncodableT
+
+import events
+from workorders import indexes, personal
+from workorders.model import Event, HistoryEntry, WorkOrder, apply, merge_orders
+from workorders.store.core import StoreCore
+from workorders.store.errors import UnknownWorkOrder
+from workorders.store.hashes import text, to_hash
+from workorders.store.scripts import CREATED, LINKED
+
+log = logging.getLogger("workorders.store")
+
+#: Work order event kinds on the ``hotline:events`` stream, queue_log style.
+WORK_ORDER_KINDS: dict[str, str] = {
+    "create": "WOCREATE",
+    **{event.value: "WO" + event.value.upper() for event in Event},
+}
+
+
+def new_op_id() -> str:
+    """A fresh operation id: Redis records it with the write, so a replay applies it once."""
+    return uuid.uuid4().hex
+
+
+class StoreTransactions(StoreCore):
+    """The atomic writes to Redis behind every public write of ``WorkOrderStore``."""
+
+    async def _create_in_redis(
+        self, op_id: str, draft: WorkOrder, *, proposed: str, replayed: bool
+    ) -> tuple[WorkOrder, bool]:
+        """Run the create script: the call's order, and whether this operation wrote it (a
+        new order, or the call linked to the caller's open order as a repeat contact)."""
+        owner = draft.call_id
+        fields = personal.seal_hash(to_hash(draft), owner, self._cipher)
+        fields.pop("id", None)
+        pairs = [item for pair in fields.items() for item in pair]
+        details = personal.public_details(draft.history[0].details if draft.history else {})
+        entry = events.event_fields(
+            WORK_ORDER_KINDS["create"],
+            draft.created_at.timestamp(),
+            call_id=draft.call_id,
+            queue=draft.queue,
+            actor=draft.history[0].actor if draft.history else None,
+            status=draft.status.value,
+            details=dict(details),
+            replayed="1" if replayed else None,
+        )
+        index = self._cipher.blind_index(draft.caller_number)
+        sets = indexes.index_changes(None, draft, self.indexers).add
+        result = await self._create_script(
+            keys=[
+                self._key("wo:by-call:", draft.call_id),
+                self._key("wo:seq"),
+                self._key("wo:op:", op_id),
+                self._key("wo:index"),
+                events.stream_key(self.prefix),
+                *(self._key(name) for name in sets),
+                *(
+                    [self._key("wo:by-caller:", index),
+                     self._key("wo:repeat:", index, ":", draft.category.value)]
+                    if index else []
+                ),
+            ],
+            args=[
+                self.prefix,
+                proposed,
+                self._op_ttl,
+                draft.created_at.timestamp(),
+                self._history_json(draft.history[0], owner) if draft.history else "{}",
+                self._maxlen,
+                len(fields),
+                len(sets),
+                self._repeat_link(draft, replayed) if index else "",
+                *pairs,
+                *sets.values(),
+                *(item for pair in entry.items() for item in pair),
+            ],
+        )
+        order_id, outcome = text(result[0]), int(result[1])
+        if outcome == CREATED:
+            order = replace(draft, id=order_id)
+            self._remember(order)
+            return order, True
+        existing = await self._read_order(order_id)
+        if existing is None:  # only if someone deleted it between the two commands
+            raise UnknownWorkOrder(order_id)
+        if outcome == LINKED:
+            log.info("call %s linked to work order %s as a repeat contact (%d contacts)",
+                     draft.call_id, order_id, existing.contacts)
+        return existing, outcome == LINKED
+
+    def _repeat_link(self, draft: WorkOrder, replayed: bool) -> str:
+        """The create script's repeat-contact argument: what it needs to link the call to the
+        caller's open order of the same category (history entry, event), '' when off."""
+        window = self.repeat_contact_window
+        if window <= 0:
+            return ""
+        actor = draft.history[0].actor if draft.history else "ivr"
+        entry = HistoryEntry(draft.created_at, Event.REPEAT.value, actor,
+                             {"call_id": draft.call_id})
+        event = events.event_fields(
+            WORK_ORDER_KINDS[Event.REPEAT.value],
+            draft.created_at.timestamp(),
+            call_id=draft.call_id,
+            actor=actor,
+            details=dict(entry.details),
+            replayed="1" if replayed else None,
+        )
+        return json.dumps(
+            {
+                "window": window,
+                "ttl": int(window) + 86400,  # only tidies up: the window is checked on `at`
+                "category": draft.category.value,
+                "open": {status.value: True for status in indexes.OPEN},
+                "updated_at": draft.to_dict()["updated_at"],
+                "entry": self._history_json(entry, draft.call_id),
+                "event": [item for pair in event.items() for item in pair],
+            },
+            ensure_ascii=True,
+        )
+
+    async def _update_in_redis(
+        self,
+        op_id: str,
+        order_id: str,
+        now: float,
+        event: Event,
+        actor: str,
+        changes: Mapping[str, Any],
+        *,
+        replayed: bool,
+        only_if: Callable[[WorkOrder], bool] | None = None,
+    ) -> tuple[WorkOrder | None, bool]:
+        """The order after the event, and whether it was applied now (False: op seen before,
+        or ``only_if`` refused the order as it was read under WATCH)."""
+        order_id = await self._resolve(order_id)
+        hash_key, history_key = self._key("wo:", order_id), self._key("wo:", order_id, ":history")
+        op_key = self._key("wo:op:", op_id)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(hash_key, op_key)
+                    if await pipe.exists(op_key):
+                        await pipe.reset()  # type: ignore[no-untyped-call]  # redis-py: no hints
+                        return await self._read_order(order_id), False
+                    fields = await pipe.hgetall(hash_key)
+                    if not fields:
+                        raise UnknownWorkOrder(order_id)
+                    order = self._from_hash(fields, await pipe.lrange(history_key, 0, -1))
+                    if only_if is not None and not only_if(order):
+                        await pipe.reset()  # type: ignore[no-untyped-call]  # redis-py: no hints
+                        return order, False
+                    changed = apply(order, event, now, actor, self.policy, **changes)
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
+                    await self._stage(pipe, order, changed, now, actor, replayed=replayed)
+                    pipe.set(op_key, order_id, ex=self._op_ttl)
+                    await pipe.execute()
+                except redis_errors.WatchError:
+                    continue
+                self._remember(changed)
+                return changed, True
+
+    async def _stage(
+        self, pipe: Any, order: WorkOrder, changed: WorkOrder, now: float, actor: str,
+        *, replayed: bool = False,
+    ) -> None:
+        """Queue in ``pipe`` (in MULTI) what changes ``order`` into ``changed``: hash fields,
+        index sets, the new history entries and the event of the last one."""
+        order_id = changed.id
+        hash_key, history_key = self._key("wo:", order_id), self._key("wo:", order_id, ":history")
+        old, new = to_hash(order), to_hash(changed)
+        # Compared in plaintext (sealing is randomized), then sealed.
+        sealed = personal.seal_hash(
+            {k: v for k, v in new.items() if old.get(k) != v}, changed.call_id, self._cipher
+        )
+        updates: dict[EncodableT, EncodableT] = {k: v for k, v in sealed.items()}
+        if updates:
+            pipe.hset(hash_key, mapping=updates)
+        removed = [k for k in old if k not in new]
+        if removed:
+            pipe.hdel(hash_key, *removed)
+        sets = indexes.index_changes(order, changed, self.indexers)
+        for name in sets.remove:
+            pipe.zrem(self._key(name), order_id)
+        for name, score in sets.add.items():
+            pipe.zadd(self._key(name), {order_id: score})
+        pipe.rpush(
+            history_key,
+            *(self._history_json(e, changed.call_id) for e in changed.history[len(order.history):]),
+        )
+        last = changed.history[-1]
+        await events.emit(
+            pipe,
+            WORK_ORDER_KINDS[last.event],
+            now,
+            prefix=self.prefix,
+            maxlen=self._maxlen,
+            order_id=order_id,
+            call_id=changed.call_id,
+            queue=changed.queue,
+            agent=changed.agent,
+            actor=actor,
+            status=changed.status.value,
+            details=personal.public_details(last.details),
+            replayed="1" if replayed else None,
+        )
+
+    async def _merge_in_redis(
+        self, survivor_id: str, merged_id: str, now: float, actor: str
+    ) -> tuple[WorkOrder, WorkOrder]:
+        ids = (await self._resolve(survivor_id), await self._resolve(merged_id))
+        keys = [k for i in ids for k in (self._key("wo:", i), self._key("wo:", i, ":history"))]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(*keys)
+                    orders = []
+                    for order_id in ids:
+                        fields = await pipe.hgetall(self._key("wo:", order_id))
+                        if not fields:
+                            raise UnknownWorkOrder(order_id)
+                        history = await pipe.lrange(self._key("wo:", order_id, ":history"), 0, -1)
+                        orders.append(self._from_hash(fields, history))
+                    survivor, merged = orders
+                    kept, folded = merge_orders(survivor, merged, now, actor, self.policy)
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
+                    await self._stage(pipe, survivor, kept, now, actor)
+                    await self._stage(pipe, merged, folded, now, actor)
+                    await pipe.execute()
+                except redis_errors.WatchError:
+                    continue
+                self._remember(kept)
+                self._remember(folded)
+                return kept, folded
+
+    async def _reindex_batch(self, ids: list[str]) -> int:
+        keys = [k for i in ids for k in (self._key("wo:", i), self._key("wo:", i, ":history"))]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            while True:
+                try:
+                    await pipe.watch(*keys)
+                    # Read on another connection after the WATCH: a change landing after this
+                    # read fails the EXEC below, one landing before it is in the read.
+                    orders = await self._read_orders(ids)
+                    pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
+                    for order in orders:
+                        for name, score in indexes.memberships(order, self.indexers).items():
+                            pipe.zadd(self._key(name), {order.id: score})
+                    await pipe.execute()
+                except redis_errors.WatchError:
+                    continue
+                return len(orders)
