@@ -45,6 +45,7 @@ from access.tokens import (
 )
 
 if TYPE_CHECKING:
+    from hotline.redisclient import RedisTarget
     from ivr.config import HotlineConfig
 
 EXIT_CONFIG = 1
@@ -121,6 +122,7 @@ def main(
 ) -> int:
     """Run ``ivr tokens``; ``operator`` is who runs it, for the audit log (default: the OS
     login name)."""
+    from hotline.redisclient import describe
     from ivr.config import ConfigError
 
     environ = os.environ if environ is None else environ
@@ -143,14 +145,14 @@ def main(
         args, audit_source=audit(cfg), token_key=token_key(cfg), clock=clock,
         operator=operator or getpass.getuser(), out=out,
     )
-    url = args.redis or cfg.service.redis.url
+    target = args.redis or cfg.service.redis
     try:
-        asyncio.run(command.run(url, cfg.service.redis.key_prefix, expires_s))
+        asyncio.run(command.run(target, cfg.service.redis.key_prefix, expires_s))
     except TokenCommandError as exc:
         print(f"ivr tokens: {exc}", file=err)
         return exc.exit_code
     except (RedisError, OSError) as exc:
-        print(f"ivr tokens: cannot use Redis at {url}: {exc}", file=err)
+        print(f"ivr tokens: cannot use Redis at {describe(target)}: {exc}", file=err)
         return EXIT_UNAVAILABLE
     return 0
 
@@ -177,8 +179,11 @@ class _TokenCommand:
     operator: str
     out: TextIO
 
-    async def run(self, url: str, prefix: str, expires_s: float) -> None:
-        redis = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    async def run(self, target: RedisTarget, prefix: str, expires_s: float) -> None:
+        """``target``: ``--redis``'s URL, else the ``redis`` section of ``service.yaml``."""
+        from hotline.redisclient import async_redis
+
+        redis = async_redis(target, socket_timeout=5, socket_connect_timeout=5)
         try:
             store = TokenStore(redis, await self.token_key(redis, prefix), prefix=prefix)
             if self.args.tokens_action == "list":

@@ -165,6 +165,7 @@ def main(
     out: TextIO = sys.stdout,
     err: TextIO = sys.stderr,
 ) -> int:
+    from hotline.redisclient import async_redis
     from ivr.config import ConfigError, load_config
 
     try:
@@ -174,9 +175,7 @@ def main(
         return EXIT_BAD_REQUEST
 
     async def session() -> int:
-        redis: Redis = Redis.from_url(
-            service.redis.url, socket_timeout=5, socket_connect_timeout=5
-        )
+        redis: Redis = async_redis(service.redis, socket_timeout=5, socket_connect_timeout=5)
         try:
             audit_log = AuditLog.from_config(redis, service)
             return await run(args, audit_log, redis, now=time.time(),

@@ -21,13 +21,16 @@ import json
 import sys
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from events import stream_key
 from events.consumer import ConsumerGroup, Entry, consume, decode_entries, stream_rows
+
+if TYPE_CHECKING:
+    from hotline.redisclient import RedisTarget
 
 EXIT_BAD_REQUEST = 2
 EXIT_UNREACHABLE = 3
@@ -45,7 +48,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     def work(cfg: Any) -> Awaitable[int]:
-        return run(args, cfg.service.redis.url, cfg.service.redis.key_prefix)
+        return run(args, cfg.service.redis, cfg.service.redis.key_prefix)
 
     return command(args, work)
 
@@ -77,7 +80,7 @@ def command(
     except KeyboardInterrupt:
         return 0
     except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
-        print(f"redis unreachable ({cfg.service.redis.url}): {exc}", file=sys.stderr)
+        print(f"redis unreachable ({cfg.service.redis.describe()}): {exc}", file=sys.stderr)
         return EXIT_UNREACHABLE
 
 
@@ -85,8 +88,11 @@ def line(entry: Entry) -> str:
     return json.dumps({"id": entry.id, **entry.fields}, ensure_ascii=False)
 
 
-async def run(args: argparse.Namespace, url: str, prefix: str) -> int:
-    redis = Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+async def run(args: argparse.Namespace, target: RedisTarget, prefix: str) -> int:
+    """``target``: the ``redis`` section of ``service.yaml``, or a URL."""
+    from hotline.redisclient import async_redis
+
+    redis = async_redis(target, socket_timeout=5, socket_connect_timeout=5)
     try:
         if args.events_command == "groups":
             for group in await groups(redis, prefix):

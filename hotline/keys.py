@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from hotline.redisclient import async_redis
 from ivr.config import HotlineConfig
 from privacy.datakeys import DataKeys
 from privacy.fields import FieldCipher
@@ -59,12 +59,12 @@ def load_service_keys(cfg: HotlineConfig) -> ServiceKeys:
     svc = cfg.service
 
     async def load() -> ServiceKeys:
-        redis = aioredis.from_url(svc.redis.url, socket_timeout=5.0, socket_connect_timeout=5.0)
+        redis = async_redis(svc.redis, socket_timeout=5.0, socket_connect_timeout=5.0)
         try:
             return await read_service_keys(redis, cfg)
         except redis_errors.RedisError as exc:
             raise ConnectionError(
-                f"cannot read the data keys from Redis (service.yaml redis.url): {exc}"
+                f"cannot read the data keys from Redis (service.yaml redis): {exc}"
             ) from None
         finally:
             await redis.aclose()

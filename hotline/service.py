@@ -635,12 +635,12 @@ def serve(config_dir: str | None = None) -> int:
 
 
 def service_redis(service: Any) -> Any:
-    """The service's Redis client (``service.yaml`` ``redis.url``): commands time out after
-    2 s, so a Redis that hangs is treated like one that is away."""
-    import redis.asyncio as aioredis
+    """The service's Redis client (``service.yaml`` ``redis``: ``url`` or ``sentinel``):
+    commands time out after 2 s, so a Redis that hangs is treated like one that is away."""
+    from hotline.redisclient import async_redis
 
-    return aioredis.from_url(
-        service.redis.url, socket_timeout=2.0, socket_connect_timeout=2.0,
+    return async_redis(
+        service.redis, socket_timeout=2.0, socket_connect_timeout=2.0,
         health_check_interval=10,
     )
 

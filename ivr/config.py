@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from ivr.categories import category_problems
 from ivr.configfile import ConfigError, SectionParser, read_section, read_yaml
@@ -42,6 +42,7 @@ __all__ = [
     "KeySettings",
     "Listen",
     "RedisSettings",
+    "SentinelSettings",
     "ServiceConfig",
     "TLSFiles",
     "load_config",
@@ -91,9 +92,65 @@ class ARISettings(_Section):
     password_file: str | None = None
 
 
+class SentinelSettings(_Section):
+    """``redis.sentinel``: reach the master through Redis Sentinel, which promotes a replica
+    when the master dies; the client asks the sentinels for the master on every reconnect.
+    Passwords are never in the file: ``password_env`` names the variable holding the data
+    nodes' password (``requirepass``), ``sentinel_password_env`` the sentinels' own."""
+
+    master: str = Field(min_length=1)
+    hosts: list[str] = Field(min_length=1)
+    db: int = Field(0, ge=0)
+    password_env: str | None = None
+    sentinel_password_env: str | None = None
+
+    @field_validator("hosts")
+    @classmethod
+    def _host_and_port(cls, hosts: list[str]) -> list[str]:
+        for host in hosts:
+            _address(host)
+        return hosts
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """The sentinels as (host, port), in the order given."""
+        return [_address(host) for host in self.hosts]
+
+    def passwords(self, environ: Mapping[str, str] = os.environ) -> tuple[str | None, str | None]:
+        """(data nodes' password, sentinels' password) from the named variables; None when a
+        name is not given or its variable is unset or empty."""
+        return (
+            environ.get(self.password_env or "") or None,
+            environ.get(self.sentinel_password_env or "") or None,
+        )
+
+
+def _address(text: str) -> tuple[str, int]:
+    """``host:port`` (``[v6]:port`` too) -> (host, port); ValueError naming the entry."""
+    host, sep, port = text.rpartition(":")
+    host = host.removeprefix("[").removesuffix("]")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) <= 65535:
+        raise ValueError(f"{text!r}: write host:port, e.g. 10.0.0.1:26379")
+    return host, int(port)
+
+
 class RedisSettings(_Section):
+    """``redis``: one Redis at ``url``, or a Sentinel-watched master (``sentinel``)."""
+
     url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "hotline:"
+    sentinel: SentinelSettings | None = None
+
+    @model_validator(mode="after")
+    def _one_form(self) -> RedisSettings:
+        if self.sentinel is not None and "url" in self.model_fields_set:
+            raise ValueError("give url or sentinel, not both (the sentinels name the master)")
+        return self
+
+    def describe(self) -> str:
+        """Where the service's Redis is, for messages (no password)."""
+        if self.sentinel is None:
+            return self.url
+        return f"sentinel master {self.sentinel.master!r} via {', '.join(self.sentinel.hosts)}"
 
 
 class AsteriskSettings(_Section):

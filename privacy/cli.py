@@ -56,12 +56,12 @@ def main(
     except PrivacyError as exc:
         print(f"error: {exc}", file=err)
         return EXIT_NO_KEY
-    url, prefix = cfg.service.redis.url, cfg.service.redis.key_prefix
+    target, prefix = cfg.service.redis, cfg.service.redis.key_prefix
 
     async def run() -> int:
-        import redis.asyncio as aioredis
+        from hotline.redisclient import async_redis
 
-        redis = aioredis.from_url(url, socket_timeout=5.0, socket_connect_timeout=5.0)
+        redis = async_redis(target, socket_timeout=5.0, socket_connect_timeout=5.0)
         try:
             if args.keys_command == "check":
                 return await check(redis, ring, prefix, out)

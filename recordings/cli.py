@@ -79,14 +79,13 @@ def main(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None
 
 async def _run(args: argparse.Namespace, cfg: Any, out: TextIO, err: TextIO,
                audio_out: BinaryIO | None) -> int:
-    import redis.asyncio as aioredis
-
     from access.teams import team_of
     from audit.log import AuditLog
+    from hotline.redisclient import async_redis
     from recordings.wiring import build_recordings
 
     svc = cfg.service
-    redis = aioredis.from_url(svc.redis.url, socket_timeout=5.0, socket_connect_timeout=5.0)
+    redis = async_redis(svc.redis, socket_timeout=5.0, socket_connect_timeout=5.0)
     routing = cfg.routing
     recs = build_recordings(
         cfg.recordings, redis=redis, prefix=svc.redis.key_prefix, spool_dir=svc.spool_dir,

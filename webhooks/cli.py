@@ -41,12 +41,11 @@ def unknown(name: str, cfg: Any) -> str | None:
 
 
 async def run(args: argparse.Namespace, cfg: Any) -> int:
-    from redis.asyncio import Redis
-
+    from hotline.redisclient import async_redis
     from webhooks.deadletter import DeadLetters
 
     service = cfg.service
-    redis = Redis.from_url(service.redis.url, socket_timeout=5, socket_connect_timeout=5)
+    redis = async_redis(service.redis, socket_timeout=5, socket_connect_timeout=5)
     letters = DeadLetters(redis, service.redis.key_prefix)
     try:
         if args.webhooks_command == "dead":

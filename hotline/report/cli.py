@@ -10,11 +10,15 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hotline.report.compute import compute_report, parse_time
 from hotline.report.render import ChartsUnavailable, render_html, render_png, require_charts
 from hotline.report.stream import read_events
 from routing import core
+
+if TYPE_CHECKING:
+    from hotline.redisclient import RedisTarget
 
 
 def parse_interval(text: str) -> float:
@@ -33,7 +37,7 @@ class ReportOptions:
     until: float
     interval_s: float
     out: Path | None
-    redis_url: str
+    redis: RedisTarget  # --redis's URL, else service.yaml's redis section
     key: str
     targets: dict[str, core.ServiceLevelTarget] = field(default_factory=dict)
 
@@ -56,7 +60,7 @@ def options_from_args(args: argparse.Namespace, now: float | None = None) -> Rep
         until=now,
         interval_s=parse_interval(args.interval),
         out=Path(args.out) if args.out else None,
-        redis_url=args.redis or cfg.service.redis.url,
+        redis=args.redis or cfg.service.redis,
         key=stream_key(cfg.service.redis.key_prefix),
         targets={name: q.service_level for name, q in cfg.routing.queues.items()},
     )
@@ -66,6 +70,7 @@ def main(args: argparse.Namespace) -> int:
     """Read, compute, write the chart (``.png`` or ``.html``), print the JSON summary."""
     import redis as redis_sync
 
+    from hotline.redisclient import describe, sync_redis
     from ivr.config import ConfigError
 
     try:
@@ -85,12 +90,11 @@ def main(args: argparse.Namespace) -> int:
         except ChartsUnavailable as exc:
             print(f"ivr report: --out {opts.out}: {exc}", file=sys.stderr)
             return 2
-    client = redis_sync.Redis.from_url(opts.redis_url, socket_timeout=10,
-                                       socket_connect_timeout=5)
+    client = sync_redis(opts.redis, socket_timeout=10, socket_connect_timeout=5)
     try:
         events = read_events(client, opts.key, opts.since, opts.until)
     except redis_sync.RedisError as exc:
-        print(f"ivr report: cannot read {opts.key} from {opts.redis_url}: {exc}",
+        print(f"ivr report: cannot read {opts.key} from {describe(opts.redis)}: {exc}",
               file=sys.stderr)
         return 3
     finally:

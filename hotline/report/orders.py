@@ -21,12 +21,15 @@ import time
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from hotline.report.compute import parse_time
 from hotline.report.render import ChartsUnavailable, require_charts
 from workorders.clocks import ClockPolicy
 from workorders.kpi import KpiReport, compute_kpis
+
+if TYPE_CHECKING:
+    from hotline.redisclient import RedisTarget
 
 DAY = 86400.0
 
@@ -131,7 +134,7 @@ class OrdersReportOptions:
     end: float
     as_json: bool
     chart: Path | None
-    redis_url: str
+    redis: RedisTarget  # --redis's URL, else service.yaml's redis section
     prefix: str
     policy: ClockPolicy
 
@@ -143,16 +146,16 @@ def options_from_args(args: argparse.Namespace, now: float) -> OrdersReportOptio
     start, end = period(args.start, args.end, now)
     return OrdersReportOptions(
         start=start, end=end, as_json=args.json, chart=Path(args.chart) if args.chart else None,
-        redis_url=args.redis or cfg.service.redis.url, prefix=cfg.service.redis.key_prefix,
+        redis=args.redis or cfg.service.redis, prefix=cfg.service.redis.key_prefix,
         policy=cfg.workorders.clock_policy(),
     )
 
 
 def main(args: argparse.Namespace) -> int:
     """Read the period's orders, compute, print (table or JSON), write the chart."""
-    import redis.asyncio as aioredis
     from redis import exceptions as redis_errors
 
+    from hotline.redisclient import async_redis, describe
     from ivr.config import ConfigError
 
     now = time.time()
@@ -175,8 +178,7 @@ def main(args: argparse.Namespace) -> int:
             return 2
 
     async def read() -> KpiReport:
-        client = aioredis.Redis.from_url(opts.redis_url, socket_timeout=30,
-                                         socket_connect_timeout=5)
+        client = async_redis(opts.redis, socket_timeout=30, socket_connect_timeout=5)
         try:
             return await read_report(client, opts.prefix, opts.policy, opts.start, opts.end,
                                      now)
@@ -186,7 +188,7 @@ def main(args: argparse.Namespace) -> int:
     try:
         report = asyncio.run(read())
     except (redis_errors.RedisError, OSError) as exc:
-        print(f"ivr report orders: cannot read the work orders from {opts.redis_url}: {exc}",
+        print(f"ivr report orders: cannot read the work orders from {describe(opts.redis)}: {exc}",
               file=sys.stderr)
         return 3
     data = report.as_dict()
