@@ -81,11 +81,30 @@ async def test_answer_reported_twice_and_concurrently_assigns_once(redis_server,
         one.answered("call-1", "agent101", T0 + 20), two.answered("call-1", "agent101", T0 + 20),
         one.answered("call-1", "agent101", T0 + 25),
     )
-    assert all(r is not None and r.agent == "agent101" for r in results)
+    assert all(r is not None and r.agent == "agent101" for r in results), [
+        r and (r.agent, r.status) for r in results]
     order = await two.get(created.id)
     assert order.status is Status.IN_PROGRESS and order.agent == "agent101"
     assert [h.event for h in order.history] == ["create", "assign", "start"]
     assert await one.answered("no-such-call", "agent101", T0) is None
+
+
+@on_asyncio
+async def test_an_operation_applied_meanwhile_is_a_repeat_not_a_refusal(redis_server, tmp_path):
+    """Twenty rounds of three concurrent answers of one call: when a report reads the order
+    just after another applied the same step (start, now refused by the order's status), it
+    is a repeat of that step, not a refusal: every report returns the order in progress."""
+    for n in range(20):
+        prefix = f"r{n}{uuid.uuid4().hex[:6]}:"
+        one = store_for(redis_server.url, prefix, tmp_path / f"a{n}")
+        two = store_for(redis_server.url, prefix, tmp_path / f"b{n}")
+        await one.create_for_call("call-1", "+15550100", "Eve", T0, category="inquiry")
+        results = await asyncio.gather(
+            one.answered("call-1", "agent101", T0 + 20),
+            two.answered("call-1", "agent101", T0 + 20),
+            one.answered("call-1", "agent101", T0 + 25),
+        )
+        assert [r and r.status for r in results] == [Status.IN_PROGRESS] * 3, n
 
 
 @on_asyncio

@@ -24,7 +24,14 @@ from redis.typing import EncodableT
 
 import events
 from workorders import indexes, personal
-from workorders.model import Event, HistoryEntry, WorkOrder, apply, merge_orders
+from workorders.model import (
+    Event,
+    HistoryEntry,
+    WorkOrder,
+    WorkOrderError,
+    apply,
+    merge_orders,
+)
 from workorders.store.core import StoreCore
 from workorders.store.errors import UnknownWorkOrder
 from workorders.store.hashes import text, to_hash
@@ -172,7 +179,16 @@ class StoreTransactions(StoreCore):
                     if only_if is not None and not only_if(order):
                         await pipe.reset()  # type: ignore[no-untyped-call]  # redis-py: no hints
                         return order, False
-                    changed = apply(order, event, now, actor, self.policy, **changes)
+                    try:
+                        changed = apply(order, event, now, actor, self.policy, **changes)
+                    except WorkOrderError:
+                        # The order may have been read after this very operation was applied
+                        # by another process (its op id checked just before): then it is a
+                        # repeat, not a refusal.
+                        if await pipe.exists(op_key):
+                            await pipe.reset()  # type: ignore[no-untyped-call]  # no hints
+                            return await self._read_order(order_id), False
+                        raise
                     pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
                     await self._stage(pipe, order, changed, now, actor, replayed=replayed)
                     pipe.set(op_key, order_id, ex=self._op_ttl)
