@@ -312,13 +312,15 @@ class Hotline:
 
         from api import build_api
         from api.web import make_site
+        from hotline.endpoints import http_limits
 
         api = build_api(
             router=self.router, workorders_store=self.workorders,
             health_source=HotlineHealth(self), authenticator=self.authenticator,
             audit=self.audit, clock=self.reactor.seconds,
         )
-        site = make_site(api, raw={"/metrics": MetricsResource()})
+        site = make_site(api, raw={"/metrics": MetricsResource()},
+                         limits=http_limits(self.config().service.http), reactor=self.reactor)
         from screens.wiring import attach_screens
 
         self.screens = attach_screens(site, self, self.session_key)
@@ -407,13 +409,17 @@ class Hotline:
     def agi_factory(self) -> Any:
         """The FastAGI server's factory: the call flows by script name, and the limits from
         ``service.yaml``'s ``agi`` section (``command_timeout_s``: how long a command may
-        wait for Asterisk's reply before the session is dropped)."""
+        wait for Asterisk's reply before the session is dropped; ``header_timeout_s`` and
+        ``max_connections``: README "Hostile input")."""
         from ivr.agi import AGILimits, FastAGIFactory
 
         agi = self.config().service.agi
         return FastAGIFactory(
             {"hotline": self.flow, "callback": self.callback_flow}, self.reactor,
-            limits=AGILimits(command_timeout=agi.command_timeout_s),
+            limits=AGILimits(
+                command_timeout=agi.command_timeout_s, header_timeout=agi.header_timeout_s,
+                max_connections=agi.max_connections,
+            ),
         )
 
     def _watched(self, d: Any, what: str) -> Any:

@@ -85,7 +85,7 @@ class SpeechGateway:
         pool = SpeechPool.threaded(reactor, threads=speech.workers)
         server = AudioSocketServer(
             default.engine, default.classifier, pool, reactor, speech.endpointing,
-            languages=recognitions,
+            languages=recognitions, max_connections=cfg.service.audiosocket.max_connections,
         )
         host_dir = cfg.service.asterisk.host_sounds_dir
         audiosocket = cfg.service.audiosocket
