@@ -30,7 +30,8 @@ from twisted.internet.protocol import connectionDone
 from twisted.python.failure import Failure
 from twisted.web import http, resource, server
 
-from ivr.admission import Admission, Clock, Refusal, RefusalLog
+from ivr.admission import Admission, Refusal, RefusalLog
+from ivr.timers import Clock
 
 __all__ = ["GuardedChannel", "GuardedSite", "HTTPLimits"]
 

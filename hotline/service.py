@@ -242,8 +242,15 @@ class Hotline:
         from ivr.aio import deferred
 
         svc = self.config().service
+        from ivr.admission import LISTEN_BACKLOG, ensure_descriptors
+
+        short = ensure_descriptors(svc.agi.max_connections + svc.audiosocket.max_connections
+                                   + svc.http.max_connections)
+        if short:
+            log.warning("%s", short)
         self._ports.append(
-            self.reactor.listenTCP(svc.agi.port, self.agi_factory(), interface=svc.agi.host)
+            self.reactor.listenTCP(svc.agi.port, self.agi_factory(), interface=svc.agi.host,
+                                   backlog=LISTEN_BACKLOG)
         )
         if self.speech is not None:
             self._ports.append(self.speech.listen_tcp(self.reactor))
@@ -341,7 +348,10 @@ class Hotline:
                       failure.getErrorMessage())
             self.reactor.stop()
 
-        d = serverFromString(self.reactor, http_endpoint(http)).listen(self.site())
+        from ivr.admission import LISTEN_BACKLOG
+
+        endpoint = f"{http_endpoint(http)}:backlog={LISTEN_BACKLOG}"
+        d = serverFromString(self.reactor, endpoint).listen(self.site())
         d.addCallbacks(self._ports.append, failed)
 
     def _start_ops(self) -> None:

@@ -19,19 +19,19 @@ from __future__ import annotations
 
 import typing
 from collections import Counter as Tally
-from collections.abc import Callable
 from typing import Final
 
 from prometheus_client import Counter, Gauge
 from twisted.internet.protocol import Protocol
 from twisted.logger import Logger
 
+from ivr.timers import Clock, DelayedCall
+
 __all__ = [
     "OPEN",
     "REASONS",
     "REFUSED",
     "Admission",
-    "Clock",
     "Evictable",
     "Refusal",
     "RefusalLog",
@@ -66,22 +66,6 @@ BURST: Final = 10
 SUMMARY_EVERY_S: Final = 30.0
 
 
-class _Timer(typing.Protocol):
-    def active(self) -> bool: ...
-
-    def cancel(self) -> None: ...
-
-
-class Clock(typing.Protocol):
-    """The reactor's time (``IReactorTime``), or a ``task.Clock`` in tests."""
-
-    def seconds(self) -> float: ...
-
-    def callLater(
-        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
-    ) -> _Timer: ...
-
-
 class RefusalLog:
     """The refusals of one server (``"agi"``, ``"audiosocket"``, ``"http"``): each counted,
     the first ``burst`` of every ``every_s`` window logged with its peer and detail, the rest
@@ -96,7 +80,7 @@ class RefusalLog:
         self._window_end = -1.0
         self._said = 0
         self._unsaid: Tally[str] = Tally()
-        self._summary: _Timer | None = None
+        self._summary: DelayedCall | None = None
 
     def refused(self, reason: str, peer: object, detail: str = "", **fields: object) -> None:
         """One refused connection; ``fields`` (such as a call's ``uniqueid``) go into the
@@ -219,3 +203,31 @@ class Refusal(Protocol):
         if self.message:
             transport.write(self.message)
         transport.loseConnection()
+
+
+LISTEN_BACKLOG: Final = 1024
+"""Connections the kernel queues for accept() (Twisted's default is 50). With 50, a burst of
+connections fills the queue and the kernel drops the rest of the handshakes: Asterisk's next
+connection then waits for SYN retries (1 s, 3 s, 7 s), dead air for that caller. The kernel
+caps it at ``net.core.somaxconn`` (4096 on current Linux)."""
+
+DESCRIPTOR_MARGIN: Final = 256
+"""Descriptors beyond the caps: Redis, ARI, log and spool files, the recognizers' models."""
+
+
+def ensure_descriptors(caps: int, margin: int = DESCRIPTOR_MARGIN) -> str | None:
+    """Raise the soft limit on open files to hold ``caps`` connections and ``margin``
+    (up to the hard limit; systemd's default soft limit is 1024); a warning when the hard
+    limit is too low: past it, accept() fails and the real calls are the ones refused."""
+    import resource
+
+    needed = caps + margin
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        target = needed if hard == resource.RLIM_INFINITY else min(needed, hard)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        soft = target
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        return (f"the open-file limit ({soft}) is below the connection caps ({caps}) plus "
+                f"{margin}: lower max_connections in service.yaml or raise LimitNOFILE")
+    return None

@@ -35,6 +35,7 @@ from ivr.agi._errors import (
     AGITimeout,
     ChannelHungUp,
 )
+from ivr.timers import Clock, DelayedCall
 
 log = Logger()
 
@@ -49,30 +50,8 @@ CALLER_CONTROLLED_HEADERS = frozenset({"callerid", "calleridname", "dnid", "rdni
 """Headers whose values the caller (or a far-end SIP peer) controls, sent raw by Asterisk."""
 
 
-# Twisted declares the reactor's time, its timers and the transport as zope Interfaces,
-# which mypy cannot read as types; these say what the protocol uses of them.
-
-
-class DelayedCall(typing.Protocol):
-    """A timer from L{Clock.callLater} (Twisted's C{IDelayedCall})."""
-
-    def getTime(self) -> float: ...
-
-    def reset(self, secondsLater: float) -> None: ...
-
-    def active(self) -> bool: ...
-
-    def cancel(self) -> None: ...
-
-
-class Clock(typing.Protocol):
-    """The reactor's time (C{IReactorTime}), or a C{task.Clock} in tests."""
-
-    def seconds(self) -> float: ...
-
-    def callLater(
-        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
-    ) -> DelayedCall: ...
+# Twisted declares the transport as a zope Interface, which mypy cannot read as a type; this
+# says what the protocol uses of it (the reactor's time: ivr.timers).
 
 
 class _Wire(typing.Protocol):

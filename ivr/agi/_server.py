@@ -14,8 +14,9 @@ from twisted.python.failure import Failure
 from ivr.admission import Admission, Refusal, RefusalLog
 from ivr.agi import metrics
 from ivr.agi._errors import ChannelHungUp
-from ivr.agi._protocol import AGILimits, Clock, FastAGIProtocol
+from ivr.agi._protocol import AGILimits, FastAGIProtocol
 from ivr.agi._session import AGISession
+from ivr.timers import Clock
 
 log = Logger()
 

@@ -33,13 +33,14 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
-from ivr.admission import Admission, Clock, Refusal, RefusalLog
+from ivr.admission import Admission, Refusal, RefusalLog
 from ivr.speech.audio import FRAME_MS, TELEPHONE_RATE
 from ivr.speech.classifier import Classification, IntentClassifier
 from ivr.speech.endpointing import Endpointer, Event
 from ivr.speech.engines import Engine, Recognizer, Transcript
 from ivr.speech.pool import Lease, SpeechPool
 from ivr.speech.schema import EndpointingConfig
+from ivr.timers import Clock
 
 KIND_HANGUP = 0x00
 KIND_UUID = 0x01
@@ -157,7 +158,9 @@ class AudioSocketProtocol(Protocol):
         self.timings["connected"] = self.clock.seconds()
         # one timer, not the frame-gap ticks: a thousand idle peers cost a thousand timers,
         # not five thousand calls a second (the epsilon: as the ticks summed it, 50 x 0.2)
-        self._watchdog = self.clock.callLater(FRAME_WATCHDOG_S - 1e-6, self._no_first_frame)
+        self._watchdog = self.clock.callLater(
+            self.server.first_frame_timeout - 1e-6, self._no_first_frame
+        )
 
     def dataReceived(self, data: bytes) -> None:
         self._buffer += data
@@ -402,7 +405,8 @@ class AudioSocketProtocol(Protocol):
     def _no_first_frame(self) -> None:
         self._watchdog = None
         if self._state == "uuid":
-            self._fail(f"no UUID frame in {FRAME_WATCHDOG_S:.0f} s", "first_frame_timeout")
+            self._fail(f"no UUID frame in {self.server.first_frame_timeout:g} s",
+                       "first_frame_timeout")
 
 
 class AudioSocketServer(ServerFactory):
@@ -425,6 +429,7 @@ class AudioSocketServer(ServerFactory):
         connect_timeout: float = CONNECT_TIMEOUT_S,
         languages: dict[str, Recognition] | None = None,
         max_connections: int = MAX_CONNECTIONS,
+        first_frame_timeout: float = FRAME_WATCHDOG_S,
     ) -> None:
         self.engine = engine
         self.classifier = classifier
@@ -434,6 +439,7 @@ class AudioSocketServer(ServerFactory):
         self.endpointing = endpointing or EndpointingConfig()
         self.connect_timeout = connect_timeout
         self._expected: dict[str, _Expectation] = {}
+        self.first_frame_timeout = first_frame_timeout
         # IReactorTime is a zope Interface: the reactor is what the refusal log's Clock reads
         self.refusals = RefusalLog("audiosocket", cast(Clock, clock))
         self.admission = Admission(max_connections, self.refusals)

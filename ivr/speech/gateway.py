@@ -176,8 +176,10 @@ class SpeechGateway:
         return run(build).addCallback(swap)
 
     def listen_tcp(self, reactor: Any) -> Any:
+        from ivr.admission import LISTEN_BACKLOG
+
         host, port = self.address
-        return reactor.listenTCP(port, self.server, interface=host)
+        return reactor.listenTCP(port, self.server, interface=host, backlog=LISTEN_BACKLOG)
 
     def _prompt_pcm(self, name: str) -> bytes:
         """The prompt as 8 kHz 16-bit mono PCM (cached until the file changes)."""

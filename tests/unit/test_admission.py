@@ -139,3 +139,20 @@ def test_the_refusal_says_its_message_and_closes() -> None:
     Refusal(b"FAILURE\n").makeConnection(transport)
     assert transport.value() == b"FAILURE\n"
     assert transport.disconnecting
+
+
+def test_the_open_file_limit_is_raised_to_hold_the_caps(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A soft limit below the caps (systemd's 1024) is raised toward the hard limit; a hard
+    limit too low for them is said, not silently left to fail accept()."""
+    import resource
+
+    from ivr.admission import ensure_descriptors
+
+    limits = {"now": (1024, 4096)}
+    monkeypatch.setattr(resource, "getrlimit", lambda _kind: limits["now"])
+    monkeypatch.setattr(resource, "setrlimit", lambda _kind, value: limits.update(now=value))
+    assert ensure_descriptors(1792) is None
+    assert limits["now"] == (1792 + 256, 4096)
+    limits["now"] = (1024, 1024)
+    warning = ensure_descriptors(1792)
+    assert warning is not None and "max_connections" in warning
