@@ -81,7 +81,7 @@ class Peers(ClientFactory):
         return peer
 
 
-async def attack(port: int, server: Any, build: Callable[[int], Peer]) -> Peers:
+async def attack(port: int, server: Any, peers: Peers) -> None:
     """HOSTILE connections to ``server`` (its factory) at ``port``, in batches of 250, each
     accepted by the server before the next: a loaded machine accepts slower than a loop
     connects, and the kernel drops the handshakes that overflow its accept queue."""
@@ -93,12 +93,18 @@ async def attack(port: int, server: Any, build: Callable[[int], Peer]) -> Peers:
         return build_protocol(addr)
 
     server.buildProtocol = counting
-    peers = Peers(build)
     for sent in range(BATCH, HOSTILE + 1, BATCH):
         for _ in range(BATCH):
             reactor.connectTCP("127.0.0.1", port, peers)  # type: ignore[attr-defined]
         await until(lambda sent=sent: accepted[0] >= sent, lambda: accepted[0])
-    return peers
+
+
+async def stop(port: Any, peers: Peers) -> None:
+    """The attack over: every hostile connection dropped, the server's port closed."""
+    for peer in peers.made:
+        if peer.transport is not None:
+            peer.transport.abortConnection()  # type: ignore[attr-defined]
+    await port.stopListening()
 
 
 async def until(condition: Callable[[], bool], state: Callable[[], object],
@@ -178,10 +184,11 @@ async def test_a_fastagi_call_completes_while_1500_hostile_peers_attack(cap: int
                               backlog=LISTEN_BACKLOG)
     number = port.getHost().port
     before = refused("agi")
+    peers = Peers(mixed(
+        AGI_HEADER % 1, b"\x16\x03\x01garbage\n", b"x" * 70000,
+    ))
     try:
-        peers = await attack(number, factory, mixed(
-            AGI_HEADER % 1, b"\x16\x03\x01garbage\n", b"x" * 70000,
-        ))
+        await attack(number, factory, peers)
         # the garbage read and refused (or evicted first while the cap was full), the rest
         # open: all of them under the raised cap; at the production cap, the slots the
         # garbage left after the last batch stay free
@@ -198,10 +205,7 @@ async def test_a_fastagi_call_completes_while_1500_hostile_peers_attack(cap: int
         assert b"FAILURE" not in asterisk.received
         assert factory.admission.open <= cap
     finally:
-        for peer in peers.made:
-            if peer.transport is not None:
-                peer.transport.abortConnection()  # type: ignore[attr-defined]
-        await port.stopListening()
+        await stop(port, peers)
 
 
 # -- AudioSocket -----------------------------------------------------------------------------
@@ -237,10 +241,11 @@ async def test_an_audiosocket_stream_is_recognized_while_1500_hostile_peers_atta
                               backlog=LISTEN_BACKLOG)
     number = port.getHost().port
     some_uuid = uuidlib.uuid4().bytes
+    peers = Peers(mixed(
+        b"\x01\x00\x10" + some_uuid, b"\x47\x00\x02hi", b"\x10\xff\xff" + b"x" * 9000,
+    ))
     try:
-        peers = await attack(number, server, mixed(
-            b"\x01\x00\x10" + some_uuid, b"\x47\x00\x02hi", b"\x10\xff\xff" + b"x" * 9000,
-        ))
+        await attack(number, server, peers)
         await until(lambda: server.admission.open >= open_at_least(cap),
                     lambda: (len(peers.made), server.admission.open))
         call = str(uuidlib.uuid4())
@@ -252,10 +257,7 @@ async def test_an_audiosocket_stream_is_recognized_while_1500_hostile_peers_atta
         await stream.closed
         assert server.admission.open <= cap
     finally:
-        for peer in peers.made:
-            if peer.transport is not None:
-                peer.transport.abortConnection()  # type: ignore[attr-defined]
-        await port.stopListening()
+        await stop(port, peers)
 
 
 # -- HTTP ------------------------------------------------------------------------------------
@@ -274,12 +276,13 @@ async def test_an_api_request_is_answered_while_1500_hostile_clients_attack(cap:
     port = reactor.listenTCP(0, site, interface="127.0.0.1",  # type: ignore[attr-defined]
                               backlog=LISTEN_BACKLOG)
     number = port.getHost().port
+    peers = Peers(mixed(
+        b"GET /api/queues HTTP/1.1\r\nHost: x\r\n\r\n",
+        b"\x16\x03\x01\x00\xff garbage\r\n\r\n",
+        b"POST /api/x HTTP/1.1\r\nContent-Length: 10000000000\r\n\r\n" + b"x" * 1000,
+    ))
     try:
-        peers = await attack(number, site, mixed(
-            b"GET /api/queues HTTP/1.1\r\nHost: x\r\n\r\n",
-            b"\x16\x03\x01\x00\xff garbage\r\n\r\n",
-            b"POST /api/x HTTP/1.1\r\nContent-Length: 10000000000\r\n\r\n" + b"x" * 1000,
-        ))
+        await attack(number, site, peers)
         guarded = site.admission  # type: ignore[attr-defined]
         await until(lambda: guarded.open >= open_at_least(cap),
                     lambda: (len(peers.made), guarded.open))
@@ -291,8 +294,5 @@ async def test_an_api_request_is_answered_while_1500_hostile_clients_attack(cap:
         assert isinstance(json.loads(answer.split(b"\r\n\r\n", 1)[1]), dict)
         assert guarded.open <= cap
     finally:
-        for peer in peers.made:
-            if peer.transport is not None:
-                peer.transport.abortConnection()  # type: ignore[attr-defined]
-        await port.stopListening()
+        await stop(port, peers)
 
