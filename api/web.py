@@ -18,6 +18,7 @@ from twisted.python.failure import Failure
 from twisted.web import resource, server
 
 from api.app import Api, ApiRequest, ApiResponse
+from api.channel import GuardedSite, HTTPLimits
 from api.routes import BinaryAnswer
 from ivr.aio import deferred
 
@@ -143,5 +144,7 @@ def _address(request: server.Request) -> str:
     return str(getattr(peer, "host", "") or peer)
 
 
-def make_site(api: Api, raw: Mapping[str, RawResource] | None = None) -> server.Site:
-    return server.Site(ApiResource(api, raw))
+def make_site(api: Api, raw: Mapping[str, RawResource] | None = None,
+              limits: HTTPLimits | None = None, reactor: Any = None) -> server.Site:
+    """The API's site, its connections bounded by ``limits`` (:mod:`api.channel`)."""
+    return GuardedSite(ApiResource(api, raw), limits, reactor)

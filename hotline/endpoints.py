@@ -14,9 +14,10 @@ from pathlib import Path
 
 from twisted.internet.endpoints import quoteStringArgument
 
+from api.channel import HTTPLimits
 from ivr.config import HTTPListen
 
-__all__ = ["http_endpoint", "http_exposure_problems", "is_loopback"]
+__all__ = ["http_endpoint", "http_exposure_problems", "http_limits", "is_loopback"]
 
 
 def is_loopback(host: str) -> bool:
@@ -58,4 +59,13 @@ def http_endpoint(http: HTTPListen) -> str:
         f"ssl:{http.port}:interface={interface}"
         f":privateKey={quoteStringArgument(http.tls.key_file)}"
         f":certKey={quoteStringArgument(http.tls.cert_file)}"
+    )
+
+
+def http_limits(http: HTTPListen) -> HTTPLimits:
+    """The bounds on each client that ``http`` sets (README "Hostile input")."""
+    return HTTPLimits(
+        max_connections=http.max_connections,
+        header_timeout_s=http.header_timeout_s,
+        idle_timeout_s=http.idle_timeout_s,
     )

@@ -283,8 +283,15 @@ class Hotline:
         from ivr.aio import deferred
 
         svc = self.config().service
+        from ivr.admission import LISTEN_BACKLOG, ensure_descriptors
+
+        short = ensure_descriptors(svc.agi.max_connections + svc.audiosocket.max_connections
+                                   + svc.http.max_connections)
+        if short:
+            log.warning("%s", short)
         self._ports.append(
-            self.reactor.listenTCP(svc.agi.port, self.agi_factory(), interface=svc.agi.host)
+            self.reactor.listenTCP(svc.agi.port, self.agi_factory(), interface=svc.agi.host,
+                                   backlog=LISTEN_BACKLOG)
         )
         if self.speech is not None:
             self._ports.append(self.speech.listen_tcp(self.reactor))
@@ -407,6 +414,7 @@ class Hotline:
 
         from api import build_api
         from api.web import make_site
+        from hotline.endpoints import http_limits
 
         api = build_api(
             router=self.router, workorders_store=self.workorders,
@@ -415,7 +423,8 @@ class Hotline:
             recordings=self.recordings.library if self.recordings is not None else None,
             clock_policy=lambda: self.config().workorders.clock_policy(),
         )
-        site = make_site(api, raw={"/metrics": MetricsResource()})
+        site = make_site(api, raw={"/metrics": MetricsResource()},
+                         limits=http_limits(self.config().service.http), reactor=self.reactor)
         from screens.wiring import attach_screens
 
         self.screens = attach_screens(site, self, self.session_key)
@@ -436,7 +445,10 @@ class Hotline:
                       failure.getErrorMessage())
             self.reactor.stop()
 
-        d = serverFromString(self.reactor, http_endpoint(http)).listen(self.site())
+        from ivr.admission import LISTEN_BACKLOG
+
+        endpoint = f"{http_endpoint(http)}:backlog={LISTEN_BACKLOG}"
+        d = serverFromString(self.reactor, endpoint).listen(self.site())
         d.addCallbacks(self._ports.append, failed)
 
     def _start_ops(self) -> None:
@@ -526,13 +538,17 @@ class Hotline:
     def agi_factory(self) -> Any:
         """The FastAGI server's factory: the call flows by script name, and the limits from
         ``service.yaml``'s ``agi`` section (``command_timeout_s``: how long a command may
-        wait for Asterisk's reply before the session is dropped)."""
+        wait for Asterisk's reply before the session is dropped; ``header_timeout_s`` and
+        ``max_connections``: README "Hostile input")."""
         from ivr.agi import AGILimits, FastAGIFactory
 
         agi = self.config().service.agi
         return FastAGIFactory(
             {"hotline": self.flow, "callback": self.callback_flow}, self.reactor,
-            limits=AGILimits(command_timeout=agi.command_timeout_s),
+            limits=AGILimits(
+                command_timeout=agi.command_timeout_s, header_timeout=agi.header_timeout_s,
+                max_connections=agi.max_connections,
+            ),
         )
 
     def _watched(self, d: Any, what: str) -> Any:

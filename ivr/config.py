@@ -36,6 +36,7 @@ __all__ = [
     "AGIListen",
     "ARISettings",
     "AsteriskSettings",
+    "AudioSocketListen",
     "ConfigError",
     "HTTPListen",
     "HotlineConfig",
@@ -66,7 +67,20 @@ class Listen(_Section):
 
 
 class AGIListen(Listen):
+    """``agi``: the FastAGI server. ``max_connections``: one per call in the IVR, beyond it
+    a call is answered FAILURE (the dialplan's operator fallback); ``header_timeout_s``: a
+    peer that has not sent its whole header by then is dropped (slow-loris)."""
+
     command_timeout_s: float = Field(60.0, gt=0)
+    max_connections: int = Field(1024, ge=1, le=100_000)
+    header_timeout_s: float = Field(10.0, gt=0, le=300)
+
+
+class AudioSocketListen(Listen):
+    """``audiosocket``: the speech server. ``max_connections``: streams at once (legitimate
+    ones are bounded by the recognizer slots, ``speech.workers``)."""
+
+    max_connections: int = Field(256, ge=1, le=100_000)
 
 
 class TLSFiles(_Section):
@@ -83,6 +97,12 @@ class HTTPListen(Listen):
 
     tls: TLSFiles | None = None
     allow_plaintext: bool = False
+    # Hostile clients (README "Hostile input"): connections at once (browsers' SSE streams
+    # included), the deadline for a request's headers, and how long an idle keep-alive
+    # connection is kept.
+    max_connections: int = Field(512, ge=1, le=100_000)
+    header_timeout_s: float = Field(10.0, gt=0, le=300)
+    idle_timeout_s: float = Field(60.0, gt=0, le=3600)
 
 
 class ARISettings(_Section):
@@ -180,7 +200,7 @@ class ServiceConfig(_Section):
     """``config/service.yaml``: addresses, credentials' locations, directories."""
 
     agi: AGIListen = AGIListen(port=4573)
-    audiosocket: Listen = Listen(port=9092)
+    audiosocket: AudioSocketListen = AudioSocketListen(port=9092)
     http: HTTPListen = HTTPListen(port=8090)
     ari: ARISettings = ARISettings()
     redis: RedisSettings = RedisSettings()

@@ -3,7 +3,9 @@
 :class:`FrontResource` answers ``/screens/...`` with the screens and everything else with the
 API's resource, as it always did: one site, one port, one reactor. A live stream stays open:
 its request is handed to the aggregate as a :class:`~screens.aggregate.Connection` whose
-writes are ``request.write``, dropped when the browser goes.
+writes are ``request.write``, dropped when the browser goes, or when it stops reading
+(:class:`StreamPace`: a browser that vanished without closing, or one that never reads,
+must not make the service buffer its stream without end).
 """
 
 from __future__ import annotations
@@ -16,14 +18,73 @@ from twisted.internet.defer import Deferred
 from twisted.python.failure import Failure
 from twisted.web import resource, server
 
+from api.channel import GuardedChannel
 from ivr.aio import deferred
 from screens.aggregate import Aggregate, Connection
 from screens.app import MAX_FORM_BYTES, Answer, ScreenRequest, ScreenResponse, Screens, StreamAnswer
 
-__all__ = ["FrontResource", "ScreensResource"]
+__all__ = ["MAX_UNREAD_BYTES", "FrontResource", "ScreensResource", "StreamPace"]
 
 Runner = Callable[[Coroutine[Any, Any, Any]], "Deferred[Any]"]
 PREFIX = b"screens"
+MAX_UNREAD_BYTES = 256 * 1024
+"""What a live stream may queue beyond what the browser's connection takes (past the
+transport's own 64 kB buffer): a screen's few fragments a second fit many times over."""
+
+
+class StreamPace:
+    """A live stream's writes, bounded when the browser stops reading (an ``IPushProducer``:
+    twisted.web asks no more of a streaming producer than its three methods).
+
+    Registered as the request's streaming producer, so twisted.web pauses it when the
+    transport's buffer is full and resumes it once drained. A stream has nothing to hold
+    back (events happen whether the browser reads or not), so while paused the writes still
+    queue, up to ``max_unread`` bytes; past that the browser is gone or hopelessly behind:
+    the connection is aborted (counted as a refusal, ``slow_reader``) and the browser, if it
+    is still there, reconnects with its Last-Event-ID and misses nothing.
+
+    ``_state``: ``flowing`` (writes go out), ``paused`` (writes counted against the
+    bound), ``dropped`` (aborted or stopped: writes are ignored).
+    """
+
+    def __init__(self, request: server.Request, max_unread: int = MAX_UNREAD_BYTES) -> None:
+        self.request = request
+        self.max_unread = max_unread
+        self._state = "flowing"
+        self._unread = 0
+
+    def write(self, data: bytes) -> None:
+        if self._state == "dropped":
+            return
+        if self._state == "paused":
+            self._unread += len(data)
+            if self._unread > self.max_unread:
+                self._drop()
+                return
+        self.request.write(data)
+
+    def pauseProducing(self) -> None:
+        if self._state == "flowing":
+            self._state = "paused"
+
+    def resumeProducing(self) -> None:
+        if self._state == "paused":
+            self._state, self._unread = "flowing", 0
+
+    def stopProducing(self) -> None:
+        self._state = "dropped"
+
+    def _drop(self) -> None:
+        self._state = "dropped"
+        channel = getattr(self.request, "channel", None)
+        if isinstance(channel, GuardedChannel):
+            channel.admission.refusals.refused(
+                "slow_reader", self.request.getClientAddress(),
+                f"a live stream's browser left {self._unread} bytes unread",
+            )
+        transport = getattr(channel, "transport", None)
+        if transport is not None:
+            transport.abortConnection()
 
 
 class ScreensResource(resource.Resource):
@@ -92,7 +153,14 @@ class ScreensResource(resource.Resource):
         request.setHeader(b"cache-control", b"no-store")
         request.setHeader(b"x-accel-buffering", b"no")
         request.setHeader(b"x-content-type-options", b"nosniff")
-        conn = Connection(answer.page, answer.key, request.write)
+        pace = StreamPace(request)
+        # On the channel itself: Request.registerProducer adds nothing a stream needs (it
+        # ends with its connection), and twisted's DummyRequest (no channel) would loop on it.
+        channel = getattr(request, "channel", None)
+        if channel is not None:
+            channel.registerProducer(pace, True)
+            request.notifyFinish().addBoth(lambda _: channel.unregisterProducer())
+        conn = Connection(answer.page, answer.key, pace.write)
         request.notifyFinish().addBoth(lambda _: self.aggregate.disconnect(conn))
         return self.run(self.aggregate.connect(conn, answer.last_event_id))
 

@@ -26,6 +26,7 @@ from twisted.internet.protocol import Protocol, connectionDone
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ivr.admission import Admission, RefusalLog
 from ivr.agi import metrics
 from ivr.agi._errors import (
     AGICommandError,
@@ -34,6 +35,7 @@ from ivr.agi._errors import (
     AGITimeout,
     ChannelHungUp,
 )
+from ivr.timers import Clock, DelayedCall
 
 log = Logger()
 
@@ -48,30 +50,8 @@ CALLER_CONTROLLED_HEADERS = frozenset({"callerid", "calleridname", "dnid", "rdni
 """Headers whose values the caller (or a far-end SIP peer) controls, sent raw by Asterisk."""
 
 
-# Twisted declares the reactor's time, its timers and the transport as zope Interfaces,
-# which mypy cannot read as types; these say what the protocol uses of them.
-
-
-class DelayedCall(typing.Protocol):
-    """A timer from L{Clock.callLater} (Twisted's C{IDelayedCall})."""
-
-    def getTime(self) -> float: ...
-
-    def reset(self, secondsLater: float) -> None: ...
-
-    def active(self) -> bool: ...
-
-    def cancel(self) -> None: ...
-
-
-class Clock(typing.Protocol):
-    """The reactor's time (C{IReactorTime}), or a C{task.Clock} in tests."""
-
-    def seconds(self) -> float: ...
-
-    def callLater(
-        self, delay: float, callable: Callable[..., object], *args: object, **kw: object
-    ) -> DelayedCall: ...
+# Twisted declares the transport as a zope Interface, which mypy cannot read as a type; this
+# says what the protocol uses of it (the reactor's time: ivr.timers).
 
 
 class _Wire(typing.Protocol):
@@ -81,12 +61,20 @@ class _Wire(typing.Protocol):
 
     def loseConnection(self) -> None: ...
 
+    def abortConnection(self) -> None: ...
+
     def getPeer(self) -> object: ...
 
 
 @dataclass(frozen=True)
 class AGILimits:
-    """Bounds on what one peer may make us hold or wait for."""
+    """Bounds on what one peer may make us hold or wait for.
+
+    C{header_timeout} runs from the connection to the end of the header, however the bytes
+    trickle in (a peer sending a byte every few seconds is cut off all the same);
+    C{max_connections} caps the server's open connections (L{ivr.admission.Admission}).
+    What we write is bounded by the protocol itself: one command line in flight, never more.
+    """
 
     max_line: int = 8192
     max_header_lines: int = 256
@@ -94,6 +82,7 @@ class AGILimits:
     max_usage_lines: int = 200
     header_timeout: float = 10.0
     command_timeout: float = 60.0
+    max_connections: int = 1024
 
 
 class AGIReply(NamedTuple):
@@ -189,8 +178,14 @@ class FastAGIProtocol(Protocol):
         clock: Clock,
         on_ready: Callable[[FastAGIProtocol], object],
         limits: AGILimits = AGILimits(),  # frozen, so sharing the default is safe
+        *,
+        refusals: RefusalLog | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self._clock = clock
+        # Without a server's (a protocol built alone, in tests): each refusal is logged.
+        self._refusals = refusals or RefusalLog("agi", clock, every_s=0.0, burst=1 << 30)
+        self._admission = admission
         self._on_ready = on_ready
         self.limits = limits
         self._max_line = limits.max_line
@@ -201,6 +196,9 @@ class FastAGIProtocol(Protocol):
         self._header_lines = 0
         self._header_bytes = 0
         self._last_header = ""
+        # The last header line ended in CR: Asterisk ends its lines with LF alone, so that CR
+        # was the value's, and is kept if the value goes on over the next line.
+        self._last_cr = False
         self._header_timer: DelayedCall | None = None
         # Command timeouts: a deadline per command, checked by one timer that is only
         # rescheduled when it fires early; cheaper than a callLater/cancel pair per command.
@@ -282,6 +280,16 @@ class FastAGIProtocol(Protocol):
         self._closed_waiters.append(d)
         return d
 
+    def evict(self) -> None:
+        """Drop the connection at once (the server is full and this peer never finished its
+        header): no C{FAILURE}, nothing more is written."""
+        if self._state is _CLOSED:
+            return
+        self._state = _CLOSED
+        self._closed_by_us = True
+        self._cancel_timers()
+        self._wire.abortConnection()
+
     def close(self, failed: bool = False) -> None:
         """
         End the session. With C{failed}, first send C{FAILURE} so Asterisk sets
@@ -340,6 +348,8 @@ class FastAGIProtocol(Protocol):
         if self._connected:
             self._connected = False
             metrics.SESSIONS_ACTIVE.dec()
+        if self._admission is not None:
+            self._admission.release(self)
         if not self._closed_by_us:
             self._caller_hung_up()
         pending, self._pending = self._pending, None
@@ -366,11 +376,14 @@ class FastAGIProtocol(Protocol):
             if len(line) > max_line:
                 self._protocol_error("line_too_long", f"header line of {len(line)} bytes")
                 return len(lines)
-            if line[-1:] == b"\r":
+            cr = line[-1:] == b"\r"
+            if cr:
                 line = line[:-1]
             if not line:
                 self._header_timer_cancel()
                 self._state = _IDLE
+                if self._admission is not None:
+                    self._admission.proven(self)
                 self._on_ready(self)
                 return index + 1
             count += 1
@@ -389,7 +402,9 @@ class FastAGIProtocol(Protocol):
                     # like a header is still parsed as one, and then the real header is a
                     # duplicate: that call fails safe, to the dialplan's operator fallback.)
                     previous = self._last_header
-                    env[previous] = env[previous] + "\n" + line.decode("utf-8", "replace")
+                    newline = "\r\n" if self._last_cr else "\n"
+                    env[previous] = env[previous] + newline + line.decode("utf-8", "replace")
+                    self._last_cr = cr
                     continue
                 self._protocol_error("bad_header", f"header line {line[:80]!r}")
                 return len(lines)
@@ -408,6 +423,7 @@ class FastAGIProtocol(Protocol):
             else:
                 env[name] = text
             self._last_header = name
+            self._last_cr = cr
         self._header_lines = count
         self._header_bytes = size
         return len(lines)
@@ -504,12 +520,11 @@ class FastAGIProtocol(Protocol):
 
     def _protocol_error(self, reason: str, detail: str) -> None:
         metrics.PROTOCOL_ERROR_REASONS[reason].inc()
-        log.warn(
-            "FastAGI protocol error ({reason}) on call {uniqueid} from {peer}: {detail}",
-            reason=reason,
+        self._refusals.refused(
+            reason,
+            self._wire.getPeer() if self.transport else None,
+            f"FastAGI protocol error on call {self.uniqueid}: {detail}",
             uniqueid=self.uniqueid,
-            peer=self._wire.getPeer() if self.transport else None,
-            detail=detail,
         )
         d, self._pending = self._pending, None
         self.close(failed=True)

@@ -7,14 +7,16 @@ from typing import cast
 
 from twisted.internet import defer
 from twisted.internet.interfaces import IAddress
-from twisted.internet.protocol import Factory
+from twisted.internet.protocol import Factory, Protocol
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ivr.admission import Admission, Refusal, RefusalLog
 from ivr.agi import metrics
 from ivr.agi._errors import ChannelHungUp
-from ivr.agi._protocol import AGILimits, Clock, FastAGIProtocol
+from ivr.agi._protocol import AGILimits, FastAGIProtocol
 from ivr.agi._session import AGISession
+from ivr.timers import Clock
 
 log = Logger()
 
@@ -32,6 +34,11 @@ class FastAGIFactory(Factory):
       - the flow raises anything else: logged with the call's uniqueid, C{FAILURE};
       - the script has no flow, or the peer breaks the protocol: logged, C{FAILURE}.
     A flow's failure touches only its own connection.
+
+    Connections are capped at C{limits.max_connections}: over the cap (and with no
+    connection still in its header to evict, see L{ivr.admission}), a new one is answered
+    C{FAILURE} and closed, so Asterisk's dialplan sends that caller to the operator fallback.
+    Refusals and protocol errors are counted and logged through one L{RefusalLog}.
 
     @param flows: script name -> C{async def flow(session)}.
     @param clock: the reactor's time, or a C{task.Clock} in tests.
@@ -57,9 +64,16 @@ class FastAGIFactory(Factory):
         self.clock = clock
         self.limits = limits or AGILimits()
         self.on_session_end = on_session_end
+        self.refusals = RefusalLog("agi", clock)
+        self.admission = Admission(self.limits.max_connections, self.refusals)
 
-    def buildProtocol(self, addr: IAddress | None) -> FastAGIProtocol:
-        protocol = FastAGIProtocol(self.clock, self._session_ready, self.limits)
+    def buildProtocol(self, addr: IAddress | None) -> Protocol:
+        protocol = FastAGIProtocol(
+            self.clock, self._session_ready, self.limits,
+            refusals=self.refusals, admission=self.admission,
+        )
+        if not self.admission.admit(protocol, addr):
+            return Refusal(b"FAILURE\n")
         protocol.factory = self
         return protocol
 

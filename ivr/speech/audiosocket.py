@@ -23,7 +23,7 @@ import struct
 import uuid as uuidlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
@@ -33,12 +33,14 @@ from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
 from twisted.python.failure import Failure
 
+from ivr.admission import Admission, Refusal, RefusalLog
 from ivr.speech.audio import FRAME_MS, TELEPHONE_RATE
 from ivr.speech.classifier import Classification, IntentClassifier
 from ivr.speech.endpointing import Endpointer, Event
 from ivr.speech.engines import Engine, Recognizer, Transcript
 from ivr.speech.pool import Lease, SpeechPool
 from ivr.speech.schema import EndpointingConfig
+from ivr.timers import Clock
 
 KIND_HANGUP = 0x00
 KIND_UUID = 0x01
@@ -53,11 +55,15 @@ PROMPT_FRAME_BYTES = TELEPHONE_RATE * 2 * FRAME_MS // 1000
 # silence suppression (DTX) or a Local channel sends none at all. A gap of FRAME_GAP_S with
 # no frame counts as that much silence for the endpointer, so the end of speech and the
 # no-speech timeout still come; only a stream that never starts (no UUID) for
-# FRAME_WATCHDOG_S is an error.
+# FRAME_WATCHDOG_S is an error (one timer, however its bytes trickle in: a slow-loris peer
+# is cut off all the same).
 FRAME_GAP_S = 0.2
 FRAME_WATCHDOG_S = 10.0
 _SILENT_FRAME = b"\0" * PROMPT_FRAME_BYTES
 CONNECT_TIMEOUT_S = 5.0
+MAX_CONNECTIONS = 256
+"""Open streams at most: legitimate ones are bounded by the recognizer slots (a stream is
+only expected once a slot is leased), so this only has to be well above the pool."""
 
 Outcome = Literal["speech", "dtmf", "silence", "busy", "hangup", "error"]
 log = Logger()
@@ -117,6 +123,10 @@ class AudioSocketProtocol(Protocol):
     - ``speaking``: speech started (prompt stopped); audio also goes to the recognizer.
     - ``recognizing``: end of speech; waiting for the final transcript and the category.
     - ``done``: result delivered; the socket is closing and further bytes are ignored.
+
+    Until its UUID names an expected call the stream is unproven: the server's
+    :class:`~ivr.admission.Admission` may evict it to make room. What we write is bounded
+    by the prompt (paced at 20 ms a frame, whether the peer reads or not).
     """
 
     def __init__(self, server: AudioSocketServer) -> None:
@@ -136,18 +146,28 @@ class AudioSocketProtocol(Protocol):
         self._feeding = False
         self.timings: dict[str, float] = {}
 
+    def evict(self) -> None:
+        """Drop the stream at once: the server is full and this one never named its call."""
+        self._state = "done"
+        self._cancel_watchdog()
+        self.transport.abortConnection()
+
     # --- wire ------------------------------------------------------------------------------
 
     def connectionMade(self) -> None:
         self.timings["connected"] = self.clock.seconds()
-        self._arm_watchdog()
+        # one timer, not the frame-gap ticks: a thousand idle peers cost a thousand timers,
+        # not five thousand calls a second (the epsilon: as the ticks summed it, 50 x 0.2)
+        self._watchdog = self.clock.callLater(
+            self.server.first_frame_timeout - 1e-6, self._no_first_frame
+        )
 
     def dataReceived(self, data: bytes) -> None:
         self._buffer += data
         while self._state != "done" and len(self._buffer) >= _HEADER.size:
             kind, length = _HEADER.unpack_from(self._buffer)
             if length > MAX_PAYLOAD:
-                self._fail(f"frame of {length} bytes (kind {kind:#x})")
+                self._fail(f"frame of {length} bytes (kind {kind:#x})", "frame_too_large")
                 return
             end = _HEADER.size + length
             if len(self._buffer) < end:
@@ -157,13 +177,16 @@ class AudioSocketProtocol(Protocol):
 
     def _frameReceived(self, kind: int, payload: bytes) -> None:
         self._gap_s = 0.0
-        self._arm_watchdog()
         if self._state == "uuid":
+            self._cancel_watchdog()
             if kind != KIND_UUID or len(payload) != 16:
-                self._fail(f"first frame kind {kind:#x}, want a UUID")
+                self._fail(f"first frame kind {kind:#x}, want a UUID", "bad_frame")
                 return
             self._start(str(uuidlib.UUID(bytes=payload)))
-        elif kind == KIND_AUDIO:
+            self._arm_watchdog()
+            return
+        self._arm_watchdog()
+        if kind == KIND_AUDIO:
             self._audio(payload)
         elif kind == KIND_DTMF:
             if self._state in ("listening", "speaking"):
@@ -173,10 +196,11 @@ class AudioSocketProtocol(Protocol):
         elif kind == KIND_ERROR:
             self._fail(f"Asterisk reported an error {payload!r}")
         else:
-            self._fail(f"unknown frame kind {kind:#x}")
+            self._fail(f"unknown frame kind {kind:#x}", "bad_frame")
 
     def connectionLost(self, reason: Failure | None = None) -> None:
         self._cancel_watchdog()
+        self.server.admission.release(self)
         if self._state == "uuid":
             self._state = "done"
         elif self._state != "done" and self._state != "recognizing":
@@ -187,10 +211,14 @@ class AudioSocketProtocol(Protocol):
     def _start(self, call_uuid: str) -> None:
         expectation = self.server._claim(call_uuid)
         if expectation is None:
-            log.warn("AudioSocket for unknown call {uuid}; closing", uuid=call_uuid)
+            self.server.refusals.refused(
+                "unknown_call", self.transport.getPeer(),
+                f"AudioSocket for call {call_uuid}, which no flow expects",
+            )
             self._state = "done"
             self.transport.loseConnection()
             return
+        self.server.admission.proven(self)
         self._uuid, self._expectation = call_uuid, expectation
         self._state = "listening"
         if expectation.prompt:
@@ -304,8 +332,15 @@ class AudioSocketProtocol(Protocol):
     def _hangup(self) -> None:
         self._finish(SpeechResult("hangup"))
 
-    def _fail(self, why: str) -> None:
-        log.warn("AudioSocket stream {uuid} closed: {why}", uuid=self._uuid, why=why)
+    def _fail(self, why: str, reason: str | None = None) -> None:
+        """End the stream with outcome ``error``; with ``reason`` the peer broke the
+        protocol (a refusal: counted, and logged at the refusals' pace)."""
+        if reason is None or self.transport is None:
+            log.warn("AudioSocket stream {uuid} closed: {why}", uuid=self._uuid, why=why)
+        else:
+            self.server.refusals.refused(
+                reason, self.transport.getPeer(), f"AudioSocket stream {self._uuid}: {why}"
+            )
         self._finish(SpeechResult("error"))
 
     def _finish(self, result: SpeechResult) -> None:
@@ -361,16 +396,17 @@ class AudioSocketProtocol(Protocol):
         if self._state in ("recognizing", "done"):
             return  # waiting on the recognizer, not on Asterisk
         self._gap_s += FRAME_GAP_S
-        if self._state == "uuid":
-            if self._gap_s >= FRAME_WATCHDOG_S - 1e-6:
-                self._fail(f"no UUID frame in {FRAME_WATCHDOG_S:.0f} s")
+        for _ in range(round(FRAME_GAP_S * 1000 / FRAME_MS)):
+            self._audio(_SILENT_FRAME)
+            if self._state not in ("listening", "speaking"):
                 return
-        else:
-            for _ in range(round(FRAME_GAP_S * 1000 / FRAME_MS)):
-                self._audio(_SILENT_FRAME)
-                if self._state not in ("listening", "speaking"):
-                    return
         self._arm_watchdog()
+
+    def _no_first_frame(self) -> None:
+        self._watchdog = None
+        if self._state == "uuid":
+            self._fail(f"no UUID frame in {self.server.first_frame_timeout:g} s",
+                       "first_frame_timeout")
 
 
 class AudioSocketServer(ServerFactory):
@@ -392,6 +428,8 @@ class AudioSocketServer(ServerFactory):
         endpointing: EndpointingConfig | None = None,
         connect_timeout: float = CONNECT_TIMEOUT_S,
         languages: dict[str, Recognition] | None = None,
+        max_connections: int = MAX_CONNECTIONS,
+        first_frame_timeout: float = FRAME_WATCHDOG_S,
     ) -> None:
         self.engine = engine
         self.classifier = classifier
@@ -401,6 +439,10 @@ class AudioSocketServer(ServerFactory):
         self.endpointing = endpointing or EndpointingConfig()
         self.connect_timeout = connect_timeout
         self._expected: dict[str, _Expectation] = {}
+        self.first_frame_timeout = first_frame_timeout
+        # IReactorTime is a zope Interface: the reactor is what the refusal log's Clock reads
+        self.refusals = RefusalLog("audiosocket", cast(Clock, clock))
+        self.admission = Admission(max_connections, self.refusals)
 
     def serve_languages(self, languages: dict[str, Recognition], default: str | None) -> None:
         """From the next call on, understand ``languages`` (``default``: the one used when a
@@ -412,8 +454,12 @@ class AudioSocketServer(ServerFactory):
         self.engine = chosen.engine if chosen else None
         self.classifier = chosen.classifier if chosen else None
 
-    def buildProtocol(self, addr: Any) -> AudioSocketProtocol:
+    def buildProtocol(self, addr: Any) -> Protocol:
+        """A stream, or over the cap (nothing to evict) a bare close: Asterisk's AudioSocket
+        application ends, and the flow's speech step with it (outcome ``error``: the menu)."""
         proto = AudioSocketProtocol(self)
+        if not self.admission.admit(proto, addr):
+            return Refusal()
         proto.factory = self
         return proto
 

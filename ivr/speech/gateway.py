@@ -85,7 +85,7 @@ class SpeechGateway:
         pool = SpeechPool.threaded(reactor, threads=speech.workers)
         server = AudioSocketServer(
             default.engine, default.classifier, pool, reactor, speech.endpointing,
-            languages=recognitions,
+            languages=recognitions, max_connections=cfg.service.audiosocket.max_connections,
         )
         host_dir = cfg.service.asterisk.host_sounds_dir
         audiosocket = cfg.service.audiosocket
@@ -176,8 +176,10 @@ class SpeechGateway:
         return run(build).addCallback(swap)
 
     def listen_tcp(self, reactor: Any) -> Any:
+        from ivr.admission import LISTEN_BACKLOG
+
         host, port = self.address
-        return reactor.listenTCP(port, self.server, interface=host)
+        return reactor.listenTCP(port, self.server, interface=host, backlog=LISTEN_BACKLOG)
 
     def _prompt_pcm(self, name: str) -> bytes:
         """The prompt as 8 kHz 16-bit mono PCM (cached until the file changes)."""
