@@ -6,9 +6,10 @@ ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 \
     HOTLINE_CONFIG_DIR=/etc/hotline
 WORKDIR /app
 
-# libgomp1: onnxruntime (piper); the rest of the stack is pure Python wheels.
+# libgomp1: onnxruntime (piper); ffmpeg: the recordings' Opus/MP3 (pydub); the rest of the
+# stack is pure Python wheels.
 RUN apt-get update \
-    && apt-get install -y --no-install-recommends libgomp1 \
+    && apt-get install -y --no-install-recommends libgomp1 ffmpeg \
     && rm -rf /var/lib/apt/lists/*
 
 COPY pyproject.toml README.md ./
@@ -20,13 +21,14 @@ COPY routing ./routing
 COPY callbacks ./callbacks
 COPY callerid ./callerid
 COPY events ./events
-COPY access ./access
 COPY audit ./audit
 COPY workorders ./workorders
 COPY recordings ./recordings
 COPY privacy ./privacy
+COPY screens ./screens
+COPY webhooks ./webhooks
 COPY testbed ./testbed
-RUN pip install --no-cache-dir '.[voices]'
+RUN pip install --no-cache-dir '.[voices,recordings]'
 
 COPY config /etc/hotline
 RUN useradd --system --home /var/lib/hotline hotline \
