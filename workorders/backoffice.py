@@ -44,6 +44,7 @@ from routing.core import RoutingConfig
 from workorders.assignment import Choice, choose_agent
 from workorders.model import WorkOrder, back_office_reason
 from workorders.schema import BackOfficeSettings
+from workorders.store.hashes import text as _text
 
 log = logging.getLogger(__name__)
 
@@ -279,6 +280,3 @@ async def unassigned_orders(redis: Redis, prefix: str = "hotline:") -> list[Unas
         ))
     return sorted(listed, key=lambda u: (u.since, u.order_id))
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -82,7 +82,7 @@ def facts_of(order: WorkOrder, policy: ClockPolicy, now: float) -> OrderFacts:
         resolution_s=(resolves[-1] - order.created_at).total_seconds() if done else None,
         ever_resolved=bool(resolves),
         reopened=any(h.event == Event.REOPEN.value for h in order.history),
-        # The back office's repeat-contact count; an order without it was one contact.
+        # The calls about the order (1 + linked repeat calls).
         contacts=order.contacts,
         csat=order.csat,
         nps=order.nps,

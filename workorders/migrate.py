@@ -18,6 +18,7 @@ from redis.typing import EncodableT
 
 from workorders import personal
 from workorders.personal import FieldCipher
+from workorders.store.hashes import text as _text
 
 
 async def seal_plaintext_orders(
@@ -77,6 +78,3 @@ async def _seal_order(redis: Redis, cipher: FieldCipher, prefix: str, order_id: 
             except redis_errors.WatchError:
                 continue
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -53,6 +53,7 @@ from workorders.escalation import (
 )
 from workorders.model import Event, WorkOrder, utc
 from workorders.schema import WorkOrdersConfig
+from workorders.store.hashes import text as _text
 
 log = logging.getLogger(__name__)
 
@@ -321,6 +322,3 @@ def _entry(member: bytes | str, since: float) -> ListedEscalation:
         since=utc(since),
     )
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
