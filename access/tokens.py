@@ -165,6 +165,9 @@ class TokenStore:
         token = f"{TOKEN_PREFIX}{token_id}_{secrets.token_urlsafe(32)}"
         info = TokenInfo(token_id, user, parsed, team, now, now + expires_s)
         key = self._record_key(token_id)
+        # The index first, then the token in one step on its own key: two slots on a Redis
+        # Cluster. An id indexed without a token (a crash between) is dropped by list().
+        await self.redis.sadd(self._index_key, token_id)
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.hset(key, mapping={
                 "hash": self._digest(token), "user": user, "role": parsed.value,
@@ -172,7 +175,6 @@ class TokenStore:
                 "revoked": "",
             })
             pipe.expire(key, int(expires_s + KEEP_AFTER_EXPIRY_S))
-            pipe.sadd(self._index_key, token_id)
             await pipe.execute()
         return token, info
 

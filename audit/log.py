@@ -8,6 +8,9 @@ Keys (prefix configurable, default ``hotline:``):
 ``<p>audit:ids``         hash audit id -> stream id: an entry is chained once, and found
 =======================  ==================================================================
 
+On a Redis Cluster ``<p>`` is ``<prefix>{audit}:`` (:func:`audit_prefix`): the three keys share
+one hash slot, as the append step needs. One Redis keeps the names above.
+
 Several instances write to the one chain. An append is ``append.lua``: it compares the
 ``prev`` the entry was hashed with to ``audit:head`` and, in the same step, XADDs the entry,
 moves the head and indexes the audit id. When another instance came first the script answers
@@ -97,6 +100,9 @@ class _RedisSettings(Protocol):
     @property
     def key_prefix(self) -> str: ...
 
+    @property
+    def is_cluster(self) -> bool: ...
+
 
 class ServiceSettings(Protocol):
     """What the audit log reads of ``service.yaml`` (``ivr.config.ServiceConfig``)."""
@@ -135,6 +141,12 @@ def stream_key(prefix: str) -> str:
     return f"{prefix}audit"
 
 
+def audit_prefix(key_prefix: str, *, cluster: bool) -> str:
+    """What the audit keys start with: the key prefix on one Redis; on a cluster the prefix
+    and the hash tag ``{audit}``, so the append step's keys share a slot."""
+    return f"{key_prefix}{{audit}}:" if cluster else key_prefix
+
+
 class AuditLog:
     """Records accesses and changes (see the module docstring).
 
@@ -171,9 +183,10 @@ class AuditLog:
     @classmethod
     def from_config(cls, redis: Redis, service: ServiceSettings) -> AuditLog:
         """From ``service.yaml`` (``ivr.config.ServiceConfig``): ``audit.dir``, else
-        ``<spool_dir>/audit``; the Redis key prefix."""
+        ``<spool_dir>/audit``; the Redis key prefix (tagged on a cluster: :func:`audit_prefix`)."""
         directory = service.audit.dir or os.path.join(service.spool_dir, "audit")
-        return cls(redis, directory, prefix=service.redis.key_prefix)
+        prefix = audit_prefix(service.redis.key_prefix, cluster=service.redis.is_cluster)
+        return cls(redis, directory, prefix=prefix)
 
     @property
     def spool_pending(self) -> bool:

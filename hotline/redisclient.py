@@ -28,7 +28,8 @@ from redis.sentinel import Sentinel
 
 from ivr.config import ClusterSettings, RedisSettings, SentinelSettings
 
-__all__ = ["RedisTarget", "async_redis", "describe", "is_cluster", "sync_redis"]
+__all__ = ["RedisTarget", "async_redis", "describe", "is_cluster", "is_cluster_client",
+           "sync_redis"]
 
 #: The ``redis`` section of ``service.yaml``, or a URL given on a command line.
 RedisTarget = RedisSettings | str
@@ -63,6 +64,12 @@ def sync_redis(
 def is_cluster(target: RedisTarget) -> bool:
     """Whether ``target`` is a Redis Cluster (``redis.cluster`` in ``service.yaml``)."""
     return not isinstance(target, str) and target.is_cluster
+
+
+def is_cluster_client(client: object) -> bool:
+    """Whether ``client`` (built here) talks to a Redis Cluster: for wiring that is handed a
+    client, not the section."""
+    return isinstance(client, aiocluster.RedisCluster | redis.cluster.RedisCluster)
 
 
 @dataclass(frozen=True)

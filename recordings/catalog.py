@@ -12,18 +12,25 @@
                                    no personal data
 =================================  ==========================================================
 
+On a Redis Cluster every key above carries the hash tag ``{rec}`` (``<p>{rec}:rec:<id>``...),
+so each step below runs in one slot; a new deployment has no keys to move. One Redis keeps the
+names above.
+
 Crypto-erase is one step per recording (``_ERASE``, a Lua script, many recordings per call):
 the hash with the wrapped key and every index entry go, and the deletion record is written,
-unless the recording or its work order
-(``<p>wo:<order id>`` field ``legal_hold == "1"``) is on legal hold. The sealed object is
-deleted from storage afterwards; without its key it was unreadable already.
+unless the recording or its work order (the order's hash, named by ``order_key``, field
+``legal_hold == "1"``) is on legal hold. On one Redis the order's hold is read inside the
+step; on a cluster the order lives in another slot, so it is read just before the step (a
+hold placed on the order in those milliseconds is not seen; the recording's own hold always
+is). The sealed object is deleted from storage afterwards; without its key it was unreadable
+already.
 """
 
 from __future__ import annotations
 
 import base64
 import json
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -37,23 +44,28 @@ from recordings.retention import OrderStanding, RetentionFacts
 __all__ = ["Catalog", "Due", "Erased", "RedisCatalog", "RetentionBatch", "deletion_record",
            "order_standing"]
 
-# KEYS: the index, the deletions stream
-# ARGV: key prefix, deleted_at, by, then (recording id, reason, recorded_on) per recording
+# KEYS: the index, the deletions stream, then the order hashes checked here
+# ARGV: key prefix, deleted_at, by, then (recording id, reason, recorded_on, order hold) per
+# recording; order hold: "k<n>" = read legal_hold of KEYS[n], "1"/"0" = read before the step.
 # Answers one letter per recording: E erased, H held, M missing.
-# (The keys of a recording's hash, its indexes and its order's hash are named by its id and
-# its own fields, so they are built here: one standalone Redis, as everywhere in the hotline.)
+# (The keys of a recording's hash and its indexes are named by its id and its own fields, so
+# they are built here; they share the catalog's slot.)
 _ERASE = """
 local p = ARGV[1]
 local answer = {}
-for i = 4, #ARGV, 3 do
+for i = 4, #ARGV, 4 do
   local id = ARGV[i]
   local key = p .. 'rec:' .. id
   local f = redis.call('HMGET', key, 'legal_hold', 'agent', 'call_id', 'work_order_id')
   local order = f[4]
+  local hold = ARGV[i + 3]
+  local order_held = hold == '1'
+  if string.sub(hold, 1, 1) == 'k' then
+    order_held = redis.call('HGET', KEYS[tonumber(string.sub(hold, 2))], 'legal_hold') == '1'
+  end
   if not f[2] and not f[3] then
     answer[#answer + 1] = 'M'
-  elseif f[1] == '1' or (order and order ~= '' and
-                         redis.call('HGET', p .. 'wo:' .. order, 'legal_hold') == '1') then
+  elseif f[1] == '1' or order_held then
     answer[#answer + 1] = 'H'
   else
     redis.call('DEL', key)
@@ -70,29 +82,26 @@ return table.concat(answer)
 """
 
 # One batch of the retention pass in one reply (a JSON text): the facts of the recordings that
-# ended up to ARGV[2] (epoch seconds), from rank ARGV[3] among them, and the standing of their
-# work orders. redis-py parses a reply element by element in Python, so 100,000 recordings as
-# HMGET replies would take longer than the pass itself.
+# ended up to ARGV[2] (epoch seconds), from rank ARGV[3] among them. redis-py parses a reply
+# element by element in Python, so 100,000 recordings as HMGET replies would take longer than
+# the pass itself. Their work orders' standing is read after it (another slot on a cluster).
 # KEYS: the index; ARGV: key prefix, latest end, offset, count
 _FACTS = """
 local p = ARGV[1]
 local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[2], 'BYSCORE', 'LIMIT', ARGV[3], ARGV[4])
-local rows, orders = {}, {}
+local rows = {}
 for _, id in ipairs(ids) do
   local f = redis.call('HMGET', p .. 'rec:' .. id, 'ended_at', 'category', 'queue',
                        'work_order_id', 'legal_hold')
   if f[1] then
     rows[#rows + 1] = {id, f[1], f[2] or '', f[3] or '', f[4] or '', f[5] or ''}
-    local o = f[4]
-    if o and o ~= '' and orders[o] == nil then
-      local w = redis.call('HMGET', p .. 'wo:' .. o, 'status', 'updated_at', 'retain_until',
-                           'legal_hold')
-      if w[1] then orders[o] = {w[1], w[2] or '', w[3] or '', w[4] or ''} else orders[o] = 0 end
-    end
   end
 end
-return cjson.encode({#ids, rows, orders})
+return cjson.encode({#ids, rows})
 """
+
+#: The fields of a work order's hash that make its standing (:func:`order_standing`).
+ORDER_FIELDS = ("status", "updated_at", "retain_until", "legal_hold")
 
 # Replace the wrapped key only if it is still the one that was re-wrapped.
 _SET_KEY = """
@@ -175,29 +184,37 @@ def order_standing(fields: Sequence[Any]) -> OrderStanding | None:
 
 
 class RedisCatalog:
-    """:class:`Catalog` in Redis (``redis.asyncio``)."""
+    """:class:`Catalog` in Redis (``redis.asyncio``).
 
-    def __init__(self, redis: Redis, prefix: str = "hotline:") -> None:
+    ``cluster``: the keys carry the hash tag ``{rec}`` (module docstring). ``order_key``
+    names a work order's hash from its id (the work-order store's naming; default
+    ``<prefix>wo:<id>``)."""
+
+    def __init__(self, redis: Redis, prefix: str = "hotline:", *, cluster: bool = False,
+                 order_key: Callable[[str], str] | None = None) -> None:
         # redis-py's annotations do not follow decode_responses: values are read as Any.
         self._redis: Any = redis
         self.prefix = prefix
+        self.cluster = cluster
+        self._base = f"{prefix}{{rec}}:" if cluster else prefix  # every catalog key's start
+        self._order_key = order_key or (lambda order_id: f"{prefix}wo:{order_id}")
         self._erase = redis.register_script(_ERASE)
         self._facts = redis.register_script(_FACTS)
         self._set_key = redis.register_script(_SET_KEY)
 
     def key(self, recording_id: str) -> str:
-        return f"{self.prefix}rec:{recording_id}"
+        return f"{self._base}rec:{recording_id}"
 
     @property
     def index(self) -> str:
-        return f"{self.prefix}rec:index"
+        return f"{self._base}rec:index"
 
     @property
     def deletions_key(self) -> str:
-        return f"{self.prefix}rec:deletions"
+        return f"{self._base}rec:deletions"
 
     def _by(self, kind: str, value: str) -> str:
-        return f"{self.prefix}rec:by-{kind}:{value}"
+        return f"{self._base}rec:by-{kind}:{value}"
 
     async def add(self, meta: RecordingMeta) -> None:
         rid = meta.recording_id
@@ -254,12 +271,42 @@ class RedisCatalog:
         """Crypto-erase each of ``due`` in one step (module docstring); what became of each."""
         if not due:
             return []
-        args: list[str] = [self.prefix, iso(now), by]
-        for item in due:
+        orders = await self._pipelined(
+            [("hget", self.key(item.recording_id), "work_order_id") for item in due])
+        keys: list[str] = [self.index, self.deletions_key]
+        holds = await self._order_holds({_text(o) for o in orders if o})
+        args: list[str] = [self._base, iso(now), by]
+        for item, order in zip(due, orders, strict=True):
             record = deletion_record(item.recording_id, item.recorded_at, item.reason, by, now)
-            args += [item.recording_id, item.reason, record["recorded_on"]]
-        answer = _text(await self._erase(keys=[self.index, self.deletions_key], args=args))
+            order_id = _text(order) if order else ""
+            if not order_id:
+                hold = "0"
+            elif order_id in holds:  # a cluster: read before the step
+                hold = "1" if holds[order_id] else "0"
+            else:  # one Redis: read inside the step
+                keys.append(self._order_key(order_id))
+                hold = f"k{len(keys)}"
+            args += [item.recording_id, item.reason, record["recorded_on"], hold]
+        answer = _text(await self._erase(keys=keys, args=args))
         return [Erased(letter) for letter in answer]
+
+    async def _order_holds(self, order_ids: set[str]) -> dict[str, bool]:
+        """On a cluster, whether each order is on legal hold, read now (its hash is in
+        another slot than the catalog's); on one Redis nothing (the step reads it)."""
+        if not self.cluster or not order_ids:
+            return {}
+        ids = sorted(order_ids)
+        held = await self._pipelined(
+            [("hget", self._order_key(order_id), "legal_hold") for order_id in ids])
+        return {order_id: _text(h) == "1" if h else False for order_id, h in zip(
+            ids, held, strict=True)}
+
+    async def _pipelined(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
+        """``commands`` (name, *args) in one round trip, not atomic (keys of any slot)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for name, *command_args in commands:
+                getattr(pipe, name)(*command_args)
+            return list(await pipe.execute())
 
     async def record_deletion(self, recording_id: str, started_at: float, reason: str,
                               by: str, now: float) -> None:
@@ -282,17 +329,20 @@ class RedisCatalog:
         offset = 0
         while True:
             raw = await self._facts(keys=[self.index],
-                                    args=[self.prefix, repr(ended_by), offset, batch])
-            count, rows, orders = json.loads(raw)
+                                    args=[self._base, repr(ended_by), offset, batch])
+            count, rows = json.loads(raw)
             if not count:
                 return
             offset += count
             facts = [RetentionFacts(rid, float(ended), category, queue, order or None,
                                     hold == "1")
                      for rid, ended, category, queue, order, hold in (rows or [])]
+            order_ids = sorted({f.work_order_id for f in facts if f.work_order_id})
+            replies = await self._pipelined(
+                [("hmget", self._order_key(o), *ORDER_FIELDS) for o in order_ids])
             standings = {}
-            for order_id, fields in (orders or {}).items():
-                standing = order_standing(fields) if fields else None
+            for order_id, fields in zip(order_ids, replies, strict=True):
+                standing = order_standing(fields)
                 if standing is not None:
                     standings[order_id] = standing
             yield RetentionBatch(facts, standings)

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from hotline.redisclient import is_cluster_client
 from privacy.keys import KeyRing
 from recordings.alarms import StreamAlarms
 from recordings.catalog import RedisCatalog
@@ -56,7 +57,7 @@ def build_recordings(
     audit: AuditRecorder, teams: Callable[[str], str | None],
     members: Callable[[str], Sequence[str]], clock: Callable[[], float],
 ) -> Recordings:
-    catalog = RedisCatalog(redis, prefix)
+    catalog = RedisCatalog(redis, prefix, cluster=is_cluster_client(redis))
     storage = storage_of(config, spool_dir)
     vault = vault_source(key_file)
     pipeline = Pipeline(
