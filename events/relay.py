@@ -11,6 +11,11 @@ Delivery is at least once: the copy is written before the acknowledgement, so a 
 between the two leaves the entry pending in the consumer group ``relay``; after ``claim_s`` any
 relay (another instance, or this one restarted) claims it with XAUTOCLAIM and copies it again.
 A consumer that must not count an event twice keeps the ``outbox_id`` values it has seen.
+
+One relay at a time drains an outbox, so its entries reach the stream in their order: each
+round renews a lease (``<outbox>:relay``, the holder's name, expiring after ``claim_s``) in
+the outbox's slot, and a relay that does not hold it skips that outbox. A dead holder's lease
+runs out, and the next relay to take it first claims the entries the dead one had read.
 Order is kept within one outbox (one slot), not across outboxes.
 
 Which outboxes exist is known by the features that write them: each contributes its hash tags
@@ -30,6 +35,15 @@ __all__ = ["GROUP", "OutboxRelay", "OutboxTags"]
 
 #: The consumer group every relay reads the outboxes through.
 GROUP = "relay"
+
+# KEYS: the lease; ARGV: this relay's name, the lease's lifetime (ms). 1: held (taken or
+# renewed), 0: another relay holds it.
+_LEASE = """
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[1] then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+return 1
+"""
 
 
 class OutboxTags:
@@ -82,6 +96,7 @@ class OutboxRelay:
         self.batch = batch
         self.maxlen = maxlen
         self._grouped: set[str] = set()  # outboxes whose group this relay made sure of
+        self._lease = redis.register_script(_LEASE)
 
     async def run_once(self) -> int:
         """One round over every outbox: entries pending longer than ``claim_s`` (a dead
@@ -93,6 +108,9 @@ class OutboxRelay:
 
     async def _drain(self, tag: str) -> int:
         outbox = outbox_key(tag, self.prefix)
+        lease = [self.consumer, max(1, self.claim_ms)]
+        if not await self._lease(keys=[f"{outbox}:relay"], args=lease):
+            return 0
         await self._ensure_group(outbox)
         copied = 0
         claimed = await self.redis.xautoclaim(

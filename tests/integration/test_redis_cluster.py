@@ -96,24 +96,25 @@ async def test_the_relay_moves_each_outbox_entry_once(redis_cluster, prefix) -> 
 
 @on_asyncio
 async def test_a_dead_relays_entries_are_copied_again_by_another(redis_cluster, prefix) -> None:
-    """A relay that read an entry and copied it but died before acknowledging leaves it
-    pending; a live relay leaves it alone while it is younger than ``claim_s``, then claims
-    and copies it again: the stream holds it twice with the same ``outbox_id`` (at least
-    once), and the outbox is emptied."""
+    """A relay holding an outbox's lease read an entry and copied it, then died before
+    acknowledging: another relay skips the outbox while the lease lasts; once it has run out
+    the other takes it, claims the pending entry and copies it again: the stream holds it
+    twice with the same ``outbox_id`` (at least once), and the outbox is emptied."""
     redis = client(redis_cluster)
     outbox = events.outbox_key("rt", prefix)
     await redis.xadd(outbox, events.event_fields("CONNECT", T0, call_id="c1"))
-    dead = OutboxRelay(redis, ["rt"], consumer="hotline-1", prefix=prefix)
+    dead = OutboxRelay(redis, ["rt"], consumer="hotline-1", prefix=prefix, claim_s=60)
+    assert await dead._lease(keys=[f"{outbox}:relay"], args=["hotline-1", 60_000])
     await dead._ensure_group(outbox)
     ((_key, entries),) = await redis.xreadgroup(GROUP, "hotline-1", {outbox: ">"})
     ((entry_id, fields),) = entries
     await redis.xadd(events.stream_key(prefix),
                      {**fields, b"outbox_id": f"rt/{entry_id.decode()}".encode()})
     # hotline-1 dies here, before XACK.
-    patient = OutboxRelay(redis, ["rt"], consumer="hotline-2", prefix=prefix, claim_s=60)
-    assert await patient.run_once() == 0
-    eager = OutboxRelay(redis, ["rt"], consumer="hotline-2", prefix=prefix, claim_s=0)
-    assert await eager.run_once() == 1
+    other = OutboxRelay(redis, ["rt"], consumer="hotline-2", prefix=prefix, claim_s=0.001)
+    assert await other.run_once() == 0  # the lease is hotline-1's
+    await redis.delete(f"{outbox}:relay")  # ... until it runs out
+    assert await other.run_once() == 1
     rows = decoded(await redis.xrange(events.stream_key(prefix)))
     assert [(r["kind"], r["outbox_id"]) for r in rows] == [
         ("CONNECT", f"rt/{entry_id.decode()}")] * 2

@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from events import event_fields, events_key_for, outbox_key, stream_key
+from events.relay import OutboxTags
 from workorders.store import WORK_ORDER_KINDS
 
 T0 = datetime(2026, 3, 2, 9, 30, 0, 250000, tzinfo=UTC).timestamp()
@@ -70,3 +71,15 @@ def test_events_key_for_is_the_stream_on_one_redis_and_the_outbox_on_a_cluster()
     assert events_key_for("rt", cluster=False) == stream_key() == "hotline:events"
     assert events_key_for("rt", cluster=True) == "hotline:outbox:{rt}"
     assert events_key_for("wo0", cluster=True, prefix="p:") == "p:outbox:{wo0}"
+
+
+def test_outbox_tags_are_the_fixed_ones_then_the_sources_each_once() -> None:
+    """The relay drains every tag a feature contributed, once, in the order first given; a
+    source is asked again each time (work-order buckets follow the config)."""
+    buckets = [2]
+    tags = OutboxTags("rt")
+    tags.add_source(lambda: [f"wo{b}" for b in range(buckets[0])])
+    tags.add("rt", "audit")
+    assert tags() == ["rt", "audit", "wo0", "wo1"]
+    buckets[0] = 3
+    assert tags() == ["rt", "audit", "wo0", "wo1", "wo2"]
