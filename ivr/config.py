@@ -128,9 +128,7 @@ class SentinelSettings(_Section):
     @field_validator("hosts")
     @classmethod
     def _host_and_port(cls, hosts: list[str]) -> list[str]:
-        for host in hosts:
-            _address(host)
-        return hosts
+        return _addresses_valid(hosts)
 
     def addresses(self) -> list[tuple[str, int]]:
         """The sentinels as (host, port), in the order given."""
@@ -143,6 +141,13 @@ class SentinelSettings(_Section):
             environ.get(self.password_env or "") or None,
             environ.get(self.sentinel_password_env or "") or None,
         )
+
+
+def _addresses_valid(entries: list[str]) -> list[str]:
+    """``entries`` unchanged if each is ``host:port``; ValueError naming the first that is not."""
+    for entry in entries:
+        _address(entry)
+    return entries
 
 
 def _address(text: str) -> tuple[str, int]:
@@ -170,9 +175,7 @@ class ClusterSettings(_Section):
     @field_validator("nodes")
     @classmethod
     def _host_and_port(cls, nodes: list[str]) -> list[str]:
-        for node in nodes:
-            _address(node)
-        return nodes
+        return _addresses_valid(nodes)
 
     def addresses(self) -> list[tuple[str, int]]:
         """The nodes as (host, port), in the order given."""

@@ -4,14 +4,16 @@ the asyncio client opens no socket (redis-py's cluster client connects on first 
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 import redis.asyncio.cluster as aiocluster
+from test_redis_sentinel_config import _problems, _with_redis_section, config_dir
 
 from hotline.redisclient import async_redis, describe, is_cluster
-from ivr.config import DEFAULT_CONFIG_DIR, ConfigError, RedisSettings, load_config
+from ivr.config import RedisSettings, load_config
+
+__all__ = ["config_dir"]  # the fixture, shared with the sentinel form's tests
 
 CLUSTER_YAML = """redis:
   key_prefix: "hotline:"
@@ -19,27 +21,6 @@ CLUSTER_YAML = """redis:
     nodes: ["10.0.0.1:7001", "10.0.0.2:7002", "[fd00::3]:7003"]
     password_env: HOTLINE_REDIS_PASSWORD
 """
-
-
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "config"
-    shutil.copytree(DEFAULT_CONFIG_DIR, target)
-    return target
-
-
-def _with_redis_section(config_dir: Path, section: str) -> None:
-    path = config_dir / "service.yaml"
-    text = path.read_text()
-    shipped = 'redis:\n  url: redis://127.0.0.1:6379/0\n  key_prefix: "hotline:"\n'
-    assert shipped in text
-    path.write_text(text.replace(shipped, section))
-
-
-def _problems(config_dir: Path) -> list[str]:
-    with pytest.raises(ConfigError) as caught:
-        load_config(config_dir, environ={})
-    return caught.value.problems
 
 
 def test_cluster_form_loads_with_its_nodes_in_order(config_dir: Path) -> None:
