@@ -25,10 +25,34 @@ from ivr.aio import deferred
 from ivr.config import RedisSettings, load_config
 from ivr.flows.hotline import HotlineFlow
 from ivr.testing import FakeAsterisk, on_asyncio
-from routing.live import LiveRouter
-from routing.testing import only_available
+from routing.live import HEARTBEAT_TTL_S, OFFER_GRACE_S, CallRequest, LiveRouter
+from routing.testing import only_available, shipped_config
 from testbed.redis import RedisCluster
 from workorders.testing import InMemoryWorkOrders
+
+
+def callback_config() -> Any:
+    """The shipped routing config with callbacks offered in every queue."""
+    def change(files: dict[str, Any]) -> None:
+        for queue in files["queues"]["queues"].values():
+            queue["callback"] = {"attempts": 2, "retry_delay_s": 60.0}
+
+    return shipped_config(change)
+
+
+class GoneChannels:
+    """Asterisk as the sweep sees it after the instance died: no channel of its calls left;
+    callbacks originated are recorded."""
+
+    def __init__(self) -> None:
+        self.originated: list[str] = []
+
+    async def originate_callback(self, call_id: str, endpoint: str, number: str,
+                                 ring_timeout_s: float) -> None:
+        self.originated.append(call_id)
+
+    async def channel_exists(self, call_id: str) -> bool:
+        return False
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 CALL = "1700000000.21"
@@ -176,3 +200,44 @@ async def test_a_call_is_routed_on_the_cluster_and_its_events_relayed(
     assert kinds[:2] == ["ENTERQUEUE", "CONNECT"] and kinds.count("CONNECT") == 1
     assert len({r["outbox_id"] for r in rows}) == len(rows)
     await deferred(redis.aclose())
+
+
+@on_asyncio
+async def test_callbacks_and_the_sweep_run_on_the_cluster(redis_cluster, prefix) -> None:
+    """Callbacks (virtual hold) and the sweep of a dead instance's calls run their scripts in
+    the ``{rt}`` slot of the cluster: a callback is offered and originated once; after its
+    instance died the sweep releases the offer nobody followed up (the agent paused
+    ``missed``), removes the waiting call whose channel is gone and keeps the callback; their
+    events come through the relay."""
+    now = [T0]
+
+    def router(instance: str, telephony: Any) -> LiveRouter:
+        return LiveRouter(client(redis_cluster), lambda: callback_config(), instance=instance,
+                          prefix=prefix, clock=lambda: now[0], telephony=telephony,
+                          cluster=True)
+
+    phone = GoneChannels()
+    dead, alive = router("hotline-1", phone), router("hotline-2", GoneChannels())
+    await only_available(dead, "agent103")
+    await dead.dispatch()  # heartbeat of the soon-dead instance
+    await dead.enqueue(CallRequest("c1", "fault", "normal", "5550199", T0))
+    assert await dead.request_callback("c1", "5550199")
+    await dead.enqueue(CallRequest("c2", "fault", "normal", "5550100", T0 + 1))
+    await dead.dispatch()
+    assert (await dead.callback_offer("c1")).agent_id == "agent103"
+    assert phone.originated == ["c1"]
+    await alive.redis.delete(alive._k("instance", "hotline-1"))  # its heartbeat expired
+    now[0] += max(HEARTBEAT_TTL_S, 15 + OFFER_GRACE_S) + 1
+    await alive.sweep()
+    await alive.sweep()
+    agent = await alive.agents()
+    assert (agent["agent103"]["status"], agent["agent103"]["pause_reason"]) == ("paused", "missed")
+
+    relay = OutboxRelay(alive.redis, ["rt"], consumer="hotline-2", prefix=prefix)
+    await relay.run_once()
+    kinds = [(r["kind"], r.get("call_id"))
+             for r in decoded(await alive.redis.xrange(events.stream_key(prefix)))]
+    assert ("CALLBACKREQUEST", "c1") in kinds and ("RINGNOANSWER", "c1") in kinds
+    assert ("EXITORPHANED", "c2") in kinds and ("EXITORPHANED", "c1") not in kinds
+    for r in (dead, alive):
+        await r.redis.aclose()
