@@ -41,12 +41,12 @@ def unknown(name: str, cfg: Any) -> str | None:
 
 
 async def run(args: argparse.Namespace, cfg: Any) -> int:
-    from hotline.redisclient import async_redis
+    from hotline.redisclient import async_redis, is_cluster_client
     from webhooks.deadletter import DeadLetters
 
     service = cfg.service
     redis = async_redis(service.redis, socket_timeout=5, socket_connect_timeout=5)
-    letters = DeadLetters(redis, service.redis.key_prefix)
+    letters = DeadLetters(redis, service.redis.key_prefix, cluster=is_cluster_client(redis))
     try:
         if args.webhooks_command == "dead":
             for letter in await letters.read(args.name, args.count or 100):

@@ -10,6 +10,10 @@ Keys (prefix ``hotline:``):
                                     webhook's deliverer takes them before new events
 ==================================  ==========================================================
 
+On a Redis Cluster both names end in the hash tag ``{<name>}`` (``webhooks:dead:{crm}``), so
+the two lists of one webhook share a slot and the re-drive's LMOVE stays one atomic step; one
+Redis keeps the untagged names it always had.
+
 Re-drive (``ivr webhooks redrive <name>``) moves letters from the dead list to the re-drive
 list, one atomic LMOVE each. The deliverer delivers the head of the re-drive list (retries
 and all) and only then removes it (LREM of that very letter), so a restart in between
@@ -66,15 +70,19 @@ class DeadLetter:
 class DeadLetters:
     """The dead-letter and re-drive lists of every webhook (``redis.asyncio``)."""
 
-    def __init__(self, redis: Redis, prefix: str = "hotline:") -> None:
+    def __init__(self, redis: Redis, prefix: str = "hotline:", *, cluster: bool = False) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.cluster = cluster
+
+    def _name(self, webhook: str) -> str:
+        return f"{{{webhook}}}" if self.cluster else webhook
 
     def dead_key(self, webhook: str) -> str:
-        return f"{self.prefix}webhooks:dead:{webhook}"
+        return f"{self.prefix}webhooks:dead:{self._name(webhook)}"
 
     def redrive_key(self, webhook: str) -> str:
-        return f"{self.prefix}webhooks:redrive:{webhook}"
+        return f"{self.prefix}webhooks:redrive:{self._name(webhook)}"
 
     async def add(self, letter: DeadLetter) -> None:
         await self.redis.rpush(self.dead_key(letter.webhook), letter.to_json())

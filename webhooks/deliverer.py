@@ -37,6 +37,7 @@ from twisted.internet import defer, task
 from twisted.internet.interfaces import IReactorTime
 
 from events.consumer import ConsumerGroup, Entry
+from hotline.redisclient import is_cluster_client
 from ivr.aio import deferred
 from webhooks.deadletter import DeadLetter, DeadLetters
 from webhooks.delivery import Delivery, FailureLog, TreqPoster
@@ -235,7 +236,7 @@ class Webhooks:
         if config is None or not config.webhooks:
             return None
         poster = TreqPoster(reactor)
-        letters = DeadLetters(redis, prefix)
+        letters = DeadLetters(redis, prefix, cluster=is_cluster_client(redis))
         deliverers = []
         for name, hook in config.webhooks.items():
             group = ConsumerGroup(

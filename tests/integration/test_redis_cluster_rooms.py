@@ -117,3 +117,27 @@ async def test_the_recordings_catalog_stores_holds_and_erases_on_a_cluster(
     assert [m.recording_id for m in await catalog.newest()] == ["r1"]
     assert sorted(d["recording_id"] for d in await catalog.deletions()) == ["r2", "r3"]
     await redis.aclose()
+
+
+@on_asyncio
+async def test_webhook_dead_letters_are_redriven_on_a_cluster(redis_cluster, prefix) -> None:
+    """A webhook's dead list and re-drive list share the webhook's hash tag on a cluster, so
+    ``ivr webhooks redrive`` (one LMOVE per letter) works there; one Redis keeps its names."""
+    from events.consumer import Entry
+    from webhooks.deadletter import DeadLetter, DeadLetters
+
+    redis = client(redis_cluster)
+    letters = DeadLetters(redis, prefix, cluster=True)
+    assert letters.dead_key("crm") == f"{prefix}webhooks:dead:{{crm}}"
+    assert DeadLetters(redis, prefix).dead_key("crm") == f"{prefix}webhooks:dead:crm"
+    for n in range(3):
+        await letters.add(DeadLetter.of("crm", Entry(f"1-{n}", {"kind": "WOCREATE"}),
+                                        "HTTP 500", 5, T0 + n))
+    assert await letters.redrive("crm") == 3
+    head = await letters.next_redriven("crm")
+    assert head is not None and head[1].id == "1-0"
+    await letters.redriven("crm", head[0])
+    assert [letter.id for letter in await letters.read("crm")] == []
+    second = await letters.next_redriven("crm")
+    assert second is not None and second[1].id == "1-1"
+    await redis.aclose()
