@@ -26,14 +26,18 @@ from ivr.speech.whisper import (
 class FakeWhisperModel:
     """Stands in for the CTranslate2 decoder: records what it was asked to decode."""
 
-    def __init__(self, text: str = " Is there an outage?", no_speech_prob: float = 0.01) -> None:
+    def __init__(
+        self, text: str = " Is there an outage?", no_speech_prob: float = 0.01,
+        avg_logprob: float = -0.1,
+    ) -> None:
         self.text = text
         self.no_speech_prob = no_speech_prob
+        self.avg_logprob = avg_logprob
         self.calls: list[tuple[np.ndarray, dict[str, Any]]] = []
 
     def decode(self, audio: np.ndarray, **options: Any) -> Decoded:
         self.calls.append((audio, options))
-        return Decoded(self.text.strip(), -0.1, self.no_speech_prob)
+        return Decoded(self.text.strip(), self.avg_logprob, self.no_speech_prob)
 
 
 def test_whisper_is_a_config_choice_with_a_packaged_model_by_default() -> None:
@@ -145,3 +149,18 @@ def test_full_window_is_a_config_choice_off_by_default() -> None:
     """``speech.whisper_full_window`` validates and is off: the short window is shipped."""
     assert SpeechEngineConfig(engine="whisper").whisper_full_window is False
     assert SpeechEngineConfig(engine="whisper", whisper_full_window=True).whisper_full_window
+
+
+def test_a_fluent_sentence_the_model_doubts_is_no_speech() -> None:
+    """A cough heard as "I'm not going to be able to do that" (no-speech probability 0.4,
+    every word unsure) is no speech; a clear request with the same no-speech probability,
+    or an unsure one the model thinks is speech, is still heard."""
+
+    def text(model: FakeWhisperModel) -> str:
+        rec = WhisperEngine(model, "tiny.en", prompt=None).recognizer()
+        rec.accept(b"\1\0" * 1600)
+        return rec.final().text
+
+    assert text(FakeWhisperModel(" I'm not going to be able to do that.", 0.4, -1.6)) == ""
+    assert text(FakeWhisperModel(" Is there an outage?", 0.4, -0.3)) == "is there an outage"
+    assert text(FakeWhisperModel(" Is there an outage?", 0.1, -1.6)) == "is there an outage"
