@@ -34,6 +34,8 @@ from ivr.speech.pool import SpeechPool  # noqa: E402
 from ivr.speech.schema import DEFAULT_INTENTS, IntentsConfig, load_intents  # noqa: E402
 from ivr.speech.testing import stream_call  # noqa: E402
 
+CALLS_PER_LISTENER = 1_000_000
+
 
 class Listener:
     """The production path from caller audio to category, on a virtual clock: the
@@ -44,9 +46,12 @@ class Listener:
         self.engine = load_engine(intents)
         self.classifier = IntentClassifier(intents)
         self.clock = Clock()
+        # Every call stays "connected" here (a StringTransport is never lost), so the
+        # server's cap on open connections (256) would refuse the 257th call: an evaluation
+        # of thousands of calls needs room for all of them.
         self.server = AudioSocketServer(
             self.engine, self.classifier, SpeechPool.inline(), self.clock,
-            intents.speech.endpointing,
+            intents.speech.endpointing, max_connections=CALLS_PER_LISTENER,
         )
 
     def hear(self, pcm: bytes) -> dict:

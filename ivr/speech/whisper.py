@@ -16,9 +16,11 @@ model does.
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -31,9 +33,25 @@ from ivr.speech.schema import IntentsConfig
 # probably not speech is dropped.
 MAX_COMPRESSION_RATIO = 2.4
 MAX_NO_SPEECH_PROB = 0.6
+# With the short window a cough or a TV comes out as a fluent sentence ("I'm not going to
+# be able to do that") the model is unsure of: no-speech probability 0.2-0.57, mean token
+# log probability -1.03 to -2.2 on the 14 that became requests of 120 non-speech calls,
+# while 65 of the 66 speech calls it got right on hard lines were outside that corner
+# (docs/speech-conditions.md). Whisper's reference decoder has the same two-sided rule.
+DOUBTFUL_NO_SPEECH_PROB = 0.2
+DOUBTFUL_LOGPROB = -1.0
 # How many of the most weighted keywords go into the prompt (Whisper's prompt is at most 224
 # tokens; a short list of words steers as well as a long one).
 PROMPT_WORDS = 60
+# Whisper's window: 30 s of 10 ms mel frames; the decoder's longest sequence.
+WINDOW_FRAMES = 3000
+MAX_LENGTH = 448
+# The encoder's input when it sees only the utterance: the utterance, 1 s of silence after
+# it, and no less than 10 s in all (with 5 s the decoder looped ("I'm, I'm, ...") on noisy
+# lines and lost 8 of 96 calls; see docs/speech-conditions.md).
+PAD_FRAMES = 100
+MIN_WINDOW_FRAMES = 1000
+TOKENS_PER_SECOND = 8
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|\d+")
 _NUMBERS = {
     "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six",
@@ -57,25 +75,115 @@ def plain_words(text: str) -> str:
     return " ".join(_NUMBERS.get(w, w) for w in _WORD.findall(text.lower()))
 
 
+@dataclass(frozen=True)
+class Decoded:
+    """One decoding of one utterance, before the hallucination guards."""
+
+    text: str
+    avg_logprob: float  # mean log probability per token, the end token included
+    no_speech_prob: float
+
+
+class WhisperDecoder(Protocol):
+    """The model behind :class:`WhisperEngine`: 16 kHz audio in, one greedy decoding out."""
+
+    def decode(
+        self, audio: np.ndarray, *, frames: int, prompt: str | None, max_new_tokens: int,
+        language: str,
+    ) -> Decoded:
+        """Decode ``audio`` with the encoder fed ``frames`` mel frames (10 ms each: the
+        audio, then silence), the decoder started from ``prompt``."""
+
+
+class CTranslate2Whisper:
+    """faster-whisper's loaded model, driven directly: its ``transcribe`` always pads the
+    encoder's input to 30 s, CTranslate2 itself takes any length up to that."""
+
+    def __init__(self, model: Any) -> None:
+        from faster_whisper.tokenizer import Tokenizer  # type: ignore[import-untyped]  # no stubs
+
+        self._model = model
+        self._tokenizer = Tokenizer(
+            model.hf_tokenizer, model.model.is_multilingual, task="transcribe", language="en"
+        )
+        self._prompts: dict[str | None, list[int]] = {}
+
+    def _start(self, prompt: str | None) -> list[int]:
+        """The decoder's first tokens: the prompt (cached: the same every call), then
+        "transcribe, no timestamps"."""
+        cached = self._prompts.get(prompt)
+        if cached is None:
+            tokenizer = self._tokenizer
+            cached = []
+            if prompt:
+                words = tokenizer.encode(" " + prompt.strip())[-(MAX_LENGTH // 2 - 1) :]
+                cached = [tokenizer.sot_prev, *words]
+            cached += [*tokenizer.sot_sequence, tokenizer.no_timestamps]
+            self._prompts[prompt] = cached
+        return cached
+
+    def decode(
+        self, audio: np.ndarray, *, frames: int, prompt: str | None, max_new_tokens: int,
+        language: str,
+    ) -> Decoded:
+        import ctranslate2  # type: ignore[import-untyped]  # no stubs
+
+        assert language == "en", "the tokenizer is built for English"
+        mel = self._model.feature_extractor(audio, padding=0)
+        window = np.zeros((mel.shape[0], frames), dtype=np.float32)
+        used = min(frames, mel.shape[1])
+        window[:, :used] = mel[:, :used]
+        encoded = self._model.model.encode(ctranslate2.StorageView.from_array(window[None]))
+        start = self._start(prompt)
+        result = self._model.model.generate(
+            encoded, [start], beam_size=1,
+            max_length=min(MAX_LENGTH, len(start) + max_new_tokens),
+            return_scores=True, return_no_speech_prob=True, suppress_blank=True,
+        )[0]
+        ids = result.sequences_ids[0]
+        # CTranslate2's score is the sum of the tokens' log probabilities (length penalty 1).
+        return Decoded(
+            self._tokenizer.decode(ids).strip(),
+            float(result.scores[0]) * len(ids) / (len(ids) + 1),
+            float(result.no_speech_prob),
+        )
+
+
 class WhisperEngine:
-    """One CTranslate2 Whisper model per process; ``workers`` decodings can run at once."""
+    """One CTranslate2 Whisper model per process; ``workers`` decodings can run at once.
+
+    The encoder sees the utterance and the silence after it, 10 s in all for a short
+    request, not Whisper's 30-second window: CTranslate2 takes shorter input, and the
+    encoder's cost grows with it (567 ms of CPU for 30 s, 109 ms for 10 s, measured here).
+    ``full_window`` pads to 30 s as Whisper was trained (both measured side by side in
+    docs/speech-conditions.md).
+    """
 
     name = "whisper"
+    language = "en"
 
-    def __init__(self, model: Any, model_name: str, prompt: str | None) -> None:
+    def __init__(
+        self, model: WhisperDecoder, model_name: str, prompt: str | None,
+        full_window: bool = False,
+    ) -> None:
         self._model = model
         self.model = model_name
         self.prompt = prompt
+        self.full_window = full_window
 
     @classmethod
     def load(
-        cls, model_dir: Path, prompt: str | None = None, workers: int = 1
+        cls,
+        model_dir: Path,
+        prompt: str | None = None,
+        workers: int = 1,
+        full_window: bool = False,
     ) -> WhisperEngine:
         """Load the model at ``model_dir`` (a CTranslate2 Whisper directory)."""
         if not (Path(model_dir) / "model.bin").exists():
             raise EngineLoadError(f"{model_dir} is not a CTranslate2 Whisper model (no model.bin)")
         try:
-            from faster_whisper import WhisperModel
+            from faster_whisper import WhisperModel  # type: ignore[import-untyped]  # no stubs
         except ImportError as exc:
             raise EngineLoadError(
                 f"faster-whisper is not installed (pip install '.[whisper]'): {exc}"
@@ -87,10 +195,11 @@ class WhisperEngine:
                 str(model_dir), device="cpu", compute_type="int8",
                 cpu_threads=1, num_workers=max(1, workers),
             )
+            decoder = CTranslate2Whisper(model)
         except Exception as exc:
             raise EngineLoadError(f"faster-whisper could not load {model_dir}: {exc}") from exc
         name = model_dir.parent.name if model_dir.name == "model" else model_dir.name
-        return cls(model, name, prompt)
+        return cls(decoder, name, prompt, full_window)
 
     def recognizer(
         self, rate: int = 8000, phrases: Sequence[str] | None = None
@@ -103,20 +212,55 @@ class WhisperEngine:
 
     def transcribe(self, audio: np.ndarray, prompt: str | None) -> tuple[str, float]:
         """Text and confidence (mean token probability) of 16 kHz float audio."""
-        segments, _info = self._model.transcribe(
-            audio, language="en", beam_size=1, temperature=0.0, initial_prompt=prompt,
-            condition_on_previous_text=False, without_timestamps=True, vad_filter=False,
+        decoded = self._model.decode(
+            audio,
+            frames=encoder_frames(mel_frames(len(audio)), self.full_window),
+            prompt=prompt,
+            max_new_tokens=max_new_tokens(len(audio) / MODEL_RATE),
+            language=self.language,
         )
-        kept = [
-            s for s in segments
-            if s.compression_ratio <= MAX_COMPRESSION_RATIO
-            and s.no_speech_prob <= MAX_NO_SPEECH_PROB
-        ]
-        text = " ".join(s.text.strip() for s in kept).strip()
-        if not kept or not text:
+        if not decoded.text or not heard(decoded):
             return "", 0.0
-        confidence = float(np.exp(np.mean([s.avg_logprob for s in kept])))
-        return text, confidence
+        return decoded.text, float(np.exp(decoded.avg_logprob))
+
+
+def mel_frames(samples: int) -> int:
+    """10 ms mel frames of ``samples`` at 16 kHz."""
+    return samples // (MODEL_RATE // 100)
+
+
+def encoder_frames(mel_frames: int, full_window: bool) -> int:
+    """How many 10 ms mel frames the encoder gets: the utterance and a second after it, at
+    least :data:`MIN_WINDOW_FRAMES`; or Whisper's 30-second window."""
+    if full_window:
+        return WINDOW_FRAMES
+    return min(WINDOW_FRAMES, max(MIN_WINDOW_FRAMES, mel_frames + PAD_FRAMES))
+
+
+def max_new_tokens(seconds: float) -> int:
+    """A bound on the words of an utterance: a fast talker says about four tokens a second;
+    a decoder that loops ("help help help ...") stops here instead of at 448 tokens."""
+    return int(TOKENS_PER_SECOND * seconds) + 16
+
+
+def heard(decoded: Decoded) -> bool:
+    """Whether a decoding is speech: not a loop, not likely silence, and not the doubtful
+    corner where the model half thinks there is no speech and is unsure of every word."""
+    doubtful = (
+        decoded.no_speech_prob > DOUBTFUL_NO_SPEECH_PROB
+        and decoded.avg_logprob < DOUBTFUL_LOGPROB
+    )
+    return (
+        compression_ratio(decoded.text) <= MAX_COMPRESSION_RATIO
+        and decoded.no_speech_prob <= MAX_NO_SPEECH_PROB
+        and not doubtful
+    )
+
+
+def compression_ratio(text: str) -> float:
+    """How well the text compresses: above 2.4 it is a loop, not a sentence."""
+    raw = text.encode("utf-8")
+    return len(raw) / len(zlib.compress(raw))
 
 
 class WhisperRecognizer:

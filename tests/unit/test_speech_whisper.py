@@ -3,7 +3,6 @@ a recognizer hands the whole utterance to the model once, at the end."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -12,27 +11,33 @@ import pytest
 
 from ivr.speech.engines import EngineLoadError, load_engine
 from ivr.speech.schema import SpeechEngineConfig, load_intents
-from ivr.speech.whisper import WhisperEngine, domain_prompt, plain_words
-
-
-@dataclass
-class Segment:
-    text: str
-    avg_logprob: float
-    compression_ratio: float = 1.2
-    no_speech_prob: float = 0.01
+from ivr.speech.whisper import (
+    MIN_WINDOW_FRAMES,
+    WINDOW_FRAMES,
+    Decoded,
+    WhisperEngine,
+    domain_prompt,
+    encoder_frames,
+    max_new_tokens,
+    plain_words,
+)
 
 
 class FakeWhisperModel:
-    """Stands in for faster_whisper.WhisperModel: records what it was asked to transcribe."""
+    """Stands in for the CTranslate2 decoder: records what it was asked to decode."""
 
-    def __init__(self, text: str = " Is there an outage?") -> None:
+    def __init__(
+        self, text: str = " Is there an outage?", no_speech_prob: float = 0.01,
+        avg_logprob: float = -0.1,
+    ) -> None:
         self.text = text
+        self.no_speech_prob = no_speech_prob
+        self.avg_logprob = avg_logprob
         self.calls: list[tuple[np.ndarray, dict[str, Any]]] = []
 
-    def transcribe(self, audio: np.ndarray, **options: Any) -> tuple[list[Segment], object]:
+    def decode(self, audio: np.ndarray, **options: Any) -> Decoded:
         self.calls.append((audio, options))
-        return [Segment(self.text, -0.1)] if self.text else [], None
+        return Decoded(self.text.strip(), self.avg_logprob, self.no_speech_prob)
 
 
 def test_whisper_is_a_config_choice_with_a_packaged_model_by_default() -> None:
@@ -90,7 +95,7 @@ def test_recognizer_decodes_the_whole_utterance_once_at_the_end() -> None:
     assert 0.8 < transcript.confidence <= 1.0
     (audio, options), = model.calls
     assert audio.dtype == np.float32 and len(audio) == 16000
-    assert options["initial_prompt"] == "Phone hotline: outage."
+    assert options["prompt"] == "Phone hotline: outage."
     assert options["language"] == "en"
 
 
@@ -106,16 +111,56 @@ def test_nothing_heard_is_an_empty_transcript() -> None:
 
 
 def test_hallucinated_loops_and_likely_non_speech_are_dropped() -> None:
-    """A segment that is a repetition loop (compresses too well) or that the model itself
+    """A decoding that is a repetition loop (compresses too well) or that the model itself
     rates as probably not speech is no words: a TV in the room is not a request."""
+    for model in (
+        FakeWhisperModel(" no no no no no no no no no no no no no no no no"),
+        FakeWhisperModel(" thank you", no_speech_prob=0.9),
+    ):
+        rec = WhisperEngine(model, "tiny.en", prompt=None).recognizer()
+        rec.accept(b"\1\0" * 1600)
+        assert rec.final().text == ""
 
-    class Model(FakeWhisperModel):
-        def transcribe(self, audio: np.ndarray, **options: Any) -> tuple[list[Segment], object]:
-            return [
-                Segment(" no no no no no no no no", -0.2, compression_ratio=9.0),
-                Segment(" thank you", -0.5, no_speech_prob=0.9),
-            ], None
 
-    rec = WhisperEngine(Model(), "tiny.en", prompt=None).recognizer()
-    rec.accept(b"\1\0" * 1600)
-    assert rec.final().text == ""
+def test_the_encoder_sees_the_utterance_not_thirty_seconds() -> None:
+    """A short request is encoded in a 10 s window (a third of the CPU of Whisper's 30 s);
+    a long one in its own length and a second of silence; ``full_window`` always 30 s."""
+    model = FakeWhisperModel()
+    engine = WhisperEngine(model, "tiny.en", prompt=None)
+    engine.transcribe(np.zeros(16000 * 2, dtype=np.float32), None)
+    engine.transcribe(np.zeros(16000 * 12, dtype=np.float32), None)
+    engine.full_window = True
+    engine.transcribe(np.zeros(16000 * 2, dtype=np.float32), None)
+    frames = [options["frames"] for _audio, options in model.calls]
+    assert frames == [MIN_WINDOW_FRAMES, 1300, WINDOW_FRAMES] and MIN_WINDOW_FRAMES == 1000
+    assert encoder_frames(5000, full_window=False) == WINDOW_FRAMES
+
+
+def test_the_decoder_stops_after_a_talker_s_worth_of_words() -> None:
+    """A decoder that loops stops near the words a fast talker can say in the audio, not at
+    Whisper's 448 tokens: the loop costs little of the caller's wait."""
+    model = FakeWhisperModel()
+    WhisperEngine(model, "tiny.en", prompt=None).transcribe(np.zeros(16000 * 3, np.float32), None)
+    ((_audio, options),) = model.calls
+    assert options["max_new_tokens"] == max_new_tokens(3.0) == 40
+
+
+def test_full_window_is_a_config_choice_off_by_default() -> None:
+    """``speech.whisper_full_window`` validates and is off: the short window is shipped."""
+    assert SpeechEngineConfig(engine="whisper").whisper_full_window is False
+    assert SpeechEngineConfig(engine="whisper", whisper_full_window=True).whisper_full_window
+
+
+def test_a_fluent_sentence_the_model_doubts_is_no_speech() -> None:
+    """A cough heard as "I'm not going to be able to do that" (no-speech probability 0.4,
+    every word unsure) is no speech; a clear request with the same no-speech probability,
+    or an unsure one the model thinks is speech, is still heard."""
+
+    def text(model: FakeWhisperModel) -> str:
+        rec = WhisperEngine(model, "tiny.en", prompt=None).recognizer()
+        rec.accept(b"\1\0" * 1600)
+        return rec.final().text
+
+    assert text(FakeWhisperModel(" I'm not going to be able to do that.", 0.4, -1.6)) == ""
+    assert text(FakeWhisperModel(" Is there an outage?", 0.4, -0.3)) == "is there an outage"
+    assert text(FakeWhisperModel(" Is there an outage?", 0.1, -1.6)) == "is there an outage"
