@@ -19,13 +19,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from redis import Redis
 
 from benchmarks.load.faults.campaign import AGENTS, World, run
 from benchmarks.load.faults.ear import Ear
 from benchmarks.load.faults.scenario import FaultResult, table
 from benchmarks.load.faults.scenarios import SCENARIOS
 from testbed.service import CONFIG, HotlineService, config_copy, merge
-from testbed.stack import TESTBED_MASTER_KEY, Stack
+from testbed.stack import Stack, service_environment
 
 # The e2e tests' shorter timers (tests/e2e/conftest.py FAST): ring timeout, no wrap-up.
 FAST: dict[str, Any] = {
@@ -38,30 +39,19 @@ FAST: dict[str, Any] = {
 
 def starter(stack: Stack, root: Path) -> Any:
     """Starts ``ivr serve`` instances on ``stack`` as the e2e ``hotline`` fixture does."""
-    assert stack.redis is not None
-    redis_url = stack.redis.url
-    asterisk = stack.asterisk
+    environment = service_environment(stack.state())
+    redis_url = environment["HOTLINE__REDIS__URL"]
 
     def start(agents: tuple[str, ...] = AGENTS, overrides: dict[str, Any] | None = None,
               instance: str = "hotline-1", agi_port: int = 4573, http_port: int = 8090,
               flush: bool = True) -> HotlineService:
         if flush:
-            import redis
-
-            redis.Redis.from_url(redis_url).flushdb()
+            Redis.from_url(redis_url).flushdb()
         config_dir = config_copy(merge(FAST, overrides or {}))
         table = yaml.safe_load((CONFIG / "agents.yaml").read_text())["agents"]
         (config_dir / "agents.yaml").write_text(yaml.safe_dump(
             {"agents": {name: table[name] for name in agents}}, allow_unicode=True))
-        env = {
-            "HOTLINE__ASTERISK__ROOT": asterisk.chroot or "",
-            "HOTLINE__ASTERISK__SOUNDS_DIR": asterisk.asterisk_sounds_dir,
-            "HOTLINE__ARI__URL": asterisk.ari_url.removesuffix("/ari"),
-            "HOTLINE_ARI_PASSWORD": asterisk.ari_password,
-            "HOTLINE_MASTER_KEY": TESTBED_MASTER_KEY,
-            "HOTLINE__REDIS__URL": redis_url,
-            "HOTLINE__SPOOL_DIR": str(root / f"spool-{instance}"),
-        }
+        env = {**environment, "HOTLINE__SPOOL_DIR": str(root / f"spool-{instance}")}
         service = HotlineService(env, config_dir=config_dir, instance=instance,
                                  agi_port=agi_port, http_port=http_port,
                                  log_path=root / f"{instance}.log")
@@ -87,11 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     with Stack(answer_after=0.3, hold_for=3.0, log_dir=root / "phones") as stack:
         assert stack.redis is not None
         ear = Ear(stack.asterisk).start()
-        start = starter(stack, root)
         try:
             for name in names:
-                world = World(asterisk=stack.asterisk, redis=stack.redis, start=start,
-                              spool_root=root / name, ear=ear)
+                (root / name).mkdir()  # its own spool and logs: nothing left from the last
+                world = World(asterisk=stack.asterisk, redis=stack.redis,
+                              start=starter(stack, root / name), spool_root=root / name,
+                              ear=ear)
                 try:
                     results.append(run(world, SCENARIOS[name], calls=args.calls))
                 finally:

@@ -11,7 +11,6 @@ event stream.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -26,6 +25,7 @@ from testbed.asterisk import Asterisk
 from testbed.checks import events, ledger_problems, wait_for, workorder
 from testbed.redis import RedisServer
 from testbed.service import HotlineService
+from testbed.utterances import spoken
 
 AGENTS = ("agent101", "agent102", "agent103", "agent104")
 # A fault report by key 3 during the welcome; the caller gives up after 45 s at the latest.
@@ -81,18 +81,6 @@ class World:
     @property
     def primary(self) -> HotlineService:
         return self.services[PRIMARY.name]
-
-
-def spoken(asterisk: Asterisk, text: str) -> str:
-    """The sentence as a file Asterisk plays (path without extension), synthesized once."""
-    from ivr.prompts import synthesize_to_wav
-
-    name = "utterance-" + hashlib.sha256(text.encode()).hexdigest()[:16]
-    target = asterisk.sounds_dir / "testcalls" / f"{name}.wav"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        synthesize_to_wav(text, target, rate=8000)
-    return f"{asterisk.asterisk_sounds_dir}/testcalls/{name}"
 
 
 def caller_script(world: World, kind: str) -> str:
