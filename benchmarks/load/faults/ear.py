@@ -87,8 +87,11 @@ class Ear:
         return self
 
     def wait_connected(self, timeout: float) -> None:
+        """Wait for the application's connection; Asterisk does not make the directory its
+        recordings go to (and a fresh run directory has none)."""
         if not self._connected.wait(timeout):
             raise TimeoutError(f"the ARI application {APP} did not connect in {timeout} s")
+        self.recording("x").parent.mkdir(parents=True, exist_ok=True)
 
     def stop(self) -> None:
         if self._socket is not None:
@@ -135,8 +138,10 @@ class Ear:
             self.asterisk.ari("POST", f"/channels/{call_id}-ear/record", params={
                 "name": call_id, "format": "wav", "ifExists": "overwrite"})
             trace.recording_at = time.time()
-        except AsteriskFailed:
-            pass  # the call ended at once (a fault at its start): nothing to hear, no recording
+        except AsteriskFailed as exc:
+            if " 404 " not in str(exc):
+                raise
+            # the call ended at once (a fault at its start): nothing to hear, no recording
         return trace
 
     def recording(self, call_id: str) -> Path:

@@ -86,7 +86,11 @@ def verdict(scenario: Scenario, outcomes: Sequence[CallOutcome], recovery_s: flo
     dead = [o.dead_air_s for o in outcomes if o.dead_air_s is not None]
     longest = max(dead, default=0.0)
     for o in outcomes:
-        if o.dead_air_s is not None and o.dead_air_s > MAX_DEAD_AIR_S and not o.dropped_by_fault:
+        if o.dropped_by_fault:
+            continue
+        if o.dead_air_s is None:
+            problems.append(f"{o.call_id}: nothing recorded of what the caller heard")
+        elif o.dead_air_s > MAX_DEAD_AIR_S:
             problems.append(f"{o.call_id}: {o.dead_air_s:.2f} s of dead air")
     dropped = [o for o in outcomes if o.reached is None and not o.dropped_by_fault]
     problems += [f"{o.call_id}: ended without reaching an agent or the operator"

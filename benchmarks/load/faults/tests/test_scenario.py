@@ -28,20 +28,22 @@ def test_a_clean_run_passes_with_its_figures() -> None:
 
 def test_each_breach_of_the_bar_is_a_problem() -> None:
     """Dead air over 2 s, a call that reached nobody, a lost order, a doubled order, a
-    history that does not match its events, and no recovery each fail the run."""
+    history that does not match its events, a call whose sound was not recorded (unmeasured
+    is not silent) and no recovery each fail the run."""
     result = verdict(SCENARIO, [
         call("long", 2.5),
         call("dropped", reached=None, orders=0, creations=0),
         call("lost", orders=0, creations=0),
         call("doubled", creations=2),
         call("ledger", ledger=("history [] against events ['WOCREATE']",)),
+        call("deaf", dead_air_s=None),
     ], None, (4, 4))
     assert not result.passed
     assert (result.dropped, result.orders_lost, result.orders_doubled) == (1, 1, 1)
     text = " ".join(result.problems)
     for fragment in ("long: 2.50 s", "dropped: ended", "lost: work order lost",
                      "doubled: 1 orders, 2 creations", "ledger: history",
-                     "no new call reached an agent"):
+                     "no new call reached an agent", "deaf: nothing recorded"):
         assert fragment in text
 
 
