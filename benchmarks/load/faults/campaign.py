@@ -24,7 +24,7 @@ from benchmarks.load.faults.scenario import CallOutcome, FaultResult, Scenario, 
 from testbed.asterisk import Asterisk
 from testbed.checks import events, ledger_problems, wait_for, workorder
 from testbed.redis import RedisServer
-from testbed.service import HotlineService
+from testbed.service import HotlineService, merge
 from testbed.utterances import spoken
 
 AGENTS = ("agent101", "agent102", "agent103", "agent104")
@@ -35,15 +35,18 @@ SPOKEN_REQUEST = "Hi, my internet is down and I have no signal since this mornin
 
 @dataclass(frozen=True)
 class Instance:
-    """An ``ivr serve`` instance: its name (and spool directory) and its ports."""
+    """An ``ivr serve`` instance: its name (and spool directory), its ports, and the config
+    that sets the ports it has no option for."""
 
     name: str
     agi_port: int
     http_port: int
+    overrides: dict[str, Any] = field(default_factory=dict)
 
 
 PRIMARY = Instance("hotline-1", 4573, 8090)
-BACKUP = Instance("hotline-2", 4574, 8091)  # the dialplan's HOTLINE_AGI_BACKUP
+# The dialplan's HOTLINE_AGI_BACKUP, with its own AudioSocket port beside the primary's.
+BACKUP = Instance("hotline-2", 4574, 8091, {"service.yaml": {"audiosocket": {"port": 9093}}})
 
 # start(agents=..., overrides=..., instance=..., agi_port=..., http_port=..., flush=...):
 # the e2e ``hotline`` fixture, or the benchmark's own starter (``__main__``).
@@ -71,7 +74,7 @@ class World:
         return self.spool_root / f"spool-{instance}"
 
     def start_service(self, which: Instance, flush: bool) -> HotlineService:
-        overrides = self.scenario.overrides if self.scenario else {}
+        overrides = merge(self.scenario.overrides if self.scenario else {}, which.overrides)
         service = self.start(agents=AGENTS, overrides=overrides, flush=flush,
                              instance=which.name, agi_port=which.agi_port,
                              http_port=which.http_port)
@@ -169,4 +172,5 @@ def _outcome(world: World, trace: CallTrace, scenario: Scenario, injected_at: fl
         call_id=trace.call_id, dead_air_s=None if dead is None else dead.length_s,
         reached=trace.answered_by, dropped_by_fault=dropped_by_fault,
         creations=creations, orders=orders, ledger=tuple(ledger),
+        dead_air_at_s=0.0 if dead is None else dead.start_s,
     )

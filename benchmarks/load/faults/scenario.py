@@ -52,6 +52,7 @@ class CallOutcome:
     creations: int  # WOCREATE events of the call
     orders: int  # work orders filed under the call (by-call index)
     ledger: tuple[str, ...] = ()  # problems of its order's history against the event stream
+    dead_air_at_s: float = 0.0  # where the longest dead air began, from the call's start
 
 
 @dataclass
@@ -91,7 +92,8 @@ def verdict(scenario: Scenario, outcomes: Sequence[CallOutcome], recovery_s: flo
         if o.dead_air_s is None:
             problems.append(f"{o.call_id}: nothing recorded of what the caller heard")
         elif o.dead_air_s > MAX_DEAD_AIR_S:
-            problems.append(f"{o.call_id}: {o.dead_air_s:.2f} s of dead air")
+            problems.append(f"{o.call_id}: {o.dead_air_s:.2f} s of dead air from "
+                            f"{o.dead_air_at_s:.1f} s into the call")
     dropped = [o for o in outcomes if o.reached is None and not o.dropped_by_fault]
     problems += [f"{o.call_id}: ended without reaching an agent or the operator"
                  for o in dropped]
