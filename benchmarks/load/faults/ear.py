@@ -147,7 +147,8 @@ class Ear:
     def recording(self, call_id: str) -> Path:
         return self.asterisk.run_dir / "spool" / "recording" / f"{call_id}.wav"
 
-    def dead_air(self, trace: CallTrace) -> DeadAir | None:
+    def dead_air(self, trace: CallTrace,
+                 caller_turns: tuple[tuple[float, float], ...] = ()) -> DeadAir | None:
         """The longest silence the caller heard before a human answered (or the call ended);
         None without a recording."""
         path = self.recording(trace.call_id)
@@ -157,7 +158,7 @@ class Ear:
         end = trace.answered_at or trace.ended_at
         until = None if end is None else end - trace.placed_at
         return longest_silence(levels, lead_s=trace.recording_at - trace.placed_at,
-                               until_s=until)
+                               until_s=until, caller_turns=caller_turns)
 
     def heard_anything(self, trace: CallTrace) -> bool:
         path = self.recording(trace.call_id)

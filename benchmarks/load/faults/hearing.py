@@ -60,6 +60,7 @@ def longest_silence(
     until_s: float | None = None,
     frame_s: float = FRAME_S,
     silent_rms: float = SILENT_RMS,
+    caller_turns: Sequence[tuple[float, float]] = (),
 ) -> DeadAir:
     """The longest run of silent frames before ``until_s`` (seconds since the call started).
 
@@ -67,6 +68,8 @@ def longest_silence(
     was recorded then, so it counts as silence joined to any silence the recording opens
     with (an honest upper bound on what the caller heard before the first prompt). A
     recording that stops early (the call ended) is cut at its end, not padded.
+    ``caller_turns``: ``(start_s, end_s)`` stretches where the caller speaks; the service
+    rightly stays quiet then (a prompt stops for a barge-in), so they end a silence.
     """
     best = DeadAir(0.0, lead_s)
     run_start, run = 0.0, lead_s
@@ -74,7 +77,7 @@ def longest_silence(
         at = lead_s + index * frame_s
         if until_s is not None and at >= until_s:
             break
-        if level < silent_rms:
+        if level < silent_rms and not any(a <= at < b for a, b in caller_turns):
             if run == 0.0:
                 run_start = at
             run += frame_s

@@ -59,3 +59,12 @@ def test_wav_of_a_call_cut_short_is_read_whatever_its_header_says() -> None:
     header += b"data" + b"\0" * 4
     assert len(header) == 44
     assert wav_levels(header + pcm((0.1, 1000))) == [1000.0] * 5
+
+
+def test_the_callers_own_words_are_not_dead_air() -> None:
+    """While the caller speaks (a barge-in stopped the prompt) the silence they hear is
+    their turn: it splits the silence around it."""
+    levels = frame_levels(pcm((1, 3000), (3, 0), (1, 3000)))
+    assert longest_silence(levels).length_s == 3.0
+    dead = longest_silence(levels, caller_turns=[(1.5, 3.0)])
+    assert (dead.start_s, dead.length_s) == (3.0, 1.0)
