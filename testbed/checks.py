@@ -3,6 +3,7 @@ channels in Asterisk, the event stream and routing state in Redis, work orders o
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable
 from typing import Any
@@ -61,3 +62,21 @@ def workorder(service: HotlineService, call_id: str) -> dict[str, Any] | None:
 def routing_leftovers(db: redis.Redis) -> list[str]:
     """Calls still waiting in the shared queue state (none once every call has ended)."""
     return db.zrange("hotline:{rt}:waiting", 0, -1)
+
+
+def ledger_problems(order: dict[str, Any], stream: list[dict[str, str]]) -> list[str]:
+    """What is wrong between a work order's history and its events on ``hotline:events``:
+    one ``WO<EVENT>`` per history entry, in the same order, no entry twice, a creation first.
+    Empty when nothing is lost and nothing was applied twice."""
+    problems = []
+    kinds = [e["kind"] for e in stream
+             if e["kind"].startswith("WO") and e.get("order_id") == order["id"]]
+    history = order["history"]
+    if [h["event"] for h in history] != [k.removeprefix("WO").lower() for k in kinds]:
+        problems.append(f"history {[h['event'] for h in history]} against events {kinds}")
+    entries = [json.dumps(h, sort_keys=True) for h in history]
+    if len(set(entries)) != len(entries):
+        problems.append(f"a history entry twice: {history}")
+    if not history or history[0]["event"] != "create":
+        problems.append(f"history does not start with its creation: {history}")
+    return problems

@@ -19,6 +19,7 @@ an fsync per write, and it must be on disk before we answer.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -51,8 +52,18 @@ class Spool:
         created = not self.current.exists()
         fd = os.open(self.current, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
         try:
-            os.write(fd, line.encode("ascii"))
-            os.fsync(fd)
+            start = os.lseek(fd, 0, os.SEEK_END)
+            try:
+                data = line.encode("ascii")
+                while data:  # a write may take part of the line (a disk filling up)
+                    data = data[os.write(fd, data):]
+                os.fsync(fd)
+            except OSError:
+                # A full disk can keep part of the line: cut it off, or the next record
+                # would be glued to it and both would be unreadable.
+                with contextlib.suppress(OSError):
+                    os.ftruncate(fd, start)
+                raise
         finally:
             os.close(fd)
         if created:

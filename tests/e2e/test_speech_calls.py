@@ -8,27 +8,15 @@ hotline's domain language model) recognizes it and the classifier sets category 
 
 from __future__ import annotations
 
-import hashlib
 import time
 
 import pytest
 import yaml
 
-from ivr.prompts import synthesize_to_wav
-from testbed.asterisk import Asterisk
 from testbed.checks import call_gone, first_event, wait_for, workorder
+from testbed.utterances import spoken
 
 pytestmark = pytest.mark.e2e
-
-
-def spoken(asterisk: Asterisk, text: str) -> str:
-    """The sentence as a sound file Asterisk can play (path without extension), cached."""
-    name = "utterance-" + hashlib.sha256(text.encode()).hexdigest()[:16]
-    target = asterisk.sounds_dir / "testcalls" / f"{name}.wav"
-    if not target.exists():
-        target.parent.mkdir(parents=True, exist_ok=True)
-        synthesize_to_wav(text, target, rate=8000)
-    return f"{asterisk.asterisk_sounds_dir}/testcalls/{name}"
 
 
 def test_spoken_fault_is_classified_and_routed(hotline, agents, caller, asterisk) -> None:

@@ -229,6 +229,38 @@ async def test_redis_down_spool_then_replay_exactly_once(redis_server, prefix, s
 
 
 @on_asyncio
+async def test_spool_disk_full_while_redis_is_down_holds_the_writes(
+    redis_server, prefix, spool_dir, monkeypatch
+):
+    """Redis down and the spool's disk full: the order is still created (the call goes on)
+    and its changes kept in memory, in order, behind what the disk took; once Redis is back
+    one replay applies them all once."""
+    client = connect(redis_server.url)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER)
+    redis_server.stop()
+    try:
+        first = await store.create_for_call("c-disk", "+8212", "Kim", T0)
+        real_append = Spool.append
+
+        def full(self, record):
+            raise OSError(28, "No space left on device")
+
+        monkeypatch.setattr(Spool, "append", full)
+        held = await store.create_for_call("c-full", "+8213", "Lee", T0 + 1)
+        await store.update(held.id, T0 + 2, "assign", "router", agent="agent103")
+        monkeypatch.setattr(Spool, "append", real_append)  # room again: still held, in order
+        await store.update(first.id, T0 + 3, "assign", "router", agent="agent101")
+        assert [r["op"] for r in Spool(spool_dir).records()] == ["create"]
+    finally:
+        redis_server.start()
+    assert await store.replay_spool() == 4
+    assert await store.replay_spool() == 0
+    assert (await store.get_by_call("c-full")).agent == "agent103"
+    assert (await store.get_by_call("c-disk")).agent == "agent101"
+    await client.aclose()
+
+
+@on_asyncio
 async def test_crash_mid_replay_applies_nothing_twice(redis_server, prefix, spool_dir):
     """A replay that applied the spool but crashed before deleting it (simulated: the spool
     file is put back and replayed again, by a new store instance as after a restart) applies

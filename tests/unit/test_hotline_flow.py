@@ -73,6 +73,25 @@ def test_fault_key_queues_rings_agent_and_records_order(cfg):
     assert flow.active == {}
 
 
+def test_caller_hears_music_while_the_request_is_filed_and_queued(cfg):
+    """Once the caller has chosen, music on hold starts before the work order is created
+    and the call queued (both wait on Redis, which may be slow): the caller never sits in
+    silence while the store answers."""
+    router = FakeRouter([_offer("agent103")])
+    fake, _orders, _ = hotline_call(cfg, router, {
+        "STREAM FILE": ["3"],
+        "GET VARIABLE": _dial_vars("ANSWER"),
+        "GET DATA": ["5", "9"],
+    })
+    words = [" ".join(c).upper() for c in fake.commands]
+    chose = next(i for i, w in enumerate(words) if w.startswith("STREAM FILE"))
+    music = next(i for i, w in enumerate(words) if w.startswith("SET MUSIC ON"))
+    filed = next(i for i, w in enumerate(words) if "HOTLINE_CATEGORY" in w)
+    assert chose < music < filed
+    assert all(not w.startswith(("STREAM FILE", "GET DATA", "EXEC"))
+               for w in words[chose + 1:music])
+
+
 def test_submenu_choice_carries_its_urgency(cfg):
     """2 then 2 (cancel a service) is a change request marked important by the menu."""
     router = FakeRouter([_offer("agent102")])

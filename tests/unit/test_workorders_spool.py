@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 
 from workorders.spool import Spool
 
@@ -63,3 +65,42 @@ def test_records_are_json_lines(tmp_path):
     spool = Spool(tmp_path)
     spool.append({"op_id": "x", "op": "create"})
     assert json.loads(spool.current.read_text()) == {"op_id": "x", "op": "create"}
+
+
+def test_a_full_disk_leaves_no_torn_record_behind(tmp_path, monkeypatch):
+    """A disk that fills up mid-record (the write takes half the line, the next one fails
+    with ENOSPC): append raises, the half line is cut off again, and once there is room the
+    next record is read back whole, after the earlier ones."""
+    spool = Spool(tmp_path)
+    spool.append({"op_id": "before"})
+    real_write = os.write
+    calls = []
+
+    def filling_disk(fd: int, data: bytes) -> int:
+        calls.append(len(data))
+        if len(calls) == 1:
+            return real_write(fd, data[: len(data) // 2])
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr("workorders.spool.os.write", filling_disk)
+    try:
+        spool.append({"op_id": "lost-to-the-full-disk", "pad": "x" * 100})
+    except OSError as exc:
+        assert exc.errno == errno.ENOSPC
+    else:
+        raise AssertionError("append said done on a full disk")
+    monkeypatch.setattr("workorders.spool.os.write", real_write)
+    spool.append({"op_id": "after"})
+    assert [r["op_id"] for r in spool.records()] == ["before", "after"]
+
+
+def test_a_short_write_is_completed(tmp_path, monkeypatch):
+    """os.write may take only part of the line without an error: append writes the rest
+    before it says done."""
+    spool = Spool(tmp_path)
+    real_write = os.write
+    monkeypatch.setattr("workorders.spool.os.write",
+                        lambda fd, data: real_write(fd, data[:7]))
+    spool.append({"op_id": "whole", "text": "a longer record than seven bytes"})
+    monkeypatch.setattr("workorders.spool.os.write", real_write)
+    assert list(spool.records()) == [{"op_id": "whole", "text": "a longer record than seven bytes"}]

@@ -60,6 +60,8 @@ class StoreCore:
         self._redis = redis
         self._cipher = cipher
         self._spool = Spool(spool_dir)
+        # Writes the spool's disk refused (full): kept here, replayed after the spool's.
+        self._held: list[dict[str, Any]] = []
         self.policy = policy or Policy()
         self.prefix = prefix
         self.indexers = indexers  # workorders.indexes: the sets each write keeps up to date

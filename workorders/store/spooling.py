@@ -75,7 +75,7 @@ class StoreSpooling(StoreTransactions):
             return existing
         order = replace(draft, id="L" + uuid.uuid4().hex[:15])
         sealed = personal.seal_order(order.to_dict(), self._cipher)
-        self._spool.append({"op_id": op_id, "op": "create", "order": sealed})
+        self._append({"op_id": op_id, "op": "create", "order": sealed})
         self._pending = True
         self._spooled[order.id] = order
         log.warning("work order %s for call %s spooled locally", order.id, order.call_id)
@@ -103,12 +103,25 @@ class StoreSpooling(StoreTransactions):
             "actor": actor,
             "changes": personal.seal_details(_json_changes(changes), op_id, self._cipher),
         }
-        self._spool.append(record)
+        self._append(record)
         self._spooled_ops.add(op_id)
         self._pending = True
         if changed is not None:
             self._spooled[order_id] = changed
         return changed
+
+    def _append(self, record: dict[str, Any]) -> None:
+        """To the spool; the spool's disk full, to memory (lost only if this process dies
+        before Redis is back, instead of at once), and so every later write until the
+        replay, which keeps them in order behind what the disk took."""
+        if not self._held:
+            try:
+                self._spool.append(record)
+                return
+            except OSError as exc:
+                log.error("work order spool refused a write (%s): held in memory until the "
+                          "replay", exc)
+        self._held.append(record)
 
     async def _replay_locked(self) -> int:
         applied = 0
@@ -116,6 +129,9 @@ class StoreSpooling(StoreTransactions):
             for record in self._spool.records(batch):
                 applied += await self._timed(self._replay_record(record))
             self._spool.done(batch)
+        while self._held:
+            applied += await self._timed(self._replay_record(self._held[0]))
+            self._held.pop(0)
         self._pending = self._spool.pending()
         if not self._pending:
             for order in self._spooled.values():

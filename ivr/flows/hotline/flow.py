@@ -43,6 +43,10 @@ class HotlineFlow(Shared):
         await session.answer()
         if not await resumes(self, call):
             choice = await choose(self, call)
+            # Hold music from the choice until the queue or the operator prompt takes over:
+            # the work order and the queue wait on Redis, and a slow Redis must not leave
+            # the caller in silence (the next prompt stops the music).
+            await session.set_music(True)
             request = choice.request
             call.request_type, call.urgency = request["category"], request["urgency"]
             call.stage = "order"

@@ -1,0 +1,1 @@
+"""Load and fault campaigns against the real stack (issue 14)."""

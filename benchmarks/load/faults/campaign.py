@@ -1,0 +1,189 @@
+"""Running a fault scenario on the real stack, and what it takes from the stack (a World).
+
+One run: the service starts (the backup instance too when the scenario wants it), ``calls``
+callers ring in a few tenths of a second apart, the fault is injected while they are in the
+menu and the queue, held, and healed. Right after the heal a new caller rings in, again until
+one reaches an agent: its answer time is the recovery. Then every call is followed to its end
+and summed up (:class:`~.scenario.CallOutcome`): the dead air it heard (:mod:`.hearing`), who
+answered it (Asterisk's Dial events), its work orders in Redis and their history against the
+event stream.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+import wave
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from redis import Redis
+
+from benchmarks.load.faults.ear import CallTrace, Ear
+from benchmarks.load.faults.scenario import CallOutcome, FaultResult, Scenario, verdict
+from testbed.asterisk import Asterisk
+from testbed.checks import events, ledger_problems, wait_for, workorder
+from testbed.redis import RedisServer
+from testbed.service import HotlineService, merge
+from testbed.utterances import spoken
+
+AGENTS = ("agent101", "agent102", "agent103", "agent104")
+# A fault report by key 3 during the welcome; the caller gives up after 45 s at the latest.
+DTMF_CALLER = "w2|d3|w45|h"
+SPOKEN_REQUEST = "Hi, my internet is down and I have no signal since this morning."
+
+
+@dataclass(frozen=True)
+class Instance:
+    """An ``ivr serve`` instance: its name (and spool directory), its ports, and the config
+    that sets the ports it has no option for."""
+
+    name: str
+    agi_port: int
+    http_port: int
+    overrides: dict[str, Any] = field(default_factory=dict)
+
+
+PRIMARY = Instance("hotline-1", 4573, 8090)
+# The dialplan's HOTLINE_AGI_BACKUP, with its own AudioSocket port beside the primary's.
+BACKUP = Instance("hotline-2", 4574, 8091, {"service.yaml": {"audiosocket": {"port": 9093}}})
+
+# start(agents=..., overrides=..., instance=..., agi_port=..., http_port=..., flush=...):
+# the e2e ``hotline`` fixture, or the benchmark's own starter (``__main__``).
+ServiceStarter = Callable[..., HotlineService]
+
+
+@dataclass
+class World:
+    """The stack a scenario breaks: Asterisk, Redis, the service instances, the callers."""
+
+    asterisk: Asterisk
+    redis: RedisServer
+    start: ServiceStarter
+    spool_root: Path  # the instances' spool directories: <spool_root>/spool-<instance>
+    ear: Ear
+    scenario: Scenario | None = None
+    services: dict[str, HotlineService] = field(default_factory=dict)
+    state: dict[str, Any] = field(default_factory=dict)  # what a scenario keeps between steps
+
+    @property
+    def db(self) -> Redis:
+        return Redis.from_url(self.redis.url, decode_responses=True)
+
+    def spool_dir(self, instance: str = "hotline-1") -> Path:
+        return self.spool_root / f"spool-{instance}"
+
+    def start_service(self, which: Instance, flush: bool) -> HotlineService:
+        overrides = merge(self.scenario.overrides if self.scenario else {}, which.overrides)
+        service = self.start(agents=AGENTS, overrides=overrides, flush=flush,
+                             instance=which.name, agi_port=which.agi_port,
+                             http_port=which.http_port)
+        self.services[which.name] = service
+        return service
+
+    @property
+    def primary(self) -> HotlineService:
+        return self.services[PRIMARY.name]
+
+
+SPEAKS_AT_S = 5.5  # into the speech prompt: a barge-in
+
+
+def caller_script(world: World, kind: str) -> tuple[str, tuple[tuple[float, float], ...]]:
+    """The caller's script, and when the caller speaks (seconds from the call's start)."""
+    if kind == "speech":
+        words = spoken(world.asterisk, SPOKEN_REQUEST)
+        with wave.open(str(world.asterisk.sounds_dir / "testcalls" / (
+                words.rsplit("/", 1)[1] + ".wav"))) as wav:
+            length = wav.getnframes() / wav.getframerate()
+        # Key 3 after the words: a caller the pool turned away hears the menu and answers it.
+        return (f"w{SPEAKS_AT_S}|p{words}|w4|d3|w45|h",
+                ((SPEAKS_AT_S, SPEAKS_AT_S + length + 0.2),))
+    return DTMF_CALLER, ()
+
+
+def run(world: World, scenario: Scenario, calls: int = 3, stagger_s: float = 0.4,
+        call_timeout: float = 120.0) -> FaultResult:
+    """Run ``scenario`` with ``calls`` concurrent callers; the service is left running."""
+    world.scenario = scenario
+    world.state.clear()
+    if scenario.prepare:
+        scenario.prepare(world)
+    try:
+        world.start_service(PRIMARY, flush=True)
+        if scenario.backup:
+            world.start_service(BACKUP, flush=False)
+        script, world.state["caller_turns"] = caller_script(world, scenario.callers)
+        first = time.time()
+        traces = []
+        for index in range(max(calls, scenario.calls or 0)):
+            traces.append(world.ear.place(script, f"55591{index:02d}", f"Fault caller {index}"))
+            time.sleep(stagger_s)
+        time.sleep(max(0.0, first + scenario.inject_after_s - time.time()))
+        injected_at = time.time()
+        scenario.inject(world)
+        time.sleep(scenario.hold_s)
+        scenario.heal(world)
+        healed_at = time.time()
+        recovery_s = _recovery(world, healed_at, deadline=healed_at + 90)
+        wait_for(lambda: world.ear.ended(traces), call_timeout, "every caller's call to end")
+        outcomes = [_outcome(world, t, scenario, injected_at, healed_at) for t in traces]
+        db = world.db
+        # An order filed twice under two ids shows as more orders indexed than calls with one.
+        orders_indexed = (db.zcard("hotline:wo:index"),
+                          len(list(db.scan_iter("hotline:wo:by-call:*"))))
+    finally:
+        if scenario.cleanup:
+            scenario.cleanup(world)
+    return verdict(scenario, outcomes, recovery_s, orders_indexed)
+
+
+def _recovery(world: World, healed_at: float, deadline: float) -> float | None:
+    """Seconds from the heal until a caller placed after it is answered by an agent."""
+    while time.time() < deadline:
+        probe = world.ear.place(DTMF_CALLER, "5559200", "After the fault")
+
+        def settled(probe: CallTrace = probe) -> float | None:
+            return probe.answered_at or probe.ended_at
+
+        def ended(probe: CallTrace = probe) -> float | None:
+            return probe.ended_at
+
+        wait_for(settled, deadline - time.time() + 30,
+                 "the caller after the heal to be answered or to end")
+        if probe.reached_agent and probe.answered_at is not None:
+            return probe.answered_at - healed_at
+        wait_for(ended, 60, "the caller after the heal to end")
+    return None
+
+
+def _outcome(world: World, trace: CallTrace, scenario: Scenario, injected_at: float,
+             healed_at: float) -> CallOutcome:
+    db = world.db
+    dropped_by_fault = (scenario.drops_calls and not trace.reached_human
+                        and trace.ended_at is not None
+                        and injected_at <= trace.ended_at <= healed_at + 5)
+    if trace.reached_human:
+        # Spooled orders reach Redis once the spool is replayed: give it time (none by then:
+        # lost, which the verdict says).
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: db.exists(f"hotline:wo:by-call:{trace.call_id}"), 60,
+                     f"the work order of {trace.call_id}")
+    stream = events(db, trace.call_id)
+    creations = sum(e["kind"] == "WOCREATE" for e in stream)
+    orders = int(db.exists(f"hotline:wo:by-call:{trace.call_id}"))
+    ledger: list[str] = []
+    if orders:
+        order = wait_for(lambda: workorder(world.primary, trace.call_id), 30,
+                         f"the work order of {trace.call_id} over HTTP")
+        ledger = ledger_problems(order, [e for e in events(db)
+                                         if e.get("order_id") == order["id"]])
+    dead = world.ear.dead_air(trace, world.state.get("caller_turns", ()))
+    return CallOutcome(
+        call_id=trace.call_id, dead_air_s=None if dead is None else dead.length_s,
+        reached=trace.answered_by, dropped_by_fault=dropped_by_fault,
+        creations=creations, orders=orders, ledger=tuple(ledger),
+        dead_air_at_s=0.0 if dead is None else dead.start_s,
+    )
