@@ -6,6 +6,7 @@ from __future__ import annotations
 from callerid import displayable_name
 from ivr.agi import NO_TIMEOUT, ChannelHungUp
 from ivr.flows.hotline.context import Call, Shared
+from ivr.flows.hotline.record import start_before_dial
 from routing.live import Offer
 
 DIAL_OUTCOMES = {
@@ -29,6 +30,7 @@ async def ring(hotline: Shared, call: Call, offer: Offer) -> bool:
     session, now = call.session, hotline.clock.seconds
     call.stage = "ringing"
     await _safe_caller_name_for_agent(call)
+    await start_before_dial(hotline, call)
     dial_started = now()
     caller_gone = False
     try:
@@ -53,6 +55,8 @@ async def ring(hotline: Shared, call: Call, offer: Offer) -> bool:
         dialled = now() - dial_started
         answered_at = dial_started + min(max(rang_ms / 1000, 0.0), dialled)
     await hotline.router.ring_result(call.call_id, offer.agent_id, outcome, answered_at)
+    if answered_at is not None and hotline.recorder is not None:
+        await hotline.recorder.answered(call.call_id, offer.agent_id, answered_at, now())
     if outcome == "caller_gone":
         call.stage = "ended"
         await hotline.record(call, "note", "caller", text="caller hung up while ringing")
