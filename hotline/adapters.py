@@ -110,6 +110,9 @@ class RecorderOnReactor(Recorder):
         return deferred(self.recorder.started(call_id, recording_id, channel, queue, order_id,
                                               category))
 
+    def ringing(self, call_id: str, agent: str) -> Deferred[None]:
+        return deferred(self.recorder.ringing(call_id, agent))
+
     def answered(self, call_id: str, agent: str, at: float, until: float) -> Deferred[None]:
         return deferred(self.recorder.answered(call_id, agent, at, until))
 

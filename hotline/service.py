@@ -448,6 +448,7 @@ class Hotline:
             audit=self.audit, clock=self.reactor.seconds,
             recordings=self.recordings.library if self.recordings is not None else None,
             clock_policy=lambda: self.config().workorders.clock_policy(),
+            recorder=self.recorder,
         )
         site = make_site(api, raw={"/metrics": MetricsResource()})
         from screens.wiring import attach_screens

@@ -119,6 +119,12 @@ class CallRecorder:
         self.live[call_id] = rec
         await self._event("RECORDSTART", rec, channel=channel)
 
+    async def ringing(self, call_id: str, agent: str) -> None:
+        """``agent``'s phone rings for this call: the agent who may pause it (the API)."""
+        rec = self.live.get(call_id)
+        if rec is not None:
+            rec.agent = agent
+
     async def answered(self, call_id: str, agent: str, at: float, until: float) -> None:
         """A conversation with ``agent`` from ``at`` to ``until`` (Dial returned)."""
         rec = self.live.get(call_id)
@@ -174,6 +180,13 @@ class CallRecorder:
         self.spawn(self.after_hangup(rec, ended))
 
     # -- the API ----------------------------------------------------------------------------
+
+    def running(self, call_id: str) -> LiveRecording:
+        """The call's running recording; raises :class:`NotRecording`."""
+        rec = self.live.get(call_id)
+        if rec is None:
+            raise NotRecording(call_id)
+        return rec
 
     async def pause(self, call_id: str, by: str, role: str) -> bool:
         """An agent or supervisor pauses the call's recording; raises :class:`NotRecording`."""

@@ -471,3 +471,91 @@ def test_sensitive_menus_are_validated_and_keep_no_digits(cfg):
     _, step = advance(cfg.menus, state, CARD)
     assert step == Collected("card-number", CARD, ("1",))
     assert CARD not in repr(step)
+
+
+# --- the API's pause and resume ---------------------------------------------------------------
+
+
+def _api_with_a_call(control: FakeControl) -> tuple[Any, Any, CallRecorder]:
+    from api import build_api
+    from api.testing import (
+        IDENTITIES,
+        TEAMS,
+        FakeAudit,
+        FakeHealth,
+        FakeTokens,
+        FakeWorkOrders,
+    )
+    from api.testing import FakeRouter as ApiRouter
+    from routing.core import RoutingConfig
+
+    clock = task.Clock()
+    recorder = CallRecorder(settings=CaptureSettings, control=control, alarms=FakeAlarms(),
+                            ingest=FakeIngest(), deletions=MemoryCatalog(),
+                            clock=clock.seconds, sleep=no_sleep, spawn=lambda c: c.close())
+    run_now(recorder.started(CALL, "rec-1", CHANNEL, "billing", "17"))
+    run_now(recorder.ringing(CALL, "agent101"))
+    audit = FakeAudit()
+    api = build_api(router=ApiRouter(RoutingConfig({}, {}, {})),
+                    workorders_store=FakeWorkOrders({}), health_source=FakeHealth(),
+                    authenticator=FakeTokens(IDENTITIES), audit=audit, clock=lambda: 99.0,
+                    teams=TEAMS.get, recorder=recorder)
+    return api, audit, recorder
+
+
+def test_http_pause_and_resume_by_the_agent_on_the_call_and_audited():
+    """``POST /api/recordings/calls/{call}/pause`` by the agent on the call mutes through
+    AMI, ``/resume`` unmutes; both need a reason and are in the audit log."""
+    from api.testing import answer
+
+    control = FakeControl()
+    api, audit, _recorder = _api_with_a_call(control)
+    path = f"/api/recordings/calls/{CALL}"
+    paused = answer(api, "POST", f"{path}/pause?reason=card%20on%20screen",
+                    token="tok-agent101")
+    assert paused.status == 200
+    assert paused.body == {"call_id": CALL, "recording_id": "rec-1", "paused": True,
+                           "reason": "agent"}
+    resumed = answer(api, "POST", f"{path}/resume?reason=done%20now", token="tok-agent101")
+    assert resumed.status == 200 and resumed.body["paused"] is False
+    assert control.calls == [(CHANNEL, True), (CHANNEL, False)]
+    assert [(e["action"], e["obj"], e["reason"]) for e in audit.entries] == [
+        ("recording.pause", f"call:{CALL}", "card on screen"),
+        ("recording.resume", f"call:{CALL}", "done now")]
+    assert answer(api, "POST", f"{path}/pause", token="tok-agent101").status == 400
+
+
+def test_http_pause_scope_unknown_call_and_ami_away():
+    """A supervisor of the agent's team may pause (reason ``supervisor``); quality may not;
+    a call without a running recording is 404; AMI away is 503, never a silent success."""
+    from api.testing import answer
+
+    control = FakeControl()
+    api, _audit, recorder = _api_with_a_call(control)
+    path = f"/api/recordings/calls/{CALL}/pause?reason=quality%20issue"
+    assert answer(api, "POST", path, token="tok-quality").status == 403
+    by_supervisor = answer(api, "POST", path, token="tok-supervisor-north")
+    assert by_supervisor.status == 200 and by_supervisor.body["reason"] == "supervisor"
+    gone = answer(api, "POST", "/api/recordings/calls/1.2/pause?reason=why%20not",
+                  token="tok-ops")
+    assert (gone.status, gone.body["id"]) == (404, "recording-not-found")
+    control.away = True
+    run_now(recorder.resume(CALL, "sam", "supervisor"))
+    away = answer(api, "POST", path, token="tok-supervisor-north")
+    assert (away.status, away.body["id"]) == (503, "unavailable")
+
+
+def test_manager_conf_is_loopback_with_one_user_that_may_only_mute(tmp_path):
+    """asterisk/manager.conf: AMI on 127.0.0.1 only, one user permitted from loopback only,
+    writing only the "call" class (MixMonitorMute), reading nothing, its secret included
+    from a file the testbed writes per run (never in the repository)."""
+    text = (CONFIG.parent / "asterisk" / "manager.conf").read_text()
+    lines = [line.split(";")[0].strip() for line in text.splitlines()]
+    lines = [line for line in lines if line]
+    assert "bindaddr = 127.0.0.1" in lines and "enabled = yes" in lines
+    assert [line for line in lines if line.startswith("[")] == ["[general]", "[hotline]"]
+    user = lines[lines.index("[hotline]") + 1:]
+    assert '#include "hotline-ami-secret.conf"' in user
+    assert not any(line.startswith("secret") for line in user)
+    assert "deny = 0.0.0.0/0.0.0.0" in user and "permit = 127.0.0.1/255.255.255.255" in user
+    assert "write = call" in user and "read =" in user

@@ -31,6 +31,8 @@ async def ring(hotline: Shared, call: Call, offer: Offer) -> bool:
     call.stage = "ringing"
     await _safe_caller_name_for_agent(call)
     await start_before_dial(hotline, call)
+    if call.recording_id is not None and hotline.recorder is not None:
+        await hotline.recorder.ringing(call.call_id, offer.agent_id)
     dial_started = now()
     caller_gone = False
     try:
