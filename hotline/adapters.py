@@ -106,9 +106,10 @@ class RecorderOnReactor(Recorder):
         return self.recorder.legs_for(recording_id)
 
     def started(self, call_id: str, recording_id: str, channel: str, queue: str,
-                order_id: str | None, category: str = "") -> Deferred[None]:
+                order_id: str | None, category: str = "", at: float | None = None
+                ) -> Deferred[None]:
         return deferred(self.recorder.started(call_id, recording_id, channel, queue, order_id,
-                                              category))
+                                              category, at))
 
     def ringing(self, call_id: str, agent: str) -> Deferred[None]:
         return deferred(self.recorder.ringing(call_id, agent))

@@ -112,10 +112,13 @@ class CallRecorder:
     # -- told by the flow -------------------------------------------------------------------
 
     async def started(self, call_id: str, recording_id: str, channel: str, queue: str,
-                      order_id: str | None, category: str = "") -> None:
+                      order_id: str | None, category: str = "", at: float | None = None
+                      ) -> None:
+        """``at``: when MixMonitor was started (the files' time zero; default now)."""
         caller, agent = self.legs_for(recording_id)
         rec = LiveRecording(call_id, recording_id, channel, queue, order_id, category,
-                            (self._host(caller), self._host(agent)), self.clock())
+                            (self._host(caller), self._host(agent)),
+                            self.clock() if at is None else at)
         self.live[call_id] = rec
         await self._event("RECORDSTART", rec, channel=channel)
 

@@ -278,6 +278,9 @@ class Asterisk:
             "documentation_language = en_US\n"
             "hideconnect = yes\n"
             "nocolor = yes\n"
+            # As asterisk/asterisk.conf: a recorded channel gets silence frames while nothing
+            # is sent to it (ringing, waits), so the recording keeps the call's time.
+            "transmit_silence = yes\n"
         )
 
     def _prune_old_runs(self) -> None:

@@ -61,11 +61,14 @@ async def start_before_dial(hotline: Shared, call: Call) -> None:
         return
     recording_id = new_recording_id()
     caller, agent = recorder.legs_for(recording_id)
+    # The files' time zero, for placing paused intervals in them: when the EXEC was sent
+    # (reading the clock after its reply would add the round trip and the reactor's delay).
+    at = hotline.clock.seconds()
     await call.session.exec_("MixMonitor", "", f"r({caller})t({agent})i({MIXMONITOR_ID})")
     call.recording_id = recording_id
     await recorder.started(call.call_id, recording_id, call.session.env.get("channel", ""),
                            call.queued.queue, call.order.id if call.order else None,
-                           call.request_type)
+                           call.request_type, at)
 
 
 async def sensitive_step(hotline: Shared, call: Call, step: Callable[[], Awaitable[T]]) -> T:
