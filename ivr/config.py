@@ -145,20 +145,20 @@ class ServiceConfig(_Section):
 
     def ari_password(self, environ: Mapping[str, str] = os.environ) -> str | None:
         """From HOTLINE_ARI_PASSWORD, else the password file; never from the repository."""
-        if environ.get("HOTLINE_ARI_PASSWORD"):
-            return environ["HOTLINE_ARI_PASSWORD"]
-        if self.ari.password_file and Path(self.ari.password_file).is_file():
-            return Path(self.ari.password_file).read_text().strip()
-        return None
+        return _secret(environ, "HOTLINE_ARI_PASSWORD", self.ari.password_file)
 
 
     def ami_secret(self, environ: Mapping[str, str] = os.environ) -> str | None:
         """From HOTLINE_AMI_SECRET, else the secret file; never from the repository."""
-        if environ.get("HOTLINE_AMI_SECRET"):
-            return environ["HOTLINE_AMI_SECRET"]
-        if self.ami.secret_file and Path(self.ami.secret_file).is_file():
-            return Path(self.ami.secret_file).read_text().strip()
-        return None
+        return _secret(environ, "HOTLINE_AMI_SECRET", self.ami.secret_file)
+
+
+def _secret(environ: Mapping[str, str], variable: str, path: str | None) -> str | None:
+    if environ.get(variable):
+        return environ[variable]
+    if path and Path(path).is_file():
+        return Path(path).read_text().strip()
+    return None
 
 
 @dataclass(frozen=True)

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import pytest
+import test_hotline_flow
 import yaml
 from twisted.internet import task
 
@@ -24,18 +25,18 @@ from ivr.config import ConfigError, load_config
 from ivr.flows.hotline import HotlineFlow
 from ivr.flows.hotline.record import MIXMONITOR_ID
 from ivr.menu import Collected, MenusConfig, advance, start_at
-from ivr.speech.schema import load_intents
 from ivr.testing import HANGUP, FakeAsterisk, on_asyncio, result_of
 from recordings.check import CHECKS_FAILED, check, talk_seconds, wav_seconds
 from recordings.control import AmiControl, mute_action
 from recordings.recorder import CUT, CallRecorder
 from recordings.schema import CaptureSettings, QueueCapture, RecordingsConfig
 from recordings.testing import FakeAlarms, FakeControl, FakeIngest, MemoryCatalog, write_wav
-from routing.live import Offer
 from routing.live_fakes import FakeRouter
 from workorders.testing import InMemoryWorkOrders
 
 CONFIG = Path(__file__).resolve().parents[2] / "config"
+cfg = test_hotline_flow.cfg  # the flow tests' config fixture (menus.yaml, intents.yaml)
+_offer = test_hotline_flow._offer
 CALL = "1700000000.7"
 CHANNEL = "PJSIP/caller-00000001"
 TALK_S = 30.0
@@ -63,16 +64,6 @@ def _close_unrun_work():
     yield
     while UNRUN:
         UNRUN.pop().close()
-
-
-@pytest.fixture
-def cfg() -> SimpleNamespace:
-    menus = MenusConfig.model_validate(yaml.safe_load((CONFIG / "menus.yaml").read_text()))
-    return SimpleNamespace(menus=menus, intents=load_intents(CONFIG / "intents.yaml"))
-
-
-def _offer(agent: str) -> Offer:
-    return Offer(kind="agent", agent_id=agent, endpoint=f"PJSIP/{agent}", ring_timeout_s=15)
 
 
 @dataclass
