@@ -275,6 +275,20 @@ class PausedIntervalAnswer(BaseModel):
     reason: str
 
 
+class RecordingCallPath(_Strict):
+    call_id: Identifier
+
+
+class RecordingPauseAnswer(BaseModel):
+    """A running recording after a pause or resume through the API."""
+
+    call_id: str
+    recording_id: str
+    paused: bool
+    reason: str | None = Field(description="why it is muted now: agent, supervisor, "
+                                           "sensitive-step; null when recording")
+
+
 class RecordingAnswer(BaseModel):
     """docs/contracts.md, "Recordings" (never the wrapped key)."""
 
