@@ -106,16 +106,17 @@ class RecorderOnReactor(Recorder):
         return self.recorder.legs_for(recording_id)
 
     def started(self, call_id: str, recording_id: str, channel: str, queue: str,
-                order_id: str | None, category: str = "", at: float | None = None
-                ) -> Deferred[None]:
+                order_id: str | None, category: str = "", at: float | None = None,
+                leg: str = "call") -> Deferred[None]:
         return deferred(self.recorder.started(call_id, recording_id, channel, queue, order_id,
-                                              category, at))
+                                              category, at, leg))
 
-    def ringing(self, call_id: str, agent: str) -> Deferred[None]:
-        return deferred(self.recorder.ringing(call_id, agent))
+    def ringing(self, call_id: str, agent: str, leg: str = "call") -> Deferred[None]:
+        return deferred(self.recorder.ringing(call_id, agent, leg))
 
-    def answered(self, call_id: str, agent: str, at: float, until: float) -> Deferred[None]:
-        return deferred(self.recorder.answered(call_id, agent, at, until))
+    def answered(self, call_id: str, agent: str, at: float, until: float,
+                 leg: str = "call") -> Deferred[None]:
+        return deferred(self.recorder.answered(call_id, agent, at, until, leg))
 
     def mute(self, call_id: str, reason: str, by: str = "ivr") -> Deferred[bool]:
         return deferred(self.recorder.mute(call_id, reason, by))
@@ -126,5 +127,5 @@ class RecorderOnReactor(Recorder):
     def cut(self, call_id: str) -> Deferred[None]:
         return deferred(self.recorder.cut(call_id))
 
-    def finished(self, call_id: str) -> Deferred[None]:
-        return deferred(self.recorder.finished(call_id))
+    def finished(self, call_id: str, leg: str = "call") -> Deferred[None]:
+        return deferred(self.recorder.finished(call_id, leg))

@@ -229,8 +229,10 @@ class Hotline:
         self.recorder = self._recorder(cfg)
         if self.recorder is not None:
             from hotline.adapters import RecorderOnReactor
+            from ivr.flows.hotline.record import CallbackRecording
 
             self.flow.recorder = RecorderOnReactor(self.recorder)
+            self.callback_flow.recording = CallbackRecording(self.flow.recorder, reactor)
         self._ports: list[Any] = []
         self._failures: dict[str, Any] = {}  # what -> hotline.failures.RepeatedFailure
         self._loops: list[Any] = []

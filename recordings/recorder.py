@@ -34,12 +34,21 @@ from recordings.check import CHECKS_FAILED, check, talk_seconds, wav_seconds
 from recordings.control import RecordingControl
 from recordings.schema import CaptureSettings, QueueCapture
 
-__all__ = ["CUT", "CallRecorder", "DeletionRecords", "LiveRecording", "NotRecording"]
+__all__ = ["CALLBACK", "CUT", "CallRecorder", "DeletionRecords", "LiveRecording", "NotRecording"]
 
 log = logging.getLogger(__name__)
 
 CUT = "recording-cut"
 """The paused reason of the stretch from a cut (MixMonitor stopped, AMI away) to hangup."""
+
+CALLBACK = "callback"
+"""The leg of a callback's recording: the agent calling the caller back (callbacks.flow)."""
+
+
+def _key(call_id: str, leg: str) -> str:
+    """A running recording's key: the call id, and for a callback ``<call id>/callback``
+    (a callback reuses its call's id and may start while that call's flow is ending)."""
+    return call_id if leg == "call" else f"{call_id}/{leg}"
 
 
 class NotRecording(LookupError):
@@ -71,6 +80,7 @@ class LiveRecording:
     paused: list[PausedInterval] = field(default_factory=list)
     muted: tuple[float, str] | None = None
     cut_at: float | None = None
+    leg: str = "call"  # or "callback" (recordings.metadata.RecordingMeta.leg)
 
 
 class CallRecorder:
@@ -112,25 +122,27 @@ class CallRecorder:
     # -- told by the flow -------------------------------------------------------------------
 
     async def started(self, call_id: str, recording_id: str, channel: str, queue: str,
-                      order_id: str | None, category: str = "", at: float | None = None
-                      ) -> None:
-        """``at``: when MixMonitor was started (the files' time zero; default now)."""
+                      order_id: str | None, category: str = "", at: float | None = None,
+                      leg: str = "call") -> None:
+        """``at``: when MixMonitor was started (the files' time zero; default now);
+        ``leg``: ``call``, or ``callback`` for the recording of a callback."""
         caller, agent = self.legs_for(recording_id)
         rec = LiveRecording(call_id, recording_id, channel, queue, order_id, category,
                             (self._host(caller), self._host(agent)),
-                            self.clock() if at is None else at)
-        self.live[call_id] = rec
+                            self.clock() if at is None else at, leg=leg)
+        self.live[_key(call_id, leg)] = rec
         await self._event("RECORDSTART", rec, channel=channel)
 
-    async def ringing(self, call_id: str, agent: str) -> None:
+    async def ringing(self, call_id: str, agent: str, leg: str = "call") -> None:
         """``agent``'s phone rings for this call: the agent who may pause it (the API)."""
-        rec = self.live.get(call_id)
+        rec = self.live.get(_key(call_id, leg))
         if rec is not None:
             rec.agent = agent
 
-    async def answered(self, call_id: str, agent: str, at: float, until: float) -> None:
+    async def answered(self, call_id: str, agent: str, at: float, until: float,
+                       leg: str = "call") -> None:
         """A conversation with ``agent`` from ``at`` to ``until`` (Dial returned)."""
-        rec = self.live.get(call_id)
+        rec = self.live.get(_key(call_id, leg))
         if rec is not None:
             rec.agent = agent
             rec.talk.append((at, max(at, until)))
@@ -138,7 +150,7 @@ class CallRecorder:
     async def mute(self, call_id: str, reason: str, by: str = "ivr") -> bool:
         """Mute the call's recording; False when AMI could not (the flow then cuts it).
         Already muted (an agent's pause before the sensitive step): stays muted, True."""
-        rec = self.live.get(call_id)
+        rec = self._running(call_id)
         if rec is None or rec.cut_at is not None:
             return True  # nothing records
         if rec.muted is not None:
@@ -152,7 +164,7 @@ class CallRecorder:
     async def unmute(self, call_id: str, reason: str, by: str = "ivr") -> bool:
         """End the pause of ``reason`` (another reason's pause stays); the interval is kept
         even when AMI fails (the caller hung up in it: the channel is gone)."""
-        rec = self.live.get(call_id)
+        rec = self._running(call_id)
         if rec is None or rec.muted is None or rec.muted[1] != reason:
             return False
         ok = await self.control.mute(rec.channel, False)
@@ -171,9 +183,9 @@ class CallRecorder:
         rec.cut_at = now
         await self._event("RECORDCUT", rec, reason="ami-unavailable")
 
-    async def finished(self, call_id: str) -> None:
+    async def finished(self, call_id: str, leg: str = "call") -> None:
         """The caller hung up (the flow ended): check and ingest, off the call path."""
-        rec = self.live.pop(call_id, None)
+        rec = self.live.pop(_key(call_id, leg), None)
         if rec is None:
             return
         ended = self.clock()
@@ -185,22 +197,25 @@ class CallRecorder:
     # -- the API ----------------------------------------------------------------------------
 
     def running(self, call_id: str) -> LiveRecording:
-        """The call's running recording; raises :class:`NotRecording`."""
-        rec = self.live.get(call_id)
+        """The call's running recording (its callback's while one runs); raises
+        :class:`NotRecording`."""
+        rec = self._running(call_id)
         if rec is None:
             raise NotRecording(call_id)
         return rec
 
+    def _running(self, call_id: str) -> LiveRecording | None:
+        # A callback's recording is the one an agent talks in; the call's, if still live,
+        # is at its goodbye (the callback was asked for on it).
+        return self.live.get(_key(call_id, CALLBACK)) or self.live.get(call_id)
+
     async def pause(self, call_id: str, by: str, role: str) -> bool:
         """An agent or supervisor pauses the call's recording; raises :class:`NotRecording`."""
-        if call_id not in self.live:
-            raise NotRecording(call_id)
+        self.running(call_id)
         return await self.mute(call_id, role, by)
 
     async def resume(self, call_id: str, by: str, role: str) -> bool:
-        if call_id not in self.live:
-            raise NotRecording(call_id)
-        rec = self.live[call_id]
+        rec = self.running(call_id)
         if rec.muted is None:
             return True
         return await self.unmute(call_id, rec.muted[1], by)
@@ -218,6 +233,12 @@ class CallRecorder:
 
     async def _after_hangup(self, rec: LiveRecording, ended: float) -> Ingested | None:
         seconds = await self._closed_legs(rec.legs)
+        longest = max((s for s in seconds if s is not None), default=0.0)
+        if rec.started_at + longest > ended + 1.0:
+            # The caller's channel outlived the flow (a transfer): the recording ends with it.
+            log.info("recording %s of call %s went on %.0f s after the flow ended",
+                     rec.recording_id, rec.call_id, rec.started_at + longest - ended)
+            ended = rec.started_at + longest
         if not rec.talk:  # never answered: nothing to keep
             for leg in rec.legs:
                 with contextlib.suppress(OSError):
@@ -240,22 +261,32 @@ class CallRecorder:
             call_id=rec.call_id, legs=present, queue=rec.queue, category=rec.category,
             agent=rec.agent, started_at=rec.started_at, ended_at=ended, talk_seconds=talk,
             work_order_id=rec.order_id, paused=tuple(rec.paused),
-            recording_id=rec.recording_id,
+            recording_id=rec.recording_id, leg=rec.leg,
         ))
 
     async def _closed_legs(self, legs: tuple[Path, ...]) -> list[float | None]:
         """Each leg's seconds once its size stopped growing (Asterisk closes the files a
-        moment after hangup), or what is there after ``close_wait_s``."""
+        moment after hangup), or what is there after ``close_wait_s``.
+
+        Legs still growing belong to a caller still on the line: the flow ended but the
+        channel did not (an agent's blind transfer sends the caller elsewhere in the dialplan,
+        and the AGI sees a hangup). MixMonitor runs on that channel, so the recording goes
+        on: it is followed until it stops (at most ``follow_max_s``), never cut at the flow's
+        end, where it would be split or lost."""
         step, waited = 0.5, 0.0
         before: list[float | None] = [wav_seconds(leg) for leg in legs]
-        while waited < self.settings().close_wait_s:
+        while True:
             await self.sleep(step)
             waited += step
             now = [wav_seconds(leg) for leg in legs]
             if now == before and all(s is not None for s in now):
                 return now
+            growing = any(n is not None and (b is None or n > b)
+                          for n, b in zip(now, before, strict=True))
             before = now
-        return before
+            settings = self.settings()
+            if waited >= (settings.follow_max_s if growing else settings.close_wait_s):
+                return before
 
     # -- inside -----------------------------------------------------------------------------
 
@@ -267,6 +298,8 @@ class CallRecorder:
             rec.muted = None
 
     async def _event(self, kind: str, rec: LiveRecording, **more: Any) -> None:
+        if rec.leg != "call":
+            more["leg"] = rec.leg
         await self.alarms.event(kind, self.clock(), call_id=rec.call_id,
                                 order_id=rec.order_id, queue=rec.queue,
                                 recording_id=rec.recording_id, **more)

@@ -153,11 +153,15 @@ class CaptureSettings(_Section):
     ``asterisk.root`` of service.yaml for the service); the service reads and removes them, so
     both need write access. ``tolerance_s``: how much shorter than the talk time a recording
     may be before it is an alarm (``RECORDSHORT``); ``close_wait_s``: how long after hangup
-    the files may take to be closed by Asterisk."""
+    the files may take to be closed by Asterisk; ``follow_max_s``: how long legs that still
+    grow after the flow ended are followed (an agent's blind transfer took the caller out of
+    the flow, the recording goes on with the caller's channel) before what is there is
+    stored."""
 
     raw_dir: str = "/var/spool/asterisk/monitor/hotline"
     tolerance_s: float = Field(2.0, ge=0)
     close_wait_s: float = Field(10.0, gt=0)
+    follow_max_s: float = Field(14400.0, gt=0)
     default: QueueCapture = QueueCapture()
     queues: dict[str, QueueCapture] = {}
 

@@ -122,11 +122,12 @@ class MemoryCatalog:
         return self.records.get(recording_id)
 
     async def newest(self, *, agents: Sequence[str] | None = None, call_id: str | None = None,
-                     limit: int = 50) -> list[RecordingMeta]:
+                     limit: int = 50, order_id: str | None = None) -> list[RecordingMeta]:
         self._check()
         found = [m for m in self.records.values()
                  if (agents is None or m.agent in agents)
-                 and (call_id is None or m.call_id == call_id)]
+                 and (call_id is None or m.call_id == call_id)
+                 and (order_id is None or m.work_order_id == order_id)]
         return sorted(found, key=lambda m: m.ended_at, reverse=True)[:limit]
 
     async def set_hold(self, recording_id: str, held: bool, reason: str) -> bool:

@@ -29,7 +29,7 @@ def routes(recordings: RecordingService) -> list[Route]:
         assert isinstance(call.query, RecordingsQuery)
         q = call.query
         return await recordings.list(call.actor, q.reason, agent=q.agent, call_id=q.call_id,
-                                     limit=q.limit)
+                                     limit=q.limit, order_id=q.work_order_id)
 
     async def metadata(call: Call) -> dict[str, Any]:
         assert isinstance(call.path, RecordingPath)

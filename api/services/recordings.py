@@ -23,9 +23,11 @@ class RecordingService:
         self.library = library
 
     async def list(self, actor: Actor, reason: str, *, agent: str | None,
-                   call_id: str | None, limit: int) -> list[dict[str, Any]]:
+                   call_id: str | None, limit: int,
+                   order_id: str | None = None) -> list[dict[str, Any]]:
         found = await self._run(actor, self.library.list(
-            self._who(actor, reason), agent=agent, call_id=call_id, limit=limit))
+            self._who(actor, reason), agent=agent, call_id=call_id, limit=limit,
+            order_id=order_id))
         return [meta.shown() for meta in found]
 
     async def metadata(self, actor: Actor, reason: str, recording_id: str) -> dict[str, Any]:

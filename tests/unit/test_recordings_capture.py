@@ -106,9 +106,9 @@ class Recorded:
 def recorded_call(
     tmp_path: Path, cfg: SimpleNamespace, router: FakeRouter, answers: dict[str, Any],
     *, policy: QueueCapture | None = None, control: FakeControl | None = None,
-    statuses: list[str] | None = None,
+    statuses: list[str] | None = None, clock: task.Clock | None = None,
 ) -> Recorded:
-    clock = task.Clock()
+    clock = clock or task.Clock()
     control = control or FakeControl()
     alarms, ingest, catalog = FakeAlarms(), FakeIngest(), MemoryCatalog()
     spawned: list[Coroutine[Any, Any, Any]] = []

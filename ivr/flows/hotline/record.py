@@ -11,26 +11,35 @@ right, and each voice stays clean for a listener or a recognizer.
 A sensitive step (``sensitive: true`` in menus.yaml) mutes the recording through AMI for its
 duration; when AMI cannot, the flow stops MixMonitor before the step instead (fail safe: the
 digits never reach the file) and the recording says it was cut there.
+
+A callback is a new call, from the agent to the caller: :class:`CallbackRecording` records it
+as one more recording of the same call id and work order (``leg: callback``), so the call
+and its callbacks are listed together (``ivr recordings list --call`` or ``--order``).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import TypeVar
 
 from ivr import menu as menu_walker
-from ivr.agi import ChannelHungUp
+from ivr.agi import AGISession, ChannelHungUp
 from ivr.flows.hotline.context import Call, Shared
+from ivr.flows.hotline.seams import Clock, Recorder
 from recordings.capture import new_recording_id
+from workorders.model import WorkOrder
 
-__all__ = ["MIXMONITOR_ID", "SENSITIVE", "after_agent", "consent", "finish",
-           "sensitive_step", "start_before_dial"]
+__all__ = ["DECLINED", "MIXMONITOR_ID", "SENSITIVE", "CallbackRecording", "after_agent",
+           "consent", "declined", "finish", "sensitive_step", "start_before_dial"]
 
 log = logging.getLogger(__name__)
 
 MIXMONITOR_ID = "HOTLINE_MIXMONITOR_ID"  # MixMonitor's i(): its id, for StopMixMonitor
 SENSITIVE = "sensitive-step"  # the paused reason of a sensitive step
+DECLINED = "caller declined recording"  # how the work order's note of an opt-out begins
+CALLBACK = "callback"  # the leg of a callback's recording (recordings.recorder.CALLBACK)
 
 T = TypeVar("T")
 
@@ -49,7 +58,7 @@ async def consent(hotline: Shared, call: Call) -> None:
     if key and pressed == key:
         log.info("call %s: caller declined recording", call.call_id)
         await hotline.record(call, "note", "caller",
-                             text=f"caller declined recording (key {key}): not recorded")
+                             text=f"{DECLINED} (key {key}): not recorded")
         return
     call.to_record = True
 
@@ -137,3 +146,54 @@ async def finish(hotline: Shared, call: Call, hung_up: bool) -> None:
         await recorder.finished(call.call_id)
     except Exception:
         log.exception("call %s: recording not handed over after the call", call.call_id)
+
+
+def declined(order: WorkOrder) -> bool:
+    """The caller opted out of recording on the call of ``order`` (its note, by the caller)."""
+    return any(entry.event == "note" and entry.actor == "caller"
+               and str(entry.details.get("text", "")).startswith(DECLINED)
+               for entry in order.history)
+
+
+@dataclass
+class CallbackRecording:
+    """Recording a callback (``callbacks.flow``): one more recording of the call's id and work
+    order, ``leg: callback``.
+
+    Recorded when the order's queue records and the caller did not opt out on the call that
+    asked for the callback: the notice heard there covers the callback asked for in it, and
+    an opt-out there holds for it too. No order, no recording (the opt-out cannot be known).
+    MixMonitor runs on the agent's channel (the callback flow's AGI channel) from right
+    before the customer is dialled until the agent's leg ends: ``r()`` is then the agent and
+    ``t()`` the customer, written to the caller-first legs the post-processing expects."""
+
+    recorder: Recorder
+    clock: Clock
+
+    async def start(self, session: AGISession, call_id: str, agent: str,
+                    order: WorkOrder | None) -> str | None:
+        """MixMonitor before the customer is dialled; the recording's id, or None."""
+        if order is None or declined(order):
+            return None
+        queue = order.queue or ""
+        if not self.recorder.policy(queue).record:
+            return None
+        recording_id = new_recording_id()
+        caller, agent_leg = self.recorder.legs_for(recording_id)
+        at = self.clock.seconds()  # the files' time zero (see start_before_dial)
+        await session.exec_("MixMonitor", "", f"r({agent_leg})t({caller})i({MIXMONITOR_ID})")
+        await self.recorder.started(call_id, recording_id, session.env.get("channel", ""),
+                                    queue, order.id, order.category.value, at, CALLBACK)
+        await self.recorder.ringing(call_id, agent, CALLBACK)
+        return recording_id
+
+    async def answered(self, call_id: str, agent: str, at: float, until: float) -> None:
+        """The customer talked with ``agent`` from ``at`` to ``until``."""
+        await self.recorder.answered(call_id, agent, at, until, CALLBACK)
+
+    async def end(self, call_id: str) -> None:
+        """The agent's leg ended: the check and the ingest (never fails the callback)."""
+        try:
+            await self.recorder.finished(call_id, CALLBACK)
+        except Exception:
+            log.exception("callback %s: recording not handed over", call_id)
