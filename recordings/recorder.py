@@ -167,8 +167,11 @@ class CallRecorder:
         rec = self._running(call_id)
         if rec is None or rec.muted is None or rec.muted[1] != reason:
             return False
+        # Stamped before the AMI round trip, as the start is after it: every interval the
+        # metadata lists is silent in the file from end to end.
+        until = self.clock()
         ok = await self.control.mute(rec.channel, False)
-        self._close_pause(rec, self.clock())
+        self._close_pause(rec, until)
         await self._event("RECORDRESUME", rec, reason=reason, by=by)
         return ok
 

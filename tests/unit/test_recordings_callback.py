@@ -268,3 +268,25 @@ def test_metadata_keeps_the_leg():
     assert type(meta).from_hash(meta.recording_id, flat).leg == "callback"
     del flat["leg"]
     assert type(meta).from_hash(meta.recording_id, flat).leg == "call"
+
+
+def test_a_listed_pause_is_silent_from_end_to_end():
+    """AMI takes time to answer: the pause starts when the mute was confirmed and ends when
+    the unmute was asked for, so the interval in the metadata holds no sound at either end."""
+    clock = task.Clock()
+
+    class SlowAmi(FakeControl):
+        async def mute(self, channel: str, on: bool) -> bool:
+            clock.advance(0.3)  # the round trip
+            return await super().mute(channel, on)
+
+    recorder = CallRecorder(settings=CaptureSettings, control=SlowAmi(), alarms=FakeAlarms(),
+                            ingest=FakeIngest(), deletions=MemoryCatalog(),
+                            clock=clock.seconds, sleep=no_sleep, spawn=lambda w: w.close())
+    run_now(recorder.started(CALL, "rec-1", CHANNEL, "billing", "17"))
+    clock.advance(10)
+    run_now(recorder.mute(CALL, "sensitive-step"))
+    clock.advance(4.7)
+    run_now(recorder.unmute(CALL, "sensitive-step"))
+    (paused,) = recorder.live[CALL].paused
+    assert (paused.start, paused.end) == (pytest.approx(10.3), pytest.approx(15.0))
