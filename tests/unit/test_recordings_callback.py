@@ -290,3 +290,22 @@ def test_a_listed_pause_is_silent_from_end_to_end():
     run_now(recorder.unmute(CALL, "sensitive-step"))
     (paused,) = recorder.live[CALL].paused
     assert (paused.start, paused.end) == (pytest.approx(10.3), pytest.approx(15.0))
+
+
+def test_http_lists_a_work_orders_recordings_with_its_callbacks():
+    """``GET /api/recordings?work_order_id=`` lists the order's recordings, its call's and its
+    callbacks' (``leg`` in each), and no other order's; the filter is in the audit entry."""
+    from test_recordings_access import REASON, Desk, api_of
+
+    from api.testing import answer
+
+    desk = Desk()  # rec-1..3 of order 17
+    for rid, leg, ended in (("rec-8", "call", 2000.0), ("rec-9", "callback", 3000.0)):
+        run_now(desk.catalog.add(sample_meta(rid, agent="agent103", work_order_id="WO-8",
+                                             call_id="c-8", ended_at=ended, leg=leg)))
+    listed = answer(api_of(desk), "GET", f"/api/recordings?{REASON}&work_order_id=WO-8",
+                    token="tok-quality")
+    assert listed.status == 200
+    assert [(r["id"], r["leg"], r["call_id"]) for r in listed.body] == [
+        ("rec-9", "callback", "c-8"), ("rec-8", "call", "c-8")]
+    assert desk.audit.entries[-1]["details"] == {"work_order_id": "WO-8"}
