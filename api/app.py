@@ -47,6 +47,7 @@ from workorders.clocks import ClockPolicy
 
 if TYPE_CHECKING:
     from recordings.library import RecordingLibrary
+    from recordings.recorder import CallRecorder
 
 __all__ = ["MAX_BODY_BYTES", "Api", "ApiRequest", "ApiResponse", "build_api", "build_routes"]
 
@@ -186,7 +187,7 @@ def _reasons(exc: ValidationError) -> str:
 def build_routes(
     *, router: RouterView, workorders_store: WorkOrderDesk, health_source: HealthSource,
     audit: AuditTrail, teams: Teams | None = None, recordings: RecordingLibrary | None = None,
-    clock_policy: Callable[[], ClockPolicy] = ClockPolicy,
+    clock_policy: Callable[[], ClockPolicy] = ClockPolicy, recorder: CallRecorder | None = None,
 ) -> list[Route]:
     """Every route of the API, in the order of the document. ``teams``: an agent's team,
     by default from the routing config in force (:func:`access.team_of`); ``recordings``:
@@ -213,6 +214,11 @@ def build_routes(
         from api.services.recordings import RecordingService
 
         table += recording_routes.routes(RecordingService(recordings))
+    if recorder is not None:
+        from api.resources import recordings as recording_routes
+        from api.services.recordings import RecordingPauses
+
+        table += recording_routes.pause_routes(RecordingPauses(recorder, audit, teams))
     return table
 
 
@@ -221,9 +227,9 @@ def build_api(
     authenticator: Authenticator, audit: AuditTrail, clock: Callable[[], float],
     teams: Teams | None = None, max_body: int = MAX_BODY_BYTES,
     recordings: RecordingLibrary | None = None,
-    clock_policy: Callable[[], ClockPolicy] = ClockPolicy,
+    clock_policy: Callable[[], ClockPolicy] = ClockPolicy, recorder: CallRecorder | None = None,
 ) -> Api:
     routes = build_routes(router=router, workorders_store=workorders_store,
                           health_source=health_source, audit=audit, teams=teams,
-                          recordings=recordings, clock_policy=clock_policy)
+                          recordings=recordings, clock_policy=clock_policy, recorder=recorder)
     return Api(routes, authenticator, clock, max_body=max_body)

@@ -90,6 +90,8 @@ class RecordingsQuery(_Strict):
     reason: StatedReason = Field(description="why (required; written to the audit log)")
     agent: Identifier | None = None
     call_id: Identifier | None = None
+    work_order_id: Identifier | None = Field(
+        None, description="a work order's recordings: its call's and its callbacks'")
     limit: Annotated[int, Field(ge=1, le=500, strict=False)] = 50
 
 
@@ -275,6 +277,20 @@ class PausedIntervalAnswer(BaseModel):
     reason: str
 
 
+class RecordingCallPath(_Strict):
+    call_id: Identifier
+
+
+class RecordingPauseAnswer(BaseModel):
+    """A running recording after a pause or resume through the API."""
+
+    call_id: str
+    recording_id: str
+    paused: bool
+    reason: str | None = Field(description="why it is muted now: agent, supervisor, "
+                                           "sensitive-step; null when recording")
+
+
 class RecordingAnswer(BaseModel):
     """docs/contracts.md, "Recordings" (never the wrapped key)."""
 
@@ -296,6 +312,9 @@ class RecordingAnswer(BaseModel):
     paused: list[PausedIntervalAnswer]
     legal_hold: bool
     hold_reason: str
+    leg: Literal["call", "callback"] = Field(
+        "call", description="the caller's call, or a callback to the caller (same call_id and "
+                            "work_order_id: one recording per call leg)")
 
 
 class RecordingList(RootModel[list[RecordingAnswer]]):

@@ -71,6 +71,8 @@ class Action(StrEnum):
     RECORDING_HOLD = "recording.hold"
     RECORDING_RELEASE = "recording.release"
     RECORDING_PURGE = "recording.purge"
+    RECORDING_PAUSE = "recording.pause"  # a running recording muted (api/services/recordings)
+    RECORDING_RESUME = "recording.resume"
 
 
 def iso_time(now: float) -> str:

@@ -14,6 +14,8 @@ which Dial would pass on): the queue's ``callback.caller_id``, else the number t
 dialled (Dial ``f(...)``, :func:`customer_display`).
 A customer who does not answer puts the call back at its place in line (retried as the
 queue's ``callback`` settings say).
+A recorded queue records the callback too, from right before the customer is dialled
+(``ivr.flows.hotline.record.CallbackRecording``): one more recording of the call's id and order.
 """
 
 from __future__ import annotations
@@ -58,6 +60,18 @@ class CallbackOrders(Protocol):
     ) -> Awaitable[WorkOrder | None]: ...
 
 
+class CallbackRecorder(Protocol):
+    """``ivr.flows.hotline.record.CallbackRecording``, as the callback flow uses it."""
+
+    def start(self, session: AGISession, call_id: str, agent: str,
+              order: WorkOrder | None) -> Awaitable[str | None]: ...
+
+    def answered(self, call_id: str, agent: str, at: float, until: float
+                 ) -> Awaitable[None]: ...
+
+    def end(self, call_id: str) -> Awaitable[None]: ...
+
+
 # What ``LiveRouter.callback_step``'s answers mean (``callbacks.live.CallbackVerdict``), here
 # only.
 
@@ -80,6 +94,7 @@ class CallbackFlow:
     workorders: CallbackOrders
     clock: Clock
     trunk_variable: str = "HOTLINE_CALLBACK_TRUNK"
+    recording: CallbackRecorder | None = None  # None: callbacks are not recorded
 
     async def __call__(self, session: AGISession) -> None:
         call_id = session.args[0] if session.args else ""
@@ -101,6 +116,16 @@ class CallbackFlow:
             await self._failed(call_id, offer, order, "undialable number")
             return
         trunk = await session.get_variable(self.trunk_variable) or "customer"
+        recording = await self._recording(session, call_id, offer.agent_id, order)
+        try:
+            await self._dial(session, call_id, offer, order, trunk, recording)
+        finally:
+            if recording is not None:
+                await recording.end(call_id)
+
+    async def _dial(self, session: AGISession, call_id: str, offer: Callback,
+                    order: WorkOrder | None, trunk: str,
+                    recording: CallbackRecorder | None) -> None:
         started = self.clock.seconds()
         agent_gone = False
         try:
@@ -123,6 +148,8 @@ class CallbackFlow:
                                "agent hung up" if agent_gone else f"customer {status.lower()}")
             return
         answered_at = max(started, self.clock.seconds() - talked)
+        if recording is not None:
+            await recording.answered(call_id, offer.agent_id, answered_at, self.clock.seconds())
         await self.router.callback_step(call_id, offer.agent_id, "customer_answered", answered_at)
         await self._record(order, "assign", "router", agent=offer.agent_id)
         await self._record(order, "start", offer.agent_id)
@@ -130,6 +157,19 @@ class CallbackFlow:
                                     else "agent")
         await self._record(order, "note", offer.agent_id,
                            text=f"callback connected; conversation {talked:.0f} s")
+
+    async def _recording(self, session: AGISession, call_id: str, agent: str,
+                         order: WorkOrder | None) -> CallbackRecorder | None:
+        """The recording started for this callback, or None (not recorded, or it failed: a
+        recording never stops the callback; an agent gone meanwhile shows at Dial)."""
+        if self.recording is None:
+            return None
+        try:
+            started = await self.recording.start(session, call_id, agent, order)
+        except Exception as exc:
+            log.warning("callback %s: recording not started (%s)", call_id, exc)
+            return None
+        return self.recording if started is not None else None
 
     async def _failed(
         self, call_id: str, offer: Callback, order: WorkOrder | None, why: str

@@ -15,7 +15,9 @@ from twisted.internet.defer import Deferred
 
 from callbacks.flow import CallbackOrders, CallbackRouter
 from ivr.aio import deferred
-from ivr.flows.hotline.seams import Router, WorkOrders
+from ivr.flows.hotline.seams import Recorder, Router, WorkOrders
+from recordings.recorder import CallRecorder
+from recordings.schema import QueueCapture
 from routing.core import Assignment
 from routing.live import Callback, CallRequest, CallStatus, LiveRouter, Offer, QueueEntry
 from workorders.model import WorkOrder
@@ -89,3 +91,41 @@ class WorkOrdersOnReactor(WorkOrders, CallbackOrders):
 
     def answered(self, call_id: str, agent: str, now: float) -> Deferred[WorkOrder | None]:
         return deferred(self._store.answered(call_id, agent, now))
+
+
+class RecorderOnReactor(Recorder):
+    """:class:`recordings.recorder.CallRecorder` for the hotline flow."""
+
+    def __init__(self, recorder: CallRecorder) -> None:
+        self.recorder = recorder
+
+    def policy(self, queue: str) -> QueueCapture:
+        return self.recorder.policy(queue)
+
+    def legs_for(self, recording_id: str) -> tuple[str, str]:
+        return self.recorder.legs_for(recording_id)
+
+    def started(self, call_id: str, recording_id: str, channel: str, queue: str,
+                order_id: str | None, category: str = "", at: float | None = None,
+                leg: str = "call") -> Deferred[None]:
+        return deferred(self.recorder.started(call_id, recording_id, channel, queue, order_id,
+                                              category, at, leg))
+
+    def ringing(self, call_id: str, agent: str, leg: str = "call") -> Deferred[None]:
+        return deferred(self.recorder.ringing(call_id, agent, leg))
+
+    def answered(self, call_id: str, agent: str, at: float, until: float,
+                 leg: str = "call") -> Deferred[None]:
+        return deferred(self.recorder.answered(call_id, agent, at, until, leg))
+
+    def mute(self, call_id: str, reason: str, by: str = "ivr") -> Deferred[bool]:
+        return deferred(self.recorder.mute(call_id, reason, by))
+
+    def unmute(self, call_id: str, reason: str, by: str = "ivr") -> Deferred[bool]:
+        return deferred(self.recorder.unmute(call_id, reason, by))
+
+    def cut(self, call_id: str) -> Deferred[None]:
+        return deferred(self.recorder.cut(call_id))
+
+    def finished(self, call_id: str, leg: str = "call") -> Deferred[None]:
+        return deferred(self.recorder.finished(call_id, leg))

@@ -229,6 +229,14 @@ class Hotline:
             events_maxlen=cfg.workorders.events_maxlen,
         )
         self.recordings = self._recordings(cfg)
+        # Capture: MixMonitor from the flow, AMI mutes, the check and ingest after hangup.
+        self.recorder = self._recorder(cfg)
+        if self.recorder is not None:
+            from hotline.adapters import RecorderOnReactor
+            from ivr.flows.hotline.record import CallbackRecording
+
+            self.flow.recorder = RecorderOnReactor(self.recorder)
+            self.callback_flow.recording = CallbackRecording(self.flow.recorder, reactor)
         self._ports: list[Any] = []
         self._failures: dict[str, Any] = {}  # what -> hotline.failures.RepeatedFailure
         self._loops: list[Any] = []
@@ -269,6 +277,38 @@ class Hotline:
             clock=self.reactor.seconds,
         )
 
+    def _recorder(self, cfg: Any) -> Any:
+        """``recordings.recorder.CallRecorder`` when recordings are on; its AMI control is
+        connected at :meth:`start` (until then, and without an AMI secret, mutes answer False
+        and sensitive steps stop the recording instead)."""
+        if self.recordings is None:
+            return None
+        from recordings.alarms import StreamAlarms
+        from recordings.control import NoControl
+        from recordings.recorder import CallRecorder
+
+        svc = cfg.service
+        return CallRecorder(
+            settings=lambda: self.config().recordings.capture, control=NoControl(),
+            alarms=StreamAlarms(self.redis, svc.redis.key_prefix),
+            ingest=self.recordings.pipeline, deletions=self.recordings.catalog,
+            clock=self.reactor.seconds, host_root=svc.asterisk.root,
+        )
+
+    def _connect_ami(self) -> None:
+        svc = self.config().service
+        secret = svc.ami_secret()
+        if self.recorder is None:
+            return
+        if not secret:
+            log.warning("no AMI secret (HOTLINE_AMI_SECRET or ami.secret_file): recordings "
+                        "cannot be muted; sensitive steps stop them instead")
+            return
+        from recordings.control import AmiControl
+
+        self.recorder.control = AmiControl.connect(svc.ami.host, svc.ami.port, svc.ami.user,
+                                                   secret)
+
     def _ari(self, cfg: Any) -> Any:
         password = cfg.service.ari_password()
         if not password:
@@ -300,6 +340,7 @@ class Hotline:
         if self.speech is not None:
             self._ports.append(self.speech.listen_tcp(self.reactor))
         self._listen_http(svc.http)
+        self._connect_ami()
         if self.ari is not None:
             if self.telephony is not None:
                 self.ari.subscribe("DeviceStateChanged", self.telephony.on_device_state)
@@ -447,6 +488,7 @@ class Hotline:
             audit=self.audit, clock=self.reactor.seconds,
             recordings=self.recordings.library if self.recordings is not None else None,
             clock_policy=lambda: self.config().workorders.clock_policy(),
+            recorder=self.recorder,
         )
         site = make_site(api, raw={"/metrics": MetricsResource()},
                          limits=http_limits(self.config().service.http), reactor=self.reactor)
@@ -617,6 +659,8 @@ class Hotline:
             REGISTRY.unregister(self.order_metrics)
             self.order_metrics = None
         waits = [defer.maybeDeferred(port.stopListening) for port in self._ports]
+        if self.recorder is not None and hasattr(self.recorder.control, "close"):
+            self.recorder.control.close()  # AMI
         if self.screens is not None:
             from ivr.aio import deferred
 

@@ -184,6 +184,14 @@ class ClusterSettings(_Section):
     def password(self, environ: Mapping[str, str] = os.environ) -> str | None:
         """The nodes' password from the named variable; None when unnamed, unset or empty."""
         return environ.get(self.password_env or "") or None
+class AMISettings(_Section):
+    """AMI (asterisk/manager.conf, loopback only): muting a running recording
+    (``MixMonitorMute``). The secret comes from HOTLINE_AMI_SECRET or ``secret_file``."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(5038, ge=1, le=65535)
+    user: str = "hotline"
+    secret_file: str | None = None
 
 
 class RedisSettings(_Section):
@@ -250,6 +258,7 @@ class ServiceConfig(_Section):
     audiosocket: AudioSocketListen = AudioSocketListen(port=9092)
     http: HTTPListen = HTTPListen(port=8090)
     ari: ARISettings = ARISettings()
+    ami: AMISettings = AMISettings()
     redis: RedisSettings = RedisSettings()
     asterisk: AsteriskSettings = AsteriskSettings()
     keys: KeySettings = KeySettings()
@@ -259,11 +268,20 @@ class ServiceConfig(_Section):
 
     def ari_password(self, environ: Mapping[str, str] = os.environ) -> str | None:
         """From HOTLINE_ARI_PASSWORD, else the password file; never from the repository."""
-        if environ.get("HOTLINE_ARI_PASSWORD"):
-            return environ["HOTLINE_ARI_PASSWORD"]
-        if self.ari.password_file and Path(self.ari.password_file).is_file():
-            return Path(self.ari.password_file).read_text().strip()
-        return None
+        return _secret(environ, "HOTLINE_ARI_PASSWORD", self.ari.password_file)
+
+
+    def ami_secret(self, environ: Mapping[str, str] = os.environ) -> str | None:
+        """From HOTLINE_AMI_SECRET, else the secret file; never from the repository."""
+        return _secret(environ, "HOTLINE_AMI_SECRET", self.ami.secret_file)
+
+
+def _secret(environ: Mapping[str, str], variable: str, path: str | None) -> str | None:
+    if environ.get(variable):
+        return environ[variable]
+    if path and Path(path).is_file():
+        return Path(path).read_text().strip()
+    return None
 
 
 @dataclass(frozen=True)
@@ -349,6 +367,7 @@ def load_config(
     ):
         raise ConfigError(problems)
     problems = _cross_check(folder, prompts, menus, routing)
+    problems += _capture_problems(folder, prompts, menus, routing, recordings)
     problems += category_problems(folder, languages, menus, routing)
     if problems:
         raise ConfigError(problems)
@@ -400,4 +419,25 @@ def _cross_check(
                     f"{directory / 'menus.yaml'}: menus.{name}.options.{key}.request: "
                     f"no routing rule for request type {option.request!r} in routing.yaml"
                 )
+    return problems
+
+
+def _capture_problems(
+    directory: Path, prompts: PromptsConfig, menus: MenusConfig, routing: RoutingConfig,
+    recordings: RecordingsConfig,
+) -> list[str]:
+    """recordings.yaml capture: its queues exist, its prompts and after-agent menus too."""
+    where = f"{directory / 'recordings.yaml'}: capture"
+    capture = recordings.capture
+    problems = [f"{where}.queues.{queue}: no such queue in queues.yaml"
+                for queue in capture.queues if queue not in routing.queues]
+    for name, policy in [("default", capture.default),
+                         *((f"queues.{q}", p) for q, p in capture.queues.items())]:
+        if policy.record and policy.consent_prompt not in prompts.prompts:
+            problems.append(f"{where}.{name}.consent_prompt: prompt "
+                            f"{policy.consent_prompt!r} is not defined in prompts.yaml")
+        menu = policy.after_agent_menu
+        if menu is not None and menu not in menus.menus:
+            problems.append(f"{where}.{name}.after_agent_menu: menu {menu!r} is not "
+                            "defined in menus.yaml")
     return problems

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -64,6 +64,10 @@ class Menu(BaseModel):
     timeout_s: float = Field(5.0, gt=0, le=60)
     max_digits: int = Field(1, ge=1, le=20)
     retries: int = Field(2, ge=0, le=5)
+    # Card or identity digits: a recorded call's recording is muted while this step runs,
+    # and the digits are never kept (not in the menu path either). Without options the step
+    # collects up to max_digits keys and ends the walk (:class:`Collected`).
+    sensitive: bool = False
     options: dict[str, MenuOption]
 
     @model_validator(mode="after")
@@ -71,6 +75,11 @@ class Menu(BaseModel):
         for key in self.options:
             if not key or any(c not in "0123456789*#" for c in key):
                 raise ValueError(f"option key {key!r} is not a DTMF key sequence")
+        if self.sensitive and any(o.request is not None or o.language is not None
+                                  for o in self.options.values()):
+            # Its keys would be kept in the work order's menu path.
+            raise ValueError("a sensitive menu collects digits: no request or language "
+                             "options (menu, back or operator only)")
         return self
 
 
@@ -149,7 +158,26 @@ class MenusConfig(BaseModel):
                         f"menus.{name}.options.{key}: language {option.language!r} is not "
                         f"{self.language!r} nor declared under languages"
                     )
+        for name in self.reachable():
+            if self.menus[name].sensitive:
+                raise ValueError(
+                    f"menus.{name}: sensitive, yet reachable from the caller's menu before "
+                    "the queue: sensitive steps run after the conversation (recordings.yaml "
+                    "capture after_agent_menu), where the recording can be muted"
+                )
         return self
+
+    def reachable(self) -> set[str]:
+        """The menus a caller can reach from an entry menu (before the queue)."""
+        seen: set[str] = set()
+        todo = [self.entry, *(line.entry for line in self.languages.values() if line.entry)]
+        while todo:
+            name = todo.pop()
+            if name in seen or name not in self.menus:
+                continue
+            seen.add(name)
+            todo += [o.menu for o in self.menus[name].options.values() if o.menu is not None]
+        return seen
 
     @property
     def codes(self) -> tuple[str, ...]:
@@ -201,7 +229,17 @@ class ChangeLanguage:
     path: tuple[str, ...]
 
 
-Step = Prompt | Request | ToOperator | ChangeLanguage
+@dataclass(frozen=True)
+class Collected:
+    """A sensitive step without options took the caller's digits; ``path`` is the keys
+    before it (the digits themselves never go into a path)."""
+
+    menu: str
+    digits: str = field(repr=False)
+    path: tuple[str, ...]
+
+
+Step = Prompt | Request | ToOperator | ChangeLanguage | Collected
 
 
 @dataclass(frozen=True)
@@ -228,11 +266,19 @@ def start(config: MenusConfig, language: str | None = None) -> tuple[MenuState, 
     return state, _prompt(config, state)
 
 
+def start_at(config: MenusConfig, menu: str) -> tuple[MenuState, Step]:
+    """The first step of a walk from ``menu`` (after the conversation: ``after_agent_menu``)."""
+    state = MenuState(stack=(menu,))
+    return state, _prompt(config, state)
+
+
 def advance(
     config: MenusConfig, state: MenuState, digits: str | None
 ) -> tuple[MenuState, Step]:
     """The next step after the caller pressed ``digits`` (``None`` or ``""``: silence)."""
     menu = config.menus[state.menu]
+    if menu.sensitive and not menu.options and digits:
+        return state, Collected(state.menu, digits, state.path)
     option = menu.options.get(digits) if digits else None
     if option is None or not digits:  # (an option implies digits: said for the type checker)
         failures = state.failures + 1
@@ -242,7 +288,7 @@ def advance(
         state = replace(state, failures=failures)
         return state, _prompt(config, state, notice)
 
-    path = (*state.path, digits)
+    path = (*state.path, "*" * len(digits) if menu.sensitive else digits)
     if option.request is not None:
         return replace(state, path=path), Request(option.request, option.urgency, path)
     if option.operator:

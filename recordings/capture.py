@@ -69,6 +69,7 @@ class RawRecording:
     work_order_id: str | None = None
     paused: tuple[PausedInterval, ...] = ()
     recording_id: str = field(default_factory=new_recording_id)
+    leg: str = "call"  # or "callback": the call back to the caller (same call id and order)
 
     def __post_init__(self) -> None:
         if not 1 <= len(self.legs) <= 2:

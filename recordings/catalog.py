@@ -145,7 +145,7 @@ class Catalog(Protocol):
     async def get(self, recording_id: str) -> RecordingMeta | None: ...
 
     async def newest(self, *, agents: Sequence[str] | None = None, call_id: str | None = None,
-                     limit: int = 50) -> list[RecordingMeta]: ...
+                     limit: int = 50, order_id: str | None = None) -> list[RecordingMeta]: ...
 
     async def set_hold(self, recording_id: str, held: bool, reason: str) -> bool: ...
 
@@ -234,17 +234,20 @@ class RedisCatalog:
         return RecordingMeta.from_hash(recording_id, {_text(k): _text(v) for k, v in raw.items()})
 
     async def newest(self, *, agents: Sequence[str] | None = None, call_id: str | None = None,
-                     limit: int = 50) -> list[RecordingMeta]:
-        """The newest ``limit`` recordings: all, of ``agents``, and/or of ``call_id``."""
+                     limit: int = 50, order_id: str | None = None) -> list[RecordingMeta]:
+        """The newest ``limit`` recordings: all, of ``agents``, and/or of ``call_id``, and/or
+        of the work order ``order_id`` (its call and its callbacks)."""
         scored: list[tuple[float, str]] = []
         sources = [self.index] if agents is None else [self._by("agent", a) for a in agents]
+        narrowed = call_id is not None or order_id is not None
         for source in sources:
-            got = await self._redis.zrevrange(source, 0, -1 if call_id else limit - 1,
+            got = await self._redis.zrevrange(source, 0, -1 if narrowed else limit - 1,
                                               withscores=True)
             scored += [(float(score), _text(rid)) for rid, score in got]
-        if call_id is not None:
-            ids = {_text(m) for m in await self._redis.smembers(self._by("call", call_id))}
-            scored = [(score, rid) for score, rid in scored if rid in ids]
+        for kind, value in (("call", call_id), ("order", order_id)):
+            if value is not None:
+                ids = {_text(m) for m in await self._redis.smembers(self._by(kind, value))}
+                scored = [(score, rid) for score, rid in scored if rid in ids]
         found = []
         for _, rid in sorted(scored, reverse=True)[:limit]:
             meta = await self.get(rid)

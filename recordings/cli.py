@@ -42,6 +42,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     show = sub.add_parser("list", help="the newest recordings' metadata")
     show.add_argument("--agent")
     show.add_argument("--call", dest="call_id")
+    show.add_argument("--order", dest="order_id",
+                      help="a work order's recordings: its call's and its callbacks'")
     show.add_argument("--limit", type=int, default=50)
     show.add_argument("--json", action="store_true")
     access(show)
@@ -135,14 +137,15 @@ async def _command(args: argparse.Namespace, recs: Any, out: TextIO, err: TextIO
     library = recs.library
     if command == "list":
         found = await library.list(who, agent=args.agent, call_id=args.call_id,
-                                   limit=args.limit)
+                                   limit=args.limit, order_id=args.order_id)
         for meta in found:
             if args.json:
                 print(json.dumps(meta.shown()), file=out)
             else:
                 hold = "  HOLD" if meta.legal_hold else ""
+                leg = "  callback" if meta.leg == "callback" else ""
                 print(f"{meta.recording_id}  {iso(meta.started_at)}  {meta.agent:<10} "
-                      f"{meta.queue:<12} {meta.duration_seconds:7.1f}s{hold}", file=out)
+                      f"{meta.queue:<12} {meta.duration_seconds:7.1f}s{hold}{leg}", file=out)
         return 0
     if command == "get":
         if args.output is None:

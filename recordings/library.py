@@ -98,7 +98,8 @@ class RecordingLibrary:
         self._run = run_blocking
 
     async def list(self, who: Requester, *, agent: str | None = None,
-                   call_id: str | None = None, limit: int = 50) -> list[RecordingMeta]:
+                   call_id: str | None = None, limit: int = 50,
+                   order_id: str | None = None) -> list[RecordingMeta]:
         """The newest recordings ``who`` may see: all of them (quality, ops), their team's
         (a supervisor), or one agent's (``agent``, if ``who`` may see that agent's)."""
         _reason(who)
@@ -112,8 +113,10 @@ class RecordingLibrary:
             authorize(who.identity, Permission.RECORDINGS_READ, Scope(team=team))
             agents = list(self.members(team)) if team else []
         await self._audit(who, "recording.list", "recordings",
-                          {k: v for k, v in (("agent", agent), ("call_id", call_id)) if v})
-        return await self.catalog.newest(agents=agents, call_id=call_id, limit=limit)
+                          {k: v for k, v in (("agent", agent), ("call_id", call_id),
+                                             ("work_order_id", order_id)) if v})
+        return await self.catalog.newest(agents=agents, call_id=call_id, limit=limit,
+                                         order_id=order_id)
 
     async def metadata(self, who: Requester, recording_id: str) -> RecordingMeta:
         meta = await self._readable(who, recording_id)

@@ -49,6 +49,9 @@ class RecordingMeta:
     paused: tuple[PausedInterval, ...] = ()
     legal_hold: bool = False
     hold_reason: str = ""
+    # "call" (the caller's call) or "callback" (the agent calling the caller back): one
+    # recording per call leg, linked by ``call_id`` and ``work_order_id``.
+    leg: str = "call"
 
     @property
     def media_type(self) -> str:
@@ -77,7 +80,7 @@ class RecordingMeta:
             "sha256": self.sha256, "stored_at": iso(self.stored_at),
             "paused": [{"start": iso(p.start), "end": iso(p.end), "reason": p.reason}
                        for p in self.paused],
-            "legal_hold": self.legal_hold, "hold_reason": self.hold_reason,
+            "legal_hold": self.legal_hold, "hold_reason": self.hold_reason, "leg": self.leg,
         }
 
     def to_hash(self) -> dict[str, str]:
@@ -92,6 +95,7 @@ class RecordingMeta:
             "wrapped_key": base64.b64encode(self.wrapped_key).decode(), "master": self.master,
             "paused": json.dumps([[p.start, p.end, p.reason] for p in self.paused]),
             "legal_hold": "1" if self.legal_hold else "", "hold_reason": self.hold_reason,
+            "leg": self.leg,
         }
         return {name: value for name, value in flat.items() if value}
 
@@ -111,4 +115,5 @@ class RecordingMeta:
             paused=tuple(PausedInterval(float(s), float(e), str(r))
                          for s, e, r in json.loads(flat.get("paused", "[]"))),
             legal_hold=flat.get("legal_hold") == "1", hold_reason=flat.get("hold_reason", ""),
+            leg=flat.get("leg") or "call",
         )

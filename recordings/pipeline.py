@@ -147,6 +147,7 @@ class Pipeline:
             duration_seconds=encoded.duration_seconds, format=self.transcoder.format,
             size=len(sealed.ciphertext), sha256=digest, stored_at=self.clock(),
             wrapped_key=sealed.wrapped_key, master=sealed.master, paused=raw.paused,
+            leg=raw.leg,
         )
 
     async def _failed(self, raw: RawRecording, fault: StageFault) -> Ingested:

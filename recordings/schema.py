@@ -20,7 +20,9 @@ from pydantic import (
 
 __all__ = [
     "DEFAULT_YEARS",
+    "CaptureSettings",
     "PurgeSettings",
+    "QueueCapture",
     "RecordingsConfig",
     "RetentionRule",
     "RetentionSettings",
@@ -128,6 +130,45 @@ class PurgeSettings(_Section):
     at: str = Field("03:30", pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$")  # HH:MM, UTC
 
 
+class QueueCapture(_Section):
+    """Recording of one queue's calls (``capture.default``, or ``capture.queues.<queue>``,
+    which replaces the default for that queue as a whole).
+
+    ``consent_prompt``: what the caller hears before any agent is connected (prompts.yaml);
+    ``opt_out_key``: a key pressed during it leaves this call unrecorded (noted on the work
+    order); ``after_agent_menu``: a menu of menus.yaml the caller walks when the agent hangs
+    up, before the survey (e.g. "to pay by card, press 1", then a ``sensitive: true`` step).
+    """
+
+    record: bool = True
+    consent_prompt: str = "recording-consent"
+    opt_out_key: str | None = Field(None, pattern=r"^[0-9*#]$")
+    after_agent_menu: str | None = None
+
+
+class CaptureSettings(_Section):
+    """MixMonitor on the caller's channel, and the check after hangup.
+
+    ``raw_dir``: where MixMonitor writes the raw legs, as Asterisk sees the path (below
+    ``asterisk.root`` of service.yaml for the service); the service reads and removes them, so
+    both need write access. ``tolerance_s``: how much shorter than the talk time a recording
+    may be before it is an alarm (``RECORDSHORT``); ``close_wait_s``: how long after hangup
+    the files may take to be closed by Asterisk; ``follow_max_s``: how long legs that still
+    grow after the flow ended are followed (an agent's blind transfer took the caller out of
+    the flow, the recording goes on with the caller's channel) before what is there is
+    stored."""
+
+    raw_dir: str = "/var/spool/asterisk/monitor/hotline"
+    tolerance_s: float = Field(2.0, ge=0)
+    close_wait_s: float = Field(10.0, gt=0)
+    follow_max_s: float = Field(14400.0, gt=0)
+    default: QueueCapture = QueueCapture()
+    queues: dict[str, QueueCapture] = {}
+
+    def for_queue(self, queue: str) -> QueueCapture:
+        return self.queues.get(queue, self.default)
+
+
 class RecordingsConfig(_Section):
     enabled: bool = True
     format: Literal["opus", "mp3"] = "opus"
@@ -138,6 +179,7 @@ class RecordingsConfig(_Section):
     retry: RetrySettings = RetrySettings()
     retention: RetentionSettings = RetentionSettings()
     purge: PurgeSettings = PurgeSettings()
+    capture: CaptureSettings = CaptureSettings()
 
     def storage_dir(self, spool_dir: str) -> Path:
         return Path(self.storage.dir or Path(spool_dir) / "recordings")

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from recordings.capture import PausedInterval, RawRecording
+from recordings.capture import Ingested, IngestOutcome, PausedInterval, RawRecording
 from recordings.catalog import Due, Erased, RetentionBatch, deletion_record
 from recordings.metadata import RecordingMeta
 from recordings.retention import OrderStanding
@@ -19,6 +19,8 @@ from recordings.transcode import Encoded, TranscodeError
 
 __all__ = [
     "FakeAlarms",
+    "FakeControl",
+    "FakeIngest",
     "FakeTranscoder",
     "MemoryCatalog",
     "MemoryStore",
@@ -120,11 +122,12 @@ class MemoryCatalog:
         return self.records.get(recording_id)
 
     async def newest(self, *, agents: Sequence[str] | None = None, call_id: str | None = None,
-                     limit: int = 50) -> list[RecordingMeta]:
+                     limit: int = 50, order_id: str | None = None) -> list[RecordingMeta]:
         self._check()
         found = [m for m in self.records.values()
                  if (agents is None or m.agent in agents)
-                 and (call_id is None or m.call_id == call_id)]
+                 and (call_id is None or m.call_id == call_id)
+                 and (order_id is None or m.work_order_id == order_id)]
         return sorted(found, key=lambda m: m.ended_at, reverse=True)[:limit]
 
     async def set_hold(self, recording_id: str, held: bool, reason: str) -> bool:
@@ -203,3 +206,31 @@ def sample_meta(recording_id: str = "rec-1", **changes: Any) -> RecordingMeta:
     )
     values.update(changes)
     return RecordingMeta(**values)
+
+
+@dataclass
+class FakeControl:
+    """AMI's ``MixMonitorMute`` in memory: ``calls`` (channel, on) as sent; ``away`` answers
+    False as AMI away does; ``muted`` the channels muted now."""
+
+    away: bool = False
+    calls: list[tuple[str, bool]] = field(default_factory=list)
+    muted: set[str] = field(default_factory=set)
+
+    async def mute(self, channel: str, on: bool) -> bool:
+        self.calls.append((channel, on))
+        if self.away:
+            return False
+        (self.muted.add if on else self.muted.discard)(channel)
+        return True
+
+
+@dataclass
+class FakeIngest:
+    """``RecordingIngest`` that keeps what it was given and answers ``stored``."""
+
+    raws: list[RawRecording] = field(default_factory=list)
+
+    async def ingest(self, raw: RawRecording) -> Ingested:
+        self.raws.append(raw)
+        return Ingested(raw.recording_id, IngestOutcome.STORED)

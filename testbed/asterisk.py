@@ -209,6 +209,7 @@ class Asterisk:
         self.cdr_path = self.log_dir / "cdr-custom" / "hotline.csv"
         self.conf_path = self.etc_dir / "asterisk.conf"
         self.ari_password = secrets.token_urlsafe(18)
+        self.ami_secret = secrets.token_urlsafe(18)  # AMI (manager.conf): recordings' mute
         self.process: subprocess.Popen[bytes] | None = None
         self._lock: IO[str] | None = None
 
@@ -240,7 +241,7 @@ class Asterisk:
         return [*prefix, binary, "-C", self.inside(self.conf_path), *args]
 
     def prepare(self) -> None:
-        """Write the run directory: config copy, asterisk.conf, ARI secret."""
+        """Write the run directory: config copy, asterisk.conf, ARI and AMI secrets."""
         if self._own_run_dir:
             self._prune_old_runs()
         for sub in ("etc", "run", "log", "log/cdr-custom", "lib", "spool", "cache"):
@@ -252,6 +253,9 @@ class Asterisk:
         secret = self.etc_dir / "hotline-ari-secret.conf"
         secret.write_text(f"password = {self.ari_password}\n")
         secret.chmod(0o600)
+        ami = self.etc_dir / "hotline-ami-secret.conf"
+        ami.write_text(f"secret = {self.ami_secret}\n")
+        ami.chmod(0o600)
         dirs = system_dirs(self.root)
         inside = self.inside
         self.conf_path.write_text(
@@ -274,6 +278,9 @@ class Asterisk:
             "documentation_language = en_US\n"
             "hideconnect = yes\n"
             "nocolor = yes\n"
+            # As asterisk/asterisk.conf: a recorded channel gets silence frames while nothing
+            # is sent to it (ringing, waits), so the recording keeps the call's time.
+            "transmit_silence = yes\n"
         )
 
     def _prune_old_runs(self) -> None:

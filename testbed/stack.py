@@ -98,6 +98,7 @@ class Stack:
                 "ari_url": asterisk.ari_url,
                 "ari_user": asterisk.ari_user,
                 "ari_password": asterisk.ari_password,
+                "ami_secret": asterisk.ami_secret,
             },
             "redis": (
                 {"pid": self.redis.process.pid, "url": self.redis.url, "dir": str(self.redis.dir)}
@@ -224,6 +225,7 @@ def service_environment(state: dict[str, object], spool_dir: str | None = None) 
         "HOTLINE__ASTERISK__SOUNDS_DIR": str(asterisk["asterisk_sounds_dir"]),
         "HOTLINE__ARI__URL": str(asterisk["ari_url"]).removesuffix("/ari"),
         "HOTLINE_ARI_PASSWORD": str(asterisk["ari_password"]),
+        "HOTLINE_AMI_SECRET": str(asterisk.get("ami_secret", "")),
         "HOTLINE_MASTER_KEY": TESTBED_MASTER_KEY,
         "HOTLINE__SPOOL_DIR": spool_dir or str(Path(str(asterisk["run_dir"])) / "spool"),
     }

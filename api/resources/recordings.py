@@ -8,16 +8,18 @@ from __future__ import annotations
 from typing import Any
 
 from access import Permission
-from api.errors import RecordingNotFound, RecordingUnreadable
+from api.errors import RecordingNotFound, RecordingUnreadable, Unavailable
 from api.routes import BinaryAnswer, Call, Route
 from api.schemas import (
     RecordingAnswer,
+    RecordingCallPath,
     RecordingList,
     RecordingPath,
+    RecordingPauseAnswer,
     RecordingReasonQuery,
     RecordingsQuery,
 )
-from api.services.recordings import RecordingService
+from api.services.recordings import RecordingPauses, RecordingService
 
 AUDIO = "audio/ogg"  # documented type; each answer names its own (audio/ogg or audio/mpeg)
 
@@ -27,7 +29,7 @@ def routes(recordings: RecordingService) -> list[Route]:
         assert isinstance(call.query, RecordingsQuery)
         q = call.query
         return await recordings.list(call.actor, q.reason, agent=q.agent, call_id=q.call_id,
-                                     limit=q.limit)
+                                     limit=q.limit, order_id=q.work_order_id)
 
     async def metadata(call: Call) -> dict[str, Any]:
         assert isinstance(call.path, RecordingPath)
@@ -67,4 +69,25 @@ def routes(recordings: RecordingService) -> list[Route]:
             RecordingAnswer, "recording.hold", errors=(RecordingNotFound,)),
         one("POST", "/release", hold, holding(False), "Release a recording's legal hold",
             RecordingAnswer, "recording.release", errors=(RecordingNotFound,)),
+    ]
+
+
+def pause_routes(pauses: RecordingPauses) -> list[Route]:
+    """``POST /api/recordings/calls/{call_id}/pause`` and ``.../resume``: the running
+    recording of a call in progress (the agent on it, or a supervisor of the team)."""
+
+    def changing(pause: bool) -> Any:
+        async def change(call: Call) -> dict[str, Any]:
+            assert isinstance(call.path, RecordingCallPath)
+            assert isinstance(call.query, RecordingReasonQuery)
+            return await pauses.change(call.actor, call.query.reason, call.path.call_id, pause)
+        return change
+
+    return [
+        Route("POST", "/api/recordings/calls/{call_id}/" + verb, Permission.AGENT_STATE_CHANGE,
+              changing(verb == "pause"), summary, RecordingPauseAnswer,
+              path_schema=RecordingCallPath, query_schema=RecordingReasonQuery, scoped=True,
+              audit=f"recording.{verb}", errors=(RecordingNotFound, Unavailable))
+        for verb, summary in (("pause", "Pause (mute) a call's running recording"),
+                              ("resume", "Resume a call's paused recording"))
     ]

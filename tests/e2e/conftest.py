@@ -150,6 +150,7 @@ def hotline(
             "HOTLINE__ASTERISK__SOUNDS_DIR": asterisk.asterisk_sounds_dir,
             "HOTLINE__ARI__URL": asterisk.ari_url.removesuffix("/ari"),
             "HOTLINE_ARI_PASSWORD": asterisk.ari_password,
+            "HOTLINE_AMI_SECRET": asterisk.ami_secret,
             "HOTLINE_MASTER_KEY": TESTBED_MASTER_KEY,
             "HOTLINE__REDIS__URL": redis_server.url,
             "HOTLINE__SPOOL_DIR": str(tmp_path / f"spool-{instance}"),

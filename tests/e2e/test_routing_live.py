@@ -14,8 +14,17 @@ from typing import Any
 import pytest
 import redis
 
+from recordings.metadata import RecordingMeta
 from testbed.asterisk import Asterisk
-from testbed.checks import call_gone, events, kinds, routing_leftovers, wait_for, workorder
+from testbed.checks import (
+    call_gone,
+    events,
+    first_event,
+    kinds,
+    routing_leftovers,
+    wait_for,
+    workorder,
+)
 from testbed.service import merge
 from testbed.softphones import SippAgent
 
@@ -224,6 +233,23 @@ def test_callback_keeps_its_place(hotline, agents, caller, asterisk, db) -> None
     assert routing_leftovers(db) == []
     callback_legs_end_cleanly(asterisk, agent, customer)
     agent_shown(agent, "5550199", "Test Caller")
+    # The callback is recorded as a leg of the same call and order (the caller, who asked for
+    # it, never reached an agent on their call: that one has no recording).
+    start = first_event(db, first, "RECORDSTART", timeout=10)
+    stored = first_event(db, first, "RECORDSTORED", timeout=60)
+    assert start["leg"] == "callback" and stored["recording_id"] == start["recording_id"]
+    rid = start["recording_id"]
+    assert db.smembers(f"hotline:rec:by-call:{first}") == {rid}
+    assert db.smembers(f"hotline:rec:by-order:{order['id']}") == {rid}
+    meta = RecordingMeta.from_hash(rid, db.hgetall(f"hotline:rec:{rid}"))
+    assert (meta.leg, meta.agent, meta.work_order_id) == ("callback", "agent103", order["id"])
+    assert meta.talk_seconds >= 1
+    # MixMonitor writes only the frames that pass, and the testbed's SIPp phones only echo:
+    # bridged phone to phone (no Local channel sending silence, as a test caller has) no
+    # frame flows, so the file keeps the ringing only. The check after hangup held it within
+    # its tolerance (2 s, config/recordings.yaml) of the talk time, raising no alarm.
+    assert meta.duration_seconds >= meta.talk_seconds - 2
+    assert not {"RECORDSHORT", "RECORDMISSING"} & set(kinds(db, first))
 
 
 def test_callback_to_another_number_rings_that_number(hotline, agents, caller, asterisk, db

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
@@ -58,11 +59,12 @@ class Stack:
         )
         self.tmp = tmp
 
-    async def record(self, n: int, agent: str, *, order: str | None, ended: float):
+    async def record(self, n: int, agent: str, *, order: str | None, ended: float,
+                     call_id: str | None = None, leg: str = "call"):
         folder = self.tmp / f"call-{n}"
         folder.mkdir()
-        raw = raw_recording(folder, call_id=f"c-{n}", agent=agent, work_order_id=order,
-                            started_at=ended - 60, ended_at=ended)
+        raw = raw_recording(folder, call_id=call_id or f"c-{n}", agent=agent,
+                            work_order_id=order, started_at=ended - 60, ended_at=ended, leg=leg)
         done = await self.pipeline.ingest(raw)
         assert done.outcome is IngestOutcome.STORED, done.detail
         return raw.recording_id
@@ -188,6 +190,49 @@ def test_the_command_line(redis_server, prefix, tmp_path, monkeypatch):
         actions = pool.submit(asyncio.run, audit_actions()).result()
     assert actions == [b"recording.list", b"recording.play", b"recording.hold",
                        b"recording.purge", b"recording.release", b"recording.purge"]
+
+
+def test_the_command_line_lists_a_call_with_its_callbacks(redis_server, prefix, tmp_path,
+                                                          monkeypatch):
+    """A call's recording and its callback's (one recording per call leg, the same call id
+    and work order) are listed together by ``ivr recordings list --call`` and ``--order``,
+    newest first, the callback's line marked ``callback``; ``--json`` carries ``leg``; the
+    order's filter leaves other orders' recordings out."""
+    import asyncio
+
+    monkeypatch.setenv("HOTLINE__REDIS__URL", redis_server.url)
+    monkeypatch.setenv("HOTLINE__REDIS__KEY_PREFIX", f"'{prefix}'")
+    monkeypatch.setenv("HOTLINE__SPOOL_DIR", str(tmp_path / "spool"))
+    monkeypatch.setenv("HOTLINE_MASTER_KEY", "1:" + base64.b64encode(OLD).decode())
+
+    async def seed() -> tuple[str, str]:
+        client = connect(redis_server.url)
+        stack = Stack(client, prefix, tmp_path, RecordingVault(OLD, versions=["1"]))
+        now = time.time()
+        call = await stack.record(1, "agent101", order="WO-9", ended=now - 3600, call_id="c-9")
+        back = await stack.record(2, "agent103", order="WO-9", ended=now - 60, call_id="c-9",
+                                  leg="callback")
+        await stack.record(3, "agent101", order="WO-8", ended=now - 30)
+        await client.aclose()
+        return call, back
+
+    def run(*argv: str) -> tuple[int, str]:
+        args = build_parser().parse_args(["--config", str(CONFIG_DIR), "recordings", *argv])
+        out = io.StringIO()
+        return main(args, out=out, err=io.StringIO()), out.getvalue()
+
+    with ThreadPoolExecutor(1) as pool:  # the commands run asyncio.run themselves
+        call, back = pool.submit(asyncio.run, seed()).result()
+        for narrowed in (["--call", "c-9"], ["--order", "WO-9"]):
+            code, out = pool.submit(run, "list", "--reason", "complaint 9", *narrowed).result()
+            lines = out.splitlines()
+            assert code == 0 and [line.split()[0] for line in lines] == [back, call], out
+            assert lines[0].endswith("  callback") and not lines[1].endswith("callback")
+            code, out = pool.submit(run, "list", "--reason", "complaint 9", "--json",
+                                    *narrowed).result()
+            shown = [json.loads(line) for line in out.splitlines()]
+            assert [(m["leg"], m["call_id"], m["work_order_id"]) for m in shown] == [
+                ("callback", "c-9", "WO-9"), ("call", "c-9", "WO-9")]
 
 
 @on_asyncio

@@ -84,6 +84,8 @@ async def _walk_menu(
             )
         state, step = menu_walker.advance(cfg.menus, state, digits or None)
         digits = None
+        # Sensitive steps are not reachable from an entry menu (MenusConfig checks it).
+        assert not isinstance(step, menu_walker.Collected)
         if not isinstance(step, menu_walker.Prompt):
             return step
 

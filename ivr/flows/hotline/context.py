@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal
 
 from ivr.agi import AGISession
-from ivr.flows.hotline.seams import Clock, Router, Speech, WorkOrders
+from ivr.flows.hotline.seams import Clock, Recorder, Router, Speech, WorkOrders
 from ivr.languages import language_of
 from routing.live import QueueEntry
 from workorders.model import WorkOrder
@@ -46,6 +46,12 @@ class Call:
     urgency: str = ""
     order: WorkOrder | None = None
     entry: QueueEntry | None = None
+    # Recording: whether this call is to be recorded (the queue records, the caller did not
+    # opt out), the id once MixMonitor runs, and whether it was cut (AMI away).
+    to_record: bool = False
+    after_agent_menu: str | None = None
+    recording_id: str | None = None
+    recording_cut: bool = False
 
     @classmethod
     def on(cls, session: AGISession) -> Call:
@@ -79,6 +85,7 @@ class Shared:
     clock: Clock
     sound: Callable[[str], str]  # prompt name -> path Asterisk plays
     speech: Speech | None = None
+    recorder: Recorder | None = None  # None: no call is recorded
     poll_interval_ms: int = 500
 
     def prompt(self, call: Call, name: str) -> str:

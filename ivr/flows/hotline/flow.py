@@ -10,6 +10,7 @@ from ivr.agi import AGISession, ChannelHungUp
 from ivr.flows.hotline.choose import choose
 from ivr.flows.hotline.context import BEFORE_QUEUE, Call, Shared
 from ivr.flows.hotline.queue import enqueue, resumes, wait_in_line
+from ivr.flows.hotline.record import after_agent, finish
 from ivr.flows.hotline.survey import survey
 
 log = logging.getLogger(__name__)
@@ -29,14 +30,17 @@ class HotlineFlow(Shared):
     async def __call__(self, session: AGISession) -> None:
         call = Call.on(session)
         self.calls[call.call_id] = call
+        hung_up = True
         try:
             await self._run(call)
+            hung_up = False
         except ChannelHungUp:
             log.info("call %s: caller hung up during %s", call.call_id, call.stage)
             if call.stage in BEFORE_QUEUE:
                 await self.router.abandon(call.call_id, call.stage)
         finally:
             self.calls.pop(call.call_id, None)
+            await finish(self, call, hung_up)
 
     async def _run(self, call: Call) -> None:
         session = call.session
@@ -83,6 +87,7 @@ class HotlineFlow(Shared):
             await self._to_operator(call, "overflow")
             return
         await session.set_variable("HOTLINE_NEXT", "done")
+        await after_agent(self, call)
         await survey(self, call)
 
     async def _to_operator(self, call: Call, reason: str) -> None:

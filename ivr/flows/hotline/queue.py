@@ -10,6 +10,7 @@ from callbacks.dialogue import leave_number
 from callerid import dialled_number
 from ivr.agi import ChannelHungUp
 from ivr.flows.hotline.context import Call, Shared
+from ivr.flows.hotline.record import consent
 from ivr.flows.hotline.ring import ring
 from ivr.languages import language_of
 from routing.live import CallRequest
@@ -63,6 +64,7 @@ async def wait_in_line(hotline: Shared, call: Call) -> str:
     entry, session = call.queued, call.session
     try:
         pressed = None
+        await consent(hotline, call)  # before any agent is connected
         # Decide at once rather than at the next dispatcher round, and skip the hold
         # prompts when an agent is free: nobody should listen to "please hold" while an
         # agent waits for them.

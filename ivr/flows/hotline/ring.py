@@ -9,6 +9,7 @@ from collections.abc import Awaitable
 from callerid import displayable_name
 from ivr.agi import NO_TIMEOUT, ChannelHungUp
 from ivr.flows.hotline.context import Call, Shared
+from ivr.flows.hotline.record import start_before_dial
 from routing.live import Offer
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,9 @@ async def ring(hotline: Shared, call: Call, offer: Offer) -> bool:
     session, now = call.session, hotline.clock.seconds
     call.stage = "ringing"
     await _safe_caller_name_for_agent(call)
+    await start_before_dial(hotline, call)
+    if call.recording_id is not None and hotline.recorder is not None:
+        await hotline.recorder.ringing(call.call_id, offer.agent_id)
     dial_started = now()
     caller_gone = False
     try:
@@ -67,6 +71,8 @@ async def ring(hotline: Shared, call: Call, offer: Offer) -> bool:
             call.call_id, offer.agent_id, outcome, answered_at))
     else:
         await hotline.router.ring_result(call.call_id, offer.agent_id, outcome, answered_at)
+    if answered_at is not None and hotline.recorder is not None:
+        await hotline.recorder.answered(call.call_id, offer.agent_id, answered_at, now())
     if outcome == "caller_gone":
         call.stage = "ended"
         await hotline.record(call, "note", "caller", text="caller hung up while ringing")

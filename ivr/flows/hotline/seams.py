@@ -12,6 +12,7 @@ from collections.abc import Awaitable
 from typing import Any, Protocol
 
 from ivr.agi import AGISession
+from recordings.schema import QueueCapture
 from routing.live import CallRequest, CallStatus, Offer, QueueEntry
 from workorders.model import WorkOrder
 
@@ -74,3 +75,29 @@ class Speech(Protocol):
     def listen(
         self, session: AGISession, language: str | None = None
     ) -> Awaitable[dict[str, Any] | str | None]: ...
+
+
+class Recorder(Protocol):
+    """``recordings.recorder.CallRecorder``, as the flow uses it (the service's adapter runs
+    each coroutine on the asyncio loop and hands back a Deferred)."""
+
+    def policy(self, queue: str) -> QueueCapture: ...
+
+    def legs_for(self, recording_id: str) -> tuple[str, str]: ...
+
+    def started(self, call_id: str, recording_id: str, channel: str, queue: str,
+                order_id: str | None, category: str = "", at: float | None = None,
+                leg: str = "call") -> Awaitable[None]: ...
+
+    def ringing(self, call_id: str, agent: str, leg: str = "call") -> Awaitable[None]: ...
+
+    def answered(self, call_id: str, agent: str, at: float, until: float,
+                 leg: str = "call") -> Awaitable[None]: ...
+
+    def mute(self, call_id: str, reason: str, by: str = "ivr") -> Awaitable[bool]: ...
+
+    def unmute(self, call_id: str, reason: str, by: str = "ivr") -> Awaitable[bool]: ...
+
+    def cut(self, call_id: str) -> Awaitable[None]: ...
+
+    def finished(self, call_id: str, leg: str = "call") -> Awaitable[None]: ...
