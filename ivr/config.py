@@ -184,6 +184,8 @@ class ClusterSettings(_Section):
     def password(self, environ: Mapping[str, str] = os.environ) -> str | None:
         """The nodes' password from the named variable; None when unnamed, unset or empty."""
         return environ.get(self.password_env or "") or None
+
+
 class AMISettings(_Section):
     """AMI (asterisk/manager.conf, loopback only): muting a running recording
     (``MixMonitorMute``). The secret comes from HOTLINE_AMI_SECRET or ``secret_file``."""
