@@ -185,3 +185,31 @@ async def test_the_pooled_agents_read_gives_what_the_router_gives(setup) -> None
     assert await pooled.agents() == await router.agents()
     assert pooled.config() is router.config()
     await aggregate.stop()
+
+
+@on_asyncio
+async def test_the_pooled_agents_read_again_only_the_agents_the_snapshot_says_changed(
+        setup) -> None:
+    """After a first read of every hash, a change made through the routing scripts (a
+    pause: the change log names the agent) is read at the next round; a field written
+    behind the scripts' back is not, until the periodic full read."""
+    from screens.wiring import PooledAgents
+
+    router, _page, aggregate = setup
+    await router.sync_agents()
+    pooled = PooledAgents(router, aggregate.redis, router.prefix, full_read_s=3600.0)
+    await pooled.snapshot()
+    before = await pooled.agents()
+    assert before["agent101"]["status"] != "paused"
+
+    await aggregate.redis.hset(f"{router.prefix}{{rt}}:agent:agent102", "since", "1.0")
+    await router.agent_action("agent101", "pause", "lunch")
+    await pooled.snapshot()
+    after = await pooled.agents()
+    assert (after["agent101"]["status"], after["agent101"]["pause_reason"]) == ("paused", "lunch")
+    assert after["agent102"]["since"] == before["agent102"]["since"]  # not read again
+
+    pooled.full_read_s = 0.0
+    await pooled.snapshot()
+    assert (await pooled.agents())["agent102"]["since"] == "1.0"
+    await aggregate.stop()
