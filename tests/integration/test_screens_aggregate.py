@@ -213,3 +213,29 @@ async def test_the_pooled_agents_read_again_only_the_agents_the_snapshot_says_ch
     await pooled.snapshot()
     assert (await pooled.agents())["agent102"]["since"] == "1.0"
     await aggregate.stop()
+
+
+@on_asyncio
+async def test_any_instance_shows_what_another_instance_did(setup) -> None:
+    """Two instances behind one Redis, each with its own router and aggregate: a pause
+    made through the first shows on a wallboard connected to the second (its activity line
+    and the agents table), read from the shared pool and stream."""
+    router, page, aggregate = setup
+    await router.sync_agents()
+    other = LiveRouter(aggregate.redis, lambda: CONFIG, instance="hotline-2",
+                       prefix=router.prefix, clock=time.time)
+    second = Aggregate(aggregate.redis, other, prefix=router.prefix, clock=time.time,
+                       block_ms=50, autostart=False)
+    written: list[bytes] = []
+    await second.connect(Connection(page, OPS, written.append), None)
+    try:
+        written.clear()
+        await router.agent_action("agent101", "pause", "lunch")
+        await second.step()
+        frames = {f["event"]: f["data"] for f in _frames(written) if "event" in f}
+        assert "agent101 paused (lunch)" in frames["activity"]
+        row = frames["agents"].split('data-agent="agent101"')[1].split("</tr>")[0]
+        assert "Paused" in row and "Lunch" in row
+    finally:
+        await second.stop()
+        await aggregate.stop()
