@@ -197,15 +197,11 @@ def test_the_last_30_minutes_are_counted_from_the_window_alone() -> None:
     """The log hands the recent figures only the window's events and an hour before it;
     they count what the whole day's events count."""
     log = EventLog()
-    entries = [
-        _entry(1, "ENTERQUEUE", NOW - 7200, call_id="old", queue="billing"),
-        _entry(2, "CONNECT", NOW - 7170, call_id="old", queue="billing", agent="agent101",
-               holdtime="30.000"),
-        _entry(3, "ENTERQUEUE", NOW - 600, call_id="new", queue="billing"),
-        _entry(4, "CONNECT", NOW - 590, call_id="new", queue="billing", agent="agent101",
-               holdtime="10.000"),
-    ]
-    log.add(entries, NOW)
+    for n, (call_id, entered, hold) in enumerate((("old", NOW - 7200, 30),
+                                                  ("new", NOW - 600, 10))):
+        log.add([_entry(2 * n, "ENTERQUEUE", entered, call_id=call_id, queue="billing"),
+                 _entry(2 * n + 1, "CONNECT", entered + hold, call_id=call_id, queue="billing",
+                        agent="agent101", holdtime=f"{hold:.3f}")], NOW)
     window = log.reported_since(NOW - 1800 - 3600)
     assert [e["call_id"] for e in window] == ["new", "new"]
     _today, whole = figures(log.reported, CONFIG, NOW, day_start=NOW - NOW % 86400,
