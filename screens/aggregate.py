@@ -106,6 +106,7 @@ class Connection:
     write: Callable[[bytes], None]
     sent: dict[str, str] = field(default_factory=dict)
     last_id: str = "0-0"  # the newest stream id this browser was sent
+    shown_id: str = "0-0"  # the board whose state it has on screen (as last told)
 
 
 @dataclass(eq=False)
@@ -356,7 +357,7 @@ class Aggregate:
         finally:
             if view.task is asyncio.current_task():
                 view.task = None
-        self._send(view, board.last_id)
+        self._send(view, board.last_id, rendered=view.failing_since is None)
 
     async def _rendered(self, view: View, board: Board) -> None:
         """Render the view: its fragments kept, or its failure noted (the last kept stay)."""
@@ -373,8 +374,12 @@ class Aggregate:
                 log.info("screens: a view (%s) renders again", view.key)
             view.fragments, view.failing_since = fragments, None
 
-    def _send(self, view: View, last_id: str) -> None:
-        """The view's fragments and notice to its browsers, where they changed."""
+    def _send(self, view: View, last_id: str, rendered: bool = False) -> None:
+        """The view's fragments and notice to its browsers, where they changed. ``rendered``:
+        the fragments were just made from the board of ``last_id``; a browser sent activity
+        lines since its last fragments, and given no fragment now (the state those lines
+        tell of was on screen already), is told its screen is current up to ``last_id``
+        (:func:`screens.sse.mark`: its Last-Event-ID moves on, nothing is dispatched)."""
         since = min((t for t in (view.failing_since, self._down_since) if t is not None),
                     default=None)
         notice = view.page.notice(since)
@@ -384,6 +389,12 @@ class Aggregate:
             if notice or "notice" in conn.sent:
                 fragments["notice"] = notice
             out = self._changed(conn, fragments, last_id, made)
+            if out:
+                conn.shown_id = conn.last_id
+            elif rendered and conn.shown_id != conn.last_id and (
+                    sse.stream_id_key(last_id) >= sse.stream_id_key(conn.last_id)):
+                conn.last_id = conn.shown_id = last_id
+                out.append(sse.mark(last_id))
             if out:
                 self._write(conn, b"".join(out))
 

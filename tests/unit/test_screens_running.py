@@ -215,3 +215,30 @@ def test_durations_read_as_the_pages_script_writes_them(seconds: float, text: st
     """screens.js writes a running duration as Strings.duration does: m:ss, h:mm:ss from
     an hour, never below zero (the script's copy is checked by the end-to-end test)."""
     assert T.duration(seconds) == text
+
+
+@on_asyncio
+async def test_a_browser_whose_state_did_not_change_is_told_it_is_current() -> None:
+    """An activity line whose change was on screen already (no fragment changes) is
+    followed by a mark: the browser's Last-Event-ID moves to the round's entry, nothing is
+    dispatched; a round that sent a fragment needs no mark."""
+
+    class Still(_Page):
+        async def fragments(self, board: Board, key: Hashable) -> Mapping[str, str]:
+            return {"state": "<p>same</p>"}
+
+    now = [NOW]
+    stream = FakeStream()
+    agg = Aggregate(stream, FakeRouter(CONFIG), clock=lambda: now[0], autostart=False)
+    written: list[bytes] = []
+    await agg.connect(Connection(Still(), "v", written.append), None)
+    written.clear()
+    entry = f"{int(NOW * 1000) + 1000}-0"
+    stream.entries.append((entry, {"kind": "PAUSE"}))
+    now[0] = NOW + 1
+    await agg.step()
+    await agg.stop()
+    sent = b"".join(written).decode()
+    assert sent.startswith(f"id: {entry}\nevent: activity\n")
+    assert sent.endswith(f"\n\nid: {entry}\n\n")
+    assert "event: state" not in sent

@@ -41,6 +41,18 @@ def test_an_update_counts_until_the_state_that_includes_the_event() -> None:
     assert [round(x, 3) for x in seen.update] == [0.05, 0.09]
 
 
+def test_a_mark_settles_the_updates_up_to_its_id() -> None:
+    """An ``id`` alone (the service: the screen is current up to there) comes out of the
+    buffer and counts as the update of the activity lines before it."""
+    buffer = bytearray(b"id: 1000-0\nevent: activity\ndata: <li/>\n\nid: 1000-0\n\n")
+    read = list(frames(buffer))
+    assert read == [Frame("activity", "1000-0", "<li/>"), Frame("", "1000-0", "")]
+    seen = Latencies(measure_from_ms=1_000)
+    seen.seen(read[0], 1.01)
+    seen.seen(read[1], 1.02)
+    assert [round(x, 3) for x in seen.update] == [0.02]
+
+
 def test_viewers_mix_wallboards_and_desks() -> None:
     """A wallboard for each of the first screens (every fourth of them ops'), one desk per
     agent for the rest."""
