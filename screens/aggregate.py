@@ -44,7 +44,7 @@ from hotline.report.compute import Report
 from hotline.report.stream import READ_MARGIN_S
 from routing import core
 from screens import sse
-from screens.board import DAY_S, Board, EventLog, FeedEntry, figures
+from screens.board import DAY_S, RECENT_S, Board, EventLog, FeedEntry, recent_figures, today_figures
 from screens.risk import OrdersAtRisk, RiskSource
 
 __all__ = ["Aggregate", "Connection", "LiveState", "Page", "StreamRedis", "View"]
@@ -81,6 +81,7 @@ class LiveState(Protocol):
 
 
 ViewKey = Hashable
+_Made = dict[tuple[str, str, str], bytes]  # (event, data, id) -> the frame
 
 
 class Page(Protocol):
@@ -105,6 +106,7 @@ class Connection:
     write: Callable[[bytes], None]
     sent: dict[str, str] = field(default_factory=dict)
     last_id: str = "0-0"  # the newest stream id this browser was sent
+    shown_id: str = "0-0"  # the board whose state it has on screen (as last told)
 
 
 @dataclass(eq=False)
@@ -170,7 +172,9 @@ class Aggregate:
         self._risk_new: list[FeedEntry] = []  # work-order events the next risk read must see
         self._renders = asyncio.Semaphore(max_renders)
         self._reading = asyncio.Lock()  # browsers arriving together share one first read
-        self._figures_for: tuple[tuple[float, int, int, int], tuple[Report, Report]] | None = None
+        self._made: _Made = {}  # the frames of the round (the views of a round share many)
+        self._today: tuple[Hashable, int, Report] | None = None  # key, second, report
+        self._recent: tuple[Hashable, Report] | None = None
 
     # --- the board --------------------------------------------------------------------------
 
@@ -202,14 +206,23 @@ class Aggregate:
         return self.board
 
     def _figures(self, config: core.RoutingConfig, now: float) -> tuple[Report, Report]:
-        """Today's figures: computed again when events they count arrived, or once a second
-        (the last 30 minutes slide), not every round (a day's events are many)."""
-        key = (self.log.day_start, len(self.log.reported), int(now), id(config))
-        if self._figures_for is None or self._figures_for[0] != key:
-            self._figures_for = (key, figures(self.log.reported, config, now,
-                                              day_start=self.log.day_start,
-                                              interval_s=self.interval_s))
-        return self._figures_for[1]
+        """Today's figures, at most once a second, not every round (rounds come several
+        times a second, and a day's events are many): today's report (the chart, ASA) over
+        the day when events it counts arrived or an interval began; the last 30 minutes'
+        (they slide) over the window's events and an hour before it, as ``ivr report``
+        reads a window."""
+        log, second = self.log, int(now)
+        today_key = (log.day_start, len(log.reported), id(config), now // self.interval_s)
+        today = self._today
+        if today is None or (today[0] != today_key and today[1] != second):
+            today = self._today = (today_key, second, today_figures(
+                log.reported, config, now, day_start=log.day_start,
+                interval_s=self.interval_s))
+        recent = self._recent
+        if recent is None or recent[0] != (today_key, second):
+            recent = self._recent = ((today_key, second), recent_figures(
+                log.reported_since(now - RECENT_S - READ_MARGIN_S), config, now))
+        return today[2], recent[1]
 
     async def step(self) -> Board:
         """One round: wait for entries (up to ``block_ms``), rebuild, push what changed."""
@@ -275,10 +288,12 @@ class Aggregate:
         if keepalive:
             self._last_keepalive = board.now
         started = []
+        made = self._made = {}  # this round's frames, for every browser that gets the same
         for view, conns in self._views().items():
             lines = self._lines(view, board, new)
             for conn in conns:
-                out = [self._frame(conn, "activity", html, entry_id) for entry_id, html in lines]
+                out = [self._frame(conn, "activity", html, entry_id, made)
+                       for entry_id, html in lines]
                 if keepalive and not out:
                     out.append(sse.KEEPALIVE)
                 if out:
@@ -342,7 +357,7 @@ class Aggregate:
         finally:
             if view.task is asyncio.current_task():
                 view.task = None
-        self._send(view, board.last_id)
+        self._send(view, board.last_id, rendered=view.failing_since is None)
 
     async def _rendered(self, view: View, board: Board) -> None:
         """Render the view: its fragments kept, or its failure noted (the last kept stay)."""
@@ -359,35 +374,56 @@ class Aggregate:
                 log.info("screens: a view (%s) renders again", view.key)
             view.fragments, view.failing_since = fragments, None
 
-    def _send(self, view: View, last_id: str) -> None:
-        """The view's fragments and notice to its browsers, where they changed."""
+    def _send(self, view: View, last_id: str, rendered: bool = False) -> None:
+        """The view's fragments and notice to its browsers, where they changed. ``rendered``:
+        the fragments were just made from the board of ``last_id``; a browser sent activity
+        lines since its last fragments, and given no fragment now (the state those lines
+        tell of was on screen already), is told its screen is current up to ``last_id``
+        (:func:`screens.sse.mark`: its Last-Event-ID moves on, nothing is dispatched)."""
         since = min((t for t in (view.failing_since, self._down_since) if t is not None),
                     default=None)
         notice = view.page.notice(since)
+        made = self._made
         for conn in list(self._by_view.get(view, ())):
             fragments = dict(view.fragments or {})
             if notice or "notice" in conn.sent:
                 fragments["notice"] = notice
-            out = self._changed(conn, fragments, last_id)
+            out = self._changed(conn, fragments, last_id, made)
+            if out:
+                conn.shown_id = conn.last_id
+            elif rendered and conn.shown_id != conn.last_id and (
+                    sse.stream_id_key(last_id) >= sse.stream_id_key(conn.last_id)):
+                conn.last_id = conn.shown_id = last_id
+                out.append(sse.mark(last_id))
             if out:
                 self._write(conn, b"".join(out))
 
     def _changed(self, conn: Connection, fragments: Mapping[str, str],
-                 last_id: str) -> list[bytes]:
+                 last_id: str, made: _Made | None = None) -> list[bytes]:
         out = []
         for name, html in fragments.items():
             if conn.sent.get(name) != html:
                 conn.sent[name] = html
-                out.append(self._frame(conn, name, html, last_id))
+                out.append(self._frame(conn, name, html, last_id, made))
         return out
 
     @staticmethod
-    def _frame(conn: Connection, event: str, html: str, entry_id: str) -> bytes:
+    def _frame(conn: Connection, event: str, html: str, entry_id: str,
+               made: _Made | None = None) -> bytes:
         """A frame whose id never goes back for this browser (a late view's fragments come
-        from an older board than activity lines it was sent meanwhile)."""
-        if sse.stream_id_key(entry_id) > sse.stream_id_key(conn.last_id):
+        from an older board than activity lines it was sent meanwhile). ``made``: the frames
+        made for the other browsers of the same fan-out, reused (the browsers of one view get
+        the same bytes, framed once)."""
+        if conn.last_id != entry_id and (
+                sse.stream_id_key(entry_id) > sse.stream_id_key(conn.last_id)):
             conn.last_id = entry_id
-        return sse.frame(event, html, conn.last_id)
+        if made is None:
+            return sse.frame(event, html, conn.last_id)
+        key = (event, html, conn.last_id)
+        framed = made.get(key)
+        if framed is None:
+            framed = made[key] = sse.frame(event, html, conn.last_id)
+        return framed
 
     async def _wait(self, tasks: Sequence[asyncio.Future[Any]]) -> None:
         """Until ``tasks`` are done, ``view_wait_s`` at most (timed by ``sleep``)."""

@@ -294,8 +294,9 @@ class Screens:
               title: str) -> ScreenResponse:
         assert self.sessions is not None
         csrf = self.sessions.csrf(session_id)
+        # now: the service's clock, for the page's running durations (screens.js)
         return self._html(self.renderer.render(template, title=title, identity=identity,
-                                               csrf=csrf, live=True))
+                                               csrf=csrf, live=True, now=self.clock()))
 
     def _login_page(self, error: str = "", status: int = 200) -> ScreenResponse:
         t = self.renderer.strings

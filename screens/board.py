@@ -12,9 +12,11 @@ over today's events.
 from __future__ import annotations
 
 import math
+from bisect import bisect_left
 from collections import deque
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from hotline.report.compute import OUTCOMES, RING_FAILURES, Report, compute_report, parse_time
 from routing import core
@@ -58,6 +60,8 @@ class EventLog:
     reported: list[Mapping[str, str]] = field(default_factory=list)
     feed: deque[FeedEntry] = field(default_factory=lambda: deque(maxlen=FEED_KEPT))
     last_id: str = "0-0"
+    # the time of each reported event (0 when unreadable), in stream order: nearly sorted
+    reported_at: list[float] = field(default_factory=list)
 
     def add(self, entries: Iterable[FeedEntry], now: float) -> None:
         self.roll(now)
@@ -66,6 +70,12 @@ class EventLog:
             self.feed.append(entry)
             if entry.kind in _REPORTED:
                 self.reported.append(entry.fields)
+                self.reported_at.append(parse_time(entry.fields.get("time", "")) or 0.0)
+
+    def reported_since(self, at: float) -> list[Mapping[str, str]]:
+        """The reported events from about ``at`` on (the stream's order is the time's, give
+        or take the clocks of the instances that wrote it)."""
+        return self.reported[bisect_left(self.reported_at, at):]
 
     def roll(self, now: float) -> None:
         """A new UTC day starts the figures over (the calls of the last hour kept: a call
@@ -74,9 +84,10 @@ class EventLog:
         if start != self.day_start:
             self.day_start = start
             keep_from = start - 3600.0
-            self.reported = [
-                e for e in self.reported if (parse_time(e.get("time", "")) or 0.0) >= keep_from
-            ]
+            kept = [(e, at) for e, at in zip(self.reported, self.reported_at, strict=True)
+                    if at >= keep_from]
+            self.reported = [e for e, _at in kept]
+            self.reported_at = [at for _e, at in kept]
 
 
 @dataclass(frozen=True)
@@ -95,6 +106,16 @@ class Board:
     feed: tuple[FeedEntry, ...] = ()
     at_risk: OrdersAtRisk = NO_RISK_READ
 
+    @cached_property
+    def last_connects(self) -> Mapping[str, str]:
+        """Each agent's last CONNECT in the feed: its call id (found once per board, not
+        once per desk)."""
+        found: dict[str, str] = {}
+        for entry in self.feed:
+            if entry.kind == "CONNECT" and entry.agent:
+                found[entry.agent] = entry.fields.get("call_id", "")
+        return found
+
 
 def figures(
     reported: Iterable[Mapping[str, str]], config: core.RoutingConfig, now: float,
@@ -102,8 +123,24 @@ def figures(
 ) -> tuple[Report, Report]:
     """Today's report in ``interval_s`` rows (the chart) and the last 30 minutes' totals."""
     events = list(reported)
-    targets = {name: q.service_level for name, q in config.queues.items()}
+    return today_figures(events, config, now, day_start=day_start, interval_s=interval_s), \
+        recent_figures(events, config, now)
+
+
+def today_figures(events: Iterable[Mapping[str, str]], config: core.RoutingConfig, now: float,
+                  *, day_start: float, interval_s: float) -> Report:
+    """Today's report in ``interval_s`` rows (the chart)."""
     end = max(now, day_start + 1.0)
-    today = compute_report(events, targets, start=day_start, end=end, interval_s=interval_s)
-    recent = compute_report(events, targets, start=now - RECENT_S, end=now + 1.0, interval_s=60)
-    return today, recent
+    return compute_report(events, _targets(config), start=day_start, end=end,
+                          interval_s=interval_s)
+
+
+def recent_figures(events: Iterable[Mapping[str, str]], config: core.RoutingConfig,
+                   now: float) -> Report:
+    """The last 30 minutes' totals (``events``: those of the window, or more)."""
+    return compute_report(events, _targets(config), start=now - RECENT_S, end=now + 1.0,
+                          interval_s=60)
+
+
+def _targets(config: core.RoutingConfig) -> dict[str, core.ServiceLevelTarget]:
+    return {name: q.service_level for name, q in config.queues.items()}

@@ -7,10 +7,11 @@ from collections.abc import Hashable
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
+from markupsafe import Markup
 
 from screens.i18n import Strings
 
-__all__ = ["ASSETS", "Fragments", "Renderer"]
+__all__ = ["ASSETS", "Fragments", "Renderer", "Rows"]
 
 ASSETS = {
     # the static files served, by name (nothing else under /screens/static/ answers)
@@ -62,4 +63,29 @@ class Fragments:
             return last[1]
         html = self.renderer.render(template, **model)
         self._last[(view, template)] = (model, html)
+        return html
+
+
+class Rows:
+    """Rows of a table, each rendered once per distinct value of its model, whichever view
+    and round it appears in: a wallboard's agents table of a few hundred rows changes a few
+    rows a round, and every wallboard shows the same row the same way (its model says what
+    the viewer may do). The models must be hashable (frozen data)."""
+
+    def __init__(self, renderer: Renderer, template: str, kept: int = 20_000) -> None:
+        self.renderer = renderer
+        self.template = template
+        self.kept = kept
+        self._made: dict[Hashable, Markup] = {}
+
+    def render(self, model: Hashable, **context: Any) -> Markup:
+        """The row of ``model`` (``context``: what the template needs beside it, the same
+        for every row, part of the key too)."""
+        key = (model, tuple(sorted(context.items())))
+        html = self._made.get(key)
+        if html is None:
+            if len(self._made) >= self.kept:
+                self._made.clear()  # rows of states long gone; the live ones come back
+            html = self._made[key] = Markup(self.renderer.render(self.template, row=model,
+                                                                 **context))
         return html

@@ -17,7 +17,8 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Final
 
-__all__ = ["KEEPALIVE", "RETRY_MS", "comment", "frame", "last_event_id", "retry", "stream_id_key"]
+__all__ = ["KEEPALIVE", "RETRY_MS", "comment", "frame", "last_event_id", "mark", "retry",
+           "stream_id_key"]
 
 RETRY_MS: Final = 1000
 """How soon a browser reconnects after the stream ends (sent once, at the start)."""
@@ -41,6 +42,15 @@ def frame(event: str, data: str, event_id: str | None = None) -> bytes:
     for line in data.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
         lines.append(f"data: {line}")
     return ("\n".join(lines) + "\n\n").encode()
+
+
+def mark(event_id: str) -> bytes:
+    """An ``id`` alone: the browser's Last-Event-ID moves there and nothing is dispatched
+    (a frame without data). Says that the screen is current up to that entry although no
+    fragment changed (the entry's activity line came, its state was on screen already)."""
+    if not _STREAM_ID.match(event_id):
+        raise ValueError(f"event id {event_id!r} is not a stream entry id")
+    return f"id: {event_id}\n\n".encode()
 
 
 def comment(text: str) -> bytes:

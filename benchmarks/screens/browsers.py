@@ -7,9 +7,10 @@ server's clock in ms when it was written, on this same machine):
 
 - ``activity``: until the entry's activity line arrived;
 - ``update``: until the screen had the state that includes it: the first state fragment
-  (queues, agents, clocks, desk state, pop, ...) whose id is at or past the entry. Every
-  event the benchmark writes that a screen shows changes that screen's state (an agent's
-  status, a queue's figures), so this is when the screen changed.
+  (queues, agents, clocks, desk state, pop, ...) whose id is at or past the entry, or the
+  service's mark (an ``id`` alone, ``screens.sse.mark``) that the state on screen is
+  current up to that id: the entry's change had reached the screen before its activity
+  line (an agent's status is written before the event that tells of it).
 
 Only entries written after ``measure_from`` count (the warm-up is left out).
 """
@@ -36,7 +37,8 @@ class Frame:
 
 def frames(buffer: bytearray) -> Iterator[Frame]:
     """Complete frames at the start of ``buffer`` (removed from it), as EventSource reads
-    them; comments and ``retry`` lines are skipped."""
+    them; comments and ``retry`` lines are skipped; an ``id`` alone (which moves the last
+    event id and dispatches nothing) comes out as a frame with no event and no data."""
     while True:
         end = buffer.find(b"\n\n")
         if end < 0:
@@ -54,6 +56,8 @@ def frames(buffer: bytearray) -> Iterator[Frame]:
                 data.append(value)
         if data:
             yield Frame(event, event_id, "\n".join(data))
+        elif event_id is not None:
+            yield Frame("", event_id, "")
 
 
 def entry_ms(entry_id: str) -> int:

@@ -36,7 +36,7 @@ from screens.desk.view import (
     my_orders,
     order_panel,
 )
-from screens.render import Fragments, Renderer
+from screens.render import Fragments, Renderer, Rows
 from screens.settings import ScreensSettings
 from screens.sse import stream_id_key
 from screens.viewer import agent_scope
@@ -108,6 +108,7 @@ class DeskPage:
         self.clock_policy = clock_policy
         self.open_orders = open_orders
         self._fragments = Fragments(renderer)
+        self._lines = Rows(renderer, "_activity.html", kept=2_000)
         # agent -> what its desk was made from (inputs, reads, config) and the fragments made
         self._shown: dict[str, tuple[tuple[Any, ...], DeskData, core.RoutingConfig,
                                      Mapping[str, str]]] = {}
@@ -211,7 +212,7 @@ class DeskPage:
         viewer = Identity(agent_id, Role.AGENT)
         if not visible(entry, viewer, board, agent=agent_id):
             return None
-        return self.renderer.render("_activity.html", row=feed_row(entry, self.renderer.strings))
+        return self._lines.render(feed_row(entry, self.renderer.strings))
 
     async def orders_list(self, agent_id: str, status: str | None) -> str:
         """My open orders, filtered to one status (the back-office list's filter)."""

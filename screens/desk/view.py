@@ -10,7 +10,7 @@ and resolved after the caller hung up.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
@@ -75,13 +75,18 @@ class DeskData:
 
 @dataclass(frozen=True)
 class StatePanel:
+    """The agent's state. Time in state and the wrap-up countdown run in the browser
+    (:mod:`screens.running`): their texts are as of the board and left out of equality."""
+
     status: str
     label: str
-    in_state: str
+    in_state: str = field(compare=False)
     pause_reason: str
-    wrap_left: str  # the wrap-up countdown ("" outside wrap-up)
+    wrap_left: str = field(compare=False)  # the wrap-up countdown ("" outside wrap-up)
     actions: tuple[str, ...]  # login, ready, resume, logout
     pause_reasons: tuple[tuple[str, str], ...]  # (reason, label) the agent may pick
+    since: float | None = None  # in the state since (time in state counts up from it)
+    wrap_until: float | None = None  # the wrap-up ends (its countdown counts down to it)
 
 
 @dataclass(frozen=True)
@@ -106,10 +111,11 @@ class ScreenPop:
     urgency: str
     confidence: str
     menu_path: str
-    waited: str
+    waited: str = field(compare=False)  # as of the board; runs in the browser while ringing
     queue: str
     open_orders: tuple[OrderRow, ...]
     recent_contacts: tuple[OrderRow, ...]
+    waited_since: float | None = None  # the call queued (``waited`` counts up until answered)
 
 
 @dataclass(frozen=True)
@@ -154,10 +160,7 @@ def current_call(board: Board, agent_id: str) -> str | None:
         return None
     if live.get("call_id"):
         return live["call_id"]
-    for entry in reversed(board.feed):
-        if entry.kind == "CONNECT" and entry.agent == agent_id:
-            return entry.fields.get("call_id") or None
-    return None
+    return board.last_connects.get(agent_id) or None
 
 
 def state_panel(board: Board, agent_id: str, t: Strings) -> StatePanel:
@@ -180,13 +183,15 @@ def state_panel(board: Board, agent_id: str, t: Strings) -> StatePanel:
         for r in sorted(board.config.pause_reasons - SYSTEM_PAUSE_REASONS)
     ) if may_pause else ()
     reason = live.get("pause_reason", "") if status == "paused" else ""
+    wrapping = status == "wrap_up" and wrap_until is not None
     return StatePanel(
         status=shown, label=t(f"status.{shown}"),
         in_state=t.duration(board.now - since if since is not None else None),
         pause_reason=t.label("reason", reason) if reason else "",
         wrap_left=t.duration(max(0.0, wrap_until - board.now))
-        if status == "wrap_up" and wrap_until is not None else "",
+        if wrap_until is not None and wrapping else "",
         actions=actions, pause_reasons=reasons,
+        since=since, wrap_until=wrap_until if wrapping else None,
     )
 
 
@@ -210,8 +215,10 @@ def screen_pop(board: Board, agent_id: str, data: DeskData, t: Strings) -> Scree
     order = data.order if data.order is not None and data.order.call_id == call_id else None
     call = data.call if data.call is not None and data.call.call_id == call_id else None
     waited = None
+    waiting_since = None  # not answered yet: the time waited still runs
     if call is not None and call.entered_at is not None:
         waited = (call.answered_at or board.now) - call.entered_at
+        waiting_since = call.entered_at if call.answered_at is None else None
     others = [o for o in data.caller_orders if order is None or o.id != order.id]
     return ScreenPop(
         call_id=call_id,
@@ -229,6 +236,7 @@ def screen_pop(board: Board, agent_id: str, data: DeskData, t: Strings) -> Scree
         queue=call.queue if call else (order.queue or "" if order else ""),
         open_orders=tuple(order_row(o, t) for o in reversed(others) if o.status in OPEN),
         recent_contacts=tuple(order_row(o, t) for o in list(reversed(others))[:5]),
+        waited_since=waiting_since,
     )
 
 

@@ -10,20 +10,23 @@ API's :class:`api.services.AgentService`: the same routing scripts, the same aut
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass, replace
 
-from access import Identity, Role
+from markupsafe import Markup
+
+from access import Identity, Permission, Role, Scope
 from api.routes import Actor
 from api.services import AgentService
 from routing.core.agents import SYSTEM_PAUSE_REASONS
 from screens.board import Board, FeedEntry
-from screens.render import Fragments, Renderer
+from screens.render import Fragments, Renderer, Rows
 from screens.settings import ScreensSettings
+from screens.viewer import agent_scope, may
 from screens.wallboard.view import (
-    Chart,
-    QueueTile,
-    agent_rows,
+    AgentRow,
+    agent_actions,
+    agent_row,
     chart,
     clocks_panel,
     feed_row,
@@ -31,6 +34,8 @@ from screens.wallboard.view import (
     queue_tiles,
     visible,
 )
+
+_EVERYONE = "*"  # the view key of what every wallboard shows the same
 
 __all__ = ["WallboardKey", "WallboardPage"]
 
@@ -57,7 +62,9 @@ class WallboardPage:
         self.settings = settings
         self.agents = agents
         self._fragments = Fragments(renderer)
-        self._made: tuple[Board, tuple[tuple[QueueTile, ...], Chart]] | None = None
+        self._rows = Rows(renderer, "_agent_row.html")
+        self._lines = Rows(renderer, "_activity.html", kept=2_000)
+        self._made: tuple[Board, _Shared] | None = None
 
     def _key(self, key: Hashable) -> WallboardKey:
         assert isinstance(key, WallboardKey)
@@ -71,24 +78,32 @@ class WallboardPage:
     async def fragments(self, board: Board, key: Hashable) -> Mapping[str, str]:
         view = self._key(key)
         viewer = view.viewer
-        t = self.renderer.strings
         r = self._fragments.render
-        tiles, drawn = self._shared(board)
+        shared = self._shared(board)
         return {
-            "queues": r(view, "_queues.html", queues=tiles),
-            "agents": r(view, "_agents.html",
-                        agents=agent_rows(board, viewer, self.settings, t),
-                        reasons=self.reasons(board)),
-            "chart": r(view, "_chart.html", chart=drawn),
-            "clocks": r(view, "_clocks.html",
-                        clocks=clocks_panel(board, viewer, self.settings, t)),
+            "queues": shared.queues,
+            "agents": r(view, "_agents.html", rows=shared.agents_for(viewer)),
+            "chart": shared.chart,
+            "clocks": r(view, "_clocks.html", clocks=clocks_panel(
+                board, viewer, self.settings, self.renderer.strings, rows=False)),
         }
 
-    def _shared(self, board: Board) -> tuple[tuple[QueueTile, ...], Chart]:
-        """The queue tiles and the chart: the same for every viewer, made once a board."""
+    def _shared(self, board: Board) -> _Shared:
+        """What every wallboard shows alike, made once a board: the queue tiles and the
+        chart (rendered once for all), the agents' rows (each viewer picks those it may
+        read, with or without the actions it may take)."""
         if self._made is None or self._made[0] is not board:
             t = self.renderer.strings
-            self._made = (board, (queue_tiles(board, self.settings, t), chart(board, t)))
+            r = self._fragments.render
+            reasons = tuple(self.reasons(board))
+            rows = [(agent_scope(board.config, agent_id),
+                     agent_row(board, agent_id, profile, self.settings, t))
+                    for agent_id, profile in sorted(board.config.agents.items())]
+            self._made = (board, _Shared(
+                queues=r(_EVERYONE, "_queues.html",
+                         queues=queue_tiles(board, self.settings, t)),
+                chart=r(_EVERYONE, "_chart.html", chart=chart(board, t)),
+                rows=rows, html=lambda row: self._rows.render(row, reasons=reasons)))
         return self._made[1]
 
     def notice(self, since: float | None) -> str:
@@ -97,7 +112,7 @@ class WallboardPage:
     def activity(self, board: Board, entry: FeedEntry, key: Hashable) -> str | None:
         if not visible(entry, self._key(key).viewer, board):
             return None
-        return self.renderer.render("_activity.html", row=feed_row(entry, self.renderer.strings))
+        return self._lines.render(feed_row(entry, self.renderer.strings))
 
     def detail(self, board: Board, queue: str, identity: Identity) -> str | None:
         found = queue_detail(board, queue, WallboardKey.of(identity).viewer, self.settings,
@@ -117,3 +132,29 @@ class WallboardPage:
         t = self.renderer.strings
         return self.renderer.render("_message.html", error=False, message=t(
             "wallboard.done", agent=agent_id, status=t(f"status.{done['status']}")))
+
+
+class _Shared:
+    """One board's part of every wallboard (:meth:`WallboardPage._shared`)."""
+
+    def __init__(self, queues: str, chart: str, rows: list[tuple[Scope, AgentRow]],
+                 html: Callable[[AgentRow], Markup]) -> None:
+        self.queues = queues
+        self.chart = chart
+        self.rows = rows
+        self.html = html
+        self._by_row: dict[tuple[str, tuple[str, ...]], Markup] = {}
+
+    def agents_for(self, viewer: Identity) -> tuple[Markup, ...]:
+        """The rows ``viewer`` may read (``agents:read``), with the actions it may take."""
+        out = []
+        for scope, row in self.rows:
+            if not may(viewer, Permission.AGENTS_READ, scope):
+                continue
+            actions = agent_actions(viewer, row, scope)
+            made = self._by_row.get((row.agent_id, actions))
+            if made is None:
+                made = self._by_row[(row.agent_id, actions)] = self.html(
+                    replace(row, actions=actions) if actions else row)
+            out.append(made)
+        return tuple(out)

@@ -9,14 +9,15 @@ the actions offered are those the viewer may take on that agent (``agents:state`
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
-from access import Identity, Permission
+from access import Identity, Permission, Scope
 from hotline.report.compute import Figures
 from routing import core
 from screens.board import Board, FeedEntry
 from screens.i18n import Strings
 from screens.risk import AtRisk, counts
+from screens.running import Running, elapsed
 from screens.settings import Level, ScreensSettings
 from screens.viewer import agent_scope, may
 
@@ -51,7 +52,7 @@ class Figure:
 class QueueTile:
     name: str
     waiting: Figure
-    longest_wait: Figure
+    longest_wait: Running
     service_level: Figure
     target: str
     service_level_recent: Figure
@@ -69,7 +70,7 @@ class AgentRow:
     team: str
     status: str  # the raw status (a CSS class)
     status_label: str
-    in_state: Figure
+    in_state: Running
     pause_reason: str
     queue: str
     actions: tuple[str, ...]  # of pause, resume, logout
@@ -169,7 +170,8 @@ def queue_tiles(board: Board, settings: ScreensSettings, t: Strings) -> tuple[Qu
     tiles = []
     for name, queue in board.config.queues.items():
         waiting = snapshot.by_queue.get(name, [])
-        longest = max((snapshot.now - c.entered_at for c in waiting), default=0.0)
+        first = min((c.entered_at for c in waiting), default=None)
+        longest = snapshot.now - first if first is not None else 0.0
         stats = snapshot.stats.get(name) or core.QueueStats()
         target = queue.service_level.target
         recent = board.recent.totals.get(name)
@@ -182,7 +184,7 @@ def queue_tiles(board: Board, settings: ScreensSettings, t: Strings) -> tuple[Qu
         tiles.append(QueueTile(
             name=name,
             waiting=Figure(str(len(waiting)), th.waiting.level(len(waiting))),
-            longest_wait=Figure(t.duration(longest), th.longest_wait_s.level(longest)),
+            longest_wait=Running(t.duration(longest), th.longest_wait_s.level(longest), first),
             service_level=_service_level(stats.service_level, target, settings, t),
             target=t("wallboard.target", percent=round(target * 100),
                      seconds=round(queue.service_level.threshold_s)),
@@ -213,6 +215,7 @@ def _asa(today: Figures | None, settings: ScreensSettings, t: Strings) -> Figure
 
 def agent_rows(board: Board, viewer: Identity, settings: ScreensSettings, t: Strings,
                only: set[str] | None = None) -> tuple[AgentRow, ...]:
+    """The agents the viewer may read, each with the actions the viewer may take."""
     rows = []
     for agent_id, profile in sorted(board.config.agents.items()):
         if only is not None and agent_id not in only:
@@ -220,29 +223,42 @@ def agent_rows(board: Board, viewer: Identity, settings: ScreensSettings, t: Str
         scope = agent_scope(board.config, agent_id)
         if not may(viewer, Permission.AGENTS_READ, scope):
             continue
-        live = board.agents.get(agent_id, {})
-        state = board.snapshot.agents.get(agent_id)
-        status = board.snapshot.shown_status(state) if state else live.get("status", "logged_out")
-        since = _float(live.get("since"))
-        in_state = board.now - since if since is not None else None
-        level = (settings.thresholds.paused_s.level(in_state) if status == "paused"
-                 else Level.OK)
-        reason = live.get("pause_reason", "") if status == "paused" else ""
-        actions: tuple[str, ...] = ()
-        if viewer.user != agent_id and may(viewer, Permission.AGENT_STATE_CHANGE, scope):
-            actions = {
-                "available": ("pause", "logout"), "off_schedule": ("pause", "logout"),
-                "paused": ("resume", "logout"), "wrap_up": ("pause", "logout"),
-            }.get(status, ())
-        rows.append(AgentRow(
-            agent_id=agent_id, name=profile.name, team=profile.team or "",
-            status=status, status_label=t(f"status.{status}"),
-            in_state=Figure(t.duration(in_state), level),
-            pause_reason=t.label("reason", reason) if reason else "",
-            queue=(state.queue or "") if state else "",
-            actions=actions,
-        ))
+        row = agent_row(board, agent_id, profile, settings, t)
+        actions = agent_actions(viewer, row, scope)
+        rows.append(replace(row, actions=actions) if actions else row)
     return tuple(rows)
+
+
+def agent_row(board: Board, agent_id: str, profile: core.AgentProfile,
+              settings: ScreensSettings, t: Strings) -> AgentRow:
+    """One agent's row as anyone sees it (no actions: those are the viewer's)."""
+    live = board.agents.get(agent_id, {})
+    state = board.snapshot.agents.get(agent_id)
+    status = board.snapshot.shown_status(state) if state else live.get("status", "logged_out")
+    since = _float(live.get("since"))
+    in_state = board.now - since if since is not None else None
+    level = (settings.thresholds.paused_s.level(in_state) if status == "paused"
+             else Level.OK)
+    reason = live.get("pause_reason", "") if status == "paused" else ""
+    return AgentRow(
+        agent_id=agent_id, name=profile.name, team=profile.team or "",
+        status=status, status_label=t(f"status.{status}"),
+        in_state=elapsed(t, since, board.now, level),
+        pause_reason=t.label("reason", reason) if reason else "",
+        queue=(state.queue or "") if state else "",
+        actions=(),
+    )
+
+
+_ACTIONS = {"available": ("pause", "logout"), "off_schedule": ("pause", "logout"),
+            "paused": ("resume", "logout"), "wrap_up": ("pause", "logout")}
+
+
+def agent_actions(viewer: Identity, row: AgentRow, scope: Scope) -> tuple[str, ...]:
+    """What the viewer may do to the agent of ``row`` (``agents:state``, not to oneself)."""
+    if viewer.user != row.agent_id and may(viewer, Permission.AGENT_STATE_CHANGE, scope):
+        return _ACTIONS.get(row.status, ())
+    return ()
 
 
 def _float(text: str | None) -> float | None:
@@ -363,19 +379,20 @@ def wallboard_view(board: Board, viewer: Identity, settings: ScreensSettings,
 
 
 def clocks_panel(board: Board, viewer: Identity, settings: ScreensSettings,
-                 t: Strings) -> ClocksPanel:
+                 t: Strings, *, rows: bool = True) -> ClocksPanel:
     """The clocks at risk of the orders the viewer may read (``workorders:read``: a
     supervisor's team's agents' orders, every order for ops), as the API would hand them out;
-    no personal data is shown (number, name, request stay in the order)."""
+    no personal data is shown (number, name, request stay in the order). Without ``rows``
+    only the counts (the live page's: each row's time left changes every second)."""
     at_risk = board.at_risk
-    rows = [r for r in at_risk.clocks
+    seen = [r for r in at_risk.clocks
             if may(viewer, Permission.WORKORDERS_READ, agent_scope(board.config, r.agent or None))]
-    n = counts(rows)
+    n = counts(seen)
     return ClocksPanel(
         window=t("wallboard.clocks_due", minutes=round(settings.clock_warning_s / 60)),
         due_soon=Figure(str(n[Level.WARN]), Level.WARN if n[Level.WARN] else Level.OK),
         breached=Figure(str(n[Level.ALARM]), Level.ALARM if n[Level.ALARM] else Level.OK),
-        rows=tuple(_risk_row(r, board.now, t) for r in rows),
+        rows=tuple(_risk_row(r, board.now, t) for r in seen) if rows else (),
         unavailable=t("wallboard.clocks_unavailable",
                       time=t.clock(at_risk.unavailable_since, seconds=True))
         if at_risk.unavailable_since is not None else "",

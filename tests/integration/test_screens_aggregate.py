@@ -185,3 +185,57 @@ async def test_the_pooled_agents_read_gives_what_the_router_gives(setup) -> None
     assert await pooled.agents() == await router.agents()
     assert pooled.config() is router.config()
     await aggregate.stop()
+
+
+@on_asyncio
+async def test_the_pooled_agents_read_again_only_the_agents_the_snapshot_says_changed(
+        setup) -> None:
+    """After a first read of every hash, a change made through the routing scripts (a
+    pause: the change log names the agent) is read at the next round; a field written
+    behind the scripts' back is not, until the periodic full read."""
+    from screens.wiring import PooledAgents
+
+    router, _page, aggregate = setup
+    await router.sync_agents()
+    pooled = PooledAgents(router, aggregate.redis, router.prefix, full_read_s=3600.0)
+    await pooled.snapshot()
+    before = await pooled.agents()
+    assert before["agent101"]["status"] != "paused"
+
+    await aggregate.redis.hset(f"{router.prefix}{{rt}}:agent:agent102", "since", "1.0")
+    await router.agent_action("agent101", "pause", "lunch")
+    await pooled.snapshot()
+    after = await pooled.agents()
+    assert (after["agent101"]["status"], after["agent101"]["pause_reason"]) == ("paused", "lunch")
+    assert after["agent102"]["since"] == before["agent102"]["since"]  # not read again
+
+    pooled.full_read_s = 0.0
+    await pooled.snapshot()
+    assert (await pooled.agents())["agent102"]["since"] == "1.0"
+    await aggregate.stop()
+
+
+@on_asyncio
+async def test_any_instance_shows_what_another_instance_did(setup) -> None:
+    """Two instances behind one Redis, each with its own router and aggregate: a pause
+    made through the first shows on a wallboard connected to the second (its activity line
+    and the agents table), read from the shared pool and stream."""
+    router, page, aggregate = setup
+    await router.sync_agents()
+    other = LiveRouter(aggregate.redis, lambda: CONFIG, instance="hotline-2",
+                       prefix=router.prefix, clock=time.time)
+    second = Aggregate(aggregate.redis, other, prefix=router.prefix, clock=time.time,
+                       block_ms=50, autostart=False)
+    written: list[bytes] = []
+    await second.connect(Connection(page, OPS, written.append), None)
+    try:
+        written.clear()
+        await router.agent_action("agent101", "pause", "lunch")
+        await second.step()
+        frames = {f["event"]: f["data"] for f in _frames(written) if "event" in f}
+        assert "agent101 paused (lunch)" in frames["activity"]
+        row = frames["agents"].split('data-agent="agent101"')[1].split("</tr>")[0]
+        assert "Paused" in row and "Lunch" in row
+    finally:
+        await second.stop()
+        await aggregate.stop()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from benchmarks.screens.browsers import Frame, Latencies, frames
-from benchmarks.screens.run import percentile
+from benchmarks.screens.run import percentile, summary
 from benchmarks.screens.world import viewers
 
 
@@ -41,6 +41,18 @@ def test_an_update_counts_until_the_state_that_includes_the_event() -> None:
     assert [round(x, 3) for x in seen.update] == [0.05, 0.09]
 
 
+def test_a_mark_settles_the_updates_up_to_its_id() -> None:
+    """An ``id`` alone (the service: the screen is current up to there) comes out of the
+    buffer and counts as the update of the activity lines before it."""
+    buffer = bytearray(b"id: 1000-0\nevent: activity\ndata: <li/>\n\nid: 1000-0\n\n")
+    read = list(frames(buffer))
+    assert read == [Frame("activity", "1000-0", "<li/>"), Frame("", "1000-0", "")]
+    seen = Latencies(measure_from_ms=1_000)
+    seen.seen(read[0], 1.01)
+    seen.seen(read[1], 1.02)
+    assert [round(x, 3) for x in seen.update] == [0.02]
+
+
 def test_viewers_mix_wallboards_and_desks() -> None:
     """A wallboard for each of the first screens (every fourth of them ops'), one desk per
     agent for the rest."""
@@ -49,6 +61,20 @@ def test_viewers_mix_wallboards_and_desks() -> None:
     assert {v.path for v in people[4:]} == {"/screens/desk/events"}
     assert [v.user for v in people[4:]] == ["bench001", "bench002", "bench003", "bench004"]
     assert percentile([3.0, 1.0, 2.0], 99) == 3.0 and percentile([], 50) is None
+
+
+def test_the_summary_says_whether_the_target_is_met() -> None:
+    """The command's last line: the three percentiles, met or missed against p99 <= 500 ms,
+    the cost of a screen and the host's load."""
+    figures = {"update_latency_ms": {"p50": 120.0, "p95": 300.0, "p99": 480.0},
+               "cpu_ms_per_s_per_screen": 1.1, "frames_per_s_per_screen": 1.3,
+               "kbytes_per_s_per_screen": 17.0, "load_average": [2.5, 3.0], "cpus": 2}
+    line = summary(figures)
+    assert line.startswith("update latency p50 120.0 / p95 300.0 / p99 480.0 ms "
+                           "(target p99 <= 500 ms: met)")
+    assert "1.1 ms CPU per second per screen" in line and "load average 2.5 -> 3.0" in line
+    figures["update_latency_ms"]["p99"] = 501.0
+    assert "missed" in summary(figures)
 
 
 @pytest.mark.slow
