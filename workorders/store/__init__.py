@@ -114,4 +114,5 @@ class WorkOrderStore(OrderWrites, OrderRetention):
                 DueClocks(config.clock_policy(), config.escalation.policy())
             ),
             repeat_contact_window=config.repeat_contact_window_hours * 3600,
+            buckets=config.store.buckets,
         )
