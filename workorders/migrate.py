@@ -138,7 +138,7 @@ async def _move_key(redis: Redis, buckets: Buckets, key: str, rest: str) -> str 
     """Move one old key; the kind moved, None when left alone."""
     kind = await redis.type(key)
     kind = _text(kind)
-    if rest.isdigit() or (rest.startswith("L") and ":" not in rest):  # an order's hash
+    if kind == "hash" and ":" not in rest and rest != "unassigned":  # an order's hash
         target = buckets.order_key(rest)
         fields: dict[EncodableT, EncodableT] = {
             k: v for k, v in (await redis.hgetall(key)).items()
@@ -146,7 +146,7 @@ async def _move_key(redis: Redis, buckets: Buckets, key: str, rest: str) -> str 
         await redis.hset(target, mapping=fields)
         await redis.delete(key)
         return "orders"
-    if rest.endswith(":history") and rest.count(":") == 1:
+    if kind == "list" and rest.endswith(":history") and rest.count(":") == 1:
         order_id = rest.split(":")[0]
         target = buckets.history_key(order_id)
         entries = await redis.lrange(key, 0, -1)
@@ -208,7 +208,7 @@ async def _move_key(redis: Redis, buckets: Buckets, key: str, rest: str) -> str 
         return "unassigned"
     if rest == "deletions":
         for record in await redis.lrange(key, 0, -1):
-            order_id = str(json.loads(_text(record)).get("order_id", ""))
+            order_id = str(json.loads(_text(record)).get("id", ""))
             await redis.rpush(buckets.order_name(order_id, "wo:deletions"), record)
         await redis.delete(key)
         return "deletions"
