@@ -43,6 +43,20 @@ def stream_key(prefix: str = "hotline:") -> str:
     return f"{prefix}events"
 
 
+def outbox_key(tag: str, prefix: str = "hotline:") -> str:
+    """The outbox stream of the hash slot ``{tag}`` (``hotline:outbox:{rt}``): on a Redis
+    Cluster an atomic step XADDs its events here, in its own slot, and the relay
+    (``events.relay``) copies them to :func:`stream_key`."""
+    return f"{prefix}outbox:{{{tag}}}"
+
+
+def events_key_for(tag: str, *, cluster: bool, prefix: str = "hotline:") -> str:
+    """Where an atomic step whose keys carry the hash tag ``{tag}`` writes its events: the
+    events stream itself on one Redis, the slot's outbox on a Cluster (a script or MULTI
+    there may only touch keys of one slot)."""
+    return outbox_key(tag, prefix) if cluster else stream_key(prefix)
+
+
 def event_fields(kind: str, now: float, /, **fields: Any) -> dict[str, str]:
     """The entry for ``kind`` at ``now``, as the flat string map XADD takes."""
     if not kind or not kind.isupper():

@@ -1,5 +1,6 @@
 """A throw-away redis-server on a free loopback port, configured by the shipped
-``deploy/redis.conf`` (AOF, fsync every second)."""
+``deploy/redis.conf`` (AOF, fsync every second); and a throw-away 3-master Redis Cluster of
+such servers (:class:`RedisCluster`)."""
 
 from __future__ import annotations
 
@@ -8,7 +9,10 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
+
+import redis
 
 from testbed.processes import stop_process
 
@@ -34,12 +38,14 @@ class RedisServer:
     """
 
     def __init__(
-        self, port: int | None = None, binary: str = "redis-server", debug_commands: bool = False
+        self, port: int | None = None, binary: str = "redis-server", debug_commands: bool = False,
+        extra_args: Sequence[str] = (),
     ) -> None:
         self.port = port or free_port()
         self.binary = shutil.which(binary) or binary
         self.dir = Path(tempfile.mkdtemp(prefix="hotline-redis-"))
         self.debug_commands = debug_commands
+        self.extra_args = list(extra_args)
         self.process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -53,6 +59,7 @@ class RedisServer:
                 "--dir", str(self.dir), "--save", "", "--daemonize", "no",
                 "--loglevel", "warning",
                 *(["--enable-debug-command", "local"] if self.debug_commands else []),
+                *self.extra_args,
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -95,6 +102,83 @@ class RedisServer:
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self) -> RedisServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.cleanup()
+
+
+class RedisCluster:
+    """A Redis Cluster of ``size`` masters (no replicas) on free loopback ports, each a
+    :class:`RedisServer` with ``deploy/redis.conf`` (AOF) plus ``cluster-enabled``, joined by
+    ``redis-cli --cluster create`` and ready once every node says ``cluster_state:ok``.
+
+    Each node's cluster bus gets its own free port (``cluster-port``) rather than the
+    default port + 10000, which may be taken or past 65535 for a random port.
+    """
+
+    def __init__(self, size: int = 3, cli: str = "redis-cli") -> None:
+        if size < 3:
+            raise ValueError("redis-cli --cluster create wants at least 3 masters")
+        self.cli = shutil.which(cli) or cli
+        self.servers = [
+            RedisServer(extra_args=[
+                "--cluster-enabled", "yes", "--cluster-port", str(free_port()),
+                "--cluster-node-timeout", "5000",
+            ])
+            for _ in range(size)
+        ]
+
+    @property
+    def nodes(self) -> list[str]:
+        """Every master as ``host:port``, the form ``service.yaml``'s ``redis.cluster.nodes``
+        takes."""
+        return [f"127.0.0.1:{server.port}" for server in self.servers]
+
+    @property
+    def url(self) -> str:
+        """One node's URL: a cluster client started from it discovers the others."""
+        return f"redis://127.0.0.1:{self.servers[0].port}"
+
+    def start(self, timeout: float = 30.0) -> RedisCluster:
+        try:
+            for server in self.servers:
+                server.start()
+            subprocess.run(
+                [self.cli, "--cluster", "create", *self.nodes, "--cluster-replicas", "0",
+                 "--cluster-yes"],
+                check=True, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=timeout,
+            )
+            self._wait_ok(timeout)
+        except BaseException:
+            self.cleanup()
+            raise
+        return self
+
+    def _wait_ok(self, timeout: float) -> None:
+        """Until every node reports ``cluster_state:ok`` (the slots are all served and the
+        nodes agree on who serves them)."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(self._state_ok(server) for server in self.servers):
+                return
+            time.sleep(0.1)
+        raise RuntimeError(f"Redis Cluster {self.nodes} not ok after {timeout} s")
+
+    def _state_ok(self, server: RedisServer) -> bool:
+        client = redis.Redis(port=server.port, socket_timeout=1, socket_connect_timeout=1)
+        try:
+            return bool(client.cluster("INFO").get("cluster_state") == "ok")
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+
+    def cleanup(self) -> None:
+        for server in self.servers:
+            server.cleanup()
+
+    def __enter__(self) -> RedisCluster:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

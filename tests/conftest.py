@@ -7,7 +7,7 @@ from collections.abc import Iterator
 import pytest
 from twisted.logger import LogEvent, globalLogPublisher
 
-from testbed.redis import RedisServer
+from testbed.redis import RedisCluster, RedisServer
 
 
 @pytest.fixture(scope="module")
@@ -24,3 +24,15 @@ def log_events() -> Iterator[list[LogEvent]]:
     globalLogPublisher.addObserver(events.append)
     yield events
     globalLogPublisher.removeObserver(events.append)
+
+
+# --- Redis Cluster (issue 11): a session-wide 3-master cluster; tests that use it must leave
+# keys they do not own alone or use their own prefix, since every module shares it.
+
+
+@pytest.fixture(scope="session")
+def redis_cluster() -> Iterator[RedisCluster]:
+    """A real 3-master Redis Cluster on loopback (``.nodes`` as host:port, ``.url`` of one
+    node), AOF on, torn down at the end of the session."""
+    with RedisCluster() as cluster:
+        yield cluster

@@ -6,7 +6,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from events import event_fields, stream_key
+from events import event_fields, events_key_for, outbox_key, stream_key
 from workorders.store import WORK_ORDER_KINDS
 
 T0 = datetime(2026, 3, 2, 9, 30, 0, 250000, tzinfo=UTC).timestamp()
@@ -55,3 +55,18 @@ def test_work_order_kinds_and_stream_key():
         "WOLEGAL_HOLD", "WOMERGE", "WOABSORB",
     }
     assert stream_key() == "hotline:events" and stream_key("t1:") == "t1:events"
+
+
+def test_outbox_key_carries_the_slot_tag() -> None:
+    """An outbox stream is named after its hash tag, so it lands in the slot of the keys of
+    the atomic steps that write to it."""
+    assert outbox_key("rt") == "hotline:outbox:{rt}"
+    assert outbox_key("wo3", prefix="x:") == "x:outbox:{wo3}"
+
+
+def test_events_key_for_is_the_stream_on_one_redis_and_the_outbox_on_a_cluster() -> None:
+    """Standalone Redis keeps writing events straight to ``hotline:events``; a cluster writes
+    them to the slot's outbox, which the relay drains into ``hotline:events``."""
+    assert events_key_for("rt", cluster=False) == stream_key() == "hotline:events"
+    assert events_key_for("rt", cluster=True) == "hotline:outbox:{rt}"
+    assert events_key_for("wo0", cluster=True, prefix="p:") == "p:outbox:{wo0}"
