@@ -1,11 +1,15 @@
 """The one place that turns ``service.yaml``'s ``redis`` section into a Redis client.
 
-Either form of the section gives the same client type, so nothing past this module knows
-which one ops chose: ``url`` (one Redis) or ``sentinel`` (the master of a Sentinel-watched
-group; the client asks the sentinels where the master is whenever it reconnects, so a
-failover costs the commands in flight, not a restart). Every command of the service and of
-the ``ivr`` subcommands gets its client here, each call site keeping its own timeouts.
-A bare URL (a command line's ``--redis``) is accepted where a section is.
+Three forms: ``url`` (one Redis), ``sentinel`` (the master of a Sentinel-watched group; the
+client asks the sentinels where the master is whenever it reconnects, so a failover costs the
+commands in flight, not a restart) and ``cluster`` (a Redis Cluster: redis-py's
+``RedisCluster``, which sends each command to the node serving its key's slot). The first two
+give the same client type; a cluster client has the same command methods but runs a script or
+MULTI/EXEC only over keys of one hash slot, so the few places that must know (the events
+outbox, see ``events.events_key_for``) ask :func:`is_cluster`; nothing else branches on it.
+Every command of the service and of the ``ivr`` subcommands gets its client here, each call
+site keeping its own timeouts. A bare URL (a command line's ``--redis``) is accepted where a
+section is (one Redis, never a cluster).
 """
 
 from __future__ import annotations
@@ -17,12 +21,14 @@ from typing import Any
 
 import redis
 import redis.asyncio as aioredis
+import redis.asyncio.cluster as aiocluster
+import redis.cluster
 from redis.asyncio.sentinel import Sentinel as AsyncSentinel
 from redis.sentinel import Sentinel
 
-from ivr.config import RedisSettings, SentinelSettings
+from ivr.config import ClusterSettings, RedisSettings, SentinelSettings
 
-__all__ = ["RedisTarget", "async_redis", "describe", "sync_redis"]
+__all__ = ["RedisTarget", "async_redis", "describe", "is_cluster", "sync_redis"]
 
 #: The ``redis`` section of ``service.yaml``, or a URL given on a command line.
 RedisTarget = RedisSettings | str
@@ -35,7 +41,9 @@ def async_redis(
     """An asyncio client for ``target``; ``options`` go to every data connection (e.g.
     ``health_check_interval``)."""
     plan = _plan(target, socket_timeout, socket_connect_timeout, environ, options)
-    client: aioredis.Redis = _build(plan, aioredis.Redis, AsyncSentinel)
+    client: aioredis.Redis = (
+        _cluster(plan.cluster, plan.options, aiocluster.RedisCluster, aiocluster.ClusterNode)
+        if plan.cluster is not None else _build(plan, aioredis.Redis, AsyncSentinel))
     return client
 
 
@@ -45,25 +53,38 @@ def sync_redis(
 ) -> redis.Redis:
     """The blocking twin of :func:`async_redis`, for commands that read without a loop."""
     plan = _plan(target, socket_timeout, socket_connect_timeout, environ, options)
-    client: redis.Redis = _build(plan, redis.Redis, Sentinel)
+    client: redis.Redis = (
+        _cluster(plan.cluster, plan.options, redis.cluster.RedisCluster,
+                 redis.cluster.ClusterNode)
+        if plan.cluster is not None else _build(plan, redis.Redis, Sentinel))
     return client
+
+
+def is_cluster(target: RedisTarget) -> bool:
+    """Whether ``target`` is a Redis Cluster (``redis.cluster`` in ``service.yaml``)."""
+    return not isinstance(target, str) and target.is_cluster
 
 
 @dataclass(frozen=True)
 class _Plan:
-    """What either client is built from: the URL, or the sentinel section; the options of
-    every data connection; those of the connections to the sentinels."""
+    """What a client is built from: the URL, the sentinel section or the cluster section;
+    the options of every data connection; those of the connections to the sentinels."""
 
     url: str
     sentinel: SentinelSettings | None
     options: dict[str, Any]
     sentinel_options: dict[str, Any]
+    cluster: ClusterSettings | None = None
 
 
 def _plan(target: RedisTarget, socket_timeout: float, socket_connect_timeout: float,
           environ: Mapping[str, str], options: Mapping[str, Any]) -> _Plan:
     timeouts = {"socket_timeout": socket_timeout,
                 "socket_connect_timeout": socket_connect_timeout}
+    if not isinstance(target, str) and target.cluster is not None:
+        cluster = target.cluster
+        return _Plan(target.url, None,
+                     {**timeouts, "password": cluster.password(environ), **options}, {}, cluster)
     if isinstance(target, str) or target.sentinel is None:
         url = target if isinstance(target, str) else target.url
         return _Plan(url, None, {**timeouts, **options}, {})
@@ -88,3 +109,12 @@ def _build(plan: _Plan, client_class: Any, sentinel_class: Any) -> Any:
     sentinels = sentinel_class(plan.sentinel.addresses(), sentinel_kwargs=plan.sentinel_options,
                                **plan.options)
     return sentinels.master_for(plan.sentinel.master)
+
+
+def _cluster(settings: ClusterSettings, options: dict[str, Any], cluster_class: Any,
+             node_class: Any) -> Any:
+    """A cluster client of either flavour, started from every configured node (any one that
+    answers tells it the rest). Typed as the plain client at the call sites: redis-py's
+    cluster classes carry the same command methods but share no base class with it."""
+    nodes = [node_class(host, port) for host, port in settings.addresses()]
+    return cluster_class(startup_nodes=nodes, **options)

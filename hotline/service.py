@@ -163,10 +163,11 @@ class Hotline:
                  session_key: bytes | None = None) -> None:
         from api import LoggedAudit, NoTokens
         from callbacks.flow import CallbackFlow
+        from events.relay import OutboxTags
         from hotline.adapters import RouterOnReactor, WorkOrdersOnReactor
         from ivr.categories import categories_of
         from ivr.flows.hotline import HotlineFlow
-        from routing.live import LiveRouter
+        from routing.live import ROUTING_TAG, LiveRouter
         from workorders.retention import DailyPurge
         from workorders.store import WorkOrderStore
 
@@ -184,9 +185,12 @@ class Hotline:
             self.workorders, self.redis, prefix=svc.redis.key_prefix, instance=svc.instance,
             hour_utc=cfg.workorders.retention.purge_hour_utc,
         )
+        # On a Redis Cluster each feature's atomic steps write their events to their slot's
+        # outbox; the features add those slots' tags here and the relay drains them.
+        self.outbox_tags = OutboxTags(ROUTING_TAG)
         self.router = LiveRouter(
             self.redis, self.config.routing, instance=svc.instance,
-            prefix=svc.redis.key_prefix, clock=reactor.seconds,
+            prefix=svc.redis.key_prefix, clock=reactor.seconds, cluster=svc.redis.is_cluster,
         )
         sounds = svc.asterisk.sounds_dir.rstrip("/")
         self.speech = self._speech(cfg)
@@ -353,6 +357,7 @@ class Hotline:
         self._start_escalation()
         self._start_ops()
         self._start_webhooks()
+        self._start_relay()
         from callbacks.flow import caller_id_notice
 
         notice = caller_id_notice(self.config.routing())
@@ -382,6 +387,26 @@ class Hotline:
         )
         loop.clock = self.reactor
         loop.start(config.escalation.interval_s, now=False)
+        self._loops.append(loop)
+
+    def _start_relay(self) -> None:
+        """On a Redis Cluster only: the outbox relay (``events.relay``), copying the events
+        each slot's atomic steps wrote to its outbox onto ``hotline:events``."""
+        from twisted.internet import task
+
+        from events.relay import OutboxRelay
+        from ivr.aio import deferred
+
+        svc = self.config().service
+        cluster = svc.redis.cluster
+        if cluster is None:
+            return
+        relay = OutboxRelay(self.redis, self.outbox_tags, consumer=svc.instance,
+                            prefix=svc.redis.key_prefix, claim_s=cluster.relay_claim_s)
+        loop = task.LoopingCall(
+            lambda: self._watched(deferred(relay.run_once()), "event relay"))
+        loop.clock = self.reactor
+        loop.start(cluster.relay_interval_s, now=False)
         self._loops.append(loop)
 
     def _schedule_purge(self) -> None:

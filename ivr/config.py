@@ -37,6 +37,7 @@ __all__ = [
     "ARISettings",
     "AsteriskSettings",
     "AudioSocketListen",
+    "ClusterSettings",
     "ConfigError",
     "HTTPListen",
     "HotlineConfig",
@@ -153,21 +154,64 @@ def _address(text: str) -> tuple[str, int]:
     return host, int(port)
 
 
+class ClusterSettings(_Section):
+    """``redis.cluster``: a Redis Cluster, reached through any of its ``nodes`` (the client
+    learns the others and which node serves which slot from the first that answers).
+    ``password_env`` names the variable holding the nodes' password (``requirepass``).
+    ``ivr serve`` relays the slots' event outboxes to the events stream every
+    ``relay_interval_s``; entries a dead instance's relay left unacknowledged are taken over
+    after ``relay_claim_s`` (``events.relay``)."""
+
+    nodes: list[str] = Field(min_length=1)
+    password_env: str | None = None
+    relay_interval_s: float = Field(0.2, gt=0, le=60)
+    relay_claim_s: float = Field(30.0, gt=0, le=3600)
+
+    @field_validator("nodes")
+    @classmethod
+    def _host_and_port(cls, nodes: list[str]) -> list[str]:
+        for node in nodes:
+            _address(node)
+        return nodes
+
+    def addresses(self) -> list[tuple[str, int]]:
+        """The nodes as (host, port), in the order given."""
+        return [_address(node) for node in self.nodes]
+
+    def password(self, environ: Mapping[str, str] = os.environ) -> str | None:
+        """The nodes' password from the named variable; None when unnamed, unset or empty."""
+        return environ.get(self.password_env or "") or None
+
+
 class RedisSettings(_Section):
-    """``redis``: one Redis at ``url``, or a Sentinel-watched master (``sentinel``)."""
+    """``redis``: one Redis at ``url``, a Sentinel-watched master (``sentinel``), or a Redis
+    Cluster (``cluster``); exactly one of the three."""
 
     url: str = "redis://127.0.0.1:6379/0"
     key_prefix: str = "hotline:"
     sentinel: SentinelSettings | None = None
+    cluster: ClusterSettings | None = None
 
     @model_validator(mode="after")
     def _one_form(self) -> RedisSettings:
-        if self.sentinel is not None and "url" in self.model_fields_set:
+        url = "url" in self.model_fields_set
+        if self.sentinel is not None and url:
             raise ValueError("give url or sentinel, not both (the sentinels name the master)")
+        if self.cluster is not None and (url or self.sentinel is not None):
+            raise ValueError("give cluster alone, not with url or sentinel (the cluster's "
+                             "nodes name every Redis)")
         return self
+
+    @property
+    def is_cluster(self) -> bool:
+        """True for a Redis Cluster: atomic steps then stay within one hash slot and write
+        their events to the slot's outbox (``events.events_key_for``)."""
+        return self.cluster is not None
 
     def describe(self) -> str:
         """Where the service's Redis is, for messages (no password)."""
+        if self.cluster is not None:
+            return f"cluster via {', '.join(self.cluster.nodes)}"
         if self.sentinel is None:
             return self.url
         return f"sentinel master {self.sentinel.master!r} via {', '.join(self.sentinel.hosts)}"

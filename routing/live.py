@@ -76,7 +76,7 @@ from typing import Any, Protocol
 from callbacks.live import SCRIPTS as CALLBACK_SCRIPTS
 from callbacks.live import Callback as Callback  # re-exported: the flows import it from here
 from callbacks.live import CallbackRouting
-from events import stream_key
+from events import events_key_for
 from routing import core
 from routing.live_snapshot import PoolCopy, _f, _pairs, _s
 from routing.live_sweep import OFFER_GRACE_S as OFFER_GRACE_S  # re-exported
@@ -179,6 +179,10 @@ def _with_change_log(
     return run
 
 
+#: The hash tag of every routing key: one Redis Cluster slot, so every script stays atomic.
+ROUTING_TAG = "rt"
+
+
 def _day(now: float) -> str:
     return time.strftime("%Y-%m-%d", time.gmtime(now))
 
@@ -200,8 +204,10 @@ class LiveRouter(CallbackRouting, Sweep):
         clock: Callable[[], float] = time.time,
         autologin: bool = True,
         telephony: Telephony | None = None,
+        cluster: bool = False,
     ) -> None:
         self.redis = redis
+        self.cluster = cluster
         self.config = config
         self.instance = instance
         self.prefix = prefix
@@ -225,11 +231,13 @@ class LiveRouter(CallbackRouting, Sweep):
     # --- keys ---------------------------------------------------------------------------------
 
     def _k(self, *parts: str) -> str:
-        return f"{self.prefix}{{rt}}:" + ":".join(parts)
+        return f"{self.prefix}{{{ROUTING_TAG}}}:" + ":".join(parts)
 
     @property
     def events_key(self) -> str:
-        return stream_key(self.prefix)
+        """``hotline:events`` on one Redis; on a cluster the ``{rt}`` slot's outbox, which
+        ``events.relay`` drains into it (a script may not write outside its slot)."""
+        return events_key_for(ROUTING_TAG, cluster=self.cluster, prefix=self.prefix)
 
     def _stats_key(self, queue: str, now: float) -> str:
         return self._k("stats", queue, _day(now))
