@@ -44,17 +44,6 @@ def is_cluster(redis: object) -> bool:
     return isinstance(redis, RedisCluster)
 
 
-def events_key_for(tag: str, *, cluster: bool, prefix: str = "hotline:") -> str:
-    """Where an atomic step of hash tag ``tag`` writes its events: ``<p>events`` itself, or
-    in cluster mode the tag's outbox (``<p>outbox:{<tag>}``) that the relay empties into it.
-
-    The contract's ``events.events_key_for`` (issue 11); used from there once it exists."""
-    found = getattr(events, "events_key_for", None)
-    if found is not None:
-        return str(found(tag, cluster=cluster, prefix=prefix))
-    return f"{prefix}outbox:{{{tag}}}" if cluster else events.stream_key(prefix)
-
-
 @dataclass(frozen=True)
 class Buckets:
     """The bucket layout of one store: how many, the key prefix, cluster or not."""
@@ -135,7 +124,7 @@ class Buckets:
 
     def events_key(self, bucket: int) -> str:
         """Where an atomic step in ``bucket`` writes its events."""
-        return events_key_for(self.tag(bucket), cluster=self.cluster, prefix=self.prefix)
+        return events.events_key_for(self.tag(bucket), cluster=self.cluster, prefix=self.prefix)
 
 
 def _hashed(text: str) -> int:
