@@ -42,7 +42,7 @@ from redis.asyncio import Redis
 import events
 from routing.core import RoutingConfig
 from workorders.assignment import Choice, choose_agent
-from workorders.buckets import Buckets
+from workorders.buckets import Buckets, scored
 from workorders.model import WorkOrder, back_office_reason
 from workorders.schema import BackOfficeSettings
 from workorders.store.hashes import text as _text
@@ -206,7 +206,7 @@ class BackOffice:
                 pipe.zrangebyscore(key, "-inf", cutoff, start=0, num=offset + count,
                                    withscores=True)
             replies = await pipe.execute()
-        rows = sorted((float(score), _text(member)) for reply in replies for member, score in reply)
+        rows = scored(replies)
         return [order_id for _, order_id in rows[offset:offset + count]]
 
     async def _handle(

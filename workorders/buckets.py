@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import secrets
 import zlib
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -125,6 +126,15 @@ class Buckets:
     def events_key(self, bucket: int) -> str:
         """Where an atomic step in ``bucket`` writes its events."""
         return events.events_key_for(self.tag(bucket), cluster=self.cluster, prefix=self.prefix)
+
+
+def scored(replies: Iterable[Iterable[tuple[bytes | str, float]]]) -> list[tuple[float, str]]:
+    """The (score, member) pairs of several buckets' ``ZRANGE ... WITHSCORES`` replies, as
+    one list sorted by score, then member (a merge of the buckets' sets)."""
+    return sorted(
+        (float(score), member.decode() if isinstance(member, bytes) else member)
+        for reply in replies for member, score in reply
+    )
 
 
 def _hashed(text: str) -> int:

@@ -28,7 +28,6 @@ orders created meanwhile never shift a page (an offset would). Pages are capped
 
 from __future__ import annotations
 
-import asyncio
 import heapq
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
@@ -277,10 +276,13 @@ async def find_ids(
     else:
         if not unions:
             names, unions = [("wo:index",)], [every]
-        counts = await _counts(redis, [*unions, every], low, high)
-        counts, total = counts[:-1], max(1, counts[-1])
-        if min(counts) == 0:
-            return [], None
+        if len(unions) == 1:  # nothing to choose: no counts to read
+            counts, total = [1], 1
+        else:
+            counts = await _counts(redis, [*unions, every], low, high)
+            counts, total = counts[:-1], max(1, counts[-1])
+            if min(counts) == 0:
+                return [], None
         driver = counts.index(min(counts))
         # The first batch sized to fill the page if the filters are independent: most pages
         # then take one read of the driver and one check, not a ramp of growing batches.
@@ -328,17 +330,14 @@ async def _merged(
 ) -> AsyncIterator[list[Candidate]]:
     """Batches of candidates from the union of ``keys``, newest first, no duplicates.
     ``keys`` spread over ``buckets`` buckets: each holds about a share of the batch, so
-    each is read for its share (the walks of one round concurrently)."""
+    each is read for its share (the walks of one round in one pipeline)."""
     walks = [_Walk(key, after) for key in keys]
     emitted: Candidate | None = None
     while True:
         share = max(16, size // buckets)
         todo = [w for w in walks if not w.done and len(w.buffer) < share]
-        for walk, fresh in zip(
-            todo, await asyncio.gather(*(_read_down(redis, w, share, low, high) for w in todo)),
-            strict=True,
-        ):
-            walk.buffer.extend(fresh)
+        if todo:
+            await _read_down(redis, todo, share, low, high)
         live = [w for w in walks if w.buffer]
         if not live:
             return
@@ -370,29 +369,35 @@ def descending(candidate: Candidate) -> tuple[float, bytes]:
 
 
 async def _read_down(
-    redis: Redis, walk: _Walk, size: int, low: str, high: str
-) -> list[Candidate]:
-    """Up to ``size`` members of one sorted set below the walk's position."""
-    top = high if walk.below is None else repr(walk.below.created)
+    redis: Redis, walks: Sequence[_Walk], size: int, low: str, high: str
+) -> None:
+    """Up to ``size`` members of each walk's sorted set below its position, into its buffer:
+    one pipelined round trip (a walk inside a run of equal creation times longer than the
+    batch reads again, twice as many)."""
     want = size
-    while True:
-        # With scores: redis-py types the reply for both forms.
-        rows: list[tuple[bytes, float]] = await redis.zrange(  # type: ignore[assignment]
-            walk.key, top, low, desc=True, byscore=True, offset=0, num=want, withscores=True
-        )
-        out = [(float(score), _text(member)) for member, score in rows]
-        if walk.below is not None:
-            # The cursor's own score was read inclusive: drop it and what sorts above it.
-            mark = walk.below
-            out = [c for c in out if descending(c) > descending((mark.created, mark.order_id))]
-        if len(rows) < want:
-            walk.done = True
-        if out or walk.done:
-            break
-        want *= 2  # a run of equal creation times longer than the batch
-    if out:
-        walk.below = Cursor(*out[-1])
-    return out
+    todo = list(walks)
+    while todo:
+        async with redis.pipeline(transaction=False) as pipe:
+            for walk in todo:
+                top = high if walk.below is None else repr(walk.below.created)
+                pipe.zrange(walk.key, top, low, desc=True, byscore=True, offset=0, num=want,
+                            withscores=True)
+            replies = await pipe.execute()
+        again = []
+        for walk, rows in zip(todo, replies, strict=True):
+            out = [(float(score), _text(member)) for member, score in rows]
+            if walk.below is not None:
+                # The cursor's own score was read inclusive: drop it and what sorts above it.
+                mark = descending((walk.below.created, walk.below.order_id))
+                out = [c for c in out if descending(c) > mark]
+            if len(rows) < want:
+                walk.done = True
+            if out:
+                walk.below = Cursor(*out[-1])
+                walk.buffer.extend(out)
+            elif not walk.done:
+                again.append(walk)
+        todo, want = again, want * 2
 
 
 async def _caller_candidates(

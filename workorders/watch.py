@@ -41,7 +41,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 import events
-from workorders.buckets import Buckets
+from workorders.buckets import Buckets, scored
 from workorders.clocks import ClockKind, ClockPolicy
 from workorders.escalation import (
     DUE_INDEX,
@@ -270,7 +270,7 @@ async def due_orders(redis: Redis, buckets: Buckets, until: float, limit: int) -
         for key in buckets.keys(DUE_INDEX):
             pipe.zrangebyscore(key, "-inf", until, start=0, num=limit, withscores=True)
         replies = await pipe.execute()
-    rows = sorted((float(score), _text(member)) for reply in replies for member, score in reply)
+    rows = scored(replies)
     return [order_id for _, order_id in rows[:limit]]
 
 
@@ -292,8 +292,7 @@ async def escalation_list(
         for key in layout.keys(ESCALATION_LIST):
             pipe.zrevrange(key, 0, limit - 1, withscores=True)
         replies = await pipe.execute()
-    rows = sorted(((float(since), _text(member)) for reply in replies for member, since in reply),
-                  reverse=True)[:limit]
+    rows = scored(replies)[::-1][:limit]
     entries = [_entry(member, since) for since, member in rows]
     if open_only and entries:
         async with redis.pipeline(transaction=False) as pipe:

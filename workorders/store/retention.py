@@ -11,6 +11,7 @@ from redis.typing import EncodableT
 
 import events
 from workorders import indexes, retention
+from workorders.buckets import scored
 from workorders.model import Event, WorkOrder
 from workorders.store.errors import UNREACHABLE, StoreUnavailable, UnknownWorkOrder
 from workorders.store.hashes import text
@@ -53,7 +54,7 @@ class OrderRetention(StoreSpooling):
                 pipe.zrangebyscore(key, "-inf", now, start=0, num=offset + count,
                                    withscores=True)
             replies = await pipe.execute()
-        rows = sorted((float(score), text(member)) for reply in replies for member, score in reply)
+        rows = scored(replies)
         return [order_id for _, order_id in rows[offset:offset + count]]
 
     async def purge_order(
