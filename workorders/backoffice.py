@@ -20,6 +20,11 @@ or its reason changes, once across instances (the script compares the reason it 
 Entries whose order left the back office (assigned here or by hand, resolved, ...) are dropped
 each round. :func:`unassigned_orders` reads the list (for ``ivr orders`` and the API).
 
+Buckets (``workorders.buckets``): ``wo:backoffice``, ``wo:agent-open:<agent>`` and
+``wo:unassigned`` exist once per bucket (the listing script touches the order's bucket
+alone); a round takes the oldest orders of all buckets, and counts an agent's open orders
+over all of them.
+
 While the store's spool waits for replay the round is skipped: Redis is behind this process's
 own writes, and the back office never assigns on a stale view.
 

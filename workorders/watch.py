@@ -27,6 +27,11 @@ due), ``percent`` (of the target; 100 for the breach), ``target_s``, ``business_
 
 The escalation list ``<p>wo:escalations``: a sorted set of JSON members ``{"clock", "due",
 "level", "order_id"}`` scored by when the escalation fired; :func:`escalation_list` reads it.
+
+Buckets (``workorders.buckets``): ``wo:due`` and ``wo:escalations`` exist once per bucket, so
+the settling script touches the order's bucket alone (one Redis Cluster slot) and writes its
+events to that bucket's events key; a sweep reads the due orders of every bucket
+(:func:`due_orders`) and :func:`escalation_list` merges the buckets' lists.
 """
 
 from __future__ import annotations
