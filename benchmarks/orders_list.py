@@ -4,7 +4,8 @@ no history: what ``GET /api/workorders`` and ``ivr orders list`` read) with N or
     python -m benchmarks.orders_list --orders 1000000      (from the repository root)
 
 Starts its own redis-server (``testbed.redis``), writes N orders with their index sets in
-pipelines (the hash and index sets exactly as the store writes them; no history list and no
+pipelines (the hash and index sets exactly as the store writes them, in the default 16 buckets
+of ``workorders.buckets``, order i in bucket i % 16; no history list and no
 sealing, which the list does not read), then times each filter of ``FILTERS``: first pages and
 pages deep in the list (from a cursor taken at random). Prints one JSON object.
 """
@@ -26,6 +27,7 @@ import redis.asyncio as aioredis
 from privacy.testing import random_field_cipher
 from testbed.redis import RedisServer
 from workorders import indexes
+from workorders.buckets import Buckets
 from workorders.model import Policy, Status, create_order
 from workorders.query import Cursor, parse_filter
 from workorders.store import WorkOrderStore, _to_hash
@@ -59,7 +61,8 @@ async def fill(
 ) -> None:
     policy = Policy()
     template = create_order("0", "c", "+15550000000", "Caller", START, policy)
-    repeat_caller = f"{prefix}wo:by-caller:{caller_index}"
+    layout = Buckets(prefix=prefix)  # the store's bucketed keys (workorders.buckets)
+    repeat_caller = layout.key(layout.of_new(caller_index, ""), "wo:by-caller:" + caller_index)
     weights = [w for _, w in STATUSES]
     pipe = client.pipeline(transaction=False)
     for i in range(1, n + 1):
@@ -75,10 +78,10 @@ async def fill(
             urgency=template.urgency.__class__(rng.choice(URGENCIES)), agent=agent,
             history=(),
         )
-        pipe.hset(f"{prefix}wo:{i}", mapping=_to_hash(order))  # type: ignore[arg-type]
-        pipe.zadd(f"{prefix}wo:index", {str(i): created})
+        pipe.hset(layout.order_key(str(i)), mapping=_to_hash(order))  # type: ignore[arg-type]
+        pipe.zadd(layout.order_name(str(i), "wo:index"), {str(i): created})
         for name, score in indexes.memberships(order).items():
-            pipe.zadd(prefix + name, {str(i): score})
+            pipe.zadd(layout.order_name(str(i), name), {str(i): score})
         if i % 200_000 == 42:
             pipe.sadd(repeat_caller, str(i))
         if i % 5000 == 0:

@@ -9,7 +9,8 @@ read and change is audited under the token's user; a direct reader would need th
 on the operator's machine and would decide itself whom to show what. ``--json`` prints the
 API's answers as they are (the same field names); without it, a table for people.
 
-``reindex`` is the exception: maintenance of the index sets (``workorders.indexes``), no
+``reindex`` is the exception: maintenance of the index sets (``workorders.indexes``), after
+moving keys of the layout before buckets into the buckets (``workorders.migrate``), no
 personal data shown, so it talks to Redis with the service's config and keys
 (``WorkOrderStore.reindex``), as ``ivr keys`` does.
 
@@ -341,10 +342,21 @@ def _reindex(args: argparse.Namespace, ctx: Context) -> int:
     """Straight to Redis with the service's config and keys (see the module docstring)."""
     import asyncio
 
+    from workorders.migrate import move_into_buckets
+
     store, _ = _direct_store(args, "reindex")
-    count = asyncio.get_event_loop().run_until_complete(store.reindex(batch=args.batch))
-    print(json.dumps({"reindexed": count}) if args.json else f"{count} work orders reindexed",
-          file=ctx.out)
+    loop = asyncio.get_event_loop()
+    # Keys of the layout before buckets move first (idempotent: nothing to do the next time).
+    moved = loop.run_until_complete(move_into_buckets(store.redis, store.buckets))
+    count = loop.run_until_complete(store.reindex(batch=args.batch))
+    if args.json:
+        print(json.dumps({"reindexed": count, **({"moved": moved} if moved else {})}),
+              file=ctx.out)
+    else:
+        if moved:
+            print("moved into buckets: " + ", ".join(f"{n} {kind}" for kind, n in moved.items()),
+                  file=ctx.out)
+        print(f"{count} work orders reindexed", file=ctx.out)
     return 0
 
 

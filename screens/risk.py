@@ -27,12 +27,12 @@ from typing import TYPE_CHECKING, Protocol
 from redis.asyncio import Redis
 
 from screens.settings import Level
+from workorders.buckets import Buckets
 from workorders.clocks import Clock, ClockKind, ClockPolicy, Clocks, replay
-from workorders.escalation import DUE_INDEX
 from workorders.escalation import Level as EscalationLevel
 from workorders.indexes import OPEN
 from workorders.model import WorkOrder
-from workorders.watch import escalation_list
+from workorders.watch import due_orders, escalation_list
 
 if TYPE_CHECKING:
     from screens.board import FeedEntry  # the board holds the clocks at risk
@@ -123,8 +123,9 @@ class RiskReader:
 
     def __init__(self, redis: Redis, orders: OrderReader, policy: Callable[[], ClockPolicy], *,
                  prefix: str = "hotline:", warning_s: float = 3600.0, limit: int = LIMIT,
-                 refresh_s: float = REFRESH_S) -> None:
+                 refresh_s: float = REFRESH_S, buckets: Buckets | None = None) -> None:
         self.redis = redis
+        self.buckets = buckets or Buckets(prefix=prefix)  # the store's (workorders.buckets)
         self.orders = orders
         self.policy = policy
         self.prefix = prefix
@@ -153,12 +154,10 @@ class RiskReader:
         return at_risk(self._kept.values(), now, self.warning_s)
 
     async def _candidates(self, now: float) -> tuple[str, ...]:
-        # Members only (no WITHSCORES): redis-py types the reply for both forms.
-        due: list[bytes | str] = await self.redis.zrangebyscore(  # type: ignore[assignment]
-            self.prefix + DUE_INDEX, "-inf", now + self.warning_s, start=0, num=self.limit)
+        due = await due_orders(self.redis, self.buckets, now + self.warning_s, self.limit)
         breached = await escalation_list(self.redis, prefix=self.prefix, limit=self.limit,
-                                         open_only=True)
-        ids = dict.fromkeys(_text(i) for i in due)
+                                         open_only=True, buckets=self.buckets)
+        ids = dict.fromkeys(due)
         ids.update(dict.fromkeys(e.order_id for e in breached
                                  if e.level is EscalationLevel.BREACH))
         return tuple(ids)

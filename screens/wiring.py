@@ -142,7 +142,7 @@ def attach_screens(site: server.Site, hotline: Any, session_key: bytes | None) -
         return cast(ClockPolicy, hotline.config().workorders.clock_policy())
 
     risk = RiskReader(hotline.redis, hotline.workorders, clock_policy, prefix=prefix,
-                      warning_s=settings.clock_warning_s)
+                      warning_s=settings.clock_warning_s, buckets=hotline.workorders.buckets)
     aggregate = Aggregate(hotline.redis, PooledAgents(hotline.router, hotline.redis, prefix),
                           prefix=prefix, clock=clock, interval_s=settings.chart_interval_s,
                           risk=risk)

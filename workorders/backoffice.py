@@ -20,6 +20,11 @@ or its reason changes, once across instances (the script compares the reason it 
 Entries whose order left the back office (assigned here or by hand, resolved, ...) are dropped
 each round. :func:`unassigned_orders` reads the list (for ``ivr orders`` and the API).
 
+Buckets (``workorders.buckets``): ``wo:backoffice``, ``wo:agent-open:<agent>`` and
+``wo:unassigned`` exist once per bucket (the listing script touches the order's bucket
+alone); a round takes the oldest orders of all buckets, and counts an agent's open orders
+over all of them.
+
 While the store's spool waits for replay the round is skipped: Redis is behind this process's
 own writes, and the back office never assigns on a stale view.
 
@@ -42,6 +47,7 @@ from redis.asyncio import Redis
 import events
 from routing.core import RoutingConfig
 from workorders.assignment import Choice, choose_agent
+from workorders.buckets import Buckets, scored
 from workorders.model import WorkOrder, back_office_reason
 from workorders.schema import BackOfficeSettings
 from workorders.store.hashes import text as _text
@@ -94,6 +100,7 @@ class Orders(Protocol):
     """``workorders.store.WorkOrderStore``, as the back office uses it."""
 
     prefix: str
+    buckets: Buckets
 
     @property
     def spool_pending(self) -> bool: ...
@@ -165,8 +172,9 @@ class BackOffice:
         self._list_unassigned = redis.register_script(_LIST_UNASSIGNED)
         self._drop_left = redis.register_script(_DROP_LEFT)
 
-    def _key(self, name: str) -> str:
-        return self.store.prefix + name
+    def _key(self, order_id: str, name: str) -> str:
+        """``name`` in the bucket of ``order_id`` (``workorders.buckets``)."""
+        return self.store.buckets.order_name(order_id, name)
 
     async def run_once(self, now: float) -> Round:
         """One round at ``now``: assign what can be, list what cannot."""
@@ -180,11 +188,7 @@ class BackOffice:
         offset = 0
         handled = 0
         while handled < settings.batch:
-            # Members only (no WITHSCORES): redis-py types the reply for both forms.
-            page: list[bytes | str] = await self._redis.zrangebyscore(  # type: ignore[assignment]
-                self._key("wo:backoffice"), "-inf", cutoff, start=offset, num=settings.batch
-            )
-            ids = [_text(i) for i in page]
+            ids = await self._waiting(cutoff, offset, settings.batch)
             if not ids:
                 break
             offset += len(ids)
@@ -193,8 +197,22 @@ class BackOffice:
                     break
                 handled += 1
                 await self._handle(order_id, config, load, now, settings, done)
-        await self._drop_left(keys=[self._key("wo:unassigned"), self._key("wo:backoffice")])
+        buckets = self.store.buckets
+        for bucket in buckets.all():
+            await self._drop_left(keys=[buckets.key(bucket, "wo:unassigned"),
+                                        buckets.key(bucket, "wo:backoffice")])
         return done
+
+    async def _waiting(self, cutoff: float, offset: int, count: int) -> list[str]:
+        """``count`` ids from ``offset`` of the back office's orders created by ``cutoff``,
+        oldest first, merged from every bucket."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in self.store.buckets.keys("wo:backoffice"):
+                pipe.zrangebyscore(key, "-inf", cutoff, start=0, num=offset + count,
+                                   withscores=True)
+            replies = await pipe.execute()
+        rows = scored(replies)
+        return [order_id for _, order_id in rows[offset:offset + count]]
 
     async def _handle(
         self,
@@ -217,7 +235,7 @@ class BackOffice:
         if assigned is None:
             return  # another instance (or a supervisor) was first
         load[choice.agent_id] = load.get(choice.agent_id, 0) + 1
-        await self._redis.hdel(self._key("wo:unassigned"), order_id)
+        await self._redis.hdel(self._key(order_id, "wo:unassigned"), order_id)
         self._counter.labels("assigned").inc()
         done.assigned.append((order_id, choice.agent_id))
         log.info("back office: work order %s (%s) assigned to %s", order_id,
@@ -226,15 +244,22 @@ class BackOffice:
     async def _open_orders(self, config: RoutingConfig) -> dict[str, int]:
         """Each configured agent's open orders now (the shipped ``wo:agent-open`` index)."""
         agents = sorted(config.agents)
+        buckets = self.store.buckets
         async with self._redis.pipeline(transaction=False) as pipe:
             for agent in agents:
-                pipe.zcard(self._key(f"wo:agent-open:{agent}"))
+                for key in buckets.keys(f"wo:agent-open:{agent}"):
+                    pipe.zcard(key)
             counts = await pipe.execute()
-        return {agent: int(count) for agent, count in zip(agents, counts, strict=True)}
+        n = buckets.count
+        return {agent: sum(int(c) for c in counts[i * n:(i + 1) * n])
+                for i, agent in enumerate(agents)}
 
     async def _due(self, ids: list[str], now: float) -> list[str]:
         """Those of ``ids`` not waiting for a retry on the supervisor's list."""
-        listed = await self._redis.hmget(self._key("wo:unassigned"), ids)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for order_id in ids:
+                pipe.hget(self._key(order_id, "wo:unassigned"), order_id)
+            listed = await pipe.execute()
         return [
             order_id for order_id, entry in zip(ids, listed, strict=True)
             if entry is None or float(json.loads(entry).get("retry_at", 0)) <= now
@@ -255,8 +280,8 @@ class BackOffice:
                                          "back_office": entry["back_office"]},
         )
         changed = await self._list_unassigned(
-            keys=[self._key("wo:backoffice"), self._key("wo:unassigned"),
-                  events.stream_key(self.store.prefix)],
+            keys=[self._key(order.id, "wo:backoffice"), self._key(order.id, "wo:unassigned"),
+                  self.store.buckets.events_key(self.store.buckets.of_id(order.id))],
             args=[order.id, json.dumps(entry), reason, now, self._maxlen,
                   *(item for pair in event.items() for item in pair)],
         )
@@ -266,11 +291,18 @@ class BackOffice:
                         reason, choice.detail)
 
 
-async def unassigned_orders(redis: Redis, prefix: str = "hotline:") -> list[UnassignedOrder]:
-    """The supervisor's list (``<p>wo:unassigned``), longest waiting first."""
-    entries: Mapping[Any, Any] = await redis.hgetall(prefix + "wo:unassigned")
+async def unassigned_orders(
+    redis: Redis, prefix: str = "hotline:", *, buckets: Buckets | None = None
+) -> list[UnassignedOrder]:
+    """The supervisor's list (``<p>wo:unassigned`` of every bucket; ``buckets``: the store's
+    layout), longest waiting first."""
+    layout = buckets or Buckets(prefix=prefix)
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in layout.keys("wo:unassigned"):
+            pipe.hgetall(key)
+        replies: list[Mapping[Any, Any]] = await pipe.execute()
     listed = []
-    for key, value in entries.items():
+    for key, value in (item for entries in replies for item in entries.items()):
         data = json.loads(value)
         listed.append(UnassignedOrder(
             order_id=_text(key), reason=str(data.get("reason", "")),

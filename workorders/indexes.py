@@ -6,6 +6,9 @@ diffs the order before and after each write (:func:`index_changes`) and writes t
 the same atomic step as the order itself (the create script, the update's MULTI/EXEC), so an
 index never disagrees with the orders it points at, also across a spool replay.
 
+Each set exists once per bucket (``workorders.buckets``: ``wo:open`` is ``<p>wo:{wo<b>}:open``
+in bucket b), holding that bucket's orders; readers merge the buckets.
+
 A feature that needs to find orders (lists and filters, the escalation watch, back-office
 assignment, retention) adds its indexer to :data:`INDEXERS` rather than writing keys itself.
 The keys are listed in docs/contracts.md ("Redis keys"). Shipped:

@@ -4,7 +4,8 @@ Orders written before ``privacy`` still read (a value without the ``enc1:`` pref
 it is), but their plaintext stays in Redis until this runs (``ivr keys migrate-orders``). Each
 order is rewritten under WATCH in one MULTI/EXEC (its hash fields, its history entries, and
 its place in the caller-number index), so it is safe to run while the service writes, and
-again after an interruption: what is sealed already is left alone.
+again after an interruption: what is sealed already is left alone. (An order in another
+bucket than its caller's set gets that place after, in a step of its own.)
 """
 
 from __future__ import annotations
@@ -17,25 +18,30 @@ from redis.asyncio import Redis
 from redis.typing import EncodableT
 
 from workorders import personal
+from workorders.buckets import Buckets
 from workorders.personal import FieldCipher
 from workorders.store.hashes import text as _text
 
 
 async def seal_plaintext_orders(
-    redis: Redis, cipher: FieldCipher, *, prefix: str = "hotline:"
+    redis: Redis, cipher: FieldCipher, *, prefix: str = "hotline:",
+    buckets: Buckets | None = None,
 ) -> tuple[int, int]:
     """Seal every order still holding plaintext: (orders sealed now, orders already sealed)."""
     sealed = already = 0
-    async for member, _ in redis.zscan_iter(prefix + "wo:index"):
-        if await _seal_order(redis, cipher, prefix, _text(member)):
-            sealed += 1
-        else:
-            already += 1
+    layout = buckets or Buckets(prefix=prefix)
+    for key in layout.keys("wo:index"):
+        async for member, _ in redis.zscan_iter(key):
+            if await _seal_order(redis, cipher, layout, _text(member)):
+                sealed += 1
+            else:
+                already += 1
     return sealed, already
 
 
-async def _seal_order(redis: Redis, cipher: FieldCipher, prefix: str, order_id: str) -> bool:
-    hash_key, history_key = f"{prefix}wo:{order_id}", f"{prefix}wo:{order_id}:history"
+async def _seal_order(redis: Redis, cipher: FieldCipher, buckets: Buckets, order_id: str
+                      ) -> bool:
+    hash_key, history_key = buckets.order_key(order_id), buckets.history_key(order_id)
     async with redis.pipeline(transaction=True) as pipe:
         while True:
             try:
@@ -71,10 +77,150 @@ async def _seal_order(redis: Redis, cipher: FieldCipher, prefix: str, order_id: 
                     pipe.lset(history_key, index, text)
                 number = fields.get("caller_number")
                 blind = cipher.blind_index(number) if number is not None else None
-                if blind:
-                    pipe.sadd(f"{prefix}wo:by-caller:{blind}", order_id)
+                if blind and buckets.of_new(blind, "") == buckets.of_id(order_id):
+                    pipe.sadd(buckets.key(buckets.of_id(order_id), "wo:by-caller:" + blind),
+                              order_id)
                 await pipe.execute()
+                if blind and buckets.of_new(blind, "") != buckets.of_id(order_id):
+                    own = buckets.key(buckets.of_new(blind, ""), "wo:by-caller:" + blind)
+                    await redis.sadd(own, order_id)
                 return True
             except redis_errors.WatchError:
                 continue
 
+
+
+# -- into buckets (issue 11: Redis Cluster) -------------------------------------------------
+
+#: Keys of the layout before buckets, by what follows ``<p>wo:``: moved by the migration.
+_MOVED_BY_ID = ("by-call:", "alias:", "op:")
+
+
+async def move_into_buckets(redis: Redis, buckets: Buckets) -> dict[str, int]:
+    """Move the keys of the layout before buckets (``<p>wo:<id>``, ``<p>wo:by-call:<call>``,
+    ...) into the tagged names of ``workorders.buckets``; how many of each kind moved.
+
+    Idempotent and safe to run again after an interruption: each key is copied to its new
+    name (its bucket from the order id it holds or names; merged into what is there) and
+    then deleted, so a second run finds nothing old left. The old index sets are dropped:
+    ``WorkOrderStore.reindex`` writes them anew from the orders (``ivr orders reindex`` runs
+    both). Each bucket's counter is set above every old id, so no new id is an old one. Run
+    it with the service stopped (an order changed by a running old version meanwhile would
+    be copied as it was)."""
+    moved: dict[str, int] = {}
+    old_base = buckets.prefix + "wo:"
+
+    def count(kind: str) -> None:
+        moved[kind] = moved.get(kind, 0) + 1
+
+    keys = [_text(k) async for k in redis.scan_iter(match=old_base + "*", count=1000)]
+    for key in sorted(keys):
+        rest = key[len(old_base):]
+        if rest.startswith("{"):
+            continue  # in a bucket already
+        kind = await _move_key(redis, buckets, key, rest)
+        if kind:
+            count(kind)
+    seq = await redis.get(old_base + "seq")
+    if seq is not None:
+        floor = int(_text(seq)) // buckets.count + 1
+        for bucket in buckets.all():
+            key = buckets.key(bucket, "wo:seq")
+            current = await redis.get(key)
+            if current is None or int(_text(current)) < floor:
+                await redis.set(key, floor)
+        await redis.delete(old_base + "seq")
+        count("seq")
+    return moved
+
+
+async def _move_key(redis: Redis, buckets: Buckets, key: str, rest: str) -> str | None:
+    """Move one old key; the kind moved, None when left alone."""
+    kind = await redis.type(key)
+    kind = _text(kind)
+    if kind == "hash" and ":" not in rest and rest != "unassigned":  # an order's hash
+        target = buckets.order_key(rest)
+        fields: dict[EncodableT, EncodableT] = {
+            k: v for k, v in (await redis.hgetall(key)).items()
+        }
+        await redis.hset(target, mapping=fields)
+        await redis.delete(key)
+        return "orders"
+    if kind == "list" and rest.endswith(":history") and rest.count(":") == 1:
+        order_id = rest.split(":")[0]
+        target = buckets.history_key(order_id)
+        entries = await redis.lrange(key, 0, -1)
+        if entries and not await redis.exists(target):
+            await redis.rpush(target, *entries)
+        await redis.delete(key)
+        return "histories"
+    if rest == "index":
+        for member, score in await _scored(redis, key):
+            await redis.zadd(buckets.order_name(_text(member), "wo:index"), {_text(member): score})
+        await redis.delete(key)
+        return "index"
+    for head in _MOVED_BY_ID:
+        if rest.startswith(head):
+            value = await redis.get(key)
+            ttl = await redis.ttl(key)
+            if value is not None:
+                # An op id's value is its order id; a pointer's too; an alias is by its own id.
+                owner = rest[len(head):] if head == "alias:" else _text(value)
+                bucket = buckets.of_id(owner if owner != "rejected" else rest)
+                target = buckets.key(bucket, "wo:" + rest)
+                await redis.set(target, value, ex=ttl if ttl > 0 else None, nx=True)
+            await redis.delete(key)
+            return head.rstrip(":")
+    if rest.startswith("by-caller:"):
+        index = rest[len("by-caller:"):]
+        members = await redis.smembers(key)
+        if members:
+            await redis.sadd(buckets.key(buckets.of_new(index, ""), "wo:" + rest), *members)
+        await redis.delete(key)
+        return "callers"
+    if rest.startswith("repeat:"):
+        index = rest.split(":")[1]
+        last: dict[EncodableT, EncodableT] = {
+            k: v for k, v in (await redis.hgetall(key)).items()
+        }
+        order_id = _text(last.get(b"id", b""))  # type: ignore[arg-type]  # bytes replies
+        bucket = buckets.of_new(index, "")
+        # Kept only where the create script can see the order (its caller's bucket).
+        if order_id and buckets.of_id(order_id) == bucket:
+            target = buckets.key(bucket, "wo:" + rest)
+            await redis.hset(target, mapping=last)
+            ttl = await redis.ttl(key)
+            if ttl > 0:
+                await redis.expire(target, ttl)
+        await redis.delete(key)
+        return "repeat"
+    if rest == "escalations":
+        for member, score in await _scored(redis, key):
+            order_id = str(json.loads(_text(member)).get("order_id", ""))
+            await redis.zadd(buckets.order_name(order_id, "wo:escalations"),
+                             {_text(member): score})
+        await redis.delete(key)
+        return "escalations"
+    if rest == "unassigned":
+        for field, value in (await redis.hgetall(key)).items():
+            await redis.hset(buckets.order_name(_text(field), "wo:unassigned"), field, value)
+        await redis.delete(key)
+        return "unassigned"
+    if rest == "deletions":
+        for record in await redis.lrange(key, 0, -1):
+            order_id = str(json.loads(_text(record)).get("id", ""))
+            await redis.rpush(buckets.order_name(order_id, "wo:deletions"), record)
+        await redis.delete(key)
+        return "deletions"
+    if kind == "zset":
+        await redis.delete(key)  # an old index set: reindex writes it anew per bucket
+        return "index sets"
+    return None  # wo:spool-rejected, wo:purge-day:<date>: outside the buckets as they were
+
+
+async def _scored(redis: Redis, key: str) -> list[tuple[bytes | str, float]]:
+    # With scores: redis-py types the reply for both forms.
+    rows: list[tuple[bytes | str, float]] = await redis.zrange(  # type: ignore[assignment]
+        key, 0, -1, withscores=True
+    )
+    return rows

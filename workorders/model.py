@@ -563,14 +563,20 @@ def merge_orders(
                 f"work order {order.id} is already merged into {order.merged_into}: "
                 f"'merge' is refused"
             )
-    counts = {
+    kept = apply(survivor, Event.ABSORB, now, actor, policy, **absorb_changes(merged))
+    folded = apply(merged, Event.MERGE, now, actor, policy, into=survivor.id)
+    return kept, folded
+
+
+def absorb_changes(merged: WorkOrder) -> dict[str, Any]:
+    """The survivor's ``absorb`` of ``merged``: its id, and how many contacts, notes and calls
+    it had."""
+    counts: dict[str, Any] = {
         name: sum(1 for entry in merged.history if entry.event == event.value)
         for name, event in (("contacts", Event.CONTACT), ("notes", Event.NOTE))
     }
     counts["calls"] = merged.contacts
-    kept = apply(survivor, Event.ABSORB, now, actor, policy, merged=merged.id, **counts)
-    folded = apply(merged, Event.MERGE, now, actor, policy, into=survivor.id)
-    return kept, folded
+    return {"merged": merged.id, **counts}
 
 
 def overdue(order: WorkOrder, now: float) -> tuple[Breach, ...]:

@@ -37,6 +37,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from workorders.buckets import Buckets
 from workorders.model import RESPONSE_OPEN, Status, Urgency, WorkOrder, overdue
 
 __all__ = [
@@ -255,24 +256,33 @@ async def find_ids(
     after: Cursor | None = None,
     blind_index: BlindIndex,
     max_scan: int = MAX_SCAN,
+    buckets: Buckets | None = None,
 ) -> tuple[list[str], Cursor | None]:
     """The ids of one page of orders matching ``f``, newest first, and the cursor of the
-    next page (None: this was the last). ``after``: the cursor of the previous page."""
+    next page (None: this was the last). ``after``: the cursor of the previous page.
+    ``buckets``: the store's layout (``workorders.buckets``); every bucket is read and
+    merged, as if each index set were the union of its buckets' sets."""
     limit = max(1, min(limit, MAX_PAGE))
-    unions = [tuple(prefix + k for k in union) for union in f.constraints()]
+    layout = buckets or Buckets(prefix=prefix)
+    names = f.constraints()
+    unions = [tuple(key for k in union for key in layout.keys(k)) for union in names]
     low = "-inf" if f.created_from is None else repr(f.created_from)
     high = "+inf" if f.created_to is None else f"({f.created_to!r}"
     stream: AsyncIterator[list[Candidate]]
+    every = tuple(layout.keys("wo:index"))
     if f.caller is not None:
-        stream = _caller_candidates(redis, prefix, f, after, blind_index(f.caller))
-        checks = unions
+        stream = _caller_candidates(redis, layout, f, after, blind_index(f.caller))
+        checks = names
     else:
         if not unions:
-            unions = [(prefix + "wo:index",)]
-        counts = await _counts(redis, [*unions, (prefix + "wo:index",)], low, high)
-        counts, total = counts[:-1], max(1, counts[-1])
-        if min(counts) == 0:
-            return [], None
+            names, unions = [("wo:index",)], [every]
+        if len(unions) == 1:  # nothing to choose: no counts to read
+            counts, total = [1], 1
+        else:
+            counts = await _counts(redis, [*unions, every], low, high)
+            counts, total = counts[:-1], max(1, counts[-1])
+            if min(counts) == 0:
+                return [], None
         driver = counts.index(min(counts))
         # The first batch sized to fill the page if the filters are independent: most pages
         # then take one read of the driver and one check, not a ramp of growing batches.
@@ -280,12 +290,12 @@ async def find_ids(
         for i, count in enumerate(counts):
             share *= count / total if i != driver else 1.0
         first = int(min(4096, max(64, 1.5 * (limit + 1) / max(share, 1e-6))))
-        stream = _merged(redis, unions[driver], after, low, high, first)
-        checks = unions[:driver] + unions[driver + 1:]
+        stream = _merged(redis, unions[driver], after, low, high, first, layout.count)
+        checks = names[:driver] + names[driver + 1:]
     found: list[Candidate] = []
     scanned = 0
     async for batch in stream:
-        passing = await _passing(redis, prefix, batch, checks, f.overdue, now)
+        passing = await _passing(redis, layout, batch, checks, f.overdue, now)
         for candidate in batch:
             scanned += 1
             if candidate[1] in passing:
@@ -316,123 +326,166 @@ async def _counts(
 
 async def _merged(
     redis: Redis, keys: tuple[str, ...], after: Cursor | None, low: str, high: str,
-    size: int = 128,
+    size: int = 128, buckets: int = 1,
 ) -> AsyncIterator[list[Candidate]]:
-    """Batches of candidates from the union of ``keys``, newest first, no duplicates."""
+    """Batches of candidates from the union of ``keys``, newest first, no duplicates.
+    ``keys`` spread over ``buckets`` buckets: each holds about a share of the batch, so
+    each is read for its share (the walks of one round in one pipeline)."""
     walks = [_Walk(key, after) for key in keys]
     emitted: Candidate | None = None
     while True:
-        for walk in walks:
-            if not walk.done and len(walk.buffer) < size:
-                fresh = await _read_down(redis, walk, size, low, high)
-                walk.buffer.extend(fresh)
+        share = max(16, size // buckets)
+        todo = [w for w in walks if not w.done and len(w.buffer) < share]
+        if todo:
+            await _read_down(redis, todo, share, low, high)
         live = [w for w in walks if w.buffer]
         if not live:
             return
         # Safe to emit: everything at or above the lowest point every unfinished key reached.
         floor = min(
-            (w.buffer[-1] for w in walks if not w.done and w.buffer), key=_desc, default=None
+            (w.buffer[-1] for w in walks if not w.done and w.buffer), key=descending, default=None
         )
-        merged = heapq.merge(*(w.buffer for w in live), key=_desc)
+        merged = heapq.merge(*(w.buffer for w in live), key=descending)
         batch: list[Candidate] = []
         for candidate in merged:
-            if floor is not None and _desc(candidate) > _desc(floor):
+            if floor is not None and descending(candidate) > descending(floor):
                 break
             if candidate != emitted:
                 batch.append(candidate)
                 emitted = candidate
         for walk in live:  # keep what lies below the floor for the next round
-            walk.buffer = [c for c in walk.buffer if floor is not None and _desc(c) > _desc(floor)]
+            walk.buffer = [
+                c for c in walk.buffer if floor is not None and descending(c) > descending(floor)
+            ]
         if batch:
             yield batch
         size = min(size * 2, 4096)
 
 
-def _desc(candidate: Candidate) -> tuple[float, bytes]:
-    # Redis orders equal scores by member bytes; newest first reverses both.
+def descending(candidate: Candidate) -> tuple[float, bytes]:
+    """The sort key of (created, id), newest first: Redis orders equal scores by member
+    bytes, newest first reverses both."""
     return -candidate[0], bytes(255 - b for b in candidate[1].encode())
 
 
 async def _read_down(
-    redis: Redis, walk: _Walk, size: int, low: str, high: str
-) -> list[Candidate]:
-    """Up to ``size`` members of one sorted set below the walk's position."""
-    top = high if walk.below is None else repr(walk.below.created)
+    redis: Redis, walks: Sequence[_Walk], size: int, low: str, high: str
+) -> None:
+    """Up to ``size`` members of each walk's sorted set below its position, into its buffer:
+    one pipelined round trip (a walk inside a run of equal creation times longer than the
+    batch reads again, twice as many)."""
     want = size
-    while True:
-        # With scores: redis-py types the reply for both forms.
-        rows: list[tuple[bytes, float]] = await redis.zrange(  # type: ignore[assignment]
-            walk.key, top, low, desc=True, byscore=True, offset=0, num=want, withscores=True
-        )
-        out = [(float(score), _text(member)) for member, score in rows]
-        if walk.below is not None:
-            # The cursor's own score was read inclusive: drop it and what sorts above it.
-            mark = walk.below
-            out = [c for c in out if _desc(c) > _desc((mark.created, mark.order_id))]
-        if len(rows) < want:
-            walk.done = True
-        if out or walk.done:
-            break
-        want *= 2  # a run of equal creation times longer than the batch
-    if out:
-        walk.below = Cursor(*out[-1])
-    return out
+    todo = list(walks)
+    while todo:
+        async with redis.pipeline(transaction=False) as pipe:
+            for walk in todo:
+                top = high if walk.below is None else repr(walk.below.created)
+                pipe.zrange(walk.key, top, low, desc=True, byscore=True, offset=0, num=want,
+                            withscores=True)
+            replies = await pipe.execute()
+        again = []
+        for walk, rows in zip(todo, replies, strict=True):
+            out = [(float(score), _text(member)) for member, score in rows]
+            if walk.below is not None:
+                # The cursor's own score was read inclusive: drop it and what sorts above it.
+                mark = descending((walk.below.created, walk.below.order_id))
+                out = [c for c in out if descending(c) > mark]
+            if len(rows) < want:
+                walk.done = True
+            if out:
+                walk.below = Cursor(*out[-1])
+                walk.buffer.extend(out)
+            elif not walk.done:
+                again.append(walk)
+        todo, want = again, want * 2
 
 
 async def _caller_candidates(
-    redis: Redis, prefix: str, f: OrderFilter, after: Cursor | None, index: str | None
+    redis: Redis, buckets: Buckets, f: OrderFilter, after: Cursor | None, index: str | None
 ) -> AsyncIterator[list[Candidate]]:
-    """The caller's orders (a short set) as one batch, newest first, in range."""
+    """The caller's orders (a short set, in the caller's bucket) as one batch, newest first,
+    in range."""
     if index is None:
         return
-    members: set[bytes | str] = await redis.smembers(prefix + "wo:by-caller:" + index)
+    members: set[bytes | str] = await redis.smembers(
+        buckets.key(buckets.of_new(index, ""), "wo:by-caller:" + index)
+    )
     ids = [_text(i) for i in members]
     if not ids:
         return
-    scores = await redis.zmscore(prefix + "wo:index", ids)
+    scores = await _scores(redis, buckets, "wo:index", ids)
     low = float("-inf") if f.created_from is None else f.created_from
     high = float("inf") if f.created_to is None else f.created_to
     candidates = [
         (float(s), i) for i, s in zip(ids, scores, strict=True)
         if s is not None and low <= float(s) < high
     ]
-    candidates.sort(key=_desc)
+    candidates.sort(key=descending)
     if after is not None:
-        mark = _desc((after.created, after.order_id))
-        candidates = [c for c in candidates if _desc(c) > mark]
+        mark = descending((after.created, after.order_id))
+        candidates = [c for c in candidates if descending(c) > mark]
     if candidates:
         yield candidates
 
 
+def _by_bucket(buckets: Buckets, ids: Sequence[str]) -> dict[int, list[str]]:
+    grouped: dict[int, list[str]] = {}
+    for order_id in ids:
+        grouped.setdefault(buckets.of_id(order_id), []).append(order_id)
+    return grouped
+
+
+async def _scores(
+    redis: Redis, buckets: Buckets, name: str, ids: Sequence[str]
+) -> list[float | None]:
+    """The score of each of ``ids`` in the index ``name`` of its own bucket."""
+    grouped = _by_bucket(buckets, ids)
+    async with redis.pipeline(transaction=False) as pipe:
+        for bucket, members in grouped.items():
+            pipe.zmscore(buckets.key(bucket, name), members)
+        replies = await pipe.execute()
+    found: dict[str, float | None] = {}
+    for members, scores in zip(grouped.values(), replies, strict=True):
+        found.update(zip(members, scores, strict=True))
+    return [found[i] for i in ids]
+
+
 async def _passing(
-    redis: Redis, prefix: str, batch: Sequence[Candidate], checks: Sequence[tuple[str, ...]],
-    check_overdue: bool, now: float,
+    redis: Redis, buckets: Buckets, batch: Sequence[Candidate],
+    checks: Sequence[tuple[str, ...]], check_overdue: bool, now: float,
 ) -> set[str]:
-    """The ids of ``batch`` in every union of ``checks`` (and overdue, if asked)."""
+    """The ids of ``batch`` in every union of ``checks`` (index names, each read in the
+    bucket of the id; one pipelined round trip) and overdue, if asked."""
     ids = [i for _, i in batch]
     keep = set(ids)
     if checks:
+        grouped = _by_bucket(buckets, ids)
         async with redis.pipeline(transaction=False) as pipe:
             for union in checks:
-                for key in union:
-                    pipe.zmscore(key, ids)
+                for name in union:
+                    for bucket, members in grouped.items():
+                        pipe.zmscore(buckets.key(bucket, name), members)
             replies = iter(await pipe.execute())
         for union in checks:
             inside: set[str] = set()
             for _ in union:
-                inside.update(i for i, s in zip(ids, next(replies), strict=True) if s is not None)
+                for members in grouped.values():
+                    scores = next(replies)
+                    inside.update(i for i, s in zip(members, scores, strict=True) if s is not None)
             keep &= inside
     if check_overdue and keep:
-        keep &= await _overdue_ids(redis, prefix, [i for i in ids if i in keep], now)
+        keep &= await _overdue_ids(redis, buckets, [i for i in ids if i in keep], now)
     return keep
 
 
-async def _overdue_ids(redis: Redis, prefix: str, ids: Sequence[str], now: float) -> set[str]:
+async def _overdue_ids(
+    redis: Redis, buckets: Buckets, ids: Sequence[str], now: float
+) -> set[str]:
     """The orders of ``ids`` past a deadline while open, read from their plain hash fields
     (status and deadlines are never sealed)."""
     async with redis.pipeline(transaction=False) as pipe:
         for order_id in ids:
-            pipe.hmget(prefix + "wo:" + order_id, ["status", "assign_by", "respond_by"])
+            pipe.hmget(buckets.order_key(order_id), ["status", "assign_by", "respond_by"])
         rows = await pipe.execute()
     late = set()
     for order_id, (status, assign_by, respond_by) in zip(ids, rows, strict=True):

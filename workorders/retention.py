@@ -6,8 +6,8 @@ schema and ``Policy`` refuse less). After that, and only when it is closed and n
 legal hold, the purge deletes it: its hash, its history, its by-call key, its place in the
 caller's set, in ``wo:index`` and in every secondary index. Each deletion leaves a record
 without personal data (:class:`DeletionRecord`: id, dates, reason) on the list
-``<p>wo:deletions`` and a ``WOPURGE`` event on the stream, written in the same MULTI/EXEC as
-the deletion.
+``<p>wo:deletions`` of the order's bucket (``workorders.buckets``) and a ``WOPURGE`` event on
+the stream, written in the same MULTI/EXEC as the deletion.
 
 Finding the orders: the indexer :func:`retained` puts closed orders that are not held in the
 sorted set ``wo:retain``, scored by ``retain_until``; an open or held order is never in it,

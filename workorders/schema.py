@@ -58,6 +58,14 @@ class SpoolSettings(_Section):
     applied_op_ttl_days: int = Field(30, ge=1)
 
 
+class StoreSettings(_Section):
+    """How the orders are laid out in Redis (``workorders.buckets``)."""
+
+    # Orders live in this many buckets, each one Redis Cluster hash slot. Fixed once orders
+    # exist: an order's id tells its bucket (id % buckets), so changing it loses them.
+    buckets: int = Field(16, ge=1, le=1024)
+
+
 class CalendarSettings(_Section):
     """When the clocks count: 24x7 (no ``hours``), or business hours in ``zone``."""
 
@@ -209,6 +217,7 @@ class WorkOrdersConfig(_Section):
     # Approximate cap of the ``hotline:events`` stream (XADD MAXLEN ~).
     events_maxlen: int = Field(1_000_000, ge=1000)
     spool: SpoolSettings = SpoolSettings()
+    store: StoreSettings = StoreSettings()
     resolution_hours: ResolutionTargets = ResolutionTargets()
     # The customer hears back (a reached contact) within this many hours of a resolution.
     feedback_within_hours: float = Field(24.0, gt=0)

@@ -27,13 +27,18 @@ due), ``percent`` (of the target; 100 for the breach), ``target_s``, ``business_
 
 The escalation list ``<p>wo:escalations``: a sorted set of JSON members ``{"clock", "due",
 "level", "order_id"}`` scored by when the escalation fired; :func:`escalation_list` reads it.
+
+Buckets (``workorders.buckets``): ``wo:due`` and ``wo:escalations`` exist once per bucket, so
+the settling script touches the order's bucket alone (one Redis Cluster slot) and writes its
+events to that bucket's events key; a sweep reads the due orders of every bucket
+(:func:`due_orders`) and :func:`escalation_list` merges the buckets' lists.
 """
 
 from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Protocol
@@ -41,6 +46,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 import events
+from workorders.buckets import Buckets, scored
 from workorders.clocks import ClockKind, ClockPolicy
 from workorders.escalation import (
     DUE_INDEX,
@@ -106,6 +112,7 @@ class OrderStore(Protocol):
     """What the watch needs of ``workorders.store.WorkOrderStore``."""
 
     prefix: str
+    buckets: Buckets
 
     async def get(self, order_id: str) -> WorkOrder | None: ...
 
@@ -195,12 +202,9 @@ class EscalationWatch:
         """
         fired: list[Escalation] = []
         for _ in range(self._max_batches):
-            # Members only (no WITHSCORES): redis-py types the reply for both forms.
-            ids: list[bytes | str] = await self._redis.zrangebyscore(  # type: ignore[assignment]
-                self._key(DUE_INDEX), "-inf", now, start=0, num=self._batch
-            )
+            ids = await due_orders(self._redis, self._store.buckets, now, self._batch)
             for order_id in ids:
-                fired += await self._settle(_text(order_id), now)
+                fired += await self._settle(order_id, now)
             if len(ids) < self._batch:
                 break
         return tuple(fired)
@@ -209,7 +213,8 @@ class EscalationWatch:
         for _ in range(_ATTEMPTS):
             order = await self._store.get(order_id)
             if order is None:
-                await self._redis.zrem(self._key(DUE_INDEX), order_id)
+                await self._redis.zrem(self._store.buckets.order_name(order_id, DUE_INDEX),
+                                       order_id)
                 return ()
             due = due_at(order, self.clocks, self.policy, now)
             outcome = await self._run(order, due, now)
@@ -246,20 +251,32 @@ class EscalationWatch:
             fields = _event(order, escalation, now)
             args += [_member(escalation), len(fields)]
             args += [item for pair in fields.items() for item in pair]
+        buckets = self._store.buckets
+        bucket = buckets.of_id(order.id)
         result = await self._settle_script(
             keys=[
-                self._key("wo:", order.id),
-                self._key("wo:", order.id, ":history"),
-                self._key(DUE_INDEX),
-                self._key(ESCALATION_LIST),
-                events.stream_key(self._store.prefix),
+                buckets.order_key(order.id),
+                buckets.history_key(order.id),
+                buckets.key(bucket, DUE_INDEX),
+                buckets.key(bucket, ESCALATION_LIST),
+                buckets.events_key(bucket),
             ],
             args=args,
         )
         return int(result)
 
-    def _key(self, *parts: str) -> str:
-        return self._store.prefix + "".join(parts)
+
+async def due_orders(redis: Redis, buckets: Buckets, until: float, limit: int) -> list[str]:
+    """The ids of at most ``limit`` orders of ``wo:due`` due by ``until``, soonest first,
+    from every bucket."""
+    if limit <= 0:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in buckets.keys(DUE_INDEX):
+            pipe.zrangebyscore(key, "-inf", until, start=0, num=limit, withscores=True)
+        replies = await pipe.execute()
+    rows = scored(replies)
+    return [order_id for _, order_id in rows[:limit]]
 
 
 async def escalation_list(
@@ -268,18 +285,25 @@ async def escalation_list(
     prefix: str = "hotline:",
     limit: int = 100,
     open_only: bool = False,
+    buckets: Buckets | None = None,
 ) -> list[ListedEscalation]:
     """The supervisor's escalation list, newest first: at most ``limit`` entries; with
-    ``open_only``, only those of orders still open (``wo:open``)."""
+    ``open_only``, only those of orders still open (``wo:open``). Each bucket keeps the list
+    of its orders (``buckets``: the store's layout); they are merged here."""
     if limit <= 0:
         return []
-    # WITHSCORES: (member, score) pairs; redis-py types the reply for both forms.
-    rows: Sequence[tuple[bytes | str, float]] = await redis.zrevrange(  # type: ignore[assignment]
-        prefix + ESCALATION_LIST, 0, limit - 1, withscores=True
-    )
-    entries = [_entry(member, since) for member, since in rows]
+    layout = buckets or Buckets(prefix=prefix)
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in layout.keys(ESCALATION_LIST):
+            pipe.zrevrange(key, 0, limit - 1, withscores=True)
+        replies = await pipe.execute()
+    rows = scored(replies)[::-1][:limit]
+    entries = [_entry(member, since) for since, member in rows]
     if open_only and entries:
-        scores = await redis.zmscore(prefix + "wo:open", [e.order_id for e in entries])
+        async with redis.pipeline(transaction=False) as pipe:
+            for entry in entries:
+                pipe.zscore(layout.order_name(entry.order_id, "wo:open"), entry.order_id)
+            scores = await pipe.execute()
         entries = [e for e, score in zip(entries, scores, strict=True) if score is not None]
     return entries
 

@@ -10,35 +10,48 @@ cost the loader time: a sealed value has the same size whatever the plaintext of
 length. Statuses as in a steady state, most orders closed (``LIVES``; with the default pool
 of 200: 180 of 255 templates closed, 15 pending, 15 of each other status).
 
+Keys are the store's buckets (``workorders.buckets``, the default 16; order n in bucket
+n % 16), so every read merges the buckets.
+
 Reads (what the shipped indexes allow; the query layer of ``ivr orders list`` is built on
 them), each timed from request to reply, at a random point in the stored period:
 
-- ``index page``: ``ZRANGE wo:status:pending <t> -inf BYSCORE REV LIMIT 0 50``: the ids of
-  the 50 newest pending orders created before ``t``;
+- ``index page``: ``ZRANGE wo:{wo<b>}:status:pending <t> -inf BYSCORE REV LIMIT 0 50`` of
+  every bucket in one pipeline, merged: the ids of the 50 newest pending orders before ``t``;
 - ``page with orders``: the same, then the 50 hashes (``HGETALL``, one pipeline);
-- ``two filters, walk``: pending and category ``fault``: the smaller set walked newest-first
-  from ``t`` in pages of 200 (``ZRANGE ... BYSCORE REV LIMIT``), each page checked against the
-  other set with one ``ZMSCORE``, until 50 ids are found (or the set ends);
-- ``two filters, ZINTERSTORE``: the same answer by ``ZINTERSTORE`` of the two sets into a
-  temporary key, then ``ZRANGE ... BYSCORE REV LIMIT 0 50`` and ``DEL``; for comparison.
+- ``two filters, walk``: pending and category ``fault``: the store's query layer
+  (``workorders.query.find_ids``: the smaller union walked newest-first over the buckets,
+  each batch checked against the other set with ``ZMSCORE`` in each id's bucket), until 50
+  ids are found (or the set ends);
+- ``two filters, ZINTERSTORE``: the same answer by ``ZINTERSTORE`` of the two sets of each
+  bucket into a temporary key of the bucket, then the index page of those and ``DEL``; for
+  comparison.
 """
 
 from __future__ import annotations
 
+import asyncio
 import random
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 import redis
+import redis.asyncio as aioredis
 
 from privacy.fields import FieldCipher
 from privacy.testing import random_field_cipher
 from workorders import indexes, personal
+from workorders.buckets import Buckets
 from workorders.kpi import percentile
 from workorders.model import Event, Policy, WorkOrder, apply, create_order
+from workorders.query import descending, find_ids, parse_filter
 from workorders.store import _to_hash
+
+#: The store's default layout (``workorders.buckets``): order n is in bucket n % 16.
+BUCKETS = Buckets(prefix="bench:")
 
 PAGE = 50
 WALK_PAGE = 200
@@ -108,20 +121,24 @@ _LOAD = """
 local tpls = cjson.decode(ARGV[1])
 local prefix, first, last = ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4])
 local t0, spacing, callers = tonumber(ARGV[5]), tonumber(ARGV[6]), tonumber(ARGV[7])
+local buckets = tonumber(ARGV[8])
 for n = first, last do
   local t = tpls[(n % #tpls) + 1]
   local id = string.format('%d', n)
   local call = 'bench-' .. id
   local created = t0 + n * spacing
-  local key = prefix .. 'wo:' .. id
+  -- The store's bucket of order n (workorders.buckets): n % buckets, tag {wo<b>}.
+  local base = prefix .. 'wo:{wo' .. (n % buckets) .. '}:'
+  local key = base .. id
   redis.call('HSET', key, 'id', id, 'call_id', call, unpack(t[1]))
   redis.call('RPUSH', key .. ':history', unpack(t[2]))
-  redis.call('SET', prefix .. 'wo:by-call:' .. call, id)
+  redis.call('SET', base .. 'by-call:' .. call, id)
   local caller = redis.sha1hex(string.format('%d', n % callers))
-  redis.call('SADD', prefix .. 'wo:by-caller:' .. caller .. string.sub(caller, 1, 24), id)
-  redis.call('ZADD', prefix .. 'wo:index', string.format('%.6f', created), id)
+  redis.call('SADD', base .. 'by-caller:' .. caller .. string.sub(caller, 1, 24), id)
+  redis.call('ZADD', base .. 'index', string.format('%.6f', created), id)
   for i = 1, #t[3], 2 do
-    redis.call('ZADD', prefix .. t[3][i], string.format('%.6f', created + t[3][i + 1]), id)
+    local score = string.format('%.6f', created + t[3][i + 1])
+    redis.call('ZADD', base .. string.sub(t[3][i], 4), score, id)
   end
 end
 return last - first + 1
@@ -145,10 +162,10 @@ def load(client: redis.Redis, prefix: str, orders: int, *, pool: int = 200,
     began = time.perf_counter()
     for first in range(1, orders + 1, batch):
         last = min(orders, first + batch - 1)
-        script(args=[packed, prefix, first, last, t0, spacing, max(1, orders // 3)])
+        script(args=[packed, prefix, first, last, t0, spacing, max(1, orders // 3),
+                     BUCKETS.count])
         if progress is not None:
             progress(last)
-    client.set(f"{prefix}wo:seq", orders)
     return time.perf_counter() - began
 
 
@@ -176,42 +193,60 @@ def _ids(reply: Any) -> list[str]:
     return [i.decode() if isinstance(i, bytes) else str(i) for i in reply]
 
 
-def index_page(client: redis.Redis, key: str, before: float, count: int = PAGE,
-               offset: int = 0) -> list[str]:
-    return _ids(client.zrange(key, f"({before}", "-inf", desc=True, byscore=True,
-                              offset=offset, num=count))
+def index_page(client: redis.Redis, name: str, before: float, count: int = PAGE) -> list[str]:
+    """The newest ``count`` ids of the index ``name`` created before ``before``: each
+    bucket's newest ``count`` (one pipeline), merged."""
+    pipe = client.pipeline(transaction=False)
+    for key in BUCKETS.keys(name):
+        pipe.zrange(key, f"({before}", "-inf", desc=True, byscore=True, offset=0, num=count,
+                    withscores=True)
+    rows = [(float(score), _ids([member])[0]) for reply in pipe.execute()
+            for member, score in reply]
+    return [i for _, i in sorted(rows, key=descending)[:count]]
 
 
-def page_with_orders(client: redis.Redis, prefix: str, key: str, before: float) -> list[str]:
-    ids = index_page(client, key, before)
+def page_with_orders(client: redis.Redis, name: str, before: float) -> list[str]:
+    ids = index_page(client, name, before)
     pipe = client.pipeline(transaction=False)
     for order_id in ids:
-        pipe.hgetall(f"{prefix}wo:{order_id}")
+        pipe.hgetall(BUCKETS.order_key(order_id))
     pipe.execute()
     return ids
 
 
-def two_filters_walk(client: redis.Redis, first: str, second: str, before: float) -> list[str]:
-    """The newest ``PAGE`` ids in both sets created before ``before``: walk the smaller."""
-    small, large = sorted((first, second), key=client.zcard)
-    found: list[str] = []
-    offset = 0
-    while len(found) < PAGE:
-        ids = index_page(client, small, before, WALK_PAGE, offset)
-        if not ids:
-            break
-        scores = client.zmscore(large, ids)
-        found += [i for i, s in zip(ids, scores, strict=True) if s is not None]
-        offset += len(ids)
-    return found[:PAGE]
+class QueryLayer:
+    """The store's query layer (``workorders.query.find_ids``: the driver set walked over
+    every bucket, the other set checked in each id's bucket), on its own asyncio loop."""
+
+    def __init__(self, url: str, prefix: str) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.client = aioredis.Redis.from_url(url)
+        self.prefix = prefix
+
+    def find(self, params: dict[str, str], before: float) -> list[str]:
+        f = parse_filter({**params, "created_to": _iso(before)})
+        ids, _ = self.loop.run_until_complete(find_ids(
+            self.client, self.prefix, f, now=before, limit=PAGE,
+            blind_index=lambda _: None, buckets=BUCKETS))
+        return ids
+
+    def close(self) -> None:
+        self.loop.run_until_complete(self.client.aclose())
+        self.loop.close()
 
 
-def two_filters_interstore(client: redis.Redis, prefix: str, first: str, second: str,
+def two_filters_interstore(client: redis.Redis, first: str, second: str,
                            before: float) -> list[str]:
-    tmp = f"{prefix}tmp:{random.randrange(10**9)}"
-    client.zinterstore(tmp, {first: 1, second: 0})
+    """The same answer by ``ZINTERSTORE`` in each bucket (a temporary key of the bucket),
+    merged; for comparison."""
+    tmp = f"tmp:{random.randrange(10**9)}"
+    pipe = client.pipeline(transaction=False)
+    for bucket in BUCKETS.all():
+        key = BUCKETS.key(bucket, tmp)
+        pipe.zinterstore(key, {BUCKETS.key(bucket, first): 1, BUCKETS.key(bucket, second): 0})
+    pipe.execute()
     ids = index_page(client, tmp, before)
-    client.delete(tmp)
+    client.delete(*BUCKETS.keys(tmp))
     return ids
 
 
@@ -227,27 +262,34 @@ def measure(label: str, query: Callable[[float], list[str]], times: Iterator[flo
 
 
 def reads(client: redis.Redis, prefix: str, orders: int, queries: int, *,
-          spacing: float = 30.0, t0: float = 1_700_000_000.0) -> list[ReadRun]:
+          spacing: float = 30.0, t0: float = 1_700_000_000.0, url: str = "") -> list[ReadRun]:
     rnd = random.Random(5)
 
     def times() -> Iterator[float]:
         while True:  # a random moment of the stored period
             yield t0 + rnd.uniform(0.05, 1.0) * orders * spacing
 
-    pending, fault = f"{prefix}wo:status:pending", f"{prefix}wo:category:fault"
-    closed, urgent = f"{prefix}wo:status:closed", f"{prefix}wo:urgency:urgent"
-    return [
-        measure("index page: pending, newest 50 before t", lambda t: index_page(
-            client, pending, t), times(), queries),
-        measure("page with orders: the same + 50 HGETALL", lambda t: page_with_orders(
-            client, prefix, pending, t), times(), queries),
-        measure("two filters, walk: pending & fault", lambda t: two_filters_walk(
-            client, pending, fault, t), times(), queries),
-        measure("two filters, walk: closed & urgent", lambda t: two_filters_walk(
-            client, closed, urgent, t), times(), queries),
-        measure("two filters, ZINTERSTORE: pending & fault", lambda t: two_filters_interstore(
-            client, prefix, pending, fault, t), times(), max(10, queries // 10)),
-    ]
+    pending, fault = "wo:status:pending", "wo:category:fault"
+    layer = QueryLayer(url, prefix)
+    try:
+        return [
+            measure("index page: pending, newest 50 before t", lambda t: index_page(
+                client, pending, t), times(), queries),
+            measure("page with orders: the same + 50 HGETALL", lambda t: page_with_orders(
+                client, pending, t), times(), queries),
+            measure("two filters, walk: pending & fault", lambda t: layer.find(
+                {"status": "pending", "category": "fault"}, t), times(), queries),
+            measure("two filters, walk: closed & urgent", lambda t: layer.find(
+                {"status": "closed", "urgency": "urgent"}, t), times(), queries),
+            measure("two filters, ZINTERSTORE: pending & fault", lambda t: two_filters_interstore(
+                client, pending, fault, t), times(), max(10, queries // 10)),
+        ]
+    finally:
+        layer.close()
+
+
+def _iso(at: float) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat()
 
 
 def used_memory(client: redis.Redis) -> int:

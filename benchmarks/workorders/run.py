@@ -80,9 +80,10 @@ def listing_runs(orders: int, queries: int, log: Any) -> dict[str, Any]:
 
         seconds = listing.load(client, "bench:", orders, progress=progress)
         after = listing.used_memory(client)
-        reads = listing.reads(client, "bench:", orders, queries)
-        sizes = {name: client.zcard(f"bench:wo:{name}") for name in (
-            "status:pending", "status:closed", "category:fault", "urgency:urgent")}
+        reads = listing.reads(client, "bench:", orders, queries, url=server.url)
+        sizes = {name: sum(client.zcard(k) for k in listing.BUCKETS.keys(f"wo:{name}"))
+                 for name in ("status:pending", "status:closed", "category:fault",
+                              "urgency:urgent")}
         client.close()
     return {
         "orders": orders,

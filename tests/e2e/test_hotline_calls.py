@@ -254,5 +254,5 @@ def test_redis_away_caller_reaches_operator_and_work_order_is_kept(
         redis_server.start()
     order = wait_for(lambda: workorder(service, call_id), 30, "the spooled work order")
     assert (order["category"], order["caller"]["number"]) == ("fault", "5550100")
-    orders_for_call = [k for k in db.keys("hotline:wo:by-call:*") if k.endswith(call_id)]
+    orders_for_call = [k for k in db.keys("hotline:wo:{wo*}:by-call:*") if k.endswith(call_id)]
     assert len(orders_for_call) == 1

@@ -16,6 +16,7 @@ import redis.asyncio as aioredis
 from hotline.keys import read_service_keys
 from ivr.config import DEFAULT_CONFIG_DIR, load_config
 from ivr.testing import on_asyncio
+from workorders.buckets import Buckets
 from workorders.model import Event
 from workorders.store import WorkOrderStore
 
@@ -69,7 +70,8 @@ async def test_purge_deletes_expired_orders_keeps_held_ones_and_is_audited(
     assert await store.get(ids[0]) is None
     assert (await store.get(ids[1])).legal_hold and await store.get(still_open.id)
     prefix = cfg.service.redis.key_prefix
-    records = [json.loads(r) for r in await client.lrange(f"{prefix}wo:deletions", 0, -1)]
+    records = [json.loads(r) for k in Buckets(prefix=prefix).keys("wo:deletions")
+               for r in await client.lrange(k, 0, -1)]
     assert [r["id"] for r in records] == [ids[0]]
     assert "Kim" not in json.dumps(records) and "4930555010" not in json.dumps(records)
     audit = [{k.decode(): v.decode() for k, v in fields.items()}

@@ -21,7 +21,7 @@ from privacy.datakeys import DataKeyError, DataKeys
 from privacy.envelope import new_key
 from privacy.fields import FieldCipher, SealedFieldError
 from privacy.keys import ENV_KEY, ENV_PREVIOUS, KeyRing
-from workorders.migrate import seal_plaintext_orders
+from workorders.migrate import move_into_buckets, seal_plaintext_orders
 from workorders.store import WorkOrderStore
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp()
@@ -175,8 +175,8 @@ async def test_a_value_moved_to_another_order_does_not_open(redis_server, prefix
     store = await store_with(client, ring(("1", new_key())), tmp_path / "spool", prefix)
     first = await store.create_for_call("call-a", NUMBER, NAME, T0)
     second = await store.create_for_call("call-b", "+15550100", "Lee", T0)
-    sealed = await client.hget(f"{prefix}wo:{first.id}", "caller_name")
-    await client.hset(f"{prefix}wo:{second.id}", "caller_name", sealed)
+    sealed = await client.hget(store.buckets.order_key(first.id), "caller_name")
+    await client.hset(store.buckets.order_key(second.id), "caller_name", sealed)
     with pytest.raises(SealedFieldError, match="caller_name of call-b"):
         await store.get(second.id)
     await client.aclose()
@@ -193,7 +193,7 @@ async def test_rotation_rewraps_data_keys_and_keeps_every_order_readable(
     client = connect(redis_server.url)
     store = await store_with(client, ring(("1", old)), tmp_path / "spool", prefix)
     ids = [await an_order_with_a_note(store, f"call-r{i}") for i in range(3)]
-    before = {i: await client.hgetall(f"{prefix}wo:{i}") for i in ids}
+    before = {i: await client.hgetall(store.buckets.order_key(i)) for i in ids}
     both = ring(("2", new), ("1", old))
     out = tmp_path / "out.txt"
     with out.open("w") as text:
@@ -205,7 +205,7 @@ async def test_rotation_rewraps_data_keys_and_keeps_every_order_readable(
     assert "master key 2: 2 data key(s) re-wrapped, 0 already current, 0 failed" in lines
     assert "master key 2: 0 data key(s) re-wrapped, 2 already current, 0 failed" in lines
     assert any(line.startswith("2 data key(s) open, 0 failed") for line in lines)
-    assert {i: await client.hgetall(f"{prefix}wo:{i}") for i in ids} == before
+    assert {i: await client.hgetall(store.buckets.order_key(i)) for i in ids} == before
     rotated = await store_with(client, ring(("2", new)), tmp_path / "spool2", prefix)
     for order_id in ids:
         order = await rotated.get(order_id)
@@ -250,6 +250,8 @@ async def test_plaintext_orders_still_read_and_are_sealed_by_the_migration(
         "details": {"text": NOTE},
     }))
     await client.zadd(f"{prefix}wo:index", {"old": 1735689600})
+    # Written in the layout before buckets: moved into them first (ivr orders reindex).
+    await move_into_buckets(client, store.buckets)
     legacy = await store.get("old")
     assert legacy is not None and (legacy.caller_name, legacy.transcript) == (NAME, TRANSCRIPT)
     cipher = await FieldCipher.load(DataKeys(client, keys, prefix=prefix))

@@ -79,7 +79,8 @@ async def test_due_soon_through_the_due_index_breached_through_the_escalation_li
 
     fired = await watch.sweep(T0 + 1.6 * H)
     assert {(e.order_id, e.clock) for e in fired} >= {(urgent.id, ClockKind.RESPONSE)}
-    assert await store._redis.zscore(f"{reader.prefix}wo:due", urgent.id) > T0 + 2.6 * H
+    due = store.buckets.order_name(urgent.id, "wo:due")
+    assert await store._redis.zscore(due, urgent.id) > T0 + 2.6 * H
     rows = await reader(T0 + 1.6 * H, [])
     assert [(r.order_id, r.clock, r.level) for r in rows] == [
         (urgent.id, ClockKind.RESPONSE, "alarm")]

@@ -17,11 +17,17 @@ import redis.asyncio as aioredis
 
 from ivr.testing import on_asyncio
 from privacy.testing import random_field_cipher
+from workorders.buckets import Buckets
 from workorders.clocks import ClockKind, ClockPolicy
 from workorders.escalation import EscalationPolicy, Level
 from workorders.model import Event, Urgency
 from workorders.store import WorkOrderStore
 from workorders.watch import EscalationWatch, escalation_list
+
+
+def bucket_key(prefix: str, order_id: str, name: str) -> str:
+    """The key ``name`` in the bucket of ``order_id`` (``workorders.buckets``)."""
+    return Buckets(prefix=prefix).order_name(order_id, name)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
 H = 3600.0
@@ -116,7 +122,7 @@ async def test_a_breach_raises_the_urgency_once(two, prefix):
     assert [(h.actor, h.details["urgency"]) for h in updates] == [("sla", "important")]
     assert [e["kind"] for e in await escalation_events(a.redis, prefix)] == ["WOBREACH"]
     # important: resolution due 72 h after creation, its warning at 57.6 h.
-    assert await a.redis.zscore(f"{prefix}wo:due", order.id) == T0 + 207_360
+    assert await a.redis.zscore(bucket_key(prefix, order.id, "wo:due"), order.id) == T0 + 207_360
     assert await both_sweep(two, T0 + 48 * H + 2) == []
     assert (await a.store.get(order.id)).urgency is Urgency.IMPORTANT
 
@@ -157,13 +163,13 @@ async def test_an_order_resolved_before_its_warning_gets_none(two, prefix):
     leaves ``wo:due`` and no sweep ever fires anything for it."""
     a, _ = two
     order = await new_order(a, 1)
-    assert await a.redis.zscore(f"{prefix}wo:due", order.id) == T0 + 1.6 * H
+    assert await a.redis.zscore(bucket_key(prefix, order.id, "wo:due"), order.id) == T0 + 1.6 * H
     await a.store.update(order.id, T0 + 600, Event.ASSIGN, "sup", agent="agent101")
     await a.store.update(order.id, T0 + 700, Event.START, "agent101")
     await a.store.update(order.id, T0 + H, Event.RESOLVE, "agent101", outcome="fixed")
     await a.store.update(order.id, T0 + 2 * H, Event.CONTACT, "agent101",
                          channel="phone", reached=True)
-    assert await a.redis.zscore(f"{prefix}wo:due", order.id) is None
+    assert await a.redis.zscore(bucket_key(prefix, order.id, "wo:due"), order.id) is None
     for now in (T0 + 2 * H, T0 + 50 * H, T0 + 200 * H):
         assert await a.watch.sweep(now) == ()
     assert await escalation_events(a.redis, prefix) == []
@@ -178,7 +184,7 @@ async def test_the_schedule_follows_the_watch_and_the_store(two, prefix):
     order = await new_order(a, 1, urgency="urgent")
     await a.store.update(order.id, T0 + 60, Event.ASSIGN, "sup", agent="agent101")
     await a.store.update(order.id, T0 + 120, Event.START, "agent101")
-    due = f"{prefix}wo:due"
+    due = bucket_key(prefix, order.id, "wo:due")
     assert await a.redis.zscore(due, order.id) == T0 + 0.8 * H
     await a.watch.sweep(T0 + 0.8 * H)
     assert await a.redis.zscore(due, order.id) == T0 + H  # the response breach
@@ -201,9 +207,9 @@ async def test_the_schedule_follows_the_watch_and_the_store(two, prefix):
 async def test_an_order_that_is_gone_leaves_the_schedule(two, prefix):
     """An id in ``wo:due`` without its order (purged) is dropped by the sweep."""
     a, _ = two
-    await a.redis.zadd(f"{prefix}wo:due", {"404": T0})
+    await a.redis.zadd(bucket_key(prefix, "404", "wo:due"), {"404": T0})
     assert await a.watch.sweep(T0 + H) == ()
-    assert await a.redis.zscore(f"{prefix}wo:due", "404") is None
+    assert await a.redis.zscore(bucket_key(prefix, "404", "wo:due"), "404") is None
 
 
 @on_asyncio
@@ -249,7 +255,7 @@ async def test_store_and_watch_built_from_one_config_count_alike(redis_server, p
                                        prefix=prefix)
     watch = EscalationWatch.from_config(client, store, config)
     order = await store.create_for_call("call-1", "+4930555", "Kim", T0)
-    assert await client.zscore(f"{prefix}wo:due", order.id) == T0 + 2 * H
+    assert await client.zscore(bucket_key(prefix, order.id, "wo:due"), order.id) == T0 + 2 * H
     assert await watch.sweep(T0 + 1.9 * H) == ()
     (warning,) = await watch.sweep(T0 + 2 * H)
     assert (warning.clock, warning.level, warning.percent) == (

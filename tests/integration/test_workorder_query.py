@@ -16,9 +16,15 @@ import redis.asyncio as aioredis
 from ivr.testing import on_asyncio
 from privacy.testing import random_field_cipher
 from workorders import indexes
+from workorders.buckets import Buckets
 from workorders.model import Status, TransitionRefused, WorkOrder, WorkOrderError, overdue
 from workorders.query import Cursor, OrderFilter, parse_filter
 from workorders.store import UnknownWorkOrder, WorkOrderStore
+
+
+def bucket_key(prefix: str, order_id: str, name: str) -> str:
+    """The key ``name`` in the bucket of ``order_id`` (``workorders.buckets``)."""
+    return Buckets(prefix=prefix).order_name(order_id, name)
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC).timestamp()
 CIPHER = random_field_cipher()
@@ -183,8 +189,8 @@ async def test_merge_folds_one_order_into_another(redis_server, prefix, tmp_path
     again_a, again_b = await store.get(a.id), await store.get(b.id)
     assert again_a == kept and again_b == folded
     assert [h.event for h in again_b.history] == ["create", "note", "contact", "merge"]
-    assert await client.zscore(f"{prefix}wo:open", b.id) is None
-    assert await client.zscore(f"{prefix}wo:status:closed", b.id) is not None
+    assert await client.zscore(bucket_key(prefix, b.id, "wo:open"), b.id) is None
+    assert await client.zscore(bucket_key(prefix, b.id, "wo:status:closed"), b.id) is not None
     kinds = [f[b"kind"] for _, f in await client.xrange(f"{prefix}events")]
     assert kinds[-2:] == [b"WOABSORB", b"WOMERGE"]
     await client.aclose()
@@ -261,7 +267,7 @@ async def test_reindex_makes_old_orders_findable(redis_server, prefix, tmp_path)
     sets = set()
     for order in orders:
         sets |= set(indexes.memberships(order))
-    await client.delete(*(prefix + key for key in sets))
+    await client.delete(*(k for key in sets for k in Buckets(prefix=prefix).keys(key)))
     now = T0 + 20 * 86400
     f = OrderFilter(statuses=frozenset({Status.PENDING}))
     assert (await store.find(f, now))[0] == []

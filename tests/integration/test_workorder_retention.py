@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import uuid
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
@@ -17,8 +18,14 @@ import redis.asyncio as aioredis
 from ivr.testing import on_asyncio
 from privacy.testing import random_field_cipher
 from workorders import retention
+from workorders.buckets import Buckets
 from workorders.model import Event, Status, WorkOrder
 from workorders.store import WorkOrderStore
+
+
+def bucket_key(prefix: str, order_id: str, name: str) -> str:
+    """The key ``name`` in the bucket of ``order_id`` (``workorders.buckets``)."""
+    return Buckets(prefix=prefix).order_name(order_id, name)
 
 T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
 DAY = 86400.0
@@ -63,7 +70,8 @@ async def state(client: aioredis.Redis, prefix: str) -> dict[str, Any]:
     records and the op ids (TTL'd keys every write leaves)."""
     out: dict[str, Any] = {}
     async for raw in client.scan_iter(match=f"{prefix}*"):
-        key = raw.decode()[len(prefix):]
+        # Each bucket's keys (workorders.buckets) by their names outside the buckets.
+        key = re.sub(r"^wo:\{wo\d+\}:", "wo:", raw.decode()[len(prefix):])
         if key in SHARED or key.startswith("wo:op:"):
             continue
         kind = (await client.type(raw)).decode()
@@ -94,7 +102,8 @@ async def test_purge_deletes_every_key_of_an_expired_order_and_nothing_else(
     kept = await closed_order(store, "call-kept", T0 + 2 * YEAR, number="+4930555999")
     before = await state(client, prefix)
     gone = await closed_order(store, "call-gone", T0)
-    assert await client.zscore(f"{prefix}wo:retain", gone.id) == gone.retain_until.timestamp()
+    retain = bucket_key(prefix, gone.id, "wo:retain")
+    assert await client.zscore(retain, gone.id) == gone.retain_until.timestamp()
 
     now = T0 + 3 * YEAR + 10 * DAY
     report = await retention.purge(store, now, dry_run=False)
@@ -102,7 +111,7 @@ async def test_purge_deletes_every_key_of_an_expired_order_and_nothing_else(
     assert [r.id for r in report.deleted] == [gone.id] and report.skipped == ()
     assert await state(client, prefix) == before
     assert await store.get(gone.id) is None and await store.get(kept.id) == kept
-    (raw,) = await client.lrange(f"{prefix}wo:deletions", 0, -1)
+    (raw,) = await client.lrange(bucket_key(prefix, gone.id, "wo:deletions"), 0, -1)
     record = json.loads(raw)
     assert record == {
         "id": gone.id, "created": "2026-03-02T09:00:00.000000Z",
@@ -134,7 +143,7 @@ async def test_dry_run_deletes_nothing_and_says_what_would_go(redis_server, pref
     assert report.as_dict()["would_delete"] == 1
     assert await state(client, prefix) == before
     assert await client.xlen(f"{prefix}events") == events_before
-    assert await client.exists(f"{prefix}wo:deletions") == 0
+    assert await client.exists(*Buckets(prefix=prefix).keys("wo:deletions")) == 0
     await client.aclose()
 
 
@@ -161,7 +170,7 @@ async def test_held_order_is_kept_until_released(redis_server, prefix, tmp_path)
         audit=audit,
     )
     assert held.legal_hold and held.status is Status.CLOSED
-    assert await client.zscore(f"{prefix}wo:retain", order.id) is None
+    assert await client.zscore(bucket_key(prefix, order.id, "wo:retain"), order.id) is None
     entry = held.history[-1]
     assert (entry.event, entry.actor, entry.details) == (
         "legal_hold", "ops1", {"legal_hold": True, "reason": "court case 17/2027"})
@@ -222,7 +231,7 @@ async def test_order_reopened_between_read_and_delete_is_not_purged(
     assert record is None and calls == [Status.CLOSED, Status.PENDING]
     current = await store.get(order.id)
     assert current is not None and current.status is Status.PENDING
-    assert await client.exists(f"{prefix}wo:deletions") == 0
+    assert await client.exists(*Buckets(prefix=prefix).keys("wo:deletions")) == 0
     await client.aclose()
 
 
@@ -247,6 +256,6 @@ async def test_daily_job_runs_once_a_day_across_two_instances(redis_server, pref
     later = await asyncio.gather(*(j.run_if_due(day + DAY + 4 * 3600) for j in jobs))
     ran = [r for r in later if r is not None]
     assert len(ran) == 1 and len(ran[0].deleted) == 1
-    assert await clients[0].llen(f"{prefix}wo:deletions") == 4
+    assert sum([await clients[0].llen(k) for k in Buckets(prefix=prefix).keys("wo:deletions")]) == 4
     for client in clients:
         await client.aclose()

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import re
 import shutil
 import socket
 import uuid
@@ -46,6 +47,13 @@ def connect(url: str) -> aioredis.Redis:
     return aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
+def first_id(store: WorkOrderStore, number: str, call_id: str) -> str:
+    """The id of the first order of the bucket a call from ``number`` lands in: seq 1 * B + b
+    (``workorders.buckets``)."""
+    bucket = store.buckets.of_new(CIPHER.blind_index(number), call_id)
+    return str(store.buckets.count + bucket)
+
+
 async def events_of(client: aioredis.Redis, prefix: str) -> list[dict[str, str]]:
     return [
         {k.decode(): v.decode() for k, v in fields.items()}
@@ -64,19 +72,22 @@ async def test_create_writes_the_contract_keys(redis_server, prefix, spool_dir):
         "1732790000.17", "+821012345678", HOSTILE_NAME, T0,
         category="fault", urgency="urgent", menu_path=["3", "1"], queue="faults",
     )
-    assert order.id == "1" and order.status is Status.PENDING
-    fields = await client.hgetall(f"{prefix}wo:1")
+    one = first_id(store, "+821012345678", "1732790000.17")  # the caller's bucket's first
+    assert order.id == one and order.status is Status.PENDING
+    fields = await client.hgetall(store.buckets.order_key(one))
     # Sealed at rest (privacy.fields), and opened verbatim.
     assert CIPHER.open("1732790000.17", "caller_name", fields[b"caller_name"].decode()) == (
         HOSTILE_NAME
     )
     assert fields[b"status"] == b"pending" and fields[b"urgency"] == b"urgent"
-    assert await client.get(f"{prefix}wo:by-call:1732790000.17") == b"1"
-    assert await client.llen(f"{prefix}wo:1:history") == 1
+    assert await client.get(store.buckets.order_name(one, "wo:by-call:1732790000.17")) == (
+        one.encode()
+    )
+    assert await client.llen(store.buckets.history_key(one)) == 1
     (event,) = await events_of(client, prefix)
-    assert (event["kind"], event["order_id"], event["call_id"]) == ("WOCREATE", "1", order.call_id)
+    assert (event["kind"], event["order_id"], event["call_id"]) == ("WOCREATE", one, order.call_id)
     assert event["time"] == "2026-11-28T09:00:00.000000Z"
-    assert await store.get("1") == order
+    assert await store.get(one) == order
     assert await store.get_by_call("1732790000.17") == order
     await client.aclose()
 
@@ -97,11 +108,12 @@ async def test_concurrent_creates_for_one_call_make_one_order(redis_server, pref
             for i in range(200)
         )
     )
-    assert {o.id for o in orders} == {"1"}
+    one = first_id(stores[0], "+8210", "1732790000.99")
+    assert {o.id for o in orders} == {one}
     assert {o.created_at for o in orders} == {orders[0].created_at}
     client = clients[0]
-    assert await client.get(f"{prefix}wo:seq") == b"1"
-    assert await client.llen(f"{prefix}wo:1:history") == 1
+    assert await client.get(stores[0].buckets.order_name(one, "wo:seq")) == b"1"
+    assert await client.llen(stores[0].buckets.history_key(one)) == 1
     assert [e["kind"] for e in await events_of(client, prefix)] == ["WOCREATE"]
     for c in clients:
         await c.aclose()
@@ -117,7 +129,8 @@ async def test_load_beyond_the_connection_pool_is_not_an_outage(redis_server, pr
     orders = await asyncio.gather(
         *(store.create_for_call(f"load-{i}", "+8210", "x", T0) for i in range(500))
     )
-    assert sorted(int(o.id) for o in orders) == list(range(1, 501))
+    one = int(first_id(store, "+8210", "load-0"))  # one caller: one bucket, ids B apart
+    assert sorted(int(o.id) for o in orders) == list(range(one, one + 500 * 16, 16))
     assert not (spool_dir / "current.jsonl").exists()
     await client.aclose()
 
@@ -136,13 +149,14 @@ async def test_lifecycle_appends_history_and_events(redis_server, prefix, spool_
     done = await store.update(order.id, T0 + 600, Event.RESOLVE, "agent101", outcome="reset")
     assert done.status is Status.RESOLVED and done.updated_at == utc(T0 + 600)
     assert await store.get(order.id) == done
-    history = [json.loads(h) for h in await client.lrange(f"{prefix}wo:1:history", 0, -1)]
+    history = [json.loads(h) for h in await client.lrange(store.buckets.history_key(order.id),
+                                                           0, -1)]
     assert [h["event"] for h in history] == ["create", "assign", "start", "resolve"]
     events = await events_of(client, prefix)
     assert [e["kind"] for e in events] == ["WOCREATE", "WOASSIGN", "WOSTART", "WORESOLVE"]
     assert events[-1]["status"] == "resolved" and events[-1]["agent"] == "agent101"
     assert json.loads(events[-1]["details"])["outcome"] == "reset"
-    assert await client.hget(f"{prefix}wo:1", "outcome") == b"reset"
+    assert await client.hget(store.buckets.order_key(order.id), "outcome") == b"reset"
     await client.aclose()
 
 
@@ -155,7 +169,7 @@ async def test_cleared_fields_leave_the_hash(redis_server, prefix, spool_dir):
     order = await store.create_for_call("c2", "+8210", "Choi", T0)
     await store.update(order.id, T0 + 1, "assign", "router", agent="agent104")
     back = await store.update(order.id, T0 + 31, "unassign", "router", reason="no answer")
-    assert not await client.hexists(f"{prefix}wo:{order.id}", "agent")
+    assert not await client.hexists(store.buckets.order_key(order.id), "agent")
     assert (await store.get(order.id)) == back and back.agent is None
     await client.aclose()
 
@@ -278,20 +292,20 @@ async def test_crash_mid_replay_applies_nothing_twice(redis_server, prefix, spoo
     shutil.copy(spool_dir / "current.jsonl", saved)
     assert await store.replay_spool() == 3
     snapshot = (
-        await client.hgetall(f"{prefix}wo:{order.id}"),
-        await client.lrange(f"{prefix}wo:{order.id}:history", 0, -1),
+        await client.hgetall(store.buckets.order_key(order.id)),
+        await client.lrange(store.buckets.history_key(order.id), 0, -1),
         await client.xlen(f"{prefix}events"),
-        await client.get(f"{prefix}wo:seq"),
+        await client.get(store.buckets.order_name(order.id, "wo:seq")),
     )
 
     shutil.copy(saved, spool_dir / "current.jsonl")
     restarted = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER)
     assert await restarted.replay_spool() == 0
     assert snapshot == (
-        await client.hgetall(f"{prefix}wo:{order.id}"),
-        await client.lrange(f"{prefix}wo:{order.id}:history", 0, -1),
+        await client.hgetall(store.buckets.order_key(order.id)),
+        await client.lrange(store.buckets.history_key(order.id), 0, -1),
         await client.xlen(f"{prefix}events"),
-        await client.get(f"{prefix}wo:seq"),
+        await client.get(store.buckets.order_name(order.id, "wo:seq")),
     )
     assert len(snapshot[1]) == 3 and snapshot[2] == 3
     await client.aclose()
@@ -339,7 +353,7 @@ async def test_lost_create_reply_becomes_an_alias(redis_server, prefix, spool_di
     assert await restarted.replay_spool() == 1  # the create was a no-op, the assign applied
     through_alias = await restarted.get(local.id)
     assert through_alias.id == real.id and through_alias.agent == "agent102"
-    assert await client.get(f"{prefix}wo:seq") == b"1"
+    assert await client.get(other.buckets.order_name(real.id, "wo:seq")) == b"1"
     await client.aclose()
 
 
@@ -404,9 +418,10 @@ def _closed_port() -> int:
 async def _members(client: aioredis.Redis, prefix: str) -> dict[str, set[str]]:
     sets: dict[str, set[str]] = {}
     async for key in client.scan_iter(match=f"{prefix}wo:*"):
-        name = key.decode()[len(prefix):]
+        # Each bucket's set of a name (workorders.buckets), as one set of the name.
+        name = re.sub(r"^wo:\{wo\d+\}:", "wo:", key.decode()[len(prefix):])
         if await client.type(key) == b"zset" and name != "wo:index":
-            sets[name] = {m.decode() for m in await client.zrange(key, 0, -1)}
+            sets.setdefault(name, set()).update(m.decode() for m in await client.zrange(key, 0, -1))
     return sets
 
 

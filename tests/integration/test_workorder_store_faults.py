@@ -112,14 +112,14 @@ async def assert_exactly_once(
         assert (order.status, order.agent) == (Status.RESOLVED, "agent103")
         assert events_by_order.get(order.id) == KINDS, (call_id, events_by_order.get(order.id))
     assert len(set(ids)) == len(ids)
-    assert await client.zcard(f"{PREFIX}wo:index") == len(ids)
+    assert sum([await client.zcard(k) for k in reader.buckets.keys("wo:index")]) == len(ids)
     assert sorted(events_by_order) == sorted(ids)
     assert await client.llen(f"{PREFIX}wo:spool-rejected") == 0
 
 
 def by_call_keys(url: str) -> int:
     with redis.Redis.from_url(url) as sync:
-        return sum(1 for _ in sync.scan_iter(f"{PREFIX}wo:by-call:*", count=1000))
+        return sum(1 for _ in sync.scan_iter(f"{PREFIX}wo:*:by-call:*", count=1000))
 
 
 @on_asyncio
@@ -159,7 +159,8 @@ async def test_redis_killed_mid_burst_loses_and_doubles_nothing(server, tmp_path
             await arrivals[i].wait()
         own, other = stores[i % 2], stores[(i + 1) % 2]
         retried = asyncio.ensure_future(
-            other.create_for_call(call_id, "+8210", "retry", time.time())
+            # A retry of the call's request: the same caller (the bucket is the caller's).
+            other.create_for_call(call_id, "+8210" + call_id[-4:], "retry", time.time())
         )
         given = await live_through(own, call_id, on_write)
         return given, (await retried).id
@@ -252,7 +253,8 @@ async def test_process_killed_mid_replay_then_replayed_again_exactly_once(server
     assert await again.replay_spool() == total - applied_before
     assert not Spool(spool).pending()
     await assert_exactly_once(client, calls, tmp_path)
-    assert await client.get(f"{PREFIX}wo:seq") is None  # local ids kept: no counter moved
+    # Local ids kept: no counter moved.
+    assert [await client.get(k) for k in again.buckets.keys("wo:seq")] == [None] * 16
     await client.aclose()
 
 
@@ -325,7 +327,8 @@ async def test_write_applied_but_its_reply_timed_out_is_applied_once(server, tmp
     assert time.monotonic() - started < 1.5, "the caller waited for the sleeping Redis"
     assert order.id.startswith("L") and store.spool_pending
     fault.wait_awake()
-    real = await _eventually(lambda: client.get(f"{PREFIX}wo:by-call:slow-1"))
+    real = await _eventually(lambda: client.get(store.buckets.key(
+        store.buckets.of_new(CIPHER.blind_index("+8210"), "slow-1"), "wo:by-call:slow-1")))
     real_id = real.decode()
     assert not real_id.startswith("L"), "Redis applied the creation the store gave up on"
     assert await store.replay_spool() == 0
@@ -334,7 +337,7 @@ async def test_write_applied_but_its_reply_timed_out_is_applied_once(server, tmp
     assigned = await store.update(order.id, time.time(), "assign", "router", agent="agent103")
     assert assigned is not None and assigned.agent == "agent103" and store.spool_pending
     fault.wait_awake()
-    history = f"{PREFIX}wo:{real_id}:history"
+    history = store.buckets.history_key(real_id)
     # Redis applied the update the store gave up on.
     assert await _eventually(lambda: _is(client.llen(history), 2))
     assert await store.replay_spool() == 0

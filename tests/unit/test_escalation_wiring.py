@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import re
 import shutil
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from hotline.service import Hotline
 from ivr.config import DEFAULT_CONFIG_DIR, HotlineConfig, load_config
 from ivr.testing import on_asyncio
 from privacy.testing import random_field_cipher
+from workorders.buckets import Buckets
 
 
 def speechless_config(tmp_path: Path) -> HotlineConfig:
@@ -33,11 +35,15 @@ def speechless_config(tmp_path: Path) -> HotlineConfig:
 
 class RedisComingBack:
     """Just enough of ``redis.asyncio.Redis`` for the service's wiring: away (connection
-    refused) until ``away`` is cleared, then an empty ``wo:due``."""
+    refused) until ``away`` is cleared, then an empty ``wo:due`` in every bucket (read in one
+    pipeline; a sweep is recorded as ``wo:due`` without the bucket's tag)."""
 
     def __init__(self) -> None:
         self.away = True
         self.sweeps: list[tuple[str, float]] = []
+
+    def pipeline(self, transaction: bool = True) -> DuePipeline:
+        return DuePipeline(self)
 
     def register_script(self, source: str) -> Any:
         async def script(**_: Any) -> Any:
@@ -50,6 +56,31 @@ class RedisComingBack:
         if self.away:
             raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
         return []
+
+
+class DuePipeline:
+    """The pipeline of :class:`RedisComingBack`: ZRANGEBYSCORE of each bucket's ``wo:due``."""
+
+    def __init__(self, redis: RedisComingBack) -> None:
+        self.redis = redis
+        self.reads: list[tuple[str, float]] = []
+
+    async def __aenter__(self) -> DuePipeline:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        return None
+
+    def zrangebyscore(self, key: str, low: Any, high: float, **_: Any) -> DuePipeline:
+        self.reads.append((re.sub(r"\{wo\d+\}:", "", key), high))
+        return self
+
+    async def execute(self) -> list[list[bytes]]:
+        assert len(self.reads) == Buckets().count and len(set(self.reads)) == 1
+        self.redis.sweeps.append(self.reads[0])
+        if self.redis.away:
+            raise ConnectionError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+        return [[] for _ in self.reads]
 
 
 async def settle() -> None:

@@ -1,26 +1,31 @@
 """Work orders in Redis (``redis.asyncio``), with a local spool so that none is ever lost.
 
-Keys (prefix configurable, default ``hotline:``; docs/contracts.md "Redis keys"):
+Keys (prefix configurable, default ``hotline:``; docs/contracts.md "Redis keys"). Orders live
+in buckets (``workorders.buckets``): every key below but the last two starts with its bucket's
+``<p>wo:{wo<b>}:`` (written ``<B>``; b = the order id % buckets; a new order goes to its
+caller's bucket), one Redis Cluster hash slot per bucket:
 
 ======================================  ===================================================
-``<p>wo:<id>``                          hash: the order without its history, one field per
+``<B><id>``                             hash: the order without its history, one field per
                                         value (``caller_number``, ``caller_name``,
                                         ``assign_by``...); strings as they are, numbers and
                                         ``menu_path`` as JSON, absent when empty
-``<p>wo:<id>:history``                  list of history entries, JSON, oldest first
-``<p>wo:by-call:<call_id>``             order id of the call (idempotent creation)
-``<p>wo:by-caller:<blind index>``       set of the ids of the orders from one caller number
+``<B><id>:history``                     list of history entries, JSON, oldest first
+``<B>by-call:<call_id>``                order id of the call (idempotent creation)
+``<B>by-caller:<blind index>``          set of the ids of the orders from one caller number
                                         (``by_caller``; the index: ``privacy.fields``)
-``<p>wo:repeat:<blind index>:<cat>``    hash ``id``, ``at``: the caller's last order of the
+``<B>repeat:<blind index>:<cat>``       hash ``id``, ``at``: the caller's last order of the
                                         category and its last contact (repeat contacts)
-``<p>wo:seq``                           counter behind the ids (``"1"``, ``"2"``...)
-``<p>wo:index``                         sorted set id -> created_at (``list_recent``)
-``<p>wo:status:<status>`` and others    the secondary indexes of ``workorders.indexes``,
+``<B>seq``                              the bucket's counter: id = seq * buckets + b
+``<B>index``                            sorted set id -> created_at (``list_recent``)
+``<B>status:<status>`` and others       the secondary indexes of ``workorders.indexes``,
                                         written with the order in the same atomic step
-``<p>wo:op:<op_id>``                    order id, with a TTL: that operation is applied
-``<p>wo:alias:<local id>``              real id of an order first created in the spool
+``<B>op:<op_id>``                       order id, with a TTL: that operation is applied
+``<B>alias:<local id>``                 real id of an order first created in the spool
 ``<p>wo:spool-rejected``                list of spooled writes Redis refused on replay
-``<p>events``                           stream of events (``events``)
+``<p>events``                           stream of events (``events``); on a Cluster each
+                                        bucket writes to its outbox ``<p>outbox:{wo<b>}``,
+                                        relayed there (``events.relay``)
 ======================================  ===================================================
 
 Personal data (caller number and name, transcript, notes) is sealed field by field by the
@@ -114,4 +119,5 @@ class WorkOrderStore(OrderWrites, OrderRetention):
                 DueClocks(config.clock_policy(), config.escalation.policy())
             ),
             repeat_contact_window=config.repeat_contact_window_hours * 3600,
+            buckets=config.store.buckets,
         )

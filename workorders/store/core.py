@@ -25,6 +25,7 @@ from redis.asyncio import Redis
 
 import events
 from workorders import indexes, personal
+from workorders.buckets import DEFAULT_BUCKETS, Buckets
 from workorders.model import HistoryEntry, Policy, WorkOrder, WorkOrderError, apply
 from workorders.personal import FieldCipher
 from workorders.spool import Spool
@@ -56,8 +57,11 @@ class StoreCore:
         max_in_flight: int = 32,
         indexers: tuple[indexes.Indexer, ...] = indexes.INDEXERS,
         repeat_contact_window: float = 0.0,
+        buckets: int = DEFAULT_BUCKETS,
     ) -> None:
         self._redis = redis
+        # Where each order's keys live (workorders.buckets): one hash slot per bucket.
+        self.buckets = Buckets.of(redis, buckets, prefix)
         self._cipher = cipher
         self._spool = Spool(spool_dir)
         # Writes the spool's disk refused (full): kept here, replayed after the spool's.
@@ -90,6 +94,11 @@ class StoreCore:
         self.repeat_contact_window = repeat_contact_window
         self._pending = self._spool.pending()
         self._load_spool_view()
+
+    @property
+    def redis(self) -> Redis:
+        """The client the store writes with (maintenance: the key migration)."""
+        return self._redis
 
     @property
     def spool_pending(self) -> bool:
@@ -138,8 +147,8 @@ class StoreCore:
     async def _read_order(self, order_id: str) -> WorkOrder | None:
         order_id = await self._resolve(order_id)
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hgetall(self._key("wo:", order_id))
-            pipe.lrange(self._key("wo:", order_id, ":history"), 0, -1)
+            pipe.hgetall(self.buckets.order_key(order_id))
+            pipe.lrange(self.buckets.history_key(order_id), 0, -1)
             fields, history = await pipe.execute()
         if not fields:
             return None
@@ -152,9 +161,9 @@ class StoreCore:
         in the local view: without history they are only rows of a list."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for order_id in ids:
-                pipe.hgetall(self._key("wo:", order_id))
+                pipe.hgetall(self.buckets.order_key(order_id))
                 if history:
-                    pipe.lrange(self._key("wo:", order_id, ":history"), 0, -1)
+                    pipe.lrange(self.buckets.history_key(order_id), 0, -1)
             replies = await pipe.execute()
         step = 2 if history else 1
         return [
@@ -182,7 +191,7 @@ class StoreCore:
 
     async def _resolve(self, order_id: str) -> str:
         if order_id.startswith("L"):
-            real = await self._redis.get(self._key("wo:alias:", order_id))
+            real = await self._redis.get(self.buckets.order_name(order_id, "wo:alias:" + order_id))
             if real:
                 return text(real)
         return order_id
@@ -209,4 +218,5 @@ class StoreCore:
             self._known.popitem(last=False)
 
     def _key(self, *parts: str) -> str:
+        """A key outside the buckets (``wo:spool-rejected``)."""
         return self.prefix + "".join(parts)

@@ -13,6 +13,8 @@ Reads do not back off like writes: against a blackholed Redis each read waits th
 
 from __future__ import annotations
 
+from typing import Any
+
 from workorders import query
 from workorders.model import WorkOrder
 from workorders.store.errors import UNREACHABLE, StoreUnavailable
@@ -31,8 +33,8 @@ class OrderReads(StoreSpooling):
         """The order created for the call with this unique id, or None."""
 
         async def read() -> WorkOrder | None:
-            order_id = await self._redis.get(self._key("wo:by-call:", call_id))
-            return await self._read_order(text(order_id)) if order_id else None
+            order_id = await self._call_order_id(call_id)
+            return await self._read_order(order_id) if order_id else None
 
         return await self._read(call_id, read, self._local_by_call)
 
@@ -45,7 +47,10 @@ class OrderReads(StoreSpooling):
             return []
 
         async def read() -> list[WorkOrder]:
-            ids: set[bytes | str] = await self._redis.smembers(self._key("wo:by-caller:", index))
+            bucket = self.buckets.of_new(index, "")
+            ids: set[bytes | str] = await self._redis.smembers(
+                self.buckets.key(bucket, "wo:by-caller:" + index)
+            )
             orders = [await self._read_order(text(i)) for i in ids]
             return sorted((o for o in orders if o is not None), key=_creation)
 
@@ -60,11 +65,15 @@ class OrderReads(StoreSpooling):
         """The ``n`` most recently created orders, newest first."""
 
         async def read() -> list[WorkOrder]:
-            # Members only (no WITHSCORES): redis-py types the reply for both forms.
-            ids: list[bytes | str] = await self._redis.zrevrange(  # type: ignore[assignment]
-                self._key("wo:index"), 0, max(0, n) - 1
-            )
-            orders = [await self._read_order(text(i)) for i in ids] if n > 0 else []
+            if n <= 0:
+                return []
+            # Each bucket's newest n, merged: the newest n of all.
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in self.buckets.keys("wo:index"):
+                    pipe.zrevrange(key, 0, n - 1, withscores=True)
+                replies = await pipe.execute()
+            ids = [i for _, i in newest_first(replies)][:n]
+            orders = [await self._read_order(i) for i in ids]
             return [order for order in orders if order is not None]
 
         def unavailable(_: str) -> list[WorkOrder]:
@@ -78,16 +87,17 @@ class OrderReads(StoreSpooling):
         read. Orders are read ``batch`` at a time, one round trip per batch."""
 
         async def read() -> list[WorkOrder]:
-            # Members only (no WITHSCORES): redis-py types the reply for both forms.
-            ids: list[bytes | str] = await self._redis.zrangebyscore(  # type: ignore[assignment]
-                self._key("wo:index"), start, f"({end}"
-            )
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in self.buckets.keys("wo:index"):
+                    pipe.zrangebyscore(key, start, f"({end}", withscores=True)
+                replies = await pipe.execute()
+            ids = [i for _, i in reversed(newest_first(replies))]
             orders: list[WorkOrder] = []
             for first in range(0, len(ids), batch):
                 async with self._redis.pipeline(transaction=False) as pipe:
                     for order_id in ids[first:first + batch]:
-                        pipe.hgetall(self._key("wo:", text(order_id)))
-                        pipe.lrange(self._key("wo:", text(order_id), ":history"), 0, -1)
+                        pipe.hgetall(self.buckets.order_key(order_id))
+                        pipe.lrange(self.buckets.history_key(order_id), 0, -1)
                     replies = await pipe.execute()
                 for fields, history in zip(replies[::2], replies[1::2], strict=True):
                     if fields:  # purged between the two reads
@@ -122,7 +132,7 @@ class OrderReads(StoreSpooling):
         async def read() -> tuple[list[WorkOrder], query.Cursor | None]:
             ids, following = await query.find_ids(
                 self._redis, self.prefix, f, now=now, limit=limit, after=after,
-                blind_index=self._cipher.blind_index,
+                blind_index=self._cipher.blind_index, buckets=self.buckets,
             )
             return await self._read_orders(ids, history=history), following
 
@@ -138,15 +148,35 @@ class OrderReads(StoreSpooling):
         runs: each batch is read after WATCH on its orders and written in one MULTI/EXEC,
         again if one of them changed meanwhile. It adds memberships; leaving a set is the
         updates' job."""
-        done, start = 0, 0
-        while True:
-            found: list[bytes | str] = await self._redis.zrange(  # type: ignore[assignment]
-                self._key("wo:index"), start, start + batch - 1
-            )
-            if not found:
-                return done
-            done += await self._reindex_batch([text(i) for i in found])
-            start += batch
+        done = 0
+        for bucket in self.buckets.all():
+            start = 0
+            while True:
+                found: list[bytes | str] = await self._redis.zrange(  # type: ignore[assignment]
+                    self.buckets.key(bucket, "wo:index"), start, start + batch - 1
+                )
+                if not found:
+                    break
+                done += await self._reindex_batch([text(i) for i in found])
+                start += batch
+        return done
+
+    async def _call_order_id(self, call_id: str) -> str | None:
+        """The id of the call's order: its ``wo:by-call`` pointer is in the bucket of the
+        call's caller, which the call id alone does not tell, so every bucket is asked in one
+        pipelined round trip (no pointer outside the bucket: creation stays one step)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in self.buckets.keys("wo:by-call:" + call_id):
+                pipe.get(key)
+            found = [text(r) for r in await pipe.execute() if r]
+        return found[0] if found else None
+
+
+def newest_first(replies: list[Any]) -> list[tuple[float, str]]:
+    """The (score, id) pairs of ZRANGE ... WITHSCORES replies of several buckets, merged
+    newest first; equal scores by id, as Redis orders one set (the reverse)."""
+    rows = [(float(score), text(member)) for reply in replies for member, score in reply]
+    return sorted(rows, key=query.descending)
 
 
 def _creation(order: WorkOrder) -> tuple[float, str]:

@@ -7,9 +7,11 @@ order under WATCH so that a reopen, a hold or any change made meanwhile wins.
 from __future__ import annotations
 
 from redis import exceptions as redis_errors
+from redis.typing import EncodableT
 
 import events
 from workorders import indexes, retention
+from workorders.buckets import scored
 from workorders.model import Event, WorkOrder
 from workorders.store.errors import UNREACHABLE, StoreUnavailable, UnknownWorkOrder
 from workorders.store.hashes import text
@@ -44,11 +46,16 @@ class OrderRetention(StoreSpooling):
     async def retained_past(self, now: float, offset: int, count: int) -> list[str]:
         """Ids of closed orders not under a legal hold whose ``retain_until`` is at or before
         ``now`` (``wo:retain``), oldest date first, ``count`` from ``offset``."""
-        # Members only (no WITHSCORES): redis-py types the reply for both forms.
-        ids: list[bytes | str] = await self._redis.zrangebyscore(  # type: ignore[assignment]
-            self._key(retention.RETAIN_SET), "-inf", now, start=offset, num=count
-        )
-        return [text(i) for i in ids]
+        if count <= 0:
+            return []
+        # Each bucket's first offset + count, merged by date: the page of all of them.
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for key in self.buckets.keys(retention.RETAIN_SET):
+                pipe.zrangebyscore(key, "-inf", now, start=0, num=offset + count,
+                                   withscores=True)
+            replies = await pipe.execute()
+        rows = scored(replies)
+        return [order_id for _, order_id in rows[offset:offset + count]]
 
     async def purge_order(
         self, order_id: str, now: float, reason: str = retention.REASON_EXPIRED
@@ -57,7 +64,10 @@ class OrderRetention(StoreSpooling):
         retention at ``now`` (checked under WATCH, so a reopen, a hold or any change made
         meanwhile wins); its deletion record and a ``WOPURGE`` event are written in the same
         MULTI/EXEC. The record, or None when the order stays (or is gone already)."""
-        hash_key, history_key = self._key("wo:", order_id), self._key("wo:", order_id, ":history")
+        hash_key, history_key = self.buckets.order_key(order_id), self.buckets.history_key(order_id)
+        bucket = self.buckets.of_id(order_id)
+        key = self.buckets.key
+        caller_set: str | None = None  # the caller's set, when in another bucket
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -65,14 +75,14 @@ class OrderRetention(StoreSpooling):
                     fields = await pipe.hgetall(hash_key)
                     if not fields:
                         pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
-                        pipe.zrem(self._key(retention.RETAIN_SET), order_id)
+                        pipe.zrem(key(bucket, retention.RETAIN_SET), order_id)
                         await pipe.execute()
                         return None
                     order = self._from_hash(fields, await pipe.lrange(history_key, 0, -1))
                     if not retention.expired(order, now):
                         await pipe.reset()  # type: ignore[no-untyped-call]  # redis-py: no hints
                         return None
-                    by_call = self._key("wo:by-call:", order.call_id)
+                    by_call = key(bucket, "wo:by-call:" + order.call_id)
                     owns_call = text(await pipe.get(by_call) or b"") == order_id
                     index = self._cipher.blind_index(order.caller_number)
                     record = retention.DeletionRecord.of(order, now, reason)
@@ -81,19 +91,28 @@ class OrderRetention(StoreSpooling):
                     if owns_call:
                         pipe.delete(by_call)
                     if index:
-                        pipe.srem(self._key("wo:by-caller:", index), order_id)
-                    pipe.zrem(self._key("wo:index"), order_id)
+                        # An order older than the buckets may be in another bucket than its
+                        # caller's set: that membership is dropped after, a step of its own.
+                        caller_set = key(self.buckets.of_new(index, ""), "wo:by-caller:" + index)
+                        if self.buckets.of_new(index, "") == bucket:
+                            pipe.srem(caller_set, order_id)
+                            caller_set = None
+                    pipe.zrem(key(bucket, "wo:index"), order_id)
                     for name in indexes.memberships(order, self.indexers):
-                        pipe.zrem(self._key(name), order_id)
-                    pipe.rpush(self._key(retention.DELETIONS), record.to_json())
+                        pipe.zrem(key(bucket, name), order_id)
+                    pipe.rpush(key(bucket, retention.DELETIONS), record.to_json())
                     # No personal data: the id and the dates only (no call id either).
-                    await events.emit(
-                        pipe, retention.PURGE_KIND, now, prefix=self.prefix,
-                        maxlen=self._maxlen, order_id=order_id, actor="retention",
+                    kind = events.event_fields(
+                        retention.PURGE_KIND, now, order_id=order_id, actor="retention",
                         details=record.to_dict(),
                     )
+                    entry: dict[EncodableT, EncodableT] = {k: v for k, v in kind.items()}
+                    pipe.xadd(self.buckets.events_key(bucket), entry, maxlen=self._maxlen,
+                              approximate=True)
                     await pipe.execute()
                 except redis_errors.WatchError:
                     continue
+                if caller_set is not None:
+                    await self._redis.srem(caller_set, order_id)  # reads skip it meanwhile
                 self._known.pop(order_id, None)
                 return record

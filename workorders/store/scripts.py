@@ -13,19 +13,24 @@ while Redis was away cannot see the caller's orders: it gets its local order, an
 the script links it like a live call (the local id becomes an alias of the linked order, the
 call's spooled updates apply to it), exactly once by its operation id.
 
-Redis Cluster (roadmap) will need hash tags: the script touches keys it derives.
+Every key it touches is in the order's bucket (``workorders.buckets``): one hash slot, so the
+script runs on Redis Cluster too; the keys it derives (the order's hash and history, the
+alias, the caller's last order) are built from the bucket's key base.
 """
 
 CREATE = """
--- KEYS: by-call, seq, op, index, events stream, the index sets (workorders.indexes)
---       [, by-caller set, the caller's last order of the category (repeat contacts)]
--- ARGV: prefix, proposed id, op ttl, created_at (epoch), history entry, events maxlen,
---       number of hash field/value pairs, number of index sets, repeat link (JSON, '' for
---       none), pairs..., index scores..., event field/value pairs...
-local prefix, proposed = ARGV[1], ARGV[2]
+-- One bucket (workorders.buckets): every key below carries its hash tag.
+-- KEYS: by-call, seq, op, index, events stream (or the bucket's outbox), the index sets
+--       (workorders.indexes) [, by-caller set, the caller's last order of the category
+--       (repeat contacts)]
+-- ARGV: the bucket's key base, proposed id, op ttl, created_at (epoch), history entry,
+--       events maxlen, number of hash field/value pairs, number of index sets, repeat link
+--       (JSON, '' for none), buckets, this bucket, pairs..., index scores..., event
+--       field/value pairs...
+local base, proposed = ARGV[1], ARGV[2]
 local function alias(id)
   if proposed ~= '' and proposed ~= id then
-    redis.call('SET', prefix .. 'wo:alias:' .. proposed, id)
+    redis.call('SET', base .. 'alias:' .. proposed, id)
   end
 end
 local done = redis.call('GET', KEYS[3])
@@ -43,7 +48,7 @@ if link then
   -- A repeat contact: the caller's last order of this category, open and within the window
   -- of its creation or last repeat call, takes this call instead of a new order.
   local last = redis.call('HMGET', last_key, 'id', 'at')
-  local order = last[1] and prefix .. 'wo:' .. last[1]
+  local order = last[1] and base .. last[1]
   local now = order and redis.call('HMGET', order, 'status', 'category', 'contacts', 'updated_at')
   if now and link.open[now[1]] and now[2] == link.category
       and tonumber(last[2]) >= created - link.window then
@@ -67,17 +72,22 @@ if link then
   end
 end
 local id = proposed
-if id == '' or redis.call('EXISTS', prefix .. 'wo:' .. id) == 1 then
-  id = tostring(redis.call('INCR', KEYS[2]))
+if id == '' or redis.call('EXISTS', base .. id) == 1 then
+  -- id = seq * buckets + bucket: the id tells its bucket. An id taken already (a key
+  -- written outside this script) is skipped rather than overwritten.
+  local buckets, bucket = tonumber(ARGV[10]), tonumber(ARGV[11])
+  repeat
+    id = tostring(redis.call('INCR', KEYS[2]) * buckets + bucket)
+  until redis.call('EXISTS', base .. id) == 0
   alias(id)
 end
 local hash = {'id', id}
-for i = 10, 9 + 2 * npairs do hash[#hash + 1] = ARGV[i] end
-redis.call('HSET', prefix .. 'wo:' .. id, unpack(hash))
-redis.call('RPUSH', prefix .. 'wo:' .. id .. ':history', ARGV[5])
+for i = 12, 11 + 2 * npairs do hash[#hash + 1] = ARGV[i] end
+redis.call('HSET', base .. id, unpack(hash))
+redis.call('RPUSH', base .. id .. ':history', ARGV[5])
 redis.call('SET', KEYS[1], id)
 redis.call('ZADD', KEYS[4], ARGV[4], id)
-for i = 1, nsets do redis.call('ZADD', KEYS[5 + i], ARGV[9 + 2 * npairs + i], id) end
+for i = 1, nsets do redis.call('ZADD', KEYS[5 + i], ARGV[11 + 2 * npairs + i], id) end
 if KEYS[6 + nsets] then redis.call('SADD', KEYS[6 + nsets], id) end
 if link then
   redis.call('HSET', last_key, 'id', id, 'at', ARGV[4])
@@ -85,7 +95,7 @@ if link then
 end
 redis.call('SET', KEYS[3], id, 'EX', ARGV[3])
 local entry = {}
-for i = 10 + 2 * npairs + nsets, #ARGV do entry[#entry + 1] = ARGV[i] end
+for i = 12 + 2 * npairs + nsets, #ARGV do entry[#entry + 1] = ARGV[i] end
 entry[#entry + 1] = 'order_id'
 entry[#entry + 1] = id
 redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', unpack(entry))

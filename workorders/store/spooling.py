@@ -13,15 +13,11 @@ order moved on elsewhere) goes to ``wo:spool-rejected`` with the reason: kept, n
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
-
-from redis import exceptions as redis_errors
 
 from workorders import personal
 from workorders.model import Event, WorkOrder, WorkOrderError, apply
@@ -73,7 +69,9 @@ class StoreSpooling(StoreTransactions):
         existing = self._local_by_call(draft.call_id, missing_ok=True)
         if existing is not None:
             return existing
-        order = replace(draft, id="L" + uuid.uuid4().hex[:15])
+        # Its number in the caller's bucket: at replay it is created there, as a live call.
+        bucket = self.buckets.of_new(self._cipher.blind_index(draft.caller_number), draft.call_id)
+        order = replace(draft, id=self.buckets.local_id(bucket))
         sealed = personal.seal_order(order.to_dict(), self._cipher)
         self._append({"op_id": op_id, "op": "create", "order": sealed})
         self._pending = True
@@ -170,23 +168,26 @@ class StoreSpooling(StoreTransactions):
     async def _reject(self, op_id: str, record: Mapping[str, Any], exc: BaseException) -> None:
         """Keep a spooled write that Redis refuses, with the reason, instead of retrying it."""
         log.error("spooled work order write %s rejected on replay: %s", op_id, exc)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if op_id:
-                op_key = self._key("wo:op:", op_id)
-                await pipe.watch(op_key)
-                if await pipe.exists(op_key):
-                    return
-                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
-                pipe.set(op_key, "rejected", ex=self._op_ttl)
-            else:
-                pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
-            pipe.rpush(
-                self._key("wo:spool-rejected"),
-                json.dumps({"record": record, "reason": str(exc)}, ensure_ascii=True),
-            )
-            # WatchError: another replay rejected it at the same moment.
-            with contextlib.suppress(redis_errors.WatchError):
-                await pipe.execute()
+        if op_id:
+            # Marked rejected (in the op id's bucket) before it is listed: of two replays
+            # rejecting it at the same moment, one lists it.
+            bucket = self._op_bucket(record)
+            if not await self._redis.set(self.buckets.key(bucket, "wo:op:" + op_id), "rejected",
+                                         ex=self._op_ttl, nx=True):
+                return
+        await self._redis.rpush(
+            self._key("wo:spool-rejected"),
+            json.dumps({"record": record, "reason": str(exc)}, ensure_ascii=True),
+        )
+
+    def _op_bucket(self, record: Mapping[str, Any]) -> int:
+        """The bucket where the spooled write's operation id is recorded."""
+        if record.get("op") == "update":
+            return self.buckets.of_id(str(record.get("order_id", "")))
+        order = record.get("order")
+        if isinstance(order, Mapping) and order.get("id"):
+            return self.buckets.of_id(str(order["id"]))
+        return 0
 
     async def _read(
         self, key: str, read: Callable[[], Awaitable[T]], local: Callable[[str], T]

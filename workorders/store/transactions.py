@@ -6,7 +6,8 @@ for one call make one order. An update reads the order under WATCH, applies the 
 (``workorders.model.apply``) and writes hash, history, op id and event in one MULTI/EXEC,
 retried if the order changed meanwhile.
 
-Merge (``merge``) reads both orders under WATCH and writes both in one MULTI/EXEC.
+Merge (``merge``) of two orders of one bucket reads both under WATCH and writes both in one
+MULTI/EXEC; of two buckets (two hash slots), two idempotent steps (``_merge_across``).
 ``reindex`` writes the index memberships of orders written before an index existed.
 """
 
@@ -27,8 +28,10 @@ from workorders import indexes, personal
 from workorders.model import (
     Event,
     HistoryEntry,
+    Status,
     WorkOrder,
     WorkOrderError,
+    absorb_changes,
     apply,
     merge_orders,
 )
@@ -75,23 +78,30 @@ class StoreTransactions(StoreCore):
             replayed="1" if replayed else None,
         )
         index = self._cipher.blind_index(draft.caller_number)
+        bucket = self.buckets.of_new(index, draft.call_id)
+        if proposed:
+            # A spooled order keeps its local id, drawn in the caller's bucket; one spooled
+            # before buckets existed lands where its id says, without repeat linking.
+            local = self.buckets.of_id(proposed)
+            index, bucket = (index if local == bucket else None), local
         sets = indexes.index_changes(None, draft, self.indexers).add
+        key = self.buckets.key
         result = await self._create_script(
             keys=[
-                self._key("wo:by-call:", draft.call_id),
-                self._key("wo:seq"),
-                self._key("wo:op:", op_id),
-                self._key("wo:index"),
-                events.stream_key(self.prefix),
-                *(self._key(name) for name in sets),
+                key(bucket, "wo:by-call:" + draft.call_id),
+                key(bucket, "wo:seq"),
+                key(bucket, "wo:op:" + op_id),
+                key(bucket, "wo:index"),
+                self.buckets.events_key(bucket),
+                *(key(bucket, name) for name in sets),
                 *(
-                    [self._key("wo:by-caller:", index),
-                     self._key("wo:repeat:", index, ":", draft.category.value)]
+                    [key(bucket, "wo:by-caller:" + index),
+                     key(bucket, f"wo:repeat:{index}:{draft.category.value}")]
                     if index else []
                 ),
             ],
             args=[
-                self.prefix,
+                self.buckets.base(bucket),
                 proposed,
                 self._op_ttl,
                 draft.created_at.timestamp(),
@@ -100,6 +110,8 @@ class StoreTransactions(StoreCore):
                 len(fields),
                 len(sets),
                 self._repeat_link(draft, replayed) if index else "",
+                self.buckets.count,
+                bucket,
                 *pairs,
                 *sets.values(),
                 *(item for pair in entry.items() for item in pair),
@@ -163,13 +175,14 @@ class StoreTransactions(StoreCore):
         """The order after the event, and whether it was applied now (False: op seen before,
         or ``only_if`` refused the order as it was read under WATCH)."""
         order_id = await self._resolve(order_id)
-        hash_key, history_key = self._key("wo:", order_id), self._key("wo:", order_id, ":history")
-        op_key = self._key("wo:op:", op_id)
+        hash_key, history_key = self.buckets.order_key(order_id), self.buckets.history_key(order_id)
+        op_key = self.buckets.order_name(order_id, "wo:op:" + op_id)
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     await pipe.watch(hash_key, op_key)
-                    if await pipe.exists(op_key):
+                    # GET, not EXISTS: a cluster pipeline drops EXISTS between WATCH and MULTI.
+                    if await pipe.get(op_key) is not None:
                         await pipe.reset()  # type: ignore[no-untyped-call]  # redis-py: no hints
                         return await self._read_order(order_id), False
                     fields = await pipe.hgetall(hash_key)
@@ -185,7 +198,7 @@ class StoreTransactions(StoreCore):
                         # The order may have been read after this very operation was applied
                         # by another process (its op id checked just before): then it is a
                         # repeat, not a refusal.
-                        if await pipe.exists(op_key):
+                        if await pipe.get(op_key) is not None:
                             await pipe.reset()  # type: ignore[no-untyped-call]  # no hints
                             return await self._read_order(order_id), False
                         raise
@@ -205,7 +218,7 @@ class StoreTransactions(StoreCore):
         """Queue in ``pipe`` (in MULTI) what changes ``order`` into ``changed``: hash fields,
         index sets, the new history entries and the event of the last one."""
         order_id = changed.id
-        hash_key, history_key = self._key("wo:", order_id), self._key("wo:", order_id, ":history")
+        hash_key, history_key = self.buckets.order_key(order_id), self.buckets.history_key(order_id)
         old, new = to_hash(order), to_hash(changed)
         # Compared in plaintext (sealing is randomized), then sealed.
         sealed = personal.seal_hash(
@@ -219,20 +232,17 @@ class StoreTransactions(StoreCore):
             pipe.hdel(hash_key, *removed)
         sets = indexes.index_changes(order, changed, self.indexers)
         for name in sets.remove:
-            pipe.zrem(self._key(name), order_id)
+            pipe.zrem(self.buckets.order_name(order_id, name), order_id)
         for name, score in sets.add.items():
-            pipe.zadd(self._key(name), {order_id: score})
+            pipe.zadd(self.buckets.order_name(order_id, name), {order_id: score})
         pipe.rpush(
             history_key,
             *(self._history_json(e, changed.call_id) for e in changed.history[len(order.history):]),
         )
         last = changed.history[-1]
-        await events.emit(
-            pipe,
+        entry = events.event_fields(
             WORK_ORDER_KINDS[last.event],
             now,
-            prefix=self.prefix,
-            maxlen=self._maxlen,
             order_id=order_id,
             call_id=changed.call_id,
             queue=changed.queue,
@@ -242,22 +252,26 @@ class StoreTransactions(StoreCore):
             details=personal.public_details(last.details),
             replayed="1" if replayed else None,
         )
+        pipe.xadd(self.buckets.events_key(self.buckets.of_id(order_id)), entry,
+                  maxlen=self._maxlen, approximate=True)
 
     async def _merge_in_redis(
         self, survivor_id: str, merged_id: str, now: float, actor: str
     ) -> tuple[WorkOrder, WorkOrder]:
         ids = (await self._resolve(survivor_id), await self._resolve(merged_id))
-        keys = [k for i in ids for k in (self._key("wo:", i), self._key("wo:", i, ":history"))]
+        if self.buckets.of_id(ids[0]) != self.buckets.of_id(ids[1]):
+            return await self._merge_across(*ids, now, actor)
+        keys = [k for i in ids for k in (self.buckets.order_key(i), self.buckets.history_key(i))]
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
                     await pipe.watch(*keys)
                     orders = []
                     for order_id in ids:
-                        fields = await pipe.hgetall(self._key("wo:", order_id))
+                        fields = await pipe.hgetall(self.buckets.order_key(order_id))
                         if not fields:
                             raise UnknownWorkOrder(order_id)
-                        history = await pipe.lrange(self._key("wo:", order_id, ":history"), 0, -1)
+                        history = await pipe.lrange(self.buckets.history_key(order_id), 0, -1)
                         orders.append(self._from_hash(fields, history))
                     survivor, merged = orders
                     kept, folded = merge_orders(survivor, merged, now, actor, self.policy)
@@ -271,8 +285,40 @@ class StoreTransactions(StoreCore):
                 self._remember(folded)
                 return kept, folded
 
+    async def _merge_across(
+        self, survivor_id: str, merged_id: str, now: float, actor: str
+    ) -> tuple[WorkOrder, WorkOrder]:
+        """A merge of orders in two buckets (two hash slots): no one atomic step can write
+        both, so it is two idempotent steps, the survivor's ``absorb`` first, then the merged
+        order's ``merge``, each an update with an operation id of the merge. Run again after
+        an interruption between them, the first is skipped and the second applied; run again
+        after both, it returns the orders as they are."""
+        survivor, merged = await self._read_order(survivor_id), await self._read_order(merged_id)
+        if survivor is None:
+            raise UnknownWorkOrder(survivor_id)
+        if merged is None:
+            raise UnknownWorkOrder(merged_id)
+        if merged.merged_into == survivor.id and merged.status is Status.CLOSED:
+            return survivor, merged  # both steps done before
+        merge_orders(survivor, merged, now, actor, self.policy)  # refused as a whole, or not
+        # The merged order's history length names this merge: a merge again after a reopen
+        # is a new one, a rerun of this one finds its steps applied.
+        step = f"merge:{survivor.id}:{merged.id}:{len(merged.history)}"
+        kept, _ = await self._update_in_redis(
+            step + ":absorb", survivor.id, now, Event.ABSORB, actor, absorb_changes(merged),
+            replayed=False,
+        )
+        folded, _ = await self._update_in_redis(
+            step + ":merge", merged.id, now, Event.MERGE, actor, {"into": survivor.id},
+            replayed=False,
+        )
+        if kept is None or folded is None:  # only if deleted between the steps
+            raise UnknownWorkOrder(survivor_id if kept is None else merged_id)
+        return kept, folded
+
     async def _reindex_batch(self, ids: list[str]) -> int:
-        keys = [k for i in ids for k in (self._key("wo:", i), self._key("wo:", i, ":history"))]
+        """Index ``ids``, all of one bucket (one hash slot for the WATCH)."""
+        keys = [k for i in ids for k in (self.buckets.order_key(i), self.buckets.history_key(i))]
         async with self._redis.pipeline(transaction=True) as pipe:
             while True:
                 try:
@@ -283,7 +329,7 @@ class StoreTransactions(StoreCore):
                     pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints
                     for order in orders:
                         for name, score in indexes.memberships(order, self.indexers).items():
-                            pipe.zadd(self._key(name), {order.id: score})
+                            pipe.zadd(self.buckets.order_name(order.id, name), {order.id: score})
                     await pipe.execute()
                 except redis_errors.WatchError:
                     continue
