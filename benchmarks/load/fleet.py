@@ -52,7 +52,7 @@ def parse_sipp_log(text: str) -> list[SipLine]:
         if len(parts) < 5 or parts[0] not in ("INVITE", "ANSWERED", "HANGUP", "FAILED"):
             continue
         try:
-            at = int(parts[3]) + int(parts[4]) / 1e6
+            at = float(parts[3]) + float(parts[4]) / 1e6  # SIPp prints them as doubles
         except ValueError:
             continue
         lines.append(SipLine(parts[0], parts[1], parts[2], at, "|".join(parts[5:])))

@@ -13,7 +13,7 @@ from benchmarks.load.media import SILENCE, CallerMedia
 from benchmarks.load.mix import CallerPlan, Sentence
 
 LOG = """\
-INVITE|load-s-0|1-2@127.0.0.1|1800000000|250000
+INVITE|load-s-0|1-2@127.0.0.1|1800000000.000000|250000.000000
 ANSWERED|load-s-0|1-2@127.0.0.1|1800000000|300000
 HANGUP|load-s-0|1-2@127.0.0.1|1800000020|0|remote
 FAILED|load-s-1|3-2@127.0.0.1|1800000001|0|refused
