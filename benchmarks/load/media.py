@@ -16,6 +16,7 @@ import random
 import time
 from collections import deque
 from dataclasses import dataclass, field
+from typing import cast
 
 from benchmarks.load.audio import (
     FRAME_SAMPLES,
@@ -67,8 +68,8 @@ class CallerMedia(asyncio.DatagramProtocol):
 
     # --- asyncio.DatagramProtocol -----------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.DatagramTransport)
-        self.transport = transport
+        # the selector loop's datagram transport does not subclass DatagramTransport
+        self.transport = cast(asyncio.DatagramTransport, transport)
         self.port = int(transport.get_extra_info("sockname")[1])
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
