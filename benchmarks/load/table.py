@@ -72,7 +72,7 @@ def step_row(
     decisions = [out.decided_at - out.speech_end_at for out in outcomes
                  if out.decided_at is not None and out.speech_end_at is not None]
     speakers = [out for out in outcomes if out.kind == "speak" and out.category is not None]
-    correct = sum(out.category == out.expected_category for out in speakers)
+    correct = sum(understood(out) for out in speakers)
     waits = [out.queue_wait_s for out in outcomes if out.queue_wait_s is not None]
     dead = [b - a for out in outcomes for a, b in out.dead_air]
     return StepRow(
@@ -100,6 +100,15 @@ def step_row(
         load_average=load_average,
         wall_s=round(wall_s, 1),
     )
+
+
+def understood(out: CallOutcome) -> bool:
+    """The hotline decided what the caller said: the work order's category is the sentence's
+    label, or, for a caller asking for a person (label ``operator``, whose work order is
+    filed as ``other``), the call went to the operator."""
+    if out.expected_category == "operator":
+        return out.reached == "operator"
+    return out.category == out.expected_category
 
 
 def _minus(value: float | None, by: float) -> float | None:

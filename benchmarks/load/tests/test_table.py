@@ -38,18 +38,21 @@ def test_row_counts_what_the_callers_went_through() -> None:
 
 def test_decision_time_and_accuracy_of_speakers() -> None:
     """Speech end to decision has the endpointer's trailing silence taken out (the raw p99
-    keeps it); accuracy counts decided speakers whose category matches the label."""
+    keeps it); accuracy counts decided speakers whose category matches the label, and those
+    asking for a person who reached the operator."""
     outs = [
         outcome(0, "speak", category="fault", expected_category="fault",
                 speech_end_at=110.0, decided_at=110.0 + TRAILING_SILENCE_S + 0.1),
         outcome(1, "speak", category="inquiry", expected_category="fault",
                 speech_end_at=110.0, decided_at=110.0 + TRAILING_SILENCE_S + 0.3),
         outcome(2, "speak", category=None, expected_category="fault"),
+        outcome(3, "speak", "operator", category="other", expected_category="operator"),
+        outcome(4, "speak", "agent", category="other", expected_category="operator"),
     ]
-    row = step_row(3, outs, {}, {})
+    row = step_row(5, outs, {}, {})
     assert row.decision_p50_ms == 100.0 and row.decision_p99_ms == 300.0
     assert row.decision_raw_p99_ms == 1000.0
-    assert (row.accuracy, row.accuracy_of) == (50.0, 2)
+    assert (row.accuracy, row.accuracy_of) == (50.0, 4)
 
 
 def test_audio_columns() -> None:
