@@ -45,9 +45,13 @@ class Stack:
         redis: bool = True,
         chroot: str | None = None,
         log_dir: Path | None = None,
+        asterisk_config_dir: Path | None = None,
     ) -> None:
         self.log_dir = log_dir
-        self.asterisk = Asterisk(chroot=chroot)  # first: it refuses when none is installed
+        # first: it refuses when none is installed. ``asterisk_config_dir``: another asterisk/
+        # (testbed.agentpool writes one with more agents)
+        self.asterisk = (Asterisk(chroot=chroot) if asterisk_config_dir is None
+                         else Asterisk(config_dir=asterisk_config_dir, chroot=chroot))
         self.redis = RedisServer() if redis else None
         names = [*agents, *(["operator"] if operator else [])]
         self.agents = {

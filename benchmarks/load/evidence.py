@@ -1,0 +1,129 @@
+"""The stack's side of each call: what the hotline decided and who the caller reached.
+
+Read after a step from what the service leaves anyway: the ``hotline:events`` stream
+(``WOCREATE``, ``CONNECT``, ``ABANDON``, ``CALLBACKREQUEST``), the work orders through the
+HTTP API (the caller's name is the fleet's tag: that is how a Redis call id is matched to a
+SIP caller), the operator's softphone log (callers who never got a work order) and the
+service's log (the instant each speech decision was made). The matching itself is pure
+(:func:`apply_evidence`) and unit tested.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from benchmarks.load.fleet import CallOutcome
+
+DECISION_LINE = re.compile(
+    r"^(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) .*?call (\S+): speech attempt \d+: (\w+) "
+)
+TAG = re.compile(r"load-[\w.]+-\d+")
+
+
+@dataclass
+class Evidence:
+    """What the stack recorded, keyed for matching."""
+
+    tag_of_call: dict[str, str] = field(default_factory=dict)  # Redis call id -> tag
+    category: dict[str, str] = field(default_factory=dict)  # call id -> work order category
+    connected: dict[str, tuple[str, float, float]] = field(
+        default_factory=dict)  # call id -> (agent, hold s, when)
+    abandoned_wait: dict[str, float] = field(default_factory=dict)  # call id -> wait in queue
+    callbacks: set[str] = field(default_factory=set)  # call ids that left a number
+    decisions: dict[str, list[tuple[float, str]]] = field(default_factory=dict)  # (at, outcome)
+    operator_tags: set[str] = field(default_factory=set)  # tags the operator answered
+
+
+def decisions_from_log(text: str) -> dict[str, list[tuple[float, str]]]:
+    """Per call id, the (time, outcome) of each speech attempt in ``ivr serve``'s log
+    (logging's asctime: local time, milliseconds)."""
+    found: dict[str, list[tuple[float, str]]] = {}
+    for line in text.splitlines():
+        match = DECISION_LINE.match(line)
+        if match:
+            at = datetime.strptime(match.group(1), "%Y-%m-%d %H:%M:%S,%f").timestamp()
+            found.setdefault(match.group(2), []).append((at, match.group(3)))
+    return found
+
+
+def event_time(text: str) -> float:
+    """An event's ``time`` (ISO-8601 UTC, ``Z``) as seconds since the epoch; 0 if absent."""
+    if not text:
+        return 0.0
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+
+
+def from_events(events: Iterable[Mapping[str, str]], evidence: Evidence) -> None:
+    for event in events:
+        kind, call_id = event.get("kind", ""), event.get("call_id", "")
+        if kind == "CONNECT" and event.get("callback") != "1":
+            evidence.connected[call_id] = (event.get("agent", ""),
+                                           float(event.get("holdtime") or 0),
+                                           event_time(event.get("time", "")))
+        elif kind == "ABANDON" and event.get("waittime"):
+            evidence.abandoned_wait[call_id] = float(event["waittime"])
+        elif kind == "CALLBACKREQUEST":
+            evidence.callbacks.add(call_id)
+
+
+def gather(
+    events: Sequence[Mapping[str, str]], workorder: Callable[[str], Mapping[str, Any] | None],
+    service_log: str, operator_invites: Iterable[str],
+) -> Evidence:
+    """Everything :func:`apply_evidence` needs. ``workorder(call_id)`` fetches one order;
+    ``operator_invites`` are the From headers of the operator's INVITEs."""
+    evidence = Evidence()
+    from_events(events, evidence)
+    for event in events:
+        if event.get("kind") != "WOCREATE":
+            continue
+        call_id = event.get("call_id", "")
+        order = workorder(call_id)
+        if not order:
+            continue
+        name = str((order.get("caller") or {}).get("name") or "")
+        if TAG.fullmatch(name):
+            evidence.tag_of_call[call_id] = name
+            if order.get("category"):
+                evidence.category[call_id] = str(order["category"])
+    evidence.decisions = decisions_from_log(service_log)
+    for header in operator_invites:
+        match = TAG.search(header)
+        if match:
+            evidence.operator_tags.add(match.group(0))
+    return evidence
+
+
+def apply_evidence(outcomes: Iterable[CallOutcome], evidence: Evidence) -> None:
+    """Fill ``reached``, ``agent``, ``category``, ``decided_at`` and ``queue_wait_s``."""
+    call_of_tag = {tag: call_id for call_id, tag in evidence.tag_of_call.items()}
+    for out in outcomes:
+        call_id = call_of_tag.get(out.tag)
+        if call_id is not None:
+            out.category = evidence.category.get(call_id)
+            if call_id in evidence.connected:
+                out.agent, out.queue_wait_s, connected_at = evidence.connected[call_id]
+                out.connected_at = connected_at or None
+                out.dead_air = out.owed_dead_air()  # the conversation is not owed prompts
+            elif call_id in evidence.abandoned_wait:
+                out.queue_wait_s = evidence.abandoned_wait[call_id]
+            if out.speech_end_at is not None:
+                spoken = [at for at, outcome in evidence.decisions.get(call_id, [])
+                          if outcome == "speech" and at >= out.speech_end_at]
+                out.decided_at = min(spoken) if spoken else None
+        if out.set_up_failed:
+            out.reached = "failed"
+        elif out.agent:
+            out.reached = "agent"
+        elif call_id is not None and call_id in evidence.callbacks:
+            out.reached = "callback"
+        elif out.tag in evidence.operator_tags:
+            out.reached = "operator"
+        elif out.hung_up_by == "local":
+            out.reached = "hung-up"
+        else:
+            out.reached = "dropped"  # the hotline hung up on a caller who reached nobody

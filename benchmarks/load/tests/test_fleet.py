@@ -1,0 +1,122 @@
+"""The fleet's own parts without a phone: SIPp's log, joining it with the media, and what
+a caller's media endpoint sends (silence, keys, speech) and when."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from benchmarks.load.audio import PCMU, TELEPHONE_EVENT, parse_rtp, rtp_header
+from benchmarks.load.fleet import outcomes_from, parse_sipp_log
+from benchmarks.load.media import SILENCE, CallerMedia
+from benchmarks.load.mix import CallerPlan, Sentence
+
+LOG = """\
+INVITE|load-s-0|1-2@127.0.0.1|1800000000.000000|250000.000000
+ANSWERED|load-s-0|1-2@127.0.0.1|1800000000|300000
+HANGUP|load-s-0|1-2@127.0.0.1|1800000020|0|remote
+FAILED|load-s-1|3-2@127.0.0.1|1800000001|0|refused
+garbage line
+"""
+
+
+class SentTo(asyncio.DatagramTransport):
+    """A transport that keeps what is sent."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sent: list[bytes] = []
+
+    def sendto(self, data: bytes, addr: object = None) -> None:  # type: ignore[override]
+        self.sent.append(data)
+
+    def get_extra_info(self, name: str, default: object = None) -> object:
+        return ("127.0.0.1", 40000) if name == "sockname" else default
+
+    def close(self) -> None:
+        pass
+
+
+def loud_packet(seq: int) -> bytes:
+    return rtp_header(PCMU, seq, seq * 160, 99) + b"\x10" * 160  # mu-law 0x10: loud
+
+
+def test_sipp_log_lines() -> None:
+    """Each scenario log line becomes an event with its wall-clock time; others are skipped."""
+    lines = parse_sipp_log(LOG)
+    assert [(line.event, line.tag) for line in lines] == [
+        ("INVITE", "load-s-0"), ("ANSWERED", "load-s-0"), ("HANGUP", "load-s-0"),
+        ("FAILED", "load-s-1")]
+    assert lines[0].at == 1800000000.25 and lines[2].detail == "remote"
+
+
+def test_keys_follow_the_first_prompt() -> None:
+    """Nothing is sent before Asterisk's first packet; then silence each tick; a key is
+    sent as RFC 4733 packets once its time after the first audible packet has come."""
+    plan = CallerPlan(0, "keys", "load-s-0", keys=((2.5, "3"),))
+    media = CallerMedia(plan)
+    transport = SentTo()
+    media.connection_made(transport)
+    media.tick(0.0)
+    assert transport.sent == []
+    media.datagram_received(loud_packet(1), ("127.0.0.1", 10000))
+    assert media.heard_at is not None
+    heard = media.heard_at
+    media.tick(heard + 1.0)
+    assert transport.sent[-1][12:] == SILENCE
+    media.tick(heard + 2.6)
+    sent = parse_rtp(transport.sent[-1], 0)
+    assert sent is not None and sent.payload_type == TELEPHONE_EVENT and sent.marker
+    assert media.keys_sent == [(heard + 2.6, "3")]
+
+
+def test_speech_end_is_the_last_voiced_frame() -> None:
+    """A speaker sends the sentence's frames and marks the speech end at its last audible
+    frame, not at the line noise after it."""
+    sentence = Sentence("my internet is down", "fault")
+    plan = CallerPlan(0, "speak", "load-s-0", sentence=sentence)
+    media = CallerMedia(plan, speech=[b"\x10" * 160, b"\x10" * 160, SILENCE, SILENCE])
+    media.connection_made(SentTo())
+    media.datagram_received(loud_packet(1), ("127.0.0.1", 10000))
+    heard = media.heard_at
+    assert heard is not None
+    for i in range(6):
+        media.tick(heard + 5.0 + 0.02 * i)
+    assert media.speech_started_at == heard + 5.0
+    assert media.speech_end_at == heard + 5.02
+
+
+def test_outcomes_join_log_and_media() -> None:
+    """The SIPp times and the media's audio analysis end up on one outcome per plan; a
+    refused INVITE is a set-up failure."""
+    plans = [CallerPlan(0, "keys", "load-s-0", keys=((2.5, "1"),)),
+             CallerPlan(1, "keys", "load-s-1")]
+    media = CallerMedia(plans[0])
+    media.connection_made(SentTo())
+    media.datagram_received(loud_packet(1), ("127.0.0.1", 10000))
+    outs = outcomes_from(plans, parse_sipp_log(LOG), {"load-s-0": media})
+    assert outs[0].invite_at == 1800000000.25 and outs[0].hung_up_by == "remote"
+    assert outs[0].first_prompt_at == media.heard_at and outs[0].packets == 1
+    assert outs[1].hung_up_by == "refused" and outs[1].set_up_failed
+
+
+def test_owed_dead_air_leaves_out_the_callers_sentence_and_the_conversation() -> None:
+    """Dead air counts from the first prompt to the agent's answer, not while the caller
+    speaks (nobody talks over them) nor during the conversation."""
+    from benchmarks.load.audio import Packet
+    from benchmarks.load.fleet import CallOutcome
+
+    def loud(at: float) -> Packet:
+        return Packet(at, int(at * 50), int(at * 8000), 1, False, PCMU, 8000)
+
+    out = CallOutcome(0, "speak", "load-s-0", "fault", first_prompt_at=0.0, ended_at=60.0)
+    # prompts 0-5 s, the caller speaks 5-8 s (quiet line), a prompt at 9 s, agent at 12 s
+    out.audio = [loud(t / 50) for t in range(0, 250)] + [loud(9 + t / 50) for t in range(50)]
+    out.speech_end_at, out.speech_s = 8.0, 3.0
+    out.connected_at = 12.0
+    ((start, stop),) = out.owed_dead_air()
+    assert start == pytest.approx(10.0) and stop == 12.0
+    out.connected_at = None
+    ((start, stop),) = out.owed_dead_air()
+    assert start == pytest.approx(10.0) and stop == 60.0
