@@ -188,6 +188,7 @@ class Hotline:
         # On a Redis Cluster each feature's atomic steps write their events to their slot's
         # outbox; the features add those slots' tags here and the relay drains them.
         self.outbox_tags = OutboxTags(ROUTING_TAG)
+        self.outbox_tags.add_source(self.workorders.buckets.tags)
         self.router = LiveRouter(
             self.redis, self.config.routing, instance=svc.instance,
             prefix=svc.redis.key_prefix, clock=reactor.seconds, cluster=svc.redis.is_cluster,
@@ -274,7 +275,7 @@ class Hotline:
             teams=lambda agent: team_of(self.config.routing(), agent),
             members=lambda team: [a for a, p in self.config.routing().agents.items()
                                   if p.team == team],
-            clock=self.reactor.seconds,
+            clock=self.reactor.seconds, order_key=self.workorders.buckets.order_key,
         )
 
     def _recorder(self, cfg: Any) -> Any:

@@ -85,6 +85,7 @@ async def _run(args: argparse.Namespace, cfg: Any, out: TextIO, err: TextIO,
     from audit.log import AuditLog
     from hotline.redisclient import async_redis
     from recordings.wiring import build_recordings
+    from workorders.buckets import Buckets
 
     svc = cfg.service
     redis = async_redis(svc.redis, socket_timeout=5.0, socket_connect_timeout=5.0)
@@ -95,6 +96,7 @@ async def _run(args: argparse.Namespace, cfg: Any, out: TextIO, err: TextIO,
         teams=lambda agent: team_of(routing, agent),
         members=lambda team: [a for a, p in routing.agents.items() if p.team == team],
         clock=time.time,
+        order_key=Buckets.of(redis, cfg.workorders.store.buckets, svc.redis.key_prefix).order_key,
     )
     try:
         return await _command(args, recs, out, err, audio_out)

@@ -56,8 +56,11 @@ def build_recordings(
     config: RecordingsConfig, *, redis: Any, prefix: str, spool_dir: str, key_file: str | None,
     audit: AuditRecorder, teams: Callable[[str], str | None],
     members: Callable[[str], Sequence[str]], clock: Callable[[], float],
+    order_key: Callable[[str], str],
 ) -> Recordings:
-    catalog = RedisCatalog(redis, prefix, cluster=is_cluster_client(redis))
+    """``order_key`` names a work order's hash (``workorders.buckets.Buckets.order_key``):
+    retention and legal holds read the order a recording belongs to."""
+    catalog = RedisCatalog(redis, prefix, cluster=is_cluster_client(redis), order_key=order_key)
     storage = storage_of(config, spool_dir)
     vault = vault_source(key_file)
     pipeline = Pipeline(

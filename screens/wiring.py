@@ -23,6 +23,7 @@ from screens.risk import RiskReader
 from screens.settings import load_settings
 from screens.wallboard.page import WallboardPage
 from screens.web import FrontResource, ScreensResource
+from workorders.buckets import scored
 from workorders.clocks import ClockPolicy
 from workorders.model import WorkOrder
 
@@ -101,8 +102,9 @@ class PooledAgents:
 
 
 class OpenOrders:
-    """An agent's open orders: the ``wo:agent-open:<agent>`` index (the store keeps it with
-    every write, ``workorders.indexes``), newest first, each read through the store."""
+    """An agent's open orders: the ``wo:agent-open:<agent>`` index of every bucket (the store
+    keeps it with every write, ``workorders.indexes``), merged newest first, each order read
+    through the store."""
 
     def __init__(self, redis: Any, store: Any, prefix: str, limit: int = 100) -> None:
         self.redis = redis
@@ -111,9 +113,12 @@ class OpenOrders:
         self.limit = limit
 
     async def __call__(self, agent_id: str) -> list[WorkOrder]:
-        ids = await self.redis.zrevrange(f"{self.prefix}wo:agent-open:{agent_id}", 0,
-                                         self.limit - 1)
-        orders = await asyncio.gather(*(self.store.get(_text(i)) for i in ids))
+        async with self.redis.pipeline(transaction=False) as pipe:
+            for key in self.store.buckets.keys(f"wo:agent-open:{agent_id}"):
+                pipe.zrevrange(key, 0, self.limit - 1, withscores=True)
+            replies = await pipe.execute()
+        newest = [member for _score, member in reversed(scored(replies))][: self.limit]
+        orders = await asyncio.gather(*(self.store.get(order_id) for order_id in newest))
         return [o for o in orders if o is not None]
 
 
