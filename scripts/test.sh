@@ -35,7 +35,7 @@ set -m  # the background part in a process group of its own, to stop it whole on
     nice -n 10 .venv/bin/ruff check . || lint=1
     nice -n 10 .venv/bin/mypy || lint=1  # strict, on the seams listed in pyproject.toml's [tool.mypy]
     tests=0
-    nice -n 10 .venv/bin/pytest -n auto -m "$rest" ${args[@]+"${args[@]}"} || tests=$?
+    nice -n 10 .venv/bin/pytest -n logical -m "$rest" ${args[@]+"${args[@]}"} || tests=$?
     if [ "$tests" -ne 0 ] && [ "$tests" -ne 5 ]; then exit "$tests"; fi
     [ "$lint" -eq 0 ] || exit 1
     exit "$tests"
