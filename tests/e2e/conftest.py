@@ -23,7 +23,6 @@ all on 127.0.0.1: one e2e run at a time per machine.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -82,9 +81,8 @@ def agents(tmp_path: Path) -> Iterator[AgentFactory]:
         return agent.start()
 
     yield start
-    # sipp takes a second or two to quit: stop the phones all at once, not one after another.
-    with ThreadPoolExecutor(max_workers=max(1, len(started))) as stopping:
-        list(stopping.map(SippAgent.stop, started))
+    for agent in started:
+        agent.stop()
 
 
 @pytest.fixture
