@@ -19,7 +19,7 @@ scripts/setup-debian.sh
 args=() mark=""
 while [ $# -gt 0 ]; do
     case $1 in
-        -m) mark=$2; shift 2 ;;
+        -m) mark=${2:?"-m needs an expression"}; shift 2 ;;
         -m?*) mark=${1#-m}; shift ;;
         *) args+=("$1"); shift ;;
     esac
