@@ -2,9 +2,58 @@
 # Installs everything on a fresh Debian machine, then runs the whole test suite: lint, types, unit
 # tests, the real-model speech tests and the end-to-end tests against a real Asterisk 22,
 # redis-server and SIPp agents (the suite starts and stops those itself).
+#
+# Two parts at once, so the suite takes about as long as its end-to-end tests:
+# - the end-to-end tests (marker e2e) bind fixed ports, so they run one at a time in one pytest,
+#   in the foreground; they mostly wait on real calls (prompts, ring timeouts, SIP timers);
+# - lint, types and every other test (spread over the cores by pytest-xdist) use the CPU those
+#   calls leave idle, in the background at a lower priority, so a call's timing keeps the CPU
+#   it needs; their output is printed after the end-to-end tests' (kept in var/test-rest.log).
+# Both parts always run; the exit status is non-zero if either failed. Arguments go to both
+# pytest runs (a `-m EXPR` is combined with each part's own marker); a selection that leaves one
+# part no test is not a failure, one that leaves both none is pytest's 5.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup-debian.sh
-.venv/bin/ruff check .
-.venv/bin/mypy  # strict, on the seams listed in pyproject.toml's [tool.mypy]
-exec .venv/bin/pytest "$@"
+
+args=() mark=""
+while [ $# -gt 0 ]; do
+    case $1 in
+        -m) mark=${2:?"-m needs an expression"}; shift 2 ;;
+        -m?*) mark=${1#-m}; shift ;;
+        *) args+=("$1"); shift ;;
+    esac
+done
+e2e="e2e" rest="not e2e"
+if [ -n "$mark" ]; then e2e="($mark) and e2e" rest="($mark) and not e2e"; fi
+
+mkdir -p var
+rest_log=var/test-rest.log
+set -m  # the background part in a process group of its own, to stop it whole on an interrupt
+(
+    lint=0
+    nice -n 10 .venv/bin/ruff check . || lint=1
+    nice -n 10 .venv/bin/mypy || lint=1  # strict, on the seams listed in pyproject.toml's [tool.mypy]
+    tests=0
+    nice -n 10 .venv/bin/pytest -n logical -m "$rest" ${args[@]+"${args[@]}"} || tests=$?
+    if [ "$tests" -ne 0 ] && [ "$tests" -ne 5 ]; then exit "$tests"; fi
+    [ "$lint" -eq 0 ] || exit 1
+    exit "$tests"
+) >"$rest_log" 2>&1 </dev/null &
+rest_pid=$!
+set +m
+trap 'kill -TERM -- "-$rest_pid" 2>/dev/null || true' INT TERM
+
+e2e_status=0
+.venv/bin/pytest -m "$e2e" ${args[@]+"${args[@]}"} || e2e_status=$?
+rest_status=0
+wait "$rest_pid" || rest_status=$?
+trap - INT TERM
+printf '\n==== lint, types and the tests but end-to-end (%s)\n' "$rest_log"
+cat "$rest_log"
+
+for status in "$e2e_status" "$rest_status"; do
+    if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then exit "$status"; fi
+done
+if [ "$e2e_status" -eq 5 ] && [ "$rest_status" -eq 5 ]; then exit 5; fi
+exit 0

@@ -27,6 +27,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class _ExitedEarly(RuntimeError):
+    """redis-server exited while starting (on a taken port, for one)."""
+
+
 class RedisServer:
     """One redis-server process with its data in a temporary directory.
 
@@ -42,6 +46,9 @@ class RedisServer:
         extra_args: Sequence[str] = (),
     ) -> None:
         self.port = port or free_port()
+        # A port we picked may be taken before redis-server binds it (parallel test workers):
+        # the first start then moves to another one. A port given, or a restart, never moves.
+        self._may_move = port is None
         self.binary = shutil.which(binary) or binary
         self.dir = Path(tempfile.mkdtemp(prefix="hotline-redis-"))
         self.debug_commands = debug_commands
@@ -53,6 +60,16 @@ class RedisServer:
         return f"redis://127.0.0.1:{self.port}/0"
 
     def start(self, timeout: float = 10.0) -> RedisServer:
+        for _ in range(2):
+            try:
+                return self._start(timeout)
+            except _ExitedEarly:
+                if not self._may_move:
+                    raise
+                self.port = free_port()
+        return self._start(timeout)
+
+    def _start(self, timeout: float) -> RedisServer:
         self.process = subprocess.Popen(
             [
                 self.binary, str(SHIPPED_CONFIG), "--port", str(self.port), "--bind", "127.0.0.1",
@@ -67,8 +84,9 @@ class RedisServer:
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise RuntimeError(f"redis-server exited with {self.process.returncode}")
+                raise _ExitedEarly(f"redis-server exited with {self.process.returncode}")
             if self.ping():
+                self._may_move = False
                 return self
             time.sleep(0.05)
         raise RuntimeError(f"redis-server on port {self.port} did not answer in {timeout} s")

@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import io
+import os
 import sys
 import wave
 from pathlib import Path
@@ -71,7 +72,8 @@ class Synthesizer:
             pcm = wav.readframes(wav.getnframes())
         pcm = b"\0\0" * int(LEAD_SILENCE_S * rate) + pcm + b"\0\0" * int(TRAIL_SILENCE_S * rate)
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
+        # One temporary name per process: test workers may write the same text at once.
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
         seed = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16)
         write_wav(tmp, telephone_path(pcm, rate, LINE_NOISE_RMS, seed), TELEPHONE_RATE)
         tmp.replace(path)

@@ -37,6 +37,16 @@ from testbed.softphones import SippAgent
 from testbed.stack import TESTBED_MASTER_KEY
 
 
+@pytest.hookimpl(tryfirst=True)  # before -m deselects
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder is end-to-end, marked or not: scripts/test.sh runs the
+    others in parallel workers, and these bind the fixed ports above."""
+    here = Path(__file__).parent
+    for item in items:
+        if here in item.path.parents:
+            item.add_marker(pytest.mark.e2e)
+
+
 @pytest.fixture(scope="session")
 def asterisk() -> Iterator[Asterisk]:
     try:

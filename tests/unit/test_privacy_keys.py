@@ -88,8 +88,11 @@ def test_missing_key_file_names_its_path(tmp_path: Path) -> None:
         (f"1:{b64(b'short')}\n", r"master\.key:1: the key is 5 bytes, AES-256 needs 32"),
         ("no colon here\n", r"master\.key:1: expected 'version:base64'"),
         ("# only a comment\n", r"no key in the file"),
-        (f"1:{b64(new_key())}\n1:{b64(new_key())}\n", r"version\(s\) \['1'\] given twice"),
-        (f"bad version:{b64(new_key())}\n", r"master\.key:1: .*letters, digits"),
+        # Fresh keys: stable ids, so every pytest-xdist worker collects the same tests.
+        pytest.param(f"1:{b64(new_key())}\n1:{b64(new_key())}\n",
+                     r"version\(s\) \['1'\] given twice", id="version-given-twice"),
+        pytest.param(f"bad version:{b64(new_key())}\n", r"master\.key:1: .*letters, digits",
+                     id="bad-version-name"),
     ],
 )
 def test_malformed_key_files_say_line_and_reason(tmp_path: Path, text: str, reason: str) -> None:

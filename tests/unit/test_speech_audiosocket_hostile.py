@@ -61,7 +61,9 @@ def connect(server: AudioSocketServer) -> tuple[object, StringTransport]:
         (encode_frame(KIND_AUDIO, b"\0" * 320), "bad_frame"),  # audio before the UUID
         (encode_frame(KIND_UUID, b"short"), "bad_frame"),
         (b"\x10\xff\xff" + b"x" * 100, "frame_too_large"),
-        (encode_frame(KIND_UUID, uuidlib.uuid4().bytes), "unknown_call"),
+        # A fresh UUID: a stable id, so every pytest-xdist worker collects the same tests.
+        pytest.param(encode_frame(KIND_UUID, uuidlib.uuid4().bytes), "unknown_call",
+                     id="fresh-uuid-unknown_call"),
     ],
 )
 def test_garbage_oversized_and_unknown_streams_are_refused(data: bytes, reason: str) -> None:
