@@ -10,11 +10,13 @@ are ciphertext only, like the directory's files.
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import Iterator
 from typing import Any, Protocol
 
 from recordings.schema import S3Settings
-from recordings.storage import RecordingNotStored, check_recording_id
+from recordings.storage import RecordingNotStored, StorageUnavailable, check_recording_id
 
 __all__ = ["ObjectStore", "S3Client", "boto3_client"]
 
@@ -40,34 +42,44 @@ class S3Client(Protocol):
 
 
 class ObjectStore:
-    """A :class:`recordings.storage.RecordingStorage` over an S3 bucket."""
+    """A :class:`recordings.storage.RecordingStorage` over an S3 bucket.
 
-    def __init__(self, client: S3Client, bucket: str, prefix: str = "recordings/") -> None:
+    ``transport_errors``: the client's exceptions for a store that does not answer
+    (botocore's connection and HTTP client errors, :func:`boto3_client`); they, and the
+    store's own 5xx answers, become :class:`StorageUnavailable`."""
+
+    def __init__(self, client: S3Client, bucket: str, prefix: str = "recordings/",
+                 transport_errors: tuple[type[Exception], ...] = ()) -> None:
         self.client = client
         self.bucket = bucket
         self.prefix = prefix
+        self.transport_errors = transport_errors
 
     def key_of(self, recording_id: str) -> str:
         return f"{self.prefix}{check_recording_id(recording_id)}.hlr"
 
     def put(self, recording_id: str, data: bytes) -> None:
         # A PUT is atomic in S3: the object appears whole or not at all.
-        self.client.put_object(Bucket=self.bucket, Key=self.key_of(recording_id), Body=data)
+        key = self.key_of(recording_id)
+        with self._answering("put", recording_id):
+            self.client.put_object(Bucket=self.bucket, Key=key, Body=data)
 
     def get(self, recording_id: str) -> bytes:
-        try:
-            answer = self.client.get_object(Bucket=self.bucket, Key=self.key_of(recording_id))
-        except Exception as exc:
-            if _code(exc) in ("NoSuchKey", "404", "NotFound"):
-                raise RecordingNotStored(
-                    f"recording {recording_id}: not in s3://{self.bucket}/{self.prefix}"
-                ) from None
-            raise
-        body = answer["Body"]
-        try:
-            data: bytes = body.read()
-        finally:
-            body.close()
+        key = self.key_of(recording_id)
+        with self._answering("get", recording_id):
+            try:
+                answer = self.client.get_object(Bucket=self.bucket, Key=key)
+            except Exception as exc:
+                if _code(exc) in ("NoSuchKey", "404", "NotFound"):
+                    raise RecordingNotStored(
+                        f"recording {recording_id}: not in s3://{self.bucket}/{self.prefix}"
+                    ) from None
+                raise
+            body = answer["Body"]
+            try:
+                data: bytes = body.read()
+            finally:
+                body.close()
         return data
 
     def delete(self, recording_id: str) -> bool:
@@ -75,6 +87,23 @@ class ObjectStore:
         hides the ciphertext behind a delete marker (and each retry or overwrite left a
         version of its own), so each version and marker is removed by its id."""
         key = self.key_of(recording_id)
+        with self._answering("delete", recording_id):
+            return self._delete_versions(key, recording_id)
+
+    @contextlib.contextmanager
+    def _answering(self, action: str, recording_id: str) -> Iterator[None]:
+        try:
+            yield
+        except StorageUnavailable:
+            raise
+        except Exception as exc:
+            if isinstance(exc, self.transport_errors) or _status(exc) >= 500:
+                raise StorageUnavailable(
+                    f"s3://{self.bucket}: {action} of recording {recording_id} failed, the "
+                    f"store did not answer: {type(exc).__name__}: {exc}") from exc
+            raise
+
+    def _delete_versions(self, key: str, recording_id: str) -> bool:
         try:
             versions, markers = self._versions_of(key)
         except Exception as exc:
@@ -122,6 +151,12 @@ def _code(exc: Exception) -> str:
     return str(error.get("Code", ""))
 
 
+def _status(exc: Exception) -> int:
+    """The HTTP status of a ClientError's answer (0 for other exceptions)."""
+    meta = getattr(exc, "response", {}).get("ResponseMetadata", {})
+    return int(meta.get("HTTPStatusCode", 0) or 0)
+
+
 def boto3_client(settings: S3Settings, *, connect_timeout: float = 5.0,
                  read_timeout: float = 30.0, attempts: int = 3) -> ObjectStore:
     """The store over a real boto3 client (credentials from boto3's own sources).
@@ -133,9 +168,14 @@ def boto3_client(settings: S3Settings, *, connect_timeout: float = 5.0,
     # The optional s3 extra, untyped (import-untyped), or absent (import-not-found).
     import boto3  # type: ignore[import-untyped, import-not-found, unused-ignore]
     from botocore.config import Config  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    from botocore.exceptions import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
+        ConnectionError as BotoConnectionError,
+    )
+    from botocore.exceptions import HTTPClientError  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
     config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
                     retries={"total_max_attempts": attempts, "mode": "standard"})
     client = boto3.client("s3", endpoint_url=settings.endpoint_url,
                           region_name=settings.region, config=config)
-    return ObjectStore(client, settings.bucket, settings.prefix)
+    return ObjectStore(client, settings.bucket, settings.prefix,
+                       transport_errors=(BotoConnectionError, HTTPClientError))

@@ -34,6 +34,7 @@ from recordings.library import RecordingUnreadable, Requester
 from recordings.purge import purge
 from recordings.s3 import ObjectStore, boto3_client
 from recordings.schema import RecordingsConfig
+from recordings.storage import StorageUnavailable
 from recordings.testing import raw_recording
 from recordings.transcode import Encoded, Transcoder
 from recordings.wiring import Recordings, build_recordings, storage_of
@@ -246,19 +247,23 @@ async def test_the_bucket_away_mid_ingest_keeps_the_recording_for_a_retry(
         redis_server, s3, bucket, tmp_path):
     """The S3 server stops after the transcoding, before the put: the recording is not
     stored, its raw legs wait in the retry area (0700, nothing in the clear anywhere else)
-    and a RECORDFAILED event says the store failed; once the server is back, the retry pass
-    stores it, sealed, and empties the retry area."""
+    and a RECORDFAILED event says the store failed; playing a stored recording meanwhile is
+    ``StorageUnavailable`` (a ConnectionError: the API's 503), not an internal error. Once
+    the server is back, the retry pass stores it, sealed, and empties the retry area."""
     ops = raw_client(s3.url)
     ops.create_bucket(Bucket=bucket)
     service = Service(s3_config(s3.url, bucket), redis_server.url, tmp_path)
     rec = service.recordings
     pipeline = rec.pipeline
+    earlier = service.raw(0)
+    assert (await pipeline.ingest(earlier)).outcome is IngestOutcome.STORED
     real_transcoder = pipeline.transcoder
     pipeline.transcoder = StopsTheBucket(real_transcoder, s3)
     raw = service.raw(1)
 
     done = await pipeline.ingest(raw)
-    assert done.outcome is IngestOutcome.RETRYING and "store" in (done.detail or "")
+    assert done.outcome is IngestOutcome.RETRYING
+    assert "store: StorageUnavailable" in (done.detail or "")
     assert not any(leg.exists() for leg in raw.legs)  # moved, not copied
     area = rec.config.retry_dir(str(service.spool))
     assert stat.S_IMODE(os.stat(area).st_mode) == 0o700
@@ -268,13 +273,17 @@ async def test_the_bucket_away_mid_ingest_keeps_the_recording_for_a_retry(
     assert await rec.catalog.get(raw.recording_id) is None
     events = await service.client.xrange(f"{service.prefix}events")
     assert any(b"RECORDFAILED" in b"".join(fields.values()) for _, fields in events)
+    with pytest.raises(StorageUnavailable, match="did not answer") as away:
+        await rec.library.open(service.who(QUALITY), earlier.recording_id)
+    assert isinstance(away.value, ConnectionError)
 
     s3.start()  # the same port: the endpoint in the config is right again
     pipeline.transcoder = real_transcoder
     [retried] = await pipeline.retry_pending()
     assert retried.outcome is IngestOutcome.STORED, retried.detail
     assert service.retry_files() == []
-    assert bucket_keys(ops, bucket) == [f"recordings/{raw.recording_id}.hlr"]
+    assert bucket_keys(ops, bucket) == sorted(
+        f"recordings/{r.recording_id}.hlr" for r in (earlier, raw))
     playback = await rec.library.open(service.who(QUALITY), raw.recording_id)
     assert playback.audio.startswith(b"OggS")
     await service.client.aclose()
@@ -315,7 +324,7 @@ def test_a_bucket_that_hangs_fails_the_put_within_the_client_timeouts(aws_env, b
         store = boto3_client(s3_config(url, bucket).storage.s3, connect_timeout=0.5,
                              read_timeout=0.5, attempts=1)
         started = time.monotonic()
-        with pytest.raises(Exception, match=r"(?i)timeout|timed out"):
+        with pytest.raises(StorageUnavailable, match=r"(?i)timeout|timed out"):
             store.put("rec-1", b"sealed")
         assert time.monotonic() - started < 5
     finally:

@@ -9,7 +9,7 @@ import stat
 import pytest
 
 from recordings.s3 import ObjectStore
-from recordings.storage import DirectoryStore, RecordingNotStored
+from recordings.storage import DirectoryStore, RecordingNotStored, StorageUnavailable
 
 
 def test_directory_store_put_get_delete(tmp_path):
@@ -40,9 +40,13 @@ class FakeS3:
     ``ClientError``-shaped exception with ``response['Error']['Code']``)."""
 
     class ClientError(Exception):
-        def __init__(self, code: str) -> None:
+        def __init__(self, code: str, status: int = 400) -> None:
             super().__init__(code)
-            self.response = {"Error": {"Code": code}}
+            self.response = {"Error": {"Code": code},
+                             "ResponseMetadata": {"HTTPStatusCode": status}}
+
+    class EndpointConnectionError(Exception):
+        """botocore's: no connection to the endpoint."""
 
     def __init__(self) -> None:
         self.objects: dict[tuple[str, str], bytes] = {}
@@ -135,3 +139,31 @@ def test_object_store_deletes_every_version_and_falls_back_without_the_versions_
     s3.calls.clear()
     assert store.delete("rec-2") and not store.delete("rec-2")
     assert s3.calls == ["delete b/rec/rec-2.hlr"]
+
+
+def test_object_store_that_does_not_answer_is_unavailable():
+    """The client's transport errors (no connection, a timeout) and the store's own 5xx
+    answers are StorageUnavailable, a ConnectionError (the API's 503, a retry for the
+    pipeline); a 4xx stays what it is, and a missing object stays RecordingNotStored."""
+    s3 = FakeS3()
+    store = ObjectStore(s3, "b", "rec/", transport_errors=(FakeS3.EndpointConnectionError,))
+
+    def unreachable(**_):
+        raise FakeS3.EndpointConnectionError("Could not connect to the endpoint URL")
+
+    def slow_down(**_):
+        raise FakeS3.ClientError("SlowDown", 503)
+
+    s3.put_object = unreachable
+    with pytest.raises(StorageUnavailable, match="put of recording rec-1") as away:
+        store.put("rec-1", b"sealed")
+    assert isinstance(away.value, ConnectionError)
+    s3.get_object = slow_down
+    with pytest.raises(StorageUnavailable, match="SlowDown"):
+        store.get("rec-1")
+    s3.list_object_versions = unreachable
+    with pytest.raises(StorageUnavailable):
+        store.delete("rec-1")
+    s3.get_object = FakeS3().get_object
+    with pytest.raises(RecordingNotStored):
+        store.get("rec-1")
