@@ -167,15 +167,12 @@ def boto3_client(settings: S3Settings, *, connect_timeout: float = 5.0,
     its retry area."""
     # The optional s3 extra, untyped (import-untyped), or absent (import-not-found).
     import boto3  # type: ignore[import-untyped, import-not-found, unused-ignore]
+    import botocore.exceptions as boto_errors  # type: ignore[import-untyped, import-not-found, unused-ignore]
     from botocore.config import Config  # type: ignore[import-untyped, import-not-found, unused-ignore]
-    from botocore.exceptions import (  # type: ignore[import-untyped, import-not-found, unused-ignore]
-        ConnectionError as BotoConnectionError,
-    )
-    from botocore.exceptions import HTTPClientError  # type: ignore[import-untyped, import-not-found, unused-ignore]
 
     config = Config(connect_timeout=connect_timeout, read_timeout=read_timeout,
                     retries={"total_max_attempts": attempts, "mode": "standard"})
     client = boto3.client("s3", endpoint_url=settings.endpoint_url,
                           region_name=settings.region, config=config)
     return ObjectStore(client, settings.bucket, settings.prefix,
-                       transport_errors=(BotoConnectionError, HTTPClientError))
+                       transport_errors=(boto_errors.ConnectionError, boto_errors.HTTPClientError))
