@@ -19,13 +19,25 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["DirectoryStore", "RecordingNotStored", "RecordingStorage", "check_recording_id"]
+__all__ = [
+    "DirectoryStore",
+    "RecordingNotStored",
+    "RecordingStorage",
+    "StorageUnavailable",
+    "check_recording_id",
+]
 
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
 
 
 class RecordingNotStored(LookupError):
     """No stored object for this recording id."""
+
+
+class StorageUnavailable(ConnectionError):
+    """The store did not answer (unreachable, timed out, its own server error): the object
+    may well be there. A ``ConnectionError``, so callers treat it as any store away (the API
+    answers 503, the pipeline keeps the recording for a retry)."""
 
 
 def check_recording_id(recording_id: str) -> str:
@@ -36,7 +48,8 @@ def check_recording_id(recording_id: str) -> str:
 
 
 class RecordingStorage(Protocol):
-    """Put, get and delete sealed recordings by id (blocking: called from worker threads)."""
+    """Put, get and delete sealed recordings by id (blocking: called from worker threads).
+    A remote store raises :class:`StorageUnavailable` when it does not answer."""
 
     def put(self, recording_id: str, data: bytes) -> None: ...
 
