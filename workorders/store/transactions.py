@@ -63,15 +63,16 @@ def _create_body(
     One argument instead of some seventy: redis-py encodes and frames each argument in
     Python, which cost more client CPU than anything else in a creation. Scores go as text
     (``repr``, what redis-py sent as arguments): ZADD gets the same bytes as before."""
-    return json.dumps(
-        [
-            [item for pair in fields.items() for item in pair],
-            [repr(score) for score in scores.values()],
-            [item for pair in event.items() for item in pair],
-        ],
-        ensure_ascii=False,
-        separators=(",", ":"),
-    )
+    return _BODY.encode([
+        [item for pair in fields.items() for item in pair],
+        [repr(score) for score in scores.values()],
+        [item for pair in event.items() for item in pair],
+    ])
+
+
+# One encoder for every creation: json.dumps with options builds a new one each call. Text
+# beyond ASCII goes as UTF-8, which the script's cjson passes through as it is.
+_BODY = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"))
 
 
 class StoreTransactions(StoreCore):
