@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.utils import HIREDIS_AVAILABLE
 
 from benchmarks.workorders import creations, listing
 from testbed.redis import RedisServer
@@ -115,7 +116,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
                     "platform": platform.platform(),
                     # Other work on the machine skews rates and latencies, not CPU per order.
-                    "load_average_at_start": os.getloadavg()},
+                    "load_average_at_start": os.getloadavg(),
+                    # redis-py packs commands and parses replies in C with hiredis installed.
+                    "redis_parser": "hiredis" if HIREDIS_AVAILABLE else "python"},
         "creations": [],
     }
     for fsync in [f for f in args.fsync.split(",") if f]:

@@ -93,6 +93,30 @@ async def test_create_writes_the_contract_keys(redis_server, prefix, spool_dir):
 
 
 @on_asyncio
+async def test_create_keeps_every_digit_and_character_it_is_given(redis_server, prefix, spool_dir):
+    """The create script gets the order's fields, index scores and event as one JSON
+    argument: the scores still keep all their digits (microseconds of an epoch time), and
+    values beyond ASCII arrive verbatim in the hash and the event."""
+    client = connect(redis_server.url)
+    store = WorkOrderStore(client, spool_dir, prefix=prefix, cipher=CIPHER)
+    at = T0 + 0.123457  # 1796461200.123457: 16 significant digits
+    queue = 'Störungen "故障" \\ 📞'
+    order = await store.create_for_call("c-digits", "+821099", "Ann", at, queue=queue,
+                                        menu_path=["3", "ü"])
+    for name in ("wo:index", "wo:status:pending", "wo:open", "wo:category:other"):
+        assert await client.zscore(store.buckets.order_name(order.id, name), order.id) == (
+            order.created_at.timestamp()
+        ), name
+    fields = await client.hgetall(store.buckets.order_key(order.id))
+    assert fields[b"queue"].decode() == queue and fields[b"id"].decode() == order.id
+    assert json.loads(fields[b"menu_path"]) == ["3", "ü"]
+    (event,) = await events_of(client, prefix)
+    assert (event["queue"], event["order_id"]) == (queue, order.id)
+    assert await store.get(order.id) == order
+    await client.aclose()
+
+
+@on_asyncio
 async def test_concurrent_creates_for_one_call_make_one_order(redis_server, prefix, spool_dir):
     """Two hundred concurrent creations for one call, from two store instances (two
     service processes), return one and the same order: one id, one history entry, one

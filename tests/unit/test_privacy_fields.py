@@ -3,10 +3,13 @@
 
 from __future__ import annotations
 
+import base64
+import json
+
 import pytest
 
 from privacy.datakeys import DataKey
-from privacy.envelope import new_key
+from privacy.envelope import new_key, seal, unseal
 from privacy.fields import FieldCipher, SealedFieldError, normalize_number
 from privacy.masking import mask_name, mask_number
 from privacy.testing import InMemoryDataKeys, random_field_cipher
@@ -32,6 +35,20 @@ def test_a_value_moved_to_another_order_or_field_does_not_open() -> None:
         cipher.open("call-2", "caller_name", sealed)
     with pytest.raises(SealedFieldError):
         cipher.open("call-1", "transcript", sealed)
+
+
+@pytest.mark.parametrize("owner", ["1732790000.17", 'a"b\\c', "\u202e김철수 📞", "\x00\n"])
+def test_values_sealed_before_and_after_open_both_ways(owner: str) -> None:
+    """The cipher keeps one AESGCM per key and builds the associated data without a full
+    ``json.dumps``: the bytes stay those of ``json.dumps(["enc1", owner, field])`` under
+    the plain envelope, so values sealed before open now and the other way round."""
+    key = DataKey("workorders-pii", 1, new_key())
+    cipher = FieldCipher(key, DataKey("blind-index", 1, new_key()))
+    aad = json.dumps(["enc1", owner, "caller_name"], ensure_ascii=True).encode()
+    before = "enc1:1:" + base64.b64encode(seal(key.key, "Kim 📞".encode(), aad)).decode()
+    assert cipher.open(owner, "caller_name", before) == "Kim 📞"
+    now = cipher.seal(owner, "caller_name", "Lee")
+    assert unseal(key.key, base64.b64decode(now.split(":", 2)[2]), aad) == b"Lee"
 
 
 def test_another_data_key_does_not_open_it() -> None:

@@ -24,9 +24,9 @@ CREATE = """
 --       (workorders.indexes) [, by-caller set, the caller's last order of the category
 --       (repeat contacts)]
 -- ARGV: the bucket's key base, proposed id, op ttl, created_at (epoch), history entry,
---       events maxlen, number of hash field/value pairs, number of index sets, repeat link
---       (JSON, '' for none), buckets, this bucket, pairs..., index scores..., event
---       field/value pairs...
+--       events maxlen, repeat link (JSON, '' for none), buckets, this bucket, the order
+--       (JSON: [hash field/value pairs, index scores, event field/value pairs], every value
+--       a string, scores as the text ZADD would have got as arguments)
 local base, proposed = ARGV[1], ARGV[2]
 local function alias(id)
   if proposed ~= '' and proposed ~= id then
@@ -41,9 +41,11 @@ if existing then
   redis.call('SET', KEYS[3], existing, 'EX', ARGV[3])
   return {existing, 0}
 end
-local npairs, nsets = tonumber(ARGV[7]), tonumber(ARGV[8])
+local body = cjson.decode(ARGV[10])
+local fields, scores, event = body[1], body[2], body[3]
+local nsets = #scores
 local created, last_key = tonumber(ARGV[4]), KEYS[7 + nsets]
-local link = ARGV[9] ~= '' and last_key and cjson.decode(ARGV[9])
+local link = ARGV[7] ~= '' and last_key and cjson.decode(ARGV[7])
 if link then
   -- A repeat contact: the caller's last order of this category, open and within the window
   -- of its creation or last repeat call, takes this call instead of a new order.
@@ -75,30 +77,26 @@ local id = proposed
 if id == '' or redis.call('EXISTS', base .. id) == 1 then
   -- id = seq * buckets + bucket: the id tells its bucket. An id taken already (a key
   -- written outside this script) is skipped rather than overwritten.
-  local buckets, bucket = tonumber(ARGV[10]), tonumber(ARGV[11])
+  local buckets, bucket = tonumber(ARGV[8]), tonumber(ARGV[9])
   repeat
     id = tostring(redis.call('INCR', KEYS[2]) * buckets + bucket)
   until redis.call('EXISTS', base .. id) == 0
   alias(id)
 end
-local hash = {'id', id}
-for i = 12, 11 + 2 * npairs do hash[#hash + 1] = ARGV[i] end
-redis.call('HSET', base .. id, unpack(hash))
+redis.call('HSET', base .. id, 'id', id, unpack(fields))
 redis.call('RPUSH', base .. id .. ':history', ARGV[5])
 redis.call('SET', KEYS[1], id)
 redis.call('ZADD', KEYS[4], ARGV[4], id)
-for i = 1, nsets do redis.call('ZADD', KEYS[5 + i], ARGV[11 + 2 * npairs + i], id) end
+for i = 1, nsets do redis.call('ZADD', KEYS[5 + i], scores[i], id) end
 if KEYS[6 + nsets] then redis.call('SADD', KEYS[6 + nsets], id) end
 if link then
   redis.call('HSET', last_key, 'id', id, 'at', ARGV[4])
   redis.call('EXPIRE', last_key, link.ttl)
 end
 redis.call('SET', KEYS[3], id, 'EX', ARGV[3])
-local entry = {}
-for i = 12 + 2 * npairs + nsets, #ARGV do entry[#entry + 1] = ARGV[i] end
-entry[#entry + 1] = 'order_id'
-entry[#entry + 1] = id
-redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', unpack(entry))
+event[#event + 1] = 'order_id'
+event[#event + 1] = id
+redis.call('XADD', KEYS[5], 'MAXLEN', '~', ARGV[6], '*', unpack(event))
 return {id, 1}
 """
 
