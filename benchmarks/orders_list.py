@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import statistics
 import sys
@@ -101,6 +102,7 @@ async def measure(url: str, n: int, runs: int, seed: int) -> dict[str, object]:
     store = WorkOrderStore(client, tempfile.mkdtemp(), cipher=cipher, prefix=prefix,
                            timeout=10.0)
     info = await client.info("memory")
+    load_at_start = os.getloadavg()
     results: dict[str, object] = {}
     all_times: list[float] = []
     for name, params in FILTERS.items():
@@ -122,6 +124,9 @@ async def measure(url: str, n: int, runs: int, seed: int) -> dict[str, object]:
     all_times.sort()
     await client.aclose()
     return {
+        "when": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        # Other work on the machine skews the tails: the load average says how busy it was.
+        "load_average_at_start": load_at_start, "load_average_at_end": os.getloadavg(),
         "orders": n, "runs_per_filter": runs, "fill_s": round(fill_s, 1),
         "redis_used_memory_mb": round(int(info["used_memory"]) / 2**20),
         "page": 50, "overall_p99_ms": round(all_times[int(0.99 * (len(all_times) - 1))], 2),

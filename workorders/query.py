@@ -28,7 +28,7 @@ orders created meanwhile never shift a page (an offset would). Pages are capped
 
 from __future__ import annotations
 
-import heapq
+import math
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -273,6 +273,7 @@ async def find_ids(
     if f.caller is not None:
         stream = _caller_candidates(redis, layout, f, after, blind_index(f.caller))
         checks = names
+        chunk = MAX_SCAN  # a caller's handful of orders: one check
     else:
         if not unions:
             names, unions = [("wo:index",)], [every]
@@ -290,22 +291,32 @@ async def find_ids(
         for i, count in enumerate(counts):
             share *= count / total if i != driver else 1.0
         first = int(min(4096, max(64, 1.5 * (limit + 1) / max(share, 1e-6))))
-        stream = _merged(redis, unions[driver], after, low, high, first, layout.count)
+        chunk = first
+        stream = _merged(redis, unions[driver], after, low, high, first)
         checks = names[:driver] + names[driver + 1:]
     found: list[Candidate] = []
     scanned = 0
     async for batch in stream:
-        passing = await _passing(redis, layout, batch, checks, f.overdue, now)
-        for candidate in batch:
-            scanned += 1
-            if candidate[1] in passing:
-                found.append(candidate)
-                if len(found) > limit:
-                    page = found[:limit]
-                    return [i for _, i in page], Cursor(*page[-1])
-            if scanned >= max_scan:
-                # A short page, honest about it: the client goes on from where the scan stopped.
-                return [i for _, i in found], Cursor(*candidate)
+        # Checked a part at a time, the first sized to fill the page: a round of the walk
+        # may bring more candidates than the page needs, and checking them costs a reply
+        # per candidate and check; an estimate that fell short doubles the next part.
+        start = 0
+        while start < len(batch):
+            part = batch[start:start + chunk] if start or len(batch) > chunk else batch
+            start += len(part)
+            chunk = min(chunk * 2, 8192)
+            passing = await _passing(redis, layout, part, checks, f.overdue, now)
+            for candidate in part:
+                scanned += 1
+                if candidate[1] in passing:
+                    found.append(candidate)
+                    if len(found) > limit:
+                        page = found[:limit]
+                        return [i for _, i in page], Cursor(*page[-1])
+                if scanned >= max_scan:
+                    # A short page, honest about it: the client goes on from where the scan
+                    # stopped.
+                    return [i for _, i in found], Cursor(*candidate)
     return [i for _, i in found], None
 
 
@@ -326,78 +337,102 @@ async def _counts(
 
 async def _merged(
     redis: Redis, keys: tuple[str, ...], after: Cursor | None, low: str, high: str,
-    size: int = 128, buckets: int = 1,
+    size: int = 128,
 ) -> AsyncIterator[list[Candidate]]:
     """Batches of candidates from the union of ``keys``, newest first, no duplicates.
-    ``keys`` spread over ``buckets`` buckets: each holds about a share of the batch, so
-    each is read for its share (the walks of one round in one pipeline)."""
+
+    Each round reads every unfinished key for its share of ``size`` (one pipeline), then
+    emits what lies at or above the *floor*: the newest of the points the unfinished keys
+    reached, below which one of them may still hold a newer candidate. Keys are about even
+    (the buckets of one index set), so a key is read for ``size / len(keys)`` with a margin
+    for the spread between them (:func:`_share`), not for ``size``: a page of 50 over 16
+    buckets reads about 12 per bucket, not 16 x 51. Candidates are compared as Redis orders
+    them, (score, member) ascending (a ``str`` compares by code point as its UTF-8 bytes
+    do), so newest first is plain descending order, with no key function."""
     walks = [_Walk(key, after) for key in keys]
     emitted: Candidate | None = None
     while True:
-        share = max(16, size // buckets)
-        todo = [w for w in walks if not w.done and len(w.buffer) < share]
+        share = _share(size, len(walks))
+        todo = [(w, share - len(w.buffer)) for w in walks if not w.done and len(w.buffer) < share]
         if todo:
-            await _read_down(redis, todo, share, low, high)
+            await _read_down(redis, todo, low, high)
         live = [w for w in walks if w.buffer]
         if not live:
             return
-        # Safe to emit: everything at or above the lowest point every unfinished key reached.
-        floor = min(
-            (w.buffer[-1] for w in walks if not w.done and w.buffer), key=descending, default=None
-        )
-        merged = heapq.merge(*(w.buffer for w in live), key=descending)
+        floor = max((w.buffer[-1] for w in walks if not w.done and w.buffer), default=None)
+        runs: list[Candidate] = []
+        for walk in live:  # each buffer is newest first: what is at or above the floor leads
+            cut = len(walk.buffer) if floor is None else _count_at_or_above(walk.buffer, floor)
+            runs += walk.buffer[:cut]
+            del walk.buffer[:cut]
+        runs.sort(reverse=True)  # sorted runs: a k-way merge in C
         batch: list[Candidate] = []
-        for candidate in merged:
-            if floor is not None and descending(candidate) > descending(floor):
-                break
-            if candidate != emitted:
+        for candidate in runs:
+            if candidate != emitted:  # one member in two keys of a union
                 batch.append(candidate)
                 emitted = candidate
-        for walk in live:  # keep what lies below the floor for the next round
-            walk.buffer = [
-                c for c in walk.buffer if floor is not None and descending(c) > descending(floor)
-            ]
         if batch:
             yield batch
         size = min(size * 2, 4096)
 
 
-def descending(candidate: Candidate) -> tuple[float, bytes]:
+def _share(size: int, keys: int) -> int:
+    """How many members to read from each of ``keys`` even keys for ``size`` in all: the even
+    share plus three standard deviations of how unevenly they hold the newest ``size``
+    (binomial), so that one round usually fills the batch."""
+    even = size / keys
+    return max(4, math.ceil(even + 3 * math.sqrt(even) + 2))
+
+
+def _count_at_or_above(newest_first: list[Candidate], floor: Candidate) -> int:
+    """How many candidates of a newest-first list are at or above ``floor`` (a bisection)."""
+    lo, hi = 0, len(newest_first)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if newest_first[mid] >= floor:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+def descending(candidate: Candidate) -> tuple[float, tuple[int, ...]]:
     """The sort key of (created, id), newest first: Redis orders equal scores by member
-    bytes, newest first reverses both."""
-    return -candidate[0], bytes(255 - b for b in candidate[1].encode())
+    bytes, newest first reverses both; an id that another extends comes after it ("100"
+    before "10"), hence the end mark above every inverted byte. The same order as
+    ``sorted(..., reverse=True)`` on the plain tuples, which the walk uses."""
+    return -candidate[0], (*(255 - b for b in candidate[1].encode()), 256)
 
 
 async def _read_down(
-    redis: Redis, walks: Sequence[_Walk], size: int, low: str, high: str
+    redis: Redis, wants: Sequence[tuple[_Walk, int]], low: str, high: str
 ) -> None:
-    """Up to ``size`` members of each walk's sorted set below its position, into its buffer:
-    one pipelined round trip (a walk inside a run of equal creation times longer than the
-    batch reads again, twice as many)."""
-    want = size
-    todo = list(walks)
+    """Up to ``want`` members of each walk's sorted set below its position, into its buffer:
+    one pipelined round trip (a walk inside a run of equal creation times longer than its
+    read reads again, twice as many)."""
+    todo = list(wants)
     while todo:
         async with redis.pipeline(transaction=False) as pipe:
-            for walk in todo:
+            for walk, want in todo:
                 top = high if walk.below is None else repr(walk.below.created)
                 pipe.zrange(walk.key, top, low, desc=True, byscore=True, offset=0, num=want,
                             withscores=True)
             replies = await pipe.execute()
         again = []
-        for walk, rows in zip(todo, replies, strict=True):
+        for (walk, want), rows in zip(todo, replies, strict=True):
             out = [(float(score), _text(member)) for member, score in rows]
             if walk.below is not None:
                 # The cursor's own score was read inclusive: drop it and what sorts above it.
-                mark = descending((walk.below.created, walk.below.order_id))
-                out = [c for c in out if descending(c) > mark]
+                mark = (walk.below.created, walk.below.order_id)
+                out = [c for c in out if c < mark]
             if len(rows) < want:
                 walk.done = True
             if out:
                 walk.below = Cursor(*out[-1])
                 walk.buffer.extend(out)
             elif not walk.done:
-                again.append(walk)
-        todo, want = again, want * 2
+                again.append((walk, want * 2))
+        todo = again
 
 
 async def _caller_candidates(
@@ -420,10 +455,10 @@ async def _caller_candidates(
         (float(s), i) for i, s in zip(ids, scores, strict=True)
         if s is not None and low <= float(s) < high
     ]
-    candidates.sort(key=descending)
+    candidates.sort(reverse=True)
     if after is not None:
-        mark = descending((after.created, after.order_id))
-        candidates = [c for c in candidates if descending(c) > mark]
+        mark = (after.created, after.order_id)
+        candidates = [c for c in candidates if c < mark]
     if candidates:
         yield candidates
 

@@ -47,7 +47,7 @@ from workorders import indexes, personal
 from workorders.buckets import Buckets
 from workorders.kpi import percentile
 from workorders.model import Event, Policy, WorkOrder, apply, create_order
-from workorders.query import descending, find_ids, parse_filter
+from workorders.query import find_ids, parse_filter
 from workorders.store import _to_hash
 
 #: The store's default layout (``workorders.buckets``): order n is in bucket n % 16.
@@ -202,7 +202,8 @@ def index_page(client: redis.Redis, name: str, before: float, count: int = PAGE)
                     withscores=True)
     rows = [(float(score), _ids([member])[0]) for reply in pipe.execute()
             for member, score in reply]
-    return [i for _, i in sorted(rows, key=descending)[:count]]
+    # (score, id) tuples sort as Redis orders members (str by code point = UTF-8 bytes).
+    return [i for _, i in sorted(rows, reverse=True)[:count]]
 
 
 def page_with_orders(client: redis.Redis, name: str, before: float) -> list[str]:

@@ -20,7 +20,7 @@ from workorders.model import (
     create_order,
     merge_orders,
 )
-from workorders.query import Cursor, FilterError, OrderFilter, parse_filter
+from workorders.query import Cursor, FilterError, OrderFilter, descending, parse_filter
 
 T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC).timestamp()
 POLICY = Policy()
@@ -84,6 +84,20 @@ def test_cursor_refuses_what_it_did_not_hand_out():
     for text in ("", "42", "x~42", "1.5~../a", "1.5~"):
         with pytest.raises(FilterError):
             Cursor.decode(text)
+
+
+def test_newest_first_is_the_reverse_of_redis_member_order():
+    """Newest first is Redis's order reversed: later times first; at equal times ids by their
+    bytes descending, an id before the ids it is a prefix of ("100" before "10", "9" before
+    "80"), non-ASCII ids by their UTF-8 bytes; ``descending`` as a sort key and a plain
+    reverse sort of (time, id) agree."""
+    rows = [(5.0, "10"), (5.0, "100"), (5.0, "9"), (5.0, "80"), (7.0, "1"), (5.0, "L\u00e9"),
+            (5.0, "Lz"), (3.0, "999")]
+    redis_order = sorted(rows, key=lambda r: (r[0], r[1].encode()))
+    want = list(reversed(redis_order))
+    assert want[:4] == [(7.0, "1"), (5.0, "L\u00e9"), (5.0, "Lz"), (5.0, "9")]
+    assert sorted(rows, key=descending) == want
+    assert sorted(rows, reverse=True) == want
 
 
 def test_merge_folds_and_counts():
