@@ -24,6 +24,7 @@ cluster mode (``events.relay``).
 
 from __future__ import annotations
 
+import math
 import secrets
 import zlib
 from collections.abc import Iterable
@@ -135,6 +136,26 @@ def scored(replies: Iterable[Iterable[tuple[bytes | str, float]]]) -> list[tuple
         (float(score), member.decode() if isinstance(member, bytes) else member)
         for reply in replies for member, score in reply
     )
+
+
+def read_share(size: int, keys: int) -> int:
+    """How many members to read from each of ``keys`` even keys for ``size`` in all: the even
+    share plus three standard deviations of how unevenly they hold the newest ``size``
+    (binomial), so that one round usually fills the batch."""
+    even = size / keys
+    return max(4, math.ceil(even + 3 * math.sqrt(even) + 2))
+
+
+def count_at_or_above(newest_first: list[tuple[float, str]], floor: tuple[float, str]) -> int:
+    """How many candidates of a newest-first list are at or above ``floor`` (a bisection)."""
+    lo, hi = 0, len(newest_first)
+    while lo < hi:
+        mid = (lo + hi) // 2
+        if newest_first[mid] >= floor:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
 
 
 def _hashed(text: str) -> int:

@@ -28,7 +28,6 @@ orders created meanwhile never shift a page (an offset would). Pages are capped
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,7 +36,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from workorders.buckets import Buckets
+from workorders.buckets import Buckets, count_at_or_above, read_share
 from workorders.model import RESPONSE_OPEN, Status, Urgency, WorkOrder, overdue
 
 __all__ = [
@@ -345,14 +344,14 @@ async def _merged(
     emits what lies at or above the *floor*: the newest of the points the unfinished keys
     reached, below which one of them may still hold a newer candidate. Keys are about even
     (the buckets of one index set), so a key is read for ``size / len(keys)`` with a margin
-    for the spread between them (:func:`_share`), not for ``size``: a page of 50 over 16
-    buckets reads about 12 per bucket, not 16 x 51. Candidates are compared as Redis orders
-    them, (score, member) ascending (a ``str`` compares by code point as its UTF-8 bytes
-    do), so newest first is plain descending order, with no key function."""
+    for the spread between them (:func:`workorders.buckets.read_share`), not for ``size``:
+    a page of 50 (a batch of 76) over 16 buckets reads 14 per bucket, not 51. Candidates are
+    compared as Redis orders them, (score, member) ascending (a ``str`` compares by code
+    point as its UTF-8 bytes do), so newest first is plain descending order, no key function."""
     walks = [_Walk(key, after) for key in keys]
     emitted: Candidate | None = None
     while True:
-        share = _share(size, len(walks))
+        share = read_share(size, len(walks))
         todo = [(w, share - len(w.buffer)) for w in walks if not w.done and len(w.buffer) < share]
         if todo:
             await _read_down(redis, todo, low, high)
@@ -362,7 +361,7 @@ async def _merged(
         floor = max((w.buffer[-1] for w in walks if not w.done and w.buffer), default=None)
         runs: list[Candidate] = []
         for walk in live:  # each buffer is newest first: what is at or above the floor leads
-            cut = len(walk.buffer) if floor is None else _count_at_or_above(walk.buffer, floor)
+            cut = len(walk.buffer) if floor is None else count_at_or_above(walk.buffer, floor)
             runs += walk.buffer[:cut]
             del walk.buffer[:cut]
         runs.sort(reverse=True)  # sorted runs: a k-way merge in C
@@ -374,26 +373,6 @@ async def _merged(
         if batch:
             yield batch
         size = min(size * 2, 4096)
-
-
-def _share(size: int, keys: int) -> int:
-    """How many members to read from each of ``keys`` even keys for ``size`` in all: the even
-    share plus three standard deviations of how unevenly they hold the newest ``size``
-    (binomial), so that one round usually fills the batch."""
-    even = size / keys
-    return max(4, math.ceil(even + 3 * math.sqrt(even) + 2))
-
-
-def _count_at_or_above(newest_first: list[Candidate], floor: Candidate) -> int:
-    """How many candidates of a newest-first list are at or above ``floor`` (a bisection)."""
-    lo, hi = 0, len(newest_first)
-    while lo < hi:
-        mid = (lo + hi) // 2
-        if newest_first[mid] >= floor:
-            lo = mid + 1
-        else:
-            hi = mid
-    return lo
 
 
 def descending(candidate: Candidate) -> tuple[float, tuple[int, ...]]:

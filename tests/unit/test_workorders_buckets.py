@@ -38,3 +38,29 @@ def test_at_least_one_bucket() -> None:
     """Zero buckets is refused."""
     with pytest.raises(ValueError, match="at least 1"):
         Buckets(0)
+
+
+def test_read_share_is_the_even_share_with_a_margin_for_the_spread():
+    """Each of k even keys is read for size/k plus three binomial standard deviations (and 2),
+    at least 4: a page of 50 (51 with the next page's first) over 16 buckets reads 11 from
+    each, not 51; one key is read for more than the whole batch."""
+    from workorders.buckets import read_share
+
+    assert read_share(51, 16) == 11
+    assert read_share(76, 16) == 14
+    assert read_share(1, 48) == 4
+    assert read_share(100, 1) >= 100
+
+
+def test_count_at_or_above_counts_the_newest_first_prefix():
+    """In a newest-first list of (time, id), the candidates at or above a floor are a prefix;
+    its length is found for floors above, inside (equal to a member, or between two ids of
+    one time) and below the list."""
+    from workorders.buckets import count_at_or_above
+
+    rows = [(9.0, "2"), (7.0, "9"), (7.0, "80"), (7.0, "10"), (3.0, "1")]
+    assert count_at_or_above(rows, (10.0, "0")) == 0
+    assert count_at_or_above(rows, (7.0, "80")) == 3
+    assert count_at_or_above(rows, (7.0, "85")) == 2
+    assert count_at_or_above(rows, (1.0, "0")) == 5
+    assert count_at_or_above([], (1.0, "0")) == 0
