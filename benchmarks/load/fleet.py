@@ -33,6 +33,15 @@ SIP_PORT = 5081  # the fleet's SIPp; SippCaller (tests) uses 5080
 ACCOUNT = ("loadcaller", "hotline-load")  # asterisk/pjsip.conf [loadcaller]
 
 
+def rtp_address(detail: str) -> tuple[str, int] | None:
+    """Asterisk's RTP address from an ANSWERED line's ``host:port`` (None when the 200 OK's
+    SDP could not be read)."""
+    host, _, port = detail.rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    return host, int(port)
+
+
 @dataclass(frozen=True)
 class SipLine:
     """One line of the scenario's log."""
@@ -74,6 +83,10 @@ class CallOutcome:
     ended_at: float | None = None
     hung_up_by: str = ""  # local, remote, refused, or "" (never ended: sipp was stopped)
     first_prompt_at: float | None = None
+    # the pieces of the time to first prompt: the caller's first RTP packet left (after the
+    # answer), Asterisk's first packet arrived (its Answer() returned, FastAGI began playing)
+    first_sent_at: float | None = None
+    first_packet_at: float | None = None
     speech_end_at: float | None = None
     speech_s: float = 0.0  # how long the caller's sentence lasted (to its last voiced frame)
     keys_sent: list[tuple[float, str]] = field(default_factory=list)
@@ -141,6 +154,8 @@ def outcomes_from(
             packets: list[Packet] = call.packets
             out.packets = len(packets)
             out.first_prompt_at = call.heard_at
+            out.first_sent_at = call.first_sent_at
+            out.first_packet_at = min((p.at for p in packets), default=None)
             out.speech_end_at = call.speech_end_at
             out.keys_sent = list(call.keys_sent)
             out.underruns = underruns(packets)
@@ -221,8 +236,9 @@ class CallerFleet:
                 offset = self._follow(offset, ended)
                 if process.returncode is not None or time.monotonic() > deadline:
                     break
+                # one RTP tick: the answer reaches the caller's media within ~20 ms
                 with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(process.wait(), 0.1)
+                    await asyncio.wait_for(process.wait(), 0.02)
         finally:
             if process.returncode is None:
                 process.terminate()
@@ -237,13 +253,18 @@ class CallerFleet:
         return outcomes_from(self.plans, lines, self.media.calls)
 
     def _follow(self, offset: int, ended: set[str]) -> int:
-        """Stop the media of calls whose hang-up SIPp logged since ``offset``: Asterisk reuses
-        RTP ports, so a finished caller must fall silent at once."""
+        """Start the media of calls answered since ``offset`` (a phone sends from the answer
+        on) and stop that of calls whose hang-up SIPp logged: Asterisk reuses RTP ports, so
+        a finished caller must fall silent at once."""
         with self.log_path.open("rb") as log:
             log.seek(offset)
             chunk = log.read()
         complete = chunk[: chunk.rfind(b"\n") + 1]
         for line in parse_sipp_log(complete.decode(errors="replace")):
+            if line.event == "ANSWERED" and line.tag not in ended:
+                call = self.media.calls.get(line.tag)
+                if call is not None:
+                    call.answered(rtp_address(line.detail), line.at)
             if line.event in ("HANGUP", "FAILED") and line.tag not in ended:
                 ended.add(line.tag)
                 call = self.media.calls.get(line.tag)

@@ -4,8 +4,12 @@ SIPp does the signalling; each call's SDP names the port of a :class:`CallerMedi
 sends what a phone sends, one 20 ms packet at a time from the first packet Asterisk sends on
 (mu-law silence, the caller's sentence, RFC 4733 key presses), and stamps every packet it
 receives (:func:`benchmarks.load.audio.parse_rtp`). Keys and speech are timed from the first
-audible packet, i.e. from when the caller hears the welcome. Asterisk's RTP address is the
-source of the first packet it sends (rtp_symmetric: it then sends to where we send from).
+audible packet, i.e. from when the caller hears the welcome. Asterisk's RTP address comes from
+the 200 OK's SDP (:meth:`CallerMedia.answered`, from SIPp's log), so the caller sends from the
+answer on, as a phone does: Asterisk's Answer() waits up to 500 ms for the caller's first
+packet before the dialplan goes on, and a caller silent until it hears something would wait
+those 500 ms for its welcome. Failing the SDP, the source of Asterisk's first packet serves
+(rtp_symmetric: Asterisk then sends to where we send from).
 """
 
 from __future__ import annotations
@@ -44,6 +48,8 @@ class CallerMedia(asyncio.DatagramProtocol):
     packets: list[Packet] = field(default_factory=list)
     port: int = 0
     heard_at: float | None = None  # first audible packet
+    answered_at: float | None = None  # SIPp logged the 200 OK (and Asterisk's RTP address)
+    first_sent_at: float | None = None  # the caller's first RTP packet left
     speech_started_at: float | None = None
     speech_end_at: float | None = None
     keys_sent: list[tuple[float, str]] = field(default_factory=list)
@@ -86,6 +92,13 @@ class CallerMedia(asyncio.DatagramProtocol):
     def error_received(self, exc: Exception) -> None:  # ICMP unreachable after a hangup
         pass
 
+    def answered(self, peer: tuple[str, int] | None, at: float) -> None:
+        """The call was answered; ``peer`` is Asterisk's RTP address from the SDP (None if
+        SIPp could not read it): the next tick sends the caller's first packet there."""
+        self.answered_at = at
+        if self.peer is None and peer is not None:
+            self.peer = peer
+
     # --- sending ----------------------------------------------------------------------------
     def tick(self, now: float) -> None:
         """Send this 20 ms's packet (called by :class:`MediaFleet` for every call)."""
@@ -104,6 +117,8 @@ class CallerMedia(asyncio.DatagramProtocol):
         timestamp = self._ts if event_ts is None else event_ts
         header = rtp_header(payload_type, self._seq, timestamp, self._ssrc, marker)
         self.transport.sendto(header + payload, self.peer)
+        if self.first_sent_at is None:
+            self.first_sent_at = now
         self._seq += 1
         self._ts += FRAME_SAMPLES
 

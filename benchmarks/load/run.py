@@ -203,7 +203,8 @@ def main(argv: list[str] | None = None) -> int:
                 calls[concurrent] = [_outcome_json(out) for out in outcomes]
                 if not args.json:
                     print(f"step {concurrent}: {row.calls} calls, reached {row.reached}, "
-                          f"{row.wall_s} s, load {row.load_average}", file=sys.stderr)
+                          f"{row.wall_s} s, load {row.load_average}; first prompt p50 by "
+                          f"piece (ms): {row.first_prompt_split_p50_ms}", file=sys.stderr)
     if args.json:
         print(json.dumps([row.as_json() for row in rows], indent=2))
     else:

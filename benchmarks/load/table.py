@@ -48,6 +48,8 @@ class StepRow:
     underruns: int
     calls_with_underruns: int
     longest_dead_air_s: float
+    # p50 of each piece of the time to first prompt (see first_prompt_split)
+    first_prompt_split_p50_ms: dict[str, float | None] = field(default_factory=dict)
     cpu_pct: dict[str, float] = field(default_factory=dict)  # % of the box
     rss_mb: dict[str, float] = field(default_factory=dict)
     load_average: float | None = None
@@ -59,6 +61,36 @@ class StepRow:
 
 def _ms(value: float | None) -> float | None:
     return None if value is None else round(value * 1000, 1)
+
+
+FIRST_PROMPT_PIECES = ("sip", "caller_first_rtp", "answer_to_play", "lead_in")
+
+
+def first_prompt_split(out: CallOutcome) -> dict[str, float | None]:
+    """One call's time to first prompt in consecutive pieces, seconds (None: not measured):
+
+    * ``sip`` - INVITE to the 200 OK (digest challenge, second INVITE, Answer());
+    * ``caller_first_rtp`` - the 200 OK to the caller's first RTP packet (the phone's own
+      start; None when the caller sent nothing before Asterisk did);
+    * ``answer_to_play`` - from there to Asterisk's first packet: the rest of Answer()'s wait
+      for the caller's media (up to 500 ms), FastAGI connect and environment, the service's
+      first reads, the welcome's STREAM FILE;
+    * ``lead_in`` - Asterisk's first packet to the first audible one (the prompt's own
+      leading silence).
+    """
+    def span(start: float | None, end: float | None) -> float | None:
+        return None if start is None or end is None else end - start
+
+    caller = out.first_sent_at
+    if caller is not None and out.first_packet_at is not None and caller > out.first_packet_at:
+        caller = None  # it only answered Asterisk's first packet
+    return {
+        "sip": span(out.invite_at, out.answered_at),
+        "caller_first_rtp": span(out.answered_at, caller),
+        "answer_to_play": span(caller if caller is not None else out.answered_at,
+                               out.first_packet_at),
+        "lead_in": span(out.first_packet_at, out.first_prompt_at),
+    }
 
 
 def step_row(
@@ -75,6 +107,7 @@ def step_row(
     correct = sum(understood(out) for out in speakers)
     waits = [out.queue_wait_s for out in outcomes if out.queue_wait_s is not None]
     dead = [b - a for out in outcomes for a, b in out.dead_air]
+    splits = [first_prompt_split(out) for out in outcomes]
     return StepRow(
         concurrent=concurrent,
         calls=len(outcomes),
@@ -85,6 +118,9 @@ def step_row(
         reached=dict(sorted(reached.items())),
         first_prompt_p50_ms=_ms(percentile(first, 50)),
         first_prompt_p99_ms=_ms(percentile(first, 99)),
+        first_prompt_split_p50_ms={
+            piece: _ms(percentile([v for split in splits if (v := split[piece]) is not None], 50))
+            for piece in FIRST_PROMPT_PIECES},
         decision_p50_ms=_ms(_minus(percentile(decisions, 50), TRAILING_SILENCE_S)),
         decision_p99_ms=_ms(_minus(percentile(decisions, 99), TRAILING_SILENCE_S)),
         decision_raw_p99_ms=_ms(percentile(decisions, 99)),

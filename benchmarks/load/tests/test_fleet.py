@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from benchmarks.load.audio import PCMU, TELEPHONE_EVENT, parse_rtp, rtp_header
-from benchmarks.load.fleet import outcomes_from, parse_sipp_log
+from benchmarks.load.fleet import outcomes_from, parse_sipp_log, rtp_address
 from benchmarks.load.media import SILENCE, CallerMedia
 from benchmarks.load.mix import CallerPlan, Sentence
 
@@ -71,6 +71,45 @@ def test_keys_follow_the_first_prompt() -> None:
     assert media.keys_sent == [(heard + 2.6, "3")]
 
 
+def test_the_caller_sends_from_the_answer_on() -> None:
+    """Like a phone, a caller sends silence to Asterisk's RTP address from the SDP as soon as
+    the call is answered, before Asterisk sends anything (Answer() waits up to 500 ms for the
+    caller's first packet); the first packet's time is kept, and keys still wait for the
+    welcome."""
+    plan = CallerPlan(0, "keys", "load-s-0", keys=((0.5, "3"),))
+    media = CallerMedia(plan)
+    transport = SentTo()
+    media.connection_made(transport)
+    media.answered(("127.0.0.1", 12000), 10.0)
+    assert media.peer == ("127.0.0.1", 12000) and media.answered_at == 10.0
+    media.tick(10.02)
+    media.tick(10.6)
+    assert [sent[12:] for sent in transport.sent] == [SILENCE, SILENCE]
+    assert media.first_sent_at == 10.02 and media.keys_sent == []
+
+
+def test_an_answer_without_sdp_waits_for_asterisks_first_packet() -> None:
+    """When SIPp could not read Asterisk's RTP address the caller stays silent until
+    Asterisk's first packet names it; an address from the SDP is not replaced by it."""
+    media = CallerMedia(CallerPlan(0, "keys", "load-s-0"))
+    transport = SentTo()
+    media.connection_made(transport)
+    media.answered(None, 10.0)
+    media.tick(10.02)
+    assert transport.sent == [] and media.first_sent_at is None
+    media.datagram_received(loud_packet(1), ("127.0.0.1", 10000))
+    assert media.peer == ("127.0.0.1", 10000)
+    media.answered(("127.0.0.1", 12000), 10.1)
+    assert media.peer == ("127.0.0.1", 10000)
+
+
+def test_rtp_address_of_an_answered_line() -> None:
+    """The ANSWERED line's ``host:port`` is Asterisk's RTP address; empty SIPp variables
+    (no SDP read) give None."""
+    assert rtp_address("127.0.0.1:14020") == ("127.0.0.1", 14020)
+    assert rtp_address(":") is None and rtp_address("") is None
+
+
 def test_speech_end_is_the_last_voiced_frame() -> None:
     """A speaker sends the sentence's frames and marks the speech end at its last audible
     frame, not at the line noise after it."""
@@ -98,6 +137,7 @@ def test_outcomes_join_log_and_media() -> None:
     outs = outcomes_from(plans, parse_sipp_log(LOG), {"load-s-0": media})
     assert outs[0].invite_at == 1800000000.25 and outs[0].hung_up_by == "remote"
     assert outs[0].first_prompt_at == media.heard_at and outs[0].packets == 1
+    assert outs[0].first_packet_at == media.heard_at
     assert outs[1].hung_up_by == "refused" and outs[1].set_up_failed
 
 

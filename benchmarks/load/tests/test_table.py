@@ -2,9 +2,17 @@
 
 from __future__ import annotations
 
+import pytest
+
 from benchmarks.load.audio import Underrun
 from benchmarks.load.fleet import CallOutcome
-from benchmarks.load.table import TRAILING_SILENCE_S, markdown, percentile, step_row
+from benchmarks.load.table import (
+    TRAILING_SILENCE_S,
+    first_prompt_split,
+    markdown,
+    percentile,
+    step_row,
+)
 
 
 def outcome(index: int, kind: str = "keys", reached: str = "agent",
@@ -34,6 +42,25 @@ def test_row_counts_what_the_callers_went_through() -> None:
     assert (row.calls, row.completed, row.set_up_failures, row.dropped) == (6, 4, 1, 1)
     assert row.first_prompt_p50_ms == 200.0 and row.first_prompt_p99_ms == 200.0
     assert row.reached["agent"] == 1
+
+
+def test_first_prompt_split_into_its_pieces() -> None:
+    """The time to first prompt splits into SIP set-up, the caller's first RTP packet after
+    the answer, Asterisk's first packet after that (Answer()'s wait, FastAGI, the welcome's
+    start) and the prompt's lead-in; a caller that only sent after Asterisk did has no piece
+    of its own (the wait is Asterisk's); the row keeps each piece's p50."""
+    out = outcome(0, first_sent_at=100.07, first_packet_at=100.16)
+    split = first_prompt_split(out)
+    assert split["sip"] == pytest.approx(0.05)
+    assert split["caller_first_rtp"] == pytest.approx(0.02)
+    assert split["answer_to_play"] == pytest.approx(0.09)
+    assert split["lead_in"] == pytest.approx(0.04)
+    late = first_prompt_split(outcome(1, first_sent_at=100.17, first_packet_at=100.16))
+    assert late["caller_first_rtp"] is None
+    assert late["answer_to_play"] == pytest.approx(0.11)
+    row = step_row(1, [out], {}, {})
+    assert row.first_prompt_split_p50_ms == {
+        "sip": 50.0, "caller_first_rtp": 20.0, "answer_to_play": 90.0, "lead_in": 40.0}
 
 
 def test_decision_time_and_accuracy_of_speakers() -> None:
