@@ -295,8 +295,10 @@ class SleepBeforeWrite:
 
         self.sleeper = threading.Thread(target=sleep)
         self.sleeper.start()
-        # Asleep once a PING goes unanswered (it is answered after the sleep, unread).
-        while _answers_ping(self.port, 0.05):
+        # Asleep once a PING goes unanswered (it is answered after the sleep, unread); a
+        # busy machine can take longer than a few ms to answer one awake, so "unanswered"
+        # means for 0.25 s, well inside the sleep.
+        while _answers_ping(self.port, 0.25):
             time.sleep(0.005)
 
     def wait_awake(self) -> None:
