@@ -135,8 +135,17 @@ class Ear:
         try:
             self.asterisk.ari("POST", f"/channels/{call_id}-caller/snoop", params={
                 "spy": "in", "app": APP, "snoopId": f"{call_id}-ear"})
-            self.asterisk.ari("POST", f"/channels/{call_id}-ear/record", params={
-                "name": call_id, "format": "wav", "ifExists": "overwrite"})
+            # The snoop channel enters the Stasis app a moment after its creation: until
+            # then ARI answers 409 "Channel not in Stasis application", so ask again briefly.
+            for attempt in range(20):
+                try:
+                    self.asterisk.ari("POST", f"/channels/{call_id}-ear/record", params={
+                        "name": call_id, "format": "wav", "ifExists": "overwrite"})
+                    break
+                except AsteriskFailed as exc:
+                    if " 409 " not in str(exc) or attempt == 19:
+                        raise
+                    time.sleep(0.025)
             trace.recording_at = time.time()
         except AsteriskFailed as exc:
             if " 404 " not in str(exc):
