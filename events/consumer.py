@@ -58,6 +58,14 @@ class Entry:
     def kind(self) -> str:
         return self.fields.get("kind", "")
 
+    @property
+    def agent(self) -> str:
+        return self.fields.get("agent", "")
+
+    @property
+    def queue(self) -> str:
+        return self.fields.get("queue", "")
+
 
 def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value

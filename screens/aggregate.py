@@ -40,6 +40,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from events import stream_key
+from events.consumer import decode_entries
 from hotline.report.compute import Report
 from hotline.report.stream import READ_MARGIN_S
 from routing import core
@@ -122,16 +123,9 @@ class View:
     failing_since: float | None = None
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
 def entries_of(rows: Sequence[Any]) -> list[FeedEntry]:
     """XRANGE/XREAD rows as feed entries (fields decoded)."""
-    return [
-        FeedEntry(_text(entry_id), {_text(k): _text(v) for k, v in fields.items()})
-        for entry_id, fields in rows
-    ]
+    return decode_entries(rows)
 
 
 class Aggregate:
@@ -189,7 +183,7 @@ class Aggregate:
             entries += entries_of(rows)
             if len(rows) < 10_000:
                 break
-            low = "(" + entries[-1].entry_id
+            low = "(" + entries[-1].id
         self.log.add(entries, now)
         self._loaded = True
 
@@ -324,7 +318,7 @@ class Aggregate:
                 log.exception("screens: an activity line failed; left out")
                 continue
             if html is not None:
-                out.append((entry.entry_id, html))
+                out.append((entry.id, html))
         return out
 
     def _views(self) -> dict[View, list[Connection]]:

@@ -18,6 +18,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from events.consumer import Entry
 from hotline.report.compute import OUTCOMES, RING_FAILURES, Report, compute_report, parse_time
 from routing import core
 from screens.risk import OrdersAtRisk
@@ -31,24 +32,8 @@ FEED_KEPT = 500
 _REPORTED = OUTCOMES | RING_FAILURES | {"ENTERQUEUE"}
 
 
-@dataclass(frozen=True)
-class FeedEntry:
-    """One entry of the events stream: its id and its fields (strings)."""
-
-    entry_id: str
-    fields: Mapping[str, str]
-
-    @property
-    def kind(self) -> str:
-        return self.fields.get("kind", "")
-
-    @property
-    def agent(self) -> str:
-        return self.fields.get("agent", "")
-
-    @property
-    def queue(self) -> str:
-        return self.fields.get("queue", "")
+#: One entry of the events stream (its id and string fields): the events package's own.
+FeedEntry = Entry
 
 
 @dataclass
@@ -66,7 +51,7 @@ class EventLog:
     def add(self, entries: Iterable[FeedEntry], now: float) -> None:
         self.roll(now)
         for entry in entries:
-            self.last_id = entry.entry_id
+            self.last_id = entry.id
             self.feed.append(entry)
             if entry.kind in _REPORTED:
                 self.reported.append(entry.fields)

@@ -129,20 +129,20 @@ class DeskPage:
         if not board.feed:
             return
         seen = stream_id_key(self._seen) if self._seen else None
-        if seen is not None and stream_id_key(board.feed[0].entry_id) > seen:
+        if seen is not None and stream_id_key(board.feed[0].id) > seen:
             for kept in self._data.values():  # more happened than the feed keeps
                 kept.stale = True
         agents: set[str] = set()
         orders: set[str] = set()
         calls: set[str] = set()
         for entry in reversed(board.feed):
-            if seen is not None and stream_id_key(entry.entry_id) <= seen:
+            if seen is not None and stream_id_key(entry.id) <= seen:
                 break
             if entry.kind.startswith("WO"):
                 agents.add(entry.agent)
                 orders.add(entry.fields.get("order_id", ""))
                 calls.add(entry.fields.get("call_id", ""))
-        self._seen = board.feed[-1].entry_id
+        self._seen = board.feed[-1].id
         for touched in (agents, orders, calls):
             touched.discard("")  # an event that does not say: nothing to match
         for agent_id, kept in self._data.items():

@@ -364,7 +364,7 @@ def feed_row(entry: FeedEntry, t: Strings) -> FeedRow:
     f = entry.fields
     text = t(f"event.{entry.kind}", agent=f.get("agent", ""), queue=f.get("queue", ""),
              reason=f.get("reason", ""))
-    return FeedRow(entry.entry_id, f.get("time", "")[11:19], text)
+    return FeedRow(entry.id, f.get("time", "")[11:19], text)
 
 
 def wallboard_view(board: Board, viewer: Identity, settings: ScreensSettings,

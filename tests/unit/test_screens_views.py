@@ -112,7 +112,7 @@ def test_feed_hides_other_teams_agents_and_work_order_events() -> None:
     b = board(CONFIG, now=NOW, events=events)
     rows = feed_rows(b.feed, SUPERVISOR, b, T)
     assert [r.text for r in rows] == ["A call entered billing", "agent101 paused (break)"]
-    assert rows[0].entry_id == events[3].entry_id
+    assert rows[0].entry_id == events[3].id
 
 
 def test_chart_has_a_bar_per_interval_so_far_with_words_for_screen_readers() -> None:
