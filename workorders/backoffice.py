@@ -47,7 +47,7 @@ from redis.asyncio import Redis
 import events
 from routing.core import RoutingConfig
 from workorders.assignment import Choice, choose_agent
-from workorders.buckets import Buckets, scored
+from workorders.buckets import Buckets, lowest_up_to
 from workorders.model import WorkOrder, back_office_reason
 from workorders.schema import BackOfficeSettings
 from workorders.store.hashes import text as _text
@@ -206,13 +206,8 @@ class BackOffice:
     async def _waiting(self, cutoff: float, offset: int, count: int) -> list[str]:
         """``count`` ids from ``offset`` of the back office's orders created by ``cutoff``,
         oldest first, merged from every bucket."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in self.store.buckets.keys("wo:backoffice"):
-                pipe.zrangebyscore(key, "-inf", cutoff, start=0, num=offset + count,
-                                   withscores=True)
-            replies = await pipe.execute()
-        rows = scored(replies)
-        return [order_id for _, order_id in rows[offset:offset + count]]
+        return await lowest_up_to(self._redis, self.store.buckets.keys("wo:backoffice"),
+                                  cutoff, offset, count)
 
     async def _handle(
         self,

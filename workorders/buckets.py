@@ -129,6 +129,22 @@ class Buckets:
         return events.events_key_for(self.tag(bucket), cluster=self.cluster, prefix=self.prefix)
 
 
+async def lowest_up_to(
+    redis: Redis, keys: Iterable[str], bound: float, offset: int, count: int
+) -> list[str]:
+    """Members ``offset`` to ``offset + count`` of several buckets' sorted sets, scores up to
+    ``bound``, lowest score first: each bucket read for the first ``offset + count`` (the
+    page can take no more from one bucket), then merged (:func:`scored`)."""
+    if count <= 0:
+        return []
+    async with redis.pipeline(transaction=False) as pipe:
+        for key in keys:
+            pipe.zrangebyscore(key, "-inf", bound, start=0, num=offset + count,
+                               withscores=True)
+        replies = await pipe.execute()
+    return [member for _, member in scored(replies)[offset:offset + count]]
+
+
 def scored(replies: Iterable[Iterable[tuple[bytes | str, float]]]) -> list[tuple[float, str]]:
     """The (score, member) pairs of several buckets' ``ZRANGE ... WITHSCORES`` replies, as
     one list sorted by score, then member (a merge of the buckets' sets)."""

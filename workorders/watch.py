@@ -46,7 +46,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 import events
-from workorders.buckets import Buckets, scored
+from workorders.buckets import Buckets, lowest_up_to, scored
 from workorders.clocks import ClockKind, ClockPolicy
 from workorders.escalation import (
     DUE_INDEX,
@@ -269,14 +269,7 @@ class EscalationWatch:
 async def due_orders(redis: Redis, buckets: Buckets, until: float, limit: int) -> list[str]:
     """The ids of at most ``limit`` orders of ``wo:due`` due by ``until``, soonest first,
     from every bucket."""
-    if limit <= 0:
-        return []
-    async with redis.pipeline(transaction=False) as pipe:
-        for key in buckets.keys(DUE_INDEX):
-            pipe.zrangebyscore(key, "-inf", until, start=0, num=limit, withscores=True)
-        replies = await pipe.execute()
-    rows = scored(replies)
-    return [order_id for _, order_id in rows[:limit]]
+    return await lowest_up_to(redis, buckets.keys(DUE_INDEX), until, 0, limit)
 
 
 async def escalation_list(

@@ -11,7 +11,7 @@ from redis.typing import EncodableT
 
 import events
 from workorders import indexes, retention
-from workorders.buckets import scored
+from workorders.buckets import lowest_up_to
 from workorders.model import Event, WorkOrder
 from workorders.store.errors import UNREACHABLE, StoreUnavailable, UnknownWorkOrder
 from workorders.store.hashes import text
@@ -46,16 +46,8 @@ class OrderRetention(StoreSpooling):
     async def retained_past(self, now: float, offset: int, count: int) -> list[str]:
         """Ids of closed orders not under a legal hold whose ``retain_until`` is at or before
         ``now`` (``wo:retain``), oldest date first, ``count`` from ``offset``."""
-        if count <= 0:
-            return []
-        # Each bucket's first offset + count, merged by date: the page of all of them.
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for key in self.buckets.keys(retention.RETAIN_SET):
-                pipe.zrangebyscore(key, "-inf", now, start=0, num=offset + count,
-                                   withscores=True)
-            replies = await pipe.execute()
-        rows = scored(replies)
-        return [order_id for _, order_id in rows[offset:offset + count]]
+        return await lowest_up_to(self._redis, self.buckets.keys(retention.RETAIN_SET), now,
+                                  offset, count)
 
     async def purge_order(
         self, order_id: str, now: float, reason: str = retention.REASON_EXPIRED
