@@ -31,19 +31,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
 
 import events
+from hotline.redisclient import is_cluster_client
 
 #: Buckets of a store nobody configured (``workorders.yaml`` ``store.buckets``).
 DEFAULT_BUCKETS = 16
 
 _LOCAL_SPAN = 16**15  # local ids: "L" + 15 hex digits
-
-
-def is_cluster(redis: object) -> bool:
-    """Whether ``redis`` is a Redis Cluster client (events then go to the bucket's outbox)."""
-    return isinstance(redis, RedisCluster)
 
 
 @dataclass(frozen=True)
@@ -62,7 +57,7 @@ class Buckets:
     def of(cls, redis: Redis, count: int = DEFAULT_BUCKETS, prefix: str = "hotline:"
            ) -> Buckets:
         """The layout for the client ``redis`` (cluster or not)."""
-        return cls(count, prefix, is_cluster(redis))
+        return cls(count, prefix, is_cluster_client(redis))
 
     # -- which bucket -------------------------------------------------------------------
 
