@@ -43,7 +43,7 @@ def _cmd_check_config(args: argparse.Namespace) -> int:
     cfg = _loaded(args)
     if cfg is None:
         return 1
-    from hotline.service import check_runtime
+    from hotline.startup import check_runtime
 
     problems = check_runtime(cfg)
     for problem in problems:
@@ -61,7 +61,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 
 
 def _cmd_prompts_build(args: argparse.Namespace) -> int:
-    from hotline.service import build_language_prompts
+    from hotline.startup import build_language_prompts
 
     cfg = _loaded(args)
     if cfg is None:

@@ -10,17 +10,19 @@ a bad new config leaves the last good one in force with a clear log line.
 from __future__ import annotations
 
 import logging
-import os
 import signal
 import sys
-from pathlib import Path
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
-from ivr.languages import all_languages
+from hotline.jobs import Job, Jobs
+from hotline.startup import check_runtime, ensure_prompts
 
 if TYPE_CHECKING:
     from access import Authenticator
     from api.seams import SpooledAuditTrail
+    from ivr.config import HotlineConfig
+    from routing.core.config import RoutingConfig
 
 log = logging.getLogger(__name__)
 
@@ -36,71 +38,16 @@ def install_reactor() -> Any:
     return reactor
 
 
-def check_runtime(cfg: Any) -> list[str]:
-    """Problems that the schema cannot see: speech models present, directories writable."""
-    problems: list[str] = []
-    from ivr.prompts import prompts_on_disk, voice_problem
-    from ivr.speech.engines import EngineLoadError
-    from ivr.speech.gateway import speech_languages
-    from ivr.speech.languages import load_language_engine
-
-    for language in speech_languages(cfg):
-        # Each language's model is loaded here once (and kept for the AudioSocket server), so
-        # a missing or broken model directory is a clear error at start (and in `ivr
-        # check-config`), not at the first call.
-        try:
-            load_language_engine(language.intents)
-        except EngineLoadError as exc:
-            problems.append(f"{cfg.directory / language.file('intents')}: "
-                            f"speech.vosk_model: {exc}")
-    for language in all_languages(cfg):
-        if language.prompts is None:
-            continue  # a config built without prompts (tests of one call flow)
-        reason = voice_problem(language.prompts)
-        if reason is None:
-            continue
-        sounds = prompts_dir(cfg, language)
-        missing = prompts_on_disk(language.prompts, sounds)
-        if missing:
-            problems.append(
-                f"{cfg.directory / language.file('prompts')}: voice: {reason}; "
-                f"{len(missing)} prompts are not built in {sounds} (install the voices with "
-                f"pip install 'hotline[voices]', or build them elsewhere: ivr prompts build)"
-            )
-        else:
-            log.warning("prompts (%s): no voice here (%s): using the prompts already built in "
-                        "%s, not checked against %s", language.code, reason, sounds,
-                        language.file("prompts"))
-    from hotline.endpoints import http_exposure_problems
-
-    problems += http_exposure_problems(cfg.service.http, cfg.directory / "service.yaml")
-    from webhooks import secret_problems
-
-    problems += secret_problems(cfg.webhooks, cfg.directory / "webhooks.yaml")
-    for label, path in (
-        ("service.yaml: asterisk.sounds_dir", cfg.service.asterisk.host_sounds_dir),
-        ("service.yaml: spool_dir", Path(cfg.service.spool_dir)),
-    ):
-        try:
-            path.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            problems.append(f"{cfg.directory / label}: cannot create {path}: {exc.strerror}")
-            continue
-        if not os.access(path, os.W_OK):
-            problems.append(f"{cfg.directory / label}: {path} is not writable")
-    return problems
-
-
 class ConfigHolder:
     """The config in force. Readers call it for the current value; ``reload`` swaps it whole."""
 
-    def __init__(self, cfg: Any) -> None:
+    def __init__(self, cfg: HotlineConfig) -> None:
         self.current = cfg
 
-    def __call__(self) -> Any:
+    def __call__(self) -> HotlineConfig:
         return self.current
 
-    def routing(self) -> Any:
+    def routing(self) -> RoutingConfig:
         return self.current.routing
 
     def reload(self) -> bool:
@@ -157,7 +104,7 @@ class Hotline:
     token store and the audit log share with the service (default: a new one).
     """
 
-    def __init__(self, cfg: Any, reactor: Any, *, cipher: Any,
+    def __init__(self, cfg: HotlineConfig, reactor: Any, *, cipher: Any,
                  authenticator: Authenticator | None = None,
                  audit: SpooledAuditTrail | None = None, redis: Any = None,
                  session_key: bytes | None = None) -> None:
@@ -239,8 +186,7 @@ class Hotline:
             self.flow.recorder = RecorderOnReactor(self.recorder)
             self.callback_flow.recording = CallbackRecording(self.flow.recorder, reactor)
         self._ports: list[Any] = []
-        self._failures: dict[str, Any] = {}  # what -> hotline.failures.RepeatedFailure
-        self._loops: list[Any] = []
+        self.jobs = Jobs(reactor, reactor.seconds, log)  # the repeating tasks, started by start()
         self._purge_call: Any = None  # the next daily retention pass of the recordings
         self.metrics: Any = None  # hotline.metrics.QueueMetrics, registered while serving
         self.order_metrics: Any = None  # hotline.metrics.OrderKpiMetrics, likewise
@@ -249,7 +195,7 @@ class Hotline:
         self.session_key = session_key  # the screens' sessions and CSRF (access.sessions)
         self.screens: Any = None  # screens.aggregate.Aggregate, once the site is built
 
-    def _speech(self, cfg: Any) -> Any:
+    def _speech(self, cfg: HotlineConfig) -> Any:
         from ivr.speech.gateway import SpeechGateway, speech_languages
 
         if not speech_languages(cfg):
@@ -260,7 +206,7 @@ class Hotline:
             cfg, self.reactor, self.config, lambda name: f"{sounds}/{name}"
         )
 
-    def _recordings(self, cfg: Any) -> Any:
+    def _recordings(self, cfg: HotlineConfig) -> Any:
         """``recordings.wiring.Recordings``: the capture side calls ``.pipeline.ingest``; the
         API serves ``.library``; ``None`` when ``recordings.yaml`` says ``enabled: false``."""
         if not cfg.recordings.enabled:
@@ -278,7 +224,7 @@ class Hotline:
             clock=self.reactor.seconds, order_key=self.workorders.buckets.order_key,
         )
 
-    def _recorder(self, cfg: Any) -> Any:
+    def _recorder(self, cfg: HotlineConfig) -> Any:
         """``recordings.recorder.CallRecorder`` when recordings are on; its AMI control is
         connected at :meth:`start` (until then, and without an AMI secret, mutes answer False
         and sensitive steps stop the recording instead)."""
@@ -310,7 +256,7 @@ class Hotline:
         self.recorder.control = AmiControl.connect(svc.ami.host, svc.ami.port, svc.ami.user,
                                                    secret)
 
-    def _ari(self, cfg: Any) -> Any:
+    def _ari(self, cfg: HotlineConfig) -> Any:
         password = cfg.service.ari_password()
         if not password:
             log.warning("no ARI password (HOTLINE_ARI_PASSWORD or ari.password_file): ARI is off")
@@ -323,8 +269,6 @@ class Hotline:
         )
 
     def start(self) -> None:
-        from twisted.internet import task
-
         from ivr.aio import deferred
 
         svc = self.config().service
@@ -350,56 +294,14 @@ class Hotline:
             self.ari.subscribe("Dial", self.answer.on_dial)
             self.ari.start()
 
-        def dispatch() -> Any:
-            return self._watched(deferred(self.router.dispatch()), "dispatch")
-
-        def replay() -> Any:
-            return self._watched(deferred(self.workorders.replay_spool()), "replay")
-
-        def audit_replay() -> Any:
-            # Audit entries written while Redis was away join the chain once it is back.
-            return self._watched(deferred(self.audit.replay_spool()), "audit replay")
-
-        def back_office() -> Any:
-            # Orders not handled live, assigned on the reactor's clock (exactly once across
-            # instances: workorders.backoffice).
-            if not self.config().workorders.backoffice.enabled:
-                return None
-            round_ = self.backoffice.run_once(self.reactor.seconds())
-            return self._watched(deferred(round_), "back office")
-
-        def daily_purge() -> Any:
-            # Checked every few minutes; runs once a day across instances (a day lock key).
-            settings = self.config().workorders.retention
-            if not settings.daily_purge:
-                return None
-            self.retention.hour_utc = settings.purge_hour_utc  # follows a reload
-            return self._watched(
-                deferred(self.retention.run_if_due(self.reactor.seconds())), "retention purge"
-            )
-
         self._watched(deferred(self.router.sync_agents()), "agent sync")
-        # backoffice.interval_s: a change takes a restart.
-        every_round = float(self.config().workorders.backoffice.interval_s)
-        loops: list[tuple[Any, float]] = [(dispatch, 0.25), (replay, 5.0), (audit_replay, 5.0),
-                                          (back_office, every_round), (daily_purge, 300.0)]
+        for job in self._jobs_table():
+            self.jobs.start(job)
         if self.recordings is not None:
-            def recordings_retry() -> Any:
-                return self._watched(deferred(self.recordings.pipeline.retry_pending()),
-                                     "recordings retry")
-
-            loops.append((recordings_retry, self.recordings.config.retry.every_s))
             self._schedule_purge()
-        for fn, every in loops:
-            loop = task.LoopingCall(fn)
-            loop.clock = self.reactor
-            loop.start(every, now=False)
-            self._loops.append(loop)
         signal.signal(signal.SIGHUP, lambda *_: self.reactor.callFromThread(self.reload))
-        self._start_escalation()
         self._start_ops()
         self._start_webhooks()
-        self._start_relay()
         from callbacks.flow import caller_id_notice
 
         notice = caller_id_notice(self.config.routing())
@@ -411,45 +313,69 @@ class Hotline:
             svc.http.port, svc.instance,
         )
 
-    def _start_escalation(self) -> None:
+    def _jobs_table(self) -> list[Job]:
+        """Every repeating task of ``ivr serve``: what, how often, one round. A round that
+        returns None had nothing to do (switched off by config, which a reload may change)."""
+        backoffice = self.config().workorders.backoffice
+
+        def back_office() -> Coroutine[Any, Any, object] | None:
+            # Orders not handled live, assigned on the reactor's clock (exactly once across
+            # instances: workorders.backoffice).
+            if not self.config().workorders.backoffice.enabled:
+                return None
+            return self.backoffice.run_once(self.reactor.seconds())
+
+        def daily_purge() -> Coroutine[Any, Any, object] | None:
+            # Checked every few minutes; runs once a day across instances (a day lock key).
+            settings = self.config().workorders.retention
+            if not settings.daily_purge:
+                return None
+            self.retention.hour_utc = settings.purge_hour_utc  # follows a reload
+            return self.retention.run_if_due(self.reactor.seconds())
+
+        jobs = [
+            Job("dispatch", 0.25, self.router.dispatch),
+            Job("replay", 5.0, self.workorders.replay_spool),
+            # Audit entries written while Redis was away join the chain once it is back.
+            Job("audit replay", 5.0, self.audit.replay_spool),
+            # backoffice.interval_s: a change takes a restart.
+            Job("back office", float(backoffice.interval_s), back_office),
+            Job("retention purge", 300.0, daily_purge),
+            self._escalation_job(),
+        ]
+        if self.recordings is not None:
+            jobs.append(Job("recordings retry", self.recordings.config.retry.every_s,
+                            self.recordings.pipeline.retry_pending))
+        relay = self._relay_job()
+        if relay is not None:
+            jobs.append(relay)
+        return jobs
+
+    def _escalation_job(self) -> Job:
         """SLA warnings and breaches of work orders, swept on the reactor's clock
         (``workorders.watch``; every instance sweeps, each warning fires once)."""
-        from twisted.internet import task
-
         from hotline.metrics import count_escalation
-        from ivr.aio import deferred
         from workorders.watch import EscalationWatch
 
         config = self.config().workorders
         watch = EscalationWatch.from_config(
             self.redis, self.workorders, config, on_fired=count_escalation
         )
-        loop = task.LoopingCall(
-            lambda: self._watched(deferred(watch.sweep(self.reactor.seconds())), "escalation")
-        )
-        loop.clock = self.reactor
-        loop.start(config.escalation.interval_s, now=False)
-        self._loops.append(loop)
+        return Job("escalation", config.escalation.interval_s,
+                   lambda: watch.sweep(self.reactor.seconds()))
 
-    def _start_relay(self) -> None:
+    def _relay_job(self) -> Job | None:
         """On a Redis Cluster only: the outbox relay (``events.relay``), copying the events
         each slot's atomic steps wrote to its outbox onto ``hotline:events``."""
-        from twisted.internet import task
-
         from events.relay import OutboxRelay
-        from ivr.aio import deferred
 
         svc = self.config().service
         cluster = svc.redis.cluster
         if cluster is None:
-            return
+            return None
         relay = OutboxRelay(self.redis, self.outbox_tags, consumer=svc.instance,
                             prefix=svc.redis.key_prefix, claim_s=cluster.relay_claim_s)
-        loop = task.LoopingCall(
-            lambda: self._watched(deferred(relay.run_once()), "event relay"))
-        loop.clock = self.reactor
-        loop.start(cluster.relay_interval_s, now=False)
-        self._loops.append(loop)
+        return Job("event relay", cluster.relay_interval_s, relay.run_once)
 
     def _schedule_purge(self) -> None:
         """The daily retention pass of the recordings, at ``purge.at`` (UTC)."""
@@ -523,13 +449,11 @@ class Hotline:
         """Queue gauges and today's work-order KPIs for /metrics (refreshed here, read by the
         scrape thread) and the config-file watcher (the same reload as SIGHUP)."""
         from prometheus_client import REGISTRY
-        from twisted.internet import task
 
         from api import queue_report
         from hotline.metrics import OrderKpiMetrics, QueueMetrics
         from hotline.reload import ConfigWatcher
         from hotline.report.orders import today_report
-        from ivr.aio import deferred
 
         self.metrics = QueueMetrics(lambda: queue_report(self.router), self.reactor.seconds)
         self.order_metrics = OrderKpiMetrics(
@@ -541,12 +465,7 @@ class Hotline:
         for collector, every, what in ((self.metrics, 1.0, "metrics"),
                                        (self.order_metrics, 60.0, "order metrics")):
             REGISTRY.register(collector)
-            loop = task.LoopingCall(
-                lambda c=collector, w=what: self._watched(deferred(c.refresh()), w)
-            )
-            loop.clock = self.reactor
-            loop.start(every, now=True)
-            self._loops.append(loop)
+            self.jobs.start(Job(what, every, collector.refresh, now=True))
         self.watcher = ConfigWatcher(self.config().directory, self.reload, clock=self.reactor)
         self.watcher.start()
 
@@ -558,7 +477,7 @@ class Hotline:
         cfg = self.config()
         self.webhooks = Webhooks.from_config(
             cfg.webhooks, self.redis, self.reactor, instance=cfg.service.instance,
-            prefix=cfg.service.redis.key_prefix, failures=self._failures_of,
+            prefix=cfg.service.redis.key_prefix, failures=self.jobs.failures_of,
         )
         if self.webhooks is not None:
             self.webhooks.start()
@@ -578,7 +497,7 @@ class Hotline:
             self._reload_speech(self.config())
         return ok
 
-    def _follow_categories(self, cfg: Any) -> None:
+    def _follow_categories(self, cfg: HotlineConfig) -> None:
         """A category added by a reload is routed at once: its orders must be accepted too."""
         from dataclasses import replace
 
@@ -586,7 +505,7 @@ class Hotline:
 
         self.workorders.policy = replace(self.workorders.policy, categories=categories_of(cfg))
 
-    def _reload_speech(self, cfg: Any) -> None:
+    def _reload_speech(self, cfg: HotlineConfig) -> None:
         """Changed intents take effect for the next callers: their language's model and
         classifier are rebuilt in a thread while calls go on with the old ones."""
         from twisted.internet.threads import deferToThreadPool
@@ -599,9 +518,9 @@ class Hotline:
                             "(no AudioSocket server is listening); callers get the menu")
             return
         pool = self.reactor.getThreadPool()
-        self.speech.refresh(
+        self._watched(self.speech.refresh(
             cfg, lambda build: deferToThreadPool(self.reactor, pool, build)
-        ).addErrback(self._loop_failed, "speech reload")
+        ), "speech reload")
 
     def agi_factory(self) -> Any:
         """The FastAGI server's factory: the call flows by script name, and the limits from
@@ -622,29 +541,12 @@ class Hotline:
     def _watched(self, d: Any, what: str) -> Any:
         """``d``'s failure logged as one of ``what``'s repeated failures (Redis away fails
         every round: said once, then summed up), its success ending such a run."""
-        def ok(result: Any) -> Any:
-            self._failures_of(what).succeeded()
-            return result
-
-        return d.addCallbacks(ok, self._loop_failed, errbackArgs=(what,))
-
-    def _failures_of(self, what: str) -> Any:
-        from hotline.failures import RepeatedFailure
-
-        if what not in self._failures:
-            self._failures[what] = RepeatedFailure(what, self.reactor.seconds, log)
-        return self._failures[what]
-
-    def _loop_failed(self, failure: Any, what: str) -> None:
-        # Redis away: the loop runs again shortly; the log says so once, then sums it up.
-        self._failures_of(what).failed(failure.getErrorMessage())
+        return self.jobs.watch(d, what)
 
     def stop(self) -> Any:
         from twisted.internet import defer
 
-        for loop in self._loops:
-            if loop.running:
-                loop.stop()
+        self.jobs.stop()
         if self._purge_call is not None and self._purge_call.active():
             self._purge_call.cancel()
         if self.watcher is not None:
@@ -706,7 +608,7 @@ def serve(config_dir: str | None = None) -> int:
         # Never plaintext instead: no key, no service.
         log.error("keys: %s", exc)
         return 2
-    _ensure_prompts(cfg)
+    ensure_prompts(cfg)
     redis = service_redis(cfg.service)
     prefix = cfg.service.redis.key_prefix
     hotline = Hotline(
@@ -729,37 +631,3 @@ def service_redis(service: Any) -> Any:
         service.redis, socket_timeout=2.0, socket_connect_timeout=2.0,
         health_check_interval=10,
     )
-
-
-def _ensure_prompts(cfg: Any) -> None:
-    """Synthesize prompts that are missing or changed before the first call can need them:
-    every language's, each in its directory (``<sounds dir>/<code>/`` beside the default)."""
-    for language, report in build_language_prompts(cfg, with_voice_only=True):
-        log.info("prompts (%s): %s", language, report)
-
-
-def build_language_prompts(
-    cfg: Any, force: bool = False, sounds_dir: Path | None = None, with_voice_only: bool = False
-) -> list[tuple[str, Any]]:
-    """Build every language's prompts, the default language's in the sounds directory
-    (``sounds_dir``, else the configured one) and each other's in ``<sounds>/<code>/``;
-    (language code, BuildReport) per language. ``with_voice_only``: languages whose voice is
-    not installed here are left as they are (``ivr serve`` then plays the prompts built
-    elsewhere, see :func:`check_runtime`)."""
-    from ivr.prompts import build_prompts, voice_problem
-
-    return [
-        (language.code, build_prompts(
-            language.prompts, prompts_dir(cfg, language, sounds_dir), force=force,
-        ))
-        for language in all_languages(cfg)
-        if language.prompts is not None
-        and (not with_voice_only or voice_problem(language.prompts) is None)
-    ]
-
-
-def prompts_dir(cfg: Any, language: Any, sounds_dir: Path | None = None) -> Path:
-    """Where ``language``'s prompts are written: the sounds directory (``sounds_dir``, else
-    the configured one) for the default language, ``<sounds>/<code>/`` for the others."""
-    sounds = sounds_dir or cfg.service.asterisk.host_sounds_dir
-    return Path(sounds) if language.default else Path(sounds) / language.code

@@ -38,8 +38,9 @@ def test_on_a_cluster_the_router_uses_its_outbox_and_the_relay_runs(tmp_path: Pa
     hotline = Hotline(config(tmp_path, CLUSTER), clock, cipher=random_field_cipher())
     assert hotline.router.events_key == "hotline:outbox:{rt}"
     assert "rt" in hotline.outbox_tags()
-    hotline._start_relay()
-    (relay_loop,) = hotline._loops
+    relay = hotline._relay_job()
+    assert relay is not None
+    relay_loop = hotline.jobs.start(relay)
     assert relay_loop.interval == 0.5
     relay_loop.stop()
 
@@ -48,5 +49,4 @@ def test_on_one_redis_events_go_to_the_stream_and_no_relay_runs(tmp_path: Path) 
     """The shipped ``url`` form: routing writes to ``hotline:events`` directly, no relay."""
     hotline = Hotline(config(tmp_path, SHIPPED), task.Clock(), cipher=random_field_cipher())
     assert hotline.router.events_key == "hotline:events"
-    hotline._start_relay()
-    assert hotline._loops == []
+    assert hotline._relay_job() is None

@@ -103,7 +103,7 @@ async def test_the_sweep_runs_on_the_reactor_clock_and_survives_redis_away(
     redis = RedisComingBack()
     hotline = Hotline(cfg, clock, cipher=random_field_cipher(), redis=redis)
     with caplog.at_level(logging.WARNING, logger="hotline.service"):
-        hotline._start_escalation()
+        hotline.jobs.start(hotline._escalation_job())
         clock.advance(29)
         await settle()
         assert redis.sweeps == []
@@ -122,4 +122,4 @@ async def test_the_sweep_runs_on_the_reactor_clock_and_survives_redis_away(
     assert lines[0].startswith("escalation failed: Error 111")
     assert lines[-1].startswith("escalation recovered after 2 failures")
     await hotline.stop()
-    assert not any(loop.running for loop in hotline._loops)
+    assert not hotline.jobs.running

@@ -14,7 +14,8 @@ from prometheus_client import REGISTRY
 from twisted.internet import defer, task
 from twisted.internet.address import IPv4Address
 
-from hotline.service import Hotline, check_runtime, prompts_dir
+from hotline.service import Hotline
+from hotline.startup import check_runtime, prompts_dir
 from ivr import prompts
 from ivr.config import DEFAULT_CONFIG_DIR, HotlineConfig, load_config
 from ivr.languages import all_languages
@@ -79,7 +80,7 @@ def test_the_dispatcher_failing_every_round_is_logged_once_then_summed_up(
         for _ in range(4 * 60 + 1):  # a minute after the first failure
             clock.advance(0.25)
             failed = defer.fail(RedisAway("Error 111 connecting to 127.0.0.1:6379."))
-            hotline._watched(failed, "dispatch")
+            hotline.jobs.watch(failed, "dispatch")
     lines = [r.getMessage() for r in caplog.records if r.name == "hotline.service"]
     assert len(lines) == 3, lines
     assert lines[0].startswith("dispatch failed: Error 111")
