@@ -23,6 +23,7 @@ from callbacks.policy import CallbackCallerId, CallbackPolicy
 from privacy.masking import mask_number
 from routing import core
 from routing.live_snapshot import _f, _s
+from routing.numbers import CALLBACK_NUMBER, opened, sealed
 from routing.scripts import Released, ScriptCaller, event_time, lua_source, result
 
 log = logging.getLogger(__name__)
@@ -109,7 +110,8 @@ class CallbackRouting:
         now = self.clock()
         reply = await self._scripts["callback_request"](
             keys=[self._k("call", call_id), self.events_key],
-            args=[call_id, number, now, event_time(now)],
+            args=[call_id, sealed(self.numbers, call_id, CALLBACK_NUMBER, number), now,
+                  event_time(now)],
         )
         done = result(Requested, reply) is Requested.REQUESTED
         if done:
@@ -127,7 +129,8 @@ class CallbackRouting:
         policy = queue.callback if queue else CallbackPolicy()
         return Callback(
             call_id=call_id, agent_id=_s(row.get(b"agent")),
-            number=_s(row.get(b"callback_number")),
+            number=opened(self.numbers, call_id, CALLBACK_NUMBER,
+                          _s(row.get(b"callback_number"))),
             attempt=int(_f(row.get(b"callback_attempts"))),
             ring_timeout_s=policy.ring_timeout_s,
             caller_id=policy.presented(_s(row.get(b"dialled_number"))),

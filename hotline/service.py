@@ -139,6 +139,7 @@ class Hotline:
         self.router = LiveRouter(
             self.redis, self.config.routing, instance=svc.instance,
             prefix=svc.redis.key_prefix, clock=reactor.seconds, cluster=svc.redis.is_cluster,
+            numbers=cipher,
         )
         sounds = svc.asterisk.sounds_dir.rstrip("/")
         self.speech = self._speech(cfg)

@@ -81,6 +81,7 @@ from routing import core
 from routing.live_snapshot import PoolCopy, _f, _pairs, _s
 from routing.live_sweep import OFFER_GRACE_S as OFFER_GRACE_S  # re-exported
 from routing.live_sweep import SWEEP_EVERY_S, Sweep
+from routing.numbers import CALLER, NumberCipher, PlainNumbers, sealed
 from routing.scripts import CHANGES_KEPT as CHANGES_KEPT  # re-exported
 from routing.scripts import (
     SCRIPTS,
@@ -205,9 +206,12 @@ class LiveRouter(CallbackRouting, Sweep):
         autologin: bool = True,
         telephony: Telephony | None = None,
         cluster: bool = False,
+        numbers: NumberCipher | None = None,
     ) -> None:
         self.redis = redis
         self.cluster = cluster
+        # Seals the caller's and the callback numbers before Redis and the events see them.
+        self.numbers: NumberCipher = numbers if numbers is not None else PlainNumbers()
         self.config = config
         self.instance = instance
         self.prefix = prefix
@@ -282,7 +286,7 @@ class LiveRouter(CallbackRouting, Sweep):
             "vip": "1" if call.vip else "0",
             "priority": str(rule.priority_for(call.urgency, call.vip)),
             "entered_at": repr(call.entered_at),
-            "caller_number": call.caller_number,
+            "caller_number": sealed(self.numbers, call.call_id, CALLER, call.caller_number),
             "language": call.language or "",
             "dialled_number": call.dialled_number,
         }

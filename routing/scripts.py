@@ -23,6 +23,7 @@ from typing import Any, Protocol, TypeVar
 
 from events import event_fields
 from routing import core
+from routing.numbers import NumberCipher
 
 CHANGES_KEPT = 10_000
 """Versions of the change log kept: a copy further behind than that is read again in full
@@ -73,6 +74,8 @@ class ScriptCaller(Protocol):
     def local_calls(self) -> set[str]: ...
     @property
     def events_key(self) -> str: ...
+    @property
+    def numbers(self) -> NumberCipher: ...
     @property
     def _scripts(self) -> Mapping[str, Callable[..., Awaitable[Any]]]: ...
 

@@ -13,6 +13,7 @@ from access import team_of
 from access.sessions import SessionStore, TokenAuthority
 from api.services import AgentService
 from routing import core
+from routing.numbers import CALLBACK_NUMBER, NumberCipher, PlainNumbers, opened
 from screens.aggregate import Aggregate
 from screens.app import Screens
 from screens.desk.page import DeskPage
@@ -31,17 +32,21 @@ __all__ = ["CallHashes", "OpenOrders", "PooledAgents", "attach_screens"]
 
 
 class CallHashes:
-    """A call's routing hash (``P{rt}:call:<id>``, documented in :mod:`routing.live`)."""
+    """A call's routing hash (``P{rt}:call:<id>``, documented in :mod:`routing.live`), its
+    callback number opened (sealed in Redis: :mod:`routing.numbers`)."""
 
-    def __init__(self, redis: Any, prefix: str) -> None:
+    def __init__(self, redis: Any, prefix: str, numbers: NumberCipher | None = None) -> None:
         self.redis = redis
         self.prefix = prefix
+        self.numbers: NumberCipher = numbers if numbers is not None else PlainNumbers()
 
     async def __call__(self, call_id: str) -> CallFacts | None:
         row = await self.redis.hgetall(f"{self.prefix}{{rt}}:call:{call_id}")
         if not row:
             return None
         text = {_text(k): _text(v) for k, v in row.items()}
+        text[CALLBACK_NUMBER] = opened(self.numbers, call_id, CALLBACK_NUMBER,
+                                       text.get(CALLBACK_NUMBER, ""))
         return CallFacts.from_hash(call_id, text)
 
 
@@ -160,7 +165,8 @@ def attach_screens(site: server.Site, hotline: Any, session_key: bytes | None) -
         renderer=renderer, sessions=sessions,
         wallboard=WallboardPage(renderer, settings, agents),
         desk=DeskPage(renderer, settings, agents, hotline.workorders,
-                      CallHashes(hotline.redis, prefix), hotline.audit, clock_policy,
+                      CallHashes(hotline.redis, prefix, hotline.router.numbers), hotline.audit,
+                      clock_policy,
                       OpenOrders(hotline.redis, hotline.workorders, prefix)),
         board=aggregate.current, clock=clock,
     )

@@ -24,8 +24,8 @@ import os
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import asdict
+from collections.abc import Iterator, Sequence
+from dataclasses import asdict, dataclass
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -167,22 +167,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
-def main(argv: list[str] | None = None) -> int:
-    args = parse_args(argv)
-    steps = [int(n) for n in args.steps.split(",") if n.strip()]
-    mix = parse_mix(args.mix) if args.mix else mix_for_speaking(float(Fraction(args.speaking)))
-    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="hotline-load-"))
-    log_dir.mkdir(parents=True, exist_ok=True)
-    sentences, speech = load_sentences(args.sentences, args.seed)
-    extra = extra_agents(args.agents)
+@contextlib.contextmanager
+def load_stack(agents: int, talk_s: float, log_dir: Path) -> Iterator[LoadStack]:
+    """The stack a load run drives: the testbed (Asterisk with ``agents`` more softphones,
+    redis-server, the operator, a customer phone for callbacks) and ``ivr serve`` on a copy
+    of config/ with those agents (:func:`service_overrides`)."""
+    extra = extra_agents(agents)
     asterisk_dir = config_with_agents(extra, log_dir / "asterisk")
     config_dir = config_copy(service_overrides(extra))
     table = {"agents": {**yaml.safe_load((CONFIG / "agents.yaml").read_text())["agents"],
                         **agent_entries(extra)}}
     (config_dir / "agents.yaml").write_text(yaml.safe_dump(table, allow_unicode=True))
-    rows: list[StepRow] = []
-    calls: dict[int, list[dict[str, Any]]] = {}
-    stack = Stack(agents=[*AGENTS, *extra], answer_after=1.0, hold_for=args.talk_s,
+    stack = Stack(agents=[*AGENTS, *extra], answer_after=1.0, hold_for=talk_s,
                   log_dir=log_dir / "softphones", asterisk_config_dir=asterisk_dir)
     customer = SippAgent("customer", port=CUSTOMER_PORT, answer_after=1.0, hold_for=3.0,
                          log_dir=log_dir / "softphones" / "customer")
@@ -192,19 +188,39 @@ def main(argv: list[str] | None = None) -> int:
                 as service:
             db = redis.Redis.from_url(stack.redis.url if stack.redis else "",
                                       decode_responses=True)
-            for concurrent in steps:
-                count = calls_for(concurrent, args.step_s, args.call_s)
-                plans = plan_mix(count, mix, sentences, args.seed + concurrent,
-                                 step=str(concurrent))
-                rate = args.rate or max(1.0, concurrent / 5)
-                row, outcomes = run_step(concurrent, plans, speech, stack, service, db,
-                                         log_dir, rate, args.step_s)
-                rows.append(row)
-                calls[concurrent] = [_outcome_json(out) for out in outcomes]
-                if not args.json:
-                    print(f"step {concurrent}: {row.calls} calls, reached {row.reached}, "
-                          f"{row.wall_s} s, load {row.load_average}; first prompt p50 by "
-                          f"piece (ms): {row.first_prompt_split_p50_ms}", file=sys.stderr)
+            yield LoadStack(stack, service, db)
+
+
+@dataclass(frozen=True)
+class LoadStack:
+    stack: Stack
+    service: HotlineService
+    db: redis.Redis
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    steps = [int(n) for n in args.steps.split(",") if n.strip()]
+    mix = parse_mix(args.mix) if args.mix else mix_for_speaking(float(Fraction(args.speaking)))
+    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="hotline-load-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    sentences, speech = load_sentences(args.sentences, args.seed)
+    rows: list[StepRow] = []
+    calls: dict[int, list[dict[str, Any]]] = {}
+    with load_stack(args.agents, args.talk_s, log_dir) as run:
+        for concurrent in steps:
+            count = calls_for(concurrent, args.step_s, args.call_s)
+            plans = plan_mix(count, mix, sentences, args.seed + concurrent,
+                             step=str(concurrent))
+            rate = args.rate or max(1.0, concurrent / 5)
+            row, outcomes = run_step(concurrent, plans, speech, run.stack, run.service, run.db,
+                                     log_dir, rate, args.step_s)
+            rows.append(row)
+            calls[concurrent] = [_outcome_json(out) for out in outcomes]
+            if not args.json:
+                print(f"step {concurrent}: {row.calls} calls, reached {row.reached}, "
+                      f"{row.wall_s} s, load {row.load_average}; first prompt p50 by "
+                      f"piece (ms): {row.first_prompt_split_p50_ms}", file=sys.stderr)
     if args.json:
         print(json.dumps([row.as_json() for row in rows], indent=2))
     else:

@@ -25,6 +25,7 @@ from testbed.checks import (
     wait_for,
     workorder,
 )
+from testbed.keys import field_cipher
 from testbed.service import merge
 from testbed.softphones import SippAgent
 
@@ -252,8 +253,8 @@ def test_callback_keeps_its_place(hotline, agents, caller, asterisk, db) -> None
     assert not {"RECORDSHORT", "RECORDMISSING"} & set(kinds(db, first))
 
 
-def test_callback_to_another_number_rings_that_number(hotline, agents, caller, asterisk, db
-                                                      ) -> None:
+def test_callback_to_another_number_rings_that_number(hotline, agents, caller, asterisk, db,
+                                                      redis_server) -> None:
     """The caller presses 1 on hold, hears the number they call from read back (SAY DIGITS),
     keys another number ended by #, hears it read back and confirms with 1. The callback
     rings that number on the trunk, not the caller ID, and the work order says so. The
@@ -269,7 +270,10 @@ def test_callback_to_another_number_rings_that_number(hotline, agents, caller, a
     call_id = caller(f"w2|d3|w10|d1|w9|d{other}#|w12|d1", number="5550199")
     request = wait_for(lambda: [e for e in events(db, call_id)
                                 if e["kind"] == "CALLBACKREQUEST"], 90, "the callback request")
-    assert request[0]["number"] == other
+    # The event carries the number sealed (routing.numbers), opening to the one keyed.
+    assert other not in request[0]["number"]
+    cipher = field_cipher(redis_server.url)
+    assert cipher.open(f"call:{call_id}", "callback_number", request[0]["number"]) == other
     call_gone(asterisk, call_id, timeout=20)
     service.post("/api/agents/agent103/resume")
     customer.wait_for("ANSWERED", timeout=30)

@@ -1,0 +1,165 @@
+"""The soak: the real stack held at a steady load for a long time, watched for leaks.
+
+    flock /tmp/hotline-e2e.lock python -m benchmarks.load.soak --callers 30 --minutes 30
+
+Issue 14 asks for 30 minutes at half of the measured capacity (60 concurrent callers: 30)
+with memory flat (RSS growth under 5 %) and no file-descriptor growth. The run is a series of
+rounds of ``--round-s`` seconds, each a load step of ``--callers`` concurrent SIP callers in
+the usual mix (:mod:`benchmarks.load.run`). After each round, once the calls have ended, the
+RSS and the open file descriptors of Asterisk, ``ivr serve`` and redis-server are read: the
+same moment of the cycle every time, so what grows is what the calls left behind. The first
+round warms the processes up (caches, pools, the speech models' first decoders) and is the
+baseline's round, not part of the verdict's comparison.
+
+Prints one line per round and the verdict (``--json``: the samples and the verdict as JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import json
+import os
+import sys
+import tempfile
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from benchmarks.load.cpu import rss_bytes
+from benchmarks.load.mix import mix_for_speaking, plan_mix
+from benchmarks.load.run import calls_for, load_sentences, load_stack, run_step
+from benchmarks.load.table import PROCESSES
+
+RSS_GROWTH_LIMIT_PCT = 5.0
+
+
+def open_fds(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+@dataclass(frozen=True)
+class Sample:
+    """The processes between two rounds: after round ``round`` (0: before the first)."""
+
+    round: int
+    minute: float
+    rss_mb: Mapping[str, float]
+    fds: Mapping[str, int]
+    calls: int = 0
+    completed: int = 0
+    dropped: int = 0
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """Growth from the baseline (after the warm-up round) to the last sample, per process."""
+
+    rss_growth_pct: Mapping[str, float]
+    fd_growth: Mapping[str, int]
+    calls: int
+    completed: int
+    dropped: int
+
+    @property
+    def flat(self) -> bool:
+        return (all(g < RSS_GROWTH_LIMIT_PCT for g in self.rss_growth_pct.values())
+                and all(g <= 0 for g in self.fd_growth.values()))
+
+
+def verdict(samples: Sequence[Sample]) -> Verdict:
+    """Compare the last sample with the one after the warm-up round (the second sample, or
+    the first when there is only one round); calls are counted over every round."""
+    if len(samples) < 2:
+        raise ValueError("a soak needs at least one round after its first sample")
+    base = samples[1] if len(samples) > 2 else samples[0]
+    last = samples[-1]
+    return Verdict(
+        rss_growth_pct={name: round(100.0 * (last.rss_mb[name] - base.rss_mb[name])
+                                    / base.rss_mb[name], 2)
+                        for name in base.rss_mb if base.rss_mb[name] > 0},
+        fd_growth={name: last.fds[name] - base.fds[name] for name in base.fds},
+        calls=sum(s.calls for s in samples),
+        completed=sum(s.completed for s in samples),
+        dropped=sum(s.dropped for s in samples),
+    )
+
+
+def sample(pids: Mapping[str, int], round_: int, minute: float, calls: int = 0,
+           completed: int = 0, dropped: int = 0) -> Sample:
+    rss, fds = {}, {}
+    for name, pid in pids.items():
+        rss[name] = round(rss_bytes(pid) / 2**20, 1)
+        fds[name] = open_fds(pid)
+    return Sample(round_, round(minute, 2), rss, fds, calls, completed, dropped)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.load.soak",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--callers", type=int, default=30, help="concurrent callers")
+    parser.add_argument("--minutes", type=float, default=30.0, help="how long to hold them")
+    parser.add_argument("--round-s", type=float, default=120.0,
+                        help="one round's length (a sample after each)")
+    parser.add_argument("--speaking", default="1/3", help="share of callers who speak")
+    parser.add_argument("--call-s", type=float, default=25.0, help="a call's expected length")
+    parser.add_argument("--agents", type=int, default=20, help="agent softphones beyond 4")
+    parser.add_argument("--talk-s", type=float, default=6.0, help="agents' talk time")
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--log-dir", type=Path, default=None)
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    mix = mix_for_speaking(float(Fraction(args.speaking)))
+    log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="hotline-soak-"))
+    log_dir.mkdir(parents=True, exist_ok=True)
+    sentences, speech = load_sentences(6, args.seed)
+    rounds = max(2, round(args.minutes * 60 / args.round_s))
+    samples: list[Sample] = []
+    with load_stack(args.agents, args.talk_s, log_dir) as run:
+        stack, service = run.stack, run.service
+        assert stack.asterisk.process and stack.redis and stack.redis.process
+        assert service.process
+        pids = {"asterisk": stack.asterisk.process.pid, "ivr serve": service.process.pid,
+                "redis-server": stack.redis.process.pid}
+        assert set(pids) == set(PROCESSES)
+        started = time.monotonic()
+        samples.append(sample(pids, 0, 0.0))
+        for n in range(1, rounds + 1):
+            count = calls_for(args.callers, args.round_s, args.call_s)
+            plans = plan_mix(count, mix, sentences, args.seed + n, step=f"r{n}")
+            row, _ = run_step(args.callers, plans, speech, stack, service, run.db,
+                              log_dir / f"round-{n}", max(1.0, args.callers / 5), args.round_s)
+            with contextlib.suppress(TimeoutError):
+                stack.asterisk.wait_until_idle(timeout=30)
+            samples.append(sample(pids, n, (time.monotonic() - started) / 60, row.calls,
+                                  row.completed, row.dropped))
+            if not args.json:
+                last = samples[-1]
+                print(f"round {n}/{rounds} at {last.minute} min: {row.calls} calls, "
+                      f"{row.completed} completed, {row.dropped} dropped; RSS MB "
+                      f"{dict(last.rss_mb)}, fds {dict(last.fds)}, load "
+                      f"{os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+    result = verdict(samples)
+    report: dict[str, Any] = {"samples": [asdict(s) for s in samples],
+                              "verdict": {**asdict(result), "flat": result.flat},
+                              "callers": args.callers, "minutes": args.minutes}
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(f"RSS growth % (after the warm-up round -> last): {dict(result.rss_growth_pct)}; "
+              f"fd growth: {dict(result.fd_growth)}; {result.completed}/{result.calls} calls "
+              f"completed, {result.dropped} dropped: "
+              f"{'flat' if result.flat else 'GROWS'}")
+        print(f"logs: {log_dir}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

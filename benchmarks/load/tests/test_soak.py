@@ -1,0 +1,37 @@
+"""The soak's verdict (``benchmarks.load.soak``): pure arithmetic over the samples."""
+
+from __future__ import annotations
+
+import pytest
+
+from benchmarks.load.soak import Sample, verdict
+
+
+def at(round_: int, serve_mb: float, serve_fds: int, calls: int = 10) -> Sample:
+    return Sample(round_, round_ * 2.0, {"asterisk": 100.0, "ivr serve": serve_mb},
+                  {"asterisk": 40, "ivr serve": serve_fds}, calls, calls, 0)
+
+
+def test_growth_is_measured_from_after_the_warm_up_round() -> None:
+    """The first round's growth (caches, decoders) is not a leak: the baseline is the sample
+    after it, and a process that then stays within 5 % with no new descriptors is flat."""
+    samples = [at(0, 80.0, 30, calls=0), at(1, 120.0, 36), at(2, 121.0, 36), at(3, 124.0, 36)]
+    result = verdict(samples)
+    assert result.rss_growth_pct == {"asterisk": 0.0, "ivr serve": 3.33}
+    assert result.fd_growth == {"asterisk": 0, "ivr serve": 0}
+    assert (result.calls, result.completed, result.dropped) == (30, 30, 0)
+    assert result.flat
+
+
+def test_five_percent_more_memory_or_one_more_descriptor_is_growth() -> None:
+    """RSS growth at the 5 % limit, or a descriptor left open per some rounds, fails."""
+    assert not verdict([at(0, 80.0, 30), at(1, 100.0, 36), at(2, 105.0, 36)]).flat
+    assert not verdict([at(0, 80.0, 30), at(1, 100.0, 36), at(2, 100.0, 37)]).flat
+    assert verdict([at(0, 80.0, 30), at(1, 100.0, 36), at(2, 99.0, 35)]).flat
+
+
+def test_a_single_round_compares_with_the_start_and_no_round_is_refused() -> None:
+    """One round: nothing to warm up against, the start is the baseline."""
+    assert verdict([at(0, 100.0, 30), at(1, 102.0, 30)]).rss_growth_pct["ivr serve"] == 2.0
+    with pytest.raises(ValueError):
+        verdict([at(0, 100.0, 30)])
