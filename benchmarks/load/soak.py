@@ -72,16 +72,22 @@ class Verdict:
 
 def verdict(samples: Sequence[Sample]) -> Verdict:
     """Compare the last sample with the one after the warm-up round (the second sample, or
-    the first when there is only one round); calls are counted over every round."""
+    the first when there is only one round) for memory, and with the first half of the run
+    for descriptors; calls are counted over every round."""
     if len(samples) < 2:
         raise ValueError("a soak needs at least one round after its first sample")
-    base = samples[1] if len(samples) > 2 else samples[0]
-    last = samples[-1]
+    settled = samples[1:] if len(samples) > 2 else samples
+    base, last = settled[0], settled[-1]
+    # Descriptors: pools (Redis connections, AudioSocket workers) grow to what the load needs
+    # and stay; a leak keeps climbing. So the last sample is compared with the most seen in
+    # the first half of the run after the warm-up.
+    early = settled[: max(1, len(settled) // 2)]
     return Verdict(
         rss_growth_pct={name: round(100.0 * (last.rss_mb[name] - base.rss_mb[name])
                                     / base.rss_mb[name], 2)
                         for name in base.rss_mb if base.rss_mb[name] > 0},
-        fd_growth={name: last.fds[name] - base.fds[name] for name in base.fds},
+        fd_growth={name: last.fds[name] - max(s.fds[name] for s in early)
+                   for name in base.fds},
         calls=sum(s.calls for s in samples),
         completed=sum(s.completed for s in samples),
         dropped=sum(s.dropped for s in samples),

@@ -27,6 +27,8 @@ def test_five_percent_more_memory_or_one_more_descriptor_is_growth() -> None:
     """RSS growth at the 5 % limit, or a descriptor left open per some rounds, fails."""
     assert not verdict([at(0, 80.0, 30), at(1, 100.0, 36), at(2, 105.0, 36)]).flat
     assert not verdict([at(0, 80.0, 30), at(1, 100.0, 36), at(2, 100.0, 37)]).flat
+    climbing = [at(0, 80.0, 30), *(at(n, 100.0, 35 + n) for n in range(1, 7))]
+    assert verdict(climbing).fd_growth["ivr serve"] == 3 and not verdict(climbing).flat
     assert verdict([at(0, 80.0, 30), at(1, 100.0, 36), at(2, 99.0, 35)]).flat
 
 
@@ -35,3 +37,13 @@ def test_a_single_round_compares_with_the_start_and_no_round_is_refused() -> Non
     assert verdict([at(0, 100.0, 30), at(1, 102.0, 30)]).rss_growth_pct["ivr serve"] == 2.0
     with pytest.raises(ValueError):
         verdict([at(0, 100.0, 30)])
+
+
+def test_a_pool_that_grew_early_and_stayed_is_not_a_descriptor_leak() -> None:
+    """A connection pool that took one more connection in the first half of the run and
+    kept it is what the load needs, not growth: the last sample is compared with the most
+    the first half saw."""
+    samples = [at(0, 80.0, 30), at(1, 100.0, 36), at(2, 100.0, 37), at(3, 100.0, 37),
+               at(4, 100.0, 37), at(5, 100.0, 37)]
+    assert verdict(samples).fd_growth["ivr serve"] == 0
+    assert verdict(samples).flat
