@@ -67,6 +67,16 @@ else
     mv "$ASTERISK_ROOT.tmp" "$ASTERISK_ROOT"
     log "Asterisk chroot ready: $(chroot "$ASTERISK_ROOT" asterisk -V)"
 fi
+if [ -x "$ASTERISK_ROOT/usr/sbin/asterisk" ]; then
+    # debootstrap leaves the chroot without /etc/hosts, so every lookup of this host's own
+    # name (Asterisk looks for its address as it sends SIP, acl.c) went to the DNS server; one
+    # unanswered lookup held PJSIP's one SIP thread for the resolver's 5 s timeout and every
+    # call's SIP waited behind it (the load benchmark's stalls at 80 callers).
+    { cat /etc/hosts 2>/dev/null
+      grep -qw -- "$(hostname)" /etc/hosts 2>/dev/null || echo "127.0.1.1 $(hostname)"
+    } > "$ASTERISK_ROOT/etc/hosts.new"
+    mv "$ASTERISK_ROOT/etc/hosts.new" "$ASTERISK_ROOT/etc/hosts"
+fi
 
 # --- Python ----------------------------------------------------------------------------------
 if [ ! -x .venv/bin/python ]; then
