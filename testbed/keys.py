@@ -5,6 +5,7 @@ testbed's master key and the data keys the service created in Redis."""
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures import ThreadPoolExecutor
 
 import redis.asyncio as aioredis
 
@@ -25,4 +26,6 @@ def field_cipher(redis_url: str, prefix: str = "hotline:") -> FieldCipher:
         finally:
             await client.aclose()
 
-    return asyncio.run(load())
+    # A thread of its own: the tests' reactor may be running an event loop in this one.
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        return worker.submit(asyncio.run, load()).result()
