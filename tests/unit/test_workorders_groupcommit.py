@@ -52,6 +52,19 @@ def start(group: GroupCommit, key: str) -> asyncio.Task[Any]:
     return asyncio.ensure_future(group.call([key], ["arg"]))
 
 
+async def batch_of_b_and_c_in_flight() -> tuple[FakeRoundTrips, GroupCommit,
+                                                list[asyncio.Task[Any]]]:
+    """Calls a, b, c at once: a's lone round trip done, the batch [b, c] in flight."""
+    sent = FakeRoundTrips()
+    group = GroupCommit(sent)
+    tasks = [start(group, key) for key in "abc"]
+    await turn()
+    sent.finish()
+    await turn()
+    assert sent.batches == [["a"], ["b", "c"]]
+    return sent, group, tasks
+
+
 @on_asyncio
 async def test_a_call_with_nothing_in_flight_goes_at_once_alone() -> None:
     """With nothing in flight a call is sent at once in a round trip of its own: a lone
@@ -113,12 +126,7 @@ async def test_the_limit_caps_a_batch_and_the_rest_goes_next() -> None:
 async def test_an_error_of_one_call_is_that_callers_only() -> None:
     """A call that Redis answers with an error (a script error) raises it in its own caller;
     the others of the batch get their replies."""
-    sent = FakeRoundTrips()
-    group = GroupCommit(sent)
-    tasks = [start(group, key) for key in "abc"]
-    await turn()
-    sent.finish()
-    await turn()
+    sent, _group, tasks = await batch_of_b_and_c_in_flight()
     sent.finish(["done:b", ResponseError("script failed for c")])
     assert await tasks[1] == "done:b"
     with pytest.raises(ResponseError, match="for c"):
@@ -131,12 +139,7 @@ async def test_a_failed_round_trip_fails_every_caller_of_its_batch() -> None:
     """Redis unreachable during a batch: its leader gets the error itself (and counts the
     outage), every other caller of the batch ``OutageWhileQueued`` (so each spools without
     counting it again); the next call is sent afresh."""
-    sent = FakeRoundTrips()
-    group = GroupCommit(sent)
-    tasks = [start(group, key) for key in "abc"]
-    await turn()
-    sent.finish()
-    await turn()
+    sent, group, tasks = await batch_of_b_and_c_in_flight()
     sent.finish(error=RedisConnectionError("reset"))
     with pytest.raises(RedisConnectionError):
         await tasks[1]
@@ -155,15 +158,9 @@ async def test_a_leader_that_times_out_fails_its_followers_and_frees_the_queue()
     """The leader cancelled in flight (its caller's timeout): the followers of its batch get
     ``OutageWhileQueued`` at once rather than wait for their own timeouts, and callers queued
     behind get the lead, so nothing hangs."""
-    sent = FakeRoundTrips()
-    group = GroupCommit(sent)
-    tasks = [start(group, key) for key in "abc"]
-    await turn()
-    sent.finish()
-    await turn()
+    sent, group, tasks = await batch_of_b_and_c_in_flight()
     late = start(group, "d")  # queued behind b's batch [b, c]
     await turn()
-    assert sent.batches == [["a"], ["b", "c"]]
     tasks[1].cancel()  # b's caller gives up with its batch in flight
     await turn()
     with pytest.raises(OutageWhileQueued):
