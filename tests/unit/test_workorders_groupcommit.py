@@ -207,3 +207,19 @@ async def test_a_caller_cancelled_as_it_is_told_to_lead_passes_the_lead_on() -> 
     assert await tasks[2] == "done:c"
     with pytest.raises(asyncio.CancelledError):
         await tasks[1]
+
+
+@on_asyncio
+async def test_a_round_trip_with_replies_missing_fails_every_caller() -> None:
+    """A round trip that answers fewer replies than calls fails each caller of the batch
+    (none is left waiting for a reply that will not come), and the next call goes afresh."""
+    sent, group, tasks = await batch_of_b_and_c_in_flight()
+    sent.finish(["done:b"])
+    with pytest.raises(RuntimeError, match="1 replies to 2 calls"):
+        await tasks[1]
+    with pytest.raises(RuntimeError):
+        await tasks[2]
+    later = start(group, "d")
+    await turn()
+    sent.finish()
+    assert await later == "done:d"

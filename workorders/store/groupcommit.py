@@ -100,6 +100,8 @@ class GroupCommit:
         self.round_trips += 1
         try:
             replies = await self._send(calls)
+            if len(replies) != len(calls):  # else some caller would never be answered
+                raise RuntimeError(f"{len(replies)} replies to {len(calls)} calls")
         except BaseException as exc:
             failure = _for_followers(exc)
             for follower in followers:
