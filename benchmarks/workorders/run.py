@@ -127,7 +127,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         result["creations"].append(part)
         for run in part["runs"]:
             print(f"  {fsync:9} {run['run']:38} {run['creations_per_s']:9.0f}/s  "
-                  f"p50 {run['p50_ms']:.2f} ms  p99 {run['p99_ms']:.2f} ms", file=sys.stderr)
+                  f"p50 {run['p50_ms']:.2f} ms  p99 {run['p99_ms']:.2f} ms  "
+                  f"{run['creations_per_round_trip'] or 0:.1f}/round trip", file=sys.stderr)
     if args.orders:
         print(f"reads with {args.orders} orders stored ...", file=sys.stderr, flush=True)
         result["listing"] = listing_runs(args.orders, args.queries, sys.stderr)

@@ -39,6 +39,7 @@ before it:
 - ``errors``: what the store raises, what "Redis is unreachable" means;
 - ``hashes``: an order as the fields of its Redis hash, and back;
 - ``scripts``: the Lua create script (atomic creation, repeat contacts);
+- ``groupcommit``: creations that meet one in flight go to Redis together in the next;
 - ``core``: state, keys, the per-operation timeout, concurrency, the local view;
 - ``transactions``: the atomic writes to Redis (create, update, merge, reindex);
 - ``spooling``: writes while Redis is unreachable, and their replay;

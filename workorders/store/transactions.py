@@ -106,32 +106,34 @@ class StoreTransactions(StoreCore):
             index, bucket = (index if local == bucket else None), local
         sets = indexes.index_changes(None, draft, self.indexers).add
         key = self.buckets.key
-        result = await self._create_script(
-            keys=[
-                key(bucket, "wo:by-call:" + draft.call_id),
-                key(bucket, "wo:seq"),
-                key(bucket, "wo:op:" + op_id),
-                key(bucket, "wo:index"),
-                self.buckets.events_key(bucket),
-                *(key(bucket, name) for name in sets),
-                *(
-                    [key(bucket, "wo:by-caller:" + index),
-                     key(bucket, f"wo:repeat:{index}:{draft.category.value}")]
-                    if index else []
-                ),
-            ],
-            args=[
-                self.buckets.base(bucket),
-                proposed,
-                self._op_ttl,
-                draft.created_at.timestamp(),
-                self._history_json(draft.history[0], owner) if draft.history else "{}",
-                self._maxlen,
-                self._repeat_link(draft, replayed) if index else "",
-                self.buckets.count,
-                bucket,
-                _create_body(fields, sets, entry),
-            ],
+        keys = [
+            key(bucket, "wo:by-call:" + draft.call_id),
+            key(bucket, "wo:seq"),
+            key(bucket, "wo:op:" + op_id),
+            key(bucket, "wo:index"),
+            self.buckets.events_key(bucket),
+            *(key(bucket, name) for name in sets),
+            *(
+                [key(bucket, "wo:by-caller:" + index),
+                 key(bucket, f"wo:repeat:{index}:{draft.category.value}")]
+                if index else []
+            ),
+        ]
+        args: list[EncodableT] = [
+            self.buckets.base(bucket),
+            proposed,
+            self._op_ttl,
+            draft.created_at.timestamp(),
+            self._history_json(draft.history[0], owner) if draft.history else "{}",
+            self._maxlen,
+            self._repeat_link(draft, replayed) if index else "",
+            self.buckets.count,
+            bucket,
+            _create_body(fields, sets, entry),
+        ]
+        result = await (
+            self._creations.call(keys, args) if self._creations
+            else self._create_script(keys=keys, args=args)
         )
         order_id, outcome = text(result[0]), int(result[1])
         if outcome == CREATED:

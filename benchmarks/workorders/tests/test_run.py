@@ -12,7 +12,8 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_tiny_run_writes_every_figure(tmp_path: Path) -> None:
     """Creations (single, concurrent) under both fsync policies, the bulk load and every
-    read kind: each figure is present and plausible, and the JSON file is written."""
+    read kind: each figure is present and plausible (creations per round trip, the harness's
+    own CPU apart), and the JSON file is written."""
     out = tmp_path / "wo.json"
     # The documented command, in its own process (it runs its own asyncio loops).
     subprocess.run(
@@ -29,6 +30,12 @@ def test_tiny_run_writes_every_figure(tmp_path: Path) -> None:
         single, concurrent = part["runs"]
         assert (single["orders"], concurrent["orders"]) == (20, 30)
         assert single["creations_per_s"] > 0 and 0 < single["p50_ms"] <= single["p99_ms"]
+        # Group commit: never more round trips than creations; one client sends one by one.
+        assert single["creations_per_round_trip"] == 1.0
+        assert concurrent["creations_per_round_trip"] >= 1.0
+        # The timing loop's own CPU, apart from the store's: a small share of the client's.
+        for run in (single, concurrent):
+            assert 0 < run["harness_cpu_us_per_order"] < run["client_cpu_us_per_order"]
         assert part["bytes_per_order_via_store"] > 500
     listing = result["listing"]
     assert listing["orders"] == 600 and listing["bytes_per_order_bulk"] > 500
