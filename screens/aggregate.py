@@ -46,6 +46,7 @@ from hotline.report.stream import READ_MARGIN_S
 from routing import core
 from screens import sse
 from screens.board import DAY_S, RECENT_S, Board, EventLog, FeedEntry, recent_figures
+from screens.render import ROWS_EVENT, Table
 from screens.risk import OrdersAtRisk, RiskSource
 from screens.tally import TodayTally
 
@@ -407,9 +408,15 @@ class Aggregate:
                  last_id: str, made: _Made | None = None) -> list[bytes]:
         out = []
         for name, html in fragments.items():
-            if conn.sent.get(name) != html:
+            shown = conn.sent.get(name)
+            if shown != html:
                 conn.sent[name] = html
-                out.append(self._frame(conn, name, html, last_id, made))
+                swaps = html.swaps_from(shown) if (
+                    isinstance(html, Table) and isinstance(shown, Table)) else None
+                if swaps:  # the same rows on screen: only those that changed
+                    out.append(self._frame(conn, ROWS_EVENT, swaps, last_id, made))
+                else:
+                    out.append(self._frame(conn, name, html, last_id, made))
         return out
 
     @staticmethod

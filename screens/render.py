@@ -3,7 +3,7 @@ markup) and the words of the configured language, in one place the pages render 
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -11,7 +11,7 @@ from markupsafe import Markup
 
 from screens.i18n import Strings
 
-__all__ = ["ASSETS", "Fragments", "Renderer", "Rows"]
+__all__ = ["ASSETS", "ROWS_EVENT", "Fragments", "Renderer", "Rows", "Table"]
 
 ASSETS = {
     # the static files served, by name (nothing else under /screens/static/ answers)
@@ -23,6 +23,48 @@ ASSETS = {
     "vendor/htmx-2.0.11.LICENSE.txt": "text/plain; charset=utf-8",
     "vendor/htmx-ext-sse-2.2.4.LICENSE.txt": "text/plain; charset=utf-8",
 }
+
+
+ROWS_EVENT = "rows"
+"""The SSE event of changed rows alone: htmx swaps each out of band, by its id."""
+
+_OOB = ' hx-swap-oob="true"'
+
+
+class Table(str):
+    """A fragment that is a table of rows, each with its HTML id (``rows``: id -> the row's
+    HTML, in the table's order). A browser that has a table with the same rows on screen is
+    sent only the rows that changed (:meth:`swaps_from`), not the whole table again: a
+    wallboard's 180 agents change one at a time."""
+
+    rows: Mapping[str, str]
+
+    def __new__(cls, html: str, rows: Mapping[str, str]) -> Table:
+        made = super().__new__(cls, html)
+        made.rows = rows
+        return made
+
+    def swaps_from(self, shown: Table) -> str | None:
+        """The rows that differ from those of ``shown``, each marked to be swapped out of
+        band in place of the row with its id; ``None`` when the rows are not the same ones
+        in the same order (then the table is sent whole)."""
+        if len(shown.rows) != len(self.rows) or any(
+                a != b for a, b in zip(shown.rows, self.rows, strict=True)):
+            return None
+        out = []
+        for row_id, html in self.rows.items():
+            before = shown.rows[row_id]
+            if before is html or before == html:
+                continue
+            start = html.find("<")
+            if start < 0 or f'id="{row_id}"' not in html[start:html.find(">", start)]:
+                return None  # not a row whose first tag carries its id: whole table
+            end = html.find(" ", start)
+            if end < 0:
+                return None
+            text = str(html)  # not Markup: its + would escape the mark
+            out.append(text[:end] + _OOB + text[end:])
+        return "".join(out)
 
 
 class Renderer:
