@@ -3,6 +3,7 @@ markup) and the words of the configured language, in one place the pages render 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Hashable, Mapping
 from typing import Any
 
@@ -26,44 +27,49 @@ ASSETS = {
 
 
 ROWS_EVENT = "rows"
-"""The SSE event of changed rows alone: htmx swaps each out of band, by its id."""
+"""The SSE event of changed rows alone: htmx swaps each out of band, in place of its row."""
 
-_OOB = ' hx-swap-oob="true"'
+_ROW_KEY = re.compile(r"[A-Za-z0-9_.-]{1,100}\Z")
 
 
 class Table(str):
-    """A fragment that is a table of rows, each with its HTML id (``rows``: id -> the row's
-    HTML, in the table's order). A browser that has a table with the same rows on screen is
-    sent only the rows that changed (:meth:`swaps_from`), not the whole table again: a
-    wallboard's 180 agents change one at a time."""
+    """A fragment that is a table of rows (``rows``: each row's key -> its HTML, in the
+    table's order), each row's first tag carrying its key in the attribute ``key_attr``,
+    the table inside the element ``target`` (a CSS selector). A browser that has a table with
+    the same rows on screen is sent only the rows that changed (:meth:`swaps_from`), not the
+    whole table again: a wallboard's 180 agents change one at a time."""
 
     rows: Mapping[str, str]
+    target: str
+    key_attr: str
 
-    def __new__(cls, html: str, rows: Mapping[str, str]) -> Table:
+    def __new__(cls, html: str, rows: Mapping[str, str], *, target: str,
+                key_attr: str) -> Table:
         made = super().__new__(cls, html)
-        made.rows = rows
+        made.rows, made.target, made.key_attr = rows, target, key_attr
         return made
 
     def swaps_from(self, shown: Table) -> str | None:
         """The rows that differ from those of ``shown``, each marked to be swapped out of
-        band in place of the row with its id; ``None`` when the rows are not the same ones
-        in the same order (then the table is sent whole)."""
+        band in place of the row with its key; ``None`` when the rows are not the same ones
+        in the same order, or a row's first tag does not carry its key (then the table is
+        sent whole)."""
         if len(shown.rows) != len(self.rows) or any(
                 a != b for a, b in zip(shown.rows, self.rows, strict=True)):
             return None
         out = []
-        for row_id, html in self.rows.items():
-            before = shown.rows[row_id]
+        for key, html in self.rows.items():
+            before = shown.rows[key]
             if before is html or before == html:
                 continue
-            start = html.find("<")
-            if start < 0 or f'id="{row_id}"' not in html[start:html.find(">", start)]:
-                return None  # not a row whose first tag carries its id: whole table
-            end = html.find(" ", start)
-            if end < 0:
-                return None
             text = str(html)  # not Markup: its + would escape the mark
-            out.append(text[:end] + _OOB + text[end:])
+            start = text.find("<")
+            end = text.find(" ", start)
+            if (start < 0 or end < 0 or not _ROW_KEY.match(key)
+                    or f'{self.key_attr}="{key}"' not in text[start:text.find(">", start)]):
+                return None
+            where = f"{self.target} [{self.key_attr}='{key}']"
+            out.append(f'{text[:end]} hx-swap-oob="outerHTML:{where}"{text[end:]}')
         return "".join(out)
 
 

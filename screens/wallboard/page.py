@@ -83,7 +83,8 @@ class WallboardPage:
         rows = shared.agents_for(viewer)
         return {
             "queues": shared.queues,
-            "agents": Table(r(view, "_agents.html", rows=tuple(rows.values())), rows),
+            "agents": Table(r(view, "_agents.html", rows=tuple(rows.values())), rows,
+                            target="#agents", key_attr="data-agent"),
             "chart": shared.chart,
             "clocks": r(view, "_clocks.html", clocks=clocks_panel(
                 board, viewer, self.settings, self.renderer.strings, rows=False)),
@@ -148,7 +149,7 @@ class _Shared:
 
     def agents_for(self, viewer: Identity) -> dict[str, Markup]:
         """The rows ``viewer`` may read (``agents:read``), with the actions it may take, by
-        their HTML ids (as the row template makes them)."""
+        agent (each row's ``data-agent``)."""
         out = {}
         for scope, row in self.rows:
             if not may(viewer, Permission.AGENTS_READ, scope):
@@ -158,5 +159,5 @@ class _Shared:
             if made is None:
                 made = self._by_row[(row.agent_id, actions)] = self.html(
                     replace(row, actions=actions) if actions else row)
-            out[f"agent-{row.agent_id}"] = made
+            out[row.agent_id] = made
         return out
