@@ -30,6 +30,9 @@ from hotline.report.compute import (
 )
 from routing import core
 
+#: The kinds the report counts (the others are passed over, as it passes them over).
+REPORTED_KINDS = OUTCOMES | RING_FAILURES | {"ENTERQUEUE"}
+
 __all__ = ["TodayTally"]
 
 _Key = tuple[str, str]  # (call id, queue)
@@ -79,10 +82,10 @@ class TodayTally:
 
     def _add(self, event: Mapping[str, str]) -> None:
         kind = event.get("kind", "")
-        if kind not in OUTCOMES and kind != "ENTERQUEUE" and kind not in RING_FAILURES:
+        if kind not in REPORTED_KINDS:
             return
-        at = parse_time(event.get("time", ""))
         call_id, queue = event.get("call_id", ""), event.get("queue", "")
+        at = parse_time(event.get("time", ""))
         if at is None or not call_id:
             self._skipped += 1
             return
