@@ -45,8 +45,10 @@ from hotline.report.compute import Report
 from hotline.report.stream import READ_MARGIN_S
 from routing import core
 from screens import sse
-from screens.board import DAY_S, RECENT_S, Board, EventLog, FeedEntry, recent_figures, today_figures
+from screens.board import DAY_S, RECENT_S, Board, EventLog, FeedEntry, recent_figures
+from screens.render import ROWS_EVENT, Table
 from screens.risk import OrdersAtRisk, RiskSource
+from screens.tally import TodayTally
 
 __all__ = ["Aggregate", "Connection", "LiveState", "Page", "StreamRedis", "View"]
 
@@ -169,6 +171,8 @@ class Aggregate:
         self._made: _Made = {}  # the frames of the round (the views of a round share many)
         self._today: tuple[Hashable, int, Report] | None = None  # key, second, report
         self._recent: tuple[Hashable, Report] | None = None
+        self._tally: TodayTally | None = None
+        self._tally_of: tuple[float, core.RoutingConfig] | None = None  # its day and config
 
     # --- the board --------------------------------------------------------------------------
 
@@ -200,18 +204,26 @@ class Aggregate:
         return self.board
 
     def _figures(self, config: core.RoutingConfig, now: float) -> tuple[Report, Report]:
-        """Today's figures, at most once a second, not every round (rounds come several
-        times a second, and a day's events are many): today's report (the chart, ASA) over
-        the day when events it counts arrived or an interval began; the last 30 minutes'
+        """Today's figures, at most once a second, not every round: today's report (the
+        chart, ASA) kept event by event (:class:`screens.tally.TodayTally`, made from
+        scratch over the day's events at start, at midnight and when the config changes),
+        made again when events it counts arrived or an interval began; the last 30 minutes'
         (they slide) over the window's events and an hour before it, as ``ivr report``
         reads a window."""
         log, second = self.log, int(now)
+        tally = self._tally
+        made_for = self._tally_of
+        if tally is None or made_for is None or made_for[0] != log.day_start or (
+                made_for[1] is not config):
+            tally = self._tally = TodayTally(
+                {name: q.service_level for name, q in config.queues.items()},
+                start=log.day_start, interval_s=self.interval_s)
+            self._tally_of = (log.day_start, config)
+        tally.add(log.reported[tally.seen:])
         today_key = (log.day_start, len(log.reported), id(config), now // self.interval_s)
         today = self._today
         if today is None or (today[0] != today_key and today[1] != second):
-            today = self._today = (today_key, second, today_figures(
-                log.reported, config, now, day_start=log.day_start,
-                interval_s=self.interval_s))
+            today = self._today = (today_key, second, tally.report(now))
         recent = self._recent
         if recent is None or recent[0] != (today_key, second):
             recent = self._recent = ((today_key, second), recent_figures(
@@ -396,9 +408,15 @@ class Aggregate:
                  last_id: str, made: _Made | None = None) -> list[bytes]:
         out = []
         for name, html in fragments.items():
-            if conn.sent.get(name) != html:
+            shown = conn.sent.get(name)
+            if shown != html:
                 conn.sent[name] = html
-                out.append(self._frame(conn, name, html, last_id, made))
+                swaps = html.swaps_from(shown) if (
+                    isinstance(html, Table) and isinstance(shown, Table)) else None
+                if swaps:  # the same rows on screen: only those that changed
+                    out.append(self._frame(conn, ROWS_EVENT, swaps, last_id, made))
+                else:
+                    out.append(self._frame(conn, name, html, last_id, made))
         return out
 
     @staticmethod

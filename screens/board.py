@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from events.consumer import Entry
-from hotline.report.compute import OUTCOMES, RING_FAILURES, Report, compute_report, parse_time
+from hotline.report.compute import Report, compute_report, parse_time
 from routing import core
 from screens.risk import OrdersAtRisk
+from screens.tally import REPORTED_KINDS
 
 __all__ = ["DAY_S", "RECENT_S", "Board", "EventLog", "FeedEntry", "figures"]
 
@@ -29,7 +30,6 @@ NO_RISK_READ = OrdersAtRisk()  # a board where nothing reads the clocks at risk
 DAY_S = 86400.0
 RECENT_S = 1800.0
 FEED_KEPT = 500
-_REPORTED = OUTCOMES | RING_FAILURES | {"ENTERQUEUE"}
 
 
 #: One entry of the events stream (its id and string fields): the events package's own.
@@ -53,7 +53,7 @@ class EventLog:
         for entry in entries:
             self.last_id = entry.id
             self.feed.append(entry)
-            if entry.kind in _REPORTED:
+            if entry.kind in REPORTED_KINDS:
                 self.reported.append(entry.fields)
                 self.reported_at.append(parse_time(entry.fields.get("time", "")) or 0.0)
 

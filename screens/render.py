@@ -3,7 +3,8 @@ markup) and the words of the configured language, in one place the pages render 
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import re
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
@@ -11,7 +12,7 @@ from markupsafe import Markup
 
 from screens.i18n import Strings
 
-__all__ = ["ASSETS", "Fragments", "Renderer", "Rows"]
+__all__ = ["ASSETS", "ROWS_EVENT", "Fragments", "Renderer", "Rows", "Table"]
 
 ASSETS = {
     # the static files served, by name (nothing else under /screens/static/ answers)
@@ -23,6 +24,53 @@ ASSETS = {
     "vendor/htmx-2.0.11.LICENSE.txt": "text/plain; charset=utf-8",
     "vendor/htmx-ext-sse-2.2.4.LICENSE.txt": "text/plain; charset=utf-8",
 }
+
+
+ROWS_EVENT = "rows"
+"""The SSE event of changed rows alone: htmx swaps each out of band, in place of its row."""
+
+_ROW_KEY = re.compile(r"[A-Za-z0-9_.-]{1,100}\Z")
+
+
+class Table(str):
+    """A fragment that is a table of rows (``rows``: each row's key -> its HTML, in the
+    table's order), each row's first tag carrying its key in the attribute ``key_attr``,
+    the table inside the element ``target`` (a CSS selector). A browser that has a table with
+    the same rows on screen is sent only the rows that changed (:meth:`swaps_from`), not the
+    whole table again: a wallboard's 180 agents change one at a time."""
+
+    rows: Mapping[str, str]
+    target: str
+    key_attr: str
+
+    def __new__(cls, html: str, rows: Mapping[str, str], *, target: str,
+                key_attr: str) -> Table:
+        made = super().__new__(cls, html)
+        made.rows, made.target, made.key_attr = rows, target, key_attr
+        return made
+
+    def swaps_from(self, shown: Table) -> str | None:
+        """The rows that differ from those of ``shown``, each marked to be swapped out of
+        band in place of the row with its key; ``None`` when the rows are not the same ones
+        in the same order, or a row's first tag does not carry its key (then the table is
+        sent whole)."""
+        if len(shown.rows) != len(self.rows) or any(
+                a != b for a, b in zip(shown.rows, self.rows, strict=True)):
+            return None
+        out = []
+        for key, html in self.rows.items():
+            before = shown.rows[key]
+            if before is html or before == html:
+                continue
+            text = str(html)  # not Markup: its + would escape the mark
+            start = text.find("<")
+            end = text.find(" ", start)
+            if (start < 0 or end < 0 or not _ROW_KEY.match(key)
+                    or f'{self.key_attr}="{key}"' not in text[start:text.find(">", start)]):
+                return None
+            where = f"{self.target} [{self.key_attr}='{key}']"
+            out.append(f'{text[:end]} hx-swap-oob="outerHTML:{where}"{text[end:]}')
+        return "".join(out)
 
 
 class Renderer:

@@ -279,7 +279,8 @@ class DeskPage:
     def _panel(self, order: WorkOrder, now: float) -> str:
         panel = order_panel(order, self.clock_policy(), now, self.settings,
                             self.renderer.strings)
-        return self.renderer.render("_order.html", order=panel)
+        # beside the live panel (or in place of it until the next frame): ids of its own
+        return self.renderer.render("_order.html", order=panel, suffix=f"-{order.id}")
 
 
 def _required(form: Mapping[str, str], name: str, limit: int) -> str:

@@ -16,7 +16,7 @@
   "use strict";
   var lastId = null;
   var names = ["activity", "queues", "agents", "chart", "clocks", "notice", "state", "pop", "order",
-               "orders"];
+               "orders", "rows"];
 
   function live(on) {
     var mark = document.getElementById("live");

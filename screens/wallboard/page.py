@@ -20,7 +20,7 @@ from api.routes import Actor
 from api.services import AgentService
 from routing.core.agents import SYSTEM_PAUSE_REASONS
 from screens.board import Board, FeedEntry
-from screens.render import Fragments, Renderer, Rows
+from screens.render import Fragments, Renderer, Rows, Table
 from screens.settings import ScreensSettings
 from screens.viewer import agent_scope, may
 from screens.wallboard.view import (
@@ -80,9 +80,11 @@ class WallboardPage:
         viewer = view.viewer
         r = self._fragments.render
         shared = self._shared(board)
+        rows = shared.agents_for(viewer)
         return {
             "queues": shared.queues,
-            "agents": r(view, "_agents.html", rows=shared.agents_for(viewer)),
+            "agents": Table(r(view, "_agents.html", rows=tuple(rows.values())), rows,
+                            target="#agents", key_attr="data-agent"),
             "chart": shared.chart,
             "clocks": r(view, "_clocks.html", clocks=clocks_panel(
                 board, viewer, self.settings, self.renderer.strings, rows=False)),
@@ -145,9 +147,10 @@ class _Shared:
         self.html = html
         self._by_row: dict[tuple[str, tuple[str, ...]], Markup] = {}
 
-    def agents_for(self, viewer: Identity) -> tuple[Markup, ...]:
-        """The rows ``viewer`` may read (``agents:read``), with the actions it may take."""
-        out = []
+    def agents_for(self, viewer: Identity) -> dict[str, Markup]:
+        """The rows ``viewer`` may read (``agents:read``), with the actions it may take, by
+        agent (each row's ``data-agent``)."""
+        out = {}
         for scope, row in self.rows:
             if not may(viewer, Permission.AGENTS_READ, scope):
                 continue
@@ -156,5 +159,5 @@ class _Shared:
             if made is None:
                 made = self._by_row[(row.agent_id, actions)] = self.html(
                     replace(row, actions=actions) if actions else row)
-            out.append(made)
-        return tuple(out)
+            out[row.agent_id] = made
+        return out

@@ -23,11 +23,14 @@ import pytest
 from selenium import webdriver
 from selenium.common.exceptions import StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.action_chains import ActionChains
 from selenium.webdriver.common.by import By
+from selenium.webdriver.common.keys import Keys
 from selenium.webdriver.remote.webdriver import WebDriver
 from selenium.webdriver.support.ui import Select
 
 from events import event_fields
+from screens.contrast import contrast_ratio, effective_background, parse_colour, required_ratio
 from testbed.checks import call_gone, wait_for, workorder
 from testbed.service import REPO, HotlineService
 
@@ -105,12 +108,147 @@ def text_of(web: WebDriver, css: str) -> str:
         return ""
 
 
+def class_of(web: WebDriver, css: str) -> str:
+    try:
+        found = web.find_elements(By.CSS_SELECTOR, css)
+        return (found[0].get_attribute("class") or "") if found else ""
+    except StaleElementReferenceException:
+        return ""
+
+
 def status_of(web: WebDriver) -> str:
     try:
         found = web.find_elements(By.CSS_SELECTOR, "#state [data-status]")
         return (found[0].get_attribute("data-status") or "") if found else ""
     except StaleElementReferenceException:
         return ""
+
+
+# Every text the browser draws (its element's computed colour, font, and the backgrounds from
+# the element up), and every form control's text; hidden, clipped (sr-only) and off-screen
+# elements left out. SVG text is drawn in its fill.
+TEXTS_JS = """
+const out = [], seen = new Set();
+const shown = (el) => {
+  const rect = el.getBoundingClientRect(), cs = getComputedStyle(el);
+  return rect.width > 1 && rect.height > 1 && rect.right > 0 && rect.bottom > 0
+    && cs.visibility === "visible" && !el.closest(".sr-only, option, title, desc, [hidden]");
+};
+const sample = (el, text) => {
+  if (seen.has(el) || !shown(el)) return;
+  seen.add(el);
+  const cs = getComputedStyle(el), backs = [];
+  for (let e = el; e; e = e.parentElement) backs.push(getComputedStyle(e).backgroundColor);
+  out.push({text: text.slice(0, 50), where: el.tagName.toLowerCase() + " "
+              + (el.getAttribute("class") || "") + " " + (el.id || ""),
+            colour: el.closest("svg") ? cs.fill : cs.color, backs: backs,
+            size: parseFloat(cs.fontSize), weight: parseInt(cs.fontWeight, 10)});
+};
+const walker = document.createTreeWalker(document.body, NodeFilter.SHOW_TEXT);
+while (walker.nextNode()) {
+  const node = walker.currentNode;
+  if (node.textContent.trim() && node.parentElement) sample(node.parentElement,
+                                                            node.textContent.trim());
+}
+document.querySelectorAll("input:not([type=hidden]), select, textarea").forEach(
+  (el) => sample(el, el.value || el.name || el.id));
+return out;
+"""
+
+
+def contrast_failures(web: WebDriver, state: str) -> list[str]:
+    """Every drawn text whose contrast against its effective background is under WCAG AA
+    (4.5:1, 3:1 for large text)."""
+    failures = []
+    texts = web.execute_script(TEXTS_JS)
+    assert texts, "no text found on the page"
+    for t in texts:
+        background = effective_background([parse_colour(c) for c in t["backs"]])
+        ratio = contrast_ratio(parse_colour(t["colour"]), background)
+        needed = required_ratio(t["size"], t["weight"])
+        if ratio < needed:
+            failures.append(f"{state}: {t['where'].strip()!r} {t['text']!r}: {t['colour']} on "
+                            f"{background[:3]}, {ratio:.2f}:1 < {needed}:1")
+    return failures
+
+
+# The colours a screen takes as its numbers and states change (screens.css): every coloured
+# element is put in each level (ok, warning, alarm: the thresholds and the order clocks) and
+# every status, where it stands, and measured there.
+LEVELS = ("ok", "warn", "alarm")
+STATUSES = ("available", "paused", "offered", "on_call", "wrap_up", "logged_out")
+RECOLOUR_JS = """
+const [level, status] = arguments;
+document.querySelectorAll("[class*='lvl-']").forEach((el) => {
+  el.className = el.className.replace(/\\blvl-\\w+/g, "lvl-" + level);
+});
+document.querySelectorAll(".status").forEach((el) => {
+  el.className = el.className.replace(/\\bstate-\\w+/g, "state-" + status);
+});
+return document.querySelectorAll("[class*='lvl-']").length;
+"""
+
+
+def assert_contrast(web: WebDriver, screen: str) -> None:
+    """The screen's texts as they are, then with its coloured numbers and states in every
+    level and status: WCAG AA everywhere."""
+    failures = contrast_failures(web, f"{screen} as shown")
+    coloured = 0
+    for level, status in zip(LEVELS, STATUSES[:3], strict=True):
+        coloured = web.execute_script(RECOLOUR_JS, level, status)
+        failures += contrast_failures(web, f"{screen} at {level}/{status}")
+    for status in STATUSES[3:]:
+        web.execute_script(RECOLOUR_JS, "ok", status)
+        failures += contrast_failures(web, f"{screen} at {status}")
+    assert coloured, f"no coloured figure on the {screen} to try the levels on"
+    assert not failures, "\n".join(failures)
+
+
+# Every control a keyboard user needs: marked, and its accessible name (a label, aria-label
+# or aria-labelledby, or a button's or link's words).
+CONTROLS_JS = """
+const names = [];
+const controls = [...document.querySelectorAll(
+  "a[href], button, input:not([type=hidden]), select, textarea, [tabindex]")].filter((el) => {
+  const rect = el.getBoundingClientRect();
+  return !el.disabled && el.tabIndex >= 0 && rect.width > 0 && rect.height > 0
+    && getComputedStyle(el).visibility === "visible";
+});
+controls.forEach((el, i) => {
+  el.setAttribute("data-kbd", String(i));
+  let name = el.getAttribute("aria-label") || "";
+  const by = el.getAttribute("aria-labelledby");
+  if (!name && by) name = by.split(/\\s+/).map((id) =>
+    (document.getElementById(id) || {textContent: ""}).textContent).join(" ");
+  if (!name && el.labels) name = [...el.labels].map((l) => l.textContent).join(" ");
+  if (!name && (el.tagName === "BUTTON" || el.tagName === "A")) name = el.textContent;
+  names.push({i: i, control: el.outerHTML.slice(0, 120), name: name.trim()});
+});
+return names;
+"""
+
+
+def assert_keyboard(web: WebDriver, screen: str) -> None:
+    """Every visible control has an accessible name, and Tab from the top of the page
+    reaches each one (those htmx replaced meanwhile aside)."""
+    controls = web.execute_script(CONTROLS_JS)
+    assert controls, f"no control on the {screen}"
+    unnamed = [c["control"] for c in controls if not c["name"]]
+    assert not unnamed, f"{screen}: controls without an accessible name: {unnamed}"
+    web.execute_script("document.activeElement && document.activeElement.blur();"
+                       "window.scrollTo(0, 0)")
+    reached: set[str] = set()
+    for _ in range(len(controls) + 10):
+        ActionChains(web).send_keys(Keys.TAB).perform()
+        mark = web.execute_script(
+            "return document.activeElement && document.activeElement.getAttribute('data-kbd')")
+        if mark is not None:
+            reached.add(mark)
+    still = web.execute_script(
+        "return [...document.querySelectorAll('[data-kbd]')].map((el) => el.getAttribute("
+        "'data-kbd'))")
+    missed = [c["control"] for c in controls if str(c["i"]) in still and str(c["i"]) not in reached]
+    assert not missed, f"{screen}: controls Tab does not reach: {missed}"
 
 
 def click(web: WebDriver, css: str, timeout: float = 10) -> None:
@@ -131,7 +269,9 @@ def test_agent_takes_a_real_call_on_the_desk_and_the_wallboard_counts_it(
     rings the softphone and the pop shows "Fault" within 1 s of the ring (the offer's time
     in Redis); the agent notes and resolves the order with a disposition and is ready again
     after the call; the network team's supervisor sees the answered call on the wallboard;
-    the agent may not open the wallboard."""
+    the agent may not open the wallboard. Both screens are used from the keyboard alone (every
+control named and reached by Tab) and every text has WCAG AA contrast, its coloured numbers
+and states in every level."""
     agents("agent103", answer_after=2.0, hold_for=4.0)
     service = hotline(agents=("agent103",), overrides=WRAPUP)
     desk, board = browser(), browser()
@@ -172,6 +312,8 @@ def test_agent_takes_a_real_call_on_the_desk_and_the_wallboard_counts_it(
     wait_for(lambda: status_of(desk) == "wrap_up", 10, "wrap-up")
     wait_for(lambda: text_of(desk, "[data-wrap-left]"), 5, "the wrap-up countdown")
     screenshot(desk, "screens-desk.png")
+    assert_keyboard(desk, "desk")
+    assert_contrast(desk, "desk")  # the pop, the order's clocks, the wrap-up countdown
     click(desk, "#state-ready")
     wait_for(lambda: status_of(desk) == "available", 10, "ready again")
 
@@ -179,6 +321,11 @@ def test_agent_takes_a_real_call_on_the_desk_and_the_wallboard_counts_it(
              10, "the wallboard's answered call")
     assert "agent103 answered a call from faults" in text_of(board, "#activity")
     screenshot(board, "screens-wallboard.png")
+    # the agents table is kept row by row: agent103's row follows its state
+    wait_for(lambda: "state-available" in class_of(
+        board, '#agents tr[data-agent="agent103"] .status'), 10, "agent103's row available")
+    assert_keyboard(board, "wallboard")
+    assert_contrast(board, "wallboard")
 
     order = workorder(service, call_id)
     assert order is not None

@@ -78,7 +78,7 @@ def _frames(written: list[bytes]) -> list[dict[str, str]]:
 async def test_a_browser_gets_the_state_then_the_events_as_they_happen(setup) -> None:
     """On connecting, the state in full (queues, agents, chart, clocks) carrying the last stream id;
     an agent pausing then arrives as an activity line with its own entry id, followed by the
-    agents table that changed (and only what changed)."""
+    agent's row in the agents table (and only what changed)."""
     router, page, aggregate = setup
     await router.sync_agents()
     written: list[bytes] = []
@@ -96,7 +96,10 @@ async def test_a_browser_gets_the_state_then_the_events_as_they_happen(setup) ->
         activity = [f for f in frames if f["event"] == "activity"]
         assert len(activity) == 1 and "agent101 paused (lunch)" in activity[0]["data"]
         assert activity[0]["id"] == aggregate.log.last_id
-        assert "agents" in {f["event"] for f in frames}
+        rows = [f for f in frames if f["event"] == "rows"]  # the row alone, not the table
+        assert len(rows) == 1 and rows[0]["data"].count("<tr ") == 1
+        assert 'data-agent="agent101"' in rows[0]["data"]
+        assert "agents" not in {f["event"] for f in frames}
         assert "chart" not in {f["event"] for f in frames}  # unchanged: not sent again
     finally:
         await aggregate.stop()
@@ -219,7 +222,7 @@ async def test_the_pooled_agents_read_again_only_the_agents_the_snapshot_says_ch
 async def test_any_instance_shows_what_another_instance_did(setup) -> None:
     """Two instances behind one Redis, each with its own router and aggregate: a pause
     made through the first shows on a wallboard connected to the second (its activity line
-    and the agents table), read from the shared pool and stream."""
+    and the agent's row), read from the shared pool and stream."""
     router, page, aggregate = setup
     await router.sync_agents()
     other = LiveRouter(aggregate.redis, lambda: CONFIG, instance="hotline-2",
@@ -234,7 +237,8 @@ async def test_any_instance_shows_what_another_instance_did(setup) -> None:
         await second.step()
         frames = {f["event"]: f["data"] for f in _frames(written) if "event" in f}
         assert "agent101 paused (lunch)" in frames["activity"]
-        row = frames["agents"].split('data-agent="agent101"')[1].split("</tr>")[0]
+        # the browser has the table: the agent's row comes alone
+        row = frames["rows"].split('data-agent="agent101"')[1].split("</tr>")[0]
         assert "Paused" in row and "Lunch" in row
     finally:
         await second.stop()

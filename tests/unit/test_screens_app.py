@@ -3,6 +3,7 @@ which screen and order, and the acts through the API's services; over fakes, no 
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 
 import pytest
@@ -262,3 +263,20 @@ def test_my_open_orders_filter_by_status(ut) -> None:
         "GET", ["desk", "orders"], query={"status": ["closed"]},
         headers={"cookie": f"{COOKIE_NAME}={session}"})))
     assert page(bad).status == 400
+
+
+def test_an_order_opened_beside_the_live_one_has_ids_of_its_own(ut) -> None:
+    """The panel an agent opens from a list (and an action's answer) sits beside the live
+    order panel, whose ids are plain (``note-text``, ``order-status``, ...): each of its ids
+    is its own (suffixed with the order's id), and each of its labels names a field inside
+    it (two note fields with one id left the second without its label)."""
+    mine = _order_of(ut, "agent101")
+    session, csrf = login(ut, "tok-agent101")
+    opened = page(ask(ut, "GET", f"desk/orders/{mine}", session=session)).body.decode()
+    noted = page(ask(ut, "POST", f"desk/orders/{mine}/note", session=session, csrf=csrf,
+                     form={"text": "called back"})).body.decode()
+    for panel in (opened, noted):
+        ids = re.findall(r' id="([^"]+)"', panel)
+        assert "note-text-" + mine in ids and len(ids) == len(set(ids))
+        assert all(i.endswith(f"-{mine}") for i in ids), ids
+        assert set(re.findall(r' for="([^"]+)"', panel)) <= set(ids)
