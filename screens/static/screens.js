@@ -11,6 +11,8 @@
  * (counting up) or `data-until` (counting down), epoch seconds on the service's clock, whose
  * time the page carries in `<body data-now>`; their text is advanced here every second and
  * after every swap, so the server sends a view again only when something happened.
+ *
+ * Refused actions: their message is shown (see the end of this file).
  */
 (function () {
   "use strict";
@@ -71,4 +73,26 @@
   });
   document.addEventListener("htmx:sseMessage", tick);
   document.addEventListener("htmx:afterSettle", tick);
+
+  /* An action the service refuses (4xx) or fails (5xx) is answered with a message fragment
+   * (_message.html, role="alert"). htmx swaps no error answer by default, so the person saw
+   * nothing happen. The message goes to the page's message area for what was asked (the
+   * request's own *-result or detail target), never in place of the order panel it came from. */
+  function messageArea(target) {
+    if (target && target.id && /(-result|^detail|^orders-filtered)$/.test(target.id)) {
+      return target;
+    }
+    return document.getElementById("order-result") || document.getElementById("action-result");
+  }
+
+  document.addEventListener("htmx:beforeSwap", function (event) {
+    var detail = event.detail;
+    if (detail.xhr.status < 400 || !detail.xhr.responseText) { return; }
+    var area = messageArea(detail.target);
+    if (!area) { return; }
+    detail.shouldSwap = true;
+    detail.isError = false;
+    detail.target = area;
+    detail.swapOverride = "innerHTML";
+  });
 })();

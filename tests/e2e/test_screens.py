@@ -262,6 +262,23 @@ def click(web: WebDriver, css: str, timeout: float = 10) -> None:
     wait_for(ready, timeout, f"{css} to click")
 
 
+def refused_action_is_shown(desk: Any) -> None:
+    """An action the service refuses is shown with its reason, not lost: the hold form is
+    pointed at an order that does not exist (as a page left open on a merged or purged order
+    would send), the service answers 404 with its message fragment, and the desk shows it as
+    an alert in the order's message area while the order panel stays as it was."""
+    desk.execute_script(
+        "var form = document.querySelector('form[hx-post$=\"/hold\"]');"
+        "form.setAttribute('hx-post', '/screens/desk/orders/999999999/hold');"
+        "htmx.process(form);")
+    desk.find_element(By.ID, "hold-reason").send_keys("waiting for the line test")
+    click(desk, "#order-hold")
+    wait_for(lambda: desk.find_elements(By.CSS_SELECTOR, '#order-result [role="alert"]'), 10,
+             "the refusal's message")
+    assert text_of(desk, '#order-result [role="alert"]')
+    assert desk.find_elements(By.ID, "order-resolve"), "the order panel was replaced"
+
+
 def test_agent_takes_a_real_call_on_the_desk_and_the_wallboard_counts_it(
     hotline, agents, caller, asterisk, db, browser
 ) -> None:
@@ -304,6 +321,7 @@ and states in every level."""
     desk.find_element(By.ID, "note-text").send_keys("Line reset remotely; customer confirms.")
     click(desk, "#order-note")
     wait_for(lambda: "Line reset remotely" in text_of(desk, "#order-notes"), 10, "the note")
+    refused_action_is_shown(desk)
     Select(desk.find_element(By.ID, "disposition")).select_by_value("fixed")
     click(desk, "#order-resolve")
     wait_for(lambda: desk.find_elements(By.CSS_SELECTOR, '#order-status[data-status="resolved"]'),
