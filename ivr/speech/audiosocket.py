@@ -38,7 +38,7 @@ from ivr.speech.audio import FRAME_MS, TELEPHONE_RATE
 from ivr.speech.classifier import Classification, IntentClassifier
 from ivr.speech.endpointing import Endpointer, Event
 from ivr.speech.engines import Engine, Recognizer, Transcript
-from ivr.speech.pool import Lease, SpeechPool
+from ivr.speech.pool import Lease, RecognizerBusy, SpeechPool
 from ivr.speech.schema import EndpointingConfig
 from ivr.timers import Clock
 
@@ -275,8 +275,9 @@ class AudioSocketProtocol(Protocol):
             self._recognizer = engine.recognizer(rate=TELEPHONE_RATE, phrases=phrases)
 
         def failed(failure: Failure) -> None:
-            log.failure("no recognizer for call {uuid}", failure, uuid=self._uuid)
-            self._finish(SpeechResult("error"))
+            if not self._shed(failure):
+                log.failure("no recognizer for call {uuid}", failure, uuid=self._uuid)
+                self._finish(SpeechResult("error"))
 
         self._expectation.lease.submit(create).addErrback(failed)
 
@@ -291,8 +292,10 @@ class AudioSocketProtocol(Protocol):
             if self._recognizer is not None:
                 self._recognizer.accept(batch)
 
-        def fed(_: object) -> None:
+        def fed(outcome: object) -> None:
             self._feeding = False
+            if isinstance(outcome, Failure) and self._shed(outcome):
+                return
             self._pump()
 
         self._expectation.lease.submit(feed).addBoth(fed)
@@ -324,10 +327,20 @@ class AudioSocketProtocol(Protocol):
             self._finish(result)
 
         def failed(failure: Failure) -> None:
-            log.failure("recognizer failed on call {uuid}", failure, uuid=self._uuid)
-            self._finish(SpeechResult("error"))
+            if not self._shed(failure):
+                log.failure("recognizer failed on call {uuid}", failure, uuid=self._uuid)
+                self._finish(SpeechResult("error"))
 
         self._expectation.lease.submit(final).addCallbacks(decided, failed)
+
+    def _shed(self, failure: Failure) -> bool:
+        """A recognizer job that no worker started in time: the caller goes to the DTMF menu
+        now (outcome ``busy``) rather than wait in silence for the workers to catch up."""
+        if not isinstance(failure.value, RecognizerBusy):
+            return False
+        log.info("call {uuid}: no recognizer worker in time, to the menu", uuid=self._uuid)
+        self._finish(SpeechResult("busy"))
+        return True
 
     def _hangup(self) -> None:
         self._finish(SpeechResult("hangup"))
@@ -370,15 +383,23 @@ class AudioSocketProtocol(Protocol):
 
         timed = SpeechResult(**{**result.__dict__, "timings": dict(self.timings)})
 
-        def deliver(_: object) -> None:
-            # After the slot is back, so the flow can re-prompt at once without finding its
-            # own previous recognition still holding a slot.
-            lease.release()
+        def deliver(_: object = None) -> None:
             if not expectation.deferred.called:  # the flow may have cancelled meanwhile
                 expectation.deferred.callback(timed)
 
-        lease.submit(close)
-        lease.drained().addCallback(deliver)
+        def release(_: object) -> None:
+            lease.release()
+
+        lease.submit(close, bounded=False)
+        if result.outcome == "busy":
+            # The workers are behind: the caller goes to the menu now, not once they caught
+            # up; the slot comes back when they did (no re-prompt follows a busy).
+            deliver()
+            lease.drained().addCallback(release)
+        else:
+            # After the slot is back, so the flow can re-prompt at once without finding its
+            # own previous recognition still holding a slot.
+            lease.drained().addCallback(release).addCallback(deliver)
 
     def _arm_watchdog(self) -> None:
         if self._watchdog is not None and self._watchdog.active():

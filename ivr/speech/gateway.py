@@ -82,7 +82,8 @@ class SpeechGateway:
             for language in speech_languages(cfg)
         }
         default = next(iter(recognitions.values()))
-        pool = SpeechPool.threaded(reactor, threads=speech.workers)
+        pool = SpeechPool.threaded(reactor, threads=speech.workers,
+                                   max_wait_s=speech.recognizer_wait_ms / 1000)
         server = AudioSocketServer(
             default.engine, default.classifier, pool, reactor, speech.endpointing,
             languages=recognitions, max_connections=cfg.service.audiosocket.max_connections,

@@ -7,25 +7,85 @@ instead of letting the caller wait behind other callers' audio.
 
 Work of one lease runs in submission order, one job at a time: a recognizer is not
 thread-safe, and audio must reach it in order.
+
+A slot is not a worker: with more leases out than the workers keep up with (a saturated
+box, a slow model), a job can wait in the workers' queue while its caller hears nothing. So
+a lease's job must *start* within ``max_wait_s`` (``speech.recognizer_wait_ms``): one that
+does not is dropped, the lease is *starved* (its later recognizer jobs fail at once with
+:class:`RecognizerBusy`, and the call flow sends the caller to the DTMF menu), and until
+every starved lease is given back no new lease is granted. Both ways of shedding a caller
+are counted (``hotline_speech_shed_total{reason}``): load is shed, never turned into dead
+air.
 """
 
 from __future__ import annotations
 
 import os
+import threading
+from collections import Counter as Tally
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, cast
 
+from prometheus_client import Counter
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
 from twisted.internet.threads import deferToThreadPool
 from twisted.python.failure import Failure
 from twisted.python.threadpool import ThreadPool
 
+from ivr.timers import Clock, DelayedCall
+
 T = TypeVar("T")
-Runner = Callable[[Callable[[], Any]], Deferred]
+Runner = Callable[[Callable[[], Any]], Deferred[Any]]
 # Streams one core keeps in real time with margin (pocketsphinx domain LM: about 0.05 x real
 # time per stream measured, so 4 per core leaves room for bursts and the rest of the service).
 STREAMS_PER_CORE = 4
+MAX_WAIT_S = 0.5
+"""How long a recognizer job may wait for a worker before its caller goes to the menu."""
+
+ShedReason = Literal["slots", "workers"]
+SHED = Counter(
+    "hotline_speech_shed",
+    "Callers sent to the DTMF menu because no recognizer was free: every slot taken (slots), "
+    "or no worker took their audio in time (workers)",
+    ["reason"],
+)
+SHED_REASONS: dict[ShedReason, Any] = {
+    reason: SHED.labels(reason) for reason in ("slots", "workers")
+}
+
+
+class RecognizerBusy(Exception):
+    """No worker started the lease's job within the pool's wait bound (or an earlier job of
+    the lease already waited too long): the caller goes to the DTMF menu."""
+
+
+class _Queued:
+    """A job handed to the workers. It either starts on a worker or is dropped because it
+    waited too long, whichever comes first: the worker thread and the reactor's timer race
+    for it, hence the lock."""
+
+    DROPPED = object()  # what a dropped job returns when a worker finally reaches it
+
+    def __init__(self, work: Callable[[], Any]) -> None:
+        self._work = work
+        self._lock = threading.Lock()
+        self._state = "queued"  # queued -> running | dropped
+
+    def drop(self) -> bool:
+        """Drop the job if no worker started it yet; whether it was dropped."""
+        with self._lock:
+            if self._state != "queued":
+                return False
+            self._state = "dropped"
+            return True
+
+    def __call__(self) -> Any:
+        with self._lock:
+            if self._state != "queued":
+                return self.DROPPED
+            self._state = "running"
+        return self._work()
 
 
 class Lease:
@@ -33,23 +93,42 @@ class Lease:
 
     def __init__(self, pool: SpeechPool) -> None:
         self._pool = pool
-        self._tail: Deferred = defer.succeed(None)
+        self._tail: Deferred[Any] = defer.succeed(None)
         self.released = False
+        self.starved = False  # a job of this lease waited past the bound: it is shed
 
-    def submit(self, job: Callable[[], T]) -> Deferred[T]:
-        """Run ``job`` on a worker after this lease's earlier jobs; fires with its result."""
+    def submit(self, job: Callable[[], T], *, bounded: bool = True) -> Deferred[T]:
+        """Run ``job`` on a worker after this lease's earlier jobs; fires with its result.
+
+        ``bounded`` (recognition work): the job must start within the pool's wait bound, else
+        it fails with :class:`RecognizerBusy` without running, and so does every later
+        bounded job of the lease. Clean-up (closing the recognizer) is not bounded: it runs
+        whenever a worker gets to it."""
         result: Deferred[T] = Deferred()
 
-        def run(_: object) -> Deferred:
-            d = self._pool._run(job)
-            d.addBoth(_fire)
+        def run(_: object) -> Deferred[Any] | None:
+            if bounded and self.starved:
+                result.errback(RecognizerBusy("an earlier job waited too long for a worker"))
+                return None
+            queued = _Queued(job)
+            timer = self._pool._bound(queued, result, self) if bounded else None
+
+            def done(outcome: object) -> object:
+                if timer is not None and timer.active():
+                    timer.cancel()
+                if outcome is not _Queued.DROPPED:
+                    _fire(outcome)
+                return outcome
+
+            d = self._pool._run(queued)
+            d.addBoth(done)
             return d.addErrback(lambda _f: None)
 
         def _fire(outcome: object) -> object:
             if isinstance(outcome, Failure):
                 result.errback(outcome)
             else:
-                result.callback(outcome)
+                result.callback(cast(T, outcome))
             return outcome
 
         self._tail = self._tail.addCallback(run)
@@ -66,32 +145,67 @@ class Lease:
         if not self.released:
             self.released = True
             self._pool._in_use -= 1
+            if self.starved:
+                self._pool._starved -= 1
+
+    def _starve(self) -> None:
+        if not self.starved:
+            self.starved = True
+            self._pool._starved += 1
+            self._pool._shed("workers")
 
 
 class SpeechPool:
-    """At most ``max_streams`` calls recognized at once, on the workers of ``runner``."""
+    """At most ``max_streams`` calls recognized at once, on the workers of ``runner``; with
+    a ``clock``, a job that no worker starts within ``max_wait_s`` is shed (module doc)."""
 
-    def __init__(self, max_streams: int, runner: Runner) -> None:
+    def __init__(self, max_streams: int, runner: Runner, clock: Clock | None = None,
+                 max_wait_s: float = MAX_WAIT_S) -> None:
         if max_streams < 1:
             raise ValueError("max_streams must be at least 1")
+        if max_wait_s <= 0:
+            raise ValueError("max_wait_s must be positive")
         self.max_streams = max_streams
         self._run = runner
+        self.clock = clock
+        self.max_wait_s = max_wait_s
         self._in_use = 0
+        self._starved = 0  # leases out whose job waited past the bound
+        self.shed: Tally[ShedReason] = Tally()  # callers sent to the menu, by reason
+
+    def _bound(self, queued: _Queued, result: Deferred[Any], lease: Lease) -> DelayedCall | None:
+        """Arm the wait bound of a job just handed to the workers (None without a clock)."""
+        if self.clock is None:
+            return None
+
+        def too_late() -> None:
+            if queued.drop():
+                lease._starve()
+                result.errback(RecognizerBusy(
+                    f"no recognizer worker within {self.max_wait_s:g} s"))
+
+        return self.clock.callLater(self.max_wait_s, too_late)
+
+    def _shed(self, reason: ShedReason) -> None:
+        self.shed[reason] += 1
+        SHED_REASONS[reason].inc()
 
     @classmethod
     def threaded(
-        cls, reactor: Any, threads: int | None = None, max_streams: int | None = None
+        cls, reactor: Any, threads: int | None = None, max_streams: int | None = None,
+        max_wait_s: float = MAX_WAIT_S,
     ) -> SpeechPool:
-        """Workers = ``threads`` (default: cores), stopped with the reactor."""
+        """Workers = ``threads`` (default: cores), stopped with the reactor; a job waits at
+        most ``max_wait_s`` for one."""
         threads = threads or os.cpu_count() or 1
         threadpool = ThreadPool(minthreads=threads, maxthreads=threads, name="speech")
         threadpool.start()
         reactor.addSystemEventTrigger("during", "shutdown", threadpool.stop)
 
-        def runner(job: Callable[[], Any]) -> Deferred:
+        def runner(job: Callable[[], Any]) -> Deferred[Any]:
             return deferToThreadPool(reactor, threadpool, job)
 
-        return cls(max_streams or threads * STREAMS_PER_CORE, runner)
+        return cls(max_streams or threads * STREAMS_PER_CORE, runner, reactor, max_wait_s)
 
     @classmethod
     def inline(cls, max_streams: int = 1) -> SpeechPool:
@@ -103,8 +217,13 @@ class SpeechPool:
         return self._in_use
 
     def try_acquire(self) -> Lease | None:
-        """A lease, or ``None`` immediately when every slot is taken."""
+        """A lease, or ``None`` immediately when every slot is taken or the workers are
+        behind (a lease out was starved): the caller goes to the DTMF menu, counted."""
         if self._in_use >= self.max_streams:
+            self._shed("slots")
+            return None
+        if self._starved:
+            self._shed("workers")
             return None
         self._in_use += 1
         return Lease(self)

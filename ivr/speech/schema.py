@@ -104,6 +104,9 @@ class SpeechEngineConfig(_Strict):
     # them. The model's feat.params wins over front-end ones (upperf, nfilt, remove_noise).
     decoder_options: dict[str, float | int | bool | str] = Field(default_factory=dict)
     workers: int | None = Field(None, ge=1, description="recognizer threads; default = cores")
+    # A caller whose audio no recognizer thread takes within this goes to the DTMF menu at
+    # once (counted in hotline_speech_shed_total): load is shed, never turned into silence.
+    recognizer_wait_ms: int = Field(500, ge=50, le=5000)
     endpointing: EndpointingConfig = Field(default_factory=EndpointingConfig)
 
     @model_validator(mode="after")

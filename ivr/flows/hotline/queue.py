@@ -21,7 +21,14 @@ log = logging.getLogger(__name__)
 async def resumes(hotline: Shared, call: Call) -> bool:
     """Whether the call was already queued (its instance died, the dialplan re-entered it
     here through the backup FastAGI): then it skips welcome and menu and waits at its
-    original place, with its work order, request and language taken back."""
+    original place, with its work order, request and language taken back.
+
+    Only a call the dialplan hands to the backup can be one: on its first attempt (AGI
+    argument ``primary``) nothing is asked, so a new caller's welcome never waits on Redis
+    (a Redis that does not answer would hold it for the socket timeout). A dialplan that
+    names no attempt is asked as before."""
+    if call.session.args[:1] == ["primary"]:
+        return False
     try:
         queued = await hotline.router.waiting_call(call.call_id)
         order = await hotline.workorders.get_by_call(call.call_id) if queued else None
