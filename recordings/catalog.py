@@ -56,6 +56,7 @@ __all__ = ["Catalog", "Due", "Erased", "RedisCatalog", "RetentionBatch", "deleti
 _ERASE = """
 local p = ARGV[1]
 local answer = {}
+local order_holds = {}  -- "k<n>" -> held: two recordings of one order read it once
 for _, row in ipairs(cjson.decode(ARGV[4])) do
   local id = row[1]
   local key = p .. 'rec:' .. id
@@ -64,7 +65,11 @@ for _, row in ipairs(cjson.decode(ARGV[4])) do
   local hold = row[4]
   local order_held = hold == '1'
   if string.sub(hold, 1, 1) == 'k' then
-    order_held = redis.call('HGET', KEYS[tonumber(string.sub(hold, 2))], 'legal_hold') == '1'
+    order_held = order_holds[hold]
+    if order_held == nil then
+      order_held = redis.call('HGET', KEYS[tonumber(string.sub(hold, 2))], 'legal_hold') == '1'
+      order_holds[hold] = order_held
+    end
   end
   if not f[2] and not f[3] then
     answer[#answer + 1] = 'M'
@@ -91,7 +96,16 @@ return table.concat(answer)
 # KEYS: the index; ARGV: key prefix, latest end, offset, count
 _FACTS = """
 local p = ARGV[1]
-local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[2], 'BYSCORE', 'LIMIT', ARGV[3], ARGV[4])
+local last = tonumber(ARGV[2]) or math.huge
+local from = tonumber(ARGV[3])
+-- By rank, not BYSCORE ... LIMIT offset: Redis walks an offset one element at a time, so the
+-- pass would cost the square of the index's length; the ranks up to ARGV[2] are the same ids.
+local ranked = redis.call('ZRANGE', KEYS[1], from, from + tonumber(ARGV[4]) - 1, 'WITHSCORES')
+local ids = {}
+for i = 1, #ranked, 2 do
+  if tonumber(ranked[i + 1]) > last then break end
+  ids[#ids + 1] = ranked[i]
+end
 local rows = {}
 for _, id in ipairs(ids) do
   local f = redis.call('HMGET', p .. 'rec:' .. id, 'ended_at', 'category', 'queue',
