@@ -57,6 +57,17 @@ _ERASE = """
 local p = ARGV[1]
 local answer = {}
 local order_holds = {}  -- "k<n>" -> held: two recordings of one order read it once
+-- Index entries are removed per key after the loop, many ids per ZREM/SREM (a command per
+-- recording and index costs more than the removal itself).
+local from_index, from_key = {}, {}
+local function drop(key, id)
+  local ids = from_key[key]
+  if not ids then
+    ids = {}
+    from_key[key] = ids
+  end
+  ids[#ids + 1] = id
+end
 for _, row in ipairs(cjson.decode(ARGV[4])) do
   local id = row[1]
   local key = p .. 'rec:' .. id
@@ -77,14 +88,23 @@ for _, row in ipairs(cjson.decode(ARGV[4])) do
     answer[#answer + 1] = 'H'
   else
     redis.call('UNLINK', key)
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('ZREM', p .. 'rec:by-agent:' .. (f[2] or ''), id)
+    from_index[#from_index + 1] = id
+    drop('z' .. p .. 'rec:by-agent:' .. (f[2] or ''), id)
     redis.call('SREM', p .. 'rec:by-call:' .. (f[3] or ''), id)
-    if order and order ~= '' then redis.call('SREM', p .. 'rec:by-order:' .. order, id) end
+    if order and order ~= '' then drop('s' .. p .. 'rec:by-order:' .. order, id) end
     redis.call('XADD', KEYS[2], '*', 'recording_id', id, 'reason', row[2],
                'recorded_on', row[3], 'deleted_at', ARGV[2], 'by', ARGV[3])
     answer[#answer + 1] = 'E'
   end
+end
+local function remove(command, key, ids)
+  for i = 1, #ids, 500 do
+    redis.call(command, key, unpack(ids, i, math.min(i + 499, #ids)))
+  end
+end
+remove('ZREM', KEYS[1], from_index)
+for kind_key, ids in pairs(from_key) do
+  remove(string.sub(kind_key, 1, 1) == 'z' and 'ZREM' or 'SREM', string.sub(kind_key, 2), ids)
 end
 return table.concat(answer)
 """
