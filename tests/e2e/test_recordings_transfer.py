@@ -11,23 +11,15 @@ which the operator's phone sends back (its RTP echo), and the operator hangs up.
 
 from __future__ import annotations
 
-import io
 import time
 from pathlib import Path
 
-from pydub import AudioSegment
 from pydub.silence import detect_nonsilent
-from test_recordings import agent_gone, ami
+from test_recordings import agent_gone, ami, decrypted, words_in
 from test_speech_calls import spoken
 
-from ivr.speech.engines import PocketsphinxEngine
-from ivr.speech.schema import load_intents
-from privacy.keys import KeyRing
-from recordings.crypto import RecordingVault
 from recordings.metadata import RecordingMeta
 from testbed.checks import call_gone, events, first_event, wait_for
-from testbed.service import CONFIG
-from testbed.stack import TESTBED_MASTER_KEY
 
 SENTENCE = "My internet is down and I have no signal since this morning."
 
@@ -75,10 +67,7 @@ def test_blind_transfer_keeps_one_whole_recording(
 
     storage = Path(service.env["HOTLINE__SPOOL_DIR"]) / "recordings"
     (sealed_path,) = storage.rglob(f"{recording_id}.hlr")
-    vault = RecordingVault.from_keyring(
-        KeyRing.load(environ={"HOTLINE_MASTER_KEY": TESTBED_MASTER_KEY}))
-    audio = vault.open(meta.sealed(sealed_path.read_bytes()))
-    stereo = AudioSegment.from_file(io.BytesIO(audio), format="ogg").set_frame_rate(8000)
+    stereo = decrypted(meta, sealed_path.read_bytes())
     caller_leg, heard_leg = stereo.split_to_mono()
     # Whole: from the start of the recording to the caller's hangup, both parts.
     whole = ended_at - meta.started_at
@@ -90,13 +79,7 @@ def test_blind_transfer_keeps_one_whole_recording(
     assert spans, "the caller's channel is silent"
     first, last = max(spans, key=lambda span: span[1] - span[0])
     assert first > transfer_ms, (spans, transfer_ms)
-    engine = PocketsphinxEngine.load(load_intents(CONFIG / "intents.yaml"))
-    recognizer = engine.recognizer(8000)
-    pcm = caller_leg[max(0, first - 200):last + 200].set_sample_width(2).raw_data
-    for at in range(0, len(pcm), 3200):
-        recognizer.accept(pcm[at:at + 3200])
-    heard = recognizer.final().text.lower().split()
-    recognizer.close()
+    heard = words_in(caller_leg, first, last)
     said = {"internet", "down", "signal", "morning", "no"}
     assert "internet" in heard and len(said & set(heard)) >= 3, (heard, spans)
     # The operator's side (what the caller hears: the operator's phone sends the sentence
