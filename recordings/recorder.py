@@ -81,6 +81,7 @@ class LiveRecording:
     muted: tuple[float, str] | None = None
     cut_at: float | None = None
     leg: str = "call"  # or "callback" (recordings.metadata.RecordingMeta.leg)
+    stopped: bool = False  # the flow stopped MixMonitor at its end: no legs to follow
 
 
 class CallRecorder:
@@ -186,11 +187,14 @@ class CallRecorder:
         rec.cut_at = now
         await self._event("RECORDCUT", rec, reason="ami-unavailable")
 
-    async def finished(self, call_id: str, leg: str = "call") -> None:
-        """The caller hung up (the flow ended): check and ingest, off the call path."""
+    async def finished(self, call_id: str, leg: str = "call", stopped: bool = False) -> None:
+        """The caller hung up (the flow ended): check and ingest, off the call path.
+        ``stopped``: the flow stopped MixMonitor itself (the caller goes on elsewhere,
+        unrecorded), so the legs are not followed after it, whatever the channel does."""
         rec = self.live.pop(_key(call_id, leg), None)
         if rec is None:
             return
+        rec.stopped = stopped
         ended = self.clock()
         self._close_pause(rec, ended)
         if rec.cut_at is not None:
@@ -288,7 +292,8 @@ class CallRecorder:
             followed += step
             now = [wav_seconds(leg) for leg in legs]
             settings = self.settings()
-            if followed < settings.follow_max_s and await self._channel_up(rec):
+            if (not rec.stopped and followed < settings.follow_max_s
+                    and await self._channel_up(rec)):
                 before, step, waited = now, 1.0, 0.0
                 continue
             step = 0.5

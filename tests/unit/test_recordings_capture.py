@@ -615,3 +615,25 @@ def test_a_transferred_caller_is_followed_while_the_channel_lives(tmp_path):
     assert raw.recording_id == "rec-1" and raw.ended_at == pytest.approx(1040.0)
     assert raw.talk_seconds == pytest.approx(10.0) and sum(slept) >= 20
     assert not {"RECORDSHORT", "RECORDMISSING"} & set(alarms.kinds())
+
+
+def test_a_caller_the_flow_stopped_recording_is_not_followed(tmp_path, cfg):
+    """The caller leaves the flow alive (the flow stops MixMonitor itself, e.g. on to the
+    survey): the recording is checked and stored at once, without asking whether the
+    channel still exists (it does, but nothing more is recorded on it)."""
+
+    class Asked(FakeControl):
+        asked: int = 0
+
+        async def channel_up(self, channel: str) -> bool | None:
+            self.asked += 1
+            return await super().channel_up(channel)
+
+    control = Asked(up={CHANNEL})
+    router = FakeRouter([_offer("agent101")], queue="billing")
+    rec = recorded_call(tmp_path, cfg, router, {"STREAM FILE": ["1"], "GET DATA": [None]},
+                        control=control)
+    assert rec.apps() == ["MixMonitor", "Dial", "StopMixMonitor"]
+    rec.after_hangup()
+    (raw,) = rec.ingest.raws
+    assert raw.talk_seconds == pytest.approx(TALK_S) and control.asked == 0
