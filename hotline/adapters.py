@@ -127,5 +127,6 @@ class RecorderOnReactor(Recorder):
     def cut(self, call_id: str) -> Deferred[None]:
         return deferred(self.recorder.cut(call_id))
 
-    def finished(self, call_id: str, leg: str = "call") -> Deferred[None]:
-        return deferred(self.recorder.finished(call_id, leg))
+    def finished(self, call_id: str, leg: str = "call", stopped: bool = False
+                 ) -> Deferred[None]:
+        return deferred(self.recorder.finished(call_id, leg, stopped))

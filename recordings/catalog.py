@@ -30,10 +30,12 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from enum import StrEnum
+from functools import lru_cache
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
@@ -42,41 +44,67 @@ from recordings.metadata import RecordingMeta, iso
 from recordings.retention import OrderStanding, RetentionFacts
 
 __all__ = ["Catalog", "Due", "Erased", "RedisCatalog", "RetentionBatch", "deletion_record",
-           "order_standing"]
+           "order_standing", "recorded_on"]
 
-# KEYS: the index, the deletions stream, then the order hashes checked here
-# ARGV: key prefix, deleted_at, by, then (recording id, reason, recorded_on, order hold) per
-# recording; order hold: "k<n>" = read legal_hold of KEYS[n], "1"/"0" = read before the step.
+# KEYS: the index, the deletions stream, then the order hashes checked here (each once)
+# ARGV: key prefix, deleted_at, by, then a JSON array of [recording id, reason, recorded_on,
+# order hold] per recording (one argument: redis-py encodes each argument in Python);
+# order hold: "k<n>" = read legal_hold of KEYS[n], "1"/"0" = read before the step.
 # Answers one letter per recording: E erased, H held, M missing.
 # (The keys of a recording's hash and its indexes are named by its id and its own fields, so
 # they are built here; they share the catalog's slot.)
 _ERASE = """
 local p = ARGV[1]
 local answer = {}
-for i = 4, #ARGV, 4 do
-  local id = ARGV[i]
+local order_holds = {}  -- "k<n>" -> held: two recordings of one order read it once
+-- Index entries are removed per key after the loop, many ids per ZREM/SREM (a command per
+-- recording and index costs more than the removal itself).
+local from_index, from_key = {}, {}
+local function drop(key, id)
+  local ids = from_key[key]
+  if not ids then
+    ids = {}
+    from_key[key] = ids
+  end
+  ids[#ids + 1] = id
+end
+for _, row in ipairs(cjson.decode(ARGV[4])) do
+  local id = row[1]
   local key = p .. 'rec:' .. id
   local f = redis.call('HMGET', key, 'legal_hold', 'agent', 'call_id', 'work_order_id')
   local order = f[4]
-  local hold = ARGV[i + 3]
+  local hold = row[4]
   local order_held = hold == '1'
   if string.sub(hold, 1, 1) == 'k' then
-    order_held = redis.call('HGET', KEYS[tonumber(string.sub(hold, 2))], 'legal_hold') == '1'
+    order_held = order_holds[hold]
+    if order_held == nil then
+      order_held = redis.call('HGET', KEYS[tonumber(string.sub(hold, 2))], 'legal_hold') == '1'
+      order_holds[hold] = order_held
+    end
   end
   if not f[2] and not f[3] then
     answer[#answer + 1] = 'M'
   elseif f[1] == '1' or order_held then
     answer[#answer + 1] = 'H'
   else
-    redis.call('DEL', key)
-    redis.call('ZREM', KEYS[1], id)
-    redis.call('ZREM', p .. 'rec:by-agent:' .. (f[2] or ''), id)
+    redis.call('UNLINK', key)
+    from_index[#from_index + 1] = id
+    drop('z' .. p .. 'rec:by-agent:' .. (f[2] or ''), id)
     redis.call('SREM', p .. 'rec:by-call:' .. (f[3] or ''), id)
-    if order and order ~= '' then redis.call('SREM', p .. 'rec:by-order:' .. order, id) end
-    redis.call('XADD', KEYS[2], '*', 'recording_id', id, 'reason', ARGV[i + 1],
-               'recorded_on', ARGV[i + 2], 'deleted_at', ARGV[2], 'by', ARGV[3])
+    if order and order ~= '' then drop('s' .. p .. 'rec:by-order:' .. order, id) end
+    redis.call('XADD', KEYS[2], '*', 'recording_id', id, 'reason', row[2],
+               'recorded_on', row[3], 'deleted_at', ARGV[2], 'by', ARGV[3])
     answer[#answer + 1] = 'E'
   end
+end
+local function remove(command, key, ids)
+  for i = 1, #ids, 500 do
+    redis.call(command, key, unpack(ids, i, math.min(i + 499, #ids)))
+  end
+end
+remove('ZREM', KEYS[1], from_index)
+for kind_key, ids in pairs(from_key) do
+  remove(string.sub(kind_key, 1, 1) == 'z' and 'ZREM' or 'SREM', string.sub(kind_key, 2), ids)
 end
 return table.concat(answer)
 """
@@ -88,7 +116,16 @@ return table.concat(answer)
 # KEYS: the index; ARGV: key prefix, latest end, offset, count
 _FACTS = """
 local p = ARGV[1]
-local ids = redis.call('ZRANGE', KEYS[1], '-inf', ARGV[2], 'BYSCORE', 'LIMIT', ARGV[3], ARGV[4])
+local last = tonumber(ARGV[2]) or math.huge
+local from = tonumber(ARGV[3])
+-- By rank, not BYSCORE ... LIMIT offset: Redis walks an offset one element at a time, so the
+-- pass would cost the square of the index's length; the ranks up to ARGV[2] are the same ids.
+local ranked = redis.call('ZRANGE', KEYS[1], from, from + tonumber(ARGV[4]) - 1, 'WITHSCORES')
+local ids = {}
+for i = 1, #ranked, 2 do
+  if tonumber(ranked[i + 1]) > last then break end
+  ids[#ids + 1] = ranked[i]
+end
 local rows = {}
 for _, id in ipairs(ids) do
   local f = redis.call('HMGET', p .. 'rec:' .. id, 'ended_at', 'category', 'queue',
@@ -102,6 +139,28 @@ return cjson.encode({#ids, rows})
 
 #: The fields of a work order's hash that make its standing (:func:`order_standing`).
 ORDER_FIELDS = ("status", "updated_at", "retain_until", "legal_hold")
+
+# The standing fields (ORDER_FIELDS) of the work orders KEYS in one JSON reply, "" for a field
+# or an order that is not there: one script call per batch instead of an HMGET per order,
+# whose replies redis-py would parse one by one. One Redis only (the orders' slots differ).
+_ORDERS = """
+local rows = {}
+for i, key in ipairs(KEYS) do
+  local f = redis.call('HMGET', key, 'status', 'updated_at', 'retain_until', 'legal_hold')
+  rows[i] = {f[1] or '', f[2] or '', f[3] or '', f[4] or ''}
+end
+return cjson.encode(rows)
+"""
+
+# The work order id ("" for none or a recording gone) of each recording ARGV[2..], in one
+# JSON reply. KEYS: the index (the catalog's slot); ARGV: key prefix, then the ids.
+_ORDER_IDS = """
+local ids = {}
+for i = 2, #ARGV do
+  ids[i - 1] = redis.call('HGET', ARGV[1] .. 'rec:' .. ARGV[i], 'work_order_id') or ''
+end
+return cjson.encode(ids)
+"""
 
 # Replace the wrapped key only if it is still the one that was re-wrapped.
 _SET_KEY = """
@@ -166,7 +225,17 @@ def deletion_record(recording_id: str, recorded_at: float, reason: str, by: str,
                     now: float) -> dict[str, str]:
     """A deletion record: what was deleted, when, why; no personal data."""
     return {"recording_id": recording_id, "reason": reason,
-            "recorded_on": iso(recorded_at)[:10], "deleted_at": iso(now), "by": by}
+            "recorded_on": recorded_on(recorded_at), "deleted_at": iso(now), "by": by}
+
+
+def recorded_on(at: float) -> str:
+    """The deletion record's date of a call that ended at ``at`` (epoch seconds), UTC."""
+    return _date_of_day(math.floor(at / 86400))
+
+
+@lru_cache(maxsize=4096)
+def _date_of_day(day: int) -> str:
+    return datetime.fromtimestamp(day * 86400, UTC).date().isoformat()
 
 
 def order_standing(fields: Sequence[Any]) -> OrderStanding | None:
@@ -200,6 +269,8 @@ class RedisCatalog:
         self._order_key = order_key or (lambda order_id: f"{prefix}wo:{order_id}")
         self._erase = redis.register_script(_ERASE)
         self._facts = redis.register_script(_FACTS)
+        self._orders = redis.register_script(_ORDERS)
+        self._order_ids = redis.register_script(_ORDER_IDS)
         self._set_key = redis.register_script(_SET_KEY)
 
     def key(self, recording_id: str) -> str:
@@ -274,23 +345,25 @@ class RedisCatalog:
         """Crypto-erase each of ``due`` in one step (module docstring); what became of each."""
         if not due:
             return []
-        orders = await self._pipelined(
-            [("hget", self.key(item.recording_id), "work_order_id") for item in due])
+        orders: list[str] = json.loads(await self._order_ids(
+            keys=[self.index], args=[self._base, *(item.recording_id for item in due)]))
         keys: list[str] = [self.index, self.deletions_key]
-        holds = await self._order_holds({_text(o) for o in orders if o})
-        args: list[str] = [self._base, iso(now), by]
-        for item, order in zip(due, orders, strict=True):
-            record = deletion_record(item.recording_id, item.recorded_at, item.reason, by, now)
-            order_id = _text(order) if order else ""
+        holds = await self._order_holds({o for o in orders if o})
+        read_inside: dict[str, str] = {}  # order id -> "k<n>", its hash KEYS[n]
+        rows: list[tuple[str, str, str, str]] = []
+        for item, order_id in zip(due, orders, strict=True):
             if not order_id:
                 hold = "0"
             elif order_id in holds:  # a cluster: read before the step
                 hold = "1" if holds[order_id] else "0"
             else:  # one Redis: read inside the step
-                keys.append(self._order_key(order_id))
-                hold = f"k{len(keys)}"
-            args += [item.recording_id, item.reason, record["recorded_on"], hold]
-        answer = _text(await self._erase(keys=keys, args=args))
+                hold = read_inside.get(order_id, "")
+                if not hold:
+                    keys.append(self._order_key(order_id))
+                    hold = read_inside[order_id] = f"k{len(keys)}"
+            rows.append((item.recording_id, item.reason, recorded_on(item.recorded_at), hold))
+        answer = _text(await self._erase(keys=keys, args=[self._base, iso(now), by,
+                                                          json.dumps(rows)]))
         return [Erased(letter) for letter in answer]
 
     async def _order_holds(self, order_ids: set[str]) -> dict[str, bool]:
@@ -341,14 +414,25 @@ class RedisCatalog:
                                     hold == "1")
                      for rid, ended, category, queue, order, hold in (rows or [])]
             order_ids = sorted({f.work_order_id for f in facts if f.work_order_id})
-            replies = await self._pipelined(
-                [("hmget", self._order_key(o), *ORDER_FIELDS) for o in order_ids])
+            replies = await self._order_fields(order_ids)
             standings = {}
             for order_id, fields in zip(order_ids, replies, strict=True):
                 standing = order_standing(fields)
                 if standing is not None:
                     standings[order_id] = standing
             yield RetentionBatch(facts, standings)
+
+    async def _order_fields(self, order_ids: Sequence[str]) -> list[Sequence[Any]]:
+        """The ORDER_FIELDS of each order: one script call on one Redis; on a cluster, where
+        the orders are in other slots than each other, one pipelined HMGET each."""
+        if not order_ids:
+            return []
+        if self.cluster:
+            return await self._pipelined(
+                [("hmget", self._order_key(o), *ORDER_FIELDS) for o in order_ids])
+        rows: list[Sequence[Any]] = json.loads(
+            await self._orders(keys=[self._order_key(o) for o in order_ids]))
+        return rows
 
 
 def _text(value: bytes | str) -> str:

@@ -6,7 +6,7 @@ audit log first, like the API's. ``get`` writes the decrypted audio only where i
 (``--output FILE`` or ``-`` for standard output), never to a file of its own.
 
 Exit codes: 0 done, 1 no such recording or it does not open, 2 a bad command line, config or
-key, 3 Redis unreachable.
+key, 3 Redis or the recordings' object store (``storage.kind: s3``) unreachable.
 """
 
 from __future__ import annotations
@@ -25,6 +25,7 @@ from access import AccessDenied, Identity, Role
 from recordings.library import RecordingNotFound, RecordingUnreadable, Requester
 from recordings.metadata import iso
 from recordings.purge import purge, rewrap
+from recordings.storage import StorageUnavailable
 
 EXIT_NOT_FOUND = 1
 EXIT_BAD = 2
@@ -74,6 +75,9 @@ def main(args: argparse.Namespace, out: TextIO | None = None, err: TextIO | None
         return EXIT_BAD
     try:
         return asyncio.run(_run(args, cfg, out, err, audio_out))
+    except StorageUnavailable as exc:  # a ConnectionError too: name the store, not Redis
+        print(f"error: recordings object store unreachable: {exc}", file=err)
+        return EXIT_UNREACHABLE
     except (redis_errors.ConnectionError, redis_errors.TimeoutError, OSError) as exc:
         print(f"error: Redis unreachable: {exc}", file=err)
         return EXIT_UNREACHABLE

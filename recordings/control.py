@@ -1,4 +1,5 @@
-"""Muting a running MixMonitor: the AMI action ``MixMonitorMute``.
+"""Muting a running MixMonitor (the AMI action ``MixMonitorMute``), and asking whether a
+recorded channel is still there (``Getvar``: a transfer may take it on after the flow).
 
 Asterisk 22 has no dialplan application for it (``PauseMonitor`` went with ``Monitor``): the
 action makes MixMonitor's audiohook write silence in place, so the file keeps its timing and
@@ -16,7 +17,7 @@ import asyncio
 import logging
 from typing import Any, Protocol
 
-__all__ = ["AmiControl", "NoControl", "RecordingControl", "mute_action"]
+__all__ = ["AmiControl", "NoControl", "RecordingControl", "channel_action", "mute_action"]
 
 log = logging.getLogger(__name__)
 
@@ -29,11 +30,22 @@ class RecordingControl(Protocol):
         """Mute (``on``) or unmute the MixMonitor on ``channel``; True once Asterisk said so."""
         ...
 
+    async def channel_up(self, channel: str) -> bool | None:
+        """Whether ``channel`` still exists in Asterisk; None when that cannot be told (AMI
+        away, no answer)."""
+        ...
+
 
 def mute_action(channel: str, on: bool) -> dict[str, str]:
     """The AMI action muting (or unmuting) both directions of ``channel``'s MixMonitor."""
     return {"Action": "MixMonitorMute", "Channel": channel, "Direction": "both",
             "State": "1" if on else "0"}
+
+
+def channel_action(channel: str) -> dict[str, str]:
+    """An AMI action that succeeds while ``channel`` exists and fails with "No such channel"
+    once it is gone (``Getvar`` needs only the ``call`` class the service's user has)."""
+    return {"Action": "Getvar", "Channel": channel, "Variable": "CHANNEL(state)"}
 
 
 class AmiControl:
@@ -69,6 +81,19 @@ class AmiControl:
             log.warning("AMI MixMonitorMute %s on %s refused: %s", on, channel, reply)
         return ok
 
+    async def channel_up(self, channel: str) -> bool | None:
+        try:
+            reply = await asyncio.wait_for(
+                asyncio.ensure_future(self.manager.send_action(channel_action(channel))),
+                self.timeout_s)
+        except Exception as exc:  # away, not logged in, timed out: not known
+            log.debug("AMI Getvar on %s failed: %s", channel, exc)
+            return None
+        if getattr(reply, "success", False):
+            return True
+        message = reply.get("Message", "") if hasattr(reply, "get") else ""
+        return False if "no such channel" in str(message).lower() else None
+
     def close(self) -> None:
         self.manager.close()
 
@@ -79,3 +104,6 @@ class NoControl:
 
     async def mute(self, channel: str, on: bool) -> bool:
         return False
+
+    async def channel_up(self, channel: str) -> bool | None:
+        return None

@@ -81,6 +81,7 @@ class LiveRecording:
     muted: tuple[float, str] | None = None
     cut_at: float | None = None
     leg: str = "call"  # or "callback" (recordings.metadata.RecordingMeta.leg)
+    stopped: bool = False  # the flow stopped MixMonitor at its end: no legs to follow
 
 
 class CallRecorder:
@@ -186,11 +187,14 @@ class CallRecorder:
         rec.cut_at = now
         await self._event("RECORDCUT", rec, reason="ami-unavailable")
 
-    async def finished(self, call_id: str, leg: str = "call") -> None:
-        """The caller hung up (the flow ended): check and ingest, off the call path."""
+    async def finished(self, call_id: str, leg: str = "call", stopped: bool = False) -> None:
+        """The caller hung up (the flow ended): check and ingest, off the call path.
+        ``stopped``: the flow stopped MixMonitor itself (the caller goes on elsewhere,
+        unrecorded), so the legs are not followed after it, whatever the channel does."""
         rec = self.live.pop(_key(call_id, leg), None)
         if rec is None:
             return
+        rec.stopped = stopped
         ended = self.clock()
         self._close_pause(rec, ended)
         if rec.cut_at is not None:
@@ -235,7 +239,7 @@ class CallRecorder:
             return None
 
     async def _after_hangup(self, rec: LiveRecording, ended: float) -> Ingested | None:
-        seconds = await self._closed_legs(rec.legs)
+        seconds = await self._closed_legs(rec)
         longest = max((s for s in seconds if s is not None), default=0.0)
         if rec.started_at + longest > ended + 1.0:
             # The caller's channel outlived the flow (a transfer): the recording ends with it.
@@ -267,29 +271,51 @@ class CallRecorder:
             recording_id=rec.recording_id, leg=rec.leg,
         ))
 
-    async def _closed_legs(self, legs: tuple[Path, ...]) -> list[float | None]:
-        """Each leg's seconds once its size stopped growing (Asterisk closes the files a
-        moment after hangup), or what is there after ``close_wait_s``.
+    async def _closed_legs(self, rec: LiveRecording) -> list[float | None]:
+        """Each leg's seconds once its channel is gone and its size stopped growing
+        (Asterisk closes the files a moment after hangup), or what is there after
+        ``close_wait_s``.
 
-        Legs still growing belong to a caller still on the line: the flow ended but the
-        channel did not (an agent's blind transfer sends the caller elsewhere in the dialplan,
-        and the AGI sees a hangup). MixMonitor runs on that channel, so the recording goes
-        on: it is followed until it stops (at most ``follow_max_s``), never cut at the flow's
-        end, where it would be split or lost."""
-        step, waited = 0.5, 0.0
+        The flow may end while the recorded channel does not: an agent's blind transfer
+        sends the caller elsewhere in the dialplan, and the AGI sees a hangup. MixMonitor
+        runs on that channel, so the recording goes on: it is followed while the channel
+        exists (AMI says so) or, AMI away, while the legs still grow, at most
+        ``follow_max_s``; never cut at the flow's end, where it would be split or lost. The
+        channel is asked, not only the files: right after a transfer nothing may be written
+        for a while (the transfer target rings; MixMonitor writes only frames that pass)."""
+        legs = rec.legs
+        step, waited, followed = 0.5, 0.0, 0.0  # waited: since the channel was last seen
         before: list[float | None] = [wav_seconds(leg) for leg in legs]
         while True:
             await self.sleep(step)
             waited += step
+            followed += step
             now = [wav_seconds(leg) for leg in legs]
+            settings = self.settings()
+            if (not rec.stopped and followed < settings.follow_max_s
+                    and await self._channel_up(rec)):
+                before, step, waited = now, 1.0, 0.0
+                continue
+            step = 0.5
             if now == before and all(s is not None for s in now):
                 return now
             growing = any(n is not None and (b is None or n > b)
                           for n, b in zip(now, before, strict=True))
             before = now
-            settings = self.settings()
-            if waited >= (settings.follow_max_s if growing else settings.close_wait_s):
+            if (followed >= settings.follow_max_s if growing
+                    else waited >= settings.close_wait_s):
                 return before
+
+    async def _channel_up(self, rec: LiveRecording) -> bool:
+        """Whether the recorded channel is known to be still there (never raises)."""
+        if not rec.channel:
+            return False
+        try:
+            return bool(await self.control.channel_up(rec.channel))
+        except Exception:
+            log.exception("recording %s: asking for channel %s", rec.recording_id,
+                          rec.channel)
+            return False
 
     # -- inside -----------------------------------------------------------------------------
 

@@ -10,8 +10,10 @@ dates say, until released.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import lru_cache
 
 from recordings.schema import RetentionSettings
 from workorders.model import add_years
@@ -51,7 +53,16 @@ class Verdict:
 
 def add_years_to(at: float, years: int) -> float:
     """Epoch seconds ``years`` later, by the calendar (29 February -> 1 March)."""
-    return add_years(datetime.fromtimestamp(at, UTC), years).timestamp()
+    day = math.floor(at / 86400)
+    return at + _years_from_day(day, years)
+
+
+@lru_cache(maxsize=16384)
+def _years_from_day(day: int, years: int) -> float:
+    # The calendar moves the date and keeps the time of day, so the shift is the same for
+    # every instant of a UTC day: the retention pass asks it once per day, not per recording.
+    start = day * 86400.0
+    return add_years(datetime.fromtimestamp(start, UTC), years).timestamp() - start
 
 
 def verdict(

@@ -211,11 +211,16 @@ def sample_meta(recording_id: str = "rec-1", **changes: Any) -> RecordingMeta:
 @dataclass
 class FakeControl:
     """AMI's ``MixMonitorMute`` in memory: ``calls`` (channel, on) as sent; ``away`` answers
-    False as AMI away does; ``muted`` the channels muted now."""
+    False as AMI away does; ``muted`` the channels muted now; ``up`` the channels that still
+    exist (a caller transferred on after the flow), asked by ``channel_up``."""
 
     away: bool = False
     calls: list[tuple[str, bool]] = field(default_factory=list)
     muted: set[str] = field(default_factory=set)
+    up: set[str] = field(default_factory=set)
+
+    async def channel_up(self, channel: str) -> bool | None:
+        return None if self.away else channel in self.up
 
     async def mute(self, channel: str, on: bool) -> bool:
         self.calls.append((channel, on))

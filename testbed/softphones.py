@@ -11,6 +11,10 @@ Each ``SippAgent`` is one ``sipp`` process listening on 127.0.0.1:<port> (agent1
                the call (re-INVITE with SDP, UPDATE, INFO, OPTIONS, NOTIFY: a connected-line
                update right after an agent answers a callback, a session refresh) without
                losing its place in the call
+    speak      as answer, but the phone's user speaks: right after the answer it sends
+               ``say`` (a WAV, 16-bit 8 kHz mono) as G.711 u-law RTP in real time (sipp's
+               play_pcap_audio of a capture made from it; no echo); a customer who talks on
+               a callback
     no-answer  rings until the caller's side gives up (CANCEL -> 487)
     busy       486 Busy Here
     reject     603 Decline
@@ -43,6 +47,7 @@ from testbed.processes import stop_process
 SCENARIO_DIR = Path(__file__).resolve().parent / "sipp"
 BEHAVIOURS = {
     "answer": "uas_answer.xml",
+    "speak": "uas_answer.xml",  # made to speak by SippAgent.scenario()
     "no-answer": "uas_no_answer.xml",
     "busy": "uas_busy.xml",
     "reject": "uas_reject.xml",
@@ -66,6 +71,31 @@ class SipEvent:
     kind: str
     call_id: str
     detail: str
+
+
+def rtp_capture(wav: Path, target: Path) -> Path:
+    """``wav`` (16-bit 8 kHz mono) as a pcap of G.711 u-law RTP packets, 20 ms each, timed in
+    real time: what sipp's play_pcap_audio sends (it keeps the RTP, pacing by the capture)."""
+    import audioop  # the stdlib's G.711 (until Python 3.13), as pydub uses it
+    import struct
+    import wave
+
+    with wave.open(str(wav)) as source:
+        if (source.getsampwidth(), source.getframerate(), source.getnchannels()) != (2, 8000, 1):
+            raise ValueError(f"{wav}: 16-bit 8 kHz mono, please")
+        ulaw = audioop.lin2ulaw(source.readframes(source.getnframes()), 2)
+    packets = [struct.pack("<IHHiIII", 0xA1B2C3D4, 2, 4, 0, 0, 65535, 1)]
+    for n, at in enumerate(range(0, len(ulaw) - 159, 160)):
+        rtp = struct.pack("!BBHII", 0x80, 0, n & 0xFFFF, n * 160, 0x5EED) + ulaw[at:at + 160]
+        udp = struct.pack("!HHHH", 16000, 16000, 8 + len(rtp), 0) + rtp
+        ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), n & 0xFFFF, 0, 64, 17, 0,
+                         bytes([127, 0, 0, 1]), bytes([127, 0, 0, 1])) + udp
+        frame = b"\0" * 12 + b"\x08\x00" + ip
+        usec = n * 20_000
+        packets.append(struct.pack("<IIII", usec // 1_000_000, usec % 1_000_000, len(frame),
+                                   len(frame)) + frame)
+    target.write_bytes(b"".join(packets))
+    return target
 
 
 class SoftphoneFailed(RuntimeError):
@@ -99,9 +129,13 @@ class SippAgent:
         media_port: int | None = None,
         log_dir: str | Path | None = None,
         binary: str = "sipp",
+        say: str | Path | None = None,
     ) -> None:
         if behaviour not in BEHAVIOURS:
             raise ValueError(f"behaviour {behaviour!r} is not one of {sorted(BEHAVIOURS)}")
+        if (behaviour == "speak") != (say is not None):
+            raise ValueError("say (a u-law WAV) goes with behaviour 'speak', and only with it")
+        self.say = Path(say) if say is not None else None
         self.name = name
         self.port = port or agent_port(name)
         self.behaviour = behaviour
@@ -119,9 +153,10 @@ class SippAgent:
 
     def command(self) -> list[str]:
         return [
-            self.binary, "-sf", str(SCENARIO_DIR / BEHAVIOURS[self.behaviour]),
+            self.binary, "-sf", str(self.scenario()),
             "-i", "127.0.0.1", "-p", str(self.port), "-s", self.name,
-            "-mi", "127.0.0.1", "-mp", str(self.media_port), "-rtp_echo",
+            "-mi", "127.0.0.1", "-mp", str(self.media_port),
+            *([] if self.say else ["-rtp_echo"]),  # a speaking phone sends its capture
             "-key", "answer_after", str(int(self.answer_after * 1000)),
             "-key", "hold_for", str(int(self.hold_for * 1000)),
             "-nostdin", "-trace_logs", "-log_file", str(self.log_path),
@@ -130,6 +165,26 @@ class SippAgent:
             # answers them itself, with re-INVITEs, in its _unexp.main handler)
             "-aa",
         ]
+
+    def scenario(self) -> Path:
+        """The scenario file of the behaviour; for ``speak``, uas_answer.xml with the RTP
+        stream of ``say`` after the answer (sipp reads rtp_stream's file when it loads the
+        scenario, so its path is written into a copy in the log folder)."""
+        answer = SCENARIO_DIR / BEHAVIOURS[self.behaviour]
+        if self.say is None:
+            return answer
+        text = answer.read_text(encoding="iso-8859-1")
+        answered = '<log message="[clock_tick]|ANSWERED|[call_id]|"/>\n    </action>\n  </recv>\n'
+        if answered not in text or '"' in str(self.say) or "," in str(self.say):
+            raise ValueError(f"cannot make {answer.name} speak {self.say}")
+        capture = rtp_capture(self.say, self.dir / f"{self.name}-says.pcap")
+        text = text.replace(answered, answered + (
+            f'  <nop><action><exec play_pcap_audio="{capture}"/></action></nop>\n'))
+        text = text.replace("RTP/AVP 0 8 101", "RTP/AVP 0 101")  # u-law only
+        text = re.sub(r"\n[ \t]*a=rtpmap:8 PCMA/8000", "", text)
+        speaking = self.dir / f"{self.name}-speak.xml"
+        speaking.write_text(text, encoding="iso-8859-1")
+        return speaking
 
     def start(self, timeout: float = 5.0) -> SippAgent:
         if self._listening():

@@ -17,6 +17,8 @@ from datetime import datetime
 from pathlib import Path
 
 import pytest
+from pydub import AudioSegment
+from pydub.silence import detect_nonsilent
 from test_speech_calls import spoken
 
 from ivr.speech.engines import PocketsphinxEngine
@@ -58,6 +60,28 @@ def key_in(asterisk: Asterisk, channel: str, digits: str) -> None:
                                        "Digit": digit, "Duration": "120", "Receive": "true"})
         assert "Success" in reply, reply
         time.sleep(0.15)
+
+
+def decrypted(meta: RecordingMeta, sealed: bytes) -> AudioSegment:
+    """The stored object opened with the testbed's master key: the stereo audio at 8 kHz."""
+    vault = RecordingVault.from_keyring(
+        KeyRing.load(environ={"HOTLINE_MASTER_KEY": TESTBED_MASTER_KEY}))
+    audio = vault.open(meta.sealed(sealed))
+    return AudioSegment.from_file(io.BytesIO(audio), format="ogg").set_frame_rate(8000)
+
+
+def words_in(leg: AudioSegment, first: int, last: int) -> list[str]:
+    """What the project's recognizer hears in ``leg`` from ``first`` to ``last`` ms: only
+    where someone speaks (the rest of a leg is silence, which the decoder would fill with
+    guesses), as the live endpointer hands speech to it."""
+    engine = PocketsphinxEngine.load(load_intents(CONFIG / "intents.yaml"))
+    recognizer = engine.recognizer(8000)
+    pcm = leg[max(0, first - 200):last + 200].set_sample_width(2).raw_data
+    for at in range(0, len(pcm), 3200):
+        recognizer.accept(pcm[at:at + 3200])
+    heard = recognizer.final().text.lower().split()
+    recognizer.close()
+    return heard
 
 
 def epoch(iso: str) -> float:
@@ -116,36 +140,22 @@ def test_recorded_call_rona_sentence_and_muted_card_digits(
     sealed = sealed_path.read_bytes()
     # On disk: not audio (no container magic, undecodable), no raw leg left behind.
     assert sealed[:4] == b"HLR1" and b"OggS" not in sealed and b"RIFF" not in sealed
-    from pydub import AudioSegment
-    from pydub.silence import detect_nonsilent
-
     with pytest.raises(Exception):  # noqa: B017 - any decoder error: it is not audio
         AudioSegment.from_file(io.BytesIO(sealed))
     assert not list((Path(asterisk.root) / raw_dir.lstrip("/")).glob(f"{recording_id}*"))
 
-    vault = RecordingVault.from_keyring(
-        KeyRing.load(environ={"HOTLINE_MASTER_KEY": TESTBED_MASTER_KEY}))
-    audio = vault.open(meta.sealed(sealed))
-    stereo = AudioSegment.from_file(io.BytesIO(audio), format="ogg").set_frame_rate(8000)
+    stereo = decrypted(meta, sealed)
     caller_leg, agent_leg = stereo.split_to_mono()
     assert stereo.duration_seconds >= meta.talk_seconds
 
     # The sentence, recognized on the caller's channel by the project's recognizer.
-    engine = PocketsphinxEngine.load(load_intents(CONFIG / "intents.yaml"))
-    recognizer = engine.recognizer(8000)
-    # Only where the caller speaks (the rest of the leg is silence, which the decoder would
-    # fill with guesses), as the live endpointer hands speech to it.
     spans = detect_nonsilent(caller_leg, min_silence_len=700, silence_thresh=-45)
     assert spans, "the caller's channel is silent"
     first, last = max(spans, key=lambda span: span[1] - span[0])
     connected = [epoch(e["time"]) - meta.started_at for e in events(db, call_id)
                  if e["kind"] in ("CONNECT", "COMPLETEAGENT")]
     assert connected[0] * 1000 < first and last < connected[1] * 1000, (connected, spans)
-    pcm = caller_leg[max(0, first - 200):last + 200].set_sample_width(2).raw_data
-    for at in range(0, len(pcm), 3200):
-        recognizer.accept(pcm[at:at + 3200])
-    heard = recognizer.final().text.lower().split()
-    recognizer.close()
+    heard = words_in(caller_leg, first, last)
     said = {"internet", "down", "signal", "morning", "no"}
     assert "internet" in heard and len(said & set(heard)) >= 3, (heard, spans)
 

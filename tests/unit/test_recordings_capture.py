@@ -27,7 +27,7 @@ from ivr.flows.hotline.record import MIXMONITOR_ID
 from ivr.menu import Collected, MenusConfig, advance, start_at
 from ivr.testing import HANGUP, FakeAsterisk, on_asyncio, result_of
 from recordings.check import CHECKS_FAILED, check, talk_seconds, wav_seconds
-from recordings.control import AmiControl, mute_action
+from recordings.control import AmiControl, channel_action, mute_action
 from recordings.recorder import CUT, CallRecorder
 from recordings.schema import CaptureSettings, QueueCapture, RecordingsConfig
 from recordings.testing import FakeAlarms, FakeControl, FakeIngest, MemoryCatalog, write_wav
@@ -365,6 +365,39 @@ async def test_ami_mute_action_and_failures_answer_false():
     assert not await mute("hang")
 
 
+@on_asyncio
+async def test_ami_asks_whether_the_recorded_channel_is_still_there():
+    """``channel_up``: True while Asterisk has the channel, False once it says "No such
+    channel", None (not known) when AMI refuses otherwise, fails or hangs; never raises."""
+    from panoramisk.message import Message
+
+    class Manager:
+        def __init__(self, answer: Any) -> None:
+            self.answer = answer
+            self.sent: list[dict[str, str]] = []
+
+        async def send_action(self, action: dict[str, str]) -> Any:
+            self.sent.append(action)
+            if isinstance(self.answer, Exception):
+                raise self.answer
+            if self.answer == "hang":
+                await asyncio.Future()  # never answers
+            return self.answer
+
+    async def up(answer: Any) -> bool | None:
+        manager = Manager(answer)
+        found = await AmiControl(manager, timeout_s=0.01).channel_up(CHANNEL)
+        assert manager.sent == [channel_action(CHANNEL)]
+        return found
+
+    assert channel_action(CHANNEL)["Action"] == "Getvar"
+    assert await up(Message({"Response": "Success", "Value": "Up"})) is True
+    assert await up(Message({"Response": "Error", "Message": "No such channel"})) is False
+    assert await up(Message({"Response": "Error", "Message": "Permission denied"})) is None
+    assert await up(ConnectionError("AMI away")) is None
+    assert await up("hang") is None
+
+
 # --- the check after hangup -------------------------------------------------------------------
 
 
@@ -550,3 +583,57 @@ def test_manager_conf_is_loopback_with_one_user_that_may_only_mute(tmp_path):
     assert not any(line.startswith("secret") for line in user)
     assert "deny = 0.0.0.0/0.0.0.0" in user and "permit = 127.0.0.1/255.255.255.255" in user
     assert "write = call" in user and "read =" in user
+
+
+def test_a_transferred_caller_is_followed_while_the_channel_lives(tmp_path):
+    """A blind transfer ends the flow but not the caller's channel: legs that stay quiet
+    longer than ``close_wait_s`` right after it (the transfer target rings) are followed
+    while AMI says the channel exists, then stored once, whole, ending with the legs."""
+    control = FakeControl(up={CHANNEL})
+    ingest, alarms, spawned, slept = FakeIngest(), FakeAlarms(), [], []
+    recorder = CallRecorder(
+        settings=lambda: CaptureSettings(raw_dir=str(tmp_path), close_wait_s=2),
+        control=control, alarms=alarms, ingest=ingest, deletions=MemoryCatalog(),
+        clock=lambda: 1012.0, sleep=lambda s: transferred_call(s), spawn=spawned.append)
+    legs = [Path(leg) for leg in recorder.legs_for("rec-1")]
+
+    async def transferred_call(seconds: float) -> None:
+        slept.append(seconds)
+        if sum(slept) >= 20 and CHANNEL in control.up:  # the caller hangs up at last
+            for leg in legs:
+                write_wav(leg, 40.0)
+            control.up.discard(CHANNEL)
+
+    run_now(recorder.started(CALL, "rec-1", CHANNEL, "billing", "17", at=1000.0))
+    run_now(recorder.answered(CALL, "agent101", 1002.0, 1012.0))
+    for leg in legs:
+        write_wav(leg, 12.0)  # what was there when the flow ended (the transfer)
+    run_now(recorder.finished(CALL))
+    (after_hangup,) = spawned
+    run_now(after_hangup)
+    (raw,) = ingest.raws
+    assert raw.recording_id == "rec-1" and raw.ended_at == pytest.approx(1040.0)
+    assert raw.talk_seconds == pytest.approx(10.0) and sum(slept) >= 20
+    assert not {"RECORDSHORT", "RECORDMISSING"} & set(alarms.kinds())
+
+
+def test_a_caller_the_flow_stopped_recording_is_not_followed(tmp_path, cfg):
+    """The caller leaves the flow alive (the flow stops MixMonitor itself, e.g. on to the
+    survey): the recording is checked and stored at once, without asking whether the
+    channel still exists (it does, but nothing more is recorded on it)."""
+
+    class Asked(FakeControl):
+        asked: int = 0
+
+        async def channel_up(self, channel: str) -> bool | None:
+            self.asked += 1
+            return await super().channel_up(channel)
+
+    control = Asked(up={CHANNEL})
+    router = FakeRouter([_offer("agent101")], queue="billing")
+    rec = recorded_call(tmp_path, cfg, router, {"STREAM FILE": ["1"], "GET DATA": [None]},
+                        control=control)
+    assert rec.apps() == ["MixMonitor", "Dial", "StopMixMonitor"]
+    rec.after_hangup()
+    (raw,) = rec.ingest.raws
+    assert raw.talk_seconds == pytest.approx(TALK_S) and control.asked == 0

@@ -134,16 +134,18 @@ async def finish(hotline: Shared, call: Call, hung_up: bool) -> None:
     recorder = hotline.recorder
     if recorder is None or call.recording_id is None:
         return
+    stopped = call.recording_cut  # MixMonitor no longer runs: nothing to follow after the flow
     try:
         if not hung_up and not call.recording_cut:
             mixmonitor = await call.session.get_variable(MIXMONITOR_ID)
             await call.session.exec_("StopMixMonitor", *([mixmonitor] if mixmonitor else []))
+            stopped = True
     except ChannelHungUp:
         pass
     except Exception as exc:  # the recording's end never fails the call
         log.warning("call %s: StopMixMonitor failed: %s", call.call_id, exc)
     try:
-        await recorder.finished(call.call_id)
+        await recorder.finished(call.call_id, stopped=stopped)
     except Exception:
         log.exception("call %s: recording not handed over after the call", call.call_id)
 
