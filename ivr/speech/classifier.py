@@ -45,6 +45,9 @@ _STOPWORDS = frozenset(_STOP_WORDS.split())
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?")
 # Additive smoothing of the complement counts (1.0 did best on the tune split; 0.5-4 tried).
 _ALPHA = 1.0
+# How much one transcript of a heard tune sentence counts against one written example
+# (``heard_examples``); measured on the development voices, see docs/speech-conditions.md.
+HEARD_WEIGHT = 1.0
 # Scale of the log scores before the softmax, chosen so confidence is near the observed
 # accuracy on the tune split (0.8-1.0: 333/335 right, 0.6-0.8: 13/15, 0.4-0.6: 7/10).
 _TEMPERATURE = 0.5
@@ -107,7 +110,7 @@ def understood(classification: Classification | None) -> bool:
 class IntentClassifier:
     """Trained once from the intents config; :meth:`classify` is cheap and thread-safe."""
 
-    def __init__(self, config: IntentsConfig) -> None:
+    def __init__(self, config: IntentsConfig, heard_weight: float = HEARD_WEIGHT) -> None:
         self._config = config
         self._categories = list(config.categories)
         counts: dict[str, Counter[str]] = {}
@@ -121,6 +124,12 @@ class IntentClassifier:
                 for feature in set(features(phrase)):
                     c[feature] += weight
             counts[name] = c
+        # The engine's own mistakes on the tune sentences, as it will make them on callers.
+        heard_examples = config.heard_examples.get(config.speech.engine, {})
+        for name, heard in heard_examples.items() if heard_weight > 0 else ():
+            for text in heard:
+                for feature in set(features(text)):
+                    counts[name][feature] += heard_weight
         self._vocabulary = frozenset().union(*counts.values())
         size = len(self._vocabulary)
         # weight[c][f] = -log p(f | not c): large when f is rare outside c.
