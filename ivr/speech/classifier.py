@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 import re
-from collections import Counter
+from collections import defaultdict
 from dataclasses import dataclass, field
 
 from ivr.speech.schema import URGENCY_RANK, IntentsConfig
@@ -113,13 +113,15 @@ class IntentClassifier:
     def __init__(self, config: IntentsConfig, heard_weight: float = HEARD_WEIGHT) -> None:
         self._config = config
         self._categories = list(config.categories)
-        counts: dict[str, Counter[str]] = {}
+        # category -> feature -> evidence (examples count 1 each, keywords their weight)
+        counts: dict[str, dict[str, float]] = {}
         for name, category in config.categories.items():
-            c: Counter[str] = Counter()
+            c: dict[str, float] = defaultdict(float)
             for example in category.examples:
                 # Presence, not frequency: a word repeated in one sentence is one piece of
                 # evidence.
-                c.update(set(features(example)))
+                for feature in set(features(example)):
+                    c[feature] += 1
             for phrase, weight in category.keywords.items():
                 for feature in set(features(phrase)):
                     c[feature] += weight
@@ -130,15 +132,16 @@ class IntentClassifier:
             for text in heard:
                 for feature in set(features(text)):
                     counts[name][feature] += heard_weight
-        self._vocabulary = frozenset().union(*counts.values())
+        self._vocabulary: frozenset[str] = frozenset().union(*counts.values())
         size = len(self._vocabulary)
         # weight[c][f] = -log p(f | not c): large when f is rare outside c.
         self._weight: dict[str, dict[str, float]] = {}
         for name in counts:
-            complement: Counter[str] = Counter()
+            complement: dict[str, float] = defaultdict(float)
             for other, c in counts.items():
                 if other != name:
-                    complement.update(c)
+                    for feature, evidence in c.items():
+                        complement[feature] += evidence
             total = sum(complement.values()) + _ALPHA * size
             self._weight[name] = {
                 f: -math.log((complement.get(f, 0) + _ALPHA) / total) for f in self._vocabulary
