@@ -2,7 +2,7 @@
 data for the classifier (``heard_corpus`` in ``config/intents.yaml``).
 
     nice -n 15 .venv/bin/python benchmarks/speech/heard.py --engine pocketsphinx \\
-        [--passes 2] [--sample N] [--out config/intents-heard-pocketsphinx.yaml]
+        [--passes 2] [--sample N] [--limit N] [--out config/intents-heard-pocketsphinx.yaml]
 
 Most misses on unheard voices are recognition errors the classifier could learn: a caller
 who says "two days" is heard as "due date" again and again. Each sentence of the evaluation
@@ -73,6 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=["pocketsphinx", "whisper"], required=True)
     parser.add_argument("--passes", type=int, default=2, help="(voice, condition) per sentence")
     parser.add_argument("--sample", type=int, help="only N tune sentences, spread evenly")
+    parser.add_argument("--limit", type=int, help="only the first N calls of the plan "
+                        "(the same voice and line per sentence as the whole run)")
     parser.add_argument("--intents", type=Path, default=DEFAULT_INTENTS)
     parser.add_argument("--out", type=Path, help="default: config/intents-heard-ENGINE.yaml")
     args = parser.parse_args(argv)
@@ -83,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
     tune = spread([u for u in load_eval_set() if u["split"] == "tune"], args.sample)
     plan = [(u, v, c) for i, u in enumerate(tune) for v, c in pairs(i, args.passes, voices,
                                                                        conditions)]
+    plan = plan[: args.limit]
     said: dict[str, list[str]] = defaultdict(list)
     for u, v, _ in plan:
         said[v].append(u["text"])
@@ -103,7 +106,8 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  {n}/{len(plan)} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
 
     command = (f"benchmarks/speech/heard.py --engine {args.engine} --passes {args.passes}"
-               + (f" --sample {args.sample}" if args.sample else ""))
+               + (f" --sample {args.sample}" if args.sample else "")
+               + (f" --limit {args.limit}" if args.limit else ""))
     kept = sum(len(texts) for texts in heard.values())
     lines = [header(args.engine, command, len(plan), kept)]
     for category in load_intents(args.intents).categories:

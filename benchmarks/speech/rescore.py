@@ -34,6 +34,7 @@ def rescore(rows: list[dict], classifier: IntentClassifier) -> list[dict]:
         verdict = classifier.classify(row["heard"]) if row["heard"] else None
         speech = row["outcome"] == "speech" and verdict is not None and understood(verdict)
         out.append({
+            "condition": "familiar", "voice": "piper:joe",  # evaluate.py's rows name neither
             **row,
             "predicted": verdict.category if speech and verdict else "(none)",
             "confidence": verdict.confidence if verdict else 0.0,
