@@ -2,7 +2,8 @@
 data for the classifier (``heard_corpus`` in ``config/intents.yaml``).
 
     nice -n 15 .venv/bin/python benchmarks/speech/heard.py --engine pocketsphinx \\
-        [--passes 2] [--sample N] [--limit N] [--out config/intents-heard-pocketsphinx.yaml]
+        [--passes 2] [--sample N] [--limit N] [--jobs N]
+        [--out config/intents-heard-pocketsphinx.yaml]
 
 Most misses on unheard voices are recognition errors the classifier could learn: a caller
 who says "two days" is heard as "due date" again and again. Each sentence of the evaluation
@@ -20,6 +21,7 @@ import argparse
 import sys
 import time
 from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -56,6 +58,23 @@ def pairs(
     return out
 
 
+Call = tuple[str, str, str, str]  # category, sentence, voice, condition
+
+
+def hear_calls(intents: Path, engine: str, calls: list[Call]) -> list[tuple[str, str]]:
+    """(category, transcript) of each call that the production path ended as speech."""
+    babble = channel.babble_source(babble_pool(list(voice_cache.DEV_VOICES)))
+    listener = Listener(with_engine(load_intents(intents), engine))
+    out = []
+    for category, text, voice, condition in calls:
+        pcm = voice_cache.render(voice, [text])[text]
+        row = listener.hear(channel.apply(condition, pcm, seed_of("heard", condition, text),
+                                          babble))
+        if row["outcome"] == "speech" and row["heard"].strip():
+            out.append((category, row["heard"].strip().lower()))
+    return out
+
+
 def header(engine: str, command: str, calls: int, kept: int) -> str:
     return (
         f"# What the {engine} engine heard of the evaluation set's tune sentences, spoken by the\n"
@@ -75,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--sample", type=int, help="only N tune sentences, spread evenly")
     parser.add_argument("--limit", type=int, help="only the first N calls of the plan "
                         "(the same voice and line per sentence as the whole run)")
+    parser.add_argument("--jobs", type=int, default=1, help="decoding processes")
     parser.add_argument("--intents", type=Path, default=DEFAULT_INTENTS)
     parser.add_argument("--out", type=Path, help="default: config/intents-heard-ENGINE.yaml")
     args = parser.parse_args(argv)
@@ -89,21 +109,18 @@ def main(argv: list[str] | None = None) -> int:
     said: dict[str, list[str]] = defaultdict(list)
     for u, v, _ in plan:
         said[v].append(u["text"])
-    rendered = {v: voice_cache.render(v, said[v]) for v in voices}
-    babble = channel.babble_source(babble_pool(voices))
-    listener = Listener(with_engine(load_intents(args.intents), args.engine))
-
+    for v in voices:
+        voice_cache.render(v, said[v])  # into the cache, once, before the workers read it
+    calls = [(u["category"], u["text"], v, c) for u, v, c in plan]
+    jobs = max(1, args.jobs)
     heard: dict[str, set[str]] = defaultdict(set)
     started = time.monotonic()
-    for n, (u, voice, condition) in enumerate(plan, 1):
-        pcm = channel.apply(
-            condition, rendered[voice][u["text"]], seed_of("heard", condition, u["text"]), babble
-        )
-        row = listener.hear(pcm)
-        if row["outcome"] == "speech" and row["heard"].strip():
-            heard[u["category"]].add(row["heard"].strip().lower())
-        if n % 200 == 0:
-            print(f"  {n}/{len(plan)} ({time.monotonic() - started:.0f} s)", file=sys.stderr)
+    with ProcessPoolExecutor(jobs) as pool:
+        parts = [calls[k::jobs] for k in range(jobs)]
+        for part in pool.map(hear_calls, [args.intents] * jobs, [args.engine] * jobs, parts):
+            for category, text in part:
+                heard[category].add(text)
+    print(f"  {len(plan)} calls ({time.monotonic() - started:.0f} s)", file=sys.stderr)
 
     command = (f"benchmarks/speech/heard.py --engine {args.engine} --passes {args.passes}"
                + (f" --sample {args.sample}" if args.sample else "")
