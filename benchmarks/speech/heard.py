@@ -40,7 +40,8 @@ from conditions import (  # noqa: E402
 from evaluate import Listener  # noqa: E402
 from synthesize import load_eval_set  # noqa: E402
 
-from ivr.speech.schema import DEFAULT_INTENTS, load_intents  # noqa: E402
+from ivr.speech.schema import DEFAULT_INTENTS, IntentsConfig  # noqa: E402
+from ivr.yamlfile import load_yaml  # noqa: E402
 
 
 def pairs(
@@ -61,10 +62,18 @@ def pairs(
 Call = tuple[str, str, str, str]  # category, sentence, voice, condition
 
 
+def intents_to_hear(path: Path) -> IntentsConfig:
+    """The intents file without its ``heard_corpus``: what an engine hears does not depend
+    on it, and its file may be the one this run is about to write."""
+    data = load_yaml(path.read_text(encoding="utf-8"))
+    data.pop("heard_corpus", None)
+    return IntentsConfig.model_validate(data, context={"path": path})
+
+
 def hear_calls(intents: Path, engine: str, calls: list[Call]) -> list[tuple[str, str]]:
     """(category, transcript) of each call that the production path ended as speech."""
     babble = channel.babble_source(babble_pool(list(voice_cache.DEV_VOICES)))
-    listener = Listener(with_engine(load_intents(intents), engine))
+    listener = Listener(with_engine(intents_to_hear(intents), engine))
     out = []
     for category, text, voice, condition in calls:
         pcm = voice_cache.render(voice, [text])[text]
@@ -127,7 +136,7 @@ def main(argv: list[str] | None = None) -> int:
                + (f" --limit {args.limit}" if args.limit else ""))
     kept = sum(len(texts) for texts in heard.values())
     lines = [header(args.engine, command, len(plan), kept)]
-    for category in load_intents(args.intents).categories:
+    for category in intents_to_hear(args.intents).categories:
         texts = sorted(heard.get(category, ()))
         lines.append(f"{category}:\n" if texts else f"{category}: []\n")
         lines.extend(f"  - {_quoted(text)}\n" for text in texts)
