@@ -141,19 +141,16 @@ class IntentsConfig(_Strict):
 
     @model_validator(mode="before")
     @classmethod
-    def _merge_corpus(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, dict) or not data.get("corpus"):
+    def _read_files(cls, data: Any, info: ValidationInfo) -> Any:
+        """``corpus`` and ``heard_corpus`` files, relative to the intents file, read in."""
+        if not isinstance(data, dict):
             return data
         base = Path((info.context or {}).get("path", DEFAULT_INTENTS)).parent
-        return merge_corpus(data, base / str(data["corpus"]))
-
-    @model_validator(mode="before")
-    @classmethod
-    def _read_heard(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, dict) or not data.get("heard_corpus"):
-            return data
-        base = Path((info.context or {}).get("path", DEFAULT_INTENTS)).parent
-        return read_heard(data, base)
+        if data.get("corpus"):
+            data = merge_corpus(data, base / str(data["corpus"]))
+        if data.get("heard_corpus"):
+            data = read_heard(data, base)
+        return data
 
     @field_validator("vocabulary", mode="before")
     @classmethod
