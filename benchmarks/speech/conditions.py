@@ -3,6 +3,7 @@
     nice -n 19 .venv/bin/python benchmarks/speech/conditions.py [--split heldout|tune|all]
         [--part dev|blind] [--voices V,V,...] [--conditions C,C,...] [--sample N]
         [--engine pocketsphinx|whisper] [--nonspeech N] [--intents PATH] [--json]
+        [--rows FILE]
 
 Each sentence of the evaluation set is spoken by other voices (:mod:`voices`: piper's joe at
 three speeds, espeak-ng's English accents and variants at several speeds), put through a
@@ -186,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only-nonspeech", action="store_true", help="skip the sentences")
     parser.add_argument("--intents", type=Path, default=DEFAULT_INTENTS)
     parser.add_argument("--json", action="store_true", help="print a JSON summary only")
+    parser.add_argument("--rows", type=Path, help="also write every call's row here (JSON), "
+                        "for rescore.py to classify again without decoding again")
     args = parser.parse_args(argv)
 
     default_voices = voice_cache.DEV_VOICES if args.part == "dev" else voice_cache.BLIND_VOICES
@@ -201,6 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     rows = evaluate(listener, utterances, voices, conditions, pool, progress=not args.json)
     clips = nonspeech_clips(args.nonspeech, pool)
     nonspeech = [{"kind": kind, **listener.hear(pcm)} for kind, pcm in clips]
+    if args.rows:
+        args.rows.write_text(json.dumps({"speech": rows, "nonspeech": nonspeech}))
     summary = summarize(rows, nonspeech)
     summary = {"engine": f"{listener.engine.name}:{listener.engine.model}", "split": args.split,
                "part": args.part, "utterances": len(utterances), **summary}

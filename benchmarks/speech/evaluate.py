@@ -1,6 +1,7 @@
 """Top-1 accuracy and confusion matrix of speech -> category on the evaluation set.
 
     .venv/bin/python benchmarks/speech/evaluate.py [--split heldout|tune|all] [--json]
+        [--rows FILE]
 
 Each utterance (piper voice, telephone path, see ``synthesize.py``) is streamed through the
 production path: the AudioSocket protocol with its endpointer, the configured engine (the
@@ -111,11 +112,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--origin", help="only utterances of this origin (e.g. dev-4)")
     parser.add_argument("--intents", type=Path, default=DEFAULT_INTENTS)
     parser.add_argument("--json", action="store_true", help="print a JSON summary only")
+    parser.add_argument("--rows", type=Path, help="also write every call's row here (JSON), "
+                        "for rescore.py")
     args = parser.parse_args(argv)
     utterances = [u for u in load_eval_set() if args.split in ("all", u["split"])]
     if args.origin:
         utterances = [u for u in utterances if u.get("origin") == args.origin]
     rows = recognize_all(utterances, args.intents)
+    if args.rows:
+        args.rows.write_text(json.dumps({"speech": rows, "nonspeech": []}))
     categories = list(load_intents(args.intents).categories)
     correct = sum(r["predicted"] == r["category"] for r in rows)
     text_correct = sum(r["text_only"] == r["category"] for r in rows)

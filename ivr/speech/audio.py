@@ -93,7 +93,7 @@ class Upsampler:
     def __init__(self, rate_in: int, rate_out: int = MODEL_RATE) -> None:
         self.rate_in = rate_in
         self.rate_out = rate_out
-        self._state: object = None
+        self._state: tuple[int, tuple[tuple[int, int], ...]] | None = None
         self._factor = rate_out // rate_in if rate_out % rate_in == 0 else 0
         if self._factor > 1:
             n = self.TAPS_PER_PHASE * self._factor

@@ -13,7 +13,7 @@ import json
 import sys
 import wave
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from ivr.speech.audio import MODEL_RATE, TELEPHONE_RATE, read_wav, resample
 from ivr.speech.classifier import IntentClassifier
@@ -21,7 +21,9 @@ from ivr.speech.engines import Engine, EngineLoadError, load_engine
 from ivr.speech.schema import DEFAULT_INTENTS, load_intents
 
 
-def classify_file(path: str, engine: Engine, classifier: IntentClassifier) -> dict:
+def classify_file(
+    path: str, engine: Engine, classifier: IntentClassifier
+) -> dict[str, Any]:
     """Recognize one WAV file and classify what was said."""
     pcm, rate = read_wav(path)
     if rate not in (TELEPHONE_RATE, MODEL_RATE):

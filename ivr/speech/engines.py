@@ -27,10 +27,10 @@ import os
 import re
 import tempfile
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from ivr.speech.audio import MODEL_RATE, Upsampler
 from ivr.speech.lm import build_arpa
@@ -102,6 +102,32 @@ def lm_sentences(intents: IntentsConfig) -> list[list[str]]:
 # --- pocketsphinx -------------------------------------------------------------------------
 
 
+class _Hypothesis(Protocol):
+    hypstr: str
+
+
+class _Segment(Protocol):
+    word: str
+    prob: int  # log posterior, in the decoder's log base
+
+
+class _LogMath(Protocol):
+    def exp(self, logb: int) -> float: ...
+
+
+class _Decoder(Protocol):
+    """What we use of ``pocketsphinx.Decoder`` (the wheel ships no type hints)."""
+
+    def reinit_feat(self) -> None: ...
+    def set_cmn(self, cmn: str) -> None: ...
+    def start_utt(self) -> None: ...
+    def process_raw(self, data: bytes, no_search: bool, full_utt: bool) -> int: ...
+    def hyp(self) -> _Hypothesis | None: ...
+    def end_utt(self) -> None: ...
+    def get_logmath(self) -> _LogMath: ...
+    def seg(self) -> Iterable[_Segment]: ...
+
+
 class PocketsphinxEngine:
     """pocketsphinx 5 with a language model and dictionary of the hotline's domain."""
 
@@ -134,7 +160,7 @@ class PocketsphinxEngine:
         )
         self.lm_path = lm_path
         self.dict_path = dict_path
-        self._idle: list[object] = []
+        self._idle: list[_Decoder] = []
         self._lock = threading.Lock()
 
     @classmethod
@@ -193,15 +219,16 @@ class PocketsphinxEngine:
             raise EngineLoadError(f"pocketsphinx could not load {hmm}: {exc}") from exc
         return engine
 
-    def _decoder(self) -> object:
+    def _decoder(self) -> _Decoder:
         with self._lock:
             if self._idle:
                 return self._idle.pop()
         from pocketsphinx import Decoder
 
-        return Decoder(self._config)
+        decoder: _Decoder = Decoder(self._config)
+        return decoder
 
-    def _release(self, decoder: object) -> None:
+    def _release(self, decoder: _Decoder) -> None:
         with self._lock:
             self._idle.append(decoder)
 
@@ -215,7 +242,7 @@ class PocketsphinxEngine:
 class PocketsphinxRecognizer:
     """One utterance on one pocketsphinx decoder, upsampling telephone audio to 16 kHz."""
 
-    def __init__(self, engine: PocketsphinxEngine, decoder: object, rate: int) -> None:
+    def __init__(self, engine: PocketsphinxEngine, decoder: _Decoder, rate: int) -> None:
         self._engine = engine
         self._decoder = decoder
         self._upsampler = Upsampler(rate, MODEL_RATE)
@@ -292,6 +319,15 @@ def _write_atomic(path: Path, text: str) -> None:
 # --- vosk -----------------------------------------------------------------------------------
 
 
+class _KaldiRecognizer(Protocol):
+    """What we use of ``vosk.KaldiRecognizer`` (no type hints in the wheel)."""
+
+    def AcceptWaveform(self, data: bytes) -> bool: ...
+    def Result(self) -> str: ...
+    def PartialResult(self) -> str: ...
+    def FinalResult(self) -> str: ...
+
+
 class VoskEngine:
     """A vosk (Kaldi) model directory, loaded once; grammar mode from the intent phrases."""
 
@@ -353,11 +389,11 @@ class VoskEngine:
 class VoskRecognizer:
     """One utterance on a Kaldi recognizer; vosk's own end points just split the text."""
 
-    def __init__(self, engine: VoskEngine, rec: object, rate: int) -> None:
+    def __init__(self, engine: VoskEngine, rec: _KaldiRecognizer, rate: int) -> None:
         self._engine = engine
-        self._rec: object | None = rec
+        self._rec: _KaldiRecognizer | None = rec
         self._upsampler = Upsampler(rate, MODEL_RATE)
-        self._words: list[dict] = []
+        self._words: list[dict[str, Any]] = []
 
     def _collect(self, result_json: str) -> None:
         self._words.extend(

@@ -29,7 +29,7 @@ def load_language_engine(intents: IntentsConfig) -> Any:
     The same model with the same grammar is the same engine (two languages may share one);
     a vosk model already loaded with another grammar is shared, not loaded again.
     """
-    from ivr.speech.engines import VoskEngine, load_engine
+    from ivr.speech.engines import Engine, VoskEngine, load_engine
 
     key = engine_key(intents)
     with _engines_lock:
@@ -43,6 +43,7 @@ def load_language_engine(intents: IntentsConfig) -> Any:
             same_model = next(
                 (e for k, e in _engines.items() if k[0] == "vosk" and k[:2] == key[:2]), None
             )
+        engine: Engine
         if isinstance(same_model, VoskEngine):
             engine = same_model.with_phrases(key[2])
         else:

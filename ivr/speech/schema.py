@@ -132,15 +132,28 @@ class IntentsConfig(_Strict):
     # More example sentences in a file of their own (category -> sentences, e.g. lines taken
     # from call transcripts), relative to this file; merged into the categories' examples.
     corpus: str | None = None
+    # What each engine heard of the evaluation's tune sentences in other voices and on other
+    # lines (benchmarks/speech/heard.py): engine name -> file (category -> transcripts),
+    # relative to this file. The classifier of that engine learns its recognition errors from
+    # them ("due date" for "two days"); the language model does not. Read into
+    # ``heard_examples`` at load.
+    heard_corpus: dict[str, str] = Field(default_factory=dict)
+    # engine name -> category -> transcripts (``heard_corpus``, read).
+    heard_examples: dict[str, dict[str, list[str]]] = Field(default_factory=dict)
     speech: SpeechEngineConfig = Field(default_factory=SpeechEngineConfig)
 
     @model_validator(mode="before")
     @classmethod
-    def _merge_corpus(cls, data: Any, info: ValidationInfo) -> Any:
-        if not isinstance(data, dict) or not data.get("corpus"):
+    def _read_files(cls, data: Any, info: ValidationInfo) -> Any:
+        """``corpus`` and ``heard_corpus`` files, relative to the intents file, read in."""
+        if not isinstance(data, dict):
             return data
         base = Path((info.context or {}).get("path", DEFAULT_INTENTS)).parent
-        return merge_corpus(data, base / str(data["corpus"]))
+        if data.get("corpus"):
+            data = merge_corpus(data, base / str(data["corpus"]))
+        if data.get("heard_corpus"):
+            data = read_heard(data, base)
+        return data
 
     @field_validator("vocabulary", mode="before")
     @classmethod
@@ -151,6 +164,10 @@ class IntentsConfig(_Strict):
     def _known_categories(self) -> IntentsConfig:
         if len(self.categories) < 2:
             raise ValueError("at least two categories are needed to classify")
+        for engine, heard in self.heard_examples.items():
+            unknown = sorted(set(heard) - set(self.categories))
+            if unknown:
+                raise ValueError(f"heard_examples: {engine}: not categories: {unknown}")
         for field in ("fallback_category", "operator_category"):
             name = getattr(self, field)
             if name not in self.categories:
@@ -191,6 +208,30 @@ def merge_corpus(data: dict[str, Any], path: Path) -> dict[str, Any]:
         merged[name]["examples"] = [*(merged[name].get("examples") or []), *sentences]
     # Merged once: a config dumped and validated again must not add the corpus twice.
     return {**data, "categories": merged, "corpus": None}
+
+
+def read_heard(data: dict[str, Any], base: Path) -> dict[str, Any]:
+    """``data`` (an intents file) with each ``heard_corpus`` file read into
+    ``heard_examples``; errors name the file and the key."""
+    heard = dict(data.get("heard_examples") or {})
+    files = data["heard_corpus"]
+    if not isinstance(files, dict):
+        raise ValueError("heard_corpus: must map engine names to files")
+    for engine, name in files.items():
+        path = base / str(name)
+        try:
+            corpus = load_yaml(path.read_text(encoding="utf-8"))
+        except (OSError, yaml.YAMLError) as exc:
+            raise ValueError(f"heard_corpus: {engine}: cannot read {path}: {exc}") from None
+        if not isinstance(corpus, dict) or not all(
+            isinstance(texts, list) and all(isinstance(t, str) for t in texts)
+            for texts in corpus.values()
+        ):
+            raise ValueError(f"heard_corpus: {engine}: {path}: must map categories to lists "
+                             "of transcripts")
+        heard[engine] = corpus
+    # Read once: a config dumped and validated again must not read the files again.
+    return {**data, "heard_examples": heard, "heard_corpus": {}}
 
 
 def load_intents(path: str | Path = DEFAULT_INTENTS) -> IntentsConfig:

@@ -107,8 +107,9 @@ def stream_call(
     call_uuid = call_uuid or str(uuidlib.uuid4())
     result = server.expect(call_uuid)
     proto = server.buildProtocol(None)
-    transport = StringTransport()
-    proto.makeConnection(transport)
+    # Twisted leaves StringTransport and makeConnection unannotated.
+    transport = StringTransport()  # type: ignore[no-untyped-call]
+    proto.makeConnection(transport)  # type: ignore[no-untyped-call]
     proto.dataReceived(uuid_frame(call_uuid))
     pcm = pcm + silence_frame() * int(trailing_silence_s * 50)
     for i in range(0, len(pcm), FRAME_BYTES):

@@ -221,3 +221,64 @@ def test_shipped_config_has_every_category_of_the_standard() -> None:
         "other": "normal",
         "operator": "normal",
     }
+
+
+def test_heard_transcripts_teach_the_engine_that_made_them_its_own_mistakes() -> None:
+    """``heard_examples`` (what an engine heard of tune sentences) count like examples for the
+    classifier of that engine only: pocketsphinx's "due date" for "two days" becomes an
+    inquiry for pocketsphinx, and stays an unknown phrase (no request) for whisper."""
+    heard = {"pocketsphinx": {"inquiry": ["when is the due date of my bill"]}}
+    config = IntentsConfig.model_validate({**SMALL, "heard_examples": heard})
+    pocketsphinx = IntentClassifier(config)
+    assert pocketsphinx.classify("due date").category == "inquiry"
+    assert pocketsphinx.classify("due date").confidence > 0
+    whisper_speech = config.speech.model_copy(update={"engine": "whisper"})
+    whisper = IntentClassifier(config.model_copy(update={"speech": whisper_speech}))
+    assert whisper.classify("due date").confidence == 0.0
+    assert "due dat" not in IntentClassifier(IntentsConfig.model_validate(SMALL)).vocabulary
+
+
+def test_heard_weight_scales_what_a_transcript_counts() -> None:
+    """A heard transcript at weight 0 adds no evidence; at weight 1 it counts like an
+    example: the same words written as an example give the same confidence."""
+    heard = {"pocketsphinx": {"fault": ["my bill is down"]}}
+    config = IntentsConfig.model_validate({**SMALL, "heard_examples": heard})
+    plain = IntentClassifier(IntentsConfig.model_validate(SMALL))
+    nothing = IntentClassifier(config, heard_weight=0.0)
+    assert nothing.classify("bill down").scores == plain.classify("bill down").scores
+    written = {**SMALL, "categories": {**SMALL["categories"], "fault": {
+        **SMALL["categories"]["fault"],
+        "examples": [*SMALL["categories"]["fault"]["examples"], "my bill is down"],
+    }}}
+    as_example = IntentClassifier(IntentsConfig.model_validate(written))
+    assert IntentClassifier(config, heard_weight=1.0).classify("bill down").scores == (
+        as_example.classify("bill down").scores
+    )
+
+
+def test_heard_corpus_files_are_read_once_and_name_their_errors(tmp_path) -> None:
+    """``heard_corpus:`` maps engines to files (relative to the intents file) of transcripts
+    per category: read into ``heard_examples`` at load (also through ``ivr check-config``'s
+    loader), not read again when the config is validated again, and a category the intents
+    file lacks or a file that is not category -> list is refused naming the file."""
+    import yaml
+
+    from ivr.config import ConfigError, load_config
+
+    config_dir = tmp_path / "config"
+    shutil.copytree(ROOT / "config", config_dir)
+    intents = yaml.safe_load((config_dir / "intents.yaml").read_text())
+    intents["heard_corpus"] = {"pocketsphinx": "heard.yaml"}
+    (config_dir / "intents.yaml").write_text(yaml.safe_dump(intents))
+    (config_dir / "heard.yaml").write_text("inquiry: [due date]\nfault: []\n")
+    for loaded in (load_intents(config_dir / "intents.yaml"), load_config(config_dir).intents):
+        assert loaded.heard_examples["pocketsphinx"] == {"inquiry": ["due date"], "fault": []}
+        assert loaded.heard_corpus == {}
+        again = IntentsConfig.model_validate(loaded.model_dump())
+        assert again.heard_examples == loaded.heard_examples
+    (config_dir / "heard.yaml").write_text("billing: [my bill]\n")
+    with pytest.raises(ConfigError, match=r"heard_examples: pocketsphinx: not categories"):
+        load_config(config_dir)
+    (config_dir / "heard.yaml").write_text("inquiry: my bill\n")
+    with pytest.raises(ConfigError, match=r"heard\.yaml: must map categories"):
+        load_config(config_dir)

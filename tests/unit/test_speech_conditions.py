@@ -100,3 +100,18 @@ def test_non_speech_sounds_have_their_intended_levels_and_lengths() -> None:
     assert np.sqrt(power(sounds["hiss"])) < 100
     for name in ("music", "tv", "street", "white"):
         assert np.sqrt(power(sounds[name])) > 500, name
+
+
+def test_heard_plan_has_every_voice_meet_every_line_and_passes_differ() -> None:
+    """``heard.py`` gives each tune sentence fixed (voice, condition) pairs: over as many
+    sentences as voices x conditions every voice meets every condition once, and a second
+    pass puts each sentence in another voice on another line (so a rerun writes the same
+    file and a second pass adds new evidence)."""
+    from benchmarks.speech.heard import pairs
+
+    voices, conditions = ["a", "b", "c"], ["x", "y", "z", "w"]
+    first = [pairs(i, 1, voices, conditions)[0] for i in range(12)]
+    assert sorted(first) == sorted((v, c) for v in voices for c in conditions)
+    for i in range(12):
+        (v1, c1), (v2, c2) = pairs(i, 2, voices, conditions)
+        assert v1 != v2 and c1 != c2
