@@ -19,6 +19,9 @@ The keys are listed in docs/contracts.md ("Redis keys"). Shipped:
 ``wo:urgency:<urgency>``               every order, by its urgency                created_at
 ``wo:agent:<agent>``                   every order an agent holds                 created_at
 ``wo:open``                            orders not yet resolved or closed          created_at
+``wo:overdue-at``                      open orders with a deadline that can pass  that
+                                       (``model.overdue``: the list's ``overdue``  deadline
+                                       filter, ``workorders.query``)
 ``wo:agent-open:<agent>``              the open orders an agent holds             created_at
 ``wo:due``                             orders owing an SLA warning or breach      when next
                                        (``workorders.escalation``)                due
@@ -41,13 +44,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from workorders.escalation import DueClocks
-from workorders.model import Status, WorkOrder, back_office_reason
+from workorders.model import RESPONSE_OPEN, Status, WorkOrder, back_office_reason
 from workorders.retention import retained
 
 #: One indexer: the sorted sets (key suffix -> score) the order belongs to in its state.
 Indexer = Callable[[WorkOrder], Mapping[str, float]]
 
 OPEN = frozenset({Status.PENDING, Status.ASSIGNED, Status.IN_PROGRESS, Status.ON_HOLD})
+
+#: Open orders by the time they become overdue (:data:`overdue_at`).
+OVERDUE_AT = "wo:overdue-at"
 
 
 def by_fields(order: WorkOrder) -> Mapping[str, float]:
@@ -74,6 +80,21 @@ def open_work(order: WorkOrder) -> Mapping[str, float]:
     return sets
 
 
+def overdue_at(order: WorkOrder) -> Mapping[str, float]:
+    """Orders by the earliest of their running deadlines (:func:`workorders.model.overdue`:
+    assignment while pending, response while pending, assigned or in progress), so that "is
+    it overdue at t" is one score read: score < t. On hold, resolved or closed: none running.
+    The deadlines change only by writes (a hold's resume moves them), which rescore it."""
+    deadlines = []
+    if order.status is Status.PENDING:
+        deadlines.append(order.assign_by)
+    if order.status in RESPONSE_OPEN:
+        deadlines.append(order.respond_by)
+    if not deadlines:
+        return {}
+    return {OVERDUE_AT: min(deadlines).timestamp()}
+
+
 def back_office_work(order: WorkOrder) -> Mapping[str, float]:
     """Pending orders the back office must assign (``workorders.backoffice``), oldest first."""
     if back_office_reason(order) is None:
@@ -85,7 +106,9 @@ def back_office_work(order: WorkOrder) -> Mapping[str, float]:
 #: ``wo:due``); the shipped service standard, see :func:`configured`.
 due_clocks: Indexer = DueClocks()
 
-INDEXERS: tuple[Indexer, ...] = (by_fields, open_work, due_clocks, back_office_work, retained)
+INDEXERS: tuple[Indexer, ...] = (
+    by_fields, open_work, overdue_at, due_clocks, back_office_work, retained,
+)
 
 
 def configured(due: Indexer) -> tuple[Indexer, ...]:
