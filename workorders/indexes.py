@@ -18,6 +18,8 @@ The keys are listed in docs/contracts.md ("Redis keys"). Shipped:
 ``wo:category:<category>``             every order, by its category               created_at
 ``wo:urgency:<urgency>``               every order, by its urgency                created_at
 ``wo:agent:<agent>``                   every order an agent holds                 created_at
+``wo:status-urgency:<status>:<urgency>`` every order, by both (a rare pair, e.g.    created_at
+                                       in progress and urgent, walked directly)
 ``wo:open``                            orders not yet resolved or closed          created_at
 ``wo:overdue-at``                      open orders with a deadline that can pass  that
                                        (``model.overdue``: the list's ``overdue``  deadline
@@ -57,16 +59,25 @@ OVERDUE_AT = "wo:overdue-at"
 
 
 def by_fields(order: WorkOrder) -> Mapping[str, float]:
-    """The filters of lists: status, category, urgency, agent; newest first by creation."""
+    """The filters of lists: status, category, urgency, agent, and status with urgency
+    (:func:`status_urgency`); newest first by creation."""
     created = order.created_at.timestamp()
     sets = {
         f"wo:status:{order.status.value}": created,
         f"wo:category:{order.category.value}": created,
         f"wo:urgency:{order.urgency.value}": created,
+        status_urgency(order.status.value, order.urgency.value): created,
     }
     if order.agent:
         sets[f"wo:agent:{order.agent}"] = created
     return sets
+
+
+def status_urgency(status: str, urgency: str) -> str:
+    """The set of the orders in ``status`` with ``urgency``: a filter on both walks it
+    alone instead of walking one and checking every candidate against the other (the pair
+    can be rare: a few in a thousand orders are in progress and urgent)."""
+    return f"wo:status-urgency:{status}:{urgency}"
 
 
 def open_work(order: WorkOrder) -> Mapping[str, float]:

@@ -39,7 +39,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from workorders.buckets import Buckets, count_at_or_above, read_share
-from workorders.indexes import OVERDUE_AT
+from workorders.indexes import OVERDUE_AT, status_urgency
 from workorders.model import Status, Urgency, WorkOrder, overdue
 
 __all__ = [
@@ -87,11 +87,21 @@ class OrderFilter:
     overdue: bool = False
 
     def constraints(self) -> list[tuple[str, ...]]:
-        """The index sets (key suffixes) to match: one union per filter, all of them."""
+        """The index sets (key suffixes) to match: one union per filter, all of them. Status
+        and urgency together are one union of ``wo:status-urgency`` sets when that names no
+        more sets than the two apart (``status=in_progress&urgency=urgent``: one set)."""
+        statuses = tuple(f"wo:status:{s.value}" for s in sorted(self.statuses))
+        urgencies = tuple(f"wo:urgency:{u.value}" for u in sorted(self.urgencies))
+        if statuses and urgencies and (
+            len(self.statuses) * len(self.urgencies) <= len(statuses) + len(urgencies)
+        ):
+            statuses = tuple(status_urgency(s.value, u.value)
+                             for s in sorted(self.statuses) for u in sorted(self.urgencies))
+            urgencies = ()
         unions = [
-            tuple(f"wo:status:{s.value}" for s in sorted(self.statuses)),
+            statuses,
             tuple(f"wo:category:{c}" for c in sorted(self.categories)),
-            tuple(f"wo:urgency:{u.value}" for u in sorted(self.urgencies)),
+            urgencies,
             tuple(f"wo:agent:{a}" for a in sorted(self.agents)),
             ("wo:open",) if self.overdue else (),
         ]

@@ -99,6 +99,8 @@ FILTERS = [
     {},
     {"status": "pending"},
     {"status": "assigned,in_progress", "urgency": "urgent"},
+    {"status": "closed,resolved", "urgency": "normal,important"},  # 4 status-urgency sets
+    {"status": "pending,assigned,in_progress", "urgency": "urgent,important"},  # the 5 apart
     {"category": "fault", "agent": "agent102"},
     {"agent": "agent101,agent103", "status": "closed"},
     {"created_from": "2026-11-05", "created_to": "2026-11-09"},

@@ -24,6 +24,7 @@ def test_a_new_order_is_pending_open_and_filed_by_its_fields():
         "wo:status:pending": T0,
         "wo:category:fault": T0,
         "wo:urgency:urgent": T0,
+        "wo:status-urgency:pending:urgent": T0,
         "wo:open": T0,
         "wo:overdue-at": T0 + 3600,  # the urgent response target, before assignment's 2 h
         "wo:due": T0 + 0.8 * 3600,  # the urgent response clock's warning (escalation)
@@ -36,9 +37,10 @@ def test_assignment_moves_the_order_between_sets_and_onto_the_agents_load():
     order = new_order()
     assigned = apply(order, Event.ASSIGN, T0 + 60, "sup", POLICY, agent="a1")
     changes = index_changes(order, assigned)
-    assert changes.remove == {"wo:status:pending"}
+    assert changes.remove == {"wo:status:pending", "wo:status-urgency:pending:urgent"}
     assert changes.add == {
         "wo:status:assigned": T0, "wo:agent:a1": T0, "wo:agent-open:a1": T0,
+        "wo:status-urgency:assigned:urgent": T0,
     }
 
 
@@ -51,9 +53,11 @@ def test_a_resolved_order_leaves_the_open_sets_but_keeps_its_agent():
     changes = index_changes(order, resolved)
     assert changes.remove == {
         "wo:status:in_progress", "wo:open", "wo:agent-open:a1", "wo:overdue-at",
+        "wo:status-urgency:in_progress:urgent",
     }
     # wo:due: the feedback clock starts with the resolution (its warning at 80 % of 24 h).
-    assert changes.add == {"wo:status:resolved": T0, "wo:due": T0 + 180 + 0.8 * 24 * 3600}
+    assert changes.add == {"wo:status:resolved": T0, "wo:due": T0 + 180 + 0.8 * 24 * 3600,
+                           "wo:status-urgency:resolved:urgent": T0}
     assert "wo:agent:a1" in memberships(resolved)
 
 
