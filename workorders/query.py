@@ -8,8 +8,9 @@ time), never by scanning orders:
 - each filter that names index sets is a *constraint*: the union of its sets (``status=
   pending,assigned`` is ``wo:status:pending`` ∪ ``wo:status:assigned``); ``overdue`` is the
   constraint ``wo:open`` (to walk and count) checked by the score of ``wo:overdue-at`` (when
-  the order falls overdue, :func:`workorders.indexes.overdue_at`): below now; no constraint
-  at all is ``wo:index``;
+  the order falls overdue, :func:`workorders.indexes.overdue_at`): below now; status and
+  urgency together are one constraint of ``wo:status-urgency`` pairs when that names no more
+  sets (:meth:`OrderFilter.constraints`); no constraint at all is ``wo:index``;
 - the *driver* is the constraint with the fewest members in the date range (``ZCOUNT``,
   O(log n) each); it is walked newest first with ``ZRANGE ... BYSCORE REV LIMIT`` in growing
   batches (a union is merged on the way), and each batch is checked against the other
