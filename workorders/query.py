@@ -290,17 +290,25 @@ async def find_ids(
     else:
         if not unions:
             names, unions = [("wo:index",)], [every]
+        late = 1.0  # the share of open orders that are overdue
         if len(unions) == 1:  # nothing to choose: no counts to read
             counts, total = [1], 1
         else:
-            counts = await _counts(redis, [*unions, every], low, high)
+            asked = [(union, low, high) for union in [*unions, every]]
+            if f.overdue:  # how many open orders are overdue now, of all times (an estimate)
+                asked += [(tuple(layout.keys(OVERDUE_AT)), "-inf", f"({now!r}"),
+                          (tuple(layout.keys("wo:open")), "-inf", "+inf")]
+            counts = await _counts(redis, asked)
+            if f.overdue:
+                late = counts[-2] / max(1, counts[-1])
+                counts = counts[:-2]
             counts, total = counts[:-1], max(1, counts[-1])
-            if min(counts) == 0:
+            if min(counts) == 0 or late == 0:
                 return [], None
         driver = counts.index(min(counts))
         # The first batch sized to fill the page if the filters are independent: most pages
         # then take one read of the driver and one check, not a ramp of growing batches.
-        share = 1.0
+        share = late
         for i, count in enumerate(counts):
             share *= count / total if i != driver else 1.0
         first = int(min(4096, max(64, 1.5 * (limit + 1) / max(share, 1e-6))))
@@ -336,15 +344,16 @@ async def find_ids(
 
 
 async def _counts(
-    redis: Redis, unions: Sequence[tuple[str, ...]], low: str, high: str
+    redis: Redis, asked: Sequence[tuple[tuple[str, ...], str, str]]
 ) -> list[int]:
+    """The members of each union (keys, score from, score to) in its range, one round trip."""
     async with redis.pipeline(transaction=False) as pipe:
-        for union in unions:
+        for union, low, high in asked:
             for key in union:
                 pipe.zcount(key, low, high)
         replies = await pipe.execute()
     counts, i = [], 0
-    for union in unions:
+    for union, _, _ in asked:
         counts.append(sum(int(n) for n in replies[i:i + len(union)]))
         i += len(union)
     return counts

@@ -307,18 +307,23 @@ async def test_overdue_follows_holds_and_resumes_through_the_store(redis_server,
     """The ``overdue`` filter reads ``wo:overdue-at``, which every update keeps in the same
     transaction: an order is listed once past its response deadline; put on hold before it,
     it is not (its clocks are paused); resumed, it is listed again only once its shifted deadline
-    has passed; resolved, never. Each answer is the model's ``overdue`` of the stored order."""
+    has passed; resolved, never. Each answer is the model's ``overdue`` of the stored order,
+    alone and with a category (then nothing overdue at all is an empty last page)."""
     client = connect(redis_server.url)
     store = make_store(client, prefix, tmp_path)
     order = await store.create_for_call("call-late", "+15550001", "Kim", T0, urgency="urgent")
     order = await store.update(order.id, T0 + 60, "assign", "sam", agent="agent101")
     f = OrderFilter(overdue=True)
 
+    with_category = OrderFilter(overdue=True, categories=frozenset({order.category.value}))
+
     async def listed(now: float) -> bool:
         found, _ = await store.find(f, now, history=False)
         stored = await store.get(order.id)
         assert stored is not None
         assert ([o.id for o in found] == [order.id]) == bool(overdue(stored, now))
+        # With a second filter the walk first counts the overdue orders: none, no walk.
+        assert await store.find(with_category, now, history=False) == (found, None)
         return bool(found)
 
     assert not await listed(T0 + 1800) and await listed(T0 + 2 * 3600)
