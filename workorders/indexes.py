@@ -18,12 +18,11 @@ The keys are listed in docs/contracts.md ("Redis keys"). Shipped:
 ``wo:category:<category>``             every order, by its category               created_at
 ``wo:urgency:<urgency>``               every order, by its urgency                created_at
 ``wo:agent:<agent>``                   every order an agent holds                 created_at
-``wo:status-urgency:<status>:<urgency>`` every order, by both (a rare pair, e.g.    created_at
-                                       in progress and urgent, walked directly)
+``wo:status-urgency:<s>:<u>``          every order, by status and urgency (a      created_at
+                                       rare pair is walked alone)
 ``wo:open``                            orders not yet resolved or closed          created_at
-``wo:overdue-at``                      open orders with a deadline that can pass  that
-                                       (``model.overdue``: the list's ``overdue``  deadline
-                                       filter, ``workorders.query``)
+``wo:overdue-at``                      open orders with a running deadline        earliest
+                                       (``model.overdue``; the lists' filter)     deadline
 ``wo:agent-open:<agent>``              the open orders an agent holds             created_at
 ``wo:due``                             orders owing an SLA warning or breach      when next
                                        (``workorders.escalation``)                due
