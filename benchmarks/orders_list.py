@@ -7,7 +7,9 @@ Starts its own redis-server (``testbed.redis``), writes N orders with their inde
 pipelines (the hash and index sets exactly as the store writes them, in the default 16 buckets
 of ``workorders.buckets``, order i in bucket i % 16; no history list and no
 sealing, which the list does not read), then times each filter of ``FILTERS``: first pages and
-pages deep in the list (from a cursor taken at random). Prints one JSON object.
+pages deep in the list (from a cursor taken at random), each page once whole (``find``) and
+once its query walk alone (``workorders.query.find_ids``: the ids, no rows; ``walk_*``).
+Prints one JSON object.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from testbed.redis import RedisServer
 from workorders import indexes
 from workorders.buckets import Buckets
 from workorders.model import Policy, Status, create_order
-from workorders.query import Cursor, parse_filter
+from workorders.query import Cursor, find_ids, parse_filter
 from workorders.store import WorkOrderStore, _to_hash
 
 DAY = 86400.0
@@ -107,7 +109,7 @@ async def measure(url: str, n: int, runs: int, seed: int) -> dict[str, object]:
     all_times: list[float] = []
     for name, params in FILTERS.items():
         f = parse_filter(params)
-        times, rows = [], 0
+        times, walks, rows = [], [], 0
         for run in range(runs):
             after = None
             if run % 2:  # every other page starts deep in the list
@@ -116,11 +118,19 @@ async def measure(url: str, n: int, runs: int, seed: int) -> dict[str, object]:
             found, _ = await store.find(f, NOW, limit=50, after=after, history=False)
             times.append((time.perf_counter() - t) * 1000)
             rows += len(found)
+            # The same page's query walk alone (its ids, no rows): where the time goes.
+            t = time.perf_counter()
+            await find_ids(client, prefix, f, now=NOW, limit=50, after=after,
+                           blind_index=cipher.blind_index, buckets=store.buckets)
+            walks.append((time.perf_counter() - t) * 1000)
         times.sort()
+        walks.sort()
         all_times += times
         results[name] = {"p50_ms": round(statistics.median(times), 2),
                          "p99_ms": round(times[int(0.99 * (len(times) - 1))], 2),
-                         "max_ms": round(times[-1], 2), "rows_per_page": rows / runs}
+                         "max_ms": round(times[-1], 2), "rows_per_page": rows / runs,
+                         "walk_p50_ms": round(statistics.median(walks), 2),
+                         "walk_p99_ms": round(walks[int(0.99 * (len(walks) - 1))], 2)}
     all_times.sort()
     await client.aclose()
     return {

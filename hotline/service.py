@@ -609,6 +609,14 @@ def serve(config_dir: str | None = None) -> int:
         # Never plaintext instead: no key, no service.
         log.error("keys: %s", exc)
         return 2
+    from workorders.buckets import check_count
+
+    # Orders written with another bucket count would be looked for in the wrong buckets.
+    wrong_buckets = check_count(cfg.service.redis, cfg.workorders.store.buckets,
+                                cfg.service.redis.key_prefix)
+    if wrong_buckets:
+        log.error("config: %s", wrong_buckets)
+        return 2
     ensure_prompts(cfg)
     redis = service_redis(cfg.service)
     prefix = cfg.service.redis.key_prefix

@@ -17,23 +17,29 @@ Redis uses the same keys: one code path.
   (``L`` + 15 hex digits) is drawn so that its number is in the caller's bucket too.
 - Lists, KPIs, the due clock, the back office and retention read every bucket and merge.
 
-Keys outside any bucket: ``<p>wo:spool-rejected`` and ``<p>wo:purge-day:<date>`` (one-key
+Keys outside any bucket: ``<p>wo:spool-rejected``, ``<p>wo:purge-day:<date>`` and
+``<p>wo:buckets`` (the bucket count the orders were written with, :func:`claim_count`; one-key
 writes), and ``<p>events`` (standalone) where the outboxes of the buckets are relayed to in
 cluster mode (``events.relay``).
 """
 
 from __future__ import annotations
 
+import logging
 import math
 import secrets
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Protocol
 
 from redis.asyncio import Redis
+from redis.exceptions import RedisError
 
 import events
-from hotline.redisclient import is_cluster_client
+from hotline.redisclient import RedisTarget, is_cluster_client, sync_redis
+
+log = logging.getLogger(__name__)
 
 #: Buckets of a store nobody configured (``workorders.yaml`` ``store.buckets``).
 DEFAULT_BUCKETS = 16
@@ -167,6 +173,54 @@ def count_at_or_above(newest_first: list[tuple[float, str]], floor: tuple[float,
         else:
             hi = mid
     return lo
+
+
+#: Outside any bucket: the bucket count the orders in Redis were written with.
+COUNT_KEY = "wo:buckets"
+
+
+class CountStore(Protocol):
+    """What :func:`claim_count` needs of a blocking Redis client (``redis.Redis``)."""
+
+    def set(self, name: str, value: str, *, nx: bool) -> object: ...
+
+    def get(self, name: str) -> object: ...
+
+
+def claim_count(redis: CountStore, count: int, prefix: str = "hotline:") -> str | None:
+    """Record ``count`` as the bucket count of the orders in Redis, unless one is recorded
+    already (``SET NX``: the first service to start claims it); the problem, naming the file
+    and key, when the recorded count is another one (``ivr serve`` refuses to start: with
+    another count every id and caller would be looked for in the wrong bucket), else None."""
+    key = prefix + COUNT_KEY
+    redis.set(key, str(count), nx=True)
+    stored = redis.get(key)
+    text = stored.decode() if isinstance(stored, bytes) else stored
+    return count_problem(text if isinstance(text, str) else None, count, key)
+
+
+def check_count(target: RedisTarget, count: int, prefix: str = "hotline:") -> str | None:
+    """:func:`claim_count` against the service's Redis (``service.yaml`` ``redis``), for
+    ``ivr serve`` before it starts. Redis unreachable: no problem (the service starts and
+    spools, as it always has), a warning in the log."""
+    try:
+        client = sync_redis(target, socket_timeout=2.0, socket_connect_timeout=2.0)
+        try:
+            return claim_count(client, count, prefix)
+        finally:
+            client.close()
+    except (RedisError, OSError) as exc:
+        log.warning("work order buckets: not checked against Redis (%s)", exc)
+        return None
+
+
+def count_problem(stored: str | None, count: int, key: str) -> str | None:
+    """The problem when the recorded bucket count ``stored`` (of ``key``) is not ``count``."""
+    if stored is None or stored == str(count):
+        return None
+    return (f"workorders.yaml: store.buckets is {count}, but the work orders in Redis were "
+            f"written with {stored} buckets ({key}); set store.buckets back to {stored} "
+            "(changing it once orders exist loses them)")
 
 
 def _hashed(text: str) -> int:

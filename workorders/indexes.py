@@ -18,7 +18,11 @@ The keys are listed in docs/contracts.md ("Redis keys"). Shipped:
 ``wo:category:<category>``             every order, by its category               created_at
 ``wo:urgency:<urgency>``               every order, by its urgency                created_at
 ``wo:agent:<agent>``                   every order an agent holds                 created_at
+``wo:status-urgency:<s>:<u>``          every order, by status and urgency (a      created_at
+                                       rare pair is walked alone)
 ``wo:open``                            orders not yet resolved or closed          created_at
+``wo:overdue-at``                      open orders with a running deadline        earliest
+                                       (``model.overdue``; the lists' filter)     deadline
 ``wo:agent-open:<agent>``              the open orders an agent holds             created_at
 ``wo:due``                             orders owing an SLA warning or breach      when next
                                        (``workorders.escalation``)                due
@@ -41,7 +45,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from workorders.escalation import DueClocks
-from workorders.model import Status, WorkOrder, back_office_reason
+from workorders.model import RESPONSE_OPEN, Status, WorkOrder, back_office_reason
 from workorders.retention import retained
 
 #: One indexer: the sorted sets (key suffix -> score) the order belongs to in its state.
@@ -49,18 +53,30 @@ Indexer = Callable[[WorkOrder], Mapping[str, float]]
 
 OPEN = frozenset({Status.PENDING, Status.ASSIGNED, Status.IN_PROGRESS, Status.ON_HOLD})
 
+#: Open orders by the time they become overdue (:data:`overdue_at`).
+OVERDUE_AT = "wo:overdue-at"
+
 
 def by_fields(order: WorkOrder) -> Mapping[str, float]:
-    """The filters of lists: status, category, urgency, agent; newest first by creation."""
+    """The filters of lists: status, category, urgency, agent, and status with urgency
+    (:func:`status_urgency`); newest first by creation."""
     created = order.created_at.timestamp()
     sets = {
         f"wo:status:{order.status.value}": created,
         f"wo:category:{order.category.value}": created,
         f"wo:urgency:{order.urgency.value}": created,
+        status_urgency(order.status.value, order.urgency.value): created,
     }
     if order.agent:
         sets[f"wo:agent:{order.agent}"] = created
     return sets
+
+
+def status_urgency(status: str, urgency: str) -> str:
+    """The set of the orders in ``status`` with ``urgency``: a filter on both walks it
+    alone instead of walking one and checking every candidate against the other (the pair
+    can be rare: a few in a thousand orders are in progress and urgent)."""
+    return f"wo:status-urgency:{status}:{urgency}"
 
 
 def open_work(order: WorkOrder) -> Mapping[str, float]:
@@ -74,6 +90,21 @@ def open_work(order: WorkOrder) -> Mapping[str, float]:
     return sets
 
 
+def overdue_at(order: WorkOrder) -> Mapping[str, float]:
+    """Orders by the earliest of their running deadlines (:func:`workorders.model.overdue`:
+    assignment while pending, response while pending, assigned or in progress), so that "is
+    it overdue at t" is one score read: score < t. On hold, resolved or closed: none running.
+    The deadlines change only by writes (a hold's resume moves them), which rescore it."""
+    deadlines = []
+    if order.status is Status.PENDING:
+        deadlines.append(order.assign_by)
+    if order.status in RESPONSE_OPEN:
+        deadlines.append(order.respond_by)
+    if not deadlines:
+        return {}
+    return {OVERDUE_AT: min(deadlines).timestamp()}
+
+
 def back_office_work(order: WorkOrder) -> Mapping[str, float]:
     """Pending orders the back office must assign (``workorders.backoffice``), oldest first."""
     if back_office_reason(order) is None:
@@ -85,7 +116,9 @@ def back_office_work(order: WorkOrder) -> Mapping[str, float]:
 #: ``wo:due``); the shipped service standard, see :func:`configured`.
 due_clocks: Indexer = DueClocks()
 
-INDEXERS: tuple[Indexer, ...] = (by_fields, open_work, due_clocks, back_office_work, retained)
+INDEXERS: tuple[Indexer, ...] = (
+    by_fields, open_work, overdue_at, due_clocks, back_office_work, retained,
+)
 
 
 def configured(due: Indexer) -> tuple[Indexer, ...]:

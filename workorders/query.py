@@ -7,7 +7,10 @@ time), never by scanning orders:
 
 - each filter that names index sets is a *constraint*: the union of its sets (``status=
   pending,assigned`` is ``wo:status:pending`` ∪ ``wo:status:assigned``); ``overdue`` is the
-  constraint ``wo:open`` plus a check of the deadlines; no constraint at all is ``wo:index``;
+  constraint ``wo:open`` (to walk and count) checked by the score of ``wo:overdue-at`` (when
+  the order falls overdue, :func:`workorders.indexes.overdue_at`): below now; status and
+  urgency together are one constraint of ``wo:status-urgency`` pairs when that names no more
+  sets (:meth:`OrderFilter.constraints`); no constraint at all is ``wo:index``;
 - the *driver* is the constraint with the fewest members in the date range (``ZCOUNT``,
   O(log n) each); it is walked newest first with ``ZRANGE ... BYSCORE REV LIMIT`` in growing
   batches (a union is merged on the way), and each batch is checked against the other
@@ -37,7 +40,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from workorders.buckets import Buckets, count_at_or_above, read_share
-from workorders.model import RESPONSE_OPEN, Status, Urgency, WorkOrder, overdue
+from workorders.indexes import OVERDUE_AT, status_urgency
+from workorders.model import Status, Urgency, WorkOrder, overdue
 
 __all__ = [
     "DEFAULT_PAGE",
@@ -84,11 +88,21 @@ class OrderFilter:
     overdue: bool = False
 
     def constraints(self) -> list[tuple[str, ...]]:
-        """The index sets (key suffixes) to match: one union per filter, all of them."""
+        """The index sets (key suffixes) to match: one union per filter, all of them. Status
+        and urgency together are one union of ``wo:status-urgency`` sets when that names no
+        more sets than the two apart (``status=in_progress&urgency=urgent``: one set)."""
+        statuses = tuple(f"wo:status:{s.value}" for s in sorted(self.statuses))
+        urgencies = tuple(f"wo:urgency:{u.value}" for u in sorted(self.urgencies))
+        if statuses and urgencies and (
+            len(self.statuses) * len(self.urgencies) <= len(statuses) + len(urgencies)
+        ):
+            statuses = tuple(status_urgency(s.value, u.value)
+                             for s in sorted(self.statuses) for u in sorted(self.urgencies))
+            urgencies = ()
         unions = [
-            tuple(f"wo:status:{s.value}" for s in sorted(self.statuses)),
+            statuses,
             tuple(f"wo:category:{c}" for c in sorted(self.categories)),
-            tuple(f"wo:urgency:{u.value}" for u in sorted(self.urgencies)),
+            urgencies,
             tuple(f"wo:agent:{a}" for a in sorted(self.agents)),
             ("wo:open",) if self.overdue else (),
         ]
@@ -276,23 +290,33 @@ async def find_ids(
     else:
         if not unions:
             names, unions = [("wo:index",)], [every]
+        late = 1.0  # the share of open orders that are overdue
         if len(unions) == 1:  # nothing to choose: no counts to read
             counts, total = [1], 1
         else:
-            counts = await _counts(redis, [*unions, every], low, high)
+            asked = [(union, low, high) for union in [*unions, every]]
+            if f.overdue:  # how many open orders are overdue now, of all times (an estimate)
+                asked += [(tuple(layout.keys(OVERDUE_AT)), "-inf", f"({now!r}"),
+                          (tuple(layout.keys("wo:open")), "-inf", "+inf")]
+            counts = await _counts(redis, asked)
+            if f.overdue:
+                late = counts[-2] / max(1, counts[-1])
+                counts = counts[:-2]
             counts, total = counts[:-1], max(1, counts[-1])
-            if min(counts) == 0:
+            if min(counts) == 0 or late == 0:
                 return [], None
         driver = counts.index(min(counts))
         # The first batch sized to fill the page if the filters are independent: most pages
         # then take one read of the driver and one check, not a ramp of growing batches.
-        share = 1.0
+        share = late
         for i, count in enumerate(counts):
             share *= count / total if i != driver else 1.0
         first = int(min(4096, max(64, 1.5 * (limit + 1) / max(share, 1e-6))))
         chunk = first
         stream = _merged(redis, unions[driver], after, low, high, first)
         checks = names[:driver] + names[driver + 1:]
+    if f.overdue:  # wo:overdue-at holds only open orders: its check covers wo:open's
+        checks = [union for union in checks if union != ("wo:open",)]
     found: list[Candidate] = []
     scanned = 0
     async for batch in stream:
@@ -320,15 +344,16 @@ async def find_ids(
 
 
 async def _counts(
-    redis: Redis, unions: Sequence[tuple[str, ...]], low: str, high: str
+    redis: Redis, asked: Sequence[tuple[tuple[str, ...], str, str]]
 ) -> list[int]:
+    """The members of each union (keys, score from, score to) in its range, one round trip."""
     async with redis.pipeline(transaction=False) as pipe:
-        for union in unions:
+        for union, low, high in asked:
             for key in union:
                 pipe.zcount(key, low, high)
         replies = await pipe.execute()
     counts, i = [], 0
-    for union in unions:
+    for union, _, _ in asked:
         counts.append(sum(int(n) for n in replies[i:i + len(union)]))
         i += len(union)
     return counts
@@ -469,60 +494,35 @@ async def _passing(
     checks: Sequence[tuple[str, ...]], check_overdue: bool, now: float,
 ) -> set[str]:
     """The ids of ``batch`` in every union of ``checks`` (index names, each read in the
-    bucket of the id; one pipelined round trip) and overdue, if asked."""
+    bucket of the id) and overdue at ``now``, if asked (a score of ``wo:overdue-at`` below
+    ``now``): one ``ZMSCORE`` per set and bucket, one pipelined round trip."""
     ids = [i for _, i in batch]
-    keep = set(ids)
-    if checks:
-        grouped = _by_bucket(buckets, ids)
-        async with redis.pipeline(transaction=False) as pipe:
-            for union in checks:
-                for name in union:
-                    for bucket, members in grouped.items():
-                        pipe.zmscore(buckets.key(bucket, name), members)
-            replies = iter(await pipe.execute())
-        for union in checks:
-            inside: set[str] = set()
-            for _ in union:
-                for members in grouped.values():
-                    scores = next(replies)
-                    inside.update(i for i, s in zip(members, scores, strict=True) if s is not None)
-            keep &= inside
-    if check_overdue and keep:
-        keep &= await _overdue_ids(redis, buckets, [i for i in ids if i in keep], now)
-    return keep
-
-
-async def _overdue_ids(
-    redis: Redis, buckets: Buckets, ids: Sequence[str], now: float
-) -> set[str]:
-    """The orders of ``ids`` past a deadline while open, read from their plain hash fields
-    (status and deadlines are never sealed)."""
+    if not checks and not check_overdue:
+        return set(ids)
+    grouped = _by_bucket(buckets, ids)
+    names = [name for union in checks for name in union]
     async with redis.pipeline(transaction=False) as pipe:
-        for order_id in ids:
-            pipe.hmget(buckets.order_key(order_id), ["status", "assign_by", "respond_by"])
-        rows = await pipe.execute()
-    late = set()
-    for order_id, (status, assign_by, respond_by) in zip(ids, rows, strict=True):
-        if status is None:
-            continue
-        if is_overdue(_text(status), _text(assign_by or b""), _text(respond_by or b""), now):
-            late.add(order_id)
-    return late
-
-
-def is_overdue(status: str, assign_by: str, respond_by: str, now: float) -> bool:
-    """:func:`workorders.model.overdue` over the hash's text fields, without the order."""
-    try:
-        state = Status(status)
-        if state is Status.PENDING and assign_by and _epoch(assign_by) < now:
-            return True
-        return state in RESPONSE_OPEN and bool(respond_by) and _epoch(respond_by) < now
-    except ValueError:
-        return False
-
-
-def _epoch(text: str) -> float:
-    return datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp()
+        for name in [*names, OVERDUE_AT] if check_overdue else names:
+            for bucket, members in grouped.items():
+                pipe.zmscore(buckets.key(bucket, name), members)
+        replies = iter(await pipe.execute())
+    keep = set(ids)
+    for union in checks:
+        inside: set[str] = set()
+        for _ in union:
+            for members in grouped.values():
+                scores = next(replies)
+                inside.update(i for i, s in zip(members, scores, strict=True) if s is not None)
+        keep &= inside
+    if check_overdue:
+        late: set[str] = set()
+        for members in grouped.values():
+            scores = next(replies)
+            late.update(
+                i for i, s in zip(members, scores, strict=True) if s is not None and s < now
+            )
+        keep &= late
+    return keep
 
 
 def _text(value: bytes | str) -> str:

@@ -99,6 +99,8 @@ FILTERS = [
     {},
     {"status": "pending"},
     {"status": "assigned,in_progress", "urgency": "urgent"},
+    {"status": "closed,resolved", "urgency": "normal,important"},  # 4 status-urgency sets
+    {"status": "pending,assigned,in_progress", "urgency": "urgent,important"},  # the 5 apart
     {"category": "fault", "agent": "agent102"},
     {"agent": "agent101,agent103", "status": "closed"},
     {"created_from": "2026-11-05", "created_to": "2026-11-09"},
@@ -298,3 +300,42 @@ def test_overdue_agrees_with_the_model():
     f = OrderFilter(overdue=True)
     for later in (0, 3 * 3600, 49 * 3600):
         assert f.matches(order, T0 + later) == bool(overdue(order, T0 + later))
+
+
+@on_asyncio
+async def test_overdue_follows_holds_and_resumes_through_the_store(redis_server, prefix, tmp_path):
+    """The ``overdue`` filter reads ``wo:overdue-at``, which every update keeps in the same
+    transaction: an order is listed once past its response deadline; put on hold before it,
+    it is not (its clocks are paused); resumed, it is listed again only once its shifted deadline
+    has passed; resolved, never. Each answer is the model's ``overdue`` of the stored order,
+    alone and with a category (then nothing overdue at all is an empty last page)."""
+    client = connect(redis_server.url)
+    store = make_store(client, prefix, tmp_path)
+    order = await store.create_for_call("call-late", "+15550001", "Kim", T0, urgency="urgent")
+    order = await store.update(order.id, T0 + 60, "assign", "sam", agent="agent101")
+    f = OrderFilter(overdue=True)
+
+    with_category = OrderFilter(overdue=True, categories=frozenset({order.category.value}))
+
+    async def listed(now: float) -> bool:
+        found, _ = await store.find(f, now, history=False)
+        stored = await store.get(order.id)
+        assert stored is not None
+        assert ([o.id for o in found] == [order.id]) == bool(overdue(stored, now))
+        # With a second filter the walk first counts the overdue orders: none, no walk.
+        assert await store.find(with_category, now, history=False) == (found, None)
+        return bool(found)
+
+    assert not await listed(T0 + 1800) and await listed(T0 + 2 * 3600)
+    await store.update(order.id, T0 + 1800, "hold", "agent101",
+                       waiting_on="customer", reason="meter reading")
+    assert not await listed(T0 + 30 * 3600)
+    resumed = await store.update(order.id, T0 + 30 * 3600, "resume", "agent101")
+    assert resumed.respond_by.timestamp() > T0 + 30 * 3600  # the paused time was added
+    assert not await listed(T0 + 30 * 3600 + 1)
+    assert await listed(resumed.respond_by.timestamp() + 1)
+    await store.update(order.id, T0 + 40 * 3600, "start", "agent101")
+    await store.update(order.id, T0 + 40 * 3600, "resolve", "agent101", outcome="fixed")
+    assert not await listed(T0 + 90 * 3600)
+    assert not await client.exists(*Buckets(prefix=prefix).keys(indexes.OVERDUE_AT))
+    await client.aclose()

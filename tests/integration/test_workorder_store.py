@@ -467,8 +467,11 @@ async def test_indexes_follow_the_order_through_create_update_and_replay(
         "wo:status:in_progress": {first.id}, "wo:status:pending": {second.id},
         "wo:category:fault": {first.id}, "wo:category:complaint": {second.id},
         "wo:urgency:normal": {first.id}, "wo:urgency:important": {second.id},
+        "wo:status-urgency:in_progress:normal": {first.id},
+        "wo:status-urgency:pending:important": {second.id},
         "wo:agent:a1": {first.id}, "wo:agent-open:a1": {first.id},
         "wo:open": {first.id, second.id},
+        "wo:overdue-at": {first.id, second.id},  # their response deadlines (the list's filter)
         "wo:due": {first.id, second.id},  # their SLA warnings to come (escalation)
     }
     # Redis away: the resolution is spooled, then replayed with its index changes.
@@ -483,8 +486,10 @@ async def test_indexes_follow_the_order_through_create_update_and_replay(
     await store.update(first.id, T0 + 90, Event.RESOLVE, "a1", outcome="fixed")
     sets = await _members(client, prefix)
     assert sets["wo:open"] == {second.id, spooled.id}
+    assert sets["wo:overdue-at"] == {second.id, spooled.id}
     assert sets["wo:status:resolved"] == {first.id}
     assert "wo:agent-open:a1" not in sets  # emptied sorted sets vanish
     assert sets["wo:status:pending"] == {second.id, spooled.id}
+    assert sets["wo:status-urgency:resolved:normal"] == {first.id}
     assert sets["wo:due"] == {first.id, second.id, spooled.id}  # first: its feedback duty
     await client.aclose()

@@ -5,8 +5,10 @@ orders share one."""
 from __future__ import annotations
 
 import pytest
+from redis.exceptions import ConnectionError
 
-from workorders.buckets import DEFAULT_BUCKETS, Buckets
+from workorders import buckets
+from workorders.buckets import DEFAULT_BUCKETS, Buckets, check_count, claim_count
 
 
 def test_every_key_of_a_bucket_carries_its_hash_tag() -> None:
@@ -64,3 +66,58 @@ def test_count_at_or_above_counts_the_newest_first_prefix():
     assert count_at_or_above(rows, (7.0, "85")) == 2
     assert count_at_or_above(rows, (1.0, "0")) == 5
     assert count_at_or_above([], (1.0, "0")) == 0
+
+
+class _Keys:
+    """A blocking Redis's SET NX and GET over a dict (``workorders.buckets.CountStore``)."""
+
+    def __init__(self, **values: str) -> None:
+        self.values = {k: v.encode() for k, v in values.items()}
+
+    def set(self, name: str, value: str, *, nx: bool) -> bool | None:
+        if nx and name in self.values:
+            return None
+        self.values[name] = value.encode()
+        return True
+
+    def get(self, name: str) -> bytes | None:
+        return self.values.get(name)
+
+
+def test_the_first_start_claims_the_bucket_count_and_later_starts_must_match_it():
+    """``ivr serve`` records ``store.buckets`` in ``<p>wo:buckets`` when none is recorded and
+    starts; with the same count it starts again; with another count it is refused, the
+    problem naming the file, the key and both counts, and the recorded count stays."""
+    redis = _Keys()
+    assert claim_count(redis, 16, "hotline:") is None
+    assert redis.values == {"hotline:wo:buckets": b"16"}
+    assert claim_count(redis, 16, "hotline:") is None
+    problem = claim_count(redis, 32, "hotline:")
+    assert problem is not None
+    assert "workorders.yaml" in problem and "store.buckets is 32" in problem
+    assert "written with 16 buckets (hotline:wo:buckets)" in problem
+    assert redis.values == {"hotline:wo:buckets": b"16"}
+    # Another prefix is another deployment: its own record.
+    assert claim_count(redis, 32, "other:") is None
+
+
+class _Away(_Keys):
+    """A client whose Redis does not answer."""
+
+    closed = False
+
+    def set(self, name: str, value: str, *, nx: bool) -> bool | None:
+        raise ConnectionError("Error 111 connecting to 127.0.0.1:6379")
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def test_the_bucket_count_is_not_checked_when_redis_is_away(monkeypatch, caplog):
+    """Redis unreachable when ``ivr serve`` starts: no refusal (the service starts and
+    spools its writes, as before), a warning that the count was not checked; the client
+    is closed."""
+    away = _Away()
+    monkeypatch.setattr(buckets, "sync_redis", lambda target, **_: away)
+    assert check_count("redis://127.0.0.1:6379/0", 16) is None
+    assert "not checked" in caplog.text and away.closed

@@ -71,6 +71,29 @@ def test_constraints_are_the_shipped_index_sets():
         assert len(union) == 1 and union[0] in member_of
 
 
+def test_status_and_urgency_together_read_their_pair_sets_when_that_reads_fewer():
+    """Status and urgency given together are one union of ``wo:status-urgency`` sets (one
+    walk, no check of each candidate against the other) when the pairs are no more sets than
+    the two filters' own; otherwise each filter keeps its own union."""
+    one = OrderFilter(statuses=frozenset({Status.IN_PROGRESS}),
+                      urgencies=frozenset({Urgency.URGENT}))
+    assert one.constraints() == [("wo:status-urgency:in_progress:urgent",)]
+    two = OrderFilter(statuses=frozenset({Status.CLOSED, Status.RESOLVED}),
+                      urgencies=frozenset({Urgency.NORMAL, Urgency.URGENT}),
+                      categories=frozenset({"fault"}))
+    assert two.constraints() == [
+        ("wo:status-urgency:closed:normal", "wo:status-urgency:closed:urgent",
+         "wo:status-urgency:resolved:normal", "wo:status-urgency:resolved:urgent"),
+        ("wo:category:fault",),
+    ]
+    many = OrderFilter(statuses=frozenset({Status.PENDING, Status.ASSIGNED, Status.ON_HOLD}),
+                       urgencies=frozenset({Urgency.NORMAL, Urgency.URGENT}))
+    assert many.constraints() == [
+        ("wo:status:assigned", "wo:status:on_hold", "wo:status:pending"),
+        ("wo:urgency:normal", "wo:urgency:urgent"),
+    ]
+
+
 def test_within_narrows_to_the_reachable_agents():
     """A token's scope narrows the agent filter: to its agents when none was asked, to the
     intersection otherwise."""
