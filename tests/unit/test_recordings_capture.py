@@ -189,6 +189,19 @@ def test_consent_then_mixmonitor_right_before_the_first_dial(tmp_path, cfg):
     assert fields["order_id"] == rec.order().id
 
 
+def test_music_comes_back_right_after_the_consent_prompt(tmp_path, cfg):
+    """The consent prompt stops the hold music the caller's choice started; the flow starts
+    it again right after the prompt, before it asks the store for an agent, so a store that
+    is slow to answer (Redis paused) is not heard as silence."""
+    router = FakeRouter([None, _offer("agent101")], queue="billing")  # no agent free yet
+    rec = recorded_call(tmp_path, cfg, router, {"STREAM FILE": ["1"], "GET DATA": [None]})
+    verbs, commands = rec.fake.verbs, rec.fake.commands
+    consent_at = next(i for i, words in enumerate(commands) if verbs[i] == "STREAM FILE"
+                      and "/sounds/recording-consent" in words)
+    assert verbs[consent_at + 1] == "SET MUSIC"
+    assert commands[consent_at + 1][2:3] == ("on",)
+
+
 def test_after_hangup_the_recording_is_checked_and_ingested(tmp_path, cfg):
     """After hangup the raw legs, once closed, go to ingest with the call, order, queue,
     category, agent and the talk time Dial measured; a whole recording raises no alarm."""

@@ -2,12 +2,16 @@
 and follow them through Asterisk's own events.
 
 Callers are ``caller-sim`` Local channels (asterisk/extensions.conf): ``<id>`` runs the hotline,
-``<id>-caller`` the caller's script. An ARI snoop on ``<id>-caller`` (``spy=in``: the audio that
-channel receives, which is what the caller hears) is recorded to a WAV (:mod:`.hearing` says
-why a snoop and not MixMonitor). Asterisk's ``Dial`` events (an ARI application subscribed to
-everything) say when a human (an agent or the operator) answered each caller, and
-``ChannelDestroyed`` when and why the call ended: Asterisk's view, independent of the service
-and of Redis, which is what a fault takes away.
+``<id>-caller`` the caller's script. The ear listens where a SIP phone would: an ARI snoop on
+the hotline half ``<id>`` with ``spy=out``, the audio Asterisk sends on that channel (for a
+PJSIP caller, what goes out over RTP), recorded to a WAV. Not ``spy=in`` on ``<id>-caller``:
+that half receives the prompts but not the hold music while it sits in ``Wait()`` under
+``transmit_silence``, so it heard music on hold as dead air. The recording runs in real time,
+a stretch where the service sends nothing included (:mod:`.hearing`; the e2e check
+``test_the_ear_hears_what_the_phone_hears`` pins both down). Asterisk's ``Dial`` events (an ARI
+application subscribed to everything) say when a human (an agent or the operator) answered
+each caller, and ``ChannelDestroyed`` when and why the call ended: Asterisk's view,
+independent of the service and of Redis, which is what a fault takes away.
 """
 
 from __future__ import annotations
@@ -133,8 +137,8 @@ class Ear:
             "otherChannelId": f"{call_id}-caller", "callerId": f'"{name}" <{number}>',
         }, body={"variables": {"CALLER_SCRIPT": script}})
         try:
-            self.asterisk.ari("POST", f"/channels/{call_id}-caller/snoop", params={
-                "spy": "in", "app": APP, "snoopId": f"{call_id}-ear"})
+            self.asterisk.ari("POST", f"/channels/{call_id}/snoop", params={
+                "spy": "out", "app": APP, "snoopId": f"{call_id}-ear"})
             # The snoop channel enters the Stasis app a moment after its creation: until
             # then ARI answers 409 "Channel not in Stasis application", so ask again briefly.
             for attempt in range(20):

@@ -1,9 +1,13 @@
-"""What a caller heard, from a recording of the audio their channel received.
+"""What a caller heard, from a recording of the audio sent toward them.
 
-The recording comes from an ARI snoop on the caller's channel (:mod:`.ear`): the snoop runs on
-its own 20 ms timer and records silence when nothing reaches the channel, so the recording's
-time is the caller's time, dead air included (a recording made from the channel's own frames
-would skip the stretches where Asterisk sent nothing, exactly the dead air we look for).
+The recording comes from an ARI snoop on the audio Asterisk sends toward the caller (:mod:`.ear`).
+Its time must be the caller's time, dead air included: a stretch where the service sends the
+caller nothing has to be there as silent samples, not skipped (that would hide exactly the dead
+air we look for). A snoop records only the frames that pass through the channel; on the
+hotline half of a caller on Asterisk 22 with the project's asterisk.conf, a call the service
+leaves without audio still carries silent frames, so the recording is as long as the call.
+The e2e check ``test_the_ear_hears_what_the_phone_hears`` (tests/e2e/test_fault_campaign.py)
+answers a call, sends nothing for 3 s, and pins that down.
 
 Pure functions over samples: the levels of 20 ms frames, then the longest run of silent frames
 in the part of the call where the service owes the caller sound (from the call's start until a

@@ -72,6 +72,9 @@ async def wait_in_line(hotline: Shared, call: Call) -> str:
     try:
         pressed = None
         await consent(hotline, call)  # before any agent is connected
+        # The consent prompt stopped the music: the caller hears it again while the store
+        # decides (a slow Redis made that a silence of seconds).
+        await session.set_music(True, entry.moh_class)
         # Decide at once rather than at the next dispatcher round, and skip the hold
         # prompts when an agent is free: nobody should listen to "please hold" while an
         # agent waits for them.
