@@ -45,7 +45,7 @@ set +m
 trap 'kill -TERM -- "-$rest_pid" 2>/dev/null || true' INT TERM
 
 e2e_status=0
-.venv/bin/pytest -m "$e2e" ${args[@]+"${args[@]}"} || e2e_status=$?
+.venv/bin/pytest --durations=15 -m "$e2e" ${args[@]+"${args[@]}"} || e2e_status=$?
 rest_status=0
 wait "$rest_pid" || rest_status=$?
 trap - INT TERM
