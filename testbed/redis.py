@@ -13,11 +13,18 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import redis
+import redis.asyncio as aioredis
 
 from testbed.processes import stop_process
 
 #: The Redis configuration that ships (compose.yaml mounts it); the testbed runs it too.
 SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "redis.conf"
+
+
+def connect(url: str) -> aioredis.Redis:
+    """An asyncio client of ``url`` whose commands and connects give up after 2 s, so a test
+    against a stopped or paused server fails instead of hanging."""
+    return aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 def free_port() -> int:

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterator
 
 import pytest
 from twisted.logger import LogEvent, globalLogPublisher
 
 from testbed.redis import RedisCluster, RedisServer
+
+
+@pytest.fixture
+def prefix() -> str:
+    """Each test its own key space in the shared server (or cluster)."""
+    return f"t{uuid.uuid4().hex[:8]}:"
 
 
 @pytest.fixture(scope="module")

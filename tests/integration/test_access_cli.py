@@ -14,7 +14,6 @@ import hmac
 import io
 import json
 import re
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -29,12 +28,6 @@ CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 KEY = bytes.fromhex("22" * 32)
 T0 = 1_800_000_000.0
 TOKEN = re.compile(r"hlt_[0-9a-f]{16}_[A-Za-z0-9_-]{43}")
-
-
-@pytest.fixture
-def prefix():
-    """Each test its own key space in the shared server."""
-    return f"t{uuid.uuid4().hex[:8]}:"
 
 
 class Run:

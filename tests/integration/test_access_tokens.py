@@ -10,28 +10,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
-import uuid
 
 import pytest
-import redis.asyncio as aioredis
 
 from access import Identity, Role, Unauthenticated
 from access.sessions import SessionStore
 from access.tokens import TokenStore, UnknownToken
 from ivr.testing import on_asyncio
+from testbed.redis import connect
 
 KEY = bytes.fromhex("11" * 32)
 T0 = 1_800_000_000.0
-
-
-@pytest.fixture
-def prefix():
-    """Each test its own key space in the shared server."""
-    return f"t{uuid.uuid4().hex[:8]}:"
-
-
-def connect(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 async def refused(store, authorization, now=T0) -> str:

@@ -31,21 +31,11 @@ from audit.log import stream_key
 from audit.mirror import MIRROR, SPOOL
 from audit.reading import Filters, entries, stream_entries, verify
 from ivr.testing import on_asyncio
-from testbed.redis import free_port
+from testbed.redis import connect, free_port
 from workorders.spool import Spool
 
 T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp()
 REPO = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def prefix():
-    """Each test its own key space in the shared server."""
-    return f"t{uuid.uuid4().hex[:8]}:"
-
-
-def connect(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 async def record(log: AuditLog, n: int, **overrides: object) -> str:

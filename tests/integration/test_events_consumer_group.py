@@ -7,9 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-import uuid
 
-import pytest
 import redis.asyncio as aioredis
 
 import events
@@ -17,12 +15,6 @@ from events.consumer import ConsumerGroup, Entry, consume
 from ivr.testing import on_asyncio
 
 T0 = 1_764_321_600.0
-
-
-@pytest.fixture
-def prefix() -> str:
-    """Each test its own key space in the shared server."""
-    return f"t{uuid.uuid4().hex[:8]}:"
 
 
 def group_of(client: aioredis.Redis, prefix: str, consumer: str, **options) -> ConsumerGroup:

@@ -8,7 +8,6 @@ import asyncio
 import base64
 import json
 import socket
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from privacy.datakeys import DataKeyError, DataKeys
 from privacy.envelope import new_key
 from privacy.fields import FieldCipher, SealedFieldError
 from privacy.keys import ENV_KEY, ENV_PREVIOUS, KeyRing
+from testbed.redis import connect
 from workorders.migrate import move_into_buckets, seal_plaintext_orders
 from workorders.store import WorkOrderStore
 
@@ -28,15 +28,6 @@ T0 = datetime(2026, 11, 28, 9, 0, tzinfo=UTC).timestamp()
 NUMBER, NAME = "+821012345678", "Kim Chul-soo"
 TRANSCRIPT, NOTE = "my internet is down since monday", "promised a technician visit"
 SECRETS = (NUMBER, "12345678", NAME, "Chul-soo", "internet is down", "technician")
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"p{uuid.uuid4().hex[:8]}:"
-
-
-def connect(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 def ring(*keys: tuple[str, bytes]) -> KeyRing:

@@ -10,12 +10,8 @@ import base64
 import io
 import json
 import time
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-
-import pytest
-import redis.asyncio as aioredis
 
 from hotline.cli import build_parser
 from ivr.testing import on_asyncio
@@ -30,20 +26,12 @@ from recordings.schema import RetentionSettings
 from recordings.storage import DirectoryStore
 from recordings.testing import FakeAlarms, raw_recording, run_inline
 from recordings.transcode import FfmpegTranscoder
+from testbed.redis import connect
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config"
 OLD, NEW = RecordingVault.new_master_key(), RecordingVault.new_master_key()
 YEAR = 365.25 * 86400
 NOW = 2_000_000_000.0
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"r{uuid.uuid4().hex[:8]}:"
-
-
-def connect(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 class Stack:

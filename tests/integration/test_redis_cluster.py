@@ -7,7 +7,6 @@ and the acknowledgement."""
 from __future__ import annotations
 
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -57,12 +56,6 @@ class GoneChannels:
 CONFIG = Path(__file__).resolve().parents[2] / "config"
 CALL = "1700000000.21"
 T0 = 1_800_000_000.0
-
-
-@pytest.fixture
-def prefix() -> str:
-    """Each test its own key space in the session's cluster."""
-    return f"t{uuid.uuid4().hex[:8]}:"
 
 
 def settings(cluster: RedisCluster) -> RedisSettings:

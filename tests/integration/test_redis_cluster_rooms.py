@@ -5,11 +5,8 @@ slot) are read around the catalog's steps, not inside them."""
 
 from __future__ import annotations
 
-import uuid
 from pathlib import Path
 from typing import Any
-
-import pytest
 
 from access.sessions import SessionStore
 from access.tokens import TokenStore
@@ -25,12 +22,6 @@ from testbed.redis import RedisCluster
 
 T0 = 1_800_000_000.0
 KEY = bytes.fromhex("22" * 32)
-
-
-@pytest.fixture
-def prefix() -> str:
-    """Each test its own key space in the session's cluster."""
-    return f"t{uuid.uuid4().hex[:8]}:"
 
 
 def client(cluster: RedisCluster) -> Any:

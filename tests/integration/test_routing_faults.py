@@ -16,7 +16,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-import redis.asyncio as aioredis
 from twisted.internet import task
 
 from hotline.adapters import RouterOnReactor, WorkOrdersOnReactor
@@ -29,7 +28,7 @@ from privacy.fields import FieldCipher
 from routing.live import OFFER_GRACE_S, CallRequest, LiveRouter
 from routing.live_sweep import SWEEP_EVERY_S
 from routing.testing import only_available
-from testbed.redis import RedisServer
+from testbed.redis import RedisServer, connect
 from workorders.model import Status
 from workorders.store import WorkOrderStore
 
@@ -59,10 +58,6 @@ class Channels:
 
     async def channel_exists(self, call_id: str) -> bool | None:
         return call_id in self.up
-
-
-def connect(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 async def until(condition: Callable[[], object], what: str, timeout: float = 10.0) -> None:

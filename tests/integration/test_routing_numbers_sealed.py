@@ -4,9 +4,6 @@ hash nor in the events, and they open again where they are dialled and shown."""
 
 from __future__ import annotations
 
-import uuid
-
-import pytest
 import redis.asyncio as aioredis
 
 from ivr.testing import on_asyncio
@@ -30,11 +27,6 @@ class Originated:
 
     async def channel_exists(self, call_id: str) -> bool:
         return False
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"t{uuid.uuid4().hex[:8]}:"
 
 
 @on_asyncio

@@ -7,7 +7,6 @@ contacts stay atomic, a merge across buckets is two idempotent steps, and every 
 from __future__ import annotations
 
 import asyncio
-import uuid
 from pathlib import Path
 from typing import Any
 
@@ -28,12 +27,6 @@ from workorders.watch import EscalationWatch, escalation_list
 CIPHER = random_field_cipher()
 T0 = 1_772_442_000.0  # 2026-03-02 09:00 UTC
 H = 3600.0
-
-
-@pytest.fixture
-def prefix() -> str:
-    """Each test its own key space in the session's cluster."""
-    return f"t{uuid.uuid4().hex[:8]}:"
 
 
 def connect(cluster: RedisCluster) -> AsyncRedisCluster:

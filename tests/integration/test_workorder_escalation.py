@@ -9,7 +9,6 @@ service runs the watch.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -33,12 +32,6 @@ T0 = datetime(2026, 3, 2, 9, 0, tzinfo=UTC).timestamp()
 H = 3600.0
 CIPHER = random_field_cipher()  # shared by the instances, as their keys are
 POLICY = EscalationPolicy(raise_urgency_on_breach={ClockKind.RESPONSE: "step"})
-
-
-@pytest.fixture
-def prefix():
-    """Each test its own key space in the shared server."""
-    return f"t{uuid.uuid4().hex[:8]}:"
 
 
 class Instance:

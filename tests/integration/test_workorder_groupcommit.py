@@ -10,31 +10,20 @@ to stop Redis or lose the replies exactly while a batch is in flight.
 from __future__ import annotations
 
 import asyncio
-import uuid
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from ivr.testing import on_asyncio
 from privacy.testing import random_field_cipher
+from testbed.redis import connect
 from workorders.store import WorkOrderStore
 from workorders.store.groupcommit import Call, GroupCommit
 
 T0 = 1_796_461_200.0
 CIPHER = random_field_cipher()
 BURST = 40
-
-
-@pytest.fixture
-def prefix() -> str:
-    """Each test its own key space in the shared server."""
-    return f"t{uuid.uuid4().hex[:8]}:"
-
-
-def connect(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 async def burst(store: WorkOrderStore, calls: list[str]) -> list[Any]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import random
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -30,11 +29,6 @@ T0 = datetime(2026, 11, 2, 9, 0, tzinfo=UTC).timestamp()
 CIPHER = random_field_cipher()
 AGENTS = ["agent101", "agent102", "agent103", "agent104"]
 CATEGORIES = ["inquiry", "change", "fault", "complaint", "other"]
-
-
-@pytest.fixture
-def prefix():
-    return f"q{uuid.uuid4().hex[:8]}:"
 
 
 def connect(url: str) -> aioredis.Redis:

@@ -12,11 +12,11 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
 
-import pytest
 import redis.asyncio as aioredis
 
 from ivr.testing import on_asyncio
 from privacy.testing import random_field_cipher
+from testbed.redis import connect
 from workorders import retention
 from workorders.buckets import Buckets
 from workorders.model import Event, Status, WorkOrder
@@ -33,15 +33,6 @@ YEAR = 365 * DAY
 CIPHER = random_field_cipher()
 # Keys any write touches that are not the order's own: the stream, the counter, op ids.
 SHARED = ("events", "wo:seq", "wo:deletions")
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"r{uuid.uuid4().hex[:8]}:"
-
-
-def connect(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 def new_store(client: aioredis.Redis, tmp_path: Any, prefix: str) -> WorkOrderStore:

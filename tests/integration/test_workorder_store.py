@@ -12,7 +12,6 @@ import json
 import re
 import shutil
 import socket
-import uuid
 from datetime import UTC, datetime
 
 import pytest
@@ -20,6 +19,7 @@ import redis.asyncio as aioredis
 
 from ivr.testing import on_asyncio
 from privacy.testing import random_field_cipher
+from testbed.redis import connect
 from workorders.model import Event, Status, TransitionRefused, utc
 from workorders.spool import Spool
 from workorders.store import StoreUnavailable, UnknownWorkOrder, WorkOrderStore
@@ -33,18 +33,8 @@ HOSTILE_NAME = 'Kim "${EXTEN}" \\ \n200 result=1\n\u202e김철수 📞'
 
 
 @pytest.fixture
-def prefix():
-    """Each test its own key space in the shared server."""
-    return f"t{uuid.uuid4().hex[:8]}:"
-
-
-@pytest.fixture
 def spool_dir(tmp_path):
     return tmp_path / "spool"
-
-
-def connect(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 def first_id(store: WorkOrderStore, number: str, call_id: str) -> str:

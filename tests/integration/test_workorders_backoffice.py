@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from ivr.testing import on_asyncio
 from privacy.testing import random_field_cipher
 from routing.testing import config, profile, queue, rule
+from testbed.redis import connect
 from workorders.backoffice import BackOffice, unassigned_orders
 from workorders.buckets import Buckets
 from workorders.model import Status
@@ -41,15 +42,6 @@ class Results:
 
     def inc(self) -> None:
         self.counts[self._label] = self.counts.get(self._label, 0) + 1
-
-
-@pytest.fixture
-def prefix():
-    return f"t{uuid.uuid4().hex[:8]}:"
-
-
-def connect(url: str) -> aioredis.Redis:
-    return aioredis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
 
 
 def store_for(url, prefix, spool, window_h=24.0):
