@@ -24,9 +24,9 @@ from hotline.report.compute import (
     RING_FAILURES,
     Figures,
     Report,
-    _sum,  # the report's own totals of a queue's rows
     compute_report,
     parse_time,
+    queue_totals,  # the report's own totals of a queue's rows
 )
 from routing import core
 
@@ -134,7 +134,8 @@ class TodayTally:
         low, high = (bisect_left(self._before_queue, t) for t in (self.start, end))
         return Report(
             start=self.start, end=end, interval_s=self.interval_s, targets=dict(self.targets),
-            intervals=intervals, totals={q: _sum(q, self.start, intervals[q]) for q in names},
+            intervals=intervals,
+            totals={q: queue_totals(q, self.start, intervals[q]) for q in names},
             abandoned_before_queue=high - low, skipped_events=self._skipped,
         )
 

@@ -181,7 +181,7 @@ def compute_report(
         i = int((entered - start) // interval_s)
         target = targets.get(queue, core.ServiceLevelTarget())
         rows[queue][i] = _add(rows[queue][i], call, target)
-    totals = {q: _sum(q, start, rows[q]) for q in names}
+    totals = {q: queue_totals(q, start, rows[q]) for q in names}
     return Report(
         start=start, end=end, interval_s=interval_s, targets=dict(targets), intervals=rows,
         totals=totals, abandoned_before_queue=before_queue, skipped_events=skipped,
@@ -202,7 +202,9 @@ def _add(row: Figures, call: _QueueCall, target: core.ServiceLevelTarget) -> Fig
     )
 
 
-def _sum(queue: str, start: float, rows: Sequence[Figures]) -> Figures:
+def queue_totals(queue: str, start: float, rows: Sequence[Figures]) -> Figures:
+    """A queue's figures summed over its intervals: the report's totals, and the screens'."""
+    """A queue's figures over its intervals summed (the report's totals, and the screens' tally)."""
     s = [r.stats for r in rows]
     return Figures(
         queue=queue,
