@@ -4,8 +4,9 @@
 # redis-server and SIPp agents (the suite starts and stops those itself).
 #
 # Two parts at once, so the suite takes about as long as its end-to-end tests:
-# - the end-to-end tests (marker e2e) bind fixed ports, so they run one at a time in one pytest,
-#   in the foreground; they mostly wait on real calls (prompts, ring timeouts, SIP timers);
+# - the end-to-end tests (marker e2e), in the foreground, in two workers: each runs a whole stack
+#   in a network namespace of its own (testbed/plugin.py), as the stack binds fixed ports; they
+#   mostly wait on real calls (prompts, ring timeouts, SIP timers), so two fit on two cores;
 # - lint, types and every other test (spread over the cores by pytest-xdist) use the CPU those
 #   calls leave idle, in the background at a lower priority, so a call's timing keeps the CPU
 #   it needs; their output is printed after the end-to-end tests' (kept in var/test-rest.log).
@@ -45,7 +46,7 @@ set +m
 trap 'kill -TERM -- "-$rest_pid" 2>/dev/null || true' INT TERM
 
 e2e_status=0
-.venv/bin/pytest --durations=15 -m "$e2e" ${args[@]+"${args[@]}"} || e2e_status=$?
+.venv/bin/pytest -n "${HOTLINE_E2E_WORKERS:-2}" --dist worksteal --durations=15 -m "$e2e" ${args[@]+"${args[@]}"} || e2e_status=$?
 rest_status=0
 wait "$rest_pid" || rest_status=$?
 trap - INT TERM

@@ -20,9 +20,10 @@ Modules, core sounds and hold music stay where the package put them (astmoddir, 
 read from the package's own asterisk.conf.
 
 Ports are fixed by ``asterisk/``: SIP 5060/udp and HTTP (ARI) 8088/tcp on 127.0.0.1, so one
-Asterisk at a time. ``start()`` first takes the machine-wide lock ``/tmp/hotline-testbed.lock``
-(waiting up to ``lock_timeout`` for another test run to finish, instead of failing), then
-refuses with ``PortBusy`` if either port is still taken (a demo stack, a system Asterisk).
+Asterisk at a time per network namespace (testbed.netns gives a test run one of its own).
+``start()`` first takes that network's lock ``/tmp/hotline-testbed-<network id>.lock`` (waiting
+up to ``lock_timeout`` for another test run to finish, instead of failing), then refuses with
+``PortBusy`` if either port is still taken (a demo stack, a system Asterisk).
 
 The ARI password is random per run (``ari_password``); ``originate_caller()`` uses ARI to
 place a simulated caller (``Local/s@caller-sim`` into ``s@hotline``, docs/contracts.md).
@@ -49,6 +50,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
+from testbed.netns import network_id
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_CONFIG_DIR = REPO_ROOT / "asterisk"
 DEFAULT_CHROOT = "/opt/hotline/asterisk-sid"
@@ -57,7 +60,11 @@ HTTP_PORT = 8088
 ARI_USER = "hotline"
 SETUP_HINT = "run scripts/setup-debian.sh (as root) to install one"
 RUNS_KEPT = 5  # old run directories kept for post-mortems; older ones are removed
-LOCK_PATH = Path(tempfile.gettempdir()) / "hotline-testbed.lock"
+
+
+def lock_path() -> Path:
+    """The lock of this network's ports: runs in different network namespaces don't collide."""
+    return Path(tempfile.gettempdir()) / f"hotline-testbed-{network_id()}.lock"
 
 
 class AsteriskNotInstalled(RuntimeError):
@@ -301,7 +308,8 @@ class Asterisk:
     def _take_lock(self, timeout: float) -> None:
         if self._lock is not None:
             return
-        lock = LOCK_PATH.open("a")
+        path = lock_path()
+        lock = path.open("a")
         deadline = time.monotonic() + timeout
         while True:
             try:
@@ -309,7 +317,7 @@ class Asterisk:
             except BlockingIOError:
                 if time.monotonic() > deadline:
                     lock.close()
-                    raise PortBusy(f"another testbed run holds {LOCK_PATH} for over "
+                    raise PortBusy(f"another testbed run holds {path} for over "
                                    f"{timeout} s") from None
                 time.sleep(0.2)
                 continue

@@ -16,8 +16,10 @@
                   (an ``agents.yaml`` override edits those agents' entries)
     db            function: a Redis client (decoded strings) on the test Redis
 
-Ports: SIP 5060, ARI 8088, FastAGI 4573 (primary) and 4574 (backup), softphones 5070-5074,
-all on 127.0.0.1: one e2e run at a time per machine.
+Ports: SIP 5060, ARI 8088, FastAGI 4573 (primary) and 4574 (backup), softphones 5070-5079,
+all on 127.0.0.1: one e2e run at a time per network. Under pytest-xdist each worker enters a
+network namespace of its own before its first e2e test (testbed.plugin), so
+``pytest -n 2 -m e2e`` runs two stacks side by side, each with its own 127.0.0.1.
 """
 
 from __future__ import annotations
