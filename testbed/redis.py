@@ -15,7 +15,7 @@ from pathlib import Path
 import redis
 import redis.asyncio as aioredis
 
-from testbed.processes import stop_process
+from testbed.processes import die_with_parent, stop_process
 
 #: The Redis configuration that ships (compose.yaml mounts it); the testbed runs it too.
 SHIPPED_CONFIG = Path(__file__).resolve().parent.parent / "deploy" / "redis.conf"
@@ -45,14 +45,16 @@ class RedisServer:
     uses), so a restart of the same instance keeps its data: tests of "Redis went away and
     came back" use ``restart()``, or ``kill()`` (SIGKILL, a crash) then ``start()``, on the
     same port and data directory. ``debug_commands`` allows ``DEBUG`` from the loopback
-    (``DEBUG SLEEP``: a Redis that is slow rather than down).
+    (``DEBUG SLEEP``: a Redis that is slow rather than down). It stops when its starter
+    does (``die_with_parent``), unless ``outlive_starter`` (a detached demo stack).
     """
 
     def __init__(
         self, port: int | None = None, binary: str = "redis-server", debug_commands: bool = False,
-        extra_args: Sequence[str] = (),
+        extra_args: Sequence[str] = (), outlive_starter: bool = False,
     ) -> None:
         self.port = port or free_port()
+        self.outlive_starter = outlive_starter
         # A port we picked may be taken before redis-server binds it (parallel test workers):
         # the first start then moves to another one. A port given, or a restart, never moves.
         self._may_move = port is None
@@ -87,6 +89,7 @@ class RedisServer:
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
+            preexec_fn=None if self.outlive_starter else die_with_parent,
         )
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:

@@ -46,13 +46,14 @@ class Stack:
         chroot: str | None = None,
         log_dir: Path | None = None,
         asterisk_config_dir: Path | None = None,
+        detached: bool = False,
     ) -> None:
         self.log_dir = log_dir
         # first: it refuses when none is installed. ``asterisk_config_dir``: another asterisk/
         # (testbed.agentpool writes one with more agents)
         self.asterisk = (Asterisk(chroot=chroot) if asterisk_config_dir is None
                          else Asterisk(config_dir=asterisk_config_dir, chroot=chroot))
-        self.redis = RedisServer() if redis else None
+        self.redis = RedisServer(outlive_starter=detached) if redis else None
         names = [*agents, *(["operator"] if operator else [])]
         self.agents = {
             name: SippAgent(name, behaviour=behaviour, answer_after=answer_after,
@@ -157,7 +158,7 @@ def up(**options: object) -> dict[str, object]:
         raise RuntimeError(f"a testbed stack is already up ({STATE_PATH}); "
                            "`python -m testbed down` first")
     STATE_DIR.mkdir(parents=True, exist_ok=True)
-    stack = Stack(log_dir=STATE_DIR / "softphones", **options)  # type: ignore[arg-type]
+    stack = Stack(log_dir=STATE_DIR / "softphones", detached=True, **options)  # type: ignore[arg-type]
     stack.start()
     state = stack.state()
     STATE_PATH.write_text(json.dumps(state, indent=2) + "\n")

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -41,3 +46,34 @@ def test_a_given_port_that_is_taken_fails_the_start(taken_port: int) -> None:
             server.start()
     finally:
         server.cleanup()
+
+
+def _server_left_by_a_killed_starter(outlive_starter: bool) -> tuple[RedisServer, int]:
+    """Start a RedisServer in a child Python that is then killed without stopping it."""
+    code = ("import os, sys; from testbed.redis import RedisServer; "
+            f"s = RedisServer(outlive_starter={outlive_starter}).start(); "
+            "print(s.port, s.process.pid, flush=True); os.kill(os.getpid(), 9)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=30, check=False)
+    port, pid = (int(word) for word in done.stdout.split())
+    return RedisServer(port=port), pid
+
+
+def test_a_server_goes_when_the_run_that_started_it_is_killed() -> None:
+    """A test run killed mid-way (a timeout, ^C) leaves no redis-server behind: before,
+    killed runs had left Redis Cluster nodes running for days."""
+    server, _ = _server_left_by_a_killed_starter(outlive_starter=False)
+    deadline = time.monotonic() + 10
+    while server.ping() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not server.ping()
+
+
+def test_a_detached_server_outlives_its_starter() -> None:
+    """The demo stack's Redis (``python -m testbed up``) must outlive the command."""
+    server, pid = _server_left_by_a_killed_starter(outlive_starter=True)
+    try:
+        time.sleep(0.5)
+        assert server.ping()
+    finally:
+        os.kill(pid, signal.SIGKILL)
