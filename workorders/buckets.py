@@ -31,6 +31,7 @@ import secrets
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -104,7 +105,14 @@ class Buckets:
 
     def base(self, bucket: int) -> str:
         """What every key of the bucket starts with: ``<p>wo:{wo<b>}:``."""
+        if 0 <= bucket < self.count:
+            return self._bases[bucket]
         return f"{self.prefix}wo:{{wo{bucket}}}:"
+
+    @cached_property
+    def _bases(self) -> tuple[str, ...]:
+        # Built once: a creation names some fifteen keys of its bucket.
+        return tuple(f"{self.prefix}wo:{{wo{b}}}:" for b in self.all())
 
     def key(self, bucket: int, name: str) -> str:
         """The bucket's key for ``name`` as the rest of the code spells it (``wo:open``,
