@@ -17,8 +17,9 @@ Redis uses the same keys: one code path.
   (``L`` + 15 hex digits) is drawn so that its number is in the caller's bucket too.
 - Lists, KPIs, the due clock, the back office and retention read every bucket and merge.
 
-Keys outside any bucket: ``<p>wo:spool-rejected``, ``<p>wo:purge-day:<date>`` and
-``<p>wo:buckets`` (the bucket count the orders were written with, :func:`claim_count`; one-key
+Keys outside any bucket: ``<p>wo:spool-rejected``, ``<p>wo:purge-day:<date>``,
+``<p>wo:buckets`` (the bucket count the orders were written with, :func:`claim_count`),
+``<p>wo:index-version`` and ``<p>wo:reindex-lock`` (``workorders.upgrade``) (one-key
 writes), and ``<p>events`` (standalone) where the outboxes of the buckets are relayed to in
 cluster mode (``events.relay``).
 """
