@@ -252,3 +252,25 @@ async def test_versions_current_newer_and_old_layout(redis_server, prefix, tmp_p
     assert (await older.run()).state == "rebuilt" and store.batches > 0
     assert int(await client.get(prefix + VERSION_KEY)) == indexes.INDEX_VERSION
     await client.aclose()
+
+
+@on_asyncio
+async def test_the_upgrade_on_a_redis_cluster(redis_cluster, prefix, tmp_path):
+    """On a 3-master Redis Cluster (buckets spread over the nodes, the version and the lock in
+    slots of their own): old orders of every bucket get the new sets, the version is
+    recorded and the WOREINDEX event goes straight to ``hotline:events``."""
+    from redis.asyncio.cluster import RedisCluster as AsyncRedisCluster
+
+    client = AsyncRedisCluster.from_url(redis_cluster.url, socket_timeout=2,
+                                        socket_connect_timeout=2)
+    store = make_store(client, prefix, tmp_path)
+    assert store.buckets.cluster
+    orders = await old_orders(store, 24)
+    outcome = await IndexUpgrade(store, instance="hotline-a", clock=lambda: T0, batch=5).run()
+    assert outcome.state == "rebuilt" and outcome.orders == 24
+    assert await overdue_and_urgent(store) == sorted(
+        o.id for o in orders if o.urgency.value == "urgent"
+    )
+    assert int(await client.get(prefix + VERSION_KEY)) == indexes.INDEX_VERSION
+    assert [e["orders"] for e in await kinds(client, prefix)] == ["24"]
+    await client.aclose()
