@@ -16,7 +16,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
 from hotline.jobs import Job, Jobs
-from hotline.startup import check_runtime, ensure_prompts
+from hotline.startup import check_runtime, ensure_prompts, index_upgrade_job
 
 if TYPE_CHECKING:
     from access import Authenticator
@@ -343,6 +343,9 @@ class Hotline:
             Job("back office", float(backoffice.interval_s), back_office),
             Job("retention purge", 300.0, daily_purge),
             self._escalation_job(),
+            # Index sets the orders stored before an upgrade lack, rebuilt once in all.
+            index_upgrade_job(self.workorders, self.config().service.instance,
+                              self.reactor.seconds),
         ]
         if self.recordings is not None:
             jobs.append(Job("recordings retry", self.recordings.config.retry.every_s,

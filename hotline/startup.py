@@ -1,6 +1,7 @@
 """What is checked and built before ``ivr serve`` takes a call: the runtime problems the
 config schema cannot see (speech models, voices or prompts built elsewhere, HTTP exposure,
-webhook secrets, writable directories), and every language's prompts.
+webhook secrets, writable directories), and every language's prompts; and what is brought
+up to date while it already takes calls (the work orders' index sets after an upgrade).
 
 ``ivr check-config`` runs :func:`check_runtime` too, so a problem is found before a restart.
 """
@@ -9,13 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from hotline.jobs import Job
 from ivr.languages import all_languages
 
 if TYPE_CHECKING:
     from ivr.config import HotlineConfig
+    from workorders.upgrade import IndexedStore
 
 log = logging.getLogger(__name__)
 
@@ -108,3 +112,18 @@ def prompts_dir(cfg: HotlineConfig, language: Any, sounds_dir: Path | None = Non
     the configured one) for the default language, ``<sounds>/<code>/`` for the others."""
     sounds = sounds_dir or cfg.service.asterisk.host_sounds_dir
     return Path(sounds) if language.default else Path(sounds) / language.code
+
+
+#: Seconds between an instance's looks at the work orders' index version until it is
+#: recorded (another instance held the rebuild's lock, or Redis was away).
+INDEX_UPGRADE_EVERY_S = 60.0
+
+
+def index_upgrade_job(store: IndexedStore, instance: str, clock: Callable[[], float]) -> Job:
+    """The rebuild of the index sets that orders stored before an upgrade lack
+    (``workorders.upgrade``): a first round at start, in the background, then one a minute
+    until the version is recorded by this instance or another; nothing after that."""
+    from workorders.upgrade import IndexUpgrade
+
+    upgrade = IndexUpgrade(store, instance=instance, clock=clock)
+    return Job("index upgrade", INDEX_UPGRADE_EVERY_S, upgrade.round, now=True)

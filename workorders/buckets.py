@@ -17,8 +17,9 @@ Redis uses the same keys: one code path.
   (``L`` + 15 hex digits) is drawn so that its number is in the caller's bucket too.
 - Lists, KPIs, the due clock, the back office and retention read every bucket and merge.
 
-Keys outside any bucket: ``<p>wo:spool-rejected``, ``<p>wo:purge-day:<date>`` and
-``<p>wo:buckets`` (the bucket count the orders were written with, :func:`claim_count`; one-key
+Keys outside any bucket: ``<p>wo:spool-rejected``, ``<p>wo:purge-day:<date>``,
+``<p>wo:buckets`` (the bucket count the orders were written with, :func:`claim_count`),
+``<p>wo:index-version`` and ``<p>wo:reindex-lock`` (``workorders.upgrade``) (one-key
 writes), and ``<p>events`` (standalone) where the outboxes of the buckets are relayed to in
 cluster mode (``events.relay``).
 """
@@ -31,6 +32,7 @@ import secrets
 import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Protocol
 
 from redis.asyncio import Redis
@@ -104,7 +106,14 @@ class Buckets:
 
     def base(self, bucket: int) -> str:
         """What every key of the bucket starts with: ``<p>wo:{wo<b>}:``."""
+        if 0 <= bucket < self.count:
+            return self._bases[bucket]
         return f"{self.prefix}wo:{{wo{bucket}}}:"
+
+    @cached_property
+    def _bases(self) -> tuple[str, ...]:
+        # Built once: a creation names some fifteen keys of its bucket.
+        return tuple(f"{self.prefix}wo:{{wo{b}}}:" for b in self.all())
 
     def key(self, bucket: int, name: str) -> str:
         """The bucket's key for ``name`` as the rest of the code spells it (``wo:open``,

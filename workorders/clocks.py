@@ -32,6 +32,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from enum import StrEnum
+from functools import cached_property
 from typing import Any
 
 from workorders.calendar import ALWAYS_OPEN, Calendar
@@ -74,13 +75,26 @@ class ClockPolicy:
     business_clocks: frozenset[ClockKind] = frozenset(ClockKind)
 
     def target(self, kind: ClockKind, urgency: Urgency) -> timedelta:
-        seconds = {
-            ClockKind.ASSIGNMENT: self.assign_within,
-            ClockKind.RESPONSE: self.response[urgency],
-            ClockKind.RESOLUTION: self.resolution[urgency],
-            ClockKind.FEEDBACK: self.feedback_within,
-        }[kind]
-        return timedelta(seconds=seconds)
+        # Kept once worked out: every creation asks for three (a policy is immutable).
+        known = self._targets.get((kind, urgency))
+        if known is not None:
+            return known
+        if kind == ClockKind.ASSIGNMENT:
+            seconds = self.assign_within
+        elif kind == ClockKind.RESPONSE:
+            seconds = self.response[urgency]
+        elif kind == ClockKind.RESOLUTION:
+            seconds = self.resolution[urgency]
+        elif kind == ClockKind.FEEDBACK:
+            seconds = self.feedback_within
+        else:
+            raise KeyError(kind)
+        target = self._targets[(kind, urgency)] = timedelta(seconds=seconds)
+        return target
+
+    @cached_property
+    def _targets(self) -> dict[tuple[ClockKind, Urgency], timedelta]:
+        return {}
 
     def calendar_of(self, kind: ClockKind) -> Calendar:
         return self.calendar if kind in self.business_clocks else ALWAYS_OPEN
@@ -253,7 +267,9 @@ def _start(board: Clocks, at: datetime, policy: ClockPolicy, *kinds: ClockKind) 
             started_at=at, since=at, due=calendar.add_business_time(at, target),
             history=(*(old.history if old else ()), ClockMark(at, "start")),
         )
-    return replace(board, clocks=clocks)
+    # The board's constructor, not dataclasses.replace: the same board, cheaper (every
+    # creation starts three clocks).
+    return Clocks(at=board.at, urgency=board.urgency, status=board.status, clocks=clocks)
 
 
 def _meet(board: Clocks, at: datetime, note: str, *kinds: ClockKind) -> Clocks:

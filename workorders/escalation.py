@@ -240,10 +240,13 @@ def _schedule(
         if percent:
             # Counted time reaches the percentage: from the running stretch, or at once when
             # it was reached before a pause (the due time moved: a new warning).
-            left = max(clock.target * percent / 100 - clock.counted, timedelta(0))
+            left = max(clock.target * percent / 100 - clock.counted, _ZERO)
             warn = clocks.calendar_of(clock.kind).add_business_time(clock.since, left)
             owed.append((clock, Level.WARNING, clock.due, min(warn, clock.due), percent))
     return owed
+
+
+_ZERO = timedelta(0)
 
 
 def _key(clock: ClockKind, level: Level, due: datetime) -> str:

@@ -120,6 +120,11 @@ INDEXERS: tuple[Indexer, ...] = (
     by_fields, open_work, overdue_at, due_clocks, back_office_work, retained,
 )
 
+#: The version of :data:`INDEXERS`' sets: raise it with every indexer added or changed, so
+#: that ``ivr serve`` rebuilds the memberships of the orders stored before
+#: (``workorders.upgrade``). 1: ``wo:overdue-at`` and ``wo:status-urgency:*``.
+INDEX_VERSION = 1
+
 
 def configured(due: Indexer) -> tuple[Indexer, ...]:
     """:data:`INDEXERS` with ``due`` (a ``DueClocks`` of the configured service standard) in

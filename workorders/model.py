@@ -336,9 +336,21 @@ class WorkOrder:
     legal_hold: bool = False
     merged_into: str | None = None  # the surviving order's id once this one was merged
 
-    def to_dict(self) -> dict[str, Any]:
-        """The contract's shape (docs/contracts.md, "Work order"), plus ``retain_until``."""
-        return {
+    def with_id(self, order_id: str) -> WorkOrder:
+        """The same order under ``order_id`` (the id Redis gave a draft). What
+        ``dataclasses.replace(order, id=...)`` gives, without copying its many fields one by
+        one through ``__init__``: it runs once per creation. (No field is computed at
+        construction, so a copy of the instance dict is the same order.)"""
+        order = object.__new__(WorkOrder)
+        order.__dict__.update(self.__dict__)
+        order.__dict__["id"] = order_id
+        return order
+
+    def to_dict(self, *, history: bool = True) -> dict[str, Any]:
+        """The contract's shape (docs/contracts.md, "Work order"), plus ``retain_until``;
+        ``history=False`` leaves the history out (the store keeps it apart)."""
+        created = _iso(self.created_at)
+        data = {
             "id": self.id,
             "call_id": self.call_id,
             "caller": {"number": self.caller_number, "name": self.caller_name},
@@ -349,15 +361,17 @@ class WorkOrder:
             "agent": self.agent,
             "status": self.status.value,
             "outcome": self.outcome,
-            "created_at": _iso(self.created_at),
-            "updated_at": _iso(self.updated_at),
+            "created_at": created,
+            # A new order's two times are one object: spelled once.
+            "updated_at": created if self.updated_at is self.created_at
+            else _iso(self.updated_at),
             "deadlines": {"assign_by": _iso(self.assign_by), "respond_by": _iso(self.respond_by)},
             "retain_until": _iso(self.retain_until),
             "transcript": self.transcript,
             "confidence": self.confidence,
             "engine": self.engine,
             "language": self.language,
-            "history": [entry.to_dict() for entry in self.history],
+            "history": [entry.to_dict() for entry in self.history] if history else None,
             "csat": self.csat,
             "nps": self.nps,
             "escalations": list(self.escalations),
@@ -366,6 +380,9 @@ class WorkOrder:
             "legal_hold": self.legal_hold,
             "merged_into": self.merged_into,
         }
+        if not history:
+            del data["history"]
+        return data
 
     def to_json(self) -> str:
         # ensure_ascii: the text is plain ASCII whatever the caller sent, safe for any log.
@@ -446,7 +463,10 @@ def create_order(
     at = utc(now)
     values = coerce(fields, policy.categories)
     urgency = values.get("urgency", Urgency.NORMAL)
-    order = WorkOrder(
+    details = {k: _json_value(v) for k, v in values.items()}
+    # Built with its history at once: a dataclasses.replace of an order copies all its
+    # fields field by field, a noticeable share of a creation's CPU.
+    return WorkOrder(
         id=order_id,
         call_id=call_id,
         caller_number=caller_number,
@@ -456,10 +476,9 @@ def create_order(
         assign_by=at + timedelta(seconds=policy.assign_within),
         respond_by=at + timedelta(seconds=policy.response[urgency]),
         retain_until=add_years(at, policy.retention_years),
+        history=(HistoryEntry(at, "create", actor, details),),
         **values,
     )
-    details = {k: _json_value(v) for k, v in values.items()}
-    return replace(order, history=(HistoryEntry(at, "create", actor, details),))
 
 
 def apply(
@@ -652,6 +671,11 @@ def _json_value(value: Any) -> Any:
     if isinstance(value, tuple):
         return list(value)
     return value
+
+
+def iso(at: datetime) -> str:
+    """A time as an order's dict spells it (``2026-11-28T12:00:00.000000Z``)."""
+    return _iso(at)
 
 
 def _iso(at: datetime) -> str:

@@ -3,12 +3,16 @@ list/filter reads with many orders stored, Redis memory per order.
 
     .venv/bin/python -m benchmarks.workorders.run [--single 5000] [--concurrent 50000]
         [--procs 2] [--tasks 32] [--orders 1000000] [--queries 1000]
-        [--fsync everysec,always] [--out var/bench/workorders.json]
+        [--fsync everysec,always] [--fsync-floor 1000] [--out var/bench/workorders.json]
 
 Each part starts its own redis-server (``testbed.redis.RedisServer``: AOF on, the fsync policy
 set with ``CONFIG SET appendfsync``), on this machine, with the client(s) on the same cores.
 Creations go through the real store (``benchmarks.workorders.creations``); reads are index
 reads as the shipped indexes allow (``benchmarks.workorders.listing`` says exactly which).
+With ``always``, the disk's fsync floor is timed too (``benchmarks.workorders.fsync``: an
+append and an fsync, repeated, in the server's AOF directory), the part of a creation's
+latency that is the disk's.
+
 Memory per order: ``used_memory`` after minus before, over the orders written: through the
 store (hash, history, by-call, caller set, every index, the op id with its TTL, the event on
 the stream), and for the bulk load (the same without op ids and events).
@@ -30,7 +34,7 @@ from typing import Any
 import redis
 from redis.utils import HIREDIS_AVAILABLE
 
-from benchmarks.workorders import creations, listing
+from benchmarks.workorders import creations, fsync, listing
 from testbed.redis import RedisServer
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -49,9 +53,9 @@ def _redis_cpu(client: redis.Redis) -> float:
     return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
-def creation_runs(fsync: str, single: int, concurrent: int, procs: int, tasks: int
-                  ) -> dict[str, Any]:
-    with _server(fsync) as server:
+def creation_runs(policy: str, single: int, concurrent: int, procs: int, tasks: int,
+                  fsyncs: int = 0) -> dict[str, Any]:
+    with _server(policy) as server:
         client = redis.Redis.from_url(server.url)
         before, cpu = listing.used_memory(client), _redis_cpu(client)
         runs = [replace(creations.single(server.url, "bench:", single),
@@ -62,12 +66,17 @@ def creation_runs(fsync: str, single: int, concurrent: int, procs: int, tasks: i
             run = creations.concurrent(server.url, "bench:", concurrent, procs, tasks)
             runs.append(replace(run, redis_cpu_s=_redis_cpu(client) - cpu))
         client.close()
-    return {
-        "appendfsync": fsync,
+        # The disk's own share: an append and fsync where this server keeps its AOF.
+        floor = fsync.fsync_floor(server.dir, fsyncs) if fsyncs else None
+    part: dict[str, Any] = {
+        "appendfsync": policy,
         "runs": [r.as_dict() for r in runs],
         # +1: the warm-up order of the single run
         "bytes_per_order_via_store": round((after - before) / (single + 1)),
     }
+    if floor is not None:
+        part["fsync_floor"] = floor.as_dict()
+    return part
 
 
 def listing_runs(orders: int, queries: int, log: Any) -> dict[str, Any]:
@@ -109,6 +118,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--queries", type=int, default=1000, help="queries per read kind")
     parser.add_argument("--fsync", default="everysec,always",
                         help="appendfsync policies to run the creations with")
+    parser.add_argument("--fsync-floor", type=int, default=1000,
+                        help="appends + fsync timed in the AOF's directory after the "
+                             "'always' creations (0: skip)")
     parser.add_argument("--out", default=str(ROOT / "var" / "bench" / "workorders.json"))
     args = parser.parse_args(argv)
     result: dict[str, Any] = {
@@ -121,14 +133,21 @@ def main(argv: Sequence[str] | None = None) -> int:
                     "redis_parser": "hiredis" if HIREDIS_AVAILABLE else "python"},
         "creations": [],
     }
-    for fsync in [f for f in args.fsync.split(",") if f]:
-        print(f"creations, appendfsync {fsync} ...", file=sys.stderr, flush=True)
-        part = creation_runs(fsync, args.single, args.concurrent, args.procs, args.tasks)
+    for policy in [f for f in args.fsync.split(",") if f]:
+        print(f"creations, appendfsync {policy} ...", file=sys.stderr, flush=True)
+        part = creation_runs(policy, args.single, args.concurrent, args.procs, args.tasks,
+                             fsyncs=args.fsync_floor if policy == "always" else 0)
         result["creations"].append(part)
         for run in part["runs"]:
-            print(f"  {fsync:9} {run['run']:38} {run['creations_per_s']:9.0f}/s  "
+            print(f"  {policy:9} {run['run']:38} {run['creations_per_s']:9.0f}/s  "
                   f"p50 {run['p50_ms']:.2f} ms  p99 {run['p99_ms']:.2f} ms  "
-                  f"{run['creations_per_round_trip'] or 0:.1f}/round trip", file=sys.stderr)
+                  f"{run['creations_per_round_trip'] or 0:.1f}/round trip  "
+                  f"client {run['client_cpu_us_per_order']:.0f} µs/creation", file=sys.stderr)
+        if "fsync_floor" in part:
+            floor = part["fsync_floor"]
+            print(f"  {policy:9} {'fsync floor (append + fsync)':38} {'':11}  "
+                  f"p50 {floor['p50_ms']:.2f} ms  p99 {floor['p99_ms']:.2f} ms",
+                  file=sys.stderr)
     if args.orders:
         print(f"reads with {args.orders} orders stored ...", file=sys.stderr, flush=True)
         result["listing"] = listing_runs(args.orders, args.queries, sys.stderr)

@@ -24,15 +24,26 @@ def text(value: bytes | str) -> str:
 
 def to_hash(order: WorkOrder) -> dict[str, str]:
     """The order as hash fields: history left out, empty values left out."""
-    data = order.to_dict()
+    data = order.to_dict(history=False)
     caller, deadlines = data.pop("caller"), data.pop("deadlines")
-    data.pop("history")
     data.update(caller_number=caller["number"], caller_name=caller["name"], **deadlines)
     return {
-        name: value if isinstance(value, str) and name not in _JSON_FIELDS else json.dumps(value)
+        name: value if isinstance(value, str) and name not in _JSON_FIELDS else _json(value)
         for name, value in data.items()
         if value is not None
     }
+
+
+def _json(value: Any) -> str:
+    """``json.dumps(value)``, the values every new order has without the call: a creation
+    writes four of them."""
+    if isinstance(value, list) and not value:
+        return "[]"
+    if value is True or value is False:
+        return "true" if value else "false"
+    if type(value) is int:
+        return str(value)  # what json writes for an int
+    return json.dumps(value)
 
 
 def order_from_hash(flat: Mapping[str, str], history: list[dict[str, Any]]) -> WorkOrder:

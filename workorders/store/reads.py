@@ -13,6 +13,7 @@ Reads do not back off like writes: against a blackholed Redis each read waits th
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from workorders import query
@@ -141,13 +142,17 @@ class OrderReads(StoreSpooling):
 
         return await self._read("", read, unavailable)
 
-    async def reindex(self, *, batch: int = 500) -> int:
+    async def reindex(
+        self, *, batch: int = 500,
+        after_batch: Callable[[int], Awaitable[object]] | None = None,
+    ) -> int:
         """Write every order's index memberships (``workorders.indexes.INDEXERS``) from its
         current state; the number of orders seen. For orders written before an index existed
         (an update only writes the sets whose membership it changes). Safe while the service
         runs: each batch is read after WATCH on its orders and written in one MULTI/EXEC,
         again if one of them changed meanwhile. It adds memberships; leaving a set is the
-        updates' job."""
+        updates' job. ``after_batch`` is awaited with the orders seen so far after each batch
+        (``ivr serve``'s rebuild keeps its lock and gives calls their turn there)."""
         done = 0
         for bucket in self.buckets.all():
             start = 0
@@ -159,6 +164,8 @@ class OrderReads(StoreSpooling):
                     break
                 done += await self._reindex_batch([text(i) for i in found])
                 start += batch
+                if after_batch is not None:
+                    await after_batch(done)
         return done
 
     async def _call_order_id(self, call_id: str) -> str | None:

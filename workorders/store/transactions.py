@@ -17,7 +17,6 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import replace
 from typing import Any
 
 from redis import exceptions as redis_errors
@@ -33,6 +32,7 @@ from workorders.model import (
     WorkOrderError,
     absorb_changes,
     apply,
+    iso,
     merge_orders,
 )
 from workorders.store.core import StoreCore
@@ -137,7 +137,7 @@ class StoreTransactions(StoreCore):
         )
         order_id, outcome = text(result[0]), int(result[1])
         if outcome == CREATED:
-            order = replace(draft, id=order_id)
+            order = draft.with_id(order_id)
             self._remember(order)
             return order, True
         existing = await self._read_order(order_id)
@@ -171,7 +171,7 @@ class StoreTransactions(StoreCore):
                 "ttl": int(window) + 86400,  # only tidies up: the window is checked on `at`
                 "category": draft.category.value,
                 "open": {status.value: True for status in indexes.OPEN},
-                "updated_at": draft.to_dict()["updated_at"],
+                "updated_at": iso(draft.updated_at),  # as to_dict spells it
                 "entry": self._history_json(entry, draft.call_id),
                 "event": [item for pair in event.items() for item in pair],
             },

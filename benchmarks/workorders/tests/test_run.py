@@ -11,15 +11,15 @@ ROOT = Path(__file__).resolve().parents[3]
 
 
 def test_tiny_run_writes_every_figure(tmp_path: Path) -> None:
-    """Creations (single, concurrent) under both fsync policies, the bulk load and every
-    read kind: each figure is present and plausible (creations per round trip, the harness's
-    own CPU apart), and the JSON file is written."""
+    """Creations (single, concurrent) under both fsync policies, the disk's fsync floor with
+    'always', the bulk load and every read kind: each figure is present and plausible
+    (creations per round trip, the harness's own CPU apart), and the JSON file is written."""
     out = tmp_path / "wo.json"
     # The documented command, in its own process (it runs its own asyncio loops).
     subprocess.run(
         [sys.executable, "-m", "benchmarks.workorders.run", "--single", "20", "--concurrent",
          "30", "--procs", "1", "--tasks", "3", "--orders", "600", "--queries", "5",
-         "--out", str(out)],
+         "--fsync-floor", "20", "--out", str(out)],
         cwd=ROOT, check=True, capture_output=True, timeout=120,
     )
     result = json.loads(out.read_text())
@@ -37,6 +37,11 @@ def test_tiny_run_writes_every_figure(tmp_path: Path) -> None:
         for run in (single, concurrent):
             assert 0 < run["harness_cpu_us_per_order"] < run["client_cpu_us_per_order"]
         assert part["bytes_per_order_via_store"] > 500
+    # The disk's fsync floor beside the 'always' creations (only there).
+    everysec, always = result["creations"]
+    assert "fsync_floor" not in everysec
+    floor = always["fsync_floor"]
+    assert floor["fsyncs"] == 20 and 0 < floor["p50_ms"] <= floor["p99_ms"] <= floor["max_ms"]
     listing = result["listing"]
     assert listing["orders"] == 600 and listing["bytes_per_order_bulk"] > 500
     assert len(listing["reads"]) == 5
