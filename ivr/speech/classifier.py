@@ -126,12 +126,13 @@ class IntentClassifier:
                 for feature in set(features(phrase)):
                     c[feature] += weight
             counts[name] = c
-        # The engine's own mistakes on the tune sentences, as it will make them on callers.
-        heard_examples = config.heard_examples.get(config.speech.engine, {})
-        for name, heard in heard_examples.items() if heard_weight > 0 else ():
-            for text in heard:
-                for feature in set(features(text)):
-                    counts[name][feature] += heard_weight
+        # The engine's own mistakes on the tune sentences, as it will make them on callers
+        # (a combination's transcript is one of its engines', so it learns both).
+        for engine in config.speech.engine.split("+") if heard_weight > 0 else ():
+            for name, heard in config.heard_examples.get(engine, {}).items():
+                for text in heard:
+                    for feature in set(features(text)):
+                        counts[name][feature] += heard_weight
         self._vocabulary: frozenset[str] = frozenset().union(*counts.values())
         size = len(self._vocabulary)
         # weight[c][f] = -log p(f | not c): large when f is rare outside c.

@@ -460,16 +460,37 @@ def load_engine(
     """The engine the config asks for, loaded and checked; :class:`EngineLoadError` if not."""
     settings = settings or intents.speech
     if settings.engine == "whisper":
-        from ivr.speech.whisper import WhisperEngine, domain_prompt
+        return load_whisper(intents, settings)
+    if settings.engine == "pocketsphinx+whisper":
+        from ivr.speech.classifier import IntentClassifier, understood
+        from ivr.speech.combination import CombinedEngine
 
-        prompt = domain_prompt(intents) if settings.whisper_prompt else None
-        workers = settings.workers or os.cpu_count() or 1
-        return WhisperEngine.load(
-            model_directory(settings.whisper_model), prompt, workers,
-            full_window=settings.whisper_full_window,
+        # pocketsphinx's words are judged by the classifier that knows its mistakes.
+        speech = intents.speech.model_copy(update={"engine": "pocketsphinx"})
+        judge = IntentClassifier(intents.model_copy(update={"speech": speech}))
+
+        def confidence(text: str) -> float | None:
+            verdict = judge.classify(text)
+            return verdict.confidence if understood(verdict) else None
+
+        return CombinedEngine(
+            PocketsphinxEngine.load(intents), load_whisper(intents, settings), confidence,
+            settings.second_opinion_below,
         )
     if settings.engine == "vosk":
         assert settings.vosk_model is not None  # the schema requires it
         phrases = grammar_phrases(intents) if settings.vosk_grammar else None
         return VoskEngine.load(model_directory(settings.vosk_model), phrases)
     return PocketsphinxEngine.load(intents)
+
+
+def load_whisper(intents: IntentsConfig, settings: SpeechEngineConfig) -> Engine:
+    """Whisper with the settings' model, prompt and window (``pip install '.[whisper]'``)."""
+    from ivr.speech.whisper import WhisperEngine, domain_prompt
+
+    prompt = domain_prompt(intents) if settings.whisper_prompt else None
+    workers = settings.workers or os.cpu_count() or 1
+    return WhisperEngine.load(
+        model_directory(settings.whisper_model), prompt, workers,
+        full_window=settings.whisper_full_window,
+    )

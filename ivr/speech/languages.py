@@ -68,7 +68,8 @@ def engine_key(intents: IntentsConfig) -> tuple[Any, ...]:
 
         prompt = domain_prompt(intents) if speech.whisper_prompt else None
         return ("whisper", str(speech.whisper_model), prompt, speech.workers)
-    return ("pocketsphinx", intents.model_dump_json())
+    # pocketsphinx's language model (and a combination's judge) is built from everything.
+    return (speech.engine, intents.model_dump_json())
 
 
 def retain_engines(in_use: Iterable[Any]) -> int:

@@ -80,7 +80,9 @@ class SpeechEngineConfig(_Strict):
 
     # false: callers go straight to the DTMF menu (no "tell us why you are calling").
     enabled: bool = True
-    engine: Literal["pocketsphinx", "vosk", "whisper"] = "pocketsphinx"
+    # pocketsphinx+whisper: pocketsphinx on every call, Whisper's words when pocketsphinx's
+    # make no request or one the classifier is less sure of than ``second_opinion_below``.
+    engine: Literal["pocketsphinx", "vosk", "whisper", "pocketsphinx+whisper"] = "pocketsphinx"
     # vosk: model directory (e.g. vosk-model-small-en-us-0.15); required for engine=vosk.
     vosk_model: Path | None = None
     # vosk: restrict the decoder to the intent vocabulary (needs a model with a dynamic graph).
@@ -93,6 +95,9 @@ class SpeechEngineConfig(_Strict):
     # whisper: encode Whisper's whole 30-second window (as trained; 3 to 4 times the CPU of a
     # short request) instead of the utterance and a second after it.
     whisper_full_window: bool = False
+    # pocketsphinx+whisper: classifier confidence in pocketsphinx's words under which Whisper
+    # decodes the utterance (above 1: every utterance).
+    second_opinion_below: float = Field(0.95, ge=0.0, le=1.01)
     # Language of the callers of this menu (the pocketsphinx wheel model is en-us).
     language: str = "en-us"
     # pocketsphinx: most frequent words of the generic model added to the domain vocabulary.

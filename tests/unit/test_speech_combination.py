@@ -1,0 +1,154 @@
+"""pocketsphinx and whisper on one call (``speech.engine: pocketsphinx+whisper``): both hear
+every frame, the second decodes only when the first's words make no confident request."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from ivr.speech.classifier import IntentClassifier
+from ivr.speech.combination import ALWAYS, CombinedEngine, second_opinion
+from ivr.speech.engines import PocketsphinxEngine, Transcript, load_engine
+from ivr.speech.schema import IntentsConfig, SpeechEngineConfig, load_intents
+from ivr.speech.testing import FakeEngine
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "benchmarks" / "speech"))
+
+import rescore  # noqa: E402
+
+SMALL = {
+    "categories": {
+        "fault": {"urgency": "urgent", "examples": ["my internet is down", "no signal"]},
+        "inquiry": {"urgency": "normal", "examples": ["how much is my bill"]},
+        "other": {"urgency": "normal", "examples": ["i am moving house"]},
+        "operator": {"urgency": "normal", "examples": ["let me talk to a person"]},
+    },
+}
+
+
+def heard(text: str) -> Transcript:
+    return Transcript(text, 0.5, "pocketsphinx", "m")
+
+
+def combined(first: str, second: str, confidence: float | None, below: float = 0.9):
+    engine = CombinedEngine(
+        FakeEngine([first]), FakeEngine([second]), lambda text: confidence, below
+    )
+    return engine, engine.recognizer(rate=8000)
+
+
+def test_second_opinion_when_the_first_engine_makes_no_confident_request() -> None:
+    """Whisper is asked when pocketsphinx heard nothing, heard no word the classifier knows
+    (confidence None) or a request under the threshold; not when it is at or above it, and
+    always at :data:`ALWAYS`."""
+    assert second_opinion(heard(""), None, 0.9)
+    assert second_opinion(heard("pfft"), None, 0.9)
+    assert second_opinion(heard("bill"), 0.89, 0.9)
+    assert not second_opinion(heard("bill"), 0.9, 0.9)
+    assert second_opinion(heard("bill"), 1.0, ALWAYS)
+
+
+def test_a_confident_first_transcript_is_the_answer_and_the_second_never_decodes() -> None:
+    """Both recognizers get every frame (Whisper must have the audio if asked), partials are
+    the streaming engine's, and a confident pocketsphinx transcript ends the call without
+    Whisper's decoding: the caller does not wait for it."""
+    engine, rec = combined("my internet is down", "is there an outage", 0.95)
+    rec.accept(b"\1\0" * 160)
+    rec.accept(b"\2\0" * 160)
+    result = rec.final()
+    first, second = engine.first.recognizers[0], engine.second.recognizers[0]
+    assert first.audio == second.audio == b"\1\0" * 160 + b"\2\0" * 160
+    assert result.text == "my internet is down"
+    assert (result.engine, result.model) == ("fake+fake", "fake+fake")
+    assert first.finished and not second.finished
+    assert rec.decided_by == "fake"
+
+
+def test_a_doubtful_first_transcript_is_replaced_by_the_second_engine_s_words() -> None:
+    """Under the threshold, Whisper decodes and its words are the transcript; when Whisper
+    hears no speech the call is no speech, whatever pocketsphinx made of the noise."""
+    _, rec = combined("i owe bowl an", "is there an outage", 0.4)
+    assert rec.final().text == "is there an outage"
+    _, rec = combined("thank you the bill", "", 0.7)
+    result = rec.final()
+    assert (result.text, result.confidence) == ("", 0.0)
+
+
+def test_closing_the_combination_closes_both_recognizers() -> None:
+    """One close frees both decoders (pocketsphinx's goes back to its engine's pool)."""
+    engine, rec = combined("bill", "bill", 0.95)
+    rec.close()
+    assert engine.first.recognizers[0].closed and engine.second.recognizers[0].closed
+
+
+def test_the_combination_is_a_config_choice_with_a_bounded_threshold() -> None:
+    """``engine: pocketsphinx+whisper`` is accepted, ``second_opinion_below`` defaults to
+    0.95 (chosen on the development voices) and is refused outside 0..1.01."""
+    settings = SpeechEngineConfig(engine="pocketsphinx+whisper")
+    assert settings.second_opinion_below == 0.95
+    assert SpeechEngineConfig(engine="pocketsphinx+whisper", second_opinion_below=ALWAYS)
+    with pytest.raises(ValidationError):
+        SpeechEngineConfig(second_opinion_below=1.5)
+
+
+def test_the_combination_s_classifier_learns_what_both_engines_heard() -> None:
+    """A combination's transcript is one of its engines', so its classifier learns the heard
+    transcripts of both; pocketsphinx alone learns only its own."""
+    heard_examples = {
+        "pocketsphinx": {"inquiry": ["due date"]},
+        "whisper": {"fault": ["outreach in my area"]},
+    }
+    config = IntentsConfig.model_validate({**SMALL, "heard_examples": heard_examples})
+    both = config.model_copy(
+        update={"speech": SpeechEngineConfig(engine="pocketsphinx+whisper")}
+    )
+    classifier = IntentClassifier(both)
+    assert classifier.classify("due date").category == "inquiry"
+    assert classifier.classify("outreach").category == "fault"
+    assert IntentClassifier(config).classify("outreach").confidence == 0.0
+
+
+def test_load_engine_builds_the_combination_judged_by_pocketsphinx_s_classifier(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``load_engine`` loads pocketsphinx and Whisper once each and judges pocketsphinx's
+    words with the classifier of pocketsphinx: a request it knows has a confidence, words
+    it does not know have none."""
+    whisper = FakeEngine(["is there an outage"])
+    monkeypatch.setattr("ivr.speech.engines.load_whisper", lambda intents, settings: whisper)
+    intents = load_intents()
+    speech = intents.speech.model_copy(
+        update={"engine": "pocketsphinx+whisper", "second_opinion_below": 0.7}
+    )
+    engine = load_engine(intents.model_copy(update={"speech": speech}))
+    assert isinstance(engine, CombinedEngine)
+    assert isinstance(engine.first, PocketsphinxEngine) and engine.second is whisper
+    assert engine.below == 0.7
+    confidence = engine.judge("my internet is down")
+    assert confidence is not None and confidence > 0.5
+    assert engine.judge("pfft") is None
+
+
+def row(text: str, heard_text: str, outcome: str = "speech") -> dict:
+    return {"text": text, "condition": "ulaw", "outcome": outcome, "heard": heard_text}
+
+
+def test_rescore_combines_two_runs_of_the_same_calls() -> None:
+    """``rescore.combine`` takes the first run's words when the judge is sure, the second
+    run's otherwise (no speech included), keeps shed calls as they were, and refuses two
+    runs that are not the same calls."""
+    judge = IntentClassifier(IntentsConfig.model_validate(SMALL))
+    first = [row("a", "my internet is down no signal"), row("b", "pfft"), row("c", ""),
+             row("d", "", "busy")]
+    second = [row("a", "how much is my bill"), row("b", "no signal"),
+              row("c", "", "silence"), row("d", "", "busy")]
+    out = rescore.combine(first, second, judge, below=0.6)
+    assert [r["heard"] for r in out] == ["my internet is down no signal", "no signal", "", ""]
+    assert [r["asked"] for r in out] == [False, True, True, False]
+    assert out[2]["outcome"] == "silence"
+    with pytest.raises(ValueError, match="not the same calls"):
+        rescore.combine(first, list(reversed(second)), judge, below=0.6)
