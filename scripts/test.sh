@@ -46,8 +46,13 @@ rest_pid=$!
 set +m
 trap 'kill -TERM -- "-$rest_pid" 2>/dev/null || true' INT TERM
 
+e2e_workers=${HOTLINE_E2E_WORKERS:-2}
+if [ "$e2e_workers" != 0 ] && ! .venv/bin/python -m testbed.netns true; then
+    echo "test.sh: no network namespaces here: the end-to-end tests run one at a time" >&2
+    e2e_workers=0
+fi
 e2e_status=0
-.venv/bin/pytest -n "${HOTLINE_E2E_WORKERS:-2}" --dist worksteal --durations=15 \
+.venv/bin/pytest -n "$e2e_workers" --dist worksteal --durations=15 \
     -m "($e2e) and not solo" ${args[@]+"${args[@]}"} || e2e_status=$?
 rest_status=0
 wait "$rest_pid" || rest_status=$?
