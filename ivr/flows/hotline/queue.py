@@ -63,24 +63,35 @@ async def resumes(hotline: Shared, call: Call) -> bool:
     return True
 
 
-async def enqueue(hotline: Shared, call: Call) -> None:
+async def enqueue(hotline: Shared, call: Call) -> bool:
     """Into the queue its request routes to, in the caller's language (agents' ``languages``
-    decide who may take it); the work order names the queue."""
-    call.stage = "queue"
-    call.entry = await hotline.router.enqueue(
-        CallRequest(
-            call_id=call.call_id,
-            request_type=call.request_type,
-            urgency=call.urgency,
-            caller_number=call.caller_number,
-            entered_at=hotline.clock.seconds(),
-            language=call.language,
-            dialled_number=dialled_number(call.session.env),
-        )
+    decide who may take it); the work order names the queue.
+
+    While routing's store cannot be reached the caller hears the music (on since the choice)
+    and the call is offered to the store again every poll, its arrival time kept: False when
+    :data:`STORE_AWAY_HOLD_S` passed so (the call goes to the operator)."""
+    request = CallRequest(
+        call_id=call.call_id,
+        request_type=call.request_type,
+        urgency=call.urgency,
+        caller_number=call.caller_number,
+        entered_at=hotline.clock.seconds(),
+        language=call.language,
+        dialled_number=dialled_number(call.session.env),
     )
-    bound = call.entry.max_wait_s
-    call.hold_until = hotline.clock.seconds() + (STORE_AWAY_HOLD_S if bound is None else bound)
-    await hotline.record(call, "update", "ivr", queue=call.entry.queue)
+    call.hold_until = request.entered_at + STORE_AWAY_HOLD_S
+    while (entry := await _ask(hotline, call, hotline.router.enqueue(request))) is None:
+        if hotline.clock.seconds() >= call.hold_until:
+            log.warning("call %s: routing unreachable for %.1f s, the call was never queued: to "
+                        "the operator", call.call_id, hotline.clock.seconds() - request.entered_at)
+            return False
+        await call.session.wait_for_digit(hotline.poll_interval_ms)
+    call.stage = "queue"
+    call.entry = entry
+    bound = entry.max_wait_s
+    call.hold_until = request.entered_at + (STORE_AWAY_HOLD_S if bound is None else bound)
+    await hotline.record(call, "update", "ivr", queue=entry.queue)
+    return True
 
 
 async def wait_in_line(hotline: Shared, call: Call) -> str:
@@ -102,12 +113,15 @@ async def wait_in_line(hotline: Shared, call: Call) -> str:
                                             hotline.router.poll(call.call_id)) is None:
             await session.stream_file(hotline.prompt(call, "please-hold"))
             # No callback offered while the store is away: it could not take the number.
-            if entry.callback_key and await _ask(
-                    hotline, call, hotline.router.poll(call.call_id)) is None \
-                    and call.store_away_since is None:
-                pressed = await session.stream_file(
-                    hotline.prompt(call, "callback-offer"), entry.callback_key
-                )
+            if entry.callback_key and call.store_away_since is None:
+                # The prompt stopped the music, and a store about to fail takes its retries
+                # (seconds) to say so: the caller hears the music meanwhile, not silence.
+                await session.set_music(True, entry.moh_class)
+                if (await _ask(hotline, call, hotline.router.poll(call.call_id)) is None
+                        and call.store_away_since is None):
+                    pressed = await session.stream_file(
+                        hotline.prompt(call, "callback-offer"), entry.callback_key
+                    )
         return await _hold(hotline, call, pressed)
     except ChannelHungUp:
         if call.stage in ("queue", "callback-number"):
