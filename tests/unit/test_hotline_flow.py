@@ -742,3 +742,21 @@ def test_a_call_routing_never_takes_goes_to_the_operator_after_the_hold_bound(
     assert router.kinds() == []
     assert fake.exec_calls == []
     assert fake.variables["HOTLINE_NEXT"] == "operator"
+
+
+def test_a_hangup_while_the_call_waits_to_join_the_queue_ends_the_flow_cleanly(
+    cfg: SimpleNamespace,
+) -> None:
+    """The caller hangs up while Redis is away and the call is still being offered to the
+    queue: the flow ends without an error (routing cannot be told; nothing was queued) and
+    the call leaves the flow's table."""
+    router = FakeRouter([])
+    router.away = True
+    polls = iter([None, None, HANGUP])
+    fake, orders, flow = hotline_call(cfg, router, {
+        "STREAM FILE": ["3"], "WAIT FOR DIGIT": lambda _timeout: next(polls),
+    })
+    assert fake.flow_failure is None
+    assert router.kinds() == []
+    assert len(orders.orders) == 1
+    assert flow.active == {}

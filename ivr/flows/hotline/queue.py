@@ -170,7 +170,7 @@ async def _ask(hotline: Shared, call: Call, request: Awaitable[T]) -> T | None:
     except STORE_AWAY as exc:
         if call.store_away_since is None:
             call.store_away_since = hotline.clock.seconds()
-            log.warning("call %s: routing cannot be reached (%r); the caller stays in line, "
+            log.warning("call %s: routing cannot be reached (%s); the caller stays in line, "
                         "overflowed to the operator if still so in %.0f s", call.call_id, exc,
                         (call.hold_until or call.store_away_since) - call.store_away_since)
         return None
