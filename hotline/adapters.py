@@ -50,6 +50,9 @@ class RouterOnReactor(Router, CallbackRouter):
     def abandon(self, call_id: str, stage: str) -> Deferred[bool]:
         return deferred(self._router.abandon(call_id, stage))
 
+    def overflowed(self, call_id: str, destination: str) -> Deferred[bool]:
+        return deferred(self._router.overflowed(call_id, destination))
+
     def status(self, call_id: str) -> Deferred[CallStatus | None]:
         return deferred(self._router.status(call_id))
 

@@ -301,6 +301,9 @@ class Hotline:
         if self.recordings is not None:
             self._schedule_purge()
         signal.signal(signal.SIGHUP, lambda *_: self.reactor.callFromThread(self.reload))
+        from hotline.heapdiff import install_on_signal
+
+        install_on_signal(self.reactor.callFromThread)  # only with PYTHONTRACEMALLOC set
         self._start_ops()
         self._start_webhooks()
         from callbacks.flow import caller_id_notice

@@ -73,6 +73,9 @@ from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
 from callbacks.live import SCRIPTS as CALLBACK_SCRIPTS
 from callbacks.live import Callback as Callback  # re-exported: the flows import it from here
 from callbacks.live import CallbackRouting
@@ -97,6 +100,11 @@ from routing.scripts import (
 )
 
 log = logging.getLogger(__name__)
+
+STORE_AWAY: tuple[type[Exception], ...] = (RedisConnectionError, RedisTimeoutError, OSError)
+"""What the router's calls raise while Redis cannot be reached (refused, reset, no answer
+within the socket timeout; ``OSError`` covers the builtin ConnectionError and TimeoutError):
+a call flow waits and asks again rather than end the call."""
 
 HEARTBEAT_TTL_S = 6
 """An instance that has not refreshed its heartbeat for this long is considered dead."""
@@ -138,6 +146,9 @@ class QueueEntry:
     resumed: bool = False  # taken over from a dead instance, original place kept
     callback_key: str = ""  # the key that leaves a callback number ("": not offered)
     callback_number: core.CallbackNumber = field(default_factory=core.CallbackNumber)
+    # The queue's own bound on a wait (``max_wait_s``; None: none): while Redis cannot be
+    # reached the flow keeps the caller in line at most this long, then overflows them.
+    max_wait_s: float | None = None
 
 
 @dataclass(frozen=True)
@@ -308,6 +319,7 @@ class LiveRouter(CallbackRouting, Sweep):
             resumed=result(Enqueued, entered) is Enqueued.RESUMED,
             callback_key=queue.callback.key if queue.callback.enabled else "",
             callback_number=queue.callback.number,
+            max_wait_s=queue.max_wait_s,
         )
 
     async def poll(self, call_id: str) -> Offer | None:

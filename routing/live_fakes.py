@@ -3,7 +3,8 @@
 Offers come from a list given up front (``None`` = nothing yet for this poll), and every call
 the flow makes is recorded in :attr:`FakeRouter.events`, queue_log style, so a test can assert
 what the router was told. Set :attr:`FakeRouter.away` and every call fails as the live
-router's do while Redis is unreachable (``ConnectionError``), recording nothing.
+router's do while Redis is unreachable (``ConnectionError``), recording nothing; set
+:attr:`FakeRouter.fail_next` to N and only the next N calls fail so (an outage that ends).
 """
 
 from __future__ import annotations
@@ -21,8 +22,9 @@ class FakeRouter:
         self, offers: Iterable[Offer | None] = (), *, queue: str = "general",
         announce_every_s: float = 0.0, callback_key: str = "", accept_callback: bool = True,
         queued: dict[str, dict[str, str]] | None = None,
-        callback_number: CallbackNumber | None = None,
+        callback_number: CallbackNumber | None = None, max_wait_s: float | None = None,
     ) -> None:
+        self.max_wait_s = max_wait_s  # the queue's, in the entries enqueue returns
         self.callback_key = callback_key
         self.callback_number = callback_number or CallbackNumber()
         self.accept_callback = accept_callback
@@ -36,9 +38,16 @@ class FakeRouter:
         self.dispatches = 0
         self.waiting: dict[str, CallRequest] = {}
         self.away = False  # Redis unreachable: every call raises ConnectionError
+        self.fail_next = 0  # this many next calls raise ConnectionError, then Redis is back
+        self.failed = 0  # calls refused so far (away or fail_next)
 
     def _reach(self) -> None:
+        if self.fail_next > 0:
+            self.fail_next -= 1
+            self.failed += 1
+            raise ConnectionError("Redis unreachable (FakeRouter.fail_next)")
         if self.away:
+            self.failed += 1
             raise ConnectionError("Redis unreachable (FakeRouter.away)")
 
     async def enqueue(self, call: CallRequest) -> QueueEntry:
@@ -48,7 +57,7 @@ class FakeRouter:
         resumed = call.call_id in self.queued
         return QueueEntry(call.call_id, self.queue, "default", self.announce_every_s, 1, 60.0,
                           resumed=resumed, callback_key=self.callback_key,
-                          callback_number=self.callback_number)
+                          callback_number=self.callback_number, max_wait_s=self.max_wait_s)
 
     async def dispatch(self) -> list[object]:
         self._reach()
@@ -89,6 +98,12 @@ class FakeRouter:
         self._reach()
         self.waiting.pop(call_id, None)
         self.events.append(("ABANDON", call_id, stage))
+        return True
+
+    async def overflowed(self, call_id: str, destination: str) -> bool:
+        self._reach()
+        self.waiting.pop(call_id, None)
+        self.events.append(("EXITWITHTIMEOUT", call_id, destination))
         return True
 
     async def status(self, call_id: str) -> CallStatus | None:

@@ -20,6 +20,7 @@ import argparse
 import contextlib
 import json
 import os
+import signal
 import sys
 import tempfile
 import time
@@ -116,6 +117,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--talk-s", type=float, default=6.0, help="agents' talk time")
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--heap-diff", action="store_true",
+                        help="trace allocations in ivr serve (PYTHONTRACEMALLOC) and write a "
+                             "heap snapshot after each round to LOG_DIR/heap; compare two "
+                             "with python -m hotline.heapdiff A B")
     parser.add_argument("--log-dir", type=Path, default=None)
     return parser.parse_args(argv)
 
@@ -127,6 +132,10 @@ def main(argv: list[str] | None = None) -> int:
     log_dir.mkdir(parents=True, exist_ok=True)
     sentences, speech = load_sentences(6, args.seed)
     rounds = max(2, round(args.minutes * 60 / args.round_s))
+    if args.heap_diff:
+        # Inherited by ivr serve (testbed.service passes the environment on).
+        os.environ.setdefault("PYTHONTRACEMALLOC", "6")
+        os.environ["HOTLINE_HEAP_DIR"] = str(log_dir / "heap")
     samples: list[Sample] = []
     with load_stack(args.agents, args.talk_s, log_dir) as run:
         stack, service = run.stack, run.service
@@ -137,6 +146,8 @@ def main(argv: list[str] | None = None) -> int:
         assert set(pids) == set(PROCESSES)
         started = time.monotonic()
         samples.append(sample(pids, 0, 0.0))
+        if args.heap_diff:
+            os.kill(pids["ivr serve"], signal.SIGUSR2)
         for n in range(1, rounds + 1):
             count = calls_for(args.callers, args.round_s, args.call_s)
             plans = plan_mix(count, mix, sentences, args.seed + n, step=f"r{n}")
@@ -146,6 +157,8 @@ def main(argv: list[str] | None = None) -> int:
                 stack.asterisk.wait_until_idle(timeout=30)
             samples.append(sample(pids, n, (time.monotonic() - started) / 60, row.calls,
                                   row.completed, row.dropped))
+            if args.heap_diff:
+                os.kill(pids["ivr serve"], signal.SIGUSR2)
             if not args.json:
                 last = samples[-1]
                 print(f"round {n}/{rounds} at {last.minute} min: {row.calls} calls, "

@@ -16,11 +16,12 @@ from twisted.internet.defer import Deferred
 
 from callbacks.flow import CallbackFlow
 from ivr.flows.hotline import HotlineFlow
+from ivr.flows.hotline.queue import STORE_AWAY_HOLD_S
 from ivr.menu import MenusConfig
 from ivr.speech.schema import load_intents
 from ivr.testing import HANGUP, FakeAsterisk, failure_of, hotline_call, result_of
 from routing.core import CallbackCallerId, CallbackNumber
-from routing.live import Callback, Offer
+from routing.live import Callback, CallRequest, Offer, QueueEntry
 from routing.live_fakes import FakeRouter
 from workorders.testing import InMemoryWorkOrders
 
@@ -604,4 +605,158 @@ def test_redis_away_when_the_agent_did_not_answer_never_rings_them_again(cfg):
     failure_of(done, ConnectionError)
     assert [app for app, _ in fake.exec_calls] == ["Dial"]
     assert _order(orders).agent is None
+    assert flow.active == {}
+
+# --- Redis away while the caller waits: the caller stays in line (ivr/flows/hotline/queue.py).
+# What a call centre expects: the music on while routing is asked again every poll; an
+# outage that ends puts the call back on its way to an agent; one that outlasts the queue's
+# own max_wait_s overflows the call to the operator. The work order is made once either way.
+
+
+class AwayOnceQueued(FakeRouter):
+    """Reachable until the call is queued; then the next ``failures`` calls fail (or every
+    call, with ``failures=None``): Redis dies right after ENTERQUEUE."""
+
+    def __init__(self, offers: list[Offer | None], failures: int | None,
+                 max_wait_s: float | None = None) -> None:
+        super().__init__(offers, max_wait_s=max_wait_s)
+        self.failures = failures
+
+    async def enqueue(self, call: CallRequest) -> QueueEntry:
+        entry = await super().enqueue(call)
+        if self.failures is None:
+            self.away = True
+        else:
+            self.fail_next = self.failures
+        return entry
+
+
+def _music(fake: FakeAsterisk) -> list[tuple[str, ...]]:
+    return [words for words in fake.commands if words[:2] == ("SET", "MUSIC")]
+
+
+def test_an_outage_at_the_first_dispatch_keeps_the_caller_in_line(cfg: SimpleNamespace) -> None:
+    """Redis cannot be reached for the queue's first dispatch and the next polls (eight calls
+    fail): the flow does not end; the caller hears the hold prompt and music, routing is asked
+    again every poll, and once it answers the offered agent is rung. One work order, answered
+    by the agent; the dialplan is told done, not sent to the operator."""
+    router = AwayOnceQueued([_offer("agent103")], failures=8)
+    fake, orders, flow = hotline_call(cfg, router, {
+        "STREAM FILE": ["3"], "GET VARIABLE": _dial_vars("ANSWER"), "GET DATA": ["5", "9"],
+    })
+    assert router.failed == 8
+    (order,) = orders.orders.values()
+    assert order.agent == "agent103" and order.status.value == "in_progress"
+    assert fake.exec_calls == [("Dial", ["PJSIP/agent103", "15", "gU(hotline-answered)"])]
+    assert fake.variables["HOTLINE_NEXT"] == "done"
+    assert ("SET", "MUSIC", "on", "default") in _music(fake)
+    assert fake.agi_status == "SUCCESS"
+    assert flow.active == {}
+
+
+def test_an_outage_longer_than_the_queue_wait_overflows_to_the_operator(
+    cfg: SimpleNamespace,
+) -> None:
+    """Redis stays unreachable from the moment the call is queued: the caller is kept in line
+    (music) until the queue's max_wait_s (30 s) has passed, not a poll less, then goes to the
+    operator with the operator prompt; the work order is made once and says overflow. Nobody
+    is rung: no offer came from the store."""
+    router = AwayOnceQueued([_offer("agent103")], failures=None, max_wait_s=30.0)
+    fake, orders, flow = hotline_call(cfg, router, {"STREAM FILE": ["3"]})
+    queued_at = 0.0  # the fake's clock starts at 0 and only music on hold advances it
+    assert fake.clock.seconds() - queued_at >= 30.0
+    assert fake.clock.seconds() - queued_at < 31.0
+    (order,) = orders.orders.values()
+    assert order.outcome == "overflow-operator"
+    assert fake.exec_calls == []
+    assert fake.variables["HOTLINE_NEXT"] == "operator"
+    assert router.kinds() == ["ENTERQUEUE"]  # the overflow could not be told either
+    assert fake.agi_status == "SUCCESS"
+    assert flow.active == {}
+
+
+def test_the_store_back_before_the_queue_wait_is_over_cancels_the_overflow(
+    cfg: SimpleNamespace,
+) -> None:
+    """An outage of 20 polls (about 10 s) in a queue whose wait is 30 s: the caller is still
+    in line when Redis is back, and goes to the agent routing offers, not to the operator."""
+    router = AwayOnceQueued([None, _offer("agent101")], failures=20, max_wait_s=30.0)
+    fake, orders, _ = hotline_call(cfg, router, {
+        "STREAM FILE": ["3"], "GET VARIABLE": _dial_vars("ANSWER"), "GET DATA": ["4", "8"],
+    })
+    (order,) = orders.orders.values()
+    assert order.agent == "agent101"
+    assert fake.variables["HOTLINE_NEXT"] == "done"
+
+
+def test_a_hangup_in_line_while_the_store_is_away_is_recorded_on_the_order(
+    cfg: SimpleNamespace,
+) -> None:
+    """The caller hangs up while Redis is unreachable: routing cannot be told (its sweep
+    settles the call later), yet the flow ends cleanly and the work order says abandoned."""
+    router = AwayOnceQueued([], failures=None)
+    polls = iter([None, None, HANGUP])
+
+    fake, orders, flow = hotline_call(cfg, router, {
+        "STREAM FILE": ["3"], "WAIT FOR DIGIT": lambda _timeout: next(polls),
+    })
+    (order,) = orders.orders.values()
+    assert order.outcome == "abandoned"
+    assert fake.exec_calls == []
+    assert flow.active == {}
+
+
+def test_an_outage_when_the_call_joins_the_queue_holds_it_until_routing_takes_it(
+    cfg: SimpleNamespace,
+) -> None:
+    """Redis cannot be reached when the call is to join the queue (six calls fail: the
+    resume check and five enqueues): the caller hears the music while the call is offered to
+    routing again every poll; it is queued once, when Redis is back, and reaches the agent.
+    One work order; the dialplan is told done."""
+    router = FakeRouter([_offer("agent103")])
+    router.fail_next = 6
+    fake, orders, flow = hotline_call(cfg, router, {
+        "STREAM FILE": ["3"], "GET VARIABLE": _dial_vars("ANSWER"), "GET DATA": ["5", "9"],
+    })
+    assert router.failed == 6
+    assert router.kinds()[0] == "ENTERQUEUE" and router.kinds().count("ENTERQUEUE") == 1
+    (order,) = orders.orders.values()
+    assert order.agent == "agent103" and order.queue == "general"
+    assert fake.exec_calls == [("Dial", ["PJSIP/agent103", "15", "gU(hotline-answered)"])]
+    assert fake.variables["HOTLINE_NEXT"] == "done"
+    assert flow.active == {}
+
+
+def test_a_call_routing_never_takes_goes_to_the_operator_after_the_hold_bound(
+    cfg: SimpleNamespace,
+) -> None:
+    """Redis stays unreachable from the call's start: the order is made (spooled, in the
+    service), the caller holds with music for STORE_AWAY_HOLD_S while the call is offered to
+    routing again and again, then goes to the operator; the order says overflow."""
+    router = FakeRouter([_offer("agent103")])
+    router.away = True
+    fake, orders, _ = hotline_call(cfg, router, {"STREAM FILE": ["3"]})
+    assert STORE_AWAY_HOLD_S <= fake.clock.seconds() < STORE_AWAY_HOLD_S + 1
+    (order,) = orders.orders.values()
+    assert order.outcome == "overflow-operator"
+    assert router.kinds() == []
+    assert fake.exec_calls == []
+    assert fake.variables["HOTLINE_NEXT"] == "operator"
+
+
+def test_a_hangup_while_the_call_waits_to_join_the_queue_ends_the_flow_cleanly(
+    cfg: SimpleNamespace,
+) -> None:
+    """The caller hangs up while Redis is away and the call is still being offered to the
+    queue: the flow ends without an error (routing cannot be told; nothing was queued) and
+    the call leaves the flow's table."""
+    router = FakeRouter([])
+    router.away = True
+    polls = iter([None, None, HANGUP])
+    fake, orders, flow = hotline_call(cfg, router, {
+        "STREAM FILE": ["3"], "WAIT FOR DIGIT": lambda _timeout: next(polls),
+    })
+    assert fake.flow_failure is None
+    assert router.kinds() == []
+    assert len(orders.orders) == 1
     assert flow.active == {}

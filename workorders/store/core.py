@@ -36,6 +36,14 @@ from workorders.store.scripts import CREATE
 
 log = logging.getLogger("workorders.store")
 
+LOCAL_VIEW_ORDERS = 1_000
+"""How many orders the local view keeps beyond those spooled (``_known``, the most recently
+written or read first). It serves the calls in progress while Redis is unreachable: a few
+hundred at a box's capacity. Each order is kept whole, history included (some 5-10 KB in the
+process): at 10,000 the view grew by that much a call for 10,000 calls, which the soak read
+as a leak (README "Soak").
+"""
+
 T = TypeVar("T")
 
 # History entries as JSON, one encoder for all (json.dumps with options makes one per call).
@@ -57,7 +65,7 @@ class StoreCore:
         applied_op_ttl: float = 30 * 86400,
         events_maxlen: int = events.DEFAULT_MAXLEN,
         retry_after: float = 2.0,
-        known_limit: int = 10_000,
+        known_limit: int = LOCAL_VIEW_ORDERS,
         max_in_flight: int = 32,
         indexers: tuple[indexes.Indexer, ...] = indexes.INDEXERS,
         repeat_contact_window: float = 0.0,

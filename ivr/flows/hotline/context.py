@@ -52,6 +52,10 @@ class Call:
     after_agent_menu: str | None = None
     recording_id: str | None = None
     recording_cut: bool = False
+    # Routing's store unreachable while the caller waits in line: since when (None: it
+    # answers), and the latest moment the caller is kept in line without it.
+    store_away_since: float | None = None
+    hold_until: float | None = None
 
     @classmethod
     def on(cls, session: AGISession) -> Call:

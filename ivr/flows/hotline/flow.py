@@ -11,7 +11,9 @@ from ivr.flows.hotline.choose import choose
 from ivr.flows.hotline.context import BEFORE_QUEUE, Call, Shared
 from ivr.flows.hotline.queue import enqueue, resumes, wait_in_line
 from ivr.flows.hotline.record import after_agent, finish
+from ivr.flows.hotline.ring import tell_routing
 from ivr.flows.hotline.survey import survey
+from routing.core import OPERATOR
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +39,8 @@ class HotlineFlow(Shared):
         except ChannelHungUp:
             log.info("call %s: caller hung up during %s", call.call_id, call.stage)
             if call.stage in BEFORE_QUEUE:
-                await self.router.abandon(call.call_id, call.stage)
+                await tell_routing(call, "the hangup",
+                                   self.router.abandon(call.call_id, call.stage))
         finally:
             self.calls.pop(call.call_id, None)
             await finish(self, call, hung_up)
@@ -74,8 +77,8 @@ class HotlineFlow(Shared):
     async def _serve(self, call: Call) -> None:
         """From the queue to goodbye: the caller talks with an agent, leaves a number, or
         the call overflows to the operator."""
-        await enqueue(self, call)
-        verdict = await wait_in_line(self, call)
+        queued = await enqueue(self, call)
+        verdict = await wait_in_line(self, call) if queued else f"overflow-{OPERATOR}"
         session = call.session
         if verdict == "callback":
             await session.set_variable("HOTLINE_NEXT", "done")

@@ -1,21 +1,38 @@
 """The queue: the call's place in line, music on hold and position announcements until an
 agent is found (or the caller leaves a number, or the call overflows), and a call that comes
-back after its instance was lost."""
+back after its instance was lost.
+
+Routing's store (Redis) may be unreachable while the caller waits: killed, restarting,
+paused. The caller then stays in line with the music on while every poll asks again, as a
+queue keeps its callers through a restart of what routes them; only when the queue's own
+``max_wait_s`` (counted from entering the queue; :data:`STORE_AWAY_HOLD_S` for a queue with
+none) has passed with the store still away does the call overflow to the operator. An agent
+is only ever rung on an offer the store made, so nobody is rung twice.
+"""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable
+from typing import TypeVar
 
 from callbacks.dialogue import leave_number
 from callerid import dialled_number
 from ivr.agi import ChannelHungUp
 from ivr.flows.hotline.context import Call, Shared
 from ivr.flows.hotline.record import consent
-from ivr.flows.hotline.ring import ring
+from ivr.flows.hotline.ring import ring, tell_routing
 from ivr.languages import language_of
-from routing.live import CallRequest
+from routing.core import OPERATOR
+from routing.live import STORE_AWAY, CallRequest
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+STORE_AWAY_HOLD_S = 300.0
+"""How long a caller is kept in line while routing's store cannot be reached, in a queue with
+no ``max_wait_s`` of its own; then the call overflows to the operator."""
 
 
 async def resumes(hotline: Shared, call: Call) -> bool:
@@ -46,22 +63,35 @@ async def resumes(hotline: Shared, call: Call) -> bool:
     return True
 
 
-async def enqueue(hotline: Shared, call: Call) -> None:
+async def enqueue(hotline: Shared, call: Call) -> bool:
     """Into the queue its request routes to, in the caller's language (agents' ``languages``
-    decide who may take it); the work order names the queue."""
-    call.stage = "queue"
-    call.entry = await hotline.router.enqueue(
-        CallRequest(
-            call_id=call.call_id,
-            request_type=call.request_type,
-            urgency=call.urgency,
-            caller_number=call.caller_number,
-            entered_at=hotline.clock.seconds(),
-            language=call.language,
-            dialled_number=dialled_number(call.session.env),
-        )
+    decide who may take it); the work order names the queue.
+
+    While routing's store cannot be reached the caller hears the music (on since the choice)
+    and the call is offered to the store again every poll, its arrival time kept: False when
+    :data:`STORE_AWAY_HOLD_S` passed so (the call goes to the operator)."""
+    request = CallRequest(
+        call_id=call.call_id,
+        request_type=call.request_type,
+        urgency=call.urgency,
+        caller_number=call.caller_number,
+        entered_at=hotline.clock.seconds(),
+        language=call.language,
+        dialled_number=dialled_number(call.session.env),
     )
-    await hotline.record(call, "update", "ivr", queue=call.entry.queue)
+    call.hold_until = request.entered_at + STORE_AWAY_HOLD_S
+    while (entry := await _ask(hotline, call, hotline.router.enqueue(request))) is None:
+        if hotline.clock.seconds() >= call.hold_until:
+            log.warning("call %s: routing unreachable for %.1f s, the call was never queued: to "
+                        "the operator", call.call_id, hotline.clock.seconds() - request.entered_at)
+            return False
+        await call.session.wait_for_digit(hotline.poll_interval_ms)
+    call.stage = "queue"
+    call.entry = entry
+    bound = entry.max_wait_s
+    call.hold_until = request.entered_at + (STORE_AWAY_HOLD_S if bound is None else bound)
+    await hotline.record(call, "update", "ivr", queue=entry.queue)
+    return True
 
 
 async def wait_in_line(hotline: Shared, call: Call) -> str:
@@ -78,17 +108,24 @@ async def wait_in_line(hotline: Shared, call: Call) -> str:
         # Decide at once rather than at the next dispatcher round, and skip the hold
         # prompts when an agent is free: nobody should listen to "please hold" while an
         # agent waits for them.
-        await hotline.router.dispatch()
-        if not entry.resumed and await hotline.router.poll(call.call_id) is None:
+        await _ask(hotline, call, hotline.router.dispatch())
+        if not entry.resumed and await _ask(hotline, call,
+                                            hotline.router.poll(call.call_id)) is None:
             await session.stream_file(hotline.prompt(call, "please-hold"))
-            if entry.callback_key and await hotline.router.poll(call.call_id) is None:
-                pressed = await session.stream_file(
-                    hotline.prompt(call, "callback-offer"), entry.callback_key
-                )
+            # No callback offered while the store is away: it could not take the number.
+            if entry.callback_key and call.store_away_since is None:
+                # The prompt stopped the music, and a store about to fail takes its retries
+                # (seconds) to say so: the caller hears the music meanwhile, not silence.
+                await session.set_music(True, entry.moh_class)
+                if (await _ask(hotline, call, hotline.router.poll(call.call_id)) is None
+                        and call.store_away_since is None):
+                    pressed = await session.stream_file(
+                        hotline.prompt(call, "callback-offer"), entry.callback_key
+                    )
         return await _hold(hotline, call, pressed)
     except ChannelHungUp:
         if call.stage in ("queue", "callback-number"):
-            await hotline.router.abandon(call.call_id, "queue")
+            await tell_routing(call, "the hangup", hotline.router.abandon(call.call_id, "queue"))
             await hotline.record(call, "note", "caller", text="caller hung up in the queue")
             await hotline.record(call, "update", "caller", outcome="abandoned")
         raise
@@ -104,12 +141,15 @@ async def _hold(hotline: Shared, call: Call, pressed: str | None) -> str:
     while True:
         if digit is None:
             digit = await session.wait_for_digit(hotline.poll_interval_ms)
-        if digit and digit == entry.callback_key and await leave_number(hotline, call):
+        if (digit and digit == entry.callback_key and call.store_away_since is None
+                and await leave_number(hotline, call)):
             return "callback"
         digit = None
-        offer = await hotline.router.poll(call.call_id)
+        offer = await _ask(hotline, call, hotline.router.poll(call.call_id))
         if offer is None:
             now = hotline.clock.seconds()
+            if call.store_away_since is not None and now >= (call.hold_until or now):
+                return await _overflow_unrouted(hotline, call)
             if entry.announce_every_s and now >= next_announcement:
                 next_announcement = now + entry.announce_every_s
                 await _announce_position(hotline, call)
@@ -122,8 +162,37 @@ async def _hold(hotline: Shared, call: Call, pressed: str | None) -> str:
         await session.set_music(True, entry.moh_class)
 
 
+async def _ask(hotline: Shared, call: Call, request: Awaitable[T]) -> T | None:
+    """Routing's answer to ``request``, or None while its store cannot be reached: the caller
+    stays in line and the next poll asks again (logged once an outage, and when it ends)."""
+    try:
+        answer = await request
+    except STORE_AWAY as exc:
+        if call.store_away_since is None:
+            call.store_away_since = hotline.clock.seconds()
+            log.warning("call %s: routing cannot be reached (%s); the caller stays in line, "
+                        "overflowed to the operator if still so in %.0f s", call.call_id, exc,
+                        (call.hold_until or call.store_away_since) - call.store_away_since)
+        return None
+    if call.store_away_since is not None:
+        log.info("call %s: routing answers again after %.1f s", call.call_id,
+                 hotline.clock.seconds() - call.store_away_since)
+        call.store_away_since = None
+    return answer
+
+
+async def _overflow_unrouted(hotline: Shared, call: Call) -> str:
+    """The queue's time is up and routing still cannot be reached: the operator takes the
+    call, as the queue's own overflow would have sent it."""
+    log.warning("call %s: routing unreachable for %.1f s and the queue's wait is over: to the "
+                "operator", call.call_id, hotline.clock.seconds() - (call.store_away_since or 0))
+    await call.session.set_music(False)
+    await tell_routing(call, "the overflow", hotline.router.overflowed(call.call_id, OPERATOR))
+    return f"overflow-{OPERATOR}"
+
+
 async def _announce_position(hotline: Shared, call: Call) -> None:
-    status = await hotline.router.status(call.call_id)
+    status = await _ask(hotline, call, hotline.router.status(call.call_id))
     if status is None:
         return
     session = call.session

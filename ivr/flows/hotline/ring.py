@@ -67,7 +67,7 @@ async def ring(hotline: Shared, call: Call, offer: Offer) -> bool:
         # agent who answered owns the order: ARI's Dial event normally did this at the
         # answer (ivr.flows.hotline.answer); this is the fallback, applied once either way.
         await hotline.workorders.answered(call.call_id, offer.agent_id, now())
-        await _tell_routing(call, "the answer", hotline.router.ring_result(
+        await tell_routing(call, "the answer", hotline.router.ring_result(
             call.call_id, offer.agent_id, outcome, answered_at))
     else:
         await hotline.router.ring_result(call.call_id, offer.agent_id, outcome, answered_at)
@@ -82,7 +82,7 @@ async def ring(hotline: Shared, call: Call, offer: Offer) -> bool:
         await hotline.record(call, "note", "router", text=f"agent {offer.agent_id}: {outcome}")
         return False
     by = "caller" if caller_gone else "agent"
-    await _tell_routing(call, "the end of the conversation",
+    await tell_routing(call, "the end of the conversation",
                         hotline.router.completed(call.call_id, offer.agent_id, by=by))
     dialled = now() - dial_started
     await hotline.record(
@@ -94,14 +94,15 @@ async def ring(hotline: Shared, call: Call, offer: Offer) -> bool:
     return True
 
 
-async def _tell_routing(call: Call, what: str, report: Awaitable[bool]) -> None:
-    """Routing told of a conversation that took place: if Redis cannot take it, the call goes
-    on (survey, work order) and routing settles the agent by itself once Redis is back (the
-    sweep finds the agent on a call whose channel is gone, ``routing/live_sweep.py``)."""
+async def tell_routing(call: Call, what: str, report: Awaitable[bool]) -> None:
+    """Routing told of what happened to the call (a conversation, a hangup in line, an
+    overflow): if Redis cannot take it, the call goes on (survey, work order, the operator)
+    and routing settles it by itself once Redis is back (its sweep finds the call's channel
+    gone, ``routing/live_sweep.py``)."""
     try:
         await report
     except Exception as exc:
-        log.warning("call %s: routing not told of %s (%s); its sweep settles the agent",
+        log.warning("call %s: routing not told of %s (%s); its sweep settles the call",
                     call.call_id, what, exc)
 
 
