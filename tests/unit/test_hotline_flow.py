@@ -16,7 +16,7 @@ from twisted.internet.defer import Deferred
 
 from callbacks.flow import CallbackFlow
 from ivr.flows.hotline import HotlineFlow
-from ivr.flows.hotline.queue import STORE_AWAY_HOLD_S
+from ivr.flows.hotline.queue import STORE_AWAY_GRACE_S
 from ivr.menu import MenusConfig
 from ivr.speech.schema import load_intents
 from ivr.testing import HANGUP, FakeAsterisk, failure_of, hotline_call, result_of
@@ -609,8 +609,9 @@ def test_redis_away_when_the_agent_did_not_answer_never_rings_them_again(cfg):
 
 # --- Redis away while the caller waits: the caller stays in line (ivr/flows/hotline/queue.py).
 # What a call centre expects: the music on while routing is asked again every poll; an
-# outage that ends puts the call back on its way to an agent; one that outlasts the queue's
-# own max_wait_s overflows the call to the operator. The work order is made once either way.
+# outage that ends puts the call back on its way to an agent; one that outlasts the grace
+# (STORE_AWAY_GRACE_S) or the queue's own max_wait_s overflows the call to the operator. The
+# work order is made once either way.
 
 
 class AwayOnceQueued(FakeRouter):
@@ -657,15 +658,17 @@ def test_an_outage_at_the_first_dispatch_keeps_the_caller_in_line(cfg: SimpleNam
 def test_an_outage_longer_than_the_queue_wait_overflows_to_the_operator(
     cfg: SimpleNamespace,
 ) -> None:
-    """Redis stays unreachable from the moment the call is queued: the caller is kept in line
-    (music) until the queue's max_wait_s (30 s) has passed, not a poll less, then goes to the
-    operator with the operator prompt; the work order is made once and says overflow. Nobody
-    is rung: no offer came from the store."""
-    router = AwayOnceQueued([_offer("agent103")], failures=None, max_wait_s=30.0)
+    """Redis stays unreachable from the moment the call is queued, in a queue whose wait
+    (max_wait_s 10 s) ends before the grace: the caller is kept in line (music) until the
+    queue's wait has passed, not a poll less, then goes to the operator with the operator
+    prompt; the work order is made once and says overflow. Nobody is rung: no offer came
+    from the store."""
+    assert STORE_AWAY_GRACE_S > 10.0
+    router = AwayOnceQueued([_offer("agent103")], failures=None, max_wait_s=10.0)
     fake, orders, flow = hotline_call(cfg, router, {"STREAM FILE": ["3"]})
     queued_at = 0.0  # the fake's clock starts at 0 and only music on hold advances it
-    assert fake.clock.seconds() - queued_at >= 30.0
-    assert fake.clock.seconds() - queued_at < 31.0
+    assert fake.clock.seconds() - queued_at >= 10.0
+    assert fake.clock.seconds() - queued_at < 11.0
     (order,) = orders.orders.values()
     assert order.outcome == "overflow-operator"
     assert fake.exec_calls == []
@@ -673,6 +676,21 @@ def test_an_outage_longer_than_the_queue_wait_overflows_to_the_operator(
     assert router.kinds() == ["ENTERQUEUE"]  # the overflow could not be told either
     assert fake.agi_status == "SUCCESS"
     assert flow.active == {}
+
+
+def test_an_outage_past_the_grace_sends_the_caller_to_the_operator_before_the_queue_wait(
+    cfg: SimpleNamespace,
+) -> None:
+    """Redis stays unreachable from the moment the call is queued, in a queue that would let
+    the caller wait 600 s: after STORE_AWAY_GRACE_S of outage the caller goes to the operator
+    (a human, not music nobody can end); the order says overflow."""
+    router = AwayOnceQueued([_offer("agent103")], failures=None, max_wait_s=600.0)
+    fake, orders, _ = hotline_call(cfg, router, {"STREAM FILE": ["3"]})
+    assert STORE_AWAY_GRACE_S <= fake.clock.seconds() < STORE_AWAY_GRACE_S + 1
+    (order,) = orders.orders.values()
+    assert order.outcome == "overflow-operator"
+    assert fake.exec_calls == []
+    assert fake.variables["HOTLINE_NEXT"] == "operator"
 
 
 def test_the_store_back_before_the_queue_wait_is_over_cancels_the_overflow(
@@ -731,12 +749,12 @@ def test_a_call_routing_never_takes_goes_to_the_operator_after_the_hold_bound(
     cfg: SimpleNamespace,
 ) -> None:
     """Redis stays unreachable from the call's start: the order is made (spooled, in the
-    service), the caller holds with music for STORE_AWAY_HOLD_S while the call is offered to
+    service), the caller holds with music for STORE_AWAY_GRACE_S while the call is offered to
     routing again and again, then goes to the operator; the order says overflow."""
     router = FakeRouter([_offer("agent103")])
     router.away = True
     fake, orders, _ = hotline_call(cfg, router, {"STREAM FILE": ["3"]})
-    assert STORE_AWAY_HOLD_S <= fake.clock.seconds() < STORE_AWAY_HOLD_S + 1
+    assert STORE_AWAY_GRACE_S <= fake.clock.seconds() < STORE_AWAY_GRACE_S + 1
     (order,) = orders.orders.values()
     assert order.outcome == "overflow-operator"
     assert router.kinds() == []

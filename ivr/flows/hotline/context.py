@@ -53,7 +53,8 @@ class Call:
     recording_id: str | None = None
     recording_cut: bool = False
     # Routing's store unreachable while the caller waits in line: since when (None: it
-    # answers), and the latest moment the caller is kept in line without it.
+    # answers), and the end of the wait the queue allows (None: no bound; before the call
+    # is queued: the grace for joining it).
     store_away_since: float | None = None
     hold_until: float | None = None
 

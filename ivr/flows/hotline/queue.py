@@ -4,10 +4,11 @@ back after its instance was lost.
 
 Routing's store (Redis) may be unreachable while the caller waits: killed, restarting,
 paused. The caller then stays in line with the music on while every poll asks again, as a
-queue keeps its callers through a restart of what routes them; only when the queue's own
-``max_wait_s`` (counted from entering the queue; :data:`STORE_AWAY_HOLD_S` for a queue with
-none) has passed with the store still away does the call overflow to the operator. An agent
-is only ever rung on an offer the store made, so nobody is rung twice.
+queue keeps its callers through a restart of what routes them (seconds); when the store
+has been away for :data:`STORE_AWAY_GRACE_S`, or the queue's own ``max_wait_s`` (counted
+from entering the queue) is over first, the call overflows to the operator: an outage is not
+waited out in line, as no agent can be offered the call meanwhile. An agent is only ever
+rung on an offer the store made, so nobody is rung twice.
 """
 
 from __future__ import annotations
@@ -30,9 +31,10 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-STORE_AWAY_HOLD_S = 300.0
-"""How long a caller is kept in line while routing's store cannot be reached, in a queue with
-no ``max_wait_s`` of its own; then the call overflows to the operator."""
+STORE_AWAY_GRACE_S = 20.0
+"""How long routing's store may stay unreachable while a caller waits before the call goes to
+the operator: a Redis restart or pause (seconds) is ridden out in line; a longer outage
+sends the caller to a human rather than keep them on music nobody can end."""
 
 
 async def resumes(hotline: Shared, call: Call) -> bool:
@@ -69,7 +71,7 @@ async def enqueue(hotline: Shared, call: Call) -> bool:
 
     While routing's store cannot be reached the caller hears the music (on since the choice)
     and the call is offered to the store again every poll, its arrival time kept: False when
-    :data:`STORE_AWAY_HOLD_S` passed so (the call goes to the operator)."""
+    :data:`STORE_AWAY_GRACE_S` passed so (the call goes to the operator)."""
     request = CallRequest(
         call_id=call.call_id,
         request_type=call.request_type,
@@ -79,7 +81,7 @@ async def enqueue(hotline: Shared, call: Call) -> bool:
         language=call.language,
         dialled_number=dialled_number(call.session.env),
     )
-    call.hold_until = request.entered_at + STORE_AWAY_HOLD_S
+    call.hold_until = request.entered_at + STORE_AWAY_GRACE_S
     while (entry := await _ask(hotline, call, hotline.router.enqueue(request))) is None:
         if hotline.clock.seconds() >= call.hold_until:
             log.warning("call %s: routing unreachable for %.1f s, the call was never queued: to "
@@ -88,8 +90,7 @@ async def enqueue(hotline: Shared, call: Call) -> bool:
         await call.session.wait_for_digit(hotline.poll_interval_ms)
     call.stage = "queue"
     call.entry = entry
-    bound = entry.max_wait_s
-    call.hold_until = request.entered_at + (STORE_AWAY_HOLD_S if bound is None else bound)
+    call.hold_until = None if entry.max_wait_s is None else request.entered_at + entry.max_wait_s
     await hotline.record(call, "update", "ivr", queue=entry.queue)
     return True
 
@@ -148,7 +149,7 @@ async def _hold(hotline: Shared, call: Call, pressed: str | None) -> str:
         offer = await _ask(hotline, call, hotline.router.poll(call.call_id))
         if offer is None:
             now = hotline.clock.seconds()
-            if call.store_away_since is not None and now >= (call.hold_until or now):
+            if call.store_away_since is not None and now >= _give_up_at(call):
                 return await _overflow_unrouted(hotline, call)
             if entry.announce_every_s and now >= next_announcement:
                 next_announcement = now + entry.announce_every_s
@@ -172,7 +173,7 @@ async def _ask(hotline: Shared, call: Call, request: Awaitable[T]) -> T | None:
             call.store_away_since = hotline.clock.seconds()
             log.warning("call %s: routing cannot be reached (%s); the caller stays in line, "
                         "overflowed to the operator if still so in %.0f s", call.call_id, exc,
-                        (call.hold_until or call.store_away_since) - call.store_away_since)
+                        _give_up_at(call) - call.store_away_since)
         return None
     if call.store_away_since is not None:
         log.info("call %s: routing answers again after %.1f s", call.call_id,
@@ -181,11 +182,19 @@ async def _ask(hotline: Shared, call: Call, request: Awaitable[T]) -> T | None:
     return answer
 
 
+def _give_up_at(call: Call) -> float:
+    """When a call whose routing store is away goes to the operator: the grace after the
+    outage began, or the end of the queue's wait if that comes first."""
+    assert call.store_away_since is not None
+    grace_over = call.store_away_since + STORE_AWAY_GRACE_S
+    return grace_over if call.hold_until is None else min(grace_over, call.hold_until)
+
+
 async def _overflow_unrouted(hotline: Shared, call: Call) -> str:
-    """The queue's time is up and routing still cannot be reached: the operator takes the
-    call, as the queue's own overflow would have sent it."""
-    log.warning("call %s: routing unreachable for %.1f s and the queue's wait is over: to the "
-                "operator", call.call_id, hotline.clock.seconds() - (call.store_away_since or 0))
+    """Routing has been unreachable for the grace (or the queue's wait is over): the operator
+    takes the call, as the queue's own overflow would have sent it."""
+    log.warning("call %s: routing unreachable for %.1f s: to the operator", call.call_id,
+                hotline.clock.seconds() - (call.store_away_since or 0))
     await call.session.set_music(False)
     await tell_routing(call, "the overflow", hotline.router.overflowed(call.call_id, OPERATOR))
     return f"overflow-{OPERATOR}"
