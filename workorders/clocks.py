@@ -77,20 +77,15 @@ class ClockPolicy:
     def target(self, kind: ClockKind, urgency: Urgency) -> timedelta:
         # Kept once worked out: every creation asks for three (a policy is immutable).
         known = self._targets.get((kind, urgency))
-        if known is not None:
-            return known
-        if kind == ClockKind.ASSIGNMENT:
-            seconds = self.assign_within
-        elif kind == ClockKind.RESPONSE:
-            seconds = self.response[urgency]
-        elif kind == ClockKind.RESOLUTION:
-            seconds = self.resolution[urgency]
-        elif kind == ClockKind.FEEDBACK:
-            seconds = self.feedback_within
-        else:
-            raise KeyError(kind)
-        target = self._targets[(kind, urgency)] = timedelta(seconds=seconds)
-        return target
+        if known is None:
+            seconds = {
+                ClockKind.ASSIGNMENT: self.assign_within,
+                ClockKind.RESPONSE: self.response[urgency],
+                ClockKind.RESOLUTION: self.resolution[urgency],
+                ClockKind.FEEDBACK: self.feedback_within,
+            }[kind]
+            known = self._targets[(kind, urgency)] = timedelta(seconds=seconds)
+        return known
 
     @cached_property
     def _targets(self) -> dict[tuple[ClockKind, Urgency], timedelta]:

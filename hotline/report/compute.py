@@ -203,8 +203,8 @@ def _add(row: Figures, call: _QueueCall, target: core.ServiceLevelTarget) -> Fig
 
 
 def queue_totals(queue: str, start: float, rows: Sequence[Figures]) -> Figures:
-    """A queue's figures summed over its intervals: the report's totals, and the screens'."""
-    """A queue's figures over its intervals summed (the report's totals, and the screens' tally)."""
+    """A queue's figures summed over its intervals: the report's totals, and the screens'
+    tally's."""
     s = [r.stats for r in rows]
     return Figures(
         queue=queue,

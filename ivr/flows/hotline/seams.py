@@ -63,7 +63,7 @@ class Router(Protocol):
 
     def overflowed(self, call_id: str, destination: str) -> Awaitable[bool]:
         """The call left the queue for ``destination`` without the store's offer (the store
-        was away for the queue's whole wait)."""
+        stayed away past the flow's grace or the queue's wait)."""
         ...
 
     def status(self, call_id: str) -> Awaitable[CallStatus | None]: ...
