@@ -24,8 +24,8 @@ from typing import Any
 
 import redis.asyncio as aioredis
 
+from benchmarks.workorders.latency import latency_ms
 from privacy.testing import random_field_cipher
-from workorders.kpi import percentile
 from workorders.store import WorkOrderStore
 
 CATEGORIES = ("fault", "inquiry", "change", "complaint", "other")
@@ -49,18 +49,13 @@ class CreationRun:
     def rate(self) -> float:
         return self.orders / self.seconds if self.seconds > 0 else 0.0
 
-    def percentile_ms(self, p: float) -> float:
-        return (percentile(self.latencies, p) or 0.0) * 1000
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "run": self.label,
             "orders": self.orders,
             "seconds": round(self.seconds, 3),
             "creations_per_s": round(self.rate, 1),
-            "p50_ms": round(self.percentile_ms(50), 3),
-            "p99_ms": round(self.percentile_ms(99), 3),
-            "max_ms": round(self.latencies[-1] * 1000, 3) if self.latencies else 0.0,
+            **latency_ms(self.latencies),
             # CPU per creation: what the machine's load does not change much.
             "client_cpu_us_per_order": round(self.client_cpu_s / self.orders * 1e6, 1),
             "redis_cpu_us_per_order": round(self.redis_cpu_s / self.orders * 1e6, 1),

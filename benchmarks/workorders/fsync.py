@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from workorders.kpi import percentile
+from benchmarks.workorders.latency import latency_ms
 
 #: About what the AOF gets per creation (the create script's call, replicated as its effects).
 RECORD = b"*3\r\n$4\r\nHSET\r\n" + b"x" * 480 + b"\r\n"
@@ -29,16 +29,11 @@ class FsyncFloor:
     count: int
     latencies: tuple[float, ...]
 
-    def percentile_ms(self, p: float) -> float:
-        return (percentile(self.latencies, p) or 0.0) * 1000
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "directory": self.directory,
             "fsyncs": self.count,
-            "p50_ms": round(self.percentile_ms(50), 3),
-            "p99_ms": round(self.percentile_ms(99), 3),
-            "max_ms": round(self.latencies[-1] * 1000, 3) if self.latencies else 0.0,
+            **latency_ms(self.latencies),
         }
 
 

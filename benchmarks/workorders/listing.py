@@ -41,11 +41,11 @@ from typing import Any
 import redis
 import redis.asyncio as aioredis
 
+from benchmarks.workorders.latency import latency_ms
 from privacy.fields import FieldCipher
 from privacy.testing import random_field_cipher
 from workorders import indexes, personal
 from workorders.buckets import Buckets
-from workorders.kpi import percentile
 from workorders.model import Event, Policy, WorkOrder, apply, create_order
 from workorders.query import find_ids, parse_filter
 from workorders.store import _to_hash
@@ -175,16 +175,11 @@ class ReadRun:
     latencies: tuple[float, ...]  # sorted, seconds
     found: float  # average ids answered
 
-    def percentile_ms(self, p: float) -> float:
-        return (percentile(self.latencies, p) or 0.0) * 1000
-
     def as_dict(self) -> dict[str, Any]:
         return {
             "read": self.label,
             "queries": len(self.latencies),
-            "p50_ms": round(self.percentile_ms(50), 3),
-            "p99_ms": round(self.percentile_ms(99), 3),
-            "max_ms": round(self.latencies[-1] * 1000, 3),
+            **latency_ms(self.latencies),
             "ids_per_answer": round(self.found, 1),
         }
 
