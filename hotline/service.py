@@ -16,6 +16,7 @@ from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, cast
 
 from hotline.jobs import Job, Jobs
+from hotline.stalls import Watchdog
 from hotline.startup import check_runtime, ensure_prompts, index_upgrade_job
 
 if TYPE_CHECKING:
@@ -193,6 +194,7 @@ class Hotline:
         self.order_metrics: Any = None  # hotline.metrics.OrderKpiMetrics, likewise
         self.webhooks: Any = None  # webhooks.deliverer.Webhooks, when webhooks.yaml has any
         self.watcher: Any = None  # hotline.reload.ConfigWatcher on the config directory
+        self.watchdog: Watchdog | None = None  # reactor stalls (hotline.stalls)
         self.session_key = session_key  # the screens' sessions and CSRF (access.sessions)
         self.screens: Any = None  # screens.aggregate.Aggregate, once the site is built
 
@@ -298,6 +300,9 @@ class Hotline:
         self._watched(deferred(self.router.sync_agents()), "agent sync")
         for job in self._jobs_table():
             self.jobs.start(job)
+        if svc.stall_warning_ms:
+            self.watchdog = Watchdog(self.reactor, svc.stall_warning_ms / 1000)
+            self.watchdog.start()
         if self.recordings is not None:
             self._schedule_purge()
         signal.signal(signal.SIGHUP, lambda *_: self.reactor.callFromThread(self.reload))
@@ -558,6 +563,8 @@ class Hotline:
             self._purge_call.cancel()
         if self.watcher is not None:
             self.watcher.stop()
+        if self.watchdog is not None:
+            self.watchdog.stop()
         if self.metrics is not None:
             from prometheus_client import REGISTRY
 

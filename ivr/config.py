@@ -267,6 +267,8 @@ class ServiceConfig(_Section):
     spool_dir: str = "/var/lib/hotline/spool"
     audit: AuditSettings = AuditSettings()
     instance: str = "hotline-1"
+    # A reactor held this long gets its stack logged (hotline.stalls); 0: no watchdog.
+    stall_warning_ms: int = Field(250, ge=0, le=60_000)
 
     def ari_password(self, environ: Mapping[str, str] = os.environ) -> str | None:
         """From HOTLINE_ARI_PASSWORD, else the password file; never from the repository."""
