@@ -455,9 +455,12 @@ def model_directory(setting: Path | str) -> Path:
 
 
 def load_engine(
-    intents: IntentsConfig, settings: SpeechEngineConfig | None = None
+    intents: IntentsConfig, settings: SpeechEngineConfig | None = None, *,
+    decoder_processes: int = 0,
 ) -> Engine:
-    """The engine the config asks for, loaded and checked; :class:`EngineLoadError` if not."""
+    """The engine the config asks for, loaded and checked; :class:`EngineLoadError` if not.
+    ``decoder_processes``: pocketsphinx (alone or in a combination) decodes in that many
+    processes of its own (:func:`load_pocketsphinx`); 0, in this one."""
     settings = settings or intents.speech
     if settings.engine == "whisper":
         return load_whisper(intents, settings)
@@ -474,14 +477,25 @@ def load_engine(
             return verdict.confidence if understood(verdict) else None
 
         return CombinedEngine(
-            PocketsphinxEngine.load(intents), load_whisper(intents, settings), confidence,
-            settings.second_opinion_below,
+            load_pocketsphinx(intents, decoder_processes), load_whisper(intents, settings),
+            confidence, settings.second_opinion_below,
         )
     if settings.engine == "vosk":
         assert settings.vosk_model is not None  # the schema requires it
         phrases = grammar_phrases(intents) if settings.vosk_grammar else None
         return VoskEngine.load(model_directory(settings.vosk_model), phrases)
-    return PocketsphinxEngine.load(intents)
+    return load_pocketsphinx(intents, decoder_processes)
+
+
+def load_pocketsphinx(intents: IntentsConfig, processes: int = 0) -> Engine:
+    """pocketsphinx in this process, or served by ``processes`` decoder processes: its
+    binding decodes holding the GIL, which in the service stalls the reactor every call
+    shares (:mod:`ivr.speech.decoders`)."""
+    if processes <= 0:
+        return PocketsphinxEngine.load(intents)
+    from ivr.speech.decoders import ProcessEngine
+
+    return ProcessEngine("ivr.speech.engines:PocketsphinxEngine.load", (intents,), processes)
 
 
 def load_whisper(intents: IntentsConfig, settings: SpeechEngineConfig) -> Engine:

