@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from typing import IO, Any
 
 from ivr.speech.engines import EngineLoadError, Transcript
+from ivr.speech.pool import MAX_WAIT_S, SHED_REASONS, RecognizerBusy
 
 log = logging.getLogger(__name__)
 
@@ -113,31 +114,22 @@ class _Worker:
     def pid(self) -> int:
         return self._process.pid
 
-    def call(self, request: tuple[Any, ...] | None, timeout_s: float | None = None) -> Any:
+    def call(self, request: tuple[Any, ...] | None, timeout_s: float | None = None,
+             wait_s: float | None = None) -> Any:
         """Send ``request`` (None: only wait for the load's answer) and wait for its answer
-        (without the GIL); raises
-        :class:`DecoderGone` if the process is gone, :class:`EngineLoadError` for a load that
-        failed, RuntimeError for a recognizer error it reported."""
-        with self._lock:
-            if not self.alive:
-                raise DecoderGone(f"decoder process {self.pid} is gone")
-            timer = (threading.Timer(timeout_s, self._process.kill)
-                     if timeout_s is not None else None)
-            try:
-                if timer is not None:
-                    timer.start()
-                if request is not None:
-                    _write(self._to, request)
-                reply = _read(self._from)
-            except (OSError, ValueError):
-                reply = None
-            finally:
-                if timer is not None:
-                    timer.cancel()
-            if reply is None:
-                self.alive = False
-                raise DecoderGone(f"decoder process {self.pid} is gone "
-                                  f"(exit status {self._process.poll()})")
+        (without the GIL); raises :class:`DecoderGone` if the process is gone,
+        :class:`EngineLoadError` for a load that failed, RuntimeError for a recognizer error
+        it reported. ``wait_s``: the process (it serves one request at a time) must be free
+        within it, else :class:`RecognizerBusy`: the caller goes to the DTMF menu rather
+        than wait in silence. ``timeout_s``: the answer must come within it, else the
+        process is killed (a load that hangs)."""
+        if not self._lock.acquire(timeout=-1 if wait_s is None else wait_s):
+            SHED_REASONS["workers"].inc()
+            raise RecognizerBusy(f"decoder process {self.pid} still busy after {wait_s:g} s")
+        try:
+            reply = self._exchange(request, timeout_s)
+        finally:
+            self._lock.release()
         status, value = reply
         if status == "ok":
             return value
@@ -145,6 +137,28 @@ class _Worker:
             self.alive = False
             raise EngineLoadError(value)
         raise RuntimeError(f"decoder process {self.pid}: {value}")
+
+    def _exchange(self, request: tuple[Any, ...] | None, timeout_s: float | None) -> Any:
+        """One request and its reply, under the lock."""
+        if not self.alive:
+            raise DecoderGone(f"decoder process {self.pid} is gone")
+        timer = threading.Timer(timeout_s, self._process.kill) if timeout_s else None
+        try:
+            if timer is not None:
+                timer.start()
+            if request is not None:
+                _write(self._to, request)
+            reply = _read(self._from)
+        except (OSError, ValueError):
+            reply = None
+        finally:
+            if timer is not None:
+                timer.cancel()
+        if reply is None:
+            self.alive = False
+            raise DecoderGone(f"decoder process {self.pid} is gone "
+                              f"(exit status {self._process.poll()})")
+        return reply
 
     def stop(self) -> None:
         self.alive = False
@@ -166,10 +180,12 @@ class ProcessEngine:
     """An engine served by ``processes`` worker processes, each loading it with
     ``loader(*args)`` (``loader``: ``"module:attribute"``, resolved in the worker)."""
 
-    def __init__(self, loader: str, args: tuple[Any, ...], processes: int) -> None:
+    def __init__(self, loader: str, args: tuple[Any, ...], processes: int,
+                 max_wait_s: float = MAX_WAIT_S) -> None:
         if processes < 1:
             raise ValueError("processes must be at least 1")
         self._loader, self._args = loader, args
+        self.max_wait_s = max_wait_s  # speech.recognizer_wait_ms: a busy process sheds
         self._choice = threading.Lock()
         self._ids = itertools.count(1)
         self.workers: list[_Worker] = []
@@ -196,7 +212,8 @@ class ProcessEngine:
             worker.open += 1
         rid = next(self._ids)
         try:
-            worker.call(("open", rid, rate, list(phrases) if phrases is not None else None))
+            worker.call(("open", rid, rate, list(phrases) if phrases is not None else None),
+                        wait_s=self.max_wait_s)
         except Exception:
             self._closed(worker)
             raise
@@ -233,6 +250,12 @@ class ProcessEngine:
         threading.Thread(target=replace, name="decoder-restart", daemon=True).start()
 
 
+def decodes_in_processes(engine: object) -> bool:
+    """Whether ``engine`` (or a combination's first engine) decodes in decoder processes."""
+    return any(isinstance(part, ProcessEngine)
+               for part in (engine, getattr(engine, "first", None)))
+
+
 class RemoteRecognizer:
     """One utterance on a worker process; the same calls as a local recognizer."""
 
@@ -244,7 +267,7 @@ class RemoteRecognizer:
 
     def _call(self, request: tuple[Any, ...]) -> Any:
         try:
-            return self._worker.call(request)
+            return self._worker.call(request, wait_s=self._engine.max_wait_s)
         except DecoderGone:
             self._engine._lost(self._worker)
             raise

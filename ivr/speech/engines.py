@@ -495,7 +495,8 @@ def load_pocketsphinx(intents: IntentsConfig, processes: int = 0) -> Engine:
         return PocketsphinxEngine.load(intents)
     from ivr.speech.decoders import ProcessEngine
 
-    return ProcessEngine("ivr.speech.engines:PocketsphinxEngine.load", (intents,), processes)
+    return ProcessEngine("ivr.speech.engines:PocketsphinxEngine.load", (intents,), processes,
+                         max_wait_s=intents.speech.recognizer_wait_ms / 1000)
 
 
 def load_whisper(intents: IntentsConfig, settings: SpeechEngineConfig) -> Engine:

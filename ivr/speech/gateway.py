@@ -22,6 +22,7 @@ engine and classifier off the reactor thread and swaps them in for the next call
 from __future__ import annotations
 
 import logging
+import os
 import uuid
 import wave
 from collections.abc import Callable
@@ -71,8 +72,9 @@ class SpeechGateway:
         """Load each language's engine (once per process) and build the server; raises
         EngineLoadError."""
         from ivr.speech.classifier import IntentClassifier
+        from ivr.speech.decoders import decodes_in_processes
         from ivr.speech.languages import load_language_engine
-        from ivr.speech.pool import SpeechPool
+        from ivr.speech.pool import STREAMS_PER_CORE, SpeechPool
 
         speech = cfg.intents.speech  # endpointing and workers: one server for every language
         recognitions = {
@@ -82,7 +84,14 @@ class SpeechGateway:
             for language in speech_languages(cfg)
         }
         default = next(iter(recognitions.values()))
-        pool = SpeechPool.threaded(reactor, threads=speech.workers,
+        cores = speech.workers or os.cpu_count() or 1
+        streams = cores * STREAMS_PER_CORE
+        # With decoder processes doing the CPU work (ivr.speech.decoders) a pool thread only
+        # waits for one, without the GIL: every stream gets a thread, so that no caller's
+        # audio waits for a thread held by another process's caller.
+        in_processes = any(decodes_in_processes(r.engine) for r in recognitions.values())
+        pool = SpeechPool.threaded(reactor, threads=streams if in_processes else cores,
+                                   max_streams=streams,
                                    max_wait_s=speech.recognizer_wait_ms / 1000)
         server = AudioSocketServer(
             default.engine, default.classifier, pool, reactor, speech.endpointing,

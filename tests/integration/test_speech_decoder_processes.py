@@ -75,3 +75,22 @@ def test_stopped_workers_exit() -> None:
     (worker,) = served.workers
     served.stop()
     assert worker._process.poll() is not None
+
+
+def test_a_caller_whose_process_stays_busy_is_shed_not_kept_waiting() -> None:
+    """A process still serving another caller's request after the wait bound: this caller's
+    request fails with RecognizerBusy (the AudioSocket server sends that caller to the DTMF
+    menu), and the process serves the next request once free."""
+    from ivr.speech.pool import RecognizerBusy
+
+    served = ProcessEngine(FAKE, (["no signal"],), processes=1, max_wait_s=0.05)
+    try:
+        recognizer = served.recognizer()
+        (worker,) = served.workers
+        # Another caller's request in progress holds the process.
+        with worker._lock, pytest.raises(RecognizerBusy):
+            recognizer.accept(b"\0" * 320)
+        assert recognizer.final().text == "no signal"
+        recognizer.close()
+    finally:
+        served.stop()
