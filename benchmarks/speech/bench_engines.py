@@ -161,10 +161,13 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
 
     from ivr.speech.audiosocket import KIND_AUDIO, AudioSocketServer, encode_frame
     from ivr.speech.classifier import IntentClassifier
+    from ivr.speech.decoders import decodes_in_processes
     from ivr.speech.pool import SpeechPool
     from ivr.speech.testing import uuid_frame
 
-    pool = SpeechPool.threaded(reactor, max_streams=streams)
+    # As the gateway sizes it: with decoder processes, a thread per stream that waits for one.
+    pool = SpeechPool.threaded(reactor, max_streams=streams,
+                               threads=streams if decodes_in_processes(engine) else None)
     server = AudioSocketServer(
         engine, IntentClassifier(intents), pool, reactor, intents.speech.endpointing
     )
