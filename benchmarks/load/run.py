@@ -33,7 +33,7 @@ from typing import Any
 import redis
 import yaml
 
-from benchmarks.load.cpu import ProcessWatch, share_of_box
+from benchmarks.load.cpu import ProcessWatch, share_of_box, with_children
 from benchmarks.load.evidence import apply_evidence, gather
 from benchmarks.load.fleet import CallerFleet, CallOutcome, sentence_frames
 from benchmarks.load.mix import (
@@ -89,7 +89,7 @@ def run_step(
     since = _last_event_id(db)
     watch = ProcessWatch({
         "asterisk": [stack.asterisk.process.pid],
-        "ivr serve": [service.process.pid],
+        "ivr serve": with_children(service.process.pid),  # with its decoder processes
         "redis-server": [stack.redis.process.pid],
         "softphones": [a.process.pid for a in stack.agents.values() if a.process],
         "driver": [os.getpid()],
