@@ -294,7 +294,12 @@ class AudioSocketProtocol(Protocol):
 
         def fed(outcome: object) -> None:
             self._feeding = False
-            if isinstance(outcome, Failure) and self._shed(outcome):
+            if isinstance(outcome, Failure):
+                # Audio the recognizer did not take would make a wrong transcript: the
+                # caller goes to the menu instead (busy: shed; anything else: an error).
+                if not self._shed(outcome):
+                    log.failure("recognizer failed on call {uuid}", outcome, uuid=self._uuid)
+                    self._finish(SpeechResult("error"))
                 return
             self._pump()
 

@@ -337,3 +337,25 @@ def test_recognizer_failure_is_an_error_not_a_crash() -> None:
     d, _ = stream_call(h.server, h.clock, LOUD * 30)
     assert d.result.outcome == "error"
     assert h.pool.in_use == 0
+
+
+def test_audio_the_recognizer_refused_ends_the_utterance_with_an_error() -> None:
+    """A recognizer that fails on a batch of audio (its decoder process died, say) loses
+    that audio, so its transcript could only be wrong: the caller gets outcome error (the
+    menu), not a decision on the words it still heard; the slot is returned."""
+
+    class Refusing(FakeEngine):
+        def recognizer(self, rate=8000, phrases=None):
+            recognizer = super().recognizer(rate, phrases)
+
+            def accept(pcm: bytes) -> str | None:
+                raise RuntimeError("decoder process gone")
+
+            recognizer.accept = accept  # type: ignore[method-assign]
+            return recognizer
+
+    h = Harness()
+    h.server.engine = Refusing(["my bill is wrong"])
+    d, _ = stream_call(h.server, h.clock, LOUD * 30)
+    assert d.result.outcome == "error"
+    assert h.pool.in_use == 0
