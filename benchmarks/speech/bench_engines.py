@@ -12,7 +12,10 @@ For each engine, in its own process (so memory figures are its own):
   paced by the reactor) over TCP into the production :class:`AudioSocketServer`, recognizers
   on the threaded :class:`SpeechPool` (one worker per core). Latency is end of speech (the
   endpointer's verdict) to decision (transcript and category ready), p50/p95 per N. A stream
-  count is "kept in real time" when p95 stays at or below 400 ms.
+  count is "kept in real time" when p95 stays at or below 400 ms. With
+  ``pocketsphinx+whisper``, how many utterances each engine's words ended and how often
+  Whisper was passed over (its decodings all taken). The 1-minute load average before and
+  after each step goes with it.
 
 ``whisper`` is faster-whisper with tiny.en (``pip install '.[whisper]'``); ``all`` runs
 pocketsphinx and vosk, as before. English audio: the evaluation utterances (piper, telephone
@@ -178,6 +181,7 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
     async def run() -> None:
         await defer.gatherResults([defer.ensureDeferred(one_stream()) for _ in range(streams)])
 
+    load_before = os.getloadavg()[0]
     cpu0, wall0 = time.process_time(), time.monotonic()
     failure: list[object] = []
     d = defer.ensureDeferred(run())
@@ -197,6 +201,10 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
         "latency_p95_ms": p(0.95),
         "latency_mean_ms": round(statistics.mean(latencies), 1) if latencies else None,
         "cpu_load": round((time.process_time() - cpu0) / wall, 2),
+        "loadavg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        # A combination: whose words ended each utterance, and why Whisper was passed over.
+        **({"decided_by": dict(engine.decided), "second_skipped": dict(engine.skipped)}
+           if hasattr(engine, "decided") else {}),
     }
 
 

