@@ -5,6 +5,7 @@ when pocketsphinx's words do not make a confident request, as long as it can in 
       engine: pocketsphinx+whisper
       second_opinion_below: 1.01          # classifier confidence under which Whisper is asked
       second_opinion_max_concurrent: 1    # Whisper decodings at once; beyond: pocketsphinx
+      second_opinion_wait_ms: 300         # Whisper's words only if ready by then
 
 pocketsphinx is fast (its decoding is done when the caller stops) but hears unfamiliar voices
 and noisy lines badly; Whisper hears them far better but costs 0.15-0.3 CPU seconds after the
@@ -14,13 +15,17 @@ doubtful one (at 1.01, the shipped value: always) Whisper decodes, and then its 
 transcript (Whisper hearing no speech included: it tells a cough or a TV from a request far
 better).
 
-Whisper's decodings share the speech workers with every caller's streaming: with all of them
-decoding Whisper, the other callers' audio waits, their decisions come late, and past the
-pool's wait bound they are sent to the menu. So at most ``max_concurrent`` decodings run at
-once (default: one fewer than the workers); a caller who ends their sentence while they are
-all taken gets pocketsphinx's words, which are ready. Load costs accuracy, never latency and
-never dead air; each skip is counted (``hotline_speech_second_opinion_skipped_total{reason}``)
-and logged. So is a Whisper decoding that fails (reason ``error``): pocketsphinx's words stand.
+Whisper is only worth the caller's wait while it is fast, and how fast depends on the box:
+0.17 s on an idle core, seconds on a starved one. So pocketsphinx's words, which are ready,
+stand when Whisper cannot decide in time:
+- ``busy``: ``max_concurrent`` decodings already run (default: one fewer than the speech
+  workers), so Whisper never takes every worker from the other callers' streaming;
+- ``late``: its decoding (on a thread of its own, :class:`ThreadedOpinions`) is not done
+  ``wait_s`` after it started; it finishes in the background, holding its slot, and its words
+  are dropped;
+- ``error``: it failed.
+Load costs accuracy, never latency and never dead air; each skip is counted
+(``hotline_speech_second_opinion_skipped_total{reason}``) and logged.
 
 The choice is a pure function (:func:`who_decides`); the confidence rule alone
 (:func:`second_opinion`) is measured offline on saved transcripts by
@@ -33,7 +38,9 @@ import logging
 import threading
 from collections import Counter as Tally
 from collections.abc import Callable, Sequence
-from typing import Any, Literal
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Literal, Protocol
 
 from prometheus_client import Counter
 
@@ -47,16 +54,56 @@ ALWAYS = 1.01
 Decision = Literal["first", "second", "busy"]
 """Whose words are the transcript: the first engine's (confident, or nothing to ask), the
 second's, or the first's because every second-engine decoding slot is taken (``busy``)."""
-SkipReason = Literal["busy", "error"]
+SkipReason = Literal["busy", "late", "error"]
 SKIPPED = Counter(
     "hotline_speech_second_opinion_skipped",
     "Utterances whose second opinion (Whisper) was wanted but not used, so the first engine's "
-    "words stood: its decodings all taken (busy), or its decoding failed (error)",
+    "words stood: its decodings all taken (busy), not done in time (late), or failed (error)",
     ["reason"],
 )
 SKIPPED_REASONS: dict[SkipReason, Any] = {
-    reason: SKIPPED.labels(reason) for reason in ("busy", "error")
+    reason: SKIPPED.labels(reason) for reason in ("busy", "late", "error")
 }
+
+
+class SecondOpinions(Protocol):
+    """Where the second engine decodes: ``ask`` runs ``decode`` and returns its transcript,
+    or None when it was not done within ``timeout`` seconds (None: no bound); ``done`` runs
+    once the decoding has ended either way (it gives the slot back)."""
+
+    def ask(
+        self, decode: Callable[[], Transcript], timeout: float | None, done: Callable[[], None]
+    ) -> Transcript | None: ...
+
+
+class InlineOpinions:
+    """The decoding on the calling thread, never late: offline evaluations, and no bound."""
+
+    def ask(
+        self, decode: Callable[[], Transcript], timeout: float | None, done: Callable[[], None]
+    ) -> Transcript | None:
+        try:
+            return decode()
+        finally:
+            done()
+
+
+class ThreadedOpinions:
+    """Decodings on threads of their own, so the speech worker can give up waiting at the
+    bound while the decoding runs to its end (CTranslate2 cannot be interrupted)."""
+
+    def __init__(self, threads: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="whisper")
+
+    def ask(
+        self, decode: Callable[[], Transcript], timeout: float | None, done: Callable[[], None]
+    ) -> Transcript | None:
+        future = self._executor.submit(decode)
+        future.add_done_callback(lambda _future: done())
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            return None
 
 
 def second_opinion(first: Transcript, confidence: float | None, below: float) -> bool:
@@ -78,11 +125,13 @@ def who_decides(wanted: bool, in_flight: int, max_concurrent: int | None) -> Dec
 
 class CombinedEngine:
     """``first`` (streaming) on every call, ``second`` only when :func:`who_decides` says
-    so; ``judge`` is the classifier's confidence in a transcript (None: no request).
+    so and only if its words are ready within ``wait_s``; ``judge`` is the classifier's
+    confidence in a transcript (None: no request).
 
     Recognizers finish on the speech pool's worker threads, so the count of the second
     engine's decodings in flight is kept under a lock. ``decided`` and ``skipped`` tally the
-    outcomes for the benchmarks (the Prometheus counter is process-wide)."""
+    outcomes for the benchmarks (the Prometheus counter is process-wide). Without
+    ``opinions`` the second engine decodes on the calling thread with no time bound."""
 
     def __init__(
         self,
@@ -91,6 +140,8 @@ class CombinedEngine:
         judge: Callable[[str], float | None],
         below: float,
         max_concurrent: int | None = None,
+        wait_s: float | None = None,
+        opinions: SecondOpinions | None = None,
     ) -> None:
         if max_concurrent is not None and max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1 (or None: no bound)")
@@ -99,6 +150,8 @@ class CombinedEngine:
         self.judge = judge
         self.below = below
         self.max_concurrent = max_concurrent
+        self.wait_s = wait_s
+        self.opinions: SecondOpinions = opinions or InlineOpinions()
         self.name = f"{first.name}+{second.name}"
         self.model = f"{first.model}+{second.model}"
         self._lock = threading.Lock()
@@ -127,10 +180,13 @@ class CombinedEngine:
                 self._in_flight += 1
         return decision
 
-    def _settle(self, decided_by: str, skipped: SkipReason | None, claimed: bool) -> None:
+    def _release(self) -> None:
+        """A decoding of the second engine has ended (in time or not)."""
         with self._lock:
-            if claimed:
-                self._in_flight -= 1
+            self._in_flight -= 1
+
+    def _settle(self, decided_by: str, skipped: SkipReason | None) -> None:
+        with self._lock:
             self.decided[decided_by] += 1
             if skipped is not None:
                 self.skipped[skipped] += 1
@@ -161,17 +217,25 @@ class CombinedRecognizer:
         skipped_why: SkipReason | None = None
         if decision == "second":
             try:
-                chosen = self._second.final()
+                second = engine.opinions.ask(self._second.final, engine.wait_s, engine._release)
             except Exception:
                 log.exception("speech: %s failed; %s's words stand (%r)",
                               engine.second.name, engine.first.name, first.text)
                 skipped_why = "error"
+            else:
+                if second is None:
+                    skipped_why = "late"
+                    log.info("speech: %s not done within %d ms; %s's words stand (%r)",
+                             engine.second.name, round((engine.wait_s or 0) * 1000),
+                             engine.first.name, first.text)
+                else:
+                    chosen = second
         elif decision == "busy":
             skipped_why = "busy"
             log.info("speech: %d %s decodings already running; %s's words stand (%r)",
                      engine.in_flight, engine.second.name, engine.first.name, first.text)
         self.decided_by = engine.second.name if chosen is not first else engine.first.name
-        engine._settle(self.decided_by, skipped_why, claimed=decision == "second")
+        engine._settle(self.decided_by, skipped_why)
         return Transcript(
             chosen.text, chosen.confidence, engine.name, engine.model, self.decided_by
         )

@@ -475,9 +475,13 @@ def load_engine(
             verdict = judge.classify(text)
             return verdict.confidence if understood(verdict) else None
 
+        from ivr.speech.combination import ThreadedOpinions
+
+        bound, wait_ms = second_opinion_bound(settings), settings.second_opinion_wait_ms
         return CombinedEngine(
             PocketsphinxEngine.load(intents), load_whisper(intents, settings), confidence,
-            settings.second_opinion_below, second_opinion_bound(settings),
+            settings.second_opinion_below, bound, wait_ms / 1000 if wait_ms else None,
+            ThreadedOpinions(bound) if wait_ms else None,
         )
     if settings.engine == "vosk":
         assert settings.vosk_model is not None  # the schema requires it

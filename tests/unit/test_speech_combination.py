@@ -4,6 +4,8 @@ every frame, the second decodes only when the first's words make no confident re
 from __future__ import annotations
 
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -15,6 +17,7 @@ from ivr.speech.combination import (
     SKIPPED,
     CombinedEngine,
     CombinedRecognizer,
+    ThreadedOpinions,
     second_opinion,
     who_decides,
 )
@@ -278,6 +281,7 @@ def test_the_shipped_default_is_pocketsphinx_with_whisper_always_asked() -> None
     assert speech.engine == "pocketsphinx+whisper"
     assert speech.second_opinion_below == ALWAYS
     assert speech.second_opinion_max_concurrent is None
+    assert speech.second_opinion_wait_ms == 300
 
 
 def test_a_missing_whisper_model_package_is_a_clear_load_error() -> None:
@@ -287,3 +291,63 @@ def test_a_missing_whisper_model_package_is_a_clear_load_error() -> None:
     speech = intents.speech.model_copy(update={"whisper_model": "package:no_such_whisper"})
     with pytest.raises(EngineLoadError, match=r"'no_such_whisper' .* not installed"):
         load_engine(intents.model_copy(update={"speech": speech}))
+
+
+class LateOpinions:
+    """Second opinions that are never ready in time: the decodings wait here until the test
+    lets them run (as a starved core would)."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Callable[[], Transcript], Callable[[], None]]] = []
+
+    def ask(
+        self, decode: Callable[[], Transcript], timeout: float | None, done: Callable[[], None]
+    ) -> Transcript | None:
+        self.pending.append((decode, done))
+        return None
+
+
+def test_whisper_not_done_in_time_leaves_pocketsphinx_s_words_and_holds_its_slot() -> None:
+    """A Whisper decoding not done within the wait bound: the caller gets pocketsphinx's
+    words at once (counted: late); the decoding keeps its slot until it really ends, so the
+    next caller meanwhile is not piled onto it (busy); once it ends, Whisper is asked again."""
+    opinions = LateOpinions()
+    engine = CombinedEngine(
+        FakeEngine(["pocketsphinx words"]), FakeEngine(["whisper words"]), lambda text: 0.5,
+        ALWAYS, max_concurrent=1, wait_s=0.3, opinions=opinions,
+    )
+    late_before = skipped("late")
+    result = engine.recognizer().final()
+    assert (result.text, result.decided_by) == ("pocketsphinx words", "fake")
+    assert skipped("late") == late_before + 1 and engine.in_flight == 1
+    assert engine.recognizer().final().text == "pocketsphinx words"
+    assert engine.skipped == {"late": 1, "busy": 1}
+    decode, done = opinions.pending.pop()
+    decode()
+    done()
+    assert engine.in_flight == 0
+    engine.recognizer().final()
+    assert len(opinions.pending) == 1  # asked again
+
+
+def test_threaded_opinions_return_in_time_words_and_give_up_on_late_ones() -> None:
+    """On its own thread a decoding that is done in time gives its transcript; one that is
+    not gives None at the bound and still reports its end (its slot) when it finishes."""
+    opinions = ThreadedOpinions(1)
+    ended: list[str] = []
+    words = Transcript("whisper words", 0.9, "whisper", "m")
+    assert opinions.ask(lambda: words, 5.0, lambda: ended.append("fast")) == words
+    release, finished = threading.Event(), threading.Event()
+
+    def slow() -> Transcript:
+        release.wait(5)
+        return words
+
+    def done() -> None:
+        ended.append("slow")
+        finished.set()
+
+    assert opinions.ask(slow, 0.0, done) is None
+    release.set()
+    assert finished.wait(5)
+    assert ended == ["fast", "slow"]
