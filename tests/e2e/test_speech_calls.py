@@ -22,6 +22,10 @@ pytestmark = pytest.mark.e2e
 
 
 POCKETSPHINX_ALONE = {"intents.yaml": {"speech": {"engine": "pocketsphinx"}}}
+# The default engine, but Whisper's words waited for as long as its decoding takes: on a
+# loaded CI box a decoding can miss the shipped 300 ms, and then (by design) pocketsphinx's
+# words stand; this test checks who decides when Whisper is in time, not the box's speed.
+WHISPER_IN_TIME = {"intents.yaml": {"speech": {"second_opinion_wait_ms": 10000}}}
 
 
 @pytest.mark.parametrize("engine", ["default", "pocketsphinx"])
@@ -33,8 +37,8 @@ def test_spoken_fault_is_classified_and_routed(
     reaches the network agent. With the default engine Whisper's words decided (the call's
     log says so); with ``speech.engine: pocketsphinx`` pocketsphinx alone did."""
     agent = agents("agent103", answer_after=0.5, hold_for=1.0)
-    service = hotline(agents=("agent103",),
-                      overrides=POCKETSPHINX_ALONE if engine == "pocketsphinx" else None)
+    service = hotline(agents=("agent103",), overrides=(
+        POCKETSPHINX_ALONE if engine == "pocketsphinx" else WHISPER_IN_TIME))
     words = spoken(asterisk, "Hi, my internet is down and I have no signal since this morning.")
     call_id = caller(f"w5.5|p{words}")
     call_gone(asterisk, call_id, timeout=90)

@@ -3,6 +3,7 @@ every frame, the second decodes only when the first's words make no confident re
 
 from __future__ import annotations
 
+import shutil
 import sys
 import threading
 from collections.abc import Callable
@@ -351,3 +352,28 @@ def test_threaded_opinions_return_in_time_words_and_give_up_on_late_ones() -> No
     release.set()
     assert finished.wait(5)
     assert ended == ["fast", "slow"]
+
+
+def test_check_config_names_the_missing_whisper_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With faster-whisper missing, ``ivr check-config`` (and start) report the shipped
+    intents file, its engine and the package to install, instead of failing at a call."""
+    from hotline.startup import check_runtime
+    from ivr.config import DEFAULT_CONFIG_DIR, load_config
+
+    target = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, target)
+    cfg = load_config(target, environ={
+        "HOTLINE_ARI_PASSWORD": "",
+        "HOTLINE__ASTERISK__SOUNDS_DIR": str(tmp_path / "sounds"),
+        "HOTLINE__SPOOL_DIR": str(tmp_path / "spool"),
+    })
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)
+    monkeypatch.setattr("ivr.speech.languages._engines", {})
+    (problem,) = [p for p in check_runtime(cfg) if "intents.yaml" in p]
+    assert problem.startswith(
+        f"{target / 'intents.yaml'}: speech.engine pocketsphinx+whisper: "
+        "faster-whisper is not installed"
+    )
+    assert "pip install" in problem
