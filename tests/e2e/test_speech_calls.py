@@ -2,10 +2,10 @@
 
 The caller's words are synthesized with piper (the same voice family as the prompts) into an
 8 kHz WAV that the simulated caller plays into the call; Asterisk streams it to ``ivr serve``
-over AudioSocket, where the default engine (``pocketsphinx+whisper``: pocketsphinx, bundled
-English model with the hotline's domain language model, streaming; Whisper tiny.en deciding
-after the end of speech) recognizes it and the classifier sets category and urgency.
-pocketsphinx alone (``speech.engine: pocketsphinx``) is tested beside it.
+over AudioSocket, where the default engine (pocketsphinx, bundled English model with the
+hotline's domain language model) recognizes it and the classifier sets category and urgency.
+The combination (``speech.engine: pocketsphinx+whisper``: Whisper tiny.en deciding after
+pocketsphinx streamed) is tested beside it.
 """
 
 from __future__ import annotations
@@ -21,24 +21,24 @@ from testbed.utterances import spoken
 pytestmark = pytest.mark.e2e
 
 
-POCKETSPHINX_ALONE = {"intents.yaml": {"speech": {"engine": "pocketsphinx"}}}
-# The default engine, but Whisper's words waited for as long as its decoding takes: on a
-# loaded CI box a decoding can miss the shipped 300 ms, and then (by design) pocketsphinx's
+# The combination as shipped, but Whisper's words waited for as long as its decoding takes:
+# on a loaded CI box a decoding can miss the 300 ms, and then (by design) pocketsphinx's
 # words stand; this test checks who decides when Whisper is in time, not the box's speed.
-WHISPER_IN_TIME = {"intents.yaml": {"speech": {"second_opinion_wait_ms": 10000}}}
+COMBINATION = {"intents.yaml": {"speech": {
+    "engine": "pocketsphinx+whisper", "second_opinion_wait_ms": 10000}}}
 
 
-@pytest.mark.parametrize("engine", ["default", "pocketsphinx"])
+@pytest.mark.parametrize("engine", ["default", "pocketsphinx+whisper"])
 def test_spoken_fault_is_classified_and_routed(
     hotline, agents, caller, asterisk, engine: str
 ) -> None:
     """A caller says their internet is down, over the speech prompt (barge-in): the work order
     is a fault, urgent, with the transcript, the confidence and the engine, and the call
-    reaches the network agent. With the default engine Whisper's words decided (the call's
-    log says so); with ``speech.engine: pocketsphinx`` pocketsphinx alone did."""
+    reaches the network agent. The default engine is pocketsphinx alone; with
+    ``speech.engine: pocketsphinx+whisper`` Whisper's words decided (the call's log says so)."""
     agent = agents("agent103", answer_after=0.5, hold_for=1.0)
-    service = hotline(agents=("agent103",), overrides=(
-        POCKETSPHINX_ALONE if engine == "pocketsphinx" else WHISPER_IN_TIME))
+    service = hotline(agents=("agent103",),
+                      overrides=COMBINATION if engine == "pocketsphinx+whisper" else None)
     words = spoken(asterisk, "Hi, my internet is down and I have no signal since this morning.")
     call_id = caller(f"w5.5|p{words}")
     call_gone(asterisk, call_id, timeout=90)
@@ -52,7 +52,7 @@ def test_spoken_fault_is_classified_and_routed(
     log = service.log_path.read_text()
     # The caller spoke while the speech prompt still played: it stopped for them.
     assert "barge-in" in log
-    if engine == "default":
+    if engine == "pocketsphinx+whisper":
         assert order["engine"].startswith("pocketsphinx+whisper:")
         assert "barge-in by whisper" in log
     else:
