@@ -40,7 +40,7 @@ def check_runtime(cfg: HotlineConfig) -> list[str]:
             load_language_engine(language.intents)
         except EngineLoadError as exc:
             problems.append(f"{cfg.directory / language.file('intents')}: "
-                            f"speech.vosk_model: {exc}")
+                            f"speech.engine {language.intents.speech.engine}: {exc}")
     for language in all_languages(cfg):
         if language.prompts is None:
             continue  # a config built without prompts (tests of one call flow)

@@ -14,7 +14,10 @@ For each engine, in its own process (so memory figures are its own):
   endpointer's verdict) to decision (transcript and category ready), p50/p95 per N. A stream
   count is "kept in real time" when p95 stays at or below 400 ms. Beside it, how late the
   reactor turns (a 10 ms timer's lateness, p50/p99/max): what every other call of the
-  service would feel while those streams decode.
+  service would feel while those streams decode. With
+  ``pocketsphinx+whisper``, how many utterances each engine's words ended and how often
+  Whisper was passed over (its decodings all taken). The 1-minute load average before and
+  after each step goes with it.
 
 ``--decoder-processes N``: pocketsphinx (alone or in the combination) decodes in N processes
 of its own, as ``ivr serve`` runs it (``speech.decoder_processes``, ``ivr.speech.decoders``);
@@ -222,6 +225,7 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
     async def run() -> None:
         await defer.gatherResults([defer.ensureDeferred(one_stream()) for _ in range(streams)])
 
+    load_before = os.getloadavg()[0]
     cpu0, wall0 = cpu_s(engine), time.monotonic()
     failure: list[object] = []
     d = defer.ensureDeferred(run())
@@ -237,6 +241,7 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
 
     def lateness(q: float) -> float | None:
         return round(1000 * late[min(len(late) - 1, int(q * len(late)))], 1) if late else None
+
     return {
         "streams": streams,
         "calls": len(outcomes),
@@ -248,6 +253,10 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
         "reactor_late_p50_ms": lateness(0.5),
         "reactor_late_p99_ms": lateness(0.99),
         "reactor_late_max_ms": lateness(1.0),
+        "loadavg": [round(load_before, 2), round(os.getloadavg()[0], 2)],
+        # A combination: whose words ended each utterance, and why Whisper was passed over.
+        **({"decided_by": dict(engine.decided), "second_skipped": dict(engine.skipped)}
+           if hasattr(engine, "decided") else {}),
     }
 
 

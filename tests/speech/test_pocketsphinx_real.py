@@ -7,6 +7,7 @@ import subprocess
 import sys
 
 import pytest
+import yaml
 from synthesize import ROOT, ensure_audio, load_eval_set
 from twisted.internet.task import Clock
 
@@ -65,8 +66,18 @@ def test_classify_command_reads_8k_and_16k_wav(tmp_path) -> None:
     wide = tmp_path / "wide.wav"
     write_wav(wide, resample(pcm, 8000, MODEL_RATE), MODEL_RATE)
     narrow = str(ensure_audio([text])[text])
+    # pocketsphinx alone (the shipped default asks Whisper too): the shipped file, its
+    # corpus files found where they are.
+    config = yaml.safe_load((ROOT / "config" / "intents.yaml").read_text())
+    config["speech"]["engine"] = "pocketsphinx"
+    config["corpus"] = str(ROOT / "config" / config["corpus"])
+    config["heard_corpus"] = {
+        engine: str(ROOT / "config" / name) for engine, name in config["heard_corpus"].items()
+    }
+    alone = tmp_path / "intents.yaml"
+    alone.write_text(yaml.safe_dump(config, allow_unicode=True))
     out = subprocess.run(
-        [sys.executable, "-m", "ivr.speech.cli", narrow, str(wide)],
+        [sys.executable, "-m", "ivr.speech.cli", "--intents", str(alone), narrow, str(wide)],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -3,17 +3,34 @@ every frame, the second decodes only when the first's words make no confident re
 
 from __future__ import annotations
 
+import shutil
 import sys
+import threading
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from ivr.speech.classifier import IntentClassifier
-from ivr.speech.combination import ALWAYS, CombinedEngine, second_opinion
-from ivr.speech.engines import PocketsphinxEngine, Transcript, load_engine
+from ivr.speech.combination import (
+    ALWAYS,
+    SKIPPED,
+    CombinedEngine,
+    CombinedRecognizer,
+    ThreadedOpinions,
+    second_opinion,
+    who_decides,
+)
+from ivr.speech.engines import (
+    EngineLoadError,
+    PocketsphinxEngine,
+    Transcript,
+    load_engine,
+    second_opinion_bound,
+)
 from ivr.speech.schema import IntentsConfig, SpeechEngineConfig, load_intents
-from ivr.speech.testing import FakeEngine
+from ivr.speech.testing import FakeEngine, FakeRecognizer
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks" / "speech"))
@@ -152,3 +169,217 @@ def test_rescore_combines_two_runs_of_the_same_calls() -> None:
     assert out[2]["outcome"] == "silence"
     with pytest.raises(ValueError, match="not the same calls"):
         rescore.combine(first, list(reversed(second)), judge, below=0.6)
+
+
+def test_who_decides_sheds_the_second_opinion_when_its_decodings_are_all_taken() -> None:
+    """The second engine decides when its opinion is wanted and a decoding slot is free;
+    with ``max_concurrent`` decodings in flight the first engine's words stand (busy), and
+    without a bound it is always asked. Not wanted: the first engine, whatever the load."""
+    assert who_decides(True, 0, 1) == "second"
+    assert who_decides(True, 1, 1) == "busy"
+    assert who_decides(True, 1, 2) == "second"
+    assert who_decides(True, 5, None) == "second"
+    assert who_decides(False, 0, 1) == "first"
+    assert who_decides(False, 3, 1) == "first"
+
+
+def skipped(reason: str) -> float:
+    value = SKIPPED.labels(reason)._value.get()  # prometheus_client keeps it here
+    return float(value)
+
+
+class Reentrant(FakeRecognizer):
+    """A second-engine recognizer during whose decoding another caller's utterance ends
+    (what two speech workers do at once), deterministically, without threads."""
+
+    during: CombinedRecognizer | None = None
+    seen: Transcript | None = None
+
+    def final(self) -> Transcript:
+        if self.during is not None:
+            self.seen = self.during.final()
+        return super().final()
+
+
+def test_an_utterance_ending_while_whisper_is_busy_keeps_pocketsphinx_s_words() -> None:
+    """With one Whisper decoding allowed, a caller who ends their sentence while another
+    caller's is being decoded gets pocketsphinx's words at once: counted as skipped (busy)
+    and tallied per deciding engine; the first caller still gets Whisper's words, and once
+    it is done the next caller gets Whisper again."""
+    engine = CombinedEngine(
+        FakeEngine(["pocketsphinx words"]), FakeEngine(["whisper words"]),
+        lambda text: 0.5, ALWAYS, max_concurrent=1,
+    )
+    first_caller = engine.recognizer()
+    second_caller = engine.recognizer()
+    busy_before = skipped("busy")
+    reentrant = Reentrant(engine.second, "whisper words", None)
+    reentrant.during = second_caller
+    first_caller._second = reentrant
+    assert first_caller.final().text == "whisper words"
+    assert reentrant.seen is not None
+    assert (reentrant.seen.text, reentrant.seen.decided_by) == (
+        "pocketsphinx words", "fake")
+    assert skipped("busy") == busy_before + 1
+    assert engine.skipped["busy"] == 1 and engine.in_flight == 0
+    third = engine.recognizer()
+    assert third.final().text == "whisper words"
+    assert sum(engine.decided.values()) == 3
+
+
+def test_a_failing_whisper_decoding_leaves_pocketsphinx_s_words_not_dead_air() -> None:
+    """Whisper raising during its decoding does not fail the caller's step: pocketsphinx's
+    words are the transcript, the skip is counted (error) and the slot is given back."""
+
+    class Broken(FakeRecognizer):
+        def final(self) -> Transcript:
+            raise RuntimeError("ctranslate2 out of memory")
+
+    engine = CombinedEngine(
+        FakeEngine(["my internet is down"]), FakeEngine(["x"]), lambda text: 0.5, ALWAYS, 1
+    )
+    rec = engine.recognizer()
+    rec._second = Broken(engine.second, "x", None)
+    errors_before = skipped("error")
+    result = rec.final()
+    assert (result.text, result.decided_by) == ("my internet is down", "fake")
+    assert skipped("error") == errors_before + 1
+    assert engine.in_flight == 0 and engine.skipped["error"] == 1
+
+
+def test_the_transcript_says_which_engine_decided() -> None:
+    """A combination's transcript keeps the combination's engine and model names (what the
+    work order records) and says in ``decided_by`` whose words it is."""
+    engine = CombinedEngine(
+        FakeEngine(["bill"]), FakeEngine(["how much is my bill"]), lambda text: 0.99, 0.95
+    )
+    engine.second.name = "whisper"  # type: ignore[misc]  # instance attribute of a fake
+    result = engine.recognizer().final()
+    assert (result.engine, result.decided_by) == ("fake+fake", "fake")
+    result = CombinedEngine(
+        FakeEngine(["bill"]), engine.second, lambda text: 0.5, 0.95
+    ).recognizer().final()
+    assert (result.text, result.decided_by) == ("how much is my bill", "whisper")
+
+
+def test_the_bound_defaults_to_one_fewer_than_the_speech_workers() -> None:
+    """``second_opinion_max_concurrent`` unset: workers - 1, at least 1 (one worker always
+    keeps the callers' audio streaming); set: as set; 0 or less is refused."""
+    assert second_opinion_bound(SpeechEngineConfig(workers=2)) == 1
+    assert second_opinion_bound(SpeechEngineConfig(workers=1)) == 1
+    assert second_opinion_bound(SpeechEngineConfig(workers=8)) == 7
+    assert second_opinion_bound(SpeechEngineConfig(second_opinion_max_concurrent=3)) == 3
+    with pytest.raises(ValidationError):
+        SpeechEngineConfig(second_opinion_max_concurrent=0)
+    with pytest.raises(ValueError):
+        CombinedEngine(FakeEngine(), FakeEngine(), lambda text: None, 0.9, max_concurrent=0)
+
+
+def test_the_shipped_combination_asks_whisper_always_within_its_bounds() -> None:
+    """config/intents.yaml ships pocketsphinx (the engine that held the latency bar under
+    load); chosen, the combination asks Whisper on every utterance (its words are the
+    transcript), with the bound left to the workers and a 300 ms wait."""
+    speech = load_intents().speech
+    assert speech.engine == "pocketsphinx"
+    assert speech.second_opinion_below == ALWAYS
+    assert speech.second_opinion_max_concurrent is None
+    assert speech.second_opinion_wait_ms == 300
+
+
+def test_a_missing_whisper_model_package_is_a_clear_load_error() -> None:
+    """The combination whose Whisper model package is not installed fails at load (``ivr
+    check-config``, start) naming the package to install, not at the first call."""
+    intents = load_intents()
+    speech = intents.speech.model_copy(update={
+        "engine": "pocketsphinx+whisper", "whisper_model": "package:no_such_whisper"})
+    with pytest.raises(EngineLoadError, match=r"'no_such_whisper' .* not installed"):
+        load_engine(intents.model_copy(update={"speech": speech}))
+
+
+class LateOpinions:
+    """Second opinions that are never ready in time: the decodings wait here until the test
+    lets them run (as a starved core would)."""
+
+    def __init__(self) -> None:
+        self.pending: list[tuple[Callable[[], Transcript], Callable[[], None]]] = []
+
+    def ask(
+        self, decode: Callable[[], Transcript], timeout: float | None, done: Callable[[], None]
+    ) -> Transcript | None:
+        self.pending.append((decode, done))
+        return None
+
+
+def test_whisper_not_done_in_time_leaves_pocketsphinx_s_words_and_holds_its_slot() -> None:
+    """A Whisper decoding not done within the wait bound: the caller gets pocketsphinx's
+    words at once (counted: late); the decoding keeps its slot until it really ends, so the
+    next caller meanwhile is not piled onto it (busy); once it ends, Whisper is asked again."""
+    opinions = LateOpinions()
+    engine = CombinedEngine(
+        FakeEngine(["pocketsphinx words"]), FakeEngine(["whisper words"]), lambda text: 0.5,
+        ALWAYS, max_concurrent=1, wait_s=0.3, opinions=opinions,
+    )
+    late_before = skipped("late")
+    result = engine.recognizer().final()
+    assert (result.text, result.decided_by) == ("pocketsphinx words", "fake")
+    assert skipped("late") == late_before + 1 and engine.in_flight == 1
+    assert engine.recognizer().final().text == "pocketsphinx words"
+    assert engine.skipped == {"late": 1, "busy": 1}
+    decode, done = opinions.pending.pop()
+    decode()
+    done()
+    assert engine.in_flight == 0
+    engine.recognizer().final()
+    assert len(opinions.pending) == 1  # asked again
+
+
+def test_threaded_opinions_return_in_time_words_and_give_up_on_late_ones() -> None:
+    """On its own thread a decoding that is done in time gives its transcript; one that is
+    not gives None at the bound and still reports its end (its slot) when it finishes."""
+    opinions = ThreadedOpinions(1)
+    ended: list[str] = []
+    words = Transcript("whisper words", 0.9, "whisper", "m")
+    assert opinions.ask(lambda: words, 5.0, lambda: ended.append("fast")) == words
+    release, finished = threading.Event(), threading.Event()
+
+    def slow() -> Transcript:
+        release.wait(5)
+        return words
+
+    def done() -> None:
+        ended.append("slow")
+        finished.set()
+
+    assert opinions.ask(slow, 0.0, done) is None
+    release.set()
+    assert finished.wait(5)
+    assert ended == ["fast", "slow"]
+
+
+def test_check_config_names_the_missing_whisper_package(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """With faster-whisper missing, ``ivr check-config`` (and start) of a config that asks
+    for the combination report the intents file, its engine and the package to install,
+    instead of failing at a call."""
+    from hotline.startup import check_runtime
+    from ivr.config import DEFAULT_CONFIG_DIR, load_config
+
+    target = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, target)
+    intents = target / "intents.yaml"
+    intents.write_text(intents.read_text().replace(
+        "\n  engine: pocketsphinx\n", "\n  engine: pocketsphinx+whisper\n", 1))
+    cfg = load_config(target, environ={
+        "HOTLINE_ARI_PASSWORD": "",
+        "HOTLINE__ASTERISK__SOUNDS_DIR": str(tmp_path / "sounds"),
+        "HOTLINE__SPOOL_DIR": str(tmp_path / "spool"),
+    })
+    monkeypatch.setitem(sys.modules, "faster_whisper", None)
+    monkeypatch.setattr("ivr.speech.languages._engines", {})
+    (problem,) = [p for p in check_runtime(cfg) if "intents.yaml" in p]
+    assert problem.startswith(
+        f"{target / 'intents.yaml'}: speech.engine pocketsphinx+whisper: "
+        "faster-whisper is not installed"
+    )
+    assert "pip install" in problem
