@@ -18,9 +18,9 @@ clock is breached once its due time passes, so an order whose clock is undecided
 due time and :meth:`DayKpis.settle` decides it then.
 
 Memory: per order of the day, only its :class:`Entry` (its groups, decided outcomes, due
-times, resolution time, survey scores: some 300 bytes), and per group the counts and the
-resolution times in an ``array('d')`` (8 bytes each; nearest-rank percentiles need every
-time); nothing of an order's fields or history stays.
+times, resolution time, survey scores) and its share of the sums: some 350 bytes; per group
+the counts and the resolution times in an ``array('d')`` (8 bytes each: nearest-rank
+percentiles need every time); nothing of an order's fields or history stays.
 """
 
 from __future__ import annotations
