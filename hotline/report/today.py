@@ -30,7 +30,7 @@ from bisect import bisect_left, insort
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
-from heapq import heappop, heappush
+from heapq import heapify, heappop, heappush
 from typing import Any, NamedTuple, Protocol
 
 from workorders.clocks import ClockKind, ClockPolicy, Clocks, ClockState, clocks_of
@@ -191,6 +191,8 @@ class DayKpis:
             if due is not None and (old is None or due != _due(old, kind)):
                 heappush(self._dues, (due, order.id, kind))
         self._swap(order.id, old, entry)
+        if len(self._dues) > 2 * len(self._entries) + 64:
+            self._compact_dues()
 
     def drop(self, order_id: str) -> None:
         """An order that is gone (purged) or not of this day any more."""
@@ -230,6 +232,13 @@ class DayKpis:
         day = self.breakdown()
         return KpiReport(start=self.start, end=self.start + DAY, now=now, days={self.day: day},
                          period=day)
+
+    def _compact_dues(self) -> None:
+        """Keep only the due times the entries still have: a clock met, paused or moved
+        leaves its old one behind, and an order held and resumed all day would pile them."""
+        self._dues = [(due, order_id, kind) for order_id, entry in self._entries.items()
+                      for kind in TIMED if (due := _due(entry, kind)) is not None]
+        heapify(self._dues)
 
     def _swap(self, order_id: str, old: Entry | None, new: Entry | None) -> None:
         for entry, sign in ((old, -1), (new, 1)):
