@@ -26,7 +26,9 @@ breaches this instance fired (``workorders.watch``; each fires on one instance o
 over instances).
 
 Work orders created today (UTC), :mod:`workorders.kpi`'s figures (:class:`OrderKpiMetrics`,
-refreshed every minute by the reactor, like the queue figures): each gauge has the labels
+refreshed every minute by the reactor, like the queue figures, from
+:class:`hotline.report.today.TodayKpis`: the day's orders read once, then only those changed
+since the last read, so a read costs the minute's changes, not the day): each gauge has the labels
 ``by`` (``all``, ``queue``, ``category``, ``urgency``, ``agent``) and ``name`` (the queue,
 category... ``all`` for ``by="all"``); a ratio with nothing to count yet is absent.
 

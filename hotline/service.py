@@ -465,15 +465,14 @@ class Hotline:
         from api import queue_report
         from hotline.metrics import OrderKpiMetrics, QueueMetrics
         from hotline.reload import ConfigWatcher
-        from hotline.report.orders import today_report
+        from hotline.report.today import TodayKpis
 
         self.metrics = QueueMetrics(lambda: queue_report(self.router), self.reactor.seconds)
+        # The day's orders read once, then only those changed since the last read.
+        today = TodayKpis(self.workorders, lambda: self.config().workorders)
         self.order_metrics = OrderKpiMetrics(
-            lambda: today_report(self.workorders, self.config().workorders.clock_policy(),
-                                 self.reactor.seconds()),
-            self.reactor.seconds,
-        )
-        # A minute is fresh enough for a day's KPIs: one read of the day's orders a minute.
+            lambda: today.report(self.reactor.seconds()), self.reactor.seconds)
+        # A minute is fresh enough for a day's KPIs: one read of the day's changes a minute.
         for collector, every, what in ((self.metrics, 1.0, "metrics"),
                                        (self.order_metrics, 60.0, "order metrics")):
             REGISTRY.register(collector)

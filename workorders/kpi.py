@@ -35,7 +35,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
-from workorders.clocks import Clock, ClockKind, ClockPolicy, ClockState, clocks_of
+from workorders.clocks import Clock, ClockKind, ClockPolicy, Clocks, ClockState, clocks_of
 from workorders.model import Event, Status, WorkOrder, utc
 
 DIMENSIONS = ("queue", "category", "urgency", "agent")
@@ -66,7 +66,12 @@ class OrderFacts:
 
 def facts_of(order: WorkOrder, policy: ClockPolicy, now: float) -> OrderFacts:
     """The order's KPI facts at ``now``, from the order and its clocks."""
-    clocks = clocks_of(order, policy, now)
+    return facts_with(order, clocks_of(order, policy, now))
+
+
+def facts_with(order: WorkOrder, clocks: Clocks) -> OrderFacts:
+    """The order's KPI facts, its ``clocks`` (:func:`clocks_of`) worked out already: a reader
+    that also needs the clocks' due times counts them once."""
     resolves = [h.time for h in order.history if h.event == Event.RESOLVE.value]
     done = order.status in DONE and bool(resolves)
     return OrderFacts(
@@ -104,7 +109,8 @@ class Figures:
     assignment_in_time: int = 0
     response_counted: int = 0
     response_in_time: int = 0
-    resolution_times: tuple[float, ...] = ()  # sorted
+    # sorted; any sequence of floats (the live day's KPIs pass a compact array('d'))
+    resolution_times: Sequence[float] = ()
     resolved: int = 0  # resolved or closed now
     first_contact: int = 0
     ever_resolved: int = 0
