@@ -85,7 +85,7 @@ class SpeechGateway:
         }
         default = next(iter(recognitions.values()))
         cores = speech.workers or os.cpu_count() or 1
-        streams = cores * STREAMS_PER_CORE
+        streams = speech.max_streams or cores * STREAMS_PER_CORE
         # With decoder processes doing the CPU work (ivr.speech.decoders) a pool thread only
         # waits for one, without the GIL: every stream gets a thread, so that no caller's
         # audio waits for a thread held by another process's caller.

@@ -37,8 +37,11 @@ from ivr.timers import Clock, DelayedCall
 
 T = TypeVar("T")
 Runner = Callable[[Callable[[], Any]], Deferred[Any]]
-# Streams one core keeps in real time with margin (pocketsphinx domain LM: about 0.05 x real
-# time per stream measured, so 4 per core leaves room for bursts and the rest of the service).
+# Callers one core recognizes at once (``speech.max_streams`` overrides). pocketsphinx alone
+# keeps 24 streams at p95 96 ms on the 2-core box (bench_engines.py, its decoder processes,
+# 2026-12-06, load 1.6-3.5), but inside the whole service at 60 load callers 10 a core was
+# worse than 4: first prompt and decision p99 1.4-1.5 s and 14 of 48 speakers shed, against
+# 0.27-0.55 s / 0.31-0.40 s and 12 shed with 4 (benchmarks.load.run, README "Load").
 STREAMS_PER_CORE = 4
 MAX_WAIT_S = 0.5
 """How long a recognizer job may wait for a worker before its caller goes to the menu."""

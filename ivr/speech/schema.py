@@ -120,6 +120,9 @@ class SpeechEngineConfig(_Strict):
     # (ivr.speech.decoders): how many (default: as many as workers); 0 decodes in the
     # service's process, where it stalls every call's reactor under load.
     decoder_processes: int | None = Field(None, ge=0, le=64)
+    # Callers recognized at once; the next one gets the DTMF menu (hotline_speech_shed_total
+    # {reason="slots"}). Default: 4 per core (ivr.speech.pool.STREAMS_PER_CORE).
+    max_streams: int | None = Field(None, ge=1, le=1000)
     # A caller whose audio no recognizer thread takes within this goes to the DTMF menu at
     # once (counted in hotline_speech_shed_total): load is shed, never turned into silence.
     recognizer_wait_ms: int = Field(500, ge=50, le=5000)

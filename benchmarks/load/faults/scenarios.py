@@ -116,6 +116,6 @@ SCENARIOS = {
         Scenario("speech-saturated",
                  "recognizer pool saturated (1 worker, 4 leases, every caller speaks)",
                  _nothing, _nothing, hold_s=0, inject_after_s=0, callers="speech", calls=6,
-                 overrides={"intents.yaml": {"speech": {"workers": 1}}}),
+                 overrides={"intents.yaml": {"speech": {"workers": 1, "max_streams": 4}}}),
     )
 }
