@@ -203,21 +203,27 @@ class ProcessEngine:
     def recognizer(self, rate: int = 8000, phrases: Sequence[str] | None = None
                    ) -> RemoteRecognizer:
         """A recognizer on the live worker with the fewest open ones (in a pool job: it
-        waits for that worker's answer)."""
-        with self._choice:
-            live = [w for w in self.workers if w.alive]
-            if not live:
-                raise DecoderGone("no decoder process is running")
-            worker = min(live, key=lambda w: w.open)
-            worker.open += 1
-        rid = next(self._ids)
-        try:
-            worker.call(("open", rid, rate, list(phrases) if phrases is not None else None),
-                        wait_s=self.max_wait_s)
-        except Exception:
-            self._closed(worker)
-            raise
-        return RemoteRecognizer(self, worker, rid)
+        waits for that worker's answer). A worker found dead is replaced and the next live
+        one tried: the caller has not started to speak into it yet."""
+        while True:
+            with self._choice:
+                live = [w for w in self.workers if w.alive]
+                if not live:
+                    raise DecoderGone("no decoder process is running")
+                worker = min(live, key=lambda w: w.open)
+                worker.open += 1
+            rid = next(self._ids)
+            try:
+                worker.call(("open", rid, rate, list(phrases) if phrases is not None else None),
+                            wait_s=self.max_wait_s)
+            except DecoderGone:
+                self._closed(worker)
+                self._lost(worker)
+                continue
+            except Exception:
+                self._closed(worker)
+                raise
+            return RemoteRecognizer(self, worker, rid)
 
     def stop(self) -> None:
         """Stop every worker (the service is stopping)."""

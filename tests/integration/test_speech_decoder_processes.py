@@ -94,3 +94,19 @@ def test_a_caller_whose_process_stays_busy_is_shed_not_kept_waiting() -> None:
         recognizer.close()
     finally:
         served.stop()
+
+
+def test_a_worker_that_died_idle_is_passed_over_and_replaced(engine) -> None:
+    """kill -9 of a worker with no caller on it: the next caller's recognizer opens on the
+    live worker (the dead one found on the way is replaced), not a failure."""
+    victim = engine.workers[0]
+    os.kill(victim.pid, signal.SIGKILL)
+    victim._process.wait()
+    for _ in range(3):  # the first may meet the dead worker: it must not fail
+        recognizer = engine.recognizer()
+        assert recognizer.final().text == "my internet is down"
+        recognizer.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (len(engine.workers) < 2 or victim in engine.workers):
+        time.sleep(0.05)
+    assert len(engine.workers) == 2 and victim not in engine.workers
