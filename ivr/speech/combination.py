@@ -201,8 +201,6 @@ class CombinedRecognizer:
         self._engine = engine
         self._first = first
         self._second = second
-        # Which engine's words made the last transcript (the call's log, the benchmarks).
-        self.decided_by = ""
 
     def accept(self, pcm: bytes) -> str | None:
         self._second.accept(pcm)
@@ -234,11 +232,9 @@ class CombinedRecognizer:
             skipped_why = "busy"
             log.info("speech: %d %s decodings already running; %s's words stand (%r)",
                      engine.in_flight, engine.second.name, engine.first.name, first.text)
-        self.decided_by = engine.second.name if chosen is not first else engine.first.name
-        engine._settle(self.decided_by, skipped_why)
-        return Transcript(
-            chosen.text, chosen.confidence, engine.name, engine.model, self.decided_by
-        )
+        decided_by = engine.second.name if chosen is not first else engine.first.name
+        engine._settle(decided_by, skipped_why)
+        return Transcript(chosen.text, chosen.confidence, engine.name, engine.model, decided_by)
 
     def close(self) -> None:
         self._first.close()

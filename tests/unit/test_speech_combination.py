@@ -82,7 +82,7 @@ def test_a_confident_first_transcript_is_the_answer_and_the_second_never_decodes
     assert result.text == "my internet is down"
     assert (result.engine, result.model) == ("fake+fake", "fake+fake")
     assert first.finished and not second.finished
-    assert rec.decided_by == "fake"
+    assert result.decided_by == "fake"
 
 
 def test_a_doubtful_first_transcript_is_replaced_by_the_second_engine_s_words() -> None:
