@@ -23,7 +23,6 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
-import os
 import re
 import tempfile
 import threading
@@ -468,7 +467,7 @@ def load_engine(
         return load_whisper(intents, settings)
     if settings.engine == "pocketsphinx+whisper":
         from ivr.speech.classifier import IntentClassifier, understood
-        from ivr.speech.combination import CombinedEngine
+        from ivr.speech.combination import CombinedEngine, ThreadedOpinions
 
         # pocketsphinx's words are judged by the classifier that knows its mistakes.
         speech = intents.speech.model_copy(update={"engine": "pocketsphinx"})
@@ -477,8 +476,6 @@ def load_engine(
         def confidence(text: str) -> float | None:
             verdict = judge.classify(text)
             return verdict.confidence if understood(verdict) else None
-
-        from ivr.speech.combination import ThreadedOpinions
 
         bound, wait_ms = second_opinion_bound(settings), settings.second_opinion_wait_ms
         return CombinedEngine(
@@ -512,7 +509,7 @@ def second_opinion_bound(settings: SpeechEngineConfig) -> int:
     streaming (measured in docs/speech-conditions.md)."""
     if settings.second_opinion_max_concurrent is not None:
         return settings.second_opinion_max_concurrent
-    return max(1, (settings.workers or os.cpu_count() or 1) - 1)
+    return max(1, settings.worker_count - 1)
 
 
 def load_whisper(intents: IntentsConfig, settings: SpeechEngineConfig) -> Engine:
@@ -521,8 +518,7 @@ def load_whisper(intents: IntentsConfig, settings: SpeechEngineConfig) -> Engine
     from ivr.speech.whisper import WhisperEngine, domain_prompt
 
     prompt = domain_prompt(intents) if settings.whisper_prompt else None
-    workers = settings.workers or os.cpu_count() or 1
     return WhisperEngine.load(
-        model_directory(settings.whisper_model), prompt, workers,
+        model_directory(settings.whisper_model), prompt, settings.worker_count,
         full_window=settings.whisper_full_window,
     )

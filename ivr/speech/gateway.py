@@ -22,7 +22,6 @@ engine and classifier off the reactor thread and swaps them in for the next call
 from __future__ import annotations
 
 import logging
-import os
 import uuid
 import wave
 from collections.abc import Callable
@@ -84,7 +83,7 @@ class SpeechGateway:
             for language in speech_languages(cfg)
         }
         default = next(iter(recognitions.values()))
-        cores = speech.workers or os.cpu_count() or 1
+        cores = speech.worker_count
         streams = speech.max_streams or cores * STREAMS_PER_CORE
         # With decoder processes doing the CPU work (ivr.speech.decoders) a pool thread only
         # waits for one, without the GIL: every stream gets a thread, so that no caller's

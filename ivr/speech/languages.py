@@ -9,7 +9,6 @@ and builds the grammar of the language's own words (any script). After a config 
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterable
 from typing import Any
@@ -60,9 +59,7 @@ def decoder_processes(intents: IntentsConfig) -> int:
     (``speech.decoder_processes``; default: one per speech worker, ``speech.workers`` or the
     cores)."""
     speech = intents.speech
-    if speech.decoder_processes is not None:
-        return speech.decoder_processes
-    return speech.workers or os.cpu_count() or 1
+    return speech.worker_count if speech.decoder_processes is None else speech.decoder_processes
 
 
 def engine_key(intents: IntentsConfig) -> tuple[Any, ...]:

@@ -6,6 +6,7 @@ The lead's one config schema (``ivr/config.py``) includes :class:`IntentsConfig`
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any, Literal
 
@@ -127,6 +128,11 @@ class SpeechEngineConfig(_Strict):
     # once (counted in hotline_speech_shed_total): load is shed, never turned into silence.
     recognizer_wait_ms: int = Field(500, ge=50, le=5000)
     endpointing: EndpointingConfig = Field(default_factory=EndpointingConfig)
+
+    @property
+    def worker_count(self) -> int:
+        """The speech workers: ``workers``, or the machine's cores."""
+        return self.workers or os.cpu_count() or 1
 
     @model_validator(mode="after")
     def _vosk_needs_model(self) -> SpeechEngineConfig:
