@@ -61,10 +61,10 @@ def rss_mb(pid: int | str = "self") -> float:
 
 def decoder_pids(engine) -> list[int]:
     """The decoder processes of an engine served by them (``ivr.speech.decoders``)."""
-    for part in (engine, getattr(engine, "first", None)):
-        if part is not None and hasattr(part, "workers"):
-            return [worker.pid for worker in part.workers]
-    return []
+    from ivr.speech.decoders import in_processes
+
+    served = in_processes(engine)
+    return [worker.pid for worker in served.workers] if served is not None else []
 
 
 def cpu_s(engine) -> float:

@@ -203,14 +203,15 @@ class ProcessEngine:
     def recognizer(self, rate: int = 8000, phrases: Sequence[str] | None = None
                    ) -> RemoteRecognizer:
         """A recognizer on the live worker with the fewest open ones (in a pool job: it
-        waits for that worker's answer). A worker found dead is replaced and the next live
-        one tried: the caller has not started to speak into it yet."""
+        waits for that worker's answer). Workers found dead, here or by an earlier call, are
+        replaced and the next live one tried: this caller has not spoken into it yet."""
         while True:
             with self._choice:
-                live = [w for w in self.workers if w.alive]
-                if not live:
+                for dead in [w for w in self.workers if not w.alive]:
+                    self._replace(dead)
+                if not self.workers:
                     raise DecoderGone("no decoder process is running")
-                worker = min(live, key=lambda w: w.open)
+                worker = min(self.workers, key=lambda w: w.open)
                 worker.open += 1
             rid = next(self._ids)
             try:
@@ -218,7 +219,6 @@ class ProcessEngine:
                             wait_s=self.max_wait_s)
             except DecoderGone:
                 self._closed(worker)
-                self._lost(worker)
                 continue
             except Exception:
                 self._closed(worker)
@@ -234,14 +234,11 @@ class ProcessEngine:
         with self._choice:
             worker.open -= 1
 
-    def _lost(self, worker: _Worker) -> None:
-        """``worker`` died: start its replacement off the pool's threads (loading takes a
-        second or two), once."""
-        with self._choice:
-            if worker not in self.workers:
-                return
-            self.workers.remove(worker)
-        log.error("speech decoder process %d died; starting another", worker.pid)
+    def _replace(self, dead: _Worker) -> None:
+        """Take ``dead`` out and start its replacement off the pool's threads (loading takes
+        a second or two); under ``_choice``."""
+        self.workers.remove(dead)
+        log.error("speech decoder process %d died; starting another", dead.pid)
 
         def replace() -> None:
             try:
@@ -256,10 +253,17 @@ class ProcessEngine:
         threading.Thread(target=replace, name="decoder-restart", daemon=True).start()
 
 
+def in_processes(engine: object) -> ProcessEngine | None:
+    """The decoder processes ``engine`` (or a combination's first engine) decodes in."""
+    for part in (engine, getattr(engine, "first", None)):
+        if isinstance(part, ProcessEngine):
+            return part
+    return None
+
+
 def decodes_in_processes(engine: object) -> bool:
     """Whether ``engine`` (or a combination's first engine) decodes in decoder processes."""
-    return any(isinstance(part, ProcessEngine)
-               for part in (engine, getattr(engine, "first", None)))
+    return in_processes(engine) is not None
 
 
 class RemoteRecognizer:
@@ -272,11 +276,8 @@ class RemoteRecognizer:
         self._closed = False
 
     def _call(self, request: tuple[Any, ...]) -> Any:
-        try:
-            return self._worker.call(request, wait_s=self._engine.max_wait_s)
-        except DecoderGone:
-            self._engine._lost(self._worker)
-            raise
+        # A worker found dead here is replaced when the next recognizer is opened.
+        return self._worker.call(request, wait_s=self._engine.max_wait_s)
 
     def accept(self, pcm: bytes) -> str | None:
         text: str | None = self._call(("accept", self._rid, pcm))

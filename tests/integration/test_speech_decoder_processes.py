@@ -110,3 +110,21 @@ def test_a_worker_that_died_idle_is_passed_over_and_replaced(engine) -> None:
     while time.monotonic() < deadline and (len(engine.workers) < 2 or victim in engine.workers):
         time.sleep(0.05)
     assert len(engine.workers) == 2 and victim not in engine.workers
+
+
+def test_a_worker_found_dead_by_a_closing_recognizer_is_replaced_too(engine) -> None:
+    """A caller hangs up just as its worker dies: the close finds it dead (quietly), and the
+    next caller's recognizer replaces it, as for a death found mid-utterance."""
+    doomed = engine.recognizer()
+    victim = next(w for w in engine.workers if w.open == 1)
+    os.kill(victim.pid, signal.SIGKILL)
+    victim._process.wait()
+    doomed.close()
+    assert not victim.alive
+    recognizer = engine.recognizer()
+    assert recognizer.final().text == "my internet is down"
+    recognizer.close()
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (len(engine.workers) < 2 or victim in engine.workers):
+        time.sleep(0.05)
+    assert len(engine.workers) == 2 and victim not in engine.workers
