@@ -105,14 +105,13 @@ class Watchdog:
 
     def __init__(self, reactor: Any, threshold_s: float,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self._reactor = reactor
         self._clock = clock
         self.watch = StallWatch(threshold_s, clock())
         self._beats = task.LoopingCall(self._beat)
         self._beats.clock = reactor
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self._reactor_thread = threading.get_ident()
+        self._reactor_thread = 0  # set by start, on the reactor's thread
 
     def start(self) -> None:
         """Beat on the reactor and look from a thread; call on the reactor's thread."""

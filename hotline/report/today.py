@@ -27,12 +27,14 @@ from __future__ import annotations
 
 from array import array
 from bisect import bisect_left, insort
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from heapq import heapify, heappop, heappush
 from typing import Any, NamedTuple, Protocol
 
+from events import stream_key
+from events.consumer import decode_entries
 from workorders.clocks import ClockKind, ClockPolicy, Clocks, ClockState, clocks_of
 from workorders.kpi import CSAT_SCORES, DIMENSIONS, Breakdown, Figures, KpiReport, facts_with
 from workorders.model import WorkOrder, utc
@@ -323,13 +325,13 @@ class TodayKpis:
     async def _read_day(self, settings: ClockSettings, start: float, now: float) -> _Read:
         # The stream's position first: a write after it is read again by the next catch-up.
         self._state = None
-        newest = await self._store.redis.xrevrange(self._stream, count=1)
+        newest = decode_entries(await self._store.redis.xrevrange(self._stream, count=1))
         policy = settings.clock_policy()
         day = DayKpis(start)
         for order in await self._store.created_between(start, start + DAY):
             day.put(order, policy, now)
         self.full_reads += 1
-        return _Read(settings, policy, day, _text(newest[0][0]) if newest else None)
+        return _Read(settings, policy, day, newest[0].id if newest else None)
 
     async def _catch_up(self, state: _Read, now: float) -> bool:
         """Put the orders named by the events since the last read; False if the stream no
@@ -337,18 +339,19 @@ class TodayKpis:
         changed: dict[str, None] = {}  # in the order first seen
         last = state.last_event
         while True:
-            page = await self._store.redis.xrange(self._stream, min=last or "-",
-                                                  count=self._batch)
+            page = decode_entries(await self._store.redis.xrange(
+                self._stream, min=last or "-", count=self._batch))
             more = len(page) == self._batch
             if last is not None:
-                if not page or _text(page[0][0]) != last:
+                if not page or page[0].id != last:
                     return False
                 page = page[1:]  # the entry read last time: XRANGE's bound is inclusive
-            for entry_id, fields in page:
-                order_id = _order_id(fields)
-                if order_id is not None:
+            for entry in page:
+                # A work-order event (``WO...`` kinds) names its order.
+                order_id = entry.fields.get("order_id")
+                if entry.kind.startswith("WO") and order_id is not None:
                     changed[order_id] = None
-                last = _text(entry_id)
+                last = entry.id
             if not more:
                 break
         ids = list(changed)
@@ -364,20 +367,5 @@ class TodayKpis:
 
     @property
     def _stream(self) -> str:
-        import events
-
-        return events.stream_key(self._store.prefix)
-
-
-def _order_id(fields: Mapping[Any, Any]) -> str | None:
-    """The order a work-order event names (``WO...`` kinds), else None."""
-    kind = fields.get(b"kind", fields.get("kind"))
-    if kind is None or not _text(kind).startswith("WO"):
-        return None
-    order_id = fields.get(b"order_id", fields.get("order_id"))
-    return None if order_id is None else _text(order_id)
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
+        return stream_key(self._store.prefix)
 
