@@ -16,8 +16,8 @@ sys.path.insert(0, str(ROOT / "benchmarks" / "speech"))
 
 @pytest.fixture(scope="session")
 def intents():
-    """The shipped intents with pocketsphinx alone as the engine (the shipped default asks
-    Whisper too): these tests hold pocketsphinx's own line, its classifier included."""
+    """The shipped intents with pocketsphinx alone as the engine, whatever the shipped
+    default is: these tests hold pocketsphinx's own line, its classifier included."""
     from ivr.speech.schema import load_intents
 
     return pocketsphinx_alone(load_intents())

@@ -66,7 +66,7 @@ def test_classify_command_reads_8k_and_16k_wav(tmp_path) -> None:
     wide = tmp_path / "wide.wav"
     write_wav(wide, resample(pcm, 8000, MODEL_RATE), MODEL_RATE)
     narrow = str(ensure_audio([text])[text])
-    # pocketsphinx alone (the shipped default asks Whisper too): the shipped file, its
+    # pocketsphinx alone, whatever the shipped default is: the shipped file, its
     # corpus files found where they are.
     config = yaml.safe_load((ROOT / "config" / "intents.yaml").read_text())
     config["speech"]["engine"] = "pocketsphinx"
