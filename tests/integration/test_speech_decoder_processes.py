@@ -15,6 +15,15 @@ from ivr.speech.engines import EngineLoadError, Transcript
 FAKE = "ivr.speech.testing:FakeEngine"
 
 
+def replaced(engine: ProcessEngine, victim: object) -> bool:
+    """Whether ``victim`` gives way to a fresh worker within 30 s (it loads in the
+    background), the engine back at two."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (len(engine.workers) < 2 or victim in engine.workers):
+        time.sleep(0.05)
+    return len(engine.workers) == 2 and victim not in engine.workers
+
+
 @pytest.fixture
 def engine():
     served = ProcessEngine(FAKE, (["my internet is down"],), processes=2)
@@ -54,12 +63,7 @@ def test_a_killed_worker_fails_its_callers_and_is_replaced(engine) -> None:
     survivor = engine.recognizer()
     assert survivor.final().text == "my internet is down"
     survivor.close()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (
-        len(engine.workers) < 2 or victim in engine.workers
-    ):
-        time.sleep(0.05)
-    assert len(engine.workers) == 2 and victim not in engine.workers
+    assert replaced(engine, victim)
     assert all(w.alive for w in engine.workers)
 
 
@@ -106,10 +110,7 @@ def test_a_worker_that_died_idle_is_passed_over_and_replaced(engine) -> None:
         recognizer = engine.recognizer()
         assert recognizer.final().text == "my internet is down"
         recognizer.close()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (len(engine.workers) < 2 or victim in engine.workers):
-        time.sleep(0.05)
-    assert len(engine.workers) == 2 and victim not in engine.workers
+    assert replaced(engine, victim)
 
 
 def test_a_worker_found_dead_by_a_closing_recognizer_is_replaced_too(engine) -> None:
@@ -124,7 +125,4 @@ def test_a_worker_found_dead_by_a_closing_recognizer_is_replaced_too(engine) -> 
     recognizer = engine.recognizer()
     assert recognizer.final().text == "my internet is down"
     recognizer.close()
-    deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (len(engine.workers) < 2 or victim in engine.workers):
-        time.sleep(0.05)
-    assert len(engine.workers) == 2 and victim not in engine.workers
+    assert replaced(engine, victim)
