@@ -9,8 +9,9 @@ The FastAGI flow registers the call and runs the dialplan application::
 Asterisk connects, sends the UUID, then 20 ms frames of 8 kHz signed-linear audio; we may send
 audio back (the prompt, so the caller can talk over it). Endpointing
 (:mod:`ivr.speech.endpointing`) ends the utterance right after the caller stops; the
-recognizer runs on a :class:`~ivr.speech.pool.SpeechPool` lease; the classifier names the
-category; then we close the socket and the dialplan goes on.
+recognizer (a :class:`~ivr.speech.live.LiveRecognizer`: decoder processes driven from here,
+or jobs of a :class:`~ivr.speech.pool.SpeechPool` lease) hears the words; the classifier
+names the category; then we close the socket and the dialplan goes on.
 
 Wire format (Asterisk ``res_audiosocket``): 1 byte kind, 2 bytes big-endian payload length,
 payload. Kinds: 0x00 hangup, 0x01 UUID (16 bytes), 0x03 DTMF (1 ASCII digit), 0x10 audio,
@@ -37,7 +38,8 @@ from ivr.admission import Admission, Refusal, RefusalLog
 from ivr.speech.audio import FRAME_MS, TELEPHONE_RATE
 from ivr.speech.classifier import Classification, IntentClassifier
 from ivr.speech.endpointing import Endpointer, Event
-from ivr.speech.engines import Engine, Recognizer, Transcript
+from ivr.speech.engines import Engine, Transcript
+from ivr.speech.live import LiveRecognizer, open_live
 from ivr.speech.pool import Lease, RecognizerBusy, SpeechPool
 from ivr.speech.schema import EndpointingConfig
 from ivr.timers import Clock
@@ -142,7 +144,7 @@ class AudioSocketProtocol(Protocol):
         self._prompt_loop: LoopingCall | None = None
         self._watchdog: Any = None
         self._gap_s = 0.0
-        self._recognizer: Recognizer | None = None
+        self._recognizer: LiveRecognizer | None = None
         self._pending: list[bytes] = []
         self._feeding = False
         self.timings: dict[str, float] = {}
@@ -270,28 +272,27 @@ class AudioSocketProtocol(Protocol):
 
     def _open_recognizer(self) -> None:
         assert self._expectation is not None
-        phrases, engine = self._expectation.phrases, self._expectation.recognition.engine
-
-        def create() -> None:
-            self._recognizer = engine.recognizer(rate=TELEPHONE_RATE, phrases=phrases)
+        expectation = self._expectation
 
         def failed(failure: Failure) -> None:
             if not self._shed(failure):
                 log.failure("no recognizer for call {uuid}", failure, uuid=self._uuid)
                 self._finish(SpeechResult("error"))
 
-        self._expectation.lease.submit(create).addErrback(failed)
+        try:
+            self._recognizer = open_live(expectation.recognition.engine, expectation.lease,
+                                         TELEPHONE_RATE, expectation.phrases)
+        except Exception:
+            failed(Failure())
+            return
+        self._recognizer.opened().addErrback(failed)
 
     def _pump(self) -> None:
         """Hand buffered audio to the recognizer, one batch in flight at a time."""
-        if self._feeding or not self._pending or self._expectation is None:
+        if self._feeding or not self._pending or self._recognizer is None:
             return
         batch, self._pending = b"".join(self._pending), []
         self._feeding = True
-
-        def feed() -> None:
-            if self._recognizer is not None:
-                self._recognizer.accept(batch)
 
         def fed(outcome: object) -> None:
             self._feeding = False
@@ -304,24 +305,20 @@ class AudioSocketProtocol(Protocol):
                 return
             self._pump()
 
-        self._expectation.lease.submit(feed).addBoth(fed)
+        self._recognizer.accept(batch).addBoth(fed)
 
     def _recognize(self) -> None:
         assert self._expectation is not None
         self._feeding = True  # the final batch goes with the final job
         batch, self._pending = b"".join(self._pending), []
         classifier = self._expectation.recognition.classifier
+        recognizer = self._recognizer
+        if recognizer is None:  # the recognizer could not be made: already finished
+            return
 
-        def final() -> tuple[Transcript, Classification | None]:
-            assert self._recognizer is not None
-            if batch:
-                self._recognizer.accept(batch)
-            transcript = self._recognizer.final()
+        def decided(transcript: Transcript) -> None:
+            # On the reactor: a classification costs some 20 µs.
             verdict = classifier.classify(transcript.text) if transcript.text else None
-            return transcript, verdict
-
-        def decided(outcome: tuple[Transcript, Classification | None]) -> None:
-            transcript, verdict = outcome
             result = SpeechResult(
                 "speech" if transcript.text else "silence",
                 text=transcript.text,
@@ -338,7 +335,8 @@ class AudioSocketProtocol(Protocol):
                 log.failure("recognizer failed on call {uuid}", failure, uuid=self._uuid)
                 self._finish(SpeechResult("error"))
 
-        self._expectation.lease.submit(final).addCallbacks(decided, failed)
+        fed: Deferred[None] = recognizer.accept(batch) if batch else defer.succeed(None)
+        fed.addCallback(lambda _: recognizer.final()).addCallbacks(decided, failed)
 
     def _shed(self, failure: Failure) -> bool:
         """A recognizer job that no worker started in time: the caller goes to the DTMF menu
@@ -382,12 +380,6 @@ class AudioSocketProtocol(Protocol):
         if expectation is None:
             return
         lease = expectation.lease
-
-        def close() -> None:
-            if self._recognizer is not None:
-                self._recognizer.close()
-                self._recognizer = None
-
         timed = SpeechResult(**{**result.__dict__, "timings": dict(self.timings)})
 
         def deliver(_: object = None) -> None:
@@ -397,7 +389,9 @@ class AudioSocketProtocol(Protocol):
         def release(_: object) -> None:
             lease.release()
 
-        lease.submit(close, bounded=False)
+        if self._recognizer is not None:
+            self._recognizer.close()
+            self._recognizer = None
         if result.outcome == "busy":
             # The workers are behind: the caller goes to the menu now, not once they caught
             # up; the slot comes back when they did (no re-prompt follows a busy).

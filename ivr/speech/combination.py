@@ -193,6 +193,37 @@ class CombinedEngine:
         if skipped is not None:
             SKIPPED_REASONS[skipped].inc()
 
+    def decide(self, first: Transcript, second_recognizer: Recognizer) -> Transcript:
+        """The utterance's transcript, given the first engine's: its own, or the second's
+        (``second_recognizer`` heard the same audio) when wanted, free and in time. Blocks up
+        to ``wait_s`` for the second engine: call it off the reactor."""
+        confidence = self.judge(first.text) if first.text else None
+        decision = self._claim(second_opinion(first, confidence, self.below))
+        chosen = first
+        skipped_why: SkipReason | None = None
+        if decision == "second":
+            try:
+                second = self.opinions.ask(second_recognizer.final, self.wait_s, self._release)
+            except Exception:
+                log.exception("speech: %s failed; %s's words stand (%r)",
+                              self.second.name, self.first.name, first.text)
+                skipped_why = "error"
+            else:
+                if second is None:
+                    skipped_why = "late"
+                    log.info("speech: %s not done within %d ms; %s's words stand (%r)",
+                             self.second.name, round((self.wait_s or 0) * 1000),
+                             self.first.name, first.text)
+                else:
+                    chosen = second
+        elif decision == "busy":
+            skipped_why = "busy"
+            log.info("speech: %d %s decodings already running; %s's words stand (%r)",
+                     self.in_flight, self.second.name, self.first.name, first.text)
+        decided_by = self.second.name if chosen is not first else self.first.name
+        self._settle(decided_by, skipped_why)
+        return Transcript(chosen.text, chosen.confidence, self.name, self.model, decided_by)
+
 
 class CombinedRecognizer:
     """One utterance fed to both recognizers; the second decodes only when asked and free."""
@@ -207,34 +238,7 @@ class CombinedRecognizer:
         return self._first.accept(pcm)
 
     def final(self) -> Transcript:
-        engine = self._engine
-        first = self._first.final()
-        confidence = engine.judge(first.text) if first.text else None
-        decision = engine._claim(second_opinion(first, confidence, engine.below))
-        chosen = first
-        skipped_why: SkipReason | None = None
-        if decision == "second":
-            try:
-                second = engine.opinions.ask(self._second.final, engine.wait_s, engine._release)
-            except Exception:
-                log.exception("speech: %s failed; %s's words stand (%r)",
-                              engine.second.name, engine.first.name, first.text)
-                skipped_why = "error"
-            else:
-                if second is None:
-                    skipped_why = "late"
-                    log.info("speech: %s not done within %d ms; %s's words stand (%r)",
-                             engine.second.name, round((engine.wait_s or 0) * 1000),
-                             engine.first.name, first.text)
-                else:
-                    chosen = second
-        elif decision == "busy":
-            skipped_why = "busy"
-            log.info("speech: %d %s decodings already running; %s's words stand (%r)",
-                     engine.in_flight, engine.second.name, engine.first.name, first.text)
-        decided_by = engine.second.name if chosen is not first else engine.first.name
-        engine._settle(decided_by, skipped_why)
-        return Transcript(chosen.text, chosen.confidence, engine.name, engine.model, decided_by)
+        return self._engine.decide(self._first.final(), self._second)
 
     def close(self) -> None:
         self._first.close()

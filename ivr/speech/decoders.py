@@ -15,12 +15,24 @@ threads call them over a pipe and wait for the answer without the GIL. The engin
 is the same (:class:`ProcessEngine` is an ``Engine``). vosk (cffi) and Whisper (CTranslate2)
 release the GIL and stay in the service's process.
 
-Wire: each message is a 4-byte big-endian length and a pickle (a private pipe between the
-service and the child it started); one request at a time per process, under a lock. A worker
-that dies fails the calls of its recognizers with :class:`DecoderGone` (those callers get the
-DTMF menu, as for any recognizer error) and is replaced in the background; new recognizers
-go to the live ones meanwhile. A worker exits when its pipe closes, so it does not outlive
-the service, even one killed with ``kill -9``.
+Two ways to talk to the workers, over the same socket and the same worker loop:
+- blocking, from any thread (:meth:`ProcessEngine.recognizer`: the CLIs, the benchmarks,
+  the tests): one request at a time per process, under a lock;
+- from the reactor (:meth:`ProcessEngine.attach`, then :meth:`ProcessEngine.stream`, what
+  ``ivr serve`` does): requests are written without waiting and the replies read as they
+  come (:mod:`ivr.speech.decoderstream`). No thread moves a caller's audio: at 60 callers
+  a pool thread per stream, each waking for every batch, fought the reactor for the GIL
+  (ten streams a core were worse than four, README "Load").
+
+Wire: each message is a 4-byte big-endian length and a pickle (a private socket pair between
+the service and the child it started); requests are ``(op, id, start_by, *args)`` and each
+gets one reply, in order. ``start_by`` (a ``time.monotonic()`` deadline, the same clock in
+both processes, or None) bounds how long a request may wait behind other callers' audio: one
+the worker reaches later is answered ``busy`` without being done, and its caller goes to the
+DTMF menu rather than wait in silence. A worker that dies fails the calls of its recognizers
+with :class:`DecoderGone` (those callers get the DTMF menu, as for any recognizer error) and
+is replaced in the background; new recognizers go to the live ones meanwhile. A worker exits
+when its socket closes, so it does not outlive the service, even one killed with ``kill -9``.
 """
 
 from __future__ import annotations
@@ -32,16 +44,21 @@ import logging
 import os
 import pickle
 import signal
+import socket
 import struct
 import subprocess
 import sys
 import threading
+import time
 import weakref
 from collections.abc import Sequence
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any, cast
 
 from ivr.speech.engines import EngineLoadError, Transcript
 from ivr.speech.pool import MAX_WAIT_S, SHED_REASONS, RecognizerBusy
+
+if TYPE_CHECKING:
+    from ivr.speech.decoderstream import Replies, StreamRecognizer
 
 log = logging.getLogger(__name__)
 
@@ -51,12 +68,32 @@ START_TIMEOUT_S = 60.0
 
 
 class DecoderGone(Exception):
-    """The worker process of a recognizer died or its pipe broke."""
+    """The worker process of a recognizer died or its socket broke."""
+
+
+def encode(message: object) -> bytes:
+    """One message on the wire: its length, then its pickle."""
+    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
+    return _LENGTH.pack(len(data)) + data
+
+
+def decode_stream(buffer: bytearray) -> list[Any]:
+    """The whole messages at the front of ``buffer``, taken out of it (a partial one stays)."""
+    messages = []
+    start = 0
+    while len(buffer) - start >= _LENGTH.size:
+        (size,) = _LENGTH.unpack_from(buffer, start)
+        end = start + _LENGTH.size + size
+        if len(buffer) < end:
+            break
+        messages.append(pickle.loads(buffer[start + _LENGTH.size : end]))
+        start = end
+    del buffer[:start]
+    return messages
 
 
 def _write(pipe: IO[bytes], message: object) -> None:
-    data = pickle.dumps(message, protocol=pickle.HIGHEST_PROTOCOL)
-    pipe.write(_LENGTH.pack(len(data)) + data)
+    pipe.write(encode(message))
     pipe.flush()
 
 
@@ -81,30 +118,72 @@ def _resolve(loader: str) -> Any:
     return target
 
 
+class _Link:
+    """What closes a worker's socket: the blocking file, or once attached the reactor's
+    transport. Held apart from the worker, so that its finalizer can close it (from
+    whichever thread the garbage collector runs on)."""
+
+    def __init__(self, sock: socket.socket, file: IO[bytes]) -> None:
+        self.sock: socket.socket | None = sock
+        self.file: IO[bytes] | None = file
+        self.replies: Replies | None = None
+        self.reactor: Any = None
+
+    def close(self) -> None:
+        if self.replies is not None:
+            self.reactor.callFromThread(self.replies.close)
+        for closable in (self.file, self.sock):
+            if closable is not None:
+                with contextlib.suppress(OSError):
+                    closable.close()
+        self.file = self.sock = None
+
+
+def answer(reply: tuple[str, Any], pid: int) -> Any:
+    """The value of worker ``pid``'s reply, or the exception it stands for."""
+    status, value = reply
+    if status == "ok":
+        return value
+    if status == "load-error":
+        raise EngineLoadError(value)
+    if status == "busy":
+        raise RecognizerBusy(f"decoder process {pid}: {value}")
+    raise RuntimeError(f"decoder process {pid}: {value}")
+
+
 class _Worker:
-    """One decoding process: its pipe, its lock, the recognizers open on it."""
+    """One decoding process: its socket, its lock, the recognizers open on it."""
 
     def __init__(self, loader: str, args: tuple[Any, ...]) -> None:
         # A heap trace of the service (PYTHONTRACEMALLOC, hotline.heapdiff) is not wanted in
         # the decoders: it would only slow them.
         env = {k: v for k, v in os.environ.items() if k != "PYTHONTRACEMALLOC"}
-        self._process = subprocess.Popen(
-            [sys.executable, "-m", "ivr.speech.decoders"],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, close_fds=True, env=env,
-        )
-        assert self._process.stdin is not None and self._process.stdout is not None
-        self._to, self._from = self._process.stdin, self._process.stdout
+        ours, theirs = socket.socketpair()
+        try:
+            self._process = subprocess.Popen(
+                [sys.executable, "-m", "ivr.speech.decoders"],
+                stdin=theirs.fileno(), stdout=theirs.fileno(), close_fds=True, env=env,
+            )
+        finally:
+            theirs.close()
+        self._link = _Link(ours, cast(IO[bytes], ours.makefile("rwb")))
         self._lock = threading.Lock()
         self.open = 0  # recognizers open on this worker (the least busy gets the next one)
         self.alive = True
         self.name = self.model = ""
         # A worker no engine and no recognizer refers to any more (a reload replaced its
         # engine, its last caller hung up) is stopped; so is every worker at exit.
-        weakref.finalize(self, _stop, self._process, self._to)
+        weakref.finalize(self, _stop, self._process, self._link)
         try:
-            _write(self._to, ("load", loader, args))
+            _write(self._file, ("load", loader, args))
         except OSError:
             self.alive = False
+
+    @property
+    def _file(self) -> IO[bytes]:
+        if self._link.file is None:
+            raise DecoderGone(f"decoder process {self.pid} is attached to the reactor")
+        return self._link.file
 
     def ready(self) -> None:
         """Wait until the worker has loaded its engine; EngineLoadError if it could not."""
@@ -112,7 +191,28 @@ class _Worker:
 
     @property
     def pid(self) -> int:
-        return self._process.pid
+        pid: int = self._process.pid
+        return pid
+
+    @property
+    def replies(self) -> Replies | None:
+        """The reactor's side of the socket, once attached."""
+        return self._link.replies
+
+    def attach(self, reactor: Any) -> None:
+        """From now on ``reactor`` reads and writes this worker's socket (on its thread);
+        the blocking calls are over."""
+        from ivr.speech.decoderstream import adopt
+
+        link = self._link
+        assert link.sock is not None and link.file is not None
+        link.sock.setblocking(False)
+        link.reactor = reactor
+        link.replies = adopt(reactor, link.sock.fileno(), self)
+        # The reactor holds its own duplicate of the socket.
+        link.file.close()
+        link.sock.close()
+        link.file = link.sock = None
 
     def call(self, request: tuple[Any, ...] | None, timeout_s: float | None = None,
              wait_s: float | None = None) -> Any:
@@ -130,13 +230,13 @@ class _Worker:
             reply = self._exchange(request, timeout_s)
         finally:
             self._lock.release()
-        status, value = reply
-        if status == "ok":
-            return value
-        if status == "load-error":
+        return self.answer(reply)
+
+    def answer(self, reply: tuple[str, Any]) -> Any:
+        """The value of a reply, or the exception it stands for."""
+        if reply[0] == "load-error":
             self.alive = False
-            raise EngineLoadError(value)
-        raise RuntimeError(f"decoder process {self.pid}: {value}")
+        return answer(reply, self.pid)
 
     def _exchange(self, request: tuple[Any, ...] | None, timeout_s: float | None) -> Any:
         """One request and its reply, under the lock."""
@@ -147,8 +247,8 @@ class _Worker:
             if timer is not None:
                 timer.start()
             if request is not None:
-                _write(self._to, request)
-            reply = _read(self._from)
+                _write(self._file, request)
+            reply = _read(self._file)
         except (OSError, ValueError):
             reply = None
         finally:
@@ -160,15 +260,30 @@ class _Worker:
                               f"(exit status {self._process.poll()})")
         return reply
 
+    def retire(self) -> None:
+        """A worker found dead (or whose socket broke): make sure, and collect its exit
+        status, so that no zombie and no stray decoder is left behind."""
+        with contextlib.suppress(OSError):
+            self._process.kill()
+        self.stop()
+
     def stop(self) -> None:
         self.alive = False
-        _stop(self._process, self._to)
+        _stop(self._process, self._link)
 
 
-def _stop(process: subprocess.Popen[bytes], pipe: IO[bytes]) -> None:
-    """Close the worker's pipe (it exits on that) and reap it; kill it if it lingers."""
-    with contextlib.suppress(OSError):
-        pipe.close()
+def _stop(process: subprocess.Popen[bytes], link: _Link) -> None:
+    """Close the worker's socket (it exits on that) and reap it; kill it if it lingers."""
+    attached = link.replies is not None
+    link.close()
+    if attached:
+        # The reactor closes the socket on its next turn: the exit is awaited off its thread.
+        threading.Thread(target=_reap, args=(process,), name="decoder-reap", daemon=True).start()
+    else:
+        _reap(process)
+
+
+def _reap(process: subprocess.Popen[bytes]) -> None:
     try:
         process.wait(timeout=2)
     except subprocess.TimeoutExpired:
@@ -188,6 +303,7 @@ class ProcessEngine:
         self.max_wait_s = max_wait_s  # speech.recognizer_wait_ms: a busy process sheds
         self._choice = threading.Lock()
         self._ids = itertools.count(1)
+        self._reactor: Any = None
         self.workers: list[_Worker] = []
         try:
             # Started together, so they load their engines side by side.
@@ -200,22 +316,43 @@ class ProcessEngine:
             raise
         self.name, self.model = self.workers[0].name, self.workers[0].model
 
+    @property
+    def attached(self) -> bool:
+        """Whether the reactor drives the workers (:meth:`stream`) instead of threads."""
+        return self._reactor is not None
+
+    def attach(self, reactor: Any) -> None:
+        """Hand every worker's socket to ``reactor`` (on its thread): recognizers are opened
+        with :meth:`stream` from now on, and replacements are attached as they start."""
+        with self._choice:
+            if self._reactor is not None:
+                return
+            self._reactor = reactor
+            for worker in self.workers:
+                worker.attach(reactor)
+
+    def _pick(self) -> _Worker:
+        """The live worker with the fewest open recognizers, one more counted on it; dead
+        ones are replaced on the way."""
+        with self._choice:
+            for dead in [w for w in self.workers if not w.alive]:
+                self._replace(dead)
+            if not self.workers:
+                raise DecoderGone("no decoder process is running")
+            worker = min(self.workers, key=lambda w: w.open)
+            worker.open += 1
+            return worker
+
     def recognizer(self, rate: int = 8000, phrases: Sequence[str] | None = None
                    ) -> RemoteRecognizer:
         """A recognizer on the live worker with the fewest open ones (in a pool job: it
         waits for that worker's answer). Workers found dead, here or by an earlier call, are
         replaced and the next live one tried: this caller has not spoken into it yet."""
         while True:
-            with self._choice:
-                for dead in [w for w in self.workers if not w.alive]:
-                    self._replace(dead)
-                if not self.workers:
-                    raise DecoderGone("no decoder process is running")
-                worker = min(self.workers, key=lambda w: w.open)
-                worker.open += 1
+            worker = self._pick()
             rid = next(self._ids)
             try:
-                worker.call(("open", rid, rate, list(phrases) if phrases is not None else None),
+                worker.call(("open", rid, None, rate, _listed(phrases)),
                             wait_s=self.max_wait_s)
             except DecoderGone:
                 self._closed(worker)
@@ -224,6 +361,16 @@ class ProcessEngine:
                 self._closed(worker)
                 raise
             return RemoteRecognizer(self, worker, rid)
+
+    def stream(self, rate: int = 8000, phrases: Sequence[str] | None = None
+               ) -> StreamRecognizer:
+        """A recognizer driven by the reactor (after :meth:`attach`; on its thread): every
+        call returns a Deferred at once. Its open is sent now, its audio behind it."""
+        from ivr.speech.decoderstream import StreamRecognizer
+
+        assert self._reactor is not None, "stream() before attach()"
+        worker = self._pick()
+        return StreamRecognizer(self, worker, next(self._ids), rate, _listed(phrases))
 
     def stop(self) -> None:
         """Stop every worker (the service is stopping)."""
@@ -235,9 +382,10 @@ class ProcessEngine:
             worker.open -= 1
 
     def _replace(self, dead: _Worker) -> None:
-        """Take ``dead`` out and start its replacement off the pool's threads (loading takes
-        a second or two); under ``_choice``."""
+        """Take ``dead`` out and start its replacement off the pool's threads and the
+        reactor (loading takes a second or two); under ``_choice``."""
         self.workers.remove(dead)
+        dead.retire()
         log.error("speech decoder process %d died; starting another", dead.pid)
 
         def replace() -> None:
@@ -247,10 +395,23 @@ class ProcessEngine:
             except Exception as exc:  # logged: the live workers go on serving
                 log.error("speech decoder process not replaced: %s", exc)
                 return
-            with self._choice:
-                self.workers.append(fresh)
+            if self._reactor is not None:
+                self._reactor.callFromThread(self._adopt, fresh)
+            else:
+                with self._choice:
+                    self.workers.append(fresh)
 
         threading.Thread(target=replace, name="decoder-restart", daemon=True).start()
+
+    def _adopt(self, fresh: _Worker) -> None:
+        """A replacement joins an attached engine (on the reactor's thread)."""
+        with self._choice:
+            fresh.attach(self._reactor)
+            self.workers.append(fresh)
+
+
+def _listed(phrases: Sequence[str] | None) -> list[str] | None:
+    return list(phrases) if phrases is not None else None
 
 
 def in_processes(engine: object) -> ProcessEngine | None:
@@ -267,7 +428,8 @@ def decodes_in_processes(engine: object) -> bool:
 
 
 class RemoteRecognizer:
-    """One utterance on a worker process; the same calls as a local recognizer."""
+    """One utterance on a worker process, by blocking calls; the same calls as a local
+    recognizer."""
 
     def __init__(self, engine: ProcessEngine, worker: _Worker, rid: int) -> None:
         self._engine = engine
@@ -275,16 +437,16 @@ class RemoteRecognizer:
         self._rid = rid
         self._closed = False
 
-    def _call(self, request: tuple[Any, ...]) -> Any:
+    def _call(self, op: str, *args: Any) -> Any:
         # A worker found dead here is replaced when the next recognizer is opened.
-        return self._worker.call(request, wait_s=self._engine.max_wait_s)
+        return self._worker.call((op, self._rid, None, *args), wait_s=self._engine.max_wait_s)
 
     def accept(self, pcm: bytes) -> str | None:
-        text: str | None = self._call(("accept", self._rid, pcm))
+        text: str | None = self._call("accept", pcm)
         return text
 
     def final(self) -> Transcript:
-        transcript: Transcript = self._call(("final", self._rid))
+        transcript: Transcript = self._call("final")
         return transcript
 
     def close(self) -> None:
@@ -294,15 +456,16 @@ class RemoteRecognizer:
         self._engine._closed(self._worker)
         # Gone with its process, or already closed there: nothing left to free.
         with contextlib.suppress(DecoderGone, RuntimeError):
-            self._worker.call(("close", self._rid))
+            self._worker.call(("close", self._rid, None))
 
 
 # --- the worker process --------------------------------------------------------------------
 
 
-def serve(requests: IO[bytes], replies: IO[bytes]) -> int:
+def serve(requests: IO[bytes], replies: IO[bytes], clock: Any = time.monotonic) -> int:
     """The worker's loop: load the engine, then open, feed, finish and close recognizers
-    until the pipe closes."""
+    until the socket closes. A request reached after its ``start_by`` is answered ``busy``
+    (a close is always done: it only frees)."""
     first = _read(requests)
     if first is None:
         return 0
@@ -315,7 +478,11 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> int:
     _write(replies, ("ok", (engine.name, engine.model)))
     recognizers: dict[int, Any] = {}
     while (request := _read(requests)) is not None:
-        op, rid, *rest = request
+        op, rid, start_by, *rest = request
+        if start_by is not None and op != "close" and clock() > start_by:
+            late_ms = round((clock() - start_by) * 1000)
+            _write(replies, ("busy", f"{op} reached {late_ms} ms after its start-by time"))
+            continue
         try:
             if op == "open":
                 recognizers[rid] = engine.recognizer(rest[0], rest[1])
@@ -337,14 +504,17 @@ def serve(requests: IO[bytes], replies: IO[bytes]) -> int:
 
 
 def main() -> int:
-    # The service's Ctrl-C reaches its whole process group: the worker ends when its pipe
+    # The service's Ctrl-C reaches its whole process group: the worker ends when its socket
     # closes instead, after the service let go of it.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    # The pipe to the service is this process's stdout; anything a library prints goes to
-    # stderr instead, so that it cannot corrupt a message.
+    # The socket to the service is this process's stdin and stdout; anything a library
+    # prints goes to stderr instead, so that it cannot corrupt a message.
     replies = os.fdopen(os.dup(1), "wb")
     os.dup2(2, 1)
-    return serve(sys.stdin.buffer, replies)
+    try:
+        return serve(sys.stdin.buffer, replies)
+    except (BrokenPipeError, ConnectionResetError):
+        return 0  # the service closed the socket while a reply was on its way: it is gone
 
 
 if __name__ == "__main__":

@@ -62,6 +62,7 @@ class SpeechGateway:
         # language code -> the intents its engine and classifier were built from (JSON)
         self.built: dict[str, str] = {}
         self.workers: int | None = None  # speech.workers the thread pool was sized by
+        self.reactor: Any = None  # attaches the decoder processes of engines (re)loaded
         self._generation = 0
 
     @classmethod
@@ -71,7 +72,6 @@ class SpeechGateway:
         """Load each language's engine (once per process) and build the server; raises
         EngineLoadError."""
         from ivr.speech.classifier import IntentClassifier
-        from ivr.speech.decoders import decodes_in_processes
         from ivr.speech.languages import load_language_engine
         from ivr.speech.pool import STREAMS_PER_CORE, SpeechPool
 
@@ -83,14 +83,13 @@ class SpeechGateway:
             for language in speech_languages(cfg)
         }
         default = next(iter(recognitions.values()))
+        for recognition in recognitions.values():
+            attach(recognition.engine, reactor)
         cores = speech.worker_count
         streams = speech.max_streams or cores * STREAMS_PER_CORE
-        # With decoder processes doing the CPU work (ivr.speech.decoders) a pool thread only
-        # waits for one, without the GIL: every stream gets a thread, so that no caller's
-        # audio waits for a thread held by another process's caller.
-        in_processes = any(decodes_in_processes(r.engine) for r in recognitions.values())
-        pool = SpeechPool.threaded(reactor, threads=streams if in_processes else cores,
-                                   max_streams=streams,
+        # Decoder processes are driven from the reactor (ivr.speech.live): the pool's
+        # threads serve the in-process engines, and a combination's decisions.
+        pool = SpeechPool.threaded(reactor, threads=cores, max_streams=streams,
                                    max_wait_s=speech.recognizer_wait_ms / 1000)
         server = AudioSocketServer(
             default.engine, default.classifier, pool, reactor, speech.endpointing,
@@ -107,6 +106,7 @@ class SpeechGateway:
             for language in speech_languages(cfg)
         }
         gateway.workers = speech.workers
+        gateway.reactor = reactor
         return gateway
 
     def refresh(
@@ -157,6 +157,9 @@ class SpeechGateway:
                 # is not kept for it.
                 release_engines([r.engine for r in built.values()], serving_now)
                 return []
+            if self.reactor is not None:
+                for recognition in built.values():
+                    attach(recognition.engine, self.reactor)
             for code, reason in failed.items():
                 log.error("speech for %r not reloaded, %s: speech: %s (%s)", code,
                           wanted[code].file("intents"), reason,
@@ -292,6 +295,15 @@ class SpeechGateway:
         if answer == "1":
             return {**request, "menu_path": ["speech-confirmed"]}
         return None
+
+
+def attach(engine: Any, reactor: Any) -> None:
+    """Let ``reactor`` drive ``engine``'s decoder processes, if it has any (idempotent)."""
+    from ivr.speech.decoders import in_processes
+
+    processes = in_processes(engine)
+    if processes is not None:
+        processes.attach(reactor)
 
 
 def needs_confirmation(classification: Classification, confirm_below: float) -> bool:

@@ -1,0 +1,145 @@
+"""Decoder processes driven by the reactor (ivr.speech.decoderstream), as ``ivr serve`` runs
+them: real worker processes and the real reactor, with the fake engine so that no model is
+loaded."""
+
+from __future__ import annotations
+
+import gc
+import os
+import signal
+import uuid
+from collections.abc import Callable
+
+import pytest
+import pytest_twisted
+from twisted.internet import reactor, task
+from twisted.internet.task import Clock
+
+from ivr.speech.audiosocket import AudioSocketServer
+from ivr.speech.classifier import Classification
+from ivr.speech.decoders import DecoderGone, ProcessEngine
+from ivr.speech.engines import Transcript
+from ivr.speech.live import open_live
+from ivr.speech.pool import RecognizerBusy, SpeechPool
+from ivr.speech.testing import silence_frame, stream_call, tone_frame
+
+FAKE = "ivr.speech.testing:FakeEngine"
+
+
+async def until(condition: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    for _ in range(int(timeout / 0.05)):
+        if condition():
+            return
+        await task.deferLater(reactor, 0.05, lambda: None)
+    raise AssertionError(f"not in {timeout:g} s: {what}")
+
+
+@pytest.fixture
+def engine():
+    served = ProcessEngine(FAKE, (["my internet is down"],), processes=2)
+    served.attach(reactor)
+    yield served
+    served.stop()
+
+
+def lease():
+    held = SpeechPool.inline(4).try_acquire()
+    assert held is not None
+    return held
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_live_recognizer_hears_what_a_blocking_one_hears(engine) -> None:
+    """Open, two batches, final, close: every call returns at once, the replies come from
+    the worker, and the transcript is the engine's. Requests are pipelined: the audio and the
+    final are sent before the open is answered."""
+    live = open_live(engine, lease(), 8000, ["internet"])
+    opened = live.opened()
+    fed = [live.accept(b"\0" * 320), live.accept(b"\0" * 320)]
+    final = live.final()
+    assert await opened is None
+    assert [await d for d in fed] == [None, None]
+    assert await final == Transcript("my internet is down", 0.9, "fake", "fake")
+    assert sorted(w.open for w in engine.workers) == [0, 1]
+    live.close()
+    live.close()  # idempotent
+    assert [w.open for w in engine.workers] == [0, 0]
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_killed_worker_fails_its_callers_and_a_replacement_is_attached(engine) -> None:
+    """kill -9 of a worker: its caller's next request fails with DecoderGone (that caller
+    gets the DTMF menu); the next recognizer opens on the live worker and the dead one is
+    replaced by a fresh process, driven by the reactor too."""
+    doomed = open_live(engine, lease(), 8000, None)
+    await doomed.opened()
+    victim = next(w for w in engine.workers if w.open == 1)
+    os.kill(victim.pid, signal.SIGKILL)
+    await until(lambda: not victim.alive, "the reactor sees the socket close")
+    with pytest.raises(DecoderGone):
+        await doomed.accept(b"\0" * 320)
+    doomed.close()
+    survivor = open_live(engine, lease(), 8000, None)
+    assert (await survivor.final()).text == "my internet is down"
+    survivor.close()
+    await until(lambda: len(engine.workers) == 2 and victim not in engine.workers,
+                "a replacement joins")
+    assert all(w.replies is not None and w.alive for w in engine.workers)  # attached
+    for _ in range(2):  # one of the two lands on the replacement
+        live = open_live(engine, lease(), 8000, None)
+        assert (await live.final()).text == "my internet is down"
+        live.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_audio_the_worker_reaches_too_late_is_not_decoded_and_the_caller_is_shed() -> None:
+    """Start-by times that have passed when the worker reads them (here: a wait bound of a
+    nanosecond): the worker answers busy without decoding, the caller's open fails with
+    RecognizerBusy (the AudioSocket server sends that caller to the menu), and a close is
+    still done."""
+    served = ProcessEngine(FAKE, (["no signal"],), processes=1, max_wait_s=1e-9)
+    served.attach(reactor)
+    try:
+        live = open_live(served, lease(), 8000, None)
+        with pytest.raises(RecognizerBusy, match="after its start-by time"):
+            await live.opened()
+        with pytest.raises(RecognizerBusy):
+            await live.final()
+        live.close()
+        assert [w.open for w in served.workers] == [0]
+    finally:
+        served.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_an_engine_nobody_uses_any_more_stops_its_processes() -> None:
+    """A reload replaced the engine: once nothing refers to it, its attached workers are
+    collected (the reactor holds their sockets, not them) and the processes exit."""
+    served = ProcessEngine(FAKE, ([""],), processes=2)
+    served.attach(reactor)
+    processes = [w._process for w in served.workers]
+    del served
+    gc.collect()
+    await until(lambda: all(p.poll() is not None for p in processes), "the workers exit")
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_caller_streamed_through_the_audiosocket_server_gets_a_category(engine) -> None:
+    """The whole server on the live path: a caller speaks, the decoder process hears the
+    words, the classifier names the category, and the slot comes back."""
+
+    class Classifier:
+        def classify(self, text: str) -> Classification:
+            return Classification("fault", 0.9, "normal", None, 0.0)
+
+    pool = SpeechPool.inline(2)
+    server = AudioSocketServer(engine, Classifier(), pool, Clock())  # type: ignore[arg-type]
+    speech = tone_frame() * 40 + silence_frame() * 5
+    result, _transport = stream_call(server, server.clock, speech,  # type: ignore[arg-type]
+                                     call_uuid=str(uuid.uuid4()))
+    outcome = await result
+    assert outcome.outcome == "speech"
+    assert outcome.text == "my internet is down"
+    assert outcome.classification is not None and outcome.classification.category == "fault"
+    assert pool.in_use == 0
+    assert [w.open for w in engine.workers] == [0, 0]
