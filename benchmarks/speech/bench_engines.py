@@ -20,9 +20,9 @@ For each engine, in its own process (so memory figures are its own):
   after each step goes with it.
 
 ``--decoder-processes N``: pocketsphinx (alone or in the combination) decodes in N processes
-of its own, as ``ivr serve`` runs it (``speech.decoder_processes``, ``ivr.speech.decoders``);
-0 (the default here), on the pool's threads in the benchmark's process, which is how the
-two are compared side by side.
+of its own, driven by the reactor as ``ivr serve`` runs it (``speech.decoder_processes``,
+``ivr.speech.decoderstream``); 0 (the default here), on the pool's threads in the
+benchmark's process, which is how the two are compared side by side.
 
 ``whisper`` is faster-whisper with tiny.en (``pip install '.[whisper]'``); ``all`` runs
 pocketsphinx and vosk, as before. English audio: the evaluation utterances (piper, telephone
@@ -164,13 +164,13 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
 
     from ivr.speech.audiosocket import KIND_AUDIO, AudioSocketServer, encode_frame
     from ivr.speech.classifier import IntentClassifier
-    from ivr.speech.decoders import decodes_in_processes
+    from ivr.speech.gateway import attach
     from ivr.speech.pool import SpeechPool
     from ivr.speech.testing import uuid_frame
 
-    # As the gateway sizes it: with decoder processes, a thread per stream that waits for one.
-    pool = SpeechPool.threaded(reactor, max_streams=streams,
-                               threads=streams if decodes_in_processes(engine) else None)
+    # As the gateway runs them: decoder processes driven by the reactor, a thread per core.
+    attach(engine, reactor)
+    pool = SpeechPool.threaded(reactor, max_streams=streams)
     server = AudioSocketServer(
         engine, IntentClassifier(intents), pool, reactor, intents.speech.endpointing
     )
