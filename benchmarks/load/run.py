@@ -64,16 +64,34 @@ def load_sentences(per_category: int, seed: int) -> tuple[list[Sentence], dict[s
     return sentences, {text: sentence_frames(path) for text, path in paths.items()}
 
 
-def service_overrides(extra: Sequence[str]) -> dict[str, Any]:
+def service_overrides(extra: Sequence[str], speech: dict[str, Any] | None = None
+                      ) -> dict[str, Any]:
     """config/ for the run: every agent (the shipped four and the extra ones), no survey,
-    no periodic announcements, a short wrap-up (agents take the next call soon)."""
+    no periodic announcements, a short wrap-up (agents take the next call soon); ``speech``:
+    keys of intents.yaml's ``speech`` to set (an engine or a stream count measured side by
+    side with the shipped one)."""
     queues = yaml.safe_load((CONFIG / "queues.yaml").read_text())["queues"]
-    return {
+    overrides: dict[str, Any] = {
         "queues.yaml": {"queues": {name: {"wrapup_s": 1, "ring_timeout_s": 10,
                                           "announcements": {"period_s": 600}}
                                    for name in queues}},
         "menus.yaml": {"survey": {"enabled": False}},
     }
+    if speech:
+        overrides["intents.yaml"] = {"speech": dict(speech)}
+    return overrides
+
+
+def speech_settings(pairs: Sequence[str]) -> dict[str, Any]:
+    """``--speech KEY=VALUE`` options -> intents.yaml ``speech`` keys (values read as YAML:
+    ``max_streams=24`` is a number)."""
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise SystemExit(f"--speech {pair!r}: want KEY=VALUE, e.g. max_streams=24")
+        settings[key.strip()] = yaml.safe_load(value)
+    return settings
 
 
 def calls_for(concurrent: int, step_s: float, call_s: float) -> int:
@@ -164,17 +182,21 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                         help="write rows and every call's outcome here (JSON)")
     parser.add_argument("--log-dir", type=Path, default=None,
                         help="keep SIPp logs, the service log and the softphones' logs here")
+    parser.add_argument("--speech", action="append", default=[], metavar="KEY=VALUE",
+                        help="set a key of intents.yaml's speech for the run (repeatable), "
+                             "e.g. engine=pocketsphinx+whisper, max_streams=24")
     return parser.parse_args(argv)
 
 
 @contextlib.contextmanager
-def load_stack(agents: int, talk_s: float, log_dir: Path) -> Iterator[LoadStack]:
+def load_stack(agents: int, talk_s: float, log_dir: Path,
+               speech: dict[str, Any] | None = None) -> Iterator[LoadStack]:
     """The stack a load run drives: the testbed (Asterisk with ``agents`` more softphones,
     redis-server, the operator, a customer phone for callbacks) and ``ivr serve`` on a copy
     of config/ with those agents (:func:`service_overrides`)."""
     extra = extra_agents(agents)
     asterisk_dir = config_with_agents(extra, log_dir / "asterisk")
-    config_dir = config_copy(service_overrides(extra))
+    config_dir = config_copy(service_overrides(extra, speech))
     table = {"agents": {**yaml.safe_load((CONFIG / "agents.yaml").read_text())["agents"],
                         **agent_entries(extra)}}
     (config_dir / "agents.yaml").write_text(yaml.safe_dump(table, allow_unicode=True))
@@ -207,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     sentences, speech = load_sentences(args.sentences, args.seed)
     rows: list[StepRow] = []
     calls: dict[int, list[dict[str, Any]]] = {}
-    with load_stack(args.agents, args.talk_s, log_dir) as run:
+    with load_stack(args.agents, args.talk_s, log_dir, speech_settings(args.speech)) as run:
         for concurrent in steps:
             count = calls_for(concurrent, args.step_s, args.call_s)
             plans = plan_mix(count, mix, sentences, args.seed + concurrent,
