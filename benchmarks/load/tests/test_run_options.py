@@ -21,5 +21,5 @@ def test_speech_options_become_keys_of_intents_speech_read_as_yaml() -> None:
 
 @pytest.mark.parametrize("bad", ["max_streams", "=24"])
 def test_a_speech_option_without_a_key_and_a_value_is_refused_with_an_example(bad: str) -> None:
-    with pytest.raises(SystemExit, match="want KEY=VALUE, e.g. max_streams=24"):
+    with pytest.raises(SystemExit, match=r"want KEY=VALUE, e\.g\. max_streams=24"):
         speech_settings([bad])
