@@ -21,6 +21,7 @@ payload. Kinds: 0x00 hangup, 0x01 UUID (16 bytes), 0x03 DTMF (1 ASCII digit), 0x
 from __future__ import annotations
 
 import struct
+import typing
 import uuid as uuidlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +29,6 @@ from typing import Any, Literal, cast
 
 from twisted.internet import defer
 from twisted.internet.defer import Deferred
-from twisted.internet.interfaces import IReactorTime
 from twisted.internet.protocol import Protocol, ServerFactory
 from twisted.internet.task import LoopingCall
 from twisted.logger import Logger
@@ -109,12 +109,25 @@ class Recognition:
 
 @dataclass
 class _Expectation:
-    deferred: Deferred
+    deferred: Deferred[SpeechResult]
     lease: Lease
     prompt: bytes
     phrases: Sequence[str] | None
     recognition: Recognition
     timeout: Any = None
+
+
+class _Wire(typing.Protocol):
+    """What a stream uses of its transport (Twisted's ``ITransport``, a zope interface that
+    mypy cannot check calls against)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def loseConnection(self) -> None: ...
+
+    def abortConnection(self) -> None: ...
+
+    def getPeer(self) -> Any: ...
 
 
 class AudioSocketProtocol(Protocol):
@@ -149,11 +162,15 @@ class AudioSocketProtocol(Protocol):
         self._feeding = False
         self.timings: dict[str, float] = {}
 
+    @property
+    def _wire(self) -> _Wire:
+        return cast(_Wire, self.transport)
+
     def evict(self) -> None:
         """Drop the stream at once: the server is full and this one never named its call."""
         self._state = "done"
         self._cancel_watchdog()
-        self.transport.abortConnection()
+        self._wire.abortConnection()
 
     # --- wire ------------------------------------------------------------------------------
 
@@ -215,11 +232,11 @@ class AudioSocketProtocol(Protocol):
         expectation = self.server._claim(call_uuid)
         if expectation is None:
             self.server.refusals.refused(
-                "unknown_call", self.transport.getPeer(),
+                "unknown_call", self._wire.getPeer(),
                 f"AudioSocket for call {call_uuid}, which no flow expects",
             )
             self._state = "done"
-            self.transport.loseConnection()
+            self._wire.loseConnection()
             return
         self.server.admission.proven(self)
         self._uuid, self._expectation = call_uuid, expectation
@@ -228,7 +245,7 @@ class AudioSocketProtocol(Protocol):
             self._endpointer.armed = False
             self._prompt = expectation.prompt
             self._prompt_loop = LoopingCall(self._play_frame)
-            self._prompt_loop.clock = self.clock
+            self._prompt_loop.clock = cast(Any, self.clock)  # the reactor, or a test's Clock
             self._prompt_loop.start(FRAME_MS / 1000, now=True)
 
     def _play_frame(self) -> None:
@@ -238,7 +255,7 @@ class AudioSocketProtocol(Protocol):
             self._prompt[PROMPT_FRAME_BYTES:],
         )
         if frame:
-            self.transport.write(encode_frame(KIND_AUDIO, frame))
+            self._wire.write(encode_frame(KIND_AUDIO, frame))
         if not self._prompt:
             self._stop_prompt()
             self._endpointer.arm()
@@ -282,8 +299,9 @@ class AudioSocketProtocol(Protocol):
         try:
             self._recognizer = open_live(expectation.recognition.engine, expectation.lease,
                                          TELEPHONE_RATE, expectation.phrases)
-        except Exception:
-            failed(Failure())
+        except Exception:  # no decoder process running at all: the menu, not dead air
+            log.failure("no recognizer for call {uuid}", uuid=self._uuid)
+            self._finish(SpeechResult("error"))
             return
         self._recognizer.opened().addErrback(failed)
 
@@ -357,7 +375,7 @@ class AudioSocketProtocol(Protocol):
             log.warn("AudioSocket stream {uuid} closed: {why}", uuid=self._uuid, why=why)
         else:
             self.server.refusals.refused(
-                reason, self.transport.getPeer(), f"AudioSocket stream {self._uuid}: {why}"
+                reason, self._wire.getPeer(), f"AudioSocket stream {self._uuid}: {why}"
             )
         self._finish(SpeechResult("error"))
 
@@ -375,7 +393,7 @@ class AudioSocketProtocol(Protocol):
                 1000 * (self.timings["decision"] - self.timings["end_of_speech"]), 1
             )
         if self.transport is not None:
-            self.transport.loseConnection()
+            self._wire.loseConnection()
         expectation, self._expectation = self._expectation, None
         if expectation is None:
             return
@@ -439,14 +457,14 @@ class AudioSocketServer(ServerFactory):
     language), chosen per call by :meth:`expect`.
     """
 
-    protocol = AudioSocketProtocol  # type: ignore[assignment]
+    protocol = AudioSocketProtocol
 
     def __init__(
         self,
         engine: Engine | None,
         classifier: IntentClassifier | None,
         pool: SpeechPool,
-        clock: IReactorTime,
+        clock: Clock,
         endpointing: EndpointingConfig | None = None,
         connect_timeout: float = CONNECT_TIMEOUT_S,
         languages: dict[str, Recognition] | None = None,
@@ -462,8 +480,7 @@ class AudioSocketServer(ServerFactory):
         self.connect_timeout = connect_timeout
         self._expected: dict[str, _Expectation] = {}
         self.first_frame_timeout = first_frame_timeout
-        # IReactorTime is a zope Interface: the reactor is what the refusal log's Clock reads
-        self.refusals = RefusalLog("audiosocket", cast(Clock, clock))
+        self.refusals = RefusalLog("audiosocket", clock)
         self.admission = Admission(max_connections, self.refusals)
 
     def serve_languages(self, languages: dict[str, Recognition], default: str | None) -> None:
@@ -516,7 +533,7 @@ class AudioSocketServer(ServerFactory):
         if lease is None:
             return defer.succeed(SpeechResult("busy"))
 
-        def cancel(_: Deferred) -> None:
+        def cancel(_: Deferred[SpeechResult]) -> None:
             self._withdraw(call_uuid)
 
         d: Deferred[SpeechResult] = Deferred(cancel)
