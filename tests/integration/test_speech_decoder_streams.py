@@ -7,6 +7,8 @@ from __future__ import annotations
 import gc
 import os
 import signal
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable
 
@@ -143,3 +145,43 @@ async def test_a_caller_streamed_through_the_audiosocket_server_gets_a_category(
     assert outcome.classification is not None and outcome.classification.category == "fault"
     assert pool.in_use == 0
     assert [w.open for w in engine.workers] == [0, 0]
+
+
+SERVICE = """
+import sys
+from twisted.internet import asyncioreactor
+asyncioreactor.install()
+from twisted.internet import reactor
+from ivr.speech.decoders import ProcessEngine
+engine = ProcessEngine("ivr.speech.testing:FakeEngine", ([""],), processes=2)
+engine.attach(reactor)
+print(" ".join(str(w.pid) for w in engine.workers), flush=True)
+reactor.run()
+"""
+
+
+def running(pid: int) -> bool:
+    """Whether ``pid`` still runs (a zombie waiting for its reaper does not)."""
+    try:
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().rsplit(")", 1)[1].split()[0] not in ("Z", "X")
+    except FileNotFoundError:
+        return False
+
+
+@pytest_twisted.ensureDeferred
+async def test_decoders_driven_by_a_killed_service_exit_with_it() -> None:
+    """``kill -9`` of the service: nothing stops its decoders, yet they exit, since their
+    socket closes with the service's process."""
+    service = subprocess.Popen([sys.executable, "-c", SERVICE], stdout=subprocess.PIPE, text=True)
+    try:
+        assert service.stdout is not None
+        pids = [int(pid) for pid in service.stdout.readline().split()]
+        assert len(pids) == 2 and all(running(pid) for pid in pids)
+        service.kill()
+        service.wait()
+        await until(lambda: not any(running(pid) for pid in pids), "the decoders exit")
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
