@@ -292,9 +292,7 @@ class AudioSocketProtocol(Protocol):
         expectation = self._expectation
 
         def failed(failure: Failure) -> None:
-            if not self._shed(failure):
-                log.failure("no recognizer for call {uuid}", failure, uuid=self._uuid)
-                self._finish(SpeechResult("error"))
+            self._recognizer_failed(failure, "no recognizer for call {uuid}")
 
         try:
             self._recognizer = open_live(expectation.recognition.engine, expectation.lease,
@@ -317,9 +315,7 @@ class AudioSocketProtocol(Protocol):
             if isinstance(outcome, Failure):
                 # Audio the recognizer did not take would make a wrong transcript: the
                 # caller goes to the menu instead (busy: shed; anything else: an error).
-                if not self._shed(outcome):
-                    log.failure("recognizer failed on call {uuid}", outcome, uuid=self._uuid)
-                    self._finish(SpeechResult("error"))
+                self._recognizer_failed(outcome, "recognizer failed on call {uuid}")
                 return
             self._pump()
 
@@ -349,12 +345,19 @@ class AudioSocketProtocol(Protocol):
             self._finish(result)
 
         def failed(failure: Failure) -> None:
-            if not self._shed(failure):
-                log.failure("recognizer failed on call {uuid}", failure, uuid=self._uuid)
-                self._finish(SpeechResult("error"))
+            self._recognizer_failed(failure, "recognizer failed on call {uuid}")
 
         fed: Deferred[None] = recognizer.accept(batch) if batch else defer.succeed(None)
         fed.addCallback(lambda _: recognizer.final()).addCallbacks(decided, failed)
+
+    def _recognizer_failed(self, failure: Failure, message: str) -> None:
+        """A recognizer call failed: the caller goes to the menu (shed, or an error logged
+        with ``message``). After the utterance ended (shed by an earlier request, hung up)
+        the failures of the requests still in flight say nothing new: dropped quietly."""
+        if self._state == "done" or self._shed(failure):
+            return
+        log.failure(message, failure, uuid=self._uuid)
+        self._finish(SpeechResult("error"))
 
     def _shed(self, failure: Failure) -> bool:
         """A recognizer job that no worker started in time: the caller goes to the DTMF menu

@@ -16,6 +16,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import reactor, task
 from twisted.internet.task import Clock
+from twisted.internet.testing import StringTransport
 
 from ivr.speech.audiosocket import AudioSocketServer
 from ivr.speech.classifier import Classification
@@ -23,7 +24,7 @@ from ivr.speech.decoders import DecoderGone, ProcessEngine
 from ivr.speech.engines import Transcript
 from ivr.speech.live import open_live
 from ivr.speech.pool import RecognizerBusy, SpeechPool
-from ivr.speech.testing import silence_frame, stream_call, tone_frame
+from ivr.speech.testing import audio_frames, silence_frame, stream_call, tone_frame, uuid_frame
 
 FAKE = "ivr.speech.testing:FakeEngine"
 
@@ -42,6 +43,13 @@ def engine():
     served.attach(reactor)
     yield served
     served.stop()
+
+
+class Classifier:
+    """Every transcript is a fault."""
+
+    def classify(self, text: str) -> Classification:
+        return Classification("fault", 0.9, "normal", None, 0.0)
 
 
 def lease():
@@ -129,11 +137,6 @@ async def test_an_engine_nobody_uses_any_more_stops_its_processes() -> None:
 async def test_a_caller_streamed_through_the_audiosocket_server_gets_a_category(engine) -> None:
     """The whole server on the live path: a caller speaks, the decoder process hears the
     words, the classifier names the category, and the slot comes back."""
-
-    class Classifier:
-        def classify(self, text: str) -> Classification:
-            return Classification("fault", 0.9, "normal", None, 0.0)
-
     pool = SpeechPool.inline(2)
     server = AudioSocketServer(engine, Classifier(), pool, Clock())  # type: ignore[arg-type]
     speech = tone_frame() * 40 + silence_frame() * 5
@@ -185,3 +188,41 @@ async def test_decoders_driven_by_a_killed_service_exit_with_it() -> None:
         if service.poll() is None:
             service.kill()
             service.wait()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_caller_shed_by_a_late_decoder_goes_to_the_menu_without_an_error_logged() -> None:
+    """The open reached too late (busy) while the audio behind it is in time: the caller
+    goes to the menu (outcome busy) at the open's answer; the audio then fails at the worker
+    (it never made that recognizer), and those failures of an utterance already ended are
+    not logged as errors."""
+    from twisted.logger import globalLogPublisher
+
+    served = ProcessEngine(FAKE, (["no signal"],), processes=1, max_wait_s=1e-9)
+    served.attach(reactor)
+    logged: list[dict] = []
+    globalLogPublisher.addObserver(logged.append)
+    try:
+        pool = SpeechPool.inline(2)
+        server = AudioSocketServer(served, Classifier(), pool, Clock())  # type: ignore[arg-type]
+        call = str(uuid.uuid4())
+        result = server.expect(call)
+        stream = server.buildProtocol(None)
+        stream.makeConnection(StringTransport())
+        stream.dataReceived(uuid_frame(call))
+        frames = iter([tone_frame()] * 40 + [silence_frame()] * 60)
+        while served.workers[0].open == 0:  # until the endpointer opened the recognizer
+            stream.dataReceived(audio_frames(next(frames)))
+            server.clock.advance(0.02)
+        served.max_wait_s = 10.0  # the audio behind the late open is in time
+        for frame in frames:
+            stream.dataReceived(audio_frames(frame))
+            server.clock.advance(0.02)
+        assert (await result).outcome == "busy"
+        await until(lambda: served.workers[0].open == 0 and not served.workers[0].replies._waiting,
+                    "every request answered")
+        assert pool.in_use == 0
+    finally:
+        globalLogPublisher.removeObserver(logged.append)
+        served.stop()
+    assert not [e for e in logged if e.get("log_failure") is not None], logged
