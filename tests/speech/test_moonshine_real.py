@@ -78,5 +78,8 @@ def test_the_folded_model_decodes_as_the_wheel_s_files(moonshine) -> None:
         read_tokens((directory / "tokenizer.bin").read_bytes()),
     )
     folded = engine.decoder.decode(audio, max_new_tokens=40)
-    assert as_shipped.decode(audio, max_new_tokens=40) == folded
+    shipped = as_shipped.decode(audio, max_new_tokens=40)
+    # The same tokens; the probabilities differ in the last float digits (folded weights).
+    assert shipped.text == folded.text
+    assert shipped.avg_logprob == pytest.approx(folded.avg_logprob, abs=1e-5)
     assert "internet" in folded.text.lower()
