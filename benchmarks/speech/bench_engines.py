@@ -116,7 +116,7 @@ def load(engine_name: str):
     processes = int(os.environ.get(DECODER_PROCESSES, "0"))
     if engine_name == "pocketsphinx":
         return load_pocketsphinx(intents, processes), intents, english_audio()
-    if engine_name in ("whisper", "pocketsphinx+whisper"):
+    if engine_name in ("whisper", "pocketsphinx+whisper", "moonshine"):
         from ivr.speech.engines import load_engine
 
         speech = intents.speech.model_copy(update={"engine": engine_name})
@@ -296,7 +296,8 @@ def measure_concurrency_in_child(engine_name: str, streams: int, calls: int) -> 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
-        "--engine", choices=["pocketsphinx", "vosk", "whisper", "pocketsphinx+whisper", "all"],
+        "--engine",
+        choices=["pocketsphinx", "vosk", "whisper", "pocketsphinx+whisper", "moonshine", "all"],
         default="all",
     )
     parser.add_argument("--streams", default="1,2,4,6,8,10")

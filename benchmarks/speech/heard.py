@@ -98,7 +98,7 @@ def header(engine: str, command: str, calls: int, kept: int) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--engine", choices=["pocketsphinx", "whisper"], required=True)
+    parser.add_argument("--engine", choices=["pocketsphinx", "whisper", "moonshine"], required=True)
     parser.add_argument("--passes", type=int, default=2, help="(voice, condition) per sentence")
     parser.add_argument("--sample", type=int, help="only N tune sentences, spread evenly")
     parser.add_argument("--limit", type=int, help="only the first N calls of the plan "

