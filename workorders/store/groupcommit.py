@@ -1,8 +1,8 @@
 """Group commit of creations: create-script calls that arrive while a round trip is in flight
-go to Redis together in the next round trip, one pipeline.
+go to Redis together in the next round trip, packed and written at once (``evalsha``).
 
-Why: every command costs redis-py some 70 µs of client CPU on its way out and its reply's way
-back, and Redis a parse, a reply and (``appendfsync always``) an fsync per event-loop turn.
+Why: every round trip costs the client a write, a read and their loop turns, and Redis a
+parse, a reply and (``appendfsync always``) an fsync per event-loop turn.
 Under load creations arrive while one is in flight anyway; sent together they share all of
 that. A creation that finds nothing in flight is sent at once, alone: none waits for more
 than the round trip in flight before its own.
