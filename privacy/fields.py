@@ -20,6 +20,7 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from json.encoder import encode_basestring_ascii as _json_text
 from typing import Protocol
 
@@ -46,10 +47,15 @@ def is_sealed(text: str) -> bool:
     return text.startswith(PREFIX)
 
 
+_NOT_A_DIGIT = re.compile(r"[^0-9]")
+
+
 def normalize_number(number: str) -> str:
     """The number's digits, with its leading ``+`` if it had one: ``+82 10-1234`` ->
     ``+82101234``. What the blind index is computed over."""
-    digits = "".join(ch for ch in number if ch.isascii() and ch.isdigit())
+    # The ASCII digits, by one regular expression: a loop over the characters in Python was
+    # a tenth of the blind index a creation computes (the tests compare the two).
+    digits = _NOT_A_DIGIT.sub("", number)
     return "+" + digits if number.strip().startswith("+") and digits else digits
 
 

@@ -53,6 +53,9 @@ class ClockState(StrEnum):
     BREACHED = "breached"
 
 
+#: The clocks an order's creation starts.
+FIRST_CLOCKS = (ClockKind.ASSIGNMENT, ClockKind.RESPONSE, ClockKind.RESOLUTION)
+
 #: The clocks that stop while the order waits on the customer or a third party.
 PAUSED_ON_HOLD = frozenset({ClockKind.RESPONSE, ClockKind.RESOLUTION})
 
@@ -185,8 +188,7 @@ def step(clocks: Clocks | None, entry: HistoryEntry, policy: ClockPolicy) -> Clo
     if clocks is None or entry.event == "create":
         urgency = Urgency(entry.details.get("urgency", Urgency.NORMAL))
         board = Clocks(at=at, urgency=urgency)
-        return _start(board, at, policy, ClockKind.ASSIGNMENT, ClockKind.RESPONSE,
-                      ClockKind.RESOLUTION)
+        return _start(board, at, policy, *FIRST_CLOCKS)
     board = advance(clocks, at, policy)
     if "to" in entry.details:
         board = replace(board, status=Status(entry.details["to"]))

@@ -1,7 +1,9 @@
 """Group commit of creations through the real store and a real redis-server: a burst of
 creations shares round trips yet each call gets its own order, its keys and one event; a
 batch cut off by Redis going down, or applied with its replies lost, is spooled caller by
-caller and replayed to exactly one order per call; a script Redis lost is loaded again.
+caller and replayed to exactly one order per call; a script Redis lost is loaded again. The
+round trip itself (``evalsha``: calls packed by hiredis, sent on one pooled connection) is
+pinned against redis-py's pipeline, bytes and replies.
 
 The round trip is reached through the store's ``_creations`` (the group commit): the only way
 to stop Redis or lose the replies exactly while a batch is in flight.
@@ -12,14 +14,18 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
 import redis.asyncio as aioredis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import NoScriptError, ResponseError
 
 from ivr.testing import on_asyncio
 from privacy.testing import random_field_cipher
 from testbed.redis import connect
 from workorders.store import WorkOrderStore
-from workorders.store.groupcommit import Call, GroupCommit
+from workorders.store.groupcommit import Call, GroupCommit, evalsha, pack_call
 
 T0 = 1_796_461_200.0
 CIPHER = random_field_cipher()
@@ -161,3 +167,91 @@ async def test_a_script_redis_lost_is_loaded_again_for_a_batch(
     assert not any(o.id.startswith("L") for o in orders) and not store.spool_pending
     assert sorted(await created_events(client, prefix)) == sorted(["before-flush", *calls])
     await client.aclose()
+
+
+async def _create_calls(store: WorkOrderStore, count: int) -> list[Call]:
+    """The create-script calls of ``count`` new orders, as the store builds them."""
+    calls: list[Call] = []
+
+    async def capture(batch: list[Call]) -> list[Any]:
+        calls.extend(batch)
+        return [[b"1", 1] for _ in batch]
+
+    real, store._creations = store._creations, GroupCommit(capture)
+    await burst(store, [f"packed-{n}" for n in range(count)])
+    store._creations = real
+    return calls
+
+
+@on_asyncio
+async def test_a_create_call_is_packed_to_the_bytes_redis_py_packs(
+    redis_server: Any, prefix: str, tmp_path: Any
+) -> None:
+    """The wire path's shortcut: hiredis packs a create call, keys, text, numbers and
+    non-ASCII text alike, to exactly the bytes redis-py's own packing gives the same
+    ``EVALSHA``."""
+    client = connect(redis_server.url)
+    store = WorkOrderStore(client, tmp_path, prefix=prefix, cipher=CIPHER)
+    sha = store._create_script.sha
+    calls = await _create_calls(store, 5)
+    calls.append((["k:ü"], ["Zoë", 7, 1_796_461_200.123456, 0.1, 1e22, b"\x00raw"]))
+    connection = client.connection_pool.make_connection()
+    for keys, args in calls:
+        general = b"".join(connection.pack_command("EVALSHA", sha, len(keys), *keys, *args))
+        assert pack_call(sha, (keys, args)) == general
+    await client.aclose()
+
+
+@on_asyncio
+async def test_evalsha_answers_what_the_pipeline_answers(
+    redis_server: Any, prefix: str, tmp_path: Any
+) -> None:
+    """The same calls through ``evalsha`` and through a redis-py pipeline
+    (``execute(raise_on_error=False)``) get the same replies in the same order: an order
+    created, the same call again found, a call Redis refuses its own ``ResponseError``
+    (NOSCRIPT included) while the calls around it still apply."""
+    client = connect(redis_server.url)
+    store = WorkOrderStore(client, tmp_path, prefix=prefix, cipher=CIPHER)
+    await client.script_load(store._create_script.script)
+    sha = store._create_script.sha
+    first, second = await _create_calls(store, 2)
+    refused: Call = ([prefix + "x"], [])  # the script reads ARGV it lacks: a script error
+    fast = await evalsha(client, sha, [first, refused, first])
+    fast.append((await evalsha(client, "0" * 40, [first]))[0])
+    async with client.pipeline(transaction=False) as pipe:
+        for keys, args in (second, refused, second):
+            pipe.evalsha(sha, len(keys), *keys, *args)
+        pipe.evalsha("0" * 40, len(first[0]), *first[0], *first[1])
+        general = await pipe.execute(raise_on_error=False)
+    assert [type(r) for r in fast] == [type(r) for r in general]
+    assert isinstance(fast[1], ResponseError) and isinstance(fast[3], NoScriptError)
+    assert [fast[0][1], fast[2][1]] == [general[0][1], general[2][1]] == [1, 0]
+    assert fast[2][0] == fast[0][0]  # the same call again: the order it created
+    await client.aclose()
+
+
+@on_asyncio
+async def test_evalsha_follows_the_clients_retry_policy_on_a_dropped_connection(
+    redis_server: Any, prefix: str, tmp_path: Any
+) -> None:
+    """A pooled connection the server closed (a restart, an idle timeout): as with a
+    pipeline, a client whose retry policy allows it reconnects and sends the batch again
+    (the creations land), and one without retries raises the connection error (the store
+    then spools)."""
+    patient = aioredis.Redis.from_url(redis_server.url, retry=Retry(NoBackoff(), 1),
+                                      socket_timeout=2)
+    store = WorkOrderStore(patient, tmp_path, prefix=prefix, cipher=CIPHER)
+    await patient.script_load(store._create_script.script)
+    sha = store._create_script.sha
+    calls = await _create_calls(store, 4)
+    assert [r[1] for r in await evalsha(patient, sha, calls[:1])] == [1]
+    await patient.client_kill_filter(_type="normal", skipme=False)
+    assert [r[1] for r in await evalsha(patient, sha, calls[1:3])] == [1, 1]
+    await patient.aclose()
+    hasty = connect(redis_server.url)  # the testbed's client: no retries
+    assert [r[1] for r in await evalsha(hasty, sha, calls[:1])] == [0]
+    await hasty.client_kill_filter(_type="normal", skipme=False)
+    with pytest.raises(RedisConnectionError):
+        await evalsha(hasty, sha, calls[3:])
+    assert [r[1] for r in await evalsha(hasty, sha, calls[3:])] == [1]  # reconnected
+    await hasty.aclose()

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import base64
 import json
+import random
 
 import pytest
 
@@ -139,3 +140,15 @@ def test_names_are_masked_to_initials() -> None:
     assert mask_name("A B C D") == "A. B. C. ..."
     assert mask_name("\u202eEvil name") == "?. n."
     assert mask_name("  ") == "<none>"
+
+
+def test_a_numbers_digits_are_its_ascii_digits_whatever_else_it_holds():
+    """``normalize_number`` keeps exactly the characters the plain form keeps (ASCII
+    digits, not other scripts' digits nor superscripts), whatever else the text holds."""
+    rng = random.Random(7)
+    alphabet = "0123456789+- ()./#*abcxyz\u0660\u0669\u00b2\u2075\uff11\u0967\t\n"
+    for _ in range(2000):
+        number = "".join(rng.choice(alphabet) for _ in range(rng.randrange(0, 24)))
+        digits = "".join(ch for ch in number if ch.isascii() and ch.isdigit())
+        general = "+" + digits if number.strip().startswith("+") and digits else digits
+        assert normalize_number(number) == general

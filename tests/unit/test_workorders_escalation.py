@@ -3,6 +3,7 @@ fall due, their identities, what a sweep records, the ``wo:due`` score and the c
 
 from __future__ import annotations
 
+import random
 import shutil
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
@@ -252,6 +253,44 @@ def test_due_clocks_is_an_index_scored_by_the_next_time_anything_falls_due():
     indexers = configured(slow)
     assert slow in indexers and due_clocks not in indexers and len(indexers) == len(INDEXERS)
     assert memberships(order(), indexers)[DUE_INDEX] == T0 + 8 * H
+
+
+@pytest.mark.parametrize("calendar", ["24x7", "office", "office-some-clocks"])
+def test_a_new_orders_due_time_is_the_replays(calendar):
+    """The shortcut every creation takes (``DueClocks.first_due``: no replay of the one
+    history entry) gives the score the replay and the schedule give (``next_due``), for
+    every urgency, at times all through the week and across the spring change, with
+    percentages of none to 99 per clock and some clocks in office hours, some 24x7."""
+    rng = random.Random(11)
+    office = BusinessHours(BERLIN, OFFICE, closed_dates=ClosedDates(listed=[date(2026, 3, 30)]))
+    for _ in range(150):
+        kinds = frozenset(k for k in ClockKind if rng.random() < 0.5)
+        clocks = ClockPolicy(
+            assign_within=rng.choice([600.0, 2 * H, 30 * H]),
+            response={u: rng.choice([900.0, 4 * H, 50 * H]) for u in Urgency},
+            resolution={u: rng.choice([H, 8 * H, 120 * H]) for u in Urgency},
+            **({} if calendar == "24x7" else {"calendar": office}),
+            **({"business_clocks": kinds} if calendar == "office-some-clocks" else {}),
+        )
+        escalate = EscalationPolicy(warn_at_percent={
+            k: rng.choice([0, 1, 50, 80, 99]) for k in ClockKind if rng.random() < 0.8})
+        indexer = DueClocks(clocks, escalate)
+        wo = order(rng.choice(list(Urgency)), T0 + rng.uniform(0, 40 * 24 * H))
+        general = next_due(wo, clocks, escalate)
+        assert indexer.first_due(wo.history[0]) == general
+        assert indexer(wo) == {DUE_INDEX: general.timestamp()}
+        assert indexer(wo) == {DUE_INDEX: general.timestamp()}  # the spans as kept
+
+
+def test_an_order_with_more_history_or_escalations_takes_the_replay():
+    """Only a creation alone with nothing escalated takes the shortcut: an order with a
+    recorded escalation, or more history, is scored by the replay as before."""
+    wo = order()
+    warned = replace(wo, escalations=(next(iter(owed(wo, CLOCKS, ESCALATE))).key,))
+    assert due_clocks(warned) == {DUE_INDEX: next_due(warned, CLOCKS, ESCALATE).timestamp()}
+    assert due_clocks(warned) != due_clocks(wo)
+    held = then(wo, Event.ASSIGN, T0 + H, agent="agent101")
+    assert due_clocks(held) == {DUE_INDEX: next_due(held, CLOCKS, ESCALATE).timestamp()}
 
 
 def test_a_sweep_reschedules_to_what_the_indexer_computes():
