@@ -422,11 +422,6 @@ def in_processes(engine: object) -> ProcessEngine | None:
     return None
 
 
-def decodes_in_processes(engine: object) -> bool:
-    """Whether ``engine`` (or a combination's first engine) decodes in decoder processes."""
-    return in_processes(engine) is not None
-
-
 class RemoteRecognizer:
     """One utterance on a worker process, by blocking calls; the same calls as a local
     recognizer."""
