@@ -11,6 +11,13 @@ same moment of the cycle every time, so what grows is what the calls left behind
 round warms the processes up (caches, pools, the speech models' first decoders) and is the
 baseline's round, not part of the verdict's comparison.
 
+Memory is judged by RSS for Asterisk and ``ivr serve`` (the issue's rule) and, for
+redis-server, by RSS less the data it holds (``INFO memory`` ``used_memory_dataset``): every
+call leaves its work order, history and events there, kept for years, so its RSS can never
+be flat; that growth is reported apart, per call. ``ivr serve``'s memory map
+(``/proc/PID/smaps``) is read with every sample and each round's line names the mappings that
+grew (:mod:`benchmarks.load.smaps`); the maps are kept in ``LOG_DIR/smaps``.
+
 Prints one line per round and the verdict (``--json``: the samples and the verdict as JSON).
 """
 
@@ -25,11 +32,12 @@ import sys
 import tempfile
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
+from benchmarks.load import smaps
 from benchmarks.load.cpu import rss_bytes
 from benchmarks.load.mix import mix_for_speaking, plan_mix
 from benchmarks.load.run import calls_for, load_sentences, load_stack, run_step
@@ -40,6 +48,10 @@ RSS_GROWTH_LIMIT_PCT = 5.0
 
 def open_fds(pid: int) -> int:
     return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def threads(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/task"))
 
 
 @dataclass(frozen=True)
@@ -53,13 +65,25 @@ class Sample:
     calls: int = 0
     completed: int = 0
     dropped: int = 0
+    data_mb: Mapping[str, float] = field(default_factory=dict)  # what a store holds (redis)
+    threads: Mapping[str, int] = field(default_factory=dict)
+    mappings: Sequence[Mapping[str, Any]] = ()  # ivr serve's grown mappings since the last
+
+    def judged_mb(self, name: str) -> float:
+        """The memory the verdict judges: RSS, less the data held where there is some."""
+        return self.rss_mb[name] - self.data_mb.get(name, 0.0)
 
 
 @dataclass(frozen=True)
 class Verdict:
-    """Growth from the baseline (after the warm-up round) to the last sample, per process."""
+    """Growth from the baseline (after the warm-up round) to the last sample, per process:
+    ``rss_growth_pct`` of RSS itself; ``memory_growth_pct``, what the verdict judges, of RSS
+    less the data a store holds (redis-server); ``data_kb_per_call``, that data's growth
+    per call over the same rounds."""
 
     rss_growth_pct: Mapping[str, float]
+    memory_growth_pct: Mapping[str, float]
+    data_kb_per_call: Mapping[str, float]
     fd_growth: Mapping[str, int]
     calls: int
     completed: int
@@ -67,8 +91,12 @@ class Verdict:
 
     @property
     def flat(self) -> bool:
-        return (all(g < RSS_GROWTH_LIMIT_PCT for g in self.rss_growth_pct.values())
+        return (all(g < RSS_GROWTH_LIMIT_PCT for g in self.memory_growth_pct.values())
                 and all(g <= 0 for g in self.fd_growth.values()))
+
+
+def pct(before: float, after: float) -> float:
+    return round(100.0 * (after - before) / before, 2)
 
 
 def verdict(samples: Sequence[Sample]) -> Verdict:
@@ -83,10 +111,16 @@ def verdict(samples: Sequence[Sample]) -> Verdict:
     # and stay; a leak keeps climbing. So the last sample is compared with the most seen in
     # the first half of the run after the warm-up.
     early = settled[: max(1, len(settled) // 2)]
+    # The calls whose data the comparison sees: those of the rounds after the baseline.
+    calls_since = sum(s.calls for s in settled[1:]) or 1
     return Verdict(
-        rss_growth_pct={name: round(100.0 * (last.rss_mb[name] - base.rss_mb[name])
-                                    / base.rss_mb[name], 2)
+        rss_growth_pct={name: pct(base.rss_mb[name], last.rss_mb[name])
                         for name in base.rss_mb if base.rss_mb[name] > 0},
+        memory_growth_pct={name: pct(base.judged_mb(name), last.judged_mb(name))
+                           for name in base.rss_mb if base.judged_mb(name) > 0},
+        data_kb_per_call={name: round(1024 * (last.data_mb[name] - base.data_mb[name])
+                                      / calls_since, 2)
+                          for name in base.data_mb if name in last.data_mb},
         fd_growth={name: last.fds[name] - max(s.fds[name] for s in early)
                    for name in base.fds},
         calls=sum(s.calls for s in samples),
@@ -96,12 +130,38 @@ def verdict(samples: Sequence[Sample]) -> Verdict:
 
 
 def sample(pids: Mapping[str, int], round_: int, minute: float, calls: int = 0,
-           completed: int = 0, dropped: int = 0) -> Sample:
-    rss, fds = {}, {}
+           completed: int = 0, dropped: int = 0, data_mb: Mapping[str, float] | None = None,
+           mappings: Sequence[Mapping[str, Any]] = ()) -> Sample:
+    rss, fds, tasks = {}, {}, {}
     for name, pid in pids.items():
         rss[name] = round(rss_bytes(pid) / 2**20, 1)
         fds[name] = open_fds(pid)
-    return Sample(round_, round(minute, 2), rss, fds, calls, completed, dropped)
+        tasks[name] = threads(pid)
+    return Sample(round_, round(minute, 2), rss, fds, calls, completed, dropped,
+                  dict(data_mb or {}), tasks, mappings)
+
+
+def redis_data_mb(db: Any) -> dict[str, float]:
+    """redis-server's data (``used_memory_dataset``: the keys and values, without its own
+    overhead), MB."""
+    return {"redis-server": round(int(db.info("memory")["used_memory_dataset"]) / 2**20, 2)}
+
+
+class MapWatch:
+    """Reads a process's smaps at each sample, keeps it in ``directory`` and returns the
+    mappings that grew since the last reading."""
+
+    def __init__(self, pid: int, directory: Path) -> None:
+        self.pid, self.directory = pid, directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self.last = ""
+
+    def read(self, round_: int) -> list[smaps.Growth]:
+        text = Path(f"/proc/{self.pid}/smaps").read_text()
+        (self.directory / f"round-{round_:02d}.smaps").write_text(text)
+        changes = smaps.growth(self.last, text) if self.last else []
+        self.last = text
+        return changes
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -144,8 +204,10 @@ def main(argv: list[str] | None = None) -> int:
         pids = {"asterisk": stack.asterisk.process.pid, "ivr serve": service.process.pid,
                 "redis-server": stack.redis.process.pid}
         assert set(pids) == set(PROCESSES)
+        maps = MapWatch(pids["ivr serve"], log_dir / "smaps")
         started = time.monotonic()
-        samples.append(sample(pids, 0, 0.0))
+        maps.read(0)
+        samples.append(sample(pids, 0, 0.0, data_mb=redis_data_mb(run.db)))
         if args.heap_diff:
             os.kill(pids["ivr serve"], signal.SIGUSR2)
         for n in range(1, rounds + 1):
@@ -155,16 +217,20 @@ def main(argv: list[str] | None = None) -> int:
                               log_dir / f"round-{n}", max(1.0, args.callers / 5), args.round_s)
             with contextlib.suppress(TimeoutError):
                 stack.asterisk.wait_until_idle(timeout=30)
+            grown = maps.read(n)
             samples.append(sample(pids, n, (time.monotonic() - started) / 60, row.calls,
-                                  row.completed, row.dropped))
+                                  row.completed, row.dropped, redis_data_mb(run.db),
+                                  [asdict(g) for g in grown]))
             if args.heap_diff:
                 os.kill(pids["ivr serve"], signal.SIGUSR2)
             if not args.json:
                 last = samples[-1]
                 print(f"round {n}/{rounds} at {last.minute} min: {row.calls} calls, "
                       f"{row.completed} completed, {row.dropped} dropped; RSS MB "
-                      f"{dict(last.rss_mb)}, fds {dict(last.fds)}, load "
-                      f"{os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
+                      f"{dict(last.rss_mb)}, fds {dict(last.fds)}, threads "
+                      f"{dict(last.threads)}, redis data {last.data_mb['redis-server']} MB, "
+                      f"load {os.getloadavg()[0]:.1f}; ivr serve's mappings: "
+                      f"{smaps.summary(grown)}", file=sys.stderr, flush=True)
     result = verdict(samples)
     report: dict[str, Any] = {"samples": [asdict(s) for s in samples],
                               "verdict": {**asdict(result), "flat": result.flat},
@@ -172,7 +238,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"RSS growth % (after the warm-up round -> last): {dict(result.rss_growth_pct)}; "
+        print(f"memory growth % (after the warm-up round -> last; RSS, redis-server's less "
+              f"its data): {dict(result.memory_growth_pct)}; RSS growth %: "
+              f"{dict(result.rss_growth_pct)}; data KB per call: "
+              f"{dict(result.data_kb_per_call)}; "
               f"fd growth: {dict(result.fd_growth)}; {result.completed}/{result.calls} calls "
               f"completed, {result.dropped} dropped: "
               f"{'flat' if result.flat else 'GROWS'}")

@@ -47,3 +47,39 @@ def test_a_pool_that_grew_early_and_stayed_is_not_a_descriptor_leak() -> None:
                at(4, 100.0, 37), at(5, 100.0, 37)]
     assert verdict(samples).fd_growth["ivr serve"] == 0
     assert verdict(samples).flat
+
+
+def redis_at(round_: int, rss_mb: float, data_mb: float, calls: int = 100) -> Sample:
+    return Sample(round_, round_ * 2.0, {"asterisk": 80.0, "redis-server": rss_mb},
+                  {"asterisk": 19, "redis-server": 24}, calls, calls, 0,
+                  data_mb={"redis-server": data_mb})
+
+
+def test_redis_is_judged_by_its_memory_less_the_data_it_keeps() -> None:
+    """Every call leaves its order in Redis (kept for years): RSS 14 -> 26 MB while the
+    dataset goes 2 -> 13.5 MB is 12.0 -> 12.5 MB of its own (+4.17 %), flat; the data's
+    growth is reported apart, per call of the rounds after the baseline (11.5 MB over 300
+    calls: 39.25 KB a call). Processes without data are judged by RSS alone."""
+    samples = [redis_at(0, 12.0, 0.5), redis_at(1, 14.0, 2.0), redis_at(2, 18.0, 6.0),
+               redis_at(3, 22.0, 9.8), redis_at(4, 26.0, 13.5)]
+    result = verdict(samples)
+    assert result.rss_growth_pct == {"asterisk": 0.0, "redis-server": 85.71}
+    assert result.memory_growth_pct == {"asterisk": 0.0, "redis-server": 4.17}
+    assert result.data_kb_per_call == {"redis-server": 39.25}
+    assert result.flat
+
+
+def test_redis_memory_beyond_its_data_still_counts_as_growth() -> None:
+    """Data subtracted, what is left growing 12 -> 13 MB (+8.33 %) is growth: the verdict
+    forgives the data, not the server."""
+    result = verdict([redis_at(0, 12.0, 0.5), redis_at(1, 14.0, 2.0), redis_at(2, 27.0, 14.0)])
+    assert result.memory_growth_pct["redis-server"] == 8.33
+    assert not result.flat
+
+
+def test_without_data_the_judged_memory_is_the_rss() -> None:
+    samples = [at(0, 80.0, 30), at(1, 100.0, 36), at(2, 104.0, 36)]
+    result = verdict(samples)
+    assert result.memory_growth_pct == result.rss_growth_pct == {"asterisk": 0.0,
+                                                                 "ivr serve": 4.0}
+    assert result.data_kb_per_call == {}
