@@ -9,7 +9,10 @@ the usual mix (:mod:`benchmarks.load.run`). After each round, once the calls hav
 RSS and the open file descriptors of Asterisk, ``ivr serve`` and redis-server are read: the
 same moment of the cycle every time, so what grows is what the calls left behind. The first
 round warms the processes up (caches, pools, the speech models' first decoders) and is the
-baseline's round, not part of the verdict's comparison.
+baseline's round, not part of the verdict's comparison; ``--warm-up-calls N`` runs rounds
+before ``--minutes``' until N calls were placed, for what fills with calls up to a bound (the
+work-order store's local view: 1,000 orders). ``ivr serve``'s speech decoder processes are
+read too, summed as one entry ("speech decoders").
 
 Memory is judged by RSS for Asterisk and ``ivr serve`` (the issue's rule) and, for
 redis-server, by RSS less the data it holds (``INFO memory`` ``used_memory_dataset``): every
@@ -38,12 +41,14 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.load import smaps
-from benchmarks.load.cpu import rss_bytes
+from benchmarks.load.cpu import rss_bytes, with_children
 from benchmarks.load.mix import mix_for_speaking, plan_mix
 from benchmarks.load.run import calls_for, load_sentences, load_stack, run_step
 from benchmarks.load.table import PROCESSES
 
 RSS_GROWTH_LIMIT_PCT = 5.0
+DECODERS = "speech decoders"  # ivr serve's pocketsphinx processes, summed
+DECODER_MODULE = b"ivr.speech.decoders"
 
 
 def open_fds(pid: int) -> int:
@@ -76,7 +81,7 @@ class Sample:
 
 @dataclass(frozen=True)
 class Verdict:
-    """Growth from the baseline (after the warm-up round) to the last sample, per process:
+    """Growth from the baseline (after the warm-up rounds) to the last sample, per process:
     ``rss_growth_pct`` of RSS itself; ``memory_growth_pct``, what the verdict judges, of RSS
     less the data a store holds (redis-server); ``data_kb_per_call``, that data's growth
     per call over the same rounds."""
@@ -99,13 +104,13 @@ def pct(before: float, after: float) -> float:
     return round(100.0 * (after - before) / before, 2)
 
 
-def verdict(samples: Sequence[Sample]) -> Verdict:
-    """Compare the last sample with the one after the warm-up round (the second sample, or
-    the first when there is only one round) for memory, and with the first half of the run
-    for descriptors; calls are counted over every round."""
+def verdict(samples: Sequence[Sample], warm_up: int = 1) -> Verdict:
+    """Compare the last sample with the one after the ``warm_up`` rounds (the first sample
+    when there is only one round; at least one round is compared) for memory, and with the
+    first half of the run after them for descriptors; calls are counted over every round."""
     if len(samples) < 2:
         raise ValueError("a soak needs at least one round after its first sample")
-    settled = samples[1:] if len(samples) > 2 else samples
+    settled = samples[max(0, min(warm_up, len(samples) - 2)):]
     base, last = settled[0], settled[-1]
     # Descriptors: pools (Redis connections, AudioSocket workers) grow to what the load needs
     # and stay; a leak keeps climbing. So the last sample is compared with the most seen in
@@ -113,30 +118,48 @@ def verdict(samples: Sequence[Sample]) -> Verdict:
     early = settled[: max(1, len(settled) // 2)]
     # The calls whose data the comparison sees: those of the rounds after the baseline.
     calls_since = sum(s.calls for s in settled[1:]) or 1
+    # Judged: the processes seen at both ends (the decoders' group is absent without them).
+    names = [name for name in base.rss_mb if name in last.rss_mb]
     return Verdict(
         rss_growth_pct={name: pct(base.rss_mb[name], last.rss_mb[name])
-                        for name in base.rss_mb if base.rss_mb[name] > 0},
+                        for name in names if base.rss_mb[name] > 0},
         memory_growth_pct={name: pct(base.judged_mb(name), last.judged_mb(name))
-                           for name in base.rss_mb if base.judged_mb(name) > 0},
+                           for name in names if base.judged_mb(name) > 0},
         data_kb_per_call={name: round(1024 * (last.data_mb[name] - base.data_mb[name])
                                       / calls_since, 2)
                           for name in base.data_mb if name in last.data_mb},
-        fd_growth={name: last.fds[name] - max(s.fds[name] for s in early)
-                   for name in base.fds},
+        fd_growth={name: last.fds[name] - max(s.fds.get(name, 0) for s in early)
+                   for name in names},
         calls=sum(s.calls for s in samples),
         completed=sum(s.completed for s in samples),
         dropped=sum(s.dropped for s in samples),
     )
 
 
-def sample(pids: Mapping[str, int], round_: int, minute: float, calls: int = 0,
-           completed: int = 0, dropped: int = 0, data_mb: Mapping[str, float] | None = None,
+def decoder_pids(serve: int) -> list[int]:
+    """``ivr serve``'s speech decoder processes (``python -m ivr.speech.decoders``), read
+    afresh each time: a decoder that died was replaced by another process. Its other children
+    (a recording's encoder) come and go with calls and are not counted."""
+    found = []
+    for pid in with_children(serve)[1:]:
+        with contextlib.suppress(OSError):
+            if DECODER_MODULE in Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0"):
+                found.append(pid)
+    return found
+
+
+def sample(processes: Mapping[str, Sequence[int]], round_: int, minute: float,
+           calls: int = 0, completed: int = 0, dropped: int = 0,
+           data_mb: Mapping[str, float] | None = None,
            mappings: Sequence[Mapping[str, Any]] = ()) -> Sample:
+    """Each named process (or group: the decoders, summed) as it is now."""
     rss, fds, tasks = {}, {}, {}
-    for name, pid in pids.items():
-        rss[name] = round(rss_bytes(pid) / 2**20, 1)
-        fds[name] = open_fds(pid)
-        tasks[name] = threads(pid)
+    for name, pids in processes.items():
+        if not pids:
+            continue
+        rss[name] = round(sum(rss_bytes(pid) for pid in pids) / 2**20, 1)
+        fds[name] = sum(open_fds(pid) for pid in pids)
+        tasks[name] = sum(threads(pid) for pid in pids)
     return Sample(round_, round(minute, 2), rss, fds, calls, completed, dropped,
                   dict(data_mb or {}), tasks, mappings)
 
@@ -164,6 +187,13 @@ class MapWatch:
         return changes
 
 
+def warm_up_rounds(warm_up_calls: int, calls_per_round: int) -> int:
+    """Rounds before the baseline: one (caches, pools, first decoders), or as many as place
+    ``warm_up_calls`` calls (a bounded cache that fills with the first calls: the work-order
+    store's local view keeps the last 1,000 orders)."""
+    return max(1, -(-warm_up_calls // max(1, calls_per_round)))
+
+
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load.soak",
                                      description=__doc__.split("\n\n")[0])
@@ -176,6 +206,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--agents", type=int, default=20, help="agent softphones beyond 4")
     parser.add_argument("--talk-s", type=float, default=6.0, help="agents' talk time")
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--warm-up-calls", type=int, default=0,
+                        help="rounds before the baseline until this many calls were placed "
+                             "(default: one round), run before --minutes' rounds")
     parser.add_argument("--json", action="store_true")
     parser.add_argument("--heap-diff", action="store_true",
                         help="trace allocations in ivr serve (PYTHONTRACEMALLOC) and write a "
@@ -191,7 +224,10 @@ def main(argv: list[str] | None = None) -> int:
     log_dir = args.log_dir or Path(tempfile.mkdtemp(prefix="hotline-soak-"))
     log_dir.mkdir(parents=True, exist_ok=True)
     sentences, speech = load_sentences(6, args.seed)
-    rounds = max(2, round(args.minutes * 60 / args.round_s))
+    count = calls_for(args.callers, args.round_s, args.call_s)
+    warm_up = warm_up_rounds(args.warm_up_calls, count)
+    # The default warm-up is the first of --minutes' rounds; a longer one comes before them.
+    rounds = max(2, round(args.minutes * 60 / args.round_s)) + warm_up - 1
     if args.heap_diff:
         # Inherited by ivr serve (testbed.service passes the environment on).
         os.environ.setdefault("PYTHONTRACEMALLOC", "6")
@@ -204,21 +240,25 @@ def main(argv: list[str] | None = None) -> int:
         pids = {"asterisk": stack.asterisk.process.pid, "ivr serve": service.process.pid,
                 "redis-server": stack.redis.process.pid}
         assert set(pids) == set(PROCESSES)
+
+        def processes() -> dict[str, list[int]]:
+            return {**{name: [pid] for name, pid in pids.items()},
+                    DECODERS: decoder_pids(pids["ivr serve"])}
+
         maps = MapWatch(pids["ivr serve"], log_dir / "smaps")
         started = time.monotonic()
         maps.read(0)
-        samples.append(sample(pids, 0, 0.0, data_mb=redis_data_mb(run.db)))
+        samples.append(sample(processes(), 0, 0.0, data_mb=redis_data_mb(run.db)))
         if args.heap_diff:
             os.kill(pids["ivr serve"], signal.SIGUSR2)
         for n in range(1, rounds + 1):
-            count = calls_for(args.callers, args.round_s, args.call_s)
             plans = plan_mix(count, mix, sentences, args.seed + n, step=f"r{n}")
             row, _ = run_step(args.callers, plans, speech, stack, service, run.db,
                               log_dir / f"round-{n}", max(1.0, args.callers / 5), args.round_s)
             with contextlib.suppress(TimeoutError):
                 stack.asterisk.wait_until_idle(timeout=30)
             grown = maps.read(n)
-            samples.append(sample(pids, n, (time.monotonic() - started) / 60, row.calls,
+            samples.append(sample(processes(), n, (time.monotonic() - started) / 60, row.calls,
                                   row.completed, row.dropped, redis_data_mb(run.db),
                                   [asdict(g) for g in grown]))
             if args.heap_diff:
@@ -231,14 +271,15 @@ def main(argv: list[str] | None = None) -> int:
                       f"{dict(last.threads)}, redis data {last.data_mb['redis-server']} MB, "
                       f"load {os.getloadavg()[0]:.1f}; ivr serve's mappings: "
                       f"{smaps.summary(grown)}", file=sys.stderr, flush=True)
-    result = verdict(samples)
+    result = verdict(samples, warm_up)
     report: dict[str, Any] = {"samples": [asdict(s) for s in samples],
                               "verdict": {**asdict(result), "flat": result.flat},
-                              "callers": args.callers, "minutes": args.minutes}
+                              "callers": args.callers, "minutes": args.minutes,
+                              "warm_up_rounds": warm_up}
     if args.json:
         print(json.dumps(report, indent=2))
     else:
-        print(f"memory growth % (after the warm-up round -> last; RSS, redis-server's less "
+        print(f"memory growth % (after warm-up round {warm_up} -> last; RSS, redis-server's less "
               f"its data): {dict(result.memory_growth_pct)}; RSS growth %: "
               f"{dict(result.rss_growth_pct)}; data KB per call: "
               f"{dict(result.data_kb_per_call)}; "

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
-from benchmarks.load.soak import Sample, verdict
+from benchmarks.load.soak import DECODERS, Sample, decoder_pids, verdict, warm_up_rounds
 
 
 def at(round_: int, serve_mb: float, serve_fds: int, calls: int = 10) -> Sample:
@@ -83,3 +87,48 @@ def test_without_data_the_judged_memory_is_the_rss() -> None:
     assert result.memory_growth_pct == result.rss_growth_pct == {"asterisk": 0.0,
                                                                  "ivr serve": 4.0}
     assert result.data_kb_per_call == {}
+
+
+def test_the_decoders_are_judged_as_one_group_when_seen_at_both_ends() -> None:
+    """``ivr serve``'s decoder processes are summed into one entry; a run without them (or
+    whose last sample lost them) judges the processes it saw at both ends."""
+    def with_decoders(round_: int, mb: float) -> Sample:
+        return Sample(round_, 0.0, {"ivr serve": 120.0, DECODERS: mb},
+                      {"ivr serve": 28, DECODERS: 8}, 10, 10, 0)
+    samples = [with_decoders(0, 260.0), with_decoders(1, 270.0), with_decoders(2, 283.5)]
+    assert verdict(samples).memory_growth_pct == {"ivr serve": 0.0, DECODERS: 5.0}
+    assert not verdict(samples).flat
+    lost = [*samples[:2], at(2, 120.0, 28)]
+    assert set(verdict(lost).memory_growth_pct) == {"ivr serve"}
+
+
+def test_decoder_processes_are_found_among_the_children_by_their_module() -> None:
+    """A child whose command line runs ``ivr.speech.decoders`` is a decoder; another child
+    (a recording's encoder) is not."""
+    waiting = [sys.executable, "-c", "import sys; sys.stdin.read()"]
+    with subprocess.Popen([*waiting, "ivr.speech.decoders"], stdin=subprocess.PIPE) as decoder, \
+            subprocess.Popen(waiting, stdin=subprocess.PIPE) as other:
+        try:
+            found = decoder_pids(os.getpid())
+        finally:
+            for child in (decoder, other):
+                assert child.stdin is not None
+                child.stdin.close()
+    assert decoder.pid in found and other.pid not in found
+
+
+def test_a_longer_warm_up_moves_the_baseline_to_after_its_rounds() -> None:
+    """``warm_up`` rounds before the baseline: growth that stops once a bounded cache is
+    full is left out; at least one round is always compared."""
+    filling = [at(0, 80.0, 30), at(1, 100.0, 36), at(2, 106.0, 36), at(3, 112.0, 36),
+               at(4, 113.0, 36), at(5, 113.5, 36)]
+    assert not verdict(filling).flat
+    assert verdict(filling, warm_up=3).rss_growth_pct["ivr serve"] == 1.34
+    assert verdict(filling, warm_up=3).flat
+    assert verdict(filling, warm_up=9).rss_growth_pct["ivr serve"] == 0.44
+
+
+def test_warm_up_rounds_cover_the_calls_asked() -> None:
+    assert warm_up_rounds(0, 96) == 1
+    assert warm_up_rounds(1_000, 96) == 11
+    assert warm_up_rounds(960, 96) == 10
