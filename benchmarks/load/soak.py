@@ -15,11 +15,12 @@ work-order store's local view: 1,000 orders). ``ivr serve``'s speech decoder pro
 read too, summed as one entry ("speech decoders").
 
 Memory is judged by RSS for Asterisk and ``ivr serve`` (the issue's rule) and, for
-redis-server, by RSS less the data it holds (``INFO memory`` ``used_memory_dataset``): every
-call leaves its work order, history and events there, kept for years, so its RSS can never
-be flat; that growth is reported apart, per call. ``ivr serve``'s memory map
-(``/proc/PID/smaps``) is read with every sample and each round's line names the mappings that
-grew (:mod:`benchmarks.load.smaps`); the maps are kept in ``LOG_DIR/smaps``.
+redis-server, by RSS less the data it holds (``INFO memory``: ``used_memory`` less
+``used_memory_startup``, :func:`redis_data_mb`): every call leaves its work order, history
+and events there, kept for years, so its RSS can never be flat; the data's growth is
+reported apart, per call. ``ivr serve``'s memory map (``/proc/PID/smaps``) is read with
+every sample and each round's line names the mappings that grew
+(:mod:`benchmarks.load.smaps`); the maps are kept in ``LOG_DIR/smaps``.
 
 Prints one line per round and the verdict (``--json``: the samples and the verdict as JSON).
 """
@@ -165,9 +166,13 @@ def sample(processes: Mapping[str, Sequence[int]], round_: int, minute: float,
 
 
 def redis_data_mb(db: Any) -> dict[str, float]:
-    """redis-server's data (``used_memory_dataset``: the keys and values, without its own
-    overhead), MB."""
-    return {"redis-server": round(int(db.info("memory")["used_memory_dataset"]) / 2**20, 2)}
+    """What redis-server's own accounting says its data takes, MB: ``used_memory`` less
+    ``used_memory_startup`` (an empty server's), that is the keys and values
+    (``used_memory_dataset``) and the keyspace's tables that grow with them; what is left of
+    its RSS is the server itself and its allocator's pages."""
+    memory = db.info("memory")
+    return {"redis-server": round((int(memory["used_memory"])
+                                   - int(memory["used_memory_startup"])) / 2**20, 2)}
 
 
 class MapWatch:

@@ -60,8 +60,8 @@ def redis_at(round_: int, rss_mb: float, data_mb: float, calls: int = 100) -> Sa
 
 
 def test_redis_is_judged_by_its_memory_less_the_data_it_keeps() -> None:
-    """Every call leaves its order in Redis (kept for years): RSS 14 -> 26 MB while the
-    dataset goes 2 -> 13.5 MB is 12.0 -> 12.5 MB of its own (+4.17 %), flat; the data's
+    """Every call leaves its order in Redis (kept for years): RSS 14 -> 26 MB while its
+    data goes 2 -> 13.5 MB is 12.0 -> 12.5 MB of its own (+4.17 %), flat; the data's
     growth is reported apart, per call of the rounds after the baseline (11.5 MB over 300
     calls: 39.25 KB a call). Processes without data are judged by RSS alone."""
     samples = [redis_at(0, 12.0, 0.5), redis_at(1, 14.0, 2.0), redis_at(2, 18.0, 6.0),
