@@ -72,8 +72,9 @@ class SpeechGateway:
         """Load each language's engine (once per process) and build the server; raises
         EngineLoadError."""
         from ivr.speech.classifier import IntentClassifier
+        from ivr.speech.decoders import in_processes as in_processes_of
         from ivr.speech.languages import load_language_engine
-        from ivr.speech.pool import STREAMS_PER_CORE, SpeechPool
+        from ivr.speech.pool import SpeechPool, default_streams
 
         speech = cfg.intents.speech  # endpointing and workers: one server for every language
         recognitions = {
@@ -86,7 +87,8 @@ class SpeechGateway:
         for recognition in recognitions.values():
             attach(recognition.engine, reactor)
         cores = speech.worker_count
-        streams = speech.max_streams or cores * STREAMS_PER_CORE
+        in_processes = any(in_processes_of(r.engine) is not None for r in recognitions.values())
+        streams = speech.max_streams or default_streams(cores, in_processes)
         # Decoder processes are driven from the reactor (ivr.speech.live): the pool's
         # threads serve the in-process engines, and a combination's decisions.
         pool = SpeechPool.threaded(reactor, threads=cores, max_streams=streams,

@@ -37,12 +37,25 @@ from ivr.timers import Clock, DelayedCall
 
 T = TypeVar("T")
 Runner = Callable[[Callable[[], Any]], Deferred[Any]]
-# Callers one core recognizes at once (``speech.max_streams`` overrides). pocketsphinx alone
-# keeps 24 streams at p95 96 ms on the 2-core box (bench_engines.py, its decoder processes,
-# 2026-12-06, load 1.6-3.5), but inside the whole service at 60 load callers 10 a core was
-# worse than 4: first prompt and decision p99 1.4-1.5 s and 14 of 48 speakers shed, against
-# 0.27-0.55 s / 0.31-0.40 s and 12 shed with 4 (benchmarks.load.run, README "Load").
+# Callers one core recognizes at once (``speech.max_streams`` overrides), for an engine
+# decoding in this process, on the pool's threads (vosk, Whisper, pocketsphinx with
+# ``decoder_processes: 0``).
 STREAMS_PER_CORE = 4
+# The same for pocketsphinx in decoder processes driven by the reactor (ivr.speech.live),
+# the default: 60 load callers, a third speaking, on the 2-core box (benchmarks.load.run,
+# README "Load", 2026-12-06, load average 1.1-2.9): with 8 streams 12 of 48 speakers found
+# every slot taken and went to the menu (accuracy 79 %, decision p99 175 ms); with 24, 6 and
+# 1 of 48 were shed and accuracy was 85 and 92 % (decision p99 862 and 655 ms, first prompt
+# p99 392 and 123 ms). Ten a core on pool threads, before the reactor drove the processes,
+# was worse than four (p99s of 1.4-1.5 s: twenty threads fought the reactor for the GIL).
+STREAMS_PER_CORE_IN_PROCESSES = 12
+
+
+def default_streams(cores: int, in_processes: bool) -> int:
+    """How many callers are recognized at once when ``speech.max_streams`` is not set."""
+    return cores * (STREAMS_PER_CORE_IN_PROCESSES if in_processes else STREAMS_PER_CORE)
+
+
 MAX_WAIT_S = 0.5
 """How long a recognizer job may wait for a worker before its caller goes to the menu."""
 

@@ -127,10 +127,12 @@ class SpeechEngineConfig(_Strict):
     # service's process, where it stalls every call's reactor under load.
     decoder_processes: int | None = Field(None, ge=0, le=64)
     # Callers recognized at once; the next one gets the DTMF menu (hotline_speech_shed_total
-    # {reason="slots"}). Default: 4 per core (ivr.speech.pool.STREAMS_PER_CORE).
+    # {reason="slots"}). Default: 12 per core for pocketsphinx in decoder processes, 4 per
+    # core for an engine on the pool's threads (ivr.speech.pool.default_streams).
     max_streams: int | None = Field(None, ge=1, le=1000)
-    # A caller whose audio no recognizer thread takes within this goes to the DTMF menu at
-    # once (counted in hotline_speech_shed_total): load is shed, never turned into silence.
+    # A caller whose audio waits longer than this behind other callers' (no recognizer thread
+    # takes it, or its decoder process reaches it later) goes to the DTMF menu at once
+    # (counted in hotline_speech_shed_total): load is shed, never turned into silence.
     recognizer_wait_ms: int = Field(500, ge=50, le=5000)
     endpointing: EndpointingConfig = Field(default_factory=EndpointingConfig)
 

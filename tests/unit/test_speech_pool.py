@@ -114,3 +114,14 @@ def test_threaded_pool_runs_jobs_off_the_reactor_thread():
     assert worker is not threading.main_thread()
     assert threading.current_thread() is threading.main_thread()
     lease.release()
+
+
+def test_the_default_stream_count_is_three_times_higher_for_decoder_processes() -> None:
+    """Twelve callers a core when pocketsphinx decodes in processes the reactor drives (the
+    60-caller measurement, README "Load"), four a core for an engine on the pool's threads,
+    where more slots only turn the menu at once into a shed after the caller spoke."""
+    from ivr.speech.pool import default_streams
+
+    assert default_streams(2, in_processes=True) == 24
+    assert default_streams(2, in_processes=False) == 8
+    assert default_streams(1, in_processes=True) == 12
