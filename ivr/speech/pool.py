@@ -1,7 +1,10 @@
 """Recognizer CPU work off the reactor thread, with a hard cap on concurrent calls.
 
-Decoding is CPU-bound C code (it releases the GIL), so it runs on a thread pool of one thread
-per core. A call takes a *lease* for its whole utterance; when every lease is taken,
+Decoding is CPU-bound C code (vosk and Whisper release the GIL), so it runs on a thread pool
+of one thread per core; pocketsphinx, which holds the GIL, decodes in processes of its own
+that the reactor drives (:mod:`ivr.speech.live`), and there the lease is the slot and carries
+only a combination's decision. A call takes a *lease* for its whole utterance; when every
+lease is taken,
 :meth:`SpeechPool.try_acquire` returns ``None`` at once and the call flow offers the DTMF menu
 instead of letting the caller wait behind other callers' audio.
 
