@@ -72,7 +72,6 @@ class SpeechGateway:
         """Load each language's engine (once per process) and build the server; raises
         EngineLoadError."""
         from ivr.speech.classifier import IntentClassifier
-        from ivr.speech.decoders import in_processes as in_processes_of
         from ivr.speech.languages import load_language_engine
         from ivr.speech.pool import SpeechPool, default_streams
 
@@ -84,10 +83,9 @@ class SpeechGateway:
             for language in speech_languages(cfg)
         }
         default = next(iter(recognitions.values()))
-        for recognition in recognitions.values():
-            attach(recognition.engine, reactor)
+        attached = [attach(r.engine, reactor) for r in recognitions.values()]
         cores = speech.worker_count
-        in_processes = any(in_processes_of(r.engine) is not None for r in recognitions.values())
+        in_processes = any(attached)
         streams = speech.max_streams or default_streams(cores, in_processes)
         # Decoder processes are driven from the reactor (ivr.speech.live): the pool's
         # threads serve the in-process engines, and a combination's decisions.
@@ -299,13 +297,15 @@ class SpeechGateway:
         return None
 
 
-def attach(engine: Any, reactor: Any) -> None:
-    """Let ``reactor`` drive ``engine``'s decoder processes, if it has any (idempotent)."""
+def attach(engine: Any, reactor: Any) -> bool:
+    """Let ``reactor`` drive ``engine``'s decoder processes, if it has any (idempotent);
+    whether it has."""
     from ivr.speech.decoders import in_processes
 
     processes = in_processes(engine)
     if processes is not None:
         processes.attach(reactor)
+    return processes is not None
 
 
 def needs_confirmation(classification: Classification, confirm_below: float) -> bool:

@@ -224,7 +224,8 @@ class SpeechPool:
         def runner(job: Callable[[], Any]) -> Deferred[Any]:
             return deferToThreadPool(reactor, threadpool, job)
 
-        return cls(max_streams or threads * STREAMS_PER_CORE, runner, reactor, max_wait_s)
+        return cls(max_streams or default_streams(threads, in_processes=False), runner, reactor,
+                   max_wait_s)
 
     @classmethod
     def inline(cls, max_streams: int = 1) -> SpeechPool:
