@@ -24,7 +24,9 @@ Evidence: the scenario logs one line per step to ``log_path`` (SIPp ``-trace_log
 ID Asterisk presented), DIALED (answering phones: the To header, i.e. the number
 dialled), IDENTITY (answering phones: the P-Asserted-Identity of the INVITE and of each
 re-INVITE, i.e. who the phone shows, connected-line updates included; empty without one),
-ANSWERED, INDIALOG (detail: the method of a request inside the answered call),
+ANSWERED, ANSWERED_AT (answering phones, just before ANSWERED: the wall clock of the
+answer as ``<s>|<us>``, for measurements against other clocks), INDIALOG (detail: the
+method of a request inside the answered call),
 HANGUP (detail: local|remote), CANCELLED, BUSY, REJECTED.
 ``events()`` parses them; ``wait_for(event, count)`` polls until they are there.
 ``aborted_calls()`` lists the calls sipp gave up on because the scenario did not expect a

@@ -36,6 +36,7 @@ class Evidence:
     callbacks: set[str] = field(default_factory=set)  # call ids that left a number
     decisions: dict[str, list[tuple[float, str]]] = field(default_factory=dict)  # (at, outcome)
     operator_tags: set[str] = field(default_factory=set)  # tags the operator answered
+    operator_answered: dict[str, float] = field(default_factory=dict)  # tag -> wall clock
 
 
 def decisions_from_log(text: str) -> dict[str, list[tuple[float, str]]]:
@@ -70,12 +71,34 @@ def from_events(events: Iterable[Mapping[str, str]], evidence: Evidence) -> None
             evidence.callbacks.add(call_id)
 
 
+def answers_by_tag(phone_events: Iterable[tuple[str, str, str]]) -> dict[str, float]:
+    """When an answering phone picked up each fleet caller: its log's (kind, call id, detail)
+    lines joined by SIP call id, INVITE's From header naming the caller's tag and
+    ANSWERED_AT's detail the wall clock (``<s>|<us>``, SIPp's doubles)."""
+    tag_of: dict[str, str] = {}
+    answered: dict[str, float] = {}
+    for kind, call_id, detail in phone_events:
+        if kind == "INVITE":
+            match = TAG.search(detail)
+            if match:
+                tag_of[call_id] = match.group(0)
+        elif kind == "ANSWERED_AT" and call_id in tag_of:
+            seconds, _, micros = detail.partition("|")
+            try:
+                answered[tag_of[call_id]] = float(seconds) + float(micros or 0) / 1e6
+            except ValueError:
+                continue
+    return answered
+
+
 def gather(
     events: Sequence[Mapping[str, str]], workorder: Callable[[str], Mapping[str, Any] | None],
     service_log: str, operator_invites: Iterable[str],
+    operator_answers: Mapping[str, float] | None = None,
 ) -> Evidence:
     """Everything :func:`apply_evidence` needs. ``workorder(call_id)`` fetches one order;
-    ``operator_invites`` are the From headers of the operator's INVITEs."""
+    ``operator_invites`` are the From headers of the operator's INVITEs, ``operator_answers``
+    when the operator answered each tag (:func:`answers_by_tag`)."""
     evidence = Evidence()
     from_events(events, evidence)
     for event in events:
@@ -95,11 +118,13 @@ def gather(
         match = TAG.search(header)
         if match:
             evidence.operator_tags.add(match.group(0))
+    evidence.operator_answered = dict(operator_answers or {})
     return evidence
 
 
 def apply_evidence(outcomes: Iterable[CallOutcome], evidence: Evidence) -> None:
-    """Fill ``reached``, ``agent``, ``category``, ``decided_at`` and ``queue_wait_s``."""
+    """Fill ``reached``, ``agent``, ``category``, ``decided_at``, ``queue_wait_s`` and
+    ``connected_at`` (the agent's or the operator's answer: owed dead air ends there)."""
     call_of_tag = {tag: call_id for call_id, tag in evidence.tag_of_call.items()}
     for out in outcomes:
         call_id = call_of_tag.get(out.tag)
@@ -123,6 +148,10 @@ def apply_evidence(outcomes: Iterable[CallOutcome], evidence: Evidence) -> None:
             out.reached = "callback"
         elif out.tag in evidence.operator_tags:
             out.reached = "operator"
+            if out.tag in evidence.operator_answered:
+                # the conversation with the operator is not owed prompts either
+                out.connected_at = evidence.operator_answered[out.tag]
+                out.dead_air = out.owed_dead_air()
         elif out.hung_up_by == "local":
             out.reached = "hung-up"
         else:

@@ -1,12 +1,20 @@
 """``python -m benchmarks.load.faults``: the fault campaign in full, on a stack of its own.
 
-    python -m benchmarks.load.faults [--calls 10] [--only redis-kill,ivr-kill] [--json]
+    python -m benchmarks.load.faults [--callers sip|local] [--calls N] [--seconds 60]
+                                     [--only redis-kill,ivr-kill] [--json]
 
-Starts the testbed (Asterisk 22, redis-server, agent101..104 and the operator as SIPp phones),
+Starts the testbed (Asterisk 22, redis-server, the agents' and the operator's SIPp phones),
 then for each scenario of :mod:`.scenarios` a fresh ``ivr serve`` (and its backup where the
-scenario wants one) on a flushed Redis, ``--calls`` concurrent callers, the fault, the heal, a
-new caller; prints the "Faults under load" table (README). Binds the testbed's fixed ports:
-run it under ``flock /tmp/hotline-e2e.lock`` like the e2e tests, with ``PYTHONPATH=$PWD``.
+scenario wants one) on a flushed Redis, the callers, the fault, the heal, a new caller;
+prints the "Faults under load" table (README).
+
+``--callers sip`` (the default, the issue's full form): ``--calls`` (default 30, half of the
+capacity measured by ``benchmarks.load.run``) real SIP callers with RTP audio kept up for
+``--seconds`` by the load benchmark's fleet, with 24 agents (:mod:`.sip`). ``--callers
+local``: ``--calls`` (default 10) Local-channel callers with an ARI ear, CI's form
+(:mod:`.campaign`). Binds the testbed's fixed ports: run it in the testbed's network
+namespace (``python -m testbed.netns``) or under ``flock /tmp/hotline-e2e.lock``, with
+``PYTHONPATH=$PWD``.
 """
 
 from __future__ import annotations
@@ -25,8 +33,12 @@ from benchmarks.load.faults.campaign import AGENTS, World, run
 from benchmarks.load.faults.ear import Ear
 from benchmarks.load.faults.scenario import FaultResult, table
 from benchmarks.load.faults.scenarios import SCENARIOS
+from benchmarks.load.faults.sip import SipLoad, run_sip
+from testbed.agentpool import agent_entries, config_with_agents, extra_agents
 from testbed.service import CONFIG, HotlineService, config_copy, merge
 from testbed.stack import Stack, service_environment
+
+SIP_AGENTS = 20  # beside agent101-104: the load benchmark's desk
 
 # The e2e tests' shorter timers (tests/e2e/conftest.py FAST): ring timeout, no wrap-up.
 FAST: dict[str, Any] = {
@@ -37,8 +49,9 @@ FAST: dict[str, Any] = {
 }
 
 
-def starter(stack: Stack, root: Path) -> Any:
-    """Starts ``ivr serve`` instances on ``stack`` as the e2e ``hotline`` fixture does."""
+def starter(stack: Stack, root: Path, extra: dict[str, Any] | None = None) -> Any:
+    """Starts ``ivr serve`` instances on ``stack`` as the e2e ``hotline`` fixture does;
+    ``extra``: agents.yaml entries of agents beyond the shipped ones."""
     environment = service_environment(stack.state())
     redis_url = environment["HOTLINE__REDIS__URL"]
 
@@ -48,7 +61,8 @@ def starter(stack: Stack, root: Path) -> Any:
         if flush:
             Redis.from_url(redis_url).flushdb()
         config_dir = config_copy(merge(FAST, overrides or {}))
-        table = yaml.safe_load((CONFIG / "agents.yaml").read_text())["agents"]
+        table = {**yaml.safe_load((CONFIG / "agents.yaml").read_text())["agents"],
+                 **(extra or {})}
         (config_dir / "agents.yaml").write_text(yaml.safe_dump(
             {"agents": {name: table[name] for name in agents}}, allow_unicode=True))
         env = {**environment, "HOTLINE__SPOOL_DIR": str(root / f"spool-{instance}")}
@@ -64,7 +78,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.load.faults",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--calls", type=int, default=10, help="concurrent callers per fault")
+    parser.add_argument("--callers", choices=("sip", "local"), default="sip",
+                        help="real SIP callers with RTP (sip) or Local channels (local)")
+    parser.add_argument("--calls", type=int, default=None,
+                        help="concurrent callers per fault (default: sip 30, local 10)")
+    parser.add_argument("--seconds", type=float, default=60.0,
+                        help="sip: how long the fleet keeps its callers up")
     parser.add_argument("--only", default="", help="comma-separated scenario names")
     parser.add_argument("--json", action="store_true", help="one JSON object per fault")
     args = parser.parse_args(argv)
@@ -73,6 +92,20 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown scenario(s) {sorted(unknown)}; known: {sorted(SCENARIOS)}")
     root = Path(tempfile.mkdtemp(prefix="hotline-faults-"))
+    results = (_sip(names, args, root) if args.callers == "sip"
+               else _local(names, args.calls or 10, args.json, root))
+    if not args.json:
+        print(table(results))
+    print(f"logs: {root}", file=sys.stderr)
+    return 0 if all(r.passed for r in results) else 1
+
+
+def _report(result: FaultResult, as_json: bool) -> None:
+    print(json.dumps(result.__dict__) if as_json else table([result]).splitlines()[-1],
+          flush=True)
+
+
+def _local(names: list[str], calls: int, as_json: bool, root: Path) -> list[FaultResult]:
     results: list[FaultResult] = []
     with Stack(answer_after=0.3, hold_for=3.0, log_dir=root / "phones") as stack:
         assert stack.redis is not None
@@ -84,20 +117,54 @@ def main(argv: list[str] | None = None) -> int:
                               start=starter(stack, root / name), spool_root=root / name,
                               ear=ear)
                 try:
-                    results.append(run(world, SCENARIOS[name], calls=args.calls))
+                    results.append(run(world, SCENARIOS[name], calls=calls))
                 finally:
-                    for service in world.services.values():
-                        service.stop()
-                    if stack.asterisk.running():
-                        stack.asterisk.hangup_all()
-                print(json.dumps(results[-1].__dict__) if args.json
-                      else table(results[-1:]).splitlines()[-1], flush=True)
+                    _stop(world, stack)
+                _report(results[-1], as_json)
         finally:
             ear.stop()
-    if not args.json:
-        print(table(results))
-    print(f"logs: {root}", file=sys.stderr)
-    return 0 if all(r.passed for r in results) else 1
+    return results
+
+
+def _sip(names: list[str], args: argparse.Namespace, root: Path) -> list[FaultResult]:
+    """The campaign under the load benchmark's fleet, on its stack (24 agents answering
+    after 1 s, 6 s of talk; a customer phone is not needed: nobody asks for a callback)."""
+    from benchmarks.load.run import load_sentences
+
+    sentences, speech = load_sentences(per_category=6, seed=1)
+    extra = extra_agents(SIP_AGENTS)
+    asterisk_dir = config_with_agents(extra, root / "asterisk")
+    agents = (*AGENTS, *extra)
+    results: list[FaultResult] = []
+    with Stack(agents=agents, answer_after=1.0, hold_for=6.0, log_dir=root / "phones",
+               asterisk_config_dir=asterisk_dir) as stack:
+        assert stack.redis is not None
+        operator = stack.agents["operator"]
+        ear = Ear(stack.asterisk).start()  # Asterisk's restart waits for ARI through it
+        try:
+            for name in names:
+                (root / name).mkdir()
+                world = World(asterisk=stack.asterisk, redis=stack.redis,
+                              start=starter(stack, root / name, agent_entries(extra)),
+                              spool_root=root / name, ear=ear, agents=agents)
+                load = SipLoad(concurrent=args.calls or 30, seconds=args.seconds,
+                               sentences=sentences, speech=speech, log_dir=root / name)
+                try:
+                    results.append(run_sip(world, SCENARIOS[name], load, lambda: [
+                        (e.kind, e.call_id, e.detail) for e in operator.events()]))
+                finally:
+                    _stop(world, stack)
+                _report(results[-1], args.json)
+        finally:
+            ear.stop()
+    return results
+
+
+def _stop(world: World, stack: Stack) -> None:
+    for service in world.services.values():
+        service.stop()
+    if stack.asterisk.running():
+        stack.asterisk.hangup_all()
 
 
 if __name__ == "__main__":

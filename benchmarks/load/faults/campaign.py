@@ -67,6 +67,7 @@ class World:
     start: ServiceStarter
     spool_root: Path  # the instances' spool directories: <spool_root>/spool-<instance>
     ear: Ear
+    agents: tuple[str, ...] = AGENTS  # the agents' phones the service rings
     scenario: Scenario | None = None
     services: dict[str, HotlineService] = field(default_factory=dict)
     state: dict[str, Any] = field(default_factory=dict)  # what a scenario keeps between steps
@@ -80,7 +81,7 @@ class World:
 
     def start_service(self, which: Instance, flush: bool) -> HotlineService:
         overrides = merge(self.scenario.overrides if self.scenario else {}, which.overrides)
-        service = self.start(agents=AGENTS, overrides=overrides, flush=flush,
+        service = self.start(agents=self.agents, overrides=overrides, flush=flush,
                              instance=which.name, agi_port=which.agi_port,
                              http_port=which.http_port)
         self.services[which.name] = service
@@ -133,14 +134,11 @@ def run(world: World, scenario: Scenario, calls: int = 3, stagger_s: float = 0.4
         recovery_s = _recovery(world, healed_at, deadline=healed_at + 90)
         wait_for(lambda: world.ear.ended(traces), call_timeout, "every caller's call to end")
         outcomes = [_outcome(world, t, scenario, injected_at, healed_at) for t in traces]
-        db = world.db
-        # An order filed twice under two ids shows as more orders indexed than calls with one.
-        orders_indexed = (sum(db.zcard(key) for key in BUCKETS.keys("wo:index")),
-                          len(list(db.scan_iter("hotline:wo:{wo*}:by-call:*"))))
+        indexed = orders_indexed(world)
     finally:
         if scenario.cleanup:
             scenario.cleanup(world)
-    return verdict(scenario, outcomes, recovery_s, orders_indexed)
+    return verdict(scenario, outcomes, recovery_s, indexed)
 
 
 def _has_order(db: Any, call_id: str) -> bool:
@@ -167,31 +165,46 @@ def _recovery(world: World, healed_at: float, deadline: float) -> float | None:
     return None
 
 
+def order_checks(world: World, call_id: str, reached_human: bool
+                 ) -> tuple[int, int, tuple[str, ...]]:
+    """The call's creation events, its orders (by-call index) and what is wrong between its
+    order's history and the event stream. A call that reached a human made its request:
+    its order is waited for (a spooled one reaches Redis once the spool is replayed; none by
+    then is lost, which the verdict says)."""
+    db = world.db
+    if reached_human:
+        with contextlib.suppress(AssertionError):
+            wait_for(lambda: _has_order(db, call_id), 60, f"the work order of {call_id}")
+    stream = events(db, call_id)
+    creations = sum(e["kind"] == "WOCREATE" for e in stream)
+    orders = int(_has_order(db, call_id))
+    ledger: list[str] = []
+    if orders:
+        order = wait_for(lambda: workorder(world.primary, call_id), 30,
+                         f"the work order of {call_id} over HTTP")
+        ledger = ledger_problems(order, [e for e in events(db)
+                                         if e.get("order_id") == order["id"]])
+    return creations, orders, tuple(ledger)
+
+
+def orders_indexed(world: World) -> tuple[int, int]:
+    """The orders in the index and the calls with an order: an order filed twice under two
+    ids makes the first larger."""
+    db = world.db
+    return (sum(db.zcard(key) for key in BUCKETS.keys("wo:index")),
+            len(list(db.scan_iter("hotline:wo:{wo*}:by-call:*"))))
+
+
 def _outcome(world: World, trace: CallTrace, scenario: Scenario, injected_at: float,
              healed_at: float) -> CallOutcome:
-    db = world.db
     dropped_by_fault = (scenario.drops_calls and not trace.reached_human
                         and trace.ended_at is not None
                         and injected_at <= trace.ended_at <= healed_at + 5)
-    if trace.reached_human:
-        # Spooled orders reach Redis once the spool is replayed: give it time (none by then:
-        # lost, which the verdict says).
-        with contextlib.suppress(AssertionError):
-            wait_for(lambda: _has_order(db, trace.call_id), 60,
-                     f"the work order of {trace.call_id}")
-    stream = events(db, trace.call_id)
-    creations = sum(e["kind"] == "WOCREATE" for e in stream)
-    orders = int(_has_order(db, trace.call_id))
-    ledger: list[str] = []
-    if orders:
-        order = wait_for(lambda: workorder(world.primary, trace.call_id), 30,
-                         f"the work order of {trace.call_id} over HTTP")
-        ledger = ledger_problems(order, [e for e in events(db)
-                                         if e.get("order_id") == order["id"]])
+    creations, orders, ledger = order_checks(world, trace.call_id, trace.reached_human)
     dead = world.ear.dead_air(trace, world.state.get("caller_turns", ()))
     return CallOutcome(
         call_id=trace.call_id, dead_air_s=None if dead is None else dead.length_s,
         reached=trace.answered_by, dropped_by_fault=dropped_by_fault,
-        creations=creations, orders=orders, ledger=tuple(ledger),
+        creations=creations, orders=orders, ledger=ledger,
         dead_air_at_s=0.0 if dead is None else dead.start_s,
     )

@@ -5,7 +5,8 @@ from __future__ import annotations
 import time
 from datetime import datetime
 
-from benchmarks.load.evidence import apply_evidence, decisions_from_log, gather
+from benchmarks.load.audio import PCMU, Packet
+from benchmarks.load.evidence import answers_by_tag, apply_evidence, decisions_from_log, gather
 from benchmarks.load.fleet import CallOutcome
 
 
@@ -57,3 +58,29 @@ def test_a_call_never_answered_failed() -> None:
     out = CallOutcome(0, "keys", "load-s-0", "fault")
     apply_evidence([out], gather([], lambda _c: None, "", []))
     assert out.reached == "failed"
+
+
+def test_the_operators_answer_ends_the_owed_dead_air() -> None:
+    """The operator's phone logs the wall clock of its answer; joined to the fleet's tag by
+    the INVITE's From, it is the caller's ``connected_at``: the silent conversation after it
+    is not dead air (before, it was, up to the end of the call)."""
+    phone = [
+        ("INVITE", "sip-1", '"load-s-0" <sip:loadcaller@127.0.0.1>;tag=abc'),
+        ("ANSWERED_AT", "sip-1", "1800000010.000000|500000.000000"),
+        ("ANSWERED", "sip-1", ""),
+        ("ANSWERED_AT", "sip-unknown", "1800000011|0"),
+        ("ANSWERED_AT", "sip-1", "garbage"),
+    ]
+    answers = answers_by_tag(phone)
+    assert answers == {"load-s-0": 1800000010.5}
+    out = CallOutcome(0, "keys", "load-s-0", "fault", answered_at=1800000000.0,
+                      ended_at=1800000030.0)
+    out.audio = [Packet(1800000000.5 + i * 0.02, i, 0, 1, False, PCMU, 4000)
+                 for i in range(450)]  # a prompt up to 9.5 s, then 1 s of ringing silence
+    out.first_prompt_at = out.audio[0].at
+    out.dead_air = out.owed_dead_air()
+    assert out.dead_air, "the silent conversation counts until the answer is known"
+    apply_evidence([out], gather([], lambda _c: None, "", [phone[0][2]], answers))
+    assert out.reached == "operator"
+    assert out.connected_at == 1800000010.5
+    assert out.dead_air == []
