@@ -139,7 +139,6 @@ def _sip(names: list[str], args: argparse.Namespace, root: Path) -> list[FaultRe
     with Stack(agents=agents, answer_after=1.0, hold_for=6.0, log_dir=root / "phones",
                asterisk_config_dir=asterisk_dir) as stack:
         assert stack.redis is not None
-        operator = stack.agents["operator"]
         ear = Ear(stack.asterisk).start()  # Asterisk's restart waits for ARI through it
         try:
             for name in names:
@@ -150,8 +149,9 @@ def _sip(names: list[str], args: argparse.Namespace, root: Path) -> list[FaultRe
                 load = SipLoad(concurrent=args.calls or 30, seconds=args.seconds,
                                sentences=sentences, speech=speech, log_dir=root / name)
                 try:
-                    results.append(run_sip(world, SCENARIOS[name], load, lambda: [
-                        (e.kind, e.call_id, e.detail) for e in operator.events()]))
+                    results.append(run_sip(world, SCENARIOS[name], load, lambda: {
+                        phone: [(e.kind, e.call_id, e.detail) for e in softphone.events()]
+                        for phone, softphone in stack.agents.items()}))
                 finally:
                     _stop(world, stack)
                 _report(results[-1], args.json)

@@ -8,9 +8,11 @@ fleet is at its full size, the fault is injected, held and healed. Right after t
 probe caller (SIP too, pressing 3) rings in, again until one reaches an agent: its wait is
 the recovery. What each caller heard is what its own RTP endpoint received, from the first
 prompt to the agent's answer, leaving out its own sentence (``CallOutcome.owed_dead_air``);
-who answered comes from the event stream and the operator's phone
-(:mod:`benchmarks.load.evidence`); the orders from Redis, as the Local-channel campaign
-(:mod:`.campaign`) checks them. The verdict is the same (:func:`.scenario.verdict`).
+who answered, and when, from the answering phones' own logs (the agents' and the
+operator's: independent of the service and of Redis, which is what a fault takes away); the
+calls' ids from their work orders (:mod:`benchmarks.load.evidence`) and the orders from
+Redis, as the Local-channel campaign (:mod:`.campaign`) checks them. The verdict is the
+same (:func:`.scenario.verdict`).
 """
 
 from __future__ import annotations
@@ -45,6 +47,7 @@ HUMAN = ("agent", "operator")
 AGAIN_AT_S = (25.0, 45.0)  # from the first prompt: a caller without a human yet answers again
 FRAME_S = 0.02
 PhoneLine = tuple[str, str, str]  # a softphone log's (kind, SIP call id, detail)
+PhoneLogs = Callable[[], dict[str, list[PhoneLine]]]  # phone name -> its log so far
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,28 @@ def dropped_by(call: SipCall, scenario: Scenario, injected_at: float,
                for at in (call.ended_at, call.invite_at))
 
 
+def answered_by(logs: dict[str, list[PhoneLine]]) -> dict[str, tuple[str, float]]:
+    """Each fleet caller a human answered: tag -> (the phone's name, when it answered)."""
+    found: dict[str, tuple[str, float]] = {}
+    for phone, lines in logs.items():
+        for tag, at in answers_by_tag(lines).items():
+            if tag not in found or at < found[tag][1]:
+                found[tag] = (phone, at)
+    return found
+
+
+def heard_by_humans(calls: Sequence[SipCall], humans: dict[str, tuple[str, float]]) -> None:
+    """Who answered each call and when, by the phones themselves where they logged it (the
+    event stream may have lost it with Redis), and its owed dead air up to that answer."""
+    for call in calls:
+        if call.tag in humans:
+            phone, at = humans[call.tag]
+            call.reached = "operator" if phone == "operator" else "agent"
+            call.agent = "" if phone == "operator" else phone
+            call.connected_at = at
+        call.dead_air = call.owed_dead_air()
+
+
 def recovery_s(calls: Sequence[SipCall], healed_at: float) -> float | None:
     """Seconds from the heal until a caller placed after it was answered by an agent."""
     answers = [c.connected_at - healed_at for c in calls
@@ -151,9 +176,9 @@ class _Fleet(threading.Thread):
 
 
 def run_sip(world: World, scenario: Scenario, load: SipLoad,
-            operator_log: Callable[[], list[PhoneLine]]) -> FaultResult:
-    """Run ``scenario`` under the fleet; the service is left running. ``operator_log``:
-    the operator phone's log so far, as (kind, SIP call id, detail)."""
+            phone_logs: PhoneLogs) -> FaultResult:
+    """Run ``scenario`` under the fleet; the service is left running. ``phone_logs``:
+    the answering phones' logs so far (agents and the operator)."""
     world.scenario = scenario
     world.state.clear()
     if scenario.prepare:
@@ -173,13 +198,14 @@ def run_sip(world: World, scenario: Scenario, load: SipLoad,
         time.sleep(scenario.hold_s)
         scenario.heal(world)
         healed_at = time.time()
-        probes = _probe(world, scenario, load, healed_at, operator_log)
+        probes = _probe(world, scenario, load, healed_at, phone_logs)
         fleet.join()
         if fleet.error is not None:
             raise fleet.error
         calls = fleet.calls
-        evidence = _settled_evidence(world, calls, operator_log)
+        evidence = _settled_evidence(world, calls, phone_logs)
         apply_evidence(calls, evidence)
+        heard_by_humans(calls, answered_by(phone_logs()))
         call_of_tag = {tag: call_id for call_id, tag in evidence.tag_of_call.items()}
         outcomes = []
         for call in calls:
@@ -197,9 +223,9 @@ def run_sip(world: World, scenario: Scenario, load: SipLoad,
     return verdict(scenario, outcomes, recovered, indexed)
 
 
-def _evidence(world: World, operator_log: Callable[[], list[PhoneLine]]) -> Evidence:
+def _evidence(world: World, phone_logs: PhoneLogs) -> Evidence:
     """What the stack recorded of every call so far (this scenario's Redis was flushed)."""
-    service, log = world.primary, operator_log()
+    service, log = world.primary, phone_logs().get("operator", [])
     return gather(stream_events(world.db), lambda call_id: _order(world, call_id),
                   service.log_path.read_text(errors="replace"),
                   [detail for kind, _call, detail in log if kind == "INVITE"],
@@ -207,14 +233,13 @@ def _evidence(world: World, operator_log: Callable[[], list[PhoneLine]]) -> Evid
 
 
 def _settled_evidence(world: World, calls: Sequence[SipCall],
-                      operator_log: Callable[[], list[PhoneLine]],
-                      timeout_s: float = 60.0) -> Evidence:
+                      phone_logs: PhoneLogs, timeout_s: float = 60.0) -> Evidence:
     """The evidence once every answered caller's order is in Redis, or ``timeout_s`` on (a
     spooled order reaches Redis when the spool is replayed; one that never does is lost,
     which the verdict says, and its caller cannot be followed to an agent either)."""
     deadline = time.time() + timeout_s
     while True:
-        evidence = _evidence(world, operator_log)
+        evidence = _evidence(world, phone_logs)
         mapped = set(evidence.tag_of_call.values())
         if all(c.tag in mapped for c in calls if c.answered_at is not None) \
                 or time.time() > deadline:
@@ -231,7 +256,7 @@ def _order(world: World, call_id: str) -> dict[str, object] | None:
 
 
 def _probe(world: World, scenario: Scenario, load: SipLoad, healed_at: float,
-           operator_log: Callable[[], list[PhoneLine]], deadline_s: float = 90.0
+           phone_logs: PhoneLogs, deadline_s: float = 90.0
            ) -> list[SipCall]:
     """SIP callers placed one after another from the heal on, pressing 3 (a fault report),
     until one is answered by an agent or ``deadline_s`` is over."""
@@ -243,7 +268,8 @@ def _probe(world: World, scenario: Scenario, load: SipLoad, healed_at: float,
         fleet = CallerFleet([plan], load.log_dir / f"{scenario.name}-probe-{attempt}",
                             sip_port=PROBE_SIP_PORT)
         (call,) = fleet.run(concurrency=1, rate=1.0, timeout_s=90.0)
-        apply_evidence([call], _evidence(world, operator_log))
+        apply_evidence([call], _evidence(world, phone_logs))
+        heard_by_humans([call], answered_by(phone_logs()))
         probes.append(call)
         if call.reached == "agent":
             break

@@ -11,7 +11,9 @@ from benchmarks.load.evidence import TAG
 from benchmarks.load.faults.scenario import Scenario
 from benchmarks.load.faults.sip import (
     SipLoad,
+    answered_by,
     dropped_by,
+    heard_by_humans,
     judged,
     longest_quiet,
     recovery_s,
@@ -128,3 +130,23 @@ def test_fault_callers_answer_again_as_people_do() -> None:
     by_kind = {p.kind: p for p in load.plans(_scenario())}
     assert by_kind["speak"].keys == ((11.0, "3"), (25.0, "3"), (45.0, "3"))
     assert by_kind["keys"].keys[1:] == ((25.0, "3"), (45.0, "3"))
+
+
+def test_the_phones_say_who_answered_and_when() -> None:
+    """An agent's phone answered a caller the event stream lost (Redis was down): the call
+    reached that agent, its owed dead air ends at the phone's answer; the earliest answer
+    wins when two phones logged the tag."""
+    logs = {
+        "agent203": [("INVITE", "a1", '"load-x-0" <sip:x@127.0.0.1>'),
+                     ("ANSWERED_AT", "a1", f"{T0 + 6.0:.6f}|0")],
+        "operator": [("INVITE", "o1", '"load-x-0" <sip:x@127.0.0.1>'),
+                     ("ANSWERED_AT", "o1", f"{T0 + 30.0:.6f}|0")],
+    }
+    humans = answered_by(logs)
+    assert humans == {"load-x-0": ("agent203", T0 + 6.0)}
+    call = _call(_heard((0.5, 4.0)), ended_at=T0 + 20)
+    call.reached = "dropped"
+    heard_by_humans([call], humans)
+    assert (call.reached, call.agent, call.connected_at) == ("agent", "agent203", T0 + 6.0)
+    ((start, end),) = call.dead_air  # up to the answer at 6 s, not the call's end at 20 s
+    assert abs(start - (T0 + 4.0)) < 0.05 and end == T0 + 6.0
