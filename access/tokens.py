@@ -35,6 +35,7 @@ from redis.asyncio import Redis
 
 from access.authentication import Unauthenticated
 from access.roles import Identity, Role
+from hotline.text import as_text
 
 TOKEN_PREFIX: Final = "hlt_"
 DAY: Final = 86400.0
@@ -225,7 +226,7 @@ class TokenStore:
 
     async def list(self) -> tuple[TokenInfo, ...]:
         """Every token still kept, oldest first (never a secret or a hash)."""
-        ids = sorted(text(i) for i in await self.redis.smembers(self._index_key))
+        ids = sorted(as_text(i) for i in await self.redis.smembers(self._index_key))
         async with self.redis.pipeline(transaction=False) as pipe:
             for token_id in ids:
                 pipe.hgetall(self._record_key(token_id))
@@ -244,14 +245,9 @@ class TokenStore:
         return decoded(await self.redis.hgetall(self._record_key(token_id)))
 
 
-def text(value: bytes | str) -> str:
-    """A Redis reply as text (the clients here do not decode replies themselves)."""
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def decoded(raw: Mapping[bytes | str, bytes | str]) -> dict[str, str]:
     """A Redis hash reply as text."""
-    return {text(k): text(v) for k, v in raw.items()}
+    return {as_text(k): as_text(v) for k, v in raw.items()}
 
 
 def _info(token_id: str, fields: dict[str, str]) -> TokenInfo:

@@ -20,6 +20,7 @@ from twisted.web import resource, server
 from api.app import Api, ApiRequest, ApiResponse
 from api.channel import GuardedSite, HTTPLimits
 from api.routes import BinaryAnswer
+from hotline.text import as_text
 from ivr.aio import deferred
 
 __all__ = ["ApiResource", "make_site"]
@@ -67,8 +68,12 @@ class ApiResource(resource.Resource):
         }
         return ApiRequest(
             method=request.method.decode("latin-1"),
-            parts=[_text(p) for p in (request.postpath or []) if p],
-            query={_text(k): [_text(v) for v in vs] for k, vs in (request.args or {}).items()},
+            # a byte that is not UTF-8 becomes U+FFFD, which no id pattern accepts: a 400, not a 500
+            parts=[as_text(p, "replace") for p in (request.postpath or []) if p],
+            query={
+                as_text(k, "replace"): [as_text(v, "replace") for v in vs]
+                for k, vs in (request.args or {}).items()
+            },
             headers=headers,
             body=self._body(request, headers.get("content-length", "")),
             address=_address(request),
@@ -132,11 +137,6 @@ class ApiResource(resource.Resource):
         request.setHeader(b"content-type", b"application/json")
         request.write(b'{"error": "internal error", "id": "internal"}')
         request.finish()
-
-
-def _text(raw: bytes) -> str:
-    # a byte that is not UTF-8 becomes U+FFFD, which no id pattern accepts: a 400, not a 500
-    return raw.decode("utf-8", "replace")
 
 
 def _address(request: server.Request) -> str:

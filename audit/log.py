@@ -59,6 +59,7 @@ from redis.asyncio import Redis
 
 from audit.chain import GENESIS, Fields, content_of, link, new_entry
 from audit.mirror import SPOOL, Mirror
+from hotline.text import as_text
 from workorders.spool import Spool
 
 log = logging.getLogger(__name__)
@@ -250,7 +251,7 @@ class AuditLog:
             answer, value = await self._script(
                 keys=keys, args=[fields["prev"], fields["id"], fields["hash"], GENESIS, *pairs]
             )
-            verdict, value = Appended(text(answer)), text(value)
+            verdict, value = Appended(as_text(answer)), as_text(value)
             if verdict is Appended.APPENDED:
                 self._head = fields["hash"]
                 return Chained(value, fields, new=True)
@@ -317,11 +318,6 @@ async def stored_entry(redis: Redis, prefix: str, stream_id: str) -> Fields | No
 def decode_rows(rows: Any) -> list[tuple[str, Fields]]:
     """XRANGE's reply as ``(stream id, fields)`` text (redis-py types it loosely)."""
     return [
-        (text(stream_id), {text(k): text(v) for k, v in fields.items()})
+        (as_text(stream_id), {as_text(k): as_text(v) for k, v in fields.items()})
         for stream_id, fields in rows or ()
     ]
-
-
-def text(value: bytes | str) -> str:
-    """A Redis reply as text (the clients here do not decode)."""
-    return value.decode() if isinstance(value, bytes) else str(value)

@@ -13,8 +13,9 @@ from pathlib import Path
 from redis.asyncio import Redis
 
 from audit.chain import ChainWalk, Fields, Finding, compare_copy, entry_hash, parse_time
-from audit.log import decode_rows, stored_entry, stream_key, text
+from audit.log import decode_rows, stored_entry, stream_key
 from audit.mirror import MIRROR, SPOOL, read_lines
+from hotline.text import as_text
 
 PAGE = 1000
 
@@ -59,9 +60,9 @@ async def verify(redis: Redis, prefix: str, mirrors: Iterable[Path] = ()) -> Ver
     async for stream_id, fields in stream_entries(redis, prefix):
         walk.feed(stream_id, fields)
     head = await redis.get(f"{prefix}audit:head")
-    result = Verification(walk.count, walk.finish(text(head) if head is not None else None))
+    result = Verification(walk.count, walk.finish(as_text(head) if head is not None else None))
     async for raw_id, raw_stream_id in redis.hscan_iter(f"{prefix}audit:ids"):
-        audit_id, stream_id = text(raw_id), text(raw_stream_id)
+        audit_id, stream_id = as_text(raw_id), as_text(raw_stream_id)
         if walk.seen.get(audit_id, ("",))[0] != stream_id:
             result.findings.append(Finding(
                 "audit:ids",

@@ -40,6 +40,7 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
 from events import stream_key
+from hotline.text import as_text
 
 log = logging.getLogger(__name__)
 
@@ -67,15 +68,11 @@ class Entry:
         return self.fields.get("queue", "")
 
 
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def decode_entries(rows: Sequence[Any] | None) -> list[Entry]:
     """``[(id, {field: value})...]`` as redis-py returns it (bytes or str) as entries; an entry
     whose fields are gone (trimmed while pending) has empty fields."""
     return [
-        Entry(_text(entry_id), {_text(k): _text(v) for k, v in (values or {}).items()})
+        Entry(as_text(entry_id), {as_text(k): as_text(v) for k, v in (values or {}).items()})
         for entry_id, values in rows or ()
     ]
 
@@ -84,11 +81,11 @@ def stream_rows(reply: Any, stream: str) -> Sequence[Any]:
     """The rows of ``stream`` in an XREADGROUP reply (RESP2 list or RESP3 mapping)."""
     if isinstance(reply, Mapping):
         for name, rows in reply.items():
-            if _text(name) == stream:
+            if as_text(name) == stream:
                 return rows[0] if rows and isinstance(rows[0], list) else rows
         return []
     for name, rows in reply or ():
-        if _text(name) == stream:
+        if as_text(name) == stream:
             return list(rows)
     return []
 
@@ -210,7 +207,7 @@ class ConsumerGroup:
             self.stream, self.group, self.consumer, int(self.claim_idle_s * 1000),
             start_id=self._claim_cursor, count=self.count,
         )
-        self._claim_cursor = _text(reply[0])
+        self._claim_cursor = as_text(reply[0])
         entries = decode_entries(reply[1])
         if entries:
             log.warning("consumer group %s: %s took over %d entries idle for more than %.0f s "

@@ -30,6 +30,7 @@ from typing import Any
 from redis.exceptions import ResponseError
 
 from events import DEFAULT_MAXLEN, outbox_key, stream_key
+from hotline.text import as_text
 
 __all__ = ["GROUP", "OutboxRelay", "OutboxTags"]
 
@@ -64,10 +65,6 @@ class OutboxTags:
         """Every tag once, in the order first contributed."""
         every = [*self._tags, *(tag for source in self._sources for tag in source())]
         return list(dict.fromkeys(every))
-
-
-def _text(value: Any) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 class OutboxRelay:
@@ -141,8 +138,8 @@ class OutboxRelay:
         for entry_id, fields in entries:
             if fields is None:  # deleted while pending (XAUTOCLAIM reports it): nothing to copy
                 continue
-            entry_id = _text(entry_id)
-            row = {_text(k): _text(v) for k, v in fields.items()}
+            entry_id = as_text(entry_id)
+            row = {as_text(k): as_text(v) for k, v in fields.items()}
             row["outbox_id"] = f"{tag}/{entry_id}"
             await self.redis.xadd(stream_key(self.prefix), row, maxlen=self.maxlen,
                                   approximate=True)

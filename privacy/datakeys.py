@@ -37,6 +37,7 @@ from pathlib import Path
 from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 
+from hotline.text import as_text
 from privacy.envelope import new_key
 from privacy.keys import KeyRing, MasterKeyError, PrivacyError
 
@@ -173,7 +174,7 @@ class DataKeys:
         """Every data key stored in this key space, sorted."""
         pattern = _glob_escape(self.prefix + "keys:") + "*"
         found = [
-            _text(k)[len(self.prefix) + len("keys:"):]
+            as_text(k)[len(self.prefix) + len("keys:"):]
             async for k in self._redis.scan_iter(match=pattern, count=100)
         ]
         return sorted(found)
@@ -259,10 +260,6 @@ def _record(name: str, raw: bytes | str) -> _Record:
 
 def _aad(name: str, version: int) -> bytes:
     return f"hotline-data-key:{name}:{version}".encode()
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _glob_escape(text: str) -> str:

@@ -40,6 +40,7 @@ from typing import Any, Protocol
 
 from redis.asyncio import Redis
 
+from hotline.text import as_text
 from recordings.metadata import RecordingMeta, iso
 from recordings.retention import OrderStanding, RetentionFacts
 
@@ -241,7 +242,7 @@ def _date_of_day(day: int) -> str:
 def order_standing(fields: Sequence[Any]) -> OrderStanding | None:
     """A work order's standing from its hash fields ``status, updated_at, retain_until,
     legal_hold`` (None: no such order)."""
-    status, updated, retain, hold = (_text(v) if v is not None else None for v in fields)
+    status, updated, retain, hold = (as_text(v) if v is not None else None for v in fields)
     if not status:
         return None
     return OrderStanding(
@@ -302,7 +303,8 @@ class RedisCatalog:
         raw = await self._redis.hgetall(self.key(recording_id))
         if not raw:
             return None
-        return RecordingMeta.from_hash(recording_id, {_text(k): _text(v) for k, v in raw.items()})
+        fields = {as_text(k): as_text(v) for k, v in raw.items()}
+        return RecordingMeta.from_hash(recording_id, fields)
 
     async def newest(self, *, agents: Sequence[str] | None = None, call_id: str | None = None,
                      limit: int = 50, order_id: str | None = None) -> list[RecordingMeta]:
@@ -314,10 +316,10 @@ class RedisCatalog:
         for source in sources:
             got = await self._redis.zrevrange(source, 0, -1 if narrowed else limit - 1,
                                               withscores=True)
-            scored += [(float(score), _text(rid)) for rid, score in got]
+            scored += [(float(score), as_text(rid)) for rid, score in got]
         for kind, value in (("call", call_id), ("order", order_id)):
             if value is not None:
-                ids = {_text(m) for m in await self._redis.smembers(self._by(kind, value))}
+                ids = {as_text(m) for m in await self._redis.smembers(self._by(kind, value))}
                 scored = [(score, rid) for score, rid in scored if rid in ids]
         found = []
         for _, rid in sorted(scored, reverse=True)[:limit]:
@@ -362,7 +364,7 @@ class RedisCatalog:
                     keys.append(self._order_key(order_id))
                     hold = read_inside[order_id] = f"k{len(keys)}"
             rows.append((item.recording_id, item.reason, recorded_on(item.recorded_at), hold))
-        answer = _text(await self._erase(keys=keys, args=[self._base, iso(now), by,
+        answer = as_text(await self._erase(keys=keys, args=[self._base, iso(now), by,
                                                           json.dumps(rows)]))
         return [Erased(letter) for letter in answer]
 
@@ -374,7 +376,7 @@ class RedisCatalog:
         ids = sorted(order_ids)
         held = await self._pipelined(
             [("hget", self._order_key(order_id), "legal_hold") for order_id in ids])
-        return {order_id: _text(h) == "1" if h else False for order_id, h in zip(
+        return {order_id: as_text(h) == "1" if h else False for order_id, h in zip(
             ids, held, strict=True)}
 
     async def _pipelined(self, commands: Sequence[tuple[Any, ...]]) -> list[Any]:
@@ -391,7 +393,7 @@ class RedisCatalog:
 
     async def deletions(self, count: int = 100) -> list[dict[str, str]]:
         entries = await self._redis.xrevrange(self.deletions_key, count=count)
-        return [{_text(k): _text(v) for k, v in fields.items()} for _, fields in entries]
+        return [{as_text(k): as_text(v) for k, v in fields.items()} for _, fields in entries]
 
     async def count(self) -> int:
         """How many recordings are stored."""
@@ -433,10 +435,6 @@ class RedisCatalog:
         rows: list[Sequence[Any]] = json.loads(
             await self._orders(keys=[self._order_key(o) for o in order_ids]))
         return rows
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
 
 
 def _epoch(text: str) -> float:

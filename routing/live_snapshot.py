@@ -21,6 +21,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
+from hotline.text import as_text
 from routing import core
 
 Row = tuple[str, ...]
@@ -28,9 +29,7 @@ Row = tuple[str, ...]
 
 
 def _s(value: Any) -> str:
-    if value is None:
-        return ""
-    return value.decode() if isinstance(value, bytes) else str(value)
+    return "" if value is None else as_text(value)
 
 
 def _f(value: Any, default: float = 0.0) -> float:

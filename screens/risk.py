@@ -170,7 +170,3 @@ def counts(rows: Iterable[AtRisk]) -> Mapping[str, int]:
         out[row.level] += 1
     return out
 
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value
-

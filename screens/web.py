@@ -19,6 +19,7 @@ from twisted.python.failure import Failure
 from twisted.web import resource, server
 
 from api.channel import GuardedChannel
+from hotline.text import as_text
 from ivr.aio import deferred
 from screens.aggregate import Aggregate, Connection
 from screens.app import MAX_FORM_BYTES, Answer, ScreenRequest, ScreenResponse, Screens, StreamAnswer
@@ -121,8 +122,8 @@ class ScreensResource(resource.Resource):
         if request.method == b"POST":
             for key, values in (request.args or {}).items():
                 if values:
-                    form[_text(key)] = _text(values[0])
-        parts = [_text(p) for p in (request.postpath or [])[1:] if p]
+                    form[as_text(key, "replace")] = as_text(values[0], "replace")
+        parts = [as_text(p, "replace") for p in (request.postpath or [])[1:] if p]
         peer = request.getClientAddress()
         return ScreenRequest(
             method=request.method.decode("latin-1"), parts=parts, query=query,
@@ -194,7 +195,3 @@ class FrontResource(resource.Resource):
         if path and path[0] == PREFIX:
             return self.screens.render(request)
         return self.api.render(request)
-
-
-def _text(raw: bytes) -> str:
-    return raw.decode("utf-8", "replace")

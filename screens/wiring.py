@@ -12,6 +12,7 @@ from twisted.web import server
 from access import team_of
 from access.sessions import SessionStore, TokenAuthority
 from api.services import AgentService
+from hotline.text import as_text
 from routing import core
 from routing.numbers import CALLBACK_NUMBER, NumberCipher, PlainNumbers, opened
 from screens.aggregate import Aggregate
@@ -44,7 +45,7 @@ class CallHashes:
         row = await self.redis.hgetall(f"{self.prefix}{{rt}}:call:{call_id}")
         if not row:
             return None
-        text = {_text(k): _text(v) for k, v in row.items()}
+        text = {as_text(k): as_text(v) for k, v in row.items()}
         text[CALLBACK_NUMBER] = opened(self.numbers, call_id, CALLBACK_NUMBER,
                                        text.get(CALLBACK_NUMBER, ""))
         return CallFacts.from_hash(call_id, text)
@@ -95,7 +96,7 @@ class PooledAgents:
                 rows = await pipe.execute()
             for agent_id, row in zip(names, rows, strict=True):
                 state = seen.get(agent_id) if seen is not None else None
-                self._rows[agent_id] = (state, {_text(k): _text(v) for k, v in row.items()})
+                self._rows[agent_id] = (state, {as_text(k): as_text(v) for k, v in row.items()})
         if full:
             self._full_at, self._config = now, cfg
             for gone in set(self._rows) - set(cfg.agents):
@@ -125,10 +126,6 @@ class OpenOrders:
         newest = [member for _score, member in reversed(scored(replies))][: self.limit]
         orders = await asyncio.gather(*(self.store.get(order_id) for order_id in newest))
         return [o for o in orders if o is not None]
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 def attach_screens(site: server.Site, hotline: Any, session_key: bytes | None) -> Aggregate:

@@ -45,12 +45,12 @@ from prometheus_client import Counter
 from redis.asyncio import Redis
 
 import events
+from hotline.text import as_text
 from routing.core import RoutingConfig
 from workorders.assignment import Choice, choose_agent
 from workorders.buckets import Buckets, lowest_up_to
 from workorders.model import WorkOrder, back_office_reason
 from workorders.schema import BackOfficeSettings
-from workorders.store.hashes import text as _text
 
 log = logging.getLogger(__name__)
 
@@ -300,7 +300,7 @@ async def unassigned_orders(
     for key, value in (item for entries in replies for item in entries.items()):
         data = json.loads(value)
         listed.append(UnassignedOrder(
-            order_id=_text(key), reason=str(data.get("reason", "")),
+            order_id=as_text(key), reason=str(data.get("reason", "")),
             detail=str(data.get("detail", "")), back_office=str(data.get("back_office", "")),
             since=float(data.get("since", 0)), checked_at=float(data.get("checked_at", 0)),
             retry_at=float(data.get("retry_at", 0)),

@@ -17,10 +17,10 @@ from redis import exceptions as redis_errors
 from redis.asyncio import Redis
 from redis.typing import EncodableT
 
+from hotline.text import as_text
 from workorders import personal
 from workorders.buckets import Buckets
 from workorders.personal import FieldCipher
-from workorders.store.hashes import text as _text
 
 
 async def seal_plaintext_orders(
@@ -32,7 +32,7 @@ async def seal_plaintext_orders(
     layout = buckets or Buckets(prefix=prefix)
     for key in layout.keys("wo:index"):
         async for member, _ in redis.zscan_iter(key):
-            if await _seal_order(redis, cipher, layout, _text(member)):
+            if await _seal_order(redis, cipher, layout, as_text(member)):
                 sealed += 1
             else:
                 already += 1
@@ -46,7 +46,7 @@ async def _seal_order(redis: Redis, cipher: FieldCipher, buckets: Buckets, order
         while True:
             try:
                 await pipe.watch(hash_key, history_key)
-                flat = {_text(k): _text(v) for k, v in (await pipe.hgetall(hash_key)).items()}
+                flat = {as_text(k): as_text(v) for k, v in (await pipe.hgetall(hash_key)).items()}
                 owner = flat.get("call_id", "")
                 fields = {
                     k: v for k, v in flat.items()
@@ -54,7 +54,7 @@ async def _seal_order(redis: Redis, cipher: FieldCipher, buckets: Buckets, order
                 }
                 entries: dict[int, str] = {}
                 for index, raw in enumerate(await pipe.lrange(history_key, 0, -1)):
-                    entry: dict[str, Any] = json.loads(_text(raw))
+                    entry: dict[str, Any] = json.loads(as_text(raw))
                     details = entry.get("details") or {}
                     if any(
                         isinstance(v, str) and not cipher.is_sealed(v)
@@ -113,7 +113,7 @@ async def move_into_buckets(redis: Redis, buckets: Buckets) -> dict[str, int]:
     def count(kind: str) -> None:
         moved[kind] = moved.get(kind, 0) + 1
 
-    keys = [_text(k) async for k in redis.scan_iter(match=old_base + "*", count=1000)]
+    keys = [as_text(k) async for k in redis.scan_iter(match=old_base + "*", count=1000)]
     for key in sorted(keys):
         rest = key[len(old_base):]
         if rest.startswith("{"):
@@ -123,11 +123,11 @@ async def move_into_buckets(redis: Redis, buckets: Buckets) -> dict[str, int]:
             count(kind)
     seq = await redis.get(old_base + "seq")
     if seq is not None:
-        floor = int(_text(seq)) // buckets.count + 1
+        floor = int(as_text(seq)) // buckets.count + 1
         for bucket in buckets.all():
             key = buckets.key(bucket, "wo:seq")
             current = await redis.get(key)
-            if current is None or int(_text(current)) < floor:
+            if current is None or int(as_text(current)) < floor:
                 await redis.set(key, floor)
         await redis.delete(old_base + "seq")
         count("seq")
@@ -137,7 +137,7 @@ async def move_into_buckets(redis: Redis, buckets: Buckets) -> dict[str, int]:
 async def _move_key(redis: Redis, buckets: Buckets, key: str, rest: str) -> str | None:
     """Move one old key; the kind moved, None when left alone."""
     kind = await redis.type(key)
-    kind = _text(kind)
+    kind = as_text(kind)
     if kind == "hash" and ":" not in rest and rest != "unassigned":  # an order's hash
         target = buckets.order_key(rest)
         fields: dict[EncodableT, EncodableT] = {
@@ -156,7 +156,8 @@ async def _move_key(redis: Redis, buckets: Buckets, key: str, rest: str) -> str 
         return "histories"
     if rest == "index":
         for member, score in await _scored(redis, key):
-            await redis.zadd(buckets.order_name(_text(member), "wo:index"), {_text(member): score})
+            order_id = as_text(member)
+            await redis.zadd(buckets.order_name(order_id, "wo:index"), {order_id: score})
         await redis.delete(key)
         return "index"
     for head in _MOVED_BY_ID:
@@ -165,7 +166,7 @@ async def _move_key(redis: Redis, buckets: Buckets, key: str, rest: str) -> str 
             ttl = await redis.ttl(key)
             if value is not None:
                 # An op id's value is its order id; a pointer's too; an alias is by its own id.
-                owner = rest[len(head):] if head == "alias:" else _text(value)
+                owner = rest[len(head):] if head == "alias:" else as_text(value)
                 bucket = buckets.of_id(owner if owner != "rejected" else rest)
                 target = buckets.key(bucket, "wo:" + rest)
                 await redis.set(target, value, ex=ttl if ttl > 0 else None, nx=True)
@@ -183,7 +184,7 @@ async def _move_key(redis: Redis, buckets: Buckets, key: str, rest: str) -> str 
         last: dict[EncodableT, EncodableT] = {
             k: v for k, v in (await redis.hgetall(key)).items()
         }
-        order_id = _text(last.get(b"id", b""))  # type: ignore[arg-type]  # bytes replies
+        order_id = as_text(last.get(b"id", b""))  # type: ignore[arg-type]  # bytes replies
         bucket = buckets.of_new(index, "")
         # Kept only where the create script can see the order (its caller's bucket).
         if order_id and buckets.of_id(order_id) == bucket:
@@ -196,19 +197,19 @@ async def _move_key(redis: Redis, buckets: Buckets, key: str, rest: str) -> str 
         return "repeat"
     if rest == "escalations":
         for member, score in await _scored(redis, key):
-            order_id = str(json.loads(_text(member)).get("order_id", ""))
+            order_id = str(json.loads(as_text(member)).get("order_id", ""))
             await redis.zadd(buckets.order_name(order_id, "wo:escalations"),
-                             {_text(member): score})
+                             {as_text(member): score})
         await redis.delete(key)
         return "escalations"
     if rest == "unassigned":
         for field, value in (await redis.hgetall(key)).items():
-            await redis.hset(buckets.order_name(_text(field), "wo:unassigned"), field, value)
+            await redis.hset(buckets.order_name(as_text(field), "wo:unassigned"), field, value)
         await redis.delete(key)
         return "unassigned"
     if rest == "deletions":
         for record in await redis.lrange(key, 0, -1):
-            order_id = str(json.loads(_text(record)).get("id", ""))
+            order_id = str(json.loads(as_text(record)).get("id", ""))
             await redis.rpush(buckets.order_name(order_id, "wo:deletions"), record)
         await redis.delete(key)
         return "deletions"

@@ -39,6 +39,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from hotline.text import as_text
 from workorders.buckets import Buckets, count_at_or_above, read_share
 from workorders.indexes import OVERDUE_AT, status_urgency
 from workorders.model import Status, Urgency, WorkOrder, overdue
@@ -424,7 +425,7 @@ async def _read_down(
             replies = await pipe.execute()
         again = []
         for (walk, want), rows in zip(todo, replies, strict=True):
-            out = [(float(score), _text(member)) for member, score in rows]
+            out = [(float(score), as_text(member)) for member, score in rows]
             if walk.below is not None:
                 # The cursor's own score was read inclusive: drop it and what sorts above it.
                 mark = (walk.below.created, walk.below.order_id)
@@ -449,7 +450,7 @@ async def _caller_candidates(
     members: set[bytes | str] = await redis.smembers(
         buckets.key(buckets.of_new(index, ""), "wo:by-caller:" + index)
     )
-    ids = [_text(i) for i in members]
+    ids = [as_text(i) for i in members]
     if not ids:
         return
     scores = await _scores(redis, buckets, "wo:index", ids)
@@ -523,7 +524,3 @@ async def _passing(
             )
         keep &= late
     return keep
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else value

@@ -46,6 +46,7 @@ from typing import Any, Protocol
 from redis.asyncio import Redis
 
 import events
+from hotline.text import as_text
 from workorders.buckets import Buckets, lowest_up_to, scored
 from workorders.clocks import ClockKind, ClockPolicy
 from workorders.escalation import (
@@ -59,7 +60,6 @@ from workorders.escalation import (
 )
 from workorders.model import Event, WorkOrder, utc
 from workorders.schema import WorkOrdersConfig
-from workorders.store.hashes import text as _text
 
 log = logging.getLogger(__name__)
 
@@ -330,7 +330,7 @@ def _member(escalation: Escalation) -> str:
 
 
 def _entry(member: bytes | str, since: float) -> ListedEscalation:
-    data = json.loads(_text(member))
+    data = json.loads(as_text(member))
     return ListedEscalation(
         order_id=str(data["order_id"]),
         clock=ClockKind(data["clock"]),

@@ -5,6 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
+from hotline.text import as_text
+
 READ_MARGIN_S = 3600.0
 """Events are read from this long before the report starts: a call that entered the queue
 before ``--since`` is left out, and its ENTERQUEUE is needed to know that."""
@@ -30,11 +32,7 @@ def read_events(redis: EventStream, key: str, since: float, until: float,
     while True:
         rows: Sequence[StreamEntry] = redis.xrange(key, min=low, max=high, count=batch)
         for _entry_id, fields in rows:
-            out.append({_text(k): _text(v) for k, v in fields.items()})
+            out.append({as_text(k): as_text(v) for k, v in fields.items()})
         if len(rows) < batch:
             return out
-        low = "(" + _text(rows[-1][0])
-
-
-def _text(value: bytes | str) -> str:
-    return value.decode() if isinstance(value, bytes) else str(value)
+        low = "(" + as_text(rows[-1][0])

@@ -163,7 +163,9 @@ class StreamRecognizer:
     def accept(self, pcm: bytes) -> Deferred[None]:
         return self._send("accept", pcm).addCallback(lambda _partial: None)
 
-    def final(self) -> Deferred[Transcript]:
+    def final(self, timeout_s: float = FINAL_TIMEOUT_S) -> Deferred[Transcript]:
+        """The transcript; past ``timeout_s`` the worker counts as hung: it is killed (the
+        next recognizer opened replaces it) and this fails with :class:`DecoderGone`."""
         transcript: Deferred[Transcript] = self._send("final")
         reactor = self._engine._reactor
 
@@ -173,10 +175,10 @@ class StreamRecognizer:
                 worker.alive = False
                 worker.retire()
                 raise DecoderGone(f"decoder process {worker.pid} gave no transcript in "
-                                  f"{FINAL_TIMEOUT_S:g} s: killed")
+                                  f"{timeout_s:g} s: killed")
             return failure
 
-        return transcript.addTimeout(FINAL_TIMEOUT_S, reactor).addErrback(hung)
+        return transcript.addTimeout(timeout_s, reactor).addErrback(hung)
 
     def close(self) -> None:
         """Free the decoder (its worker frees it when it gets there); idempotent."""

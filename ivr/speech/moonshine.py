@@ -25,7 +25,7 @@ speech), so its cost is all in the caller's wait.
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -116,7 +116,7 @@ def name_subgraphs(model: bytes) -> bytes:
 
 def _graph(graph: bytes, name: bytes | None) -> bytes:
     out = _rewrite(graph, {_GRAPH_NODE: _node})
-    named = any(n == _GRAPH_NAME and len(v) for n, _, v in _fields(out))
+    named = any(n == _GRAPH_NAME and v is not None and len(v) for n, _, v in _fields(out))
     if name is None or named:
         return out
     # The runtime writes an empty name (ONNX is proto2: set, so written); one name stays.
@@ -129,21 +129,23 @@ def _node(node: bytes) -> bytes:
 
 
 def _attribute(attribute: bytes) -> bytes:
-    name = next((v for n, w, v in _fields(attribute) if n == _ATTRIBUTE_NAME and w == 2), b"")
+    names = (v for n, _, v in _fields(attribute) if n == _ATTRIBUTE_NAME and v is not None)
+    name = next(names, b"")
     return _rewrite(attribute, {_ATTRIBUTE_GRAPH: lambda graph: _graph(graph, bytes(name))})
 
 
-def _rewrite(message: bytes, change: dict[int, Any], drop: bool = False) -> bytes:
+def _rewrite(message: bytes, change: Mapping[int, Callable[[bytes], bytes]],
+             drop: bool = False) -> bytes:
     """``message`` with the length-delimited fields named in ``change`` replaced by
     ``change[number](value)`` (or left out, with ``drop``); every other field copied as it
     was."""
     out = bytearray()
-    for number, wire, value in _fields(message, raw=True):
-        if wire == _LENGTH_DELIMITED and number in change:
+    for number, whole, value in _fields(message):
+        if value is not None and number in change:
             if not drop:
-                out += _field(number, change[number](bytes(_fields_value(value))))
+                out += _field(number, change[number](bytes(value)))
         else:
-            out += value
+            out += whole
     return bytes(out)
 
 
@@ -172,11 +174,11 @@ def _field(number: int, value: bytes) -> bytes:
     return key + _encode_varint(len(value)) + value
 
 
-def _fields(message: bytes, raw: bool = False) -> list[tuple[int, int, Any]]:
-    """(field number, wire type, value) of each field; with ``raw`` the value is the whole
-    field as written (key included). Values of length-delimited fields are memoryviews."""
+def _fields(message: bytes) -> list[tuple[int, memoryview, memoryview | None]]:
+    """(field number, the whole field as written (key included), value) of each field; only a
+    length-delimited field has a value here (its bytes), the others have None."""
     view = memoryview(message)
-    out: list[tuple[int, int, Any]] = []
+    out: list[tuple[int, memoryview, memoryview | None]] = []
     i = 0
     while i < len(view):
         start = i
@@ -184,7 +186,7 @@ def _fields(message: bytes, raw: bool = False) -> list[tuple[int, int, Any]]:
         number, wire = key >> 3, key & 7
         if wire == 0:
             _, i = _varint(view, i)
-            value: Any = None
+            value: memoryview | None = None
         elif wire == 1:
             i += 8
             value = None
@@ -196,15 +198,8 @@ def _fields(message: bytes, raw: bool = False) -> list[tuple[int, int, Any]]:
             value = None
         else:
             raise ValueError(f"not a protocol buffer (wire type {wire} at byte {start})")
-        out.append((number, wire, view[start:i] if raw else value))
+        out.append((number, view[start:i], value))
     return out
-
-
-def _fields_value(field: memoryview) -> memoryview:
-    """The value of one whole length-delimited field (its key and length skipped)."""
-    _, i = _varint(field, 0)
-    _, i = _varint(field, i)
-    return field[i:]
 
 
 @dataclass(frozen=True)
@@ -231,7 +226,7 @@ class OnnxMoonshine:
 
     @classmethod
     def load(cls, model_dir: Path) -> OnnxMoonshine:
-        import onnxruntime  # type: ignore[import-untyped]  # no stubs
+        import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1

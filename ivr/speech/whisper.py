@@ -100,7 +100,7 @@ class CTranslate2Whisper:
     encoder's input to 30 s, CTranslate2 itself takes any length up to that."""
 
     def __init__(self, model: Any) -> None:
-        from faster_whisper.tokenizer import Tokenizer  # type: ignore[import-untyped]  # no stubs
+        from faster_whisper.tokenizer import Tokenizer
 
         self._model = model
         self._tokenizer = Tokenizer(
@@ -126,7 +126,7 @@ class CTranslate2Whisper:
         self, audio: np.ndarray, *, frames: int, prompt: str | None, max_new_tokens: int,
         language: str,
     ) -> Decoded:
-        import ctranslate2  # type: ignore[import-untyped]  # no stubs
+        import ctranslate2
 
         assert language == "en", "the tokenizer is built for English"
         mel = self._model.feature_extractor(audio, padding=0)
@@ -183,7 +183,7 @@ class WhisperEngine:
         if not (Path(model_dir) / "model.bin").exists():
             raise EngineLoadError(f"{model_dir} is not a CTranslate2 Whisper model (no model.bin)")
         try:
-            from faster_whisper import WhisperModel  # type: ignore[import-untyped]  # no stubs
+            from faster_whisper import WhisperModel
         except ImportError as exc:
             raise EngineLoadError(
                 f"faster-whisper is not installed (a dependency of hotline: pip install "

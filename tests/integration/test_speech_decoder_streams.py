@@ -4,6 +4,7 @@ loaded."""
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import os
 import signal
@@ -99,6 +100,35 @@ async def test_a_killed_worker_fails_its_callers_and_a_replacement_is_attached(e
         live = open_live(engine, lease(), 8000, None)
         assert (await live.final()).text == "my internet is down"
         live.close()
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_worker_hung_on_a_final_is_killed_and_a_replacement_is_attached(engine) -> None:
+    """A final not answered within its timeout (FINAL_TIMEOUT_S in the service; half a
+    second here) means a hung worker (stopped with SIGSTOP here): the caller's final fails
+    with DecoderGone (that caller gets the DTMF menu), the process is killed rather than left
+    holding its memory and its callers, and a fresh worker, driven by the reactor, takes its
+    place."""
+    recognizer = engine.stream(8000, None)
+    await recognizer.opened()
+    hung = next(w for w in engine.workers if w.open == 1)
+    process = hung._process
+    os.kill(hung.pid, signal.SIGSTOP)
+    try:
+        with pytest.raises(DecoderGone, match=r"gave no transcript in 0\.5 s: killed"):
+            await recognizer.final(timeout_s=0.5)
+        recognizer.close()
+        await until(lambda: process.poll() is not None, "the hung worker is killed")
+        assert process.returncode == -signal.SIGKILL
+        survivor = open_live(engine, lease(), 8000, None)  # opening one replaces the dead
+        assert (await survivor.final()).text == "my internet is down"
+        survivor.close()
+        await until(lambda: len(engine.workers) == 2 and hung not in engine.workers,
+                    "a replacement joins")
+        assert all(w.replies is not None and w.alive for w in engine.workers)  # attached
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(process.pid, signal.SIGCONT)
 
 
 @pytest_twisted.ensureDeferred

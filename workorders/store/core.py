@@ -24,6 +24,7 @@ from typing import Any, TypeVar
 from redis.asyncio import Redis
 
 import events
+from hotline.text import as_text
 from workorders import indexes, personal
 from workorders.buckets import DEFAULT_BUCKETS, Buckets
 from workorders.model import HistoryEntry, Policy, WorkOrder, WorkOrderError, apply
@@ -31,7 +32,7 @@ from workorders.personal import FieldCipher
 from workorders.spool import Spool
 from workorders.store.errors import OutageWhileQueued, StoreUnavailable
 from workorders.store.groupcommit import GroupCommit, pipelined
-from workorders.store.hashes import order_from_hash, text
+from workorders.store.hashes import order_from_hash
 from workorders.store.scripts import CREATE
 
 log = logging.getLogger("workorders.store")
@@ -200,10 +201,10 @@ class StoreCore:
         ]
 
     def _from_hash(self, fields: Mapping[Any, Any], history: list[Any]) -> WorkOrder:
-        flat = personal.open_hash({text(k): text(v) for k, v in fields.items()}, self._cipher)
+        flat = personal.open_hash({as_text(k): as_text(v) for k, v in fields.items()}, self._cipher)
         owner = flat.get("call_id", "")
         entries = [
-            personal.open_entry(json.loads(text(entry)), owner, self._cipher)
+            personal.open_entry(json.loads(as_text(entry)), owner, self._cipher)
             for entry in history
         ]
         return order_from_hash(flat, entries)
@@ -219,7 +220,7 @@ class StoreCore:
         if order_id.startswith("L"):
             real = await self._redis.get(self.buckets.order_name(order_id, "wo:alias:" + order_id))
             if real:
-                return text(real)
+                return as_text(real)
         return order_id
 
     def _local(self, order_id: str) -> WorkOrder:

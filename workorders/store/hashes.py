@@ -17,11 +17,6 @@ _JSON_FIELDS = frozenset(
 )
 
 
-def text(value: bytes | str) -> str:
-    """A Redis reply as text (the client may or may not decode replies)."""
-    return value.decode() if isinstance(value, bytes) else value
-
-
 def to_hash(order: WorkOrder) -> dict[str, str]:
     """The order as hash fields: history left out, empty values left out."""
     data = order.to_dict(history=False)

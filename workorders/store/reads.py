@@ -16,10 +16,10 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
+from hotline.text import as_text
 from workorders import query
 from workorders.model import WorkOrder
 from workorders.store.errors import UNREACHABLE, StoreUnavailable
-from workorders.store.hashes import text
 from workorders.store.spooling import StoreSpooling
 
 
@@ -52,7 +52,7 @@ class OrderReads(StoreSpooling):
             ids: set[bytes | str] = await self._redis.smembers(
                 self.buckets.key(bucket, "wo:by-caller:" + index)
             )
-            orders = [await self._read_order(text(i)) for i in ids]
+            orders = [await self._read_order(as_text(i)) for i in ids]
             return sorted((o for o in orders if o is not None), key=_creation)
 
         def local(_: str) -> list[WorkOrder]:
@@ -174,7 +174,7 @@ class OrderReads(StoreSpooling):
                 )
                 if not found:
                     break
-                done += await self._reindex_batch([text(i) for i in found])
+                done += await self._reindex_batch([as_text(i) for i in found])
                 start += batch
                 if after_batch is not None:
                     await after_batch(done)
@@ -187,14 +187,14 @@ class OrderReads(StoreSpooling):
         async with self._redis.pipeline(transaction=False) as pipe:
             for key in self.buckets.keys("wo:by-call:" + call_id):
                 pipe.get(key)
-            found = [text(r) for r in await pipe.execute() if r]
+            found = [as_text(r) for r in await pipe.execute() if r]
         return found[0] if found else None
 
 
 def newest_first(replies: list[Any]) -> list[tuple[float, str]]:
     """The (score, id) pairs of ZRANGE ... WITHSCORES replies of several buckets, merged
     newest first; equal scores by id, as Redis orders one set (the reverse)."""
-    rows = [(float(score), text(member)) for reply in replies for member, score in reply]
+    rows = [(float(score), as_text(member)) for reply in replies for member, score in reply]
     return sorted(rows, key=query.descending)
 
 

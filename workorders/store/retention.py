@@ -10,11 +10,11 @@ from redis import exceptions as redis_errors
 from redis.typing import EncodableT
 
 import events
+from hotline.text import as_text
 from workorders import indexes, retention
 from workorders.buckets import lowest_up_to
 from workorders.model import Event, WorkOrder
 from workorders.store.errors import UNREACHABLE, StoreUnavailable, UnknownWorkOrder
-from workorders.store.hashes import text
 from workorders.store.spooling import StoreSpooling
 from workorders.store.transactions import new_op_id
 
@@ -75,7 +75,7 @@ class OrderRetention(StoreSpooling):
                         await pipe.reset()  # type: ignore[no-untyped-call]  # redis-py: no hints
                         return None
                     by_call = key(bucket, "wo:by-call:" + order.call_id)
-                    owns_call = text(await pipe.get(by_call) or b"") == order_id
+                    owns_call = as_text(await pipe.get(by_call) or b"") == order_id
                     index = self._cipher.blind_index(order.caller_number)
                     record = retention.DeletionRecord.of(order, now, reason)
                     pipe.multi()  # type: ignore[no-untyped-call]  # redis-py: no hints

@@ -23,6 +23,7 @@ from redis import exceptions as redis_errors
 from redis.typing import EncodableT
 
 import events
+from hotline.text import as_text
 from workorders import indexes, personal
 from workorders.model import (
     Event,
@@ -37,7 +38,7 @@ from workorders.model import (
 )
 from workorders.store.core import StoreCore
 from workorders.store.errors import UnknownWorkOrder
-from workorders.store.hashes import text, to_hash
+from workorders.store.hashes import to_hash
 from workorders.store.scripts import CREATED, LINKED
 
 log = logging.getLogger("workorders.store")
@@ -135,7 +136,7 @@ class StoreTransactions(StoreCore):
             self._creations.call(keys, args) if self._creations
             else self._create_script(keys=keys, args=args)
         )
-        order_id, outcome = text(result[0]), int(result[1])
+        order_id, outcome = as_text(result[0]), int(result[1])
         if outcome == CREATED:
             order = draft.with_id(order_id)
             self._remember(order)
