@@ -77,6 +77,13 @@ if [ -x "$ASTERISK_ROOT/usr/sbin/asterisk" ]; then
     } > "$ASTERISK_ROOT/etc/hosts.new"
     mv "$ASTERISK_ROOT/etc/hosts.new" "$ASTERISK_ROOT/etc/hosts"
 fi
+# Hold music without a quiet lead-in or long pauses (asterisk/musiconhold.conf: moh-hotline).
+if command -v asterisk >/dev/null 2>&1 && asterisk -V 2>/dev/null | grep -q 'Asterisk 2[2-9]'; then
+    moh=/usr/share/asterisk
+else
+    moh=$ASTERISK_ROOT/usr/share/asterisk
+fi
+log "$(scripts/hold-music.sh "$moh/moh" "$moh/moh-hotline")"
 
 # --- Python ----------------------------------------------------------------------------------
 if [ ! -x .venv/bin/python ]; then
