@@ -109,11 +109,9 @@ class _Hypothesis(Protocol):
 
 class _Segment(Protocol):
     word: str
-    prob: int  # log posterior, in the decoder's log base
-
-
-class _LogMath(Protocol):
-    def exp(self, logb: int) -> float: ...
+    # posterior probability of the word (0..1): pocketsphinx 5's binding converts it from
+    # the decoder's log base (as it does the acoustic and language scores)
+    prob: float
 
 
 class _Decoder(Protocol):
@@ -125,7 +123,6 @@ class _Decoder(Protocol):
     def process_raw(self, data: bytes, no_search: bool, full_utt: bool) -> int: ...
     def hyp(self) -> _Hypothesis | None: ...
     def end_utt(self) -> None: ...
-    def get_logmath(self) -> _LogMath: ...
     def seg(self) -> Iterable[_Segment]: ...
 
 
@@ -271,9 +268,10 @@ class PocketsphinxRecognizer:
         self._started = False
         hyp = d.hyp()
         text = hyp.hypstr if hyp is not None else ""
-        logmath = d.get_logmath()
+        # Taken through logmath.exp once more, every posterior became 1.0: each transcript
+        # (and the call's record) said 1.00, noise's word salad included.
         posteriors = [
-            min(1.0, logmath.exp(seg.prob))
+            min(1.0, max(0.0, seg.prob))
             for seg in d.seg()
             if not seg.word.startswith(("<", "[")) and seg.word != "<sil>"
         ]

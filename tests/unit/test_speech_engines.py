@@ -187,3 +187,50 @@ def test_an_unknown_pocketsphinx_decoder_option_is_a_clear_error_at_load() -> No
     speech = intents.speech.model_copy(update={"decoder_options": {"filprob": 0.01}})
     with pytest.raises(EngineLoadError, match=r"decoder_options.*filprob"):
         load_engine(intents.model_copy(update={"speech": speech}))
+
+
+class _Segment:
+    def __init__(self, word: str, prob: float) -> None:
+        self.word, self.prob = word, prob
+
+
+class _FakeDecoder:
+    """pocketsphinx 5's decoder as its binding answers: posteriors already probabilities."""
+
+    def __init__(self, text: str, segments: list[_Segment]) -> None:
+        self.text, self.segments = text, segments
+
+    def reinit_feat(self) -> None: ...
+    def set_cmn(self, cmn: str) -> None: ...
+    def start_utt(self) -> None: ...
+    def process_raw(self, data: bytes, no_search: bool, full_utt: bool) -> int:
+        return len(data)
+
+    def hyp(self) -> object:
+        return type("Hyp", (), {"hypstr": self.text})()
+
+    def end_utt(self) -> None: ...
+    def seg(self) -> list[_Segment]:
+        return self.segments
+
+
+class _FakePocketsphinx:
+    name, model, cmn_init = "pocketsphinx", "test", "40,3,-1"
+
+    def _release(self, decoder: object) -> None: ...
+
+
+def test_pocketsphinx_confidence_is_the_mean_posterior_of_its_words() -> None:
+    """The words' posteriors (silence and sentence marks left out), as the binding gives
+    them; they used to go through logmath.exp again, which made every transcript 1.00."""
+    from ivr.speech.engines import PocketsphinxRecognizer
+
+    segments = [_Segment("<s>", 1.0), _Segment("my", 0.2), _Segment("<sil>", 1.0),
+                _Segment("bill", 0.8), _Segment("[NOISE]", 1.0), _Segment("</s>", 1.0)]
+    recognizer = PocketsphinxRecognizer(
+        _FakePocketsphinx(), _FakeDecoder("my bill", segments), 8000  # type: ignore[arg-type]
+    )
+    recognizer.accept(b"\0" * 320)
+    transcript = recognizer.final()
+    assert transcript.text == "my bill"
+    assert transcript.confidence == pytest.approx(0.5)
