@@ -91,6 +91,25 @@ class World:
     def primary(self) -> HotlineService:
         return self.services[PRIMARY.name]
 
+    def set_up(self, scenario: Scenario) -> None:
+        """The scenario's stack: its preparation, then the service (and the backup instance
+        where the scenario wants it) on a flushed Redis."""
+        self.scenario = scenario
+        self.state.clear()
+        if scenario.prepare:
+            scenario.prepare(self)
+        self.start_service(PRIMARY, flush=True)
+        if scenario.backup:
+            self.start_service(BACKUP, flush=False)
+
+    def strike(self, scenario: Scenario) -> tuple[float, float]:
+        """Inject the fault, hold it, heal it: when it was injected and when healed."""
+        injected_at = time.time()
+        scenario.inject(self)
+        time.sleep(scenario.hold_s)
+        scenario.heal(self)
+        return injected_at, time.time()
+
 
 SPEAKS_AT_S = 5.5  # into the speech prompt: a barge-in
 
@@ -111,14 +130,8 @@ def caller_script(world: World, kind: str) -> tuple[str, tuple[tuple[float, floa
 def run(world: World, scenario: Scenario, calls: int = 3, stagger_s: float = 0.4,
         call_timeout: float = 120.0) -> FaultResult:
     """Run ``scenario`` with ``calls`` concurrent callers; the service is left running."""
-    world.scenario = scenario
-    world.state.clear()
-    if scenario.prepare:
-        scenario.prepare(world)
     try:
-        world.start_service(PRIMARY, flush=True)
-        if scenario.backup:
-            world.start_service(BACKUP, flush=False)
+        world.set_up(scenario)
         script, world.state["caller_turns"] = caller_script(world, scenario.callers)
         first = time.time()
         traces = []
@@ -126,11 +139,7 @@ def run(world: World, scenario: Scenario, calls: int = 3, stagger_s: float = 0.4
             traces.append(world.ear.place(script, f"55591{index:02d}", f"Fault caller {index}"))
             time.sleep(stagger_s)
         time.sleep(max(0.0, first + scenario.inject_after_s - time.time()))
-        injected_at = time.time()
-        scenario.inject(world)
-        time.sleep(scenario.hold_s)
-        scenario.heal(world)
-        healed_at = time.time()
+        injected_at, healed_at = world.strike(scenario)
         recovery_s = _recovery(world, healed_at, deadline=healed_at + 90)
         wait_for(lambda: world.ear.ended(traces), call_timeout, "every caller's call to end")
         outcomes = [_outcome(world, t, scenario, injected_at, healed_at) for t in traces]

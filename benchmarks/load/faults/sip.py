@@ -25,8 +25,6 @@ from pathlib import Path
 
 from benchmarks.load.evidence import Evidence, answers_by_tag, apply_evidence, gather
 from benchmarks.load.faults.campaign import (
-    BACKUP,
-    PRIMARY,
     World,
     order_checks,
     orders_indexed,
@@ -179,25 +177,15 @@ def run_sip(world: World, scenario: Scenario, load: SipLoad,
             phone_logs: PhoneLogs) -> FaultResult:
     """Run ``scenario`` under the fleet; the service is left running. ``phone_logs``:
     the answering phones' logs so far (agents and the operator)."""
-    world.scenario = scenario
-    world.state.clear()
-    if scenario.prepare:
-        scenario.prepare(world)
     try:
-        world.start_service(PRIMARY, flush=True)
-        if scenario.backup:
-            world.start_service(BACKUP, flush=False)
+        world.set_up(scenario)
         plans = load.plans(scenario)
         fleet = _Fleet(CallerFleet(plans, load.log_dir / scenario.name, load.speech),
                        load.concurrent, timeout_s=load.seconds * 3 + 180)
         first = time.time()
         fleet.start()
         time.sleep(max(0.0, first + load.fault_at_s - time.time()))
-        injected_at = time.time()
-        scenario.inject(world)
-        time.sleep(scenario.hold_s)
-        scenario.heal(world)
-        healed_at = time.time()
+        injected_at, healed_at = world.strike(scenario)
         probes = _probe(world, scenario, load, healed_at, phone_logs)
         fleet.join()
         if fleet.error is not None:
