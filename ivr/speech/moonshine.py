@@ -85,11 +85,15 @@ def detokenize(tokens: Sequence[bytes], ids: Sequence[int]) -> str:
     return raw.decode("utf-8", errors="replace").replace(_SPACE, " ").strip()
 
 
-def as_onnx(ort_file: Path) -> bytes:
+def as_onnx(ort_file: Path, *, int8: bool = True) -> bytes:
     """``ort_file`` (ONNX Runtime's own format) as an ONNX model that the runtime loads with
     its full graph optimizations: written out by the runtime, its subgraphs then named (the
-    runtime writes them without the name that ONNX requires of a graph)."""
-    import onnxruntime
+    runtime writes them without the name that ONNX requires of a graph) and, with ``int8``,
+    its weights kept int8 (:func:`~ivr.speech.moonshine_graph.keep_int8`)."""
+    import onnx
+    import onnxruntime  # type: ignore[import-untyped]  # no stubs
+
+    from ivr.speech.moonshine_graph import keep_int8, name_subgraphs
 
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
@@ -98,113 +102,11 @@ def as_onnx(ort_file: Path) -> bytes:
         out = Path(tmp) / "model.onnx"
         options.optimized_model_filepath = str(out)
         onnxruntime.InferenceSession(str(ort_file), options, providers=["CPUExecutionProvider"])
-        return name_subgraphs(out.read_bytes())
-
-
-# Protocol-buffer fields of the ONNX messages that :func:`name_subgraphs` walks.
-_MODEL_GRAPH, _GRAPH_NODE, _GRAPH_NAME, _NODE_ATTRIBUTE, _ATTRIBUTE_NAME, _ATTRIBUTE_GRAPH = (
-    7, 1, 2, 5, 1, 6,
-)
-_LENGTH_DELIMITED = 2
-
-
-def name_subgraphs(model: bytes) -> bytes:
-    """An ONNX ``ModelProto`` whose unnamed subgraphs (If branches) are named after their
-    attribute ("then_branch", "else_branch"); everything else byte for byte the same."""
-    return _rewrite(model, {_MODEL_GRAPH: lambda graph: _graph(graph, None)})
-
-
-def _graph(graph: bytes, name: bytes | None) -> bytes:
-    out = _rewrite(graph, {_GRAPH_NODE: _node})
-    named = any(n == _GRAPH_NAME and len(v) for n, _, v in _fields(out))
-    if name is None or named:
-        return out
-    # The runtime writes an empty name (ONNX is proto2: set, so written); one name stays.
-    unnamed = _rewrite(out, {_GRAPH_NAME: lambda _: b""}, drop=True)
-    return unnamed + _field(_GRAPH_NAME, name)
-
-
-def _node(node: bytes) -> bytes:
-    return _rewrite(node, {_NODE_ATTRIBUTE: _attribute})
-
-
-def _attribute(attribute: bytes) -> bytes:
-    name = next((v for n, w, v in _fields(attribute) if n == _ATTRIBUTE_NAME and w == 2), b"")
-    return _rewrite(attribute, {_ATTRIBUTE_GRAPH: lambda graph: _graph(graph, bytes(name))})
-
-
-def _rewrite(message: bytes, change: dict[int, Any], drop: bool = False) -> bytes:
-    """``message`` with the length-delimited fields named in ``change`` replaced by
-    ``change[number](value)`` (or left out, with ``drop``); every other field copied as it
-    was."""
-    out = bytearray()
-    for number, wire, value in _fields(message, raw=True):
-        if wire == _LENGTH_DELIMITED and number in change:
-            if not drop:
-                out += _field(number, change[number](bytes(_fields_value(value))))
-        else:
-            out += value
-    return bytes(out)
-
-
-def _varint(data: memoryview | bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, i
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number: int, value: bytes) -> bytes:
-    key = _encode_varint(number << 3 | _LENGTH_DELIMITED)
-    return key + _encode_varint(len(value)) + value
-
-
-def _fields(message: bytes, raw: bool = False) -> list[tuple[int, int, Any]]:
-    """(field number, wire type, value) of each field; with ``raw`` the value is the whole
-    field as written (key included). Values of length-delimited fields are memoryviews."""
-    view = memoryview(message)
-    out: list[tuple[int, int, Any]] = []
-    i = 0
-    while i < len(view):
-        start = i
-        key, i = _varint(view, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            _, i = _varint(view, i)
-            value: Any = None
-        elif wire == 1:
-            i += 8
-            value = None
-        elif wire == _LENGTH_DELIMITED:
-            size, i = _varint(view, i)
-            value, i = view[i : i + size], i + size
-        elif wire == 5:
-            i += 4
-            value = None
-        else:
-            raise ValueError(f"not a protocol buffer (wire type {wire} at byte {start})")
-        out.append((number, wire, view[start:i] if raw else value))
-    return out
-
-
-def _fields_value(field: memoryview) -> memoryview:
-    """The value of one whole length-delimited field (its key and length skipped)."""
-    _, i = _varint(field, 0)
-    _, i = _varint(field, i)
-    return field[i:]
+        model = onnx.load_from_string(out.read_bytes())
+    name_subgraphs(model)
+    if int8:
+        keep_int8(model)
+    return bytes(model.SerializeToString())
 
 
 @dataclass(frozen=True)
@@ -230,8 +132,10 @@ class OnnxMoonshine:
         self._tokens = tokens
 
     @classmethod
-    def load(cls, model_dir: Path) -> OnnxMoonshine:
-        import onnxruntime  # type: ignore[import-untyped]  # no stubs
+    def load(cls, model_dir: Path, *, int8: bool = True) -> OnnxMoonshine:
+        """The model in ``model_dir``; ``int8``: its MatMuls on the files' int8 weights (the
+        default), else on weights folded into floats (as measured before, for comparison)."""
+        import onnxruntime
 
         options = onnxruntime.SessionOptions()
         options.intra_op_num_threads = 1
@@ -240,7 +144,7 @@ class OnnxMoonshine:
 
         def session(name: str) -> Any:
             return onnxruntime.InferenceSession(
-                as_onnx(model_dir / name), options, providers=["CPUExecutionProvider"]
+                as_onnx(model_dir / name, int8=int8), options, providers=["CPUExecutionProvider"]
             )
 
         tokens = read_tokens((model_dir / "tokenizer.bin").read_bytes())
@@ -302,7 +206,7 @@ class MoonshineEngine:
         try:
             decoder = OnnxMoonshine.load(model_dir)
         except ImportError as exc:
-            raise EngineLoadError(f"onnxruntime is not installed: {exc}") from exc
+            raise EngineLoadError(f"{exc.name or 'onnxruntime'} is not installed: {exc}") from exc
         except Exception as exc:
             raise EngineLoadError(f"onnxruntime could not load {model_dir}: {exc}") from exc
         return cls(decoder, f"moonshine-{model_dir.name}")
