@@ -14,8 +14,11 @@ speech gets.
 The files keep their weights as int8 and turn them back into floats on every run (Cast, Mul,
 Add before each MatMul), which ONNX Runtime does not fold away in its own ``.ort`` format:
 a 3-second request took 850 ms of CPU, 120 ms per decoder step. :func:`as_onnx` has the
-runtime write each file out as ONNX once at load, and the runtime then folds those chains
-into float weights when it loads that: 116 ms for the same request, the same tokens.
+runtime write each file out as ONNX once at load; folded into float weights there, the same
+request took 175 ms, but each decoder step read 160 MB of floats (memory-bound). So the
+MatMuls now run on the int8 weights themselves (:func:`~ivr.speech.moonshine_graph.keep_int8`,
+ONNX Runtime's ``DynamicQuantizeMatMul``): less than half the CPU and memory, the same words
+on held-out requests (README, "Speech": Moonshine int8).
 
 Like Whisper, Moonshine hears whole utterances (:class:`~ivr.speech.whisper.WholeUtterance`
 collects the audio, the decoding happens in its ``final``, after the endpointer's end of
