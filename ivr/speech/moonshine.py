@@ -18,7 +18,8 @@ runtime write each file out as ONNX once at load; folded into float weights ther
 request took 175 ms, but each decoder step read 160 MB of floats (memory-bound). So the
 MatMuls now run on the int8 weights themselves (:func:`~ivr.speech.moonshine_graph.keep_int8`,
 ONNX Runtime's ``DynamicQuantizeMatMul``): less than half the CPU and memory, the same words
-on held-out requests (README, "Speech": Moonshine int8).
+on held-out requests (README, "Speech": Moonshine int8). On an x86 CPU without VNNI the
+weights are folded into floats as before (:func:`int8_without_saturation`).
 
 Like Whisper, Moonshine hears whole utterances (:class:`~ivr.speech.whisper.WholeUtterance`
 collects the audio, the decoding happens in its ``final``, after the endpointer's end of
@@ -27,6 +28,7 @@ speech), so its cost is all in the caller's wait.
 
 from __future__ import annotations
 
+import platform
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -207,7 +209,7 @@ class MoonshineEngine:
                 f"{model_dir} is not a Moonshine model (missing {', '.join(missing)})"
             )
         try:
-            decoder = OnnxMoonshine.load(model_dir)
+            decoder = OnnxMoonshine.load(model_dir, int8=int8_without_saturation(cpu_flags()))
         except ImportError as exc:
             raise EngineLoadError(f"{exc.name or 'onnxruntime'} is not installed: {exc}") from exc
         except Exception as exc:
@@ -231,6 +233,31 @@ class MoonshineEngine:
         if not decoded.text or compression_ratio(decoded.text) > MAX_COMPRESSION_RATIO:
             return "", 0.0
         return decoded.text, float(np.exp(decoded.avg_logprob))
+
+
+def int8_without_saturation(flags: set[str] | None, machine: str | None = None) -> bool:
+    """Whether int8 MatMuls are exact on this CPU. ONNX Runtime multiplies uint8 activations by
+    int8 weights; on x86 without VNNI (``vpdpbusd``) it adds pairs of products in 16 bits,
+    which the files' full-range weights can overflow, so there the weights are folded into
+    floats instead. ARM's dot products and VNNI add in 32 bits. ``flags``: the CPU's flags,
+    ``None`` when unknown (then floats on x86)."""
+    machine = machine or platform.machine()
+    if machine.lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return True
+    return flags is not None and bool({"avx512_vnni", "avx_vnni"} & flags)
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str] | None:
+    """The first processor's flags in ``/proc/cpuinfo`` (``None`` when it cannot be read)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return set(value.split())
+    return None
 
 
 def without_quiet_tail(audio: np.ndarray) -> np.ndarray:

@@ -14,7 +14,9 @@ from ivr.speech.engines import EngineLoadError, load_engine
 from ivr.speech.moonshine import (
     Decoded,
     MoonshineEngine,
+    cpu_flags,
     detokenize,
+    int8_without_saturation,
     model_files,
     read_tokens,
 )
@@ -131,3 +133,20 @@ def test_digital_silence_after_the_words_is_cut_before_decoding() -> None:
     silent = engine.recognizer(rate=8000)
     silent.accept(b"\0\0" * 8000)
     assert silent.final().text == "" and len(model.calls) == 2
+
+
+def test_int8_matmuls_only_where_the_cpu_adds_their_products_without_overflow(
+    tmp_path: Path,
+) -> None:
+    """x86 needs VNNI (the 16-bit pair sums of older int8 instructions can overflow with the
+    files' full-range weights: floats there); ARM's dot products are safe; unknown flags on
+    x86 mean floats."""
+    assert int8_without_saturation({"avx2", "avx512_vnni"}, "x86_64")
+    assert int8_without_saturation({"avx2", "avx_vnni"}, "x86_64")
+    assert not int8_without_saturation({"avx2", "avx512f", "avx512bw"}, "x86_64")
+    assert not int8_without_saturation(None, "x86_64")
+    assert int8_without_saturation(None, "aarch64")
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512_vnni\n\nprocessor\t: 1\n")
+    assert cpu_flags(cpuinfo) == {"fpu", "sse", "avx2", "avx512_vnni"}
+    assert cpu_flags(tmp_path / "missing") is None
