@@ -83,7 +83,8 @@ def keep_int8(model: ModelProto) -> int:
     """Rewrite ``model`` so that every MatMul whose weight is an int8 chain of the main graph
     (directly or through a 2-D Transpose, in any subgraph) runs as ``DynamicQuantizeMatMul``
     on the int8 tensor, and every Gather from one gathers int8 rows and dequantizes them.
-    Chains and transposes no longer read are removed. Returns how many weights stay int8."""
+    Chains and transposes no longer read are removed; a chain read otherwise (a Conv) stays,
+    to be folded into floats. Returns how many weights are int8 only."""
     graph = model.graph
     weights = int8_weights(graph)
     if not weights:
@@ -101,7 +102,7 @@ def keep_int8(model: ModelProto) -> int:
         node.output[0]: weights[node.input[0]]
         for g in _graphs(graph) for node in g.node
         if node.op_type == "Transpose" and node.input[0] in weights
-        and _is_2d_transpose(node, numpy_helper.to_array(arrays[weights[node.input[0]].quantized]))
+        and _is_2d_transpose(node, arrays[weights[node.input[0]].quantized])
     }
 
     def rewritten(node: NodeProto) -> list[NodeProto]:
@@ -136,12 +137,13 @@ def keep_int8(model: ModelProto) -> int:
     _drop_unread(graph)
     if not any(opset.domain == MICROSOFT for opset in model.opset_import):
         model.opset_import.append(helper.make_opsetid(MICROSOFT, 1))
-    return len(weights)
+    still_float = {output for node in graph.node for output in node.output}
+    return sum(1 for name in weights if name not in still_float)
 
 
-def _is_2d_transpose(node: NodeProto, matrix: np.ndarray) -> bool:
+def _is_2d_transpose(node: NodeProto, matrix: TensorProto) -> bool:
     perm = [list(a.ints) for a in node.attribute if a.name == "perm"]
-    return matrix.ndim == 2 and perm in ([], [[1, 0]])
+    return len(matrix.dims) == 2 and perm in ([], [[1, 0]])
 
 
 def _axis(node: NodeProto) -> int:
@@ -157,7 +159,9 @@ def _subgraph_attributes(graph: GraphProto) -> Iterator[tuple[NodeProto, Attribu
 
 
 def _graphs(graph: GraphProto) -> Iterator[GraphProto]:
-    """``graph`` and every subgraph in it, outermost first."""
+    """``graph`` and every subgraph in it, outermost first. Lazily: a graph's subgraphs are
+    reached through its nodes after the caller has seen (and maybe replaced) those nodes, so
+    rewriting each graph as it comes reaches the subgraphs of the rewritten nodes."""
     yield graph
     for _, attribute in _subgraph_attributes(graph):
         yield attribute.g

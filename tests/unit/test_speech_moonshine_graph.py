@@ -148,3 +148,15 @@ def test_a_model_without_int8_chains_is_left_as_it_is() -> None:
     before = model.SerializeToString()
     assert keep_int8(model) == 0
     assert model.SerializeToString() == before
+
+
+def test_a_weight_also_read_by_another_operator_keeps_its_float_chain() -> None:
+    """A weight some other node reads as floats (the encoder's convolutions) keeps its chain
+    for the runtime to fold; its MatMuls still read the int8 tensor, and it is not counted."""
+    model = _model()
+    model.graph.node.append(helper.make_node("Identity", ["w_add"], ["w_float"]))
+    model.graph.output.append(helper.make_tensor_value_info("w_float", TensorProto.FLOAT, None))
+    name_subgraphs(model)
+    assert keep_int8(model) == 1
+    assert [n.op_type for n in model.graph.node].count("Cast") == 1
+    assert _ops(model.graph).count("DynamicQuantizeMatMul") == 2
