@@ -14,8 +14,12 @@ speech gets.
 The files keep their weights as int8 and turn them back into floats on every run (Cast, Mul,
 Add before each MatMul), which ONNX Runtime does not fold away in its own ``.ort`` format:
 a 3-second request took 850 ms of CPU, 120 ms per decoder step. :func:`as_onnx` has the
-runtime write each file out as ONNX once at load, and the runtime then folds those chains
-into float weights when it loads that: 116 ms for the same request, the same tokens.
+runtime write each file out as ONNX once at load; folded into float weights there, the same
+request took 175 ms, but each decoder step read 160 MB of floats (memory-bound). So the
+MatMuls now run on the int8 weights themselves (:func:`~ivr.speech.moonshine_graph.keep_int8`,
+ONNX Runtime's ``DynamicQuantizeMatMul``): less than half the CPU and memory, the same words
+on held-out requests (README, "Speech": Moonshine int8). On an x86 CPU without VNNI the
+weights are folded into floats as before (:func:`int8_without_saturation`).
 
 Like Whisper, Moonshine hears whole utterances (:class:`~ivr.speech.whisper.WholeUtterance`
 collects the audio, the decoding happens in its ``final``, after the endpointer's end of
@@ -24,8 +28,9 @@ speech), so its cost is all in the caller's wait.
 
 from __future__ import annotations
 
+import platform
 import tempfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -85,11 +90,15 @@ def detokenize(tokens: Sequence[bytes], ids: Sequence[int]) -> str:
     return raw.decode("utf-8", errors="replace").replace(_SPACE, " ").strip()
 
 
-def as_onnx(ort_file: Path) -> bytes:
+def as_onnx(ort_file: Path, *, int8: bool = True) -> bytes:
     """``ort_file`` (ONNX Runtime's own format) as an ONNX model that the runtime loads with
     its full graph optimizations: written out by the runtime, its subgraphs then named (the
-    runtime writes them without the name that ONNX requires of a graph)."""
+    runtime writes them without the name that ONNX requires of a graph) and, with ``int8``,
+    its weights kept int8 (:func:`~ivr.speech.moonshine_graph.keep_int8`)."""
+    import onnx
     import onnxruntime
+
+    from ivr.speech.moonshine_graph import keep_int8, name_subgraphs
 
     options = onnxruntime.SessionOptions()
     options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_BASIC
@@ -98,108 +107,11 @@ def as_onnx(ort_file: Path) -> bytes:
         out = Path(tmp) / "model.onnx"
         options.optimized_model_filepath = str(out)
         onnxruntime.InferenceSession(str(ort_file), options, providers=["CPUExecutionProvider"])
-        return name_subgraphs(out.read_bytes())
-
-
-# Protocol-buffer fields of the ONNX messages that :func:`name_subgraphs` walks.
-_MODEL_GRAPH, _GRAPH_NODE, _GRAPH_NAME, _NODE_ATTRIBUTE, _ATTRIBUTE_NAME, _ATTRIBUTE_GRAPH = (
-    7, 1, 2, 5, 1, 6,
-)
-_LENGTH_DELIMITED = 2
-
-
-def name_subgraphs(model: bytes) -> bytes:
-    """An ONNX ``ModelProto`` whose unnamed subgraphs (If branches) are named after their
-    attribute ("then_branch", "else_branch"); everything else byte for byte the same."""
-    return _rewrite(model, {_MODEL_GRAPH: lambda graph: _graph(graph, None)})
-
-
-def _graph(graph: bytes, name: bytes | None) -> bytes:
-    out = _rewrite(graph, {_GRAPH_NODE: _node})
-    named = any(n == _GRAPH_NAME and v is not None and len(v) for n, _, v in _fields(out))
-    if name is None or named:
-        return out
-    # The runtime writes an empty name (ONNX is proto2: set, so written); one name stays.
-    unnamed = _rewrite(out, {_GRAPH_NAME: lambda _: b""}, drop=True)
-    return unnamed + _field(_GRAPH_NAME, name)
-
-
-def _node(node: bytes) -> bytes:
-    return _rewrite(node, {_NODE_ATTRIBUTE: _attribute})
-
-
-def _attribute(attribute: bytes) -> bytes:
-    names = (v for n, _, v in _fields(attribute) if n == _ATTRIBUTE_NAME and v is not None)
-    name = next(names, b"")
-    return _rewrite(attribute, {_ATTRIBUTE_GRAPH: lambda graph: _graph(graph, bytes(name))})
-
-
-def _rewrite(message: bytes, change: Mapping[int, Callable[[bytes], bytes]],
-             drop: bool = False) -> bytes:
-    """``message`` with the length-delimited fields named in ``change`` replaced by
-    ``change[number](value)`` (or left out, with ``drop``); every other field copied as it
-    was."""
-    out = bytearray()
-    for number, whole, value in _fields(message):
-        if value is not None and number in change:
-            if not drop:
-                out += _field(number, change[number](bytes(value)))
-        else:
-            out += whole
-    return bytes(out)
-
-
-def _varint(data: memoryview | bytes, i: int) -> tuple[int, int]:
-    value = shift = 0
-    while True:
-        byte = data[i]
-        i += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if byte < 0x80:
-            return value, i
-
-
-def _encode_varint(value: int) -> bytes:
-    out = bytearray()
-    while value >= 0x80:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
-def _field(number: int, value: bytes) -> bytes:
-    key = _encode_varint(number << 3 | _LENGTH_DELIMITED)
-    return key + _encode_varint(len(value)) + value
-
-
-def _fields(message: bytes) -> list[tuple[int, memoryview, memoryview | None]]:
-    """(field number, the whole field as written (key included), value) of each field; only a
-    length-delimited field has a value here (its bytes), the others have None."""
-    view = memoryview(message)
-    out: list[tuple[int, memoryview, memoryview | None]] = []
-    i = 0
-    while i < len(view):
-        start = i
-        key, i = _varint(view, i)
-        number, wire = key >> 3, key & 7
-        if wire == 0:
-            _, i = _varint(view, i)
-            value: memoryview | None = None
-        elif wire == 1:
-            i += 8
-            value = None
-        elif wire == _LENGTH_DELIMITED:
-            size, i = _varint(view, i)
-            value, i = view[i : i + size], i + size
-        elif wire == 5:
-            i += 4
-            value = None
-        else:
-            raise ValueError(f"not a protocol buffer (wire type {wire} at byte {start})")
-        out.append((number, view[start:i], value))
-    return out
+        model = onnx.load_from_string(out.read_bytes())
+    name_subgraphs(model)
+    if int8:
+        keep_int8(model)
+    return bytes(model.SerializeToString())
 
 
 @dataclass(frozen=True)
@@ -225,7 +137,9 @@ class OnnxMoonshine:
         self._tokens = tokens
 
     @classmethod
-    def load(cls, model_dir: Path) -> OnnxMoonshine:
+    def load(cls, model_dir: Path, *, int8: bool = True) -> OnnxMoonshine:
+        """The model in ``model_dir``; ``int8``: its MatMuls on the files' int8 weights (the
+        default), else on weights folded into floats (as measured before, for comparison)."""
         import onnxruntime
 
         options = onnxruntime.SessionOptions()
@@ -235,7 +149,7 @@ class OnnxMoonshine:
 
         def session(name: str) -> Any:
             return onnxruntime.InferenceSession(
-                as_onnx(model_dir / name), options, providers=["CPUExecutionProvider"]
+                as_onnx(model_dir / name, int8=int8), options, providers=["CPUExecutionProvider"]
             )
 
         tokens = read_tokens((model_dir / "tokenizer.bin").read_bytes())
@@ -295,9 +209,9 @@ class MoonshineEngine:
                 f"{model_dir} is not a Moonshine model (missing {', '.join(missing)})"
             )
         try:
-            decoder = OnnxMoonshine.load(model_dir)
+            decoder = OnnxMoonshine.load(model_dir, int8=int8_without_saturation(cpu_flags()))
         except ImportError as exc:
-            raise EngineLoadError(f"onnxruntime is not installed: {exc}") from exc
+            raise EngineLoadError(f"{exc.name or 'onnxruntime'} is not installed: {exc}") from exc
         except Exception as exc:
             raise EngineLoadError(f"onnxruntime could not load {model_dir}: {exc}") from exc
         return cls(decoder, f"moonshine-{model_dir.name}")
@@ -319,6 +233,31 @@ class MoonshineEngine:
         if not decoded.text or compression_ratio(decoded.text) > MAX_COMPRESSION_RATIO:
             return "", 0.0
         return decoded.text, float(np.exp(decoded.avg_logprob))
+
+
+def int8_without_saturation(flags: set[str] | None, machine: str | None = None) -> bool:
+    """Whether int8 MatMuls are exact on this CPU. ONNX Runtime multiplies uint8 activations by
+    int8 weights; on x86 without VNNI (``vpdpbusd``) it adds pairs of products in 16 bits,
+    which the files' full-range weights can overflow, so there the weights are folded into
+    floats instead. ARM's dot products and VNNI add in 32 bits. ``flags``: the CPU's flags,
+    ``None`` when unknown (then floats on x86)."""
+    machine = machine or platform.machine()
+    if machine.lower() not in ("x86_64", "amd64", "i386", "i686"):
+        return True
+    return flags is not None and bool({"avx512_vnni", "avx_vnni"} & flags)
+
+
+def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str] | None:
+    """The first processor's flags in ``/proc/cpuinfo`` (``None`` when it cannot be read)."""
+    try:
+        text = cpuinfo.read_text()
+    except OSError:
+        return None
+    for line in text.splitlines():
+        key, _, value = line.partition(":")
+        if key.strip() == "flags":
+            return set(value.split())
+    return None
 
 
 def without_quiet_tail(audio: np.ndarray) -> np.ndarray:

@@ -1,9 +1,11 @@
 """Moonshine base-en (the moonshine-cpp wheel's model) on caller audio through the telephone
 path: the model loads from the package, its folded ONNX decodes what the wheel's files
-decode, and held-out requests reach their categories."""
+decode, its int8 build (the engine as loaded) hears what the float one hears, and held-out
+requests reach their categories."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 from synthesize import ensure_audio, load_eval_set
 from twisted.internet.task import Clock
@@ -56,30 +58,49 @@ def test_held_out_requests_stream_to_their_categories(moonshine) -> None:
     assert right / len(SAMPLE) >= FLOOR, misses
 
 
-def test_the_folded_model_decodes_as_the_wheel_s_files(moonshine) -> None:
-    """The ONNX the engine builds at load (int8 weights folded into floats) gives the same
-    tokens as the wheel's own ``.ort`` files run as they are."""
-    import numpy as np
-    import onnxruntime  # type: ignore[import-untyped]
-
+def _clip(text: str) -> np.ndarray:
+    """The sentence's telephone audio as the model hears it: 16 kHz float samples."""
     from ivr.speech.audio import MODEL_RATE, resample
-    from ivr.speech.moonshine import OnnxMoonshine, model_files, read_tokens
 
-    engine, intents = moonshine
-    text = "my internet is not working at all"
     pcm, rate = read_wav(ensure_audio([text])[text])
-    audio = (np.frombuffer(resample(pcm, rate, MODEL_RATE), dtype="<i2") / 32768.0).astype(
+    return (np.frombuffer(resample(pcm, rate, MODEL_RATE), dtype="<i2") / 32768.0).astype(
         np.float32
     )
+
+
+def test_the_folded_model_decodes_as_the_wheel_s_files(moonshine) -> None:
+    """The ONNX built at load with the int8 weights folded into floats gives the same tokens
+    as the wheel's own ``.ort`` files run as they are."""
+    import onnxruntime  # type: ignore[import-untyped]
+
+    from ivr.speech.moonshine import OnnxMoonshine, model_files, read_tokens
+
+    _, intents = moonshine
+    audio = _clip("my internet is not working at all")
     directory = model_files(intents.speech.moonshine_model)
     as_shipped = OnnxMoonshine(
         *(onnxruntime.InferenceSession(str(directory / name), providers=["CPUExecutionProvider"])
           for name in ("encoder_model.ort", "decoder_model_merged.ort")),
         read_tokens((directory / "tokenizer.bin").read_bytes()),
     )
-    folded = engine.decoder.decode(audio, max_new_tokens=40)
+    folded = OnnxMoonshine.load(directory, int8=False).decode(audio, max_new_tokens=40)
     shipped = as_shipped.decode(audio, max_new_tokens=40)
     # The same tokens; the probabilities differ in the last float digits (folded weights).
     assert shipped.text == folded.text
     assert shipped.avg_logprob == pytest.approx(folded.avg_logprob, abs=1e-5)
     assert "internet" in folded.text.lower()
+
+
+def test_the_int8_model_hears_what_the_float_model_hears(moonshine) -> None:
+    """The engine as loaded (MatMuls on the int8 weights, activations quantized per call)
+    gives the float model's words on held-out requests, with nearly its confidence."""
+    from ivr.speech.moonshine import OnnxMoonshine, model_files
+
+    engine, intents = moonshine
+    floats = OnnxMoonshine.load(model_files(intents.speech.moonshine_model), int8=False)
+    for utterance in SAMPLE[:6]:
+        audio = _clip(utterance["text"])
+        int8 = engine.decoder.decode(audio, max_new_tokens=60)
+        folded = floats.decode(audio, max_new_tokens=60)
+        assert int8.text == folded.text, utterance["text"]
+        assert int8.avg_logprob == pytest.approx(folded.avg_logprob, abs=0.03)

@@ -1,5 +1,6 @@
-"""The Moonshine engine's plumbing, without the model: config, tokenizer, the ONNX subgraph
-naming done at load, and that a recognizer hands the whole utterance to the model once."""
+"""The Moonshine engine's plumbing, without the model: config, tokenizer, and that a
+recognizer hands the whole utterance to the model once (the graph rewrites done at load:
+test_speech_moonshine_graph.py)."""
 
 from __future__ import annotations
 
@@ -13,11 +14,10 @@ from ivr.speech.engines import EngineLoadError, load_engine
 from ivr.speech.moonshine import (
     Decoded,
     MoonshineEngine,
-    _field,
-    _fields,
+    cpu_flags,
     detokenize,
+    int8_without_saturation,
     model_files,
-    name_subgraphs,
     read_tokens,
 )
 from ivr.speech.schema import SpeechEngineConfig, load_intents
@@ -79,45 +79,6 @@ def test_token_ids_become_text_with_spaces_at_word_boundaries() -> None:
     assert detokenize(tokens, [1, 3, 4, 5, 2]) == "my bill's"
 
 
-def _model_with_if(then_name: bytes) -> bytes:
-    """A ModelProto holding one If node whose branch graphs carry ``then_name`` (empty: as
-    the runtime writes them) and no name at all."""
-    then_graph = _field(2, then_name) + _field(1, _field(4, b"Identity"))
-    attributes = (
-        _field(5, _field(1, b"then_branch") + _field(6, then_graph))
-        + _field(5, _field(1, b"else_branch") + _field(6, _field(1, _field(4, b"Identity"))))
-    )
-    node = _field(4, b"If") + attributes
-    graph = _field(1, node) + _field(2, b"main")
-    return b"\x08\x07" + _field(7, graph)  # ir_version 7 (a varint field) first
-
-
-def _branch_names(model: bytes) -> dict[str, bytes]:
-    (graph,) = [v for n, _, v in _fields(model) if n == 7]
-    (node,) = [v for n, _, v in _fields(bytes(graph)) if n == 1]
-    names = {}
-    for n, _, attribute in _fields(bytes(node)):
-        if n != 5:
-            continue
-        fields = _fields(bytes(attribute))
-        (attr_name,) = [bytes(v) for k, _, v in fields if k == 1]
-        (branch,) = [bytes(v) for k, _, v in fields if k == 6]
-        (branch_name,) = [bytes(v) for k, _, v in _fields(branch) if k == 2]
-        names[attr_name.decode()] = branch_name
-    return names
-
-
-def test_unnamed_subgraphs_are_named_after_their_attribute() -> None:
-    """The runtime writes If branches with an empty name, or none; each gets its attribute's
-    name (ONNX requires one), and the rest of the model is unchanged."""
-    named = name_subgraphs(_model_with_if(b""))
-    assert _branch_names(named) == {"then_branch": b"then_branch", "else_branch": b"else_branch"}
-    assert named.startswith(b"\x08\x07")
-    kept = name_subgraphs(_model_with_if(b"mine"))
-    assert _branch_names(kept)["then_branch"] == b"mine"
-    assert name_subgraphs(named) == named
-
-
 def test_recognizer_decodes_the_whole_utterance_once_at_the_end() -> None:
     """Audio fed in 20 ms frames at 8 kHz reaches the model once, in final(), as 16 kHz float
     samples; the transcript is the cleaned text with the mean token probability."""
@@ -172,3 +133,20 @@ def test_digital_silence_after_the_words_is_cut_before_decoding() -> None:
     silent = engine.recognizer(rate=8000)
     silent.accept(b"\0\0" * 8000)
     assert silent.final().text == "" and len(model.calls) == 2
+
+
+def test_int8_matmuls_only_where_the_cpu_adds_their_products_without_overflow(
+    tmp_path: Path,
+) -> None:
+    """x86 needs VNNI (the 16-bit pair sums of older int8 instructions can overflow with the
+    files' full-range weights: floats there); ARM's dot products are safe; unknown flags on
+    x86 mean floats."""
+    assert int8_without_saturation({"avx2", "avx512_vnni"}, "x86_64")
+    assert int8_without_saturation({"avx2", "avx_vnni"}, "x86_64")
+    assert not int8_without_saturation({"avx2", "avx512f", "avx512bw"}, "x86_64")
+    assert not int8_without_saturation(None, "x86_64")
+    assert int8_without_saturation(None, "aarch64")
+    cpuinfo = tmp_path / "cpuinfo"
+    cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512_vnni\n\nprocessor\t: 1\n")
+    assert cpu_flags(cpuinfo) == {"fpu", "sse", "avx2", "avx512_vnni"}
+    assert cpu_flags(tmp_path / "missing") is None
