@@ -436,8 +436,18 @@ class AudioSocketProtocol(Protocol):
 
     def _stalled(self) -> None:
         self._watchdog = None
-        if self._state in ("recognizing", "done"):
-            return  # waiting on the recognizer, not on Asterisk
+        if self._state == "done":
+            return
+        # Asterisk ends the AudioSocket application after 2 s with no frame either way
+        # (app_audiosocket.c, MAX_WAIT_TIMEOUT_MSEC), and with it the call's AGI: a caller
+        # whose phone sends nothing while quiet (DTX, an RTP stream lost on the way) met a
+        # service that sends nothing while it listens or decides. One silent frame per gap
+        # keeps the stream up; the caller hears the same silence.
+        if self._prompt_loop is None:
+            self._wire.write(encode_frame(KIND_AUDIO, _SILENT_FRAME))
+        if self._state == "recognizing":
+            self._arm_watchdog()  # waiting on the recognizer, not on Asterisk
+            return
         self._gap_s += FRAME_GAP_S
         for _ in range(round(FRAME_GAP_S * 1000 / FRAME_MS)):
             self._audio(_SILENT_FRAME)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 import uuid as uuidlib
+from itertools import pairwise
 
 import pytest
 from twisted.internet.defer import CancelledError
@@ -236,7 +237,10 @@ def test_prompt_is_paced_by_the_clock_and_barge_in_stops_it() -> None:
     assert all(kind == KIND_AUDIO and len(body) == FRAME_BYTES for kind, body in played)
     assert b"".join(body for _, body in played) == prompt[: len(played) * FRAME_BYTES]
     h.clock.advance(1)
-    assert len(sent_frames(transport)) == len(played) < 40
+    after = sent_frames(transport)[len(played):]
+    assert len(played) < 40
+    # nothing more of the prompt: only the keep-alive's silent frames (the peer went quiet)
+    assert all(body == bytes(FRAME_BYTES) for _, body in after)
     h.frames(proto, QUIET, 35)
     assert [r.outcome for r in results] == ["speech"]
 
@@ -359,3 +363,78 @@ def test_audio_the_recognizer_refused_ends_the_utterance_with_an_error() -> None
     d, _ = stream_call(h.server, h.clock, LOUD * 30)
     assert d.result.outcome == "error"
     assert h.pool.in_use == 0
+
+
+def _gaps(transport: StringTransport, times: list[float], clock: Clock, seconds: float) -> None:
+    """Advance ``clock`` by ``seconds`` in frame gaps, noting when the peer was written to."""
+    for _ in range(round(seconds / FRAME_GAP_S)):
+        before = len(transport.value())
+        clock.advance(FRAME_GAP_S)
+        if len(transport.value()) > before:
+            times.append(clock.seconds())
+
+
+def test_a_quiet_caller_and_a_listening_service_keep_asterisks_stream_up() -> None:
+    """Asterisk ends AudioSocket after 2 s with no frame either way: a caller whose phone
+    sends nothing while quiet (DTX) met a service that sent nothing after its prompt. The
+    service now sends a silent frame each frame gap, up to the no-speech timeout."""
+    h = Harness()
+    call_uuid, results = h.expect(prompt=QUIET * 10)  # a 200 ms prompt
+    proto, transport = h.connect()
+    proto.dataReceived(uuid_frame(call_uuid))
+    for _ in range(10):
+        h.clock.advance(0.02)  # the prompt, frame by frame
+    played, ended = len(sent_frames(transport)), h.clock.seconds()
+    written: list[float] = []
+    _gaps(transport, written, h.clock, 4.6)
+    assert results == []
+    keep_alive = sent_frames(transport)[played:]
+    assert keep_alive and all(kind == KIND_AUDIO and body == bytes(FRAME_BYTES)
+                              for kind, body in keep_alive)
+    assert max(b - a for a, b in pairwise([ended, *written])) <= 0.5
+    _gaps(transport, written, h.clock, 0.6)
+    assert [r.outcome for r in results] == ["silence"]  # the no-speech timeout, as before
+
+
+def test_the_stream_is_kept_up_while_the_recognizer_decides(monkeypatch) -> None:
+    """The caller stopped speaking and the decoder takes its time (a busy worker): the
+    service keeps writing silent frames until the decision, then closes the stream."""
+    from twisted.internet import defer
+
+    from ivr.speech import audiosocket
+    from ivr.speech.engines import Transcript
+
+    pending: defer.Deferred[Transcript] = defer.Deferred()
+
+    class Slow:
+        def opened(self):
+            return defer.succeed(None)
+
+        def accept(self, pcm):
+            return defer.succeed(None)
+
+        def final(self):
+            return pending
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(audiosocket, "open_live", lambda *a, **k: Slow())
+    h = Harness()
+    call_uuid, results = h.expect()
+    proto, transport = h.connect()
+    proto.dataReceived(uuid_frame(call_uuid))
+    h.frames(proto, LOUD, 30)
+    h.frames(proto, QUIET, 36)  # the end of the utterance: recognizing
+    assert results == []
+    written: list[float] = []
+    start = h.clock.seconds()
+    _gaps(transport, written, h.clock, 3.0)
+    assert written and written[0] - start <= FRAME_GAP_S + 1e-9
+    assert max(b - a for a, b in pairwise(written)) <= 0.5
+    pending.callback(Transcript("my internet is down", 0.9, "fake", "fake"))
+    assert [r.outcome for r in results] == ["speech"]
+    assert transport.disconnecting
+    count = len(transport.value())
+    h.clock.advance(1.0)
+    assert len(transport.value()) == count  # nothing after the stream closed
