@@ -58,6 +58,7 @@ class CallerMedia(asyncio.DatagramProtocol):
     def __post_init__(self) -> None:
         self.transport: asyncio.DatagramTransport | None = None
         self.peer: tuple[str, int] | None = None
+        self._early: list[tuple[tuple[str, int], Packet]] = []
         self._seq = random.randrange(0x10000)
         self._ts = random.randrange(0x100000000)
         self._ssrc = random.randrange(1, 0x100000000)
@@ -83,21 +84,41 @@ class CallerMedia(asyncio.DatagramProtocol):
         packet = parse_rtp(data, now)
         if packet is None or self.stopped:
             return
-        self.packets.append(packet)
+        if self.answered_at is None:
+            # Before the fleet read SIPp's answer (a tick at most): kept with its source and
+            # judged once the answer names Asterisk's RTP address.
+            self._early.append((addr, packet))
+            return
         if self.peer is None:
-            self.peer = addr
+            self.peer = addr  # the 200 OK's SDP could not be read: symmetric RTP
+        elif addr != self.peer:
+            # A stream meant for another call: Asterisk still sending from a session the
+            # hotline ended to a port the OS gave this caller again. Taken as this caller's,
+            # it made the caller send its own audio there, where Asterisk never heard it.
+            return
+        self._received(packet)
+
+    def _received(self, packet: Packet) -> None:
+        self.packets.append(packet)
         if self.heard_at is None and packet.payload_type == PCMU and audible(packet.peak):
-            self.heard_at = now
+            self.heard_at = packet.at
 
     def error_received(self, exc: Exception) -> None:  # ICMP unreachable after a hangup
         pass
 
     def answered(self, peer: tuple[str, int] | None, at: float) -> None:
         """The call was answered; ``peer`` is Asterisk's RTP address from the SDP (None if
-        SIPp could not read it): the next tick sends the caller's first packet there."""
+        SIPp could not read it): the next tick sends the caller's first packet there, and
+        only what comes from there is heard."""
         self.answered_at = at
-        if self.peer is None and peer is not None:
+        if peer is not None:
             self.peer = peer
+        early, self._early = self._early, []
+        for addr, packet in early:
+            if self.peer is None:
+                self.peer = addr
+            if addr == self.peer:
+                self._received(packet)
 
     # --- sending ----------------------------------------------------------------------------
     def tick(self, now: float) -> None:

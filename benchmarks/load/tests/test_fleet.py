@@ -27,9 +27,11 @@ class SentTo(asyncio.DatagramTransport):
     def __init__(self) -> None:
         super().__init__()
         self.sent: list[bytes] = []
+        self.sent_to: list[object] = []
 
     def sendto(self, data: bytes, addr: object = None) -> None:  # type: ignore[override]
         self.sent.append(data)
+        self.sent_to.append(addr)
 
     def get_extra_info(self, name: str, default: object = None) -> object:
         return ("127.0.0.1", 40000) if name == "sockname" else default
@@ -60,6 +62,7 @@ def test_keys_follow_the_first_prompt() -> None:
     media.connection_made(transport)
     media.tick(0.0)
     assert transport.sent == []
+    media.answered(("127.0.0.1", 10000), 0.0)
     media.datagram_received(loud_packet(1), ("127.0.0.1", 10000))
     assert media.heard_at is not None
     heard = media.heard_at
@@ -90,7 +93,7 @@ def test_the_caller_sends_from_the_answer_on() -> None:
 
 def test_an_answer_without_sdp_waits_for_asterisks_first_packet() -> None:
     """When SIPp could not read Asterisk's RTP address the caller stays silent until
-    Asterisk's first packet names it; an address from the SDP is not replaced by it."""
+    Asterisk's first packet names it."""
     media = CallerMedia(CallerPlan(0, "keys", "load-s-0"))
     transport = SentTo()
     media.connection_made(transport)
@@ -99,8 +102,28 @@ def test_an_answer_without_sdp_waits_for_asterisks_first_packet() -> None:
     assert transport.sent == [] and media.first_sent_at is None
     media.datagram_received(loud_packet(1), ("127.0.0.1", 10000))
     assert media.peer == ("127.0.0.1", 10000)
-    media.answered(("127.0.0.1", 12000), 10.1)
-    assert media.peer == ("127.0.0.1", 10000)
+    media.tick(10.04)
+    assert len(transport.sent) == 1
+
+
+def test_a_stream_meant_for_another_call_is_not_heard_nor_answered() -> None:
+    """Asterisk still sending from a session of an ended call to the port this caller got
+    again: before the answer and after it, those packets are not heard, and the caller
+    sends to the address the SDP names (before, the first stale packet became the peer and
+    the caller's audio and keys went where Asterisk never heard them)."""
+    media = CallerMedia(CallerPlan(0, "keys", "load-s-0", keys=((2.5, "3"),)))
+    transport = SentTo()
+    media.connection_made(transport)
+    stale, asterisk = ("127.0.0.1", 17000), ("127.0.0.1", 12000)
+    media.datagram_received(loud_packet(1), stale)
+    media.answered(asterisk, 10.0)
+    assert media.peer == asterisk and media.packets == [] and media.heard_at is None
+    media.datagram_received(loud_packet(2), stale)
+    assert media.packets == []
+    media.datagram_received(loud_packet(3), asterisk)
+    assert len(media.packets) == 1 and media.heard_at is not None
+    media.tick(media.heard_at + 0.02)
+    assert transport.sent_to == [asterisk]
 
 
 def test_rtp_address_of_an_answered_line() -> None:
@@ -117,6 +140,7 @@ def test_speech_end_is_the_last_voiced_frame() -> None:
     plan = CallerPlan(0, "speak", "load-s-0", sentence=sentence)
     media = CallerMedia(plan, speech=[b"\x10" * 160, b"\x10" * 160, SILENCE, SILENCE])
     media.connection_made(SentTo())
+    media.answered(("127.0.0.1", 10000), 0.0)
     media.datagram_received(loud_packet(1), ("127.0.0.1", 10000))
     heard = media.heard_at
     assert heard is not None
@@ -133,6 +157,7 @@ def test_outcomes_join_log_and_media() -> None:
              CallerPlan(1, "keys", "load-s-1")]
     media = CallerMedia(plans[0])
     media.connection_made(SentTo())
+    media.answered(("127.0.0.1", 10000), 0.0)
     media.datagram_received(loud_packet(1), ("127.0.0.1", 10000))
     outs = outcomes_from(plans, parse_sipp_log(LOG), {"load-s-0": media})
     assert outs[0].invite_at == 1800000000.25 and outs[0].hung_up_by == "remote"
