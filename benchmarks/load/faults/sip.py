@@ -3,7 +3,8 @@ RTP endpoint per call, :mod:`benchmarks.load.fleet`) on the line while a fault h
 
 One run: the service starts (and its backup where the scenario wants it); the fleet keeps
 ``concurrent`` callers up for about ``seconds`` (a third speak their request, the rest press
-a key: every one of them wants a human); ``fault_at_s`` after the first INVITE, when the
+a key: every one of them wants a human, and answers again as people do,
+:func:`answers_again`); ``fault_at_s`` after the first INVITE, when the
 fleet is at its full size, the fault is injected, held and healed. Right after the heal a
 probe caller (SIP too, pressing 3) rings in, again until one reaches an agent: its wait is
 the recovery. What each caller heard is what its own RTP endpoint received, from the first
