@@ -52,11 +52,13 @@ def first_event(db: redis.Redis, call_id: str, kind: str, timeout: float = 10) -
 
 
 def workorder(service: HotlineService, call_id: str) -> dict[str, Any] | None:
-    """The call's work order through the service's HTTP API, None if there is none."""
+    """The call's work order through the service's HTTP API, None if there is none (a 404,
+    the API failing, or an answer that is not an order)."""
     try:
-        return service.get(f"/api/calls/{call_id}/workorder")
+        order = service.get(f"/api/calls/{call_id}/workorder")
     except Exception:
         return None
+    return order if isinstance(order, dict) else None
 
 
 def routing_leftovers(db: redis.Redis) -> list[str]:

@@ -46,6 +46,7 @@ from benchmarks.load.mix import (
 )
 from benchmarks.load.table import StepRow, markdown, step_row
 from testbed.agentpool import agent_entries, config_with_agents, extra_agents
+from testbed.checks import workorder
 from testbed.service import CONFIG, HotlineService, config_copy
 from testbed.softphones import SippAgent
 from testbed.stack import AGENTS, Stack, service_environment
@@ -123,7 +124,7 @@ def run_step(
     operator = stack.agents.get("operator")
     phone_log = [(e.kind, e.call_id, e.detail) for e in operator.events()] if operator else []
     evidence = gather(
-        events, lambda call_id: _workorder(service, call_id),
+        events, lambda call_id: workorder(service, call_id),
         service.log_path.read_text(errors="replace"),
         [detail for kind, _call, detail in phone_log if kind == "INVITE"],
         answers_by_tag(phone_log),
@@ -148,14 +149,6 @@ def _events_after(db: redis.Redis, since: str) -> list[dict[str, str]]:
     rows: list[tuple[str, dict[str, str]]] = db.xrange(  # type: ignore[assignment]  # as above
         "hotline:events", min=f"({since}")
     return [fields for _id, fields in rows]
-
-
-def _workorder(service: HotlineService, call_id: str) -> dict[str, Any] | None:
-    try:
-        order = service.get(f"/api/calls/{call_id}/workorder")
-    except Exception:  # no order for this call (404), or the API failed: nothing to match
-        return None
-    return order if isinstance(order, dict) else None
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:

@@ -35,6 +35,7 @@ from benchmarks.load.fleet import CallerFleet
 from benchmarks.load.fleet import CallOutcome as SipCall
 from benchmarks.load.mix import KEY_AT_S, SPEAK_AT_S, CallerPlan, Sentence, plan_mix
 from testbed.checks import events as stream_events
+from testbed.checks import workorder
 
 #: Callers who each want a human: a third say why they call, the others press a key.
 MIX = {"speak": 1 / 3, "keys": 2 / 3}
@@ -215,7 +216,7 @@ def run_sip(world: World, scenario: Scenario, load: SipLoad,
 def _evidence(world: World, phone_logs: PhoneLogs) -> Evidence:
     """What the stack recorded of every call so far (this scenario's Redis was flushed)."""
     service, log = world.primary, phone_logs().get("operator", [])
-    return gather(stream_events(world.db), lambda call_id: _order(world, call_id),
+    return gather(stream_events(world.db), lambda call_id: workorder(world.primary, call_id),
                   service.log_path.read_text(errors="replace"),
                   [detail for kind, _call, detail in log if kind == "INVITE"],
                   answers_by_tag(log))
@@ -234,14 +235,6 @@ def _settled_evidence(world: World, calls: Sequence[SipCall],
                 or time.time() > deadline:
             return evidence
         time.sleep(2.0)
-
-
-def _order(world: World, call_id: str) -> dict[str, object] | None:
-    try:
-        order = world.primary.get(f"/api/calls/{call_id}/workorder")
-    except Exception:  # no order for the call (404), or the API failed: nothing to match
-        return None
-    return order if isinstance(order, dict) else None
 
 
 def _probe(world: World, scenario: Scenario, load: SipLoad, healed_at: float,
