@@ -93,12 +93,12 @@ def answers_by_tag(phone_events: Iterable[tuple[str, str, str]]) -> dict[str, fl
 
 def gather(
     events: Sequence[Mapping[str, str]], workorder: Callable[[str], Mapping[str, Any] | None],
-    service_log: str, operator_invites: Iterable[str],
-    operator_answers: Mapping[str, float] | None = None,
+    service_log: str, operator_log: Sequence[tuple[str, str, str]],
 ) -> Evidence:
     """Everything :func:`apply_evidence` needs. ``workorder(call_id)`` fetches one order;
-    ``operator_invites`` are the From headers of the operator's INVITEs, ``operator_answers``
-    when the operator answered each tag (:func:`answers_by_tag`)."""
+    ``operator_log`` is the operator phone's log as (kind, SIP call id, detail): its INVITEs'
+    From headers name the callers it rang, its ANSWERED_AT lines when it answered each
+    (:func:`answers_by_tag`)."""
     evidence = Evidence()
     from_events(events, evidence)
     for event in events:
@@ -114,11 +114,11 @@ def gather(
             if order.get("category"):
                 evidence.category[call_id] = str(order["category"])
     evidence.decisions = decisions_from_log(service_log)
-    for header in operator_invites:
-        match = TAG.search(header)
+    for kind, _call, detail in operator_log:
+        match = TAG.search(detail) if kind == "INVITE" else None
         if match:
             evidence.operator_tags.add(match.group(0))
-    evidence.operator_answered = dict(operator_answers or {})
+    evidence.operator_answered = answers_by_tag(operator_log)
     return evidence
 
 

@@ -34,7 +34,7 @@ import redis
 import yaml
 
 from benchmarks.load.cpu import ProcessWatch, share_of_box, with_children
-from benchmarks.load.evidence import answers_by_tag, apply_evidence, gather
+from benchmarks.load.evidence import apply_evidence, gather
 from benchmarks.load.fleet import CallerFleet, CallOutcome, sentence_frames
 from benchmarks.load.mix import (
     CallerPlan,
@@ -125,9 +125,7 @@ def run_step(
     phone_log = [(e.kind, e.call_id, e.detail) for e in operator.events()] if operator else []
     evidence = gather(
         events, lambda call_id: workorder(service, call_id),
-        service.log_path.read_text(errors="replace"),
-        [detail for kind, _call, detail in phone_log if kind == "INVITE"],
-        answers_by_tag(phone_log),
+        service.log_path.read_text(errors="replace"), phone_log,
     )
     apply_evidence(outcomes, evidence)
     cpu = {name: share_of_box(seconds, wall) for name, seconds in watch.cpu_s.items()}

@@ -215,11 +215,10 @@ def run_sip(world: World, scenario: Scenario, load: SipLoad,
 
 def _evidence(world: World, phone_logs: PhoneLogs) -> Evidence:
     """What the stack recorded of every call so far (this scenario's Redis was flushed)."""
-    service, log = world.primary, phone_logs().get("operator", [])
-    return gather(stream_events(world.db), lambda call_id: workorder(world.primary, call_id),
+    service = world.primary
+    return gather(stream_events(world.db), lambda call_id: workorder(service, call_id),
                   service.log_path.read_text(errors="replace"),
-                  [detail for kind, _call, detail in log if kind == "INVITE"],
-                  answers_by_tag(log))
+                  phone_logs().get("operator", []))
 
 
 def _settled_evidence(world: World, calls: Sequence[SipCall],

@@ -39,7 +39,8 @@ def test_outcomes_are_filled_from_events_orders_and_operator() -> None:
               "c1": {"caller": {"name": "load-s-1"}, "category": "inquiry"}}
     log = (f"{_log_time(now - 10)} INFO x: call c0: speech attempt 1: silence '' (0.00)\n"
            f"{_log_time(now + 0.9)} INFO x: call c0: speech attempt 2: speech 'x' (0.9)\n")
-    evidence = gather(events, orders.get, log, ['"load-s-2" <sip:loadcaller@127.0.0.1>'])
+    evidence = gather(events, orders.get, log,
+                      [("INVITE", "sip-2", '"load-s-2" <sip:loadcaller@127.0.0.1>')])
     outs = [CallOutcome(i, "speak", f"load-s-{i}", None, answered_at=now) for i in range(5)]
     outs[0].speech_end_at = now
     outs[3].hung_up_by = "local"
@@ -80,7 +81,7 @@ def test_the_operators_answer_ends_the_owed_dead_air() -> None:
     out.first_prompt_at = out.audio[0].at
     out.dead_air = out.owed_dead_air()
     assert out.dead_air, "the silent conversation counts until the answer is known"
-    apply_evidence([out], gather([], lambda _c: None, "", [phone[0][2]], answers))
+    apply_evidence([out], gather([], lambda _c: None, "", phone))
     assert out.reached == "operator"
     assert out.connected_at == 1800000010.5
     assert out.dead_air == []
