@@ -14,7 +14,7 @@ from __future__ import annotations
 import contextlib
 import time
 import wave
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -91,6 +91,17 @@ class World:
     def primary(self) -> HotlineService:
         return self.services[PRIMARY.name]
 
+    @contextlib.contextmanager
+    def staged(self, scenario: Scenario) -> Iterator[None]:
+        """The scenario's stack set up (:meth:`set_up`) for the run inside, and its cleanup
+        after it, fault or not."""
+        try:
+            self.set_up(scenario)
+            yield
+        finally:
+            if scenario.cleanup:
+                scenario.cleanup(self)
+
     def set_up(self, scenario: Scenario) -> None:
         """The scenario's stack: its preparation, then the service (and the backup instance
         where the scenario wants it) on a flushed Redis."""
@@ -130,8 +141,7 @@ def caller_script(world: World, kind: str) -> tuple[str, tuple[tuple[float, floa
 def run(world: World, scenario: Scenario, calls: int = 3, stagger_s: float = 0.4,
         call_timeout: float = 120.0) -> FaultResult:
     """Run ``scenario`` with ``calls`` concurrent callers; the service is left running."""
-    try:
-        world.set_up(scenario)
+    with world.staged(scenario):
         script, world.state["caller_turns"] = caller_script(world, scenario.callers)
         first = time.time()
         traces = []
@@ -144,9 +154,6 @@ def run(world: World, scenario: Scenario, calls: int = 3, stagger_s: float = 0.4
         wait_for(lambda: world.ear.ended(traces), call_timeout, "every caller's call to end")
         outcomes = [_outcome(world, t, scenario, injected_at, healed_at) for t in traces]
         indexed = orders_indexed(world)
-    finally:
-        if scenario.cleanup:
-            scenario.cleanup(world)
     return verdict(scenario, outcomes, recovery_s, indexed)
 
 

@@ -179,8 +179,7 @@ def run_sip(world: World, scenario: Scenario, load: SipLoad,
             phone_logs: PhoneLogs) -> FaultResult:
     """Run ``scenario`` under the fleet; the service is left running. ``phone_logs``:
     the answering phones' logs so far (agents and the operator)."""
-    try:
-        world.set_up(scenario)
+    with world.staged(scenario):
         plans = load.plans(scenario)
         fleet = _Fleet(CallerFleet(plans, load.log_dir / scenario.name, load.speech),
                        load.concurrent, timeout_s=load.seconds * 3 + 180)
@@ -207,9 +206,6 @@ def run_sip(world: World, scenario: Scenario, load: SipLoad,
                                    dropped_by(call, scenario, injected_at, healed_at), checks))
         recovered = recovery_s([*calls, *probes], healed_at)
         indexed = orders_indexed(world)
-    finally:
-        if scenario.cleanup:
-            scenario.cleanup(world)
     return verdict(scenario, outcomes, recovered, indexed)
 
 
