@@ -26,7 +26,7 @@ import uuid
 import wave
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from twisted.internet.defer import Deferred
 
@@ -35,6 +35,9 @@ from ivr.agi.escaping import app_arguments
 from ivr.languages import Language, all_languages, language_of
 from ivr.speech.audiosocket import AudioSocketServer, Recognition, SpeechResult
 from ivr.speech.classifier import Classification, understood
+
+if TYPE_CHECKING:
+    from ivr.speech.pool import StreamKind
 
 log = logging.getLogger(__name__)
 
@@ -83,10 +86,9 @@ class SpeechGateway:
             for language in speech_languages(cfg)
         }
         default = next(iter(recognitions.values()))
-        attached = [attach(r.engine, reactor) for r in recognitions.values()]
+        kinds = [stream_kind(r.engine, attach(r.engine, reactor)) for r in recognitions.values()]
         cores = speech.worker_count
-        in_processes = any(attached)
-        streams = speech.max_streams or default_streams(cores, in_processes)
+        streams = speech.max_streams or default_streams(cores, kinds)
         # Decoder processes are driven from the reactor (ivr.speech.live): the pool's
         # threads serve the in-process engines, and a combination's decisions.
         pool = SpeechPool.threaded(reactor, threads=cores, max_streams=streams,
@@ -306,6 +308,16 @@ def attach(engine: Any, reactor: Any) -> bool:
     if processes is not None:
         processes.attach(reactor)
     return processes is not None
+
+
+def stream_kind(engine: Any, attached: bool) -> StreamKind:
+    """How ``engine``'s callers are recognized (``attached``: in decoder processes the reactor
+    drives), which sets how many a core takes (:data:`ivr.speech.pool.STREAMS_PER_CORE`)."""
+    from ivr.speech.whisper import WholeUtteranceEngine
+
+    if attached:
+        return "processes"
+    return "whole" if isinstance(engine, WholeUtteranceEngine) else "threads"
 
 
 def needs_confirmation(classification: Classification, confirm_below: float) -> bool:

@@ -10,8 +10,11 @@ calls all return a Deferred at once, and :func:`open_live` picks how the work ge
 - the same with Whisper as a second opinion (``pocketsphinx+whisper``): pocketsphinx as
   above, Whisper keeps the audio here (cheap) and the decision runs on the caller's lease,
   since it may wait for Whisper's decoding (:class:`LiveCombination`);
-- any other engine (vosk, Whisper alone, pocketsphinx in this process): each call is a job of
-  the caller's lease on the speech pool's threads (:class:`PooledRecognizer`).
+- an engine that hears the utterance whole (Moonshine, Whisper alone): its recognizer keeps
+  the audio here, and only the decoding at the end of speech is a job of the caller's lease
+  on the speech pool's threads (:class:`WholeUtteranceLive`);
+- any other engine (vosk, pocketsphinx in this process): each call is a job of the caller's
+  lease on the speech pool's threads (:class:`PooledRecognizer`).
 """
 
 from __future__ import annotations
@@ -19,12 +22,14 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
+from twisted.internet import defer
 from twisted.internet.defer import Deferred
 
 from ivr.speech.combination import CombinedEngine
 from ivr.speech.decoders import in_processes
 from ivr.speech.engines import Engine, Recognizer, Transcript
 from ivr.speech.pool import Lease
+from ivr.speech.whisper import WholeUtteranceEngine
 
 
 class LiveRecognizer(Protocol):
@@ -91,6 +96,37 @@ class PooledRecognizer:
         self._lease.submit(close, bounded=False)
 
 
+class WholeUtteranceLive:
+    """A whole-utterance engine's recognizer: the audio is kept on the reactor (an upsampling
+    filter and a list append per batch, as a combination keeps Whisper's), the decoding is the
+    lease's one job. So a caller's frames never wait behind other callers' decodings for a
+    worker, and a worker is busy only while it decodes."""
+
+    def __init__(self, lease: Lease, engine: WholeUtteranceEngine, rate: int,
+                 phrases: Sequence[str] | None) -> None:
+        self._lease = lease
+        self._recognizer = engine.recognizer(rate, phrases)
+        self._closed = False
+
+    def opened(self) -> Deferred[None]:
+        return defer.succeed(None)
+
+    def accept(self, pcm: bytes) -> Deferred[None]:
+        if not self._closed:
+            self._recognizer.accept(pcm)
+        return defer.succeed(None)
+
+    def final(self) -> Deferred[Transcript]:
+        return self._lease.submit(self._recognizer.final)
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        # After a decoding still running on the lease, not under it.
+        self._lease.submit(self._recognizer.close, bounded=False)
+
+
 class LiveCombination:
     """A combination whose first engine is live (decoder processes): every batch goes to
     both, the first engine's transcript is judged, and Whisper asked, on the lease."""
@@ -136,4 +172,6 @@ def open_live(engine: Engine, lease: Lease, rate: int,
         if isinstance(engine, CombinedEngine):
             return LiveCombination(engine, first, lease, rate, phrases)
         return first
+    if isinstance(engine, WholeUtteranceEngine):
+        return WholeUtteranceLive(lease, engine, rate, phrases)
     return PooledRecognizer(lease, engine, rate, phrases)

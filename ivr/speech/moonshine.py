@@ -33,7 +33,7 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 import numpy as np
 
@@ -193,6 +193,7 @@ class MoonshineEngine:
 
     name = "moonshine"
     language = "en"
+    hears_whole_utterances: Literal[True] = True
 
     def __init__(self, model: MoonshineDecoder, model_name: str) -> None:
         self.decoder = model

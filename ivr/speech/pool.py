@@ -1,11 +1,12 @@
 """Recognizer CPU work off the reactor thread, with a hard cap on concurrent calls.
 
-Decoding is CPU-bound C code (vosk and Whisper release the GIL), so it runs on a thread pool
-of one thread per core; pocketsphinx, which holds the GIL, decodes in processes of its own
-that the reactor drives (:mod:`ivr.speech.live`), and there the lease is the slot and carries
-only a combination's decision. A call takes a *lease* for its whole utterance; when every
-lease is taken,
-:meth:`SpeechPool.try_acquire` returns ``None`` at once and the call flow offers the DTMF menu
+Decoding is CPU-bound C code (vosk, Whisper and Moonshine release the GIL), so it runs on a
+thread pool of one thread per core; pocketsphinx, which holds the GIL, decodes in processes of
+its own that the reactor drives (:mod:`ivr.speech.live`), and there the lease is the slot and
+carries only a combination's decision; an engine that hears the utterance whole (Moonshine,
+Whisper) keeps the audio on the reactor and has one job here, the decoding. A call takes a
+*lease* for its whole utterance; when every lease is taken, :meth:`SpeechPool.try_acquire`
+returns ``None`` at once and the call flow offers the DTMF menu
 instead of letting the caller wait behind other callers' audio.
 
 Work of one lease runs in submission order, one job at a time: a recognizer is not
@@ -26,7 +27,7 @@ from __future__ import annotations
 import os
 import threading
 from collections import Counter as Tally
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from typing import Any, Literal, TypeVar, cast
 
 from prometheus_client import Counter
@@ -40,23 +41,34 @@ from ivr.timers import Clock, DelayedCall
 
 T = TypeVar("T")
 Runner = Callable[[Callable[[], Any]], Deferred[Any]]
-# Callers one core recognizes at once (``speech.max_streams`` overrides), for an engine
-# decoding in this process, on the pool's threads (vosk, Whisper, pocketsphinx with
-# ``decoder_processes: 0``).
-STREAMS_PER_CORE = 4
-# The same for pocketsphinx in decoder processes driven by the reactor (ivr.speech.live),
-# the default: 60 load callers, a third speaking, on the 2-core box (benchmarks.load.run,
-# README "Load", 2026-12-06, load average 1.1-2.9): with 8 streams 12 of 48 speakers found
-# every slot taken and went to the menu (accuracy 79 %, decision p99 175 ms); with 24, 6 and
-# 1 of 48 were shed and accuracy was 85 and 92 % (decision p99 862 and 655 ms, first prompt
-# p99 392 and 123 ms). Ten a core on pool threads, before the reactor drove the processes,
-# was worse than four (p99s of 1.4-1.5 s: twenty threads fought the reactor for the GIL).
-STREAMS_PER_CORE_IN_PROCESSES = 12
+# How an engine's callers are recognized, which sets how many one core takes at once:
+# "threads": every batch of audio a job on the pool's threads (vosk, pocketsphinx with
+# ``decoder_processes: 0``); "processes": pocketsphinx in decoder processes driven by the
+# reactor (ivr.speech.live), the default; "whole": an engine that hears the utterance whole
+# (Moonshine, Whisper), the audio kept on the reactor and only the decoding on a thread.
+StreamKind = Literal["threads", "processes", "whole"]
+STREAMS_PER_CORE: dict[StreamKind, int] = {
+    # Ten a core on pool threads, before the reactor drove the processes, was worse than
+    # four (p99s of 1.4-1.5 s at 60 load callers: twenty threads fought the reactor for the
+    # GIL).
+    "threads": 4,
+    # 60 load callers, a third speaking, on the 2-core box (benchmarks.load.run, README
+    # "Load", 2026-12-06, load average 1.1-2.9): with 8 streams 12 of 48 speakers found every
+    # slot taken and went to the menu (accuracy 79 %, decision p99 175 ms); with 24, 6 and 1
+    # of 48 were shed and accuracy was 85 and 92 % (decision p99 862 and 655 ms).
+    "processes": 12,
+    # Moonshine int8 on a quiet 2-core box (benchmarks/speech/bench_engines.py, 2026-12-07,
+    # load average 0.7-1.2): end of speech -> decision p95 250 ms at 16 streams, 241 at 20,
+    # 315 at 24, every call answered; 0.73-1.09 of one core's CPU.
+    "whole": 12,
+}
 
 
-def default_streams(cores: int, in_processes: bool) -> int:
-    """How many callers are recognized at once when ``speech.max_streams`` is not set."""
-    return cores * (STREAMS_PER_CORE_IN_PROCESSES if in_processes else STREAMS_PER_CORE)
+def default_streams(cores: int, kinds: Iterable[StreamKind]) -> int:
+    """How many callers are recognized at once when ``speech.max_streams`` is not set: the
+    most any of the menu languages' engines takes (they share the pool)."""
+    per_core = max((STREAMS_PER_CORE[kind] for kind in kinds), default=STREAMS_PER_CORE["threads"])
+    return cores * per_core
 
 
 MAX_WAIT_S = 0.5
@@ -224,7 +236,7 @@ class SpeechPool:
         def runner(job: Callable[[], Any]) -> Deferred[Any]:
             return deferToThreadPool(reactor, threadpool, job)
 
-        return cls(max_streams or default_streams(threads, in_processes=False), runner, reactor,
+        return cls(max_streams or default_streams(threads, ["threads"]), runner, reactor,
                    max_wait_s)
 
     @classmethod

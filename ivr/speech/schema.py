@@ -81,6 +81,8 @@ class SpeechEngineConfig(_Strict):
 
     # false: callers go straight to the DTMF menu (no "tell us why you are calling").
     enabled: bool = True
+    # The shipped config sets moonshine (the most accurate by measurement, config/intents.yaml);
+    # left out, pocketsphinx, which needs no model load (the lightest).
     # pocketsphinx+whisper: pocketsphinx on every call, Whisper's words when pocketsphinx's
     # make no request or one the classifier is less sure of than ``second_opinion_below``.
     engine: Literal[
@@ -127,8 +129,9 @@ class SpeechEngineConfig(_Strict):
     # service's process, where it stalls every call's reactor under load.
     decoder_processes: int | None = Field(None, ge=0, le=64)
     # Callers recognized at once; the next one gets the DTMF menu (hotline_speech_shed_total
-    # {reason="slots"}). Default: 12 per core for pocketsphinx in decoder processes, 4 per
-    # core for an engine on the pool's threads (ivr.speech.pool.default_streams).
+    # {reason="slots"}). Default: 12 per core for pocketsphinx in decoder processes and for
+    # Moonshine and Whisper (the audio kept on the reactor, only the decoding on a thread), 4
+    # per core for an engine fed on the pool's threads (ivr.speech.pool.default_streams).
     max_streams: int | None = Field(None, ge=1, le=1000)
     # A caller whose audio waits longer than this behind other callers' (no recognizer thread
     # takes it, or its decoder process reaches it later) goes to the DTMF menu at once

@@ -20,7 +20,7 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol, runtime_checkable
 
 import numpy as np
 
@@ -161,6 +161,7 @@ class WhisperEngine:
 
     name = "whisper"
     language = "en"
+    hears_whole_utterances: Literal[True] = True
 
     def __init__(
         self, model: WhisperDecoder, model_name: str, prompt: str | None,
@@ -263,6 +264,22 @@ def compression_ratio(text: str) -> float:
     """How well the text compresses: above 2.4 it is a loop, not a sentence."""
     raw = text.encode("utf-8")
     return len(raw) / len(zlib.compress(raw))
+
+
+@runtime_checkable
+class WholeUtteranceEngine(Protocol):
+    """An engine that hears each utterance whole (Whisper, Moonshine): its recognizer keeps the
+    audio until the end of speech and decodes it then, so feeding it is cheap enough for the
+    reactor (:class:`ivr.speech.live.WholeUtteranceLive`) and the decoding is the only work a
+    speech worker does for the call."""
+
+    name: str
+    model: str
+    hears_whole_utterances: Literal[True]
+
+    def recognizer(
+        self, rate: int = 8000, phrases: Sequence[str] | None = None
+    ) -> WholeUtterance: ...
 
 
 class WholeUtterance:

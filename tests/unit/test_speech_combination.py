@@ -276,11 +276,11 @@ def test_the_bound_defaults_to_one_fewer_than_the_speech_workers() -> None:
 
 
 def test_the_shipped_combination_asks_whisper_always_within_its_bounds() -> None:
-    """config/intents.yaml ships pocketsphinx (the engine that held the latency bar under
-    load); chosen, the combination asks Whisper on every utterance (its words are the
-    transcript), with the bound left to the workers and a 300 ms wait."""
+    """config/intents.yaml ships Moonshine (the most accurate engine that held the latency
+    bar, docs/speech-conditions.md); chosen, the combination asks Whisper on every utterance
+    (its words are the transcript), with the bound left to the workers and a 300 ms wait."""
     speech = load_intents().speech
-    assert speech.engine == "pocketsphinx"
+    assert speech.engine == "moonshine"
     assert speech.second_opinion_below == ALWAYS
     assert speech.second_opinion_max_concurrent is None
     assert speech.second_opinion_wait_ms == 300

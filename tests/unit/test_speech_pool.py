@@ -116,12 +116,17 @@ def test_threaded_pool_runs_jobs_off_the_reactor_thread():
     lease.release()
 
 
-def test_the_default_stream_count_is_three_times_higher_for_decoder_processes() -> None:
+def test_the_default_stream_count_is_three_times_higher_off_the_pool_threads() -> None:
     """Twelve callers a core when pocketsphinx decodes in processes the reactor drives (the
-    60-caller measurement, README "Load"), four a core for an engine on the pool's threads,
-    where more slots only turn the menu at once into a shed after the caller spoke."""
+    60-caller measurement, README "Load") and when a whole-utterance engine keeps the audio on
+    the reactor (Moonshine's 24 streams on 2 cores); four a core for an engine fed on the
+    pool's threads, where more slots only turn the menu at once into a shed after the caller
+    spoke. Languages sharing the pool get the most any of their engines takes."""
     from ivr.speech.pool import default_streams
 
-    assert default_streams(2, in_processes=True) == 24
-    assert default_streams(2, in_processes=False) == 8
-    assert default_streams(1, in_processes=True) == 12
+    assert default_streams(2, ["processes"]) == 24
+    assert default_streams(2, ["whole"]) == 24
+    assert default_streams(2, ["threads"]) == 8
+    assert default_streams(1, ["processes"]) == 12
+    assert default_streams(2, ["whole", "threads"]) == 24
+    assert default_streams(2, []) == 8
