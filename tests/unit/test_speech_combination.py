@@ -369,7 +369,7 @@ def test_check_config_names_the_missing_whisper_package(
     shutil.copytree(DEFAULT_CONFIG_DIR, target)
     intents = target / "intents.yaml"
     intents.write_text(intents.read_text().replace(
-        "\n  engine: pocketsphinx\n", "\n  engine: pocketsphinx+whisper\n", 1))
+        "\n  engine: moonshine\n", "\n  engine: pocketsphinx+whisper\n", 1))
     cfg = load_config(target, environ={
         "HOTLINE_ARI_PASSWORD": "",
         "HOTLINE__ASTERISK__SOUNDS_DIR": str(tmp_path / "sounds"),

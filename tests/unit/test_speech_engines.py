@@ -184,7 +184,8 @@ def test_classify_command_prints_one_json_object_per_file(tmp_path, monkeypatch)
 def test_an_unknown_pocketsphinx_decoder_option_is_a_clear_error_at_load() -> None:
     """A typo in speech.decoder_options stops the service at start and names the option."""
     intents = load_intents()
-    speech = intents.speech.model_copy(update={"decoder_options": {"filprob": 0.01}})
+    speech = intents.speech.model_copy(
+        update={"engine": "pocketsphinx", "decoder_options": {"filprob": 0.01}})
     with pytest.raises(EngineLoadError, match=r"decoder_options.*filprob"):
         load_engine(intents.model_copy(update={"speech": speech}))
 
