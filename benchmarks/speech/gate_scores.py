@@ -69,7 +69,7 @@ def utterance(pcm: bytes, config: EndpointingConfig) -> tuple[str, bytes]:
     for i in range(0, len(padded) - FRAME_BYTES + 1, FRAME_BYTES):
         event, audio = endpointer.feed(padded[i : i + FRAME_BYTES])
         passed.append(audio)
-        if event is not None and event is not Event.SPEECH_START:
+        if event is not None and event not in (Event.SPEECH_START, Event.PAUSE):
             return event.value, b"".join(passed)
     return "none", b"".join(passed)
 

@@ -280,12 +280,16 @@ class AudioSocketProtocol(Protocol):
         if audio and self._state == "speaking":
             self._pending.append(audio)
             self._pump()
+        if event is Event.PAUSE and self._recognizer is not None:
+            self._recognizer.paused()
         if event is Event.NO_SPEECH:
             self._finish(SpeechResult("silence"))
         elif event in (Event.END_OF_SPEECH, Event.MAX_LENGTH):
             self.timings["end_of_speech"] = self.clock.seconds()
             self._state = "recognizing"
-            self._recognize()
+            # The end of speech is the quiet stretch of the last pause (the endpointer's
+            # PAUSE comes first in it); a cut at the maximum length may be mid-word.
+            self._recognize(after_pause=event is Event.END_OF_SPEECH)
 
     def _open_recognizer(self) -> None:
         assert self._expectation is not None
@@ -321,7 +325,7 @@ class AudioSocketProtocol(Protocol):
 
         self._recognizer.accept(batch).addBoth(fed)
 
-    def _recognize(self) -> None:
+    def _recognize(self, *, after_pause: bool) -> None:
         assert self._expectation is not None
         self._feeding = True  # the final batch goes with the final job
         batch, self._pending = b"".join(self._pending), []
@@ -348,7 +352,8 @@ class AudioSocketProtocol(Protocol):
             self._recognizer_failed(failure, "recognizer failed on call {uuid}")
 
         fed: Deferred[None] = recognizer.accept(batch) if batch else defer.succeed(None)
-        fed.addCallback(lambda _: recognizer.final()).addCallbacks(decided, failed)
+        fed.addCallback(lambda _: recognizer.final(after_pause=after_pause))
+        fed.addCallbacks(decided, failed)
 
     def _recognizer_failed(self, failure: Failure, message: str) -> None:
         """A recognizer call failed: the caller goes to the menu (shed, or an error logged

@@ -163,7 +163,11 @@ class StreamRecognizer:
     def accept(self, pcm: bytes) -> Deferred[None]:
         return self._send("accept", pcm).addCallback(lambda _partial: None)
 
-    def final(self, timeout_s: float = FINAL_TIMEOUT_S) -> Deferred[Transcript]:
+    def paused(self) -> None:
+        """pocketsphinx decodes as the audio comes: nothing to start early."""
+
+    def final(self, timeout_s: float = FINAL_TIMEOUT_S, *,
+              after_pause: bool = False) -> Deferred[Transcript]:
         """The transcript; past ``timeout_s`` the worker counts as hung: it is killed (the
         next recognizer opened replaces it) and this fails with :class:`DecoderGone`."""
         transcript: Deferred[Transcript] = self._send("final")

@@ -7,7 +7,9 @@ without sending frames at all.
 States:
 - ``waiting``: no speech yet. ``speech_start_ms`` of consecutive voiced frames -> ``speaking``;
   ``no_speech_timeout_ms`` of armed waiting -> ``NO_SPEECH``.
-- ``speaking``: ``trailing_silence_ms`` of consecutive unvoiced frames -> ``END_OF_SPEECH``;
+- ``speaking``: ``early_decode_ms`` of consecutive unvoiced frames -> ``PAUSE`` (once per quiet
+  stretch, a hint: the utterance may be over); ``trailing_silence_ms`` of them ->
+  ``END_OF_SPEECH`` (always after a ``PAUSE`` in the same stretch, when that is on);
   ``max_utterance_ms`` of utterance -> ``MAX_LENGTH``. Either becomes ``NO_SPEECH`` when the
   utterance's level hardly moved (``min_modulation_db``): a voice rises and falls with every
   syllable, a line's hiss, a fan, traffic or a hum stay level, and a recognizer given them
@@ -48,6 +50,8 @@ class Event(Enum):
     END_OF_SPEECH = "end_of_speech"
     MAX_LENGTH = "max_length"
     NO_SPEECH = "no_speech"
+    # The caller has been quiet for early_decode_ms: what they said so far may be all of it.
+    PAUSE = "pause"
 
 
 class Endpointer:
@@ -111,6 +115,9 @@ class Endpointer:
         elif self._utterance_ms >= self.config.max_utterance_ms:
             event = Event.MAX_LENGTH
         if event is None:
+            early = self.config.early_decode_ms
+            if early and self._silent_ms - frame_ms < early <= self._silent_ms:
+                return Event.PAUSE, frame
             return None, frame
         self.state = "done"
         event = self._verdict(event)

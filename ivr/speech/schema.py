@@ -74,6 +74,22 @@ class EndpointingConfig(_Strict):
     min_modulation_db: float = Field(
         0.0, ge=0, le=40, description="an utterance whose level moves less is not speech"
     )
+    # An engine that hears whole utterances (Moonshine, Whisper) starts decoding once the
+    # caller has been quiet this long, while the endpointer waits out the rest of the
+    # trailing silence; if the caller goes on, that decoding is thrown away. 0: decode only
+    # at the end of speech.
+    early_decode_ms: int = Field(
+        300, ge=0, description="quiet time after which a whole-utterance engine starts"
+    )
+
+    @model_validator(mode="after")
+    def _early_before_the_end(self) -> EndpointingConfig:
+        if self.early_decode_ms >= self.trailing_silence_ms:
+            raise ValueError(
+                f"early_decode_ms ({self.early_decode_ms}) must be under trailing_silence_ms "
+                f"({self.trailing_silence_ms}), or 0"
+            )
+        return self
 
 
 class SpeechEngineConfig(_Strict):

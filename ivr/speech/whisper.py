@@ -299,14 +299,22 @@ class WholeUtterance:
         self._chunks.append(self._upsampler.convert(pcm))
         return None
 
-    def final(self) -> Transcript:
-        assert not self._closed, "final() on a closed recognizer"
-        pcm, self._chunks = b"".join(self._chunks), []
+    def audio(self) -> bytes:
+        """The utterance so far, 16-bit PCM at the model's rate (a copy: feeding goes on)."""
+        return b"".join(self._chunks)
+
+    def decode(self, pcm: bytes) -> Transcript:
+        """What was said in ``pcm`` (from :meth:`audio`); thread-safe, the model is shared."""
         if not pcm:
             return Transcript("", 0.0, self._name, self._model)
         audio = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
         text, confidence = self._transcribe(audio)
         return Transcript(plain_words(text), round(confidence, 3), self._name, self._model)
+
+    def final(self) -> Transcript:
+        assert not self._closed, "final() on a closed recognizer"
+        pcm, self._chunks = self.audio(), []
+        return self.decode(pcm)
 
     def close(self) -> None:
         self._closed = True

