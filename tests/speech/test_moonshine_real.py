@@ -1,7 +1,8 @@
 """Moonshine base-en (the moonshine-cpp wheel's model) on caller audio through the telephone
 path: the model loads from the package, its folded ONNX decodes what the wheel's files
-decode, its int8 build (the engine as loaded) hears what the float one hears, and held-out
-requests reach their categories."""
+decode, its int8 build (the engine as loaded) hears what the float one hears, and the
+held-out requests reach their categories: as the shipped engine it holds the line that
+pocketsphinx held before it."""
 
 from __future__ import annotations
 
@@ -18,9 +19,10 @@ from ivr.speech.testing import stream_call
 
 pytestmark = pytest.mark.slow
 
-# Every eighth held-out sentence: all categories, a few seconds of decoding.
-SAMPLE = [u for u in load_eval_set() if u["split"] == "heldout"][::8]
-FLOOR = 0.9
+# The held-out set (heldout-8, 257 utterances): 248 right (96.5%) through the production
+# path, the decoding started at the caller's pause (2026-12-07, evaluate.py --split heldout).
+SAMPLE = [u for u in load_eval_set() if u["split"] == "heldout"]
+FLOOR = 0.93
 
 
 @pytest.fixture(scope="module")
@@ -34,8 +36,8 @@ def moonshine(intents):
 
 def test_held_out_requests_stream_to_their_categories(moonshine) -> None:
     """Held-out sentences (piper voice, 8 kHz mu-law) streamed in 20 ms frames through the
-    AudioSocket protocol, the endpointer and Moonshine are speech, decided by Moonshine, and
-    at least 90% reach the right category."""
+    AudioSocket protocol, the endpointer (its pause starting the decoding) and Moonshine are
+    speech, decided by Moonshine, and at least 93% reach the right category."""
     engine, intents = moonshine
     audio = ensure_audio([u["text"] for u in SAMPLE])
     right, misses = 0, []
