@@ -162,13 +162,11 @@ class WholeUtteranceLive:
         self._early = self._lease.submit(decode)
 
     def final(self, *, after_pause: bool = False) -> Deferred[Transcript]:
-        early, self._early = self._early, None
-        if after_pause and early is not None:
+        if after_pause and self._early is not None:
+            early, self._early = self._early, None
             self._used += 1
             return early.addCallback(_started_for_this_pause)
-        if early is not None:
-            self._early = early
-            self._drop_early()
+        self._drop_early()
         self._pauses += 1  # an early decoding not yet started is skipped
         return self._lease.submit(self._recognizer.final)
 
