@@ -3,7 +3,8 @@ reactor, the decoding at the end of speech is the caller's one job on the speech
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 import pytest
@@ -18,11 +19,33 @@ from ivr.speech.engines import Transcript
 from ivr.speech.gateway import stream_kind
 from ivr.speech.live import PooledRecognizer, WholeUtteranceLive, open_live
 from ivr.speech.pool import RecognizerBusy, SpeechPool
-from ivr.speech.schema import EndpointingConfig
-from ivr.speech.testing import silence_frame, tone_frame
+from ivr.speech.schema import EndpointingConfig, IntentsConfig
+from ivr.speech.testing import silence_frame, tone_frame, uuid_frame
 from ivr.speech.whisper import WholeUtterance, WholeUtteranceEngine
-from tests.unit.test_speech_audiosocket import INTENTS, uuid_frame
-from tests.unit.test_speech_pool import ManualRunner
+
+INTENTS = IntentsConfig.model_validate({"categories": {
+    "fault": {"urgency": "urgent", "examples": ["my internet is down"]},
+    "other": {"urgency": "normal", "examples": ["where is your store"]},
+}})
+
+
+class ManualRunner:
+    """Speech workers that run a job only when the test says so, like busy threads."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[Callable[[], Any], defer.Deferred[Any]]] = []
+
+    def __call__(self, job: Callable[[], Any]) -> defer.Deferred[Any]:
+        d: defer.Deferred[Any] = defer.Deferred()
+        self.queued.append((job, d))
+        return d
+
+    def run_next(self) -> None:
+        job, d = self.queued.pop(0)
+        try:
+            d.callback(job())
+        except Exception as exc:  # handed to the Deferred, as deferToThread does
+            d.errback(exc)
 
 
 class HeardSamples:
