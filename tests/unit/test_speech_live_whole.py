@@ -26,6 +26,7 @@ from ivr.speech.whisper import WholeUtterance, WholeUtteranceEngine
 INTENTS = IntentsConfig.model_validate({"categories": {
     "fault": {"urgency": "urgent", "examples": ["my internet is down"]},
     "other": {"urgency": "normal", "examples": ["where is your store"]},
+    "operator": {"urgency": "normal", "keywords": {"agent": 3}},
 }})
 
 
