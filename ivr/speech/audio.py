@@ -122,3 +122,17 @@ class Upsampler:
 def frame_energy(pcm: bytes) -> float:
     """Root-mean-square level of a frame (0..32768), the input of the voice detector."""
     return float(audioop.rms(pcm, SAMPLE_WIDTH)) if pcm else 0.0
+
+
+def thinking_cue(seconds: float, rate: int = TELEPHONE_RATE) -> bytes:
+    """``seconds`` of the cue a caller hears while the recognizer decides: a soft 100 ms
+    two-tone blip (523 and 659 Hz, about -23 dBFS, raised-cosine edges) every 600 ms, so
+    the longest quiet is 0.5 s (not dead air), and nothing in it sounds like a prompt."""
+    period, blip = int(0.6 * rate), int(0.1 * rate)
+    t = np.arange(blip) / rate
+    tone = 0.5 * (np.sin(2 * np.pi * 523.25 * t) + np.sin(2 * np.pi * 659.25 * t))
+    envelope = np.minimum(1.0, np.minimum(t, t[::-1]) / 0.02) ** 2  # 20 ms fades
+    one = np.zeros(period)
+    one[:blip] = 2300 * tone * envelope
+    cycles = max(1, int(np.ceil(seconds * rate / period)))
+    return np.tile(one, cycles)[: int(seconds * rate)].astype("<i2").tobytes()

@@ -35,14 +35,14 @@ from twisted.logger import Logger
 from twisted.python.failure import Failure
 
 from ivr.admission import Admission, Refusal, RefusalLog
-from ivr.speech.audio import FRAME_MS, TELEPHONE_RATE
+from ivr.speech.audio import FRAME_MS, TELEPHONE_RATE, thinking_cue
 from ivr.speech.classifier import Classification, IntentClassifier
 from ivr.speech.endpointing import Endpointer, Event
 from ivr.speech.engines import Engine, Transcript
 from ivr.speech.live import LiveRecognizer, open_live
 from ivr.speech.pool import Lease, RecognizerBusy, SpeechPool
 from ivr.speech.schema import EndpointingConfig
-from ivr.timers import Clock
+from ivr.timers import Clock, DelayedCall
 
 KIND_HANGUP = 0x00
 KIND_UUID = 0x01
@@ -62,6 +62,11 @@ PROMPT_FRAME_BYTES = TELEPHONE_RATE * 2 * FRAME_MS // 1000
 FRAME_GAP_S = 0.2
 FRAME_WATCHDOG_S = 10.0
 _SILENT_FRAME = b"\0" * PROMPT_FRAME_BYTES
+# The caller has heard the endpointer's trailing silence when the recognizer is asked; if it
+# has not decided THINKING_AFTER_S later (a decoding starved of CPU, every caller speaking at
+# once on a saturated pool), they hear the thinking cue until it does, not dead air.
+THINKING_AFTER_S = 0.3
+_THINKING_CUE = thinking_cue(30.0)  # longer than any decision may take
 CONNECT_TIMEOUT_S = 5.0
 MAX_CONNECTIONS = 256
 """Open streams at most: legitimate ones are bounded by the recognizer slots (a stream is
@@ -156,6 +161,7 @@ class AudioSocketProtocol(Protocol):
         self._prompt: bytes = b""
         self._prompt_loop: LoopingCall | None = None
         self._watchdog: Any = None
+        self._thinking: DelayedCall | None = None
         self._gap_s = 0.0
         self._recognizer: LiveRecognizer | None = None
         self._pending: list[bytes] = []
@@ -243,10 +249,15 @@ class AudioSocketProtocol(Protocol):
         self._state = "listening"
         if expectation.prompt:
             self._endpointer.armed = False
-            self._prompt = expectation.prompt
-            self._prompt_loop = LoopingCall(self._play_frame)
-            self._prompt_loop.clock = cast(Any, self.clock)  # the reactor, or a test's Clock
-            self._prompt_loop.start(FRAME_MS / 1000, now=True)
+            self._play(expectation.prompt)
+
+    def _play(self, audio: bytes) -> None:
+        """Send ``audio`` to the caller, 20 ms a frame paced by the clock, until it ends or
+        :meth:`_stop_prompt`."""
+        self._prompt = audio
+        self._prompt_loop = LoopingCall(self._play_frame)
+        self._prompt_loop.clock = cast(Any, self.clock)  # the reactor, or a test's Clock
+        self._prompt_loop.start(FRAME_MS / 1000, now=True)
 
     def _play_frame(self) -> None:
         """Send the next 20 ms of the prompt, paced by the clock."""
@@ -259,6 +270,14 @@ class AudioSocketProtocol(Protocol):
         if not self._prompt:
             self._stop_prompt()
             self._endpointer.arm()
+
+    def _think(self) -> None:
+        """Still deciding: the thinking cue, through the prompt's pacing, until the end."""
+        self._thinking = None
+        if self._state != "recognizing":
+            return
+        self.timings["thinking"] = self.clock.seconds()
+        self._play(_THINKING_CUE)
 
     def _stop_prompt(self) -> None:
         if self._prompt_loop is not None and self._prompt_loop.running:
@@ -327,6 +346,7 @@ class AudioSocketProtocol(Protocol):
 
     def _recognize(self, *, after_pause: bool) -> None:
         assert self._expectation is not None
+        self._thinking = self.clock.callLater(THINKING_AFTER_S, self._think)
         self._feeding = True  # the final batch goes with the final job
         batch, self._pending = b"".join(self._pending), []
         classifier = self._expectation.recognition.classifier
@@ -393,6 +413,8 @@ class AudioSocketProtocol(Protocol):
             return
         self._state = "done"
         self._buffer = b""
+        if self._thinking is not None and self._thinking.active():
+            self._thinking.cancel()
         self._stop_prompt()
         self._cancel_watchdog()
         self.timings["decision"] = self.clock.seconds()

@@ -441,3 +441,63 @@ def test_the_stream_is_kept_up_while_the_recognizer_decides(monkeypatch) -> None
     count = len(transport.value())
     h.clock.advance(1.0)
     assert len(transport.value()) == count  # nothing after the stream closed
+
+
+def test_a_slow_decision_plays_the_thinking_cue_not_dead_air(monkeypatch) -> None:
+    """The recognizer takes 3 s to decide (a saturated pool, a starved core): 300 ms after
+    the end of speech the caller hears the thinking cue, never more than half a second of
+    quiet in it, until the decision; then it stops with the stream."""
+    import numpy as np
+    from twisted.internet import defer
+
+    from ivr.speech import audiosocket
+    from ivr.speech.audiosocket import THINKING_AFTER_S
+    from ivr.speech.engines import Transcript
+
+    pending: defer.Deferred[Transcript] = defer.Deferred()
+
+    class Slow:
+        def opened(self):
+            return defer.succeed(None)
+
+        def accept(self, pcm):
+            return defer.succeed(None)
+
+        def paused(self):
+            pass
+
+        def final(self, *, after_pause=False):
+            return pending
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(audiosocket, "open_live", lambda *a, **k: Slow())
+    h = Harness()
+    call_uuid, results = h.expect()
+    proto, transport = h.connect()
+    proto.dataReceived(uuid_frame(call_uuid))
+    h.frames(proto, LOUD, 30)
+    h.frames(proto, QUIET, 35)  # the end of speech: recognizing
+    transport.clear()
+    frames: list[tuple[float, int]] = []  # (when, loudest sample) of each frame sent
+    seen = 0
+    start = h.clock.seconds()
+    for _ in range(150):  # 3 s
+        h.clock.advance(0.02)
+        sent = sent_frames(transport)
+        for kind, payload in sent[seen:]:
+            if kind == KIND_AUDIO:
+                peak = int(np.abs(np.frombuffer(payload, dtype="<i2")).max())
+                frames.append((h.clock.seconds(), peak))
+        seen = len(sent)
+    audible = [at for at, peak in frames if peak >= 512]
+    assert audible and audible[0] - start <= THINKING_AFTER_S + 0.03
+    assert max(b - a for a, b in pairwise(audible)) <= 0.52 + 1e-9  # frame to frame
+    assert results == []
+    pending.callback(Transcript("my internet is down", 0.9, "fake", "fake"))
+    assert [r.outcome for r in results] == ["speech"]
+    assert "thinking" in results[0].timings
+    count = len(transport.value())
+    h.clock.advance(1.0)
+    assert len(transport.value()) == count  # the cue stopped with the decision
