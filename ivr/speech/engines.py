@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import importlib.util
 import json
+import os
 import re
 import tempfile
 import threading
@@ -310,9 +311,17 @@ def _frequent_words(lm_path: Path, pronunciations: dict[str, list[str]], n: int)
 
 
 def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(text)
-    tmp.replace(path)
+    """Write ``path`` whole or not at all. Processes that build the same cached model at once
+    (the service and ``ivr check-config``, test workers) each write a file of their own and
+    the last rename wins: one shared ``.tmp`` name was renamed away under the other."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as out:
+            out.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 # --- vosk -----------------------------------------------------------------------------------

@@ -235,3 +235,19 @@ def test_pocketsphinx_confidence_is_the_mean_posterior_of_its_words() -> None:
     transcript = recognizer.final()
     assert transcript.text == "my bill"
     assert transcript.confidence == pytest.approx(0.5)
+
+
+def test_cached_model_files_are_written_whole_by_concurrent_builders(tmp_path) -> None:
+    """Two builders of the same cached language model at once (test workers, the service and
+    `ivr check-config`): each writes a file of its own and renames it into place, so neither
+    finds its temporary file renamed away by the other, and no partial file is left."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from ivr.speech.engines import _write_atomic
+
+    target = tmp_path / "domain.arpa"
+    texts = [f"model {i}\n" * 5000 for i in range(8)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda text: _write_atomic(target, text), texts * 4))
+    assert target.read_text() in texts
+    assert [p.name for p in tmp_path.iterdir()] == ["domain.arpa"]
