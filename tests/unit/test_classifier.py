@@ -6,9 +6,10 @@ import shutil
 from pathlib import Path
 
 import pytest
+import yaml
 from pydantic import ValidationError
 
-from ivr.speech.classifier import IntentClassifier, features
+from ivr.speech.classifier import IntentClassifier, features, tokens
 from ivr.speech.schema import IntentsConfig, load_intents
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -221,6 +222,24 @@ def test_shipped_config_has_every_category_of_the_standard() -> None:
         "other": "normal",
         "operator": "normal",
     }
+
+
+def test_shipped_heard_corpora_come_from_tune_sentences_only() -> None:
+    """None of a shipped heard corpus's transcripts is a held-out sentence of the evaluation
+    set: they are what an engine heard of tune sentences (``benchmarks/speech/heard.py``),
+    and a held-out sentence among them would let the evaluations measure the classifier on
+    its own training data."""
+    config = load_intents()
+    assert set(config.heard_examples) == {"pocketsphinx", "whisper"}
+    eval_set = yaml.safe_load((ROOT / "benchmarks/speech/eval_set.yaml").read_text())
+    held_out = {
+        " ".join(tokens(u["text"])) for u in eval_set["utterances"] if u["split"] == "heldout"
+    }
+    for engine, heard in config.heard_examples.items():
+        assert set(heard) == set(config.categories), engine
+        transcripts = {" ".join(tokens(t)) for texts in heard.values() for t in texts}
+        assert len(transcripts) > 500, engine
+        assert not transcripts & held_out, engine
 
 
 def test_heard_transcripts_teach_the_engine_that_made_them_its_own_mistakes() -> None:
