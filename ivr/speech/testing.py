@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import math
 import uuid as uuidlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 from twisted.internet.defer import Deferred
 from twisted.internet.task import Clock
@@ -118,3 +119,23 @@ def stream_call(
         proto.dataReceived(audio_frames(pcm[i : i + FRAME_BYTES]))
         clock.advance(0.02)
     return result, transport
+
+
+class ManualRunner:
+    """Speech workers that run a job only when the test says so, like busy threads (a
+    :class:`~ivr.speech.pool.SpeechPool` runner)."""
+
+    def __init__(self) -> None:
+        self.queued: list[tuple[Callable[[], Any], Deferred[Any]]] = []
+
+    def __call__(self, job: Callable[[], Any]) -> Deferred[Any]:
+        d: Deferred[Any] = Deferred()
+        self.queued.append((job, d))
+        return d
+
+    def run_next(self) -> None:
+        job, d = self.queued.pop(0)
+        try:
+            d.callback(job())
+        except Exception as exc:  # handed to the Deferred, as deferToThread does
+            d.errback(exc)

@@ -7,7 +7,7 @@ import uuid as uuidlib
 from itertools import pairwise
 
 import pytest
-from twisted.internet.defer import CancelledError
+from twisted.internet.defer import CancelledError, Deferred
 from twisted.internet.task import Clock
 from twisted.internet.testing import StringTransport
 
@@ -25,6 +25,7 @@ from ivr.speech.audiosocket import (
     encode_frame,
 )
 from ivr.speech.classifier import IntentClassifier
+from ivr.speech.engines import Transcript
 from ivr.speech.pool import SpeechPool
 from ivr.speech.schema import EndpointingConfig, IntentsConfig
 from ivr.speech.testing import (
@@ -77,6 +78,35 @@ class Harness:
         for _ in range(count):
             proto.dataReceived(encode_frame(KIND_AUDIO, frame))
             self.clock.advance(0.02)
+
+
+def undecided(monkeypatch: pytest.MonkeyPatch) -> Deferred[Transcript]:
+    """Make every recognizer of the AudioSocket server one that takes every frame and has
+    not decided: the transcript comes when the test fires the Deferred returned."""
+    from twisted.internet import defer
+
+    from ivr.speech import audiosocket
+
+    pending: Deferred[Transcript] = defer.Deferred()
+
+    class Undecided:
+        def opened(self) -> Deferred[None]:
+            return defer.succeed(None)
+
+        def accept(self, pcm: bytes) -> Deferred[None]:
+            return defer.succeed(None)
+
+        def paused(self) -> None:
+            pass
+
+        def final(self, *, after_pause: bool = False) -> Deferred[Transcript]:
+            return pending
+
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(audiosocket, "open_live", lambda *a, **k: Undecided())
+    return pending
 
 
 def sent_frames(transport: StringTransport) -> list[tuple[int, bytes]]:
@@ -398,31 +428,11 @@ def test_a_quiet_caller_and_a_listening_service_keep_asterisks_stream_up() -> No
 
 def test_the_stream_is_kept_up_while_the_recognizer_decides(monkeypatch) -> None:
     """The caller stopped speaking and the decoder takes its time (a busy worker): the
-    service keeps writing silent frames until the decision, then closes the stream."""
-    from twisted.internet import defer
-
-    from ivr.speech import audiosocket
+    service keeps writing frames (silence, then the thinking cue) until the decision, then
+    closes the stream."""
     from ivr.speech.engines import Transcript
 
-    pending: defer.Deferred[Transcript] = defer.Deferred()
-
-    class Slow:
-        def opened(self):
-            return defer.succeed(None)
-
-        def accept(self, pcm):
-            return defer.succeed(None)
-
-        def paused(self):
-            pass
-
-        def final(self, *, after_pause=False):
-            return pending
-
-        def close(self):
-            pass
-
-    monkeypatch.setattr(audiosocket, "open_live", lambda *a, **k: Slow())
+    pending = undecided(monkeypatch)
     h = Harness()
     call_uuid, results = h.expect()
     proto, transport = h.connect()
@@ -448,31 +458,11 @@ def test_a_slow_decision_plays_the_thinking_cue_not_dead_air(monkeypatch) -> Non
     the end of speech the caller hears the thinking cue, never more than half a second of
     quiet in it, until the decision; then it stops with the stream."""
     import numpy as np
-    from twisted.internet import defer
 
-    from ivr.speech import audiosocket
     from ivr.speech.audiosocket import THINKING_AFTER_S
     from ivr.speech.engines import Transcript
 
-    pending: defer.Deferred[Transcript] = defer.Deferred()
-
-    class Slow:
-        def opened(self):
-            return defer.succeed(None)
-
-        def accept(self, pcm):
-            return defer.succeed(None)
-
-        def paused(self):
-            pass
-
-        def final(self, *, after_pause=False):
-            return pending
-
-        def close(self):
-            pass
-
-    monkeypatch.setattr(audiosocket, "open_live", lambda *a, **k: Slow())
+    pending = undecided(monkeypatch)
     h = Harness()
     call_uuid, results = h.expect()
     proto, transport = h.connect()

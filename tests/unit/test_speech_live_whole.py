@@ -3,8 +3,7 @@ reactor, the decoding at the end of speech is the caller's one job on the speech
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 import numpy as np
 import pytest
@@ -20,7 +19,7 @@ from ivr.speech.gateway import stream_kind
 from ivr.speech.live import PooledRecognizer, WholeUtteranceLive, open_live
 from ivr.speech.pool import RecognizerBusy, SpeechPool
 from ivr.speech.schema import EndpointingConfig, IntentsConfig
-from ivr.speech.testing import silence_frame, tone_frame, uuid_frame
+from ivr.speech.testing import ManualRunner, silence_frame, tone_frame, uuid_frame
 from ivr.speech.whisper import WholeUtterance, WholeUtteranceEngine
 
 INTENTS = IntentsConfig.model_validate({"categories": {
@@ -28,25 +27,6 @@ INTENTS = IntentsConfig.model_validate({"categories": {
     "other": {"urgency": "normal", "examples": ["where is your store"]},
     "operator": {"urgency": "normal", "keywords": {"agent": 3}},
 }})
-
-
-class ManualRunner:
-    """Speech workers that run a job only when the test says so, like busy threads."""
-
-    def __init__(self) -> None:
-        self.queued: list[tuple[Callable[[], Any], defer.Deferred[Any]]] = []
-
-    def __call__(self, job: Callable[[], Any]) -> defer.Deferred[Any]:
-        d: defer.Deferred[Any] = defer.Deferred()
-        self.queued.append((job, d))
-        return d
-
-    def run_next(self) -> None:
-        job, d = self.queued.pop(0)
-        try:
-            d.callback(job())
-        except Exception as exc:  # handed to the Deferred, as deferToThread does
-            d.errback(exc)
 
 
 class HeardSamples:

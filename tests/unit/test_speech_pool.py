@@ -3,33 +3,13 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
 from typing import Any
 
 import pytest
 import pytest_twisted
-from twisted.internet.defer import Deferred
 
 from ivr.speech.pool import SpeechPool
-
-
-class ManualRunner:
-    """Jobs wait until the test runs them, like busy worker threads."""
-
-    def __init__(self) -> None:
-        self.queued: list[tuple[Callable[[], Any], Deferred]] = []
-
-    def __call__(self, job: Callable[[], Any]) -> Deferred:
-        d: Deferred = Deferred()
-        self.queued.append((job, d))
-        return d
-
-    def run_next(self) -> None:
-        job, d = self.queued.pop(0)
-        try:
-            d.callback(job())
-        except Exception as exc:  # handed to the Deferred like deferToThread does
-            d.errback(exc)
+from ivr.speech.testing import ManualRunner
 
 
 def test_try_acquire_fails_at_once_when_every_slot_is_taken() -> None:
