@@ -158,7 +158,9 @@ class AudioSocketProtocol(Protocol):
         self._uuid: str | None = None
         self._expectation: _Expectation | None = None
         self._endpointer = Endpointer(server.endpointing)
-        self._prompt: bytes = b""
+        # What is left to play: a view, so each frame is taken without copying the rest (a
+        # prompt is seconds long, the thinking cue 30 s).
+        self._prompt = memoryview(b"")
         self._prompt_loop: LoopingCall | None = None
         self._watchdog: Any = None
         self._thinking: DelayedCall | None = None
@@ -254,7 +256,7 @@ class AudioSocketProtocol(Protocol):
     def _play(self, audio: bytes) -> None:
         """Send ``audio`` to the caller, 20 ms a frame paced by the clock, until it ends or
         :meth:`_stop_prompt`."""
-        self._prompt = audio
+        self._prompt = memoryview(audio)
         self._prompt_loop = LoopingCall(self._play_frame)
         self._prompt_loop.clock = cast(Any, self.clock)  # the reactor, or a test's Clock
         self._prompt_loop.start(FRAME_MS / 1000, now=True)
@@ -266,7 +268,7 @@ class AudioSocketProtocol(Protocol):
             self._prompt[PROMPT_FRAME_BYTES:],
         )
         if frame:
-            self._wire.write(encode_frame(KIND_AUDIO, frame))
+            self._wire.write(encode_frame(KIND_AUDIO, frame.tobytes()))
         if not self._prompt:
             self._stop_prompt()
             self._endpointer.arm()
@@ -283,7 +285,7 @@ class AudioSocketProtocol(Protocol):
         if self._prompt_loop is not None and self._prompt_loop.running:
             self._prompt_loop.stop()
         self._prompt_loop = None
-        self._prompt = b""
+        self._prompt = memoryview(b"")
 
     def _audio(self, frame: bytes) -> None:
         if self._state not in ("listening", "speaking"):
