@@ -1,14 +1,15 @@
 """Classify again what a conditions run heard, without decoding again.
 
     .venv/bin/python benchmarks/speech/rescore.py ROWS.json [--engine E] [--heard-weight W]
-        [--intents PATH] [--json]
+        [--gram-weight G --temperature T] [--intents PATH] [--json]
         [--second ROWS2.json --below 0.6,0.9,1.01]
 
 ``ROWS.json`` is written by ``conditions.py --rows``. The recognizer's transcripts do not
 depend on the classifier, so a change to the classifier alone (its training data, the weight
-of the heard transcripts) is measured in seconds on the same calls: each call that ended as
-speech is classified again with the classifier of ``--intents`` for ``--engine`` (default:
-the intents file's), the others stay no speech. Prints what ``conditions.py`` prints.
+of the heard transcripts or of the words' letter n-grams, its temperature) is measured in
+seconds on the same calls: each call that ended as speech is classified again with the
+classifier of ``--intents`` for ``--engine`` (default: the intents file's), the others stay
+no speech. Prints what ``conditions.py`` prints.
 
 ``--second ROWS2.json``: the same calls decoded by another engine (the same ``conditions.py``
 arguments with another ``--engine``): prints the combination ``pocketsphinx+whisper`` (first
@@ -30,7 +31,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from conditions import print_speech, summarize, with_engine  # noqa: E402
 
-from ivr.speech.classifier import HEARD_WEIGHT, IntentClassifier, understood  # noqa: E402
+from ivr.speech.classifier import (  # noqa: E402
+    GRAM_WEIGHT,
+    HEARD_WEIGHT,
+    TEMPERATURE,
+    IntentClassifier,
+    understood,
+)
 from ivr.speech.combination import second_opinion  # noqa: E402
 from ivr.speech.engines import Transcript  # noqa: E402
 from ivr.speech.schema import DEFAULT_INTENTS, IntentsConfig, load_intents  # noqa: E402
@@ -85,6 +92,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("rows", type=Path)
     parser.add_argument("--engine", choices=ENGINES)
     parser.add_argument("--heard-weight", type=float, default=HEARD_WEIGHT)
+    parser.add_argument("--gram-weight", type=float, default=GRAM_WEIGHT,
+                        help="what a word's letter n-grams count together (0: words only)")
+    parser.add_argument("--temperature", type=float, default=TEMPERATURE,
+                        help="scale of the classifier's log scores before the softmax")
     parser.add_argument("--intents", type=Path, default=DEFAULT_INTENTS)
     parser.add_argument("--json", action="store_true", help="print a JSON summary only")
     parser.add_argument("--second", type=Path, help="the same calls decoded by whisper")
@@ -96,10 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.second:
         return main_combined(intents, data, json.loads(args.second.read_text()), args)
     intents = with_engine(intents, args.engine)
-    classifier = IntentClassifier(intents, heard_weight=args.heard_weight)
+    classifier = classifier_of(intents, args)
     rows, nonspeech = rescore(data["speech"], classifier), rescore(data["nonspeech"], classifier)
     report(rows, nonspeech, intents, args.json)
     return 0
+
+
+def classifier_of(intents: IntentsConfig, args: argparse.Namespace) -> IntentClassifier:
+    return IntentClassifier(intents, heard_weight=args.heard_weight,
+                            gram_weight=args.gram_weight, temperature=args.temperature)
 
 
 def main_combined(
@@ -107,9 +123,9 @@ def main_combined(
 ) -> int:
     """Every threshold of ``--below`` on the same calls: accuracy, false accepts, how often
     the second engine decoded."""
-    judge = IntentClassifier(with_engine(intents, "pocketsphinx"), heard_weight=args.heard_weight)
+    judge = classifier_of(with_engine(intents, "pocketsphinx"), args)
     combined = with_engine(intents, "pocketsphinx+whisper")
-    classifier = IntentClassifier(combined, heard_weight=args.heard_weight)
+    classifier = classifier_of(combined, args)
     for below in [float(b) for b in args.below.split(",")]:
         rows = combine(first["speech"], second["speech"], judge, below)
         nonspeech = combine(first["nonspeech"], second["nonspeech"], judge, below)
