@@ -125,6 +125,23 @@ class RedisServer:
         self.stop()
         self.start()
 
+    def persist(self, timeout: float = 10.0) -> None:
+        """Everything written so far on disk (an AOF rewrite from memory, waited for): state
+        set up long before a test's fault, which ``appendfsync everysec`` may otherwise still
+        hold in memory when ``kill()`` comes (it puts off writing while an fsync is slow)."""
+        with redis.Redis(port=self.port, socket_timeout=timeout) as client:
+            client.bgrewriteaof()
+            deadline = time.monotonic() + timeout
+            while True:
+                info = client.info("persistence")
+                if not (info["aof_rewrite_in_progress"] or info["aof_rewrite_scheduled"]):
+                    if info["aof_last_bgrewrite_status"] != "ok":
+                        raise RuntimeError(f"AOF rewrite failed on port {self.port}")
+                    return
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"AOF rewrite not done in {timeout} s on port {self.port}")
+                time.sleep(0.01)
+
     def cleanup(self) -> None:
         self.stop()
         shutil.rmtree(self.dir, ignore_errors=True)

@@ -111,6 +111,10 @@ async def test_redis_dies_during_a_call_the_agent_is_free_again_and_the_order_ha
     await until(lambda: fake.exec_calls, "the agent's phone to ring")
     if answer_reached_routing:
         assert await live.answered(CALL)  # ARI's Dial event
+    # The kill comes while they talk, seconds after the ring, when Redis has written all that
+    # to disk; here that comes at once, so wait for it (work order writes acknowledged and
+    # not yet on disk at a kill: test_workorder_store_faults, unsynced writes).
+    server.persist()
     server.kill()
     clock.advance(60)
     fake.send_raw(b"200 result=0\n")  # Dial returns: the conversation is over

@@ -17,8 +17,8 @@ import asyncio
 import json
 import logging
 import os
-from collections import OrderedDict
-from collections.abc import Awaitable, Coroutine, Mapping
+from collections import OrderedDict, deque
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, TypeVar
 
 from redis.asyncio import Redis
@@ -44,6 +44,17 @@ hundred at a box's capacity. Each order is kept whole, history included (some 5-
 process): at 10,000 the view grew by that much a call for 10,000 calls, which the soak read
 as a leak (README "Soak").
 """
+
+UNSYNCED_WINDOW_S = 5.0
+"""How long after Redis acknowledged a write the store still holds it, to spool it again if
+Redis fails meanwhile. With ``appendfsync everysec`` redis-server puts off writing its
+append-only file while a background fsync is slow (a busy disk), up to 2 s of its own clock,
+and answers the clients meanwhile: killed then (kill -9, the OOM killer), it comes back
+without writes it acknowledged. Seen in tests/integration/test_routing_faults.py under load:
+the call's order gone, its spooled assignment refused on replay. 5 s: those 2 s, its
+once-a-second fsync, and a starved CPU's delays. Re-spooled writes Redis did keep are applied
+once (operation ids): holding them costs a closure each (the draft a creation made anyway),
+some 500 at 100 creations/s, and a replay round trip each after a failure."""
 
 T = TypeVar("T")
 
@@ -71,6 +82,7 @@ class StoreCore:
         indexers: tuple[indexes.Indexer, ...] = indexes.INDEXERS,
         repeat_contact_window: float = 0.0,
         buckets: int = DEFAULT_BUCKETS,
+        unsynced_window: float = UNSYNCED_WINDOW_S,
     ) -> None:
         self._redis = redis
         # Where each order's keys live (workorders.buckets): one hash slot per bucket.
@@ -90,6 +102,10 @@ class StoreCore:
         self._retry_after = retry_after
         self._retry_at = float("-inf")
         self._outages = 0  # failed writes so far: operations queued meanwhile give way
+        # Writes Redis acknowledged within the last ``unsynced_window`` seconds (monotonic
+        # time, how to make the spool record): spooled again when Redis fails (spooling).
+        self._unsynced: deque[tuple[float, Callable[[], dict[str, Any]]]] = deque()
+        self._unsynced_window = unsynced_window
         # Operations beyond this wait here rather than open ever more connections: redis-py's
         # pool refuses past max_connections (100 by default) with an error that would read as
         # "Redis unreachable" and spool for nothing.

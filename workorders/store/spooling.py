@@ -9,12 +9,17 @@ that finds Redis reachable again, and by ``replay_spool()`` which the service ca
 periodically. Each write carries an operation id that Redis records with the write itself, so
 a record replayed twice is applied once. A spooled update that Redis refuses on replay (the
 order moved on elsewhere) goes to ``wo:spool-rejected`` with the reason: kept, not applied.
+
+A write Redis acknowledged is not yet safe from a redis-server crash for a moment
+(``core.UNSYNCED_WINDOW_S``): those of the last seconds are held, and when Redis fails they
+go to the spool ahead of the write that found it failing, to be replayed (once) with it.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import replace
 from typing import Any, TypeVar
@@ -31,6 +36,51 @@ T = TypeVar("T")
 
 class StoreSpooling(StoreTransactions):
     """Redis first, else the spool; the replay; reads that replay what waits first."""
+
+    def _unreachable(self, now: float, exc: BaseException) -> None:
+        super()._unreachable(now, exc)
+        self._spool_unsynced()
+
+    def _acknowledged(self, record: Callable[[], dict[str, Any]]) -> None:
+        """Redis acknowledged a write whose spool record ``record()`` makes: held for the
+        window in which a crash of redis-server can still lose it."""
+        at = time.monotonic()
+        self._unsynced.append((at, record))
+        horizon = at - self._unsynced_window
+        while self._unsynced and self._unsynced[0][0] < horizon:
+            self._unsynced.popleft()
+
+    def _acknowledged_create(self, op_id: str, draft: WorkOrder, order_id: str) -> None:
+        """A creation: its replay needs the call's draft under the id Redis gave (for a
+        repeat contact, the order it was linked to), made only if it is ever spooled."""
+        self._acknowledged(lambda: {
+            "op_id": op_id, "op": "create",
+            "order": personal.seal_order(draft.with_id(order_id).to_dict(), self._cipher),
+        })
+
+    def _acknowledged_update(
+        self, op_id: str, order_id: str, now: float, event: Event, actor: str,
+        changes: Mapping[str, Any],
+    ) -> None:
+        self._acknowledged(lambda: _update_record(
+            op_id, order_id, now, event, actor, changes, self._cipher))
+
+    def _spool_unsynced(self) -> None:
+        """Redis failed: the writes it acknowledged within the window go to the spool, oldest
+        first, so that a crash that lost them loses nothing (replaying those it kept is a
+        no-op by their operation ids)."""
+        horizon = time.monotonic() - self._unsynced_window
+        records = [record() for at, record in self._unsynced if at >= horizon]
+        self._unsynced.clear()
+        for record in records:
+            self._append(record)
+            if record["op"] == "update":
+                self._spooled_ops.add(record["op_id"])
+        if records:
+            self._pending = True
+            log.warning("%d work order writes Redis acknowledged in the last %.0f s spooled "
+                        "again, in case its crash lost them", len(records),
+                        self._unsynced_window)
 
     async def _write(
         self, now: float, direct: Callable[[], Awaitable[T]], spool: Callable[[], T]
@@ -92,16 +142,7 @@ class StoreSpooling(StoreTransactions):
         if op_id in self._spooled_ops:  # the same operation reported again: spooled once
             return base
         changed = apply(base, event, now, actor, self.policy, **changes) if base else None
-        record = {
-            "op_id": op_id,
-            "op": "update",
-            "order_id": order_id,
-            "now": now,
-            "event": event.value,
-            "actor": actor,
-            "changes": personal.seal_details(_json_changes(changes), op_id, self._cipher),
-        }
-        self._append(record)
+        self._append(_update_record(op_id, order_id, now, event, actor, changes, self._cipher))
         self._spooled_ops.add(op_id)
         self._pending = True
         if changed is not None:
@@ -148,6 +189,8 @@ class StoreSpooling(StoreTransactions):
                 _, created = await self._create_in_redis(
                     op_id, draft, proposed=draft.id, replayed=True
                 )
+                if created:
+                    self._acknowledged(lambda: dict(record))
                 return int(created)
             if record.get("op") == "update":
                 _, applied = await self._update_in_redis(
@@ -159,6 +202,8 @@ class StoreSpooling(StoreTransactions):
                     self._spooled_changes(record),
                     replayed=True,
                 )
+                if applied:
+                    self._acknowledged(lambda: dict(record))
                 return int(applied)
             raise WorkOrderError(f"unknown spool operation {record.get('op')!r}")
         except (WorkOrderError, UnknownWorkOrder, KeyError, TypeError, ValueError) as exc:
@@ -198,7 +243,24 @@ class StoreSpooling(StoreTransactions):
                     await self._replay_locked()
             return await self._timed(read())
         except UNREACHABLE:
+            self._spool_unsynced()
             return local(key)
+
+
+def _update_record(
+    op_id: str, order_id: str, now: float, event: Event, actor: str,
+    changes: Mapping[str, Any], cipher: personal.FieldCipher,
+) -> dict[str, Any]:
+    """The spool record of an update (its personal details sealed, as in Redis)."""
+    return {
+        "op_id": op_id,
+        "op": "update",
+        "order_id": order_id,
+        "now": now,
+        "event": event.value,
+        "actor": actor,
+        "changes": personal.seal_details(_json_changes(changes), op_id, cipher),
+    }
 
 
 def _json_changes(changes: Mapping[str, Any]) -> dict[str, Any]:

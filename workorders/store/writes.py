@@ -52,7 +52,9 @@ class OrderWrites(OrderReads):
         op_id = new_op_id()
 
         async def direct() -> WorkOrder:
-            order, _ = await self._create_in_redis(op_id, draft, proposed="", replayed=False)
+            order, wrote = await self._create_in_redis(op_id, draft, proposed="", replayed=False)
+            if wrote:
+                self._acknowledged_create(op_id, draft, order.id)
             return order
 
         return await self._write(now, direct, lambda: self._spool_create(op_id, draft))
@@ -81,7 +83,7 @@ class OrderWrites(OrderReads):
 
         async def direct() -> WorkOrder | None:
             try:
-                order, _ = await self._update_in_redis(
+                order, applied = await self._update_in_redis(
                     op_id, order_id, now, event, actor, changes, replayed=False
                 )
             except UnknownWorkOrder:
@@ -89,6 +91,8 @@ class OrderWrites(OrderReads):
                     # Created in the spool and not replayed yet: keep the order of writes.
                     return self._spool_update(op_id, order_id, now, event, actor, changes)
                 raise
+            if applied:
+                self._acknowledged_update(op_id, order_id, now, event, actor, changes)
             return order
 
         return await self._write(
