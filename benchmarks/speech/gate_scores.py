@@ -196,7 +196,7 @@ def main(argv: list[str] | None = None) -> int:
 
     voices = list(voice_cache.DEV_VOICES)
     pool = conditions.babble_pool(voices)
-    rows = [judge(kind, pcm) for kind, pcm in conditions.nonspeech_clips(args.nonspeech, pool)]
+    rows = [judge(kind, pcm) for kind, pcm, _ in conditions.nonspeech_clips(args.nonspeech, pool)]
     utterances = conditions.spread(
         [u for u in load_eval_set() if u["split"] == "heldout"], args.sample
     )
