@@ -213,7 +213,7 @@ def evaluate(
             )
             row = listener.hear(pcm)
             rows.append({**u, **row, "voice": voice, "condition": condition})
-        if progress:
+        if progress and utterances:
             done = [r for r in rows if r["condition"] == condition]
             right = sum(r["predicted"] == r["category"] for r in done)
             print(f"  {condition}: {right}/{len(done)} ({time.monotonic() - started:.0f} s)",

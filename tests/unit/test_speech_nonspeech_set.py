@@ -85,3 +85,19 @@ def test_tv_lines_are_many_genres_adverts_about_phones_and_no_evaluation_sentenc
         assert word in adverts
     said = {u["text"] for u in load_eval_set()}
     assert not said & {x["text"] for x in lines}
+
+
+def test_separate_sets_thresholds_from_the_callers_and_counts_both_sides() -> None:
+    """``separate.py``: a rule "no request below T" with T at the lowest 10% of the callers
+    taken right loses those callers and stops the non-speech requests below T."""
+    from benchmarks.speech.separate import requests, thresholds
+
+    right = [{"level": float(v)} for v in range(100, 1100, 10)]  # 100 callers: 100..1090
+    tv = [{"level": 150.0, "predicted": "fault"}, {"level": 500.0, "predicted": "inquiry"},
+          {"level": 90.0, "predicted": "(none)"}]
+    accepted = requests(tv)
+    assert len(accepted) == 2
+    rule = {t["share"]: t for t in thresholds(right, accepted, "level")}
+    assert rule[0.10]["threshold"] == 200.0
+    assert (rule[0.10]["right_lost"], rule[0.10]["stopped"]) == (10, 1)
+    assert (rule[0.01]["right_lost"], rule[0.01]["stopped"]) == (1, 0)
