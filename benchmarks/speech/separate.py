@@ -29,6 +29,13 @@ def requests(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [r for r in rows if r["predicted"] != "(none)"]
 
 
+def unasked(rows: list[dict[str, Any]], confirm_below: float, operator: str) -> list[dict]:
+    """The requests the gateway takes without asking the caller to confirm (press 1): a TV
+    cannot press 1, so these are the ones that cost a wrong order or an agent's time."""
+    return [r for r in requests(rows)
+            if r["confidence"] >= confirm_below or r["predicted"] == operator]
+
+
 def spread(values: list[float]) -> str:
     if not values:
         return "-"
@@ -57,6 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("nonspeech", type=Path)
     parser.add_argument("--kind", default="tv-speech", help="non-speech kind (default tv-speech)")
     parser.add_argument("--conditions", help="comma-separated: only these speech conditions")
+    parser.add_argument("--confirm-below", type=float, default=0.6, help="as in intents.yaml")
+    parser.add_argument("--operator", default="operator", help="the category never confirmed")
     args = parser.parse_args(argv)
     speech = json.loads(args.speech.read_text())["speech"]
     if args.conditions:
@@ -65,18 +74,23 @@ def main(argv: list[str] | None = None) -> int:
               if r["kind"] == args.kind]
     right = [r for r in speech if r["predicted"] == r["category"]]
     accepted = requests(others)
+    # Rows saved before a score was kept (session 12's) are read for the scores they have.
+    scores = [s for s in SCORES if all(s in r for r in [*right, *accepted])]
+    direct = unasked(others, args.confirm_below, args.operator)
     print(f"speech: {len(speech)} calls, {len(right)} taken right; {args.kind}: {len(others)} "
-          f"calls, {len(accepted)} became a request")
+          f"calls, {len(accepted)} became a request, {len(direct)} of them without a "
+          f"confirmation question")
     print("spread (min / 10% / median / 90% / max)")
-    for score in SCORES:
+    for score in scores:
         print(f"  {score:<18} callers taken right: {spread([r[score] for r in right])}")
         print(f"  {'':<18} {args.kind} requests: {spread([r[score] for r in accepted])}")
     print("a rule 'no request below T' (T from the callers taken right):")
-    for score in SCORES:
+    for score in scores:
         for t in thresholds(right, accepted, score):
+            unasked_stopped = sum(r[score] < t["threshold"] for r in direct)
             print(f"  {score:<18} T={t['threshold']:.3g}: callers lost {t['right_lost']}/"
                   f"{len(right)} ({t['share']:.0%}), {args.kind} requests stopped "
-                  f"{t['stopped']}/{t['of']}")
+                  f"{t['stopped']}/{t['of']} (unasked {unasked_stopped}/{len(direct)})")
     return 0
 
 

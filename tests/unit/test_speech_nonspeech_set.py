@@ -101,3 +101,13 @@ def test_separate_sets_thresholds_from_the_callers_and_counts_both_sides() -> No
     assert rule[0.10]["threshold"] == 200.0
     assert (rule[0.10]["right_lost"], rule[0.10]["stopped"]) == (10, 1)
     assert (rule[0.01]["right_lost"], rule[0.01]["stopped"]) == (1, 0)
+
+
+def test_a_far_talker_in_a_room_is_less_modulated_than_the_same_talker_close() -> None:
+    """``gate_scores.modulation``: the reverberation of a room fills the gaps between
+    syllables, so the same voice across a room moves less in level than at the handset."""
+    from benchmarks.speech.gate_scores import modulation
+
+    close = voice_like(7)
+    far = channel.room(close, reverberance=90, room_scale=100, pre_delay_ms=20)
+    assert modulation(channel.to_pcm(far)) < modulation(channel.to_pcm(close)) - 3
