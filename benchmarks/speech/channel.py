@@ -15,6 +15,8 @@ A condition is a chain of steps named in one string, e.g. ``band+gsm+babble:10``
   low rate, decoded to signed linear before it reaches us, as Asterisk does);
 - ``white:SNR``, ``babble:SNR``, ``street:SNR``: noise at SNR dB below the speech (speech power
   measured over its voiced frames); babble is six other utterances talking at once;
+- ``tv:SNR``: a TV across the room speaking under the caller (:func:`tv_source`), its voiced
+  frames SNR dB below the caller's;
 - ``gain:DB``: level change (a quiet or a loud handset);
 - ``clip:FRACTION``: the signal driven into the converter's limits, clipped at that fraction
   of full scale after being raised to reach it.
@@ -143,8 +145,10 @@ def room(x: np.ndarray, reverberance: float, room_scale: float, pre_delay_ms: fl
     # sox works in 16 bits: bring the level to a safe one and back, so nothing clips.
     peak = np.abs(x).max() or 1.0
     scale = 8000.0 / peak
+    # -D: sox dithers its 16-bit output with random noise by default; the same call has to
+    # be the same audio on every run.
     wet = subprocess.run(
-        ["sox", *raw, "-", *raw, "-", "reverb", f"{reverberance:.0f}", "50",
+        ["sox", "-D", *raw, "-", *raw, "-", "reverb", f"{reverberance:.0f}", "50",
          f"{room_scale:.0f}", "100", f"{pre_delay_ms:.0f}", "0"],
         input=to_pcm(x * scale), capture_output=True, check=True,
     ).stdout
@@ -212,6 +216,7 @@ def apply(
     pcm: Pcm,
     seed: int,
     babble: NoiseSource | None = None,
+    tv: NoiseSource | None = None,
 ) -> Pcm:
     """``pcm`` (8 kHz) through the chain named by ``condition`` (see the module doc)."""
     x = to_array(pcm)
@@ -235,6 +240,13 @@ def apply(
                 name, babble or white_noise
             )
             x = add_noise(x, source(len(x), rng), float(arg))
+        elif name == "tv":
+            if tv is None:
+                raise ValueError("a TV under the caller needs its lines")
+            noise = tv(len(x), rng)
+            # Voiced level against voiced level: the TV's pauses do not make it louder.
+            noise = noise / (np.sqrt(speech_power(noise)) or 1.0)
+            x = x + noise * np.sqrt(speech_power(x) / 10 ** (float(arg) / 10))
         elif name == "gain":
             x = x * 10 ** (float(arg) / 20)
         elif name == "clip":
@@ -337,3 +349,22 @@ def loud_level(pcm: Pcm) -> float:
         return 0.0
     rms = np.sqrt((x[: n * 160].reshape(n, 160) ** 2).mean(axis=1))
     return float(np.percentile(rms, 95))
+
+
+def tv_source(talkers: Sequence[np.ndarray]) -> NoiseSource:
+    """A TV across the room under the caller: one talker at a time (``talkers``, each one line
+    in one voice), lines following each other from a random one, in a room
+    (:func:`speaking_tv`'s loudspeaker and reverberation)."""
+
+    def make(n: int, rng: np.random.Generator) -> np.ndarray:
+        y = np.zeros(0)
+        i = int(rng.integers(0, len(talkers)))
+        while len(y) < n + RATE:
+            y = np.concatenate([y, talkers[i % len(talkers)]])
+            i += 1
+        start = int(rng.integers(0, max(1, len(y) - n)))
+        x = band_limit(y[start : start + n], 250.0, 3800.0)
+        return room(x, reverberance=rng.uniform(40, 90), room_scale=rng.uniform(50, 100),
+                    pre_delay_ms=rng.uniform(5, 30))
+
+    return make

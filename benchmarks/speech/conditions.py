@@ -8,7 +8,8 @@
 Each sentence of the evaluation set is spoken by other voices (:mod:`voices`: piper's joe at
 three speeds, espeak-ng's English accents and variants at several speeds), put through a
 telephone condition (:mod:`channel`: band limit, G.711 mu-law and A-law, GSM, AMR-NB, Opus
-(``band+opus:12``, not in the default list: name it in ``--conditions``), white,
+(``band+opus:12``, not in the default list: name it in ``--conditions``), a TV under the caller
+(``band+tv:15+ulaw``, not in the default list either), white,
 babble and street noise at several SNRs, a quiet handset, clipping) and streamed through the
 production path exactly as ``evaluate.py`` does (AudioSocket protocol, endpointer, engine,
 classifier). Each sentence is spoken by one voice, the voices taking turns, and goes through
@@ -175,6 +176,13 @@ def nonspeech_clips(
     return clips
 
 
+def tv_talkers(voices: Sequence[str] = voice_cache.DEV_VOICES) -> list[np.ndarray]:
+    """Every TV line, each in one development voice (as the first pass of the TV clips)."""
+    lines = load_tv_lines()
+    return [render_one(voice, line["text"])
+            for line, voice in (tv_talker(j, lines, voices) for j in range(len(lines)))]
+
+
 def render_one(voice: str, text: str) -> np.ndarray:
     """One sentence in one voice, from the voices' cache."""
     return channel.to_array(voice_cache.render(voice, [text])[text])
@@ -203,13 +211,14 @@ def evaluate(
         said[v].append(u["text"])
     rendered = {v: voice_cache.render(v, said[v]) for v in voices}
     babble = channel.babble_source(pool)
+    tv = channel.tv_source(tv_talkers()) if any("tv:" in c for c in conditions) else None
     rows = []
     for condition in conditions:
         started = time.monotonic()
         for i, u in enumerate(utterances):
             voice = speaker[i]
             pcm = channel.apply(
-                condition, rendered[voice][u["text"]], seed_of(condition, u["text"]), babble
+                condition, rendered[voice][u["text"]], seed_of(condition, u["text"]), babble, tv
             )
             row = listener.hear(pcm)
             rows.append({**u, **row, "voice": voice, "condition": condition})

@@ -175,3 +175,20 @@ def test_loud_level_is_the_loud_frames_rms() -> None:
     x = np.concatenate([np.zeros(RATE), tone(500, 1.0, 1000.0)])
     assert channel.loud_level(channel.to_pcm(x)) == pytest.approx(1000 / np.sqrt(2), rel=0.01)
     assert channel.loud_level(b"") == 0.0
+
+
+def test_a_tv_under_the_caller_is_added_at_the_asked_voiced_level() -> None:
+    """``tv:SNR``: one talker at a time in a room, its voiced frames SNR dB below the caller's
+    (the TV's pauses do not count); reproducible; refused without the TV's lines."""
+    talkers = [tone(200 + 40 * i, 0.8) * (np.arange(int(0.8 * RATE)) % 1600 < 1000)
+               for i in range(3)]
+    tv = channel.tv_source(talkers)
+    caller = channel.to_pcm(tone(700, 2.0))
+    a = channel.apply("tv:15", caller, seed=3, tv=tv)
+    assert a == channel.apply("tv:15", caller, seed=3, tv=tv)
+    added = channel.to_array(a) - channel.to_array(caller)
+    snr = 10 * np.log10(channel.speech_power(channel.to_array(caller))
+                        / channel.speech_power(added))
+    assert snr == pytest.approx(15.0, abs=0.2)
+    with pytest.raises(ValueError, match="needs its lines"):
+        channel.apply("tv:15", caller, seed=3)

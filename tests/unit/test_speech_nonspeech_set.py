@@ -58,6 +58,8 @@ def test_speaking_tv_clips_say_every_line_in_turn_in_rotating_voices_below_a_cal
     for j in range(3):
         assert clips[j][2]["line"] == clips[len(lines) + j][2]["line"]
         assert clips[j][2]["voice"] != clips[len(lines) + j][2]["voice"]
+    again = conditions.nonspeech_clips(3, POOL, kinds=(conditions.TV_SPEECH,), say=fake_say)
+    assert [pcm for _, pcm, _ in again] == [pcm for _, pcm, _ in clips[:3]]  # reproducible
     for _, pcm, about in clips:
         x = channel.to_array(pcm)
         assert 3.0 * RATE <= len(x) <= 6.0 * RATE
