@@ -2,16 +2,21 @@
 
 Pure numpy over 8 kHz 16-bit mono PCM (``bytes``), seeded, so every condition is the same
 audio on every machine and every run. Only GSM 06.10 and AMR-NB go through Debian's ``sox``
-(``apt-get install sox libsox-fmt-all``): there is no Python codec for them.
+(``apt-get install sox libsox-fmt-all``), and Opus through Debian's ``ffmpeg`` (libopus; sox
+has no Opus encoder): there is no Python codec for them. A TV's room is sox's ``reverb``.
 
 A condition is a chain of steps named in one string, e.g. ``band+gsm+babble:10``:
 
 - ``clean``: nothing (the voice resampled to 8 kHz);
 - ``band``: the telephone band, 300-3400 Hz;
 - ``ulaw`` / ``alaw``: G.711 encoded and decoded; ``gsm``: GSM 06.10 full rate (13 kbit/s);
-  ``amr``: AMR-NB at 7.95 kbit/s (mobile calls);
+  ``amr``: AMR-NB at 7.95 kbit/s (mobile calls); ``opus[:KBITS]``: Opus at ``KBITS`` kbit/s
+  (default 12), narrowband, libopus's VoIP mode, 20 ms frames (a softphone or WebRTC caller at a
+  low rate, decoded to signed linear before it reaches us, as Asterisk does);
 - ``white:SNR``, ``babble:SNR``, ``street:SNR``: noise at SNR dB below the speech (speech power
   measured over its voiced frames); babble is six other utterances talking at once;
+- ``tv:SNR``: a TV across the room speaking under the caller (:func:`tv_source`), its voiced
+  frames SNR dB below the caller's;
 - ``gain:DB``: level change (a quiet or a loud handset);
 - ``clip:FRACTION``: the signal driven into the converter's limits, clipped at that fraction
   of full scale after being raised to reach it.
@@ -35,6 +40,8 @@ FULL_SCALE = 32767.0
 # Frames (20 ms) above this fraction of the loudest frame's power count as speech when
 # measuring the speech level for an SNR.
 _VOICED_DB = -30.0
+# Opus's rate when a condition names none: the low end of what softphones use for voice.
+OPUS_KBITS = 12.0
 
 Pcm = bytes
 NoiseSource = Callable[[int, np.random.Generator], np.ndarray]
@@ -99,10 +106,53 @@ def sox_codec(x: np.ndarray, codec: str) -> np.ndarray:
     decoded = subprocess.run(
         ["sox", *decode_fmt, "-", *raw, "-"], input=encoded, capture_output=True, check=True
     ).stdout
-    y = to_array(decoded)
-    if len(y) >= len(x):
-        return y[: len(x)]
-    return np.concatenate([y, np.zeros(len(x) - len(y))])
+    return _same_length(to_array(decoded), len(x))
+
+
+def opus_codec(x: np.ndarray, kbits: float = OPUS_KBITS) -> np.ndarray:
+    """Opus through ffmpeg's libopus, pipes only: encoded (narrowband, VoIP mode, 20 ms frames,
+    ``kbits`` kbit/s) and decoded back to 8 kHz, same length as the input."""
+    if shutil.which("ffmpeg") is None:
+        raise RuntimeError("ffmpeg is not installed (apt-get install ffmpeg)")
+    quiet = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin"]
+    raw = ["-f", "s16le", "-ar", str(RATE), "-ac", "1"]
+    encoded = subprocess.run(
+        [*quiet, *raw, "-i", "pipe:0", "-c:a", "libopus", "-b:a", f"{kbits * 1000:.0f}",
+         "-application", "voip", "-cutoff", "4000", "-frame_duration", "20",
+         "-f", "ogg", "pipe:1"],
+        input=to_pcm(x), capture_output=True, check=True,
+    ).stdout
+    # The Ogg container carries Opus's pre-skip, so the decoded audio lines up with the input.
+    decoded = subprocess.run(
+        [*quiet, "-f", "ogg", "-i", "pipe:0", *raw, "pipe:1"],
+        input=encoded, capture_output=True, check=True,
+    ).stdout
+    return _same_length(to_array(decoded), len(x))
+
+
+def _same_length(y: np.ndarray, n: int) -> np.ndarray:
+    if len(y) >= n:
+        return y[:n]
+    return np.concatenate([y, np.zeros(n - len(y))])
+
+
+def room(x: np.ndarray, reverberance: float, room_scale: float, pre_delay_ms: float) -> np.ndarray:
+    """``x`` played into a room and picked up across it: sox's ``reverb`` (dry and wet mixed),
+    same length as the input (the tail inside it: pad the input first to keep it)."""
+    if shutil.which("sox") is None:
+        raise RuntimeError("sox is not installed (apt-get install sox libsox-fmt-all)")
+    raw = ["-t", "raw", "-r", str(RATE), "-e", "signed", "-b", "16", "-c", "1"]
+    # sox works in 16 bits: bring the level to a safe one and back, so nothing clips.
+    peak = np.abs(x).max() or 1.0
+    scale = 8000.0 / peak
+    # -D: sox dithers its 16-bit output with random noise by default; the same call has to
+    # be the same audio on every run.
+    wet = subprocess.run(
+        ["sox", "-D", *raw, "-", *raw, "-", "reverb", f"{reverberance:.0f}", "50",
+         f"{room_scale:.0f}", "100", f"{pre_delay_ms:.0f}", "0"],
+        input=to_pcm(x * scale), capture_output=True, check=True,
+    ).stdout
+    return _same_length(to_array(wet), len(x)) / scale
 
 
 def white_noise(n: int, rng: np.random.Generator) -> np.ndarray:
@@ -166,6 +216,7 @@ def apply(
     pcm: Pcm,
     seed: int,
     babble: NoiseSource | None = None,
+    tv: NoiseSource | None = None,
 ) -> Pcm:
     """``pcm`` (8 kHz) through the chain named by ``condition`` (see the module doc)."""
     x = to_array(pcm)
@@ -180,6 +231,8 @@ def apply(
             x = g711(x, name)
         elif name in ("gsm", "amr"):
             x = sox_codec(x, name)
+        elif name == "opus":
+            x = opus_codec(x, float(arg) if arg else OPUS_KBITS)
         elif name in ("white", "street", "babble"):
             if name == "babble" and babble is None:
                 raise ValueError("babble noise needs other utterances")
@@ -187,6 +240,13 @@ def apply(
                 name, babble or white_noise
             )
             x = add_noise(x, source(len(x), rng), float(arg))
+        elif name == "tv":
+            if tv is None:
+                raise ValueError("a TV under the caller needs its lines")
+            noise = tv(len(x), rng)
+            # Voiced level against voiced level: the TV's pauses do not make it louder.
+            noise = noise / (np.sqrt(speech_power(noise)) or 1.0)
+            x = x + noise * np.sqrt(speech_power(x) / 10 ** (float(arg) / 10))
         elif name == "gain":
             x = x * 10 ** (float(arg) / 20)
         elif name == "clip":
@@ -262,3 +322,49 @@ def street_alone(seconds: float, rng: np.random.Generator, rms: float = 1500.0) 
 def white_alone(seconds: float, rng: np.random.Generator, rms: float = 1000.0) -> np.ndarray:
     """A bad line: loud white noise."""
     return _at_level(rng.normal(0.0, 1.0, int(seconds * RATE)), rms)
+
+
+def speaking_tv(
+    talker: np.ndarray, seconds: float, rng: np.random.Generator, rms: float = 700.0
+) -> np.ndarray:
+    """A TV across the room that speaks: ``talker`` (one voice saying one line: news, an
+    advert, a film) from a random point, through a small loudspeaker into a room, picked up
+    by the handset from afar (reverberant), its voiced frames at RMS ``rms``. Where the line
+    ends before ``seconds``, the programme pauses."""
+    n = int(seconds * RATE)
+    start = int(rng.uniform(0, max(1, len(talker) - n // 2)))
+    line = talker[start : start + n]
+    x = np.concatenate([line, np.zeros(n - len(line))])
+    x = band_limit(x, 250.0, 3800.0)  # a TV's small speaker: no bass
+    x = room(x, reverberance=rng.uniform(40, 90), room_scale=rng.uniform(50, 100),
+             pre_delay_ms=rng.uniform(5, 30))
+    return x * (rms / (np.sqrt(speech_power(x)) or 1.0))
+
+
+def loud_level(pcm: Pcm) -> float:
+    """How loud a call is where it is loudest: the 95th percentile of its 20 ms frames' RMS."""
+    x = to_array(pcm)
+    n = len(x) // 160
+    if n == 0:
+        return 0.0
+    rms = np.sqrt((x[: n * 160].reshape(n, 160) ** 2).mean(axis=1))
+    return float(np.percentile(rms, 95))
+
+
+def tv_source(talkers: Sequence[np.ndarray]) -> NoiseSource:
+    """A TV across the room under the caller: one talker at a time (``talkers``, each one line
+    in one voice), lines following each other from a random one, in a room
+    (:func:`speaking_tv`'s loudspeaker and reverberation)."""
+
+    def make(n: int, rng: np.random.Generator) -> np.ndarray:
+        y = np.zeros(0)
+        i = int(rng.integers(0, len(talkers)))
+        while len(y) < n + RATE:
+            y = np.concatenate([y, talkers[i % len(talkers)]])
+            i += 1
+        start = int(rng.integers(0, max(1, len(y) - n)))
+        x = band_limit(y[start : start + n], 250.0, 3800.0)
+        return room(x, reverberance=rng.uniform(40, 90), room_scale=rng.uniform(50, 100),
+                    pre_delay_ms=rng.uniform(5, 30))
+
+    return make

@@ -3,11 +3,13 @@
     nice -n 19 .venv/bin/python benchmarks/speech/conditions.py [--split heldout|tune|all]
         [--part dev|blind] [--voices V,V,...] [--conditions C,C,...] [--sample N]
         [--engine pocketsphinx|whisper|pocketsphinx+whisper|moonshine] [--nonspeech N]
-        [--intents PATH] [--json] [--rows FILE]
+        [--nonspeech-kinds K,K,...] [--only-nonspeech] [--intents PATH] [--json] [--rows FILE]
 
 Each sentence of the evaluation set is spoken by other voices (:mod:`voices`: piper's joe at
 three speeds, espeak-ng's English accents and variants at several speeds), put through a
-telephone condition (:mod:`channel`: band limit, G.711 mu-law and A-law, GSM, AMR-NB, white,
+telephone condition (:mod:`channel`: band limit, G.711 mu-law and A-law, GSM, AMR-NB, Opus
+(``band+opus:12``, not in the default list: name it in ``--conditions``), a TV under the caller
+(``band+tv:15+ulaw``, not in the default list either), white,
 babble and street noise at several SNRs, a quiet handset, clipping) and streamed through the
 production path exactly as ``evaluate.py`` does (AudioSocket protocol, endpointer, engine,
 classifier). Each sentence is spoken by one voice, the voices taking turns, and goes through
@@ -18,6 +20,10 @@ matrix.
 Non-speech (``--nonspeech N``, default 120; 0 to skip): line hiss, coughs, music, a TV in
 the room (speech played backwards: no words), street noise and a bad line, through the same
 path. A false accept is one that ends as a category instead of "no speech".
+``--nonspeech-kinds`` picks the kinds (default the six above, in that order, so the 120 calls
+are the same calls as before); ``tv-speech`` is a TV that speaks forward: one voice saying one
+line of ``tv_lines.yaml`` (news, weather, adverts, a film), in a room, 10-20 dB below a
+caller, e.g. ``--only-nonspeech --nonspeech 60 --nonspeech-kinds tv-speech``.
 
 ``--part dev`` (default) uses the development voices; ``--part blind`` the blind voices
 (``voices.BLIND_VOICES``): measured once with the config frozen, never tuned on, as the
@@ -32,10 +38,12 @@ import json
 import sys
 import time
 from collections import Counter, defaultdict
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+import yaml
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -65,6 +73,13 @@ DEFAULT_CONDITIONS = (
     "band+clip:0.3+ulaw",
 )
 NONSPEECH_KINDS = ("hiss", "cough", "music", "tv", "street", "white")
+# A TV that speaks forward (one talker at a time, words and all): its own kind, run alone or
+# named with the others, so the six kinds' figures stay comparable.
+TV_SPEECH = "tv-speech"
+ALL_NONSPEECH_KINDS = (*NONSPEECH_KINDS, TV_SPEECH)
+TV_LINES = Path(__file__).with_name("tv_lines.yaml")
+# A TV across the room: its voice 10 to 20 dB below a caller's at the handset.
+TV_BELOW_CALLER_DB = (10.0, 20.0)
 # Level of the voices' speech (RMS over voiced frames, 16-bit), the reference of the
 # non-speech sounds' levels.
 SPEECH_RMS = 3500.0
@@ -93,12 +108,53 @@ def babble_pool(voices: list[str]) -> list[np.ndarray]:
     return pool
 
 
-def nonspeech_clips(n: int, pool: list[np.ndarray]) -> list[tuple[str, bytes]]:
-    """``n`` calls with no speech in them, through a band-limited mu-law line."""
+def load_tv_lines(path: Path = TV_LINES) -> list[dict[str, str]]:
+    """What the TV says: dicts with genre and text."""
+    lines: list[dict[str, str]] = yaml.safe_load(path.read_text())["lines"]
+    return lines
+
+
+def tv_talker(j: int, lines: Sequence[dict[str, str]], voices: Sequence[str]) -> tuple[dict, str]:
+    """The ``j``-th TV clip's line and voice: every line in turn, and on each pass over the
+    lines another voice says it."""
+    return lines[j % len(lines)], voices[(j + j // len(lines)) % len(voices)]
+
+
+def nonspeech_clips(
+    n: int,
+    pool: list[np.ndarray],
+    kinds: Sequence[str] = NONSPEECH_KINDS,
+    say: Callable[[str, str], np.ndarray] | None = None,
+    tv_voices: Sequence[str] = voice_cache.DEV_VOICES,
+) -> list[tuple[str, bytes, dict[str, str]]]:
+    """``n`` calls with no speech in them, through a band-limited mu-law line: the kinds in
+    turn, each call with what it is made of (the TV's line and voice). ``say(voice, text)``
+    renders a TV line (needed for ``tv-speech`` only)."""
+    unknown = set(kinds) - set(ALL_NONSPEECH_KINDS)
+    if unknown:
+        raise ValueError(f"unknown non-speech kinds {sorted(unknown)} "
+                         f"(known: {', '.join(ALL_NONSPEECH_KINDS)})")
+    lines = load_tv_lines() if TV_SPEECH in kinds else []
     clips = []
+    tv_clips = 0
     for i in range(n):
-        kind = NONSPEECH_KINDS[i % len(NONSPEECH_KINDS)]
+        kind = kinds[i % len(kinds)]
         rng = np.random.default_rng(seed_of("nonspeech", i))
+        about: dict[str, str] = {}
+        if kind == TV_SPEECH:
+            if say is None:
+                raise ValueError("a speaking TV needs a voice to render its lines")
+            line, voice = tv_talker(tv_clips, lines, tv_voices)
+            tv_clips += 1
+            seconds = float(rng.uniform(3.0, 6.0))
+            below = float(rng.uniform(*TV_BELOW_CALLER_DB))
+            x = channel.speaking_tv(say(voice, line["text"]), seconds, rng,
+                                    rms=SPEECH_RMS * 10 ** (-below / 20))
+            about = {"genre": line["genre"], "line": line["text"], "voice": voice,
+                     "below_caller_db": f"{below:.1f}"}
+            pcm = channel.apply("band+ulaw", channel.to_pcm(x), seed_of("line", i))
+            clips.append((kind, pcm, about))
+            continue
         seconds = float(rng.uniform(2.0, 5.0))
         # Background sounds from 24 to 6 dB below a caller's voice at the handset (RMS 3,500);
         # a cough is the caller's own, as loud as speech or louder.
@@ -116,8 +172,20 @@ def nonspeech_clips(n: int, pool: list[np.ndarray]) -> list[tuple[str, bytes]]:
         else:
             x = channel.white_alone(seconds, rng, rms=level)
         pcm = channel.apply("band+ulaw", channel.to_pcm(x), seed_of("line", i))
-        clips.append((kind, pcm))
+        clips.append((kind, pcm, about))
     return clips
+
+
+def tv_talkers(voices: Sequence[str] = voice_cache.DEV_VOICES) -> list[np.ndarray]:
+    """Every TV line, each in one development voice (as the first pass of the TV clips)."""
+    lines = load_tv_lines()
+    return [render_one(voice, line["text"])
+            for line, voice in (tv_talker(j, lines, voices) for j in range(len(lines)))]
+
+
+def render_one(voice: str, text: str) -> np.ndarray:
+    """One sentence in one voice, from the voices' cache."""
+    return channel.to_array(voice_cache.render(voice, [text])[text])
 
 
 def spread(items: list[dict], n: int | None) -> list[dict]:
@@ -143,17 +211,18 @@ def evaluate(
         said[v].append(u["text"])
     rendered = {v: voice_cache.render(v, said[v]) for v in voices}
     babble = channel.babble_source(pool)
+    tv = channel.tv_source(tv_talkers()) if any("tv:" in c for c in conditions) else None
     rows = []
     for condition in conditions:
         started = time.monotonic()
         for i, u in enumerate(utterances):
             voice = speaker[i]
             pcm = channel.apply(
-                condition, rendered[voice][u["text"]], seed_of(condition, u["text"]), babble
+                condition, rendered[voice][u["text"]], seed_of(condition, u["text"]), babble, tv
             )
             row = listener.hear(pcm)
             rows.append({**u, **row, "voice": voice, "condition": condition})
-        if progress:
+        if progress and utterances:
             done = [r for r in rows if r["condition"] == condition]
             right = sum(r["predicted"] == r["category"] for r in done)
             print(f"  {condition}: {right}/{len(done)} ({time.monotonic() - started:.0f} s)",
@@ -185,6 +254,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--engine", choices=["pocketsphinx", "whisper", "pocketsphinx+whisper",
                                                   "moonshine"])
     parser.add_argument("--nonspeech", type=int, default=120, help="non-speech calls (0: none)")
+    parser.add_argument("--nonspeech-kinds", default=",".join(NONSPEECH_KINDS),
+                        help=f"comma-separated, in turn (of {','.join(ALL_NONSPEECH_KINDS)})")
     parser.add_argument("--only-nonspeech", action="store_true", help="skip the sentences")
     parser.add_argument("--intents", type=Path, default=DEFAULT_INTENTS)
     parser.add_argument("--json", action="store_true", help="print a JSON summary only")
@@ -203,8 +274,9 @@ def main(argv: list[str] | None = None) -> int:
     pool = babble_pool(list(voice_cache.DEV_VOICES))
 
     rows = evaluate(listener, utterances, voices, conditions, pool, progress=not args.json)
-    clips = nonspeech_clips(args.nonspeech, pool)
-    nonspeech = [{"kind": kind, **listener.hear(pcm)} for kind, pcm in clips]
+    kinds = args.nonspeech_kinds.split(",")
+    clips = nonspeech_clips(args.nonspeech, pool, kinds, say=render_one)
+    nonspeech = [{"kind": kind, **about, **listener.hear(pcm)} for kind, pcm, about in clips]
     if args.rows:
         args.rows.write_text(json.dumps({"speech": rows, "nonspeech": nonspeech}))
     summary = summarize(rows, nonspeech)
@@ -235,6 +307,7 @@ def summarize(rows: list[dict], nonspeech: list[dict]) -> dict[str, Any]:
             "false_accepts": len(accepts),
             "rate": round(len(accepts) / len(nonspeech), 4) if nonspeech else 0.0,
             "by_kind": dict(Counter(r["kind"] for r in accepts)),
+            "kinds": dict(Counter(r["kind"] for r in nonspeech)),
             "heard": [(r["kind"], r["heard"], r["predicted"], r["confidence"]) for r in accepts],
         },
     }

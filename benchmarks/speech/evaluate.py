@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
+from channel import loud_level  # noqa: E402
 from synthesize import DEFAULT_CACHE, ensure_audio, load_eval_set  # noqa: E402
 
 from ivr.speech.audio import read_wav  # noqa: E402
@@ -78,6 +79,10 @@ class Listener:
             # What the gateway takes as a request (a word the classifier knows), else none.
             "predicted": verdict.category if verdict and understood(verdict) else "(none)",
             "confidence": verdict.confidence if verdict else 0.0,
+            # The recognizer's own confidence (Moonshine: mean token probability) and how
+            # loud the call is, for telling callers from a TV on the saved rows.
+            "engine_confidence": result.confidence,
+            "level": loud_level(pcm),
             "cpu_s": cpu,
             "audio_s": len(pcm) / 16000,
         }

@@ -1,7 +1,7 @@
 """Can a gate before the recognizer tell non-speech from a caller? Scores, no recognizer.
 
     nice -n 5 .venv/bin/python benchmarks/speech/gate_scores.py [--sample 48] [--nonspeech 120]
-        [--conditions C,C,...] [--familiar N] [--out FILE]
+        [--nonspeech-kinds K,K,...] [--conditions C,C,...] [--familiar N] [--out FILE]
 
 The calls of ``conditions.py`` (development voices, the same seeds and sentences) and its
 non-speech clips, and the familiar voice's first ``--familiar`` held-out sentences, each
@@ -13,6 +13,8 @@ through (pre-roll to verdict), each candidate gate's score:
   most aggressive mode (``webrtcvad-wheels``); each is skipped when its package is missing;
 - ``level``: the utterance's loud frames (95th percentile RMS): a TV is farther than the
   caller's mouth;
+- ``modulation``: the endpointer's own measure over the utterance (95th over 5th percentile
+  frame RMS, dB): a room's reverberation fills the gaps between a far talker's syllables;
 - ``pitch``: how often the pitch of one voiced 20 ms frame continues into the next (a
   quarter-tone): one caller against several talkers at once.
 
@@ -45,7 +47,7 @@ import voices as voice_cache  # noqa: E402
 from synthesize import ensure_audio, load_eval_set  # noqa: E402
 
 from ivr.speech.audio import read_wav  # noqa: E402
-from ivr.speech.endpointing import Endpointer, Event  # noqa: E402
+from ivr.speech.endpointing import Endpointer, Event, modulation_db  # noqa: E402
 from ivr.speech.schema import EndpointingConfig, load_intents  # noqa: E402
 
 FRAME_BYTES = 320  # 20 ms at 8 kHz, 16-bit
@@ -84,6 +86,11 @@ def level(pcm: bytes) -> float:
     """95th percentile of the frames' RMS."""
     rms = np.sqrt((frames(pcm) ** 2).mean(axis=1))
     return float(np.percentile(rms, 95)) if len(rms) else 0.0
+
+
+def modulation(pcm: bytes) -> float:
+    """The utterance's modulation in dB, as the endpointer measures it."""
+    return modulation_db([float(v) for v in np.sqrt((frames(pcm) ** 2).mean(axis=1))])
 
 
 def frame_pitch(window: np.ndarray) -> float | None:
@@ -164,6 +171,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sample", type=int, default=48)
     parser.add_argument("--nonspeech", type=int, default=120)
+    parser.add_argument("--nonspeech-kinds", default=",".join(conditions.NONSPEECH_KINDS))
     parser.add_argument("--conditions", default=DEV_CONDITIONS)
     parser.add_argument("--familiar", type=int, default=257, help="held-out sentences")
     parser.add_argument("--out", type=Path, help="every utterance's scores (JSON)")
@@ -171,7 +179,8 @@ def main(argv: list[str] | None = None) -> int:
 
     config = load_intents().speech.endpointing
     scores: dict[str, Score] = {
-        "level": level, "pitch": lambda pcm: pitch_continuity(pcm, config.speech_threshold)
+        "level": level, "modulation": modulation,
+        "pitch": lambda pcm: pitch_continuity(pcm, config.speech_threshold),
     }
     for name, make in (("silero", silero_score), ("webrtc3", webrtc_score)):
         found = make()
@@ -196,7 +205,9 @@ def main(argv: list[str] | None = None) -> int:
 
     voices = list(voice_cache.DEV_VOICES)
     pool = conditions.babble_pool(voices)
-    rows = [judge(kind, pcm) for kind, pcm in conditions.nonspeech_clips(args.nonspeech, pool)]
+    clips = conditions.nonspeech_clips(args.nonspeech, pool, args.nonspeech_kinds.split(","),
+                                       say=conditions.render_one)
+    rows = [judge(kind, pcm) for kind, pcm, _ in clips]
     utterances = conditions.spread(
         [u for u in load_eval_set() if u["split"] == "heldout"], args.sample
     )

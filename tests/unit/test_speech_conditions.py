@@ -115,3 +115,80 @@ def test_heard_plan_has_every_voice_meet_every_line_and_passes_differ() -> None:
     for i in range(12):
         (v1, c1), (v2, c2) = pairs(i, 2, voices, conditions)
         assert v1 != v2 and c1 != c2
+
+
+def test_opus_keeps_length_alignment_and_the_voice_band() -> None:
+    """Opus through ffmpeg (pipes) returns as many samples as it was given, lined up with the
+    input (the Ogg pre-skip is honoured: a burst comes out where it went in), the voice-band
+    tone still there; no rate named is 12 kbit/s."""
+    x = tone(700, seconds=1.0)
+    y = channel.opus_codec(x, 8)
+    assert len(y) == len(x)
+    assert power(y) > 0.3 * power(x)
+    burst = np.zeros(RATE)
+    burst[4000:4800] = channel.band_limit(np.random.default_rng(2).normal(0, 3000, 800))
+    out = channel.opus_codec(burst, 12)
+    lag = int(np.argmax(np.correlate(out, burst, "full"))) - (len(burst) - 1)
+    assert abs(lag) <= 2
+    pcm = channel.to_pcm(x)
+    assert channel.apply("band+opus", pcm, 0) == channel.apply("band+opus:12", pcm, 0)
+
+
+def test_opus_at_a_low_rate_is_lossy_but_keeps_a_voice_and_is_reproducible() -> None:
+    """Opus at 8 kbit/s is a low-rate codec, not a copy: on a voice-like signal (a gliding
+    150 Hz pitch with its harmonics, in syllables) it changes the waveform by more than
+    G.711 does, yet keeps most of it; the same input gives the same output every time."""
+    t = np.arange(RATE) / RATE
+    phase = 2 * np.pi * np.cumsum(140 + 20 * np.sin(2 * np.pi * 3 * t)) / RATE
+    x = sum((3000 / h) * np.sin(h * phase) for h in range(1, 20))
+    x = channel.band_limit(x) * (np.arange(RATE) % 2000 < 1400)
+    error = power(channel.opus_codec(x, 8) - x) / power(x)
+    assert 0.05 < error < 0.8
+    assert power(channel.g711(x, "ulaw") - x) / power(x) < 0.01
+    pcm = channel.to_pcm(x)
+    assert channel.apply("opus:8", pcm, 1) == channel.apply("opus:8", pcm, 2)
+
+
+def test_a_room_keeps_length_and_adds_a_tail() -> None:
+    """sox's reverb: same length, and sound carries on after a burst has stopped (what makes
+    a TV across the room sound far)."""
+    x = np.zeros(RATE)
+    x[1000:3000] = np.random.default_rng(3).normal(0, 2000, 2000)
+    y = channel.room(x, reverberance=80, room_scale=100, pre_delay_ms=10)
+    assert len(y) == len(x)
+    assert power(y[3200:4800]) > 1e-3 * power(x[1000:3000])
+    assert power(x[3200:4800]) == 0
+
+
+def test_a_speaking_tv_is_one_talker_at_the_asked_level_in_a_room() -> None:
+    """``speaking_tv``: the asked length, its voiced frames at the asked RMS, and the room's
+    tail after the line ends (the line is shorter than the clip here)."""
+    talker = np.concatenate([tone(300, 0.4) * (np.arange(3200) % 800 < 600), np.zeros(4000)])
+    x = channel.speaking_tv(talker, 2.0, np.random.default_rng(4), rms=700.0)
+    assert len(x) == 2 * RATE
+    assert np.sqrt(channel.speech_power(x)) == pytest.approx(700.0, rel=1e-6)
+    assert channel.loud_level(channel.to_pcm(x)) > 300
+
+
+def test_loud_level_is_the_loud_frames_rms() -> None:
+    """The 95th percentile of the frames' RMS: a tone's RMS, pauses or not."""
+    x = np.concatenate([np.zeros(RATE), tone(500, 1.0, 1000.0)])
+    assert channel.loud_level(channel.to_pcm(x)) == pytest.approx(1000 / np.sqrt(2), rel=0.01)
+    assert channel.loud_level(b"") == 0.0
+
+
+def test_a_tv_under_the_caller_is_added_at_the_asked_voiced_level() -> None:
+    """``tv:SNR``: one talker at a time in a room, its voiced frames SNR dB below the caller's
+    (the TV's pauses do not count); reproducible; refused without the TV's lines."""
+    talkers = [tone(200 + 40 * i, 0.8) * (np.arange(int(0.8 * RATE)) % 1600 < 1000)
+               for i in range(3)]
+    tv = channel.tv_source(talkers)
+    caller = channel.to_pcm(tone(700, 2.0))
+    a = channel.apply("tv:15", caller, seed=3, tv=tv)
+    assert a == channel.apply("tv:15", caller, seed=3, tv=tv)
+    added = channel.to_array(a) - channel.to_array(caller)
+    snr = 10 * np.log10(channel.speech_power(channel.to_array(caller))
+                        / channel.speech_power(added))
+    assert snr == pytest.approx(15.0, abs=0.2)
+    with pytest.raises(ValueError, match="needs its lines"):
+        channel.apply("tv:15", caller, seed=3)

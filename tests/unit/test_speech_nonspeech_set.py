@@ -1,0 +1,115 @@
+"""The non-speech set of ``benchmarks/speech/conditions.py``: the six kinds stay the calls
+they were (figures compare across sessions) and the speaking TV is its own kind."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from benchmarks.speech import channel, conditions
+from benchmarks.speech.synthesize import load_eval_set
+
+RATE = channel.RATE
+
+
+def voice_like(seed: int, seconds: float = 3.0) -> np.ndarray:
+    """Band-limited noise in syllable-like bursts: enough of a voice for levels and lengths."""
+    rng = np.random.default_rng(seed)
+    n = int(seconds * RATE)
+    bursts = (np.arange(n) % 1600 < 1100).astype(float)
+    return channel.band_limit(rng.normal(0, 3000, n)) * bursts
+
+
+POOL = [voice_like(i) for i in range(6)]
+
+
+def fake_say(voice: str, text: str) -> np.ndarray:
+    return voice_like(conditions.seed_of(voice, text) % 1000)
+
+
+def test_the_default_set_is_the_six_kinds_in_turn_without_the_speaking_tv() -> None:
+    """``--nonspeech 120`` is still hiss, cough, music, tv (backwards), street, white in
+    turn; the speaking TV only comes when named."""
+    clips = conditions.nonspeech_clips(12, POOL)
+    assert [kind for kind, _, _ in clips] == list(conditions.NONSPEECH_KINDS) * 2
+    assert conditions.TV_SPEECH not in conditions.NONSPEECH_KINDS
+
+
+def test_a_clip_of_the_six_kinds_does_not_depend_on_the_kinds_asked_with_it() -> None:
+    """Clip ``i`` of a kind is made from the seed of ``i`` alone: asking for the speaking TV
+    alongside does not change another kind's audio made at the same index."""
+    alone = conditions.nonspeech_clips(6, POOL)
+    mixed = conditions.nonspeech_clips(
+        6, POOL, kinds=(*conditions.NONSPEECH_KINDS[:5], conditions.TV_SPEECH), say=fake_say
+    )
+    for i in range(5):
+        assert alone[i][1] == mixed[i][1]
+    assert mixed[5][0] == conditions.TV_SPEECH
+
+
+def test_speaking_tv_clips_say_every_line_in_turn_in_rotating_voices_below_a_caller() -> None:
+    """Each TV clip says one line of ``tv_lines.yaml`` in one development voice; on the
+    second pass over the lines another voice says each; its voice is 10-20 dB below a
+    caller's at the handset (through the band-limited mu-law line) and lasts 3-6 s."""
+    lines = conditions.load_tv_lines()
+    n = len(lines) + 3
+    clips = conditions.nonspeech_clips(n, POOL, kinds=(conditions.TV_SPEECH,), say=fake_say)
+    assert [about["line"] for _, _, about in clips[: len(lines)]] == [x["text"] for x in lines]
+    for j in range(3):
+        assert clips[j][2]["line"] == clips[len(lines) + j][2]["line"]
+        assert clips[j][2]["voice"] != clips[len(lines) + j][2]["voice"]
+    again = conditions.nonspeech_clips(3, POOL, kinds=(conditions.TV_SPEECH,), say=fake_say)
+    assert [pcm for _, pcm, _ in again] == [pcm for _, pcm, _ in clips[:3]]  # reproducible
+    for _, pcm, about in clips:
+        x = channel.to_array(pcm)
+        assert 3.0 * RATE <= len(x) <= 6.0 * RATE
+        below = 20 * np.log10(conditions.SPEECH_RMS / np.sqrt(channel.speech_power(x)))
+        assert 9.0 <= below <= 21.0, about
+        assert 10.0 <= float(about["below_caller_db"]) <= 20.0
+
+
+def test_unknown_kinds_and_a_tv_without_a_voice_are_refused() -> None:
+    with pytest.raises(ValueError, match="unknown non-speech kinds"):
+        conditions.nonspeech_clips(2, POOL, kinds=("tv", "radio"))
+    with pytest.raises(ValueError, match="needs a voice"):
+        conditions.nonspeech_clips(2, POOL, kinds=(conditions.TV_SPEECH,))
+
+
+def test_tv_lines_are_many_genres_adverts_about_phones_and_no_evaluation_sentence() -> None:
+    """A few dozen lines of news, weather, adverts, film...; some adverts talk of phones,
+    broadband and prices; none is a sentence of the evaluation set (the TV must not be a
+    caller's request copied)."""
+    lines = conditions.load_tv_lines()
+    assert len(lines) >= 36
+    assert {"news", "weather", "advert", "film"} <= {x["genre"] for x in lines}
+    adverts = " ".join(x["text"] for x in lines if x["genre"] == "advert")
+    for word in ("broadband", "smartphone", "data", "price"):
+        assert word in adverts
+    said = {u["text"] for u in load_eval_set()}
+    assert not said & {x["text"] for x in lines}
+
+
+def test_separate_sets_thresholds_from_the_callers_and_counts_both_sides() -> None:
+    """``separate.py``: a rule "no request below T" with T at the lowest 10% of the callers
+    taken right loses those callers and stops the non-speech requests below T."""
+    from benchmarks.speech.separate import requests, thresholds
+
+    right = [{"level": float(v)} for v in range(100, 1100, 10)]  # 100 callers: 100..1090
+    tv = [{"level": 150.0, "predicted": "fault"}, {"level": 500.0, "predicted": "inquiry"},
+          {"level": 90.0, "predicted": "(none)"}]
+    accepted = requests(tv)
+    assert len(accepted) == 2
+    rule = {t["share"]: t for t in thresholds(right, accepted, "level")}
+    assert rule[0.10]["threshold"] == 200.0
+    assert (rule[0.10]["right_lost"], rule[0.10]["stopped"]) == (10, 1)
+    assert (rule[0.01]["right_lost"], rule[0.01]["stopped"]) == (1, 0)
+
+
+def test_a_far_talker_in_a_room_is_less_modulated_than_the_same_talker_close() -> None:
+    """``gate_scores.modulation``: the reverberation of a room fills the gaps between
+    syllables, so the same voice across a room moves less in level than at the handset."""
+    from benchmarks.speech.gate_scores import modulation
+
+    close = voice_like(7)
+    far = channel.room(close, reverberance=90, room_scale=100, pre_delay_ms=20)
+    assert modulation(channel.to_pcm(far)) < modulation(channel.to_pcm(close)) - 3
