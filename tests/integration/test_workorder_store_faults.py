@@ -35,7 +35,7 @@ from privacy.fields import FieldCipher
 from testbed.redis import RedisServer
 from workorders.model import Status
 from workorders.spool import Spool
-from workorders.store import WorkOrderStore
+from workorders.store import StoreUnavailable, WorkOrderStore
 from workorders.store.core import UNSYNCED_WINDOW_S
 
 REPO = Path(__file__).resolve().parents[2]
@@ -218,6 +218,38 @@ async def test_writes_redis_acknowledged_then_lost_in_its_crash_are_replayed(
     else:
         assert await store_on(client, tmp_path / "reader").get_by_call(call_id) is None
         assert await client.llen(f"{PREFIX}wo:spool-rejected") == len(STEPS[2:])
+    await client.aclose()
+
+
+@on_asyncio
+async def test_writes_lost_by_a_redis_restarted_between_two_writes_are_replayed(server, tmp_path):
+    """The same loss with no write failing: redis-server killed and restarted between two
+    writes of an idle service (or a failover to a replica without them). The periodic replay
+    (``replay_spool``) sees another run id than the one that acknowledged the held writes,
+    spools them again and replays them; the order's later changes follow, each once."""
+    client = connect(server.url)
+    store = store_on(client, tmp_path / "spool", timeout=1.0, retry_after=0.0)
+    assert await store.replay_spool() == 0  # the run id that will acknowledge the writes
+    await client.config_set("appendonly", "no")  # what the crash will lose
+    call_id = "acked-0002"
+    order = await store.create_for_call(
+        call_id, "+82100002", "Caller", time.time(),
+        category="fault", urgency="urgent", queue="faults",
+    )
+    for event, changes in STEPS[:2]:
+        assert await store.update(order.id, time.time(), event, "agent103", **changes)
+    server.kill()
+    server.start()
+    for _ in range(3):  # the first try may only find the connection Redis dropped
+        try:
+            applied = await store.replay_spool()
+            break
+        except StoreUnavailable:
+            continue
+    assert applied == 1 + len(STEPS[:2])
+    for event, changes in STEPS[2:]:
+        assert await store.update(order.id, time.time(), event, "agent103", **changes)
+    await assert_exactly_once(client, [call_id], tmp_path)
     await client.aclose()
 
 

@@ -54,7 +54,16 @@ without writes it acknowledged. Seen in tests/integration/test_routing_faults.py
 the call's order gone, its spooled assignment refused on replay. 5 s: those 2 s, its
 once-a-second fsync, and a starved CPU's delays. Re-spooled writes Redis did keep are applied
 once (operation ids): holding them costs a closure each (the draft a creation made anyway),
-some 500 at 100 creations/s, and a replay round trip each after a failure."""
+some 500 at 100 creations/s, and a replay round trip each after a failure.
+
+A write is let go only once Redis, the same process (run id), has been seen up past the
+window after it (``replay_spool``, every 5 s in the service): a Redis restarted between two
+writes, or a Sentinel failover to a replica that had not got them, fails no write of ours,
+so the run id is what tells."""
+
+UNSYNCED_HELD_MAX = 100_000
+"""At most this many writes held (the oldest go first): a process that never calls
+``replay_spool`` (a tool, a benchmark) must not grow without end."""
 
 T = TypeVar("T")
 
@@ -104,8 +113,10 @@ class StoreCore:
         self._outages = 0  # failed writes so far: operations queued meanwhile give way
         # Writes Redis acknowledged within the last ``unsynced_window`` seconds (monotonic
         # time, how to make the spool record): spooled again when Redis fails (spooling).
-        self._unsynced: deque[tuple[float, Callable[[], dict[str, Any]]]] = deque()
+        self._unsynced: deque[tuple[float, Callable[[], dict[str, Any]]]] = deque(
+            maxlen=UNSYNCED_HELD_MAX)
         self._unsynced_window = unsynced_window
+        self._redis_runs: frozenset[str] | None = None  # run ids that acknowledged them
         # Operations beyond this wait here rather than open ever more connections: redis-py's
         # pool refuses past max_connections (100 by default) with an error that would read as
         # "Redis unreachable" and spool for nothing.

@@ -42,13 +42,30 @@ class StoreSpooling(StoreTransactions):
         self._spool_unsynced()
 
     def _acknowledged(self, record: Callable[[], dict[str, Any]]) -> None:
-        """Redis acknowledged a write whose spool record ``record()`` makes: held for the
-        window in which a crash of redis-server can still lose it."""
-        at = time.monotonic()
-        self._unsynced.append((at, record))
-        horizon = at - self._unsynced_window
+        """Redis acknowledged a write whose spool record ``record()`` makes: held until
+        ``_check_unsynced`` sees the same Redis up past the window after it."""
+        self._unsynced.append((time.monotonic(), record))
+
+    async def _check_unsynced(self) -> None:
+        """Let go of the held writes the same Redis has kept past the window; spool them all
+        again if Redis is another process than the one that acknowledged them (restarted
+        between two writes, a failover): nothing failed to tell that it may have lost them."""
+        checked = time.monotonic()
+        runs = await self._timed(self._run_ids())
+        if self._redis_runs is not None and runs != self._redis_runs and self._unsynced:
+            log.warning("redis is not the process that acknowledged the last writes (run id "
+                        "changed): they are spooled again")
+            self._spool_unsynced(everything=True)
+        horizon = checked - self._unsynced_window
         while self._unsynced and self._unsynced[0][0] < horizon:
             self._unsynced.popleft()
+        self._redis_runs = runs
+
+    async def _run_ids(self) -> frozenset[str]:
+        if self.buckets.cluster:  # every primary: one that restarted may have lost its part
+            nodes = await self._redis.info("server", target_nodes="primaries")
+            return frozenset(str(info["run_id"]) for info in nodes.values())
+        return frozenset({str((await self._redis.info("server"))["run_id"])})
 
     def _acknowledged_create(self, op_id: str, draft: WorkOrder, order_id: str) -> None:
         """A creation: its replay needs the call's draft under the id Redis gave (for a
@@ -65,11 +82,11 @@ class StoreSpooling(StoreTransactions):
         self._acknowledged(lambda: _update_record(
             op_id, order_id, now, event, actor, changes, self._cipher))
 
-    def _spool_unsynced(self) -> None:
-        """Redis failed: the writes it acknowledged within the window go to the spool, oldest
-        first, so that a crash that lost them loses nothing (replaying those it kept is a
-        no-op by their operation ids)."""
-        horizon = time.monotonic() - self._unsynced_window
+    def _spool_unsynced(self, *, everything: bool = False) -> None:
+        """Redis failed (or restarted): the writes it acknowledged within the window (held
+        writes of every age: ``everything``) go to the spool, oldest first, so that a crash
+        that lost them loses nothing (replaying those it kept is a no-op by operation id)."""
+        horizon = float("-inf") if everything else time.monotonic() - self._unsynced_window
         records = [record() for at, record in self._unsynced if at >= horizon]
         self._unsynced.clear()
         for record in records:
@@ -111,8 +128,10 @@ class StoreSpooling(StoreTransactions):
         """
         async with self._lock:
             try:
+                await self._check_unsynced()
                 return await self._replay_locked()
             except UNREACHABLE as exc:
+                self._spool_unsynced()
                 raise StoreUnavailable(f"redis unreachable: {exc!r}") from exc
 
     def _spool_create(self, op_id: str, draft: WorkOrder) -> WorkOrder:
