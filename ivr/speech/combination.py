@@ -3,12 +3,12 @@ engine's words do not make a confident request, as long as it can in time.
 
     speech:
       engine: moonshine+whisper           # or pocketsphinx+whisper
-      second_opinion_below: 0.7           # classifier confidence under which Whisper is asked
+      second_opinion_below: 0.6           # classifier confidence under which Whisper is asked
       second_opinion_joins: true          # one classification of both engines' words
       second_opinion_max_concurrent: 1    # Whisper decodings at once; beyond: the first's words
       second_opinion_wait_ms: 300         # Whisper's words only if ready by then
 
-Both recognizers get every frame (Whisper only keeps the audio, which is cheap); at the end
+Whisper has every frame of the utterance (it only keeps the audio, which is cheap); at the end
 the first engine's transcript is classified by the first engine's own classifier, and when
 that is no request or one under ``second_opinion_below`` (1.01: always) Whisper decodes. Its
 words then replace the first's, or with ``second_opinion_joins`` join them: the transcript is
