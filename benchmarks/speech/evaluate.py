@@ -18,6 +18,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 from twisted.internet.task import Clock
 
@@ -37,6 +38,28 @@ from ivr.speech.schema import DEFAULT_INTENTS, IntentsConfig, load_intents  # no
 from ivr.speech.testing import stream_call  # noqa: E402
 
 CALLS_PER_LISTENER = 1_000_000
+
+
+class RecordingDecoder:
+    """Whisper's model, remembering its last decoding before the hallucination guards: the
+    rows keep its no-speech probability and mean log probability, so a rule judging by them
+    (a TV on a non-speech call) is measured offline."""
+
+    def __init__(self, model: Any) -> None:
+        self._model = model
+        self.last: Any = None
+
+    def decode(self, audio: Any, **options: Any) -> Any:
+        self.last = self._model.decode(audio, **options)
+        return self.last
+
+
+def whisper_of(engine: Any) -> Any:
+    """The Whisper engine inside ``engine`` (itself, or a combination's second), or None."""
+    for candidate in (engine, getattr(engine, "second", None)):
+        if getattr(candidate, "name", None) == "whisper":
+            return candidate
+    return None
 
 
 class Listener:
@@ -59,10 +82,16 @@ class Listener:
             self.engine, self.classifier, SpeechPool.inline(), self.clock,
             intents.speech.endpointing, max_connections=CALLS_PER_LISTENER,
         )
+        whisper = whisper_of(self.engine)
+        self.whisper: RecordingDecoder | None = None
+        if whisper is not None:
+            self.whisper = whisper._model = RecordingDecoder(whisper._model)
 
     def hear(self, pcm: bytes) -> dict:
         """Stream one call's 8 kHz audio; what came out (outcome, text, category, CPU)."""
         results: list[SpeechResult] = []
+        if self.whisper is not None:
+            self.whisper.last = None
         started = time.process_time()
         d, _ = stream_call(self.server, self.clock, pcm)
         d.addCallback(results.append)
@@ -73,6 +102,14 @@ class Listener:
         cpu = time.process_time() - started
         result = results[0]
         verdict = result.classification
+        decoded = self.whisper.last if self.whisper is not None else None
+        # Whisper's own view of the call (None: it did not decode): its raw text, which the
+        # guards may have dropped, how sure it is there was no speech, its mean token score.
+        whisper = {} if self.whisper is None else {
+            "whisper_text": decoded.text if decoded else None,
+            "no_speech_prob": round(decoded.no_speech_prob, 4) if decoded else None,
+            "avg_logprob": round(decoded.avg_logprob, 4) if decoded else None,
+        }
         return {
             "outcome": result.outcome,
             "heard": result.text,
@@ -85,6 +122,7 @@ class Listener:
             "level": loud_level(pcm),
             "cpu_s": cpu,
             "audio_s": len(pcm) / 16000,
+            **whisper,
         }
 
 

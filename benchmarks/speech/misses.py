@@ -120,7 +120,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("rows", type=Path)
     parser.add_argument("--intents", type=Path, default=DEFAULT_INTENTS)
     parser.add_argument("--engine", choices=["pocketsphinx", "whisper", "pocketsphinx+whisper",
-                                              "moonshine"])
+                                              "moonshine", "moonshine+whisper"])
     parser.add_argument("--list", choices=KINDS, help="print the misses of this kind")
     parser.add_argument("--json", action="store_true", help="print the analysis as JSON")
     args = parser.parse_args(argv)

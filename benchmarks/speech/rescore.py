@@ -42,7 +42,7 @@ from ivr.speech.combination import second_opinion  # noqa: E402
 from ivr.speech.engines import Transcript  # noqa: E402
 from ivr.speech.schema import DEFAULT_INTENTS, IntentsConfig, load_intents  # noqa: E402
 
-ENGINES = ["pocketsphinx", "whisper", "pocketsphinx+whisper", "moonshine"]
+ENGINES = ["pocketsphinx", "whisper", "pocketsphinx+whisper", "moonshine", "moonshine+whisper"]
 
 
 def rescore(rows: list[dict], classifier: IntentClassifier) -> list[dict]:

@@ -1,23 +1,34 @@
-"""Two engines on one call: pocketsphinx streams while the caller speaks, Whisper decides
-when pocketsphinx's words do not make a confident request, as long as it can in time.
+"""Two engines on one call: a first engine on every utterance, Whisper decides when the first
+engine's words do not make a confident request, as long as it can in time.
 
     speech:
-      engine: pocketsphinx+whisper
-      second_opinion_below: 1.01          # classifier confidence under which Whisper is asked
-      second_opinion_max_concurrent: 1    # Whisper decodings at once; beyond: pocketsphinx
+      engine: moonshine+whisper           # or pocketsphinx+whisper
+      second_opinion_below: 0.6           # classifier confidence under which Whisper is asked
+      second_opinion_joins: true          # one classification of both engines' words
+      second_opinion_max_concurrent: 1    # Whisper decodings at once; beyond: the first's words
       second_opinion_wait_ms: 300         # Whisper's words only if ready by then
 
-pocketsphinx is fast (its decoding is done when the caller stops) but hears unfamiliar voices
-and noisy lines badly; Whisper hears them far better but costs 0.15-0.3 CPU seconds after the
-end of speech. Both recognizers get every frame (Whisper only keeps the audio, which is
-cheap); at the end pocketsphinx's transcript is classified, and when that is no request or a
-doubtful one (at 1.01, the shipped value: always) Whisper decodes, and then its words are the
-transcript (Whisper hearing no speech included: it tells a cough or a TV from a request far
-better).
+Whisper has every frame of the utterance (it only keeps the audio, which is cheap); at the end
+the first engine's transcript is classified by the first engine's own classifier, and when
+that is no request or one under ``second_opinion_below`` (1.01: always) Whisper decodes. Its
+words then replace the first's, or with ``second_opinion_joins`` join them: the transcript is
+both engines' words and the classifier weighs the evidence of both (naive Bayes sums their
+log-scores), which is what gains over Moonshine alone, whose words are seldom all wrong
+where it is unsure (docs/speech-conditions.md, "Ninth session"). Whisper, asked, hearing no
+speech makes the call no speech in both forms: it tells a cough or a TV from a request
+better than the first engine's doubtful words do.
+
+- ``pocketsphinx+whisper``: pocketsphinx is fast (its decoding is done when the caller stops)
+  but hears unfamiliar voices and noisy lines badly; Whisper hears them far better but costs
+  0.15-0.3 CPU seconds after the end of speech.
+- ``moonshine+whisper``: both hear whole utterances, so the combination is one too
+  (:class:`WholeUtteranceCombination`): its audio is kept once, on the reactor, and the
+  decoding, Moonshine's and Whisper's when asked, is one job, started early when the caller
+  pauses as a single engine's is (:class:`ivr.speech.live.WholeUtteranceLive`).
 
 Whisper is only worth the caller's wait while it is fast, and how fast depends on the box:
-0.17 s on an idle core, seconds on a starved one. So pocketsphinx's words, which are ready,
-stand when Whisper cannot decide in time:
+0.17 s on an idle core, seconds on a starved one. So the first engine's words, which are
+ready, stand when Whisper cannot decide in time:
 - ``busy``: ``max_concurrent`` decodings already run (default: one fewer than the speech
   workers), so Whisper never takes every worker from the other callers' streaming;
 - ``late``: its decoding (on a thread of its own, :class:`ThreadedOpinions`) is not done
@@ -29,7 +40,7 @@ Load costs accuracy, never latency and never dead air; each skip is counted
 
 The choice is a pure function (:func:`who_decides`); the confidence rule alone
 (:func:`second_opinion`) is measured offline on saved transcripts by
-``benchmarks/speech/rescore.py --second``.
+``benchmarks/speech/rescore.py --second`` and ``benchmarks/speech/combine.py``.
 """
 
 from __future__ import annotations
@@ -45,6 +56,7 @@ from typing import Any, Literal, Protocol
 from prometheus_client import Counter
 
 from ivr.speech.engines import Engine, Recognizer, Transcript
+from ivr.speech.whisper import WholeUtteranceEngine, WholeUtteranceRecognizer
 
 log = logging.getLogger(__name__)
 
@@ -112,6 +124,11 @@ def second_opinion(first: Transcript, confidence: float | None, below: float) ->
     return not first.text or confidence is None or confidence < below
 
 
+def joined(first: Transcript, second: Transcript) -> str:
+    """Both engines' words as one transcript (either alone when the other heard nothing)."""
+    return " ".join(text for text in (first.text, second.text) if text)
+
+
 def who_decides(wanted: bool, in_flight: int, max_concurrent: int | None) -> Decision:
     """Whose words end the utterance: the second engine's when its opinion is ``wanted`` and
     fewer than ``max_concurrent`` of its decodings are ``in_flight`` (None: no bound), else
@@ -124,9 +141,10 @@ def who_decides(wanted: bool, in_flight: int, max_concurrent: int | None) -> Dec
 
 
 class CombinedEngine:
-    """``first`` (streaming) on every call, ``second`` only when :func:`who_decides` says
-    so and only if its words are ready within ``wait_s``; ``judge`` is the classifier's
-    confidence in a transcript (None: no request).
+    """``first`` on every call, ``second`` only when :func:`who_decides` says so and only if
+    its words are ready within ``wait_s``; ``judge`` is the classifier's confidence in the
+    first engine's words (None: no request). ``joins``: the second engine's words join the
+    first's instead of replacing them.
 
     Recognizers finish on the speech pool's worker threads, so the count of the second
     engine's decodings in flight is kept under a lock. ``decided`` and ``skipped`` tally the
@@ -142,6 +160,7 @@ class CombinedEngine:
         max_concurrent: int | None = None,
         wait_s: float | None = None,
         opinions: SecondOpinions | None = None,
+        joins: bool = False,
     ) -> None:
         if max_concurrent is not None and max_concurrent < 1:
             raise ValueError("max_concurrent must be at least 1 (or None: no bound)")
@@ -152,6 +171,7 @@ class CombinedEngine:
         self.max_concurrent = max_concurrent
         self.wait_s = wait_s
         self.opinions: SecondOpinions = opinions or InlineOpinions()
+        self.joins = joins
         self.name = f"{first.name}+{second.name}"
         self.model = f"{first.model}+{second.model}"
         self._lock = threading.Lock()
@@ -161,7 +181,7 @@ class CombinedEngine:
 
     def recognizer(
         self, rate: int = 8000, phrases: Sequence[str] | None = None
-    ) -> CombinedRecognizer:
+    ) -> Recognizer:
         """Both engines' recognizers for one utterance."""
         return CombinedRecognizer(
             self, self.first.recognizer(rate, phrases), self.second.recognizer(rate, phrases)
@@ -193,17 +213,18 @@ class CombinedEngine:
         if skipped is not None:
             SKIPPED_REASONS[skipped].inc()
 
-    def decide(self, first: Transcript, second_recognizer: Recognizer) -> Transcript:
-        """The utterance's transcript, given the first engine's: its own, or the second's
-        (``second_recognizer`` heard the same audio) when wanted, free and in time. Blocks up
-        to ``wait_s`` for the second engine: call it off the reactor."""
+    def decide(self, first: Transcript, second_decoding: Callable[[], Transcript]) -> Transcript:
+        """The utterance's transcript, given the first engine's: its own, or (when wanted,
+        free and in time) the second's, or both joined; ``second_decoding`` decodes the same
+        audio with the second engine. Blocks up to ``wait_s`` for it: call it off the
+        reactor."""
         confidence = self.judge(first.text) if first.text else None
         decision = self._claim(second_opinion(first, confidence, self.below))
         chosen = first
         skipped_why: SkipReason | None = None
         if decision == "second":
             try:
-                second = self.opinions.ask(second_recognizer.final, self.wait_s, self._release)
+                second = self.opinions.ask(second_decoding, self.wait_s, self._release)
             except Exception:
                 log.exception("speech: %s failed; %s's words stand (%r)",
                               self.second.name, self.first.name, first.text)
@@ -220,7 +241,14 @@ class CombinedEngine:
             skipped_why = "busy"
             log.info("speech: %d %s decodings already running; %s's words stand (%r)",
                      self.in_flight, self.second.name, self.first.name, first.text)
-        decided_by = self.second.name if chosen is not first else self.first.name
+        if chosen is first:
+            decided_by = self.first.name
+        elif self.joins and chosen.text:
+            decided_by = self.name
+            chosen = Transcript(joined(first, chosen), max(first.confidence, chosen.confidence),
+                                self.name, self.model)
+        else:
+            decided_by = self.second.name
         self._settle(decided_by, skipped_why)
         return Transcript(chosen.text, chosen.confidence, self.name, self.model, decided_by)
 
@@ -238,8 +266,74 @@ class CombinedRecognizer:
         return self._first.accept(pcm)
 
     def final(self) -> Transcript:
-        return self._engine.decide(self._first.final(), self._second)
+        return self._engine.decide(self._first.final(), self._second.final)
 
     def close(self) -> None:
         self._first.close()
         self._second.close()
+
+
+class WholeUtteranceCombination(CombinedEngine):
+    """A combination whose engines both hear whole utterances (``moonshine+whisper``): so
+    does it, and the server drives it as it drives one of them (the audio kept on the
+    reactor, the decoding a job of the caller's lease, started early at a pause)."""
+
+    hears_whole_utterances: Literal[True] = True
+
+    def __init__(self, first: WholeUtteranceEngine, second: WholeUtteranceEngine,
+                 judge: Callable[[str], float | None], below: float,
+                 max_concurrent: int | None = None, wait_s: float | None = None,
+                 opinions: SecondOpinions | None = None, joins: bool = False) -> None:
+        super().__init__(first, second, judge, below, max_concurrent, wait_s, opinions, joins)
+        self._first_whole, self._second_whole = first, second
+
+    def recognizer(
+        self, rate: int = 8000, phrases: Sequence[str] | None = None
+    ) -> CombinedWholeUtterance:
+        return CombinedWholeUtterance(
+            self, self._first_whole.recognizer(rate, phrases),
+            self._second_whole.recognizer(rate, phrases),
+        )
+
+
+class CombinedWholeUtterance:
+    """One utterance of a :class:`WholeUtteranceCombination`: the audio is kept once, by the
+    first engine's recognizer (both take the same 16 kHz audio), and the second decodes it
+    only when asked. A decoding started at a pause that turns out not to be the end is
+    counted in ``decided`` like any other."""
+
+    def __init__(self, engine: CombinedEngine, first: WholeUtteranceRecognizer,
+                 second: WholeUtteranceRecognizer) -> None:
+        self._engine = engine
+        self._first = first
+        self._second = second
+
+    def accept(self, pcm: bytes) -> str | None:
+        return self._first.accept(pcm)
+
+    def audio(self) -> bytes:
+        return self._first.audio()
+
+    def decode(self, pcm: bytes) -> Transcript:
+        return self._engine.decide(self._first.decode(pcm), lambda: self._second.decode(pcm))
+
+    def final(self) -> Transcript:
+        pcm = self._first.audio()
+        return self._engine.decide(self._first.final(), lambda: self._second.decode(pcm))
+
+    def close(self) -> None:
+        self._first.close()
+        self._second.close()
+
+
+def combine_engines(
+    first: Engine, second: Engine, judge: Callable[[str], float | None], below: float,
+    max_concurrent: int | None = None, wait_s: float | None = None,
+    opinions: SecondOpinions | None = None, joins: bool = False,
+) -> CombinedEngine:
+    """The combination of ``first`` and ``second``: one that hears whole utterances when
+    both do, else one whose first engine streams."""
+    if isinstance(first, WholeUtteranceEngine) and isinstance(second, WholeUtteranceEngine):
+        return WholeUtteranceCombination(first, second, judge, below, max_concurrent, wait_s,
+                                         opinions, joins)
+    return CombinedEngine(first, second, judge, below, max_concurrent, wait_s, opinions, joins)

@@ -476,30 +476,41 @@ def load_engine(
         from ivr.speech.moonshine import MoonshineEngine, model_files
 
         return MoonshineEngine.load(model_files(settings.moonshine_model))
-    if settings.engine == "pocketsphinx+whisper":
-        from ivr.speech.classifier import IntentClassifier, understood
-        from ivr.speech.combination import CombinedEngine, ThreadedOpinions
-
-        # pocketsphinx's words are judged by the classifier that knows its mistakes.
-        speech = intents.speech.model_copy(update={"engine": "pocketsphinx"})
-        judge = IntentClassifier(intents.model_copy(update={"speech": speech}))
-
-        def confidence(text: str) -> float | None:
-            verdict = judge.classify(text)
-            return verdict.confidence if understood(verdict) else None
-
-        bound, wait_ms = second_opinion_bound(settings), settings.second_opinion_wait_ms
-        return CombinedEngine(
-            load_pocketsphinx(intents, decoder_processes), load_whisper(intents, settings),
-            confidence,
-            settings.second_opinion_below, bound, wait_ms / 1000 if wait_ms else None,
-            ThreadedOpinions(bound) if wait_ms else None,
-        )
+    if "+" in settings.engine:
+        return load_combination(intents, settings, decoder_processes)
     if settings.engine == "vosk":
         assert settings.vosk_model is not None  # the schema requires it
         phrases = grammar_phrases(intents) if settings.vosk_grammar else None
         return VoskEngine.load(model_directory(settings.vosk_model), phrases)
     return load_pocketsphinx(intents, decoder_processes)
+
+
+def load_combination(
+    intents: IntentsConfig, settings: SpeechEngineConfig, decoder_processes: int = 0
+) -> Engine:
+    """``FIRST+whisper`` (pocketsphinx or moonshine first): the first engine loaded as it
+    would be alone, its words judged by its own classifier (the one that knows its mistakes),
+    Whisper within the settings' bounds."""
+    from ivr.speech.classifier import IntentClassifier, understood
+    from ivr.speech.combination import ThreadedOpinions, combine_engines
+
+    name, second = settings.engine.split("+")
+    assert second == "whisper", settings.engine  # the schema's choices
+    first = load_engine(intents, settings.model_copy(update={"engine": name}),
+                        decoder_processes=decoder_processes)
+    speech = intents.speech.model_copy(update={"engine": name})
+    judge = IntentClassifier(intents.model_copy(update={"speech": speech}))
+
+    def confidence(text: str) -> float | None:
+        verdict = judge.classify(text)
+        return verdict.confidence if understood(verdict) else None
+
+    bound, wait_ms = second_opinion_bound(settings), settings.second_opinion_wait_ms
+    return combine_engines(
+        first, load_whisper(intents, settings), confidence,
+        settings.second_opinion_below, bound, wait_ms / 1000 if wait_ms else None,
+        ThreadedOpinions(bound) if wait_ms else None, joins=settings.second_opinion_joins,
+    )
 
 
 def load_pocketsphinx(intents: IntentsConfig, processes: int = 0) -> Engine:

@@ -10,7 +10,8 @@ calls all return a Deferred at once, and :func:`open_live` picks how the work ge
 - the same with Whisper as a second opinion (``pocketsphinx+whisper``): pocketsphinx as
   above, Whisper keeps the audio here (cheap) and the decision runs on the caller's lease,
   since it may wait for Whisper's decoding (:class:`LiveCombination`);
-- an engine that hears the utterance whole (Moonshine, Whisper alone): its recognizer keeps
+- an engine that hears the utterance whole (Moonshine, Whisper alone, Moonshine with Whisper as
+  a second opinion): its recognizer keeps
   the audio here, and only the decoding at the end of speech is a job of the caller's lease
   on the speech pool's threads (:class:`WholeUtteranceLive`);
 - any other engine (vosk, pocketsphinx in this process): each call is a job of the caller's
@@ -224,7 +225,7 @@ class LiveCombination:
 
     def final(self, *, after_pause: bool = False) -> Deferred[Transcript]:
         def decide(first: Transcript) -> Deferred[Transcript]:
-            return self._lease.submit(lambda: self._engine.decide(first, self._second))
+            return self._lease.submit(lambda: self._engine.decide(first, self._second.final))
 
         return self._first.final().addCallback(decide)
 

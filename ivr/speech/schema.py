@@ -99,10 +99,12 @@ class SpeechEngineConfig(_Strict):
     enabled: bool = True
     # The shipped config sets moonshine (the most accurate by measurement, config/intents.yaml);
     # left out, pocketsphinx, which needs no model load (the lightest).
-    # pocketsphinx+whisper: pocketsphinx on every call, Whisper's words when pocketsphinx's
-    # make no request or one the classifier is less sure of than ``second_opinion_below``.
+    # pocketsphinx+whisper, moonshine+whisper: the first engine on every call, Whisper's words
+    # when the first's make no request or one the classifier is less sure of than
+    # ``second_opinion_below`` (ivr.speech.combination).
     engine: Literal[
-        "pocketsphinx", "vosk", "whisper", "pocketsphinx+whisper", "moonshine"
+        "pocketsphinx", "vosk", "whisper", "pocketsphinx+whisper", "moonshine",
+        "moonshine+whisper",
     ] = "pocketsphinx"
     # vosk: model directory (e.g. vosk-model-small-en-us-0.15); required for engine=vosk.
     vosk_model: Path | None = None
@@ -119,14 +121,17 @@ class SpeechEngineConfig(_Strict):
     # whisper: encode Whisper's whole 30-second window (as trained; 3 to 4 times the CPU of a
     # short request) instead of the utterance and a second after it.
     whisper_full_window: bool = False
-    # pocketsphinx+whisper: classifier confidence in pocketsphinx's words under which Whisper
-    # decodes the utterance (above 1: every utterance).
+    # A combination (FIRST+whisper): classifier confidence in the first engine's words under
+    # which Whisper decodes the utterance (above 1: every utterance).
     second_opinion_below: float = Field(0.95, ge=0.0, le=1.01)
-    # pocketsphinx+whisper: Whisper decodings at once; an utterance that ends while they are
-    # all running keeps pocketsphinx's words (counted). Default: speech workers - 1, at least 1.
+    # A combination: Whisper's words join the first engine's (one classification of both)
+    # instead of replacing them.
+    second_opinion_joins: bool = False
+    # A combination: Whisper decodings at once; an utterance that ends while they are all
+    # running keeps the first engine's words (counted). Default: speech workers - 1, at least 1.
     second_opinion_max_concurrent: int | None = Field(None, ge=1)
-    # pocketsphinx+whisper: how long after its start a Whisper decoding may take before
-    # pocketsphinx's words stand (counted; the decoding ends in the background). 0: no bound
+    # A combination: how long after its start a Whisper decoding may take before the first
+    # engine's words stand (counted; the decoding ends in the background). 0: no bound
     # (offline evaluations). End of speech -> decision p95 must stay <= 400 ms.
     second_opinion_wait_ms: int = Field(300, ge=0, le=10000)
     # Language of the callers of this menu (the pocketsphinx wheel model is en-us).

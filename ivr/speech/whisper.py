@@ -266,6 +266,17 @@ def compression_ratio(text: str) -> float:
     return len(raw) / len(zlib.compress(raw))
 
 
+class WholeUtteranceRecognizer(Protocol):
+    """One utterance of a whole-utterance engine: ``accept`` keeps the audio, ``audio`` is
+    what was kept (16 kHz), ``decode`` decodes any of it, ``final`` all of it."""
+
+    def accept(self, pcm: bytes) -> str | None: ...
+    def audio(self) -> bytes: ...
+    def decode(self, pcm: bytes) -> Transcript: ...
+    def final(self) -> Transcript: ...
+    def close(self) -> None: ...
+
+
 @runtime_checkable
 class WholeUtteranceEngine(Protocol):
     """An engine that hears each utterance whole (Whisper, Moonshine): its recognizer keeps the
@@ -279,7 +290,7 @@ class WholeUtteranceEngine(Protocol):
 
     def recognizer(
         self, rate: int = 8000, phrases: Sequence[str] | None = None
-    ) -> WholeUtterance: ...
+    ) -> WholeUtteranceRecognizer: ...
 
 
 class WholeUtterance:

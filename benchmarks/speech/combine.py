@@ -1,0 +1,257 @@
+"""What two engines' transcripts of the same calls would give together, without decoding again.
+
+    .venv/bin/python benchmarks/speech/combine.py FIRST.json SECOND.json
+        [--first moonshine] [--second whisper] [--below 0.5,0.8,0.9,0.95,1.01]
+        [--no-speech 0.2,0.4,0.6] [--intents PATH] [--json]
+
+``FIRST.json`` and ``SECOND.json`` are ``conditions.py --rows`` of the same calls (the same
+arguments, one ``--engine`` each; checked call for call). Each rule is scored on both the
+sentences and the non-speech calls, with the classifier the combined engine would have (it
+learns both engines' heard corpora), and prints overall, the worst condition, non-speech
+false accepts and how many calls the second engine decoded (the CPU, and the wait, it adds):
+
+- ``first`` / ``second``: each engine alone (rescored with that classifier);
+- ``oracle``: right when either engine is right (a bound no rule reaches);
+- ``cascade below T``: the first engine's words, the second's when the first's make no
+  request or one the first engine's classifier is less sure of than T
+  (:func:`ivr.speech.combination.second_opinion`, what ``FIRST+SECOND`` runs);
+- ``both``: one classification of both transcripts (concatenated: naive Bayes sums the
+  log-scores of both), the second engine decoding every call; ``both, second hears
+  speech``: the same, no request when the second engine heard none;
+- ``surer``: the category of the more confident of the two classifications;
+- ``first, judged by no-speech P``: the first engine's words, no request when the second
+  engine's own no-speech probability (Whisper's, saved in its rows) is above P (a TV, a
+  cough); the second engine decodes every call.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).parent))
+
+from conditions import summarize, with_engine  # noqa: E402
+from rescore import combine, rescore  # noqa: E402
+
+from ivr.speech.classifier import IntentClassifier, understood  # noqa: E402
+from ivr.speech.schema import DEFAULT_INTENTS, load_intents  # noqa: E402
+
+Row = dict[str, Any]
+
+
+def same_calls(first: list[Row], second: list[Row]) -> None:
+    """ValueError unless the two lists are the same calls in the same order."""
+    keys = ("text", "voice", "condition", "kind", "audio_s")
+    if len(first) != len(second):
+        raise ValueError(f"{len(first)} calls against {len(second)}")
+    for a, b in zip(first, second, strict=True):
+        if any(a.get(k) != b.get(k) for k in keys):
+            raise ValueError(f"not the same call: {[a.get(k) for k in keys]} / "
+                             f"{[b.get(k) for k in keys]}")
+
+
+def request(row: Row, classifier: IntentClassifier) -> tuple[str, float]:
+    """The category the gateway would take from ``row``'s transcript, and its confidence
+    (``(none)``, 0 when it is no request)."""
+    if row["outcome"] != "speech" or not row["heard"]:
+        return "(none)", 0.0
+    verdict = classifier.classify(row["heard"])
+    return (verdict.category, verdict.confidence) if understood(verdict) else ("(none)", 0.0)
+
+
+def with_prediction(row: Row, predicted: str, confidence: float, asked: bool) -> Row:
+    return {**row, "predicted": predicted, "confidence": confidence, "asked": asked}
+
+
+def oracle(first: list[Row], second: list[Row]) -> list[Row]:
+    """Right when either is right; else the first engine's row (for non-speech: a false
+    accept only when both accept)."""
+    out = []
+    for a, b in zip(first, second, strict=True):
+        truth = a.get("category", "(none)")
+        chosen = b if b["predicted"] == truth and a["predicted"] != truth else a
+        out.append({**chosen, "asked": True})
+    return out
+
+
+def both(first: list[Row], second: list[Row], classifier: IntentClassifier,
+         second_hears: bool) -> list[Row]:
+    """One classification of both transcripts; with ``second_hears``, no request when the
+    second engine heard no speech."""
+    out = []
+    for a, b in zip(first, second, strict=True):
+        texts = [r["heard"] for r in (a, b) if r["outcome"] == "speech" and r["heard"]]
+        verdict = classifier.classify(" ".join(texts)) if texts else None
+        predicted, confidence = "(none)", 0.0
+        if verdict is not None and understood(verdict) and not (
+            second_hears and b["outcome"] != "speech"
+        ):
+            predicted, confidence = verdict.category, verdict.confidence
+        out.append({**with_prediction(a, predicted, confidence, True), "heard": " ".join(texts)})
+    return out
+
+
+def cascade_both(first: list[Row], second: list[Row], judge: IntentClassifier,
+                  classifier: IntentClassifier, below: float, veto: bool = False) -> list[Row]:
+    """The cascade, but a doubtful first transcript is classified together with the second
+    engine's (:func:`both`) instead of being replaced by it; with ``veto``, no request when
+    the second engine, asked, heard no speech."""
+    asked = combine(first, second, judge, below)
+    together = both(first, second, classifier, veto)
+    alone = rescore(first, classifier)
+    return [
+        {**(t if c["asked"] else a), "asked": c["asked"]}
+        for c, t, a in zip(asked, together, alone, strict=True)
+    ]
+
+
+def surer(first: list[Row], second: list[Row], classifier: IntentClassifier) -> list[Row]:
+    """The more confident of the two classifications (the first's on a tie)."""
+    out = []
+    for a, b in zip(first, second, strict=True):
+        pa, pb = request(a, classifier), request(b, classifier)
+        predicted, confidence = pb if pb[1] > pa[1] else pa
+        out.append(with_prediction(a, predicted, confidence, True))
+    return out
+
+
+def judged(first: list[Row], second: list[Row], classifier: IntentClassifier,
+           above: float) -> list[Row]:
+    """The first engine's request, none when the second's no-speech probability is above
+    ``above`` (a call the second engine did not decode keeps the first's words)."""
+    out = []
+    for a, b in zip(first, second, strict=True):
+        predicted, confidence = request(a, classifier)
+        no_speech = b.get("no_speech_prob")
+        if no_speech is not None and no_speech > above:
+            predicted, confidence = "(none)", 0.0
+        out.append(with_prediction(a, predicted, confidence, True))
+    return out
+
+
+def decoded(asked: list[Row], second: list[Row]) -> int:
+    """Calls the second engine would have decoded: asked, and not a call the endpointer
+    ended as no speech (the rows of an engine that saves its decoding say which)."""
+    return sum(
+        bool(a.get("asked")) and (b.get("whisper_text", "") is not None)
+        for a, b in zip(asked, second, strict=True)
+    )
+
+
+def figures(name: str, rows: list[Row], nonspeech: list[Row],
+            second: dict[str, list[Row]]) -> dict[str, Any]:
+    s = summarize(rows, nonspeech)
+    worst = s["worst_condition"]
+    return {
+        "rule": name,
+        "correct": s["correct"],
+        "calls": len(rows),
+        "accuracy": s["accuracy"],
+        "worst": f"{worst['condition']} {worst['correct']}/{worst['n']}",
+        "worst_accuracy": worst["accuracy"],
+        "by_condition": {c: v["correct"] for c, v in s["by_condition"].items()},
+        "nonspeech": f"{s['nonspeech']['false_accepts']}/{s['nonspeech']['calls']}",
+        "nonspeech_heard": s["nonspeech"]["heard"],
+        "second_decoded": decoded(rows, second["speech"]),
+        "right": [r["predicted"] == r["category"] for r in rows],
+        "second_decoded_nonspeech": decoded(nonspeech, second["nonspeech"]),
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("first", type=Path)
+    parser.add_argument("second", type=Path)
+    parser.add_argument("--first-engine", default="moonshine")
+    parser.add_argument("--second-engine", default="whisper")
+    parser.add_argument("--below", default="0.5,0.6,0.7,0.8,0.9,0.95,0.99,1.01")
+    parser.add_argument("--no-speech", default="0.1,0.2,0.3,0.4,0.5,0.6")
+    parser.add_argument("--intents", type=Path, default=DEFAULT_INTENTS)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    intents = load_intents(args.intents)
+    first, second = json.loads(args.first.read_text()), json.loads(args.second.read_text())
+    for part in ("speech", "nonspeech"):
+        same_calls(first[part], second[part])
+    pair = f"{args.first_engine}+{args.second_engine}"
+    judge = IntentClassifier(with_engine(intents, args.first_engine))
+    classifier = IntentClassifier(with_engine(intents, pair))
+    alone = {
+        name: IntentClassifier(with_engine(intents, name))
+        for name in (args.first_engine, args.second_engine)
+    }
+
+    def scored(rule: Callable[[list[Row], list[Row]], list[Row]]) -> tuple[list[Row], list[Row]]:
+        return (rule(first["speech"], second["speech"]),
+                rule(first["nonspeech"], second["nonspeech"]))
+
+    a = {p: rescore(first[p], classifier) for p in ("speech", "nonspeech")}
+    b = {p: rescore(second[p], classifier) for p in ("speech", "nonspeech")}
+    def figures_of(name: str, rows: list[Row], nonspeech: list[Row]) -> dict[str, Any]:
+        return figures(name, rows, nonspeech, second)
+
+    results = [
+        figures_of(f"{args.first_engine} alone",
+                rescore(first["speech"], alone[args.first_engine]),
+                rescore(first["nonspeech"], alone[args.first_engine])),
+        figures_of(f"{args.second_engine} alone",
+                rescore(second["speech"], alone[args.second_engine]),
+                rescore(second["nonspeech"], alone[args.second_engine])),
+        figures_of(f"{args.first_engine}, {pair}'s classifier", a["speech"], a["nonspeech"]),
+        figures_of(f"{args.second_engine}, {pair}'s classifier", b["speech"], b["nonspeech"]),
+        figures_of("oracle (either right)", *(oracle(a[p], b[p]) for p in ("speech", "nonspeech"))),
+    ]
+    for below in [float(x) for x in args.below.split(",")]:
+        rows, nonspeech = scored(lambda x, y, t=below: combine(x, y, judge, t))
+        results.append(figures_of(f"cascade below {below}", rescore(rows, classifier),
+                               rescore(nonspeech, classifier)))
+    for below in [float(x) for x in args.below.split(",")]:
+        results.append(figures_of(
+            f"cascade to both below {below}",
+            *scored(lambda x, y, t=below: cascade_both(x, y, judge, classifier, t)),
+        ))
+    for below in [float(x) for x in args.below.split(",")]:
+        results.append(figures_of(
+            f"cascade to both below {below}, {args.second_engine}'s silence vetoes",
+            *scored(lambda x, y, t=below: cascade_both(x, y, judge, classifier, t, True)),
+        ))
+    results += [
+        figures_of("both transcripts", *scored(lambda x, y: both(x, y, classifier, False))),
+        figures_of(f"both, {args.second_engine} hears speech",
+                *scored(lambda x, y: both(x, y, classifier, True))),
+        figures_of("surer of the two", *scored(lambda x, y: surer(x, y, classifier))),
+    ]
+    for above in [float(x) for x in args.no_speech.split(",")]:
+        results.append(figures_of(
+            f"{args.first_engine}, no request if no-speech > {above}",
+            *scored(lambda x, y, p=above: judged(x, y, classifier, p)),
+        ))
+    base = results[0]["right"]
+    for r in results:
+        right = r.pop("right")
+        r["gained"] = sum(x and not y for x, y in zip(right, base, strict=True))
+        r["lost"] = sum(y and not x for x, y in zip(right, base, strict=True))
+    if args.json:
+        print(json.dumps(results, indent=2))
+        return 0
+    calls, ns = len(first["speech"]), len(first["nonspeech"])
+    print(f"{'rule':<44}{'overall':>16}{'worst condition':>34}{'non-speech':>12}"
+          f"{'2nd decodings':>22}{'+/- vs ' + args.first_engine:>18}")
+    for r in results:
+        print(f"{r['rule']:<44}{r['correct']:>6}/{calls} {r['accuracy']:>6.1%}"
+              f"{r['worst']:>27} {r['worst_accuracy']:>5.1%}{r['nonspeech']:>12}"
+              f"{r['second_decoded']:>8} ({r['second_decoded'] / calls:>4.0%}) "
+              f"+{r['second_decoded_nonspeech']}/{ns}"
+              f"{'+' + str(r['gained']) + ' -' + str(r['lost']):>14}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
