@@ -15,6 +15,8 @@ Variants (each alone; the production path is otherwise untouched):
   first 200 ms, the endpointer's pre-roll, mirrored to length) after / before it;
 - ``denoise``: spectral subtraction, the noise estimated from the first 240 ms (pre-roll);
 - ``tail``: the line's noise after the words cut to 150 ms (:func:`trim`);
+- ``line-end``: not the feed but the call: 1.5 s of the line's noise after the words (the
+  call's first 200 ms mirrored), before the harness's digital silence, as a real line;
 - several at once, in order, joined by ``+`` (``noise-trail:300+tail``);
 - ``eot``: end-of-text barred at the decoder's first step (the empty decodings get words).
 
@@ -43,7 +45,7 @@ import conditions  # noqa: E402
 
 import ivr.speech.whisper as whisper_module  # noqa: E402
 from ivr.speech import moonshine  # noqa: E402
-from ivr.speech.audio import MODEL_RATE, Upsampler  # noqa: E402
+from ivr.speech.audio import MODEL_RATE, TELEPHONE_RATE, Upsampler  # noqa: E402
 from ivr.speech.whisper import compression_ratio, max_new_tokens  # noqa: E402
 
 BLOCK = MODEL_RATE // 100
@@ -107,6 +109,16 @@ def trim(audio: np.ndarray, margin_s: float = 0.15, over: float = 2.0) -> np.nda
     if not len(loud):
         return audio
     return audio[: (int(loud[-1]) + 1) * BLOCK + round(margin_s * MODEL_RATE)]
+
+
+def line_tail(pcm: bytes, seconds: float = 1.5) -> bytes:
+    """A call's line after its words, as a real line goes on: its first 200 ms at 8 kHz (the
+    voice's leading pause through the condition) mirrored to ``seconds``, before the
+    harness's digital silence."""
+    seed = np.frombuffer(pcm, "<i2")[: TELEPHONE_RATE // 5]
+    mirrored = np.concatenate([seed, seed[::-1]])
+    samples = round(seconds * TELEPHONE_RATE)
+    return bytes(np.tile(mirrored, -(-samples // max(1, len(mirrored))))[:samples].tobytes())
 
 
 class Sinc64(Upsampler):
@@ -196,9 +208,11 @@ def install(variant: str) -> None:
         prepare, bar_first_end="eot" in variant.split("+"))
     hear = conditions.Listener.hear
 
+    line_end = "line-end" in variant.split("+")
+
     def hear_with_feed(self: Any, pcm: bytes) -> dict[str, Any]:
         LAST.clear()
-        row = hear(self, pcm)
+        row = hear(self, pcm + line_tail(pcm) if line_end else pcm)
         return {**row, "feed": LAST[-1] if LAST else None, "decodings": len(LAST)}
 
     conditions.Listener.hear = hear_with_feed
@@ -223,7 +237,7 @@ def preparation(variant: str) -> Callable[[np.ndarray], np.ndarray]:
     elif name == "soxr":
         sys.path.append(os.environ.get("SOXR_PATH", "/tmp/feedlib"))
         whisper_module.Upsampler = Soxr  # type: ignore[attr-defined, assignment]
-    elif name not in prepares and name not in ("none", "eot"):
+    elif name not in prepares and name not in ("none", "eot", "line-end"):
         raise SystemExit(f"unknown variant {variant!r}")
     return prepares.get(name, lambda a: a)
 

@@ -85,3 +85,17 @@ def test_barring_end_of_text_at_the_first_step_takes_the_runner_up_and_says_so()
     assert barred["p_end0"] == greedy["p_end0"]
     words = feed.decode(Model([3, 4, end]), np.zeros(1600, np.float32), 10, bar_first_end=True)
     assert words["text"] == "a b" and not words["barred"]
+
+
+def test_a_line_that_goes_on_after_the_words_repeats_its_first_200_ms() -> None:
+    pcm = (np.arange(8000) % 100 * 10).astype("<i2")
+    tail = np.frombuffer(feed.line_tail(pcm.tobytes()), "<i2")
+    assert len(tail) == 12000
+    assert np.array_equal(tail[:1600], pcm[:1600])
+    assert np.array_equal(tail[1600:3200], pcm[:1600][::-1])
+
+
+def test_boost_raises_a_quiet_caller_and_leaves_a_loud_one() -> None:
+    loud = tone(1.0, 0.5)
+    assert np.array_equal(feed.preparation("boost")(loud), loud)
+    assert np.abs(feed.preparation("boost")(tone(1.0, 0.05))).max() > 0.1
