@@ -12,6 +12,7 @@ import pytest
 
 from ivr.speech.engines import EngineLoadError, load_engine
 from ivr.speech.moonshine import (
+    TAIL_MARGIN_S,
     Decoded,
     MoonshineEngine,
     cpu_flags,
@@ -19,6 +20,7 @@ from ivr.speech.moonshine import (
     int8_without_saturation,
     model_files,
     read_tokens,
+    without_trailing_noise,
 )
 from ivr.speech.schema import SpeechEngineConfig, load_intents
 
@@ -116,7 +118,8 @@ def test_nothing_heard_and_loops_are_no_words() -> None:
 
 def test_digital_silence_after_the_words_is_cut_before_decoding() -> None:
     """The endpointer's trailing silence (exact zeros on a digital line) is not decoded: after
-    a noisy line it made Moonshine end with nothing. Quiet line noise is kept."""
+    a noisy line it made Moonshine end with nothing. Line noise after the words is cut to a
+    short margin (:func:`without_trailing_noise`)."""
     model = FakeMoonshineModel()
     engine = MoonshineEngine(model, "m")
     speech = (np.sin(np.arange(8000) / 3.0) * 8000).astype("<i2").tobytes()
@@ -129,7 +132,8 @@ def test_digital_silence_after_the_words_is_cut_before_decoding() -> None:
     rec = engine.recognizer(rate=8000)
     rec.accept(speech + hiss)
     rec.final()
-    assert len(model.calls[1][0]) == 2 * (8000 + 5600)
+    margin = round(TAIL_MARGIN_S * 16000)  # after the tone (the upsampler's filter delays it)
+    assert 16000 + margin <= len(model.calls[1][0]) <= 16000 + margin + 2 * 160
     silent = engine.recognizer(rate=8000)
     silent.accept(b"\0\0" * 8000)
     assert silent.final().text == "" and len(model.calls) == 2
@@ -150,3 +154,41 @@ def test_int8_matmuls_only_where_the_cpu_adds_their_products_without_overflow(
     cpuinfo.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512_vnni\n\nprocessor\t: 1\n")
     assert cpu_flags(cpuinfo) == {"fpu", "sse", "avx2", "avx512_vnni"}
     assert cpu_flags(tmp_path / "missing") is None
+
+
+def _noise(seconds: float, rms: float, seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).normal(0, rms, round(seconds * 16000)).astype(np.float32)
+
+
+def _tone(seconds: float, peak: float) -> np.ndarray:
+    return (np.sin(np.arange(round(seconds * 16000)) / 3.0) * peak).astype(np.float32)
+
+
+def test_the_line_s_noise_after_the_words_is_cut_to_a_margin() -> None:
+    """Pre-roll noise, words, then the endpointer's 700 ms of the same noise: decoded up to
+    the margin after the words (the noise before them stays: it is the words' context)."""
+    line = 0.03
+    audio = np.concatenate([_noise(0.3, line, 1), _tone(1.0, 0.3) + _noise(1.0, line, 2),
+                            _noise(0.7, line, 3)])
+    cut = without_trailing_noise(audio)
+    assert len(cut) == round((0.3 + 1.0 + TAIL_MARGIN_S) * 16000)
+    assert np.array_equal(cut, audio[: len(cut)])
+
+
+def test_a_quiet_last_syllable_above_the_noise_is_kept() -> None:
+    """A last syllable a quarter of the words' level but four times the noise is words."""
+    line = 0.01
+    audio = np.concatenate([_noise(0.3, line, 1), _tone(1.0, 0.3), _tone(0.2, 0.057),
+                            _noise(0.7, line, 3)])
+    assert len(without_trailing_noise(audio)) == round((1.5 + TAIL_MARGIN_S) * 16000)
+
+
+def test_a_pre_roll_that_caught_the_words_does_not_raise_the_bar() -> None:
+    """Words from the first sample (no quiet pre-roll): the noise is taken from the quieter
+    blocks, so the words are not cut; noise alone, or a short utterance, is left whole."""
+    audio = np.concatenate([_tone(1.0, 0.3), _tone(0.5, 0.1), _noise(0.7, 0.01)])
+    assert len(without_trailing_noise(audio)) == round((1.5 + TAIL_MARGIN_S) * 16000)
+    noise = _noise(2.0, 0.05)
+    assert len(without_trailing_noise(noise)) == len(noise)
+    short = np.concatenate([_tone(0.2, 0.3), _noise(0.1, 0.001)])
+    assert len(without_trailing_noise(short)) == len(short)
