@@ -28,7 +28,7 @@ benchmark's process, which is how the two are compared side by side.
 ``--intents PATH``: the intents file whose speech settings the engines take (default the
 shipped one; a combination's threshold and joining are set there).
 
-``--audio unheard``: the 40 tune sentences spoken by the evaluation's development voices
+``--audio unheard``: 40 held-out sentences spoken by the evaluation's development voices
 (one each in turn) through its 12 line conditions (one each in turn, noise and codecs:
 ``conditions.DEFAULT_CONDITIONS``), instead of piper's joe on clean G.711 (``familiar``, the
 default): a combination's second engine is asked about those callers (12-19% of them for
@@ -116,14 +116,16 @@ def english_audio(limit: int = 40) -> list[bytes]:
 
 
 def unheard_audio(limit: int = 40) -> list[bytes]:
-    """The same tune sentences as ``english_audio``, each in a development voice and through
-    a line condition of the 12, both in turn (seeded as the evaluation seeds its calls)."""
+    """Held-out sentences (spread over the split: no classifier has learnt them, as with a
+    real caller's words), each in a development voice and through a line condition of the
+    12, both in turn (seeded as the evaluation seeds its calls)."""
     import channel
     import conditions
     import voices as voice_cache
     from synthesize import load_eval_set
 
-    texts = [u["text"] for u in load_eval_set() if u["split"] == "tune"][:limit]
+    held_out = [u for u in load_eval_set() if u["split"] == "heldout"]
+    texts = [u["text"] for u in conditions.spread(held_out, limit)]
     speakers = list(voice_cache.DEV_VOICES)
     babble = channel.babble_source(conditions.babble_pool(speakers))
     clips = []
