@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import os
 import subprocess
 import sys
 import wave
@@ -123,7 +124,9 @@ def render(voice: str, texts: list[str], cache: Path = DEFAULT_CACHE) -> dict[st
         if not path.exists():
             speaker = speaker or Speaker(voice)
             path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = path.with_suffix(".tmp")
+            # Each process its own name: two runs rendering the same sentence at once (the
+            # conditions split over two processes) raced on one name.
+            tmp = path.with_suffix(f".{os.getpid()}.tmp")
             write_wav(tmp, speaker.say(text), TELEPHONE_RATE)
             tmp.replace(path)
         out[text] = read_wav(path)[0]
