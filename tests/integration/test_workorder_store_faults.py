@@ -33,7 +33,7 @@ from privacy.datakeys import DataKey
 from privacy.envelope import new_key
 from privacy.fields import FieldCipher
 from testbed.redis import RedisServer
-from workorders.model import Status
+from workorders.model import Status, WorkOrder
 from workorders.spool import Spool
 from workorders.store import StoreUnavailable, WorkOrderStore
 from workorders.store.core import UNSYNCED_WINDOW_S
@@ -183,6 +183,22 @@ async def test_redis_killed_mid_burst_loses_and_doubles_nothing(server, tmp_path
         await client.aclose()
 
 
+async def acknowledged_not_on_disk(
+    client: aioredis.Redis, store: WorkOrderStore, call_id: str
+) -> WorkOrder:
+    """The call's order created and taken through the first two ``STEPS``, every write
+    acknowledged by Redis with its append-only file off: what a kill then loses, as with
+    ``everysec`` while a slow fsync puts the file's writing off."""
+    await client.config_set("appendonly", "no")
+    order = await store.create_for_call(
+        call_id, "+8210" + call_id[-4:], "Caller", time.time(),
+        category="fault", urgency="urgent", queue="faults",
+    )
+    for event, changes in STEPS[:2]:
+        assert await store.update(order.id, time.time(), event, "agent103", **changes)
+    return order
+
+
 @pytest.mark.parametrize("held", [True, False], ids=["held-for-the-window", "not-held"])
 @on_asyncio
 async def test_writes_redis_acknowledged_then_lost_in_its_crash_are_replayed(
@@ -198,14 +214,8 @@ async def test_writes_redis_acknowledged_then_lost_in_its_crash_are_replayed(
     client = connect(server.url)
     store = store_on(client, tmp_path / "spool", timeout=1.0, retry_after=0.0,
                      unsynced_window=UNSYNCED_WINDOW_S if held else 0.0)
-    await client.config_set("appendonly", "no")  # what the crash will lose
     call_id = "acked-0001"
-    order = await store.create_for_call(
-        call_id, "+82100001", "Caller", time.time(),
-        category="fault", urgency="urgent", queue="faults",
-    )
-    for event, changes in STEPS[:2]:
-        assert await store.update(order.id, time.time(), event, "agent103", **changes)
+    order = await acknowledged_not_on_disk(client, store, call_id)
     server.kill()
     for event, changes in STEPS[2:]:
         assert await store.update(order.id, time.time(), event, "agent103", **changes)
@@ -230,14 +240,8 @@ async def test_writes_lost_by_a_redis_restarted_between_two_writes_are_replayed(
     client = connect(server.url)
     store = store_on(client, tmp_path / "spool", timeout=1.0, retry_after=0.0)
     assert await store.replay_spool() == 0  # the run id that will acknowledge the writes
-    await client.config_set("appendonly", "no")  # what the crash will lose
     call_id = "acked-0002"
-    order = await store.create_for_call(
-        call_id, "+82100002", "Caller", time.time(),
-        category="fault", urgency="urgent", queue="faults",
-    )
-    for event, changes in STEPS[:2]:
-        assert await store.update(order.id, time.time(), event, "agent103", **changes)
+    order = await acknowledged_not_on_disk(client, store, call_id)
     server.kill()
     server.start()
     for _ in range(3):  # the first try may only find the connection Redis dropped
