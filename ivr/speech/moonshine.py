@@ -273,21 +273,27 @@ def cpu_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> set[str] | None:
 def without_quiet_tail(audio: np.ndarray) -> np.ndarray:
     """``audio`` up to the end of its last 10 ms block at or above :data:`QUIET_RMS` (all of
     it when that block is the last whole one; nothing when no block is)."""
-    blocks = len(audio) // BLOCK
-    rms = np.sqrt(np.square(audio[: blocks * BLOCK].reshape(blocks, BLOCK)).mean(axis=1))
+    rms = block_rms(audio)
     loud = np.flatnonzero(rms >= QUIET_RMS)
     if not len(loud):
         return audio[:0]
     last = int(loud[-1])
-    return audio if last == blocks - 1 else audio[: (last + 1) * BLOCK]
+    return audio if last == len(rms) - 1 else audio[: (last + 1) * BLOCK]
 
 
-def line_noise_rms(audio: np.ndarray) -> float:
-    """The line's noise under ``audio``: the RMS of its first 200 ms (the endpointer's
-    pre-roll, before the words), or of its quietest fifth of 10 ms blocks when that is lower
-    (a pre-roll that caught the first syllable must not raise the bar for the words)."""
+def block_rms(audio: np.ndarray) -> np.ndarray:
+    """The RMS of each whole 10 ms block of ``audio`` (a last partial block left out)."""
     blocks = len(audio) // BLOCK
-    rms = np.sqrt(np.square(audio[: blocks * BLOCK].reshape(blocks, BLOCK)).mean(axis=1))
+    power = np.square(audio[: blocks * BLOCK].reshape(blocks, BLOCK)).mean(axis=1)
+    rms: np.ndarray = np.sqrt(power)
+    return rms
+
+
+def line_noise_rms(rms: np.ndarray) -> float:
+    """The line's noise under an utterance whose blocks' RMS is ``rms`` (:func:`block_rms`):
+    the RMS of its first 200 ms (the endpointer's pre-roll, before the words), or of its
+    quietest fifth of 10 ms blocks when that is lower (a pre-roll that caught the first
+    syllable must not raise the bar for the words)."""
     pre_roll = float(np.sqrt(np.mean(np.square(rms[:PRE_ROLL_BLOCKS]))))
     return min(pre_roll, float(np.percentile(rms, 20)))
 
@@ -297,11 +303,10 @@ def without_trailing_noise(audio: np.ndarray) -> np.ndarray:
     :data:`NOISE_OVER` times the line's noise (:func:`line_noise_rms`) and than
     :data:`QUIET_RMS`; all of it when shorter than the pre-roll and a margin, or when no block
     is that loud."""
-    blocks = len(audio) // BLOCK
-    if blocks < PRE_ROLL_BLOCKS + round(TAIL_MARGIN_S * 100):
+    if len(audio) // BLOCK < PRE_ROLL_BLOCKS + round(TAIL_MARGIN_S * 100):
         return audio
-    rms = np.sqrt(np.square(audio[: blocks * BLOCK].reshape(blocks, BLOCK)).mean(axis=1))
-    loud = np.flatnonzero(rms >= max(QUIET_RMS, NOISE_OVER * line_noise_rms(audio)))
+    rms = block_rms(audio)
+    loud = np.flatnonzero(rms >= max(QUIET_RMS, NOISE_OVER * line_noise_rms(rms)))
     if not len(loud):
         return audio
     return audio[: (int(loud[-1]) + 1) * BLOCK + round(TAIL_MARGIN_S * MODEL_RATE)]
