@@ -70,10 +70,7 @@ class StoreSpooling(StoreTransactions):
     def _acknowledged_create(self, op_id: str, draft: WorkOrder, order_id: str) -> None:
         """A creation: its replay needs the call's draft under the id Redis gave (for a
         repeat contact, the order it was linked to), made only if it is ever spooled."""
-        self._acknowledged(lambda: {
-            "op_id": op_id, "op": "create",
-            "order": personal.seal_order(draft.with_id(order_id).to_dict(), self._cipher),
-        })
+        self._acknowledged(lambda: _create_record(op_id, draft.with_id(order_id), self._cipher))
 
     def _acknowledged_update(
         self, op_id: str, order_id: str, now: float, event: Event, actor: str,
@@ -141,8 +138,7 @@ class StoreSpooling(StoreTransactions):
         # Its number in the caller's bucket: at replay it is created there, as a live call.
         bucket = self.buckets.of_new(self._cipher.blind_index(draft.caller_number), draft.call_id)
         order = replace(draft, id=self.buckets.local_id(bucket))
-        sealed = personal.seal_order(order.to_dict(), self._cipher)
-        self._append({"op_id": op_id, "op": "create", "order": sealed})
+        self._append(_create_record(op_id, order, self._cipher))
         self._pending = True
         self._spooled[order.id] = order
         log.warning("work order %s for call %s spooled locally", order.id, order.call_id)
@@ -264,6 +260,12 @@ class StoreSpooling(StoreTransactions):
         except UNREACHABLE:
             self._spool_unsynced()
             return local(key)
+
+
+def _create_record(op_id: str, order: WorkOrder, cipher: personal.FieldCipher) -> dict[str, Any]:
+    """The spool record of a creation (the order's personal fields sealed, as in Redis)."""
+    return {"op_id": op_id, "op": "create",
+            "order": personal.seal_order(order.to_dict(), cipher)}
 
 
 def _update_record(
