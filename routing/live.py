@@ -153,7 +153,10 @@ class QueueEntry:
 
 @dataclass(frozen=True)
 class Offer:
-    """Ring ``endpoint`` for ``ring_timeout_s`` (kind ``agent``) or leave (kind ``overflow``)."""
+    """Ring ``endpoint`` for ``ring_timeout_s`` (kind ``agent``) or leave (kind ``overflow``);
+    kind ``lost``: the store has no record of the call it queued (a Redis crash lost its
+    last acknowledged writes, or a failover to a replica without them), so no dispatcher will
+    ever offer it: the flow queues it again, at its place."""
 
     kind: str
     agent_id: str = ""
@@ -325,6 +328,8 @@ class LiveRouter(CallbackRouting, Sweep):
     async def poll(self, call_id: str) -> Offer | None:
         """The offer for this call, if the dispatcher made one; ``None`` while it waits."""
         fields = await self.redis.hgetall(self._k("call", call_id))
+        if not fields:
+            return Offer(kind="lost")
         status = _s(fields.get(b"status"))
         if status == "offered":
             agent_id = _s(fields.get(b"agent"))

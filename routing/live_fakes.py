@@ -37,6 +37,7 @@ class FakeRouter:
         self.events: list[tuple[str, ...]] = []
         self.dispatches = 0
         self.waiting: dict[str, CallRequest] = {}
+        self.lost: set[str] = set()  # queued calls the store lost (``forget``)
         self.away = False  # Redis unreachable: every call raises ConnectionError
         self.fail_next = 0  # this many next calls raise ConnectionError, then Redis is back
         self.failed = 0  # calls refused so far (away or fail_next)
@@ -52,6 +53,7 @@ class FakeRouter:
 
     async def enqueue(self, call: CallRequest) -> QueueEntry:
         self._reach()
+        self.lost.discard(call.call_id)
         self.waiting[call.call_id] = call
         self.events.append(("ENTERQUEUE", call.call_id, call.request_type, call.urgency))
         resumed = call.call_id in self.queued
@@ -64,10 +66,18 @@ class FakeRouter:
         self.dispatches += 1
         return []
 
+    def forget(self, call_id: str) -> None:
+        """The store loses the queued call (a Redis crash): polls find no record of it until
+        it is queued again."""
+        self.waiting.pop(call_id, None)
+        self.lost.add(call_id)
+
     async def poll(self, call_id: str) -> Offer | None:
         """Like the store: an offer stands (every poll sees it) until the flow reports how the
         ring went; a scripted ``None`` is one poll that found nothing yet."""
         self._reach()
+        if call_id in self.lost:
+            return Offer(kind="lost")
         if not self.offers:
             return None
         if self.offers[0] is None:

@@ -149,3 +149,77 @@ async def test_redis_dies_during_a_call_the_agent_is_free_again_and_the_order_ha
         ["ENTERQUEUE", "CONNECT", ending] if answer_reached_routing else ["ENTERQUEUE", ending])
     for client in (live.redis, store._redis):
         await client.aclose()
+
+
+@on_asyncio
+async def test_a_waiting_call_redis_lost_in_its_crash_is_queued_again_at_its_place(
+    server: RedisServer, tmp_path: Path
+) -> None:
+    """A fault call waits in line (every agent paused). Redis acknowledged its ENTERQUEUE
+    but is killed before its append-only file had it (``everysec`` puts the file's writing
+    off while an fsync is slow; here the file is turned off for the call's writes) and
+    restarts without the call. With no record no dispatcher would ever offer it: the caller
+    would hold until they hung up. The flow finds the record gone and queues the call again
+    with its arrival time, so when agent103 comes back from break the call is offered and
+    rung; its work order (held by the store through the same crash) names agent103."""
+    cfg = load_config(CONFIG, environ={})
+    clock = task.Clock()
+    clock.advance(T0)
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+    live = LiveRouter(connect(server.url), lambda: cfg.routing, instance="hotline-1",
+                      prefix=prefix, clock=clock.seconds, telephony=Channels())
+    await only_available(live)  # nobody free: the call waits
+    server.persist()
+    await live.redis.config_set("appendonly", "no")
+    store = WorkOrderStore(connect(server.url), tmp_path / "spool", cipher=CIPHER,
+                           prefix=prefix, timeout=1.0)
+    flow = HotlineFlow(config=lambda: cfg, workorders=WorkOrdersOnReactor(store),
+                       router=RouterOnReactor(live), clock=clock,
+                       sound=lambda name: f"/sounds/{name}")
+    dial = {"DIALSTATUS": "ANSWER", "DIALEDTIME_MS": "64000", "ANSWEREDTIME_MS": "60000"}
+    holds = 0
+
+    def music_on_hold(_timeout: str) -> None:
+        nonlocal holds
+        holds += 1
+
+    fake = FakeAsterisk(env={"uniqueid": CALL}, clock=clock, answers={
+        "STREAM FILE": ["3"], "EXEC": [SILENCE], "GET VARIABLE": dial.get,
+        "GET DATA": ["4", "8"], "WAIT FOR DIGIT": music_on_hold,
+    })
+    done = fake.run(flow).asFuture(asyncio.get_running_loop())
+    await until(lambda: holds >= 3, "the caller to hold in line")
+    queued = await live.waiting_call(CALL)
+    assert queued is not None
+
+    server.kill()
+    server.start()
+    # The same instance's router on a client of the test's own (the flow's client finds its
+    # connections dead once); its dispatch stands for the service's dispatcher.
+    after = LiveRouter(connect(server.url), lambda: cfg.routing, instance="hotline-1",
+                       prefix=prefix, clock=clock.seconds, telephony=Channels())
+    assert await after.redis.hgetall(f"{prefix}call:{CALL}") == {}  # the crash lost the call
+    seen = holds
+    await until(lambda: holds > seen + 3, "the caller to hold on after the restart")
+    again = await after.waiting_call(CALL)
+    assert again is not None, "the lost call was not queued again"
+    assert again["entered_at"] == queued["entered_at"]
+    assert again["queue"] == "faults"
+
+    await after.agent_action("agent103", "resume")
+    made = await after.dispatch()
+    assert [(a.call_id, a.agent_id) for a in made] == [(CALL, "agent103")]
+    await until(lambda: fake.exec_calls, "agent103's phone to ring")
+    assert fake.exec_calls[0][1][0] == "PJSIP/agent103"
+    assert await live.answered(CALL)
+    clock.advance(60)
+    fake.send_raw(b"200 result=0\n")  # Dial returns: the conversation is over
+    await done
+    assert fake.variables["HOTLINE_NEXT"] == "done"
+    await store.replay_spool()
+    order = await store.get_by_call(CALL)
+    assert order is not None
+    assert (order.agent, order.status, order.csat, order.nps) == (
+        "agent103", Status.IN_PROGRESS, 4, 8)
+    for client in (live.redis, after.redis, store._redis):
+        await client.aclose()

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import os
 import signal
 import socket
@@ -253,6 +254,38 @@ async def test_writes_lost_by_a_redis_restarted_between_two_writes_are_replayed(
     assert applied == 1 + len(STEPS[:2])
     for event, changes in STEPS[2:]:
         assert await store.update(order.id, time.time(), event, "agent103", **changes)
+    await assert_exactly_once(client, [call_id], tmp_path)
+    await client.aclose()
+
+
+@pytest.mark.parametrize("first", ["change", "lookup"])
+@on_asyncio
+async def test_writes_lost_by_a_restart_the_next_write_finds_are_replayed(
+    server, tmp_path, first
+):
+    """The same restart, and the call's next change (or the lookup of its order, as the
+    answer makes) comes before any periodic replay has seen the new run id: the client
+    reconnects on its own, nothing fails, and Redis says there is no such order. That is
+    Redis having lost a creation the store holds: every held write is spooled again, the
+    change spooled behind them (the lookup answered from the local view), and the replay
+    brings the order back whole, each change once. Before, the change raised
+    ``UnknownWorkOrder`` and the call's flow failed (tests/integration/test_routing_faults.py,
+    a waiting call lost in a crash)."""
+    client = connect(server.url)
+    store = store_on(client, tmp_path / "spool", timeout=1.0, retry_after=0.0)
+    call_id = "acked-0003"
+    order = await acknowledged_not_on_disk(client, store, call_id)
+    server.kill()
+    server.start()
+    with contextlib.suppress(aioredis.ConnectionError):
+        await client.ping()  # the dead connection found and dropped: the next one is new
+    if first == "lookup":
+        found = await store.get_by_call(call_id)
+        assert found is not None and found.id == order.id
+    for event, changes in STEPS[2:]:
+        assert await store.update(order.id, time.time(), event, "agent103", **changes)
+    await store.replay_spool()
+    assert not store.spool_pending
     await assert_exactly_once(client, [call_id], tmp_path)
     await client.aclose()
 

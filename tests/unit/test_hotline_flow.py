@@ -632,6 +632,43 @@ class AwayOnceQueued(FakeRouter):
         return entry
 
 
+class LosesTheQueuedCall(FakeRouter):
+    """Redis acknowledges the call's ENTERQUEUE and then loses it (killed before its
+    append-only file had it, or a failover to a replica without it): every poll finds no
+    record of the call until it is queued again."""
+
+    def __init__(self, offers: list[Offer | None]) -> None:
+        super().__init__(offers)
+        self.queued_with: list[CallRequest] = []
+
+    async def enqueue(self, call: CallRequest) -> QueueEntry:
+        entry = await super().enqueue(call)
+        self.queued_with.append(call)
+        if len(self.queued_with) == 1:
+            self.forget(call.call_id)
+        return entry
+
+
+def test_a_queued_call_the_store_lost_is_queued_again_at_its_place(cfg: SimpleNamespace) -> None:
+    """Routing's store loses the waiting call: without a record no dispatcher would ever
+    offer it and the caller would hold until they hung up. The flow queues it again with the
+    request it was queued with (arrival time kept: its place and its wait bound), the music
+    on, and the agent then offered is rung. One work order, the agent's."""
+    router = LosesTheQueuedCall([None, _offer("agent103")])
+    fake, orders, flow = hotline_call(cfg, router, {
+        "STREAM FILE": ["3"], "GET VARIABLE": _dial_vars("ANSWER"), "GET DATA": ["5", "9"],
+    })
+    first, again = router.queued_with
+    assert again == first
+    assert router.kinds() == ["ENTERQUEUE", "ENTERQUEUE", "RING", "COMPLETEAGENT"]
+    assert fake.exec_calls == [("Dial", ["PJSIP/agent103", "15", "gU(hotline-answered)"])]
+    (order,) = orders.orders.values()
+    assert order.agent == "agent103" and order.status.value == "in_progress"
+    assert ("SET", "MUSIC", "on", "default") in _music(fake)
+    assert fake.variables["HOTLINE_NEXT"] == "done"
+    assert flow.active == {}
+
+
 def _music(fake: FakeAsterisk) -> list[tuple[str, ...]]:
     return [words for words in fake.commands if words[:2] == ("SET", "MUSIC")]
 

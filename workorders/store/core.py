@@ -19,7 +19,7 @@ import logging
 import os
 from collections import OrderedDict, deque
 from collections.abc import Awaitable, Callable, Coroutine, Mapping
-from typing import Any, TypeVar
+from typing import Any, NamedTuple, TypeVar
 
 from redis.asyncio import Redis
 
@@ -67,6 +67,17 @@ UNSYNCED_HELD_MAX = 100_000
 
 T = TypeVar("T")
 
+
+class Held(NamedTuple):
+    """A write Redis acknowledged, held for the window (``UNSYNCED_WINDOW_S``): when (monotonic
+    time), the order and call it wrote (a call's for a creation, else ""), and how to make its
+    spool record if it is ever spooled."""
+
+    at: float
+    order_id: str
+    call_id: str
+    record: Callable[[], dict[str, Any]]
+
 # History entries as JSON, one encoder for all (json.dumps with options makes one per call).
 _ENTRY = json.JSONEncoder(ensure_ascii=True, separators=(",", ":"))
 
@@ -111,10 +122,9 @@ class StoreCore:
         self._retry_after = retry_after
         self._retry_at = float("-inf")
         self._outages = 0  # failed writes so far: operations queued meanwhile give way
-        # Writes Redis acknowledged within the last ``unsynced_window`` seconds (monotonic
-        # time, how to make the spool record): spooled again when Redis fails (spooling).
-        self._unsynced: deque[tuple[float, Callable[[], dict[str, Any]]]] = deque(
-            maxlen=UNSYNCED_HELD_MAX)
+        # Writes Redis acknowledged within the last ``unsynced_window`` seconds: spooled again
+        # when Redis fails, or turns out to have lost them (spooling).
+        self._unsynced: deque[Held] = deque(maxlen=UNSYNCED_HELD_MAX)
         self._unsynced_window = unsynced_window
         self._redis_runs: frozenset[str] | None = None  # run ids that acknowledged them
         # Operations beyond this wait here rather than open ever more connections: redis-py's

@@ -35,6 +35,8 @@ class OrderReads(StoreSpooling):
 
         async def read() -> WorkOrder | None:
             order_id = await self._call_order_id(call_id)
+            if not order_id and self._lost_held(call_id=call_id):
+                return self._local_by_call(call_id, missing_ok=True)  # spooled again
             return await self._read_order(order_id) if order_id else None
 
         return await self._read(call_id, read, self._local_by_call)

@@ -26,6 +26,7 @@ from typing import Any, TypeVar
 
 from workorders import personal
 from workorders.model import Event, WorkOrder, WorkOrderError, apply
+from workorders.store.core import Held
 from workorders.store.errors import UNREACHABLE, StoreUnavailable, UnknownWorkOrder
 from workorders.store.transactions import StoreTransactions
 
@@ -41,10 +42,28 @@ class StoreSpooling(StoreTransactions):
         super()._unreachable(now, exc)
         self._spool_unsynced()
 
-    def _acknowledged(self, record: Callable[[], dict[str, Any]]) -> None:
-        """Redis acknowledged a write whose spool record ``record()`` makes: held until
-        ``_check_unsynced`` sees the same Redis up past the window after it."""
-        self._unsynced.append((time.monotonic(), record))
+    def _acknowledged(
+        self, order_id: str, call_id: str, record: Callable[[], dict[str, Any]]
+    ) -> None:
+        """Redis acknowledged a write of ``order_id`` (a creation: for ``call_id``) whose spool
+        record ``record()`` makes: held until ``_check_unsynced`` sees the same Redis up past
+        the window after it."""
+        self._unsynced.append(Held(time.monotonic(), order_id, call_id, record))
+
+    def _lost_held(self, *, order_id: str = "", call_id: str = "") -> bool:
+        """Whether Redis lost writes it acknowledged: it has no order ``order_id``, or none for
+        the call ``call_id``, and a creation of it is held. Then every held write is spooled
+        again (the replay applies those Redis lost, once). This catches a Redis restarted
+        before ``_check_unsynced`` saw its new run id: a client that reconnected on its own
+        reaches it, nothing fails, and the call's next change would find no order."""
+        creations = (h for h in self._unsynced if h.call_id)
+        if not any((order_id and h.order_id == order_id) or (call_id and h.call_id == call_id)
+                   for h in creations):
+            return False
+        log.warning("redis has no trace of work order %s (call %s) it acknowledged: it lost "
+                    "writes (a crash or failover)", order_id or "?", call_id or "?")
+        self._spool_unsynced(everything=True)
+        return True
 
     async def _check_unsynced(self) -> None:
         """Let go of the held writes the same Redis has kept past the window; spool them all
@@ -57,7 +76,7 @@ class StoreSpooling(StoreTransactions):
                         "changed): they are spooled again")
             self._spool_unsynced(everything=True)
         horizon = checked - self._unsynced_window
-        while self._unsynced and self._unsynced[0][0] < horizon:
+        while self._unsynced and self._unsynced[0].at < horizon:
             self._unsynced.popleft()
         self._redis_runs = runs
 
@@ -70,13 +89,14 @@ class StoreSpooling(StoreTransactions):
     def _acknowledged_create(self, op_id: str, draft: WorkOrder, order_id: str) -> None:
         """A creation: its replay needs the call's draft under the id Redis gave (for a
         repeat contact, the order it was linked to), made only if it is ever spooled."""
-        self._acknowledged(lambda: _create_record(op_id, draft.with_id(order_id), self._cipher))
+        self._acknowledged(order_id, draft.call_id,
+                           lambda: _create_record(op_id, draft.with_id(order_id), self._cipher))
 
     def _acknowledged_update(
         self, op_id: str, order_id: str, now: float, event: Event, actor: str,
         changes: Mapping[str, Any],
     ) -> None:
-        self._acknowledged(lambda: _update_record(
+        self._acknowledged(order_id, "", lambda: _update_record(
             op_id, order_id, now, event, actor, changes, self._cipher))
 
     def _spool_unsynced(self, *, everything: bool = False) -> None:
@@ -84,7 +104,7 @@ class StoreSpooling(StoreTransactions):
         writes of every age: ``everything``) go to the spool, oldest first, so that a crash
         that lost them loses nothing (replaying those it kept is a no-op by operation id)."""
         horizon = float("-inf") if everything else time.monotonic() - self._unsynced_window
-        records = [record() for at, record in self._unsynced if at >= horizon]
+        records = [held.record() for held in self._unsynced if held.at >= horizon]
         self._unsynced.clear()
         for record in records:
             self._append(record)
@@ -205,7 +225,7 @@ class StoreSpooling(StoreTransactions):
                     op_id, draft, proposed=draft.id, replayed=True
                 )
                 if created:
-                    self._acknowledged(lambda: dict(record))
+                    self._acknowledged(draft.id, draft.call_id, lambda: dict(record))
                 return int(created)
             if record.get("op") == "update":
                 _, applied = await self._update_in_redis(
@@ -218,7 +238,7 @@ class StoreSpooling(StoreTransactions):
                     replayed=True,
                 )
                 if applied:
-                    self._acknowledged(lambda: dict(record))
+                    self._acknowledged(str(record["order_id"]), "", lambda: dict(record))
                 return int(applied)
             raise WorkOrderError(f"unknown spool operation {record.get('op')!r}")
         except (WorkOrderError, UnknownWorkOrder, KeyError, TypeError, ValueError) as exc:

@@ -87,8 +87,10 @@ class OrderWrites(OrderReads):
                     op_id, order_id, now, event, actor, changes, replayed=False
                 )
             except UnknownWorkOrder:
-                if self._pending and (order_id in self._spooled):
-                    # Created in the spool and not replayed yet: keep the order of writes.
+                if ((self._pending and (order_id in self._spooled))
+                        or self._lost_held(order_id=order_id)):
+                    # Created in the spool and not replayed yet, or Redis lost its creation
+                    # (spooled again): keep the order of writes.
                     return self._spool_update(op_id, order_id, now, event, actor, changes)
                 raise
             if applied:

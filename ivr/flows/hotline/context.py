@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, Literal
 from ivr.agi import AGISession
 from ivr.flows.hotline.seams import Clock, Recorder, Router, Speech, WorkOrders
 from ivr.languages import language_of
-from routing.live import QueueEntry
+from routing.live import CallRequest, QueueEntry
 from workorders.model import WorkOrder
 
 if TYPE_CHECKING:
@@ -46,6 +46,9 @@ class Call:
     urgency: str = ""
     order: WorkOrder | None = None
     entry: QueueEntry | None = None
+    # What the call was queued with (its arrival time kept): queued again from it when the
+    # store lost it.
+    request: CallRequest | None = None
     # Recording: whether this call is to be recorded (the queue records, the caller did not
     # opt out), the id once MixMonitor runs, and whether it was cut (AMI away).
     to_record: bool = False

@@ -81,6 +81,7 @@ async def enqueue(hotline: Shared, call: Call) -> bool:
         language=call.language,
         dialled_number=dialled_number(call.session.env),
     )
+    call.request = request
     call.hold_until = request.entered_at + STORE_AWAY_GRACE_S
     while (entry := await _ask(hotline, call, hotline.router.enqueue(request))) is None:
         if hotline.clock.seconds() >= call.hold_until:
@@ -147,6 +148,9 @@ async def _hold(hotline: Shared, call: Call, pressed: str | None) -> str:
             return "callback"
         digit = None
         offer = await _ask(hotline, call, hotline.router.poll(call.call_id))
+        if offer is not None and offer.kind == "lost":
+            await _queue_again(hotline, call)
+            continue
         if offer is None:
             now = hotline.clock.seconds()
             if call.store_away_since is not None and now >= _give_up_at(call):
@@ -161,6 +165,18 @@ async def _hold(hotline: Shared, call: Call, pressed: str | None) -> str:
         if await ring(hotline, call, offer):
             return offer.agent_id
         await session.set_music(True, entry.moh_class)
+
+
+async def _queue_again(hotline: Shared, call: Call) -> None:
+    """The store lost the waiting call (a Redis crash took its last acknowledged writes, or a
+    failover went to a replica without them): no dispatcher would ever offer it, and the
+    caller would hold until they gave up. Queue it again with what it was queued with, its
+    arrival time kept, so it is back at its place and its wait bound unchanged; the music
+    plays on. If the store is away meanwhile, the next poll asks again."""
+    assert call.request is not None
+    log.warning("call %s: routing has no record of the queued call (lost in a Redis crash or "
+                "failover): queued again at its place", call.call_id)
+    await _ask(hotline, call, hotline.router.enqueue(call.request))
 
 
 async def _ask(hotline: Shared, call: Call, request: Awaitable[T]) -> T | None:
