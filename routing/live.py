@@ -111,9 +111,11 @@ HEARTBEAT_TTL_S = 6
 
 FULL_READ_EVERY_S = 60.0
 """A dispatcher reads the whole state at least this often even when the change log says little
-changed: a bound on how long a write that bypassed the scripts (a repair by hand), or one a
-Redis crash lost after this instance saw it, can leave its copy wrong. A stale copy can cost
-a missed or a refused offer, never a double one: offers are compare-and-set in Lua."""
+changed: a bound on how long a write that bypassed the scripts (a repair by hand) can leave
+its copy wrong. (A Redis that crashed and came back without its last writes is another
+redis-server process, which the log's epoch as readers see it names: copies are read whole
+at once then.) A stale copy can cost a missed or a refused offer, never a double one: offers
+are compare-and-set in Lua."""
 
 BUSY_STATES = frozenset({"INUSE", "BUSY", "RINGING", "RINGINUSE", "ONHOLD"})
 PAUSE_UNAVAILABLE = "unavailable"

@@ -6,7 +6,8 @@ version. The snapshot script, given the version this copy is at, returns only th
 calls recorded since, read in the same script: the copy plus those changes is the state at
 the new version, a consistent cut as the full read is. It returns everything instead when the
 copy cannot be brought forward: first read, a log started over (its *epoch* changed: the log
-keys were lost), or a copy older than the log keeps (``floor``).
+keys were lost, or Redis is another process: a crash that lost its last writes puts the log
+back versions that new changes then reuse), or a copy older than the log keeps (``floor``).
 
 The copy also keeps the core's objects (:class:`routing.core.AgentState`,
 :class:`routing.core.WaitingCall`) built from each hash until the hash or the config object

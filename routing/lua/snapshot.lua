@@ -9,7 +9,11 @@
 -- KEYS: agents, waiting, stats..., version, changed ; ARGV: key prefix ("P{rt}:"), epoch, version
 local VERSION, CHANGED = KEYS[#KEYS - 1], KEYS[#KEYS]
 local log = redis.call('HMGET', VERSION, 'version', 'epoch', 'floor')
-local version, epoch = log[1] or '0', log[2] or ''
+-- The epoch readers see names this redis-server process too: a Redis that crashed and came
+-- back without its last writes has the same log epoch and lower versions, which new changes
+-- then reuse for other agents and calls; a copy at such a version would take them as seen.
+local run = string.match(redis.call('INFO', 'server'), 'run_id:(%x+)') or ''
+local version, epoch = log[1] or '0', (log[2] or '') .. '/' .. run
 local since = tonumber(ARGV[3])
 local stats = {}
 for i = 3, #KEYS - 2 do stats[i - 2] = redis.call('HGETALL', KEYS[i]) end

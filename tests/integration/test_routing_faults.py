@@ -11,11 +11,13 @@ Task (``on_asyncio``); the flow's and the router's time is a ``task.Clock`` move
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 from twisted.internet import task
 
 from hotline.adapters import RouterOnReactor, WorkOrdersOnReactor
@@ -222,4 +224,41 @@ async def test_a_waiting_call_redis_lost_in_its_crash_is_queued_again_at_its_pla
     assert (order.agent, order.status, order.csat, order.nps) == (
         "agent103", Status.IN_PROGRESS, 4, 8)
     for client in (live.redis, after.redis, store._redis):
+        await client.aclose()
+
+
+@on_asyncio
+async def test_a_copy_of_the_pool_from_before_a_crash_that_lost_writes_is_read_again(
+    server: RedisServer,
+) -> None:
+    """A dispatcher's copy of the pool is at the change log's version that includes a call
+    Redis acknowledged and then lost in a crash. After the restart the log is back one
+    version, and another instance's new call takes that version again. Had the copy been
+    brought forward from its version it would keep the lost call and never see the new one
+    (until its full read, up to a minute): the log's epoch as readers see it names the
+    redis-server process, so the copy is read whole again."""
+    cfg = load_config(CONFIG, environ={})
+    prefix = f"t{uuid.uuid4().hex[:8]}:"
+
+    def router(instance: str) -> LiveRouter:
+        return LiveRouter(connect(server.url), lambda: cfg.routing, instance=instance,
+                          prefix=prefix, clock=lambda: T0, telephony=Channels())
+
+    dispatcher = router("hotline-1")
+    await only_available(dispatcher)  # nobody free: calls stay waiting
+    server.persist()
+    await dispatcher.redis.config_set("appendonly", "no")
+    await dispatcher.enqueue(CallRequest("lost", "fault", "normal", "5550101", T0))
+    assert [c.call_id for c in (await dispatcher.snapshot()).calls] == ["lost"]
+    server.kill()
+    server.start()
+    other = router("hotline-2")
+    await other.enqueue(CallRequest("new", "fault", "normal", "5550102", T0 + 1))
+    assert await other.dispatch() == []  # its heartbeat: its calls are anyone's to offer
+    with contextlib.suppress(redis.exceptions.ConnectionError):
+        await dispatcher.redis.ping()  # the dead connection dropped; the copy kept
+    reads = dict(dispatcher._copy.reads)
+    assert [c.call_id for c in (await dispatcher.snapshot()).calls] == ["new"]
+    assert dispatcher._copy.reads["full"] == reads["full"] + 1
+    for client in (dispatcher.redis, other.redis):
         await client.aclose()

@@ -403,7 +403,10 @@ def test_snapshot_reads_everything_when_the_copy_cannot_be_brought_forward(run):
     assert state["full"] is True
     assert [agent_id for agent_id, _row in state["agents"]] == ["agent101"]
     assert [(call_id, float(score)) for call_id, score, _row in state["calls"]] == [("c1", T0)]
-    assert state["version"] == "1" and state["epoch"] == run.hash("version")["epoch"]
+    assert state["version"] == "1"
+    log_epoch, _, redis_run = state["epoch"].partition("/")
+    assert log_epoch == run.hash("version")["epoch"]
+    assert redis_run == run.redis.info("server")["run_id"]
 
 
 def test_snapshot_from_a_current_copy_returns_only_what_changed(run):
