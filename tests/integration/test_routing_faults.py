@@ -62,6 +62,24 @@ class Channels:
         return call_id in self.up
 
 
+DIAL = {"DIALSTATUS": "ANSWER", "DIALEDTIME_MS": "64000", "ANSWEREDTIME_MS": "60000"}
+"""Dial's variables when the agent answered and talked for a minute."""
+
+
+def on_the_same_redis(
+    server: RedisServer, live: LiveRouter, tmp_path: Path, clock: task.Clock
+) -> tuple[WorkOrderStore, HotlineFlow]:
+    """The work-order store on ``live``'s redis-server and prefix, and the hotline flow on
+    both, as the service wires them."""
+    store = WorkOrderStore(connect(server.url), tmp_path / "spool", cipher=CIPHER,
+                           prefix=live.prefix, timeout=1.0)
+    cfg = load_config(CONFIG, environ={})
+    flow = HotlineFlow(config=lambda: cfg, workorders=WorkOrdersOnReactor(store),
+                       router=RouterOnReactor(live), clock=clock,
+                       sound=lambda name: f"/sounds/{name}")
+    return store, flow
+
+
 async def until(condition: Callable[[], object], what: str, timeout: float = 10.0) -> None:
     loop = asyncio.get_running_loop()
     deadline = loop.time() + timeout
@@ -94,18 +112,13 @@ async def test_redis_dies_during_a_call_the_agent_is_free_again_and_the_order_ha
     live = LiveRouter(connect(server.url), lambda: cfg.routing, instance="hotline-1",
                       prefix=prefix, clock=clock.seconds, telephony=channels)
     await only_available(live, "agent103")
-    store = WorkOrderStore(connect(server.url), tmp_path / "spool", cipher=CIPHER,
-                           prefix=prefix, timeout=1.0)
-    flow = HotlineFlow(config=lambda: cfg, workorders=WorkOrdersOnReactor(store),
-                       router=RouterOnReactor(live), clock=clock,
-                       sound=lambda name: f"/sounds/{name}")
-    dial = {"DIALSTATUS": "ANSWER", "DIALEDTIME_MS": "64000", "ANSWEREDTIME_MS": "60000"}
+    store, flow = on_the_same_redis(server, live, tmp_path, clock)
 
     def music_on_hold(_timeout: str) -> None:
         clock.advance(0.5)
 
     fake = FakeAsterisk(env={"uniqueid": CALL}, clock=clock, answers={
-        "STREAM FILE": ["3"], "EXEC": [SILENCE], "GET VARIABLE": dial.get,
+        "STREAM FILE": ["3"], "EXEC": [SILENCE], "GET VARIABLE": DIAL.get,
         "GET DATA": ["4", "8"], "WAIT FOR DIGIT": music_on_hold,
     })
     channels.up.add(CALL)
@@ -173,12 +186,7 @@ async def test_a_waiting_call_redis_lost_in_its_crash_is_queued_again_at_its_pla
     await only_available(live)  # nobody free: the call waits
     server.persist()
     await live.redis.config_set("appendonly", "no")
-    store = WorkOrderStore(connect(server.url), tmp_path / "spool", cipher=CIPHER,
-                           prefix=prefix, timeout=1.0)
-    flow = HotlineFlow(config=lambda: cfg, workorders=WorkOrdersOnReactor(store),
-                       router=RouterOnReactor(live), clock=clock,
-                       sound=lambda name: f"/sounds/{name}")
-    dial = {"DIALSTATUS": "ANSWER", "DIALEDTIME_MS": "64000", "ANSWEREDTIME_MS": "60000"}
+    store, flow = on_the_same_redis(server, live, tmp_path, clock)
     holds = 0
 
     def music_on_hold(_timeout: str) -> None:
@@ -186,7 +194,7 @@ async def test_a_waiting_call_redis_lost_in_its_crash_is_queued_again_at_its_pla
         holds += 1
 
     fake = FakeAsterisk(env={"uniqueid": CALL}, clock=clock, answers={
-        "STREAM FILE": ["3"], "EXEC": [SILENCE], "GET VARIABLE": dial.get,
+        "STREAM FILE": ["3"], "EXEC": [SILENCE], "GET VARIABLE": DIAL.get,
         "GET DATA": ["4", "8"], "WAIT FOR DIGIT": music_on_hold,
     })
     done = fake.run(flow).asFuture(asyncio.get_running_loop())
