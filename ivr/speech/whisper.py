@@ -57,7 +57,6 @@ TOKENS_PER_SECOND = 8
 # few samples each time, until one passes.
 FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
 FALLBACK_BEST_OF = 5
-FALLBACK_SEED = 15
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|\d+")
 _NUMBERS = {
     "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six",
@@ -148,9 +147,9 @@ class CTranslate2Whisper:
         def generate(temperature: float) -> Decoded:
             if temperature == 0.0:
                 return self._generate(encoded, start, max_length, beam_size=beam_size)
-            # Sampled, as Whisper's reference decoder falls back; seeded so that the same
-            # audio gives the same words (an evaluation is repeatable call for call).
-            ctranslate2.set_random_seed(FALLBACK_SEED)
+            # Sampled, as Whisper's reference decoder falls back. Not repeatable: each of
+            # CTranslate2's workers keeps its own random state (a seed set here does not
+            # reset it), so the same audio may come out in other words.
             return self._generate(
                 encoded, start, max_length, beam_size=1, num_hypotheses=FALLBACK_BEST_OF,
                 sampling_topk=0, sampling_temperature=temperature,

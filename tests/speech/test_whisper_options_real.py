@@ -1,6 +1,6 @@
 """Whisper tiny.en with the measured decoding options (``speech.whisper_beam``,
 ``speech.whisper_fallback``) on real caller audio: the package's model takes a beam and
-the sampled fallback, and the same audio gives the same words every time."""
+the sampled fallback, and the fallback keeps the likelier words."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from synthesize import ensure_audio, load_eval_set
 
 from ivr.speech.audio import read_wav
 from ivr.speech.classifier import IntentClassifier
-from ivr.speech.whisper import FALLBACK_TEMPERATURES, needs_fallback
+from ivr.speech.whisper import FALLBACK_TEMPERATURES, compression_ratio, needs_fallback
 
 pytestmark = pytest.mark.slow
 
@@ -31,26 +31,24 @@ def beam_whisper(intents):
 
 def test_beam_search_with_fallback_hears_held_out_requests(beam_whisper) -> None:
     """Held-out requests (piper voice, 8 kHz) decoded with a beam of 3 and the fallback on
-    reach their categories, and a second decoding of the same audio has the same words."""
+    are heard, and reach their categories."""
     engine, classifier = beam_whisper
     assert engine.beam_size == 3 and engine.fallback == FALLBACK_TEMPERATURES
     right = 0
     for utterance in SAMPLE:
         pcm, rate = read_wav(ensure_audio([utterance["text"]])[utterance["text"]])
-        texts = []
-        for _ in range(2):
-            rec = engine.recognizer(rate=rate)
-            rec.accept(pcm)
-            texts.append(rec.final().text)
-        assert texts[0] == texts[1] and texts[0], utterance["text"]
-        right += classifier.classify(texts[0]).category == utterance["category"]
+        rec = engine.recognizer(rate=rate)
+        rec.accept(pcm)
+        text = rec.final().text
+        assert text, utterance["text"]
+        right += classifier.classify(text).category == utterance["category"]
     assert right >= 3
 
 
-def test_the_fallback_samples_the_same_words_twice(beam_whisper) -> None:
-    """A request under noise 5 dB louder than the voice, which greedy decoding hears
-    unsure of its words, goes through the sampled fallback; it is seeded, so a second
-    decoding has the same words."""
+def test_the_fallback_keeps_a_likelier_decoding_than_greedy(beam_whisper) -> None:
+    """A request under noise 5 dB louder than the voice, which greedy decoding hears unsure
+    of its words (not a loop), goes through the sampled fallback: what comes out is a
+    decoding that passes, or the likeliest of the tries, never less likely than greedy's."""
     engine, _classifier = beam_whisper
     text = "checking how many minutes i have used"
     assert text in {u["text"] for u in HELDOUT}
@@ -61,6 +59,8 @@ def test_the_fallback_samples_the_same_words_twice(beam_whisper) -> None:
                      ).astype(np.float32)
     options = {"frames": 1000, "prompt": engine.prompt, "max_new_tokens": 40,
                "language": "en"}
-    assert needs_fallback(engine._model.decode(noisy, **options))
-    first = engine._model.decode(noisy, **options, fallback=FALLBACK_TEMPERATURES)
-    assert first == engine._model.decode(noisy, **options, fallback=FALLBACK_TEMPERATURES)
+    greedy = engine._model.decode(noisy, **options)
+    assert needs_fallback(greedy) and compression_ratio(greedy.text) <= 2.4
+    for _ in range(3):
+        fallback = engine._model.decode(noisy, **options, fallback=FALLBACK_TEMPERATURES)
+        assert fallback.avg_logprob >= greedy.avg_logprob
