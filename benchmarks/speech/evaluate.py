@@ -48,9 +48,12 @@ class RecordingDecoder:
     def __init__(self, model: Any) -> None:
         self._model = model
         self.last: Any = None
+        self.cpu_s = 0.0  # CPU of the last decoding (the evaluation decodes on one thread)
 
     def decode(self, audio: Any, **options: Any) -> Any:
+        started = time.process_time()
         self.last = self._model.decode(audio, **options)
+        self.cpu_s = time.process_time() - started
         return self.last
 
 
@@ -109,6 +112,7 @@ class Listener:
             "whisper_text": decoded.text if decoded else None,
             "no_speech_prob": round(decoded.no_speech_prob, 4) if decoded else None,
             "avg_logprob": round(decoded.avg_logprob, 4) if decoded else None,
+            "whisper_cpu_s": round(self.whisper.cpu_s, 4) if decoded else None,
         }
         return {
             "outcome": result.outcome,

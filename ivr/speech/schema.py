@@ -121,6 +121,14 @@ class SpeechEngineConfig(_Strict):
     # whisper: encode Whisper's whole 30-second window (as trained; 3 to 4 times the CPU of a
     # short request) instead of the utterance and a second after it.
     whisper_full_window: bool = False
+    # whisper: hypotheses the decoder keeps (1: greedy, shipped). Beam 3 made Whisper alone
+    # 3.5 points better on unheard callers, moonshine+whisper 3 calls of 1,152, and let 7 of
+    # 120 noises through as short loops (docs/speech-conditions.md, "Tenth session").
+    whisper_beam: int = Field(1, ge=1, le=8)
+    # whisper: a decoding that loops or is unsure of its words is made again by sampling at
+    # rising temperatures (Whisper's reference fallback): CPU p95 1.4 s on the doubtful calls
+    # it is for, 2 calls of 192 gained there; off.
+    whisper_fallback: bool = False
     # A combination (FIRST+whisper): classifier confidence in the first engine's words under
     # which Whisper decodes the utterance (above 1: every utterance).
     second_opinion_below: float = Field(0.95, ge=0.0, le=1.01)

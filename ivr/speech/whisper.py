@@ -52,6 +52,11 @@ MAX_LENGTH = 448
 PAD_FRAMES = 100
 MIN_WINDOW_FRAMES = 1000
 TOKENS_PER_SECOND = 8
+# Whisper's reference fallback (``speech.whisper_fallback``): a decoding that loops or is
+# unsure of its words is made again by sampling at each temperature in turn, the best of a
+# few samples each time, until one passes.
+FALLBACK_TEMPERATURES = (0.2, 0.4, 0.6, 0.8, 1.0)
+FALLBACK_BEST_OF = 5
 _WORD = re.compile(r"[^\W\d_]+(?:'[^\W\d_]+)?|\d+")
 _NUMBERS = {
     "0": "zero", "1": "one", "2": "two", "3": "three", "4": "four", "5": "five", "6": "six",
@@ -85,14 +90,16 @@ class Decoded:
 
 
 class WhisperDecoder(Protocol):
-    """The model behind :class:`WhisperEngine`: 16 kHz audio in, one greedy decoding out."""
+    """The model behind :class:`WhisperEngine`: 16 kHz audio in, one decoding out."""
 
     def decode(
         self, audio: np.ndarray, *, frames: int, prompt: str | None, max_new_tokens: int,
-        language: str,
+        language: str, beam_size: int = 1, fallback: Sequence[float] = (),
     ) -> Decoded:
         """Decode ``audio`` with the encoder fed ``frames`` mel frames (10 ms each: the
-        audio, then silence), the decoder started from ``prompt``."""
+        audio, then silence), the decoder started from ``prompt``; greedy, or a beam search
+        of ``beam_size``; a decoding that :func:`needs_fallback` is made again by sampling
+        at each ``fallback`` temperature in turn."""
 
 
 class CTranslate2Whisper:
@@ -124,7 +131,7 @@ class CTranslate2Whisper:
 
     def decode(
         self, audio: np.ndarray, *, frames: int, prompt: str | None, max_new_tokens: int,
-        language: str,
+        language: str, beam_size: int = 1, fallback: Sequence[float] = (),
     ) -> Decoded:
         import ctranslate2
 
@@ -135,10 +142,26 @@ class CTranslate2Whisper:
         window[:, :used] = mel[:, :used]
         encoded = self._model.model.encode(ctranslate2.StorageView.from_array(window[None]))
         start = self._start(prompt)
+        max_length = min(MAX_LENGTH, len(start) + max_new_tokens)
+
+        def generate(temperature: float) -> Decoded:
+            if temperature == 0.0:
+                return self._generate(encoded, start, max_length, beam_size=beam_size)
+            # Sampled, as Whisper's reference decoder falls back. Not repeatable: each of
+            # CTranslate2's workers keeps its own random state (a seed set here does not
+            # reset it), so the same audio may come out in other words.
+            return self._generate(
+                encoded, start, max_length, beam_size=1, num_hypotheses=FALLBACK_BEST_OF,
+                sampling_topk=0, sampling_temperature=temperature,
+            )
+
+        return with_fallback(generate, fallback)
+
+    def _generate(self, encoded: Any, start: list[int], max_length: int,
+                  **options: Any) -> Decoded:
         result = self._model.model.generate(
-            encoded, [start], beam_size=1,
-            max_length=min(MAX_LENGTH, len(start) + max_new_tokens),
-            return_scores=True, return_no_speech_prob=True, suppress_blank=True,
+            encoded, [start], max_length=max_length, return_scores=True,
+            return_no_speech_prob=True, suppress_blank=True, **options,
         )[0]
         ids = result.sequences_ids[0]
         # CTranslate2's score is the sum of the tokens' log probabilities (length penalty 1).
@@ -165,12 +188,14 @@ class WhisperEngine:
 
     def __init__(
         self, model: WhisperDecoder, model_name: str, prompt: str | None,
-        full_window: bool = False,
+        full_window: bool = False, beam_size: int = 1, fallback: Sequence[float] = (),
     ) -> None:
         self._model = model
         self.model = model_name
         self.prompt = prompt
         self.full_window = full_window
+        self.beam_size = beam_size
+        self.fallback = tuple(fallback)
 
     @classmethod
     def load(
@@ -179,6 +204,8 @@ class WhisperEngine:
         prompt: str | None = None,
         workers: int = 1,
         full_window: bool = False,
+        beam_size: int = 1,
+        fallback: Sequence[float] = (),
     ) -> WhisperEngine:
         """Load the model at ``model_dir`` (a CTranslate2 Whisper directory)."""
         if not (Path(model_dir) / "model.bin").exists():
@@ -201,7 +228,7 @@ class WhisperEngine:
         except Exception as exc:
             raise EngineLoadError(f"faster-whisper could not load {model_dir}: {exc}") from exc
         name = model_dir.parent.name if model_dir.name == "model" else model_dir.name
-        return cls(decoder, name, prompt, full_window)
+        return cls(decoder, name, prompt, full_window, beam_size, fallback)
 
     def recognizer(
         self, rate: int = 8000, phrases: Sequence[str] | None = None
@@ -221,6 +248,8 @@ class WhisperEngine:
             prompt=prompt,
             max_new_tokens=max_new_tokens(len(audio) / MODEL_RATE),
             language=self.language,
+            beam_size=self.beam_size,
+            fallback=self.fallback,
         )
         if not decoded.text or not heard(decoded):
             return "", 0.0
@@ -258,6 +287,31 @@ def heard(decoded: Decoded) -> bool:
         and decoded.no_speech_prob <= MAX_NO_SPEECH_PROB
         and not doubtful
     )
+
+
+def with_fallback(generate: Callable[[float], Decoded], fallback: Sequence[float]) -> Decoded:
+    """``generate(0.0)``, made again at each ``fallback`` temperature in turn while it
+    :func:`needs_fallback`; when none passes, the likeliest decoding that is not a loop (as
+    Whisper's reference decoder chooses)."""
+    tries = [generate(0.0)]
+    for temperature in fallback:
+        if not needs_fallback(tries[-1]):
+            break
+        tries.append(generate(temperature))
+    if not needs_fallback(tries[-1]):
+        return tries[-1]
+    sentences = [d for d in tries if compression_ratio(d.text) <= MAX_COMPRESSION_RATIO]
+    return max(sentences or tries, key=lambda d: d.avg_logprob)
+
+
+def needs_fallback(decoded: Decoded) -> bool:
+    """Whether the reference decoder would decode again: a loop, or words it is unsure of
+    that are not simply silence (the reference's rule: unsure and probably no speech is
+    no speech, not a reason to sample)."""
+    if compression_ratio(decoded.text) > MAX_COMPRESSION_RATIO:
+        return True
+    silence = decoded.no_speech_prob > MAX_NO_SPEECH_PROB
+    return decoded.avg_logprob < DOUBTFUL_LOGPROB and not silence
 
 
 def compression_ratio(text: str) -> float:

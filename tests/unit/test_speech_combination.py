@@ -4,6 +4,7 @@ make no confident request."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 import threading
@@ -502,3 +503,46 @@ def test_combine_scores_the_rules_on_two_runs_of_the_same_calls() -> None:
     assert vetoed[2]["predicted"] == "(none)"
     with pytest.raises(ValueError, match="not the same call"):
         combine.same_calls(first, list(reversed(second)))
+
+
+def test_combine_reports_the_cpu_of_the_second_engine_s_decodings_it_was_asked() -> None:
+    """The second engine's CPU per decoding (p50/p95) counts only the calls the rule asked
+    it on; rows without it (older runs) give none."""
+    asked = [{"asked": True}, {"asked": False}, {"asked": True}, {"asked": True}]
+    second = [{"whisper_cpu_s": 0.2}, {"whisper_cpu_s": 9.0}, {"whisper_cpu_s": 0.1},
+              {"whisper_cpu_s": 0.3}]
+    assert combine.decoding_cpu(asked, second) == {"p50": 0.2, "p95": 0.3}
+    assert combine.decoding_cpu(asked, [{}, {}, {}, {}]) is None
+
+
+def test_doubtful_calls_are_those_whisper_decoded_spread_evenly() -> None:
+    """``bench_engines.py --audio doubtful``: the calls of a combination's rows on which
+    Whisper decoded (Moonshine unsure), spread over the run, each as sentence, voice, line."""
+    import bench_engines
+
+    rows = [{"text": f"s{i}", "voice": "v", "condition": f"c{i % 3}", "category": "fault",
+             "whisper_text": None if i % 2 else "words"} for i in range(20)]
+    calls = bench_engines.doubtful_calls(rows, limit=5)
+    assert [c["text"] for c in calls] == ["s0", "s4", "s8", "s12", "s16"]
+    assert set(calls[0]) == {"text", "voice", "condition", "category"}
+
+
+def test_a_bench_child_keeps_the_run_s_audio_and_decoder_processes(monkeypatch) -> None:
+    """``bench_engines.py``: each stream count runs in a child process whose command line
+    names neither ``--audio`` nor ``--decoder-processes``; it must play the run's callers
+    on the run's decoders, not its own defaults (piper's joe on the threads)."""
+    import bench_engines
+
+    seen: dict[str, str | None] = {}
+
+    def load(name: str) -> None:
+        seen.update(audio=os.environ.get(bench_engines.AUDIO),
+                    processes=os.environ.get(bench_engines.DECODER_PROCESSES))
+        raise SystemExit(0)
+
+    monkeypatch.setenv(bench_engines.AUDIO, "doubtful")
+    monkeypatch.setenv(bench_engines.DECODER_PROCESSES, "2")
+    monkeypatch.setattr(bench_engines, "load", load)
+    with pytest.raises(SystemExit):
+        bench_engines.main(["--child", "moonshine", "1", "1"])
+    assert seen == {"audio": "doubtful", "processes": "2"}

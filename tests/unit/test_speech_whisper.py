@@ -19,7 +19,9 @@ from ivr.speech.whisper import (
     domain_prompt,
     encoder_frames,
     max_new_tokens,
+    needs_fallback,
     plain_words,
+    with_fallback,
 )
 
 
@@ -164,3 +166,62 @@ def test_a_fluent_sentence_the_model_doubts_is_no_speech() -> None:
     assert text(FakeWhisperModel(" I'm not going to be able to do that.", 0.4, -1.6)) == ""
     assert text(FakeWhisperModel(" Is there an outage?", 0.4, -0.3)) == "is there an outage"
     assert text(FakeWhisperModel(" Is there an outage?", 0.1, -1.6)) == "is there an outage"
+
+
+def test_beam_and_fallback_are_config_choices_off_by_default() -> None:
+    """``speech.whisper_beam`` (hypotheses kept, 1 = greedy, at most 8) and
+    ``speech.whisper_fallback`` validate; the shipped decoding is greedy with no fallback."""
+    speech = SpeechEngineConfig(engine="moonshine+whisper")
+    assert speech.whisper_beam == 1 and speech.whisper_fallback is False
+    assert SpeechEngineConfig(whisper_beam=5, whisper_fallback=True).whisper_beam == 5
+    for beam in (0, 9):
+        with pytest.raises(ValueError, match="whisper_beam"):
+            SpeechEngineConfig(whisper_beam=beam)
+
+
+def test_the_engine_asks_the_model_for_its_beam_and_fallback() -> None:
+    """The decoder gets the engine's beam and fallback temperatures on every decoding."""
+    model = FakeWhisperModel()
+    engine = WhisperEngine(model, "base", prompt=None, beam_size=5, fallback=(0.2, 0.4))
+    engine.transcribe(np.zeros(16000, dtype=np.float32), None)
+    ((_audio, options),) = model.calls
+    assert options["beam_size"] == 5 and options["fallback"] == (0.2, 0.4)
+
+
+def decoding(text: str, logprob: float = -0.2, no_speech: float = 0.01) -> Decoded:
+    return Decoded(text, logprob, no_speech)
+
+
+LOOP = "no no no no no no no no no no no no no no no no no no no"
+
+
+def test_a_loop_or_unsure_words_are_decoded_again_silence_is_not() -> None:
+    """Whisper's reference rule: a loop, or words it is unsure of, is decoded again; an
+    unsure decoding of what is probably silence is not (it is no speech)."""
+    assert needs_fallback(decoding(LOOP))
+    assert needs_fallback(decoding("my bill is wrong", logprob=-1.4))
+    assert not needs_fallback(decoding("my bill is wrong"))
+    assert not needs_fallback(decoding("thank you", logprob=-1.4, no_speech=0.8))
+
+
+def test_fallback_stops_at_the_first_decoding_that_passes() -> None:
+    """Greedy first; the temperatures in turn only while the decoding needs it."""
+    asked: list[float] = []
+    answers = {0.0: decoding(LOOP), 0.2: decoding("my bill", logprob=-1.5),
+               0.4: decoding("my bill is wrong"), 0.6: decoding("never asked")}
+
+    def generate(temperature: float) -> Decoded:
+        asked.append(temperature)
+        return answers[temperature]
+
+    assert with_fallback(generate, (0.2, 0.4, 0.6)).text == "my bill is wrong"
+    assert asked == [0.0, 0.2, 0.4]
+    asked.clear()
+    assert with_fallback(generate, ()).text == LOOP and asked == [0.0]
+
+
+def test_when_no_decoding_passes_the_likeliest_sentence_is_kept() -> None:
+    """None passes: the decoding with the best mean log probability that is not a loop."""
+    answers = {0.0: decoding(LOOP, logprob=-0.1), 0.2: decoding("bill", logprob=-1.8),
+               0.4: decoding("my bill", logprob=-1.2)}
+    assert with_fallback(answers.__getitem__, (0.2, 0.4)).text == "my bill"
