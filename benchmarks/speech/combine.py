@@ -3,6 +3,7 @@
     .venv/bin/python benchmarks/speech/combine.py FIRST.json SECOND.json
         [--first moonshine] [--second whisper] [--below 0.5,0.8,0.9,0.95,1.01]
         [--no-speech 0.2,0.4,0.6] [--intents PATH] [--json]
+        [--noise NOISE.json [--noise-above=-50,-45,-40,-36,-32] [--snr-below 10,15,20]]
 
 ``FIRST.json`` and ``SECOND.json`` are ``conditions.py --rows`` of the same calls (the same
 arguments, one ``--engine`` each; checked call for call). Each rule is scored on both the
@@ -23,6 +24,18 @@ with its CPU per decoding, p50/p95, when its rows saved it):
 - ``first, judged by no-speech P``: the first engine's words, no request when the second
   engine's own no-speech probability (Whisper's, saved in its rows) is above P (a TV, a
   cough); the second engine decodes every call.
+
+With ``--noise NOISE.json`` (``line_noise.py``'s rows of the same calls: the line's noise
+under what the endpointer handed the engine and the words' level, in dBFS), the shipped rule
+(``cascade to both below`` the intents' ``second_opinion_below``, the second engine's
+silence vetoing) is also scored asking the second engine on every call whose line is noisier
+than each ``--noise-above=`` (with ``=``: the values are negative), and on every call whose
+SNR (words over noise) is under each ``--snr-below``:
+
+- ``below T or noise > N, joined``: the calls asked only for their line join both engines'
+  words, the second engine's silence vetoing nothing there (``vetoed``: it does);
+- ``below T or noise > N, oracle``: on those calls, right when either engine is right: what
+  no rule of the words asked that way can beat.
 """
 
 from __future__ import annotations
@@ -31,6 +44,7 @@ import argparse
 import json
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -137,6 +151,43 @@ def judged(first: list[Row], second: list[Row], classifier: IntentClassifier,
     return out
 
 
+def noisier(noise: list[Row], above: float) -> list[bool]:
+    """Whether each call's line is noisier than ``above`` dBFS (``line_noise.py``'s
+    ``noise_dbfs``; a call with nothing decoded never is)."""
+    return [n["noise_dbfs"] is not None and n["noise_dbfs"] > above for n in noise]
+
+
+def under_snr(noise: list[Row], below: float) -> list[bool]:
+    """Whether each call's words are less than ``below`` dB over its line's noise
+    (``line_noise.py``'s ``speech_dbfs - noise_dbfs``; never for a call with nothing
+    decoded)."""
+    return [n["noise_dbfs"] is not None and n["speech_dbfs"] - n["noise_dbfs"] < below
+            for n in noise]
+
+
+def cascade_or_noisy(first: list[Row], second: list[Row], noisy: list[bool],
+                     judge: IntentClassifier, classifier: IntentClassifier, below: float,
+                     how: str) -> list[Row]:
+    """The shipped rule (:func:`cascade_both` below ``below``, the second engine's silence
+    vetoing), the second engine asked also on the ``noisy`` calls; on the calls asked only
+    for their noise ``how`` is ``joined`` (both engines' words, no veto), ``vetoed`` (both,
+    the second's silence vetoing) or ``oracle`` (right when either engine is)."""
+    shipped = cascade_both(first, second, judge, classifier, below, True)
+    together = both(first, second, classifier, how == "vetoed")
+    alone, other = rescore(first, classifier), rescore(second, classifier)
+    out = []
+    for s, t, a, b, n in zip(shipped, together, alone, other, noisy, strict=True):
+        if s["asked"] or not n or a["outcome"] not in ("speech", "silence"):
+            out.append(s)
+        elif how == "oracle":
+            truth = a.get("category", "(none)")
+            chosen = b if b["predicted"] == truth and a["predicted"] != truth else a
+            out.append({**chosen, "asked": True})
+        else:
+            out.append({**t, "asked": True})
+    return out
+
+
 def decoded(asked: list[Row], second: list[Row]) -> int:
     """Calls the second engine would have decoded: asked, and not a call the endpointer
     ended as no speech (the rows of an engine that saves its decoding say which)."""
@@ -189,11 +240,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--no-speech", default="0.1,0.2,0.3,0.4,0.5,0.6")
     parser.add_argument("--intents", type=Path, default=DEFAULT_INTENTS)
     parser.add_argument("--json", action="store_true")
+    parser.add_argument("--noise", type=Path,
+                        help="line_noise.py's rows of the same calls: also ask on noisy lines")
+    parser.add_argument("--noise-above", default="-50,-45,-40,-36,-32",
+                        help="line noise (dBFS) above which the second engine is also asked")
+    parser.add_argument("--snr-below", default="10,15,20,25",
+                        help="SNR (dB) under which the second engine is also asked")
     args = parser.parse_args(argv)
     intents = load_intents(args.intents)
     first, second = json.loads(args.first.read_text()), json.loads(args.second.read_text())
+    noise = json.loads(args.noise.read_text()) if args.noise else None
     for part in ("speech", "nonspeech"):
         same_calls(first[part], second[part])
+        if noise is not None:
+            same_calls(first[part], noise[part])
     pair = f"{args.first_engine}+{args.second_engine}"
     judge = IntentClassifier(with_engine(intents, args.first_engine))
     classifier = IntentClassifier(with_engine(intents, pair))
@@ -247,6 +307,23 @@ def main(argv: list[str] | None = None) -> int:
             f"{args.first_engine}, no request if no-speech > {above}",
             *scored(lambda x, y, p=above: judged(x, y, classifier, p)),
         ))
+    shipped_below = intents.speech.second_opinion_below
+    lines: dict[str, list[Row]] = noise or {}
+    gates: list[tuple[str, Callable[[list[Row]], list[bool]]]] = [] if noise is None else [
+        (f"noise > {above:g} dBFS", partial(noisier, above=above))
+        for above in [float(x) for x in args.noise_above.split(",")]
+    ] + [
+        (f"SNR < {below:g} dB", partial(under_snr, below=below))
+        for below in [float(x) for x in args.snr_below.split(",")]
+    ]
+    for gate, noisy in gates:
+        for how in ("joined", "vetoed", "oracle"):
+            results.append(figures_of(
+                f"below {shipped_below} or {gate}, {how}",
+                *(cascade_or_noisy(first[p], second[p], noisy(lines[p]), judge,
+                                   classifier, shipped_below, how)
+                  for p in ("speech", "nonspeech")),
+            ))
     base = results[0]["right"]
     for r in results:
         right = r.pop("right")

@@ -505,6 +505,37 @@ def test_combine_scores_the_rules_on_two_runs_of_the_same_calls() -> None:
         combine.same_calls(first, list(reversed(second)))
 
 
+def test_combine_asks_the_second_engine_also_on_a_noisy_line() -> None:
+    """``combine.py --noise``: the shipped rule, plus the second engine on the calls whose
+    line is noisier than the bar (or under the SNR); those join both engines' words with no
+    veto (``joined``), with it (``vetoed``), or take whichever is right (``oracle``); a call
+    nothing was decoded on is never noisy."""
+    classifier = IntentClassifier(IntentsConfig.model_validate(SMALL))
+    truth = {"category": "fault"}
+    sure_wrong = "how much is my bill"
+    first = [{**truth, **row("a", "no signal")}, {**truth, **row("b", sure_wrong)},
+             {**truth, **row("c", sure_wrong)}, {**truth, **row("d", sure_wrong)}]
+    second = [{**truth, **row("a", sure_wrong)}, {**truth, **row("b", "my internet is down")},
+              {**truth, **row("c", "", "silence")}, {**truth, **row("d", "my internet is down")}]
+    noise = [{"noise_dbfs": n, "speech_dbfs": s}
+             for n, s in ((-30.0, -16.0), (-34.0, -10.0), (-31.0, -25.0), (-60.0, -15.0))]
+    assert combine.noisier(noise, -40) == [True, True, True, False]
+    assert combine.noisier([{"noise_dbfs": None}], -200) == [False]
+    assert combine.under_snr(noise, 15) == [True, False, True, False]
+    noisy = combine.noisier(noise, -40)
+
+    def scored(how: str) -> list[str]:
+        rows = combine.cascade_or_noisy(first, second, noisy, classifier, classifier, 0.6, how)
+        assert [r["asked"] for r in rows] == [True, True, True, False]
+        return [r["predicted"] for r in rows]
+
+    # Joining a sure transcript with the other engine's words rarely changes its request,
+    # and can spoil a right one: the noisy lines' lesson (docs/speech-conditions.md).
+    assert scored("joined") == ["inquiry", "inquiry", "inquiry", "inquiry"]
+    assert scored("vetoed") == ["inquiry", "inquiry", "(none)", "inquiry"]
+    assert scored("oracle") == ["fault", "fault", "inquiry", "inquiry"]
+
+
 def test_combine_reports_the_cpu_of_the_second_engine_s_decodings_it_was_asked() -> None:
     """The second engine's CPU per decoding (p50/p95) counts only the calls the rule asked
     it on; rows without it (older runs) give none."""
@@ -546,3 +577,23 @@ def test_a_bench_child_keeps_the_run_s_audio_and_decoder_processes(monkeypatch) 
     with pytest.raises(SystemExit):
         bench_engines.main(["--child", "moonshine", "1", "1"])
     assert seen == {"audio": "doubtful", "processes": "2"}
+
+
+def test_line_noise_measures_the_pre_roll_and_the_words() -> None:
+    """``line_noise.py``: the line's noise is the quieter of the endpointer's pre-roll and
+    the quietest fifth of 10 ms blocks (Moonshine's tail cut's measure), the words' level the
+    blocks' 90th percentile, both in dBFS; digital silence is the floor, and audio shorter
+    than a block has neither."""
+    import line_noise
+
+    rng = np.random.default_rng(0)
+    noise = 0.01 * rng.standard_normal(16000).astype(np.float32)  # -40 dBFS
+    t = np.arange(16000) / 16000
+    words = noise + (0.1 * np.sqrt(2) * np.sin(2 * np.pi * 300 * t)).astype(np.float32)  # -20
+    levels = line_noise.line_levels(np.concatenate([noise[:3200], words, noise]))
+    assert levels is not None
+    assert levels[0] == pytest.approx(-40, abs=1)
+    assert levels[1] == pytest.approx(-20, abs=1)
+    assert line_noise.line_levels(np.zeros(16000, np.float32)) == (
+        line_noise.FLOOR_DBFS, line_noise.FLOOR_DBFS)
+    assert line_noise.line_levels(np.zeros(100, np.float32)) is None
