@@ -20,6 +20,11 @@ A condition is a chain of steps named in one string, e.g. ``band+gsm+babble:10``
 - ``gain:DB``: level change (a quiet or a loud handset);
 - ``clip:FRACTION``: the signal driven into the converter's limits, clipped at that fraction
   of full scale after being raised to reach it.
+
+How a call ends after the words (:func:`open_line`): a real line does not fall silent when
+the caller stops; its noise (and its codec's) goes on until the endpointer ends the
+utterance. Pad the voice with :func:`open_line` before :func:`apply` and the condition's
+noise and codec run over the whole call.
 """
 
 from __future__ import annotations
@@ -128,6 +133,15 @@ def opus_codec(x: np.ndarray, kbits: float = OPUS_KBITS) -> np.ndarray:
         input=encoded, capture_output=True, check=True,
     ).stdout
     return _same_length(to_array(decoded), len(x))
+
+
+def open_line(pcm: Pcm, seconds: float) -> Pcm:
+    """``pcm`` followed by digital silence up to ``seconds`` (unchanged if already longer).
+    A condition applied to the result puts its noise and codec over the padding too, so the
+    line's noise goes on after the words for the whole call, as a real line's does, instead
+    of the call ending in digital zeros that no noisy line gives."""
+    missing = round(seconds * RATE) - len(pcm) // 2
+    return pcm + b"\0\0" * max(0, missing)
 
 
 def _same_length(y: np.ndarray, n: int) -> np.ndarray:
