@@ -13,6 +13,9 @@ A condition is a chain of steps named in one string, e.g. ``band+gsm+babble:10``
   ``amr``: AMR-NB at 7.95 kbit/s (mobile calls); ``opus[:KBITS]``: Opus at ``KBITS`` kbit/s
   (default 12), narrowband, libopus's VoIP mode, 20 ms frames (a softphone or WebRTC caller at a
   low rate, decoded to signed linear before it reaches us, as Asterisk does);
+  ``opus:KBITS:LOSS``: the same through libopus itself (Debian's ``libopus0``, which ``ffmpeg``
+  brings), ``LOSS`` percent of the 20 ms packets lost at random (seeded) and concealed by the
+  decoder (:mod:`opus_loss`);
 - ``white:SNR``, ``babble:SNR``, ``street:SNR``: noise at SNR dB below the speech (speech power
   measured over its voiced frames); babble is six other utterances talking at once;
 - ``tv:SNR``: a TV across the room speaking under the caller (:func:`tv_source`), its voiced
@@ -245,6 +248,11 @@ def apply(
             x = g711(x, name)
         elif name in ("gsm", "amr"):
             x = sox_codec(x, name)
+        elif name == "opus" and arg.count(":") == 1:
+            import opus_loss
+
+            kbits, loss = arg.split(":")
+            x = opus_loss.through_lossy_opus(x, float(kbits), float(loss), rng)
         elif name == "opus":
             x = opus_codec(x, float(arg) if arg else OPUS_KBITS)
         elif name in ("white", "street", "babble"):

@@ -10,7 +10,8 @@
 Each sentence of the evaluation set is spoken by other voices (:mod:`voices`: piper's joe at
 three speeds, espeak-ng's English accents and variants at several speeds), put through a
 telephone condition (:mod:`channel`: band limit, G.711 mu-law and A-law, GSM, AMR-NB, Opus
-(``band+opus:12``, not in the default list: name it in ``--conditions``), a TV under the caller
+(``band+opus:12``; ``band+opus:12:5`` with 5% of its packets lost and concealed; not in
+the default list: name it in ``--conditions``), a TV under the caller
 (``band+tv:15+ulaw``, not in the default list either), white,
 babble and street noise at several SNRs, a quiet handset, clipping) and streamed through the
 production path exactly as ``evaluate.py`` does (AudioSocket protocol, endpointer, engine,

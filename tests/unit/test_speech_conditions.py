@@ -237,3 +237,31 @@ def test_a_quiet_codec_lines_end_stays_near_silent() -> None:
     voice = channel.to_pcm(np.concatenate(words))
     call = channel.to_array(channel.apply("band+ulaw", channel.open_line(voice, 3.0), 1))
     assert rms(call[2 * RATE :]) < 5
+
+
+def test_lossy_opus_keeps_length_and_alignment_and_its_losses_are_seeded() -> None:
+    """``opus:KBITS:LOSS`` through libopus: as many samples as given, a burst where it went
+    in; the same seed loses the same packets (the same audio), another seed others; with no
+    loss it is a plain Opus line, and losses make it worse."""
+    x = np.concatenate([np.zeros(2000), tone(700, seconds=1.0), np.zeros(2000)])
+    x[3000:3010] += 20000
+    pcm = channel.to_pcm(x)
+    clean = channel.to_array(channel.apply("opus:12:0", pcm, 1))
+    assert len(clean) == len(x)
+    assert abs(int(np.argmax(np.abs(clean[2500:3500]))) + 2500 - 3000) <= 5
+
+    def snr(y: np.ndarray) -> float:
+        return float(10 * np.log10(power(x) / power(y - x)))
+
+    lossy = channel.apply("opus:12:30", pcm, 1)
+    assert lossy == channel.apply("opus:12:30", pcm, 1)
+    assert lossy != channel.apply("opus:12:30", pcm, 2)
+    assert snr(channel.to_array(lossy)) < snr(clean) - 3
+
+
+def test_packets_are_lost_at_the_asked_rate() -> None:
+    from benchmarks.speech import opus_loss
+
+    lost = opus_loss.lost_packets(20_000, 5.0, np.random.default_rng(0))
+    assert lost.mean() == pytest.approx(0.05, abs=0.005)
+    assert not opus_loss.lost_packets(100, 0.0, np.random.default_rng(0)).any()
