@@ -258,7 +258,8 @@ def evaluate(
             row = listener.hear(pcm)
             # CPU per second of the voice, as before: the line after it is not speech.
             row["audio_s"] = len(said_pcm) / 16000
-            rows.append({**u, **row, "voice": voice, "condition": condition})
+            rows.append({**u, **row, "voice": voice, "condition": condition,
+                         "line_end": "zeros" if line_s is None else "noise"})
         if progress and utterances:
             done = [r for r in rows if r["condition"] == condition]
             right = sum(r["predicted"] == r["category"] for r in done)
