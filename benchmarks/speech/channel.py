@@ -13,6 +13,9 @@ A condition is a chain of steps named in one string, e.g. ``band+gsm+babble:10``
   ``amr``: AMR-NB at 7.95 kbit/s (mobile calls); ``opus[:KBITS]``: Opus at ``KBITS`` kbit/s
   (default 12), narrowband, libopus's VoIP mode, 20 ms frames (a softphone or WebRTC caller at a
   low rate, decoded to signed linear before it reaches us, as Asterisk does);
+  ``opus:KBITS:LOSS``: the same through libopus itself (Debian's ``libopus0``, which ``ffmpeg``
+  brings), ``LOSS`` percent of the 20 ms packets lost at random (seeded) and concealed by the
+  decoder (:mod:`opus_loss`);
 - ``white:SNR``, ``babble:SNR``, ``street:SNR``: noise at SNR dB below the speech (speech power
   measured over its voiced frames); babble is six other utterances talking at once;
 - ``tv:SNR``: a TV across the room speaking under the caller (:func:`tv_source`), its voiced
@@ -20,6 +23,11 @@ A condition is a chain of steps named in one string, e.g. ``band+gsm+babble:10``
 - ``gain:DB``: level change (a quiet or a loud handset);
 - ``clip:FRACTION``: the signal driven into the converter's limits, clipped at that fraction
   of full scale after being raised to reach it.
+
+How a call ends after the words (:func:`open_line`): a real line does not fall silent when
+the caller stops; its noise (and its codec's) goes on until the endpointer ends the
+utterance. Pad the voice with :func:`open_line` before :func:`apply` and the condition's
+noise and codec run over the whole call.
 """
 
 from __future__ import annotations
@@ -130,6 +138,15 @@ def opus_codec(x: np.ndarray, kbits: float = OPUS_KBITS) -> np.ndarray:
     return _same_length(to_array(decoded), len(x))
 
 
+def open_line(pcm: Pcm, seconds: float) -> Pcm:
+    """``pcm`` followed by digital silence up to ``seconds`` (unchanged if already longer).
+    A condition applied to the result puts its noise and codec over the padding too, so the
+    line's noise goes on after the words for the whole call, as a real line's does, instead
+    of the call ending in digital zeros that no noisy line gives."""
+    missing = round(seconds * RATE) - len(pcm) // 2
+    return pcm + b"\0\0" * max(0, missing)
+
+
 def _same_length(y: np.ndarray, n: int) -> np.ndarray:
     if len(y) >= n:
         return y[:n]
@@ -231,6 +248,11 @@ def apply(
             x = g711(x, name)
         elif name in ("gsm", "amr"):
             x = sox_codec(x, name)
+        elif name == "opus" and arg.count(":") == 1:
+            import opus_loss
+
+            kbits, loss = arg.split(":")
+            x = opus_loss.through_lossy_opus(x, float(kbits), float(loss), rng)
         elif name == "opus":
             x = opus_codec(x, float(arg) if arg else OPUS_KBITS)
         elif name in ("white", "street", "babble"):

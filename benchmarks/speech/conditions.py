@@ -1,7 +1,8 @@
 """Speech -> category for callers the system has never heard: many voices, phone lines, noise.
 
     nice -n 19 .venv/bin/python benchmarks/speech/conditions.py [--split heldout|tune|all]
-        [--part dev|blind] [--voices V,V,...] [--conditions C,C,...] [--sample N]
+        [--part dev|blind|blind2] [--line-end noise|zeros] [--voices V,V,...]
+        [--conditions C,C,...] [--sample N]
         [--engine pocketsphinx|whisper|pocketsphinx+whisper|moonshine|moonshine+whisper]
         [--nonspeech N] [--nonspeech-kinds K,K,...] [--only-nonspeech] [--intents PATH]
         [--json] [--rows FILE]
@@ -9,7 +10,8 @@
 Each sentence of the evaluation set is spoken by other voices (:mod:`voices`: piper's joe at
 three speeds, espeak-ng's English accents and variants at several speeds), put through a
 telephone condition (:mod:`channel`: band limit, G.711 mu-law and A-law, GSM, AMR-NB, Opus
-(``band+opus:12``, not in the default list: name it in ``--conditions``), a TV under the caller
+(``band+opus:12``; ``band+opus:12:5`` with 5% of its packets lost and concealed; not in
+the default list: name it in ``--conditions``), a TV under the caller
 (``band+tv:15+ulaw``, not in the default list either), white,
 babble and street noise at several SNRs, a quiet handset, clipping) and streamed through the
 production path exactly as ``evaluate.py`` does (AudioSocket protocol, endpointer, engine,
@@ -28,7 +30,17 @@ caller, e.g. ``--only-nonspeech --nonspeech 60 --nonspeech-kinds tv-speech``.
 
 ``--part dev`` (default) uses the development voices; ``--part blind`` the blind voices
 (``voices.BLIND_VOICES``): measured once with the config frozen, never tuned on, as the
-held-out sentences before them. Rendered voices are cached in ``var/speech-conditions/``.
+held-out sentences before them; ``--part blind2`` the fresh blind voices of session 14
+(``voices.BLIND2_VOICES``: the first blind set had been measured three times). Rendered
+voices are cached in ``var/speech-conditions/``.
+
+``--line-end noise`` (default since session 14): the line goes on after the words as a real
+one does, its noise and codec over the whole call (pre-roll and the endpointer's 700 ms
+included) until the endpointer ends the utterance (``call_seconds``; on a line whose noise
+stays above the endpointer's threshold that is its maximum length). ``--line-end zeros``: the
+harness before session 14, the voice's 0.5 s pause through the line and then digital
+silence, to reproduce earlier figures call for call. Non-speech calls are the same either
+way (their sounds are the whole call, then digital silence, as before).
 """
 
 from __future__ import annotations
@@ -55,7 +67,12 @@ import voices as voice_cache  # noqa: E402
 from evaluate import Listener, confusion  # noqa: E402
 from synthesize import load_eval_set  # noqa: E402
 
-from ivr.speech.schema import DEFAULT_INTENTS, IntentsConfig, load_intents  # noqa: E402
+from ivr.speech.schema import (  # noqa: E402
+    DEFAULT_INTENTS,
+    EndpointingConfig,
+    IntentsConfig,
+    load_intents,
+)
 
 # The phone lines and rooms callers call from. Every chain ends in a codec: what reaches
 # Asterisk has always been through one.
@@ -86,6 +103,20 @@ TV_BELOW_CALLER_DB = (10.0, 20.0)
 SPEECH_RMS = 3500.0
 # Sentences of the tune split whose voices make the babble (never an evaluated sentence).
 BABBLE_SENTENCES = 24
+# How a call ends after the words: the line's noise until the endpointer ends it, or (the
+# harness until session 14) digital silence after the voice's 0.5 s pause.
+LINE_ENDS = ("noise", "zeros")
+PARTS = {"dev": voice_cache.DEV_VOICES, "blind": voice_cache.BLIND_VOICES,
+         "blind2": voice_cache.BLIND2_VOICES}
+
+
+def call_seconds(endpointing: EndpointingConfig) -> float:
+    """How long a call's line runs when it goes on after the words: past the endpointer's
+    latest verdict however the line's noise holds the utterance open (the voice's lead, the
+    longest utterance, its trailing silence, and a margin); the harness's digital silence
+    after it is never reached while the endpointer listens."""
+    return (voice_cache.LEAD_SILENCE_S + 0.5
+            + (endpointing.max_utterance_ms + endpointing.trailing_silence_ms) / 1000)
 
 
 def seed_of(*parts: object) -> int:
@@ -204,8 +235,11 @@ def evaluate(
     conditions: list[str],
     pool: list[np.ndarray],
     progress: bool = True,
+    line_s: float | None = None,
 ) -> list[dict]:
-    """One row per (condition, utterance): the voice that spoke it and what came out."""
+    """One row per (condition, utterance): the voice that spoke it and what came out.
+    ``line_s``: the call's line goes on for that long, noise and codec over it all (the
+    line's end as a real one); None: the call ends in digital silence after the voice."""
     speaker = [voices[i % len(voices)] for i in range(len(utterances))]
     said: dict[str, list[str]] = defaultdict(list)
     for u, v in zip(utterances, speaker, strict=True):
@@ -218,11 +252,14 @@ def evaluate(
         started = time.monotonic()
         for i, u in enumerate(utterances):
             voice = speaker[i]
-            pcm = channel.apply(
-                condition, rendered[voice][u["text"]], seed_of(condition, u["text"]), babble, tv
-            )
+            said_pcm = rendered[voice][u["text"]]
+            call = said_pcm if line_s is None else channel.open_line(said_pcm, line_s)
+            pcm = channel.apply(condition, call, seed_of(condition, u["text"]), babble, tv)
             row = listener.hear(pcm)
-            rows.append({**u, **row, "voice": voice, "condition": condition})
+            # CPU per second of the voice, as before: the line after it is not speech.
+            row["audio_s"] = len(said_pcm) / 16000
+            rows.append({**u, **row, "voice": voice, "condition": condition,
+                         "line_end": "zeros" if line_s is None else "noise"})
         if progress and utterances:
             done = [r for r in rows if r["condition"] == condition]
             right = sum(r["predicted"] == r["category"] for r in done)
@@ -248,7 +285,10 @@ def accuracy_by(rows: list[dict], key: str) -> dict[str, dict[str, float]]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--split", choices=["heldout", "tune", "all"], default="heldout")
-    parser.add_argument("--part", choices=["dev", "blind"], default="dev")
+    parser.add_argument("--part", choices=list(PARTS), default="dev")
+    parser.add_argument("--line-end", choices=LINE_ENDS, default="noise",
+                        help="after the words: the line's noise until the endpointer ends the "
+                        "call (default), or digital silence (the harness before session 14)")
     parser.add_argument("--voices", help="comma-separated voices (default: those of --part)")
     parser.add_argument("--conditions", help="comma-separated conditions (default: all)")
     parser.add_argument("--sample", type=int, help="only N sentences, spread over the split")
@@ -264,8 +304,7 @@ def main(argv: list[str] | None = None) -> int:
                         "for rescore.py to classify again without decoding again")
     args = parser.parse_args(argv)
 
-    default_voices = voice_cache.DEV_VOICES if args.part == "dev" else voice_cache.BLIND_VOICES
-    voices = args.voices.split(",") if args.voices else list(default_voices)
+    voices = args.voices.split(",") if args.voices else list(PARTS[args.part])
     conditions = args.conditions.split(",") if args.conditions else list(DEFAULT_CONDITIONS)
     utterances = [u for u in load_eval_set() if args.split in ("all", u["split"])]
     utterances = [] if args.only_nonspeech else spread(utterances, args.sample)
@@ -274,7 +313,9 @@ def main(argv: list[str] | None = None) -> int:
     # Babble talkers: development voices only, so the blind voices stay unheard.
     pool = babble_pool(list(voice_cache.DEV_VOICES))
 
-    rows = evaluate(listener, utterances, voices, conditions, pool, progress=not args.json)
+    line_s = call_seconds(intents.speech.endpointing) if args.line_end == "noise" else None
+    rows = evaluate(listener, utterances, voices, conditions, pool, progress=not args.json,
+                    line_s=line_s)
     kinds = args.nonspeech_kinds.split(",")
     clips = nonspeech_clips(args.nonspeech, pool, kinds, say=render_one)
     nonspeech = [{"kind": kind, **about, **listener.hear(pcm)} for kind, pcm, about in clips]
@@ -282,12 +323,14 @@ def main(argv: list[str] | None = None) -> int:
         args.rows.write_text(json.dumps({"speech": rows, "nonspeech": nonspeech}))
     summary = summarize(rows, nonspeech)
     summary = {"engine": f"{listener.engine.name}:{listener.engine.model}", "split": args.split,
-               "part": args.part, "utterances": len(utterances), **summary}
+               "part": args.part, "line_end": args.line_end, "utterances": len(utterances),
+               **summary}
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
     print(f"engine {summary['engine']}; split {args.split}, {args.part} voices; "
-          f"{len(utterances)} sentences x {len(conditions)} conditions = {len(rows)} calls")
+          f"{len(utterances)} sentences x {len(conditions)} conditions = {len(rows)} calls; "
+          f"line end {args.line_end}")
     if rows:
         print_speech(summary, rows, list(intents.categories))
     ns = summary["nonspeech"]

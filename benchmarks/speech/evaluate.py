@@ -124,10 +124,18 @@ class Listener:
             # loud the call is, for telling callers from a TV on the saved rows.
             "engine_confidence": result.confidence,
             "level": loud_level(pcm),
+            # How long the endpointer held the utterance open (None: it never started).
+            "utterance_s": utterance_seconds(result.timings),
             "cpu_s": cpu,
             "audio_s": len(pcm) / 16000,
             **whisper,
         }
+
+
+def utterance_seconds(timings: dict[str, float]) -> float | None:
+    if "speech_start" not in timings or "end_of_speech" not in timings:
+        return None
+    return round(timings["end_of_speech"] - timings["speech_start"], 2)
 
 
 def recognize_all(

@@ -18,7 +18,9 @@ Variants (each alone; the production path is otherwise untouched):
 - ``denoise``: spectral subtraction, the noise estimated from the first 240 ms (pre-roll);
 - ``tail``: the line's noise after the words cut to 150 ms (:func:`trim`);
 - ``line-end``: not the feed but the call: 1.5 s of the line's noise after the words (the
-  call's first 200 ms mirrored), before the harness's digital silence, as a real line;
+  call's first 200 ms mirrored), before the harness's digital silence, as a real line (a
+  probe: ``conditions.py`` now runs the line's noise to the end by default, so its ninth
+  session figures, this one's and the others', need ``--line-end zeros``);
 - several at once, in order, joined by ``+`` (``noise-trail:300+tail``);
 - ``eot``: end-of-text barred at the decoder's first step (the empty decodings get words);
 - ``dfn``: DeepFilterNet3 (:class:`denoisers.DeepFilterNet`, 16 -> 48 -> 16 kHz, a

@@ -51,6 +51,17 @@ BLIND_VOICES = (
     "espeak:en-us+f5@170",
     "espeak:en-gb-x-gbclan+klatt2@160",
 )
+# A fresh blind set (session 14): the one above had been measured three times, and a set
+# looked at that often steers decisions however frozen each run was. The same rule: once,
+# with everything frozen, never tuned on.
+BLIND2_VOICES = (
+    "espeak:en-gb-x-rp+m6@170",
+    "espeak:en-us+f1@150",
+    "espeak:en-gb-scotland+f2@165",
+    "espeak:en-029+m4@175",
+    "espeak:en-us-nyc+f4@160",
+    "espeak:en-gb-x-gbcwmd+m8@180",
+)
 
 
 def parse(voice: str) -> tuple[str, str, float | None]:

@@ -503,6 +503,10 @@ def test_combine_scores_the_rules_on_two_runs_of_the_same_calls() -> None:
     assert vetoed[2]["predicted"] == "(none)"
     with pytest.raises(ValueError, match="not the same call"):
         combine.same_calls(first, list(reversed(second)))
+    # rows of session 13 name no line end (zeros); a call in the line's noise is another call
+    combine.same_calls(first, [{**r, "line_end": "zeros"} for r in second])
+    with pytest.raises(ValueError, match="not the same call"):
+        combine.same_calls(first, [{**r, "line_end": "noise"} for r in second])
 
 
 def test_combine_asks_the_second_engine_also_on_a_noisy_line() -> None:

@@ -192,3 +192,76 @@ def test_a_tv_under_the_caller_is_added_at_the_asked_voiced_level() -> None:
     assert snr == pytest.approx(15.0, abs=0.2)
     with pytest.raises(ValueError, match="needs its lines"):
         channel.apply("tv:15", caller, seed=3)
+
+
+def test_an_open_line_pads_the_voice_with_silence_to_the_calls_length() -> None:
+    """``open_line`` adds digital silence up to the call's length (the condition fills it),
+    and leaves a voice already that long as it is."""
+    voice = channel.to_pcm(tone(700, seconds=1.0))
+    call = channel.open_line(voice, 3.0)
+    assert len(call) == 3 * RATE * 2
+    assert call[: len(voice)] == voice
+    assert not any(call[len(voice) :])
+    assert channel.open_line(voice, 0.5) == voice
+
+
+def rms(x: np.ndarray) -> float:
+    return float(np.sqrt(power(x)))
+
+
+def test_a_noisy_lines_noise_goes_on_after_the_words_as_on_a_real_line() -> None:
+    """On an open line the condition's noise runs through the whole call at the level it
+    has under the words (the endpointer's silence is the line's noise); without it the call
+    ends with the voice, and the harness's digital silence follows."""
+    words = np.concatenate([np.zeros(RATE // 4), tone(700, seconds=1.0), np.zeros(RATE // 2)])
+    voice = channel.to_pcm(words)
+    line = channel.open_line(voice, 4.0)
+    open_call = channel.to_array(channel.apply("band+white:10+ulaw", line, 7))
+    closed = channel.to_array(channel.apply("band+white:10+ulaw", voice, 7))
+    assert len(closed) == len(words)
+    before = rms(open_call[: RATE // 5])
+    after = open_call[len(words) :]
+    assert len(after) == 4 * RATE - len(words)
+    # every 100 ms of the line after the voice carries the noise of the lead
+    for i in range(0, len(after) - 800, 800):
+        assert rms(after[i : i + 800]) == pytest.approx(before, rel=0.3)
+    # the SNR against the words is the condition's, padding or not
+    assert rms(closed[: RATE // 5]) == pytest.approx(before, rel=0.3)
+
+
+def test_a_quiet_codec_lines_end_stays_near_silent() -> None:
+    """On a line with no noise the open line's end is what the codec makes of silence:
+    G.711 gives digital silence back, so the clean lines' calls end as before (a lead of
+    silence, as every voice has: the band filter works on the whole call at once)."""
+    words = [np.zeros(RATE // 4), tone(700, seconds=1.0), np.zeros(RATE // 2)]
+    voice = channel.to_pcm(np.concatenate(words))
+    call = channel.to_array(channel.apply("band+ulaw", channel.open_line(voice, 3.0), 1))
+    assert rms(call[2 * RATE :]) < 5
+
+
+def test_lossy_opus_keeps_length_and_alignment_and_its_losses_are_seeded() -> None:
+    """``opus:KBITS:LOSS`` through libopus: as many samples as given, a burst where it went
+    in; the same seed loses the same packets (the same audio), another seed others; with no
+    loss it is a plain Opus line, and losses make it worse."""
+    x = np.concatenate([np.zeros(2000), tone(700, seconds=1.0), np.zeros(2000)])
+    x[3000:3010] += 20000
+    pcm = channel.to_pcm(x)
+    clean = channel.to_array(channel.apply("opus:12:0", pcm, 1))
+    assert len(clean) == len(x)
+    assert abs(int(np.argmax(np.abs(clean[2500:3500]))) + 2500 - 3000) <= 5
+
+    def snr(y: np.ndarray) -> float:
+        return float(10 * np.log10(power(x) / power(y - x)))
+
+    lossy = channel.apply("opus:12:30", pcm, 1)
+    assert lossy == channel.apply("opus:12:30", pcm, 1)
+    assert lossy != channel.apply("opus:12:30", pcm, 2)
+    assert snr(channel.to_array(lossy)) < snr(clean) - 3
+
+
+def test_packets_are_lost_at_the_asked_rate() -> None:
+    from benchmarks.speech import opus_loss
+
+    lost = opus_loss.lost_packets(20_000, 5.0, np.random.default_rng(0))
+    assert lost.mean() == pytest.approx(0.05, abs=0.005)
+    assert not opus_loss.lost_packets(100, 0.0, np.random.default_rng(0)).any()

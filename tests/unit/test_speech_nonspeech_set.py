@@ -113,3 +113,26 @@ def test_a_far_talker_in_a_room_is_less_modulated_than_the_same_talker_close() -
     close = voice_like(7)
     far = channel.room(close, reverberance=90, room_scale=100, pre_delay_ms=20)
     assert modulation(channel.to_pcm(far)) < modulation(channel.to_pcm(close)) - 3
+
+
+def test_a_call_runs_past_the_endpointers_latest_verdict() -> None:
+    """With the line's noise to the end, the call lasts longer than the longest utterance and
+    its trailing silence after the voice's lead: the endpointer, not the harness's digital
+    silence, ends every call."""
+    from ivr.speech.schema import EndpointingConfig
+
+    endpointing = EndpointingConfig()
+    seconds = conditions.call_seconds(endpointing)
+    latest = (endpointing.max_utterance_ms + endpointing.trailing_silence_ms) / 1000
+    assert seconds > conditions.voice_cache.LEAD_SILENCE_S + latest
+    assert conditions.LINE_ENDS[0] == "noise"  # the default: a real line's end
+
+
+def test_the_blind_sets_are_apart_from_the_development_voices_and_each_other() -> None:
+    """blind2 is a fresh set: none of its voices was developed on or in the first blind set."""
+    from benchmarks.speech import voices
+
+    assert len(voices.BLIND2_VOICES) == 6
+    assert not set(voices.BLIND2_VOICES) & set(voices.DEV_VOICES)
+    assert not set(voices.BLIND2_VOICES) & set(voices.BLIND_VOICES)
+    assert conditions.PARTS["blind2"] == voices.BLIND2_VOICES
