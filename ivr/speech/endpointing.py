@@ -15,6 +15,12 @@ States:
   syllable, a line's hiss, a fan, traffic or a hum stay level, and a recognizer given them
   answers with words all the same.
 - ``done``: a verdict was given; further frames are ignored.
+
+A frame is voiced at ``speech_threshold`` or, with ``noise_margin_db``, that far above the
+line's noise if that is higher: the median level of the last second of frames while waiting
+(the caller has not spoken yet; the prompt may be playing), fixed once the utterance starts.
+A quiet line keeps the fixed threshold; on a line whose hiss or babble is above it, the
+caller is heard to start and to stop against the line, not held to ``max_utterance_ms``.
 """
 
 from __future__ import annotations
@@ -32,6 +38,10 @@ PRE_ROLL_MS = 300
 # rather than 90/10: a short phrase said in one breath ("outstanding amount") has few quiet
 # frames, and its 10th percentile is still mid-word.
 MODULATION_QUANTILE = 0.95
+# The line's noise: this quantile of the frame levels over this much of the waiting before
+# speech.
+NOISE_WINDOW_MS = 1000
+NOISE_QUANTILE = 0.5
 
 
 def modulation_db(energies: list[float]) -> float:
@@ -73,6 +83,17 @@ class Endpointer:
         self._start_energies: deque[float] = deque(
             maxlen=max(1, config.speech_start_ms // FRAME_MS)
         )
+        self._line: deque[float] = deque(maxlen=NOISE_WINDOW_MS // FRAME_MS)
+        self._margin = 10 ** (config.noise_margin_db / 20) if config.noise_margin_db else 0.0
+        self.threshold = config.speech_threshold  # what a frame must reach to be voiced
+
+    def _line_threshold(self) -> float:
+        """The fixed threshold, or the margin over the line's noise when that is higher."""
+        if not self._margin or not self._line:
+            return self.config.speech_threshold
+        ranked = sorted(self._line)
+        noise = ranked[int(NOISE_QUANTILE * (len(ranked) - 1))]
+        return max(self.config.speech_threshold, self._margin * noise)
 
     def arm(self) -> None:
         """Start the no-speech timeout (the prompt has finished)."""
@@ -87,7 +108,10 @@ class Endpointer:
         if self.state == "done":
             return None, b""
         energy = frame_energy(frame)
-        voiced = energy >= self.config.speech_threshold
+        if self.state == "waiting" and self._margin:
+            self._line.append(energy)
+            self.threshold = self._line_threshold()
+        voiced = energy >= self.threshold
         if self.state == "waiting":
             self._pre_roll.append(frame)
             self._voiced_ms = self._voiced_ms + frame_ms if voiced else 0
@@ -137,7 +161,7 @@ class Endpointer:
         """How many of the last frames were the trailing silence."""
         count = 0
         for energy in reversed(self._energies):
-            if energy >= self.config.speech_threshold:
+            if energy >= self.threshold:
                 break
             count += 1
         return count

@@ -70,6 +70,12 @@ class EndpointingConfig(_Strict):
     trailing_silence_ms: int = Field(700, ge=100, description="silence that ends it")
     no_speech_timeout_ms: int = Field(5000, ge=500, description="nothing said -> silence")
     max_utterance_ms: int = Field(12000, ge=1000, description="cut a caller who never stops")
+    # On a noisy line (a hiss, babble, traffic above speech_threshold) the caller would never
+    # be heard to stop: a frame counts as speech only this far above the line's own noise
+    # (the median level of the second before the utterance). 0: speech_threshold alone.
+    noise_margin_db: float = Field(
+        0.0, ge=0, le=30, description="how far above the line's noise a frame is speech"
+    )
     # A voice rises and falls with every syllable; steady noise does not. 0: no check.
     min_modulation_db: float = Field(
         0.0, ge=0, le=40, description="an utterance whose level moves less is not speech"

@@ -110,9 +110,9 @@ def steady_noise_frames(count: int, rms: float = 1500.0, seed: int = 1) -> list[
     ]
 
 
-def syllables(count: int) -> list[bytes]:
+def syllables(count: int, vowel: int = 3000, consonant: int = 400) -> list[bytes]:
     """A voice: loud vowels and quiet consonants taking turns every 100 ms."""
-    return [tone_frame(3000 if (i // 5) % 2 == 0 else 400) for i in range(count)]
+    return [tone_frame(vowel if (i // 5) % 2 == 0 else consonant) for i in range(count)]
 
 
 def feed_frames(ep: Endpointer, frames: list[bytes]) -> list[Event]:
@@ -188,3 +188,56 @@ def test_no_pause_is_told_when_early_decoding_is_off() -> None:
 def test_early_decoding_must_start_before_the_end_of_speech() -> None:
     with pytest.raises(ValueError, match=r"early_decode_ms \(700\) must be under trailing"):
         EndpointingConfig(early_decode_ms=700, trailing_silence_ms=700)
+
+
+# --- The line's own noise (noise_margin_db) ----------------------------------------------------
+
+MARGINED = GATED.model_copy(update={"noise_margin_db": 6.0})
+
+
+def on_a_noisy_line(frames: list[bytes], rms: float = 1500.0, seed: int = 2) -> list[bytes]:
+    """``frames`` with steady noise at ``rms`` added, as a line's hiss is under the voice."""
+    noise = steady_noise_frames(len(frames), rms, seed)
+    return [
+        np.clip(np.frombuffer(f, "<i2").astype(np.int32) + np.frombuffer(n, "<i2"),
+                -32768, 32767).astype("<i2").tobytes()
+        for f, n in zip(frames, noise, strict=True)
+    ]
+
+
+def test_a_caller_on_a_line_louder_than_the_threshold_is_heard_to_stop() -> None:
+    """A line whose hiss (1,500 RMS) is above speech_threshold: with the fixed threshold the
+    hiss is speech, the caller is never heard to stop and is cut at max_utterance_ms; with
+    the margin the threshold rises to 6 dB over the line's noise, measured while waiting, so
+    the caller starts with the syllables and ends 700 ms after them."""
+    voice = syllables(100, vowel=9000, consonant=1200)  # about 10 dB over the line
+    call = on_a_noisy_line([QUIET] * 50 + voice + [QUIET] * 600)
+    fixed = feed_frames(Endpointer(GATED), call)
+    assert fixed[0] is Event.SPEECH_START and fixed[-1] in (Event.MAX_LENGTH, Event.NO_SPEECH)
+    ep = Endpointer(MARGINED)
+    events = []
+    for i, frame in enumerate(call):
+        event, _audio = ep.feed(frame)
+        if event is not None:
+            events.append((event, i))
+    assert [e for e, _ in events] == [Event.SPEECH_START, Event.PAUSE, Event.END_OF_SPEECH]
+    assert 50 <= events[0][1] < 60  # the first syllable, not the hiss before it
+    assert events[-1][1] <= 50 + 100 + 35  # 700 ms after the last syllable, not 12 s
+    assert ep.threshold == pytest.approx(2 * 1500, rel=0.15)
+
+
+def test_steady_noise_alone_never_starts_an_utterance_on_a_margined_line() -> None:
+    """The line's hiss alone, however loud, is the line: no utterance starts, and the
+    no-speech timeout gives silence (the DTMF fallback), not a request."""
+    ep = Endpointer(MARGINED)
+    events = feed_frames(ep, steady_noise_frames(MARGINED.no_speech_timeout_ms // 20 + 10))
+    assert events == [Event.NO_SPEECH]
+
+
+def test_a_quiet_line_keeps_the_fixed_threshold() -> None:
+    """Where 6 dB over the line's noise is under speech_threshold, the threshold stays: the
+    margin changes nothing on a clean line."""
+    ep = Endpointer(MARGINED)
+    events = feed_frames(ep, [QUIET] * 50 + syllables(100) + [QUIET] * 35)
+    assert events == [Event.SPEECH_START, Event.PAUSE, Event.END_OF_SPEECH]
+    assert ep.threshold == MARGINED.speech_threshold
