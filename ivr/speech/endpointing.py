@@ -26,6 +26,7 @@ caller is heard to start and to stop against the line, not held to ``max_utteran
 from __future__ import annotations
 
 import math
+import statistics
 from collections import deque
 from enum import Enum
 
@@ -38,10 +39,8 @@ PRE_ROLL_MS = 300
 # rather than 90/10: a short phrase said in one breath ("outstanding amount") has few quiet
 # frames, and its 10th percentile is still mid-word.
 MODULATION_QUANTILE = 0.95
-# The line's noise: this quantile of the frame levels over this much of the waiting before
-# speech.
+# The line's noise: the median frame level over this much of the waiting before speech.
 NOISE_WINDOW_MS = 1000
-NOISE_QUANTILE = 0.5
 
 
 def modulation_db(energies: list[float]) -> float:
@@ -89,11 +88,7 @@ class Endpointer:
 
     def _line_threshold(self) -> float:
         """The fixed threshold, or the margin over the line's noise when that is higher."""
-        if not self._margin or not self._line:
-            return self.config.speech_threshold
-        ranked = sorted(self._line)
-        noise = ranked[int(NOISE_QUANTILE * (len(ranked) - 1))]
-        return max(self.config.speech_threshold, self._margin * noise)
+        return max(self.config.speech_threshold, self._margin * statistics.median_low(self._line))
 
     def arm(self) -> None:
         """Start the no-speech timeout (the prompt has finished)."""

@@ -589,15 +589,19 @@ def test_a_bench_caller_s_line_goes_on_after_the_words_and_the_wait_counts_from_
     factor, and the caller's wait counts from where the words end in it."""
     import bench_engines
     import channel
+    import conditions
+
+    from ivr.speech.schema import EndpointingConfig
 
     tone = 3000 * np.sin(2 * np.pi * 440 * np.arange(8000) / 8000)
     lead, words = b"\0\0" * 2400, tone.astype("<i2").tobytes()
     said = lead + words + b"\0\0" * 4000
     assert bench_engines.words_end_s(said) == pytest.approx(0.3 + 1.0)
     babble = channel.babble_source([np.zeros(8000)])
-    clip = bench_engines.on_the_line(said, "band+white:10+ulaw", 1, babble)
+    line_s = conditions.call_seconds(EndpointingConfig())
+    clip = bench_engines.on_the_line(said, "band+white:10+ulaw", 1, babble, line_s)
     assert clip.said == said and clip.words_end_s == pytest.approx(1.3)
-    assert len(clip.call) > len(said)  # the line goes on
+    assert len(clip.call) == round(line_s * 8000) * 2  # the line goes on
     tail = np.frombuffer(clip.call[-3200:], "<i2").astype(float)
     assert np.sqrt(np.mean(tail**2)) > 100  # with its noise, not digital silence
 
