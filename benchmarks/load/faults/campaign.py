@@ -33,8 +33,13 @@ from workorders.buckets import Buckets
 AGENTS = ("agent101", "agent102", "agent103", "agent104")
 #: Where the testbed's orders live (the shipped workorders.yaml: 16 buckets, prefix hotline:).
 BUCKETS = Buckets()
-# A fault report by key 3 during the welcome; the caller gives up after 45 s at the latest.
-DTMF_CALLER = "w2|d3|w45|h"
+# A fault report by key 3 during the welcome, pressed again 3 s and 6 s later as a person does
+# who hears the welcome start over: a key pressed during the killed instance's prompt is taken
+# by that prompt (Asterisk hands it to the dead AGI) and lost, and the backup greets the caller
+# anew, then waits for their words. In the queue, with an agent or in the recording notice the
+# key does nothing (the callback key is 1, the notice has no opt-out key). The caller gives up
+# after 45 s at the latest.
+DTMF_CALLER = "w2|d3|w3|d3|w3|d3|w37|h"
 SPOKEN_REQUEST = "Hi, my internet is down and I have no signal since this morning."
 
 
