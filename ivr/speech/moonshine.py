@@ -39,7 +39,13 @@ import numpy as np
 
 from ivr.speech.audio import MODEL_RATE
 from ivr.speech.engines import EngineLoadError, model_directory
-from ivr.speech.whisper import WholeUtterance, compression_ratio, max_new_tokens
+from ivr.speech.whisper import (
+    WholeUtterance,
+    compression_ratio,
+    max_new_tokens,
+    outruns,
+    plain_words,
+)
 
 # The decoder's start and end tokens, and its shape (Moonshine base: 8 layers, 8 heads of 52).
 START_TOKEN = 1
@@ -234,13 +240,15 @@ class MoonshineEngine:
 
     def transcribe(self, audio: np.ndarray) -> tuple[str, float]:
         """Text and confidence (mean token probability) of 16 kHz float audio."""
+        seconds = len(audio) / MODEL_RATE  # what the recognizer got, before the trims
         audio = without_trailing_noise(without_quiet_tail(audio))
         if len(audio) < MIN_SAMPLES:
             return "", 0.0
         decoded = self.decoder.decode(
             audio, max_new_tokens=max_new_tokens(len(audio) / MODEL_RATE)
         )
-        if not decoded.text or compression_ratio(decoded.text) > MAX_COMPRESSION_RATIO:
+        if (not decoded.text or compression_ratio(decoded.text) > MAX_COMPRESSION_RATIO
+                or outruns(plain_words(decoded.text), seconds)):
             return "", 0.0
         return decoded.text, float(np.exp(decoded.avg_logprob))
 

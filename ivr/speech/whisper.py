@@ -33,6 +33,11 @@ from ivr.speech.schema import IntentsConfig
 # probably not speech is dropped.
 MAX_COMPRESSION_RATIO = 2.4
 MAX_NO_SPEECH_PROB = 0.6
+# A decoding with more words than its audio could carry is a loop too short for the
+# compression ratio to see ("I'm not, I'm not, I'm not, ..." on a 0.8 s cough). Callers say
+# 2-4 words a second; over the audio a recognizer gets (the pre-roll and the trailing
+# silence included) the evaluation's fastest voice came to 5.3, Whisper's loops to 6-13.
+MAX_WORDS_PER_SECOND = 6.0
 # With the short window a cough or a TV comes out as a fluent sentence ("I'm not going to
 # be able to do that") the model is unsure of: no-speech probability 0.2-0.57, mean token
 # log probability -1.03 to -2.2 on the 14 that became requests of 120 non-speech calls,
@@ -251,7 +256,8 @@ class WhisperEngine:
             beam_size=self.beam_size,
             fallback=self.fallback,
         )
-        if not decoded.text or not heard(decoded):
+        if (not decoded.text or not heard(decoded)
+                or outruns(plain_words(decoded.text), len(audio) / MODEL_RATE)):
             return "", 0.0
         return decoded.text, float(np.exp(decoded.avg_logprob))
 
@@ -312,6 +318,12 @@ def needs_fallback(decoded: Decoded) -> bool:
         return True
     silence = decoded.no_speech_prob > MAX_NO_SPEECH_PROB
     return decoded.avg_logprob < DOUBTFUL_LOGPROB and not silence
+
+
+def outruns(words: str, seconds: float) -> bool:
+    """Whether ``words`` (the classifier's) are more than ``seconds`` of audio could carry:
+    a loop, not speech."""
+    return len(words.split()) > MAX_WORDS_PER_SECOND * seconds
 
 
 def compression_ratio(text: str) -> float:

@@ -124,6 +124,19 @@ def test_hallucinated_loops_and_likely_non_speech_are_dropped() -> None:
         assert rec.final().text == ""
 
 
+def test_more_words_than_the_audio_could_carry_are_a_loop() -> None:
+    """Eleven words out of a second of audio (a cough Whisper heard as "I'm not, I'm not,
+    ...", too short for the compression ratio to call a loop) are no words; the same words
+    out of two seconds are a fast talker's, and stand."""
+    loop = " I'm not, I'm not, I'm not, I'm not, I'm not, I'm"
+    model = FakeWhisperModel(loop)
+    for seconds, heard in ((1.0, ""), (2.0, "i'm not i'm not i'm not i'm not i'm not i'm")):
+        rec = WhisperEngine(model, "tiny.en", prompt=None).recognizer()
+        for _ in range(int(seconds * 50)):
+            rec.accept(b"\1\0" * 160)
+        assert rec.final().text == heard
+
+
 def test_the_encoder_sees_the_utterance_not_thirty_seconds() -> None:
     """A short request is encoded in a 10 s window (a third of the CPU of Whisper's 30 s);
     a long one in its own length and a second of silence; ``full_window`` always 30 s."""
@@ -160,7 +173,7 @@ def test_a_fluent_sentence_the_model_doubts_is_no_speech() -> None:
 
     def text(model: FakeWhisperModel) -> str:
         rec = WhisperEngine(model, "tiny.en", prompt=None).recognizer()
-        rec.accept(b"\1\0" * 1600)
+        rec.accept(b"\1\0" * 8000)  # a second: an utterance is never shorter
         return rec.final().text
 
     assert text(FakeWhisperModel(" I'm not going to be able to do that.", 0.4, -1.6)) == ""
