@@ -116,6 +116,18 @@ def test_nothing_heard_and_loops_are_no_words() -> None:
         assert rec.final().text == ""
 
 
+def test_more_words_than_the_audio_carries_are_no_words() -> None:
+    """"I hope you are doing well" twice out of 1.5 s of a TV (8 words a second) is a loop
+    the compression ratio is too short to see: no words. Over 3 s they are a caller's.
+    Counted over the audio the recognizer got, before the quiet tail is cut."""
+    loop = "I hope you are doing well. I hope you are doing well."
+    for seconds, heard in ((1.5, ""), (3.0, "i hope you are doing well i hope you are doing well")):
+        rec = MoonshineEngine(FakeMoonshineModel(loop), "m").recognizer()
+        for _ in range(int(seconds * 50)):
+            rec.accept((np.ones(160) * 3000).astype("<i2").tobytes())
+        assert rec.final().text == heard
+
+
 def test_digital_silence_after_the_words_is_cut_before_decoding() -> None:
     """The endpointer's trailing silence (exact zeros on a digital line) is not decoded: after
     a noisy line it made Moonshine end with nothing. Line noise after the words is cut to a
