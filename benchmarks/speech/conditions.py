@@ -1,7 +1,7 @@
 """Speech -> category for callers the system has never heard: many voices, phone lines, noise.
 
     nice -n 19 .venv/bin/python benchmarks/speech/conditions.py [--split heldout|tune|all]
-        [--part dev|blind|blind2] [--line-end noise|zeros] [--voices V,V,...]
+        [--part dev|blind|blind2] [--line-end noise|zeros] [--prompt-s S] [--voices V,...]
         [--conditions C,C,...] [--sample N]
         [--engine pocketsphinx|whisper|pocketsphinx+whisper|moonshine|moonshine+whisper]
         [--nonspeech N] [--nonspeech-kinds K,K,...] [--only-nonspeech] [--intents PATH]
@@ -39,8 +39,17 @@ one does, its noise and codec over the whole call (pre-roll and the endpointer's
 included) until the endpointer ends the utterance (``call_seconds``; on a line whose noise
 stays above the endpointer's threshold that is its maximum length). ``--line-end zeros``: the
 harness before session 14, the voice's 0.5 s pause through the line and then digital
-silence, to reproduce earlier figures call for call. Non-speech calls are the same either
-way (their sounds are the whole call, then digital silence, as before).
+silence, to reproduce earlier figures call for call.
+
+``--prompt-s`` (default 3.9 with ``--line-end noise``, since session 15): the caller listens
+to the speech prompt that long before speaking, as every caller does, and the endpointer
+hears their line meanwhile, unarmed, as in production; it takes the line's noise from the
+last second of it. Before, the harness armed the endpointer at the call's start and gave it
+only the voice's 0.3 s lead of the line, whose noise estimate then took in the caller's
+first syllables. With ``--line-end noise`` a non-speech sound (a TV, music, traffic, a hiss)
+runs for the whole call, under the prompt too, and a cough's line goes on after the coughs;
+with ``--line-end zeros`` the sounds last 2 to 5 s and the call ends with them (the
+non-speech calls of the sessions before 15).
 """
 
 from __future__ import annotations
@@ -103,6 +112,10 @@ TV_BELOW_CALLER_DB = (10.0, 20.0)
 SPEECH_RMS = 3500.0
 # Sentences of the tune split whose voices make the babble (never an evaluated sentence).
 BABBLE_SENTENCES = 24
+# How long the caller listens to the speech prompt before speaking (the shipped English
+# prompt, "tell us in a few words why you are calling", is 3.9 s): the endpointer hears the
+# caller's line meanwhile, unarmed, and takes the line's noise from its last second.
+PROMPT_S = 3.9
 # How a call ends after the words: the line's noise until the endpointer ends it, or (the
 # harness until session 14) digital silence after the voice's 0.5 s pause.
 LINE_ENDS = ("noise", "zeros")
@@ -122,12 +135,17 @@ def call_seconds(endpointing: EndpointingConfig) -> float:
 def line_call(
     said: bytes, condition: str, seed: int, babble: channel.NoiseSource | None = None,
     tv: channel.NoiseSource | None = None, line_s: float | None = None,
+    prompt_s: float = 0.0,
 ) -> bytes:
     """What the line carries of the voice ``said`` through ``condition``: with ``line_s``
     the line goes on after the words for that long, its noise and codec over it all (a real
     line's end, :func:`call_seconds`); None: the call ends in digital silence after the
-    voice (the harness before session 14)."""
-    call = said if line_s is None else channel.open_line(said, line_s)
+    voice (the harness before session 14). ``prompt_s``: the caller listens to the prompt
+    that long before speaking, the line's noise under it (0: the harness before session
+    15, whose endpointer heard the line for the voice's 0.3 s lead only)."""
+    call = b"\0\0" * round(prompt_s * channel.RATE) + said
+    if line_s is not None:
+        call = channel.open_line(call, prompt_s + line_s)
     return channel.apply(condition, call, seed, babble, tv)
 
 
@@ -170,10 +188,16 @@ def nonspeech_clips(
     kinds: Sequence[str] = NONSPEECH_KINDS,
     say: Callable[[str, str], np.ndarray] | None = None,
     tv_voices: Sequence[str] = voice_cache.DEV_VOICES,
+    line_s: float | None = None,
 ) -> list[tuple[str, bytes, dict[str, str]]]:
     """``n`` calls with no speech in them, through a band-limited mu-law line: the kinds in
     turn, each call with what it is made of (the TV's line and voice). ``say(voice, text)``
-    renders a TV line (needed for ``tv-speech`` only)."""
+    renders a TV line (needed for ``tv-speech`` only). With ``line_s`` the sound goes on
+    for the whole call, as a TV, music, traffic or a hiss in the room does (a speaking TV
+    with its programme, pausing where its line ends), and a cough's line goes on after it;
+    None: each sound lasts 2 to 5 s (6 for a speaking TV) and the call ends with it (the
+    harness before session 15). The same draws either way: the same levels, the same
+    sounds, only longer."""
     unknown = set(kinds) - set(ALL_NONSPEECH_KINDS)
     if unknown:
         raise ValueError(f"unknown non-speech kinds {sorted(unknown)} "
@@ -190,7 +214,7 @@ def nonspeech_clips(
                 raise ValueError("a speaking TV needs a voice to render its lines")
             line, voice = tv_talker(tv_clips, lines, tv_voices)
             tv_clips += 1
-            seconds = float(rng.uniform(3.0, 6.0))
+            seconds = max(float(rng.uniform(3.0, 6.0)), line_s or 0.0)
             below = float(rng.uniform(*TV_BELOW_CALLER_DB))
             x = channel.speaking_tv(say(voice, line["text"]), seconds, rng,
                                     rms=SPEECH_RMS * 10 ** (-below / 20))
@@ -199,14 +223,19 @@ def nonspeech_clips(
             pcm = channel.apply("band+ulaw", channel.to_pcm(x), seed_of("line", i))
             clips.append((kind, pcm, about))
             continue
-        seconds = float(rng.uniform(2.0, 5.0))
+        drawn = float(rng.uniform(2.0, 5.0))
+        seconds = max(drawn, line_s or 0.0)
         # Background sounds from 24 to 6 dB below a caller's voice at the handset (RMS 3,500);
         # a cough is the caller's own, as loud as speech or louder.
         level = SPEECH_RMS * 10 ** (float(rng.uniform(-24, -6)) / 20)
-        if kind == "hiss":
+        if kind == "cough":
+            # The coughs where they were, the handset's faint hiss on to the end of the call.
+            x = channel.coughs(drawn, rng, rms=float(rng.uniform(1500, 5000)))
+            after = np.random.default_rng(seed_of("after", i))
+            hiss = after.normal(0.0, 30.0, round((seconds - drawn) * channel.RATE))
+            x = np.concatenate([x, hiss])
+        elif kind == "hiss":
             x = channel.line_hiss(seconds, rng)
-        elif kind == "cough":
-            x = channel.coughs(seconds, rng, rms=float(rng.uniform(1500, 5000)))
         elif kind == "music":
             x = channel.music(seconds, rng, rms=level)
         elif kind == "tv":
@@ -248,10 +277,12 @@ def evaluate(
     pool: list[np.ndarray],
     progress: bool = True,
     line_s: float | None = None,
+    prompt_s: float = 0.0,
 ) -> list[dict]:
     """One row per (condition, utterance): the voice that spoke it and what came out.
     ``line_s``: the call's line goes on for that long, noise and codec over it all (the
-    line's end as a real one); None: the call ends in digital silence after the voice."""
+    line's end as a real one); None: the call ends in digital silence after the voice.
+    ``prompt_s``: the speech prompt's length, the line heard under it (:func:`line_call`)."""
     speaker = [voices[i % len(voices)] for i in range(len(utterances))]
     said: dict[str, list[str]] = defaultdict(list)
     for u, v in zip(utterances, speaker, strict=True):
@@ -266,12 +297,13 @@ def evaluate(
             voice = speaker[i]
             said_pcm = rendered[voice][u["text"]]
             pcm = line_call(said_pcm, condition, seed_of(condition, u["text"]), babble, tv,
-                            line_s)
-            row = listener.hear(pcm)
+                            line_s, prompt_s)
+            row = listener.hear(pcm, prompt_s)
             # CPU per second of the voice, as before: the line after it is not speech.
             row["audio_s"] = len(said_pcm) / 16000
             rows.append({**u, **row, "voice": voice, "condition": condition,
-                         "line_end": "zeros" if line_s is None else "noise"})
+                         "line_end": "zeros" if line_s is None else "noise",
+                         "prompt_s": prompt_s})
         if progress and utterances:
             done = [r for r in rows if r["condition"] == condition]
             right = sum(r["predicted"] == r["category"] for r in done)
@@ -301,6 +333,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--line-end", choices=LINE_ENDS, default="noise",
                         help="after the words: the line's noise until the endpointer ends the "
                         "call (default), or digital silence (the harness before session 14)")
+    parser.add_argument("--prompt-s", type=float,
+                        help="seconds the caller listens to the speech prompt before speaking, "
+                        f"the line's noise heard under it (default {PROMPT_S} with --line-end "
+                        "noise, 0 with zeros: the harnesses before session 15)")
     parser.add_argument("--voices", help="comma-separated voices (default: those of --part)")
     parser.add_argument("--conditions", help="comma-separated conditions (default: all)")
     parser.add_argument("--sample", type=int, help="only N sentences, spread over the split")
@@ -326,23 +362,29 @@ def main(argv: list[str] | None = None) -> int:
     pool = babble_pool(list(voice_cache.DEV_VOICES))
 
     line_s = call_seconds(intents.speech.endpointing) if args.line_end == "noise" else None
+    prompt_s = args.prompt_s if args.prompt_s is not None else (
+        PROMPT_S if line_s is not None else 0.0)
     rows = evaluate(listener, utterances, voices, conditions, pool, progress=not args.json,
-                    line_s=line_s)
+                    line_s=line_s, prompt_s=prompt_s)
     kinds = args.nonspeech_kinds.split(",")
-    clips = nonspeech_clips(args.nonspeech, pool, kinds, say=render_one)
-    nonspeech = [{"kind": kind, **about, **listener.hear(pcm)} for kind, pcm, about in clips]
+    # A sound in the room is there from the call's start, under the prompt too.
+    clips = nonspeech_clips(args.nonspeech, pool, kinds, say=render_one,
+                            line_s=None if line_s is None else prompt_s + line_s)
+    nonspeech = [{"kind": kind, **about, **listener.hear(pcm, prompt_s)}
+                 for kind, pcm, about in clips]
     if args.rows:
         args.rows.write_text(json.dumps({"speech": rows, "nonspeech": nonspeech}))
     summary = summarize(rows, nonspeech)
     summary = {"engine": f"{listener.engine.name}:{listener.engine.model}", "split": args.split,
-               "part": args.part, "line_end": args.line_end, "utterances": len(utterances),
+               "part": args.part, "line_end": args.line_end, "prompt_s": prompt_s,
+               "utterances": len(utterances),
                **summary}
     if args.json:
         print(json.dumps(summary, indent=2))
         return 0
     print(f"engine {summary['engine']}; split {args.split}, {args.part} voices; "
           f"{len(utterances)} sentences x {len(conditions)} conditions = {len(rows)} calls; "
-          f"line end {args.line_end}")
+          f"line end {args.line_end}, prompt {prompt_s:g} s")
     if rows:
         print_speech(summary, rows, list(intents.categories))
     ns = summary["nonspeech"]

@@ -90,13 +90,17 @@ class Listener:
         if whisper is not None:
             self.whisper = whisper._model = RecordingDecoder(whisper._model)
 
-    def hear(self, pcm: bytes) -> dict:
-        """Stream one call's 8 kHz audio; what came out (outcome, text, category, CPU)."""
+    def hear(self, pcm: bytes, prompt_s: float = 0.0) -> dict:
+        """Stream one call's 8 kHz audio; what came out (outcome, text, category, CPU).
+        ``prompt_s``: the server plays a prompt that long first, its endpointer listening to
+        the line unarmed meanwhile (the call's first ``prompt_s`` are the caller's line
+        while they listen), as the speech step does."""
         results: list[SpeechResult] = []
         if self.whisper is not None:
             self.whisper.last = None
         started = time.process_time()
-        d, _ = stream_call(self.server, self.clock, pcm)
+        prompt = b"\0\0" * round(prompt_s * 8000)
+        d, _ = stream_call(self.server, self.clock, pcm, prompt=prompt)
         d.addCallback(results.append)
         for _ in range(100):  # a call that ended quietly: the line's watchdog counts the gap
             if results:

@@ -102,11 +102,13 @@ def stream_call(
     pcm: bytes,
     call_uuid: str | None = None,
     trailing_silence_s: float = 1.5,
+    prompt: bytes = b"",
 ) -> tuple[Deferred[SpeechResult], StringTransport]:
     """Play a whole call into ``server`` as Asterisk would: UUID, then 20 ms frames paced by
-    ``clock``, then silence; returns the result Deferred and the transport (what we sent)."""
+    ``clock``, then silence; returns the result Deferred and the transport (what we sent).
+    ``prompt``: what the server plays the caller first (its endpointer armed when it ends)."""
     call_uuid = call_uuid or str(uuidlib.uuid4())
-    result = server.expect(call_uuid)
+    result = server.expect(call_uuid, prompt=prompt)
     proto = server.buildProtocol(None)
     # Twisted leaves StringTransport and makeConnection unannotated.
     transport = StringTransport()  # type: ignore[no-untyped-call]

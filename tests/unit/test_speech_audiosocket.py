@@ -170,6 +170,23 @@ def test_whole_call_through_the_testing_driver() -> None:
     assert transport.disconnecting
 
 
+def test_the_testing_driver_plays_a_prompt_before_arming_the_endpointer() -> None:
+    """stream_call with a prompt (the evaluation's caller listening to the speech prompt):
+    the prompt goes out to the caller and the no-speech timeout starts when it ends, so a
+    caller who says nothing is silence 5 s after the prompt, not 5 s after the call began."""
+    h = Harness()
+    prompt = silence_frame() * 150  # 3 s
+    quiet_7s = silence_frame() * 350
+    d, _ = stream_call(h.server, h.clock, quiet_7s, trailing_silence_s=0)
+    assert d.called and d.result.outcome == "silence"  # 5 s after the call began
+    d, transport = stream_call(h.server, h.clock, quiet_7s, prompt=prompt, trailing_silence_s=0)
+    assert not d.called  # 4 s after the prompt: still the caller's turn
+    assert len(transport.value()) >= len(prompt)  # the prompt went out to the caller
+    d, _ = stream_call(h.server, h.clock, quiet_7s + silence_frame() * 60, prompt=prompt,
+                       trailing_silence_s=0)
+    assert d.called and d.result.outcome == "silence"  # 5 s after the prompt
+
+
 def test_unknown_call_uuid_is_closed_without_touching_expected_calls() -> None:
     """A stream for a call nobody expects is closed at once; the expected call still waits."""
     h = Harness()

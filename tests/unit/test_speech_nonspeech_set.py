@@ -47,6 +47,28 @@ def test_a_clip_of_the_six_kinds_does_not_depend_on_the_kinds_asked_with_it() ->
     assert mixed[5][0] == conditions.TV_SPEECH
 
 
+def test_with_the_line_s_end_the_sound_runs_the_whole_call_and_starts_as_before() -> None:
+    """With ``line_s`` (``--line-end noise``) a TV, music, traffic or a hiss in the room goes
+    on for the whole call, and a cough's line goes on after the coughs; the call starts as
+    the short clip does (the same draws), and a clip without ``line_s`` is as before."""
+    short = conditions.nonspeech_clips(6, POOL)
+    long = conditions.nonspeech_clips(6, POOL, line_s=14.0)
+    for (kind, before, _), (same_kind, after, _) in zip(short, long, strict=True):
+        assert kind == same_kind
+        assert len(after) == 2 * round(14.0 * RATE), kind
+        assert 2 * 2 * RATE <= len(before) <= 2 * 5 * RATE
+        levels = [channel.loud_level(after[k:k + 2 * RATE]) for k in range(0, len(after),
+                                                                           2 * RATE)]
+        if kind == "cough":
+            # The coughs where they were (the line's filter sees a longer call: not to the
+            # sample), the handset's faint hiss after them.
+            head = after[: len(before)]
+            assert channel.loud_level(head) == pytest.approx(channel.loud_level(before), rel=0.1)
+            assert channel.loud_level(after[len(before):]) < 200
+        else:
+            assert min(levels) > 0.05 * max(levels), kind  # no end to the sound (a lull)
+
+
 def test_speaking_tv_clips_say_every_line_in_turn_in_rotating_voices_below_a_caller() -> None:
     """Each TV clip says one line of ``tv_lines.yaml`` in one development voice; on the
     second pass over the lines another voice says each; its voice is 10-20 dB below a
@@ -126,6 +148,22 @@ def test_a_call_runs_past_the_endpointers_latest_verdict() -> None:
     latest = (endpointing.max_utterance_ms + endpointing.trailing_silence_ms) / 1000
     assert seconds > conditions.voice_cache.LEAD_SILENCE_S + latest
     assert conditions.LINE_ENDS[0] == "noise"  # the default: a real line's end
+
+
+def test_the_caller_speaks_after_the_prompt_with_the_line_under_it() -> None:
+    """``prompt_s``: the call opens with the prompt's length of the caller's line (its noise
+    and codec), the words after it; without it the call is the harness's before."""
+    said = channel.to_pcm(voice_like(3, seconds=1.0))
+    seed = conditions.seed_of("prompt")
+    before = conditions.line_call(said, "band+white:10+ulaw", seed, line_s=2.0)
+    call = conditions.line_call(said, "band+white:10+ulaw", seed, line_s=2.0, prompt_s=1.5)
+    assert len(before) == 2 * round(2.0 * RATE)
+    assert len(call) == 2 * round(3.5 * RATE)
+    under_prompt, words = call[: 2 * RATE], call[2 * round(1.5 * RATE):][: 2 * RATE]
+    assert 0 < channel.loud_level(under_prompt) < 0.5 * channel.loud_level(words)
+    assert conditions.line_call(said, "band+white:10+ulaw", seed, line_s=2.0,
+                                prompt_s=0.0) == before
+    assert conditions.PROMPT_S == 3.9
 
 
 def test_the_blind_sets_are_apart_from_the_development_voices_and_each_other() -> None:
