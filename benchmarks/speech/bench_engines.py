@@ -106,11 +106,14 @@ class Clip:
     measured on it), ``call`` what the line carries to the AudioSocket (for the unheard and
     doubtful callers the line's noise goes on after the words to the end of the call, as the
     evaluation's calls do since session 14), ``words_end_s`` where the words end in
-    ``call``: the caller's wait is counted from there to the decision."""
+    ``call``: the caller's wait is counted from there to the decision. ``prompt_s``: the
+    server plays the speech prompt that long first, the caller's line (``call``'s start)
+    under it, as the evaluation's calls do since session 15 (0: no prompt)."""
 
     said: bytes
     call: bytes
     words_end_s: float
+    prompt_s: float = 0.0
 
 
 # Where the words end: the last 20 ms frame of the rendered voice above this RMS (the voices
@@ -128,12 +131,13 @@ def words_end_s(said: bytes) -> float:
 
 
 def on_the_line(said: bytes, line: str, seed: int, babble: Any, line_s: float) -> Clip:
-    """``said`` through ``line`` with the line's noise on for ``line_s`` (the evaluation's
-    :func:`conditions.line_call`)."""
+    """``said`` through ``line`` after the speech prompt, with the line's noise on for
+    ``line_s`` (the evaluation's :func:`conditions.line_call`)."""
     import conditions
 
-    return Clip(said, conditions.line_call(said, line, seed, babble, line_s=line_s),
-                words_end_s(said))
+    prompt_s = conditions.PROMPT_S
+    call = conditions.line_call(said, line, seed, babble, line_s=line_s, prompt_s=prompt_s)
+    return Clip(said, call, prompt_s + words_end_s(said), prompt_s)
 
 
 def korean_audio() -> list[bytes]:
@@ -347,9 +351,10 @@ def measure_concurrency(engine, intents, clips, streams: int, calls_per_stream: 
         await task.deferLater(reactor, rng.uniform(0, 1.0), lambda: None)
         for _ in range(calls_per_stream):
             call_uuid = str(uuidlib.uuid4())
-            result_d = server.expect(call_uuid)
+            clip = rng.choice(clips)
+            result_d = server.expect(call_uuid, prompt=b"\0\0" * round(clip.prompt_s * 8000))
             factory = ClientFactory.forProtocol(Channel)
-            factory.buildProtocol = lambda addr, c=call_uuid: Channel(c, rng.choice(clips))
+            factory.buildProtocol = lambda addr, c=call_uuid, k=clip: Channel(c, k)
             reactor.connectTCP(address.host, address.port, factory)
             result = await result_d
             outcomes.append(result.outcome)

@@ -584,9 +584,11 @@ def test_a_bench_child_keeps_the_run_s_audio_and_decoder_processes(monkeypatch) 
 
 
 def test_a_bench_caller_s_line_goes_on_after_the_words_and_the_wait_counts_from_them() -> None:
-    """``bench_engines.py``: an unheard caller's call carries the line's noise to the end of
-    the call (as the evaluation's calls do), the voice kept as rendered for the real-time
-    factor, and the caller's wait counts from where the words end in it."""
+    """``bench_engines.py``: an unheard caller's call opens with the speech prompt's length
+    of their line (the server plays the prompt, the endpointer hears the line under it) and
+    carries the line's noise to the end of the call (as the evaluation's calls do), the
+    voice kept as rendered for the real-time factor, and the caller's wait counts from where
+    the words end in it."""
     import bench_engines
     import channel
     import conditions
@@ -600,8 +602,11 @@ def test_a_bench_caller_s_line_goes_on_after_the_words_and_the_wait_counts_from_
     babble = channel.babble_source([np.zeros(8000)])
     line_s = conditions.call_seconds(EndpointingConfig())
     clip = bench_engines.on_the_line(said, "band+white:10+ulaw", 1, babble, line_s)
-    assert clip.said == said and clip.words_end_s == pytest.approx(1.3)
-    assert len(clip.call) == round(line_s * 8000) * 2  # the line goes on
+    assert clip.said == said and clip.prompt_s == conditions.PROMPT_S
+    assert clip.words_end_s == pytest.approx(conditions.PROMPT_S + 1.3)
+    assert len(clip.call) == round((conditions.PROMPT_S + line_s) * 8000) * 2  # the line goes on
+    under_prompt = np.frombuffer(clip.call[:16000], "<i2").astype(float)
+    assert np.sqrt(np.mean(under_prompt**2)) > 100  # the line's noise, under the prompt
     tail = np.frombuffer(clip.call[-3200:], "<i2").astype(float)
     assert np.sqrt(np.mean(tail**2)) > 100  # with its noise, not digital silence
 
