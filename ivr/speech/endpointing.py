@@ -17,8 +17,9 @@ States:
 - ``done``: a verdict was given; further frames are ignored.
 
 A frame is voiced at ``speech_threshold`` or, with ``noise_margin_db``, that far above the
-line's noise if that is higher: the median level of the last second of frames while waiting
-(the caller has not spoken yet; the prompt may be playing), fixed once the utterance starts.
+line's noise if that is higher: the median level of the last three seconds of frames while
+waiting (the caller has not spoken yet; the prompt is playing), fixed once the utterance
+starts.
 A quiet line keeps the fixed threshold; on a line whose hiss or babble is above it, the
 caller is heard to start and to stop against the line, not held to ``max_utterance_ms``.
 """
@@ -40,7 +41,12 @@ PRE_ROLL_MS = 300
 # frames, and its 10th percentile is still mid-word.
 MODULATION_QUANTILE = 0.95
 # The line's noise: the median frame level over this much of the waiting before speech.
-NOISE_WINDOW_MS = 1000
+# Babble rises and falls over seconds: a one-second window often caught a lull just before
+# the caller spoke, and the babble's return after the words then held the endpointer open
+# (babble 10 dB + GSM 42 -> 54 of 96 with three seconds, docs/speech-conditions.md). The
+# speech prompt (3.9 s) fills them before a caller who waits for it; one who speaks over it
+# is measured against what there was.
+NOISE_WINDOW_MS = 3000
 
 
 def modulation_db(energies: list[float]) -> float:

@@ -72,7 +72,7 @@ class EndpointingConfig(_Strict):
     max_utterance_ms: int = Field(12000, ge=1000, description="cut a caller who never stops")
     # On a noisy line (a hiss, babble, traffic above speech_threshold) the caller would never
     # be heard to stop: a frame counts as speech only this far above the line's own noise
-    # (the median level of the second before the utterance). 0: speech_threshold alone.
+    # (the median level of the three seconds before the utterance). 0: speech_threshold alone.
     noise_margin_db: float = Field(
         0.0, ge=0, le=30, description="how far above the line's noise a frame is speech"
     )

@@ -241,3 +241,25 @@ def test_a_quiet_line_keeps_the_fixed_threshold() -> None:
     events = feed_frames(ep, [QUIET] * 50 + syllables(100) + [QUIET] * 35)
     assert events == [Event.SPEECH_START, Event.PAUSE, Event.END_OF_SPEECH]
     assert ep.threshold == MARGINED.speech_threshold
+
+
+def test_a_lull_in_the_babble_just_before_the_caller_speaks_does_not_lower_the_bar() -> None:
+    """Babble rises and falls over seconds. The line's noise is the median of the last three
+    seconds of waiting: a 0.9 s lull before the caller speaks leaves the threshold on the
+    babble's level, so when the babble comes back after the words the caller is heard to
+    stop 700 ms after them (a one-second window saw only the lull, and the babble's return
+    held the utterance open)."""
+    babble = steady_noise_frames(100, rms=1500.0, seed=5)
+    lull = steady_noise_frames(45, rms=600.0, seed=6)
+    voice = on_a_noisy_line(syllables(100, vowel=12000, consonant=2500), rms=1500.0, seed=7)
+    after = steady_noise_frames(600, rms=1500.0, seed=8)
+    ep = Endpointer(MARGINED)
+    events = []
+    for i, frame in enumerate(babble + lull + voice + after):
+        event, _audio = ep.feed(frame)
+        if event is not None:
+            events.append((event, i))
+    assert ep.threshold > 2 * 1500 * 0.9  # the babble's level, not the lull's
+    assert [e for e, _ in events] == [Event.SPEECH_START, Event.PAUSE, Event.END_OF_SPEECH]
+    assert events[-1][1] <= 145 + 100 + 35
+
