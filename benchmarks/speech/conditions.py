@@ -44,7 +44,7 @@ silence, to reproduce earlier figures call for call.
 ``--prompt-s`` (default 3.9 with ``--line-end noise``, since session 15): the caller listens
 to the speech prompt that long before speaking, as every caller does, and the endpointer
 hears their line meanwhile, unarmed, as in production; it takes the line's noise from the
-last second of it. Before, the harness armed the endpointer at the call's start and gave it
+last three seconds of it. Before, the harness armed the endpointer at the call's start and gave it
 only the voice's 0.3 s lead of the line, whose noise estimate then took in the caller's
 first syllables. With ``--line-end noise`` a non-speech sound (a TV, music, traffic, a hiss)
 runs for the whole call, under the prompt too, and a cough's line goes on after the coughs;
@@ -114,7 +114,7 @@ SPEECH_RMS = 3500.0
 BABBLE_SENTENCES = 24
 # How long the caller listens to the speech prompt before speaking (the shipped English
 # prompt, "tell us in a few words why you are calling", is 3.9 s): the endpointer hears the
-# caller's line meanwhile, unarmed, and takes the line's noise from its last second.
+# caller's line meanwhile, unarmed, and takes the line's noise from its last three seconds.
 PROMPT_S = 3.9
 # How a call ends after the words: the line's noise until the endpointer ends it, or (the
 # harness until session 14) digital silence after the voice's 0.5 s pause.
