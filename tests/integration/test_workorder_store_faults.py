@@ -184,6 +184,56 @@ async def test_redis_killed_mid_burst_loses_and_doubles_nothing(server, tmp_path
         await client.aclose()
 
 
+async def reconnected(client: aioredis.Redis) -> None:
+    """The connection a restarted redis-server dropped found and let go: the next is new."""
+    with contextlib.suppress(aioredis.ConnectionError):
+        await client.ping()
+
+
+@on_asyncio
+async def test_local_id_aliased_at_replay_takes_changes_through_a_second_outage(
+    server, tmp_path
+):
+    """A call's order created while redis-server was dead gets a local id; the retried
+    request created it in Redis meanwhile through the other instance, so the replay makes the
+    local id an alias of that order. The call's next changes go to it in Redis; then Redis
+    fails again and the change after that is spooled, checked against the order as last
+    changed, not against the local draft of the first outage (which refused it: CI, the
+    burst above), and replayed once."""
+    clients = [connect(server.url), connect(server.url)]
+    own, other = (store_on(c, tmp_path / f"spool-{i}", timeout=1.0, retry_after=0.0)
+                  for i, c in enumerate(clients))
+    call_id, number = "alias-0001", "+82100001"
+    server.kill()
+    order = await own.create_for_call(call_id, number, "Caller", time.time(),
+                                      category="fault", urgency="urgent", queue="faults")
+    assert order.id.startswith("L") and own.spool_pending
+    server.start()
+    for client in clients:
+        await reconnected(client)
+    retried = await other.create_for_call(call_id, number, "retry", time.time())
+    assert not retried.id.startswith("L")
+    assert await own.replay_spool() == 0  # the creation: Redis had the call's order
+    assert not own.spool_pending
+    for event, changes in STEPS[:2]:
+        changed = await own.update(order.id, time.time(), event, "agent103", **changes)
+        assert changed is not None and changed.id == retried.id
+    server.kill()
+    event, changes = STEPS[2]
+    spooled = await own.update(order.id, time.time(), event, "agent103", **changes)
+    assert spooled is not None and own.spool_pending
+    assert [h.event for h in spooled.history] == HISTORY[:4]
+    server.start()
+    await reconnected(clients[0])
+    await own.replay_spool()
+    for event, changes in STEPS[3:]:
+        assert await own.update(order.id, time.time(), event, "agent103", **changes)
+    await assert_exactly_once(clients[0], [call_id], tmp_path)
+    assert (await own.get(order.id)).id == retried.id
+    for client in clients:
+        await client.aclose()
+
+
 async def acknowledged_not_on_disk(
     client: aioredis.Redis, store: WorkOrderStore, call_id: str
 ) -> WorkOrder:

@@ -8,7 +8,9 @@ waits about one timeout, not one per ``max_in_flight`` operations queued before 
 
 The local view: orders touched by pending spool records (``_spooled``, loaded from the spool
 file at start), and the last state this process wrote or read of others (``_known``,
-bounded); writes and reads fall back on it while Redis is unreachable.
+bounded); writes and reads fall back on it while Redis is unreachable. Both are keyed by the
+order's real id: a local id that became an alias of another order (``_aliases``) is looked up
+as that order, whose state moved on under its own id.
 """
 
 from __future__ import annotations
@@ -145,6 +147,9 @@ class StoreCore:
         self._spooled_ops: set[str] = set()  # op ids of the spooled updates
         self._known: OrderedDict[str, WorkOrder] = OrderedDict()
         self._known_limit = known_limit
+        # Local ids that became aliases of orders Redis already had (replayed creations of a
+        # call another instance created meanwhile); bounded as ``_known``.
+        self._aliases: OrderedDict[str, str] = OrderedDict()
         # A call from the caller of an open order of the same category, within this many
         # seconds of its creation or last repeat call, is linked to it (0: never).
         self.repeat_contact_window = repeat_contact_window
@@ -254,14 +259,38 @@ class StoreCore:
         return personal.open_details(changes, str(record.get("op_id", "")), self._cipher)
 
     async def _resolve(self, order_id: str) -> str:
-        if order_id.startswith("L"):
-            real = await self._redis.get(self.buckets.order_name(order_id, "wo:alias:" + order_id))
-            if real:
-                return as_text(real)
+        if not order_id.startswith("L"):
+            return order_id
+        if order_id in self._aliases:  # an alias never changes: no round trip
+            return self._aliases[order_id]
+        real = await self._redis.get(self.buckets.order_name(order_id, "wo:alias:" + order_id))
+        if real:
+            self._alias(order_id, as_text(real))
+            return as_text(real)
         return order_id
 
+    def _alias(self, local_id: str, real_id: str) -> None:
+        """``local_id`` is another name of ``real_id``: its stale local draft goes."""
+        if local_id == real_id:
+            return
+        self._aliases[local_id] = real_id
+        self._aliases.move_to_end(local_id)
+        while len(self._aliases) > self._known_limit:
+            self._aliases.popitem(last=False)
+        self._known.pop(local_id, None)
+
+    def _view(self, order_id: str) -> WorkOrder | None:
+        """The order as this process last saw it (spooled changes first), by any of its ids.
+
+        Of an alias, the later of the real order and the local draft with its spooled
+        changes: a replay cut short leaves changes of the draft not yet in the real order.
+        """
+        real = self._aliases.get(order_id, order_id)
+        seen = (self._spooled.get(real) or self._known.get(real), self._spooled.get(order_id))
+        return max((o for o in seen if o is not None), key=lambda o: o.updated_at, default=None)
+
     def _local(self, order_id: str) -> WorkOrder:
-        order = self._spooled.get(order_id) or self._known.get(order_id)
+        order = self._view(order_id)
         if order is None:
             raise StoreUnavailable(f"redis unreachable and work order {order_id} not known here")
         return order

@@ -173,7 +173,7 @@ class StoreSpooling(StoreTransactions):
         actor: str,
         changes: Mapping[str, Any],
     ) -> WorkOrder | None:
-        base = self._spooled.get(order_id) or self._known.get(order_id)
+        base = self._view(order_id)
         if op_id in self._spooled_ops:  # the same operation reported again: spooled once
             return base
         changed = apply(base, event, now, actor, self.policy, **changes) if base else None
@@ -181,7 +181,7 @@ class StoreSpooling(StoreTransactions):
         self._spooled_ops.add(op_id)
         self._pending = True
         if changed is not None:
-            self._spooled[order_id] = changed
+            self._spooled[changed.id] = changed  # the real id: see core's local view
         return changed
 
     def _append(self, record: dict[str, Any]) -> None:
@@ -209,7 +209,8 @@ class StoreSpooling(StoreTransactions):
         self._pending = self._spool.pending()
         if not self._pending:
             for order in self._spooled.values():
-                self._remember(order)
+                if order.id not in self._aliases:  # else its real order is remembered
+                    self._remember(order)
             self._spooled.clear()
             self._spooled_ops.clear()
         if applied:
@@ -221,9 +222,10 @@ class StoreSpooling(StoreTransactions):
         try:
             if record.get("op") == "create":
                 draft = WorkOrder.from_dict(personal.open_order(record["order"], self._cipher))
-                _, created = await self._create_in_redis(
+                order, created = await self._create_in_redis(
                     op_id, draft, proposed=draft.id, replayed=True
                 )
+                self._alias(draft.id, order.id)
                 if created:
                     self._acknowledged(draft.id, draft.call_id, lambda: dict(record))
                 return int(created)
