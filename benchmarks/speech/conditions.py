@@ -1,7 +1,7 @@
 """Speech -> category for callers the system has never heard: many voices, phone lines, noise.
 
     nice -n 19 .venv/bin/python benchmarks/speech/conditions.py [--split heldout|tune|all]
-        [--part dev|blind|blind2] [--line-end noise|zeros] [--prompt-s S] [--voices V,...]
+        [--part dev|blind|blind2|blind3] [--line-end noise|zeros] [--prompt-s S] [--voices V,...]
         [--conditions C,C,...] [--sample N]
         [--engine pocketsphinx|whisper|pocketsphinx+whisper|moonshine|moonshine+whisper]
         [--nonspeech N] [--nonspeech-kinds K,K,...] [--only-nonspeech] [--intents PATH]
@@ -31,7 +31,8 @@ caller, e.g. ``--only-nonspeech --nonspeech 60 --nonspeech-kinds tv-speech``.
 ``--part dev`` (default) uses the development voices; ``--part blind`` the blind voices
 (``voices.BLIND_VOICES``): measured once with the config frozen, never tuned on, as the
 held-out sentences before them; ``--part blind2`` the fresh blind voices of session 14
-(``voices.BLIND2_VOICES``: the first blind set had been measured three times). Rendered
+(``voices.BLIND2_VOICES``: the first blind set had been measured three times); ``--part
+blind3`` those of session 16 (``voices.BLIND3_VOICES``, blind2 measured four times). Rendered
 voices are cached in ``var/speech-conditions/``.
 
 ``--line-end noise`` (default since session 14): the line goes on after the words as a real
@@ -120,7 +121,7 @@ PROMPT_S = 3.9
 # harness until session 14) digital silence after the voice's 0.5 s pause.
 LINE_ENDS = ("noise", "zeros")
 PARTS = {"dev": voice_cache.DEV_VOICES, "blind": voice_cache.BLIND_VOICES,
-         "blind2": voice_cache.BLIND2_VOICES}
+         "blind2": voice_cache.BLIND2_VOICES, "blind3": voice_cache.BLIND3_VOICES}
 
 
 def call_seconds(endpointing: EndpointingConfig) -> float:

@@ -62,6 +62,19 @@ BLIND2_VOICES = (
     "espeak:en-us-nyc+f4@160",
     "espeak:en-gb-x-gbcwmd+m8@180",
 )
+# A third (session 16): blind2 had been measured four times. espeak-ng's named variants
+# (pitch and formants of three women and three men), none in the sets above; each variant is
+# checked to change the voice (:func:`variant_applies`): espeak-ng 1.51 ignores any variant
+# of ``en-gb``, so the development voice ``en-gb+f3`` is en-gb's default male voice, kept
+# under its name so the figures of every session stay comparable.
+BLIND3_VOICES = (
+    "espeak:en-us+Annie@165",
+    "espeak:en+edward@175",
+    "espeak:en-gb-scotland+belinda@155",
+    "espeak:en-029+Michael@170",
+    "espeak:en-us-nyc+linda@180",
+    "espeak:en-gb-x-gbclan+Mario@150",
+)
 
 
 def parse(voice: str) -> tuple[str, str, float | None]:
@@ -77,6 +90,16 @@ def cache_path(voice: str, text: str, cache: Path = DEFAULT_CACHE) -> Path:
     digest = hashlib.sha256(f"{voice}|{text}".encode()).hexdigest()[:16]
     slug = voice.replace(":", "-").replace("+", "-").replace("@", "-")
     return cache / slug / f"{digest}.wav"
+
+
+def variant_applies(voice: str, text: str = "i want to pay my bill") -> bool:
+    """Whether an espeak-ng voice's ``+VARIANT`` changes what it says (espeak-ng falls back
+    to the accent's own voice, silently, on a variant it does not take)."""
+    engine, name, speed = parse(voice)
+    if engine != "espeak" or "+" not in name:
+        raise ValueError(f"voice {voice!r}: not an espeak-ng voice with a variant")
+    accent = name.partition("+")[0]
+    return Speaker(voice).say(text) != Speaker(f"espeak:{accent}@{speed or 175:g}").say(text)
 
 
 class Speaker:

@@ -174,3 +174,12 @@ def test_the_blind_sets_are_apart_from_the_development_voices_and_each_other() -
     assert not set(voices.BLIND2_VOICES) & set(voices.DEV_VOICES)
     assert not set(voices.BLIND2_VOICES) & set(voices.BLIND_VOICES)
     assert conditions.PARTS["blind2"] == voices.BLIND2_VOICES
+    assert len(voices.BLIND3_VOICES) == 6
+    for earlier in (voices.DEV_VOICES, voices.BLIND_VOICES, voices.BLIND2_VOICES):
+        assert not set(voices.BLIND3_VOICES) & set(earlier)
+    # Not even the same accent and variant at another speed.
+    spoken = {v.partition("@")[0] for v in voices.BLIND3_VOICES}
+    assert len(spoken) == 6
+    for earlier in (voices.DEV_VOICES, voices.BLIND_VOICES, voices.BLIND2_VOICES):
+        assert not spoken & {v.partition("@")[0] for v in earlier}
+    assert conditions.PARTS["blind3"] == voices.BLIND3_VOICES
