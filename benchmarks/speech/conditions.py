@@ -77,6 +77,8 @@ import voices as voice_cache  # noqa: E402
 from evaluate import Listener, confusion  # noqa: E402
 from synthesize import load_eval_set  # noqa: E402
 
+from ivr.speech.classifier import Classification  # noqa: E402
+from ivr.speech.gateway import needs_confirmation  # noqa: E402
 from ivr.speech.schema import (  # noqa: E402
     DEFAULT_INTENTS,
     EndpointingConfig,
@@ -104,7 +106,11 @@ NONSPEECH_KINDS = ("hiss", "cough", "music", "tv", "street", "white")
 # A TV that speaks forward (one talker at a time, words and all): its own kind, run alone or
 # named with the others, so the six kinds' figures stay comparable.
 TV_SPEECH = "tv-speech"
-ALL_NONSPEECH_KINDS = (*NONSPEECH_KINDS, TV_SPEECH)
+# A TV whose programme goes on through the whole call, one line after another (session 16):
+# what a TV in the room does. ``tv-speech`` plays one line and then pauses, so the line
+# under the prompt is often digital silence and the TV's words stand far above it.
+TV_PROGRAMME = "tv-programme"
+ALL_NONSPEECH_KINDS = (*NONSPEECH_KINDS, TV_SPEECH, TV_PROGRAMME)
 TV_LINES = Path(__file__).with_name("tv_lines.yaml")
 # A TV across the room: its voice 10 to 20 dB below a caller's at the handset.
 TV_BELOW_CALLER_DB = (10.0, 20.0)
@@ -204,12 +210,28 @@ def nonspeech_clips(
         raise ValueError(f"unknown non-speech kinds {sorted(unknown)} "
                          f"(known: {', '.join(ALL_NONSPEECH_KINDS)})")
     lines = load_tv_lines() if TV_SPEECH in kinds else []
+    programme = None
+    if TV_PROGRAMME in kinds and say is not None:  # every TV line, each in one voice
+        every = load_tv_lines()
+        programme = channel.tv_source([say(voice, line["text"]) for line, voice in
+                                       (tv_talker(j, every, tv_voices) for j in range(len(every)))])
     clips = []
     tv_clips = 0
     for i in range(n):
         kind = kinds[i % len(kinds)]
         rng = np.random.default_rng(seed_of("nonspeech", i))
         about: dict[str, str] = {}
+        if kind == TV_PROGRAMME:
+            if programme is None:
+                raise ValueError("a TV's programme needs a voice to render its lines")
+            seconds = max(float(rng.uniform(3.0, 6.0)), line_s or 0.0)
+            below = float(rng.uniform(*TV_BELOW_CALLER_DB))
+            x = programme(round(seconds * channel.RATE), rng)
+            x = x * (SPEECH_RMS * 10 ** (-below / 20) / (np.sqrt(channel.speech_power(x)) or 1.0))
+            about = {"below_caller_db": f"{below:.1f}"}
+            clips.append((kind, channel.apply("band+ulaw", channel.to_pcm(x), seed_of("line", i)),
+                          about))
+            continue
         if kind == TV_SPEECH:
             if say is None:
                 raise ValueError("a speaking TV needs a voice to render its lines")
@@ -375,7 +397,7 @@ def main(argv: list[str] | None = None) -> int:
                  for kind, pcm, about in clips]
     if args.rows:
         args.rows.write_text(json.dumps({"speech": rows, "nonspeech": nonspeech}))
-    summary = summarize(rows, nonspeech)
+    summary = summarize(rows, nonspeech, intents)
     summary = {"engine": f"{listener.engine.name}:{listener.engine.model}", "split": args.split,
                "part": args.part, "line_end": args.line_end, "prompt_s": prompt_s,
                "utterances": len(utterances),
@@ -390,20 +412,39 @@ def main(argv: list[str] | None = None) -> int:
         print_speech(summary, rows, list(intents.categories))
     ns = summary["nonspeech"]
     print(f"non-speech calls that became a category: {ns['false_accepts']}/{ns['calls']} "
-          f"= {ns['rate']:.1%} {ns['by_kind']}")
+          f"= {ns['rate']:.1%} {ns['by_kind']}; taken without a confirmation question "
+          f"(nobody there to press 1 to): {ns['unasked']}")
     for kind, heard, predicted, confidence in ns["heard"]:
         print(f"  {kind}: heard {heard!r} -> {predicted} ({confidence})")
     return 0
 
 
-def summarize(rows: list[dict], nonspeech: list[dict]) -> dict[str, Any]:
-    """Accuracy overall, per condition and voice, the worst condition, CPU, false accepts."""
+def unasked(row: dict, intents: IntentsConfig) -> bool:
+    """Whether the gateway takes the call's request without asking the caller to confirm it
+    (the operator never is): a wrong one then routes the call wrongly, a TV's stands."""
+    if row["predicted"] == intents.operator_category:
+        return True
+    verdict = Classification(row["predicted"], row["confidence"], "normal", None, 0.0)
+    return not needs_confirmation(verdict, intents.confirm_below, row.get("snr_db"),
+                                  intents.confirm_below_snr_db)
+
+
+def summarize(
+    rows: list[dict], nonspeech: list[dict], intents: IntentsConfig | None = None
+) -> dict[str, Any]:
+    """Accuracy overall, per condition and voice, the worst condition, CPU, false accepts;
+    with ``intents``, the requests its gateway would take without asking (wrong ones,
+    non-speech: -1 without)."""
+    def taken(row: dict) -> bool:
+        return unasked(row, intents) if intents is not None else True
+
     accepts = [r for r in nonspeech if r["predicted"] != "(none)"]
     out: dict[str, Any] = {
         "decisions": len(rows),
         "nonspeech": {
             "calls": len(nonspeech),
             "false_accepts": len(accepts),
+            "unasked": sum(taken(r) for r in accepts) if intents else -1,
             "rate": round(len(accepts) / len(nonspeech), 4) if nonspeech else 0.0,
             "by_kind": dict(Counter(r["kind"] for r in accepts)),
             "kinds": dict(Counter(r["kind"] for r in nonspeech)),
@@ -415,9 +456,16 @@ def summarize(rows: list[dict], nonspeech: list[dict]) -> dict[str, Any]:
     by_condition = accuracy_by(rows, "condition")
     worst = min(by_condition, key=lambda c: by_condition[c]["accuracy"])
     correct = sum(r["predicted"] == r["category"] for r in rows)
+    requests = [r for r in rows if r["predicted"] != "(none)"]
     return {
         **out,
         "correct": correct,
+        # Wrong requests taken without a question (the call goes to the wrong queue), and
+        # right ones the caller is asked to confirm (one key more).
+        "wrong_unasked": sum(r["predicted"] != r["category"] and taken(r)
+                             for r in requests) if intents else -1,
+        "right_asked": sum(r["predicted"] == r["category"] and not taken(r)
+                           for r in requests) if intents else -1,
         "accuracy": round(correct / len(rows), 4),
         "worst_condition": {"condition": worst, **by_condition[worst]},
         "by_condition": by_condition,
@@ -440,6 +488,8 @@ def print_speech(summary: dict[str, Any], rows: list[dict], categories: list[str
     print(f"\noverall: {summary['correct']}/{len(rows)} = {summary['accuracy']:.1%}; "
           f"worst condition: {worst['condition']} {worst['accuracy']:.1%}; "
           f"CPU per audio second {summary['cpu_per_audio_s']:.3f}; outcomes {summary['outcomes']}")
+    print(f"wrong requests taken without a confirmation question: {summary['wrong_unasked']}; "
+          f"right ones the caller confirms: {summary['right_asked']}")
     print()
     print(confusion(rows, categories))
     print()

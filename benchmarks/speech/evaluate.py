@@ -128,6 +128,8 @@ class Listener:
             # loud the call is, for telling callers from a TV on the saved rows.
             "engine_confidence": result.confidence,
             "level": loud_level(pcm),
+            # How far the utterance rose over the line's noise under the prompt (endpointer).
+            "snr_db": result.snr_db,
             # How long the endpointer held the utterance open (None: it never started).
             "utterance_s": utterance_seconds(result.timings),
             "cpu_s": cpu,

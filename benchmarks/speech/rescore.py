@@ -137,7 +137,7 @@ def main_combined(
 
 
 def report(rows: list[dict], nonspeech: list[dict], intents: IntentsConfig, as_json: bool) -> None:
-    summary = summarize(rows, nonspeech)
+    summary = summarize(rows, nonspeech, intents)
     if as_json:
         print(json.dumps({k: summary[k] for k in summary if k != "by_voice"}, indent=2))
         return

@@ -102,6 +102,9 @@ class SpeechResult:
     model: str = ""
     decided_by: str = ""  # a combination of engines: whose words ``text`` is
     timings: dict[str, float] = field(default_factory=dict)
+    # How far the utterance rose over the line's own noise heard before it, in dB (None: no
+    # utterance, or no line measured): the gateway confirms a request heard barely over it.
+    snr_db: float | None = None
 
 
 @dataclass(frozen=True)
@@ -430,7 +433,8 @@ class AudioSocketProtocol(Protocol):
         if expectation is None:
             return
         lease = expectation.lease
-        timed = SpeechResult(**{**result.__dict__, "timings": dict(self.timings)})
+        timed = SpeechResult(**{**result.__dict__, "timings": dict(self.timings),
+                                "snr_db": self._endpointer.snr_db()})
 
         def deliver(_: object = None) -> None:
             if not expectation.deferred.called:  # the flow may have cancelled meanwhile

@@ -47,6 +47,9 @@ MODULATION_QUANTILE = 0.95
 # speech prompt (3.9 s) fills them before a caller who waits for it; one who speaks over it
 # is measured against what there was.
 NOISE_WINDOW_MS = 3000
+# How much of the line before the utterance makes a measure of its noise to hold the
+# utterance against (:meth:`Endpointer.snr_db`): a caller who speaks at once has none.
+LINE_HEARD_MS = 500
 
 
 def modulation_db(energies: list[float]) -> float:
@@ -91,6 +94,7 @@ class Endpointer:
         self._line: deque[float] = deque(maxlen=NOISE_WINDOW_MS // FRAME_MS)
         self._margin = 10 ** (config.noise_margin_db / 20) if config.noise_margin_db else 0.0
         self.threshold = config.speech_threshold  # what a frame must reach to be voiced
+        self._line_level: float | None = None  # the line's noise when the utterance started
 
     def _line_threshold(self) -> float:
         """The fixed threshold, or the margin over the line's noise when that is higher."""
@@ -119,6 +123,8 @@ class Endpointer:
             self._start_energies.append(energy)
             if self._voiced_ms >= self.config.speech_start_ms:
                 self.state = "speaking"
+                if len(self._line) >= LINE_HEARD_MS // FRAME_MS + len(self._start_energies):
+                    self._line_level = statistics.median_low(self._line)
                 audio = b"".join(self._pre_roll)
                 self._pre_roll.clear()
                 self._utterance_ms = self._voiced_ms
@@ -157,6 +163,19 @@ class Endpointer:
         if modulation_db(sounded) < self.config.min_modulation_db:
             return Event.NO_SPEECH
         return event
+
+    def snr_db(self) -> float | None:
+        """How far the utterance's loud frames (95th percentile) rose over the line's noise
+        heard before it, in dB; None before an utterance, or with no line measured
+        (``noise_margin_db`` 0). A caller close to the phone is 25 dB and more over a quiet
+        line; a TV in the room, heard under the prompt and then taken for the caller, only
+        its own rise and fall (docs/speech-conditions.md)."""
+        if self._line_level is None or not self._energies:
+            return None
+        sounded = self._energies[: len(self._energies) - self._silent_frames()] or self._energies
+        ranked = sorted(sounded)
+        loud = ranked[min(len(ranked) - 1, int(MODULATION_QUANTILE * len(ranked)))]
+        return round(20 * math.log10(max(loud, 1.0) / max(self._line_level, 1.0)), 1)
 
     def _silent_frames(self) -> int:
         """How many of the last frames were the trailing silence."""

@@ -229,10 +229,12 @@ class SpeechGateway:
         for attempt in range(1, self.attempts + 1):
             result = await self._one_utterance(session, lang, recognition)
             outcome = result.outcome
-            log.info("call %s: speech attempt %d: %s %r (%.2f)%s%s", session.uniqueid, attempt,
-                     outcome, result.text, result.confidence,
+            log.info("call %s: speech attempt %d: %s %r (%.2f)%s%s%s", session.uniqueid,
+                     attempt, outcome, result.text, result.confidence,
                      " barge-in" if "barge_in" in result.timings else "",
-                     f" by {result.decided_by}" if result.decided_by else "")
+                     f" by {result.decided_by}" if result.decided_by else "",
+                     f", {result.snr_db:.0f} dB over the line" if result.snr_db is not None
+                     else "")
             if outcome == "hangup":
                 raise ChannelHungUp("caller hung up while speaking")
             if outcome == "dtmf":
@@ -290,7 +292,8 @@ class SpeechGateway:
         }
         if classification.category == intents.operator_category:
             return request
-        if not needs_confirmation(classification, intents.confirm_below):
+        if not needs_confirmation(classification, intents.confirm_below, result.snr_db,
+                                  intents.confirm_below_snr_db):
             return request
         prompt = self.sound(lang.sound(f"confirm-{classification.category}"))
         answer = await session.get_data(prompt, 5000, 1)
@@ -320,10 +323,20 @@ def stream_kind(engine: Any, attached: bool) -> StreamKind:
     return "whole" if isinstance(engine, WholeUtteranceEngine) else "threads"
 
 
-def needs_confirmation(classification: Classification, confirm_below: float) -> bool:
+def needs_confirmation(
+    classification: Classification,
+    confirm_below: float,
+    snr_db: float | None = None,
+    confirm_below_snr_db: float = 0.0,
+) -> bool:
     """Whether the caller is asked "That sounds like a fault. Press 1 if right": the
-    category's confidence is below ``confirm_below`` (1.0: always ask, even when certain)."""
-    return confirm_below >= 1.0 or classification.confidence < confirm_below
+    category's confidence is below ``confirm_below`` (1.0: always ask, even when certain), or
+    the words rose less than ``confirm_below_snr_db`` over the line's own noise (``snr_db``,
+    None: not measured). A TV in the room cannot press 1, and on a line that noisy a sure
+    classifier is often wrong (docs/speech-conditions.md, "Twelfth session")."""
+    if confirm_below >= 1.0 or classification.confidence < confirm_below:
+        return True
+    return snr_db is not None and snr_db < confirm_below_snr_db
 
 
 def speech_languages(cfg: Any) -> list[Language]:

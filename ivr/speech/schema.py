@@ -193,6 +193,10 @@ class IntentsConfig(_Strict):
     urgency_overrides: list[UrgencyOverride] = Field(default_factory=list)
     # Below this confidence the caller is asked to confirm the category (1.0: always ask).
     confirm_below: float = Field(0.6, ge=0.0, le=1.0)
+    # A request heard less than this far (dB) over the line's own noise is confirmed too,
+    # however sure the classifier is: a TV in the room, a line so noisy words are misheard.
+    # 0: off. Needs ``speech.endpointing.noise_margin_db`` (the line is measured with it).
+    confirm_below_snr_db: float = Field(0.0, ge=0.0, le=60.0)
     # Category of a request that matches nothing we know.
     fallback_category: str = "other"
     # Category meaning "put me through to a human".

@@ -358,3 +358,19 @@ def test_a_higher_temperature_lowers_the_confidence_not_the_category() -> None:
         a, b = sharp.classify(text), soft.classify(text)
         assert a.category == b.category
         assert b.confidence < a.confidence
+
+
+def test_a_sure_request_heard_barely_over_the_line_is_confirmed(shipped: IntentClassifier) -> None:
+    """``confirm_below_snr_db``: a request the classifier is sure of is still confirmed when
+    its words rose less than that over the line's own noise (a TV in the room cannot press
+    1); above it, or unmeasured, or with the rule off (0), it goes through."""
+    from ivr.speech.gateway import needs_confirmation
+
+    intents = load_intents()
+    assert intents.confirm_below_snr_db == 18  # shipped (docs/speech-conditions.md)
+    clear = shipped.classify("my internet is down")
+    below, snr = intents.confirm_below, intents.confirm_below_snr_db
+    assert needs_confirmation(clear, below, 12.0, snr)
+    assert not needs_confirmation(clear, below, 30.0, snr)
+    assert not needs_confirmation(clear, below, None, snr)
+    assert not needs_confirmation(clear, below, 12.0, 0.0)

@@ -263,3 +263,34 @@ def test_a_lull_in_the_babble_just_before_the_caller_speaks_does_not_lower_the_b
     assert [e for e, _ in events] == [Event.SPEECH_START, Event.PAUSE, Event.END_OF_SPEECH]
     assert events[-1][1] <= 145 + 100 + 35
 
+
+
+def test_the_utterance_is_measured_against_the_line_heard_before_it() -> None:
+    """``snr_db``: the utterance's loud frames over the line's noise heard under the prompt.
+    A voice whose vowels peak at 12,000 (RMS 8,485) over a 1,500 RMS hiss is about 15 dB
+    over the line; the same voice over a quiet line (hiss 30 RMS) is far above it."""
+    noisy = Endpointer(MARGINED)
+    voice = syllables(100, vowel=12000, consonant=2500)
+    feed_frames(noisy, steady_noise_frames(150, rms=1500.0, seed=3)
+                + on_a_noisy_line(voice, rms=1500.0, seed=4)
+                + steady_noise_frames(40, rms=1500.0, seed=5))
+    vowel_rms = 12000 / np.sqrt(2)
+    assert noisy.snr_db() == pytest.approx(20 * np.log10(np.hypot(vowel_rms, 1500) / 1500),
+                                           abs=1.0)
+    quiet = Endpointer(MARGINED)
+    feed_frames(quiet, steady_noise_frames(150, rms=30.0, seed=3) + voice + [QUIET] * 40)
+    assert quiet.snr_db() > 45
+
+
+def test_no_measure_without_a_line_heard_first_or_without_the_margin() -> None:
+    """A caller who speaks as the step starts gives no line to measure against (their own
+    first syllables would be the "noise"); with ``noise_margin_db`` 0 the line is not
+    measured at all; and before an utterance there is nothing to measure."""
+    voice = syllables(100, vowel=12000, consonant=2500)
+    at_once = Endpointer(MARGINED)
+    assert at_once.snr_db() is None
+    feed_frames(at_once, voice + [QUIET] * 40)
+    assert at_once.snr_db() is None
+    unmargined = Endpointer(GATED)
+    feed_frames(unmargined, steady_noise_frames(150, rms=300.0) + voice + [QUIET] * 40)
+    assert unmargined.snr_db() is None

@@ -109,3 +109,27 @@ def test_steady_noise_is_no_speech_and_the_recognizer_is_not_asked() -> None:
     assert result is not None and result["category"] == "fault"
     first = engine.recognizers[0]
     assert first.closed and not first.finished
+
+
+def test_a_sure_request_heard_barely_over_the_line_is_confirmed_and_a_tv_cannot() -> None:
+    """A TV in the room: its programme is the line's noise under the prompt, and its words
+    rise only a few dB over it. The engine hears a request in them that the classifier is
+    sure of ("my internet is down"), but the words were under ``confirm_below_snr_db`` over
+    the line, so the caller is asked to press 1; nobody does, so no request (the menu). The
+    same words from a caller on a quiet line go through unasked."""
+    margined = GATED.model_copy(update={"noise_margin_db": 7.0})
+    tv_words = b"".join(
+        np.clip(np.frombuffer(tone_frame(12000 if (i // 5) % 2 == 0 else 800), "<i2")
+                + np.frombuffer(steady_noise(0.02, rms=1500.0), "<i2"), -32768, 32767)
+        .astype("<i2").tobytes()
+        for i in range(50)
+    )
+    tv = steady_noise(2.0) + tv_words + steady_noise(1.0)
+    result, session, _ = listen(["my internet is down"], [tv], margined)
+    assert result is None
+    assert session.asked == ["confirm-fault"]
+
+    caller = b"\0\0" * 8000 + voice(1.0) + b"\0\0" * 8000
+    result, session, _ = listen(["my internet is down"], [caller], margined)
+    assert result is not None and result["category"] == "fault"
+    assert session.asked == []

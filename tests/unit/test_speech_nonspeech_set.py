@@ -183,3 +183,33 @@ def test_the_blind_sets_are_apart_from_the_development_voices_and_each_other() -
     for earlier in (voices.DEV_VOICES, voices.BLIND_VOICES, voices.BLIND2_VOICES):
         assert not spoken & {v.partition("@")[0] for v in earlier}
     assert conditions.PARTS["blind3"] == voices.BLIND3_VOICES
+
+
+def test_the_summary_counts_what_the_gateway_would_take_without_asking() -> None:
+    """The evaluation reports, by the gateway's own rule: wrong requests taken without a
+    confirmation question (misrouted calls), right ones the caller confirms, and non-speech
+    requests taken unasked (a TV cannot press 1)."""
+    from ivr.speech.schema import load_intents
+
+    intents = load_intents()
+    snr = intents.confirm_below_snr_db
+
+    def row(category: str, predicted: str, confidence: float, snr_db: float | None) -> dict:
+        return {"category": category, "predicted": predicted, "confidence": confidence,
+                "snr_db": snr_db, "condition": "band+ulaw", "voice": "v", "cpu_s": 0.1,
+                "audio_s": 1.0, "outcome": "speech"}
+
+    rows = [
+        row("fault", "fault", 0.9, 40.0),      # right, unasked
+        row("fault", "fault", 0.9, snr - 3),   # right, confirmed on a noisy line
+        row("fault", "inquiry", 0.9, 40.0),    # wrong, unasked: misrouted
+        row("fault", "inquiry", 0.9, snr - 3),  # wrong, confirmed: the caller says no
+        row("fault", "inquiry", 0.3, 40.0),    # wrong, doubtful: confirmed
+        row("fault", "operator", 0.9, snr - 3),  # the operator is never confirmed
+        row("fault", "(none)", 0.0, None),
+    ]
+    tv = [{**row("", "complaint", 0.95, snr - 5), "kind": "tv-programme", "heard": "x"},
+          {**row("", "other", 0.95, snr + 5), "kind": "tv-programme", "heard": "y"}]
+    summary = conditions.summarize(rows, tv, intents)
+    assert (summary["wrong_unasked"], summary["right_asked"]) == (2, 1)
+    assert (summary["nonspeech"]["false_accepts"], summary["nonspeech"]["unasked"]) == (2, 1)
