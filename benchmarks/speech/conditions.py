@@ -26,7 +26,11 @@ path. A false accept is one that ends as a category instead of "no speech".
 ``--nonspeech-kinds`` picks the kinds (default the six above, in that order, so the 120 calls
 are the same calls as before); ``tv-speech`` is a TV that speaks forward: one voice saying one
 line of ``tv_lines.yaml`` (news, weather, adverts, a film), in a room, 10-20 dB below a
-caller, e.g. ``--only-nonspeech --nonspeech 60 --nonspeech-kinds tv-speech``.
+caller, e.g. ``--only-nonspeech --nonspeech 60 --nonspeech-kinds tv-speech``;
+``tv-programme`` a TV that plays on, line after line, for the whole call (under the prompt
+too, as a TV in the room does). Besides the categories, the run prints what the gateway
+would take without a confirmation question (``confirm_below``, ``confirm_below_snr_db``):
+wrong requests (misrouted calls), right ones the caller confirms, non-speech requests.
 
 ``--part dev`` (default) uses the development voices; ``--part blind`` the blind voices
 (``voices.BLIND_VOICES``): measured once with the config frozen, never tuned on, as the
