@@ -26,8 +26,9 @@ import uuid
 import wave
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
+from prometheus_client import Counter, Histogram
 from twisted.internet.defer import Deferred
 
 from ivr.agi import NO_TIMEOUT, AGISession, ChannelHungUp
@@ -40,6 +41,21 @@ if TYPE_CHECKING:
     from ivr.speech.pool import StreamKind
 
 log = logging.getLogger(__name__)
+
+# What ops tune ``confirm_below_snr_db`` on: their own callers' requests, not the evaluation's
+# synthetic lines (whose quiet ones read 50-77 dB, docs/speech-conditions.md).
+REQUEST_SNR = Histogram(
+    "hotline_speech_request_snr_db",
+    "How far each spoken request rose over the caller's line heard under the prompt, in dB",
+    buckets=(6, 9, 12, 15, 18, 21, 24, 30, 40, 50, 60),
+)
+ConfirmReason = Literal["confidence", "snr"]
+CONFIRMATIONS = Counter(
+    "hotline_speech_confirmations",
+    "Spoken requests the caller was asked to confirm, by reason (confidence: the classifier "
+    "unsure; snr: heard barely over the line) and answer (yes: pressed 1; no: anything else)",
+    ["reason", "answer"],
+)
 
 Request = dict[str, Any]
 
@@ -290,13 +306,17 @@ class SpeechGateway:
             "engine": f"{result.engine}:{result.model}" if result.model else result.engine,
             "menu_path": [],
         }
+        if result.snr_db is not None:
+            REQUEST_SNR.observe(result.snr_db)
         if classification.category == intents.operator_category:
             return request
-        if not needs_confirmation(classification, intents.confirm_below, result.snr_db,
-                                  intents.confirm_below_snr_db):
+        reason = confirmation_reason(classification, intents.confirm_below, result.snr_db,
+                                     intents.confirm_below_snr_db)
+        if reason is None:
             return request
         prompt = self.sound(lang.sound(f"confirm-{classification.category}"))
         answer = await session.get_data(prompt, 5000, 1)
+        CONFIRMATIONS.labels(reason, "yes" if answer == "1" else "no").inc()
         if answer == "1":
             return {**request, "menu_path": ["speech-confirmed"]}
         return None
@@ -334,9 +354,22 @@ def needs_confirmation(
     the words rose less than ``confirm_below_snr_db`` over the line's own noise (``snr_db``,
     None: not measured). A TV in the room cannot press 1, and on a line that noisy a sure
     classifier is often wrong (docs/speech-conditions.md, "Twelfth session")."""
+    return confirmation_reason(classification, confirm_below, snr_db,
+                               confirm_below_snr_db) is not None
+
+
+def confirmation_reason(
+    classification: Classification,
+    confirm_below: float,
+    snr_db: float | None = None,
+    confirm_below_snr_db: float = 0.0,
+) -> ConfirmReason | None:
+    """Why the caller is asked to confirm (:func:`needs_confirmation`), None when not."""
     if confirm_below >= 1.0 or classification.confidence < confirm_below:
-        return True
-    return snr_db is not None and snr_db < confirm_below_snr_db
+        return "confidence"
+    if snr_db is not None and snr_db < confirm_below_snr_db:
+        return "snr"
+    return None
 
 
 def speech_languages(cfg: Any) -> list[Language]:

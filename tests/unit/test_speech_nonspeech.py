@@ -9,6 +9,7 @@ from types import SimpleNamespace
 from typing import Any
 
 import numpy as np
+from prometheus_client import REGISTRY
 from twisted.internet import defer, task
 
 from ivr.languages import Language
@@ -125,9 +126,12 @@ def test_a_sure_request_heard_barely_over_the_line_is_confirmed_and_a_tv_cannot(
         for i in range(50)
     )
     tv = steady_noise(2.0) + tv_words + steady_noise(1.0)
+    confirmations = ("hotline_speech_confirmations_total", {"reason": "snr", "answer": "no"})
+    before = REGISTRY.get_sample_value(*confirmations) or 0.0
     result, session, _ = listen(["my internet is down"], [tv], margined)
     assert result is None
     assert session.asked == ["confirm-fault"]
+    assert REGISTRY.get_sample_value(*confirmations) == before + 1
 
     caller = b"\0\0" * 8000 + voice(1.0) + b"\0\0" * 8000
     result, session, _ = listen(["my internet is down"], [caller], margined)
