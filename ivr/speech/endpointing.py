@@ -47,9 +47,6 @@ MODULATION_QUANTILE = 0.95
 # speech prompt (3.9 s) fills them before a caller who waits for it; one who speaks over it
 # is measured against what there was.
 NOISE_WINDOW_MS = 3000
-# How much of the line before the utterance makes a measure of its noise to hold the
-# utterance against (:meth:`Endpointer.snr_db`): a caller who speaks at once has none.
-LINE_HEARD_MS = 500
 
 
 def modulation_db(energies: list[float]) -> float:
@@ -123,7 +120,7 @@ class Endpointer:
             self._start_energies.append(energy)
             if self._voiced_ms >= self.config.speech_start_ms:
                 self.state = "speaking"
-                if len(self._line) >= LINE_HEARD_MS // FRAME_MS + len(self._start_energies):
+                if self._line:
                     self._line_level = statistics.median_low(self._line)
                 audio = b"".join(self._pre_roll)
                 self._pre_roll.clear()
@@ -169,7 +166,8 @@ class Endpointer:
         heard before it, in dB; None before an utterance, or with no line measured
         (``noise_margin_db`` 0). A caller close to the phone is 25 dB and more over a quiet
         line; a TV in the room, heard under the prompt and then taken for the caller, only
-        its own rise and fall (docs/speech-conditions.md)."""
+        its own rise and fall. Sound that starts with the step (a TV talking when the
+        prompt begins) is measured against itself: a few dB (docs/speech-conditions.md)."""
         if self._line_level is None or not self._energies:
             return None
         sounded = self._energies[: len(self._energies) - self._silent_frames()] or self._energies

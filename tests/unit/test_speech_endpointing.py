@@ -282,15 +282,18 @@ def test_the_utterance_is_measured_against_the_line_heard_before_it() -> None:
     assert quiet.snr_db() > 45
 
 
-def test_no_measure_without_a_line_heard_first_or_without_the_margin() -> None:
-    """A caller who speaks as the step starts gives no line to measure against (their own
-    first syllables would be the "noise"); with ``noise_margin_db`` 0 the line is not
-    measured at all; and before an utterance there is nothing to measure."""
-    voice = syllables(100, vowel=12000, consonant=2500)
-    at_once = Endpointer(MARGINED)
-    assert at_once.snr_db() is None
-    feed_frames(at_once, voice + [QUIET] * 40)
-    assert at_once.snr_db() is None
+def test_however_little_of_the_line_came_first_the_words_are_measured_against_it() -> None:
+    """A TV already talking when the step starts: the endpointer has heard only a moment of
+    it (here 0.2 s) when a louder stretch starts an utterance, and that moment is the line
+    the words are measured against, as a TV is: a few dB to 15, so a request in it is
+    confirmed. With ``noise_margin_db`` 0 the line is not measured at all, and before an
+    utterance there is nothing to measure."""
+    tv = steady_noise_frames(10, rms=1500.0, seed=3)
+    words = on_a_noisy_line(syllables(100, vowel=12000, consonant=2500), rms=1500.0, seed=4)
+    soon = Endpointer(MARGINED)
+    assert soon.snr_db() is None
+    feed_frames(soon, tv + words + steady_noise_frames(40, rms=1500.0, seed=5))
+    assert soon.snr_db() is not None and soon.snr_db() < 18
     unmargined = Endpointer(GATED)
-    feed_frames(unmargined, steady_noise_frames(150, rms=300.0) + voice + [QUIET] * 40)
+    feed_frames(unmargined, steady_noise_frames(150, rms=300.0) + words + [QUIET] * 40)
     assert unmargined.snr_db() is None
