@@ -90,6 +90,28 @@ def test_speaking_tv_clips_say_every_line_in_turn_in_rotating_voices_below_a_cal
         assert 10.0 <= float(about["below_caller_db"]) <= 20.0
 
 
+def test_a_tv_programme_plays_on_for_the_whole_call_below_a_caller() -> None:
+    """``tv-programme``: the TV lines one after another for the whole call (under the prompt
+    too), never the digital silence ``tv-speech`` pauses into; its voice 10-20 dB below a
+    caller's; the same clips on every run."""
+    line_s = 12.0
+    clips = conditions.nonspeech_clips(4, POOL, kinds=(conditions.TV_PROGRAMME,),
+                                       say=fake_say, line_s=line_s)
+    again = conditions.nonspeech_clips(4, POOL, kinds=(conditions.TV_PROGRAMME,),
+                                       say=fake_say, line_s=line_s)
+    assert [pcm for _, pcm, _ in again] == [pcm for _, pcm, _ in clips]
+    for kind, pcm, about in clips:
+        assert kind == conditions.TV_PROGRAMME
+        x = channel.to_array(pcm)
+        assert len(x) == round(line_s * RATE)
+        seconds = [x[i * RATE:(i + 1) * RATE] for i in range(int(line_s))]
+        assert all(np.sqrt(np.mean(s ** 2)) > 50 for s in seconds)  # sound in every second
+        below = 20 * np.log10(conditions.SPEECH_RMS / np.sqrt(channel.speech_power(x)))
+        assert 9.0 <= below <= 21.0, about
+    with pytest.raises(ValueError, match="needs a voice"):
+        conditions.nonspeech_clips(2, POOL, kinds=(conditions.TV_PROGRAMME,))
+
+
 def test_unknown_kinds_and_a_tv_without_a_voice_are_refused() -> None:
     with pytest.raises(ValueError, match="unknown non-speech kinds"):
         conditions.nonspeech_clips(2, POOL, kinds=("tv", "radio"))
