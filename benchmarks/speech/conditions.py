@@ -82,7 +82,7 @@ from evaluate import Listener, confusion  # noqa: E402
 from synthesize import load_eval_set  # noqa: E402
 
 from ivr.speech.classifier import Classification  # noqa: E402
-from ivr.speech.gateway import needs_confirmation  # noqa: E402
+from ivr.speech.gateway import confirmation_reason  # noqa: E402
 from ivr.speech.schema import (  # noqa: E402
     DEFAULT_INTENTS,
     EndpointingConfig,
@@ -214,11 +214,8 @@ def nonspeech_clips(
         raise ValueError(f"unknown non-speech kinds {sorted(unknown)} "
                          f"(known: {', '.join(ALL_NONSPEECH_KINDS)})")
     lines = load_tv_lines() if TV_SPEECH in kinds else []
-    programme = None
-    if TV_PROGRAMME in kinds and say is not None:  # every TV line, each in one voice
-        every = load_tv_lines()
-        programme = channel.tv_source([say(voice, line["text"]) for line, voice in
-                                       (tv_talker(j, every, tv_voices) for j in range(len(every)))])
+    programme = (channel.tv_source(tv_talkers(tv_voices, say))
+                 if TV_PROGRAMME in kinds and say is not None else None)
     clips = []
     tv_clips = 0
     for i in range(n):
@@ -276,10 +273,14 @@ def nonspeech_clips(
     return clips
 
 
-def tv_talkers(voices: Sequence[str] = voice_cache.DEV_VOICES) -> list[np.ndarray]:
-    """Every TV line, each in one development voice (as the first pass of the TV clips)."""
+def tv_talkers(
+    voices: Sequence[str] = voice_cache.DEV_VOICES,
+    say: Callable[[str, str], np.ndarray] | None = None,
+) -> list[np.ndarray]:
+    """Every TV line, each in one development voice (as the first pass of the TV clips), said
+    by ``say(voice, text)`` (default: from the voices' cache)."""
     lines = load_tv_lines()
-    return [render_one(voice, line["text"])
+    return [(say or render_one)(voice, line["text"])
             for line, voice in (tv_talker(j, lines, voices) for j in range(len(lines)))]
 
 
@@ -426,11 +427,8 @@ def main(argv: list[str] | None = None) -> int:
 def unasked(row: dict, intents: IntentsConfig) -> bool:
     """Whether the gateway takes the call's request without asking the caller to confirm it
     (the operator never is): a wrong one then routes the call wrongly, a TV's stands."""
-    if row["predicted"] == intents.operator_category:
-        return True
     verdict = Classification(row["predicted"], row["confidence"], "normal", None, 0.0)
-    return not needs_confirmation(verdict, intents.confirm_below, row.get("snr_db"),
-                                  intents.confirm_below_snr_db)
+    return confirmation_reason(verdict, intents, row.get("snr_db")) is None
 
 
 def summarize(
@@ -439,8 +437,9 @@ def summarize(
     """Accuracy overall, per condition and voice, the worst condition, CPU, false accepts;
     with ``intents``, the requests its gateway would take without asking (wrong ones,
     non-speech: -1 without)."""
-    def taken(row: dict) -> bool:
-        return unasked(row, intents) if intents is not None else True
+
+    def taken(rows: list[dict]) -> int:
+        return sum(unasked(r, intents) for r in rows) if intents is not None else -1
 
     accepts = [r for r in nonspeech if r["predicted"] != "(none)"]
     out: dict[str, Any] = {
@@ -448,7 +447,7 @@ def summarize(
         "nonspeech": {
             "calls": len(nonspeech),
             "false_accepts": len(accepts),
-            "unasked": sum(taken(r) for r in accepts) if intents else -1,
+            "unasked": taken(accepts),
             "rate": round(len(accepts) / len(nonspeech), 4) if nonspeech else 0.0,
             "by_kind": dict(Counter(r["kind"] for r in accepts)),
             "kinds": dict(Counter(r["kind"] for r in nonspeech)),
@@ -461,15 +460,14 @@ def summarize(
     worst = min(by_condition, key=lambda c: by_condition[c]["accuracy"])
     correct = sum(r["predicted"] == r["category"] for r in rows)
     requests = [r for r in rows if r["predicted"] != "(none)"]
+    right = [r for r in requests if r["predicted"] == r["category"]]
     return {
         **out,
         "correct": correct,
         # Wrong requests taken without a question (the call goes to the wrong queue), and
         # right ones the caller is asked to confirm (one key more).
-        "wrong_unasked": sum(r["predicted"] != r["category"] and taken(r)
-                             for r in requests) if intents else -1,
-        "right_asked": sum(r["predicted"] == r["category"] and not taken(r)
-                           for r in requests) if intents else -1,
+        "wrong_unasked": taken([r for r in requests if r["predicted"] != r["category"]]),
+        "right_asked": len(right) - taken(right) if intents is not None else -1,
         "accuracy": round(correct / len(rows), 4),
         "worst_condition": {"condition": worst, **by_condition[worst]},
         "by_condition": by_condition,

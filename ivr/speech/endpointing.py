@@ -55,9 +55,13 @@ def modulation_db(energies: list[float]) -> float:
     if not energies:
         return 0.0
     ranked = sorted(energies)
-    high = ranked[min(len(ranked) - 1, int(MODULATION_QUANTILE * len(ranked)))]
-    low = ranked[int((1 - MODULATION_QUANTILE) * len(ranked))]
+    high, low = quantile(ranked, MODULATION_QUANTILE), quantile(ranked, 1 - MODULATION_QUANTILE)
     return 20 * math.log10(max(high, 1.0) / max(low, 1.0))
+
+
+def quantile(ranked: list[float], q: float) -> float:
+    """The ``q`` quantile of levels sorted in ascending order (nearest rank, no interpolation)."""
+    return ranked[min(len(ranked) - 1, int(q * len(ranked)))]
 
 
 class Event(Enum):
@@ -91,7 +95,6 @@ class Endpointer:
         self._line: deque[float] = deque(maxlen=NOISE_WINDOW_MS // FRAME_MS)
         self._margin = 10 ** (config.noise_margin_db / 20) if config.noise_margin_db else 0.0
         self.threshold = config.speech_threshold  # what a frame must reach to be voiced
-        self._line_level: float | None = None  # the line's noise when the utterance started
 
     def _line_threshold(self) -> float:
         """The fixed threshold, or the margin over the line's noise when that is higher."""
@@ -120,8 +123,6 @@ class Endpointer:
             self._start_energies.append(energy)
             if self._voiced_ms >= self.config.speech_start_ms:
                 self.state = "speaking"
-                if self._line:
-                    self._line_level = statistics.median_low(self._line)
                 audio = b"".join(self._pre_roll)
                 self._pre_roll.clear()
                 self._utterance_ms = self._voiced_ms
@@ -156,8 +157,7 @@ class Endpointer:
         too level to be a voice."""
         if self.config.min_modulation_db <= 0:
             return event
-        sounded = self._energies[: len(self._energies) - self._silent_frames()]
-        if modulation_db(sounded) < self.config.min_modulation_db:
+        if modulation_db(self._sounded()) < self.config.min_modulation_db:
             return Event.NO_SPEECH
         return event
 
@@ -166,14 +166,19 @@ class Endpointer:
         heard before it, in dB; None before an utterance, or with no line measured
         (``noise_margin_db`` 0). A caller close to the phone is 25 dB and more over a quiet
         line; a TV in the room, heard under the prompt and then taken for the caller, only
-        its own rise and fall. Sound that starts with the step (a TV talking when the
-        prompt begins) is measured against itself: a few dB (docs/speech-conditions.md)."""
-        if self._line_level is None or not self._energies:
+        its own rise and fall. Sound already there when the step starts (a TV talking as the
+        prompt begins) is measured against what little of it came first
+        (docs/speech-conditions.md). The line stops being taken in when the utterance starts,
+        so its median then is the noise the utterance is held against."""
+        if not self._line or not self._energies:
             return None
-        sounded = self._energies[: len(self._energies) - self._silent_frames()] or self._energies
-        ranked = sorted(sounded)
-        loud = ranked[min(len(ranked) - 1, int(MODULATION_QUANTILE * len(ranked)))]
-        return round(20 * math.log10(max(loud, 1.0) / max(self._line_level, 1.0)), 1)
+        loud = quantile(sorted(self._sounded() or self._energies), MODULATION_QUANTILE)
+        line = statistics.median_low(self._line)
+        return round(20 * math.log10(max(loud, 1.0) / max(line, 1.0)), 1)
+
+    def _sounded(self) -> list[float]:
+        """The utterance's frame levels, its trailing silence left out."""
+        return self._energies[: len(self._energies) - self._silent_frames()]
 
     def _silent_frames(self) -> int:
         """How many of the last frames were the trailing silence."""

@@ -36,6 +36,7 @@ from ivr.agi.escaping import app_arguments
 from ivr.languages import Language, all_languages, language_of
 from ivr.speech.audiosocket import AudioSocketServer, Recognition, SpeechResult
 from ivr.speech.classifier import Classification, understood
+from ivr.speech.schema import IntentsConfig
 
 if TYPE_CHECKING:
     from ivr.speech.pool import StreamKind
@@ -308,10 +309,7 @@ class SpeechGateway:
         }
         if result.snr_db is not None:
             REQUEST_SNR.observe(result.snr_db)
-        if classification.category == intents.operator_category:
-            return request
-        reason = confirmation_reason(classification, intents.confirm_below, result.snr_db,
-                                     intents.confirm_below_snr_db)
+        reason = confirmation_reason(classification, intents, result.snr_db)
         if reason is None:
             return request
         prompt = self.sound(lang.sound(f"confirm-{classification.category}"))
@@ -343,31 +341,21 @@ def stream_kind(engine: Any, attached: bool) -> StreamKind:
     return "whole" if isinstance(engine, WholeUtteranceEngine) else "threads"
 
 
-def needs_confirmation(
-    classification: Classification,
-    confirm_below: float,
-    snr_db: float | None = None,
-    confirm_below_snr_db: float = 0.0,
-) -> bool:
-    """Whether the caller is asked "That sounds like a fault. Press 1 if right": the
-    category's confidence is below ``confirm_below`` (1.0: always ask, even when certain), or
-    the words rose less than ``confirm_below_snr_db`` over the line's own noise (``snr_db``,
-    None: not measured). A TV in the room cannot press 1, and on a line that noisy a sure
-    classifier is often wrong (docs/speech-conditions.md, "Twelfth session")."""
-    return confirmation_reason(classification, confirm_below, snr_db,
-                               confirm_below_snr_db) is not None
-
-
 def confirmation_reason(
-    classification: Classification,
-    confirm_below: float,
-    snr_db: float | None = None,
-    confirm_below_snr_db: float = 0.0,
+    classification: Classification, intents: IntentsConfig, snr_db: float | None = None
 ) -> ConfirmReason | None:
-    """Why the caller is asked to confirm (:func:`needs_confirmation`), None when not."""
-    if confirm_below >= 1.0 or classification.confidence < confirm_below:
+    """Why the gateway asks the caller "That sounds like a fault. Press 1 if right", None
+    when it takes the request as it is: the category's confidence is below ``confirm_below``
+    (1.0: always ask, even when certain), or the words rose less than
+    ``confirm_below_snr_db`` over the line's own noise (``snr_db``, None: not measured). A TV
+    in the room cannot press 1, and on a line that noisy a sure classifier is often wrong
+    (docs/speech-conditions.md, "Twelfth session"). A request for the operator is never
+    asked about: it goes to a person anyway."""
+    if classification.category == intents.operator_category:
+        return None
+    if intents.confirm_below >= 1.0 or classification.confidence < intents.confirm_below:
         return "confidence"
-    if snr_db is not None and snr_db < confirm_below_snr_db:
+    if snr_db is not None and snr_db < intents.confirm_below_snr_db:
         return "snr"
     return None
 

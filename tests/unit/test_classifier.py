@@ -88,14 +88,15 @@ def test_a_doubtful_category_is_confirmed_by_the_caller(shipped: IntentClassifie
     """The confirmation question follows the category's confidence: a clear request goes
     through at the shipped threshold, a transcript mangled by the line (a misheard "cannot
     get online") is asked about, and a threshold of 1.0 asks every caller."""
-    from ivr.speech.gateway import needs_confirmation
+    from ivr.speech.gateway import confirmation_reason
 
-    threshold = load_intents().confirm_below
+    intents = load_intents()
     clear = shipped.classify("my internet is down")
     doubtful = shipped.classify("cannot get on mall and")
-    assert not needs_confirmation(clear, threshold)
-    assert needs_confirmation(doubtful, threshold)
-    assert needs_confirmation(clear, 1.0)
+    assert confirmation_reason(clear, intents) is None
+    assert confirmation_reason(doubtful, intents) == "confidence"
+    always = intents.model_copy(update={"confirm_below": 1.0})
+    assert confirmation_reason(clear, always) == "confidence"
 
 
 def test_each_strong_keyword_alone_gets_its_category(shipped: IntentClassifier) -> None:
@@ -363,14 +364,18 @@ def test_a_higher_temperature_lowers_the_confidence_not_the_category() -> None:
 def test_a_sure_request_heard_barely_over_the_line_is_confirmed(shipped: IntentClassifier) -> None:
     """``confirm_below_snr_db``: a request the classifier is sure of is still confirmed when
     its words rose less than that over the line's own noise (a TV in the room cannot press
-    1); above it, or unmeasured, or with the rule off (0), it goes through."""
-    from ivr.speech.gateway import needs_confirmation
+    1); above it, or unmeasured, or with the rule off (0), it goes through. A request for
+    the operator is never asked about."""
+    from ivr.speech.gateway import confirmation_reason
 
     intents = load_intents()
     assert intents.confirm_below_snr_db == 18  # shipped (docs/speech-conditions.md)
     clear = shipped.classify("my internet is down")
-    below, snr = intents.confirm_below, intents.confirm_below_snr_db
-    assert needs_confirmation(clear, below, 12.0, snr)
-    assert not needs_confirmation(clear, below, 30.0, snr)
-    assert not needs_confirmation(clear, below, None, snr)
-    assert not needs_confirmation(clear, below, 12.0, 0.0)
+    assert confirmation_reason(clear, intents, 12.0) == "snr"
+    assert confirmation_reason(clear, intents, 30.0) is None
+    assert confirmation_reason(clear, intents, None) is None
+    off = intents.model_copy(update={"confirm_below_snr_db": 0.0})
+    assert confirmation_reason(clear, off, 12.0) is None
+    operator = shipped.classify("can i speak to a real person please")
+    assert operator.category == intents.operator_category
+    assert confirmation_reason(operator, intents, 12.0) is None
