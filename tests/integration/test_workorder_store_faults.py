@@ -327,8 +327,7 @@ async def test_writes_lost_by_a_restart_the_next_write_finds_are_replayed(
     order = await acknowledged_not_on_disk(client, store, call_id)
     server.kill()
     server.start()
-    with contextlib.suppress(aioredis.ConnectionError):
-        await client.ping()  # the dead connection found and dropped: the next one is new
+    await reconnected(client)
     if first == "lookup":
         found = await store.get_by_call(call_id)
         assert found is not None and found.id == order.id
