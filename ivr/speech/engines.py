@@ -35,6 +35,7 @@ from typing import Any, Protocol
 from ivr.speech.audio import MODEL_RATE, Upsampler
 from ivr.speech.lm import build_arpa
 from ivr.speech.schema import IntentsConfig, SpeechEngineConfig
+from ivr.speech.tokenlm import BiasFactory, DomainBias, KeywordBias
 
 # What callers say around their request; the language model must be able to emit them or the
 # decoder forces them into domain words.
@@ -475,7 +476,8 @@ def load_engine(
     if settings.engine == "moonshine":
         from ivr.speech.moonshine import MoonshineEngine, model_files
 
-        return MoonshineEngine.load(model_files(settings.moonshine_model))
+        return MoonshineEngine.load(model_files(settings.moonshine_model),
+                                    moonshine_bias(intents, settings))
     if "+" in settings.engine:
         return load_combination(intents, settings, decoder_processes)
     if settings.engine == "vosk":
@@ -483,6 +485,21 @@ def load_engine(
         phrases = grammar_phrases(intents) if settings.vosk_grammar else None
         return VoskEngine.load(model_directory(settings.vosk_model), phrases)
     return load_pocketsphinx(intents, decoder_processes)
+
+
+def moonshine_bias(intents: IntentsConfig, settings: SpeechEngineConfig) -> BiasFactory | None:
+    """The domain bias the settings ask of Moonshine's decoding, if any: the intents'
+    sentences as a token language model (``moonshine_lm_weight``), or their keywords as a
+    bonus (``moonshine_keyword_bonus``)."""
+    if settings.moonshine_lm_weight > 0:
+        sentences = [" ".join(words) for words in lm_sentences(intents)]
+        weight = settings.moonshine_lm_weight
+        return lambda tokens, end: DomainBias.build(tokens, sentences, weight, end_token=end)
+    if settings.moonshine_keyword_bonus > 0:
+        keywords = [k for category in intents.categories.values() for k in category.keywords]
+        bonus = settings.moonshine_keyword_bonus
+        return lambda tokens, end: KeywordBias.build(tokens, keywords, bonus, end_token=end)
+    return None
 
 
 def load_combination(

@@ -39,6 +39,7 @@ import numpy as np
 
 from ivr.speech.audio import MODEL_RATE
 from ivr.speech.engines import EngineLoadError, model_directory
+from ivr.speech.tokenlm import BiasFactory, DecodingBias
 from ivr.speech.whisper import (
     WholeUtterance,
     compression_ratio,
@@ -146,10 +147,13 @@ class MoonshineDecoder(Protocol):
 class OnnxMoonshine:
     """The encoder and merged decoder in ONNX Runtime sessions, one thread each."""
 
-    def __init__(self, encoder: Any, decoder: Any, tokens: list[bytes]) -> None:
+    def __init__(self, encoder: Any, decoder: Any, tokens: list[bytes],
+                 bias: DecodingBias | None = None) -> None:
         self._encoder = encoder
         self._decoder = decoder
-        self._tokens = tokens
+        self.tokens = tokens
+        # the domain's language model, fused into each step's choice (None: plain greedy)
+        self.bias = bias
 
     @classmethod
     def load(cls, model_dir: Path, *, int8: bool = True) -> OnnxMoonshine:
@@ -182,6 +186,7 @@ class OnnxMoonshine:
         ids: list[int] = []
         logprobs: list[float] = []
         token = START_TOKEN
+        history = self.bias.start() if self.bias else []
         for step in range(max_new_tokens + 1):
             logits, *present = self._decoder.run(None, {
                 "input_ids": np.array([[token]], dtype=np.int64),
@@ -191,16 +196,29 @@ class OnnxMoonshine:
             })
             last = logits[0, -1].astype(np.float64)
             token = int(last.argmax())
-            top = last[token]
-            logprobs.append(float(-np.log(np.exp(last - top).sum())))
+            if self.bias is not None and not (step == 0 and token == END_TOKEN):
+                # Whether anything was said stays the recognizer's call (its first step): the
+                # domain model would rather hear a request in a cough.
+                fused = self.bias.adjust(last - _logsumexp(last), history)
+                if step == 0:
+                    fused[END_TOKEN] = -np.inf
+                token = int(fused.argmax())
+            logprobs.append(float(last[token] - _logsumexp(last)))
             if token == END_TOKEN:
                 break
             ids.append(token)
+            if self.bias is not None:
+                history = self.bias.advance(history, token)
             # The cross-attention cache is made on the first step and kept after it.
             for name, value in zip(names, present, strict=True):
                 if step == 0 or ".decoder." in name:
                     past[name] = value
-        return Decoded(detokenize(self._tokens, ids), float(np.mean(logprobs)))
+        return Decoded(detokenize(self.tokens, ids), float(np.mean(logprobs)))
+
+
+def _logsumexp(values: np.ndarray) -> float:
+    top = float(values.max())
+    return top + float(np.log(np.exp(values - top).sum()))
 
 
 class MoonshineEngine:
@@ -215,8 +233,9 @@ class MoonshineEngine:
         self.model = model_name
 
     @classmethod
-    def load(cls, model_dir: Path) -> MoonshineEngine:
-        """Load the model files in ``model_dir``."""
+    def load(cls, model_dir: Path, bias: BiasFactory | None = None) -> MoonshineEngine:
+        """Load the model files in ``model_dir``; ``bias``, made for its tokens and end token,
+        steers each decoding towards the hotline's words (:mod:`ivr.speech.tokenlm`)."""
         model_dir = Path(model_dir)
         needed = ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin")
         missing = [name for name in needed if not (model_dir / name).exists()]
@@ -230,6 +249,8 @@ class MoonshineEngine:
             raise EngineLoadError(f"{exc.name or 'onnxruntime'} is not installed: {exc}") from exc
         except Exception as exc:
             raise EngineLoadError(f"onnxruntime could not load {model_dir}: {exc}") from exc
+        if bias is not None:
+            decoder.bias = bias(decoder.tokens, END_TOKEN)
         return cls(decoder, f"moonshine-{model_dir.name}")
 
     def recognizer(

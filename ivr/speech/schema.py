@@ -122,6 +122,15 @@ class SpeechEngineConfig(_Strict):
     # moonshine: a directory of Moonshine's ONNX Runtime files, or ``package:NAME`` for
     # ``NAME/models/base-en`` (the default: base-en inside the moonshine-cpp wheel).
     moonshine_model: Path | str = "package:moonshine_cpp"
+    # moonshine: how much the hotline's own sentences (a token n-gram model of the intents'
+    # examples and keywords) weigh in each step of Moonshine's decoding against its general
+    # English (shallow fusion, ivr.speech.tokenlm). 0 (shipped): Moonshine as trained; 0.2 and
+    # 0.5 lost 3 and 10 of 240 hard calls, fluent domain words made up in the noise.
+    moonshine_lm_weight: float = Field(0.0, ge=0.0, le=2.0)
+    # moonshine: log-probability bonus for the tokens that spell one of the intents' keywords
+    # (no penalty for other words). 0 (shipped): 1.0 was +4 of 480 hard calls, 0.5 -1, 2.0
+    # -12 of 240: chance at best (docs/speech-conditions.md, "Thirteenth session").
+    moonshine_keyword_bonus: float = Field(0.0, ge=0.0, le=5.0)
     # whisper: give the decoder the hotline's keywords as its prompt.
     whisper_prompt: bool = True
     # whisper: encode Whisper's whole 30-second window (as trained; 3 to 4 times the CPU of a
@@ -183,6 +192,13 @@ class SpeechEngineConfig(_Strict):
     def _vosk_needs_model(self) -> SpeechEngineConfig:
         if self.engine == "vosk" and self.vosk_model is None:
             raise ValueError("engine vosk needs vosk_model (a model directory)")
+        return self
+
+    @model_validator(mode="after")
+    def _one_moonshine_bias(self) -> SpeechEngineConfig:
+        if self.moonshine_lm_weight > 0 and self.moonshine_keyword_bonus > 0:
+            raise ValueError("moonshine_lm_weight and moonshine_keyword_bonus are two ways to "
+                             "bias Moonshine's decoding: set one of them")
         return self
 
 
