@@ -428,7 +428,8 @@ def unasked(row: dict, intents: IntentsConfig) -> bool:
     """Whether the gateway takes the call's request without asking the caller to confirm it
     (the operator never is): a wrong one then routes the call wrongly, a TV's stands."""
     verdict = Classification(row["predicted"], row["confidence"], "normal", None, 0.0)
-    return confirmation_reason(verdict, intents, row.get("snr_db")) is None
+    return confirmation_reason(verdict, intents, row.get("snr_db"),
+                               bool(row.get("barge_in"))) is None
 
 
 def summarize(

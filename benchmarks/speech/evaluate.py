@@ -132,6 +132,10 @@ class Listener:
             "snr_db": result.snr_db,
             # How long the endpointer held the utterance open (None: it never started).
             "utterance_s": utterance_seconds(result.timings),
+            # Whether the utterance started while the prompt still played (a barge-in), and
+            # when, from the call's start.
+            "barge_in": "barge_in" in result.timings,
+            "speech_start_s": seconds_between(result.timings, "connected", "speech_start"),
             "cpu_s": cpu,
             "audio_s": len(pcm) / 16000,
             **whisper,
@@ -139,9 +143,13 @@ class Listener:
 
 
 def utterance_seconds(timings: dict[str, float]) -> float | None:
-    if "speech_start" not in timings or "end_of_speech" not in timings:
+    return seconds_between(timings, "speech_start", "end_of_speech")
+
+
+def seconds_between(timings: dict[str, float], first: str, then: str) -> float | None:
+    if first not in timings or then not in timings:
         return None
-    return round(timings["end_of_speech"] - timings["speech_start"], 2)
+    return round(timings[then] - timings[first], 2)
 
 
 def recognize_all(

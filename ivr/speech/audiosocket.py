@@ -106,6 +106,11 @@ class SpeechResult:
     # utterance, or no line measured): the gateway confirms a request heard barely over it.
     snr_db: float | None = None
 
+    @property
+    def barged_in(self) -> bool:
+        """Whether the utterance began while the prompt still played (it stopped the prompt)."""
+        return "barge_in" in self.timings
+
 
 @dataclass(frozen=True)
 class Recognition:

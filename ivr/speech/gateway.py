@@ -50,11 +50,12 @@ REQUEST_SNR = Histogram(
     "How far each spoken request rose over the caller's line heard under the prompt, in dB",
     buckets=(6, 9, 12, 15, 18, 21, 24, 30, 40, 50, 60),
 )
-ConfirmReason = Literal["confidence", "snr"]
+ConfirmReason = Literal["confidence", "snr", "barge_in"]
 CONFIRMATIONS = Counter(
     "hotline_speech_confirmations",
     "Spoken requests the caller was asked to confirm, by reason (confidence: the classifier "
-    "unsure; snr: heard barely over the line) and answer (yes: pressed 1; no: anything else)",
+    "unsure; snr: heard barely over the line; barge_in: words began while the question "
+    "played) and answer (yes: pressed 1; no: anything else)",
     ["reason", "answer"],
 )
 
@@ -248,7 +249,7 @@ class SpeechGateway:
             outcome = result.outcome
             log.info("call %s: speech attempt %d: %s %r (%.2f)%s%s%s", session.uniqueid,
                      attempt, outcome, result.text, result.confidence,
-                     " barge-in" if "barge_in" in result.timings else "",
+                     " barge-in" if result.barged_in else "",
                      f" by {result.decided_by}" if result.decided_by else "",
                      f", {result.snr_db:.0f} dB over the line" if result.snr_db is not None
                      else "")
@@ -309,7 +310,7 @@ class SpeechGateway:
         }
         if result.snr_db is not None:
             REQUEST_SNR.observe(result.snr_db)
-        reason = confirmation_reason(classification, intents, result.snr_db)
+        reason = confirmation_reason(classification, intents, result.snr_db, result.barged_in)
         if reason is None:
             return request
         prompt = self.sound(lang.sound(f"confirm-{classification.category}"))
@@ -342,21 +343,26 @@ def stream_kind(engine: Any, attached: bool) -> StreamKind:
 
 
 def confirmation_reason(
-    classification: Classification, intents: IntentsConfig, snr_db: float | None = None
+    classification: Classification, intents: IntentsConfig, snr_db: float | None = None,
+    barged_in: bool = False,
 ) -> ConfirmReason | None:
     """Why the gateway asks the caller "That sounds like a fault. Press 1 if right", None
     when it takes the request as it is: the category's confidence is below ``confirm_below``
-    (1.0: always ask, even when certain), or the words rose less than
-    ``confirm_below_snr_db`` over the line's own noise (``snr_db``, None: not measured). A TV
-    in the room cannot press 1, and on a line that noisy a sure classifier is often wrong
-    (docs/speech-conditions.md, "Twelfth session"). A request for the operator is never
-    asked about: it goes to a person anyway."""
+    (1.0: always ask, even when certain), the words rose less than ``confirm_below_snr_db``
+    over the line's own noise (``snr_db``, None: not measured), or, with
+    ``confirm_barge_in``, they began while the question still played. A TV in the room
+    cannot press 1; on a line that noisy a sure classifier is often wrong; and a TV talks
+    from the first moment, before anyone asked (docs/speech-conditions.md, "Twelfth
+    session" and "Thirteenth session"). A request for the operator is never asked about: it
+    goes to a person anyway."""
     if classification.category == intents.operator_category:
         return None
     if intents.confirm_below >= 1.0 or classification.confidence < intents.confirm_below:
         return "confidence"
     if snr_db is not None and snr_db < intents.confirm_below_snr_db:
         return "snr"
+    if barged_in and intents.confirm_barge_in:
+        return "barge_in"
     return None
 
 

@@ -213,6 +213,9 @@ class IntentsConfig(_Strict):
     # however sure the classifier is: a TV in the room, a line so noisy words are misheard.
     # 0: off. Needs ``speech.endpointing.noise_margin_db`` (the line is measured with it).
     confirm_below_snr_db: float = Field(0.0, ge=0.0, le=60.0)
+    # A request whose words began while the question still played (a barge-in) is confirmed
+    # too: a TV in the room talks from the first moment, before anyone asked anything.
+    confirm_barge_in: bool = False
     # Category of a request that matches nothing we know.
     fallback_category: str = "other"
     # Category meaning "put me through to a human".

@@ -80,7 +80,7 @@ def test_korean_line_uses_vosk_and_english_line_moonshine(
     assert order["menu_path"] == []
 
     english = spoken(asterisk, "Hi, my internet is down and I have no signal since this morning.")
-    call_id = caller(f"w5.5|p{english}")
+    call_id = caller(f"w12.5|p{english}")  # after the question (a barge-in is confirmed)
     call_gone(asterisk, call_id, timeout=90)
     order = workorder(service, call_id)
     assert order is not None

@@ -13,6 +13,7 @@ tested beside it.
 from __future__ import annotations
 
 import time
+import urllib.request
 
 import pytest
 import yaml
@@ -34,6 +35,11 @@ COMBINATION = {"intents.yaml": {"speech": {
 JOINED = {"intents.yaml": {"speech": {
     "engine": "moonshine+whisper", "second_opinion_below": 1.01,
     "second_opinion_joins": True, "second_opinion_wait_ms": 10000}}}
+# When the caller starts to speak, from the call's start: after the whole question (the
+# welcome, 4.5 s, then "In a few words, tell us why you are calling...", 3.9 s; the caller
+# has 5 s after it), or over it, a barge-in that stops the prompt.
+AFTER_THE_QUESTION = "w12.5"
+OVER_THE_QUESTION = "w5.5"
 ENGINES = {
     "default": None,
     "pocketsphinx": {"intents.yaml": {"speech": {"engine": "pocketsphinx"}}},
@@ -46,16 +52,16 @@ ENGINES = {
 def test_spoken_fault_is_classified_and_routed(
     hotline, agents, caller, asterisk, engine: str
 ) -> None:
-    """A caller says their internet is down, over the speech prompt (barge-in): the work order
-    is a fault, urgent, with the transcript, the confidence and the engine, and the call
-    reaches the network agent. The default engine is moonshine+whisper; pocketsphinx alone
-    decodes in its decoder processes; with ``speech.engine: pocketsphinx+whisper`` Whisper's
-    words decided, with ``moonshine+whisper`` asked always both engines' words (the call's log
-    says so)."""
+    """A caller says their internet is down after the question: the work order is a fault,
+    urgent, with the transcript, the confidence and the engine, taken without a question, and
+    the call reaches the network agent. The default engine is moonshine+whisper; pocketsphinx
+    alone decodes in its decoder processes; with ``speech.engine: pocketsphinx+whisper``
+    Whisper's words decided, with ``moonshine+whisper`` asked always both engines' words (the
+    call's log says so)."""
     agent = agents("agent103", answer_after=0.5, hold_for=1.0)
     service = hotline(agents=("agent103",), overrides=ENGINES[engine])
     words = spoken(asterisk, "Hi, my internet is down and I have no signal since this morning.")
-    call_id = caller(f"w5.5|p{words}")
+    call_id = caller(f"{AFTER_THE_QUESTION}|p{words}")
     call_gone(asterisk, call_id, timeout=90)
     order = workorder(service, call_id)
     assert (order["category"], order["urgency"]) == ("fault", "urgent")
@@ -63,24 +69,48 @@ def test_spoken_fault_is_classified_and_routed(
     assert 0 < order["confidence"] <= 1
     assert order["menu_path"] == []
     assert agent.answered == 1
-    log = service.log_path.read_text()
-    # The caller spoke while the speech prompt still played: it stopped for them.
-    assert "barge-in" in log
+    attempt = _first_attempt(service.log_path.read_text())
+    assert "barge-in" not in attempt  # the whole question played
     if engine == "pocketsphinx+whisper":
         assert order["engine"].startswith("pocketsphinx+whisper:")
-        assert "barge-in by whisper" in log
+        assert " by whisper" in attempt
     elif engine == "moonshine+whisper":
         assert order["engine"].startswith("moonshine+whisper:")
-        assert "barge-in by moonshine+whisper" in log
+        assert " by moonshine+whisper" in attempt
         assert order["transcript"].count("internet") == 2
     elif engine == "default":
         # moonshine+whisper as shipped: Whisper is asked only on doubt, so a plain request
         # like this one is decided by Moonshine's words, or by both.
         assert order["engine"].startswith("moonshine+whisper:")
-        assert "barge-in by moonshine" in log
+        assert " by moonshine" in attempt
     else:
         assert order["engine"].startswith("pocketsphinx:")
-        assert " by " not in log.split("speech attempt 1:")[1].splitlines()[0]
+        assert " by " not in attempt
+
+
+def _first_attempt(log: str) -> str:
+    """The log line of the call's first speech attempt."""
+    return log.split("speech attempt 1:")[1].splitlines()[0]
+
+
+def test_words_over_the_question_are_confirmed(hotline, agents, caller, asterisk) -> None:
+    """A caller who talks over the question (a barge-in: the prompt stops for them) is asked
+    "That sounds like a fault. Press 1 if right" however sure the request
+    (``confirm_barge_in``, shipped on: a TV in the room talks before anyone asks); they press
+    1 and reach the network agent, the work order saying they confirmed it."""
+    agent = agents("agent103", answer_after=0.5, hold_for=1.0)
+    service = hotline(agents=("agent103",))
+    words = spoken(asterisk, "Hi, my internet is down and I have no signal since this morning.")
+    call_id = caller(f"{OVER_THE_QUESTION}|p{words}|w3|d1")
+    call_gone(asterisk, call_id, timeout=90)
+    order = workorder(service, call_id)
+    assert (order["category"], order["urgency"]) == ("fault", "urgent")
+    assert order["menu_path"] == ["speech-confirmed"]
+    assert agent.answered == 1
+    assert "barge-in" in _first_attempt(service.log_path.read_text())
+    with urllib.request.urlopen(service.url("/metrics"), timeout=5) as response:
+        metrics = response.read().decode()
+    assert 'hotline_speech_confirmations_total{answer="yes",reason="barge_in"} 1.0' in metrics
 
 
 def test_silence_twice_falls_back_to_the_menu(hotline, agents, caller, asterisk) -> None:
@@ -105,7 +135,7 @@ def test_low_confidence_is_confirmed_by_the_caller(hotline, agents, caller, aste
     agents("agent104", answer_after=0.5, hold_for=1.0)
     service = hotline(agents=("agent104",), overrides={"intents.yaml": {"confirm_below": 1.0}})
     words = spoken(asterisk, "I want to complain about the rude staff in your store.")
-    call_id = caller(f"w5.5|p{words}|w3|d1")
+    call_id = caller(f"{AFTER_THE_QUESTION}|p{words}|w3|d1")
     call_gone(asterisk, call_id, timeout=90)
     order = workorder(service, call_id)
     assert order["category"] == "complaint"
@@ -145,7 +175,7 @@ def test_intents_changed_on_disk_reach_the_next_caller(hotline, agents, caller, 
              "the English speech model to be rebuilt")
 
     words = spoken(asterisk, "My internet has been really slow all week.")
-    call_id = caller(f"w5.5|p{words}")
+    call_id = caller(f"{AFTER_THE_QUESTION}|p{words}")
     call_gone(asterisk, call_id, timeout=90)
     order = workorder(service, call_id)
     assert (order["category"], order["urgency"]) == ("fault", "important")

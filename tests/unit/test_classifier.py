@@ -379,3 +379,24 @@ def test_a_sure_request_heard_barely_over_the_line_is_confirmed(shipped: IntentC
     operator = shipped.classify("can i speak to a real person please")
     assert operator.category == intents.operator_category
     assert confirmation_reason(operator, intents, 12.0) is None
+
+
+def test_a_sure_request_that_began_over_the_question_is_confirmed(
+    shipped: IntentClassifier,
+) -> None:
+    """``confirm_barge_in``: words that began while the question still played (a TV in the
+    room talks from the first moment) are confirmed, however sure and however loud; with
+    the rule off they go through. The operator is never asked about."""
+    from ivr.speech.gateway import confirmation_reason
+
+    intents = load_intents()
+    assert intents.confirm_barge_in  # shipped (docs/speech-conditions.md)
+    clear = shipped.classify("my internet is down")
+    assert confirmation_reason(clear, intents, 60.0, barged_in=True) == "barge_in"
+    assert confirmation_reason(clear, intents, 60.0, barged_in=False) is None
+    assert confirmation_reason(clear, intents, 12.0, barged_in=True) == "snr"  # the first reason
+    off = intents.model_copy(update={"confirm_barge_in": False})
+    assert confirmation_reason(clear, off, 60.0, barged_in=True) is None
+    assert IntentsConfig.model_fields["confirm_barge_in"].default is False  # off unless set
+    operator = shipped.classify("can i speak to a real person please")
+    assert confirmation_reason(operator, intents, 60.0, barged_in=True) is None

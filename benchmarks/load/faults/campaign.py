@@ -137,8 +137,10 @@ def caller_script(world: World, kind: str) -> tuple[str, tuple[tuple[float, floa
         with wave.open(str(world.asterisk.sounds_dir / "testcalls" / (
                 words.rsplit("/", 1)[1] + ".wav"))) as wav:
             length = wav.getnframes() / wav.getframerate()
-        # Key 3 after the words: a caller the pool turned away hears the menu and answers it.
-        return (f"w{SPEAKS_AT_S}|p{words}|w4|d3|w45|h",
+        # Key 1 after the words: "yes" to the confirmation a request spoken over the question
+        # gets (intents.yaml confirm_barge_in); a caller the pool turned away hears the menu,
+        # where 1 is billing: either way a request, queued.
+        return (f"w{SPEAKS_AT_S}|p{words}|w4|d1|w45|h",
                 ((SPEAKS_AT_S, SPEAKS_AT_S + length + 0.2),))
     return DTMF_CALLER, ()
 

@@ -71,15 +71,16 @@ class SipLoad:
 
 def answers_again(plan: CallerPlan, speech: dict[str, list[bytes]]) -> tuple[
         tuple[float, str], ...]:
-    """The plan's keys and the ones a person adds when the hotline asks again: key 3 (a
-    fault report) 4 s after their words (the pool may have turned them away to the menu, as
-    the Local-channel campaign's speakers do), and at ``AGAIN_AT_S`` (the instance that had
+    """The plan's keys and the ones a person adds when the hotline asks again: key 1 4 s
+    after their words ("yes" to the confirmation a request spoken over the question gets;
+    the pool may have turned them away to the menu, where 1 is billing, as the Local-channel
+    campaign's speakers do), and 3 (a fault report) at ``AGAIN_AT_S`` (the instance that had
     their request may have died and the backup started their call over; in the queue and
     with an agent the key does nothing)."""
     keys = list(plan.keys)
     if plan.sentence is not None:
         words_s = len(speech.get(plan.sentence.text, ())) * FRAME_S
-        keys.append((SPEAK_AT_S + words_s + 4.0, "3"))
+        keys.append((SPEAK_AT_S + words_s + 4.0, "1"))
     keys += [(at, "3") for at in AGAIN_AT_S]
     return tuple(sorted(keys))
 
