@@ -121,14 +121,15 @@ def test_the_fleet_wants_humans_and_its_tags_are_matched() -> None:
 
 
 def test_fault_callers_answer_again_as_people_do() -> None:
-    """A speaker presses 3 four seconds after their words (the menu, if the pool turned them
+    """A speaker presses 1 four seconds after their words ("yes" to the confirmation a
+    request spoken over the question gets; billing in the menu, if the pool turned them
     away), and every caller presses 3 again at 25 s and 45 s (their call may have started
     over at the backup instance)."""
     sentence = Sentence("my internet is down", "fault")
     load = SipLoad(concurrent=2, seconds=1, sentences=[sentence],
                    speech={sentence.text: [b"\xff" * 160] * 100}, log_dir=Path("/nonexistent"))
     by_kind = {p.kind: p for p in load.plans(_scenario())}
-    assert by_kind["speak"].keys == ((11.0, "3"), (25.0, "3"), (45.0, "3"))
+    assert by_kind["speak"].keys == ((11.0, "1"), (25.0, "3"), (45.0, "3"))
     assert by_kind["keys"].keys[1:] == ((25.0, "3"), (45.0, "3"))
 
 
