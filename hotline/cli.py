@@ -162,7 +162,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--script", help="raw caller script: w<s>|d<digits>|p<path>|h (see docs)")
     p.add_argument("--caller-number", default="+15550100")
     p.add_argument("--caller-name", default="Test Caller")
-    p.add_argument("--wait", type=float, default=4.0, help="seconds before the caller acts")
+    p.add_argument("--wait", type=float,
+                   help="seconds before the caller acts (default: 4 to press keys, 12.5 to speak:"
+                        " after the shipped welcome and question; a caller who speaks over the"
+                        " question is asked to confirm, which --dtmf 1 answers)")
     p.add_argument("--timeout", type=float, default=120.0, help="give up after this many seconds")
     p.set_defaults(func=_cmd_call)
 

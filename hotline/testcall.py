@@ -70,6 +70,20 @@ def read_work_order(base: str, call_id: str, token: str | None, *,
         ) from None
 
 
+# When the test caller acts unless told: keys during the welcome; words after the question
+# (the shipped welcome, 4.5 s, and "In a few words, tell us why you are calling", 3.9 s), as
+# words spoken over it are confirmed ("Press 1 if right", intents.yaml confirm_barge_in).
+KEYS_AT_S = 4.0
+WORDS_AT_S = 12.5
+
+
+def caller_wait(wait: float | None, speaks: bool) -> float:
+    """``--wait``, or the default for a caller who speaks or only presses keys."""
+    if wait is not None:
+        return wait
+    return WORDS_AT_S if speaks else KEYS_AT_S
+
+
 def build_script(
     *, wait: float, audio: str | None, dtmf: str, raw: str | None
 ) -> str:
@@ -135,7 +149,8 @@ def main(args: argparse.Namespace) -> int:
         return 2
     try:
         script = build_script(
-            wait=args.wait, audio=_stage_audio(cfg, args), dtmf=args.dtmf, raw=args.script
+            wait=caller_wait(args.wait, bool(args.say or args.wav)),
+            audio=_stage_audio(cfg, args), dtmf=args.dtmf, raw=args.script
         )
     except (ValueError, OSError) as exc:
         print(f"error: {exc}", file=sys.stderr)

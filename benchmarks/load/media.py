@@ -36,6 +36,8 @@ from benchmarks.load.audio import (
 from benchmarks.load.mix import SPEAK_AT_S, CallerPlan
 
 SILENCE = b"\xff" * FRAME_SAMPLES
+FRAME_S = FRAME_SAMPLES / 8000
+CONFIRM_AFTER_S = 4.0  # after a speaker's words: their "1" to the confirmation
 TICK_S = 0.02
 
 
@@ -66,7 +68,10 @@ class CallerMedia(asyncio.DatagramProtocol):
         self._pending: deque[tuple[int, bytes, bool, int | None]] = deque()
         self._actions: list[tuple[float, str]] = sorted(self.plan.keys)
         if self.plan.sentence is not None:
+            # The words go over the speech prompt (a barge-in), so the hotline asks "Press 1 if
+            # right" (intents.yaml confirm_barge_in): the speaker says yes 4 s after them.
             self._actions.append((SPEAK_AT_S, "speech"))
+            self._actions.append((SPEAK_AT_S + len(self.speech) * FRAME_S + CONFIRM_AFTER_S, "1"))
             self._actions.sort()
         self._speech_frames_left = 0
         # The sentence's WAV ends in line noise: its speech ends at its last audible frame.

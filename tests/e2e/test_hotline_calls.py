@@ -216,7 +216,8 @@ def test_hostile_caller_id_is_stored_verbatim_and_injects_nothing(
 
 def test_ivr_call_command_speaks_and_prints_the_work_order(hotline, agents, asterisk) -> None:
     """``ivr call --say TEXT`` (what ops and the demo use) synthesizes the caller's words,
-    places the call through ARI, follows it, and prints the work order as JSON on stdout."""
+    places the call through ARI, follows it, and prints the work order as JSON on stdout. By
+    default the caller speaks after the question, so the request is taken without one."""
     import json
     import subprocess
     import sys
@@ -226,7 +227,7 @@ def test_ivr_call_command_speaks_and_prints_the_work_order(hotline, agents, aste
     service = hotline(agents=("agent103",))
     ivr = Path(sys.executable).with_name("ivr")
     done = subprocess.run(
-        [str(ivr), "call", "--say", "My internet is down and nothing works.", "--wait", "5.5",
+        [str(ivr), "call", "--say", "My internet is down and nothing works.",
          "--caller-number", "5550199", "--timeout", "90"],
         env=service.env, capture_output=True, text=True, timeout=150, check=False,
     )
@@ -236,6 +237,7 @@ def test_ivr_call_command_speaks_and_prints_the_work_order(hotline, agents, aste
     assert order["caller"]["number"] == "5550199"
     assert order["agent"] == "agent103"
     assert "internet" in (order["transcript"] or "")
+    assert order["menu_path"] == []
 
 
 def test_redis_away_caller_reaches_operator_and_work_order_is_kept(

@@ -13,7 +13,15 @@ from typing import Any
 import pytest
 
 from hotline.cli import build_parser
-from hotline.testcall import WorkOrderReadError, api_base, read_work_order
+from hotline.testcall import (
+    KEYS_AT_S,
+    WORDS_AT_S,
+    WorkOrderReadError,
+    api_base,
+    build_script,
+    caller_wait,
+    read_work_order,
+)
 from ivr.config import HTTPListen, TLSFiles
 
 
@@ -73,3 +81,16 @@ def test_help_names_the_token_variables(capsys: pytest.CaptureFixture[str]) -> N
         build_parser().parse_args(["call", "--help"])
     out = " ".join(capsys.readouterr().out.split())
     assert "$HOTLINE_TOKEN" in out and "$HOTLINE_TOKEN_FILE" in out
+
+
+def test_a_test_caller_speaks_after_the_question_unless_told() -> None:
+    """``ivr call --say`` speaks after the welcome and the question (words over it would be
+    asked to confirm); keys come during the welcome; ``--wait`` overrides both."""
+    args = build_parser().parse_args(["call", "--say", "my internet is down"])
+    assert args.wait is None
+    assert caller_wait(args.wait, speaks=True) == WORDS_AT_S == 12.5
+    assert caller_wait(None, speaks=False) == KEYS_AT_S == 4.0
+    assert caller_wait(5.5, speaks=True) == 5.5
+    script = build_script(wait=caller_wait(None, speaks=True), audio="testcalls/say-x",
+                          dtmf="", raw=None)
+    assert script.startswith("w12.5|ptestcalls/say-x")

@@ -150,6 +150,25 @@ def test_speech_end_is_the_last_voiced_frame() -> None:
     assert media.speech_end_at == heard + 5.02
 
 
+def test_a_speaker_answers_the_confirmation_after_their_words() -> None:
+    """The words go over the speech prompt, which the hotline confirms ("Press 1 if right"):
+    the speaker presses 1 four seconds after their last frame."""
+    sentence = Sentence("my internet is down", "fault")
+    plan = CallerPlan(0, "speak", "load-s-0", sentence=sentence)
+    media = CallerMedia(plan, speech=[b"\x10" * 160] * 50)  # 1 s of words
+    media.connection_made(SentTo())
+    media.answered(("127.0.0.1", 10000), 0.0)
+    media.datagram_received(loud_packet(1), ("127.0.0.1", 10000))
+    heard = media.heard_at
+    assert heard is not None
+    t = heard + 5.0
+    while t < heard + 11.0:
+        media.tick(t)
+        t += 0.02
+    assert [key for _at, key in media.keys_sent] == ["1"]
+    assert media.keys_sent[0][0] == pytest.approx(heard + 5.0 + 1.0 + 4.0, abs=0.05)
+
+
 def test_outcomes_join_log_and_media() -> None:
     """The SIPp times and the media's audio analysis end up on one outcome per plan; a
     refused INVITE is a set-up failure."""
