@@ -152,7 +152,7 @@ class OnnxMoonshine:
         self._encoder = encoder
         self._decoder = decoder
         self.tokens = tokens
-        # the domain's language model, fused into each step's choice (None: plain greedy)
+        # a bias towards the hotline's words, added to each step's choice (None: as trained)
         self.bias = bias
 
     @classmethod
@@ -186,7 +186,7 @@ class OnnxMoonshine:
         ids: list[int] = []
         logprobs: list[float] = []
         token = START_TOKEN
-        history = self.bias.start() if self.bias else []
+        history = self.bias.start() if self.bias is not None else []
         for step in range(max_new_tokens + 1):
             logits, *present = self._decoder.run(None, {
                 "input_ids": np.array([[token]], dtype=np.int64),
