@@ -477,7 +477,7 @@ def load_engine(
         from ivr.speech.moonshine import MoonshineEngine, model_files
 
         return MoonshineEngine.load(model_files(settings.moonshine_model),
-                                    moonshine_bias(intents, settings))
+                                    moonshine_bias(intents, settings), settings.moonshine_beam)
     if "+" in settings.engine:
         return load_combination(intents, settings, decoder_processes)
     if settings.engine == "vosk":

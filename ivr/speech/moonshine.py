@@ -148,12 +148,14 @@ class OnnxMoonshine:
     """The encoder and merged decoder in ONNX Runtime sessions, one thread each."""
 
     def __init__(self, encoder: Any, decoder: Any, tokens: list[bytes],
-                 bias: DecodingBias | None = None) -> None:
+                 bias: DecodingBias | None = None, beam: int = 1) -> None:
         self._encoder = encoder
         self._decoder = decoder
         self.tokens = tokens
         # a bias towards the hotline's words, added to each step's choice (None: as trained)
         self.bias = bias
+        # hypotheses kept at each step (1: greedy)
+        self.beam = beam
 
     @classmethod
     def load(cls, model_dir: Path, *, int8: bool = True) -> OnnxMoonshine:
@@ -175,6 +177,8 @@ class OnnxMoonshine:
         return cls(session("encoder_model.ort"), session("decoder_model_merged.ort"), tokens)
 
     def decode(self, audio: np.ndarray, *, max_new_tokens: int) -> Decoded:
+        """The best of ``beam`` hypotheses (1: greedy), ranked by their mean token score (the
+        decoder's log probability, with the bias's when there is one)."""
         hidden = self._encoder.run(None, {"input_values": audio[None].astype(np.float32)})[0]
         empty = np.zeros((1, HEADS, 0, HEAD_DIM), dtype=np.float32)
         names = [
@@ -183,42 +187,78 @@ class OnnxMoonshine:
             for kind in ("key", "value")
         ]
         past = dict.fromkeys(names, empty)
-        ids: list[int] = []
-        logprobs: list[float] = []
-        token = START_TOKEN
-        history = self.bias.start() if self.bias is not None else []
+        alive = [_Hypothesis([], 0.0, [], self.bias.start() if self.bias is not None else [])]
+        ended: list[_Hypothesis] = []
         for step in range(max_new_tokens + 1):
             logits, *present = self._decoder.run(None, {
-                "input_ids": np.array([[token]], dtype=np.int64),
-                "encoder_hidden_states": hidden,
+                "input_ids": np.array([[h.ids[-1] if h.ids else START_TOKEN] for h in alive],
+                                      dtype=np.int64),
+                "encoder_hidden_states": np.repeat(hidden, len(alive), axis=0),
                 "use_cache_branch": np.array([step > 0]),
                 **past,
             })
-            last = logits[0, -1].astype(np.float64)
-            token = int(last.argmax())
-            if self.bias is not None and not (step == 0 and token == END_TOKEN):
-                # Whether anything was said stays the recognizer's call (its first step): the
-                # domain model would rather hear a request in a cough.
-                fused = self.bias.adjust(last - _logsumexp(last), history)
+            last = logits[:, -1].astype(np.float64)
+            logprobs = last - _logsumexp(last)
+            if step == 0 and int(logprobs[0].argmax()) == END_TOKEN:
+                # Whether anything was said stays the recognizer's call (its first step): a
+                # bias would rather hear a request in a cough.
+                return Decoded("", float(logprobs[0, END_TOKEN]))
+            grown: list[tuple[float, int, int]] = []  # (score, hypothesis, token)
+            for row, hypothesis in enumerate(alive):
+                scores = (logprobs[row] if self.bias is None
+                          else self.bias.adjust(logprobs[row], hypothesis.history))
                 if step == 0:
-                    fused[END_TOKEN] = -np.inf
-                token = int(fused.argmax())
-            logprobs.append(float(last[token] - _logsumexp(last)))
-            if token == END_TOKEN:
+                    scores = scores.copy()
+                    scores[END_TOKEN] = -np.inf
+                for token in np.argpartition(-scores, self.beam - 1)[: self.beam]:
+                    grown.append((hypothesis.score + float(scores[token]), row, int(token)))
+            kept: list[_Hypothesis] = []
+            rows: list[int] = []
+            for score, row, token in sorted(grown, reverse=True):
+                parent = alive[row]
+                said = [*parent.logprobs, float(logprobs[row, token])]
+                if token == END_TOKEN:
+                    ended.append(_Hypothesis(parent.ids, score, said, parent.history))
+                elif len(kept) < self.beam:
+                    history = (parent.history if self.bias is None
+                               else self.bias.advance(list(parent.history), token))
+                    kept.append(_Hypothesis([*parent.ids, token], score, said, history))
+                    rows.append(row)
+            if len(ended) >= self.beam or not kept:
                 break
-            ids.append(token)
-            if self.bias is not None:
-                history = self.bias.advance(history, token)
-            # The cross-attention cache is made on the first step and kept after it.
+            # Each hypothesis takes its parent's self-attention cache; the cross-attention
+            # cache is made on the first step and is the same for all.
             for name, value in zip(names, present, strict=True):
-                if step == 0 or ".decoder." in name:
-                    past[name] = value
-        return Decoded(detokenize(self.tokens, ids), float(np.mean(logprobs)))
+                if ".decoder." in name:
+                    past[name] = value[rows]
+                elif step == 0 or len(past[name]) != len(kept):
+                    past[name] = np.repeat((value if step == 0 else past[name])[:1], len(kept),
+                                           axis=0)
+            alive = kept
+        best = max(ended or alive, key=_Hypothesis.mean_score)
+        return Decoded(detokenize(self.tokens, best.ids), float(np.mean(best.logprobs)))
 
 
-def _logsumexp(values: np.ndarray) -> float:
-    top = float(values.max())
-    return top + float(np.log(np.exp(values - top).sum()))
+@dataclass
+class _Hypothesis:
+    """One decoding in the beam: its tokens, their summed score (the decoder's log
+    probabilities, the bias's added), the decoder's own log probabilities (the confidence),
+    and the bias's history."""
+
+    ids: list[int]
+    score: float
+    logprobs: list[float]
+    history: list[int]
+
+    def mean_score(self) -> float:
+        return self.score / max(len(self.logprobs), 1)
+
+
+def _logsumexp(rows: np.ndarray) -> np.ndarray:
+    """Each row's log of its summed exponentials, as a column."""
+    top = rows.max(axis=-1, keepdims=True)
+    total: np.ndarray = top + np.log(np.exp(rows - top).sum(axis=-1, keepdims=True))
+    return total
 
 
 class MoonshineEngine:
@@ -233,9 +273,11 @@ class MoonshineEngine:
         self.model = model_name
 
     @classmethod
-    def load(cls, model_dir: Path, bias: BiasFactory | None = None) -> MoonshineEngine:
+    def load(cls, model_dir: Path, bias: BiasFactory | None = None, beam: int = 1
+             ) -> MoonshineEngine:
         """Load the model files in ``model_dir``; ``bias``, made for its tokens and end token,
-        steers each decoding towards the hotline's words (:mod:`ivr.speech.tokenlm`)."""
+        steers each decoding towards the hotline's words (:mod:`ivr.speech.tokenlm`); ``beam``
+        hypotheses are kept at each step (1: greedy)."""
         model_dir = Path(model_dir)
         needed = ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin")
         missing = [name for name in needed if not (model_dir / name).exists()]
@@ -251,6 +293,7 @@ class MoonshineEngine:
             raise EngineLoadError(f"onnxruntime could not load {model_dir}: {exc}") from exc
         if bias is not None:
             decoder.bias = bias(decoder.tokens, END_TOKEN)
+        decoder.beam = beam
         return cls(decoder, f"moonshine-{model_dir.name}")
 
     def recognizer(

@@ -124,13 +124,17 @@ class SpeechEngineConfig(_Strict):
     moonshine_model: Path | str = "package:moonshine_cpp"
     # moonshine: how much the hotline's own sentences (a token n-gram model of the intents'
     # examples and keywords) weigh in each step of Moonshine's decoding against its general
-    # English (shallow fusion, ivr.speech.tokenlm). 0 (shipped): Moonshine as trained; 0.2 and
-    # 0.5 lost 3 and 10 of 240 hard calls, fluent domain words made up in the noise.
+    # English (shallow fusion, ivr.speech.tokenlm). 0: Moonshine as trained (left out). The
+    # shipped config sets 0.2 with moonshine_beam 3; greedy, 0.2 and 0.5 lost 3 and 10 of 240
+    # hard calls (fluent domain words made up in the noise).
     moonshine_lm_weight: float = Field(0.0, ge=0.0, le=2.0)
     # moonshine: log-probability bonus for the tokens that spell one of the intents' keywords
     # (no penalty for other words). 0 (shipped): 1.0 was +4 of 480 hard calls, 0.5 -1, 2.0
     # -12 of 240: chance at best (docs/speech-conditions.md, "Thirteenth session").
     moonshine_keyword_bonus: float = Field(0.0, ge=0.0, le=5.0)
+    # moonshine: hypotheses its decoder keeps at each step (1: greedy, left out), ranked by
+    # their mean token score with the bias's. The shipped config sets 3 with the fusion.
+    moonshine_beam: int = Field(1, ge=1, le=8)
     # whisper: give the decoder the hotline's keywords as its prompt.
     whisper_prompt: bool = True
     # whisper: encode Whisper's whole 30-second window (as trained; 3 to 4 times the CPU of a

@@ -465,7 +465,7 @@ def test_moonshine_whisper_is_a_config_choice_judged_by_moonshine_s_classifier(
     (threshold, joining); the schema knows no other second engine."""
     moonshine, whisper = Whole("moonshine", "x"), Whole("whisper", "y")
     monkeypatch.setattr("ivr.speech.moonshine.MoonshineEngine.load",
-                        lambda files, bias=None: moonshine)
+                        lambda files, bias=None, beam=1: moonshine)
     monkeypatch.setattr("ivr.speech.engines.load_whisper", lambda intents, settings: whisper)
     intents = load_intents()
     speech = intents.speech.model_copy(update={

@@ -172,12 +172,17 @@ def test_the_confidence_is_the_recognizer_s_own_probability_of_what_was_chosen()
     assert decoded.avg_logprob == pytest.approx(expected)
 
 
-def test_one_bias_at_a_time_and_none_shipped() -> None:
+def test_one_bias_at_a_time_and_the_fusion_in_a_beam_shipped() -> None:
     with pytest.raises(ValidationError, match="moonshine_lm_weight and moonshine_keyword_bonus"):
         SpeechEngineConfig(engine="moonshine", moonshine_lm_weight=0.2,
                            moonshine_keyword_bonus=1.0)
+    left_out = SpeechEngineConfig(engine="moonshine")
+    assert (left_out.moonshine_beam, left_out.moonshine_lm_weight) == (1, 0.0)
     intents = load_intents(Path("config/intents.yaml"))
-    assert moonshine_bias(intents, intents.speech) is None
+    assert (intents.speech.moonshine_beam, intents.speech.moonshine_lm_weight) == (3, 0.2)
+    factory = moonshine_bias(intents, intents.speech)
+    assert factory is not None
+    assert isinstance(factory(PIECES, END_TOKEN), DomainBias)
 
 
 def test_both_biases_build_on_the_real_tokenizer_and_the_shipped_intents() -> None:
@@ -198,8 +203,42 @@ def test_both_biases_build_on_the_real_tokenizer_and_the_shipped_intents() -> No
     adjusted = bias.adjust(np.zeros(len(tokens)), history)
     assert adjusted[complaint[0]] > adjusted[piece_ids[S + b"complete"]]
 
-    kw_settings = intents.speech.model_copy(update={"moonshine_keyword_bonus": 1.0})
+    kw_settings = intents.speech.model_copy(
+        update={"moonshine_lm_weight": 0.0, "moonshine_keyword_bonus": 1.0})
     kw_factory = moonshine_bias(intents, kw_settings)
     assert kw_factory is not None
     keywords = kw_factory(tokens, END_TOKEN)
     assert keywords.adjust(np.zeros(len(tokens)), keywords.start())[complaint[0]] == 1.0
+
+
+class _TableDecoder:
+    """The merged decoder as a table: each row's log probabilities follow its last token
+    (a batch of hypotheses in, a row each out)."""
+
+    def __init__(self, table: dict[int, dict[int, float]]) -> None:
+        self.table = table
+
+    def run(self, _names: Any, inputs: dict[str, Any]) -> list[np.ndarray]:
+        last = inputs["input_ids"][:, -1]
+        rows = np.full((len(last), 1, len(PIECES)), -30.0, dtype=np.float32)
+        for i, token in enumerate(last):
+            for nxt, logp in self.table[int(token)].items():
+                rows[i, 0, nxt] = logp
+        cache = np.zeros((len(last), 8, 1, 52), dtype=np.float32)
+        return [rows, *([cache] * (LAYERS * 4))]
+
+
+def test_a_beam_finds_the_likelier_sentence_greedy_walks_past() -> None:
+    """Greedy takes the likelier first word and then needs a doubtful second; a beam of two
+    keeps the other first word, whose sentence is likelier per token."""
+    my, up, x, down = _ids(S + b"my", S + b"up", b"x", S + b"down")
+    ln = np.log
+    table = {1: {my: ln(0.55), up: ln(0.45)},
+             my: {x: ln(0.4), down: ln(0.3), END_TOKEN: ln(0.3)},
+             x: {END_TOKEN: 0.0}, down: {END_TOKEN: 0.0}, up: {END_TOKEN: 0.0}}
+    greedy = OnnxMoonshine(_Encoder(), _TableDecoder(table), PIECES)
+    assert greedy.decode(np.zeros(1600), max_new_tokens=5).text == "myx"
+    beam = OnnxMoonshine(_Encoder(), _TableDecoder(table), PIECES, beam=2)
+    decoded = beam.decode(np.zeros(1600), max_new_tokens=5)
+    assert decoded.text == "up"
+    assert decoded.avg_logprob == pytest.approx(np.mean([ln(0.45), 0.0]), abs=1e-3)
