@@ -189,11 +189,12 @@ class OnnxMoonshine:
         past = dict.fromkeys(names, empty)
         alive = [_Hypothesis([], 0.0, [], self.bias.start() if self.bias is not None else [])]
         ended: list[_Hypothesis] = []
+        states = hidden  # the encoder's output, a row for each hypothesis
         for step in range(max_new_tokens + 1):
             logits, *present = self._decoder.run(None, {
                 "input_ids": np.array([[h.ids[-1] if h.ids else START_TOKEN] for h in alive],
                                       dtype=np.int64),
-                "encoder_hidden_states": np.repeat(hidden, len(alive), axis=0),
+                "encoder_hidden_states": states,
                 "use_cache_branch": np.array([step > 0]),
                 **past,
             })
@@ -231,9 +232,9 @@ class OnnxMoonshine:
             for name, value in zip(names, present, strict=True):
                 if ".decoder." in name:
                     past[name] = value[rows]
-                elif step == 0 or len(past[name]) != len(kept):
-                    past[name] = np.repeat((value if step == 0 else past[name])[:1], len(kept),
-                                           axis=0)
+                else:
+                    past[name] = _as_rows(value if step == 0 else past[name], len(kept))
+            states = _as_rows(hidden, len(kept))
             alive = kept
         best = max(ended or alive, key=_Hypothesis.mean_score)
         return Decoded(detokenize(self.tokens, best.ids), float(np.mean(best.logprobs)))
@@ -252,6 +253,12 @@ class _Hypothesis:
 
     def mean_score(self) -> float:
         return self.score / max(len(self.logprobs), 1)
+
+
+def _as_rows(array: np.ndarray, count: int) -> np.ndarray:
+    """``array`` (the same row for every hypothesis) with ``count`` rows: itself when it has
+    them, so a beam whose size holds copies nothing."""
+    return array if len(array) == count else np.repeat(array[:1], count, axis=0)
 
 
 def _logsumexp(rows: np.ndarray) -> np.ndarray:

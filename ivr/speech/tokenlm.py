@@ -42,8 +42,8 @@ UNSEEN_MASS = 0.05
 
 
 class DecodingBias(Protocol):
-    """What a greedy decoder asks of a bias at each step: the decoder's log probabilities
-    adjusted after the tokens so far, kept as the bias's own history."""
+    """What a decoder asks of a bias at each step, for each hypothesis: the decoder's log
+    probabilities adjusted after the tokens so far, kept as the bias's own history."""
 
     def start(self) -> list[int]: ...
     def adjust(self, logprobs: np.ndarray, history: Sequence[int]) -> np.ndarray: ...
@@ -115,7 +115,6 @@ class TokenLM:
         for (w,), c in counts[1].items():
             if w != self.BOS:
                 unigram[w] = c
-        unigram[self.BOS] = 0.0
         seen = unigram > 0
         unseen = size - 1 - int(seen.sum())
         self._unigram = np.where(seen, unigram / unigram.sum() * (1 - UNSEEN_MASS),
