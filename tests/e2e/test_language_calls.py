@@ -17,6 +17,7 @@ import subprocess
 
 import pytest
 
+from hotline.testcall import WORDS_AT_S
 from ivr.prompts import synthesize_to_wav, write_wav_atomically
 from ivr.speech.audio import TELEPHONE_RATE, read_wav, telephone_path
 from testbed.asterisk import Asterisk
@@ -80,7 +81,8 @@ def test_korean_line_uses_vosk_and_english_line_moonshine(
     assert order["menu_path"] == []
 
     english = spoken(asterisk, "Hi, my internet is down and I have no signal since this morning.")
-    call_id = caller(f"w12.5|p{english}")  # after the question (a barge-in is confirmed)
+    # after the question (words over it are confirmed)
+    call_id = caller(f"w{WORDS_AT_S:g}|p{english}")
     call_gone(asterisk, call_id, timeout=90)
     order = workorder(service, call_id)
     assert order is not None

@@ -18,6 +18,7 @@ import urllib.request
 import pytest
 import yaml
 
+from hotline.testcall import WORDS_AT_S
 from testbed.checks import call_gone, first_event, wait_for, workorder
 from testbed.utterances import spoken
 
@@ -35,10 +36,11 @@ COMBINATION = {"intents.yaml": {"speech": {
 JOINED = {"intents.yaml": {"speech": {
     "engine": "moonshine+whisper", "second_opinion_below": 1.01,
     "second_opinion_joins": True, "second_opinion_wait_ms": 10000}}}
-# When the caller starts to speak, from the call's start: after the whole question (the
-# welcome, 4.5 s, then "In a few words, tell us why you are calling...", 3.9 s; the caller
-# has 5 s after it), or over it, a barge-in that stops the prompt.
-AFTER_THE_QUESTION = "w12.5"
+# When the caller starts to speak, from the call's start: after the whole question (when
+# `ivr call --say` speaks: the welcome, 4.5 s, then "In a few words, tell us why you are
+# calling...", 3.9 s; the caller has 5 s after it), or over it, a barge-in that stops the
+# prompt.
+AFTER_THE_QUESTION = f"w{WORDS_AT_S:g}"
 OVER_THE_QUESTION = "w5.5"
 ENGINES = {
     "default": None,
