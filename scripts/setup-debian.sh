@@ -42,7 +42,7 @@ debian_mirror() {
 }
 
 # libopus0 (ffmpeg brings it too): the speech evaluation's Opus line with packet loss.
-apt_install redis-server sip-tester debootstrap ca-certificates python3-venv curl espeak-ng sox libsox-fmt-all ffmpeg libopus0
+apt_install redis-server sip-tester debootstrap ca-certificates python3-venv curl espeak-ng flite sox libsox-fmt-all ffmpeg libopus0
 # The screens' end-to-end test (tests/e2e/test_screens.py): headless Chromium driven by selenium.
 apt_install chromium chromium-driver
 

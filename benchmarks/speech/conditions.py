@@ -1,14 +1,15 @@
 """Speech -> category for callers the system has never heard: many voices, phone lines, noise.
 
     nice -n 19 .venv/bin/python benchmarks/speech/conditions.py [--split heldout|tune|all]
-        [--part dev|blind|blind2|blind3] [--line-end noise|zeros] [--prompt-s S] [--voices V,...]
-        [--conditions C,C,...] [--sample N]
+        [--part dev|blind|blind2|blind3|blind4] [--line-end noise|zeros] [--prompt-s S]
+        [--voices V,...] [--conditions C,C,...] [--sample N]
         [--engine pocketsphinx|whisper|pocketsphinx+whisper|moonshine|moonshine+whisper]
         [--nonspeech N] [--nonspeech-kinds K,K,...] [--only-nonspeech] [--intents PATH]
         [--json] [--rows FILE]
 
 Each sentence of the evaluation set is spoken by other voices (:mod:`voices`: piper's joe at
-three speeds, espeak-ng's English accents and variants at several speeds), put through a
+three speeds, espeak-ng's English accents and variants at several speeds; Flite's voices in
+``blind4``), put through a
 telephone condition (:mod:`channel`: band limit, G.711 mu-law and A-law, GSM, AMR-NB, Opus
 (``band+opus:12``; ``band+opus:12:5`` with 5% of its packets lost and concealed; not in
 the default list: name it in ``--conditions``), a TV under the caller
@@ -36,7 +37,9 @@ wrong requests (misrouted calls), right ones the caller confirms, non-speech req
 (``voices.BLIND_VOICES``): measured once with the config frozen, never tuned on, as the
 held-out sentences before them; ``--part blind2`` the fresh blind voices of session 14
 (``voices.BLIND2_VOICES``: the first blind set had been measured three times); ``--part
-blind3`` those of session 16 (``voices.BLIND3_VOICES``, blind2 measured four times). Rendered
+blind3`` those of session 16 (``voices.BLIND3_VOICES``, blind2 measured four times); ``--part
+blind4`` those of session 18 (``voices.BLIND4_VOICES``: Flite's voices, a family nothing was
+developed on; blind3 measured twice). Rendered
 voices are cached in ``var/speech-conditions/``.
 
 ``--line-end noise`` (default since session 14): the line goes on after the words as a real
@@ -131,7 +134,8 @@ PROMPT_S = 3.9
 # harness until session 14) digital silence after the voice's 0.5 s pause.
 LINE_ENDS = ("noise", "zeros")
 PARTS = {"dev": voice_cache.DEV_VOICES, "blind": voice_cache.BLIND_VOICES,
-         "blind2": voice_cache.BLIND2_VOICES, "blind3": voice_cache.BLIND3_VOICES}
+         "blind2": voice_cache.BLIND2_VOICES, "blind3": voice_cache.BLIND3_VOICES,
+         "blind4": voice_cache.BLIND4_VOICES}
 
 
 def call_seconds(endpointing: EndpointingConfig) -> float:

@@ -29,3 +29,19 @@ def test_each_espeak_voice_speaks_with_its_variant(voice: str) -> None:
 def test_the_development_voice_whose_variant_espeak_ignores_is_the_one_documented() -> None:
     assert IGNORED in voices.DEV_VOICES
     assert not voices.variant_applies(IGNORED)
+
+
+def test_each_flite_voice_is_its_own_and_stretch_slows_it() -> None:
+    # flite speaks with kal, without a word, for a name it does not have.
+    said = {name: voices.Speaker(f"flite:{name}").say("i want to pay my bill")
+            for name in voices.FLITE_VOICES}
+    assert len(set(said.values())) == len(voices.FLITE_VOICES)
+    slower = voices.Speaker("flite:slt@1.2").say("i want to pay my bill")
+    assert len(slower) > 1.1 * len(said["slt"])
+    assert all(v.partition("@")[0].removeprefix("flite:") in voices.FLITE_VOICES
+               for v in voices.BLIND4_VOICES)
+
+
+def test_a_flite_voice_flite_lacks_is_refused() -> None:
+    with pytest.raises(ValueError, match="flite has kal, kal16, awb, rms, slt"):
+        voices.parse("flite:joe")
