@@ -4,7 +4,8 @@
         [--part dev|blind|blind2|blind3|blind4] [--line-end noise|zeros] [--prompt-s S]
         [--voices V,...] [--conditions C,C,...] [--sample N]
         [--engine pocketsphinx|whisper|pocketsphinx+whisper|moonshine|moonshine+whisper]
-        [--nonspeech N] [--nonspeech-kinds K,K,...] [--only-nonspeech] [--intents PATH]
+        [--nonspeech N] [--nonspeech-kinds K,K,...] [--only-nonspeech] [--tv-lines PATH]
+        [--intents PATH]
         [--json] [--rows FILE]
 
 Each sentence of the evaluation set is spoken by other voices (:mod:`voices`: piper's joe at
@@ -29,9 +30,11 @@ are the same calls as before); ``tv-speech`` is a TV that speaks forward: one vo
 line of ``tv_lines.yaml`` (news, weather, adverts, a film), in a room, 10-20 dB below a
 caller, e.g. ``--only-nonspeech --nonspeech 60 --nonspeech-kinds tv-speech``;
 ``tv-programme`` a TV that plays on, line after line, for the whole call (under the prompt
-too, as a TV in the room does). Besides the categories, the run prints what the gateway
-would take without a confirmation question (``confirm_below``, ``confirm_below_snr_db``):
-wrong requests (misrouted calls), right ones the caller confirms, non-speech requests.
+too, as a TV in the room does). With a blind ``--part`` the TV talks in that part's voices;
+``--tv-lines tv_lines_blind.yaml`` gives it lines nothing was tuned on (the blind TV).
+Besides the categories, the run prints what the gateway would take without a confirmation
+question (``confirm_below``, ``confirm_below_snr_db``, ``confirm_barge_in``): wrong requests
+(misrouted calls), right ones the caller confirms, non-speech requests.
 
 ``--part dev`` (default) uses the development voices; ``--part blind`` the blind voices
 (``voices.BLIND_VOICES``): measured once with the config frozen, never tuned on, as the
@@ -204,6 +207,7 @@ def nonspeech_clips(
     say: Callable[[str, str], np.ndarray] | None = None,
     tv_voices: Sequence[str] = voice_cache.DEV_VOICES,
     line_s: float | None = None,
+    tv_lines: Path = TV_LINES,
 ) -> list[tuple[str, bytes, dict[str, str]]]:
     """``n`` calls with no speech in them, through a band-limited mu-law line: the kinds in
     turn, each call with what it is made of (the TV's line and voice). ``say(voice, text)``
@@ -212,13 +216,14 @@ def nonspeech_clips(
     with its programme, pausing where its line ends), and a cough's line goes on after it;
     None: each sound lasts 2 to 5 s (6 for a speaking TV) and the call ends with it (the
     harness before session 15). The same draws either way: the same levels, the same
-    sounds, only longer."""
+    sounds, only longer. ``tv_lines``: what the TV says (``tv_lines.yaml``, or the blind
+    TV's ``tv_lines_blind.yaml``)."""
     unknown = set(kinds) - set(ALL_NONSPEECH_KINDS)
     if unknown:
         raise ValueError(f"unknown non-speech kinds {sorted(unknown)} "
                          f"(known: {', '.join(ALL_NONSPEECH_KINDS)})")
-    lines = load_tv_lines() if TV_SPEECH in kinds else []
-    programme = (channel.tv_source(tv_talkers(tv_voices, say))
+    lines = load_tv_lines(tv_lines) if TV_SPEECH in kinds else []
+    programme = (channel.tv_source(tv_talkers(tv_voices, say, tv_lines))
                  if TV_PROGRAMME in kinds and say is not None else None)
     clips = []
     tv_clips = 0
@@ -280,10 +285,11 @@ def nonspeech_clips(
 def tv_talkers(
     voices: Sequence[str] = voice_cache.DEV_VOICES,
     say: Callable[[str, str], np.ndarray] | None = None,
+    path: Path = TV_LINES,
 ) -> list[np.ndarray]:
-    """Every TV line, each in one development voice (as the first pass of the TV clips), said
-    by ``say(voice, text)`` (default: from the voices' cache)."""
-    lines = load_tv_lines()
+    """Every TV line of ``path``, each in one of ``voices`` (as the first pass of the TV
+    clips), said by ``say(voice, text)`` (default: from the voices' cache)."""
+    lines = load_tv_lines(path)
     return [(say or render_one)(voice, line["text"])
             for line, voice in (tv_talker(j, lines, voices) for j in range(len(lines)))]
 
@@ -378,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--nonspeech-kinds", default=",".join(NONSPEECH_KINDS),
                         help=f"comma-separated, in turn (of {','.join(ALL_NONSPEECH_KINDS)})")
     parser.add_argument("--only-nonspeech", action="store_true", help="skip the sentences")
+    parser.add_argument("--tv-lines", type=Path, default=TV_LINES,
+                        help="what a speaking TV says (default tv_lines.yaml; the blind TV: "
+                             "tv_lines_blind.yaml)")
     parser.add_argument("--intents", type=Path, default=DEFAULT_INTENTS)
     parser.add_argument("--json", action="store_true", help="print a JSON summary only")
     parser.add_argument("--rows", type=Path, help="also write every call's row here (JSON), "
@@ -400,8 +409,11 @@ def main(argv: list[str] | None = None) -> int:
                     line_s=line_s, prompt_s=prompt_s)
     kinds = args.nonspeech_kinds.split(",")
     # A sound in the room is there from the call's start, under the prompt too.
-    clips = nonspeech_clips(args.nonspeech, pool, kinds, say=render_one,
-                            line_s=None if line_s is None else prompt_s + line_s)
+    # A blind part's TV talks in that part's voices: unheard as its callers are.
+    tv_voices = voice_cache.DEV_VOICES if args.part == "dev" else PARTS[args.part]
+    clips = nonspeech_clips(args.nonspeech, pool, kinds, say=render_one, tv_voices=tv_voices,
+                            line_s=None if line_s is None else prompt_s + line_s,
+                            tv_lines=args.tv_lines)
     nonspeech = [{"kind": kind, **about, **listener.hear(pcm, prompt_s)}
                  for kind, pcm, about in clips]
     if args.rows:

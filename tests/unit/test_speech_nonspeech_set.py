@@ -133,6 +133,28 @@ def test_tv_lines_are_many_genres_adverts_about_phones_and_no_evaluation_sentenc
     assert not said & {x["text"] for x in lines}
 
 
+def test_the_blind_tv_says_other_lines_of_the_same_genres_in_the_voices_it_is_given() -> None:
+    """``tv_lines_blind.yaml``: lines of the same genres, adverts about phones again, none
+    said by the first TV or a caller of the evaluation; ``tv_lines`` and ``tv_voices``
+    reach the clips."""
+    blind = conditions.load_tv_lines(conditions.TV_LINES.with_name("tv_lines_blind.yaml"))
+    first = conditions.load_tv_lines()
+    assert len(blind) >= 36
+    assert {x["genre"] for x in blind} == {x["genre"] for x in first}
+    adverts = " ".join(x["text"] for x in blind if x["genre"] == "advert")
+    for word in ("broadband", "phone", "data", "price"):
+        assert word in adverts
+    texts = {x["text"] for x in blind}
+    assert not texts & {x["text"] for x in first}
+    assert not texts & {u["text"] for u in load_eval_set()}
+    voices = ("flite:slt", "flite:rms")
+    clips = conditions.nonspeech_clips(
+        3, POOL, kinds=(conditions.TV_SPEECH,), say=fake_say, tv_voices=voices,
+        tv_lines=conditions.TV_LINES.with_name("tv_lines_blind.yaml"))
+    assert [about["line"] for _, _, about in clips] == [x["text"] for x in blind[:3]]
+    assert {about["voice"] for _, _, about in clips} == set(voices)
+
+
 def test_separate_sets_thresholds_from_the_callers_and_counts_both_sides() -> None:
     """``separate.py``: a rule "no request below T" with T at the lowest 10% of the callers
     taken right loses those callers and stops the non-speech requests below T."""
