@@ -361,6 +361,25 @@ def test_a_higher_temperature_lowers_the_confidence_not_the_category() -> None:
         assert b.confidence < a.confidence
 
 
+def test_a_tv_heard_word_for_word_is_asked_about_and_clear_callers_are_not(
+    shipped: IntentClassifier,
+) -> None:
+    """The shipped ``confirm_below`` (0.8): what Moonshine heard of a TV in the room, word for
+    word, reads as a request at 0.76-0.78 and is asked about (nobody there presses 1); the
+    unseen callers' sentences above are taken as they are (docs/speech-conditions.md,
+    "Fourteenth session")."""
+    from ivr.speech.gateway import confirmation_reason
+
+    intents = load_intents()
+    assert intents.confirm_below == 0.8
+    for heard in ("family roaming included in over fifty countries", "the captain on the radio"):
+        tv = shipped.classify(heard)
+        assert tv.category != intents.operator_category
+        assert confirmation_reason(tv, intents, 30.0) == "confidence", heard
+    for _, text in UNSEEN:
+        assert confirmation_reason(shipped.classify(text), intents, 30.0) is None, text
+
+
 def test_a_sure_request_heard_barely_over_the_line_is_confirmed(shipped: IntentClassifier) -> None:
     """``confirm_below_snr_db``: a request the classifier is sure of is still confirmed when
     its words rose less than that over the line's own noise (a TV in the room cannot press

@@ -297,3 +297,22 @@ def test_however_little_of_the_line_came_first_the_words_are_measured_against_it
     unmargined = Endpointer(GATED)
     feed_frames(unmargined, steady_noise_frames(150, rms=300.0) + words + [QUIET] * 40)
     assert unmargined.snr_db() is None
+
+
+def test_the_shipped_endpointing_hears_a_quiet_caller_and_not_a_fan_at_that_level() -> None:
+    """A caller 18 dB below the evaluation's voices (a handset held away, a soft voice: the
+    vowels at 380 RMS) is heard by the shipped endpointing, start to end; at the old 500
+    they never started an utterance, and half such callers were lost to silence
+    (docs/speech-conditions.md, "Fourteenth session"). Steady noise as loud stays no speech
+    (the modulation gate, not the threshold, keeps it out)."""
+    from ivr.speech.schema import load_intents
+
+    shipped = load_intents().speech.endpointing
+    quiet_voice = syllables(100, vowel=380, consonant=50)
+    events = feed_frames(Endpointer(shipped), [QUIET] * 50 + quiet_voice + [QUIET] * 40)
+    assert events == [Event.SPEECH_START, Event.PAUSE, Event.END_OF_SPEECH]
+    old = shipped.model_copy(update={"speech_threshold": 500.0})
+    assert feed_frames(Endpointer(old), [QUIET] * 50 + quiet_voice + [QUIET] * 40) == []
+    fan = feed_frames(Endpointer(shipped), [QUIET] * 50 + steady_noise_frames(100, rms=380.0)
+                      + [QUIET] * 40)
+    assert fan[0] is Event.SPEECH_START and fan[-1] is Event.NO_SPEECH
