@@ -1,7 +1,9 @@
-"""The evaluation's espeak-ng voices are the voices their names say (real espeak-ng).
+"""The evaluation's espeak-ng and Flite voices are the voices their names say (the real
+espeak-ng and flite).
 
 espeak-ng falls back to the accent's own voice, without a word, on a variant it does not
-take: a voice set could then hold fewer voices than it lists (session 16 found one).
+take, and flite to kal on a name it lacks: a voice set could then hold fewer voices than it
+lists (session 16 found one).
 """
 
 from __future__ import annotations
