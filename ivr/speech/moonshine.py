@@ -216,11 +216,13 @@ class OnnxMoonshine:
             kept: list[_Hypothesis] = []
             rows: list[int] = []
             for score, row, token in sorted(grown, reverse=True):
+                if token != END_TOKEN and len(kept) == self.beam:
+                    continue  # past the beam's width: nothing of it is kept
                 parent = alive[row]
                 said = [*parent.logprobs, float(logprobs[row, token])]
                 if token == END_TOKEN:
                     ended.append(_Hypothesis(parent.ids, score, said, parent.history))
-                elif len(kept) < self.beam:
+                else:
                     history = (parent.history if self.bias is None
                                else self.bias.advance(list(parent.history), token))
                     kept.append(_Hypothesis([*parent.ids, token], score, said, history))
