@@ -410,8 +410,8 @@ def main(argv: list[str] | None = None) -> int:
     kinds = args.nonspeech_kinds.split(",")
     # A sound in the room is there from the call's start, under the prompt too.
     # A blind part's TV talks in that part's voices: unheard as its callers are.
-    tv_voices = voice_cache.DEV_VOICES if args.part == "dev" else PARTS[args.part]
-    clips = nonspeech_clips(args.nonspeech, pool, kinds, say=render_one, tv_voices=tv_voices,
+    clips = nonspeech_clips(args.nonspeech, pool, kinds, say=render_one,
+                            tv_voices=PARTS[args.part],
                             line_s=None if line_s is None else prompt_s + line_s,
                             tv_lines=args.tv_lines)
     nonspeech = [{"kind": kind, **about, **listener.hear(pcm, prompt_s)}

@@ -169,8 +169,7 @@ class Speaker:
             stretch = ["--setf", f"duration_stretch={self.speed}"] if self.speed else []
             subprocess.run(["flite", "-voice", self.name, *stretch, "-t", text, "-o", str(out)],
                            capture_output=True, check=True)
-            with wave.open(str(out), "rb") as wav:
-                return wav.readframes(wav.getnframes()), wav.getframerate()
+            return read_wav(out)
 
     def say(self, text: str) -> bytes:
         synthesize = {"piper": self._piper_pcm, "espeak": self._espeak_pcm,
