@@ -33,7 +33,7 @@ from benchmarks.load.faults.campaign import (
 from benchmarks.load.faults.scenario import CallOutcome, FaultResult, Scenario, verdict
 from benchmarks.load.fleet import CallerFleet
 from benchmarks.load.fleet import CallOutcome as SipCall
-from benchmarks.load.mix import KEY_AT_S, SPEAK_AT_S, CallerPlan, Sentence, plan_mix
+from benchmarks.load.mix import KEY_AT_S, CallerPlan, Sentence, plan_mix
 from testbed.checks import events as stream_events
 from testbed.checks import workorder
 
@@ -45,7 +45,6 @@ CALL_S = 25.0  # about how long one caller of the mix stays on the line (sizes t
 QUIET_MIN_S = 0.3
 HUMAN = ("agent", "operator")
 AGAIN_AT_S = (25.0, 45.0)  # from the first prompt: a caller without a human yet answers again
-FRAME_S = 0.02
 PhoneLine = tuple[str, str, str]  # a softphone log's (kind, SIP call id, detail)
 PhoneLogs = Callable[[], dict[str, list[PhoneLine]]]  # phone name -> its log so far
 
@@ -66,23 +65,17 @@ class SipLoad:
         count = max(self.concurrent, round(self.concurrent * self.seconds / CALL_S))
         mix = {"speak": 1.0} if scenario.callers == "speech" else MIX
         plans = plan_mix(count, mix, self.sentences, self.seed, step=_step(scenario.name))
-        return [replace(plan, keys=answers_again(plan, self.speech)) for plan in plans]
+        return [replace(plan, keys=answers_again(plan)) for plan in plans]
 
 
-def answers_again(plan: CallerPlan, speech: dict[str, list[bytes]]) -> tuple[
-        tuple[float, str], ...]:
-    """The plan's keys and the ones a person adds when the hotline asks again: key 1 4 s
-    after their words ("yes" to the confirmation a request spoken over the question gets;
-    the pool may have turned them away to the menu, where 1 is billing, as the Local-channel
-    campaign's speakers do), and 3 (a fault report) at ``AGAIN_AT_S`` (the instance that had
-    their request may have died and the backup started their call over; in the queue and
-    with an agent the key does nothing)."""
-    keys = list(plan.keys)
-    if plan.sentence is not None:
-        words_s = len(speech.get(plan.sentence.text, ())) * FRAME_S
-        keys.append((SPEAK_AT_S + words_s + 4.0, "1"))
-    keys += [(at, "3") for at in AGAIN_AT_S]
-    return tuple(sorted(keys))
+def answers_again(plan: CallerPlan) -> tuple[tuple[float, str], ...]:
+    """The plan's keys and the ones a person adds when the hotline asks again: 3 (a fault
+    report) at ``AGAIN_AT_S`` (the instance that had their request may have died and the
+    backup started their call over; in the queue and with an agent the key does nothing).
+    A speaker's "yes" to the confirmation of words spoken over the question (key 1, 4 s after
+    them; billing in the menu if the pool turned them away, as the Local-channel campaign's
+    speakers do) is their media's own (:class:`benchmarks.load.media.CallerMedia`)."""
+    return tuple(sorted([*plan.keys, *((at, "3") for at in AGAIN_AT_S)]))
 
 
 def _step(name: str) -> str:

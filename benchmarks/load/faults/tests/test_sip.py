@@ -123,14 +123,30 @@ def test_the_fleet_wants_humans_and_its_tags_are_matched() -> None:
 def test_fault_callers_answer_again_as_people_do() -> None:
     """A speaker presses 1 four seconds after their words ("yes" to the confirmation a
     request spoken over the question gets; billing in the menu, if the pool turned them
-    away), and every caller presses 3 again at 25 s and 45 s (their call may have started
-    over at the backup instance)."""
+    away), once, and every caller presses 3 again at 25 s and 45 s (their call may have
+    started over at the backup instance): the keys their own RTP endpoint sends."""
+    from benchmarks.load.media import CallerMedia
+    from benchmarks.load.tests.test_fleet import SentTo, loud_packet
+
     sentence = Sentence("my internet is down", "fault")
+    words = [b"\xff" * 160] * 100  # 2 s
     load = SipLoad(concurrent=2, seconds=1, sentences=[sentence],
-                   speech={sentence.text: [b"\xff" * 160] * 100}, log_dir=Path("/nonexistent"))
+                   speech={sentence.text: words}, log_dir=Path("/nonexistent"))
     by_kind = {p.kind: p for p in load.plans(_scenario())}
-    assert by_kind["speak"].keys == ((11.0, "1"), (25.0, "3"), (45.0, "3"))
+    assert by_kind["speak"].keys == ((25.0, "3"), (45.0, "3"))
     assert by_kind["keys"].keys[1:] == ((25.0, "3"), (45.0, "3"))
+    media = CallerMedia(by_kind["speak"], speech=words)
+    media.connection_made(SentTo())
+    media.answered(("127.0.0.1", 10000), 0.0)
+    media.datagram_received(loud_packet(1), ("127.0.0.1", 10000))
+    heard = media.heard_at
+    assert heard is not None
+    t = heard
+    while t < heard + 50.0:
+        media.tick(t)
+        t += 0.02
+    sent = [(round(at - heard, 1), key) for at, key in media.keys_sent]
+    assert sent == [(11.0, "1"), (25.0, "3"), (45.0, "3")]
 
 
 def test_the_phones_say_who_answered_and_when() -> None:
