@@ -25,6 +25,7 @@ from typing import cast
 from benchmarks.load.audio import (
     FRAME_SAMPLES,
     PCMU,
+    SAMPLE_RATE,
     TELEPHONE_EVENT,
     Packet,
     audible,
@@ -36,7 +37,7 @@ from benchmarks.load.audio import (
 from benchmarks.load.mix import SPEAK_AT_S, CallerPlan
 
 SILENCE = b"\xff" * FRAME_SAMPLES
-FRAME_S = FRAME_SAMPLES / 8000
+FRAME_S = FRAME_SAMPLES / SAMPLE_RATE
 CONFIRM_AFTER_S = 4.0  # after a speaker's words: their "1" to the confirmation
 TICK_S = 0.02
 
