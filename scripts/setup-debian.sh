@@ -43,6 +43,10 @@ debian_mirror() {
 
 # libopus0 (ffmpeg brings it too): the speech evaluation's Opus line with packet loss.
 apt_install redis-server sip-tester debootstrap ca-certificates python3-venv curl espeak-ng flite sox libsox-fmt-all ffmpeg libopus0
+# CMU Sphinx's own tools (bw, mllr_solve, sphinx_fe, pocketsphinx_mdef_convert): only to estimate
+# pocketsphinx's telephone transform again (benchmarks/speech/adapt_pocketsphinx.py, and its
+# test); the service reads the shipped ivr/speech/data/pocketsphinx-telephone.mllr without them.
+apt_install sphinxtrain sphinxbase-utils pocketsphinx
 # The screens' end-to-end test (tests/e2e/test_screens.py): headless Chromium driven by selenium.
 apt_install chromium chromium-driver
 

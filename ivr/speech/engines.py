@@ -141,6 +141,7 @@ class PocketsphinxEngine:
         model: str,
         cmn_init: Sequence[float] = TELEPHONE_CMN,
         options: dict[str, float | int | bool | str] | None = None,
+        mllr: Path | None = None,
     ) -> None:
         from pocketsphinx import Config
 
@@ -149,6 +150,10 @@ class PocketsphinxEngine:
         # fwdflat is a second full pass at the end of the utterance: about 225 ms of the
         # caller's wait, for no accuracy gain with a small domain LM (measured on the tune
         # split, see benchmarks/speech/), so it is off.
+        settings: dict[str, float | int | bool | str] = {}
+        if mllr is not None:
+            settings["mllr"] = str(mllr)
+        settings.update(options or {})  # a decoder option named mllr wins, as any there
         self._config = Config(
             hmm=str(hmm),
             lm=str(lm_path),
@@ -156,7 +161,7 @@ class PocketsphinxEngine:
             loglevel="FATAL",
             fwdflat=False,
             cmninit=self.cmn_init,
-            **(options or {}),
+            **settings,
         )
         self.lm_path = lm_path
         self.dict_path = dict_path
@@ -197,6 +202,13 @@ class PocketsphinxEngine:
         vocab = sorted({w for s in sentences for w in s} | set(extra))
         arpa = build_arpa(sentences, order=3, extra_words=extra)
         digest = hashlib.sha256(arpa.encode()).hexdigest()[:12]
+        mllr, adapted = intents.speech.pocketsphinx_mllr, ""
+        if mllr is not None:
+            # the transform is part of the model: a decision names the one that heard it
+            try:
+                adapted = f"+mllr-{hashlib.sha256(mllr.read_bytes()).hexdigest()[:8]}"
+            except OSError as exc:
+                raise EngineLoadError(f"speech.pocketsphinx_mllr: {exc}") from exc
         cache = Path(cache_dir or tempfile.gettempdir()) / f"hotline-speech-{digest}"
         cache.mkdir(parents=True, exist_ok=True)
         lm_path, dict_path = cache / "domain.arpa", cache / "domain.dict"
@@ -207,9 +219,10 @@ class PocketsphinxEngine:
                 hmm,
                 lm_path,
                 dict_path,
-                model=f"en-us+domain-{digest}",
+                model=f"en-us{adapted}+domain-{digest}",
                 cmn_init=intents.speech.cmn_init or TELEPHONE_CMN,
                 options=intents.speech.decoder_options,
+                mllr=mllr,
             )
         except KeyError as exc:
             raise EngineLoadError(f"speech.decoder_options: {exc.args[0]}") from None

@@ -20,11 +20,15 @@ from pydantic import (
     model_validator,
 )
 
+from ivr.speech.mllr import read_mllr
 from ivr.yamlfile import load_yaml
 
 Urgency = Literal["urgent", "important", "normal"]
 URGENCY_RANK: dict[str, int] = {"normal": 0, "important": 1, "urgent": 2}
 DEFAULT_INTENTS = Path(__file__).resolve().parents[2] / "config" / "intents.yaml"
+# pocketsphinx's model moved towards telephone callers (ivr.speech.mllr): package data, as
+# the model it transforms is, so it is there wherever the service is installed.
+DEFAULT_MLLR = Path(__file__).resolve().parent / "data" / "pocketsphinx-telephone.mllr"
 
 
 class _Strict(BaseModel):
@@ -171,6 +175,11 @@ class SpeechEngineConfig(_Strict):
     # pocketsphinx: more decoder settings (e.g. fillprob, wip, silprob), as pocketsphinx names
     # them. The model's feat.params wins over front-end ones (upperf, nfilt, remove_noise).
     decoder_options: dict[str, float | int | bool | str] = Field(default_factory=dict)
+    # pocketsphinx: an MLLR transform of the acoustic model (ivr.speech.mllr), relative to
+    # the intents file. Default: the one shipped with the package, estimated on telephone
+    # renderings of the tune split (benchmarks/speech/adapt_pocketsphinx.py); null: the
+    # model as trained, which hears wideband speech and misses half the telephone callers.
+    pocketsphinx_mllr: Path | None = Field(DEFAULT_MLLR, validate_default=True)
     workers: int | None = Field(None, ge=1, description="recognizer threads; default = cores")
     # pocketsphinx decodes holding the GIL, so in the service it runs in processes of its own
     # (ivr.speech.decoders): how many (default: as many as workers); 0 decodes in the
@@ -191,6 +200,13 @@ class SpeechEngineConfig(_Strict):
     def worker_count(self) -> int:
         """The speech workers: ``workers``, or the machine's cores."""
         return self.workers or os.cpu_count() or 1
+
+    @field_validator("pocketsphinx_mllr")
+    @classmethod
+    def _readable_mllr(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            read_mllr(value)
+        return value
 
     @model_validator(mode="after")
     def _vosk_needs_model(self) -> SpeechEngineConfig:
@@ -242,7 +258,8 @@ class IntentsConfig(_Strict):
     @model_validator(mode="before")
     @classmethod
     def _read_files(cls, data: Any, info: ValidationInfo) -> Any:
-        """``corpus`` and ``heard_corpus`` files, relative to the intents file, read in."""
+        """``corpus`` and ``heard_corpus`` files, relative to the intents file, read in;
+        ``speech.pocketsphinx_mllr`` made relative to it too."""
         if not isinstance(data, dict):
             return data
         base = Path((info.context or {}).get("path", DEFAULT_INTENTS)).parent
@@ -250,6 +267,10 @@ class IntentsConfig(_Strict):
             data = merge_corpus(data, base / str(data["corpus"]))
         if data.get("heard_corpus"):
             data = read_heard(data, base)
+        speech = data.get("speech")
+        if isinstance(speech, dict) and isinstance(speech.get("pocketsphinx_mllr"), str):
+            data = {**data, "speech": {**speech,
+                                       "pocketsphinx_mllr": base / speech["pocketsphinx_mllr"]}}
         return data
 
     @field_validator("vocabulary", mode="before")
