@@ -1,6 +1,10 @@
-"""Fixtures of the API's unit tests: the shipped routing config, and the API over fakes."""
+"""Fixtures of the unit tests: the shipped routing config, the API over fakes, and a copy of
+config/ to break."""
 
 from __future__ import annotations
+
+import shutil
+from pathlib import Path
 
 import pytest
 
@@ -19,3 +23,11 @@ def routing_config() -> core.RoutingConfig:
 def under_test(routing_config: core.RoutingConfig) -> ApiUnderTest:
     """The whole API over fakes with :func:`api.testing.sample_orders` in its store."""
     return api_under_test(routing_config, sample_orders())
+
+
+@pytest.fixture
+def config_dir(tmp_path: Path) -> Path:
+    """A copy of the shipped config/ that a test may edit."""
+    target = tmp_path / "config"
+    shutil.copytree(DEFAULT_CONFIG_DIR, target)
+    return target

@@ -3,20 +3,12 @@ the file, the key and the reason (what ``ivr check-config`` prints)."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
 from hotline.cli import main as ivr_main
-from ivr.config import DEFAULT_CONFIG_DIR, ConfigError, load_config
-
-
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "config"
-    shutil.copytree(DEFAULT_CONFIG_DIR, target)
-    return target
+from ivr.config import ConfigError, load_config
 
 
 def _problems(directory: Path, environ: dict[str, str] | None = None) -> list[str]:

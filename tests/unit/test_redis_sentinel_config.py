@@ -4,7 +4,6 @@ builder (``hotline.redisclient``) makes of each. Building a client opens no sock
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +14,7 @@ from redis.sentinel import SentinelConnectionPool
 
 from hotline.redisclient import async_redis, describe, sync_redis
 from hotline.service import service_redis
-from ivr.config import DEFAULT_CONFIG_DIR, ConfigError, RedisSettings, load_config
+from ivr.config import ConfigError, RedisSettings, load_config
 
 SENTINEL_YAML = """redis:
   key_prefix: "hotline:"
@@ -26,13 +25,6 @@ SENTINEL_YAML = """redis:
     password_env: HOTLINE_REDIS_PASSWORD
     sentinel_password_env: HOTLINE_SENTINEL_PASSWORD
 """
-
-
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "config"
-    shutil.copytree(DEFAULT_CONFIG_DIR, target)
-    return target
 
 
 def _with_redis_section(config_dir: Path, section: str) -> None:

@@ -17,13 +17,6 @@ from ivr.speech.mllr import WHEEL_STREAMS, read_mllr
 from ivr.speech.schema import DEFAULT_MLLR, load_intents
 
 
-@pytest.fixture
-def config_dir(tmp_path: Path) -> Path:
-    target = tmp_path / "config"
-    shutil.copytree(DEFAULT_CONFIG_DIR, target)
-    return target
-
-
 def write_intents(config_dir: Path, speech_lines: str) -> Path:
     """The shipped intents file with ``speech_lines`` at the top of its speech section."""
     path = config_dir / "intents.yaml"
