@@ -29,7 +29,8 @@ WHEEL_STREAMS = (13, 13, 13)
 
 @dataclass(frozen=True)
 class MllrTransform:
-    """One (A, b) per class and stream; variance scales are carried, pocketsphinx ignores them."""
+    """One (A, b) per class and stream (the variance scales are checked, not kept:
+    ``mllr_solve`` adapts the means only and writes 1.0)."""
 
     matrices: tuple[tuple[np.ndarray, ...], ...]
     biases: tuple[tuple[np.ndarray, ...], ...]
@@ -54,12 +55,21 @@ def read_mllr(path: Path, streams: tuple[int, ...] = WHEEL_STREAMS) -> MllrTrans
             raise ValueError(f"{path}, line {n}: {what}: expected {size} numbers, "
                              f"found {len(words)}")
         try:
-            return np.array([float(w) for w in words])
+            values = np.array([float(w) for w in words])
         except ValueError:
             raise ValueError(f"{path}, line {n}: {what}: not numbers") from None
+        if not np.isfinite(values).all():
+            raise ValueError(f"{path}, line {n}: {what}: not finite")
+        return values
 
-    classes = int(row(1, "number of classes")[0])
-    count = int(row(1, "number of streams")[0])
+    def whole(what: str) -> int:
+        value = float(row(1, what)[0])
+        if not value.is_integer():
+            raise ValueError(f"{path}: {what}: {value:g} is not a whole number")
+        return int(value)
+
+    classes = whole("number of classes")
+    count = whole("number of streams")
     if classes < 1 or count != len(streams):
         raise ValueError(f"{path}: {classes} classes of {count} streams; the model has "
                          f"{len(streams)} streams")
@@ -68,7 +78,7 @@ def read_mllr(path: Path, streams: tuple[int, ...] = WHEEL_STREAMS) -> MllrTrans
         per_stream_a, per_stream_b = [], []
         for s, dim in enumerate(streams):
             where = f"class {c} stream {s}"
-            if int(row(1, f"{where}: dimension")[0]) != dim:
+            if whole(f"{where}: dimension") != dim:
                 raise ValueError(f"{path}: {where}: the model's stream has {dim} dimensions")
             per_stream_a.append(np.stack([row(dim, f"{where}: matrix") for _ in range(dim)]))
             per_stream_b.append(row(dim, f"{where}: bias"))
@@ -77,5 +87,6 @@ def read_mllr(path: Path, streams: tuple[int, ...] = WHEEL_STREAMS) -> MllrTrans
         biases.append(tuple(per_stream_b))
     extra = next(rows, None)
     if extra is not None:
-        raise ValueError(f"{path}, line {extra[0]}: more than {classes} classes hold")
+        raise ValueError(f"{path}, line {extra[0]}: past the end of {classes} class(es) "
+                         f"of {count} streams")
     return MllrTransform(tuple(matrices), tuple(biases))

@@ -77,6 +77,11 @@ def test_a_missing_transform_names_the_file_and_the_key(config_dir: Path) -> Non
          r"line 6: class 0 stream 0: matrix: not numbers"),
         # a stream of 12 dimensions
         (lambda lines: [*lines[:2], "12", *lines[3:]], "stream has 13 dimensions"),
+        # a bias that overflowed when it was estimated
+        (lambda lines: [*lines[:16], "nan " + lines[16].split(" ", 1)[1], *lines[17:]],
+         r"line 17: class 0 stream 0: bias: not finite"),
+        # two transforms one after the other
+        (lambda lines: [*lines, *lines[2:]], r"line 51: past the end of 1 class\(es\)"),
     ],
 )
 def test_a_broken_transform_is_refused_with_its_line(
