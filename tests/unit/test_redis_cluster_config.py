@@ -8,12 +8,10 @@ from pathlib import Path
 
 import pytest
 import redis.asyncio.cluster as aiocluster
-from test_redis_sentinel_config import _problems, _with_redis_section, config_dir
+from test_redis_sentinel_config import _problems, _with_redis_section
 
 from hotline.redisclient import async_redis, describe, is_cluster
 from ivr.config import RedisSettings, load_config
-
-__all__ = ["config_dir"]  # the fixture, shared with the sentinel form's tests
 
 CLUSTER_YAML = """redis:
   key_prefix: "hotline:"
