@@ -53,6 +53,7 @@ from conditions import DEFAULT_CONDITIONS, babble_pool, line_call, seed_of  # no
 from synthesize import load_eval_set  # noqa: E402
 
 from ivr.speech.audio import MODEL_RATE, Upsampler  # noqa: E402
+from ivr.speech.engines import read_dictionary  # noqa: E402
 
 SPHINXTRAIN = Path("/usr/lib/sphinxtrain")
 DEFAULT_OUT = ROOT / "ivr" / "speech" / "data" / "pocketsphinx-telephone.mllr"
@@ -132,11 +133,6 @@ def run(command: list[str]) -> None:
         raise SystemExit(f"{command[0]} failed ({done.returncode}):\n{tail}")
 
 
-def dictionary_words(path: Path) -> set[str]:
-    with path.open() as f:
-        return {line.split(maxsplit=1)[0].split("(")[0] for line in f if line.strip()}
-
-
 def render_adaptation_audio(
     work: Path, sentences: list[str], voices: list[str], conditions: list[str]
 ) -> list[tuple[str, str]]:
@@ -177,7 +173,8 @@ def main(argv: list[str] | None = None) -> int:
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed (scripts/setup-debian.sh installs it)")
     root = wheel_model()
-    known = dictionary_words(root / "cmudict-en-us.dict")
+    # the words the engine itself can say (its reader of the same dictionary)
+    known = set(read_dictionary(root / "cmudict-en-us.dict"))
     tune = [u["text"] for u in load_eval_set() if u["split"] == "tune"]
     usable = [s for s in tune if all(w in known for w in s.split())]
     for s in tune:

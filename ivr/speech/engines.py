@@ -194,7 +194,7 @@ class PocketsphinxEngine:
         for path in (hmm, full_dict):
             if not path.exists():
                 raise EngineLoadError(f"pocketsphinx model incomplete: {path} is missing")
-        pronunciations = _read_dictionary(full_dict)
+        pronunciations = read_dictionary(full_dict)
         sentences = [[w for w in s if w in pronunciations] for s in lm_sentences(intents)]
         sentences = [s for s in sentences if s]
         extra = [w.lower() for w in intents.vocabulary if w.lower() in pronunciations]
@@ -302,7 +302,7 @@ class PocketsphinxRecognizer:
         self._engine._release(self._decoder)
 
 
-def _read_dictionary(path: Path) -> dict[str, list[str]]:
+def read_dictionary(path: Path) -> dict[str, list[str]]:
     """word -> its dictionary lines (alternate pronunciations are ``word(2)`` lines)."""
     out: dict[str, list[str]] = {}
     with path.open() as f:
