@@ -121,17 +121,10 @@ class CTranslate2Whisper:
         self._prompts: dict[str | None, list[int]] = {}
 
     def _start(self, prompt: str | None) -> list[int]:
-        """The decoder's first tokens: the prompt (cached: the same every call), then
-        "transcribe, no timestamps"."""
+        """The decoder's first tokens (cached: the same every call)."""
         cached = self._prompts.get(prompt)
         if cached is None:
-            tokenizer = self._tokenizer
-            cached = []
-            if prompt:
-                words = tokenizer.encode(" " + prompt.strip())[-(MAX_LENGTH // 2 - 1) :]
-                cached = [tokenizer.sot_prev, *words]
-            cached += [*tokenizer.sot_sequence, tokenizer.no_timestamps]
-            self._prompts[prompt] = cached
+            cached = self._prompts[prompt] = start_tokens(self._tokenizer, prompt)
         return cached
 
     def decode(
@@ -175,6 +168,17 @@ class CTranslate2Whisper:
             float(result.scores[0]) * len(ids) / (len(ids) + 1),
             float(result.no_speech_prob),
         )
+
+
+def start_tokens(tokenizer: Any, prompt: str | None) -> list[int]:
+    """The decoder's first tokens: the prompt, then "transcribe, no timestamps" (faster-whisper's
+    ``Tokenizer``). A fine-tuning starts its decoder the same way
+    (``benchmarks/speech/tune_whisper.py``)."""
+    tokens: list[int] = []
+    if prompt:
+        words = tokenizer.encode(" " + prompt.strip())[-(MAX_LENGTH // 2 - 1) :]
+        tokens = [tokenizer.sot_prev, *words]
+    return [*tokens, *tokenizer.sot_sequence, tokenizer.no_timestamps]
 
 
 class WhisperEngine:
