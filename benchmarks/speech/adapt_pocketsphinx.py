@@ -48,9 +48,9 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).parent))
 
 import channel  # noqa: E402
+import training_set  # noqa: E402
 import voices as voice_cache  # noqa: E402
-from conditions import DEFAULT_CONDITIONS, babble_pool, line_call, seed_of  # noqa: E402
-from synthesize import load_eval_set  # noqa: E402
+from conditions import babble_pool, line_call, seed_of  # noqa: E402
 
 from ivr.speech.audio import MODEL_RATE, Upsampler  # noqa: E402
 from ivr.speech.engines import read_dictionary  # noqa: E402
@@ -158,24 +158,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT)
     parser.add_argument("--work", type=Path, default=DEFAULT_WORK)
-    parser.add_argument("--sample", type=int, help="only the first N tune sentences")
-    parser.add_argument("--voices", help="comma-separated (default: the development voices)")
-    parser.add_argument("--conditions", help="comma-separated (default: the 12 development "
-                        "conditions)")
+    training_set.add_arguments(parser)
     args = parser.parse_args(argv)
 
-    voices = args.voices.split(",") if args.voices else list(voice_cache.DEV_VOICES)
-    conditions = args.conditions.split(",") if args.conditions else list(DEFAULT_CONDITIONS)
-    for voice in voices:
-        if voice not in voice_cache.DEV_VOICES:
-            parser.error(f"{voice}: only development voices adapt the model (blind stay unheard)")
+    voices, conditions = training_set.voices_and_lines(parser, args)
     for tool in ("sphinx_fe", "pocketsphinx_mdef_convert", str(SPHINXTRAIN / "bw")):
         if shutil.which(tool) is None:
             parser.error(f"{tool} is not installed (scripts/setup-debian.sh installs it)")
     root = wheel_model()
     # the words the engine itself can say (its reader of the same dictionary)
     known = set(read_dictionary(root / "cmudict-en-us.dict"))
-    tune = [u["text"] for u in load_eval_set() if u["split"] == "tune"]
+    tune = training_set.tune_sentences()
     usable = [s for s in tune if all(w in known for w in s.split())]
     for s in tune:
         if s not in usable:

@@ -52,15 +52,9 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 import channel  # noqa: E402
 import ct2_file  # noqa: E402
+import training_set  # noqa: E402
 import voices as voice_cache  # noqa: E402
-from conditions import (  # noqa: E402
-    DEFAULT_CONDITIONS,
-    SPEECH_RMS,
-    babble_pool,
-    line_call,
-    seed_of,
-)
-from synthesize import load_eval_set  # noqa: E402
+from conditions import SPEECH_RMS, babble_pool, line_call, seed_of  # noqa: E402
 
 from ivr.speech.audio import MODEL_RATE, Upsampler  # noqa: E402
 from ivr.speech.schema import load_intents  # noqa: E402
@@ -290,17 +284,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lr", type=float, default=3e-5)
     parser.add_argument("--batch", type=int, default=8)
     parser.add_argument("--frozen-encoder-layers", type=int, default=3)
-    parser.add_argument("--sample", type=int, help="only the first N tune sentences")
-    parser.add_argument("--voices", help="comma-separated (default: the development voices)")
-    parser.add_argument("--conditions", help="comma-separated (default: the 12 development "
-                        "conditions)")
+    training_set.add_arguments(parser)
     args = parser.parse_args(argv)
 
-    voices = args.voices.split(",") if args.voices else list(voice_cache.DEV_VOICES)
-    for voice in voices:
-        if voice not in voice_cache.DEV_VOICES:
-            parser.error(f"{voice}: only development voices tune the model (blind stay unheard)")
-    conditions = args.conditions.split(",") if args.conditions else list(DEFAULT_CONDITIONS)
+    voices, conditions = training_set.voices_and_lines(parser, args)
     from faster_whisper import WhisperModel
     from faster_whisper.tokenizer import Tokenizer
 
@@ -308,9 +295,11 @@ def main(argv: list[str] | None = None) -> int:
     whisper = WhisperModel(str(source), device="cpu", compute_type="int8", cpu_threads=1)
     tokenizer = Tokenizer(whisper.hf_tokenizer, whisper.model.is_multilingual,
                           task="transcribe", language="en")
+    if len(tokenizer.sot_sequence) != 1:
+        # the no-speech step is the start-of-transcript token's, just before "no timestamps"
+        parser.error(f"{source}: an English-only Whisper (tiny.en, base.en, ...) is needed")
     start = start_tokens(tokenizer, domain_prompt(load_intents(args.intents)))
-    tune = [u["text"] for u in load_eval_set() if u["split"] == "tune"]
-    tune = tune[: args.sample] if args.sample else tune
+    tune = training_set.tune_sentences(args.sample)
     started = time.monotonic()
     calls = training_calls(training_plan(tune, voices, conditions, args.repeats),
                            args.nonspeech, whisper.feature_extractor, tokenizer, voices)

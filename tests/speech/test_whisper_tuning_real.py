@@ -9,6 +9,7 @@ from pathlib import Path
 import ct2_file
 import numpy as np
 import pytest
+import training_set
 import tune_whisper
 import voices as voice_cache
 
@@ -90,8 +91,8 @@ def test_fine_tuning_lowers_the_loss_and_writes_a_model_the_engine_hears_with(
     source: Path, whisper, tmp_path: Path
 ) -> None:
     model, tokenizer = whisper
-    sentences = [u for u in tune_whisper.load_eval_set() if u["split"] == "tune"][:4]
-    plan = tune_whisper.training_plan([u["text"] for u in sentences],
+    sentences = training_set.tune_sentences(4)
+    plan = tune_whisper.training_plan(sentences,
                                       list(voice_cache.DEV_VOICES), ["band+gsm", "ulaw"], 2)
     calls = tune_whisper.training_calls(plan, 2, model.feature_extractor, tokenizer,
                                         list(voice_cache.DEV_VOICES))
@@ -119,7 +120,12 @@ def test_fine_tuning_lowers_the_loss_and_writes_a_model_the_engine_hears_with(
                           file.variables["encoder/layer_0/ffn/linear_0/weight"])
     # the engine loads it and hears, word for word, a sentence it was tuned on
     engine = WhisperEngine.load(out)
-    learnt_sentence = sentences[1]["text"]
+    learnt_sentence = sentences[1]
     text, confidence = engine.transcribe(spoken(learnt_sentence).astype(np.float32), None)
     assert plain_words(text) == learnt_sentence
     assert confidence > 0.5
+
+
+def test_blind_voices_never_tune_the_model(tmp_path: Path) -> None:
+    with pytest.raises(SystemExit):
+        tune_whisper.main(["--voices", "flite:slt", "--out", str(tmp_path)])
