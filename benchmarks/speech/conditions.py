@@ -263,23 +263,33 @@ def nonspeech_clips(
         level = SPEECH_RMS * 10 ** (float(rng.uniform(-24, -6)) / 20)
         if kind == "cough":
             # The coughs where they were, the handset's faint hiss on to the end of the call.
-            x = channel.coughs(drawn, rng, rms=float(rng.uniform(1500, 5000)))
+            x = background_sound(kind, drawn, rng, level, pool)
             after = np.random.default_rng(seed_of("after", i))
             hiss = after.normal(0.0, 30.0, round((seconds - drawn) * channel.RATE))
             x = np.concatenate([x, hiss])
-        elif kind == "hiss":
-            x = channel.line_hiss(seconds, rng)
-        elif kind == "music":
-            x = channel.music(seconds, rng, rms=level)
-        elif kind == "tv":
-            x = channel.wordless_babble(pool, seconds, rng, rms=level)
-        elif kind == "street":
-            x = channel.street_alone(seconds, rng, rms=level)
         else:
-            x = channel.white_alone(seconds, rng, rms=level)
+            x = background_sound(kind, seconds, rng, level, pool)
         pcm = channel.apply("band+ulaw", channel.to_pcm(x), seed_of("line", i))
         clips.append((kind, pcm, about))
     return clips
+
+
+def background_sound(kind: str, seconds: float, rng: np.random.Generator, level: float,
+                     pool: list[np.ndarray]) -> np.ndarray:
+    """``seconds`` of one of :data:`NONSPEECH_KINDS` at RMS ``level`` (a cough at a level of
+    its own, drawn from ``rng``: the caller's, as loud as speech or louder); ``pool``: the
+    utterances a wordless TV is made of."""
+    if kind == "cough":
+        return channel.coughs(seconds, rng, rms=float(rng.uniform(1500, 5000)))
+    if kind == "hiss":
+        return channel.line_hiss(seconds, rng)
+    if kind == "music":
+        return channel.music(seconds, rng, rms=level)
+    if kind == "tv":
+        return channel.wordless_babble(pool, seconds, rng, rms=level)
+    if kind == "street":
+        return channel.street_alone(seconds, rng, rms=level)
+    return channel.white_alone(seconds, rng, rms=level)
 
 
 def tv_talkers(

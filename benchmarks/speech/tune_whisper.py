@@ -54,10 +54,16 @@ import channel  # noqa: E402
 import ct2_file  # noqa: E402
 import training_set  # noqa: E402
 import voices as voice_cache  # noqa: E402
-from conditions import SPEECH_RMS, babble_pool, line_call, seed_of  # noqa: E402
+from conditions import (  # noqa: E402
+    SPEECH_RMS,
+    babble_pool,
+    background_sound,
+    line_call,
+    seed_of,
+)
 
 from ivr.speech.audio import MODEL_RATE, Upsampler  # noqa: E402
-from ivr.speech.schema import load_intents  # noqa: E402
+from ivr.speech.schema import DEFAULT_INTENTS, load_intents  # noqa: E402
 from ivr.speech.whisper import (  # noqa: E402
     MIN_WINDOW_FRAMES,
     domain_prompt,
@@ -66,7 +72,6 @@ from ivr.speech.whisper import (  # noqa: E402
     start_tokens,
 )
 
-DEFAULT_INTENTS = ROOT / "config" / "intents.yaml"
 NONSPEECH_KINDS = ("cough", "hiss", "music", "tv", "street", "white")
 NONSPEECH_LINES = ("band+ulaw", "band+gsm", "band+alaw", "band+amr")
 
@@ -106,18 +111,7 @@ def nonspeech_call(i: int, pool: list[np.ndarray]) -> bytes:
     rng = np.random.default_rng(seed_of("whisper-tune-nonspeech", i))
     seconds = float(rng.uniform(1.0, 5.0))
     level = SPEECH_RMS * 10 ** (float(rng.uniform(-24, -3)) / 20)
-    if kind == "cough":
-        x = channel.coughs(seconds, rng, rms=float(rng.uniform(1500, 5000)))
-    elif kind == "hiss":
-        x = channel.line_hiss(seconds, rng)
-    elif kind == "music":
-        x = channel.music(seconds, rng, rms=level)
-    elif kind == "tv":
-        x = channel.wordless_babble(pool, seconds, rng, rms=level)
-    elif kind == "street":
-        x = channel.street_alone(seconds, rng, rms=level)
-    else:
-        x = channel.white_alone(seconds, rng, rms=level)
+    x = background_sound(kind, seconds, rng, level, pool)
     line = NONSPEECH_LINES[i % len(NONSPEECH_LINES)]
     return channel.apply(line, channel.to_pcm(x), seed_of("whisper-tune-line", i))
 
